@@ -1,0 +1,49 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+
+namespace MailServer.Protocols.Smtp;
+
+/// <summary>
+/// The limits an SMTP listener enforces. Server fills it from the config's Limits section;
+/// defaults are decisions.md's ("MB" is MiB) and Postfix's for input caps.
+/// </summary>
+public sealed record SmtpLimits
+{
+    /// <summary>Largest message accepted, as MIME bytes on the wire (advertised as SIZE).</summary>
+    public long MaxMessageBytes { get; init; } = 40L * 1024 * 1024;
+
+    /// <summary>Envelope recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).</summary>
+    public int MaxRecipients { get; init; } = 500;
+
+    /// <summary>Longest command line, CRLF included; Postfix's line_length_limit.</summary>
+    public int MaxCommandLineBytes { get; init; } = 2048;
+
+    /// <summary>Largest header section of a message, before MimeKit parses anything.</summary>
+    public int MaxHeaderSectionBytes { get; init; } = 100 * 1024;
+
+    /// <summary>Deepest MIME nesting accepted.</summary>
+    public int MaxMimeDepth { get; init; } = 100;
+
+    /// <summary>Most MIME parts in one message.</summary>
+    public int MaxMimeParts { get; init; } = 1000;
+
+    /// <summary>Most attachments in one message.</summary>
+    public int MaxAttachments { get; init; } = 500;
+
+    /// <summary>Concurrent connections from one IP address.</summary>
+    public int MaxConnectionsPerIp { get; init; } = 50;
+
+    /// <summary>Idle time before a session is closed.</summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>One SMTP endpoint to listen on.</summary>
+public sealed record SmtpEndpointOptions(SmtpListenerKind Kind, IPAddress Address, int Port);
+
+/// <summary>What the SMTP listener needs from the configuration.</summary>
+public sealed record SmtpListenerOptions(
+    string ServerName,
+    IReadOnlyList<SmtpEndpointOptions> Endpoints,
+    X509Certificate2 Certificate,
+    bool AllowPlaintextAuth,
+    SmtpLimits Limits);

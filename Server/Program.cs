@@ -1,0 +1,6 @@
+namespace MailServer.Server;
+
+public static class Program
+{
+    public static int Main(string[] args) => 0;
+}

@@ -1,0 +1,38 @@
+namespace MailServer.Storage;
+
+/// <summary>A change committed to one mailbox. Data only: the feed never calls back into sessions.</summary>
+public abstract record MailboxChange(string MailboxId, string FolderId, ulong ModSeq)
+{
+    /// <summary>A message was added to a folder (delivery, APPEND, COPY, MOVE).</summary>
+    public sealed record MessageAdded(string MailboxId, string FolderId, ulong ModSeq, uint Uid) : MailboxChange(MailboxId, FolderId, ModSeq);
+
+    /// <summary>A message's flags or keywords changed.</summary>
+    public sealed record FlagsChanged(string MailboxId, string FolderId, ulong ModSeq, uint Uid, MessageFlags Flags, IReadOnlyList<string> Keywords) : MailboxChange(MailboxId, FolderId, ModSeq);
+
+    /// <summary>Messages were expunged from a folder.</summary>
+    public sealed record MessagesExpunged(string MailboxId, string FolderId, ulong ModSeq, IReadOnlyList<uint> Uids) : MailboxChange(MailboxId, FolderId, ModSeq);
+
+    /// <summary>A folder was created, renamed or deleted.</summary>
+    public sealed record FoldersChanged(string MailboxId, string FolderId, ulong ModSeq) : MailboxChange(MailboxId, FolderId, ModSeq);
+}
+
+/// <summary>
+/// Publishes committed changes to subscribers (IMAP sessions). A subscriber reads its own bounded
+/// channel; a subscriber that falls behind is told so by <see cref="IChangeSubscription.Overflowed"/>
+/// and must resynchronise from the store rather than lose a change silently.
+/// </summary>
+public interface IChangeFeed
+{
+    /// <summary>Subscribes to the changes of one mailbox. Dispose the subscription to stop.</summary>
+    IChangeSubscription Subscribe(string mailboxId);
+}
+
+/// <summary>One subscriber's view of the feed.</summary>
+public interface IChangeSubscription : IDisposable
+{
+    /// <summary>The changes, in commit order.</summary>
+    System.Threading.Channels.ChannelReader<MailboxChange> Reader { get; }
+
+    /// <summary>True once a change was dropped because the reader fell too far behind.</summary>
+    bool Overflowed { get; }
+}

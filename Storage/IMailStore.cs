@@ -1,0 +1,130 @@
+namespace MailServer.Storage;
+
+/// <summary>IMAP system flags (RFC 9051 §2.3.2), stored in clear.</summary>
+[Flags]
+public enum MessageFlags
+{
+    None = 0,
+    Seen = 1,
+    Answered = 2,
+    Flagged = 4,
+    Deleted = 8,
+    Draft = 16,
+}
+
+/// <summary>The special-use attribute of a folder (RFC 6154).</summary>
+public enum SpecialUse
+{
+    None = 0,
+    Inbox,
+    Sent,
+    Drafts,
+    Trash,
+    Junk,
+}
+
+/// <summary>The WorkMail folders every mailbox is created with, and their special use.</summary>
+public static class WellKnownFolders
+{
+    public const string Inbox = "INBOX";
+    public const string SentItems = "Sent Items";
+    public const string Drafts = "Drafts";
+    public const string DeletedItems = "Deleted Items";
+    public const string JunkEmail = "Junk E-mail";
+
+    /// <summary>The folders a new mailbox gets, with their RFC 6154 attribute.</summary>
+    public static IReadOnlyList<(string Name, SpecialUse Use)> All { get; } =
+    [
+        (Inbox, SpecialUse.Inbox),
+        (SentItems, SpecialUse.Sent),
+        (Drafts, SpecialUse.Drafts),
+        (DeletedItems, SpecialUse.Trash),
+        (JunkEmail, SpecialUse.Junk),
+    ];
+}
+
+/// <summary>A user's mailbox. <see cref="UsedBytes"/> counts the stored size of every message in it.</summary>
+public sealed record MailboxInfo(string MailboxId, string OrganizationId, string Owner, long UsedBytes, long MessageCount);
+
+/// <summary>A folder's state as IMAP reports it. <see cref="Name"/> is the decrypted name, '/' separated.</summary>
+public sealed record FolderInfo(
+    string FolderId,
+    string MailboxId,
+    string Name,
+    SpecialUse SpecialUse,
+    uint UidValidity,
+    uint UidNext,
+    ulong HighestModSeq,
+    int MessageCount,
+    int UnseenCount,
+    bool Subscribed);
+
+/// <summary>What is stored in clear about one message in one folder.</summary>
+public sealed record MessageMeta(
+    string EntryId,
+    string FolderId,
+    uint Uid,
+    ulong ModSeq,
+    MessageFlags Flags,
+    IReadOnlyList<string> Keywords,
+    DateTimeOffset InternalDate,
+    long Size,
+    DateTimeOffset LastActionAt);
+
+/// <summary>Where a delivery puts one copy: a mailbox, a folder in it, and the flags it starts with.</summary>
+public sealed record DeliveryTarget(string MailboxId, string FolderName, MessageFlags Flags = MessageFlags.None);
+
+/// <summary>One stored copy of a delivered message.</summary>
+public sealed record StoredMessage(string MailboxId, string FolderId, string EntryId, uint Uid, ulong ModSeq);
+
+/// <summary>The mailbox is over its quota; nothing was stored for it.</summary>
+public sealed class QuotaExceededException(string mailboxId, long usedBytes, long quotaBytes)
+    : Exception($"Mailbox {mailboxId} holds {usedBytes} bytes; its quota is {quotaBytes} bytes.")
+{
+    public string MailboxId { get; } = mailboxId;
+}
+
+/// <summary>
+/// The mail store: mailboxes, folders and encrypted messages. One instance owns the database and
+/// the blob folder for the whole process. Every method is safe to call from any thread; writes are
+/// serialised through a single writer and are durable (fsync'd) when the returned task completes.
+/// </summary>
+public interface IMailStore : IAsyncDisposable
+{
+    /// <summary>Changes committed to the store, in commit order.</summary>
+    IChangeFeed Changes { get; }
+
+    /// <summary>
+    /// Returns the mailbox of <paramref name="owner"/>, creating it (with a fresh mailbox key and the
+    /// <see cref="WellKnownFolders"/>) when it does not exist. Idempotent.
+    /// </summary>
+    Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken);
+
+    /// <summary>The mailbox of <paramref name="owner"/>, or null.</summary>
+    MailboxInfo? FindMailbox(string organizationId, string owner);
+
+    /// <summary>
+    /// Stores <paramref name="message"/> once, encrypted, and links it into every target folder.
+    /// Returns when every copy is durable. All-or-nothing: on an exception no target holds it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A target names a mailbox or folder that does not exist.</exception>
+    Task<IReadOnlyList<StoredMessage>> DeliverAsync(
+        ReadOnlyMemory<byte> message,
+        DateTimeOffset internalDate,
+        IReadOnlyList<DeliveryTarget> targets,
+        CancellationToken cancellationToken);
+
+    /// <summary>Every folder of a mailbox, with counts.</summary>
+    IReadOnlyList<FolderInfo> ListFolders(string mailboxId);
+
+    /// <summary>The folder named <paramref name="name"/> ("INBOX" case-insensitively), or null.</summary>
+    FolderInfo? FindFolder(string mailboxId, string name);
+
+    /// <summary>The messages of a folder, in UID order.</summary>
+    IReadOnlyList<MessageMeta> ListMessages(string folderId);
+
+    /// <summary>The decrypted bytes of one stored message.</summary>
+    /// <exception cref="KeyNotFoundException">No such entry.</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The ciphertext or a key was tampered with.</exception>
+    Task<byte[]> ReadMessageAsync(string mailboxId, string entryId, CancellationToken cancellationToken);
+}
