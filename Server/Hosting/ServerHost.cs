@@ -9,6 +9,7 @@ public static class ServerHost
     /// </summary>
     /// <param name="configPath">The appsettings.json to load and watch.</param>
     /// <param name="dataDirectoryOverride">The --data option, overriding MailServer:DataDirectory.</param>
+    /// <param name="cancellationToken">Stops the server gracefully.</param>
     public static Task<int> RunAsync(string configPath, string? dataDirectoryOverride, CancellationToken cancellationToken)
     {
         // Composition arrives with the integration commit; until then refuse to pretend to run.
