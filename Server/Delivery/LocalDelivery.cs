@@ -1,0 +1,74 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MailServer.Server.Logging;
+using MailServer.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Delivery;
+
+/// <summary>
+/// Carries a received transaction into local mailboxes: every distinct user reached by the envelope
+/// (directly, through an alias, or through a group) gets exactly one copy in its Inbox. The message
+/// is encrypted and written once; each mailbox holds its own wrapped key (layout.md, write path).
+/// </summary>
+public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger) : IMessageDelivery
+{
+    /// <inheritdoc />
+    public bool HasRoom(DirectoryUser user)
+    {
+        var mailbox = store.FindMailbox(user.OrganizationId, user.Email);
+        return mailbox is null || mailbox.UsedBytes < user.MailboxQuotaBytes;
+    }
+
+    /// <inheritdoc />
+    public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        // One copy per distinct mailbox, whatever number of envelope recipients reach it.
+        var users = transaction.Recipients
+            .SelectMany(r => r.Resolution.Mailboxes)
+            .DistinctBy(u => u.Email, StringComparer.OrdinalIgnoreCase)
+            .ToList();
+
+        var targets = new List<DeliveryTarget>(users.Count);
+        var full = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        try
+        {
+            foreach (var user in users)
+            {
+                var mailbox = store.FindMailbox(user.OrganizationId, user.Email)
+                              ?? await store.EnsureMailboxAsync(user.OrganizationId, user.Email, cancellationToken);
+                // The quota is checked against the stored size before this message (§4.1: "at 100%,
+                // inbound delivery bounces"); concurrent deliveries may overshoot by one message each.
+                if (mailbox.UsedBytes + message.Length > user.MailboxQuotaBytes)
+                {
+                    full.Add(user.Email);
+                    DeliveryLog.MailboxFull(logger, user.Email, mailbox.UsedBytes, user.MailboxQuotaBytes);
+                    continue;
+                }
+                targets.Add(new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox));
+            }
+
+            if (targets.Count > 0)
+                await store.DeliverAsync(message, transaction.ReceivedAt, targets, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            DeliveryLog.StoreFailed(logger, e, transaction.SessionId);
+            var failure = new DeliveryOutcome.TemporaryFailure("The mail store could not take the message; try again later.");
+            return new TransactionOutcome(transaction.Recipients.Select(r => (r, (DeliveryOutcome)failure)).ToList());
+        }
+
+        DeliveryLog.Delivered(logger, transaction.SessionId, targets.Count, message.Length);
+        return new TransactionOutcome(transaction.Recipients.Select(r => (r, OutcomeFor(r, full))).ToList());
+    }
+
+    private static DeliveryOutcome OutcomeFor(AcceptedRecipient recipient, HashSet<string> full)
+    {
+        // A group is delivered when any member received it; members whose mailbox was full are logged.
+        // RFC 3461 DSNs for partial refusals come with sender authentication (decisions.md, bounces).
+        var reached = recipient.Resolution.Mailboxes.Any(u => !full.Contains(u.Email));
+        return reached
+            ? new DeliveryOutcome.Delivered()
+            : new DeliveryOutcome.PermanentFailure(SmtpRefusal.MailboxFull, $"Mailbox full: {recipient.Address}");
+    }
+}

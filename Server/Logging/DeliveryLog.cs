@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Logging;
+
+/// <summary>Delivery pipeline log messages; event ids 3000–3099.</summary>
+internal static partial class DeliveryLog
+{
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "Session {SessionId}: stored {Copies} copies of a {Bytes}-byte message")]
+    public static partial void Delivered(ILogger logger, string sessionId, int copies, int bytes);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Mailbox {Mailbox} is full ({UsedBytes} of {QuotaBytes} bytes); not delivered there")]
+    public static partial void MailboxFull(ILogger logger, string mailbox, long usedBytes, long quotaBytes);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Session {SessionId}: the store failed to take a message")]
+    public static partial void StoreFailed(ILogger logger, Exception exception, string sessionId);
+}

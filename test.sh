@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them. Ends with "Tests: N passed, N failed" on its own line.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+# Third-party peers the end-to-end tests drive (swaks sends mail like an admin would).
+need=()
+command -v swaks >/dev/null 2>&1 || need+=(swaks)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build mailserver.sln -c Release -nologo -v q || { echo "Tests: 0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d)
+dotnet test Tests/MailServer.Tests.csproj -c Release --no-build --logger "trx;LogFileName=results.trx" \
+  --results-directory "$results" "$@" 2>&1 | tee "$results/out.txt"
+status=${PIPESTATUS[0]}
+
+trx="$results/results.trx"
+if [ -f "$trx" ]; then
+  passed=$(grep -o 'passed="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
+  failed=$(grep -o 'failed="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
+else
+  passed=0; failed=1
+fi
+echo "Tests: ${passed:-0} passed, ${failed:-0} failed"
+[ "$status" -eq 0 ] && [ "${failed:-0}" -eq 0 ]
