@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace MailServer.Tests.Support;
+
+/// <summary>
+/// The real `mailserver` executable as a child process, on free loopback ports, with its own config
+/// file and data folder under a temporary directory. For tests that must kill the process (kill -9)
+/// or watch it from the outside.
+/// </summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    private ServerProcess(string root, Ports ports)
+    {
+        Root = root;
+        ListenerPorts = ports;
+        ConfigPath = Path.Combine(root, "appsettings.json");
+        DataDirectory = Path.Combine(root, "data");
+    }
+
+    /// <summary>The loopback ports this instance listens on.</summary>
+    public sealed record Ports(int Smtp, int Submission, int Submissions, int Imap, int Imaps, int Admin);
+
+    public string Root { get; }
+    public string ConfigPath { get; }
+    public string DataDirectory { get; }
+    public Ports ListenerPorts { get; }
+    public int ProcessId => _process?.Id ?? 0;
+
+    /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    /// <summary>Creates the folder and the config file; does not start the process.</summary>
+    public static ServerProcess Create(string? configJson = null)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mailserver-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(root);
+        var ports = new Ports(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+        var server = new ServerProcess(root, ports);
+        File.WriteAllText(server.ConfigPath, configJson ?? SampleConfig(ports));
+        return server;
+    }
+
+    /// <summary>The sample organization of the default appsettings.json, on the given ports.</summary>
+    public static string SampleConfig(Ports ports) => $$"""
+        {
+          "MailServer": {
+            "ServerName": "mx.example.test",
+            "DataDirectory": "data",
+            "Listeners": { "BindAddress": "127.0.0.1", "Smtp": {{ports.Smtp}}, "Submission": {{ports.Submission}},
+                           "Submissions": {{ports.Submissions}}, "Imap": {{ports.Imap}}, "Imaps": {{ports.Imaps}},
+                           "Admin": "127.0.0.1:{{ports.Admin}}" },
+            "Organizations": [ {
+              "Id": "m-0123456789abcdef0123456789abcdef", "Alias": "example",
+              "MasterKeyPath": "keys/example.key",
+              "Domains": [ { "Name": "example.test", "Default": true } ],
+              "Users": [
+                { "Email": "alice@example.test", "DisplayName": "Alice", "Aliases": [ "a.liddell@example.test" ], "PasswordHash": null, "Enabled": true, "MailboxQuotaMiB": 51200 },
+                { "Email": "bob@example.test", "DisplayName": "Bob", "Aliases": [], "PasswordHash": null, "Enabled": true, "MailboxQuotaMiB": 51200 }
+              ],
+              "Groups": [ { "Email": "team@example.test", "Members": [ "alice@example.test", "bob@example.test" ] } ],
+              "AccessControlRules": [ { "Name": "default", "Effect": "Allow" } ]
+            } ]
+          }
+        }
+        """;
+
+    /// <summary>Starts the process and waits until its SMTP port accepts connections.</summary>
+    /// <exception cref="TimeoutException">The server did not open its port in time; the output is in the message.</exception>
+    public async Task StartAsync(TimeSpan? timeout = null)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "mailserver.dll");
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = Root,
+        };
+        foreach (var arg in new[] { dll, "run", "--config", ConfigPath })
+            info.ArgumentList.Add(arg);
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"mailserver exited with {process.ExitCode}:\n{Output}");
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, ListenerPorts.Smtp);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new TimeoutException($"mailserver did not listen on {ListenerPorts.Smtp}:\n{Output}");
+    }
+
+    /// <summary>kill -9: the process gets no chance to flush or close anything.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill(entireProcessTree: false); // SIGKILL on Unix
+            await p.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>SIGTERM, as systemd or Ctrl+C would stop it; returns the exit code.</summary>
+    public async Task<int> StopAsync(TimeSpan? timeout = null)
+    {
+        if (_process is not { HasExited: false } p)
+            return _process?.ExitCode ?? 0;
+        _ = SendSignal(p.Id, 15);
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return p.ExitCode;
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SendSignal(int pid, int signal);
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
