@@ -163,7 +163,15 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
                 return false;
             _lastHash = hash;
 
-            switch (ConfigLoader.Parse(bytes, _configPath, _dataOverride))
+            var result = ConfigLoader.Parse(bytes, _configPath, _dataOverride);
+            var dataDirectoryChanged = result is ConfigLoadResult.Ok { Config: var parsed } && parsed.DataDirectory != _snapshot.Config.DataDirectory;
+            if (dataDirectoryChanged)
+            {
+                // The data directory only changes at restart: resolve key and certificate paths against the running one.
+                ConfigLog.NeedsRestart(_logger, "$." + ConfigLoader.SectionName + ".DataDirectory");
+                result = ConfigLoader.Parse(bytes, _configPath, _snapshot.Config.DataDirectory);
+            }
+            switch (result)
             {
                 case ConfigLoadResult.Invalid invalid:
                     LogErrors(_logger, invalid.Errors);
@@ -214,8 +222,6 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
     private ServerConfig KeepRestartOnlyValues(ServerConfig running, ServerConfig next)
     {
         const string root = "$." + ConfigLoader.SectionName;
-        if (running.DataDirectory != next.DataDirectory)
-            ConfigLog.NeedsRestart(_logger, root + ".DataDirectory");
         if (running.ServerName != next.ServerName)
             ConfigLog.NeedsRestart(_logger, root + ".ServerName");
         if (running.Listeners != next.Listeners)
@@ -238,7 +244,6 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
 
         return next with
         {
-            DataDirectory = running.DataDirectory,
             ServerName = running.ServerName,
             Listeners = running.Listeners,
             Tls = running.Tls,
