@@ -1,0 +1,48 @@
+using System.Net;
+
+namespace MailServer.Server.Configuration;
+
+/// <summary>The address and domain shapes the config accepts. Pure functions.</summary>
+public static class AddressSyntax
+{
+    /// <summary>
+    /// True for an ASCII host name: LDH labels of 1–63 characters, not starting or ending with '-',
+    /// at most 253 characters. IDNs are accepted only as A-labels ("xn--..."), §3.1.
+    /// </summary>
+    public static bool IsValidDomain(string domain, bool requireDot = true)
+    {
+        if (domain.Length is 0 or > 253 || (requireDot && !domain.Contains('.')))
+            return false;
+        foreach (var label in domain.Split('.'))
+        {
+            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-')
+                return false;
+            foreach (var c in label)
+                if (!(char.IsAsciiLetterOrDigit(c) || c == '-'))
+                    return false;
+        }
+        // A domain of digits and dots only would read as an IPv4 address.
+        return !IPAddress.TryParse(domain, out _);
+    }
+
+    /// <summary>
+    /// True for local@domain where local is an RFC 5322 dot-atom of at most 64 characters (RFC 5321 §4.5.3.1.1)
+    /// and domain passes <see cref="IsValidDomain"/>. Quoted local parts are not accepted in configuration.
+    /// </summary>
+    public static bool IsValidAddress(string address)
+    {
+        var at = address.LastIndexOf('@');
+        if (at <= 0 || at == address.Length - 1)
+            return false;
+        var local = address[..at];
+        if (local.Length > 64 || local[0] == '.' || local[^1] == '.' || local.Contains(".."))
+            return false;
+        foreach (var c in local)
+            if (!(char.IsAsciiLetterOrDigit(c) || c == '.' || "!#$%&'*+-/=?^_`{|}~".Contains(c)))
+                return false;
+        return IsValidDomain(address[(at + 1)..]);
+    }
+
+    /// <summary>The domain part of a valid address.</summary>
+    public static string DomainOf(string address) => address[(address.LastIndexOf('@') + 1)..];
+}

@@ -1,0 +1,216 @@
+using System.Net;
+
+namespace MailServer.Server.Configuration;
+
+/// <summary>
+/// The validated "MailServer" section of appsettings.json: one immutable configuration generation.
+/// Produced only by <see cref="ConfigLoader"/>; every path in it is already absolute (see
+/// <see cref="ConfigLoader"/> for the resolution rules) and every address is lower-cased.
+/// </summary>
+public sealed record ServerConfig(
+    string ConfigFilePath,
+    string ServerName,
+    string DataDirectory,
+    ListenersConfig Listeners,
+    TlsConfig Tls,
+    DnsConfig Dns,
+    DeliveryConfig Delivery,
+    LimitsConfig Limits,
+    IReadOnlyList<OrganizationConfig> Organizations);
+
+/// <summary>Where the server listens. Changing any of these needs a restart.</summary>
+public sealed record ListenersConfig(
+    IPAddress BindAddress,
+    int Smtp,
+    int Submission,
+    int Submissions,
+    int Imap,
+    int Imaps,
+    IPEndPoint Admin);
+
+/// <summary>
+/// TLS settings. Both paths null: a self-signed certificate is generated under the data directory.
+/// Paths are absolute (resolved against the data directory when relative).
+/// </summary>
+public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool AllowPlaintextAuth);
+
+/// <summary>The DNS resolver's name servers; empty means the system resolver's servers.</summary>
+public sealed record DnsConfig(IReadOnlyList<IPAddress> Servers, int Port);
+
+/// <summary>Outbound delivery settings.</summary>
+public sealed record DeliveryConfig(int RemotePort);
+
+/// <summary>
+/// Protocol limits (decisions.md "Limits", workmail-behaviour.md §17, §35). "MiB"/"KiB" are binary units.
+/// </summary>
+public sealed record LimitsConfig(
+    int MaxMessageSizeMiB,
+    int MaxRecipients,
+    int MaxAttachments,
+    int MaxMimeParts,
+    int ExternalRecipientsPerUserPerDay,
+    int MaxCommandLineBytes,
+    int MaxHeaderSectionKiB,
+    int MaxMimeDepth,
+    int MaxConnectionsPerIp,
+    int SessionTimeoutSeconds)
+{
+    /// <summary>The defaults: 40 MiB, 500 recipients, 500 attachments, 10,000 external recipients a day, ...</summary>
+    public static LimitsConfig Default { get; } = new(40, 500, 500, 1000, 10_000, 2048, 100, 100, 50, 300);
+
+    /// <summary>The largest message in bytes (the SIZE keyword's value).</summary>
+    public long MaxMessageBytes => MaxMessageSizeMiB * 1024L * 1024L;
+}
+
+/// <summary>One tenant: its id, alias, key file, domains, directory entries and rule sections.</summary>
+public sealed record OrganizationConfig(
+    string Id,
+    string Alias,
+    string MasterKeyPath,
+    IReadOnlyList<DomainConfig> Domains,
+    IReadOnlyList<UserConfig> Users,
+    IReadOnlyList<GroupConfig> Groups,
+    IReadOnlyList<MailboxPermissionConfig> MailboxPermissions,
+    IReadOnlyList<AccessControlRuleConfig> AccessControlRules,
+    FlowRulesConfig FlowRules,
+    IReadOnlyList<SmtpGatewayConfig> SmtpGateways,
+    string? DefaultSmtpGateway,
+    DmarcConfig Dmarc,
+    JournalingConfig Journaling,
+    RetentionPolicyConfig RetentionPolicy,
+    EmailEventLogConfig EmailEventLog)
+{
+    /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
+    public string DefaultDomain => Domains.First(d => d.Default).Name;
+}
+
+/// <summary>A mail domain, lower-case ASCII (IDNs in A-label form).</summary>
+public sealed record DomainConfig(string Name, bool Default);
+
+/// <summary>A user with a mailbox. <see cref="PasswordHash"/> null: the user cannot log in yet.</summary>
+public sealed record UserConfig(
+    string Email,
+    string DisplayName,
+    IReadOnlyList<string> Aliases,
+    string? PasswordHash,
+    bool Enabled,
+    int MailboxQuotaMiB)
+{
+    /// <summary>The highest quota WorkMail allows, and the default (§4.1).</summary>
+    public const int MaxQuotaMiB = 51_200;
+}
+
+/// <summary>A distribution group; members are addresses of users or groups of the same organization.</summary>
+public sealed record GroupConfig(string Email, IReadOnlyList<string> Aliases, IReadOnlyList<string> Members);
+
+/// <summary>The mailbox permissions of §5.</summary>
+public enum MailboxPermission
+{
+    /// <summary>Read and write the whole mailbox (only on a user's mailbox).</summary>
+    FullAccess,
+    /// <summary>Send with the owner in From, no Sender header.</summary>
+    SendAs,
+    /// <summary>Send with the owner in From and the real sender in Sender.</summary>
+    SendOnBehalf,
+}
+
+/// <summary>A grant of permissions on <see cref="Mailbox"/> to <see cref="Grantee"/> (a user or a group).</summary>
+public sealed record MailboxPermissionConfig(string Mailbox, string Grantee, IReadOnlyList<MailboxPermission> Permissions);
+
+/// <summary>Allow or Deny.</summary>
+public enum AccessEffect
+{
+    /// <summary>The rule grants access.</summary>
+    Allow,
+    /// <summary>The rule refuses access; any matching Deny wins.</summary>
+    Deny,
+}
+
+/// <summary>
+/// An access control rule (§6). Empty condition lists mean "any". Protocol names are
+/// <see cref="AccessControlRuleConfig.KnownProtocols"/>.
+/// </summary>
+public sealed record AccessControlRuleConfig(
+    string Name,
+    AccessEffect Effect,
+    IReadOnlyList<string> Protocols,
+    IReadOnlyList<string> NotProtocols,
+    IReadOnlyList<IPNetwork> IpRanges,
+    IReadOnlyList<IPNetwork> NotIpRanges,
+    IReadOnlyList<string> Users,
+    IReadOnlyList<string> NotUsers)
+{
+    /// <summary>The protocols this server serves and access rules can name.</summary>
+    public static IReadOnlyList<string> KnownProtocols { get; } = ["IMAP", "SMTP"];
+}
+
+/// <summary>Inbound and outbound email flow rules (§9).</summary>
+public sealed record FlowRulesConfig(IReadOnlyList<FlowRuleConfig> Inbound, IReadOnlyList<FlowRuleConfig> Outbound)
+{
+    /// <summary>Inbound action names (decisions.md), most restrictive first.</summary>
+    public static IReadOnlyList<string> InboundActions { get; } = ["Drop", "Bounce", "MoveToJunk", "Default", "BypassSpamCheck", "RunHook"];
+
+    /// <summary>Outbound action names (decisions.md), most restrictive first.</summary>
+    public static IReadOnlyList<string> OutboundActions { get; } = ["Drop", "Bounce", "RouteToSmtpGateway", "Default", "RunHook"];
+}
+
+/// <summary>
+/// One flow rule. <see cref="SmtpGateway"/> is set exactly for RouteToSmtpGateway, <see cref="Hook"/>
+/// exactly for RunHook. Patterns are lower-cased and shape-checked (§9.4).
+/// </summary>
+public sealed record FlowRuleConfig(
+    string Name,
+    string Action,
+    IReadOnlyList<string> SenderPatterns,
+    IReadOnlyList<string> RecipientPatterns,
+    string? SmtpGateway,
+    HookConfig? Hook);
+
+/// <summary>A RunHook rule's webhook (§10). <see cref="RuleTimeoutMinutes"/> is 0–240.</summary>
+public sealed record HookConfig(Uri Url, bool Synchronous, string FallbackAction, int RuleTimeoutMinutes, string? Secret);
+
+/// <summary>How an SMTP gateway connection is secured.</summary>
+public enum SmtpGatewaySecurity
+{
+    /// <summary>STARTTLS required (the default).</summary>
+    StartTls,
+    /// <summary>Implicit TLS from the first byte.</summary>
+    Tls,
+    /// <summary>No TLS: only for a relay on a trusted network, the admin's explicit choice.</summary>
+    None,
+}
+
+/// <summary>An outbound SMTP gateway (§9.7). Username and Password are both set or both null.</summary>
+public sealed record SmtpGatewayConfig(string Name, string Host, int Port, string? Username, string? Password, SmtpGatewaySecurity Security)
+{
+    /// <summary>Never prints the password.</summary>
+    public override string ToString() => $"SmtpGateway {Name} {Host}:{Port} {Security}";
+}
+
+/// <summary>DMARC enforcement (§12).</summary>
+public sealed record DmarcConfig(bool Enforce);
+
+/// <summary>Journaling (§14). When enabled both addresses are set.</summary>
+public sealed record JournalingConfig(bool Enabled, string? JournalingAddress, string? ReportAddress);
+
+/// <summary>Retention actions (§16).</summary>
+public enum RetentionAction
+{
+    /// <summary>Move to Deleted Items (permanent when already there).</summary>
+    Delete,
+    /// <summary>Expunge.</summary>
+    PermanentlyDelete,
+}
+
+/// <summary>The retention policy: at most one entry per folder.</summary>
+public sealed record RetentionPolicyConfig(IReadOnlyList<RetentionFolderConfig> Folders)
+{
+    /// <summary>The folders a policy can name (decisions.md "Retention").</summary>
+    public static IReadOnlyList<string> KnownFolders { get; } = ["Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk E-mail"];
+}
+
+/// <summary>Items in <see cref="Folder"/> older than <see cref="Days"/> get <see cref="Action"/>.</summary>
+public sealed record RetentionFolderConfig(string Folder, RetentionAction Action, int Days);
+
+/// <summary>Email event logging (§18).</summary>
+public sealed record EmailEventLogConfig(bool Enabled);

@@ -1,0 +1,280 @@
+using NUnit.Framework;
+using System.Text.Json.Nodes;
+using MailServer.Server.Configuration;
+using MailServer.Server.Security;
+
+namespace MailServer.Tests.Configuration;
+
+[TestFixture]
+public sealed class ConfigValidationTests
+{
+    private static void AssertError(Action<JsonObject> mutate, string path, string fragment)
+    {
+        var root = ConfigFixtures.Valid();
+        mutate(root);
+        var errors = ConfigFixtures.Errors(root);
+        Assert.That(errors.Any(e => e.Path == path && e.Message.Contains(fragment, StringComparison.Ordinal)),
+            $"expected an error at {path} containing '{fragment}', got:\n{string.Join("\n", errors)}");
+    }
+
+    private static JsonObject SecondOrg(string id, string alias, string domain) => new()
+    {
+        ["Id"] = id,
+        ["Alias"] = alias,
+        ["Domains"] = new JsonArray(new JsonObject { ["Name"] = domain, ["Default"] = true }),
+    };
+
+    [Test]
+    public void The_fixture_is_valid_and_read_into_records()
+    {
+        var config = ConfigFixtures.LoadOk(ConfigFixtures.Valid());
+        var org = config.Organizations.Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(config.ServerName, Is.EqualTo("mail.example.test"));
+            Assert.That(config.Listeners.Admin.ToString(), Is.EqualTo("127.0.0.1:8025"));
+            Assert.That(config.Dns.Port, Is.EqualTo(5353));
+            Assert.That(config.Delivery.RemotePort, Is.EqualTo(2526));
+            Assert.That(config.Limits.MaxMessageBytes, Is.EqualTo(10L * 1024 * 1024));
+            Assert.That(config.Limits.MaxAttachments, Is.EqualTo(500), "unset limits keep their defaults");
+            Assert.That(org.DefaultDomain, Is.EqualTo("example.test"));
+            Assert.That(org.Domains[1].Name, Is.EqualTo("other.test"), "domains are lower-cased");
+            Assert.That(org.Users[1].Email, Is.EqualTo("bob@example.test"), "addresses are lower-cased");
+            Assert.That(org.Users[1].MailboxQuotaMiB, Is.EqualTo(51_200), "quota defaults to 51,200 MiB");
+            Assert.That(org.Users[1].Enabled, Is.True);
+            Assert.That(org.FlowRules.Inbound[1].Hook!.FallbackAction, Is.EqualTo("Bounce"));
+            Assert.That(org.FlowRules.Outbound[0].SmtpGateway, Is.EqualTo("relay"));
+            Assert.That(org.SmtpGateways[0].Security, Is.EqualTo(SmtpGatewaySecurity.StartTls));
+            Assert.That(org.SmtpGateways[0].ToString(), Does.Not.Contain("p\""), "a gateway never prints its password");
+            Assert.That(org.AccessControlRules[0].IpRanges, Has.Count.EqualTo(3));
+            Assert.That(org.RetentionPolicy.Folders[0].Action, Is.EqualTo(RetentionAction.PermanentlyDelete));
+        });
+    }
+
+    [Test]
+    public void The_repository_sample_appsettings_is_valid()
+    {
+        var path = Path.Combine(ConfigFixtures.RepositoryRoot(), "appsettings.json");
+        var result = ConfigLoader.Load(path);
+        Assert.That(result, Is.TypeOf<ConfigLoadResult.Ok>(),
+            result is ConfigLoadResult.Invalid i ? string.Join("\n", i.Errors) : "");
+        var org = ((ConfigLoadResult.Ok)result).Config.Organizations.Single();
+        Assert.That(org.Alias, Is.EqualTo("example"));
+        Assert.That(org.Users.Select(u => u.Email), Is.EqualTo(new[] { "alice@example.test", "bob@example.test" }));
+    }
+
+    [Test]
+    public void Organization_id_must_be_m_and_32_hex() =>
+        AssertError(r => r.Org()["Id"] = "m-a123b4c5de678fg9h0ij1k2lm234no56", "$.MailServer.Organizations[0].Id", "^m-[0-9a-f]{32}$");
+
+    [Test]
+    public void Organization_alias_is_unique() =>
+        AssertError(r => r.MailServer()["Organizations"]!.AsArray().Add(SecondOrg("m-11111111111111111111111111111111", "example", "second.test")),
+            "$.MailServer.Organizations[1].Alias", "already used at $.MailServer.Organizations[0].Alias");
+
+    [Test]
+    public void An_organization_needs_a_default_domain() =>
+        AssertError(r => r.Org()["Domains"]![0]!["Default"] = false, "$.MailServer.Organizations[0].Domains", "exactly one domain");
+
+    [Test]
+    public void Only_one_domain_is_the_default() =>
+        AssertError(r => r.Org()["Domains"]![1]!["Default"] = true, "$.MailServer.Organizations[0].Domains[1].Default", "only one domain");
+
+    [Test]
+    public void Domains_are_ascii() =>
+        AssertError(r => r.Org()["Domains"]![1]!["Name"] = "bücher.test", "$.MailServer.Organizations[0].Domains[1].Name", "A-label");
+
+    [Test]
+    public void A_domain_in_A_label_form_is_accepted()
+    {
+        var root = ConfigFixtures.Valid();
+        root.Org()["Domains"]![1]!["Name"] = "xn--bcher-kva.test";
+        root.Org()["Users"]![0]!["Aliases"] = new JsonArray("a@xn--bcher-kva.test");
+        root.Org()["Groups"]![0]!["Members"] = new JsonArray("alice@example.test");
+        Assert.That(ConfigFixtures.LoadOk(root).Organizations[0].Domains[1].Name, Is.EqualTo("xn--bcher-kva.test"));
+    }
+
+    [Test]
+    public void A_domain_belongs_to_one_organization() =>
+        AssertError(r => r.MailServer()["Organizations"]!.AsArray().Add(SecondOrg("m-11111111111111111111111111111111", "second", "Example.test")),
+            "$.MailServer.Organizations[1].Domains[0].Name", "already belongs to $.MailServer.Organizations[0].Domains[0].Name");
+
+    [Test]
+    public void Addresses_must_be_valid() =>
+        AssertError(r => r.User(1)["Email"] = "bob at example.test", "$.MailServer.Organizations[0].Users[1].Email", "not a valid email address");
+
+    [Test]
+    public void Addresses_must_be_in_the_organizations_domains() =>
+        AssertError(r => r.User(1)["Email"] = "bob@elsewhere.test", "$.MailServer.Organizations[0].Users[1].Email", "not in one of this organization's domains");
+
+    [Test]
+    public void An_address_is_used_once_server_wide_user_alias_against_group() =>
+        AssertError(r => r.User(1)["Aliases"] = new JsonArray("ALL@example.test"), "$.MailServer.Organizations[0].Groups[0].Aliases[0]",
+            "already used at $.MailServer.Organizations[0].Users[1].Aliases[0]");
+
+    [Test]
+    public void An_address_is_used_once_server_wide_two_users() =>
+        AssertError(r => r.User(1)["Email"] = "alice@example.test", "$.MailServer.Organizations[0].Users[1].Email",
+            "already used at $.MailServer.Organizations[0].Users[0].Email");
+
+    [Test]
+    public void A_user_has_at_most_100_aliases() =>
+        AssertError(r => r.User(1)["Aliases"] = new JsonArray(Enumerable.Range(0, 101).Select(i => (JsonNode?)JsonValue.Create($"b{i}@example.test")).ToArray()),
+            "$.MailServer.Organizations[0].Users[1].Aliases", "at most 100 aliases");
+
+    [TestCase(0)]
+    [TestCase(51_201)]
+    public void Quota_is_1_to_51200_MiB(int quota) =>
+        AssertError(r => r.User(0)["MailboxQuotaMiB"] = quota, "$.MailServer.Organizations[0].Users[0].MailboxQuotaMiB", "between 1 and 51200");
+
+    [Test]
+    public void Group_members_must_exist_in_the_organization() =>
+        AssertError(r => r.Org()["Groups"]![0]!["Members"]!.AsArray().Add("carol@example.test"),
+            "$.MailServer.Organizations[0].Groups[0].Members[3]", "not a user or group of this organization");
+
+    [Test]
+    public void Permissions_name_existing_users_or_groups() =>
+        AssertError(r => r.Org()["MailboxPermissions"]![0]!["Grantee"] = "nobody@example.test",
+            "$.MailServer.Organizations[0].MailboxPermissions[0].Grantee", "not a user or group");
+
+    [Test]
+    public void Full_access_is_only_granted_on_a_user_mailbox() =>
+        AssertError(r => r.Org()["MailboxPermissions"]![0]!["Mailbox"] = "team@example.test",
+            "$.MailServer.Organizations[0].MailboxPermissions[0].Permissions", "FullAccess can only be granted on a user's mailbox");
+
+    [Test]
+    public void Permission_names_are_checked() =>
+        AssertError(r => r.Org()["MailboxPermissions"]![0]!["Permissions"] = new JsonArray("ReadOnly"),
+            "$.MailServer.Organizations[0].MailboxPermissions[0].Permissions[0]", "FullAccess, SendAs, SendOnBehalf");
+
+    [TestCase(0)]
+    [TestCase(65_536)]
+    public void Ports_are_1_to_65535(int port) =>
+        AssertError(r => r.MailServer()["Listeners"]!["Smtp"] = port, "$.MailServer.Listeners.Smtp", "between 1 and 65535");
+
+    [Test]
+    public void Ports_are_distinct() =>
+        AssertError(r => r.MailServer()["Listeners"]!["Imaps"] = 2143, "$.MailServer.Listeners.Imaps", "already used by Imap");
+
+    [Test]
+    public void The_admin_endpoint_needs_an_address_and_port() =>
+        AssertError(r => r.MailServer()["Listeners"]!["Admin"] = "localhost", "$.MailServer.Listeners.Admin", "address:port");
+
+    [Test]
+    public void A_password_hash_must_be_verifiable() =>
+        AssertError(r => r.User(0)["PasswordHash"] = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+            "$.MailServer.Organizations[0].Users[0].PasswordHash", "not a password hash this server can verify");
+
+    [Test]
+    public void A_valid_password_hash_is_accepted()
+    {
+        var root = ConfigFixtures.Valid();
+        var hash = PasswordHasher.Hash("Correct-Horse-1", 1000);
+        root.User(0)["PasswordHash"] = hash;
+        Assert.That(ConfigFixtures.LoadOk(root).Organizations[0].Users[0].PasswordHash, Is.EqualTo(hash));
+    }
+
+    [Test]
+    public void Tls_paths_come_in_pairs() =>
+        AssertError(r => r.MailServer()["Tls"]!["CertificatePath"] = "/etc/ssl/mail.pem", "$.MailServer.Tls.KeyPath",
+            "set together or not at all");
+
+    [Test]
+    public void Tls_files_must_exist()
+    {
+        AssertError(r =>
+        {
+            r.MailServer()["Tls"]!["CertificatePath"] = "/nonexistent/cert.pem";
+            r.MailServer()["Tls"]!["KeyPath"] = "/nonexistent/key.pem";
+        }, "$.MailServer.Tls.KeyPath", "file not found: /nonexistent/key.pem");
+    }
+
+    [Test]
+    public void An_unknown_key_is_an_error_naming_its_path() =>
+        AssertError(r => r.User(1)["Emial"] = "x", "$.MailServer.Organizations[0].Users[1].Emial", "unknown key");
+
+    [Test]
+    public void A_key_in_the_wrong_case_gets_a_hint() =>
+        AssertError(r => r.MailServer()["Listeners"]!["smtp"] = 25, "$.MailServer.Listeners.smtp", "did you mean 'Smtp'");
+
+    [Test]
+    public void A_wrong_type_names_the_path() =>
+        AssertError(r => r.MailServer()["Dns"]!["Port"] = "53", "$.MailServer.Dns.Port", "expected an integer, found a string");
+
+    [Test]
+    public void Flow_rule_actions_come_from_the_contract() =>
+        AssertError(r => r.Org()["FlowRules"]!["Inbound"]![0]!["Action"] = "RouteToSmtpGateway",
+            "$.MailServer.Organizations[0].FlowRules.Inbound[0].Action", "not one of: Drop, Bounce, MoveToJunk, Default, BypassSpamCheck, RunHook");
+
+    [Test]
+    public void A_route_rule_names_an_existing_gateway() =>
+        AssertError(r => r.Org()["FlowRules"]!["Outbound"]![0]!["SmtpGateway"] = "nowhere",
+            "$.MailServer.Organizations[0].FlowRules.Outbound[0].SmtpGateway", "no SMTP gateway is named 'nowhere'");
+
+    [Test]
+    public void A_run_hook_rule_needs_a_hook() =>
+        AssertError(r => r.Org()["FlowRules"]!["Inbound"]![1]!.AsObject().Remove("Hook"),
+            "$.MailServer.Organizations[0].FlowRules.Inbound[1].Hook", "required for the RunHook action");
+
+    [Test]
+    public void Hook_timeout_is_0_to_240_minutes() =>
+        AssertError(r => r.Org()["FlowRules"]!["Inbound"]![1]!["Hook"]!["RuleTimeoutMinutes"] = 241,
+            "$.MailServer.Organizations[0].FlowRules.Inbound[1].Hook.RuleTimeoutMinutes", "between 0 and 240");
+
+    [TestCase("user+tag@example.test", "+ symbol")]
+    [TestCase("ex*ample.test", "not an address, a domain, *.domain or *")]
+    public void Patterns_have_the_four_shapes(string pattern, string fragment) =>
+        AssertError(r => r.Org()["FlowRules"]!["Inbound"]![0]!["SenderPatterns"] = new JsonArray(pattern),
+            "$.MailServer.Organizations[0].FlowRules.Inbound[0].SenderPatterns[0]", fragment);
+
+    [Test]
+    public void Gateway_security_is_checked() =>
+        AssertError(r => r.Org()["SmtpGateways"]![0]!["Security"] = "Ssl",
+            "$.MailServer.Organizations[0].SmtpGateways[0].Security", "not one of: StartTls, Tls, None");
+
+    [Test]
+    public void Access_rule_ip_ranges_are_cidr() =>
+        AssertError(r => r.Org()["AccessControlRules"]![0]!["IpRanges"] = new JsonArray("10.0.0.0/33"),
+            "$.MailServer.Organizations[0].AccessControlRules[0].IpRanges[0]", "CIDR");
+
+    [Test]
+    public void Journaling_enabled_needs_its_addresses() =>
+        AssertError(r => r.Org()["Journaling"]!["Enabled"] = true,
+            "$.MailServer.Organizations[0].Journaling.JournalingAddress", "is required");
+
+    [Test]
+    public void Retention_folders_are_known() =>
+        AssertError(r => r.Org()["RetentionPolicy"]!["Folders"]![0]!["Folder"] = "Trash",
+            "$.MailServer.Organizations[0].RetentionPolicy.Folders[0].Folder", "not one of: Inbox");
+
+    [Test]
+    public void Every_error_is_reported_at_once()
+    {
+        var root = ConfigFixtures.Valid();
+        root.Org()["Id"] = "bad";
+        root.User(1)["MailboxQuotaMiB"] = 0;
+        root.MailServer()["Listeners"]!["Imap"] = 70_000;
+        root.MailServer()["Unknown"] = 1;
+        var paths = ConfigFixtures.Errors(root).Select(e => e.Path).ToList();
+        Assert.That(paths, Is.SupersetOf(new[]
+        {
+            "$.MailServer.Organizations[0].Id", "$.MailServer.Organizations[0].Users[1].MailboxQuotaMiB",
+            "$.MailServer.Listeners.Imap", "$.MailServer.Unknown",
+        }));
+    }
+
+    [Test]
+    public void Broken_json_is_reported_with_its_line()
+    {
+        var result = ConfigLoader.Parse("{\n  \"MailServer\": {\n    \"DataDirectory\": \"data\" \"x\"\n  }\n}", "/srv/appsettings.json");
+        var error = ((ConfigLoadResult.Invalid)result).Errors.Single();
+        Assert.That(error.ToString(), Does.StartWith("$: not valid JSON at line 3"));
+    }
+
+    [Test]
+    public void A_missing_file_is_an_error_not_an_exception()
+    {
+        var result = ConfigLoader.Load("/nonexistent/appsettings.json");
+        Assert.That(((ConfigLoadResult.Invalid)result).Errors.Single().Message, Does.StartWith("cannot read /nonexistent/appsettings.json"));
+    }
+}
