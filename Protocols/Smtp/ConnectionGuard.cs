@@ -165,7 +165,7 @@ internal sealed class ConnectionGuard : Stream
             var firstLf = chunk.IndexOf((byte)'\n');
             if (Volatile.Read(ref _lineBytes) + firstLf + 1 > _limits.MaxCommandLineBytes)
                 return GuardVerdict.CommandLineTooLong;
-            var rest = chunk[(firstLf + 1)..lastLf];
+            var rest = lastLf > firstLf ? chunk[(firstLf + 1)..(lastLf + 1)] : default;
             while (!rest.IsEmpty)
             {
                 var next = rest.IndexOf((byte)'\n');

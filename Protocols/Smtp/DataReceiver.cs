@@ -26,6 +26,7 @@ internal sealed class DataReceiver(
     public async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
         var session = SmtpSessionState.Of(context);
+        session.DataHandled = true;
         var recipients = session.Recipients.ToList();
         session.Recipients.Clear();
         var transactionId = session.NextTransactionId();

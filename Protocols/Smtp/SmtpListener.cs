@@ -209,6 +209,8 @@ public sealed class SmtpListener : IAsyncDisposable
                     session.Recipients.Clear();
                     break;
                 case DataCommand:
+                    session.DataStarted = session.Recipients.Count > 0;
+                    session.DataHandled = false;
                     session.Guard.EnterDataMode();
                     break;
             }
@@ -218,13 +220,17 @@ public sealed class SmtpListener : IAsyncDisposable
             if (args.Command is not DataCommand)
                 return;
             session.Guard.EnterCommandMode();
+            if (session.DataStarted && !session.DataHandled)
+            {
+                // SmtpServer's Strict size check aborts the DATA section without a reply and leaves its
+                // reader mid-message; the only safe continuation is our 552 and closing the connection.
+                _logger.MessageRefused("message too large (over the limit while receiving)");
+                // Waited for here (one short write) so the reply is out before SmtpServer reads again.
+                session.Guard.CloseWithReplyAsync(SmtpReplies.MessageTooBig, GuardVerdict.MessageTooLong).GetAwaiter().GetResult();
+                return;
+            }
             if (session.EndDelivery())
-                _ = session.CloseAfterDeliveryAsync();
-        };
-        context.ResponseException += (_, args) =>
-        {
-            if (args.Exception.Response.ReplyCode == SmtpReplyCode.SizeLimitExceeded && args.Exception.IsQuitRequested)
-                _logger.MessageRefused("message too large (SmtpServer limit)");
+                session.CloseAfterDeliveryAsync().GetAwaiter().GetResult();
         };
     }
 

@@ -48,8 +48,8 @@ internal static class SmtpReplies
     /// <summary>RFC 5321 §4.5.3.1.8: too many recipients is a temporary 452, so the client sends the rest later.</summary>
     public static readonly SmtpResponse TooManyRecipients = new((SmtpReplyCode)452, "4.5.3 Too many recipients");
 
-    /// <summary>RFC 5322 §2.3: CR and LF only occur together as CRLF; NUL is not allowed either.</summary>
-    public static readonly SmtpResponse BareLineEnding = new((SmtpReplyCode)550, "5.6.0 Message contains bare CR or LF (RFC 5322 §2.3)");
+    /// <summary>RFC 5322 §2.3: CR and LF only occur together as CRLF; NUL is not allowed either. (Replies are ASCII, hence "section".)</summary>
+    public static readonly SmtpResponse BareLineEnding = new((SmtpReplyCode)550, "5.6.0 Message contains bare CR or LF (RFC 5322 section 2.3)");
 
     /// <summary>MIME structure over a cap (depth, parts or attachments) or too costly to parse.</summary>
     public static SmtpResponse MimeStructureRefused(string why) => new((SmtpReplyCode)554, $"5.6.0 Message structure refused: {why}");

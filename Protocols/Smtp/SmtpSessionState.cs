@@ -39,6 +39,12 @@ internal sealed class SmtpSessionState
     /// <summary>Recipients accepted at RCPT in the current transaction, in envelope order.</summary>
     public List<AcceptedRecipient> Recipients { get; } = [];
 
+    /// <summary>A DATA command with recipients is running (SmtpServer has sent or will send 354).</summary>
+    public bool DataStarted { get; set; }
+
+    /// <summary>The current DATA section reached <see cref="DataReceiver"/> (false when SmtpServer dropped it).</summary>
+    public bool DataHandled { get; set; }
+
     /// <summary>Completes when SmtpServer has finished the session.</summary>
     public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
