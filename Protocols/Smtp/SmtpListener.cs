@@ -81,8 +81,11 @@ public sealed class SmtpListener : IAsyncDisposable
 
         var serverOptions = new SmtpServerOptionsBuilder()
             .ServerName(_options.ServerName)
-            // Strict: SmtpServer refuses a buffered DATA section over the limit; the guard caps the rest.
-            .MaxMessageSize((int)_options.Limits.MaxMessageBytes, MaxMessageSizeHandling.Strict)
+            // Strict: SmtpServer drops a buffered DATA section over this length. It is the limit plus the
+            // guard's slack, so a message of exactly MaxMessageBytes (plus dot-stuffing and CRLF.CRLF) still
+            // reaches DataReceiver, which refuses anything over the limit with a reply and keeps the session.
+            // SIZE is advertised and checked by ListenerEhloCommand/ListenerCommandFactory with the real limit.
+            .MaxMessageSize((int)(_options.Limits.MaxMessageBytes + ConnectionGuard.DataSlackBytes), MaxMessageSizeHandling.Strict)
             .MaxRetryCount(MaxConsecutiveErrors)
             // The guard closes idle connections after SessionTimeout with our own 421; this is a backstop.
             .CommandWaitTimeout(_options.Limits.SessionTimeout + TimeSpan.FromSeconds(30))

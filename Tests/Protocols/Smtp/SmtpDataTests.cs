@@ -191,11 +191,27 @@ public sealed class SmtpDataTests
     }
 
     [Test]
-    public async Task Actual_DATA_over_the_limit_is_refused_and_nothing_delivered()
+    public async Task Actual_DATA_over_the_limit_is_refused_and_nothing_delivered_but_exactly_the_limit_is_accepted()
+    {
+        const int limit = 16 * 1024;
+        _server = await SmtpTestServer.StartAsync(new SmtpLimits { MaxMessageBytes = limit });
+        await using var client = await _server.OpenEhloAsync();
+
+        var over = await SendAsync(client, Ascii(MessageOfLength(limit + 1)));
+        var exact = await SendAsync(client, Ascii(MessageOfLength(limit)));
+
+        Assert.That(over.Code, Is.EqualTo(552));
+        Assert.That(over.Text, Does.StartWith("5.3.4 Message size exceeds fixed maximum message size"));
+        Assert.That(exact.Code, Is.EqualTo(250), "RFC 1870: a message of exactly SIZE bytes is accepted");
+        Assert.That(_server.Delivery.Deliveries.Single().Message.Length, Is.GreaterThan(limit), "only the Received header is added");
+    }
+
+    [Test]
+    public async Task DATA_far_over_the_limit_is_cut_with_552_and_the_connection_closed()
     {
         _server = await SmtpTestServer.StartAsync(new SmtpLimits { MaxMessageBytes = 16 * 1024 });
         await using var client = await _server.OpenEhloAsync();
-        var body = "Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 70) + "\r\n", 300));
+        var body = "Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", 200));
 
         Assert.That((await client.CommandAsync("MAIL FROM:<sender@example.net>")).Code, Is.EqualTo(250));
         Assert.That((await client.CommandAsync("RCPT TO:<alice@example.test>")).Code, Is.EqualTo(250));
@@ -205,7 +221,49 @@ public sealed class SmtpDataTests
 
         Assert.That(reply.Code, Is.EqualTo(552));
         Assert.That(reply.Text, Does.StartWith("5.3.4"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
         Assert.That(_server.Delivery.Deliveries, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_first_line_starting_with_a_dot_is_unstuffed()
+    {
+        _server = await SmtpTestServer.StartAsync();
+        await using var client = await _server.OpenEhloAsync();
+
+        // RFC 5321 §4.5.2: the client doubles a leading dot on every line, the first one included.
+        var reply = await SendAsync(client, Ascii("..X-Odd: header-like first line\r\nSubject: x\r\n\r\n..body dot\r\n"));
+
+        Assert.That(reply.Code, Is.EqualTo(250));
+        Assert.That(_server.Delivery.Deliveries.Single().Text, Does.EndWith("\r\n.X-Odd: header-like first line\r\nSubject: x\r\n\r\n.body dot\r\n"));
+    }
+
+    [Test]
+    public async Task Pipelined_commands_in_one_write_are_all_answered_in_order()
+    {
+        _server = await SmtpTestServer.StartAsync();
+        await using var client = await _server.OpenEhloAsync();
+        // 100 RCPT lines in one write: together far over the 2048-byte line cap, each well under it.
+        var burst = "MAIL FROM:<sender@example.net>\r\n" + string.Concat(Enumerable.Repeat("RCPT TO:<alice@example.test>\r\n", 100)) + "RCPT TO:<nobody@example.test>\r\n";
+
+        await client.SendRawAsync(Ascii(burst));
+
+        Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(250));
+        for (var i = 0; i < 100; i++)
+            Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(250), $"RCPT {i + 1}");
+        Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(550));
+    }
+
+    /// <summary>A valid message of exactly <paramref name="length"/> bytes (CRLF line endings, final CRLF included).</summary>
+    private static string MessageOfLength(int length)
+    {
+        var builder = new StringBuilder("Subject: sized\r\n\r\n");
+        while (builder.Length + 80 + 2 <= length)
+            builder.Append(new string('y', 78)).Append("\r\n");
+        var remaining = length - builder.Length - 2;
+        builder.Append(new string('z', remaining)).Append("\r\n");
+        Assert.That(builder.Length, Is.EqualTo(length));
+        return builder.ToString();
     }
 
     [Test]
