@@ -29,8 +29,23 @@ public sealed class SmtpInputCapTests
 
         var (sent, growth) = await FloodAsync(client, Encoding.ASCII.GetBytes("NOOP " + new string('A', 1024 * 1024 - 5)));
 
-        Assert.That(sent, Is.LessThan(FloodBytes), "the server must close the connection");
+        // Closed at the 2048-byte line cap: what was sent is what the socket buffers held (without the guard,
+        // SmtpServer would buffer up to its 40 MiB message limit before giving up).
+        Assert.That(sent, Is.LessThan(16L * 1024 * 1024), "the server must close the connection early");
         Assert.That(growth, Is.LessThan(HeapGrowthBound));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+    }
+
+    [Test]
+    public async Task Idle_session_is_closed_with_421_4_4_2()
+    {
+        _server = await SmtpTestServer.StartAsync(new SmtpLimits { SessionTimeout = TimeSpan.FromMilliseconds(500) });
+        await using var client = await _server.OpenEhloAsync();
+
+        var reply = await client.ReadReplyAsync(); // sent nothing: the server speaks first when idle too long
+
+        Assert.That(reply.Code, Is.EqualTo(421));
+        Assert.That(reply.Text, Does.StartWith("4.4.2"));
         Assert.That(await client.IsClosedByServerAsync(), Is.True);
     }
 

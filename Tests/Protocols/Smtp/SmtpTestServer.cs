@@ -63,7 +63,7 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
     public MailDirectory Current { get; }
     public IPEndPoint Mx => Listener.BoundEndpoints.Single(e => e.Kind == SmtpListenerKind.Mx).EndPoint;
 
-    public static async Task<SmtpTestServer> StartAsync(SmtpLimits? limits = null)
+    public static async Task<SmtpTestServer> StartAsync(SmtpLimits? limits = null, Microsoft.Extensions.Logging.ILogger<SmtpListener>? logger = null)
     {
         var org = new DirectoryOrganization("m-0123456789abcdef0123456789abcdef", "example", ["example.test"], "example.test");
         DirectoryUser User(string name, bool enabled = true) =>
@@ -81,7 +81,7 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
             limits ?? new SmtpLimits());
         SmtpTestServer? server = null;
         var source = new DirectorySourceProxy(() => server!.Current);
-        var listener = new SmtpListener(options, source, delivery, NullLogger<SmtpListener>.Instance);
+        var listener = new SmtpListener(options, source, delivery, logger ?? NullLogger<SmtpListener>.Instance);
         server = new SmtpTestServer(listener, delivery, directory);
         await listener.StartAsync(CancellationToken.None);
         return server;
