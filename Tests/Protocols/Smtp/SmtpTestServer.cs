@@ -61,7 +61,9 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
     public SmtpListener Listener { get; }
     public RecordingDelivery Delivery { get; }
     public MailDirectory Current { get; }
-    public IPEndPoint Mx => Listener.BoundEndpoints.Single(e => e.Kind == SmtpListenerKind.Mx).EndPoint;
+    public IPEndPoint Mx => EndPointOf(SmtpListenerKind.Mx);
+
+    public IPEndPoint EndPointOf(SmtpListenerKind kind) => Listener.BoundEndpoints.Single(e => e.Kind == kind).EndPoint;
 
     public static async Task<SmtpTestServer> StartAsync(SmtpLimits? limits = null, Microsoft.Extensions.Logging.ILogger<SmtpListener>? logger = null)
     {
@@ -75,7 +77,11 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
         var delivery = new RecordingDelivery();
         var options = new SmtpListenerOptions(
             "mx.example.test",
-            [new SmtpEndpointOptions(SmtpListenerKind.Mx, IPAddress.Loopback, 0)],
+            [
+                new SmtpEndpointOptions(SmtpListenerKind.Mx, IPAddress.Loopback, 0),
+                new SmtpEndpointOptions(SmtpListenerKind.Submission, IPAddress.Loopback, 0),
+                new SmtpEndpointOptions(SmtpListenerKind.Submissions, IPAddress.Loopback, 0),
+            ],
             TestCertificates.Localhost,
             AllowPlaintextAuth: false,
             limits ?? new SmtpLimits());
