@@ -185,13 +185,47 @@ internal sealed class ConnectionGuard : Stream
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Verbatim: the greeting (the first write) and the EHLO/HELO reply, whose lines are keywords
+            // (RFC 2034 §3). Every other reply line gets an enhanced status code when it lacks one.
+            var verbatim = !_greeted || _verbatimCommand;
+            _greeted = true;
             if (!_writesClosed)
-                await _inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+                await _inner.WriteAsync(verbatim ? buffer : AddEnhancedCodes(buffer), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _writeLock.Release();
         }
+    }
+
+    private bool _greeted;
+    private volatile bool _verbatimCommand;
+
+    /// <summary>SmtpServer is executing EHLO or HELO: its reply goes out verbatim.</summary>
+    public void BeginVerbatimCommand() => _verbatimCommand = true;
+
+    /// <summary>The command that was being executed has written its reply.</summary>
+    public void EndCommand() => _verbatimCommand = false;
+
+    /// <summary>
+    /// SmtpServer writes whole reply lines and flushes after each reply, so a write normally holds complete
+    /// lines; a write that does not end in LF is passed on untouched rather than split.
+    /// </summary>
+    private static ReadOnlyMemory<byte> AddEnhancedCodes(ReadOnlyMemory<byte> buffer)
+    {
+        var span = buffer.Span;
+        if (span.IsEmpty || span[^1] != '\n' || span.Length > 64 * 1024)
+            return buffer;
+        var text = Encoding.ASCII.GetString(span);
+        var lines = text.Split("\r\n");
+        var changed = false;
+        for (var i = 0; i < lines.Length - 1; i++)
+        {
+            var rewritten = SmtpReplies.WithEnhancedCode(lines[i]);
+            changed |= !ReferenceEquals(rewritten, lines[i]);
+            lines[i] = rewritten;
+        }
+        return changed ? Encoding.ASCII.GetBytes(string.Join("\r\n", lines)) : buffer;
     }
 
     public override async Task FlushAsync(CancellationToken cancellationToken)

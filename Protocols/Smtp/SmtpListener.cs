@@ -118,6 +118,7 @@ public sealed class SmtpListener : IAsyncDisposable
             foreach (var (socket, _) in bound.Values)
                 socket.Stop();
             _bound.Clear();
+            Volatile.Write(ref _state, 2); // nothing to stop; not restartable either
             throw;
         }
 
@@ -199,11 +200,13 @@ public sealed class SmtpListener : IAsyncDisposable
             switch (args.Command)
             {
                 case EhloCommand ehlo:
+                    session.Guard.BeginVerbatimCommand();
                     session.HeloName = ehlo.DomainOrAddress;
                     session.UsedEhlo = true;
                     session.Recipients.Clear();
                     break;
                 case HeloCommand helo:
+                    session.Guard.BeginVerbatimCommand();
                     session.HeloName = helo.DomainOrAddress;
                     session.UsedEhlo = false;
                     session.Recipients.Clear();
@@ -220,6 +223,7 @@ public sealed class SmtpListener : IAsyncDisposable
         };
         context.CommandExecuted += (_, args) =>
         {
+            session.Guard.EndCommand();
             if (args.Command is not DataCommand)
                 return;
             session.Guard.EnterCommandMode();

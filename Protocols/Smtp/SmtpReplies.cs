@@ -114,6 +114,43 @@ internal static class SmtpReplies
         return TemporaryServerError;
     }
 
+    /// <summary>
+    /// RFC 2034 §3: once ENHANCEDSTATUSCODES is advertised, every 2xx/4xx/5xx reply (except the greeting and
+    /// the EHLO/HELO reply) carries an enhanced code. SmtpServer's own fixed replies ("250 Ok", "221 bye",
+    /// "220 ready when you are", "502 Unrecognized command", "501 expected ...") do not, so the connection
+    /// guard passes every outgoing line through here. Lines that already carry a code are left alone.
+    /// </summary>
+    /// <returns>The line (without CRLF) with an enhanced code inserted, or the line unchanged.</returns>
+    public static string WithEnhancedCode(string line)
+    {
+        if (line.Length < 4 || !char.IsAsciiDigit(line[0]) || !char.IsAsciiDigit(line[1]) || !char.IsAsciiDigit(line[2])
+            || (line[3] != ' ' && line[3] != '-') || line[0] is not ('2' or '4' or '5'))
+            return line;
+        var text = line[4..];
+        if (HasEnhancedCode(text))
+            return line;
+        var code = line[..3] switch
+        {
+            "500" => "5.5.2", // syntax error, command unrecognised
+            "501" => "5.5.4", // invalid arguments (SmtpServer also uses it for bad sequence)
+            "502" => "5.5.1", // invalid command
+            "503" => "5.5.1",
+            "421" => "4.3.0",
+            _ => $"{line[0]}.0.0",
+        };
+        return $"{line[..4]}{code} {text}";
+    }
+
+    private static bool HasEnhancedCode(string text)
+    {
+        // class "." subject "." detail, RFC 3463 §2: 1 digit, 1-3 digits, 1-3 digits, then a space or the end.
+        var space = text.IndexOf(' ');
+        var token = space < 0 ? text : text[..space];
+        var parts = token.Split('.');
+        return parts.Length == 3 && parts[0] is "2" or "4" or "5"
+            && parts.Skip(1).All(p => p.Length is >= 1 and <= 3 && p.All(char.IsAsciiDigit));
+    }
+
     /// <summary>Keeps pipeline-provided text to one printable ASCII line.</summary>
     private static string Sanitize(string text)
     {

@@ -35,6 +35,17 @@ public sealed class MessageChecksTests
     public void Assemble_restores_the_first_line_and_the_final_CRLF(string data, string expected) =>
         Assert.That(Encoding.ASCII.GetString(MessageChecks.Assemble(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(data)))), Is.EqualTo(expected));
 
+    [TestCase("250 Ok", "250 2.0.0 Ok")]
+    [TestCase("221 bye", "221 2.0.0 bye")]
+    [TestCase("502 Unrecognized command, 19 retry(ies) remaining.", "502 5.5.1 Unrecognized command, 19 retry(ies) remaining.")]
+    [TestCase("421 The session has be cancelled.", "421 4.3.0 The session has be cancelled.")]
+    [TestCase("550 5.1.1 <x@example.test>: no such user", "550 5.1.1 <x@example.test>: no such user")]
+    [TestCase("354 end with <CRLF>.<CRLF>", "354 end with <CRLF>.<CRLF>")]
+    [TestCase("250-PIPELINING", "250-2.0.0 PIPELINING")]
+    [TestCase("not a reply", "not a reply")]
+    public void Replies_without_an_enhanced_code_get_one(string line, string expected) =>
+        Assert.That(SmtpReplies.WithEnhancedCode(line), Is.EqualTo(expected));
+
     [Test]
     public void Received_header_for_one_recipient_over_IPv6_with_a_hostile_HELO()
     {

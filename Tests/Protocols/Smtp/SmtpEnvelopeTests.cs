@@ -30,10 +30,23 @@ public sealed class SmtpEnvelopeTests
     }
 
     [Test]
+    public async Task Every_reply_after_EHLO_carries_an_enhanced_status_code()
+    {
+        await using var client = await _server.OpenEhloAsync();
+
+        Assert.That((await client.CommandAsync("NOOP")).ToString(), Is.EqualTo("250 2.0.0 Ok"));
+        Assert.That((await client.CommandAsync("MAIL FROM:<sender@example.net>")).ToString(), Is.EqualTo("250 2.0.0 Ok"));
+        Assert.That((await client.CommandAsync("RCPT TO:<alice@example.test>")).ToString(), Is.EqualTo("250 2.0.0 Ok"));
+        Assert.That((await client.CommandAsync("RSET")).ToString(), Is.EqualTo("250 2.0.0 Ok"));
+        Assert.That((await client.CommandAsync("QUIT")).ToString(), Is.EqualTo("221 2.0.0 bye"));
+    }
+
+    [Test]
     public async Task AUTH_and_PROXY_are_refused()
     {
         await using var client = await _server.OpenEhloAsync();
-        Assert.That((await client.CommandAsync("AUTH PLAIN AGFsaWNlAHNlY3JldA==")).Code, Is.EqualTo(502));
+        Assert.That((await client.CommandAsync("AUTH PLAIN AGFsaWNlAHNlY3JldA==")).Text, Does.StartWith("5.5.1 Command not implemented"));
+        Assert.That((await client.CommandAsync("PROXY TCP4 10.0.0.1 10.0.0.2 1234 25")).Code, Is.EqualTo(502));
     }
 
     [Test]
@@ -88,8 +101,9 @@ public sealed class SmtpEnvelopeTests
         // "502 Unrecognized command" (RFC 5321 would prefer 501), and a bad sequence as
         // "501 expected ..." (RFC 5321 §4.3.2 says 503). What matters: no transaction was opened.
         Assert.That(malformed.Code, Is.EqualTo(502));
+        Assert.That(malformed.Text, Does.StartWith("5.5.1 Unrecognized command"));
         Assert.That(rcpt.Code, Is.EqualTo(501), "RCPT without a MAIL transaction is out of sequence");
-        Assert.That(rcpt.Text, Does.StartWith("expected"));
+        Assert.That(rcpt.Text, Does.StartWith("5.5.4 expected"));
         Assert.That((await client.CommandAsync("MAIL FROM:<sender@example.net>")).Code, Is.EqualTo(250));
     }
 

@@ -88,6 +88,19 @@ public sealed class SmtpLifecycleTests
     }
 
     [Test]
+    public async Task A_port_in_use_fails_StartAsync_and_dispose_is_still_safe()
+    {
+        await using var first = await SmtpTestServer.StartAsync();
+        var options = new SmtpListenerOptions(
+            "mx.example.test", [new SmtpEndpointOptions(SmtpListenerKind.Mx, IPAddress.Loopback, first.Mx.Port)],
+            TestCertificates.Localhost, false, new SmtpLimits());
+        var second = new SmtpListener(options, new NoDirectory(), new RecordingDelivery(), NullLogger<SmtpListener>.Instance);
+
+        Assert.ThrowsAsync(Is.InstanceOf<System.Net.Sockets.SocketException>(), () => second.StartAsync(CancellationToken.None));
+        Assert.DoesNotThrowAsync(async () => await second.DisposeAsync());
+    }
+
+    [Test]
     public void Unusable_options_are_refused_at_construction()
     {
         var options = new SmtpListenerOptions("mx.example.test", [], TestCertificates.Localhost, false, new SmtpLimits());
