@@ -58,6 +58,24 @@ public sealed class SmtpLifecycleTests
     }
 
     [Test]
+    public async Task Stop_during_a_DATA_transfer_answers_421_and_delivers_nothing()
+    {
+        var server = await SmtpTestServer.StartAsync();
+        await using var client = await server.OpenEhloAsync();
+        await client.CommandAsync("MAIL FROM:<sender@example.net>");
+        await client.CommandAsync("RCPT TO:<alice@example.test>");
+        Assert.That((await client.CommandAsync("DATA")).Code, Is.EqualTo(354));
+        await client.SendRawAsync(Encoding.ASCII.GetBytes("Subject: half\r\n\r\nthe first half"));
+
+        await server.Listener.StopAsync(CancellationToken.None);
+
+        var reply = await client.ReadReplyAsync();
+        Assert.That(reply.ToString(), Is.EqualTo("421 4.3.2 Service shutting down"));
+        Assert.That(await client.IsClosedByServerAsync(), Is.True);
+        Assert.That(server.Delivery.Deliveries, Is.Empty);
+    }
+
+    [Test]
     public async Task Connections_over_the_per_IP_cap_get_421_4_7_0()
     {
         await using var server = await SmtpTestServer.StartAsync(new SmtpLimits { MaxConnectionsPerIp = 2 });
