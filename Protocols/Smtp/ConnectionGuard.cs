@@ -1,0 +1,334 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.IO.Pipelines;
+using SmtpServer.IO;
+using SmtpServer.Protocol;
+
+namespace MailServer.Protocols.Smtp;
+
+/// <summary>Why a guarded connection was ended by the guard itself.</summary>
+internal enum GuardVerdict
+{
+    None,
+    CommandLineTooLong,
+    MessageTooLong,
+    IdleTimeout,
+    ShuttingDown,
+}
+
+/// <summary>
+/// The byte-counting stream under SmtpServer's pipes (SmtpServer 11.1.0 has no input caps: it buffers a
+/// command line or a DATA section in memory until it sees CRLF or CRLF.CRLF, see dependency-pitfalls.md).
+/// It sits above TLS, so it counts the SMTP bytes themselves, and it:
+/// - in command mode ends the connection when more than MaxCommandLineBytes arrive without an LF;
+/// - in DATA mode ends it when the DATA section exceeds MaxMessageBytes plus a small slack
+///   (dot-stuffing and the terminator), so no session can hold more than about that much;
+/// - ends it when no byte arrives within the idle timeout;
+/// - on shutdown writes a last reply and then reports end-of-stream to SmtpServer, which ends the session.
+/// A read that ends the connection returns 0 (end of stream), which SmtpServer treats as the client leaving.
+/// After the guard has written its final reply every later write is discarded, so SmtpServer cannot add
+/// anything behind it.
+/// </summary>
+internal sealed class ConnectionGuard : Stream
+{
+    /// <summary>Room over MaxMessageBytes for dot-stuffing and CRLF.CRLF before the connection is cut.</summary>
+    public const int DataSlackBytes = 64 * 1024;
+
+    private readonly SmtpLimits _limits;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private Stream _inner;
+    private volatile bool _dataMode;
+    private long _dataBytes;
+    private long _lineBytes;
+    private bool _writesClosed;
+    private int _verdict;
+
+    public ConnectionGuard(Stream inner, SmtpLimits limits)
+    {
+        _inner = inner;
+        _limits = limits;
+    }
+
+    /// <summary>Why the guard ended the connection, or <see cref="GuardVerdict.None"/>.</summary>
+    public GuardVerdict Verdict => (GuardVerdict)Volatile.Read(ref _verdict);
+
+    /// <summary>Raised once when the guard ends the connection because of a cap or timeout.</summary>
+    public event Action<GuardVerdict>? Tripped;
+
+    /// <summary>Swaps the transport under the guard (after a TLS handshake); counters are kept.</summary>
+    public void SetInner(Stream inner) => _inner = inner;
+
+    /// <summary>SmtpServer is about to read a DATA section.</summary>
+    public void EnterDataMode()
+    {
+        Interlocked.Exchange(ref _dataBytes, 0);
+        _dataMode = true;
+    }
+
+    /// <summary>The DATA command has finished; back to command lines.</summary>
+    public void EnterCommandMode()
+    {
+        Interlocked.Exchange(ref _lineBytes, 0);
+        _dataMode = false;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="finalReply"/> (unless the guard already wrote one), stops all further
+    /// writes and makes the pending and every later read return end-of-stream.
+    /// </summary>
+    public async Task CloseWithReplyAsync(SmtpResponse finalReply, GuardVerdict verdict)
+    {
+        if (Interlocked.CompareExchange(ref _verdict, (int)verdict, (int)GuardVerdict.None) != (int)GuardVerdict.None)
+            return;
+        await _writeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_writesClosed)
+            {
+                _writesClosed = true;
+                var line = Encoding.ASCII.GetBytes($"{(int)finalReply.ReplyCode} {finalReply.Message}\r\n");
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try
+                {
+                    await _inner.WriteAsync(line, timeout.Token).ConfigureAwait(false);
+                    await _inner.FlushAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+                {
+                    // The client is gone or not reading; closing is all that is left to do.
+                }
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+        if (verdict != GuardVerdict.ShuttingDown)
+            Tripped?.Invoke(verdict);
+        try { _closing.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_closing.IsCancellationRequested)
+            return 0;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        linked.CancelAfter(_limits.SessionTimeout);
+        int read;
+        try
+        {
+            read = await _inner.ReadAsync(buffer, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            if (!_closing.IsCancellationRequested)
+                await CloseWithReplyAsync(SmtpReplies.IdleTimeout, GuardVerdict.IdleTimeout).ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception e) when (_closing.IsCancellationRequested && e is IOException or ObjectDisposedException)
+        {
+            return 0;
+        }
+        if (read == 0 || _closing.IsCancellationRequested)
+            return 0;
+
+        if (Inspect(buffer.Span[..read]) is { } tripped)
+        {
+            var reply = tripped == GuardVerdict.CommandLineTooLong ? SmtpReplies.LineTooLong : SmtpReplies.MessageTooBig;
+            await CloseWithReplyAsync(reply, tripped).ConfigureAwait(false);
+            return 0;
+        }
+        return read;
+    }
+
+    /// <summary>Counts the bytes just read; returns the cap they broke, if any.</summary>
+    private GuardVerdict? Inspect(ReadOnlySpan<byte> chunk)
+    {
+        if (_dataMode)
+        {
+            var total = Interlocked.Add(ref _dataBytes, chunk.Length);
+            return total > _limits.MaxMessageBytes + DataSlackBytes ? GuardVerdict.MessageTooLong : null;
+        }
+        // Command mode: only the run of bytes since the last LF matters (RFC 5321 §4.5.3.1.4).
+        var lastLf = chunk.LastIndexOf((byte)'\n');
+        long run;
+        if (lastLf < 0)
+        {
+            run = Interlocked.Add(ref _lineBytes, chunk.Length);
+        }
+        else
+        {
+            // The first line in this chunk continues the previous run.
+            var firstLf = chunk.IndexOf((byte)'\n');
+            if (Volatile.Read(ref _lineBytes) + firstLf + 1 > _limits.MaxCommandLineBytes)
+                return GuardVerdict.CommandLineTooLong;
+            var rest = lastLf > firstLf ? chunk[(firstLf + 1)..(lastLf + 1)] : default;
+            while (!rest.IsEmpty)
+            {
+                var next = rest.IndexOf((byte)'\n');
+                var lineLength = next < 0 ? rest.Length : next + 1;
+                if (lineLength > _limits.MaxCommandLineBytes)
+                    return GuardVerdict.CommandLineTooLong;
+                rest = next < 0 ? default : rest[(next + 1)..];
+            }
+            run = chunk.Length - lastLf - 1;
+            Interlocked.Exchange(ref _lineBytes, run);
+        }
+        return run > _limits.MaxCommandLineBytes ? GuardVerdict.CommandLineTooLong : null;
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Verbatim: the greeting (the first write) and the EHLO/HELO reply, whose lines are keywords
+            // (RFC 2034 §3). Every other reply line gets an enhanced status code when it lacks one.
+            var verbatim = !_greeted || _verbatimCommand;
+            _greeted = true;
+            if (!_writesClosed)
+                await _inner.WriteAsync(verbatim ? buffer : AddEnhancedCodes(buffer), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private bool _greeted;
+    private volatile bool _verbatimCommand;
+
+    /// <summary>SmtpServer is executing EHLO or HELO: its reply goes out verbatim.</summary>
+    public void BeginVerbatimCommand() => _verbatimCommand = true;
+
+    /// <summary>The command that was being executed has written its reply.</summary>
+    public void EndCommand() => _verbatimCommand = false;
+
+    /// <summary>
+    /// SmtpServer writes whole reply lines and flushes after each reply, so a write normally holds complete
+    /// lines; a write that does not end in LF is passed on untouched rather than split.
+    /// </summary>
+    private static ReadOnlyMemory<byte> AddEnhancedCodes(ReadOnlyMemory<byte> buffer)
+    {
+        var span = buffer.Span;
+        if (span.IsEmpty || span[^1] != '\n' || span.Length > 64 * 1024)
+            return buffer;
+        var text = Encoding.ASCII.GetString(span);
+        var lines = text.Split("\r\n");
+        var changed = false;
+        for (var i = 0; i < lines.Length - 1; i++)
+        {
+            var rewritten = SmtpReplies.WithEnhancedCode(lines[i]);
+            changed |= !ReferenceEquals(rewritten, lines[i]);
+            lines[i] = rewritten;
+        }
+        return changed ? Encoding.ASCII.GetBytes(string.Join("\r\n", lines)) : buffer;
+    }
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_writesClosed)
+                await _inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            try { _closing.Cancel(); } catch (ObjectDisposedException) { }
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// SmtpServer's duplex pipe, rebuilt so that the <see cref="ConnectionGuard"/> sits between the pipes and the
+/// transport (plain TCP, or TLS after STARTTLS / on an implicit-TLS port).
+/// </summary>
+internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
+{
+    private readonly Stream _network;
+    private readonly Action _onDispose;
+    private SslStream? _tls;
+    private int _disposed;
+
+    public GuardedDuplexPipe(Stream network, ConnectionGuard guard, Action onDispose)
+    {
+        _network = network;
+        Guard = guard;
+        _onDispose = onDispose;
+        Input = PipeReader.Create(guard, new StreamPipeReaderOptions(leaveOpen: true));
+        Output = PipeWriter.Create(guard, new StreamPipeWriterOptions(leaveOpen: true));
+    }
+
+    public ConnectionGuard Guard { get; }
+    public PipeReader Input { get; private set; }
+    public PipeWriter Output { get; private set; }
+    public bool IsSecure => _tls is not null;
+    public SslProtocols SslProtocol => _tls?.SslProtocol ?? SslProtocols.None;
+
+    /// <summary>
+    /// TLS handshake on the raw transport. New pipes are created afterwards, so plaintext a client pipelined
+    /// behind STARTTLS is discarded (RFC 3207 §6, the STARTTLS command-injection class of bugs).
+    /// </summary>
+    public async Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken = default)
+    {
+        var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateRequired = false,
+                EnabledSslProtocols = protocols,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        _tls = tls;
+        Guard.SetInner(tls);
+        Input = PipeReader.Create(Guard, new StreamPipeReaderOptions(leaveOpen: true));
+        Output = PipeWriter.Create(Guard, new StreamPipeWriterOptions(leaveOpen: true));
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        try { _tls?.Dispose(); } catch (IOException) { }
+        Guard.Dispose();
+        _onDispose();
+    }
+}

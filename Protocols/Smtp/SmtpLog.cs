@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Protocols.Smtp;
+
+/// <summary>
+/// SMTP listener log events. Event ids 2000–2099 are reserved for this area and never reused.
+/// Addresses and reasons are logged; message contents never are.
+/// </summary>
+internal static partial class SmtpLog
+{
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "SMTP {Kind} listening on {EndPoint}")]
+    public static partial void ListenerStarted(this ILogger logger, SmtpListenerKind kind, string endPoint);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "SMTP listener stopping; {Sessions} open session(s) are told 421")]
+    public static partial void ListenerStopping(this ILogger logger, int sessions);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "SMTP listener stopped")]
+    public static partial void ListenerStopped(this ILogger logger);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "SMTP session {SessionId} started on {Kind} from {Remote}")]
+    public static partial void SessionStarted(this ILogger logger, string sessionId, SmtpListenerKind kind, string remote);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "SMTP session {SessionId} ended ({How})")]
+    public static partial void SessionEnded(this ILogger logger, string sessionId, string how);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "SMTP session {SessionId} faulted")]
+    public static partial void SessionFaulted(this ILogger logger, string sessionId, Exception exception);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "SMTP connection from {Remote} refused: too many connections from this address")]
+    public static partial void TooManyConnections(this ILogger logger, string remote);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning, Message = "SMTP session ended by the input guard: {Verdict}")]
+    public static partial void GuardTripped(this ILogger logger, GuardVerdict verdict);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Warning, Message = "SMTP accept failed")]
+    public static partial void AcceptFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "MAIL FROM refused: {Reason}")]
+    public static partial void SenderRefused(this ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Information, Message = "RCPT TO <{Address}> refused: {Reason}")]
+    public static partial void RecipientRefused(this ILogger logger, string address, string reason);
+
+    [LoggerMessage(EventId = 2022, Level = LogLevel.Information, Message = "DATA refused: {Reason}")]
+    public static partial void MessageRefused(this ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Information, Message = "Transaction {TransactionId}: {Delivered} delivered, {Temporary} temporary and {Permanent} permanent failure(s); replied {Reply}")]
+    public static partial void DeliveryCompleted(this ILogger logger, string transactionId, int delivered, int temporary, int permanent, int reply);
+
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Error, Message = "Transaction {TransactionId}: delivery threw; replied 451")]
+    public static partial void DeliveryFailed(this ILogger logger, string transactionId, Exception exception);
+}

@@ -1,0 +1,160 @@
+using SmtpServer.Protocol;
+
+namespace MailServer.Protocols.Smtp;
+
+/// <summary>
+/// The one place where verdicts become SMTP replies. Every reply this listener chooses is named here by
+/// meaning; the rest of the SMTP code refers to these names, never to bare numbers.
+/// Enhanced status codes follow RFC 3463; reply codes RFC 5321 §4.2.
+/// </summary>
+internal static class SmtpReplies
+{
+    /// <summary>220 greeting line (written raw by SmtpServer, so a full line).</summary>
+    public static string Greeting(string serverName) => $"220 {serverName} ESMTP";
+
+    /// <summary>RFC 5321 §3.8: a server shutting down answers 421 and closes.</summary>
+    public static readonly SmtpResponse ShuttingDown = new((SmtpReplyCode)421, "4.3.2 Service shutting down");
+
+    /// <summary>Per-IP connection cap reached (written raw before any session exists).</summary>
+    public const string TooManyConnectionsLine = "421 4.7.0 Too many connections from your address";
+
+    /// <summary>The client sent nothing for longer than the idle timeout.</summary>
+    public static readonly SmtpResponse IdleTimeout = new((SmtpReplyCode)421, "4.4.2 Idle timeout, closing connection");
+
+    /// <summary>RFC 5321 §4.5.3.1.4: a command line longer than we accept.</summary>
+    public static readonly SmtpResponse LineTooLong = new((SmtpReplyCode)500, "5.5.2 Line too long");
+
+    /// <summary>RFC 1870 §6.1 / RFC 3463 X.3.4: declared or actual size over the limit.</summary>
+    public static readonly SmtpResponse MessageTooBig = new((SmtpReplyCode)552, "5.3.4 Message size exceeds fixed maximum message size");
+
+    /// <summary>The header section alone is over its cap (checked before MIME parsing).</summary>
+    public static readonly SmtpResponse HeaderSectionTooBig = new((SmtpReplyCode)552, "5.3.4 Message header section too large");
+
+    /// <summary>RFC 1870 §3: SIZE must be a decimal number.</summary>
+    public static readonly SmtpResponse BadSizeParameter = new((SmtpReplyCode)501, "5.5.4 Syntax error in SIZE parameter");
+
+    /// <summary>RFC 5321 §3.6.2: no open relaying.</summary>
+    public static readonly SmtpResponse RelayDenied = new((SmtpReplyCode)550, "5.7.1 Relaying denied");
+
+    /// <summary>The domain is ours but the address is not.</summary>
+    public static SmtpResponse NoSuchUser(string address) => new((SmtpReplyCode)550, $"5.1.1 <{address}>: Recipient address rejected: no such user");
+
+    /// <summary>The address exists but cannot receive mail.</summary>
+    public static SmtpResponse MailboxDisabled(string address) => new((SmtpReplyCode)550, $"5.2.1 <{address}>: mailbox disabled");
+
+    /// <summary>RFC 3463 X.2.2: mailbox over quota.</summary>
+    public static SmtpResponse MailboxFull(string address) => new((SmtpReplyCode)552, $"5.2.2 <{address}>: Mailbox full");
+
+    /// <summary>RFC 5321 §4.5.3.1.8: too many recipients is a temporary 452, so the client sends the rest later.</summary>
+    public static readonly SmtpResponse TooManyRecipients = new((SmtpReplyCode)452, "4.5.3 Too many recipients");
+
+    /// <summary>RFC 5322 §2.3: CR and LF only occur together as CRLF; NUL is not allowed either. (Replies are ASCII, hence "section".)</summary>
+    public static readonly SmtpResponse BareLineEnding = new((SmtpReplyCode)550, "5.6.0 Message contains bare CR or LF (RFC 5322 section 2.3)");
+
+    /// <summary>MIME structure over a cap (depth, parts or attachments) or too costly to parse.</summary>
+    public static SmtpResponse MimeStructureRefused(string why) => new((SmtpReplyCode)554, $"5.6.0 Message structure refused: {why}");
+
+    /// <summary>Something failed on our side; the client should retry.</summary>
+    public static readonly SmtpResponse TemporaryServerError = new((SmtpReplyCode)451, "4.3.0 Temporary server error");
+
+    /// <summary>Every recipient failed temporarily.</summary>
+    public static SmtpResponse TemporaryFailure(string reason) => new((SmtpReplyCode)451, $"4.3.0 {Sanitize(reason)}");
+
+    /// <summary>RFC 4954 is not offered on this listener (yet); PROXY is never accepted from clients.</summary>
+    public static readonly SmtpResponse CommandNotAvailable = new((SmtpReplyCode)502, "5.5.1 Command not implemented");
+
+    /// <summary>The message is durably stored (see <see cref="IMessageDelivery"/>).</summary>
+    public static SmtpResponse Queued(string queueId) => new(SmtpReplyCode.Ok, $"2.0.0 Ok: queued as {queueId}");
+
+    /// <summary>A permanent refusal from delivery, by its <see cref="SmtpRefusal"/>.</summary>
+    public static SmtpResponse PermanentFailure(SmtpRefusal refusal, string reason) => refusal switch
+    {
+        SmtpRefusal.MailboxFull => new((SmtpReplyCode)552, $"5.2.2 Mailbox full: {Sanitize(reason)}"),
+        SmtpRefusal.MailboxUnavailable => new((SmtpReplyCode)550, $"5.2.0 Mailbox unavailable: {Sanitize(reason)}"),
+        SmtpRefusal.PolicyRefused => new((SmtpReplyCode)550, $"5.7.1 Message refused: {Sanitize(reason)}"),
+        _ => new((SmtpReplyCode)554, $"5.0.0 {Sanitize(reason)}"),
+    };
+
+    /// <summary>
+    /// Turns one transaction's per-recipient outcomes into the single reply to DATA:
+    /// all delivered → 250; all permanent → the first permanent refusal; all temporary → 451;
+    /// a mix with at least one delivered → 250 (the pipeline owns DSNs for the failed ones,
+    /// RFC 5321 §3.3 gives one reply per DATA); a mix of temporary and permanent failures only → 451,
+    /// so that the recipients that might still succeed are retried.
+    /// </summary>
+    public static SmtpResponse ForOutcome(TransactionOutcome outcome, string queueId)
+    {
+        var delivered = 0;
+        var temporary = 0;
+        DeliveryOutcome.PermanentFailure? firstPermanent = null;
+        DeliveryOutcome.TemporaryFailure? firstTemporary = null;
+        foreach (var (_, result) in outcome.Recipients)
+        {
+            switch (result)
+            {
+                case DeliveryOutcome.Delivered:
+                    delivered++;
+                    break;
+                case DeliveryOutcome.TemporaryFailure t:
+                    temporary++;
+                    firstTemporary ??= t;
+                    break;
+                case DeliveryOutcome.PermanentFailure p:
+                    firstPermanent ??= p;
+                    break;
+            }
+        }
+        if (delivered > 0)
+            return Queued(queueId);
+        if (temporary > 0)
+            return TemporaryFailure(firstTemporary!.Reason);
+        if (firstPermanent is not null)
+            return PermanentFailure(firstPermanent.Refusal, firstPermanent.Reason);
+        // An empty outcome means the pipeline did not account for any recipient: never claim success.
+        return TemporaryServerError;
+    }
+
+    /// <summary>
+    /// RFC 2034 §3: once ENHANCEDSTATUSCODES is advertised, every 2xx/4xx/5xx reply (except the greeting and
+    /// the EHLO/HELO reply) carries an enhanced code. SmtpServer's own fixed replies ("250 Ok", "221 bye",
+    /// "220 ready when you are", "502 Unrecognized command", "501 expected ...") do not, so the connection
+    /// guard passes every outgoing line through here. Lines that already carry a code are left alone.
+    /// </summary>
+    /// <returns>The line (without CRLF) with an enhanced code inserted, or the line unchanged.</returns>
+    public static string WithEnhancedCode(string line)
+    {
+        if (line.Length < 4 || !char.IsAsciiDigit(line[0]) || !char.IsAsciiDigit(line[1]) || !char.IsAsciiDigit(line[2])
+            || (line[3] != ' ' && line[3] != '-') || line[0] is not ('2' or '4' or '5'))
+            return line;
+        var text = line[4..];
+        if (HasEnhancedCode(text))
+            return line;
+        var code = line[..3] switch
+        {
+            "500" => "5.5.2", // syntax error, command unrecognised
+            "501" => "5.5.4", // invalid arguments (SmtpServer also uses it for bad sequence)
+            "502" => "5.5.1", // invalid command
+            "503" => "5.5.1",
+            "421" => "4.3.0",
+            _ => $"{line[0]}.0.0",
+        };
+        return $"{line[..4]}{code} {text}";
+    }
+
+    private static bool HasEnhancedCode(string text)
+    {
+        // class "." subject "." detail, RFC 3463 §2: 1 digit, 1-3 digits, 1-3 digits, then a space or the end.
+        var space = text.IndexOf(' ');
+        var token = space < 0 ? text : text[..space];
+        var parts = token.Split('.');
+        return parts.Length == 3 && parts[0] is "2" or "4" or "5"
+            && parts.Skip(1).All(p => p.Length is >= 1 and <= 3 && p.All(char.IsAsciiDigit));
+    }
+
+    /// <summary>Keeps pipeline-provided text to one printable ASCII line.</summary>
+    private static string Sanitize(string text)
+    {
+        var chars = text.Where(c => c >= ' ' && c < 127).Take(200).ToArray();
+        return chars.Length == 0 ? "failed" : new string(chars);
+    }
+}

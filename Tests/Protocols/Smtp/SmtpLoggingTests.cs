@@ -1,0 +1,42 @@
+using System.Text;
+using MailServer.Protocols.Smtp;
+using MailServer.Tests.Support;
+using NUnit.Framework;
+
+namespace MailServer.Tests.Protocols.Smtp;
+
+/// <summary>Stable event ids, a session scope, refusals with reasons, and never a message body in the log.</summary>
+[TestFixture]
+public sealed class SmtpLoggingTests
+{
+    [Test]
+    public async Task Session_refusal_and_delivery_are_logged_in_the_session_scope_without_the_body()
+    {
+        var logger = new RecordingLogger<SmtpListener>();
+        var server = await SmtpTestServer.StartAsync(logger: logger);
+        await using (var client = await server.OpenEhloAsync())
+        {
+            await client.CommandAsync("MAIL FROM:<sender@example.net>");
+            Assert.That((await client.CommandAsync("RCPT TO:<nobody@example.test>")).Code, Is.EqualTo(550));
+            await client.CommandAsync("RCPT TO:<alice@example.test>");
+            await client.CommandAsync("DATA");
+            await client.SendRawAsync(Encoding.ASCII.GetBytes("Subject: TOP-SECRET-SUBJECT\r\n\r\nTOP-SECRET-BODY\r\n.\r\n"));
+            Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(250));
+            Assert.That((await client.CommandAsync("QUIT")).Code, Is.EqualTo(221));
+        }
+        await server.DisposeAsync();
+
+        var records = logger.Records.ToList();
+        var started = records.Single(r => r.EventId.Id == 2010);
+        var refused = records.Single(r => r.EventId.Id == 2021);
+        var delivered = records.Single(r => r.EventId.Id == 2030);
+        Assert.That(records.Select(r => r.EventId.Id), Has.All.InRange(2000, 2099));
+        Assert.That(refused.Message, Does.Contain("nobody@example.test").And.Contain("no such user"));
+        Assert.That(delivered.Message, Does.Contain("1 delivered"));
+        var sessionScope = refused.Scopes.OfType<IReadOnlyDictionary<string, object>>().Single()["SmtpSessionId"];
+        Assert.That(started.Message, Does.Contain((string)sessionScope));
+        Assert.That(delivered.Scopes.OfType<IReadOnlyDictionary<string, object>>().Single()["SmtpSessionId"], Is.EqualTo(sessionScope));
+        Assert.That(records.Select(r => r.Message), Has.None.Contains("TOP-SECRET"));
+        Assert.That(records.Any(r => r.EventId.Id == 2011), Is.True, "session end is logged");
+    }
+}
