@@ -1,19 +1,157 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MailServer.Server.Configuration;
+using MailServer.Server.Delivery;
+using MailServer.Server.Logging;
+using MailServer.Server.Security;
+using MailServer.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
 namespace MailServer.Server.Hosting;
 
-/// <summary>Builds and runs the generic host: store, listeners, background services.</summary>
+/// <summary>
+/// The composition root: loads the configuration, opens the store, and runs the generic host with one
+/// hosted service per listener. Read top to bottom, it is the order things start in; they stop in reverse.
+/// </summary>
 public static class ServerHost
 {
     /// <summary>
-    /// Runs the server until <paramref name="cancellationToken"/> fires or the process is asked to stop.
-    /// Returns the process exit code: 0 after a clean stop, non-zero when start-up failed.
+    /// Runs the server until <paramref name="cancellationToken"/> fires or the process is asked to stop
+    /// (Ctrl+C, SIGTERM). Returns the process exit code: 0 after a clean stop, 1 when the configuration
+    /// is invalid, 2 when start-up failed (a port in use, the database held by another process).
     /// </summary>
     /// <param name="configPath">The appsettings.json to load and watch.</param>
     /// <param name="dataDirectoryOverride">The --data option, overriding MailServer:DataDirectory.</param>
     /// <param name="cancellationToken">Stops the server gracefully.</param>
-    public static Task<int> RunAsync(string configPath, string? dataDirectoryOverride, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string configPath, string? dataDirectoryOverride, CancellationToken cancellationToken)
     {
-        // Composition arrives with the integration commit; until then refuse to pretend to run.
-        Console.Error.WriteLine("mailserver: the host is not composed in this build.");
-        return Task.FromResult(2);
+        // 1. The config must be valid before anything is created from it.
+        if (ConfigLoader.Load(configPath, dataDirectoryOverride) is ConfigLoadResult.Invalid invalid)
+        {
+            await Console.Error.WriteLineAsync($"mailserver: {configPath} is invalid:");
+            foreach (var error in invalid.Errors)
+                await Console.Error.WriteLineAsync($"  {error.Path}: {error.Message}");
+            return 1;
+        }
+
+        // 2. Sample users without a password get one, printed once, hashed into the file.
+        await FirstStartPasswords.EnsureAsync(configPath, dataDirectoryOverride, Console.Out, cancellationToken);
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            DisableDefaults = true,
+            ContentRootPath = Path.GetDirectoryName(Path.GetFullPath(configPath)),
+        });
+        ConfigureLogging(builder.Logging);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        // 3. Configuration, live: the monitor is the directory source every listener reads.
+        builder.Services.AddSingleton(sp => ConfigMonitor.Start(configPath, dataDirectoryOverride,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Configuration")));
+        builder.Services.AddSingleton<IDirectorySource>(sp => sp.GetRequiredService<ConfigMonitor>());
+
+        // 4. The store: one owner of the database for the whole process.
+        builder.Services.AddSingleton<IMailStore>(sp => OpenStore(sp.GetRequiredService<ConfigMonitor>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage")));
+        builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
+
+        // 5. Listeners, one hosted service each.
+        builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config));
+        builder.Services.AddHostedService<SmtpListenerService>();
+
+        // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
+        // the store (created before them) after, so no session writes to a closed store.
+        await using var host = builder.Build();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Host");
+        try
+        {
+            _ = host.Services.GetRequiredService<IMailStore>();
+        }
+        catch (StoreLockedException e)
+        {
+            await Console.Error.WriteLineAsync($"mailserver: {e.Message}");
+            return 2;
+        }
+
+        try
+        {
+            await host.StartAsync(cancellationToken);
+            HostLog.Started(logger, host.Services.GetRequiredService<ConfigMonitor>().Config.ServerName);
+            await host.WaitForShutdownAsync(cancellationToken);
+            HostLog.Stopped(logger);
+            return 0;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        {
+            HostLog.StartFailed(logger, e);
+            await Console.Error.WriteLineAsync($"mailserver: could not start: {e.Message}");
+            return 2;
+        }
+    }
+
+    /// <summary>
+    /// <c>mailserver reindex</c>: opens the store (refused while a server holds it), checks every message,
+    /// rebuilds derived metadata and removes what a crash left behind.
+    /// </summary>
+    /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
+    public static async Task<ReindexReport> ReindexAsync(ServerConfig config, CancellationToken cancellationToken)
+    {
+        await using var store = OpenStore(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        return await store.ReindexAsync(cancellationToken);
+    }
+
+    private static MailStore OpenStore(ConfigMonitor monitor, ILogger logger) =>
+        MailStore.Open(new MailStoreOptions
+        {
+            DataDirectory = monitor.Config.DataDirectory,
+            MasterKeys = new ConfiguredMasterKeys(() => monitor.Config),
+            Logger = logger,
+        });
+
+    private static MailStore OpenStore(ServerConfig config, ILogger logger) =>
+        MailStore.Open(new MailStoreOptions
+        {
+            DataDirectory = config.DataDirectory,
+            MasterKeys = new ConfiguredMasterKeys(() => config),
+            Logger = logger,
+        });
+
+    private static SmtpListenerOptions SmtpOptions(ServerConfig config) => new(
+        config.ServerName,
+        config.Listeners.SmtpEndpoints(),
+        TlsCertificates.LoadOrCreate(config.Tls, config.DataDirectory, config.ServerName),
+        config.Tls.AllowPlaintextAuth,
+        config.Limits.ToSmtpLimits());
+
+    private static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o =>
+        {
+            o.IncludeScopes = true; // the SMTP session id travels in a scope
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+            o.ColorBehavior = LoggerColorBehavior.Disabled;
+        });
+        logging.SetMinimumLevel(LogLevel.Information);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+    }
+}
+
+/// <summary>
+/// Master keys from the configuration in force: each organization's key file, created (0600) on first use.
+/// An organization added by a live edit gets its key on its first delivery.
+/// </summary>
+internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config) : IMasterKeyProvider
+{
+    public byte[] GetMasterKey(string organizationId)
+    {
+        var org = config().Organizations.FirstOrDefault(o => o.Id == organizationId)
+                  ?? throw new KeyNotFoundException($"No organization {organizationId} in the configuration.");
+        return MasterKeyFile.Load(org.MasterKeyPath, createIfMissing: true);
     }
 }

@@ -1,0 +1,25 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Hosting;
+
+/// <summary>
+/// Runs the SMTP listeners (MX, submission, submissions) for the host's lifetime. Stopping tells open
+/// sessions <c>421 4.3.2</c> after any delivery already under way has been answered.
+/// </summary>
+internal sealed class SmtpListenerService(
+    SmtpListenerOptions options,
+    IDirectorySource directory,
+    IMessageDelivery delivery,
+    ILogger<SmtpListener> logger) : IHostedService, IAsyncDisposable
+{
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger);
+
+    public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _listener.StopAsync(cancellationToken);
+
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
+}

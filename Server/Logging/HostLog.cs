@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Logging;
+
+/// <summary>Host lifecycle log messages; event ids 100–199.</summary>
+internal static partial class HostLog
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "mailserver {ServerName} started")]
+    public static partial void Started(ILogger logger, string serverName);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "mailserver stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Critical, Message = "mailserver could not start")]
+    public static partial void StartFailed(ILogger logger, Exception exception);
+}
