@@ -209,7 +209,13 @@ public sealed class ImapCommandFramer
         var content = StripLineEnd(line);
         var marker = FindLiteralMarker(line);
         var scanned = marker is null ? content : content[..marker.Value.Start];
-        _depth = ScanDepth(scanned, _depth, out var maxDepth);
+        _depth = ScanDepth(scanned, _depth, out var maxDepth, out var endsInQuote);
+        if (endsInQuote)
+        {
+            // "{5}" inside an unterminated quoted string is text, not a literal: the command ends here and the
+            // parser reports the unterminated string.
+            marker = null;
+        }
         if (maxDepth > _limits.MaxNestingDepth)
         {
             return FailAfterLine(marker, FramingErrorKind.NestingTooDeep, $"Parentheses nested deeper than {_limits.MaxNestingDepth}");
@@ -361,7 +367,7 @@ public sealed class ImapCommandFramer
         return (i - 1, size, nonSync);
     }
 
-    private static int ScanDepth(ReadOnlySpan<byte> text, int depth, out int maxDepth)
+    private static int ScanDepth(ReadOnlySpan<byte> text, int depth, out int maxDepth, out bool endsInQuote)
     {
         maxDepth = depth;
         var inQuote = false;
@@ -394,6 +400,7 @@ public sealed class ImapCommandFramer
                     break;
             }
         }
+        endsInQuote = inQuote;
         return depth;
     }
 

@@ -150,23 +150,8 @@ public static class ImapCommandParser
             return new AuthenticateCommand(tag, mechanism, initial);
         }
 
-        private static byte[] DecodeBase64(string text)
-        {
-            // RFC 9051 §9 base64: groups of 4 from the base64 alphabet, "=" padding only at the end; no whitespace.
-            if (text.Length % 4 != 0 || text.TrimEnd('=').Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '+' or '/')) ||
-                text.Length - text.TrimEnd('=').Length > 2)
-            {
-                throw new ImapSyntaxException("Invalid base64");
-            }
-            try
-            {
-                return Convert.FromBase64String(text);
-            }
-            catch (FormatException)
-            {
-                throw new ImapSyntaxException("Invalid base64");
-            }
-        }
+        private static byte[] DecodeBase64(string text) =>
+            ImapBase64.TryDecode(Encoding.ASCII.GetBytes(text), out var bytes) ? bytes : throw new ImapSyntaxException("Invalid base64");
 
         // RFC 9051 §9: login = "LOGIN" SP userid SP password; both astring.
         private LoginCommand Login()

@@ -211,6 +211,29 @@ public sealed class FramerTests
     }
 
     [Test]
+    public void Brace_inside_an_unterminated_quoted_string_is_not_a_literal()
+    {
+        var framer = new ImapCommandFramer();
+
+        var events = Feed(framer, "q1 LOGIN \"x {5}\r\nq2 NOOP\r\n"u8.ToArray());
+
+        Assert.That(events.Select(Text), Is.EqualTo(new[] { "q1 LOGIN \"x {5}", "q2 NOOP" }));
+        Assert.That(ImapCommandParser.Parse(((FramerEvent.CommandReady)events[0]).Command), Is.TypeOf<ParseResult.Bad>());
+    }
+
+    [Test]
+    public void Literal_octets_are_kept_as_sent_including_eight_bit_and_crlf()
+    {
+        byte[] content = [0xE2, 0x82, 0xAC, 0x0D, 0x0A, 0xFF];
+        byte[] input = [.. "a1 APPEND INBOX {6+}\r\n"u8, .. content, .. "\r\n"u8];
+
+        var events = Feed(new ImapCommandFramer(), input);
+        var append = (AppendCommand)((ParseResult.Ok)ImapCommandParser.Parse(((FramerEvent.CommandReady)events.Single()).Command)).Command;
+
+        Assert.That(append.Messages.Single().Content.ToArray(), Is.EqualTo(content));
+    }
+
+    [Test]
     public void Limits_are_validated()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new ImapCommandFramer(new ImapSyntaxLimits { MaxLineLength = 10 }));

@@ -281,6 +281,24 @@ public sealed class ParserTests
     }
 
     [Test]
+    public void Eight_bit_octet_in_an_atom_is_bad()
+    {
+        byte[] wire = [.. "A1 SELECT Entw"u8, 0xFC, .. "rfe"u8];
+
+        var result = ImapCommandParser.Parse(wire.AsSpan());
+
+        Assert.That(result, Is.TypeOf<ParseResult.Bad>());
+        Assert.That(((ParseResult.Bad)result).Tag, Is.EqualTo("A1"));
+    }
+
+    [Test]
+    public void Utf8_mailbox_name_in_a_quoted_string_is_accepted()
+    {
+        // RFC 9051 §9 allows UTF-8 in quoted strings (IMAP4rev2 / UTF8=ACCEPT).
+        Assert.That(ParseOk("A1 SELECT \"Entw\u00fcrfe\""), Is.EqualTo(new SelectCommand("A1", "Entw\u00fcrfe", false, false, null)));
+    }
+
+    [Test]
     public void Nul_in_a_plain_literal_is_bad()
     {
         var result = ImapCommandParser.Parse("A1 APPEND INBOX {3}\r\na\0b");
