@@ -62,11 +62,17 @@ public sealed record BodySection(ValueList<uint> Part, SectionText Text, ValueLi
             case SectionText.Header: parts.Add("HEADER"); break;
             case SectionText.Text: parts.Add("TEXT"); break;
             case SectionText.Mime: parts.Add("MIME"); break;
-            case SectionText.HeaderFields: parts.Add("HEADER.FIELDS (" + string.Join(' ', Fields) + ")"); break;
-            case SectionText.HeaderFieldsNot: parts.Add("HEADER.FIELDS.NOT (" + string.Join(' ', Fields) + ")"); break;
+            case SectionText.HeaderFields: parts.Add("HEADER.FIELDS (" + string.Join(' ', Fields.Select(AString)) + ")"); break;
+            case SectionText.HeaderFieldsNot: parts.Add("HEADER.FIELDS.NOT (" + string.Join(' ', Fields.Select(AString)) + ")"); break;
         }
         return string.Join('.', parts);
     }
+
+    // header-fld-name = astring (RFC 9051 §9): quote a name that is not all ASTRING-CHARs.
+    private static string AString(string name) =>
+        name.Length > 0 && name.All(c => c < 0x80 && ImapReader.IsAStringChar((byte)c))
+            ? name
+            : "\"" + name.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 }
 
 /// <summary>A partial range <c>&lt;offset.length&gt;</c> (RFC 9051 §9 partial).</summary>
@@ -81,11 +87,30 @@ public abstract record FetchItem
     public sealed record Attribute(FetchAttribute Kind) : FetchItem;
 
     /// <summary>BODY[section]&lt;partial&gt; or BODY.PEEK[...] (which does not set \Seen).</summary>
-    public sealed record BodySection(Syntax.BodySection Section, bool Peek, Partial? Partial) : FetchItem;
+    public sealed record BodySection(Syntax.BodySection Section, bool Peek, Partial? Partial) : FetchItem
+    {
+        /// <summary>The name echoed in the FETCH response: <c>BODY[section]</c> plus <c>&lt;origin&gt;</c> for a
+        /// partial fetch; never <c>.PEEK</c> (RFC 9051 §7.5.2).</summary>
+        public string ResponseName => "BODY[" + Section + "]" + Origin(Partial);
+    }
 
     /// <summary>BINARY[part]&lt;partial&gt; or BINARY.PEEK (RFC 3516 §4.1, RFC 9051 §6.4.5).</summary>
-    public sealed record Binary(ValueList<uint> Part, bool Peek, Partial? Partial) : FetchItem;
+    public sealed record Binary(ValueList<uint> Part, bool Peek, Partial? Partial) : FetchItem
+    {
+        /// <summary>The name echoed in the FETCH response: <c>BINARY[part]</c> plus <c>&lt;origin&gt;</c> (RFC 9051 §7.5.2).</summary>
+        public string ResponseName => "BINARY[" + PartText(Part) + "]" + Origin(Partial);
+    }
 
     /// <summary>BINARY.SIZE[part] (RFC 3516 §4.1).</summary>
-    public sealed record BinarySize(ValueList<uint> Part) : FetchItem;
+    public sealed record BinarySize(ValueList<uint> Part) : FetchItem
+    {
+        /// <summary>The name echoed in the FETCH response.</summary>
+        public string ResponseName => "BINARY.SIZE[" + PartText(Part) + "]";
+    }
+
+    private static string PartText(ValueList<uint> part) =>
+        string.Join('.', part.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+    private static string Origin(Partial? partial) =>
+        partial is null ? "" : "<" + partial.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture) + ">";
 }

@@ -132,6 +132,20 @@ public sealed class ImapResponseWriter
         return this;
     }
 
+    /// <summary>Writes pre-formatted protocol text that may contain spaces, such as a FETCH item name
+    /// <c>BODY[HEADER.FIELDS (DATE FROM)]</c> (see <see cref="FetchItem.BodySection.ResponseName"/>).</summary>
+    /// <exception cref="ArgumentException">The text is empty or contains CR, LF, another control or a non-ASCII character.</exception>
+    public ImapResponseWriter RawToken(string text)
+    {
+        if (string.IsNullOrEmpty(text) || text.Any(c => c < ' ' || c >= 0x7f))
+        {
+            throw new ArgumentException("Raw tokens are printable ASCII on one line.", nameof(text));
+        }
+        Space();
+        WriteAscii(text);
+        return this;
+    }
+
     /// <summary>Writes a number.</summary>
     public ImapResponseWriter Number(ulong value)
     {

@@ -94,6 +94,35 @@ public sealed class ResponseWriterTests
             "* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" UID 4 BODY[] {4}\r\nHi\r\n BINARY[1] ~{2}\r\n\0\u0001)\r\n")));
     }
 
+    [TestCase("BODY.PEEK[HEADER.FIELDS (Date From)]", "BODY[HEADER.FIELDS (DATE FROM)]")]
+    [TestCase("BODY[1.2.MIME]<0.100>", "BODY[1.2.MIME]<0>")]
+    [TestCase("BODY[]<500.100>", "BODY[]<500>")]
+    [TestCase("BINARY.PEEK[1.3]<10.5>", "BINARY[1.3]<10>")]
+    [TestCase("BINARY.SIZE[2]", "BINARY.SIZE[2]")]
+    [TestCase("BODY[HEADER.FIELDS (\"X Odd\")]", "BODY[HEADER.FIELDS (\"X ODD\")]")]
+    public void Fetch_item_echo_names_follow_rfc_9051_section_7_5_2(string requested, string echoed)
+    {
+        var command = (FetchCommand)((ParseResult.Ok)ImapCommandParser.Parse("a FETCH 1 " + requested)).Command;
+        var name = command.Items[0] switch
+        {
+            FetchItem.BodySection b => b.ResponseName,
+            FetchItem.Binary b => b.ResponseName,
+            FetchItem.BinarySize b => b.ResponseName,
+            var other => other.ToString(),
+        };
+
+        _w.BeginUntagged().Number(1).Atom("FETCH").BeginList().RawToken(name).Nil().EndList().End();
+
+        Assert.That(Written, Is.EqualTo($"* 1 FETCH ({echoed} NIL)\r\n"));
+    }
+
+    [Test]
+    public void Raw_tokens_cannot_carry_line_breaks()
+    {
+        Assert.Throws<ArgumentException>(() => _w.RawToken("BODY[]\r\n* BYE"));
+        Assert.Throws<ArgumentException>(() => _w.Atom("two words"));
+    }
+
     [TestCase("INBOX", "INBOX")]
     [TestCase("Sent Items", "\"Sent Items\"")]
     [TestCase("a\"b\\c", "\"a\\\"b\\\\c\"")]
