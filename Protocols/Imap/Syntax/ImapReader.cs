@@ -78,21 +78,9 @@ public sealed class ImapReader
         }
     }
 
-    internal ImapSyntaxException Error(string message)
-    {
-        if (AtEnd)
-        {
-            return new ImapSyntaxException($"{message} at end of command");
-        }
-        var rest = Rest;
-        var preview = rest[..Math.Min(rest.Length, 16)];
-        var text = new StringBuilder();
-        foreach (var b in preview)
-        {
-            text.Append(b is >= 0x20 and < 0x7f ? (char)b : '.');
-        }
-        return new ImapSyntaxException($"{message} at offset {_pos} near '{text}'");
-    }
+    // The reason names the offset only: echoing client bytes could copy a password fragment into a log line.
+    internal ImapSyntaxException Error(string message) =>
+        new(AtEnd ? $"{message} at end of command" : $"{message} at offset {_pos}");
 
     // --- character classes (RFC 9051 §9) ---
 
@@ -565,6 +553,12 @@ public sealed class ImapReader
         }
         second = Math.Min(second, 59); // a leap second is clamped: DateTimeOffset has no 60th second
         var offset = new TimeSpan(zoneHours, zoneMinutes, 0) * sign;
-        return new DateTimeOffset(date.Year, date.Month, date.Day, hour, minute, second, offset);
+        var local = new DateTime(date.Year, date.Month, date.Day, hour, minute, second, DateTimeKind.Unspecified);
+        var utcTicks = local.Ticks - offset.Ticks;
+        if (utcTicks < DateTime.MinValue.Ticks || utcTicks > DateTime.MaxValue.Ticks)
+        {
+            throw new ImapSyntaxException("date-time out of range");
+        }
+        return new DateTimeOffset(local, offset);
     }
 }
