@@ -232,6 +232,16 @@ public sealed class ImapResponseWriter
         return String(value);
     }
 
+    /// <summary>Writes a mailbox name given in Unicode: modified UTF-7 unless UTF-8 is enabled (RFC 3501 §5.1.3,
+    /// RFC 9051 §5.1), then as an astring.</summary>
+    /// <exception cref="ArgumentException">The name contains an unpaired surrogate.</exception>
+    public ImapResponseWriter Mailbox(string name) => AString(MailboxName.ToWire(name, Utf8Enabled));
+
+    /// <summary>Writes a sequence set in compact form (<c>1:3,7</c>), e.g. for ESEARCH ALL or VANISHED.</summary>
+    /// <exception cref="ArgumentException">The set is empty (RFC 9051 §9 has no empty sequence-set).</exception>
+    public ImapResponseWriter SequenceSet(ResolvedSequenceSet set) =>
+        set.IsEmpty ? throw new ArgumentException("An empty set has no wire form.", nameof(set)) : Atom(set.ToString());
+
     /// <summary>Writes <c>nstring</c>: NIL for null.</summary>
     public ImapResponseWriter NString(string? value) => value is null ? Nil() : String(value);
 

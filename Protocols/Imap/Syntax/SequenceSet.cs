@@ -161,6 +161,7 @@ public sealed class ResolvedSequenceSet : IEnumerable<uint>, IEquatable<Resolved
     private ResolvedSequenceSet((uint Start, uint End)[] ranges) => _ranges = ranges;
 
     /// <summary>Builds a set from any ranges (each Start ≤ End), sorting and merging them.</summary>
+    /// <exception cref="ArgumentException">A range has Start greater than End.</exception>
     public static ResolvedSequenceSet FromRanges(IEnumerable<(uint Start, uint End)> ranges)
     {
         var sorted = ranges.OrderBy(r => r.Start).ToList();

@@ -149,6 +149,26 @@ public sealed class ResponseWriterTests
     }
 
     [Test]
+    public void Mailbox_names_are_encoded_for_the_client()
+    {
+        _w.BeginUntagged().Atom("LIST").BeginList().EndList().String("/").Mailbox("Entw\u00fcrfe").End();
+        _w.Utf8Enabled = true;
+        _w.BeginUntagged().Atom("LIST").BeginList().EndList().String("/").Mailbox("Entw\u00fcrfe").End();
+
+        Assert.That(Written, Is.EqualTo("* LIST () \"/\" Entw&APw-rfe\r\n* LIST () \"/\" \"Entw\u00fcrfe\"\r\n"));
+    }
+
+    [Test]
+    public void Esearch_style_sequence_sets()
+    {
+        _w.BeginUntagged().Atom("ESEARCH").BeginList().Atom("TAG").String("A285").EndList().Atom("UID").Atom("ALL")
+            .SequenceSet(ResolvedSequenceSet.FromValues([4, 5, 6, 10])).End();
+
+        Assert.That(Written, Is.EqualTo("* ESEARCH (TAG \"A285\") UID ALL 4:6,10\r\n"));
+        Assert.Throws<ArgumentException>(() => _w.SequenceSet(ResolvedSequenceSet.Empty));
+    }
+
+    [Test]
     public void Nstring_writes_nil_for_null()
     {
         _w.BeginUntagged().BeginList().NString(null).NString("x").NStringBytes(null).EndList().End();
