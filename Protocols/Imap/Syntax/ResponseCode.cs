@@ -83,7 +83,7 @@ public abstract record ResponseCode
     public static ResponseCode ClientBug { get; } = new Simple("CLIENTBUG");
     /// <summary>UNAVAILABLE: temporary failure; retry later.</summary>
     public static ResponseCode Unavailable { get; } = new Simple("UNAVAILABLE");
-    /// <summary>TOOBIG: the data is too large (RFC 4469 §5, RFC 7888 §4 for oversized literals).</summary>
+    /// <summary>TOOBIG: the data is too large (defined by RFC 4469; servers also use it to refuse oversized literals).</summary>
     public static ResponseCode TooBig { get; } = new Simple("TOOBIG");
     /// <summary>HASCHILDREN: the mailbox has children (RFC 9051 §7.1).</summary>
     public static ResponseCode HasChildren { get; } = new Simple("HASCHILDREN");
