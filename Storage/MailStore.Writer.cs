@@ -27,6 +27,9 @@ public sealed partial class MailStore
 
     internal int WriterThreadId => _writerThread.ManagedThreadId;
 
+    /// <summary>Write requests waiting for the writer.</summary>
+    internal int PendingWrites { get { lock (_queueLock) return _queue.Count; } }
+
     /// <summary>fsyncs of the LiteDB log stream (one per group commit that wrote something).</summary>
     internal long LogFsyncs => _logStream.Fsyncs;
 
