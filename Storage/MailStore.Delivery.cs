@@ -36,7 +36,7 @@ public sealed partial class MailStore
         // Resolve every target before anything is written.
         var resolved = new List<(DeliveryTarget Target, string FolderId, string OrganizationId)>(targets.Count);
         var mailboxKeys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        var blobId = BlobStore.NewBlobId();
+        var blobId = BlobStore.NewBlobId(Now);
         var messageKey = Aead.NewKey();
         try
         {

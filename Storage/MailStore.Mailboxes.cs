@@ -37,7 +37,7 @@ public sealed partial class MailStore
             var document = await RunOnWriter(ctx =>
             {
                 // Another caller may have created it since our read: idempotent.
-                var found = ctx.Read(Schema.Mailboxes).FindOne(Query.EQ(M.OwnerLookup, lookup));
+                var found = ctx.Read(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
                 if (found is not null)
                     return found;
                 var mailbox = new BsonDocument
@@ -71,7 +71,7 @@ public sealed partial class MailStore
     public MailboxInfo? FindMailbox(string organizationId, string owner)
     {
         var lookup = OwnerLookup(_options.MasterKeys.GetMasterKey(organizationId), organizationId, owner);
-        var document = Collection(Schema.Mailboxes).FindOne(Query.EQ(M.OwnerLookup, lookup));
+        var document = Collection(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
         return document is null ? null : ToMailboxInfo(document, owner);
     }
 

@@ -19,7 +19,7 @@ public sealed partial class MailStore
         var key = MailboxKey(mailbox);
         try
         {
-            return Collection(Schema.Folders).Find(Query.EQ(F.MailboxId, mailboxId))
+            return Collection(Schema.Folders).Find(Schema.Equal(F.MailboxId, mailboxId))
                 .Select(d => ToFolderInfo(d, key))
                 .OrderBy(f => f.SpecialUse == SpecialUse.Inbox ? 0 : 1)
                 .ThenBy(f => f.Name, StringComparer.Ordinal)
@@ -69,7 +69,7 @@ public sealed partial class MailStore
 
     /// <inheritdoc/>
     public IReadOnlyList<MessageMeta> ListMessages(string folderId) =>
-        Collection(Schema.Entries).Find(Query.StartsWith(E.FolderUid, Schema.FolderUidPrefix(folderId)))
+        Collection(Schema.Entries).Find(Schema.EntriesOfFolder(folderId))
             .Select(ToMessageMeta)
             .OrderBy(m => m.Uid)
             .ToList();
@@ -79,7 +79,7 @@ public sealed partial class MailStore
         var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
         try
         {
-            return Collection(Schema.Folders).FindOne(Query.EQ(F.NameLookup, FolderLookup(nameKey, mailboxId, name)));
+            return Collection(Schema.Folders).FindOne(Schema.Equal(F.NameLookup, FolderLookup(nameKey, mailboxId, name)));
         }
         finally
         {

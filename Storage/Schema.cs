@@ -71,9 +71,18 @@ internal static class Schema
         public const string SummarySealed = "summary";
     }
 
-    public static string FolderUidKey(string folderId, uint uid) => $"{folderId}:{uid:D10}";
+    /// <summary>
+    /// field = value as a parameterised expression. LiteDB's Query.EQ inlines the value into the expression
+    /// text, so every distinct value is parsed and compiled anew (a JIT per lookup); a parameter keeps one
+    /// cached expression per field.
+    /// </summary>
+    public static BsonExpression Equal(string field, BsonValue value) => BsonExpression.Create($"$.{field} = @0", value);
 
-    public static string FolderUidPrefix(string folderId) => folderId + ":";
+    /// <summary>The entries of one folder, in index (UID) order, as a parameterised range on <see cref="EntryFields.FolderUid"/>.</summary>
+    public static BsonExpression EntriesOfFolder(string folderId) =>
+        BsonExpression.Create($"$.{EntryFields.FolderUid} BETWEEN @0 AND @1", FolderUidKey(folderId, 0), FolderUidKey(folderId, uint.MaxValue));
+
+    public static string FolderUidKey(string folderId, uint uid) => $"{folderId}:{uid:D10}";
 
     /// <summary>Creates every index (idempotent). Runs on the writer thread at open.</summary>
     public static void EnsureIndexes(LiteDatabase db)
@@ -85,6 +94,7 @@ internal static class Schema
         var entries = db.GetCollection(Entries);
         entries.EnsureIndex(EntryFields.FolderUid, unique: true);
         entries.EnsureIndex(EntryFields.BlobId);
-        entries.EnsureIndex(EntryFields.MailboxId);
+        // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
+        // costs the writer on every delivery.
     }
 }

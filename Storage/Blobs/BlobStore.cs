@@ -21,6 +21,7 @@ public sealed class BlobStore
     private static ReadOnlySpan<byte> Magic => "MSBL"u8;
     private const byte Version = 1;
     internal const string TempPrefix = ".tmp-";
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _knownDirectories = new(StringComparer.Ordinal);
 
     /// <param name="root">The blob directory; created when missing.</param>
     public BlobStore(string root)
@@ -43,8 +44,17 @@ public sealed class BlobStore
         return Path.Combine(Root, blobId[..2]);
     }
 
-    /// <summary>A new random blob id (32 lower-case hex digits).</summary>
-    public static string NewBlobId() => Guid.NewGuid().ToString("N");
+    /// <summary>
+    /// A new blob id: 32 lower-case hex digits, 120 of its bits random. The first two digits (the directory)
+    /// are the current second modulo 256, so the blobs of one group commit share a directory and the writer
+    /// fsyncs one directory per batch instead of one per message, while over four minutes every directory is used.
+    /// </summary>
+    public static string NewBlobId(DateTimeOffset now) =>
+        (now.ToUnixTimeSeconds() & 0xff).ToString("x2", System.Globalization.CultureInfo.InvariantCulture)
+        + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(15));
+
+    /// <summary>A new blob id for the current time (see <see cref="NewBlobId(DateTimeOffset)"/>).</summary>
+    public static string NewBlobId() => NewBlobId(DateTimeOffset.UtcNow);
 
     /// <summary>
     /// Encrypts <paramref name="plaintext"/> under <paramref name="messageKey"/> and writes it durably under a
@@ -64,10 +74,14 @@ public sealed class BlobStore
                 file.AsSpan(header.Length + Aead.NonceSize, Aead.TagSize), header);
 
         var directory = DirectoryOf(blobId);
-        if (!Directory.Exists(directory))
+        if (!_knownDirectories.ContainsKey(directory))
         {
-            Directory.CreateDirectory(directory);
-            Durability.FsyncDirectory(Root);
+            if (!Directory.Exists(directory))
+            {
+                Directory.CreateDirectory(directory);
+                Durability.FsyncDirectory(Root);
+            }
+            _knownDirectories.TryAdd(directory, 0);
         }
         var temp = Path.Combine(directory, TempPrefix + blobId + "-" + Guid.NewGuid().ToString("N")[..8]);
         try

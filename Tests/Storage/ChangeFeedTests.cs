@@ -27,7 +27,7 @@ public sealed class ChangeFeedTests
     [Test]
     public async Task A_subscriber_that_falls_behind_is_marked_overflowed_and_the_writer_carries_on()
     {
-        await using var h = StoreHarness.Create();
+        await using var h = StoreHarness.Create(feedCapacity: 5);
         var a = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "a@example.com", CancellationToken.None);
         var feed = (ChangeFeed)h.Store.Changes;
         using var subscription = feed.Subscribe(a.MailboxId);

@@ -20,8 +20,9 @@ internal sealed class StoreHarness : IAsyncDisposable
 {
     public const string Org = "org-1";
 
-    private StoreHarness(string directory, IMasterKeyProvider keys, TimeSpan? keyTtl)
+    private StoreHarness(string directory, IMasterKeyProvider keys, TimeSpan? keyTtl, int feedCapacity)
     {
+        FeedCapacity = feedCapacity;
         Directory = directory;
         Keys = keys;
         KeyTtl = keyTtl ?? TimeSpan.FromSeconds(60);
@@ -29,14 +30,15 @@ internal sealed class StoreHarness : IAsyncDisposable
     }
 
     public string Directory { get; }
+    public int FeedCapacity { get; }
     public IMasterKeyProvider Keys { get; }
     public TimeSpan KeyTtl { get; }
     public MemoryStream Data { get; } = new();
     public MemoryStream Log { get; } = new();
     public MailStore Store { get; private set; }
 
-    public static StoreHarness Create(IMasterKeyProvider? keys = null, TimeSpan? keyTtl = null) =>
-        new(NewTempDirectory(), keys ?? FixedKeys.Random(Org, "org-2"), keyTtl);
+    public static StoreHarness Create(IMasterKeyProvider? keys = null, TimeSpan? keyTtl = null, int feedCapacity = 1024) =>
+        new(NewTempDirectory(), keys ?? FixedKeys.Random(Org, "org-2"), keyTtl, feedCapacity);
 
     public static string NewTempDirectory()
     {
@@ -50,6 +52,7 @@ internal sealed class StoreHarness : IAsyncDisposable
         DataDirectory = Directory,
         MasterKeys = keys,
         KeyCacheTimeToLive = KeyTtl,
+        ChangeFeedCapacity = FeedCapacity,
     };
 
     /// <summary>Closes the store and opens it again on the same streams and blob folder.</summary>
