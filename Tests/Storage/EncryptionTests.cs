@@ -23,15 +23,18 @@ public sealed class EncryptionTests
                 for (var i = 0; i < 20; i++)
                     await store.DeliverAsync(StoreHarness.Message("Subject " + marker, "Body " + marker, 4096), DateTimeOffset.UtcNow,
                         [new DeliveryTarget(box.MailboxId, "INBOX")], CancellationToken.None);
-                // Folder names are sealed too; create one through the store's own writer path.
-                Assert.That(store.ListFolders(box.MailboxId).Select(f => f.Name), Does.Contain("Junk E-mail"));
+                // Folder names are sealed too.
+                var folder = await store.CreateFolderAsync(box.MailboxId, "Projects/" + marker, CancellationToken.None);
+                await store.DeliverAsync(StoreHarness.Message("in folder", "x"), DateTimeOffset.UtcNow,
+                    [new DeliveryTarget(box.MailboxId, folder.Name)], CancellationToken.None);
+                Assert.That(store.ListFolders(box.MailboxId).Select(f => f.Name), Does.Contain("Junk E-mail").And.Contain("Projects/" + marker));
                 var text = Encoding.ASCII.GetString(store.ReadHeaderSection(box.MailboxId, store.ListMessages(store.FindFolder(box.MailboxId, "INBOX")!.FolderId)[0].EntryId));
                 Assert.That(text, Does.Contain(marker), "the store itself can read it back");
             }
 
             var files = Directory.GetFiles(directory, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".key", StringComparison.Ordinal)).ToList();
             Assert.That(files.Select(Path.GetFileName), Does.Contain("mail.db"));
-            Assert.That(files.Count(f => f.Contains($"{Path.DirectorySeparatorChar}blobs{Path.DirectorySeparatorChar}")), Is.EqualTo(20));
+            Assert.That(files.Count(f => f.Contains($"{Path.DirectorySeparatorChar}blobs{Path.DirectorySeparatorChar}")), Is.EqualTo(21));
             foreach (var needle in new[] { marker, "Junk E-mail", "Sent Items", "Deleted Items", "Lorem ipsum", "alice@example.com" })
                 foreach (var file in files)
                 {
