@@ -45,6 +45,9 @@ public sealed partial class MailStore
     /// <summary>fsyncs of the LiteDB log stream (one per group commit that wrote something).</summary>
     internal long LogFsyncs => _logStream.Fsyncs;
 
+    /// <summary>fsyncs of the LiteDB data stream (after checkpoints).</summary>
+    internal long DataFsyncs => _dataStream.Fsyncs;
+
     /// <summary>
     /// Queues <paramref name="operation"/> for the writer. It runs on the writer thread inside a transaction,
     /// and the task completes after the transaction is committed and fsync'd. <paramref name="directoriesToSync"/>

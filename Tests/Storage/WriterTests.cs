@@ -82,3 +82,44 @@ public sealed class WriterTests
         Assert.That(h.Store.ListMessages(stored[0].FolderId), Has.Count.EqualTo(1), "the good request was committed");
     }
 }
+
+[TestFixture]
+public sealed class ConcurrentReadTests
+{
+    [Test]
+    public async Task Readers_running_beside_the_writer_see_only_whole_commits()
+    {
+        await using var h = StoreHarness.Create();
+        var box = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "a@example.com", CancellationToken.None);
+        var inbox = h.Store.FindFolder(box.MailboxId, "INBOX")!.FolderId;
+        using var done = new CancellationTokenSource();
+        var problems = new System.Collections.Concurrent.ConcurrentBag<string>();
+
+        var readers = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
+        {
+            var last = 0;
+            while (!done.IsCancellationRequested)
+            {
+                var uids = h.Store.ListMessages(inbox).Select(m => m.Uid).ToList();
+                if (!uids.SequenceEqual(Enumerable.Range(1, uids.Count).Select(i => (uint)i)))
+                    problems.Add($"UIDs not a prefix: {string.Join(',', uids)}");
+                if (uids.Count < last)
+                    problems.Add($"count went back from {last} to {uids.Count}");
+                last = uids.Count;
+                var folder = h.Store.FindFolder(box.MailboxId, "inbox")!;
+                if (folder.UidNext <= (uint)last)
+                    problems.Add($"UIDNEXT {folder.UidNext} behind {last} listed messages");
+            }
+        })).ToList();
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(t => Task.Run(async () =>
+        {
+            for (var i = 0; i < 25; i++)
+                await h.Store.DeliverAsync(StoreHarness.Message($"{t}/{i}", "x"), DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], CancellationToken.None);
+        })));
+        done.Cancel();
+        await Task.WhenAll(readers);
+
+        Assert.That(problems, Is.Empty);
+        Assert.That(h.Store.ListMessages(inbox), Has.Count.EqualTo(200));
+    }
+}
