@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+
+namespace MailServer.Storage.Crypto;
+
+/// <summary>fsync for files and directories. .NET has no directory fsync, so it calls libc on Unix.</summary>
+internal static class Durability
+{
+    private const int ORdonly = 0;
+    private const int ODirectory = 0x10000; // Linux O_DIRECTORY
+
+    /// <summary>Makes a directory's entries (a rename, a create) durable. No-op on Windows.</summary>
+    /// <exception cref="IOException">open(2) or fsync(2) failed.</exception>
+    public static void FsyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        var flags = OperatingSystem.IsLinux() ? ORdonly | ODirectory : ORdonly;
+        var fd = Open(directory, flags);
+        if (fd < 0)
+            throw new IOException($"open({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
+        try
+        {
+            if (Fsync(fd) != 0)
+                throw new IOException($"fsync({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
+            Interlocked.Increment(ref s_directoryFsyncs);
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    private static long s_directoryFsyncs;
+
+    /// <summary>How many directory fsyncs succeeded in this process (tests check the discipline is followed).</summary>
+    public static long DirectoryFsyncs => Interlocked.Read(ref s_directoryFsyncs);
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static extern int Fsync(int fd);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static extern int Close(int fd);
+}

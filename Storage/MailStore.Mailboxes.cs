@@ -1,0 +1,153 @@
+using System.Security.Cryptography;
+using LiteDB;
+using MailServer.Storage.Crypto;
+using F = MailServer.Storage.Schema.FolderFields;
+using M = MailServer.Storage.Schema.MailboxFields;
+
+namespace MailServer.Storage;
+
+public sealed partial class MailStore
+{
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No master key is configured for <paramref name="organizationId"/>.</exception>
+    public async Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(organizationId);
+        ArgumentException.ThrowIfNullOrEmpty(owner);
+        if (FindMailbox(organizationId, owner) is { } existing)
+            return existing;
+
+        var masterKey = _options.MasterKeys.GetMasterKey(organizationId);
+        var lookup = OwnerLookup(masterKey, organizationId, owner);
+        var mailboxId = NewId();
+        var mailboxKey = Aead.NewKey();
+        try
+        {
+            var wrappedKey = KeyHierarchy.WrapMailboxKey(masterKey, organizationId, mailboxId, mailboxKey);
+            var ownerKey = KeyHierarchy.OwnerSealKey(masterKey);
+            var ownerSealed = Aead.Seal(ownerKey, Aead.Utf8(NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
+            CryptographicOperations.ZeroMemory(ownerKey);
+            var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
+            var folders = WellKnownFolders.All
+                .Select(f => (Id: NewId(), f.Name, f.Use))
+                .Select(f => (f.Id, f.Use, Lookup: FolderLookup(nameKey, mailboxId, f.Name), Sealed: SealFolderName(mailboxKey, f.Id, f.Name)))
+                .ToList();
+            CryptographicOperations.ZeroMemory(nameKey);
+
+            var document = await RunOnWriter(ctx =>
+            {
+                // Another caller may have created it since our read: idempotent.
+                var found = ctx.Read(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
+                if (found is not null)
+                    return found;
+                var mailbox = new BsonDocument
+                {
+                    ["_id"] = mailboxId,
+                    [M.Organization] = organizationId,
+                    [M.OwnerLookup] = lookup,
+                    [M.OwnerSealed] = ownerSealed,
+                    [M.WrappedKey] = wrappedKey,
+                    [M.UsedBytes] = 0L,
+                    [M.MessageCount] = 0L,
+                    [M.ModSeq] = 1L,
+                };
+                ctx.Insert(Schema.Mailboxes, mailbox);
+                foreach (var folder in folders)
+                {
+                    ctx.Insert(Schema.Folders, NewFolderDocument(ctx, folder.Id, mailboxId, folder.Lookup, folder.Sealed, folder.Use));
+                }
+                return mailbox;
+            }, [], cancellationToken).ConfigureAwait(false);
+            return ToMailboxInfo(document, owner);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(mailboxKey);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No master key is configured for <paramref name="organizationId"/>.</exception>
+    public MailboxInfo? FindMailbox(string organizationId, string owner)
+    {
+        var lookup = OwnerLookup(_options.MasterKeys.GetMasterKey(organizationId), organizationId, owner);
+        var document = Collection(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
+        return document is null ? null : ToMailboxInfo(document, owner);
+    }
+
+    /// <summary>A mailbox by id, or null.</summary>
+    public MailboxInfo? GetMailbox(string mailboxId)
+    {
+        var document = Collection(Schema.Mailboxes).FindById(mailboxId);
+        if (document is null)
+            return null;
+        var organizationId = document[M.Organization].AsString;
+        var ownerKey = KeyHierarchy.OwnerSealKey(_options.MasterKeys.GetMasterKey(organizationId));
+        try
+        {
+            var owner = Aead.Open(ownerKey, document[M.OwnerSealed].AsBinary, KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
+            return ToMailboxInfo(document, System.Text.Encoding.UTF8.GetString(owner));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(ownerKey);
+        }
+    }
+
+    private static BsonDocument NewFolderDocument(WriterContext ctx, string folderId, string mailboxId, string lookup, byte[] nameSealed, SpecialUse use) => new()
+    {
+        ["_id"] = folderId,
+        [F.MailboxId] = mailboxId,
+        [F.NameLookup] = lookup,
+        [F.NameSealed] = nameSealed,
+        [F.SpecialUse] = (int)use,
+        [F.UidValidity] = (long)ctx.NextUidValidity(),
+        [F.UidNext] = 1L,
+        [F.HighestModSeq] = 1L,
+        [F.MessageCount] = 0,
+        [F.UnseenCount] = 0,
+        [F.Subscribed] = true,
+    };
+
+    private static MailboxInfo ToMailboxInfo(BsonDocument d, string owner) => new(
+        d["_id"].AsString, d[M.Organization].AsString, owner, d[M.UsedBytes].AsInt64, d[M.MessageCount].AsInt64);
+
+    private static string NormaliseOwner(string owner) => owner.Trim().ToLowerInvariant();
+
+    private static string OwnerLookup(byte[] masterKey, string organizationId, string owner)
+    {
+        var key = KeyHierarchy.OwnerHmacKey(masterKey);
+        try
+        {
+            return organizationId + "|" + KeyHierarchy.Hmac(key, NormaliseOwner(owner));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <summary>
+    /// The lookup key of a folder name. "INBOX" is case-insensitive, and so is the INBOX part of its children
+    /// (RFC 9051 §5.1); every other name is compared exactly.
+    /// </summary>
+    internal static string NormaliseFolderName(string name)
+    {
+        if (name.Equals(WellKnownFolders.Inbox, StringComparison.OrdinalIgnoreCase))
+            return WellKnownFolders.Inbox;
+        if (name.StartsWith(WellKnownFolders.Inbox + "/", StringComparison.OrdinalIgnoreCase))
+            return WellKnownFolders.Inbox + name[WellKnownFolders.Inbox.Length..];
+        return name;
+    }
+
+    private static string FolderLookup(byte[] nameHmacKey, string mailboxId, string name) =>
+        mailboxId + "|" + KeyHierarchy.Hmac(nameHmacKey, NormaliseFolderName(name));
+
+    private static byte[] SealFolderName(byte[] mailboxKey, string folderId, string name) =>
+        Aead.Seal(mailboxKey, Aead.Utf8(NormaliseFolderName(name)), Aead.Utf8("folder-name/" + folderId));
+
+    private static string OpenFolderName(byte[] mailboxKey, string folderId, byte[] sealedName) =>
+        System.Text.Encoding.UTF8.GetString(Aead.Open(mailboxKey, sealedName, Aead.Utf8("folder-name/" + folderId)));
+
+    private static string NewId() => Guid.NewGuid().ToString("N");
+}

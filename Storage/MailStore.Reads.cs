@@ -1,0 +1,116 @@
+using System.Security.Cryptography;
+using LiteDB;
+using MailServer.Storage.Crypto;
+using E = MailServer.Storage.Schema.EntryFields;
+using F = MailServer.Storage.Schema.FolderFields;
+
+namespace MailServer.Storage;
+
+// Reads run on the caller's thread, concurrently with the writer: LiteDB gives each thread its own read
+// transaction on the last committed state, so a reader never sees half a batch.
+public sealed partial class MailStore
+{
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No such mailbox, or no master key for its organization.</exception>
+    public IReadOnlyList<FolderInfo> ListFolders(string mailboxId)
+    {
+        var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId)
+            ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+        var key = MailboxKey(mailbox);
+        try
+        {
+            return Collection(Schema.Folders).Find(Schema.Equal(F.MailboxId, mailboxId))
+                .Select(d => ToFolderInfo(d, key))
+                .OrderBy(f => f.SpecialUse == SpecialUse.Inbox ? 0 : 1)
+                .ThenBy(f => f.Name, StringComparer.Ordinal)
+                .ToList();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <inheritdoc/>
+    public FolderInfo? FindFolder(string mailboxId, string name)
+    {
+        var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId);
+        if (mailbox is null)
+            return null;
+        var key = MailboxKey(mailbox);
+        try
+        {
+            var document = FindFolderDocument(mailboxId, name, key);
+            return document is null ? null : ToFolderInfo(document, key);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <summary>A folder by id, or null.</summary>
+    public FolderInfo? GetFolder(string folderId)
+    {
+        var folder = Collection(Schema.Folders).FindById(folderId);
+        if (folder is null)
+            return null;
+        var mailbox = Collection(Schema.Mailboxes).FindById(folder[F.MailboxId].AsString);
+        var key = MailboxKey(mailbox);
+        try
+        {
+            return ToFolderInfo(folder, key);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId) =>
+        Collection(Schema.Entries).Find(Schema.EntriesOfFolder(folderId))
+            .Select(ToMessageMeta)
+            .OrderBy(m => m.Uid)
+            .ToList();
+
+    private BsonDocument? FindFolderDocument(string mailboxId, string name, byte[] mailboxKey)
+    {
+        var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
+        try
+        {
+            return Collection(Schema.Folders).FindOne(Schema.Equal(F.NameLookup, FolderLookup(nameKey, mailboxId, name)));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(nameKey);
+        }
+    }
+
+    private static FolderInfo ToFolderInfo(BsonDocument d, byte[] mailboxKey)
+    {
+        var id = d["_id"].AsString;
+        return new FolderInfo(
+            id,
+            d[F.MailboxId].AsString,
+            OpenFolderName(mailboxKey, id, d[F.NameSealed].AsBinary),
+            (SpecialUse)d[F.SpecialUse].AsInt32,
+            (uint)d[F.UidValidity].AsInt64,
+            (uint)d[F.UidNext].AsInt64,
+            (ulong)d[F.HighestModSeq].AsInt64,
+            d[F.MessageCount].AsInt32,
+            d[F.UnseenCount].AsInt32,
+            d[F.Subscribed].AsBoolean);
+    }
+
+    internal static MessageMeta ToMessageMeta(BsonDocument d) => new(
+        d["_id"].AsString,
+        d[E.FolderId].AsString,
+        (uint)d[E.Uid].AsInt64,
+        (ulong)d[E.ModSeq].AsInt64,
+        (MessageFlags)d[E.Flags].AsInt32,
+        d[E.Keywords].AsArray.Select(k => k.AsString).ToList(),
+        new DateTimeOffset(d[E.InternalDateTicks].AsInt64, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(d[E.InternalDateOffsetMinutes].AsInt32)),
+        d[E.Size].AsInt64,
+        new DateTimeOffset(d[E.LastActionTicks].AsInt64, TimeSpan.Zero));
+}

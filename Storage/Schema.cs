@@ -1,0 +1,100 @@
+using LiteDB;
+
+namespace MailServer.Storage;
+
+/// <summary>
+/// Every collection, field and index of the database in one place. In clear: ids, UIDs, UIDVALIDITY, MODSEQ,
+/// flags, sizes, dates and wrapped keys. Folder names, owners and header summaries are sealed (decisions.md §15).
+/// </summary>
+internal static class Schema
+{
+    public const int Version = 1;
+
+    public const string Meta = "meta";
+    public const string Mailboxes = "mailboxes";
+    public const string Folders = "folders";
+    public const string Entries = "entries";
+
+    /// <summary>The single document of <see cref="Meta"/>.</summary>
+    public const string MetaId = "store";
+
+    public static class MetaFields
+    {
+        public const string SchemaVersion = "schemaVersion";
+        public const string LastUidValidity = "lastUidValidity";
+    }
+
+    public static class MailboxFields
+    {
+        public const string Organization = "org";
+        /// <summary>"org|HMAC(owner)", unique: the owner lookup without the owner in clear.</summary>
+        public const string OwnerLookup = "ownerLookup";
+        public const string OwnerSealed = "ownerSealed";
+        public const string WrappedKey = "wrappedKey";
+        public const string UsedBytes = "usedBytes";
+        public const string MessageCount = "messageCount";
+        public const string ModSeq = "modSeq";
+    }
+
+    public static class FolderFields
+    {
+        public const string MailboxId = "mailboxId";
+        /// <summary>"mailboxId|HMAC(normalised name)", unique.</summary>
+        public const string NameLookup = "nameLookup";
+        public const string NameSealed = "nameSealed";
+        public const string SpecialUse = "specialUse";
+        public const string UidValidity = "uidValidity";
+        public const string UidNext = "uidNext";
+        public const string HighestModSeq = "highestModSeq";
+        public const string MessageCount = "messageCount";
+        public const string UnseenCount = "unseenCount";
+        public const string Subscribed = "subscribed";
+    }
+
+    public static class EntryFields
+    {
+        public const string FolderId = "folderId";
+        public const string MailboxId = "mailboxId";
+        /// <summary>"folderId:uid" with the UID zero-padded to 10 digits: unique, and ordered by UID.</summary>
+        public const string FolderUid = "folderUid";
+        public const string Uid = "uid";
+        public const string ModSeq = "modSeq";
+        public const string Flags = "flags";
+        public const string Keywords = "keywords";
+        public const string InternalDateTicks = "internalDate";
+        public const string InternalDateOffsetMinutes = "internalDateOffset";
+        public const string Size = "size";
+        public const string LastActionTicks = "lastActionAt";
+        public const string BlobId = "blobId";
+        public const string WrappedKey = "wrappedKey";
+        /// <summary>The header section, sealed under the message key (for ENVELOPE, header FETCH, SEARCH).</summary>
+        public const string SummarySealed = "summary";
+    }
+
+    /// <summary>
+    /// field = value as a parameterised expression. LiteDB's Query.EQ inlines the value into the expression
+    /// text, so every distinct value is parsed and compiled anew (a JIT per lookup); a parameter keeps one
+    /// cached expression per field.
+    /// </summary>
+    public static BsonExpression Equal(string field, BsonValue value) => BsonExpression.Create($"$.{field} = @0", value);
+
+    /// <summary>The entries of one folder, in index (UID) order, as a parameterised range on <see cref="EntryFields.FolderUid"/>.</summary>
+    public static BsonExpression EntriesOfFolder(string folderId) =>
+        BsonExpression.Create($"$.{EntryFields.FolderUid} BETWEEN @0 AND @1", FolderUidKey(folderId, 0), FolderUidKey(folderId, uint.MaxValue));
+
+    public static string FolderUidKey(string folderId, uint uid) => $"{folderId}:{uid:D10}";
+
+    /// <summary>Creates every index (idempotent). Runs on the writer thread at open.</summary>
+    public static void EnsureIndexes(LiteDatabase db)
+    {
+        db.GetCollection(Mailboxes).EnsureIndex(MailboxFields.OwnerLookup, unique: true);
+        var folders = db.GetCollection(Folders);
+        folders.EnsureIndex(FolderFields.NameLookup, unique: true);
+        folders.EnsureIndex(FolderFields.MailboxId);
+        var entries = db.GetCollection(Entries);
+        entries.EnsureIndex(EntryFields.FolderUid, unique: true);
+        entries.EnsureIndex(EntryFields.BlobId);
+        // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
+        // costs the writer on every delivery.
+    }
+}

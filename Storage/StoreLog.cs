@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Storage;
+
+/// <summary>The store's log events: ids 4000–4099. Never a key, an owner address or a folder name.</summary>
+internal static partial class StoreLog
+{
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Information, Message = "Mail store opened in {DataDirectory}")]
+    public static partial void Opened(ILogger logger, string dataDirectory);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Critical, Message = "The store writer could not commit a batch; its callers were told the outcome is unknown")]
+    public static partial void WriterFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "A write failed after it had written; the batch was rolled back and is replayed request by request")]
+    public static partial void BatchRolledBack(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "A clean-up after a commit failed")]
+    public static partial void AfterCommitFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Entry {EntryId} refers to blob {BlobId}, which is missing")]
+    public static partial void EntryBlobMissing(ILogger logger, string entryId, string blobId);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Error, Message = "Entry {EntryId} does not decrypt ({Error})")]
+    public static partial void EntryUndecryptable(ILogger logger, string entryId, string error);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "Deleted orphan blob {BlobId}")]
+    public static partial void OrphanBlobDeleted(ILogger logger, string blobId);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Information, Message = "Reindex: {Checked} entries checked, {Removed} removed (blob missing), {Orphans} orphan blobs deleted, {Summaries} summaries rebuilt")]
+    public static partial void Reindexed(ILogger logger, int @checked, int removed, int orphans, int summaries);
+}
