@@ -190,7 +190,7 @@ public sealed class SmtpListener : IAsyncDisposable
     {
         // Raised on the session's own async flow, so the scope covers everything the session logs.
         var session = SmtpSessionState.Of(e.Context);
-        session.LogScope = _logger.BeginScope(new Dictionary<string, object> { ["SmtpSessionId"] = session.SessionId });
+        session.LogScope = _logger.BeginScope("SmtpSession:{SmtpSessionId}", session.SessionId);
         _logger.SessionStarted(session.SessionId, session.Kind, session.RemoteEndPoint.ToString());
 
         var context = e.Context;

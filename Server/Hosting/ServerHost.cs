@@ -5,6 +5,7 @@ using MailServer.Server.Delivery;
 using MailServer.Server.Logging;
 using MailServer.Server.Security;
 using MailServer.Storage;
+using MailServer.Storage.Crypto;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -64,7 +65,8 @@ public static class ServerHost
 
         // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
         // the store (created before them) after, so no session writes to a closed store.
-        await using var host = builder.Build();
+        var host = builder.Build();
+        await using var disposeHost = (IAsyncDisposable)host; // the concrete host disposes async-only singletons
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Host");
         try
         {

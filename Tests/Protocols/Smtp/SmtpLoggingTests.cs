@@ -33,10 +33,15 @@ public sealed class SmtpLoggingTests
         Assert.That(records.Select(r => r.EventId.Id), Has.All.InRange(2000, 2099));
         Assert.That(refused.Message, Does.Contain("nobody@example.test").And.Contain("no such user"));
         Assert.That(delivered.Message, Does.Contain("1 delivered"));
-        var sessionScope = refused.Scopes.OfType<IReadOnlyDictionary<string, object>>().Single()["SmtpSessionId"];
-        Assert.That(started.Message, Does.Contain((string)sessionScope));
-        Assert.That(delivered.Scopes.OfType<IReadOnlyDictionary<string, object>>().Single()["SmtpSessionId"], Is.EqualTo(sessionScope));
+        var sessionScope = SessionIdOf(refused.Scopes);
+        Assert.That(started.Message, Does.Contain(sessionScope));
+        Assert.That(SessionIdOf(delivered.Scopes), Is.EqualTo(sessionScope));
         Assert.That(records.Select(r => r.Message), Has.None.Contains("TOP-SECRET"));
         Assert.That(records.Any(r => r.EventId.Id == 2011), Is.True, "session end is logged");
     }
+
+    private static string SessionIdOf(IEnumerable<object?> scopes) =>
+        (string)scopes.OfType<IEnumerable<KeyValuePair<string, object?>>>()
+            .SelectMany(pairs => pairs)
+            .Single(pair => pair.Key == "SmtpSessionId").Value!;
 }
