@@ -38,7 +38,14 @@ public sealed partial class MailStore : IMailStore
         _blobs = new BlobStore(blobDirectory);
         _keyCache = new MailboxKeyCache(options.KeyCacheTimeToLive, options.TimeProvider);
         _changes = new ChangeFeed(options.ChangeFeedCapacity);
-        var engine = new LiteEngine(new EngineSettings { DataStream = data, LogStream = log });
+        var engine = new LiteEngine(new EngineSettings
+        {
+            DataStream = data,
+            LogStream = log,
+            // Index keys are ids and hex digests: compare them byte-wise, never by culture or case
+            // (LiteDB's default is the current culture, ignoring case). Fixed when the file is created.
+            Collation = new Collation(System.Globalization.CultureInfo.InvariantCulture.LCID, System.Globalization.CompareOptions.Ordinal),
+        });
         _db = new LiteDatabase(engine, new BsonMapper(), disposeOnClose: true);
         _writerThread = new Thread(WriterLoop) { Name = "MailStore writer", IsBackground = true };
         _writerThread.Start();
