@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using MailServer.Storage;
+using MailServer.Storage.Crypto;
 
 namespace MailServer.Tests.Support;
 
@@ -23,6 +25,21 @@ public sealed partial class ServerProcess : IAsyncDisposable
         ConfigPath = Path.Combine(root, "appsettings.json");
         DataDirectory = Path.Combine(root, "data");
     }
+
+    /// <summary>The organization of <see cref="SampleConfig"/>.</summary>
+    public const string OrganizationId = "m-0123456789abcdef0123456789abcdef";
+
+    /// <summary>
+    /// Opens the server's store in this process, as <c>mailserver reindex</c> would: only while the server
+    /// is not running (the store's lock refuses otherwise). Dispose it before starting the server again.
+    /// </summary>
+    public MailStore OpenStore() => MailStore.Open(new MailStoreOptions
+    {
+        DataDirectory = DataDirectory,
+        MasterKeys = new FileMasterKeyProvider(
+            new Dictionary<string, string> { [OrganizationId] = Path.Combine(DataDirectory, "keys", "example.key") },
+            createMissing: false),
+    });
 
     /// <summary>The loopback ports this instance listens on.</summary>
     public sealed record Ports(int Smtp, int Submission, int Submissions, int Imap, int Imaps, int Admin);
@@ -57,7 +74,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
                            "Submissions": {{ports.Submissions}}, "Imap": {{ports.Imap}}, "Imaps": {{ports.Imaps}},
                            "Admin": "127.0.0.1:{{ports.Admin}}" },
             "Organizations": [ {
-              "Id": "m-0123456789abcdef0123456789abcdef", "Alias": "example",
+              "Id": "{{OrganizationId}}", "Alias": "example",
               "MasterKeyPath": "keys/example.key",
               "Domains": [ { "Name": "example.test", "Default": true } ],
               "Users": [
