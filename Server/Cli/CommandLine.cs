@@ -18,6 +18,7 @@ internal static class CommandLine
         new ConfigCheckCommand(),
         new HashPasswordCommand(),
         new UserPasswdCommand(),
+        new ReindexCommand(),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)
