@@ -150,10 +150,14 @@ public static class ServerHost
 /// </summary>
 internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config) : IMasterKeyProvider
 {
+    // Read once per key file: the store asks on every mailbox lookup. An organization's MasterKeyPath only
+    // changes with a restart (ConfigMonitor keeps it), so the path is a safe cache key.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _byPath = new();
+
     public byte[] GetMasterKey(string organizationId)
     {
         var org = config().Organizations.FirstOrDefault(o => o.Id == organizationId)
                   ?? throw new KeyNotFoundException($"No organization {organizationId} in the configuration.");
-        return MasterKeyFile.Load(org.MasterKeyPath, createIfMissing: true);
+        return _byPath.GetOrAdd(org.MasterKeyPath, path => MasterKeyFile.Load(path, createIfMissing: true));
     }
 }
