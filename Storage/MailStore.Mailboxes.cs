@@ -114,17 +114,15 @@ public sealed partial class MailStore
 
     private static string NormaliseOwner(string owner) => owner.Trim().ToLowerInvariant();
 
-    private static string OwnerLookup(byte[] masterKey, string organizationId, string owner)
+    // The owner-lookup HMAC key is derived once per organization: every delivery looks a mailbox up, and an
+    // HKDF per lookup showed in profiles. It only serves lookups (it opens nothing) and lives with the process,
+    // like the master key it is derived from.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _ownerHmacKeys = new();
+
+    private string OwnerLookup(byte[] masterKey, string organizationId, string owner)
     {
-        var key = KeyHierarchy.OwnerHmacKey(masterKey);
-        try
-        {
-            return organizationId + "|" + KeyHierarchy.Hmac(key, NormaliseOwner(owner));
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(key);
-        }
+        var key = _ownerHmacKeys.GetOrAdd(organizationId, _ => KeyHierarchy.OwnerHmacKey(masterKey));
+        return organizationId + "|" + KeyHierarchy.Hmac(key, NormaliseOwner(owner));
     }
 
     /// <summary>

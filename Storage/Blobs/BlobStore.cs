@@ -86,12 +86,15 @@ public sealed class BlobStore
         var temp = Path.Combine(directory, TempPrefix + blobId + "-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+            // The temporary name is unique, so no advisory lock is needed (FileShare.None costs a flock);
+            // the blob id has 120 random bits, so a plain rename(2) (overwrite: true) cannot clobber another
+            // blob, and avoids the link+unlink .NET uses to refuse overwriting.
+            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite))
             {
-                stream.Write(file);
-                stream.Flush(flushToDisk: true);
+                RandomAccess.Write(handle, file, 0);
+                RandomAccess.FlushToDisk(handle);
             }
-            File.Move(temp, PathOf(blobId), overwrite: false);
+            File.Move(temp, PathOf(blobId), overwrite: true);
         }
         catch
         {
