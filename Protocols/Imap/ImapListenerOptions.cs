@@ -25,7 +25,7 @@ public sealed record ImapLimits(
     int MaxConnectionsPerAddress = 20,
     TimeSpan? IdleTimeout = null,
     long MaxMessageBytes = 40L * 1024 * 1024,
-    int MaxFailedLoginsPerConnection = 3,
+    int MaxFailedLoginsPerConnection = 6,
     TimeSpan? TlsHandshakeTimeout = null)
 {
     /// <summary>The idle timeout in force (30 minutes when not given).</summary>
