@@ -364,7 +364,7 @@ public static class FetchDataWriter
         if (dispositionField is not null)
         {
             var value = HeaderText.Unfolded(raw, dispositionField);
-            if (!ContentDisposition.TryParse(ImapMessageView.StrictOptions, value, out disposition))
+            if (value.Length > HeaderText.MaxParsedValueLength || !ContentDisposition.TryParse(ImapMessageView.StrictOptions, value, out disposition))
             {
                 disposition = null;
             }

@@ -7,6 +7,11 @@ namespace MailServer.Protocols.Imap.Messages;
 /// <summary>Reads header values out of the raw octets.</summary>
 internal static class HeaderText
 {
+    /// <summary>Structured values (addresses, Content-Type, dates) longer than this are treated as unparseable:
+    /// MimeKit's parsers are not linear on hostile input (dependency pitfalls, MimeKit), and a 64 KiB address
+    /// field already lists over a thousand addresses.</summary>
+    public const int MaxParsedValueLength = 64 * 1024;
+
     /// <summary>The value octets after the colon without the final line break, folding kept.</summary>
     public static byte[] RawValue(byte[] raw, HeaderField field)
     {
@@ -26,22 +31,24 @@ internal static class HeaderText
     public static byte[] Unfolded(byte[] raw, HeaderField field)
     {
         var value = RawValue(raw, field);
-        var output = new List<byte>(value.Length);
+        var n = 0;
         foreach (var b in value)
         {
             if (b is not ((byte)'\r' or (byte)'\n'))
             {
-                output.Add(b);
+                value[n++] = b;
             }
         }
-        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output).Trim(" \t"u8);
-        return span.ToArray();
+        return value.AsSpan(0, n).Trim(" \t"u8).ToArray();
     }
 
     /// <summary>The value as text: unfolded, RFC 2047 encoded words decoded, raw 8-bit read as UTF-8
     /// (RFC 6532) with a Latin-1 fallback.</summary>
-    public static string Decoded(byte[] raw, HeaderField field, ParserOptions options) =>
-        Rfc2047.DecodeText(options, Unfolded(raw, field));
+    public static string Decoded(byte[] raw, HeaderField field, ParserOptions options)
+    {
+        var value = Unfolded(raw, field);
+        return value.Length > MaxParsedValueLength ? AsText(value) : Rfc2047.DecodeText(options, value);
+    }
 
     /// <summary>Octets as a string: UTF-8 when valid, Latin-1 otherwise (never loses octets).</summary>
     public static string AsText(ReadOnlySpan<byte> value) =>

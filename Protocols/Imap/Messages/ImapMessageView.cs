@@ -78,7 +78,8 @@ public sealed class ImapMessageView
     /// <summary>The whole message octets (for a header-only view, the header section).</summary>
     public ReadOnlyMemory<byte> Message => Raw.AsMemory(Start, EndOffset - Start);
 
-    /// <summary>Parses a full message.</summary>
+    /// <summary>Parses a full message. The view keeps a reference to <paramref name="rawMessage"/>'s memory (no copy
+    /// when it is array-backed): do not return a pooled buffer while the view is in use.</summary>
     /// <param name="rawMessage">The message octets exactly as stored.</param>
     /// <param name="limits">Structure caps; <see cref="ImapMessageLimits.Default"/> when null.</param>
     public static ImapMessageView Parse(ReadOnlyMemory<byte> rawMessage, ImapMessageLimits? limits = null) =>
@@ -139,6 +140,10 @@ public sealed class ImapMessageView
             return null;
         }
         var value = HeaderText.Unfolded(Raw, field);
+        if (value.Length > HeaderText.MaxParsedValueLength)
+        {
+            return null;
+        }
         return DateUtils.TryParse(value, 0, value.Length, out var date) ? date : null;
     }
 
@@ -153,6 +158,10 @@ public sealed class ImapMessageView
             return null;
         }
         var value = HeaderText.Unfolded(Raw, field);
+        if (value.Length > HeaderText.MaxParsedValueLength)
+        {
+            return null;
+        }
         if (InternetAddressList.TryParse(StrictOptions, value, 0, value.Length, out var list) ||
             InternetAddressList.TryParse(LooseOptions, value, 0, value.Length, out list))
         {

@@ -273,7 +273,7 @@ internal sealed class MimeStructureScanner
             if (h.Name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
             {
                 var value = HeaderText.RawValue(_raw, h);
-                if (ContentType.TryParse(_options, value, out var parsed))
+                if (value.Length <= HeaderText.MaxParsedValueLength && ContentType.TryParse(_options, value, out var parsed))
                 {
                     return parsed;
                 }

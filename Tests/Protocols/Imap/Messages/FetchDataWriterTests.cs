@@ -217,4 +217,21 @@ public sealed class FetchDataWriterTests
         Assert.That(Render(Item("BODY[9]"), view), Is.EqualTo("BODY[9] {4}\r\npart"));
         Assert.That(Render(Item("BODY[10]"), view), Is.EqualTo("BODY[10] NIL"));
     }
+    [Test]
+    public void Huge_folded_address_field_is_not_handed_to_the_address_parser()
+    {
+        // Dependency pitfall (MimeKit): parsing is super-linear on huge folded headers. A 4 MB folded To: reads as
+        // absent in the ENVELOPE; the header section itself is still served as stored.
+        var sb = new StringBuilder("Subject: big\r\nTo: first@example.com");
+        for (var i = 0; i < 4 * 1024 * 1024 / 78; i++)
+        {
+            sb.Append(",\r\n ").Append(new string('x', 60)).Append("@example.com");
+        }
+        sb.Append("\r\nFrom: a@example.com\r\n\r\nbody");
+        var view = View(sb.ToString());
+        var envelope = Render(Item("ENVELOPE"), view);
+        Assert.That(envelope, Is.EqualTo("ENVELOPE (NIL \"big\" ((NIL NIL \"a\" \"example.com\")) ((NIL NIL \"a\" \"example.com\")) ((NIL NIL \"a\" \"example.com\")) NIL NIL NIL NIL NIL)"));
+        Assert.That(Render(Item("BODY[HEADER.FIELDS (FROM)]"), view), Is.EqualTo("BODY[HEADER.FIELDS (FROM)] {23}\r\nFrom: a@example.com\r\n\r\n"));
+        Assert.That(view.GetAddresses("To"), Is.Empty);
+    }
 }
