@@ -6,7 +6,7 @@ namespace MailServer.Protocols.Imap;
 /// <summary>
 /// Every command the server runs: which states it is valid in (RFC 9051 §6) and its handler. A command missing
 /// here is answered <c>BAD Command not supported</c>. <see cref="Entry.AllowsExpunge"/> is false for FETCH, STORE
-/// and SEARCH by sequence number: untagged EXPUNGE must not be sent while they run (RFC 9051 §7.5.1).
+/// SEARCH, SORT and THREAD by sequence number: untagged EXPUNGE must not be sent while they run (RFC 9051 §7.5.1).
 /// </summary>
 internal static class ImapCommandTable
 {
@@ -47,6 +47,8 @@ internal static class ImapCommandTable
         [typeof(SearchCommand)] = On<SearchCommand>("SEARCH", ImapStates.Selected, SearchHandler.RunAsync, c => c.Uid),
         [typeof(FetchCommand)] = On<FetchCommand>("FETCH", ImapStates.Selected, FetchHandler.RunAsync, c => c.Uid),
         [typeof(StoreCommand)] = On<StoreCommand>("STORE", ImapStates.Selected, StoreHandler.RunAsync, c => c.Uid),
+        [typeof(SortCommand)] = On<SortCommand>("SORT", ImapStates.Selected, SortHandler.RunAsync, c => c.Uid),
+        [typeof(ThreadCommand)] = On<ThreadCommand>("THREAD", ImapStates.Selected, ThreadHandler.RunAsync, c => c.Uid),
         [typeof(CopyCommand)] = On<CopyCommand>("COPY", ImapStates.Selected, CopyHandler.RunAsync),
         [typeof(MoveCommand)] = On<MoveCommand>("MOVE", ImapStates.Selected, MoveHandler.RunAsync),
     };

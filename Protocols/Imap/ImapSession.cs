@@ -342,6 +342,9 @@ internal sealed class ImapSession
         _output.ResetWrittenCount();
     }
 
+    /// <summary>Appends octets already formatted as response lines (a FETCH response built in a scratch buffer).</summary>
+    public void WriteRaw(ReadOnlySpan<byte> octets) => _output.Write(octets);
+
     /// <summary>Flushes when a long response (FETCH of many messages) has buffered a lot.</summary>
     public Task FlushIfLargeAsync(CancellationToken cancellationToken) =>
         _output.WrittenCount >= FlushThreshold ? FlushAsync(cancellationToken) : Task.CompletedTask;

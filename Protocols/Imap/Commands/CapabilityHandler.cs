@@ -50,6 +50,9 @@ internal static class CapabilityHandler
         yield return "LIST-STATUS";
         yield return "CONDSTORE";
         yield return "ESEARCH";
+        yield return "SORT";
+        foreach (var algorithm in Messages.Threading.Algorithms)
+            yield return "THREAD=" + algorithm;
         yield return "APPENDLIMIT=" + session.Options.Limits.MaxMessageBytes.ToString(CultureInfo.InvariantCulture);
     }
 }

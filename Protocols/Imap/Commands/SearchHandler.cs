@@ -1,54 +1,68 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
-using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
 /// <summary>
-/// SEARCH / UID SEARCH (RFC 9051 §6.4.4) over what the view holds: flags, keywords, size, internal date, sequence
-/// and UID sets, MODSEQ (RFC 7162 §3.1.5), with NOT/OR/AND. Keys that need the message text (header, body, sent
-/// date) are refused with NO [CANNOT] until the message views are wired in. Answers with <c>* SEARCH</c>, or
+/// SEARCH / UID SEARCH (RFC 9051 §6.4.4, MODSEQ RFC 7162 §3.1.5) evaluated by <see cref="SearchEvaluator"/>; the
+/// header section or the full message is read only when a key needs it. Answers with <c>* SEARCH</c>, or
 /// <c>* ESEARCH</c> (RFC 4731) when RETURN is given or IMAP4rev2 is enabled.
 /// </summary>
 internal static class SearchHandler
 {
-    public static Task<ImapCompletion> RunAsync(SearchCommand command, ImapSession session, CancellationToken cancellationToken)
+    public static async Task<ImapCompletion> RunAsync(SearchCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        if (command.Charset is { } charset && !charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase)
-            && !charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase))
-            throw new ImapRefusedException(new ResponseCode.UnsupportedCharset(ValueList.Of("UTF-8", "US-ASCII")), "Unsupported charset");
         if (command.Return is { } ret && ret.HasFlag(SearchReturnOptions.Save))
             throw new ImapSyntaxException("SAVE is not supported");
-        var selected = session.Selected!;
-        var now = session.Time.GetUtcNow();
+        var matches = await MatchAsync(session, command.Charset, command.Criteria, cancellationToken);
         var usesModSeq = UsesModSeq(command.Criteria);
         if (usesModSeq)
             session.CondStoreEnabled = true;
-
-        var matches = new List<(int Seq, MessageMeta Meta)>();
-        for (var seq = 1; seq <= selected.Count; seq++)
-        {
-            var meta = selected[seq];
-            if (Matches(command.Criteria, seq, meta, selected, now))
-                matches.Add((seq, meta));
-        }
-        var numbers = matches.Select(m => command.Uid ? m.Meta.Uid : (uint)m.Seq).ToList();
-        var highestModSeq = matches.Count == 0 ? 0UL : matches.Max(m => m.Meta.ModSeq);
-        var w = session.Writer;
+        var numbers = matches.Select(m => command.Uid ? m.Uid : m.SequenceNumber).ToList();
+        var highestModSeq = matches.Count == 0 ? 0UL : matches.Max(m => m.ModSeq);
         if (command.Return is null && !session.Rev2Enabled)
         {
-            w.BeginUntagged().Atom("SEARCH");
+            var w = session.Writer.BeginUntagged().Atom("SEARCH");
             foreach (var n in numbers)
                 w.Number(n);
             if (usesModSeq && matches.Count > 0)
                 w.BeginList().Atom("MODSEQ").Number(highestModSeq).EndList();
             w.End();
-            return Task.FromResult(ImapCompletion.Ok("SEARCH completed"));
         }
+        else
+        {
+            WriteESearch(session, command.Tag, command.Uid, command.Return, numbers, usesModSeq && matches.Count > 0 ? highestModSeq : null);
+        }
+        return ImapCompletion.Ok("SEARCH completed");
+    }
 
-        // RFC 4731 §3.1: RETURN () means ALL.
-        var options = command.Return is null or SearchReturnOptions.None ? SearchReturnOptions.All : command.Return.Value;
-        w.BeginUntagged().Atom("ESEARCH").BeginList().Atom("TAG").String(command.Tag).EndList();
-        if (command.Uid)
+    /// <summary>The messages of the selected mailbox matching <paramref name="criteria"/>, in sequence order.</summary>
+    /// <exception cref="ImapRefusedException">The charset is not supported (NO [BADCHARSET]).</exception>
+    public static async Task<List<SearchContext>> MatchAsync(ImapSession session, string? charset, SearchKey criteria, CancellationToken cancellationToken)
+    {
+        if (SearchEvaluator.CheckCharset(charset) is CharsetCheck.Unsupported unsupported)
+            throw new ImapRefusedException(unsupported.Code, "Unsupported charset");
+        var selected = session.Selected!;
+        var needsFull = SearchEvaluator.NeedsFullMessage(criteria);
+        var now = session.Time.GetUtcNow();
+        var largestSequence = (uint)selected.Count;
+        var largestUid = selected.MaxUid;
+        var matches = new List<SearchContext>();
+        for (var seq = 1; seq <= selected.Count; seq++)
+        {
+            var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsFull, now, cancellationToken);
+            if (context is not null && SearchEvaluator.Matches(criteria, context, largestSequence, largestUid))
+                matches.Add(context);
+        }
+        return matches;
+    }
+
+    /// <summary>Writes <c>* ESEARCH (TAG "t") [UID] MIN / MAX / ALL / COUNT [MODSEQ]</c> (RFC 4731 §3.1; RETURN () means ALL).</summary>
+    public static void WriteESearch(ImapSession session, string tag, bool uid, SearchReturnOptions? returnOptions, IReadOnlyList<uint> numbers, ulong? modSeq)
+    {
+        var options = returnOptions is null or SearchReturnOptions.None ? SearchReturnOptions.All : returnOptions.Value;
+        var w = session.Writer.BeginUntagged().Atom("ESEARCH").BeginList().Atom("TAG").String(tag).EndList();
+        if (uid)
             w.Atom("UID");
         if (numbers.Count > 0)
         {
@@ -61,10 +75,9 @@ internal static class SearchHandler
         }
         if (options.HasFlag(SearchReturnOptions.Count))
             w.Atom("COUNT").Number((ulong)numbers.Count);
-        if (usesModSeq && matches.Count > 0)
-            w.Atom("MODSEQ").Number(highestModSeq);
+        if (modSeq is { } value)
+            w.Atom("MODSEQ").Number(value);
         w.End();
-        return Task.FromResult(ImapCompletion.Ok("SEARCH completed"));
     }
 
     private static bool UsesModSeq(SearchKey key) => key switch
@@ -74,41 +87,5 @@ internal static class SearchHandler
         SearchKey.Or or => UsesModSeq(or.Left) || UsesModSeq(or.Right),
         SearchKey.And and => and.Keys.Any(UsesModSeq),
         _ => false,
-    };
-
-    private static bool Matches(SearchKey key, int seq, MessageMeta meta, SelectedMailbox selected, DateTimeOffset now) => key switch
-    {
-        SearchKey.All => true,
-        SearchKey.Flag flag => HasFlag(meta, flag.Name),
-        SearchKey.Size size => size.Larger ? meta.Size > size.Octets : meta.Size < size.Octets,
-        SearchKey.Date { Field: SearchDateField.Internal } date => CompareDate(DateOnly.FromDateTime(meta.InternalDate.DateTime), date),
-        SearchKey.Within within => within.Older
-            ? now - meta.InternalDate > TimeSpan.FromSeconds(within.Seconds)
-            : now - meta.InternalDate <= TimeSpan.FromSeconds(within.Seconds),
-        SearchKey.Sequence sequence => sequence.Set.Resolve((uint)selected.Count).Contains((uint)seq),
-        SearchKey.Uid uid => uid.Set.Resolve(selected.MaxUid).Contains(meta.Uid),
-        SearchKey.ModSeq modSeq => meta.ModSeq >= modSeq.Value,
-        SearchKey.Not not => !Matches(not.Key, seq, meta, selected, now),
-        SearchKey.Or or => Matches(or.Left, seq, meta, selected, now) || Matches(or.Right, seq, meta, selected, now),
-        SearchKey.And and => and.Keys.All(k => Matches(k, seq, meta, selected, now)),
-        _ => throw new ImapRefusedException(ResponseCode.Cannot, "Searching message text is not available yet"),
-    };
-
-    private static bool HasFlag(MessageMeta meta, string name) => name.ToUpperInvariant() switch
-    {
-        @"\SEEN" => meta.Flags.HasFlag(MessageFlags.Seen),
-        @"\ANSWERED" => meta.Flags.HasFlag(MessageFlags.Answered),
-        @"\FLAGGED" => meta.Flags.HasFlag(MessageFlags.Flagged),
-        @"\DELETED" => meta.Flags.HasFlag(MessageFlags.Deleted),
-        @"\DRAFT" => meta.Flags.HasFlag(MessageFlags.Draft),
-        @"\RECENT" => false, // \Recent is not kept (RFC 9051 removed it)
-        _ => meta.Keywords.Contains(name, StringComparer.OrdinalIgnoreCase),
-    };
-
-    private static bool CompareDate(DateOnly value, SearchKey.Date date) => date.Comparison switch
-    {
-        SearchDateComparison.Before => value < date.Value,
-        SearchDateComparison.On => value == date.Value,
-        _ => value >= date.Value,
     };
 }

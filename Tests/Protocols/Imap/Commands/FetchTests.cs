@@ -1,0 +1,46 @@
+using MailKit;
+using NUnit.Framework;
+
+namespace MailServer.Tests.Protocols.Imap.Commands;
+
+[TestFixture]
+public sealed class FetchTests
+{
+    [Test]
+    public async Task Fetch_envelope_header_fields_and_peek_leaves_unseen_while_body_sets_seen()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "greeting");
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX");
+
+        Assert.That(await client.CommandAsync("f1", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), Is.EqualTo(new[]
+        {
+            "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {21}\r\nSubject: greeting\r\n\r\n)",
+            "f1 OK FETCH completed",
+        }));
+        var envelope = await client.CommandAsync("f2", "FETCH 1 (ENVELOPE FLAGS)");
+        Assert.That(envelope[0], Does.StartWith("* 1 FETCH (ENVELOPE (NIL \"greeting\" ((NIL NIL \"sender\" \"example.net\"))").And.EndWith(" FLAGS ())"));
+        Assert.That(await client.CommandAsync("f3", "FETCH 1 BODY[TEXT]"), Is.EqualTo(new[]
+        {
+            "* 1 FETCH (BODY[TEXT] {16}\r\nHello greeting\r\n FLAGS (\\Seen))",
+            "f3 OK FETCH completed",
+        }));
+        Assert.That(await client.CommandAsync("f4", "FETCH 2 FLAGS"), Is.EqualTo(new[] { "f4 BAD [CLIENTBUG] Invalid message sequence number" }));
+    }
+
+    [Test]
+    public async Task MailKit_fetches_summaries_and_the_message()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "first");
+        await server.DeliverAsync("alice", "second");
+        using var client = await server.MailKitAsync();
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var summaries = await client.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.BodyStructure | MessageSummaryItems.UniqueId);
+        Assert.That(summaries.Select(s => s.Envelope?.Subject), Is.EqualTo(new[] { "first", "second" }));
+        var message = await client.Inbox.GetMessageAsync(summaries[1].UniqueId);
+        Assert.That(message.TextBody?.Trim(), Is.EqualTo("Hello second"));
+        await client.DisconnectAsync(true);
+    }
+}
