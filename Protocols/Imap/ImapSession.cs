@@ -19,6 +19,7 @@ internal sealed class ImapSession
 {
     private static readonly TimeSpan WriteTimeout = TimeSpan.FromMinutes(2);
     private const int FlushThreshold = 256 * 1024;
+    private const long MaxLiteralBeforeLogin = 8 * 1024;
 
     private readonly ImapListenerServices _services;
     private readonly ArrayBufferWriter<byte> _output = new(16 * 1024);
@@ -232,6 +233,12 @@ internal sealed class ImapSession
             Logger.CommandTemporaryFailure(entry.Name, e);
             (status, code, text) = (ImapStatus.No, ResponseCode.Unavailable, "The store is busy; try again");
         }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            // A blob or key that fails authentication: the data is damaged or tampered with (RFC 5530 CORRUPTION).
+            Logger.CommandFault(entry.Name, e);
+            (status, code, text) = (ImapStatus.No, ResponseCode.Corruption, "A stored message is damaged");
+        }
         catch (QuotaExceededException)
         {
             (status, code, text) = (ImapStatus.No, ResponseCode.OverQuota, "The mailbox is full");
@@ -286,6 +293,19 @@ internal sealed class ImapSession
             {
                 var evt = _framer.Push(_input.AsSpan(_inputStart, _inputEnd - _inputStart), out var consumed);
                 _inputStart += consumed;
+                if (evt is FramerEvent.ContinuationNeeded needed && State is ImapSessionState.NotAuthenticated
+                    && needed.Size > MaxLiteralBeforeLogin)
+                {
+                    // Before login nothing needs a large literal; refuse instead of buffering it. The client waits for
+                    // "+" before sending a synchronising literal, so a fresh framer starts at its next command.
+                    _framer = new ImapCommandFramer(_services.SyntaxLimits);
+                    if (needed.Tag is null)
+                        Writer.Untagged(ImapStatus.Bad, ResponseCode.TooBig, "Literal too large before login");
+                    else
+                        Writer.Tagged(needed.Tag, ImapStatus.No, ResponseCode.TooBig, "Literal too large before login");
+                    await FlushAsync(cancellationToken);
+                    continue;
+                }
                 if (evt is FramerEvent.ContinuationNeeded)
                 {
                     Writer.Continuation("Ready for literal data"); // RFC 9051 §7.5

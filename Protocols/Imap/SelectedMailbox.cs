@@ -147,6 +147,10 @@ public sealed class SelectedMailbox : IDisposable
         }
     }
 
+    /// <summary>Takes messages this session added to the folder (APPEND, COPY) into the view now, so the EXISTS
+    /// that announces them goes out with the command's own reply, however the feed is timed.</summary>
+    public void LoadNewMessages() => FetchNew();
+
     /// <summary>Records messages this session expunged (EXPUNGE, MOVE), to be announced by the next <see cref="WriteUpdates"/>.</summary>
     public void NoteExpunged(IEnumerable<uint> uids)
     {

@@ -23,6 +23,8 @@ internal static class AppendHandler
         var copy = stored[0];
         if (keywords.Count > 0)
             await session.Store.SetFlagsAsync(copy.FolderId, [copy.Uid], FlagOperation.Add, MessageFlags.None, keywords, cancellationToken);
+        if (session.Selected is { } selected && selected.FolderId == folder.FolderId)
+            selected.LoadNewMessages();
         return new ImapCompletion(new ResponseCode.AppendedUids(folder.UidValidity, ResolvedSequenceSet.FromValues([copy.Uid])), "APPEND completed");
     }
 }

@@ -13,6 +13,8 @@ internal static class CopyHandler
         if (messages.Count == 0)
             return ImapCompletion.Ok("COPY completed; nothing to copy");
         var copied = await session.Store.CopyAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.FolderId, cancellationToken);
+        if (target.FolderId == selected.FolderId)
+            selected.LoadNewMessages();
         return new ImapCompletion(CopyUid(target.UidValidity, copied), "COPY completed");
     }
 

@@ -45,6 +45,25 @@ public sealed class AppendTests
     }
 
     [Test]
+    public async Task Append_to_the_selected_mailbox_announces_exists_in_the_same_reply()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        var inbox = server.Store.FindFolder(await server.MailboxIdAsync("alice"), "INBOX")!;
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("p1", "APPEND INBOX (\\Seen) {3+}\r\nx\r\n"), Is.EqualTo(new[]
+        {
+            "* 1 EXISTS",
+            $"p1 OK [APPENDUID {inbox.UidValidity} 1] APPEND completed",
+        }));
+        Assert.That(await client.CommandAsync("p2", "COPY 1 INBOX"), Is.EqualTo(new[]
+        {
+            "* 2 EXISTS",
+            $"p2 OK [COPYUID {inbox.UidValidity} 1 2] COPY completed",
+        }));
+    }
+
+    [Test]
     public async Task MailKit_appends_and_reads_back_uid_and_flags()
     {
         await using var server = await ImapTestServer.StartAsync();

@@ -30,6 +30,21 @@ public sealed class FetchTests
     }
 
     [Test]
+    public async Task A_tampered_message_is_corruption_and_the_session_goes_on()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "fragile");
+        var blob = Directory.GetFiles(server.Store.BlobDirectory, "*", SearchOption.AllDirectories).Single();
+        var bytes = await File.ReadAllBytesAsync(blob);
+        bytes[^5] ^= 0xff;
+        await File.WriteAllBytesAsync(blob, bytes);
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("f1", "FETCH 1 BODY.PEEK[]"), Is.EqualTo(new[] { "f1 NO [CORRUPTION] A stored message is damaged" }));
+        Assert.That(await client.CommandAsync("f2", "FETCH 1 (UID FLAGS)"), Is.EqualTo(new[] { "* 1 FETCH (UID 1 FLAGS ())", "f2 OK FETCH completed" }));
+    }
+
+    [Test]
     public async Task MailKit_fetches_summaries_and_the_message()
     {
         await using var server = await ImapTestServer.StartAsync();

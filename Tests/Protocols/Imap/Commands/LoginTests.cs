@@ -71,6 +71,19 @@ public sealed class LoginTests
     }
 
     [Test]
+    public async Task A_large_literal_before_login_is_refused_without_a_continuation()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        var (client, _) = await ImapLineClient.OpenAsync(server.Imap);
+        await using var c = client;
+        Assert.That(await client.CommandAsync("a1", "LOGIN {100000}"), Is.EqualTo(new[] { "a1 NO [TOOBIG] Literal too large before login" }));
+        await client.SendLineAsync("a2 LOGIN {18}");
+        Assert.That(await client.ReadLineAsync(), Is.EqualTo("+ Ready for literal data"));
+        await client.SendLineAsync($"alice@example.test {ImapTestServer.Password}");
+        Assert.That((await client.ReadUntilTaggedAsync("a2"))[^1], Does.StartWith("a2 OK "));
+    }
+
+    [Test]
     public async Task Disabled_user_is_refused_and_third_failure_closes_the_connection()
     {
         await using var server = await ImapTestServer.StartAsync(limits: new MailServer.Protocols.Imap.ImapLimits(MaxFailedLoginsPerConnection: 3));
