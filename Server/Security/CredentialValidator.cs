@@ -45,8 +45,8 @@ public sealed record LoginThrottleOptions(TimeSpan BaseDelay, TimeSpan MaxDelay,
 }
 
 /// <summary>
-/// Checks IMAP LOGIN / SMTP AUTH credentials against the live directory: the user is found by primary address or
-/// alias, the password by <see cref="PasswordHasher"/> (with its success cache). Failures are counted per remote
+/// Checks IMAP LOGIN / SMTP AUTH credentials against the live directory: the user is found by primary address,
+/// alias or bare user name, the password by <see cref="PasswordHasher"/> (with its success cache). Failures are counted per remote
 /// address and per account; each counted failure doubles the delay before the next attempt is checked (bounded),
 /// and past a limit attempts are refused as <see cref="LoginResult.Throttled"/> without touching the hash.
 /// A success clears the account's and the address's failures. Thread-safe.
@@ -88,7 +88,7 @@ public sealed class CredentialValidator : ICredentialValidator
         ArgumentNullException.ThrowIfNull(password);
         ArgumentNullException.ThrowIfNull(remoteAddress);
         var directory = _directory.Current; // one snapshot for the whole decision
-        var user = directory.FindUser(userName.Trim());
+        var user = FindUser(directory, userName.Trim());
         var ipKey = "ip:" + remoteAddress;
         // Failures of an unknown name count against the name as typed, so guessing names is slowed down too.
         var accountKey = "acct:" + (user?.Email ?? userName.Trim().ToLowerInvariant());
@@ -116,6 +116,24 @@ public sealed class CredentialValidator : ICredentialValidator
         _failures.TryRemove(ipKey, out _);
         _failures.TryRemove(accountKey, out _);
         return new LoginResult.Success(user);
+    }
+
+    /// <summary>
+    /// The user named by a primary address or alias, or by a bare user name (the local part in its organization's
+    /// default domain, WorkMail's "user name" login) when exactly one organization has such a user.
+    /// </summary>
+    private static DirectoryUser? FindUser(MailDirectory directory, string name)
+    {
+        if (name.Length == 0)
+            return null;
+        if (name.Contains('@', StringComparison.Ordinal))
+            return directory.FindUser(name);
+        var candidates = directory.Organizations
+            .Select(o => directory.FindUser(name + "@" + o.DefaultDomain))
+            .Where(u => u is not null)
+            .Distinct()
+            .ToList();
+        return candidates.Count == 1 ? candidates[0] : null;
     }
 
     private TimeSpan DelayFor(int failures)

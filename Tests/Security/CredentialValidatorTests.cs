@@ -51,6 +51,8 @@ public sealed class CredentialValidatorTests
         Assert.That(((LoginResult.Success)alias).User.Email, Is.EqualTo("alice@example.test"));
         Assert.That(await Login(v, "alice@example.test", "wrong"), Is.TypeOf<LoginResult.InvalidCredentials>());
         Assert.That(await Login(v, "nobody@example.test", "right"), Is.TypeOf<LoginResult.InvalidCredentials>());
+        Assert.That(await Login(v, "alice", "right"), Is.TypeOf<LoginResult.Success>(), "bare user name in the default domain");
+        Assert.That(await Login(v, "", "right"), Is.TypeOf<LoginResult.InvalidCredentials>());
     }
 
     [Test]

@@ -38,7 +38,7 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
     public IPEndPoint Imap => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imap).EndPoint;
     public IPEndPoint Imaps => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imaps).EndPoint;
 
-    public static async Task<ImapTestServer> StartAsync(bool allowPlaintextAuth = true, ImapLimits? limits = null, Microsoft.Extensions.Logging.ILogger<ImapListener>? logger = null)
+    public static async Task<ImapTestServer> StartAsync(bool allowPlaintextAuth = true, ImapLimits? limits = null, Microsoft.Extensions.Logging.ILogger<ImapListener>? logger = null, int feedCapacity = 1024)
     {
         var org = new DirectoryOrganization(OrgId, "example", ["example.test"], "example.test");
         var hash = PasswordHasher.Hash(Password, iterations: 1000);
@@ -47,7 +47,7 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
         var directory = MailDirectory.Build([org],
             [User("alice", ["ali@example.test"]), User("bob", []), User("carol", [], enabled: false)], []);
         var folder = StoreHarness.NewTempDirectory();
-        var store = MailStore.Open(new MailStoreOptions { DataDirectory = folder, MasterKeys = FixedKeys.Random(OrgId) });
+        var store = MailStore.Open(new MailStoreOptions { DataDirectory = folder, MasterKeys = FixedKeys.Random(OrgId), ChangeFeedCapacity = feedCapacity });
         ImapTestServer? server = null;
         var validator = new CredentialValidator(new Proxy(() => server!.Current), new PasswordHasher(),
             throttle: new LoginThrottleOptions(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(50), 10, TimeSpan.FromMinutes(1)));
