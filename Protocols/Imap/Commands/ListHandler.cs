@@ -35,7 +35,16 @@ internal static class ListHandler
                 continue;
             var subscribed = session.Subscriptions.IsSubscribed(mailboxId, folder.Name, folder.Subscribed);
             if (subscribedOnly && !subscribed)
+            {
+                // RFC 5258 §3.5: with RECURSIVEMATCH a parent of subscribed mailboxes is listed with CHILDINFO.
+                if (command.Selection.HasFlag(ListSelectOptions.RecursiveMatch) && folders.Any(f =>
+                        f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal) && session.Subscriptions.IsSubscribed(mailboxId, f.Name, f.Subscribed)))
+                {
+                    w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name)
+                        .BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList().End();
+                }
                 continue;
+            }
             var special = MailboxNames.SpecialUseAttribute(folder.SpecialUse);
             if (specialOnly && special is null)
                 continue;
@@ -48,6 +57,17 @@ internal static class ListHandler
             w.EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name).End();
             if (command.Return.HasFlag(ListReturnOptions.Status))
                 StatusHandler.WriteStatus(session, folder, command.StatusItems);
+        }
+        if (subscribedOnly && !specialOnly)
+        {
+            // RFC 5258 §3.1: subscribed names that are not mailboxes are listed as \NonExistent.
+            foreach (var name in session.Subscriptions.SubscribedNames(mailboxId))
+            {
+                if (folders.Any(f => f.Name == name) || !matchers.Any(m => m.IsMatch(name)))
+                    continue;
+                w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\NonExistent").Atom(@"\Subscribed").EndList()
+                    .String(MailboxNames.Delimiter).Mailbox(name).End();
+            }
         }
         return Task.FromResult(ImapCompletion.Ok("LIST completed"));
     }

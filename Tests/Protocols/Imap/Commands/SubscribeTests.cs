@@ -28,5 +28,18 @@ public sealed class SubscribeTests
             "* LIST (\\HasNoChildren \\Sent \\Subscribed) \"/\" \"Sent Items\"",
             "l2 OK LIST completed",
         }));
+        Assert.That(await client.CommandAsync("l3", "LIST (SUBSCRIBED) \"\" Arch*"), Is.EqualTo(new[]
+        {
+            "* LIST (\\NonExistent \\Subscribed) \"/\" Archive",
+            "l3 OK LIST completed",
+        }));
+        await client.CommandAsync("c1", "CREATE Projects");
+        await client.CommandAsync("c2", "CREATE Projects/Alpha");
+        await client.CommandAsync("u2", "UNSUBSCRIBE Projects");
+        Assert.That(await client.CommandAsync("l4", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Proj%"), Is.EqualTo(new[]
+        {
+            "* LIST () \"/\" Projects (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "l4 OK LIST completed",
+        }));
     }
 }
