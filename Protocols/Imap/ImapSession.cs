@@ -113,7 +113,7 @@ internal sealed class ImapSession
             Logger.IdleTimeout(Options.Limits.EffectiveIdleTimeout);
             await SayByeAsync("Autologout; idle for too long");
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or AuthenticationException or OperationCanceledException)
+        catch (Exception e) when (e is ImapConnectionLostException or IOException or ObjectDisposedException or AuthenticationException or OperationCanceledException)
         {
             reason = "connection lost";
         }
@@ -220,7 +220,7 @@ internal sealed class ImapSession
             Logger.CommandTemporaryFailure(entry.Name, e);
             (status, code, text) = (ImapStatus.No, ResponseCode.Unavailable, e.Message);
         }
-        catch (ImapIdleTimeoutException)
+        catch (Exception e) when (e is ImapIdleTimeoutException or ImapConnectionLostException)
         {
             throw;
         }
@@ -228,8 +228,10 @@ internal sealed class ImapSession
         {
             throw;
         }
-        catch (Exception e) when (e is WriteOutcomeUnknownException or TimeoutException)
+        catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
         {
+            // The store could not read or confirm a write (WriteOutcomeUnknownException is an IOException), or is
+            // closing: the client may retry (RFC 5530 UNAVAILABLE). Client I/O never gets here (ImapConnectionLostException).
             Logger.CommandTemporaryFailure(entry.Name, e);
             (status, code, text) = (ImapStatus.No, ResponseCode.Unavailable, "The store is busy; try again");
         }
@@ -252,7 +254,7 @@ internal sealed class ImapSession
                 _ => ResponseCode.Cannot,
             }, e.Message);
         }
-        catch (Exception e) when (e is not (IOException or ObjectDisposedException))
+        catch (Exception e)
         {
             Logger.CommandFault(entry.Name, e);
             (status, code, text) = (ImapStatus.No, ResponseCode.ServerBug, "Internal error; the session goes on");
@@ -326,6 +328,10 @@ internal sealed class ImapSession
             {
                 throw new ImapIdleTimeoutException();
             }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                throw new ImapConnectionLostException(e);
+            }
             if (read == 0)
                 return null;
             _inputStart = 0;
@@ -357,8 +363,16 @@ internal sealed class ImapSession
             return;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
-        await _stream.WriteAsync(_output.WrittenMemory, timeout.Token);
-        await _stream.FlushAsync(timeout.Token);
+        try
+        {
+            await _stream.WriteAsync(_output.WrittenMemory, timeout.Token);
+            await _stream.FlushAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException
+                                  || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new ImapConnectionLostException(e); // gone, or not reading for WriteTimeout
+        }
         _output.ResetWrittenCount();
     }
 
@@ -414,6 +428,9 @@ internal sealed class ImapSession
         }
     }
 }
+
+/// <summary>The client connection failed (read or write): the session ends; never turned into a reply.</summary>
+internal sealed class ImapConnectionLostException(Exception inner) : Exception("The client connection was lost.", inner);
 
 /// <summary>No input arrived within the idle timeout.</summary>
 internal sealed class ImapIdleTimeoutException() : Exception("The client was idle for too long.");

@@ -23,7 +23,19 @@ public sealed class ImapHostTests
         await server.StartAsync();
 
         using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 15000 };
-        await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imap, SecureSocketOptions.StartTls);
+        // StartAsync waits for the SMTP port; the IMAP listener starts right after it.
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imap, SecureSocketOptions.StartTls);
+                break;
+            }
+            catch (System.Net.Sockets.SocketException) when (attempt < 100)
+            {
+                await Task.Delay(100);
+            }
+        }
         await imap.AuthenticateAsync("a.liddell@example.test", password);
         await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
         Assert.That(imap.Inbox.Count, Is.EqualTo(0));

@@ -78,3 +78,31 @@ public sealed class ImapSessionTests
         Assert.That(records.Select(r => r.EventId.Id), Has.All.InRange(5000, 5099));
     }
 }
+
+/// <summary>The one error boundary: each error kind becomes its tagged reply and the session goes on.</summary>
+[TestFixture]
+public sealed class ImapErrorBoundaryTests
+{
+    [Test]
+    public async Task Server_faults_are_serverbug_and_logged_with_the_exception_temporary_ones_unavailable()
+    {
+        var logger = new RecordingLogger<ImapListener>();
+        FaultInjectingStore? faulty = null;
+        await using var server = await ImapTestServer.StartAsync(logger: logger, wrapStore: s => faulty = new FaultInjectingStore(s));
+        await using var client = await server.LoggedInAsync();
+
+        faulty!.Fault = ("ListFolders", new InvalidOperationException("boom"));
+        Assert.That(await client.CommandAsync("l1", "LIST \"\" *"), Is.EqualTo(new[] { "l1 NO [SERVERBUG] Internal error; the session goes on" }));
+        var fault = logger.Records.Single(r => r.EventId.Id == 5008);
+        Assert.That(fault.Exception?.Message, Is.EqualTo("boom"));
+        Assert.That(fault.Scopes.Select(s => s?.ToString()), Has.Some.StartsWith("ImapSession:"));
+
+        faulty.Fault = ("CreateFolderAsync", new MailServer.Storage.WriteOutcomeUnknownException(new IOException("disk")));
+        Assert.That(await client.CommandAsync("c1", "CREATE Later"), Is.EqualTo(new[] { "c1 NO [UNAVAILABLE] The store is busy; try again" }));
+
+        faulty.Fault = ("DeliverAsync", new MailServer.Storage.QuotaExceededException("m", 10, 5));
+        Assert.That(await client.CommandAsync("a1", "APPEND INBOX {1+}\r\nx"), Is.EqualTo(new[] { "a1 NO [OVERQUOTA] The mailbox is full" }));
+
+        Assert.That(await client.CommandAsync("n1", "LIST \"\" INBOX"), Is.EqualTo(new[] { "* LIST (\\HasNoChildren) \"/\" INBOX", "n1 OK LIST completed" }));
+    }
+}

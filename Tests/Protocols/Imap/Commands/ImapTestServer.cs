@@ -38,7 +38,7 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
     public IPEndPoint Imap => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imap).EndPoint;
     public IPEndPoint Imaps => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imaps).EndPoint;
 
-    public static async Task<ImapTestServer> StartAsync(bool allowPlaintextAuth = true, ImapLimits? limits = null, Microsoft.Extensions.Logging.ILogger<ImapListener>? logger = null, int feedCapacity = 1024)
+    public static async Task<ImapTestServer> StartAsync(bool allowPlaintextAuth = true, ImapLimits? limits = null, Microsoft.Extensions.Logging.ILogger<ImapListener>? logger = null, int feedCapacity = 1024, Func<IMailStore, IMailStore>? wrapStore = null)
     {
         var org = new DirectoryOrganization(OrgId, "example", ["example.test"], "example.test");
         var hash = PasswordHasher.Hash(Password, iterations: 1000);
@@ -54,7 +54,7 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
         var options = new ImapListenerOptions("imap.example.test",
             [new ImapEndpointOptions(ImapEndpointKind.Imap, IPAddress.Loopback, 0), new ImapEndpointOptions(ImapEndpointKind.Imaps, IPAddress.Loopback, 0)],
             TestCertificates.Localhost, allowPlaintextAuth, limits ?? new ImapLimits());
-        var listener = new ImapListener(options, store, validator, logger ?? NullLogger<ImapListener>.Instance);
+        var listener = new ImapListener(options, wrapStore?.Invoke(store) ?? store, validator, logger ?? NullLogger<ImapListener>.Instance);
         server = new ImapTestServer(folder, store, listener, directory);
         await listener.StartAsync(CancellationToken.None);
         return server;
