@@ -32,6 +32,21 @@ internal static class FetchHandler
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
         var mailboxId = session.Account.MailboxId;
         var expungedMeanwhile = false;
+        // \Seen is set for all fetched messages in one store write, before their responses are written.
+        var seenSet = new Dictionary<uint, MessageMeta>();
+        if (setsSeen)
+        {
+            var unseen = messages.Where(m => !m.Meta.Flags.HasFlag(MessageFlags.Seen)
+                                             && (command.ChangedSince is not { } since || m.Meta.ModSeq > since))
+                .Select(m => m.Meta.Uid).ToList();
+            if (unseen.Count > 0)
+            {
+                var updated = await session.Store.SetFlagsAsync(selected.FolderId, unseen, FlagOperation.Add, MessageFlags.Seen, [], cancellationToken);
+                selected.ApplyOwnChanges(updated);
+                foreach (var meta in updated)
+                    seenSet[meta.Uid] = meta;
+            }
+        }
         var scratch = new ArrayBufferWriter<byte>(4096);
         var w = new ImapResponseWriter(scratch);
 
@@ -53,17 +68,9 @@ internal static class FetchHandler
                 continue;
             }
 
-            var flagsChanged = false;
-            if (setsSeen && !meta.Flags.HasFlag(MessageFlags.Seen))
-            {
-                var updated = await session.Store.SetFlagsAsync(selected.FolderId, [meta.Uid], FlagOperation.Add, MessageFlags.Seen, [], cancellationToken);
-                selected.ApplyOwnChanges(updated);
-                if (updated.Count > 0)
-                {
-                    meta = updated[0];
-                    flagsChanged = true;
-                }
-            }
+            var flagsChanged = seenSet.TryGetValue(meta.Uid, out var afterSeen);
+            if (flagsChanged)
+                meta = afterSeen!;
 
             scratch.ResetWrittenCount();
             w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
