@@ -43,4 +43,23 @@ public sealed class ExpungeTests
         }));
         Assert.That(await second.CommandAsync("n3", "NOOP"), Is.EqualTo(new[] { "n3 OK NOOP completed" }));
     }
+
+    [Test]
+    public async Task Uids_are_not_reused_after_the_highest_message_is_expunged()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "one");
+        await server.DeliverAsync("alice", "two");
+        await using var client = await server.LoggedInAsync();
+        var inbox = server.Store.FindFolder(await server.MailboxIdAsync("alice"), "INBOX")!;
+        await client.CommandAsync("a", "SELECT INBOX");
+        await client.CommandAsync("s", "UID STORE 2 +FLAGS.SILENT (\\Deleted)");
+        Assert.That(await client.CommandAsync("e", "EXPUNGE"), Is.EqualTo(new[] { "* 2 EXPUNGE", "e OK EXPUNGE completed" }));
+        Assert.That(await client.CommandAsync("p", "APPEND INBOX {3+}\r\nx\r\n"), Is.EqualTo(new[]
+        {
+            "* 2 EXISTS",
+            $"p OK [APPENDUID {inbox.UidValidity} 3] APPEND completed",
+        }));
+        Assert.That(await client.CommandAsync("r", "EXAMINE INBOX"), Does.Contain($"* OK [UIDVALIDITY {inbox.UidValidity}] UIDs valid").And.Contain("* OK [UIDNEXT 4] Predicted next UID"));
+    }
 }
