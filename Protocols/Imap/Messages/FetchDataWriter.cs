@@ -118,6 +118,35 @@ public static class FetchDataWriter
         }
     }
 
+    /// <summary>Checks the BINARY and BINARY.SIZE items before anything is written for the message: returns the
+    /// first unknown Content-Transfer-Encoding they would meet (answer <c>NO [UNKNOWN-CTE]</c>, RFC 3516 §4.3), or
+    /// null when every item can be written. Decodes nothing.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="message"/> is header-only and a BINARY item is present.</exception>
+    public static string? FindUnknownTransferEncoding(IEnumerable<FetchItem> items, ImapMessageView message)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(message);
+        foreach (var item in items)
+        {
+            IReadOnlyList<uint>? part = item switch
+            {
+                FetchItem.Binary b => b.Part,
+                FetchItem.BinarySize s => s.Part,
+                _ => null,
+            };
+            if (part is null || part.Count == 0)
+            {
+                continue;
+            }
+            message.RequireBody();
+            if (message.ResolvePart(part) is { } node && message.UnknownEncoding(node) is { } unknown)
+            {
+                return unknown;
+            }
+        }
+        return null;
+    }
+
     /// <summary>The decoded octets of BINARY[part] (RFC 3516 §4.1): the whole message for an empty part path
     /// (it has no transfer encoding of its own), null when the part does not exist.</summary>
     /// <exception cref="UnknownTransferEncodingException">The part's encoding is unknown.</exception>

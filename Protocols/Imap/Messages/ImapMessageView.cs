@@ -338,6 +338,17 @@ public sealed class ImapMessageView
         return output.AsMemory(0, n);
     }
 
+    /// <summary>The part's transfer encoding when BINARY cannot decode it, else null.</summary>
+    internal string? UnknownEncoding(MimeNode node)
+    {
+        if (node.IsMultipart || node.Embedded is not null)
+        {
+            return null;
+        }
+        var cte = HeaderText.TransferEncoding(Raw, node.Headers);
+        return cte is "7bit" or "8bit" or "binary" or "base64" or "quoted-printable" ? null : cte;
+    }
+
     /// <summary>The text parts (text/*, also inside encapsulated messages) decoded to strings with their charset;
     /// parts with an undecodable transfer encoding are skipped.</summary>
     public IEnumerable<string> GetBodyTexts()

@@ -119,6 +119,8 @@ public sealed class FetchDataWriterTests
         var ex = Assert.Throws<UnknownTransferEncodingException>(() => Render(Item("BINARY[5]"), view));
         Assert.That(ex!.Encoding, Is.EqualTo("x-uuencode"));
         Assert.Throws<UnknownTransferEncodingException>(() => Render(Item("BINARY.SIZE[5]"), view));
+        Assert.That(FetchDataWriter.FindUnknownTransferEncoding(Items("FLAGS BINARY[3] BINARY.SIZE[5]"), view), Is.EqualTo("x-uuencode"));
+        Assert.That(FetchDataWriter.FindUnknownTransferEncoding(Items("BINARY[3] BINARY[4] BINARY[] BINARY[2] BODY[5]"), view), Is.Null);
         // BODY[5] needs no decoding.
         Assert.That(Render(Item("BODY[5]"), view), Is.EqualTo("BODY[5] {11}\r\nbegin 644 x"));
     }
