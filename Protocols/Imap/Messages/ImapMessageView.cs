@@ -90,6 +90,15 @@ public sealed class ImapMessageView
     public static ImapMessageView ParseHeaderOnly(ReadOnlyMemory<byte> headerSection) =>
         Create(headerSection, ImapMessageLimits.Default, headerOnly: true);
 
+    /// <summary>Whether a stored header section is the whole header: it ends with the blank line, or it is the whole
+    /// message. The store cuts summaries at 256 KiB (<c>MailStore.MaxSummaryBytes</c>); when this is false, parse the
+    /// full message instead, or header items would be served truncated.</summary>
+    /// <param name="headerSection">What <c>MailStore.ReadHeaderSection</c> returned.</param>
+    /// <param name="messageSize">The message's RFC822.SIZE.</param>
+    public static bool IsCompleteHeaderSection(ReadOnlySpan<byte> headerSection, long messageSize) =>
+        headerSection.Length == messageSize || headerSection.EndsWith("\r\n\r\n"u8) || headerSection.EndsWith("\n\n"u8) ||
+        headerSection.SequenceEqual("\r\n"u8) || headerSection.SequenceEqual("\n"u8);
+
     private static ImapMessageView Create(ReadOnlyMemory<byte> bytes, ImapMessageLimits limits, bool headerOnly)
     {
         ArgumentNullException.ThrowIfNull(limits);

@@ -283,4 +283,14 @@ public sealed class FetchDataWriterTests
         Assert.That(Render(Item("BODY"), view), Is.EqualTo("BODY ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) \"mixed\")"));
         Assert.That(Render(Item("BODY[TEXT]"), view), Is.EqualTo("BODY[TEXT] {13}\r\nno parts here"));
     }
+    [TestCase("Subject: a\r\n\r\n", 100, true)]
+    [TestCase("Subject: a\n\n", 100, true)]
+    [TestCase("\r\n", 100, true)]
+    [TestCase("Subject: a\r\nTo: b", 17, true)]
+    [TestCase("Subject: a\r\nTo: b", 300000, false)]
+    public void Header_section_completeness(string section, long size, bool complete)
+    {
+        // The store cuts header summaries at 256 KiB; a cut one must not answer BODY[HEADER].
+        Assert.That(ImapMessageView.IsCompleteHeaderSection(Encoding.ASCII.GetBytes(section), size), Is.EqualTo(complete));
+    }
 }
