@@ -37,7 +37,9 @@ public static class FetchDataWriter
     /// is unknown: answer <c>NO [UNKNOWN-CTE]</c> and write nothing else for this message (RFC 3516 §4.3).
     /// Call <see cref="Write"/> into a scratch writer, or check BINARY items first, so no half response is sent.</exception>
     /// <exception cref="InvalidOperationException">The item needs the body but <paramref name="message"/> is header-only.</exception>
-    /// <exception cref="ArgumentException">The item is a metadata item (see <see cref="IsContentItem"/>).</exception>
+    /// <exception cref="ArgumentException">The item is a metadata item (see <see cref="IsContentItem"/>), or a
+    /// HEADER.FIELDS name holds a character outside printable ASCII (RFC 5322 ftext; no field can have it), which
+    /// cannot be echoed on one line: answer BAD.</exception>
     public static void Write(ImapResponseWriter writer, FetchItem item, ImapMessageView message)
     {
         ArgumentNullException.ThrowIfNull(writer);
