@@ -37,7 +37,9 @@ public static class FetchDataWriter
     /// is unknown: answer <c>NO [UNKNOWN-CTE]</c> and write nothing else for this message (RFC 3516 §4.3).
     /// Call <see cref="Write"/> into a scratch writer, or check BINARY items first, so no half response is sent.</exception>
     /// <exception cref="InvalidOperationException">The item needs the body but <paramref name="message"/> is header-only.</exception>
-    /// <exception cref="ArgumentException">The item is a metadata item (see <see cref="IsContentItem"/>).</exception>
+    /// <exception cref="ArgumentException">The item is a metadata item (see <see cref="IsContentItem"/>), or a
+    /// HEADER.FIELDS name holds a character outside printable ASCII (RFC 5322 ftext; no field can have it), which
+    /// cannot be echoed on one line: answer BAD.</exception>
     public static void Write(ImapResponseWriter writer, FetchItem item, ImapMessageView message)
     {
         ArgumentNullException.ThrowIfNull(writer);
@@ -116,6 +118,35 @@ public static class FetchDataWriter
             default:
                 throw new ArgumentException($"{item} is written by the session from metadata.", nameof(item));
         }
+    }
+
+    /// <summary>Checks the BINARY and BINARY.SIZE items before anything is written for the message: returns the
+    /// first unknown Content-Transfer-Encoding they would meet (answer <c>NO [UNKNOWN-CTE]</c>, RFC 3516 §4.3), or
+    /// null when every item can be written. Decodes nothing.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="message"/> is header-only and a BINARY item is present.</exception>
+    public static string? FindUnknownTransferEncoding(IEnumerable<FetchItem> items, ImapMessageView message)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(message);
+        foreach (var item in items)
+        {
+            IReadOnlyList<uint>? part = item switch
+            {
+                FetchItem.Binary b => b.Part,
+                FetchItem.BinarySize s => s.Part,
+                _ => null,
+            };
+            if (part is null || part.Count == 0)
+            {
+                continue;
+            }
+            message.RequireBody();
+            if (message.ResolvePart(part) is { } node && message.UnknownEncoding(node) is { } unknown)
+            {
+                return unknown;
+            }
+        }
+        return null;
     }
 
     /// <summary>The decoded octets of BINARY[part] (RFC 3516 §4.1): the whole message for an empty part path

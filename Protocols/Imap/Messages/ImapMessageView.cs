@@ -90,6 +90,15 @@ public sealed class ImapMessageView
     public static ImapMessageView ParseHeaderOnly(ReadOnlyMemory<byte> headerSection) =>
         Create(headerSection, ImapMessageLimits.Default, headerOnly: true);
 
+    /// <summary>Whether a stored header section is the whole header: it ends with the blank line, or it is the whole
+    /// message. The store cuts summaries at 256 KiB (<c>MailStore.MaxSummaryBytes</c>); when this is false, parse the
+    /// full message instead, or header items would be served truncated.</summary>
+    /// <param name="headerSection">What <c>MailStore.ReadHeaderSection</c> returned.</param>
+    /// <param name="messageSize">The message's RFC822.SIZE.</param>
+    public static bool IsCompleteHeaderSection(ReadOnlySpan<byte> headerSection, long messageSize) =>
+        headerSection.Length == messageSize || headerSection.EndsWith("\r\n\r\n"u8) || headerSection.EndsWith("\n\n"u8) ||
+        headerSection.SequenceEqual("\r\n"u8) || headerSection.SequenceEqual("\n"u8);
+
     private static ImapMessageView Create(ReadOnlyMemory<byte> bytes, ImapMessageLimits limits, bool headerOnly)
     {
         ArgumentNullException.ThrowIfNull(limits);
@@ -336,6 +345,17 @@ public sealed class ImapMessageView
         var output = new byte[decoder.EstimateOutputLength(body.Length)];
         var n = decoder.Decode(Raw, node.BodyStart, body.Length, output);
         return output.AsMemory(0, n);
+    }
+
+    /// <summary>The part's transfer encoding when BINARY cannot decode it, else null.</summary>
+    internal string? UnknownEncoding(MimeNode node)
+    {
+        if (node.IsMultipart || node.Embedded is not null)
+        {
+            return null;
+        }
+        var cte = HeaderText.TransferEncoding(Raw, node.Headers);
+        return cte is "7bit" or "8bit" or "binary" or "base64" or "quoted-printable" ? null : cte;
     }
 
     /// <summary>The text parts (text/*, also inside encapsulated messages) decoded to strings with their charset;

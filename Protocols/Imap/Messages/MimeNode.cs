@@ -144,8 +144,9 @@ internal sealed class MimeStructureScanner
                 {
                     AddChild(node, partStart, Math.Max(partStart, contentEnd), depth, digest);
                 }
-                if (close)
+                if (close || (Truncated && _parts >= _limits.MaxParts))
                 {
+                    // Closed, or over the part cap: the rest is not listed, so stop reading it.
                     partStart = -1;
                     break;
                 }

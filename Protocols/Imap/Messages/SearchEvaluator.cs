@@ -63,24 +63,69 @@ public static class SearchEvaluator
         _ => false,
     };
 
-    /// <summary>Whether the message matches <paramref name="key"/>.</summary>
+    /// <summary>Whether the message matches <paramref name="key"/>. For many messages prefer
+    /// <see cref="CreateMatcher"/>, which resolves sequence sets once.</summary>
     /// <param name="key">The criteria.</param>
     /// <param name="context">The message.</param>
     /// <param name="largestSequence">The mailbox's message count, for <c>*</c> in sequence sets.</param>
     /// <param name="largestUid">The largest UID in the mailbox, for <c>*</c> in UID sets.</param>
     /// <param name="savedSequences">The SEARCHRES saved result (RFC 5182) as sequence numbers, for <c>$</c>.</param>
     /// <param name="savedUids">The saved result as UIDs, for <c>UID $</c>.</param>
-    /// <exception cref="UnknownTransferEncodingException">Never: undecodable parts are skipped by BODY/TEXT.</exception>
     public static bool Matches(SearchKey key, SearchContext context, uint largestSequence, uint largestUid,
+        ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null) =>
+        CreateMatcher(key, largestSequence, largestUid, savedSequences, savedUids).Matches(context);
+
+    /// <summary>A reusable matcher for one search over one mailbox snapshot (parameters as for <see cref="Matches"/>).</summary>
+    public static SearchMatcher CreateMatcher(SearchKey key, uint largestSequence, uint largestUid,
         ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null)
     {
         ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(context);
-        return new Evaluation(context, largestSequence, largestUid, savedSequences, savedUids).Eval(key);
+        return new SearchMatcher(key, largestSequence, largestUid, savedSequences, savedUids);
     }
 
-    private sealed class Evaluation(SearchContext context, uint largestSequence, uint largestUid,
-        ResolvedSequenceSet? savedSequences, ResolvedSequenceSet? savedUids)
+    /// <summary>Matches messages against one search key; sequence sets are resolved on first use. Not thread-safe.</summary>
+    public sealed class SearchMatcher
+    {
+        private readonly SearchKey _key;
+        private readonly uint _largestSequence;
+        private readonly uint _largestUid;
+        private readonly ResolvedSequenceSet? _savedSequences;
+        private readonly ResolvedSequenceSet? _savedUids;
+        private readonly Dictionary<SearchKey, ResolvedSequenceSet> _resolved = new(ReferenceEqualityComparer.Instance);
+
+        internal SearchMatcher(SearchKey key, uint largestSequence, uint largestUid, ResolvedSequenceSet? savedSequences, ResolvedSequenceSet? savedUids)
+        {
+            _key = key;
+            _largestSequence = largestSequence;
+            _largestUid = largestUid;
+            _savedSequences = savedSequences;
+            _savedUids = savedUids;
+        }
+
+        /// <summary>Whether <paramref name="context"/> matches; its loaders are called at most once each.</summary>
+        public bool Matches(SearchContext context)
+        {
+            ArgumentNullException.ThrowIfNull(context);
+            return new Evaluation(context, this).Eval(_key);
+        }
+
+        internal ResolvedSequenceSet Resolve(SearchKey key)
+        {
+            if (!_resolved.TryGetValue(key, out var set))
+            {
+                set = key switch
+                {
+                    SearchKey.Sequence s => s.Set.Resolve(_largestSequence, _savedSequences),
+                    SearchKey.Uid u => u.Set.Resolve(_largestUid, _savedUids),
+                    _ => throw new ArgumentOutOfRangeException(nameof(key)),
+                };
+                _resolved[key] = set;
+            }
+            return set;
+        }
+    }
+
+    private sealed class Evaluation(SearchContext context, SearchMatcher matcher)
     {
         private ImapMessageView? _headers;
         private ImapMessageView? _full;
@@ -99,8 +144,8 @@ public static class SearchEvaluator
             SearchKey.Date d => DateMatches(d),
             SearchKey.Size s => s.Larger ? context.Size > s.Octets : context.Size < s.Octets,
             SearchKey.Within w => WithinMatches(w),
-            SearchKey.Sequence s => s.Set.Resolve(largestSequence, savedSequences).Contains(context.SequenceNumber),
-            SearchKey.Uid u => u.Set.Resolve(largestUid, savedUids).Contains(context.Uid),
+            SearchKey.Sequence => matcher.Resolve(key).Contains(context.SequenceNumber),
+            SearchKey.Uid => matcher.Resolve(key).Contains(context.Uid),
             // RFC 7162 §3.1.5: per-entry mod-sequences are not kept; the message's mod-sequence stands for all.
             SearchKey.ModSeq m => context.ModSeq >= m.Value,
             SearchKey.Not n => !Eval(n.Key),
@@ -171,7 +216,42 @@ public static class SearchEvaluator
         }
     }
 
-    /// <summary>Substring match, case-insensitive (RFC 9051 §6.4.4; an approximation of i;unicode-casemap).</summary>
-    internal static bool Contains(string text, string value) =>
-        value.Length == 0 || text.Contains(value, StringComparison.OrdinalIgnoreCase);
+    /// <summary>Substring match, case-insensitive (RFC 9051 §6.4.4; an approximation of i;unicode-casemap).
+    /// Runs of whitespace (including line breaks) compare as one space on both sides, so a phrase matches across
+    /// a wrapped line.</summary>
+    internal static bool Contains(string text, string value)
+    {
+        if (value.Length == 0)
+        {
+            return true;
+        }
+        var needle = CollapseWhitespace(value);
+        return text.Contains(needle, StringComparison.OrdinalIgnoreCase) ||
+               CollapseWhitespace(text).Contains(needle, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static string CollapseWhitespace(string text)
+    {
+        var sb = new System.Text.StringBuilder(text.Length);
+        var space = false;
+        foreach (var c in text)
+        {
+            if (char.IsWhiteSpace(c))
+            {
+                space = true;
+                continue;
+            }
+            if (space && sb.Length > 0)
+            {
+                sb.Append(' ');
+            }
+            space = false;
+            sb.Append(c);
+        }
+        if (space && sb.Length > 0)
+        {
+            sb.Append(' ');
+        }
+        return sb.ToString();
+    }
 }

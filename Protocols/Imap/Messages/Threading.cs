@@ -299,12 +299,12 @@ public static class Threading
                 table[key] = root;
             }
         }
-        // (6B) merge every other root with the table's container.
-        var result = new List<Container>(roots);
+        // (6B) merge every other root with the table's container. The root set is a set: step (7) sorts it.
+        var live = new HashSet<Container>(roots);
         foreach (var root in roots)
         {
             var carrier = Carrier(root);
-            if (carrier is null || carrier.Subject.Length == 0 || !result.Contains(root))
+            if (carrier is null || carrier.Subject.Length == 0 || !live.Contains(root))
             {
                 continue;
             }
@@ -320,42 +320,43 @@ public static class Threading
                 {
                     that.AddChild(child);
                 }
-                result.Remove(root);
+                live.Remove(root);
             }
             else if (that.IsDummy)
             {
                 that.AddChild(root);
-                result.Remove(root);
+                live.Remove(root);
             }
             else if (root.IsDummy)
             {
                 root.AddChild(that);
-                result.Remove(that);
+                live.Remove(that);
                 table[key] = root;
             }
             else if (!that.IsReply && root.IsReply)
             {
                 that.AddChild(root);
-                result.Remove(root);
+                live.Remove(root);
             }
             else if (that.IsReply && !root.IsReply)
             {
                 root.AddChild(that);
-                result.Remove(that);
+                live.Remove(that);
                 table[key] = root;
             }
             else
             {
                 // Neither or both are replies: a new dummy holds both, in place of that.
                 var dummy = new Container();
-                result[result.IndexOf(that)] = dummy;
-                result.Remove(root);
+                live.Remove(that);
+                live.Remove(root);
                 dummy.AddChild(that);
                 dummy.AddChild(root);
+                live.Add(dummy);
                 table[key] = dummy;
             }
         }
-        return result;
+        return [.. live];
     }
 
     private static void SortTree(List<Container> siblings)

@@ -119,6 +119,8 @@ public sealed class FetchDataWriterTests
         var ex = Assert.Throws<UnknownTransferEncodingException>(() => Render(Item("BINARY[5]"), view));
         Assert.That(ex!.Encoding, Is.EqualTo("x-uuencode"));
         Assert.Throws<UnknownTransferEncodingException>(() => Render(Item("BINARY.SIZE[5]"), view));
+        Assert.That(FetchDataWriter.FindUnknownTransferEncoding(Items("FLAGS BINARY[3] BINARY.SIZE[5]"), view), Is.EqualTo("x-uuencode"));
+        Assert.That(FetchDataWriter.FindUnknownTransferEncoding(Items("BINARY[3] BINARY[4] BINARY[] BINARY[2] BODY[5]"), view), Is.Null);
         // BODY[5] needs no decoding.
         Assert.That(Render(Item("BODY[5]"), view), Is.EqualTo("BODY[5] {11}\r\nbegin 644 x"));
     }
@@ -233,5 +235,62 @@ public sealed class FetchDataWriterTests
         Assert.That(envelope, Is.EqualTo("ENVELOPE (NIL \"big\" ((NIL NIL \"a\" \"example.com\")) ((NIL NIL \"a\" \"example.com\")) ((NIL NIL \"a\" \"example.com\")) NIL NIL NIL NIL NIL)"));
         Assert.That(Render(Item("BODY[HEADER.FIELDS (FROM)]"), view), Is.EqualTo("BODY[HEADER.FIELDS (FROM)] {23}\r\nFrom: a@example.com\r\n\r\n"));
         Assert.That(view.GetAddresses("To"), Is.Empty);
+    }
+    [Test]
+    public void Digest_parts_default_to_message_rfc822()
+    {
+        var view = View(Crlf(
+            "Content-Type: multipart/digest; boundary=d",
+            "",
+            "--d",
+            "",
+            "Subject: first",
+            "",
+            "one",
+            "--d",
+            "Content-Type: text/plain",
+            "",
+            "two",
+            "--d--"));
+        Assert.That(Render(Item("BODY"), view), Is.EqualTo(
+            "BODY ((\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 21 (NIL \"first\" NIL NIL NIL NIL NIL NIL NIL NIL) " +
+            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 3 1) 3)(\"text\" \"plain\" NIL NIL NIL \"7BIT\" 3 1) \"digest\")"));
+        Assert.That(Render(Item("BODY[1.HEADER]"), view), Is.EqualTo("BODY[1.HEADER] {18}\r\nSubject: first\r\n\r\n"));
+        Assert.That(Render(Item("BODY[1.1]"), view), Is.EqualTo("BODY[1.1] {3}\r\none"));
+    }
+
+    [Test]
+    public void Encoded_message_rfc822_is_a_basic_part()
+    {
+        var view = View(Crlf(
+            "Content-Type: multipart/mixed; boundary=b",
+            "",
+            "--b",
+            "Content-Type: message/rfc822",
+            "Content-Transfer-Encoding: base64",
+            "",
+            "U3ViamVjdDogeA0KDQp5",
+            "--b--"));
+        Assert.That(Render(Item("BODY"), view), Is.EqualTo("BODY ((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 20) \"mixed\")"));
+        Assert.That(Render(Item("BINARY[1]"), view), Is.EqualTo("BINARY[1] {15}\r\nSubject: x\r\n\r\ny"));
+        Assert.That(Render(Item("BODY[1.HEADER]"), view), Is.EqualTo("BODY[1.HEADER] NIL"));
+    }
+
+    [Test]
+    public void Multipart_without_delimiters_shows_one_empty_part()
+    {
+        var view = View(Crlf("Content-Type: multipart/mixed; boundary=missing", "", "no parts here"));
+        Assert.That(Render(Item("BODY"), view), Is.EqualTo("BODY ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) \"mixed\")"));
+        Assert.That(Render(Item("BODY[TEXT]"), view), Is.EqualTo("BODY[TEXT] {13}\r\nno parts here"));
+    }
+    [TestCase("Subject: a\r\n\r\n", 100, true)]
+    [TestCase("Subject: a\n\n", 100, true)]
+    [TestCase("\r\n", 100, true)]
+    [TestCase("Subject: a\r\nTo: b", 17, true)]
+    [TestCase("Subject: a\r\nTo: b", 300000, false)]
+    public void Header_section_completeness(string section, long size, bool complete)
+    {
+        // The store cuts header summaries at 256 KiB; a cut one must not answer BODY[HEADER].
+        Assert.That(ImapMessageView.IsCompleteHeaderSection(Encoding.ASCII.GetBytes(section), size), Is.EqualTo(complete));
     }
 }

@@ -27,9 +27,12 @@ public sealed class MailKitRoundTripTests
         private readonly Task _serve;
         private readonly CancellationTokenSource _stop = new();
 
-        public OneMessageServer(string message)
+        private readonly IReadOnlyList<SearchContext> _threadSet;
+
+        public OneMessageServer(string message, IReadOnlyList<SearchContext>? threadSet = null)
         {
             _message = Encoding.UTF8.GetBytes(message);
+            _threadSet = threadSet ?? [];
             _listener.Start();
             _serve = ServeAsync(_stop.Token);
         }
@@ -43,7 +46,7 @@ public sealed class MailKitRoundTripTests
             using var client = await _listener.AcceptTcpClientAsync(cancellationToken);
             var stream = client.GetStream();
             using var reader = new StreamReader(stream, Encoding.Latin1);
-            await Send(stream, "* OK [CAPABILITY IMAP4rev1 BINARY] ready\r\n", cancellationToken);
+            await Send(stream, "* OK [CAPABILITY IMAP4rev1 BINARY THREAD=REFERENCES THREAD=ORDEREDSUBJECT] ready\r\n", cancellationToken);
             while (await reader.ReadLineAsync(cancellationToken) is { } line)
             {
                 lock (Commands)
@@ -55,11 +58,12 @@ public sealed class MailKitRoundTripTests
                 var verb = parts.Length > 1 ? parts[1].ToUpperInvariant() : "";
                 var reply = verb switch
                 {
-                    "LOGIN" => $"{tag} OK [CAPABILITY IMAP4rev1 BINARY] logged in\r\n",
+                    "LOGIN" => $"{tag} OK [CAPABILITY IMAP4rev1 BINARY THREAD=REFERENCES THREAD=ORDEREDSUBJECT] logged in\r\n",
                     "CAPABILITY" => $"* CAPABILITY IMAP4rev1 BINARY\r\n{tag} OK done\r\n",
                     "LIST" when line.EndsWith("\"\"", StringComparison.Ordinal) => $"* LIST (\\Noselect) \"/\" \"\"\r\n{tag} OK done\r\n",
                     "LIST" => $"* LIST (\\HasNoChildren) \"/\" INBOX\r\n{tag} OK done\r\n",
                     "EXAMINE" or "SELECT" => $"* 1 EXISTS\r\n* FLAGS (\\Seen)\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n{tag} OK [READ-ONLY] done\r\n",
+                    "UID" when line.Contains(" THREAD ", StringComparison.OrdinalIgnoreCase) => Thread(line),
                     "FETCH" or "UID" => Fetch(line),
                     "LOGOUT" => $"* BYE bye\r\n{tag} OK done\r\n",
                     _ => $"{tag} OK done\r\n",
@@ -103,6 +107,18 @@ public sealed class MailKitRoundTripTests
                 writer.Atom("UID").Number(1);
             }
             writer.EndList().End();
+            writer.Tagged(command.Tag, ImapStatus.Ok, null, "done");
+            return Encoding.Latin1.GetString(buffer.WrittenSpan);
+        }
+
+        private string Thread(string line)
+        {
+            var command = (ThreadCommand)((ParseResult.Ok)ImapCommandParser.Parse(line)).Command;
+            var buffer = new ArrayBufferWriter<byte>();
+            var writer = new ImapResponseWriter(buffer);
+            writer.BeginUntagged().Atom("THREAD");
+            Threading.Write(writer, Threading.Thread(command.Algorithm, _threadSet, command.Uid));
+            writer.End();
             writer.Tagged(command.Tag, ImapStatus.Ok, null, "done");
             return Encoding.Latin1.GetString(buffer.WrittenSpan);
         }
@@ -212,6 +228,30 @@ public sealed class MailKitRoundTripTests
         Assert.That(group.Name, Is.EqualTo("Team"));
         Assert.That(group.Members.Mailboxes.Select(m => m.Address), Is.EqualTo(new[] { "ann@example.com", "bob@example.com" }));
         Assert.That(((MailboxAddress)summary.Envelope!.To[1]).Address, Is.EqualTo("carol@example.com"));
+        await client.DisconnectAsync(true);
+    }
+    [Test]
+    public async Task MailKit_reads_our_thread_lists()
+    {
+        static SearchContext M(uint seq, string id, string subject, string? references = null) =>
+            Context(seq, seq + 100, Crlf("Message-ID: " + id, "Subject: " + subject, $"Date: Wed, 1 May 2024 {seq:00}:00:00 +0000",
+                references is null ? "X-None: 1" : "References: " + references, "", "body"));
+        SearchContext[] set =
+        [
+            M(1, "<1@x>", "A"), M(2, "<2@x>", "Re: A", "<1@x>"), M(3, "<3@x>", "B"), M(4, "<4@x>", "Re: A", "<1@x> <2@x>"),
+            M(5, "<5@x>", "Re: A", "<1@x>"), M(6, "<6@x>", "C", "<gone@x>"), M(7, "<7@x>", "Re: C", "<gone@x>"),
+        ];
+        await using var server = new OneMessageServer(Crlf("Subject: x", "", "y"), set);
+        var (client, inbox) = await ConnectAsync(server);
+        using var _ = client;
+        var threads = await inbox.ThreadAsync(ThreadingAlgorithm.References, MailKit.Search.SearchQuery.All);
+        Assert.That(threads.Select(t => t.UniqueId?.Id), Is.EqualTo(new uint?[] { 101, 103, null }));
+        Assert.That(threads[0].Children.Select(c => c.UniqueId?.Id), Is.EqualTo(new uint?[] { 102, 105 }));
+        Assert.That(threads[0].Children[0].Children.Single().UniqueId?.Id, Is.EqualTo(104u));
+        Assert.That(threads[2].Children.Select(c => c.UniqueId?.Id), Is.EqualTo(new uint?[] { 106, 107 }));
+        var bySubject = await inbox.ThreadAsync(ThreadingAlgorithm.OrderedSubject, MailKit.Search.SearchQuery.All);
+        Assert.That(bySubject.Select(t => t.UniqueId?.Id), Is.EqualTo(new uint?[] { 101, 103, 106 }));
+        Assert.That(bySubject[0].Children.Select(c => c.UniqueId?.Id), Is.EqualTo(new uint?[] { 102, 104, 105 }));
         await client.DisconnectAsync(true);
     }
 }

@@ -156,4 +156,22 @@ public sealed class SearchEvaluatorTests
             Assert.That(code, Is.EqualTo(new ResponseCode.UnsupportedCharset(new ValueList<string>(["UTF-8", "US-ASCII"]))));
         }
     }
+    [Test]
+    public void Phrases_match_across_wrapped_lines_and_loaders_run_once()
+    {
+        var headerLoads = 0;
+        var bodyLoads = 0;
+        var raw = System.Text.Encoding.ASCII.GetBytes(Crlf("Subject: long", "  folded subject", "", "the quick brown", "fox jumps"));
+        var context = new SearchContext(1, 1, MessageFlags.None, [], DateTimeOffset.UnixEpoch, raw.Length, 1,
+            () => { headerLoads++; return ImapMessageView.ParseHeaderOnly(HeaderSection(raw)); },
+            () => { bodyLoads++; return ImapMessageView.Parse(raw); });
+        SearchKey Key(string criteria) => ((SearchCommand)((ParseResult.Ok)ImapCommandParser.Parse("a SEARCH " + criteria)).Command).Criteria;
+        var matcher = SearchEvaluator.CreateMatcher(Key("BODY \"brown fox\" SUBJECT \"long folded\" TEXT jumps UID 1:*"), 1, 1);
+        Assert.That(matcher.Matches(context), Is.True);
+        // BODY loaded the full message first; the header keys then read it instead of loading the header section.
+        Assert.That((headerLoads, bodyLoads), Is.EqualTo((0, 1)));
+        Assert.That(matcher.Matches(context with { SequenceNumber = 1 }), Is.True);
+        Assert.That(bodyLoads, Is.EqualTo(2), "each Matches call evaluates afresh");
+        Assert.That(SearchEvaluator.Matches(Key("BODY \"brown  cat\""), context, 1, 1), Is.False);
+    }
 }
