@@ -58,9 +58,16 @@ internal static class FetchHandler
             ImapMessageView? view;
             try
             {
-                view = needsFull ? ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken))
-                    : needsHeader ? ImapMessageView.ParseHeaderOnly(session.Store.ReadHeaderSection(mailboxId, meta.EntryId))
-                    : null;
+                view = null;
+                if (needsHeader)
+                {
+                    var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
+                    // The store keeps at most 256 KiB of header; a longer header is served from the message itself.
+                    if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
+                        view = ImapMessageView.ParseHeaderOnly(section);
+                }
+                if (needsFull || (needsHeader && view is null))
+                    view = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
             }
             catch (KeyNotFoundException)
             {

@@ -3,44 +3,36 @@ using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>Builds the <see cref="SearchContext"/> of a message for SEARCH, SORT and THREAD: the header section is
-/// read from the store only when a key asks for it, the full message only when <c>needsFull</c>.</summary>
+/// <summary>Builds the <see cref="SearchContext"/> of a message for SEARCH, SORT and THREAD, reading from the store
+/// only what the keys need: the header section (<c>needsHeaders</c>) or the full message (<c>needsFull</c>).</summary>
 internal static class MessageContexts
 {
     /// <returns>The context, or null when the message was expunged meanwhile.</returns>
-    public static async Task<SearchContext?> CreateAsync(ImapSession session, int seq, MessageMeta meta, bool needsFull,
+    public static async Task<SearchContext?> CreateAsync(ImapSession session, int seq, MessageMeta meta, bool needsHeaders, bool needsFull,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
         var mailboxId = session.Account.MailboxId;
         ImapMessageView? full = null;
-        if (needsFull)
-        {
-            try
-            {
-                full = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
-            }
-            catch (KeyNotFoundException)
-            {
-                return null;
-            }
-        }
         ImapMessageView? headers = null;
-        return new SearchContext((uint)seq, meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq,
-            Headers: () => full ?? (headers ??= ReadHeaders(session, mailboxId, meta.EntryId)),
-            Full: () => full ?? throw new InvalidOperationException("The full message was not loaded."),
-            Now: now);
-    }
-
-    private static ImapMessageView ReadHeaders(ImapSession session, string mailboxId, string entryId)
-    {
         try
         {
-            return ImapMessageView.ParseHeaderOnly(session.Store.ReadHeaderSection(mailboxId, entryId));
+            if (needsHeaders && !needsFull)
+            {
+                var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
+                // The store keeps at most 256 KiB of header; a longer header is read from the message itself.
+                if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
+                    headers = ImapMessageView.ParseHeaderOnly(section);
+            }
+            if (needsFull || (needsHeaders && headers is null))
+                full = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
         }
         catch (KeyNotFoundException)
         {
-            // Expunged by another session meanwhile: it has no header fields to match.
-            return ImapMessageView.ParseHeaderOnly("\r\n"u8.ToArray());
+            return null;
         }
+        return new SearchContext((uint)seq, meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq,
+            Headers: () => full ?? headers ?? throw new InvalidOperationException("The header section was not loaded."),
+            Full: () => full ?? throw new InvalidOperationException("The full message was not loaded."),
+            Now: now);
     }
 }

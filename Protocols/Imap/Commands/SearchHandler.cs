@@ -14,7 +14,7 @@ internal static class SearchHandler
     {
         if (command.Return is { } ret && ret.HasFlag(SearchReturnOptions.Save))
             throw new ImapSyntaxException("SAVE is not supported");
-        var matches = await MatchAsync(session, command.Charset, command.Criteria, cancellationToken);
+        var matches = await MatchAsync(session, command.Charset, command.Criteria, loadHeaders: false, cancellationToken);
         var usesModSeq = UsesModSeq(command.Criteria);
         if (usesModSeq)
             session.CondStoreEnabled = true;
@@ -36,22 +36,25 @@ internal static class SearchHandler
         return ImapCompletion.Ok("SEARCH completed");
     }
 
-    /// <summary>The messages of the selected mailbox matching <paramref name="criteria"/>, in sequence order.</summary>
+    /// <summary>The messages of the selected mailbox matching <paramref name="criteria"/>, in sequence order; with
+    /// <paramref name="loadHeaders"/> every context can answer <c>Headers()</c> (SORT, THREAD).</summary>
     /// <exception cref="ImapRefusedException">The charset is not supported (NO [BADCHARSET]).</exception>
-    public static async Task<List<SearchContext>> MatchAsync(ImapSession session, string? charset, SearchKey criteria, CancellationToken cancellationToken)
+    public static async Task<List<SearchContext>> MatchAsync(ImapSession session, string? charset, SearchKey criteria, bool loadHeaders, CancellationToken cancellationToken)
     {
         if (SearchEvaluator.CheckCharset(charset) is CharsetCheck.Unsupported unsupported)
             throw new ImapRefusedException(unsupported.Code, "Unsupported charset");
         var selected = session.Selected!;
         var needsFull = SearchEvaluator.NeedsFullMessage(criteria);
+        var needsHeaders = loadHeaders || SearchEvaluator.NeedsHeaders(criteria);
         var now = session.Time.GetUtcNow();
         var largestSequence = (uint)selected.Count;
         var largestUid = selected.MaxUid;
+        var matcher = SearchEvaluator.CreateMatcher(criteria, largestSequence, largestUid); // sets resolved once
         var matches = new List<SearchContext>();
         for (var seq = 1; seq <= selected.Count; seq++)
         {
-            var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsFull, now, cancellationToken);
-            if (context is not null && SearchEvaluator.Matches(criteria, context, largestSequence, largestUid))
+            var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsHeaders, needsFull, now, cancellationToken);
+            if (context is not null && matcher.Matches(context))
                 matches.Add(context);
         }
         return matches;

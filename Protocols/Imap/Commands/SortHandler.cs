@@ -10,7 +10,7 @@ internal static class SortHandler
     {
         if (command.Return is not null)
             throw new ImapSyntaxException("ESORT is not supported");
-        var matches = await SearchHandler.MatchAsync(session, command.Charset, command.Search, cancellationToken);
+        var matches = await SearchHandler.MatchAsync(session, command.Charset, command.Search, loadHeaders: true, cancellationToken);
         var sorted = SortKeys.Sort(matches, command.Criteria);
         var numbers = sorted.Select(m => command.Uid ? m.Uid : m.SequenceNumber).ToList();
         var w = session.Writer.BeginUntagged().Atom("SORT");

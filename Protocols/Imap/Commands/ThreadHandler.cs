@@ -10,7 +10,7 @@ internal static class ThreadHandler
     {
         if (!Threading.Algorithms.Contains(command.Algorithm, StringComparer.OrdinalIgnoreCase))
             throw new ImapSyntaxException("Unsupported threading algorithm");
-        var matches = await SearchHandler.MatchAsync(session, command.Charset, command.Search, cancellationToken);
+        var matches = await SearchHandler.MatchAsync(session, command.Charset, command.Search, loadHeaders: true, cancellationToken);
         var threads = Threading.Thread(command.Algorithm.ToUpperInvariant(), matches, command.Uid);
         var w = session.Writer.BeginUntagged().Atom("THREAD");
         Threading.Write(w, threads);

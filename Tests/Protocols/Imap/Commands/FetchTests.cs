@@ -45,6 +45,24 @@ public sealed class FetchTests
     }
 
     [Test]
+    public async Task A_header_longer_than_the_stored_summary_is_read_from_the_message()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        var filler = string.Concat(Enumerable.Range(0, 4000).Select(i => $"X-Filler-{i}: {new string('f', 70)}\r\n"));
+        var bytes = System.Text.Encoding.ASCII.GetBytes(filler + "Subject: at the end\r\n\r\nbody\r\n");
+        await server.Store.DeliverAsync(bytes, DateTimeOffset.UtcNow,
+            [new MailServer.Storage.DeliveryTarget(await server.MailboxIdAsync("alice"), "INBOX")], CancellationToken.None);
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("f1", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), Is.EqualTo(new[]
+        {
+            "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {23}\r\nSubject: at the end\r\n\r\n)",
+            "f1 OK FETCH completed",
+        }));
+        Assert.That(await client.CommandAsync("s1", "SEARCH SUBJECT \"at the end\""), Is.EqualTo(new[] { "* SEARCH 1", "s1 OK SEARCH completed" }));
+    }
+
+    [Test]
     public async Task MailKit_fetches_summaries_and_the_message()
     {
         await using var server = await ImapTestServer.StartAsync();
