@@ -241,6 +241,11 @@ internal sealed class ImapSession
             Logger.CommandFault(entry.Name, e);
             (status, code, text) = (ImapStatus.No, ResponseCode.Corruption, "A stored message is damaged");
         }
+        catch (KeyNotFoundException)
+        {
+            // The store no longer has the folder (deleted by another session) or the message.
+            (status, code, text) = (ImapStatus.No, ResponseCode.NonExistent, "The mailbox or message no longer exists");
+        }
         catch (QuotaExceededException)
         {
             (status, code, text) = (ImapStatus.No, ResponseCode.OverQuota, "The mailbox is full");
