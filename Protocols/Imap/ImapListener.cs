@@ -114,6 +114,7 @@ public sealed class ImapListener : IAsyncDisposable
                     return;
                 continue;
             }
+            client.NoDelay = true; // small interactive responses (IDLE's EXISTS) go out at once
             var remote = (IPEndPoint)client.Client.RemoteEndPoint!;
             var address = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
             var count = _perAddress.AddOrUpdate(address, 1, (_, n) => n + 1);
