@@ -38,6 +38,8 @@ public sealed class LoginTests
         Assert.That(greeting, Does.Contain(" STARTTLS LOGINDISABLED]"));
         Assert.That(await client.CommandAsync("a1", $"LOGIN alice@example.test {ImapTestServer.Password}"),
             Is.EqualTo(new[] { "a1 NO [PRIVACYREQUIRED] Use STARTTLS before logging in" }));
+        Assert.That(await client.CommandAsync("a1b", "AUTHENTICATE PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0alice@example.test\0{ImapTestServer.Password}"))),
+            Is.EqualTo(new[] { "a1b NO [PRIVACYREQUIRED] Use STARTTLS before logging in" }));
 
         // A command pipelined behind STARTTLS in plain text is dropped, never run inside TLS.
         await client.SendLineAsync("a2 STARTTLS\r\na3 NOOP");
@@ -46,8 +48,13 @@ public sealed class LoginTests
         var caps = await client.CommandAsync("a4", "CAPABILITY");
         Assert.That(caps[0], Does.Contain("AUTH=PLAIN AUTH=LOGIN").And.Not.Contain("STARTTLS").And.Not.Contain("LOGINDISABLED"));
         Assert.That(caps[1], Is.EqualTo("a4 OK CAPABILITY completed"));
+        Assert.That(await client.CommandAsync("a4b", "STARTTLS"), Is.EqualTo(new[] { "a4b BAD TLS is already active" }));
         var login = await client.CommandAsync("a5", $"LOGIN alice@example.test {ImapTestServer.Password}");
         Assert.That(login[^1], Does.StartWith("a5 OK "));
+
+        var (implicitTls, greeting2) = await ImapLineClient.OpenAsync(server.Imaps, tls: true);
+        await using var i = implicitTls;
+        Assert.That(greeting2, Does.Contain(" AUTH=PLAIN AUTH=LOGIN]").And.Not.Contain("STARTTLS"));
     }
 
     [Test]
