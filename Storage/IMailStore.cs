@@ -127,4 +127,56 @@ public interface IMailStore : IAsyncDisposable
     /// <exception cref="KeyNotFoundException">No such entry.</exception>
     /// <exception cref="System.Security.Cryptography.CryptographicException">The ciphertext or a key was tampered with.</exception>
     Task<byte[]> ReadMessageAsync(string mailboxId, string entryId, CancellationToken cancellationToken);
+
+    /// <summary>A folder by id, or null.</summary>
+    FolderInfo? GetFolder(string folderId);
+
+    /// <summary>The messages of a folder whose UID is at least <paramref name="firstUid"/>, in UID order
+    /// (IMAP learns of new messages this way without listing the whole folder).</summary>
+    IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid);
+
+    /// <summary>
+    /// The header section of a stored message (up to and including the blank line, cut at 256 KiB), from the
+    /// encrypted summary: header FETCH and header SEARCH without reading the body.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such entry in this mailbox.</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The summary or a key was tampered with.</exception>
+    byte[] ReadHeaderSection(string mailboxId, string entryId);
+
+    /// <summary>
+    /// Changes the flags and keywords of messages of a folder; each message whose flags change gets a new MODSEQ
+    /// and a <see cref="MailboxChange.FlagsChanged"/>. UIDs that do not exist are ignored.
+    /// </summary>
+    /// <returns>The messages as they are after the change, changed or not.</returns>
+    /// <exception cref="KeyNotFoundException">No such folder.</exception>
+    Task<IReadOnlyList<MessageMeta>> SetFlagsAsync(string folderId, IReadOnlyCollection<uint> uids, FlagOperation operation,
+        MessageFlags flags, IReadOnlyList<string> keywords, CancellationToken cancellationToken);
+
+    /// <summary>Removes the messages flagged \Deleted (all, or only those among <paramref name="uids"/>).</summary>
+    /// <returns>The expunged UIDs, ascending.</returns>
+    /// <exception cref="KeyNotFoundException">No such folder.</exception>
+    Task<IReadOnlyList<uint>> ExpungeAsync(string folderId, IReadOnlyCollection<uint>? uids, CancellationToken cancellationToken);
+
+    /// <summary>Copies messages to another folder of the same mailbox (RFC 4315 COPYUID data in the result).</summary>
+    /// <exception cref="KeyNotFoundException">A folder does not exist.</exception>
+    /// <exception cref="ArgumentException">The folders belong to different mailboxes.</exception>
+    Task<IReadOnlyList<CopiedMessage>> CopyAsync(string sourceFolderId, IReadOnlyCollection<uint> uids, string destinationFolderId, CancellationToken cancellationToken);
+
+    /// <summary>Moves messages atomically (RFC 6851).</summary>
+    /// <exception cref="KeyNotFoundException">A folder does not exist.</exception>
+    /// <exception cref="ArgumentException">The folders belong to different mailboxes, or are the same folder.</exception>
+    Task<IReadOnlyList<CopiedMessage>> MoveAsync(string sourceFolderId, IReadOnlyCollection<uint> uids, string destinationFolderId, CancellationToken cancellationToken);
+
+    /// <summary>Creates a folder.</summary>
+    /// <exception cref="FolderOperationException">The name exists already.</exception>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken);
+
+    /// <summary>Renames a folder and its children, keeping UIDVALIDITY and messages.</summary>
+    /// <exception cref="FolderOperationException">No such folder, the new name exists, or the folder is INBOX.</exception>
+    Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a folder and its messages.</summary>
+    /// <exception cref="FolderOperationException">No such folder, a special folder, or a folder with children.</exception>
+    Task DeleteFolderAsync(string mailboxId, string name, CancellationToken cancellationToken);
 }

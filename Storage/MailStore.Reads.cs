@@ -49,7 +49,7 @@ public sealed partial class MailStore
         }
     }
 
-    /// <summary>A folder by id, or null.</summary>
+    /// <inheritdoc/>
     public FolderInfo? GetFolder(string folderId)
     {
         var folder = Collection(Schema.Folders).FindById(folderId);
@@ -70,6 +70,15 @@ public sealed partial class MailStore
     /// <inheritdoc/>
     public IReadOnlyList<MessageMeta> ListMessages(string folderId) =>
         Collection(Schema.Entries).Find(Schema.EntriesOfFolder(folderId))
+            .Select(ToMessageMeta)
+            .OrderBy(m => m.Uid)
+            .ToList();
+
+    /// <inheritdoc/>
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) =>
+        Collection(Schema.Entries)
+            .Find(BsonExpression.Create($"$.{E.FolderUid} BETWEEN @0 AND @1",
+                Schema.FolderUidKey(folderId, firstUid), Schema.FolderUidKey(folderId, uint.MaxValue)))
             .Select(ToMessageMeta)
             .OrderBy(m => m.Uid)
             .ToList();

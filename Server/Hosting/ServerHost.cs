@@ -1,3 +1,6 @@
+using System.Security.Cryptography.X509Certificates;
+using MailServer.Protocols.Authentication;
+using MailServer.Protocols.Imap;
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Server.Configuration;
@@ -59,9 +62,21 @@ public static class ServerHost
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage")));
         builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
 
-        // 5. Listeners, one hosted service each.
-        builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config));
+        // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
+        builder.Services.AddSingleton(sp =>
+        {
+            var config = sp.GetRequiredService<ConfigMonitor>().Config;
+            return TlsCertificates.LoadOrCreate(config.Tls, config.DataDirectory, config.ServerName);
+        });
+        builder.Services.AddSingleton(_ => new PasswordHasher());
+        builder.Services.AddSingleton<ICredentialValidator>(sp => new CredentialValidator(
+            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<PasswordHasher>()));
+
+        // 6. Listeners, one hosted service each.
+        builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddHostedService<SmtpListenerService>();
+        builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
+        builder.Services.AddHostedService<ImapListenerService>();
 
         // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
         // the store (created before them) after, so no session writes to a closed store.
@@ -121,10 +136,20 @@ public static class ServerHost
             Logger = logger,
         });
 
-    private static SmtpListenerOptions SmtpOptions(ServerConfig config) => new(
+    private static ImapListenerOptions ImapOptions(ServerConfig config, X509Certificate2 certificate) => new(
+        config.ServerName,
+        [
+            new ImapEndpointOptions(ImapEndpointKind.Imap, config.Listeners.ImapEndPoint().Address, config.Listeners.ImapEndPoint().Port),
+            new ImapEndpointOptions(ImapEndpointKind.Imaps, config.Listeners.ImapsEndPoint().Address, config.Listeners.ImapsEndPoint().Port),
+        ],
+        certificate,
+        config.Tls.AllowPlaintextAuth,
+        new ImapLimits(MaxMessageBytes: config.Limits.MaxMessageBytes));
+
+    private static SmtpListenerOptions SmtpOptions(ServerConfig config, X509Certificate2 certificate) => new(
         config.ServerName,
         config.Listeners.SmtpEndpoints(),
-        TlsCertificates.LoadOrCreate(config.Tls, config.DataDirectory, config.ServerName),
+        certificate,
         config.Tls.AllowPlaintextAuth,
         config.Limits.ToSmtpLimits());
 
@@ -133,7 +158,7 @@ public static class ServerHost
         logging.ClearProviders();
         logging.AddSimpleConsole(o =>
         {
-            o.IncludeScopes = true; // the SMTP session id travels in a scope
+            o.IncludeScopes = true; // the SMTP and IMAP session ids travel in a scope
             o.SingleLine = true;
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;

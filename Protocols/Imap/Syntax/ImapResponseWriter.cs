@@ -171,6 +171,15 @@ public sealed class ImapResponseWriter
         return this;
     }
 
+    /// <summary>Writes <c>(</c> with no space before it, for lists that follow a list directly: <c>1*body</c> in
+    /// body-type-mpart and <c>1*address</c> in envelopes (RFC 9051 §9), thread-nested (RFC 5256 §4).</summary>
+    public ImapResponseWriter BeginAdjacentList()
+    {
+        WriteAscii("(");
+        _needSpace = false;
+        return this;
+    }
+
     /// <summary>Writes <c>)</c>.</summary>
     public ImapResponseWriter EndList()
     {

@@ -1,0 +1,58 @@
+using System.Globalization;
+using MailServer.Protocols.Imap.Syntax;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>CAPABILITY (RFC 9051 §6.1.1): what the server offers in the session's current state.</summary>
+internal static class CapabilityHandler
+{
+    public static Task<ImapCompletion> RunAsync(CapabilityCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        session.Writer.BeginUntagged().Atom("CAPABILITY");
+        foreach (var name in Capabilities(session))
+            session.Writer.Atom(name);
+        session.Writer.End();
+        return Task.FromResult(ImapCompletion.Ok("CAPABILITY completed"));
+    }
+
+    /// <summary>The capability list for the session's state.</summary>
+    public static IEnumerable<string> Capabilities(ImapSession session)
+    {
+        yield return "IMAP4rev1";
+        yield return "IMAP4rev2";
+        yield return "LITERAL+";
+        yield return "SASL-IR";
+        yield return "ID";
+        yield return "ENABLE";
+        yield return "IDLE";
+        if (session.State is ImapSessionState.NotAuthenticated)
+        {
+            if (!session.IsSecure)
+                yield return "STARTTLS";
+            if (session.LoginAllowed)
+            {
+                yield return "AUTH=PLAIN";
+                yield return "AUTH=LOGIN";
+            }
+            else
+            {
+                yield return "LOGINDISABLED"; // RFC 9051 §6.2.3
+            }
+            yield break;
+        }
+        yield return "NAMESPACE";
+        yield return "UNSELECT";
+        yield return "UIDPLUS";
+        yield return "MOVE";
+        yield return "CHILDREN";
+        yield return "SPECIAL-USE";
+        yield return "LIST-EXTENDED";
+        yield return "LIST-STATUS";
+        yield return "CONDSTORE";
+        yield return "ESEARCH";
+        yield return "SORT";
+        foreach (var algorithm in Messages.Threading.Algorithms)
+            yield return "THREAD=" + algorithm;
+        yield return "APPENDLIMIT=" + session.Options.Limits.MaxMessageBytes.ToString(CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,18 @@
+using MailServer.Protocols.Imap.Syntax;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>CLOSE (RFC 9051 §6.4.1): expunges \Deleted messages silently (not after EXAMINE) and deselects.</summary>
+internal static class CloseHandler
+{
+    public static async Task<ImapCompletion> RunAsync(CloseCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var selected = session.Selected!;
+        var account = session.Account;
+        if (!selected.ReadOnly)
+            await session.Store.ExpungeAsync(selected.FolderId, null, cancellationToken);
+        selected.Dispose();
+        session.State = new ImapSessionState.Authenticated(account);
+        return ImapCompletion.Ok("CLOSE completed");
+    }
+}

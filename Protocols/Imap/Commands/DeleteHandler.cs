@@ -1,0 +1,17 @@
+using MailServer.Protocols.Imap.Syntax;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>DELETE (RFC 9051 §6.3.5); the store refuses INBOX and folders with children.</summary>
+internal static class DeleteHandler
+{
+    public static async Task<ImapCompletion> RunAsync(DeleteCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var name = MailboxNames.FromWire(command.Mailbox);
+        if (session.Selected is { } selected && selected.Name == name)
+            throw new ImapRefusedException(ResponseCode.InUse, "Close the mailbox before deleting it");
+        await session.Store.DeleteFolderAsync(session.Account.MailboxId, name, cancellationToken);
+        session.Subscriptions.Set(session.Account.MailboxId, name, false);
+        return ImapCompletion.Ok("DELETE completed");
+    }
+}

@@ -1,0 +1,30 @@
+using MailServer.Protocols.Imap.Syntax;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>ENABLE (RFC 5161, RFC 9051 §6.3.1): CONDSTORE and IMAP4rev2 can be enabled; others are ignored.</summary>
+internal static class EnableHandler
+{
+    public static Task<ImapCompletion> RunAsync(EnableCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var enabled = new List<string>();
+        foreach (var name in command.Capabilities)
+        {
+            if (name == "CONDSTORE" && !session.CondStoreEnabled)
+            {
+                session.CondStoreEnabled = true;
+                enabled.Add(name);
+            }
+            else if (name == "IMAP4REV2" && !session.Rev2Enabled)
+            {
+                session.Rev2Enabled = true;
+                enabled.Add("IMAP4rev2");
+            }
+        }
+        session.Writer.BeginUntagged().Atom("ENABLED");
+        foreach (var name in enabled)
+            session.Writer.Atom(name);
+        session.Writer.End();
+        return Task.FromResult(ImapCompletion.Ok("ENABLE completed"));
+    }
+}

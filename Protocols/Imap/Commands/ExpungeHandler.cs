@@ -1,0 +1,19 @@
+using MailServer.Protocols.Imap.Syntax;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (RFC 4315 §2.1); the EXPUNGE responses are written by the
+/// session's post-command update.</summary>
+internal static class ExpungeHandler
+{
+    public static async Task<ImapCompletion> RunAsync(ExpungeCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var selected = session.Selected!;
+        if (selected.ReadOnly)
+            throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
+        IReadOnlyCollection<uint>? only = command.Uids is null ? null : selected.Resolve(command.Uids, uid: true).Select(m => m.Meta.Uid).ToList();
+        var expunged = await session.Store.ExpungeAsync(selected.FolderId, only, cancellationToken);
+        selected.NoteExpunged(expunged);
+        return ImapCompletion.Ok("EXPUNGE completed");
+    }
+}

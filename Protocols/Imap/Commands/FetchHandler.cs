@@ -1,0 +1,136 @@
+using System.Buffers;
+using MailServer.Protocols.Imap.Messages;
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>
+/// FETCH / UID FETCH (RFC 9051 §6.4.5) with CHANGEDSINCE (RFC 7162 §3.1.4). Metadata items (FLAGS, UID,
+/// INTERNALDATE, RFC822.SIZE, MODSEQ) come from the view; content items are written by
+/// <see cref="FetchDataWriter"/> over the header section (ENVELOPE, header sections) or the full message, each read
+/// from the store only when an item needs it. Each message's response is built in a scratch buffer, so an
+/// unknown transfer encoding (BINARY) leaves no half line: the command ends <c>NO [UNKNOWN-CTE]</c> (RFC 3516 §4.3).
+/// </summary>
+internal static class FetchHandler
+{
+    public static async Task<ImapCompletion> RunAsync(FetchCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var selected = session.Selected!;
+        var items = command.Items;
+        if (command.Vanished)
+            throw new ImapSyntaxException("VANISHED needs QRESYNC, which is not enabled");
+        var messages = selected.Resolve(command.Set, command.Uid);
+        var wantsModSeq = command.ChangedSince is not null || items.Any(i => i is FetchItem.Attribute { Kind: FetchAttribute.ModSeq });
+        if (wantsModSeq)
+            session.CondStoreEnabled = true;
+        var contentItems = items.Where(FetchDataWriter.IsContentItem).ToList();
+        var needsFull = contentItems.Any(FetchDataWriter.NeedsFullMessage);
+        var needsHeader = contentItems.Count > 0 && !needsFull;
+        // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
+        var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
+            or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
+        var mailboxId = session.Account.MailboxId;
+        var expungedMeanwhile = false;
+        // \Seen is set for all fetched messages in one store write, before their responses are written.
+        var seenSet = new Dictionary<uint, MessageMeta>();
+        if (setsSeen)
+        {
+            var unseen = messages.Where(m => !m.Meta.Flags.HasFlag(MessageFlags.Seen)
+                                             && (command.ChangedSince is not { } since || m.Meta.ModSeq > since))
+                .Select(m => m.Meta.Uid).ToList();
+            if (unseen.Count > 0)
+            {
+                var updated = await session.Store.SetFlagsAsync(selected.FolderId, unseen, FlagOperation.Add, MessageFlags.Seen, [], cancellationToken);
+                selected.ApplyOwnChanges(updated);
+                foreach (var meta in updated)
+                    seenSet[meta.Uid] = meta;
+            }
+        }
+        var scratch = new ArrayBufferWriter<byte>(4096);
+        var w = new ImapResponseWriter(scratch);
+
+        foreach (var (seq, original) in messages)
+        {
+            var meta = original;
+            if (command.ChangedSince is { } since && meta.ModSeq <= since)
+                continue;
+            ImapMessageView? view;
+            try
+            {
+                view = null;
+                if (needsHeader)
+                {
+                    var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
+                    // The store keeps at most 256 KiB of header; a longer header is served from the message itself.
+                    if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
+                        view = ImapMessageView.ParseHeaderOnly(section);
+                }
+                if (needsFull || (needsHeader && view is null))
+                    view = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
+            }
+            catch (KeyNotFoundException)
+            {
+                expungedMeanwhile = true; // expunged by another session; the client hears EXPUNGE later
+                continue;
+            }
+
+            var flagsChanged = seenSet.TryGetValue(meta.Uid, out var afterSeen);
+            if (flagsChanged)
+                meta = afterSeen!;
+
+            scratch.ResetWrittenCount();
+            w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
+            var uidWritten = false;
+            if (command.Uid)
+            {
+                w.Atom("UID").Number(meta.Uid);
+                uidWritten = true;
+            }
+            var flagsWritten = false;
+            try
+            {
+                foreach (var item in items)
+                {
+                    switch (item)
+                    {
+                        case FetchItem.Attribute { Kind: FetchAttribute.Uid }:
+                            if (!uidWritten)
+                                w.Atom("UID").Number(meta.Uid);
+                            uidWritten = true;
+                            break;
+                        case FetchItem.Attribute { Kind: FetchAttribute.Flags }:
+                            w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                            flagsWritten = true;
+                            break;
+                        case FetchItem.Attribute { Kind: FetchAttribute.InternalDate }:
+                            w.Atom("INTERNALDATE").DateTime(meta.InternalDate);
+                            break;
+                        case FetchItem.Attribute { Kind: FetchAttribute.Rfc822Size }:
+                            w.Atom("RFC822.SIZE").Number((ulong)meta.Size);
+                            break;
+                        case FetchItem.Attribute { Kind: FetchAttribute.ModSeq }:
+                            break; // written once below
+                        default:
+                            FetchDataWriter.Write(w, item, view!);
+                            break;
+                    }
+                }
+            }
+            catch (UnknownTransferEncodingException e)
+            {
+                throw new ImapRefusedException(ResponseCode.UnknownTransferEncoding, e.Message);
+            }
+            if (flagsChanged && !flagsWritten)
+                w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords)); // \Seen was just set
+            if (wantsModSeq)
+                w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
+            w.EndList().End();
+            session.WriteRaw(scratch.WrittenSpan);
+            await session.FlushIfLargeAsync(cancellationToken);
+        }
+        if (expungedMeanwhile)
+            throw new ImapRefusedException(ResponseCode.ExpungeIssued, "Some messages were expunged meanwhile");
+        return ImapCompletion.Ok("FETCH completed");
+    }
+}

@@ -1,0 +1,38 @@
+using MailServer.Protocols.Imap.Messages;
+using MailServer.Storage;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>Builds the <see cref="SearchContext"/> of a message for SEARCH, SORT and THREAD, reading from the store
+/// only what the keys need: the header section (<c>needsHeaders</c>) or the full message (<c>needsFull</c>).</summary>
+internal static class MessageContexts
+{
+    /// <returns>The context, or null when the message was expunged meanwhile.</returns>
+    public static async Task<SearchContext?> CreateAsync(ImapSession session, int seq, MessageMeta meta, bool needsHeaders, bool needsFull,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var mailboxId = session.Account.MailboxId;
+        ImapMessageView? full = null;
+        ImapMessageView? headers = null;
+        try
+        {
+            if (needsHeaders && !needsFull)
+            {
+                var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
+                // The store keeps at most 256 KiB of header; a longer header is read from the message itself.
+                if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
+                    headers = ImapMessageView.ParseHeaderOnly(section);
+            }
+            if (needsFull || (needsHeaders && headers is null))
+                full = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
+        }
+        catch (KeyNotFoundException)
+        {
+            return null;
+        }
+        return new SearchContext((uint)seq, meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq,
+            Headers: () => full ?? headers ?? throw new InvalidOperationException("The header section was not loaded."),
+            Full: () => full ?? throw new InvalidOperationException("The full message was not loaded."),
+            Now: now);
+    }
+}

@@ -1,0 +1,19 @@
+using MailServer.Protocols.Imap.Syntax;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>RENAME (RFC 9051 §6.3.6): children move with the folder; UIDVALIDITY is kept.</summary>
+internal static class RenameHandler
+{
+    public static async Task<ImapCompletion> RunAsync(RenameCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var from = MailboxNames.FromWire(command.Mailbox);
+        var to = MailboxNames.FromWire(command.NewName).TrimEnd('/');
+        if (to.Length == 0)
+            throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
+        if (to.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
+            throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        await session.Store.RenameFolderAsync(session.Account.MailboxId, from, to, cancellationToken);
+        return ImapCompletion.Ok("RENAME completed");
+    }
+}

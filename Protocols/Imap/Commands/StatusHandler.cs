@@ -1,0 +1,39 @@
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>STATUS (RFC 9051 §6.3.11), also used by LIST-STATUS (RFC 5819).</summary>
+internal static class StatusHandler
+{
+    public static Task<ImapCompletion> RunAsync(StatusCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var folder = MailboxNames.Require(session, command.Mailbox);
+        WriteStatus(session, folder, command.Items);
+        return Task.FromResult(ImapCompletion.Ok("STATUS completed"));
+    }
+
+    public static void WriteStatus(ImapSession session, FolderInfo folder, IReadOnlyList<StatusItem> items)
+    {
+        IReadOnlyList<MessageMeta>? messages = null;
+        IReadOnlyList<MessageMeta> Messages() => messages ??= session.Store.ListMessages(folder.FolderId);
+        var w = session.Writer;
+        w.BeginUntagged().Atom("STATUS").Mailbox(folder.Name).BeginList();
+        foreach (var item in items)
+        {
+            switch (item)
+            {
+                case StatusItem.Messages: w.Atom("MESSAGES").Number((ulong)folder.MessageCount); break;
+                case StatusItem.UidNext: w.Atom("UIDNEXT").Number(folder.UidNext); break;
+                case StatusItem.UidValidity: w.Atom("UIDVALIDITY").Number(folder.UidValidity); break;
+                case StatusItem.Unseen: w.Atom("UNSEEN").Number((ulong)folder.UnseenCount); break;
+                case StatusItem.Deleted: w.Atom("DELETED").Number((ulong)Messages().Count(m => m.Flags.HasFlag(MessageFlags.Deleted))); break;
+                case StatusItem.Size: w.Atom("SIZE").Number((ulong)Messages().Sum(m => m.Size)); break;
+                case StatusItem.Recent: w.Atom("RECENT").Number(0); break;
+                case StatusItem.HighestModSeq: w.Atom("HIGHESTMODSEQ").Number(folder.HighestModSeq); break;
+                case StatusItem.AppendLimit: w.Atom("APPENDLIMIT").Number((ulong)session.Options.Limits.MaxMessageBytes); break;
+            }
+        }
+        w.EndList().End();
+    }
+}

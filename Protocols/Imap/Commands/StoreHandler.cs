@@ -1,0 +1,60 @@
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+
+namespace MailServer.Protocols.Imap.Commands;
+
+/// <summary>STORE / UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE (RFC 7162 §3.1.3).</summary>
+internal static class StoreHandler
+{
+    public static async Task<ImapCompletion> RunAsync(StoreCommand command, ImapSession session, CancellationToken cancellationToken)
+    {
+        var selected = session.Selected!;
+        if (selected.ReadOnly)
+            throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
+        var messages = selected.Resolve(command.Set, command.Uid);
+        var (flags, keywords) = ImapFlags.FromWire(command.Flags);
+        if (command.UnchangedSince is not null)
+            session.CondStoreEnabled = true;
+
+        // RFC 7162 §3.1.3: a message changed since the client's MODSEQ is not touched and is reported in MODIFIED.
+        var modified = new List<uint>();
+        var targets = new List<uint>(messages.Count);
+        foreach (var (seq, meta) in messages)
+        {
+            if (command.UnchangedSince is { } since && meta.ModSeq > since)
+                modified.Add(command.Uid ? meta.Uid : (uint)seq);
+            else
+                targets.Add(meta.Uid);
+        }
+        var operation = command.Mode switch
+        {
+            StoreMode.Add => FlagOperation.Add,
+            StoreMode.Remove => FlagOperation.Remove,
+            _ => FlagOperation.Replace,
+        };
+        var updated = targets.Count == 0
+            ? []
+            : await session.Store.SetFlagsAsync(selected.FolderId, targets, operation, flags, keywords, cancellationToken);
+        selected.ApplyOwnChanges(updated);
+        if (!command.Silent || session.CondStoreEnabled)
+        {
+            foreach (var meta in updated)
+            {
+                var seq = selected.SequenceOf(meta.Uid);
+                if (seq == 0)
+                    continue;
+                var w = session.Writer.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
+                if (command.Uid)
+                    w.Atom("UID").Number(meta.Uid);
+                if (!command.Silent)
+                    w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                if (session.CondStoreEnabled)
+                    w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
+                w.EndList().End();
+            }
+        }
+        if (modified.Count > 0)
+            return new ImapCompletion(new ResponseCode.ModifiedSince(ResolvedSequenceSet.FromValues(modified)), "Conditional STORE failed for some messages");
+        return ImapCompletion.Ok("STORE completed");
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Protocols.Imap;
+
+/// <summary>IMAP log messages, event ids 5000–5099. Never a password or message content.</summary>
+internal static partial class ImapLog
+{
+    [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "IMAP listener ({Kind}) on {EndPoint}")]
+    public static partial void ListenerStarted(this ILogger logger, ImapEndpointKind kind, string endPoint);
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "IMAP listener stopped; {Sessions} session(s) told BYE")]
+    public static partial void ListenerStopped(this ILogger logger, int sessions);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "IMAP connection from {RemoteEndPoint} on {Kind}")]
+    public static partial void SessionStarted(this ILogger logger, string remoteEndPoint, ImapEndpointKind kind);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "IMAP session ended ({Reason})")]
+    public static partial void SessionEnded(this ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 5004, Level = LogLevel.Warning, Message = "IMAP connection from {RemoteAddress} refused: {Connections} connections from that address already")]
+    public static partial void TooManyConnections(this ILogger logger, string remoteAddress, int connections);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Information, Message = "IMAP TLS handshake failed")]
+    public static partial void TlsFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Information, Message = "IMAP login as {User} succeeded")]
+    public static partial void LoginSucceeded(this ILogger logger, string user);
+
+    [LoggerMessage(EventId = 5007, Level = LogLevel.Warning, Message = "IMAP login as {User} failed: {Outcome}")]
+    public static partial void LoginFailed(this ILogger logger, string user, string outcome);
+
+    [LoggerMessage(EventId = 5008, Level = LogLevel.Error, Message = "IMAP command {Command} failed with a server fault")]
+    public static partial void CommandFault(this ILogger logger, string command, Exception exception);
+
+    [LoggerMessage(EventId = 5009, Level = LogLevel.Warning, Message = "IMAP command {Command}: temporary failure")]
+    public static partial void CommandTemporaryFailure(this ILogger logger, string command, Exception exception);
+
+    [LoggerMessage(EventId = 5010, Level = LogLevel.Information, Message = "IMAP session idle for {Timeout}; closing")]
+    public static partial void IdleTimeout(this ILogger logger, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 5011, Level = LogLevel.Warning, Message = "IMAP change feed overflowed for folder {FolderId}; resynchronising from the store")]
+    public static partial void FeedOverflowed(this ILogger logger, string folderId);
+
+    [LoggerMessage(EventId = 5012, Level = LogLevel.Warning, Message = "IMAP session ended by an unexpected error")]
+    public static partial void SessionFaulted(this ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5013, Level = LogLevel.Information, Message = "IMAP input refused: {Reason}")]
+    public static partial void FramingFailed(this ILogger logger, string reason);
+}

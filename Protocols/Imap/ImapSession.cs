@@ -1,0 +1,441 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using MailServer.Protocols.Authentication;
+using MailServer.Protocols.Imap.Commands;
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Protocols.Imap;
+
+/// <summary>
+/// One IMAP connection: read → frame → parse → check the state in <see cref="ImapCommandTable"/> → run → write.
+/// Command errors become tagged replies in one place (<see cref="RunCommandAsync"/>); the session goes on after BAD
+/// and NO. Reads wait at most the idle timeout (RFC 9051 §5.4: at least 30 minutes); IDLE re-arms it.
+/// </summary>
+internal sealed class ImapSession
+{
+    private static readonly TimeSpan WriteTimeout = TimeSpan.FromMinutes(2);
+    private const int FlushThreshold = 256 * 1024;
+    private const long MaxLiteralBeforeLogin = 8 * 1024;
+
+    private readonly ImapListenerServices _services;
+    private readonly ArrayBufferWriter<byte> _output = new(16 * 1024);
+    private readonly byte[] _input = new byte[16 * 1024];
+    private readonly CancellationToken _shutdown;
+    private readonly CancellationToken _hardStop;
+    private Stream _stream;
+    private ImapCommandFramer _framer;
+    private int _inputStart;
+    private int _inputEnd;
+    private bool _closeAfterReply;
+
+    public ImapSession(ImapListenerServices services, Stream stream, IPEndPoint remote, ImapEndpointKind kind, bool isSecure,
+        string id, CancellationToken shutdown, CancellationToken hardStop)
+    {
+        _services = services;
+        _stream = stream;
+        Remote = remote;
+        Kind = kind;
+        IsSecure = isSecure;
+        Id = id;
+        _shutdown = shutdown;
+        _hardStop = hardStop;
+        _framer = new ImapCommandFramer(services.SyntaxLimits);
+        Writer = new ImapResponseWriter(_output);
+    }
+
+    public string Id { get; }
+    public IPEndPoint Remote { get; }
+    public ImapEndpointKind Kind { get; }
+    public bool IsSecure { get; private set; }
+    public ImapResponseWriter Writer { get; }
+    public ImapSessionState State { get; set; } = new ImapSessionState.NotAuthenticated(0);
+    public IMailStore Store => _services.Store;
+    public ICredentialValidator Credentials => _services.Credentials;
+    public ImapListenerOptions Options => _services.Options;
+    public ImapSubscriptions Subscriptions => _services.Subscriptions;
+    public ILogger Logger => _services.Logger;
+    public TimeProvider Time => _services.Time;
+
+    /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
+    public bool CondStoreEnabled { get; set; }
+
+    /// <summary>The client enabled IMAP4rev2 (RFC 9051 Appendix E): ESEARCH replies, no RECENT.</summary>
+    public bool Rev2Enabled { get; set; }
+
+    /// <summary>LOGIN/AUTHENTICATE may run: over TLS, or when the admin allows plain text.</summary>
+    public bool LoginAllowed => IsSecure || Options.AllowPlaintextAuth;
+
+    /// <summary>Set by STARTTLS: the upgrade happens after its tagged OK has been written.</summary>
+    public bool StartTlsRequested { get; set; }
+
+    /// <summary>Ask the session to close after the tagged reply (LOGOUT, too many failed logins).</summary>
+    public void CloseAfterReply() => _closeAfterReply = true;
+
+    public SelectedMailbox? Selected => State is ImapSessionState.Selected s ? s.Mailbox : null;
+
+    public ImapAccount Account => State switch
+    {
+        ImapSessionState.Authenticated a => a.Account,
+        ImapSessionState.Selected s => s.Account,
+        _ => throw new InvalidOperationException("Not logged in."),
+    };
+
+    /// <summary>Runs the session to its end; never throws.</summary>
+    public async Task RunAsync()
+    {
+        using var scope = Logger.BeginScope("ImapSession:{ImapSessionId}", Id);
+        Logger.SessionStarted(Remote.ToString(), Kind);
+        var reason = "client closed";
+        try
+        {
+            if (Kind == ImapEndpointKind.Imaps && !await UpgradeToTlsAsync())
+            {
+                reason = "TLS handshake failed";
+                return;
+            }
+            Writer.Untagged(ImapStatus.Ok, new ResponseCode.Capabilities(ValueList.Of([.. CapabilityHandler.Capabilities(this)])),
+                $"{Options.ServerName} IMAP4rev2 server ready");
+            await FlushAsync(_shutdown);
+            reason = await CommandLoopAsync();
+        }
+        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
+        {
+            reason = "server shutting down";
+            await SayByeAsync("Server shutting down");
+        }
+        catch (ImapIdleTimeoutException)
+        {
+            reason = "idle timeout";
+            Logger.IdleTimeout(Options.Limits.EffectiveIdleTimeout);
+            await SayByeAsync("Autologout; idle for too long");
+        }
+        catch (Exception e) when (e is ImapConnectionLostException or IOException or ObjectDisposedException or AuthenticationException or OperationCanceledException)
+        {
+            reason = "connection lost";
+        }
+        catch (Exception e)
+        {
+            reason = "fault";
+            Logger.SessionFaulted(e);
+        }
+        finally
+        {
+            Selected?.Dispose();
+            State = new ImapSessionState.Logout();
+            await _stream.DisposeAsync();
+            Logger.SessionEnded(reason);
+        }
+    }
+
+    private async Task<string> CommandLoopAsync()
+    {
+        while (true)
+        {
+            var evt = await ReadEventAsync(_shutdown);
+            switch (evt)
+            {
+                case null:
+                    return "client closed";
+                case FramerEvent.Failed failed:
+                    Logger.FramingFailed(failed.Error.Message);
+                    WriteFramingError(failed.Error);
+                    await FlushAsync(_shutdown);
+                    if (failed.Error.ConnectionUnusable)
+                        return "unusable input";
+                    continue;
+                case FramerEvent.CommandReady ready:
+                    await RunCommandAsync(ImapCommandParser.Parse(ready.Command, _services.SyntaxLimits));
+                    await FlushAsync(_shutdown);
+                    if (StartTlsRequested)
+                    {
+                        StartTlsRequested = false;
+                        if (!await UpgradeToTlsAsync())
+                            return "TLS handshake failed";
+                    }
+                    if (_closeAfterReply)
+                        return State is ImapSessionState.Logout ? "logout" : "closed by server";
+                    continue;
+            }
+        }
+    }
+
+    private void WriteFramingError(ImapFramingError error)
+    {
+        var tooBig = error.Kind is FramingErrorKind.LiteralTooLarge or FramingErrorKind.CommandTooLarge
+            or FramingErrorKind.NonSynchronizingLiteralTooLarge;
+        if (error.Tag is null)
+            Writer.Untagged(ImapStatus.Bad, tooBig ? ResponseCode.TooBig : null, error.Message);
+        else if (tooBig)
+            Writer.Tagged(error.Tag, ImapStatus.No, ResponseCode.TooBig, error.Message); // RFC 7889 §3 / RFC 9051 §7.1
+        else
+            Writer.Tagged(error.Tag, ImapStatus.Bad, null, error.Message);
+    }
+
+    /// <summary>The one error boundary: every command's outcome becomes its tagged reply here.</summary>
+    private async Task RunCommandAsync(ParseResult parsed)
+    {
+        if (parsed is ParseResult.Bad bad)
+        {
+            if (bad.Tag is null)
+                Writer.Untagged(ImapStatus.Bad, null, bad.Reason);
+            else
+                Writer.Tagged(bad.Tag, ImapStatus.Bad, null, bad.Reason);
+            return;
+        }
+        var command = ((ParseResult.Ok)parsed).Command;
+        var entry = ImapCommandTable.Find(command);
+        if (entry is null)
+        {
+            Writer.Tagged(command.Tag, ImapStatus.Bad, null, "Command not supported");
+            return;
+        }
+        if (!entry.States.HasFlag(CurrentStates))
+        {
+            Writer.Tagged(command.Tag, ImapStatus.Bad, null, $"{entry.Name} is not valid in the {StateName} state");
+            return;
+        }
+
+        ImapStatus status;
+        ResponseCode? code;
+        string text;
+        try
+        {
+            var completion = await entry.Run(command, this, _hardStop);
+            (status, code, text) = (ImapStatus.Ok, completion.Code, completion.Text);
+        }
+        catch (ImapSyntaxException e)
+        {
+            (status, code, text) = (ImapStatus.Bad, e.Code, e.Message);
+        }
+        catch (ImapRefusedException e)
+        {
+            (status, code, text) = (ImapStatus.No, e.Code, e.Message);
+        }
+        catch (ImapTemporaryException e)
+        {
+            Logger.CommandTemporaryFailure(entry.Name, e);
+            (status, code, text) = (ImapStatus.No, ResponseCode.Unavailable, e.Message);
+        }
+        catch (Exception e) when (e is ImapIdleTimeoutException or ImapConnectionLostException)
+        {
+            throw;
+        }
+        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested || _hardStop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
+        {
+            // The store could not read or confirm a write (WriteOutcomeUnknownException is an IOException), or is
+            // closing: the client may retry (RFC 5530 UNAVAILABLE). Client I/O never gets here (ImapConnectionLostException).
+            Logger.CommandTemporaryFailure(entry.Name, e);
+            (status, code, text) = (ImapStatus.No, ResponseCode.Unavailable, "The store is busy; try again");
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            // A blob or key that fails authentication: the data is damaged or tampered with (RFC 5530 CORRUPTION).
+            Logger.CommandFault(entry.Name, e);
+            (status, code, text) = (ImapStatus.No, ResponseCode.Corruption, "A stored message is damaged");
+        }
+        catch (KeyNotFoundException)
+        {
+            // The store no longer has the folder (deleted by another session) or the message.
+            (status, code, text) = (ImapStatus.No, ResponseCode.NonExistent, "The mailbox or message no longer exists");
+        }
+        catch (QuotaExceededException)
+        {
+            (status, code, text) = (ImapStatus.No, ResponseCode.OverQuota, "The mailbox is full");
+        }
+        catch (FolderOperationException e)
+        {
+            (status, code, text) = (ImapStatus.No, e.Refusal switch
+            {
+                FolderRefusal.AlreadyExists => ResponseCode.AlreadyExists,
+                FolderRefusal.NonExistent => ResponseCode.NonExistent,
+                _ => ResponseCode.Cannot,
+            }, e.Message);
+        }
+        catch (Exception e)
+        {
+            Logger.CommandFault(entry.Name, e);
+            (status, code, text) = (ImapStatus.No, ResponseCode.ServerBug, "Internal error; the session goes on");
+        }
+
+        // Pending mailbox changes go out before the tagged reply, when the command allows (RFC 9051 §7.5.1).
+        if (Selected is { } selected && State is ImapSessionState.Selected)
+            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled);
+        Writer.Tagged(command.Tag, status, code, text);
+    }
+
+    private ImapStates CurrentStates => State switch
+    {
+        ImapSessionState.NotAuthenticated => ImapStates.NotAuthenticated,
+        ImapSessionState.Authenticated => ImapStates.Authenticated,
+        ImapSessionState.Selected => ImapStates.Selected,
+        _ => 0,
+    };
+
+    private string StateName => State switch
+    {
+        ImapSessionState.NotAuthenticated => "not authenticated",
+        ImapSessionState.Authenticated => "authenticated",
+        ImapSessionState.Selected => "selected",
+        _ => "logout",
+    };
+
+    /// <summary>
+    /// Reads the next framed unit (a command, or a continuation line such as a SASL response or DONE), answering
+    /// synchronising literals with a continuation request. Null at end of stream.
+    /// </summary>
+    /// <exception cref="ImapIdleTimeoutException">Nothing arrived within the idle timeout.</exception>
+    public async Task<FramerEvent?> ReadEventAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            while (_inputStart < _inputEnd)
+            {
+                var evt = _framer.Push(_input.AsSpan(_inputStart, _inputEnd - _inputStart), out var consumed);
+                _inputStart += consumed;
+                if (evt is FramerEvent.ContinuationNeeded needed && State is ImapSessionState.NotAuthenticated
+                    && needed.Size > MaxLiteralBeforeLogin)
+                {
+                    // Before login nothing needs a large literal; refuse instead of buffering it. The client waits for
+                    // "+" before sending a synchronising literal, so a fresh framer starts at its next command.
+                    _framer = new ImapCommandFramer(_services.SyntaxLimits);
+                    if (needed.Tag is null)
+                        Writer.Untagged(ImapStatus.Bad, ResponseCode.TooBig, "Literal too large before login");
+                    else
+                        Writer.Tagged(needed.Tag, ImapStatus.No, ResponseCode.TooBig, "Literal too large before login");
+                    await FlushAsync(cancellationToken);
+                    continue;
+                }
+                if (evt is FramerEvent.ContinuationNeeded)
+                {
+                    Writer.Continuation("Ready for literal data"); // RFC 9051 §7.5
+                    await FlushAsync(cancellationToken);
+                    continue;
+                }
+                if (evt is not null)
+                    return evt;
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(Options.Limits.EffectiveIdleTimeout);
+            int read;
+            try
+            {
+                read = await _stream.ReadAsync(_input, timeout.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ImapIdleTimeoutException();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                throw new ImapConnectionLostException(e);
+            }
+            if (read == 0)
+                return null;
+            _inputStart = 0;
+            _inputEnd = read;
+        }
+    }
+
+    /// <summary>Reads one continuation line (AUTHENTICATE response, DONE). Null at end of stream.</summary>
+    /// <exception cref="ImapSyntaxException">The client sent something that is not a plain line.</exception>
+    public async Task<ReadOnlyMemory<byte>?> ReadLineAsync(CancellationToken cancellationToken)
+    {
+        var evt = await ReadEventAsync(cancellationToken);
+        return evt switch
+        {
+            null => null,
+            FramerEvent.CommandReady ready => ready.Command,
+            FramerEvent.Failed failed => throw new ImapSyntaxException(failed.Error.Message),
+            _ => throw new ImapSyntaxException("Unexpected input"),
+        };
+    }
+
+    /// <summary>The shutdown token: IDLE and other waits for the client end with it.</summary>
+    public CancellationToken Shutdown => _shutdown;
+
+    /// <summary>Writes what has been buffered to the client.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_output.WrittenCount == 0)
+            return;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WriteTimeout);
+        try
+        {
+            await _stream.WriteAsync(_output.WrittenMemory, timeout.Token);
+            await _stream.FlushAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException
+                                  || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new ImapConnectionLostException(e); // gone, or not reading for WriteTimeout
+        }
+        _output.ResetWrittenCount();
+    }
+
+    /// <summary>Appends octets already formatted as response lines (a FETCH response built in a scratch buffer).</summary>
+    public void WriteRaw(ReadOnlySpan<byte> octets) => _output.Write(octets);
+
+    /// <summary>Flushes when a long response (FETCH of many messages) has buffered a lot.</summary>
+    public Task FlushIfLargeAsync(CancellationToken cancellationToken) =>
+        _output.WrittenCount >= FlushThreshold ? FlushAsync(cancellationToken) : Task.CompletedTask;
+
+    private async Task<bool> UpgradeToTlsAsync()
+    {
+        // RFC 9051 §6.2.1 / RFC 3501 §11.1: anything the client pipelined after STARTTLS was sent in plain text
+        // and must not be read through the TLS layer.
+        _inputStart = _inputEnd = 0;
+        _framer = new ImapCommandFramer(_services.SyntaxLimits);
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
+        timeout.CancelAfter(Options.Limits.EffectiveTlsHandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = Options.Certificate,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ClientCertificateRequired = false,
+            }, timeout.Token);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
+        {
+            Logger.TlsFailed(e);
+            await ssl.DisposeAsync();
+            return false;
+        }
+        _stream = ssl;
+        IsSecure = true;
+        return true;
+    }
+
+    private async Task SayByeAsync(string text)
+    {
+        try
+        {
+            _output.ResetWrittenCount();
+            Writer.Untagged(ImapStatus.Bye, null, text);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _stream.WriteAsync(_output.WrittenMemory, timeout.Token);
+            await _stream.FlushAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The client is gone already.
+        }
+    }
+}
+
+/// <summary>The client connection failed (read or write): the session ends; never turned into a reply.</summary>
+internal sealed class ImapConnectionLostException(Exception inner) : Exception("The client connection was lost.", inner);
+
+/// <summary>No input arrived within the idle timeout.</summary>
+internal sealed class ImapIdleTimeoutException() : Exception("The client was idle for too long.");

@@ -1,0 +1,416 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using MailServer.Protocols.Imap.Syntax;
+using MimeKit;
+using MimeKit.Encodings;
+using MimeKit.Utils;
+
+namespace MailServer.Protocols.Imap.Messages;
+
+/// <summary>Caps on the MIME structure shown to IMAP clients, matching the SMTP side's defaults.</summary>
+/// <param name="MaxDepth">Nesting depth beyond which a multipart or message/rfc822 is shown as a leaf.</param>
+/// <param name="MaxParts">Entities beyond which no further parts are created (the rest are not listed).</param>
+public sealed record ImapMessageLimits(int MaxDepth = 100, int MaxParts = 1000)
+{
+    /// <summary>Depth 100, 1000 parts.</summary>
+    public static ImapMessageLimits Default { get; } = new();
+}
+
+/// <summary>A section's transfer encoding cannot be decoded: answer <c>NO [UNKNOWN-CTE]</c> (RFC 3516 §4.3,
+/// <see cref="ResponseCode.UnknownTransferEncoding"/>).</summary>
+public sealed class UnknownTransferEncodingException(string encoding)
+    : Exception($"Unknown Content-Transfer-Encoding '{encoding}'.")
+{
+    /// <summary>The encoding as written, lower-cased.</summary>
+    public string Encoding { get; } = encoding;
+}
+
+/// <summary>
+/// A parsed view of one message for FETCH, SEARCH, SORT and THREAD: the MIME structure located by octet offsets
+/// (nothing is decoded until an item asks for it), plus decoded header accessors. Immutable and thread-safe.
+/// </summary>
+/// <remarks>Parsing never throws on malformed input: unparseable header values read as absent, a broken MIME
+/// structure degrades to leaves. Work is linear in size times nesting depth, capped by <see cref="ImapMessageLimits"/>.</remarks>
+public sealed class ImapMessageView
+{
+    /// <summary>Header value parsing: strict addresses (see dependency pitfalls), loose encoded words for display.</summary>
+    internal static readonly ParserOptions StrictOptions = new()
+    {
+        AddressParserComplianceMode = RfcComplianceMode.Strict,
+        Rfc2047ComplianceMode = RfcComplianceMode.Loose,
+        ParameterComplianceMode = RfcComplianceMode.Loose,
+        AllowAddressesWithoutDomain = true,
+        MaxAddressGroupDepth = 3,
+    };
+
+    private static readonly ParserOptions LooseOptions = new()
+    {
+        AddressParserComplianceMode = RfcComplianceMode.Loose,
+        Rfc2047ComplianceMode = RfcComplianceMode.Loose,
+        ParameterComplianceMode = RfcComplianceMode.Loose,
+        AllowAddressesWithoutDomain = true,
+        MaxAddressGroupDepth = 3,
+    };
+
+    static ImapMessageView() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
+
+    private ImapMessageView(byte[] raw, int start, int end, MimeNode root, bool hasBody, bool truncated)
+    {
+        Raw = raw;
+        Start = start;
+        EndOffset = end;
+        Root = root;
+        HasBody = hasBody;
+        StructureTruncated = truncated;
+    }
+
+    internal byte[] Raw { get; }
+    internal int Start { get; }
+    internal int EndOffset { get; }
+    internal MimeNode Root { get; }
+
+    /// <summary>False for a view made by <see cref="ParseHeaderOnly"/>: only header items can be answered.</summary>
+    public bool HasBody { get; }
+
+    /// <summary>True when the depth or part cap stopped the structure scan early.</summary>
+    public bool StructureTruncated { get; }
+
+    /// <summary>The whole message octets (for a header-only view, the header section).</summary>
+    public ReadOnlyMemory<byte> Message => Raw.AsMemory(Start, EndOffset - Start);
+
+    /// <summary>Parses a full message. The view keeps a reference to <paramref name="rawMessage"/>'s memory (no copy
+    /// when it is array-backed): do not return a pooled buffer while the view is in use.</summary>
+    /// <param name="rawMessage">The message octets exactly as stored.</param>
+    /// <param name="limits">Structure caps; <see cref="ImapMessageLimits.Default"/> when null.</param>
+    public static ImapMessageView Parse(ReadOnlyMemory<byte> rawMessage, ImapMessageLimits? limits = null) =>
+        Create(rawMessage, limits ?? ImapMessageLimits.Default, headerOnly: false);
+
+    /// <summary>Parses only a header section (as <c>MailStore.ReadHeaderSection</c> gives it); answers ENVELOPE,
+    /// RFC822.HEADER, BODY[HEADER], BODY[HEADER.FIELDS ...] and header SEARCH/SORT/THREAD keys.</summary>
+    public static ImapMessageView ParseHeaderOnly(ReadOnlyMemory<byte> headerSection) =>
+        Create(headerSection, ImapMessageLimits.Default, headerOnly: true);
+
+    /// <summary>Whether a stored header section is the whole header: it ends with the blank line, or it is the whole
+    /// message. The store cuts summaries at 256 KiB (<c>MailStore.MaxSummaryBytes</c>); when this is false, parse the
+    /// full message instead, or header items would be served truncated.</summary>
+    /// <param name="headerSection">What <c>MailStore.ReadHeaderSection</c> returned.</param>
+    /// <param name="messageSize">The message's RFC822.SIZE.</param>
+    public static bool IsCompleteHeaderSection(ReadOnlySpan<byte> headerSection, long messageSize) =>
+        headerSection.Length == messageSize || headerSection.EndsWith("\r\n\r\n"u8) || headerSection.EndsWith("\n\n"u8) ||
+        headerSection.SequenceEqual("\r\n"u8) || headerSection.SequenceEqual("\n"u8);
+
+    private static ImapMessageView Create(ReadOnlyMemory<byte> bytes, ImapMessageLimits limits, bool headerOnly)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        byte[] raw;
+        int start;
+        if (MemoryMarshal.TryGetArray(bytes, out var segment) && segment.Array is not null)
+        {
+            raw = segment.Array;
+            start = segment.Offset;
+        }
+        else
+        {
+            raw = bytes.ToArray();
+            start = 0;
+        }
+        var end = start + bytes.Length;
+        var scanner = new MimeStructureScanner(raw, StrictOptions, limits);
+        var root = scanner.Scan(start, end, 0, false, headerOnly);
+        return new ImapMessageView(raw, start, end, root, !headerOnly, scanner.Truncated);
+    }
+
+    // --- headers ---
+
+    /// <summary>The decoded value (RFC 2047 words decoded, unfolded) of the first field with this name, or null.</summary>
+    public string? GetHeader(string name)
+    {
+        var field = Root.Find(name);
+        return field is null ? null : HeaderText.Decoded(Raw, field, StrictOptions);
+    }
+
+    /// <summary>Every field of the top-level header as (name, decoded value), in order.</summary>
+    public IEnumerable<(string Name, string Value)> GetHeaders() =>
+        Root.Headers.Select(h => (h.Name, HeaderText.Decoded(Raw, h, StrictOptions)));
+
+    /// <summary>All decoded values of fields with this name (case-insensitive).</summary>
+    public IEnumerable<string> GetHeaderValues(string name) =>
+        Root.Headers.Where(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            .Select(h => HeaderText.Decoded(Raw, h, StrictOptions));
+
+    /// <summary>The Date: header parsed (RFC 5322 §3.3), or null when missing or unparseable.</summary>
+    public DateTimeOffset? SentDate => SentDateOf(Root);
+
+    internal DateTimeOffset? SentDateOf(MimeNode node)
+    {
+        var field = node.Find("Date");
+        if (field is null)
+        {
+            return null;
+        }
+        var value = HeaderText.Unfolded(Raw, field);
+        if (value.Length > HeaderText.MaxParsedValueLength)
+        {
+            return null;
+        }
+        return DateUtils.TryParse(value, 0, value.Length, out var date) ? date : null;
+    }
+
+    /// <summary>The addresses of an address field of the top-level header; empty when missing or unparseable.</summary>
+    public InternetAddressList GetAddresses(string name) => AddressesOf(Root, name) ?? [];
+
+    internal InternetAddressList? AddressesOf(MimeNode node, string name)
+    {
+        var field = node.Find(name);
+        if (field is null)
+        {
+            return null;
+        }
+        var value = HeaderText.Unfolded(Raw, field);
+        if (value.Length > HeaderText.MaxParsedValueLength)
+        {
+            return null;
+        }
+        if (InternetAddressList.TryParse(StrictOptions, value, 0, value.Length, out var list) ||
+            InternetAddressList.TryParse(LooseOptions, value, 0, value.Length, out list))
+        {
+            return list;
+        }
+        return null;
+    }
+
+    // --- sections (RFC 9051 §6.4.5) ---
+
+    /// <summary>Finds the entity a part path names. The path walks multipart children and steps into the
+    /// encapsulated message of message/rfc822 parts; part 1 of a non-multipart message is its body.</summary>
+    internal MimeNode? ResolvePart(IReadOnlyList<uint> path)
+    {
+        var current = Root;
+        MimeNode? target = null;
+        foreach (var number in path)
+        {
+            if (target is not null)
+            {
+                // Step into the previous target: its encapsulated message, or itself as a multipart.
+                if (target.Embedded is not null)
+                {
+                    current = target.Embedded;
+                }
+                else if (target.IsMultipart)
+                {
+                    current = target;
+                }
+                else
+                {
+                    return null;
+                }
+            }
+            if (number == 0)
+            {
+                return null;
+            }
+            if (current.IsMultipart)
+            {
+                if (number > current.Children.Count)
+                {
+                    return null;
+                }
+                target = current.Children[(int)number - 1];
+            }
+            else if (number == 1)
+            {
+                target = current;
+            }
+            else
+            {
+                return null;
+            }
+        }
+        return target;
+    }
+
+    /// <summary>The octets a BODY[section] names, or null when the section does not exist.</summary>
+    /// <exception cref="InvalidOperationException">The section needs the body but this view is header-only.</exception>
+    internal ReadOnlyMemory<byte>? Section(BodySection section)
+    {
+        MimeNode? node;
+        if (section.Part.Count == 0)
+        {
+            node = Root;
+        }
+        else
+        {
+            // A header-only view cannot see parts: every part section needs the body.
+            RequireBody();
+            var part = ResolvePart(section.Part);
+            if (part is null)
+            {
+                return null;
+            }
+            if (section.Text == SectionText.Mime)
+            {
+                RequireBody();
+                return Slice(part.HeaderStart, part.BodyStart);
+            }
+            if (section.Text == SectionText.None)
+            {
+                RequireBody();
+                return Slice(part.BodyStart, part.End);
+            }
+            // HEADER / TEXT after a part number apply to an encapsulated message only (RFC 9051 §6.4.5).
+            node = part.Embedded;
+            if (node is null)
+            {
+                return null;
+            }
+            RequireBody();
+        }
+        switch (section.Text)
+        {
+            case SectionText.None:
+                RequireBody();
+                return Slice(node.HeaderStart, node.End);
+            case SectionText.Header:
+                return Slice(node.HeaderStart, node.BodyStart);
+            case SectionText.Text:
+                RequireBody();
+                return Slice(node.BodyStart, node.End);
+            case SectionText.HeaderFields:
+            case SectionText.HeaderFieldsNot:
+                return HeaderSubset(node, section.Fields, section.Text == SectionText.HeaderFields);
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The fields named (or not named) in <paramref name="names"/>, raw and in message order, followed by the
+    /// blank line (RFC 9051 §6.4.5: the subset "includes the delimiting blank line"). Names compare case-insensitively.</summary>
+    private byte[] HeaderSubset(MimeNode node, IReadOnlyList<string> names, bool include)
+    {
+        var output = new List<byte>();
+        foreach (var h in node.Headers)
+        {
+            var listed = names.Any(n => n.Equals(h.Name, StringComparison.OrdinalIgnoreCase));
+            if (listed == include)
+            {
+                output.AddRange(Raw.AsSpan(h.Start, h.End - h.Start));
+                if (h.End == h.Start || Raw[h.End - 1] != (byte)'\n')
+                {
+                    output.Add((byte)'\r');
+                    output.Add((byte)'\n');
+                }
+            }
+        }
+        output.Add((byte)'\r');
+        output.Add((byte)'\n');
+        return [.. output];
+    }
+
+    private ReadOnlyMemory<byte> Slice(int start, int end) => Raw.AsMemory(start, end - start);
+
+    internal void RequireBody()
+    {
+        if (!HasBody)
+        {
+            throw new InvalidOperationException("This view holds only the header section; parse the full message.");
+        }
+    }
+
+    /// <summary>The decoded content of a part (RFC 3516 BINARY): base64 and quoted-printable are decoded; 7bit,
+    /// 8bit and binary are returned as is.</summary>
+    /// <exception cref="UnknownTransferEncodingException">Any other Content-Transfer-Encoding.</exception>
+    internal ReadOnlyMemory<byte> Decode(MimeNode node)
+    {
+        RequireBody();
+        var body = Slice(node.BodyStart, node.End);
+        if (node.IsMultipart || node.Embedded is not null)
+        {
+            return body;
+        }
+        var cte = HeaderText.TransferEncoding(Raw, node.Headers);
+        IMimeDecoder decoder;
+        switch (cte)
+        {
+            case "7bit" or "8bit" or "binary":
+                return body;
+            case "base64":
+                decoder = new Base64Decoder();
+                break;
+            case "quoted-printable":
+                decoder = new QuotedPrintableDecoder();
+                break;
+            default:
+                throw new UnknownTransferEncodingException(cte);
+        }
+        var output = new byte[decoder.EstimateOutputLength(body.Length)];
+        var n = decoder.Decode(Raw, node.BodyStart, body.Length, output);
+        return output.AsMemory(0, n);
+    }
+
+    /// <summary>The part's transfer encoding when BINARY cannot decode it, else null.</summary>
+    internal string? UnknownEncoding(MimeNode node)
+    {
+        if (node.IsMultipart || node.Embedded is not null)
+        {
+            return null;
+        }
+        var cte = HeaderText.TransferEncoding(Raw, node.Headers);
+        return cte is "7bit" or "8bit" or "binary" or "base64" or "quoted-printable" ? null : cte;
+    }
+
+    /// <summary>The text parts (text/*, also inside encapsulated messages) decoded to strings with their charset;
+    /// parts with an undecodable transfer encoding are skipped.</summary>
+    public IEnumerable<string> GetBodyTexts()
+    {
+        RequireBody();
+        var stack = new Stack<MimeNode>();
+        stack.Push(Root);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (node.IsMultipart)
+            {
+                for (var i = node.Children.Count - 1; i >= 0; i--)
+                {
+                    stack.Push(node.Children[i]);
+                }
+                continue;
+            }
+            if (node.Embedded is not null)
+            {
+                stack.Push(node.Embedded);
+                continue;
+            }
+            if (!node.IsText)
+            {
+                continue;
+            }
+            ReadOnlyMemory<byte> bytes;
+            try
+            {
+                bytes = Decode(node);
+            }
+            catch (UnknownTransferEncodingException)
+            {
+                continue;
+            }
+            yield return DecodeCharset(bytes.Span, node.ContentType.Charset);
+        }
+    }
+
+    private static string DecodeCharset(ReadOnlySpan<byte> bytes, string? charset)
+    {
+        if (!string.IsNullOrEmpty(charset))
+        {
+            try
+            {
+                return Encoding.GetEncoding(charset).GetString(bytes);
+            }
+            catch (ArgumentException)
+            {
+                // Unknown charset name: fall through to the UTF-8 / Latin-1 guess.
+            }
+        }
+        return HeaderText.AsText(bytes);
+    }
+}

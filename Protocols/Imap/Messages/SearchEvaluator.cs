@@ -1,0 +1,257 @@
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+
+namespace MailServer.Protocols.Imap.Messages;
+
+/// <summary>
+/// What SEARCH, SORT and THREAD know about one message. <paramref name="Headers"/> and <paramref name="Full"/> are
+/// called only when a key needs them (see <see cref="SearchEvaluator.NeedsHeaders"/>); they may return the same
+/// cached view. <paramref name="Now"/> is the clock for OLDER / YOUNGER (RFC 5032); null means the system clock.
+/// </summary>
+public sealed record SearchContext(uint SequenceNumber, uint Uid, MessageFlags Flags, IReadOnlyList<string> Keywords,
+    DateTimeOffset InternalDate, long Size, ulong ModSeq, Func<ImapMessageView> Headers, Func<ImapMessageView> Full,
+    bool Recent = false, DateTimeOffset? Now = null);
+
+/// <summary>The outcome of checking a SEARCH / SORT / THREAD CHARSET argument (RFC 9051 §6.4.4).</summary>
+public abstract record CharsetCheck
+{
+    private CharsetCheck() { }
+
+    /// <summary>The charset is supported; the parser's decoded strings are final.</summary>
+    public sealed record Supported : CharsetCheck;
+
+    /// <summary>Answer <c>NO [BADCHARSET (...)]</c> with <see cref="Code"/>.</summary>
+    public sealed record Unsupported(ResponseCode Code) : CharsetCheck;
+}
+
+/// <summary>Evaluates RFC 9051 §6.4.4 search keys against one message.</summary>
+public static class SearchEvaluator
+{
+    /// <summary>The charsets SEARCH accepts, as advertised in BADCHARSET.</summary>
+    public static IReadOnlyList<string> SupportedCharsets { get; } = ["UTF-8", "US-ASCII"];
+
+    /// <summary>Checks a CHARSET argument: absent, UTF-8 and US-ASCII are supported (RFC 9051 §6.4.4 requires
+    /// both); anything else is <c>NO [BADCHARSET (UTF-8 US-ASCII)]</c>.</summary>
+    public static CharsetCheck CheckCharset(string? charset)
+    {
+        if (charset is null || SupportedCharsets.Contains(charset, StringComparer.OrdinalIgnoreCase) ||
+            charset.Equals("UTF8", StringComparison.OrdinalIgnoreCase) || charset.Equals("ASCII", StringComparison.OrdinalIgnoreCase))
+        {
+            return new CharsetCheck.Supported();
+        }
+        return new CharsetCheck.Unsupported(new ResponseCode.UnsupportedCharset(new ValueList<string>(SupportedCharsets)));
+    }
+
+    /// <summary>True when the key reads header fields (HEADER, FROM, SUBJECT..., SENT* dates), so the caller loads
+    /// the header section; TEXT needs the full message instead (<see cref="NeedsFullMessage"/>).</summary>
+    public static bool NeedsHeaders(SearchKey key) => key switch
+    {
+        SearchKey.Header or SearchKey.Date { Field: SearchDateField.Sent } or SearchKey.Text => true,
+        SearchKey.Not n => NeedsHeaders(n.Key),
+        SearchKey.Or o => NeedsHeaders(o.Left) || NeedsHeaders(o.Right),
+        SearchKey.And a => a.Keys.Any(NeedsHeaders),
+        _ => false,
+    };
+
+    /// <summary>True when the key reads the body (BODY, TEXT).</summary>
+    public static bool NeedsFullMessage(SearchKey key) => key switch
+    {
+        SearchKey.Body or SearchKey.Text => true,
+        SearchKey.Not n => NeedsFullMessage(n.Key),
+        SearchKey.Or o => NeedsFullMessage(o.Left) || NeedsFullMessage(o.Right),
+        SearchKey.And a => a.Keys.Any(NeedsFullMessage),
+        _ => false,
+    };
+
+    /// <summary>Whether the message matches <paramref name="key"/>. For many messages prefer
+    /// <see cref="CreateMatcher"/>, which resolves sequence sets once.</summary>
+    /// <param name="key">The criteria.</param>
+    /// <param name="context">The message.</param>
+    /// <param name="largestSequence">The mailbox's message count, for <c>*</c> in sequence sets.</param>
+    /// <param name="largestUid">The largest UID in the mailbox, for <c>*</c> in UID sets.</param>
+    /// <param name="savedSequences">The SEARCHRES saved result (RFC 5182) as sequence numbers, for <c>$</c>.</param>
+    /// <param name="savedUids">The saved result as UIDs, for <c>UID $</c>.</param>
+    public static bool Matches(SearchKey key, SearchContext context, uint largestSequence, uint largestUid,
+        ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null) =>
+        CreateMatcher(key, largestSequence, largestUid, savedSequences, savedUids).Matches(context);
+
+    /// <summary>A reusable matcher for one search over one mailbox snapshot (parameters as for <see cref="Matches"/>).</summary>
+    public static SearchMatcher CreateMatcher(SearchKey key, uint largestSequence, uint largestUid,
+        ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return new SearchMatcher(key, largestSequence, largestUid, savedSequences, savedUids);
+    }
+
+    /// <summary>Matches messages against one search key; sequence sets are resolved on first use. Not thread-safe.</summary>
+    public sealed class SearchMatcher
+    {
+        private readonly SearchKey _key;
+        private readonly uint _largestSequence;
+        private readonly uint _largestUid;
+        private readonly ResolvedSequenceSet? _savedSequences;
+        private readonly ResolvedSequenceSet? _savedUids;
+        private readonly Dictionary<SearchKey, ResolvedSequenceSet> _resolved = new(ReferenceEqualityComparer.Instance);
+
+        internal SearchMatcher(SearchKey key, uint largestSequence, uint largestUid, ResolvedSequenceSet? savedSequences, ResolvedSequenceSet? savedUids)
+        {
+            _key = key;
+            _largestSequence = largestSequence;
+            _largestUid = largestUid;
+            _savedSequences = savedSequences;
+            _savedUids = savedUids;
+        }
+
+        /// <summary>Whether <paramref name="context"/> matches; its loaders are called at most once each.</summary>
+        public bool Matches(SearchContext context)
+        {
+            ArgumentNullException.ThrowIfNull(context);
+            return new Evaluation(context, this).Eval(_key);
+        }
+
+        internal ResolvedSequenceSet Resolve(SearchKey key)
+        {
+            if (!_resolved.TryGetValue(key, out var set))
+            {
+                set = key switch
+                {
+                    SearchKey.Sequence s => s.Set.Resolve(_largestSequence, _savedSequences),
+                    SearchKey.Uid u => u.Set.Resolve(_largestUid, _savedUids),
+                    _ => throw new ArgumentOutOfRangeException(nameof(key)),
+                };
+                _resolved[key] = set;
+            }
+            return set;
+        }
+    }
+
+    private sealed class Evaluation(SearchContext context, SearchMatcher matcher)
+    {
+        private ImapMessageView? _headers;
+        private ImapMessageView? _full;
+
+        private ImapMessageView HeaderView => _headers ??= _full ?? context.Headers();
+        private ImapMessageView FullView => _full ??= context.Full();
+
+        public bool Eval(SearchKey key) => key switch
+        {
+            SearchKey.All => true,
+            SearchKey.Flag f => HasFlag(f.Name),
+            SearchKey.Header h => HeaderMatches(h.Field, h.Value),
+            SearchKey.Body b => BodyContains(b.Value),
+            // RFC 9051 §6.4.4 TEXT: "in the header or body of the message".
+            SearchKey.Text t => HeaderView.GetHeaders().Any(f => Contains(f.Name + ": " + f.Value, t.Value)) || BodyContains(t.Value),
+            SearchKey.Date d => DateMatches(d),
+            SearchKey.Size s => s.Larger ? context.Size > s.Octets : context.Size < s.Octets,
+            SearchKey.Within w => WithinMatches(w),
+            SearchKey.Sequence => matcher.Resolve(key).Contains(context.SequenceNumber),
+            SearchKey.Uid => matcher.Resolve(key).Contains(context.Uid),
+            // RFC 7162 §3.1.5: per-entry mod-sequences are not kept; the message's mod-sequence stands for all.
+            SearchKey.ModSeq m => context.ModSeq >= m.Value,
+            SearchKey.Not n => !Eval(n.Key),
+            SearchKey.Or o => Eval(o.Left) || Eval(o.Right),
+            SearchKey.And a => a.Keys.All(Eval),
+            _ => throw new ArgumentOutOfRangeException(nameof(key)),
+        };
+
+        private bool HasFlag(string name)
+        {
+            var flag = name.ToUpperInvariant() switch
+            {
+                "\\SEEN" => MessageFlags.Seen,
+                "\\ANSWERED" => MessageFlags.Answered,
+                "\\FLAGGED" => MessageFlags.Flagged,
+                "\\DELETED" => MessageFlags.Deleted,
+                "\\DRAFT" => MessageFlags.Draft,
+                "\\RECENT" => (MessageFlags?)null,
+                _ => MessageFlags.None,
+            };
+            if (flag is null)
+            {
+                return context.Recent;
+            }
+            if (flag != MessageFlags.None)
+            {
+                return (context.Flags & flag.Value) != 0;
+            }
+            // Keywords compare case-insensitively (RFC 9051 §2.3.2 flag names are atoms, matched case-insensitively).
+            return context.Keywords.Contains(name, StringComparer.OrdinalIgnoreCase);
+        }
+
+        private bool HeaderMatches(string field, string value)
+        {
+            // RFC 9051 §6.4.4 HEADER: an empty string matches every message that has the field.
+            foreach (var text in HeaderView.GetHeaderValues(field))
+            {
+                if (value.Length == 0 || Contains(text, value))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private bool BodyContains(string value) => FullView.GetBodyTexts().Any(text => Contains(text, value));
+
+        private bool DateMatches(SearchKey.Date d)
+        {
+            // RFC 9051 §6.4.4: dates compare "disregarding time and timezone": the date as seen in the value's own
+            // zone. A missing or unparseable Date: falls back to the internal date (as RFC 5256 §2.2 does for SORT).
+            var when = d.Field == SearchDateField.Sent ? HeaderView.SentDate ?? context.InternalDate : context.InternalDate;
+            var date = DateOnly.FromDateTime(when.DateTime);
+            return d.Comparison switch
+            {
+                SearchDateComparison.Before => date < d.Value,
+                SearchDateComparison.On => date == d.Value,
+                SearchDateComparison.Since => date >= d.Value,
+                _ => throw new ArgumentOutOfRangeException(nameof(d)),
+            };
+        }
+
+        private bool WithinMatches(SearchKey.Within w)
+        {
+            // RFC 5032: OLDER n = internal date at least n seconds ago; YOUNGER n = less than n seconds ago.
+            var age = (context.Now ?? DateTimeOffset.UtcNow) - context.InternalDate;
+            return w.Older ? age.TotalSeconds >= w.Seconds : age.TotalSeconds < w.Seconds;
+        }
+    }
+
+    /// <summary>Substring match, case-insensitive (RFC 9051 §6.4.4; an approximation of i;unicode-casemap).
+    /// Runs of whitespace (including line breaks) compare as one space on both sides, so a phrase matches across
+    /// a wrapped line.</summary>
+    internal static bool Contains(string text, string value)
+    {
+        if (value.Length == 0)
+        {
+            return true;
+        }
+        var needle = CollapseWhitespace(value);
+        return text.Contains(needle, StringComparison.OrdinalIgnoreCase) ||
+               CollapseWhitespace(text).Contains(needle, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static string CollapseWhitespace(string text)
+    {
+        var sb = new System.Text.StringBuilder(text.Length);
+        var space = false;
+        foreach (var c in text)
+        {
+            if (char.IsWhiteSpace(c))
+            {
+                space = true;
+                continue;
+            }
+            if (space && sb.Length > 0)
+            {
+                sb.Append(' ');
+            }
+            space = false;
+            sb.Append(c);
+        }
+        if (space && sb.Length > 0)
+        {
+            sb.Append(' ');
+        }
+        return sb.ToString();
+    }
+}

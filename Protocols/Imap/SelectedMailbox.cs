@@ -1,0 +1,334 @@
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Protocols.Imap;
+
+/// <summary>
+/// One session's view of its selected folder: the sequence-number ↔ UID map and the flags the client has been told
+/// about. The store's change feed is read only at the moments the session chooses (<see cref="WriteUpdates"/>), so
+/// sequence numbers never shift under a command: other sessions' expunges stay pending until a command that may
+/// announce them (RFC 9051 §7.5.1: never during FETCH, STORE or SEARCH; §5.5). Messages are kept in a UID-sorted
+/// list (binary search by UID), so a 100,000-message folder costs one store listing at SELECT and then only the
+/// changes. Not thread-safe: owned by one session.
+/// </summary>
+public sealed class SelectedMailbox : IDisposable
+{
+    private readonly IMailStore _store;
+    private readonly ILogger _logger;
+    private IChangeSubscription _subscription;
+    private List<MessageMeta> _messages;
+    private readonly HashSet<uint> _pendingExpunges = [];
+    private readonly HashSet<uint> _flagsChanged = [];
+    private int _announcedExists;
+    private uint _uidNext;
+
+    private SelectedMailbox(IMailStore store, FolderInfo folder, string name, bool readOnly, IChangeSubscription subscription,
+        List<MessageMeta> messages, ILogger logger)
+    {
+        _store = store;
+        Folder = folder;
+        Name = name;
+        ReadOnly = readOnly;
+        _subscription = subscription;
+        _messages = messages;
+        _logger = logger;
+        _announcedExists = messages.Count;
+        HighestModSeq = Math.Max(folder.HighestModSeq, messages.Count == 0 ? 0 : messages.Max(m => m.ModSeq));
+        _uidNext = Math.Max(folder.UidNext, MaxUid + 1);
+    }
+
+    /// <summary>Opens the view: subscribes to the feed first, then lists the folder once, so no change is missed
+    /// (a change already in the listing is recognised by its UID or MODSEQ and ignored).</summary>
+    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger)
+    {
+        var subscription = store.Changes.Subscribe(folder.MailboxId);
+        try
+        {
+            var fresh = store.GetFolder(folder.FolderId) ?? folder;
+            var messages = store.ListMessages(folder.FolderId).ToList();
+            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger);
+        }
+        catch
+        {
+            subscription.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The folder as it was at SELECT (id, UIDVALIDITY).</summary>
+    public FolderInfo Folder { get; }
+
+    /// <summary>The store id of the folder.</summary>
+    public string FolderId => Folder.FolderId;
+
+    /// <summary>The Unicode name the client selected.</summary>
+    public string Name { get; }
+
+    /// <summary>True after EXAMINE.</summary>
+    public bool ReadOnly { get; }
+
+    /// <summary>UIDVALIDITY; stable for the folder's life.</summary>
+    public uint UidValidity => Folder.UidValidity;
+
+    /// <summary>The next UID as far as this view knows.</summary>
+    public uint UidNext => _uidNext;
+
+    /// <summary>The highest MODSEQ this view has seen (RFC 7162 §3.1.2.1).</summary>
+    public ulong HighestModSeq { get; private set; }
+
+    /// <summary>Messages in the view (the number the client was or will be told by EXISTS).</summary>
+    public int Count => _messages.Count;
+
+    /// <summary>The largest UID in the view, 0 when empty.</summary>
+    public uint MaxUid => _messages.Count == 0 ? 0 : _messages[^1].Uid;
+
+    /// <summary>The message with sequence number <paramref name="sequenceNumber"/> (1-based).</summary>
+    public MessageMeta this[int sequenceNumber] => _messages[sequenceNumber - 1];
+
+    /// <summary>All messages of the view in sequence order.</summary>
+    public IReadOnlyList<MessageMeta> Messages => _messages;
+
+    /// <summary>True when the message was expunged by someone else and the client has not been told yet.</summary>
+    public bool IsPendingExpunge(uint uid) => _pendingExpunges.Contains(uid);
+
+    /// <summary>Waits until the feed has a change for this mailbox; false when the store is closing.</summary>
+    public ValueTask<bool> WaitForChangeAsync(CancellationToken cancellationToken) =>
+        _subscription.Reader.WaitToReadAsync(cancellationToken);
+
+    /// <summary>The sequence number of <paramref name="uid"/>, or 0.</summary>
+    public int SequenceOf(uint uid)
+    {
+        var index = IndexOf(uid);
+        return index < 0 ? 0 : index + 1;
+    }
+
+    /// <summary>
+    /// Resolves a sequence set (or UID set) into (sequence number, message) pairs in ascending order.
+    /// UIDs not in the view are skipped (RFC 9051 §6.4.9); a message sequence number above the count is an error.
+    /// </summary>
+    /// <exception cref="ImapSyntaxException">A sequence number is greater than the number of messages.</exception>
+    public List<(int Seq, MessageMeta Meta)> Resolve(SequenceSet set, bool uid)
+    {
+        var result = new List<(int, MessageMeta)>();
+        if (uid)
+        {
+            var resolved = set.Resolve(MaxUid);
+            foreach (var (start, end) in resolved.Ranges)
+            {
+                for (var i = LowerBound(start); i < _messages.Count && _messages[i].Uid <= end; i++)
+                    result.Add((i + 1, _messages[i]));
+            }
+            return result;
+        }
+        if (_messages.Count == 0 && set.UsesStar && set.LargestExplicitNumber <= 1)
+            return result; // "1:*" on an empty mailbox names nothing
+        var seqs = set.Resolve((uint)_messages.Count);
+        if (set.LargestExplicitNumber > _messages.Count || (!seqs.IsEmpty && seqs.Max > _messages.Count))
+            throw new ImapSyntaxException("Invalid message sequence number", ResponseCode.ClientBug);
+        foreach (var (start, end) in seqs.Ranges)
+            for (var s = start; s <= end; s++)
+                result.Add(((int)s, _messages[(int)s - 1]));
+        return result;
+    }
+
+    /// <summary>Takes the store's answer to this session's own STORE into the view.</summary>
+    public void ApplyOwnChanges(IReadOnlyList<MessageMeta> updated)
+    {
+        foreach (var meta in updated)
+        {
+            var index = IndexOf(meta.Uid);
+            if (index >= 0 && meta.ModSeq >= _messages[index].ModSeq)
+            {
+                _messages[index] = meta;
+                _flagsChanged.Remove(meta.Uid); // the command's own FETCH response tells the client
+            }
+            HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
+        }
+    }
+
+    /// <summary>Takes messages this session added to the folder (APPEND, COPY) into the view now, so the EXISTS
+    /// that announces them goes out with the command's own reply, however the feed is timed.</summary>
+    public void LoadNewMessages() => FetchNew();
+
+    /// <summary>Records messages this session expunged (EXPUNGE, MOVE), to be announced by the next <see cref="WriteUpdates"/>.</summary>
+    public void NoteExpunged(IEnumerable<uint> uids)
+    {
+        foreach (var uid in uids)
+            if (IndexOf(uid) >= 0)
+                _pendingExpunges.Add(uid);
+    }
+
+    /// <summary>
+    /// Reads the feed and writes what the client may be told now: EXPUNGE (only when <paramref name="allowExpunge"/>;
+    /// highest sequence number first, so each number is right when sent), FETCH FLAGS for flag changes, and EXISTS
+    /// for new messages (RFC 9051 §7.4.1, §7.5.1).
+    /// </summary>
+    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore)
+    {
+        Drain();
+        if (allowExpunge && _pendingExpunges.Count > 0)
+        {
+            var doomed = new List<int>(_pendingExpunges.Count);
+            foreach (var uid in _pendingExpunges)
+            {
+                var index = IndexOf(uid);
+                if (index >= 0)
+                    doomed.Add(index);
+            }
+            doomed.Sort();
+            for (var i = doomed.Count - 1; i >= 0; i--)
+            {
+                writer.BeginUntagged().Number((ulong)doomed[i] + 1).Atom("EXPUNGE").End();
+                _flagsChanged.Remove(_messages[doomed[i]].Uid);
+            }
+            var expunged = _pendingExpunges;
+            _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            _announcedExists -= doomed.Count;
+            _pendingExpunges.Clear();
+        }
+        if (_flagsChanged.Count > 0)
+        {
+            var indexes = _flagsChanged.Select(IndexOf).Where(i => i >= 0).Order().ToList();
+            foreach (var index in indexes)
+            {
+                var meta = _messages[index];
+                writer.BeginUntagged().Number((ulong)index + 1).Atom("FETCH").BeginList()
+                    .Atom("UID").Number(meta.Uid)
+                    .Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                if (condStore)
+                    writer.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
+                writer.EndList().End();
+            }
+            _flagsChanged.Clear();
+        }
+        if (_messages.Count > _announcedExists)
+        {
+            writer.BeginUntagged().Number((ulong)_messages.Count).Atom("EXISTS").End();
+        }
+        _announcedExists = _messages.Count;
+    }
+
+    private void Drain()
+    {
+        if (_subscription.Overflowed)
+        {
+            Resync();
+            return;
+        }
+        var sawNew = false;
+        while (_subscription.Reader.TryRead(out var change))
+        {
+            if (change.FolderId != FolderId)
+                continue;
+            HighestModSeq = Math.Max(HighestModSeq, change.ModSeq);
+            switch (change)
+            {
+                case MailboxChange.MessageAdded added:
+                    if (added.Uid > MaxUid)
+                        sawNew = true;
+                    break;
+                case MailboxChange.FlagsChanged flags:
+                {
+                    var index = IndexOf(flags.Uid);
+                    if (index >= 0 && flags.ModSeq > _messages[index].ModSeq)
+                    {
+                        _messages[index] = _messages[index] with { Flags = flags.Flags, Keywords = flags.Keywords, ModSeq = flags.ModSeq };
+                        _flagsChanged.Add(flags.Uid);
+                    }
+                    break;
+                }
+                case MailboxChange.MessagesExpunged expunged:
+                    NoteExpunged(expunged.Uids);
+                    break;
+            }
+        }
+        if (sawNew)
+            FetchNew();
+    }
+
+    private void FetchNew()
+    {
+        // The store is at least as new as every change drained, so the listing reflects them all.
+        var added = _store.ListMessages(FolderId, MaxUid + 1);
+        foreach (var meta in added)
+        {
+            if (meta.Uid <= MaxUid)
+                continue;
+            _messages.Add(meta);
+            HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
+        }
+        _uidNext = Math.Max(_uidNext, MaxUid + 1);
+    }
+
+    private void Resync()
+    {
+        // A lost change cannot be replayed: subscribe afresh, then compare the view with the store.
+        _logger.FeedOverflowed(FolderId);
+        var old = _subscription;
+        _subscription = _store.Changes.Subscribe(Folder.MailboxId);
+        old.Dispose();
+        var fresh = _store.ListMessages(FolderId);
+        var j = 0;
+        var oldMax = MaxUid;
+        for (var i = 0; i < _messages.Count; i++)
+        {
+            var current = _messages[i];
+            while (j < fresh.Count && fresh[j].Uid < current.Uid)
+                j++;
+            if (j < fresh.Count && fresh[j].Uid == current.Uid)
+            {
+                if (fresh[j].ModSeq != current.ModSeq)
+                {
+                    if (fresh[j].Flags != current.Flags || !fresh[j].Keywords.SequenceEqual(current.Keywords))
+                        _flagsChanged.Add(current.Uid);
+                    _messages[i] = fresh[j];
+                }
+            }
+            else
+            {
+                _pendingExpunges.Add(current.Uid);
+            }
+        }
+        foreach (var meta in fresh)
+            if (meta.Uid > oldMax)
+                _messages.Add(meta);
+        foreach (var meta in fresh)
+            HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
+        _uidNext = Math.Max(_uidNext, MaxUid + 1);
+    }
+
+    private int IndexOf(uint uid)
+    {
+        int lo = 0, hi = _messages.Count - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            var value = _messages[mid].Uid;
+            if (value == uid)
+                return mid;
+            if (value < uid)
+                lo = mid + 1;
+            else
+                hi = mid - 1;
+        }
+        return -1;
+    }
+
+    private int LowerBound(uint uid)
+    {
+        int lo = 0, hi = _messages.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_messages[mid].Uid < uid)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>Stops listening to the feed.</summary>
+    public void Dispose() => _subscription.Dispose();
+}

@@ -1,0 +1,24 @@
+using MailServer.Protocols.Authentication;
+using MailServer.Protocols.Imap;
+using MailServer.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Hosting;
+
+/// <summary>Runs the IMAP listeners (STARTTLS and implicit TLS) for the host's lifetime; stopping says
+/// <c>* BYE Server shutting down</c> to every open session.</summary>
+internal sealed class ImapListenerService(
+    ImapListenerOptions options,
+    IMailStore store,
+    ICredentialValidator credentials,
+    ILogger<ImapListener> logger) : IHostedService, IAsyncDisposable
+{
+    private readonly ImapListener _listener = new(options, store, credentials, logger);
+
+    public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _listener.StopAsync(cancellationToken);
+
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
+}

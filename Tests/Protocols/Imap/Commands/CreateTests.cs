@@ -1,0 +1,42 @@
+using MailKit;
+using NUnit.Framework;
+
+namespace MailServer.Tests.Protocols.Imap.Commands;
+
+[TestFixture]
+public sealed class CreateTests
+{
+    [Test]
+    public async Task Create_rename_delete_and_their_refusals()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        Assert.That(await client.CommandAsync("c1", "CREATE Projects/"), Is.EqualTo(new[] { "c1 OK CREATE completed" }));
+        Assert.That(await client.CommandAsync("c2", "CREATE Projects/Alpha"), Is.EqualTo(new[] { "c2 OK CREATE completed" }));
+        Assert.That(await client.CommandAsync("c3", "CREATE projects/alpha"), Is.EqualTo(new[] { "c3 OK CREATE completed" }).Or.EqualTo(new[] { "c3 NO [ALREADYEXISTS] A folder with that name exists already." }));
+        Assert.That(await client.CommandAsync("c4", "CREATE Projects"), Is.EqualTo(new[] { "c4 NO [ALREADYEXISTS] A folder with that name exists already." }));
+        Assert.That(await client.CommandAsync("c5", "CREATE inbox"), Is.EqualTo(new[] { "c5 NO [ALREADYEXISTS] INBOX exists already" }));
+        Assert.That(await client.CommandAsync("l1", "LIST \"\" Projects*"), Does.Contain("* LIST (\\HasChildren) \"/\" Projects").And.Contain("* LIST (\\HasNoChildren) \"/\" Projects/Alpha"));
+
+        Assert.That(await client.CommandAsync("r1", "RENAME Projects Work"), Is.EqualTo(new[] { "r1 OK RENAME completed" }));
+        Assert.That(await client.CommandAsync("l2", "LIST \"\" Work/%"), Is.EqualTo(new[] { "* LIST (\\HasNoChildren) \"/\" Work/Alpha", "l2 OK LIST completed" }));
+        Assert.That(await client.CommandAsync("d1", "DELETE Work"), Is.EqualTo(new[] { "d1 NO [CANNOT] The folder has children; delete them first." }));
+        Assert.That(await client.CommandAsync("d2", "DELETE Work/Alpha"), Is.EqualTo(new[] { "d2 OK DELETE completed" }));
+        Assert.That(await client.CommandAsync("d3", "DELETE Work/Alpha"), Is.EqualTo(new[] { "d3 NO [NONEXISTENT] No folder with that name." }));
+        Assert.That(await client.CommandAsync("d4", "DELETE INBOX"), Is.EqualTo(new[] { "d4 NO [CANNOT] INBOX cannot be deleted." }));
+    }
+
+    [Test]
+    public async Task MailKit_creates_renames_and_deletes_a_folder()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        using var client = await server.MailKitAsync();
+        var root = client.GetFolder(client.PersonalNamespaces[0])!;
+        var folder = (await root.CreateAsync("Receipts", true))!;
+        await folder.RenameAsync(root, "Invoices");
+        Assert.That((await root.GetSubfoldersAsync()).Select(f => f.FullName), Does.Contain("Invoices").And.Not.Contain("Receipts"));
+        await folder.DeleteAsync();
+        Assert.That((await root.GetSubfoldersAsync()).Select(f => f.FullName), Does.Not.Contain("Invoices"));
+        await client.DisconnectAsync(true);
+    }
+}

@@ -1,0 +1,38 @@
+using MailServer.Storage;
+
+namespace MailServer.Tests.Protocols.Imap;
+
+/// <summary>A store decorator that throws <see cref="Fault"/> from the named method, once, to drive the error boundary.</summary>
+internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
+{
+    public (string Method, Exception Exception)? Fault { get; set; }
+
+    private void Check(string method)
+    {
+        if (Fault is { } fault && fault.Method == method)
+        {
+            Fault = null;
+            throw fault.Exception;
+        }
+    }
+
+    public IChangeFeed Changes => inner.Changes;
+    public Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken ct) { Check(nameof(EnsureMailboxAsync)); return inner.EnsureMailboxAsync(organizationId, owner, ct); }
+    public MailboxInfo? FindMailbox(string organizationId, string owner) { Check(nameof(FindMailbox)); return inner.FindMailbox(organizationId, owner); }
+    public Task<IReadOnlyList<StoredMessage>> DeliverAsync(ReadOnlyMemory<byte> message, DateTimeOffset internalDate, IReadOnlyList<DeliveryTarget> targets, CancellationToken ct) { Check(nameof(DeliverAsync)); return inner.DeliverAsync(message, internalDate, targets, ct); }
+    public IReadOnlyList<FolderInfo> ListFolders(string mailboxId) { Check(nameof(ListFolders)); return inner.ListFolders(mailboxId); }
+    public FolderInfo? FindFolder(string mailboxId, string name) { Check(nameof(FindFolder)); return inner.FindFolder(mailboxId, name); }
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId) { Check(nameof(ListMessages)); return inner.ListMessages(folderId); }
+    public Task<byte[]> ReadMessageAsync(string mailboxId, string entryId, CancellationToken ct) { Check(nameof(ReadMessageAsync)); return inner.ReadMessageAsync(mailboxId, entryId, ct); }
+    public FolderInfo? GetFolder(string folderId) { Check(nameof(GetFolder)); return inner.GetFolder(folderId); }
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) { Check(nameof(ListMessages)); return inner.ListMessages(folderId, firstUid); }
+    public byte[] ReadHeaderSection(string mailboxId, string entryId) { Check(nameof(ReadHeaderSection)); return inner.ReadHeaderSection(mailboxId, entryId); }
+    public Task<IReadOnlyList<MessageMeta>> SetFlagsAsync(string folderId, IReadOnlyCollection<uint> uids, FlagOperation operation, MessageFlags flags, IReadOnlyList<string> keywords, CancellationToken ct) { Check(nameof(SetFlagsAsync)); return inner.SetFlagsAsync(folderId, uids, operation, flags, keywords, ct); }
+    public Task<IReadOnlyList<uint>> ExpungeAsync(string folderId, IReadOnlyCollection<uint>? uids, CancellationToken ct) { Check(nameof(ExpungeAsync)); return inner.ExpungeAsync(folderId, uids, ct); }
+    public Task<IReadOnlyList<CopiedMessage>> CopyAsync(string sourceFolderId, IReadOnlyCollection<uint> uids, string destinationFolderId, CancellationToken ct) { Check(nameof(CopyAsync)); return inner.CopyAsync(sourceFolderId, uids, destinationFolderId, ct); }
+    public Task<IReadOnlyList<CopiedMessage>> MoveAsync(string sourceFolderId, IReadOnlyCollection<uint> uids, string destinationFolderId, CancellationToken ct) { Check(nameof(MoveAsync)); return inner.MoveAsync(sourceFolderId, uids, destinationFolderId, ct); }
+    public Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken ct) { Check(nameof(CreateFolderAsync)); return inner.CreateFolderAsync(mailboxId, name, ct); }
+    public Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken ct) { Check(nameof(RenameFolderAsync)); return inner.RenameFolderAsync(mailboxId, oldName, newName, ct); }
+    public Task DeleteFolderAsync(string mailboxId, string name, CancellationToken ct) { Check(nameof(DeleteFolderAsync)); return inner.DeleteFolderAsync(mailboxId, name, ct); }
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
+}
