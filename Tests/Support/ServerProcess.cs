@@ -88,7 +88,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         """;
 
-    /// <summary>Starts the process and waits until its SMTP port accepts connections.</summary>
+    /// <summary>Starts the process and waits until its SMTP and IMAP ports accept connections.</summary>
     /// <exception cref="TimeoutException">The server did not open its port in time; the output is in the message.</exception>
     public async Task StartAsync(TimeSpan? timeout = null)
     {
@@ -117,8 +117,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 throw new InvalidOperationException($"mailserver exited with {process.ExitCode}:\n{Output}");
             try
             {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, ListenerPorts.Smtp);
+                // Listeners start one after the other: ready means both SMTP and IMAP accept connections.
+                foreach (var port in new[] { ListenerPorts.Smtp, ListenerPorts.Imap })
+                {
+                    using var probe = new TcpClient();
+                    await probe.ConnectAsync(IPAddress.Loopback, port);
+                }
                 return;
             }
             catch (SocketException)
@@ -126,7 +130,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 await Task.Delay(50);
             }
         }
-        throw new TimeoutException($"mailserver did not listen on {ListenerPorts.Smtp}:\n{Output}");
+        throw new TimeoutException($"mailserver did not listen on {ListenerPorts.Smtp} and {ListenerPorts.Imap}:\n{Output}");
     }
 
     /// <summary>kill -9: the process gets no chance to flush or close anything.</summary>

@@ -9,7 +9,7 @@ using NUnit.Framework;
 
 namespace MailServer.Tests.Protocols.Imap;
 
-/// <summary>The real `mailserver` process: IMAP is composed into the host next to SMTP.</summary>
+/// <summary>The real `mailserver` process: IMAP is composed into the host next to SMTP; IDLE hears of SMTP mail within a second.</summary>
 [TestFixture]
 public sealed class ImapHostTests
 {
@@ -23,24 +23,14 @@ public sealed class ImapHostTests
         await server.StartAsync();
 
         using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 15000 };
-        // StartAsync waits for the SMTP port; the IMAP listener starts right after it.
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imap, SecureSocketOptions.StartTls);
-                break;
-            }
-            catch (System.Net.Sockets.SocketException) when (attempt < 100)
-            {
-                await Task.Delay(100);
-            }
-        }
+        await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imap, SecureSocketOptions.StartTls);
         await imap.AuthenticateAsync("a.liddell@example.test", password);
         await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
         Assert.That(imap.Inbox.Count, Is.EqualTo(0));
         var arrived = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        imap.Inbox.CountChanged += (_, _) => arrived.TrySetResult(imap.Inbox.Count);
+        var sinceStored = new System.Diagnostics.Stopwatch();
+        var heardAfter = TimeSpan.Zero;
+        imap.Inbox.CountChanged += (_, _) => { heardAfter = sinceStored.Elapsed; arrived.TrySetResult(imap.Inbox.Count); };
         using var stopIdle = new CancellationTokenSource();
         var idle = imap.IdleAsync(stopIdle.Token);
 
@@ -53,10 +43,13 @@ public sealed class ImapHostTests
             message.Subject = "over smtp";
             message.Body = new TextPart("plain") { Text = "hello" };
             await smtp.SendAsync(message);
+            sinceStored.Start(); // the 250: the message is on disk
             await smtp.DisconnectAsync(true);
         }
 
         Assert.That(await arrived.Task.WaitAsync(TimeSpan.FromSeconds(15)), Is.EqualTo(1));
+        // Issue 3: the idling client hears of it within a second (the change feed pushes; nothing polls).
+        Assert.That(heardAfter, Is.LessThan(TimeSpan.FromSeconds(1)), "EXISTS reached the idling client within a second of the 250");
         await stopIdle.CancelAsync();
         await idle;
         var summary = (await imap.Inbox.FetchAsync(0, 0, MessageSummaryItems.Envelope))[0];
