@@ -191,6 +191,7 @@ public sealed class ThirdPartyImapClientsTests
     private static async Task<ExternalProgramResult> SyncAsync(string rc, ServerProcess server)
     {
         var run = await ExternalProgram.RunAsync("mbsync", ["-c", rc, "-a"], TimeSpan.FromSeconds(30));
+        await TestContext.Out.WriteLineAsync("mbsync -a: " + run);
         Assert.That(run.ExitCode, Is.EqualTo(0), run + "\n--- server ---\n" + server.Output);
         return run;
     }
