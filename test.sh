@@ -6,6 +6,7 @@ cd "$(dirname "$0")"
 # Third-party peers the end-to-end tests drive (swaks sends mail like an admin would).
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
+command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IMAP sync client
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

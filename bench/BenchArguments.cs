@@ -1,6 +1,13 @@
 namespace MailServer.Bench;
 
 /// <summary>The bench tool's options, parsed from the command line.</summary>
+/// <param name="Mode">"smtp" or "imap".</param>
+/// <param name="Messages">smtp: messages per size. imap: APPENDs in the append-rate run.</param>
+/// <param name="Sessions">smtp: concurrent sessions. imap: clients of the APPEND and LOGIN runs.</param>
+/// <param name="Logins">imap: connections (STARTTLS + LOGIN + LOGOUT) in the login-rate run.</param>
+/// <param name="Clients">imap: concurrent clients of the mixed load.</param>
+/// <param name="Operations">imap: operations per client in the mixed load.</param>
+/// <param name="Word">imap: the word of the body SEARCH.</param>
 internal sealed record BenchArguments(
     string Mode,
     string Host,
@@ -9,13 +16,22 @@ internal sealed record BenchArguments(
     string To,
     int Messages,
     int Sessions,
-    IReadOnlyList<int> Sizes)
+    IReadOnlyList<int> Sizes,
+    string User = "alice@example.test",
+    string Password = "",
+    int Logins = 100,
+    int Clients = 10,
+    int Operations = 200,
+    string Word = "zebra")
 {
     public static BenchArguments? Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] != "smtp")
+        if (args.Length == 0 || args[0] is not ("smtp" or "imap"))
             return null;
-        var result = new BenchArguments("smtp", "127.0.0.1", 2525, "bench@bench.test", "alice@example.test", 2000, 20, []);
+        var imap = args[0] == "imap";
+        var result = imap
+            ? new BenchArguments("imap", "127.0.0.1", 2143, "bench@bench.test", "alice@example.test", 500, 10, [])
+            : new BenchArguments("smtp", "127.0.0.1", 2525, "bench@bench.test", "alice@example.test", 2000, 20, []);
         var sizes = new List<int>();
         for (var i = 1; i < args.Length; i++)
         {
@@ -24,14 +40,23 @@ internal sealed record BenchArguments(
             {
                 case "--host": result = result with { Host = Next() }; break;
                 case "--port": result = result with { Port = int.Parse(Next()) }; break;
-                case "--from": result = result with { From = Next() }; break;
-                case "--to": result = result with { To = Next() }; break;
-                case "--messages": result = result with { Messages = int.Parse(Next()) }; break;
-                case "--sessions": result = result with { Sessions = int.Parse(Next()) }; break;
-                case "--size":
+                case "--from" when !imap: result = result with { From = Next() }; break;
+                case "--to" when !imap: result = result with { To = Next() }; break;
+                case "--messages" when !imap: result = result with { Messages = int.Parse(Next()) }; break;
+                case "--sessions" when !imap: result = result with { Sessions = int.Parse(Next()) }; break;
+                case "--size" when !imap:
                     while (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
                         sizes.Add(ParseSize(args[++i]));
                     break;
+                case "--user" when imap: result = result with { User = Next() }; break;
+                // The password on the command line is acceptable for a bench account on a scratch server only.
+                case "--password" when imap: result = result with { Password = Next() }; break;
+                case "--appends" when imap: result = result with { Messages = int.Parse(Next()) }; break;
+                case "--append-clients" when imap: result = result with { Sessions = int.Parse(Next()) }; break;
+                case "--logins" when imap: result = result with { Logins = int.Parse(Next()) }; break;
+                case "--clients" when imap: result = result with { Clients = int.Parse(Next()) }; break;
+                case "--operations" when imap: result = result with { Operations = int.Parse(Next()) }; break;
+                case "--word" when imap: result = result with { Word = Next() }; break;
                 default: return null;
             }
         }

@@ -1,7 +1,6 @@
 // mailserver-bench: load tools that measure a running server from the outside, over real sockets.
 // Every figure printed is "from first command to last acknowledgement": for SMTP, a 250 to DATA,
-// which the server only sends once the message is encrypted and fsync'd.
-using System.Diagnostics;
+// which the server only sends once the message is encrypted and fsync'd; for IMAP, the tagged OK.
 using MailServer.Bench;
 
 var parsed = BenchArguments.Parse(args);
@@ -12,8 +11,24 @@ if (parsed is null)
                                      [--messages N] [--sessions M] [--size BYTES|1k|10k|100k|1m ...]
           Sends N messages of each size over M concurrent SMTP sessions and prints messages/s, MB/s
           and per-message latency (p50/p99) from DATA sent to 250 received.
+
+        usage: mailserver-bench imap --password PW [--host H] [--port P] [--user ADDR] [--word W]
+                                     [--appends N] [--append-clients M] [--logins L]
+                                     [--clients C] [--operations K]
+          Over STARTTLS: times SELECT INBOX, FETCH 1:* (FLAGS), a 50-message header FETCH and SEARCH BODY W;
+          then APPEND rate (N appends from M clients into the folder "Bench Appends"), LOGIN rate
+          (L connect + STARTTLS + LOGIN + LOGOUT over M clients) and a mixed load of C clients doing K
+          operations each (NOOP / FETCH 20 FLAGS / UID SEARCH UNSEEN / STORE \Flagged), with p50/p99.
+          The server allows 20 IMAP connections per address: keep M and C at or below that.
         """);
     return 1;
+}
+
+if (parsed.Mode == "imap")
+{
+    await foreach (var line in ImapLoad.RunAsync(parsed, CancellationToken.None))
+        Console.WriteLine(line);
+    return 0;
 }
 
 foreach (var size in parsed.Sizes)

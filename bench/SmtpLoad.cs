@@ -7,14 +7,15 @@ using MimeKit;
 namespace MailServer.Bench;
 
 /// <summary>What one SMTP load run measured.</summary>
-internal sealed record SmtpLoadResult(int Size, int Messages, int Sessions, int Failed, TimeSpan Elapsed, double P50Ms, double P99Ms)
+internal sealed record SmtpLoadResult(int Size, int Messages, int Sessions, int Failed, TimeSpan Elapsed, double P50Ms, double P99Ms, string? FirstFailure = null)
 {
     public string Format()
     {
         var rate = Messages / Elapsed.TotalSeconds;
         var mbps = rate * Size / (1024.0 * 1024.0);
         return $"smtp size={Size,8}B messages={Messages,6} sessions={Sessions,3} failed={Failed} " +
-               $"elapsed={Elapsed.TotalSeconds,7:F2}s  {rate,8:F1} msg/s  {mbps,7:F2} MB/s  p50={P50Ms:F2}ms p99={P99Ms:F2}ms";
+               $"elapsed={Elapsed.TotalSeconds,7:F2}s  {rate,8:F1} msg/s  {mbps,7:F2} MB/s  p50={P50Ms:F2}ms p99={P99Ms:F2}ms" +
+               (FirstFailure is null ? "" : $"\n  first failure: {FirstFailure}");
     }
 }
 
@@ -26,6 +27,7 @@ internal static class SmtpLoad
         var body = MakeBody(size);
         var next = -1;
         var failed = 0;
+        string? firstFailure = null;
         var latencies = new double[options.Messages];
         var clock = Stopwatch.StartNew();
 
@@ -50,6 +52,7 @@ internal static class SmtpLoad
                 catch (Exception e) when (e is SmtpCommandException or SmtpProtocolException or IOException)
                 {
                     Interlocked.Increment(ref failed);
+                    Interlocked.CompareExchange(ref firstFailure, $"{e.GetType().Name}: {e.Message}", null);
                     if (!client.IsConnected)
                         await client.ConnectAsync(options.Host, options.Port, SecureSocketOptions.None, cancellationToken);
                 }
@@ -62,7 +65,7 @@ internal static class SmtpLoad
         clock.Stop();
         Array.Sort(latencies);
         return new SmtpLoadResult(size, options.Messages, options.Sessions, failed, clock.Elapsed,
-            Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+            Percentile(latencies, 0.50), Percentile(latencies, 0.99), firstFailure);
     }
 
     private static double Percentile(double[] sorted, double p) =>

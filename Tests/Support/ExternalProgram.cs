@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace MailServer.Tests.Support;
+
+/// <summary>What a third-party program run by <see cref="ExternalProgram"/> did.</summary>
+public sealed record ExternalProgramResult(int ExitCode, string StandardOutput, string StandardError)
+{
+    /// <summary>Both streams, for assertion messages.</summary>
+    public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{StandardOutput}\n--- stderr ---\n{StandardError}";
+}
+
+/// <summary>Runs a third-party program (python3, mbsync, ...) found on PATH, with a time limit.</summary>
+public static class ExternalProgram
+{
+    /// <summary>Starts <paramref name="program"/> with the arguments and waits for it to exit.</summary>
+    /// <exception cref="TimeoutException">The program ran longer than <paramref name="timeout"/>; it is killed and its output so far is in the message.</exception>
+    /// <exception cref="System.ComponentModel.Win32Exception">The program is not installed (not on PATH).</exception>
+    public static async Task<ExternalProgramResult> RunAsync(string program, IEnumerable<string> arguments, TimeSpan timeout,
+        string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        foreach (var argument in arguments)
+            info.ArgumentList.Add(argument);
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var limit = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"{program} ran longer than {timeout}:\n{stdout}\n{stderr}");
+        }
+        // WaitForExitAsync returns once the streams reached end of file, so both buffers are complete.
+        lock (stdout) lock (stderr)
+            return new ExternalProgramResult(process.ExitCode, stdout.ToString(), stderr.ToString());
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# IMAP benchmark on a scratch server: bench/imap.sh [N] [extra mailserver-bench imap options]
+# Builds Release, starts the server on a scratch copy of appsettings.json (loopback, free ports, a known
+# password for alice hashed with `mailserver hash-password`), fills alice's INBOX with N messages over SMTP
+# (the bench's smtp mode, 20 sessions, 2 KiB bodies), then runs `mailserver-bench imap`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000}
+shift || true
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+dotnet build Server/MailServer.Server.csproj -c Release -nologo -v q >/dev/null
+dotnet build bench/MailServer.Bench.csproj -c Release -nologo -v q >/dev/null
+server_dll=$(ls Server/bin/Release/net*/mailserver.dll | head -1)
+bench_dll=$(ls bench/bin/Release/net*/mailserver-bench.dll | head -1)
+
+scratch=$(mktemp -d /tmp/mailserver-imapbench.XXXXXX)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+read -r smtp submission submissions imap imaps admin < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(6)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])')
+
+password='Bench-Pass-2026'
+hash=$(printf '%s\n' "$password" | dotnet "$server_dll" hash-password)
+# Alice gets the known hash (the first PasswordHash in the sample), bob keeps null (a first-start password).
+python3 - "$scratch/appsettings.json" "$hash" "$smtp" "$submission" "$submissions" "$imap" "$imaps" "$admin" <<'PY'
+import re, sys
+path, hash_, smtp, sub, subs, imap, imaps, admin = sys.argv[1:]
+text = open("appsettings.json").read()
+text = text.replace('"PasswordHash": null', f'"PasswordHash": "{hash_}"', 1)
+text = text.replace('"BindAddress": "0.0.0.0"', '"BindAddress": "127.0.0.1"')
+for key, port in (("Smtp", smtp), ("Submission", sub), ("Submissions", subs), ("Imap", imap), ("Imaps", imaps)):
+    text = re.sub(rf'"{key}": \d+', f'"{key}": {port}', text, count=1)
+text = re.sub(r'"Admin": "[^"]*"', f'"Admin": "127.0.0.1:{admin}"', text)
+open(path, "w").write(text)
+PY
+
+(cd "$scratch" && exec dotnet "$OLDPWD/$server_dll" run --config "$scratch/appsettings.json") >"$scratch/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$scratch/server.log"; exit 1; }
+  sleep 0.1
+done
+
+echo "# $(date -u +%FT%TZ)  $(nproc) cores  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# filling alice's INBOX with $N messages over SMTP"
+fill_started=$(date +%s.%N)
+dotnet "$bench_dll" smtp --port "$smtp" --messages "$N" --sessions 20 --size 2k
+echo "# fill took $(echo "$(date +%s.%N) - $fill_started" | bc) s"
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+problems=$(grep -E ' (warn|fail|crit): ' "$scratch/server.log" || true)
+echo "# server log: $(printf '%s' "$problems" | grep -c . || true) warning/error line(s)"
+printf '%s\n' "$problems" | head -5
