@@ -48,12 +48,29 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
             case RecipientResolution.Local local:
                 // A group is refused only when no member has room: members with room get the message, and the
                 // pipeline reports the full ones (a group address cannot be half-refused at RCPT).
-                if (!local.Mailboxes.Any(delivery.HasRoom))
+                if (!HasRoom(local, address))
                     throw Refuse(address, "mailbox full", SmtpReplies.MailboxFull(address));
                 session.Recipients.Add(new AcceptedRecipient(address, local));
                 return Task.FromResult(true);
             default:
                 throw new InvalidOperationException("Unknown recipient resolution.");
+        }
+    }
+
+    /// <summary>
+    /// The quota check reads the store; a store fault there is temporary for the client (RFC 5321 §4.2.5:
+    /// 451, try again later), logged with its stack here, instead of a dropped connection.
+    /// </summary>
+    private bool HasRoom(RecipientResolution.Local local, string address)
+    {
+        try
+        {
+            return local.Mailboxes.Any(delivery.HasRoom);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.RecipientCheckFailed(address, e);
+            throw new SmtpResponseException(SmtpReplies.TemporaryServerError);
         }
     }
 

@@ -41,6 +41,9 @@ internal static partial class SmtpLog
     [LoggerMessage(EventId = 2021, Level = LogLevel.Information, Message = "RCPT TO <{Address}> refused: {Reason}")]
     public static partial void RecipientRefused(this ILogger logger, string address, string reason);
 
+    [LoggerMessage(EventId = 2023, Level = LogLevel.Error, Message = "RCPT TO <{Address}>: the recipient check failed; answered 451")]
+    public static partial void RecipientCheckFailed(this ILogger logger, string address, Exception exception);
+
     [LoggerMessage(EventId = 2022, Level = LogLevel.Information, Message = "DATA refused: {Reason}")]
     public static partial void MessageRefused(this ILogger logger, string reason);
 

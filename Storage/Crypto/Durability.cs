@@ -30,6 +30,27 @@ internal static class Durability
         }
     }
 
+    private const int Eexist = 17;
+
+    /// <summary>
+    /// Gives <paramref name="source"/> the name <paramref name="destination"/> only if that name is free, atomically
+    /// (link(2) fails with EEXIST otherwise; .NET's File.Move without overwrite is not atomic). Returns false when
+    /// the destination already exists. The source name stays; the caller deletes it.
+    /// </summary>
+    /// <exception cref="IOException">link(2) failed for another reason.</exception>
+    public static bool TryLinkNoClobber(string source, string destination)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            try { File.Copy(source, destination, overwrite: false); return true; }
+            catch (IOException) when (File.Exists(destination)) { return false; }
+        }
+        if (Link(source, destination) == 0)
+            return true;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Eexist ? false : throw new IOException($"link({source}, {destination}) failed: errno {errno}");
+    }
+
     private static long s_directoryFsyncs;
 
     /// <summary>How many directory fsyncs succeeded in this process (tests check the discipline is followed).</summary>
@@ -37,6 +58,9 @@ internal static class Durability
 
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
 
     [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static extern int Fsync(int fd);

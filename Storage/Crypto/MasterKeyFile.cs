@@ -37,31 +37,35 @@ public static class MasterKeyFile
         return key;
     }
 
-    /// <summary>Creates the file with a random key unless another process won the race.</summary>
+    /// <summary>
+    /// Creates the file with a random key unless another thread or process won the race. The key is written
+    /// and fsync'd under a unique temporary name, then linked into place with link(2), which refuses to
+    /// overwrite: a reader never sees a half-written key, and the first creator's key is the one everybody uses.
+    /// </summary>
     private static void TryCreate(string path)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
+        var temp = Path.Combine(directory, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         var key = RandomNumberGenerator.GetBytes(KeyLength);
         try
         {
-            using (var stream = new FileStream(path, options))
+            using (var stream = new FileStream(temp, options))
             {
                 stream.Write(key);
                 stream.Flush(flushToDisk: true);
             }
-            Durability.FsyncDirectory(directory);
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            // Another process created it between our check and CreateNew: use theirs.
+            // Another creator may have linked its key first: then theirs is the key.
+            if (Durability.TryLinkNoClobber(temp, path))
+                Durability.FsyncDirectory(directory);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(key);
+            File.Delete(temp);
         }
     }
 }

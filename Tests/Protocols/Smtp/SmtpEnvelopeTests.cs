@@ -90,6 +90,22 @@ public sealed class SmtpEnvelopeTests
     }
 
     [Test]
+    public async Task A_store_fault_during_the_quota_check_is_a_451_and_the_session_goes_on()
+    {
+        _server.Delivery.HasRoomThrows = new IOException("the key file is being created by another thread");
+        await using var client = await _server.OpenEhloAsync();
+        await client.CommandAsync("MAIL FROM:<sender@example.net>");
+
+        var failed = await client.CommandAsync("RCPT TO:<alice@example.test>");
+        _server.Delivery.HasRoomThrows = null;
+        var retried = await client.CommandAsync("RCPT TO:<alice@example.test>");
+
+        Assert.That(failed.Code, Is.EqualTo(451), "RFC 5321 §4.2.5: a local error is temporary, not a dropped connection");
+        Assert.That(failed.Text, Does.StartWith("4.3.0"));
+        Assert.That(retried.Code, Is.EqualTo(250));
+    }
+
+    [Test]
     public async Task Malformed_MAIL_FROM_is_refused_and_opens_no_transaction()
     {
         await using var client = await _server.OpenEhloAsync();

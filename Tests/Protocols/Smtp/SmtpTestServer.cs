@@ -45,7 +45,10 @@ public sealed class RecordingDelivery : IMessageDelivery
         return new TransactionOutcome(transaction.Recipients.Select(r => (r, (DeliveryOutcome)new DeliveryOutcome.Delivered())).ToList());
     }
 
-    public bool HasRoom(DirectoryUser user) => !FullMailboxes.Contains(user.Email);
+    /// <summary>When set, the quota check throws it (a store fault at RCPT).</summary>
+    public Exception? HasRoomThrows { get; set; }
+
+    public bool HasRoom(DirectoryUser user) => HasRoomThrows is { } fault ? throw fault : !FullMailboxes.Contains(user.Email);
 }
 
 /// <summary>A real <see cref="SmtpListener"/> on a loopback ephemeral port with the example.test directory.</summary>
