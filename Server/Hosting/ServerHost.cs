@@ -58,8 +58,11 @@ public static class ServerHost
         builder.Services.AddSingleton<IDirectorySource>(sp => sp.GetRequiredService<ConfigMonitor>());
 
         // 4. The store: one owner of the database for the whole process.
-        builder.Services.AddSingleton<IMailStore>(sp => OpenStore(sp.GetRequiredService<ConfigMonitor>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage")));
+        builder.Services.AddSingleton<IMailStore>(sp =>
+        {
+            var monitor = sp.GetRequiredService<ConfigMonitor>();
+            return OpenStore(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
+        });
         builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
 
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
@@ -116,23 +119,17 @@ public static class ServerHost
     /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
     public static async Task<ReindexReport> ReindexAsync(ServerConfig config, CancellationToken cancellationToken)
     {
-        await using var store = OpenStore(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         return await store.ReindexAsync(cancellationToken);
     }
 
-    private static MailStore OpenStore(ConfigMonitor monitor, ILogger logger) =>
+    /// <summary>Opens the store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
+    /// <exception cref="StoreLockedException">Another process holds the data folder.</exception>
+    private static MailStore OpenStore(Func<ServerConfig> current, ILogger logger) =>
         MailStore.Open(new MailStoreOptions
         {
-            DataDirectory = monitor.Config.DataDirectory,
-            MasterKeys = new ConfiguredMasterKeys(() => monitor.Config),
-            Logger = logger,
-        });
-
-    private static MailStore OpenStore(ServerConfig config, ILogger logger) =>
-        MailStore.Open(new MailStoreOptions
-        {
-            DataDirectory = config.DataDirectory,
-            MasterKeys = new ConfiguredMasterKeys(() => config),
+            DataDirectory = current().DataDirectory,
+            MasterKeys = new ConfiguredMasterKeys(current),
             Logger = logger,
         });
 
