@@ -7,7 +7,7 @@ namespace MailServer.Protocols.Smtp;
 /// meaning; the rest of the SMTP code refers to these names, never to bare numbers.
 /// Enhanced status codes follow RFC 3463; reply codes RFC 5321 §4.2.
 /// </summary>
-internal static class SmtpReplies
+internal static partial class SmtpReplies
 {
     /// <summary>220 greeting line (written raw by SmtpServer, so a full line).</summary>
     public static string Greeting(string serverName) => $"220 {serverName} ESMTP";
@@ -119,10 +119,14 @@ internal static class SmtpReplies
     /// the EHLO/HELO reply) carries an enhanced code. SmtpServer's own fixed replies ("250 Ok", "221 bye",
     /// "220 ready when you are", "502 Unrecognized command", "501 expected ...") do not, so the connection
     /// guard passes every outgoing line through here. Lines that already carry a code are left alone.
+    /// SmtpServer also appends ", N retry(ies) remaining." to every reply it sends for a refused command (its
+    /// count of consecutive errors before it drops the session); that is our bookkeeping, not the client's
+    /// business, so it is taken off here too.
     /// </summary>
     /// <returns>The line (without CRLF) with an enhanced code inserted, or the line unchanged.</returns>
     public static string WithEnhancedCode(string line)
     {
+        line = RetryCountSuffix().Replace(line, ".");
         if (line.Length < 4 || !char.IsAsciiDigit(line[0]) || !char.IsAsciiDigit(line[1]) || !char.IsAsciiDigit(line[2])
             || (line[3] != ' ' && line[3] != '-') || line[0] is not ('2' or '4' or '5'))
             return line;
@@ -140,6 +144,9 @@ internal static class SmtpReplies
         };
         return $"{line[..4]}{code} {text}";
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@", \d+ retry\(ies\) remaining\.$")]
+    private static partial System.Text.RegularExpressions.Regex RetryCountSuffix();
 
     private static bool HasEnhancedCode(string text)
     {

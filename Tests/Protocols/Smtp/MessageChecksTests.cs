@@ -37,7 +37,8 @@ public sealed class MessageChecksTests
 
     [TestCase("250 Ok", "250 2.0.0 Ok")]
     [TestCase("221 bye", "221 2.0.0 bye")]
-    [TestCase("502 Unrecognized command, 19 retry(ies) remaining.", "502 5.5.1 Unrecognized command, 19 retry(ies) remaining.")]
+    [TestCase("502 Unrecognized command, 19 retry(ies) remaining.", "502 5.5.1 Unrecognized command.")]
+    [TestCase("550 5.7.1 Relaying denied, 19 retry(ies) remaining.", "550 5.7.1 Relaying denied.")]
     [TestCase("421 The session has be cancelled.", "421 4.3.0 The session has be cancelled.")]
     [TestCase("550 5.1.1 <x@example.test>: no such user", "550 5.1.1 <x@example.test>: no such user")]
     [TestCase("354 end with <CRLF>.<CRLF>", "354 end with <CRLF>.<CRLF>")]
