@@ -121,12 +121,16 @@ internal static partial class SmtpReplies
     /// guard passes every outgoing line through here. Lines that already carry a code are left alone.
     /// SmtpServer also appends ", N retry(ies) remaining." to every reply it sends for a refused command (its
     /// count of consecutive errors before it drops the session); that is our bookkeeping, not the client's
-    /// business, so it is taken off here too.
+    /// business, so it is taken off here too; and its out-of-sequence reply becomes the RFC's 503.
     /// </summary>
     /// <returns>The line (without CRLF) with an enhanced code inserted, or the line unchanged.</returns>
     public static string WithEnhancedCode(string line)
     {
         line = RetryCountSuffix().Replace(line, ".");
+        // SmtpServer answers a command out of sequence with "501 expected MAIL/...": RFC 5321 §4.3.2 and
+        // §4.2.4 make that 503, bad sequence of commands.
+        if (line.StartsWith("501 expected ", StringComparison.Ordinal))
+            return $"503 5.5.1 Bad sequence of commands, {line[4..]}";
         if (line.Length < 4 || !char.IsAsciiDigit(line[0]) || !char.IsAsciiDigit(line[1]) || !char.IsAsciiDigit(line[2])
             || (line[3] != ' ' && line[3] != '-') || line[0] is not ('2' or '4' or '5'))
             return line;

@@ -43,6 +43,7 @@ public sealed class MessageChecksTests
     [TestCase("550 5.1.1 <x@example.test>: no such user", "550 5.1.1 <x@example.test>: no such user")]
     [TestCase("354 end with <CRLF>.<CRLF>", "354 end with <CRLF>.<CRLF>")]
     [TestCase("250-PIPELINING", "250-2.0.0 PIPELINING")]
+    [TestCase("501 expected MAIL/RSET/QUIT, 18 retry(ies) remaining.", "503 5.5.1 Bad sequence of commands, expected MAIL/RSET/QUIT.")]
     [TestCase("not a reply", "not a reply")]
     public void Replies_without_an_enhanced_code_get_one(string line, string expected) =>
         Assert.That(SmtpReplies.WithEnhancedCode(line), Is.EqualTo(expected));

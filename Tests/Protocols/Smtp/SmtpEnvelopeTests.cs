@@ -114,12 +114,12 @@ public sealed class SmtpEnvelopeTests
         var rcpt = await client.CommandAsync("RCPT TO:<alice@example.test>");
 
         // SmtpServer 11.1.0's parser tries every verb and reports any unparsable line as
-        // "502 Unrecognized command" (RFC 5321 would prefer 501), and a bad sequence as
-        // "501 expected ..." (RFC 5321 §4.3.2 says 503). What matters: no transaction was opened.
+        // "502 Unrecognized command" (RFC 5321 would prefer 501); its "501 expected ..." for a bad
+        // sequence is rewritten on the wire to RFC 5321's 503. What matters: no transaction was opened.
         Assert.That(malformed.Code, Is.EqualTo(502));
         Assert.That(malformed.Text, Does.StartWith("5.5.1 Unrecognized command"));
-        Assert.That(rcpt.Code, Is.EqualTo(501), "RCPT without a MAIL transaction is out of sequence");
-        Assert.That(rcpt.Text, Does.StartWith("5.5.4 expected"));
+        Assert.That(rcpt.Code, Is.EqualTo(503), "RCPT without a MAIL transaction is out of sequence (RFC 5321 §4.3.2)");
+        Assert.That(rcpt.Text, Does.StartWith("5.5.1 Bad sequence of commands, expected"));
         Assert.That((await client.CommandAsync("MAIL FROM:<sender@example.net>")).Code, Is.EqualTo(250));
     }
 

@@ -37,7 +37,7 @@ public sealed class SmtpTlsTests
         await tls.WriteAsync(Encoding.ASCII.GetBytes("RCPT TO:<alice@example.test>\r\n"), timeout.Token);
 
         // Had the injected MAIL run, this RCPT would be accepted.
-        Assert.That(await ReadLineAsync(tls, timeout.Token), Does.StartWith("501 5.5.4 expected"));
+        Assert.That(await ReadLineAsync(tls, timeout.Token), Does.StartWith("503 5.5.1 Bad sequence of commands"));
     }
 
     private static async Task<string> ReadLineAsync(Stream stream, CancellationToken cancellationToken)
