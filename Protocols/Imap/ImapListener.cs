@@ -14,7 +14,6 @@ internal sealed record ImapListenerServices(
     ImapListenerOptions Options,
     IMailStore Store,
     ICredentialValidator Credentials,
-    ImapSubscriptions Subscriptions,
     ImapSyntaxLimits SyntaxLimits,
     ILogger Logger,
     TimeProvider Time);
@@ -54,7 +53,7 @@ public sealed class ImapListener : IAsyncDisposable
             MaxCommandSize = options.Limits.MaxMessageBytes + 64 * 1024,
         };
         _services = new ImapListenerServices(options, store ?? throw new ArgumentNullException(nameof(store)),
-            credentials ?? throw new ArgumentNullException(nameof(credentials)), new ImapSubscriptions(), syntax,
+            credentials ?? throw new ArgumentNullException(nameof(credentials)), syntax,
             logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System);
     }
 

@@ -56,7 +56,6 @@ internal sealed class ImapSession
     public IMailStore Store => _services.Store;
     public ICredentialValidator Credentials => _services.Credentials;
     public ImapListenerOptions Options => _services.Options;
-    public ImapSubscriptions Subscriptions => _services.Subscriptions;
     public ILogger Logger => _services.Logger;
     public TimeProvider Time => _services.Time;
 
