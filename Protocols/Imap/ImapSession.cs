@@ -58,6 +58,8 @@ internal sealed class ImapSession
     public ImapListenerOptions Options => _services.Options;
     public ILogger Logger => _services.Logger;
     public TimeProvider Time => _services.Time;
+    /// <summary>The live directory (quota limits), or null when the listener was given none.</summary>
+    public MailServer.Rules.Directory.IDirectorySource? Directory => _services.Directory;
 
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }

@@ -51,6 +51,8 @@ internal static class CapabilityHandler
         yield return "CONDSTORE";
         yield return "ESEARCH";
         yield return "SORT";
+        yield return "QUOTA"; // RFC 9208
+        yield return "QUOTA=RES-STORAGE";
         foreach (var algorithm in Messages.Threading.Algorithms)
             yield return "THREAD=" + algorithm;
         yield return "APPENDLIMIT=" + session.Options.Limits.MaxMessageBytes.ToString(CultureInfo.InvariantCulture);
