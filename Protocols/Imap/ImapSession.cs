@@ -73,6 +73,12 @@ internal sealed class ImapSession
     /// <summary>Set by STARTTLS: the upgrade happens after its tagged OK has been written.</summary>
     public bool StartTlsRequested { get; set; }
 
+    /// <summary>COMPRESS DEFLATE was accepted; the layer goes in after its tagged OK is flushed (RFC 4978 §3).</summary>
+    public bool CompressRequested { get; set; }
+
+    /// <summary>The connection is deflate-compressed (RFC 4978).</summary>
+    public bool CompressionActive { get; private set; }
+
     /// <summary>Ask the session to close after the tagged reply (LOGOUT, too many failed logins).</summary>
     public void CloseAfterReply() => _closeAfterReply = true;
 
@@ -156,6 +162,16 @@ internal sealed class ImapSession
                         StartTlsRequested = false;
                         if (!await UpgradeToTlsAsync())
                             return "TLS handshake failed";
+                    }
+                    if (CompressRequested)
+                    {
+                        CompressRequested = false;
+                        // RFC 4978 §3: the client sends nothing more until it has the OK, so no uncompressed input
+                        // can be pending; any that is would be a client error and is dropped.
+                        _inputStart = _inputEnd = 0;
+                        _framer = new ImapCommandFramer(_services.SyntaxLimits);
+                        _stream = new ImapDeflateStream(_stream);
+                        CompressionActive = true;
                     }
                     if (_closeAfterReply)
                         return State is ImapSessionState.Logout ? "logout" : "closed by server";
