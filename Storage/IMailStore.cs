@@ -179,4 +179,15 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Deletes a folder and its messages.</summary>
     /// <exception cref="FolderOperationException">No such folder, a special folder, or a folder with children.</exception>
     Task DeleteFolderAsync(string mailboxId, string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Subscribes or unsubscribes a name (RFC 9051 §6.3.7–6.3.8), durably. The name need not be a folder; an existing
+    /// folder keeps its subscription across RENAME. New folders start subscribed. Idempotent.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken);
+
+    /// <summary>Every subscribed name of a mailbox, folders or not, in ordinal order.</summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    IReadOnlyList<string> ListSubscriptions(string mailboxId);
 }

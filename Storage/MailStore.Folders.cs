@@ -45,6 +45,7 @@ public sealed partial class MailStore
             var modSeq = mailbox[M.ModSeq].AsInt64 + 1;
             mailbox[M.ModSeq] = modSeq;
             ctx.Insert(Schema.Folders, folder);
+            MoveSubscriptionOntoFolder(ctx, keys.MailboxKey, mailbox, NormaliseFolderName(name));
             ctx.Update(Schema.Mailboxes, mailbox);
             ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folderId, (ulong)modSeq));
             return folder;

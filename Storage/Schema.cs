@@ -34,6 +34,8 @@ internal static class Schema
         public const string UsedBytes = "usedBytes";
         public const string MessageCount = "messageCount";
         public const string ModSeq = "modSeq";
+        /// <summary>Subscribed names that are not folders, a sealed JSON array (absent when none).</summary>
+        public const string SubscriptionsSealed = "subscriptionsSealed";
     }
 
     public static class FolderFields

@@ -39,6 +39,10 @@ internal static class ImapCommandTable
         [typeof(StatusCommand)] = On<StatusCommand>("STATUS", ImapStates.LoggedIn, StatusHandler.RunAsync),
         [typeof(AppendCommand)] = On<AppendCommand>("APPEND", ImapStates.LoggedIn, AppendHandler.RunAsync),
         [typeof(IdleCommand)] = On<IdleCommand>("IDLE", ImapStates.LoggedIn, IdleHandler.RunAsync),
+        [typeof(CompressCommand)] = On<CompressCommand>("COMPRESS", ImapStates.LoggedIn, CompressHandler.RunAsync),
+        [typeof(GetQuotaRootCommand)] = On<GetQuotaRootCommand>("GETQUOTAROOT", ImapStates.LoggedIn, QuotaHandler.RunGetQuotaRootAsync),
+        [typeof(GetQuotaCommand)] = On<GetQuotaCommand>("GETQUOTA", ImapStates.LoggedIn, QuotaHandler.RunGetQuotaAsync),
+        [typeof(SetQuotaCommand)] = On<SetQuotaCommand>("SETQUOTA", ImapStates.LoggedIn, QuotaHandler.RunSetQuotaAsync),
         // selected (§6.4)
         [typeof(CheckCommand)] = On<CheckCommand>("CHECK", ImapStates.Selected, NoopHandler.RunCheckAsync),
         [typeof(CloseCommand)] = On<CloseCommand>("CLOSE", ImapStates.Selected, CloseHandler.RunAsync),

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using MailServer.Protocols.Authentication;
+using MailServer.Rules.Directory;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -14,10 +15,10 @@ internal sealed record ImapListenerServices(
     ImapListenerOptions Options,
     IMailStore Store,
     ICredentialValidator Credentials,
-    ImapSubscriptions Subscriptions,
     ImapSyntaxLimits SyntaxLimits,
     ILogger Logger,
-    TimeProvider Time);
+    TimeProvider Time,
+    IDirectorySource? Directory);
 
 /// <summary>
 /// The IMAP listener: one accept loop per endpoint (plain with STARTTLS, or implicit TLS), a per-address
@@ -43,8 +44,11 @@ public sealed class ImapListener : IAsyncDisposable
     /// <param name="credentials">Checks LOGIN / AUTHENTICATE credentials (with failure throttling).</param>
     /// <param name="logger">Log sink (event ids 5000–5099).</param>
     /// <param name="time">Clock for APPEND's internal date; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="directory">The live directory, read per command for the quota limit (RFC 9208); when null the
+    /// quota is the one the user had at login.</param>
     /// <exception cref="ArgumentException">The options are unusable.</exception>
-    public ImapListener(ImapListenerOptions options, IMailStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null)
+    public ImapListener(ImapListenerOptions options, IMailStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null,
+        IDirectorySource? directory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -54,8 +58,8 @@ public sealed class ImapListener : IAsyncDisposable
             MaxCommandSize = options.Limits.MaxMessageBytes + 64 * 1024,
         };
         _services = new ImapListenerServices(options, store ?? throw new ArgumentNullException(nameof(store)),
-            credentials ?? throw new ArgumentNullException(nameof(credentials)), new ImapSubscriptions(), syntax,
-            logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System);
+            credentials ?? throw new ArgumentNullException(nameof(credentials)), syntax,
+            logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System, directory);
     }
 
     /// <summary>The endpoints actually bound (a configured port 0 shows the chosen port), after <see cref="StartAsync"/>.</summary>

@@ -56,9 +56,10 @@ internal sealed class ImapSession
     public IMailStore Store => _services.Store;
     public ICredentialValidator Credentials => _services.Credentials;
     public ImapListenerOptions Options => _services.Options;
-    public ImapSubscriptions Subscriptions => _services.Subscriptions;
     public ILogger Logger => _services.Logger;
     public TimeProvider Time => _services.Time;
+    /// <summary>The live directory (quota limits), or null when the listener was given none.</summary>
+    public MailServer.Rules.Directory.IDirectorySource? Directory => _services.Directory;
 
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }
@@ -71,6 +72,12 @@ internal sealed class ImapSession
 
     /// <summary>Set by STARTTLS: the upgrade happens after its tagged OK has been written.</summary>
     public bool StartTlsRequested { get; set; }
+
+    /// <summary>COMPRESS DEFLATE was accepted; the layer goes in after its tagged OK is flushed (RFC 4978 §3).</summary>
+    public bool CompressRequested { get; set; }
+
+    /// <summary>The connection is deflate-compressed (RFC 4978).</summary>
+    public bool CompressionActive { get; private set; }
 
     /// <summary>Ask the session to close after the tagged reply (LOGOUT, too many failed logins).</summary>
     public void CloseAfterReply() => _closeAfterReply = true;
@@ -155,6 +162,16 @@ internal sealed class ImapSession
                         StartTlsRequested = false;
                         if (!await UpgradeToTlsAsync())
                             return "TLS handshake failed";
+                    }
+                    if (CompressRequested)
+                    {
+                        CompressRequested = false;
+                        // RFC 4978 §3: the client sends nothing more until it has the OK, so no uncompressed input
+                        // can be pending; any that is would be a client error and is dropped.
+                        _inputStart = _inputEnd = 0;
+                        _framer = new ImapCommandFramer(_services.SyntaxLimits);
+                        _stream = new ImapDeflateStream(_stream);
+                        CompressionActive = true;
                     }
                     if (_closeAfterReply)
                         return State is ImapSessionState.Logout ? "logout" : "closed by server";

@@ -12,9 +12,10 @@ internal sealed class ImapListenerService(
     ImapListenerOptions options,
     IMailStore store,
     ICredentialValidator credentials,
+    MailServer.Rules.Directory.IDirectorySource directory,
     ILogger<ImapListener> logger) : IHostedService, IAsyncDisposable
 {
-    private readonly ImapListener _listener = new(options, store, credentials, logger);
+    private readonly ImapListener _listener = new(options, store, credentials, logger, directory: directory);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 

@@ -16,6 +16,7 @@ internal static class AppendHandler
         if (message.Content.Length == 0)
             throw new ImapRefusedException(ResponseCode.Cannot, "Empty message");
         var folder = MailboxNames.Require(session, command.Mailbox, tryCreate: true);
+        ImapQuota.EnsureRoom(session, message.Content.Length); // RFC 9208 §4.3: NO [OVERQUOTA]
         var (flags, keywords) = ImapFlags.FromWire(message.Flags);
         var internalDate = message.InternalDate ?? session.Time.GetUtcNow();
         var stored = await session.Store.DeliverAsync(message.Content, internalDate,

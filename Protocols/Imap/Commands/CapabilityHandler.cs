@@ -51,6 +51,9 @@ internal static class CapabilityHandler
         yield return "CONDSTORE";
         yield return "ESEARCH";
         yield return "SORT";
+        yield return "COMPRESS=DEFLATE"; // RFC 4978
+        yield return "QUOTA"; // RFC 9208
+        yield return "QUOTA=RES-STORAGE";
         foreach (var algorithm in Messages.Threading.Algorithms)
             yield return "THREAD=" + algorithm;
         yield return "APPENDLIMIT=" + session.Options.Limits.MaxMessageBytes.ToString(CultureInfo.InvariantCulture);

@@ -12,6 +12,7 @@ internal static class CopyHandler
         var target = MailboxNames.Require(session, command.Mailbox, tryCreate: true);
         if (messages.Count == 0)
             return ImapCompletion.Ok("COPY completed; nothing to copy");
+        ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size)); // each copy counts (RFC 9208 §4.3); MOVE adds nothing
         var copied = await session.Store.CopyAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.FolderId, cancellationToken);
         if (target.FolderId == selected.FolderId)
             selected.LoadNewMessages();

@@ -11,7 +11,6 @@ internal static class DeleteHandler
         if (session.Selected is { } selected && selected.Name == name)
             throw new ImapRefusedException(ResponseCode.InUse, "Close the mailbox before deleting it");
         await session.Store.DeleteFolderAsync(session.Account.MailboxId, name, cancellationToken);
-        session.Subscriptions.Set(session.Account.MailboxId, name, false);
         return ImapCompletion.Ok("DELETE completed");
     }
 }

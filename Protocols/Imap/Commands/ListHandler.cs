@@ -33,12 +33,12 @@ internal static class ListHandler
         {
             if (!matchers.Any(m => m.IsMatch(folder.Name)))
                 continue;
-            var subscribed = session.Subscriptions.IsSubscribed(mailboxId, folder.Name, folder.Subscribed);
+            var subscribed = folder.Subscribed;
             if (subscribedOnly && !subscribed)
             {
                 // RFC 5258 §3.5: with RECURSIVEMATCH a parent of subscribed mailboxes is listed with CHILDINFO.
                 if (command.Selection.HasFlag(ListSelectOptions.RecursiveMatch) && folders.Any(f =>
-                        f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal) && session.Subscriptions.IsSubscribed(mailboxId, f.Name, f.Subscribed)))
+                        f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal) && f.Subscribed))
                 {
                     w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name)
                         .BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList().End();
@@ -61,7 +61,7 @@ internal static class ListHandler
         if (subscribedOnly && !specialOnly)
         {
             // RFC 5258 §3.1: subscribed names that are not mailboxes are listed as \NonExistent.
-            foreach (var name in session.Subscriptions.SubscribedNames(mailboxId))
+            foreach (var name in session.Store.ListSubscriptions(mailboxId))
             {
                 if (folders.Any(f => f.Name == name) || !matchers.Any(m => m.IsMatch(name)))
                     continue;
@@ -77,9 +77,9 @@ internal static class ListHandler
         var mailboxId = session.Account.MailboxId;
         var matcher = Matcher(MailboxNames.FromWire(command.Reference), MailboxNames.FromWire(command.Pattern));
         var folders = session.Store.ListFolders(mailboxId);
-        var names = folders.Where(f => session.Subscriptions.IsSubscribed(mailboxId, f.Name, f.Subscribed)).Select(f => f.Name)
-            .Concat(session.Subscriptions.SubscribedNames(mailboxId))
-            .Distinct(StringComparer.Ordinal);
+        // Folders in the store's order, then subscribed names that are not folders.
+        var names = folders.Where(f => f.Subscribed).Select(f => f.Name)
+            .Concat(session.Store.ListSubscriptions(mailboxId).Where(n => !folders.Any(f => f.Name == n)));
         foreach (var name in names)
         {
             if (!matcher.IsMatch(name))

@@ -5,15 +5,16 @@ namespace MailServer.Protocols.Imap.Commands;
 /// <summary>SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8).</summary>
 internal static class SubscribeHandler
 {
-    public static Task<ImapCompletion> RunAsync(SubscribeCommand command, ImapSession session, CancellationToken cancellationToken)
+    // RFC 9051 §6.3.7: the name need not exist; the subscription is durable in the store.
+    public static async Task<ImapCompletion> RunAsync(SubscribeCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        session.Subscriptions.Set(session.Account.MailboxId, MailboxNames.FromWire(command.Mailbox), true);
-        return Task.FromResult(ImapCompletion.Ok("SUBSCRIBE completed"));
+        await session.Store.SetSubscribedAsync(session.Account.MailboxId, MailboxNames.FromWire(command.Mailbox), true, cancellationToken);
+        return ImapCompletion.Ok("SUBSCRIBE completed");
     }
 
-    public static Task<ImapCompletion> RunUnsubscribeAsync(UnsubscribeCommand command, ImapSession session, CancellationToken cancellationToken)
+    public static async Task<ImapCompletion> RunUnsubscribeAsync(UnsubscribeCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        session.Subscriptions.Set(session.Account.MailboxId, MailboxNames.FromWire(command.Mailbox), false);
-        return Task.FromResult(ImapCompletion.Ok("UNSUBSCRIBE completed"));
+        await session.Store.SetSubscribedAsync(session.Account.MailboxId, MailboxNames.FromWire(command.Mailbox), false, cancellationToken);
+        return ImapCompletion.Ok("UNSUBSCRIBE completed");
     }
 }

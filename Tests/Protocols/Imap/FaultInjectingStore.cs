@@ -34,5 +34,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken ct) { Check(nameof(CreateFolderAsync)); return inner.CreateFolderAsync(mailboxId, name, ct); }
     public Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken ct) { Check(nameof(RenameFolderAsync)); return inner.RenameFolderAsync(mailboxId, oldName, newName, ct); }
     public Task DeleteFolderAsync(string mailboxId, string name, CancellationToken ct) { Check(nameof(DeleteFolderAsync)); return inner.DeleteFolderAsync(mailboxId, name, ct); }
+    public Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken ct) { Check(nameof(SetSubscribedAsync)); return inner.SetSubscribedAsync(mailboxId, name, subscribed, ct); }
+    public IReadOnlyList<string> ListSubscriptions(string mailboxId) { Check(nameof(ListSubscriptions)); return inner.ListSubscriptions(mailboxId); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }

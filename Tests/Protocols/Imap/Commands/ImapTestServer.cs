@@ -34,7 +34,12 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
 
     public MailStore Store { get; }
     public ImapListener Listener { get; }
-    public MailDirectory Current { get; }
+    public MailDirectory Current { get; private set; }
+
+    /// <summary>Changes a user's mailbox quota as a configuration reload would.</summary>
+    public void SetQuota(string email, long bytes) =>
+        Current = MailDirectory.Build([Current.OrganizationOf(email)!],
+            Current.Users.Select(u => u.Email == email ? u with { MailboxQuotaBytes = bytes } : u).ToList(), []);
     public IPEndPoint Imap => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imap).EndPoint;
     public IPEndPoint Imaps => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imaps).EndPoint;
 
@@ -54,7 +59,8 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
         var options = new ImapListenerOptions("imap.example.test",
             [new ImapEndpointOptions(ImapEndpointKind.Imap, IPAddress.Loopback, 0), new ImapEndpointOptions(ImapEndpointKind.Imaps, IPAddress.Loopback, 0)],
             TestCertificates.Localhost, allowPlaintextAuth, limits ?? new ImapLimits());
-        var listener = new ImapListener(options, wrapStore?.Invoke(store) ?? store, validator, logger ?? NullLogger<ImapListener>.Instance);
+        var listener = new ImapListener(options, wrapStore?.Invoke(store) ?? store, validator, logger ?? NullLogger<ImapListener>.Instance,
+            directory: new Proxy(() => server!.Current));
         server = new ImapTestServer(folder, store, listener, directory);
         await listener.StartAsync(CancellationToken.None);
         return server;

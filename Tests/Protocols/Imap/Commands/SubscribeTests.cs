@@ -42,4 +42,22 @@ public sealed class SubscribeTests
             "l4 OK LIST completed",
         }));
     }
+
+    [Test]
+    public async Task Subscribe_and_unsubscribe_are_written_to_the_store()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        var mailboxId = await server.MailboxIdAsync("alice");
+        Assert.That(await client.CommandAsync("s1", "SUBSCRIBE \"Not/Yet\""), Is.EqualTo(new[] { "s1 OK SUBSCRIBE completed" }));
+        Assert.That(await client.CommandAsync("u1", "UNSUBSCRIBE Drafts"), Is.EqualTo(new[] { "u1 OK UNSUBSCRIBE completed" }));
+
+        Assert.That(server.Store.ListSubscriptions(mailboxId), Does.Contain("Not/Yet").And.Not.Contain("Drafts"));
+        Assert.That(server.Store.FindFolder(mailboxId, "Drafts")!.Subscribed, Is.False);
+        Assert.That(await client.CommandAsync("l1", "LSUB \"\" Not*"), Is.EqualTo(new[]
+        {
+            "* LSUB (\\Noselect) \"/\" Not/Yet",
+            "l1 OK LSUB completed",
+        }));
+    }
 }
