@@ -68,17 +68,22 @@ public sealed partial class MailStore
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<MessageMeta> ListMessages(string folderId) =>
-        Collection(Schema.Entries).Find(Schema.EntriesOfFolder(folderId))
-            .Select(ToMessageMeta)
-            .OrderBy(m => m.Uid)
-            .ToList();
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId) => ListEntries(Schema.EntriesOfFolder(folderId));
 
     /// <inheritdoc/>
     public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) =>
-        Collection(Schema.Entries)
-            .Find(BsonExpression.Create($"$.{E.FolderUid} BETWEEN @0 AND @1",
-                Schema.FolderUidKey(folderId, firstUid), Schema.FolderUidKey(folderId, uint.MaxValue)))
+        ListEntries(BsonExpression.Create($"$.{E.FolderUid} BETWEEN @0 AND @1",
+            Schema.FolderUidKey(folderId, firstUid), Schema.FolderUidKey(folderId, uint.MaxValue)));
+
+    // Only the metadata fields are deserialized: the sealed header summary and wrapped key, most of an entry's
+    // bytes, are skipped, so listing a 100,000-message folder (SELECT) does not build 100,000 large documents.
+    private const string MetaProjection =
+        $"{{ _id: $._id, {E.FolderId}: $.{E.FolderId}, {E.Uid}: $.{E.Uid}, {E.ModSeq}: $.{E.ModSeq}, {E.Flags}: $.{E.Flags}, " +
+        $"{E.Keywords}: $.{E.Keywords}, {E.InternalDateTicks}: $.{E.InternalDateTicks}, " +
+        $"{E.InternalDateOffsetMinutes}: $.{E.InternalDateOffsetMinutes}, {E.Size}: $.{E.Size}, {E.LastActionTicks}: $.{E.LastActionTicks} }}";
+
+    private List<MessageMeta> ListEntries(BsonExpression predicate) =>
+        Collection(Schema.Entries).Query().Where(predicate).Select(BsonExpression.Create(MetaProjection)).ToDocuments()
             .Select(ToMessageMeta)
             .OrderBy(m => m.Uid)
             .ToList();

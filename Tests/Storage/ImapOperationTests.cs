@@ -7,6 +7,24 @@ namespace MailServer.Tests.Storage;
 public sealed class ImapOperationTests
 {
     [Test]
+    public async Task Listing_returns_the_same_metadata_as_the_write_that_made_it()
+    {
+        await using var h = StoreHarness.Create();
+        var box = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "a@example.com", CancellationToken.None);
+        var one = await h.Store.DeliverAsync(StoreHarness.Message("1", "x"), DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], CancellationToken.None);
+        await h.Store.DeliverAsync(StoreHarness.Message("2", "y"), DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], CancellationToken.None);
+        var inbox = one[0].FolderId;
+        var written = await h.Store.SetFlagsAsync(inbox, [1, 2], FlagOperation.Add, MessageFlags.Flagged, ["$Important", "Work"], CancellationToken.None);
+
+        // The listing reads only the metadata fields of each entry; every one of them must come back.
+        var listed = h.Store.ListMessages(inbox);
+        Assert.That(listed.Select(m => (m.EntryId, m.FolderId, m.Uid, m.ModSeq, m.Flags, string.Join(' ', m.Keywords), m.InternalDate, m.Size, m.LastActionAt)),
+            Is.EqualTo(written.Select(m => (m.EntryId, m.FolderId, m.Uid, m.ModSeq, m.Flags, string.Join(' ', m.Keywords), m.InternalDate, m.Size, m.LastActionAt))));
+        Assert.That(listed[1].Keywords, Is.EqualTo(new[] { "$Important", "Work" }));
+        Assert.That(h.Store.ListMessages(inbox, 2).Select(m => m.Uid), Is.EqualTo(new uint[] { 2 }));
+    }
+
+    [Test]
     public async Task Store_flags_bumps_modseq_only_for_messages_that_change_and_tracks_unseen()
     {
         await using var h = StoreHarness.Create();

@@ -7,6 +7,12 @@ namespace MailServer.Protocols.Imap.Commands;
 /// only what the keys need: the header section (<c>needsHeaders</c>) or the full message (<c>needsFull</c>).</summary>
 internal static class MessageContexts
 {
+    /// <summary>The <see cref="SearchContext.Headers"/> loader of a context built without the header section.</summary>
+    public static readonly Func<ImapMessageView> HeadersNotLoaded = () => throw new InvalidOperationException("The header section was not loaded.");
+
+    /// <summary>The <see cref="SearchContext.Full"/> loader of a context built without the message.</summary>
+    public static readonly Func<ImapMessageView> FullNotLoaded = () => throw new InvalidOperationException("The full message was not loaded.");
+
     /// <returns>The context, or null when the message was expunged meanwhile.</returns>
     public static async Task<SearchContext?> CreateAsync(ImapSession session, int seq, MessageMeta meta, bool needsHeaders, bool needsFull,
         DateTimeOffset now, CancellationToken cancellationToken)

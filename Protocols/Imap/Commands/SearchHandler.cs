@@ -51,6 +51,21 @@ internal static class SearchHandler
         var largestUid = selected.MaxUid;
         var matcher = SearchEvaluator.CreateMatcher(criteria, largestSequence, largestUid); // sets resolved once
         var matches = new List<SearchContext>();
+        if (!needsHeaders && !needsFull)
+        {
+            // Flags, dates, sizes, UIDs, MODSEQ: answered from the view's metadata alone, in one synchronous pass
+            // with no store read and no per-message task or closure (the common UNSEEN / SINCE / FLAGGED searches).
+            var messages = selected.Messages;
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var meta = messages[i];
+                var context = new SearchContext((uint)(i + 1), meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq,
+                    MessageContexts.HeadersNotLoaded, MessageContexts.FullNotLoaded, Now: now);
+                if (matcher.Matches(context))
+                    matches.Add(context);
+            }
+            return matches;
+        }
         for (var seq = 1; seq <= selected.Count; seq++)
         {
             var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsHeaders, needsFull, now, cancellationToken);

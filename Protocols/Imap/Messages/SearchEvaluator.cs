@@ -150,22 +150,26 @@ public static class SearchEvaluator
             SearchKey.ModSeq m => context.ModSeq >= m.Value,
             SearchKey.Not n => !Eval(n.Key),
             SearchKey.Or o => Eval(o.Left) || Eval(o.Right),
-            SearchKey.And a => a.Keys.All(Eval),
+            SearchKey.And a => EvalAll(a.Keys),
             _ => throw new ArgumentOutOfRangeException(nameof(key)),
         };
 
+        private bool EvalAll(IReadOnlyList<SearchKey> keys)
+        {
+            for (var i = 0; i < keys.Count; i++)
+            {
+                if (!Eval(keys[i]))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+
         private bool HasFlag(string name)
         {
-            var flag = name.ToUpperInvariant() switch
-            {
-                "\\SEEN" => MessageFlags.Seen,
-                "\\ANSWERED" => MessageFlags.Answered,
-                "\\FLAGGED" => MessageFlags.Flagged,
-                "\\DELETED" => MessageFlags.Deleted,
-                "\\DRAFT" => MessageFlags.Draft,
-                "\\RECENT" => (MessageFlags?)null,
-                _ => MessageFlags.None,
-            };
+            // Compared in place: this runs once per message of the folder, so it allocates nothing.
+            var flag = SystemFlag(name);
             if (flag is null)
             {
                 return context.Recent;
@@ -175,7 +179,31 @@ public static class SearchEvaluator
                 return (context.Flags & flag.Value) != 0;
             }
             // Keywords compare case-insensitively (RFC 9051 §2.3.2 flag names are atoms, matched case-insensitively).
-            return context.Keywords.Contains(name, StringComparer.OrdinalIgnoreCase);
+            var keywords = context.Keywords;
+            for (var i = 0; i < keywords.Count; i++)
+            {
+                if (string.Equals(keywords[i], name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /// <summary>The system flag <paramref name="name"/> names; null for \Recent, <see cref="MessageFlags.None"/> for a keyword.</summary>
+        private static MessageFlags? SystemFlag(string name)
+        {
+            if (name.Length == 0 || name[0] != '\\')
+            {
+                return MessageFlags.None;
+            }
+            if (name.Equals("\\Seen", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Seen;
+            if (name.Equals("\\Answered", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Answered;
+            if (name.Equals("\\Flagged", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Flagged;
+            if (name.Equals("\\Deleted", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Deleted;
+            if (name.Equals("\\Draft", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Draft;
+            if (name.Equals("\\Recent", StringComparison.OrdinalIgnoreCase)) return null;
+            return MessageFlags.None;
         }
 
         private bool HeaderMatches(string field, string value)

@@ -164,7 +164,16 @@ public sealed class ResolvedSequenceSet : IEnumerable<uint>, IEquatable<Resolved
     /// <exception cref="ArgumentException">A range has Start greater than End.</exception>
     public static ResolvedSequenceSet FromRanges(IEnumerable<(uint Start, uint End)> ranges)
     {
-        var sorted = ranges.OrderBy(r => r.Start).ToList();
+        var sorted = ranges.ToList();
+        // Search results arrive in ascending order already: sort only when they do not (O(n) check first).
+        for (var i = 1; i < sorted.Count; i++)
+        {
+            if (sorted[i].Start < sorted[i - 1].Start)
+            {
+                sorted.Sort((a, b) => a.Start.CompareTo(b.Start));
+                break;
+            }
+        }
         var merged = new List<(uint Start, uint End)>(sorted.Count);
         foreach (var r in sorted)
         {
