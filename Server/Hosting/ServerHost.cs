@@ -136,12 +136,16 @@ public static class ServerHost
     private static ImapListenerOptions ImapOptions(ServerConfig config, X509Certificate2 certificate) => new(
         config.ServerName,
         [
-            new ImapEndpointOptions(ImapEndpointKind.Imap, config.Listeners.ImapEndPoint().Address, config.Listeners.ImapEndPoint().Port),
-            new ImapEndpointOptions(ImapEndpointKind.Imaps, config.Listeners.ImapsEndPoint().Address, config.Listeners.ImapsEndPoint().Port),
+            Endpoint(ImapEndpointKind.Imap, config.Listeners.ImapEndPoint()),
+            Endpoint(ImapEndpointKind.Imaps, config.Listeners.ImapsEndPoint()),
         ],
         certificate,
         config.Tls.AllowPlaintextAuth,
-        new ImapLimits(MaxMessageBytes: config.Limits.MaxMessageBytes));
+        // One per-address cap for the admin to set (Limits.MaxConnectionsPerIp), applied to each protocol.
+        new ImapLimits(MaxConnectionsPerAddress: config.Limits.MaxConnectionsPerIp, MaxMessageBytes: config.Limits.MaxMessageBytes));
+
+    private static ImapEndpointOptions Endpoint(ImapEndpointKind kind, System.Net.IPEndPoint endPoint) =>
+        new(kind, endPoint.Address, endPoint.Port);
 
     private static SmtpListenerOptions SmtpOptions(ServerConfig config, X509Certificate2 certificate) => new(
         config.ServerName,
