@@ -16,6 +16,22 @@ public sealed record DirectoryUser(
 /// <summary>A distribution group: no mailbox of its own; members are user or group addresses.</summary>
 public sealed record DirectoryGroup(string OrganizationId, string Email, IReadOnlyList<string> Aliases, IReadOnlyList<string> Members);
 
+/// <summary>The rights a mailbox permission grants (§5). Full Access goes to users only; the others to users or groups.</summary>
+[Flags]
+public enum MailboxRights
+{
+    None = 0,
+    /// <summary>Open the owner's mailbox (IMAP "Other Users" namespace).</summary>
+    FullAccess = 1,
+    /// <summary>Send with the owner's address in From and no Sender header.</summary>
+    SendAs = 2,
+    /// <summary>Send with the owner's address in From and the real sender in Sender.</summary>
+    SendOnBehalf = 4,
+}
+
+/// <summary>One grant from the config's MailboxPermissions: <see cref="Grantee"/> (a user or group address) on <see cref="Mailbox"/>.</summary>
+public sealed record DirectoryPermission(string Mailbox, string Grantee, MailboxRights Rights);
+
 /// <summary>What an envelope recipient address means to this server. A closed set.</summary>
 public abstract record RecipientResolution
 {
@@ -44,17 +60,20 @@ public sealed class MailDirectory
     private readonly Dictionary<string, DirectoryOrganization> _byDomain;
     private readonly Dictionary<string, DirectoryUser> _userByAddress;
     private readonly Dictionary<string, DirectoryGroup> _groupByAddress;
+    private readonly IReadOnlyList<DirectoryPermission> _permissions;
 
     private MailDirectory(
         IReadOnlyList<DirectoryOrganization> organizations,
         Dictionary<string, DirectoryOrganization> byDomain,
         Dictionary<string, DirectoryUser> userByAddress,
-        Dictionary<string, DirectoryGroup> groupByAddress)
+        Dictionary<string, DirectoryGroup> groupByAddress,
+        IReadOnlyList<DirectoryPermission> permissions)
     {
         Organizations = organizations;
         _byDomain = byDomain;
         _userByAddress = userByAddress;
         _groupByAddress = groupByAddress;
+        _permissions = permissions;
     }
 
     /// <summary>Every organization, in configuration order.</summary>
@@ -66,6 +85,9 @@ public sealed class MailDirectory
     /// <summary>An empty directory: no domain is local.</summary>
     public static MailDirectory Empty { get; } = Build([], [], []);
 
+    /// <summary>Every mailbox permission grant, in configuration order.</summary>
+    public IReadOnlyList<DirectoryPermission> Permissions => _permissions;
+
     /// <summary>
     /// Builds the directory. The caller (configuration validation) has already refused duplicate
     /// addresses and domains; here a duplicate throws.
@@ -74,7 +96,8 @@ public sealed class MailDirectory
     public static MailDirectory Build(
         IEnumerable<DirectoryOrganization> organizations,
         IEnumerable<DirectoryUser> users,
-        IEnumerable<DirectoryGroup> groups)
+        IEnumerable<DirectoryGroup> groups,
+        IEnumerable<DirectoryPermission>? permissions = null)
     {
         var orgs = organizations.ToList();
         var byDomain = new Dictionary<string, DirectoryOrganization>(StringComparer.OrdinalIgnoreCase);
@@ -95,7 +118,7 @@ public sealed class MailDirectory
                 if (userByAddress.ContainsKey(address) || !groupByAddress.TryAdd(address, group))
                     throw new ArgumentException($"Address '{address}' is used more than once.");
 
-        return new MailDirectory(orgs, byDomain, userByAddress, groupByAddress);
+        return new MailDirectory(orgs, byDomain, userByAddress, groupByAddress, permissions?.ToList() ?? []);
     }
 
     /// <summary>The organization that owns the domain of <paramref name="address"/>, if any.</summary>
@@ -139,6 +162,42 @@ public sealed class MailDirectory
 
         return new RecipientResolution.UnknownAddress(org);
     }
+
+    /// <summary>
+    /// The rights <paramref name="grantee"/> holds on the mailbox of <paramref name="owner"/> (any of its
+    /// addresses): grants to the user directly and to every group that contains it, nested groups included.
+    /// Full Access counts only when granted to the user itself (§5). A user has no grant on its own mailbox here.
+    /// </summary>
+    public MailboxRights RightsOn(DirectoryUser owner, DirectoryUser grantee)
+    {
+        var rights = MailboxRights.None;
+        foreach (var grant in _permissions)
+        {
+            if (FindUser(grant.Mailbox) is not { } mailbox || !string.Equals(mailbox.Email, owner.Email, StringComparison.OrdinalIgnoreCase))
+                continue;
+            if (FindUser(grant.Grantee) is { } user)
+            {
+                if (string.Equals(user.Email, grantee.Email, StringComparison.OrdinalIgnoreCase))
+                    rights |= grant.Rights;
+            }
+            else if (FindGroup(grant.Grantee) is { } group
+                     && ExpandGroup(group).Any(u => string.Equals(u.Email, grantee.Email, StringComparison.OrdinalIgnoreCase)))
+            {
+                rights |= grant.Rights & ~MailboxRights.FullAccess;
+            }
+        }
+        return rights;
+    }
+
+    /// <summary>The users whose mailbox <paramref name="grantee"/> may open with Full Access, in configuration order.</summary>
+    public IReadOnlyList<DirectoryUser> FullAccessMailboxesOf(DirectoryUser grantee) =>
+        _permissions
+            .Where(p => p.Rights.HasFlag(MailboxRights.FullAccess))
+            .Select(p => FindUser(p.Mailbox))
+            .OfType<DirectoryUser>()
+            .DistinctBy(u => u.Email, StringComparer.OrdinalIgnoreCase)
+            .Where(owner => RightsOn(owner, grantee).HasFlag(MailboxRights.FullAccess))
+            .ToList();
 
     /// <summary>The distinct enabled users reachable from <paramref name="group"/>, in member order.</summary>
     public IReadOnlyList<DirectoryUser> ExpandGroup(DirectoryGroup group)

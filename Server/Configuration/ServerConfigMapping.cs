@@ -14,14 +14,23 @@ public static class ServerConfigMapping
         var organizations = new List<DirectoryOrganization>();
         var users = new List<DirectoryUser>();
         var groups = new List<DirectoryGroup>();
+        var permissions = new List<DirectoryPermission>();
         foreach (var org in config.Organizations)
         {
             organizations.Add(new DirectoryOrganization(org.Id, org.Alias, org.Domains.Select(d => d.Name).ToList(), org.DefaultDomain));
             users.AddRange(org.Users.Select(u => new DirectoryUser(org.Id, u.Email, u.DisplayName, u.Aliases, u.PasswordHash, u.Enabled,
                 u.MailboxQuotaMiB * 1024L * 1024L)));
             groups.AddRange(org.Groups.Select(g => new DirectoryGroup(org.Id, g.Email, g.Aliases, g.Members)));
+            permissions.AddRange(org.MailboxPermissions.Select(p => new DirectoryPermission(p.Mailbox, p.Grantee,
+                p.Permissions.Aggregate(MailboxRights.None, (rights, permission) => rights | permission switch
+                {
+                    MailboxPermission.FullAccess => MailboxRights.FullAccess,
+                    MailboxPermission.SendAs => MailboxRights.SendAs,
+                    MailboxPermission.SendOnBehalf => MailboxRights.SendOnBehalf,
+                    _ => MailboxRights.None,
+                }))));
         }
-        return MailDirectory.Build(organizations, users, groups);
+        return MailDirectory.Build(organizations, users, groups, permissions);
     }
 
     /// <summary>The SMTP listener limits from the Limits section.</summary>
