@@ -1,9 +1,11 @@
 using MailServer.Rules.Directory;
+using NUnit.Framework;
 
 namespace MailServer.Tests.Rules.Directory;
 
 /// <summary>§5 mailbox permissions as the directory reports them: direct grants, group grants, Full Access for users only.</summary>
-public class MailboxRightsTests
+[TestFixture]
+public sealed class MailboxRightsTests
 {
     private const string Org = "m-0123456789abcdef0123456789abcdef";
 
