@@ -190,4 +190,39 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Every subscribed name of a mailbox, folders or not, in ordinal order.</summary>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     IReadOnlyList<string> ListSubscriptions(string mailboxId);
+
+    /// <summary>
+    /// Puts a message in the outbound queue: the body once, encrypted under the organization's key hierarchy,
+    /// the envelope sealed. When <paramref name="countAgainstUser"/> is set, the recipients are added to that
+    /// user's external-recipient count for the day of <see cref="OutboundEnvelope.ReceivedAt"/> (UTC) in the same
+    /// transaction. Returns when the message is durable.
+    /// </summary>
+    /// <exception cref="ArgumentException">The envelope has no recipient.</exception>
+    Task<QueuedMessage> EnqueueAsync(OutboundEnvelope envelope, ReadOnlyMemory<byte> message, string? countAgainstUser, CancellationToken cancellationToken);
+
+    /// <summary>Every queued message, oldest first.</summary>
+    IReadOnlyList<QueuedMessage> ListQueue();
+
+    /// <summary>Queued messages with a pending recipient due at or before <paramref name="now"/>, at most <paramref name="max"/>.</summary>
+    IReadOnlyList<QueuedMessage> DueQueueEntries(DateTimeOffset now, int max);
+
+    /// <summary>One queued message, or null.</summary>
+    QueuedMessage? FindQueued(string queueId);
+
+    /// <summary>The decrypted bytes of a queued message.</summary>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    Task<byte[]> ReadQueuedMessageAsync(string queueId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Replaces the recipients' states of a queued message, durably. When none is pending any more the message
+    /// leaves the queue (its blob is deleted after the commit).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken);
+
+    /// <summary>Removes a message from the queue without delivering it. False when there was no such message.</summary>
+    Task<bool> DeleteQueuedAsync(string queueId, CancellationToken cancellationToken);
+
+    /// <summary>External recipients counted against <paramref name="user"/> on <paramref name="day"/> (UTC).</summary>
+    long ExternalRecipientsOn(string organizationId, string user, DateOnly day);
 }

@@ -175,6 +175,7 @@ public sealed partial class MailStore
 
         // Orphans: on disk, referenced by no committed entry, and not a delivery in flight. Deleted after commit.
         var referenced = all.Select(e => e[E.BlobId].AsString).ToHashSet(StringComparer.Ordinal);
+        referenced.UnionWith(QueueBlobIds()); // queued outbound messages own their blobs too
         var orphans = blobFiles.Where(b => !referenced.Contains(b) && !_inFlightBlobs.ContainsKey(b)).ToList();
         var temps = tempFiles.Where(t => !_inFlightBlobs.ContainsKey(BlobIdOfTemp(t))).ToList();
         ctx.AfterCommit.Add(() =>

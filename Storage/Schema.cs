@@ -14,6 +14,10 @@ internal static class Schema
     public const string Mailboxes = "mailboxes";
     public const string Folders = "folders";
     public const string Entries = "entries";
+    /// <summary>The outbound queue: one document per queued message (MailStore.Queue.cs).</summary>
+    public const string Queue = "queue";
+    /// <summary>Per-user daily counts of external recipients (Limits.ExternalRecipientsPerUserPerDay).</summary>
+    public const string SendCounts = "sendCounts";
 
     /// <summary>The single document of <see cref="Meta"/>.</summary>
     public const string MetaId = "store";
@@ -73,6 +77,27 @@ internal static class Schema
         public const string SummarySealed = "summary";
     }
 
+    public static class QueueFields
+    {
+        public const string Organization = "org";
+        public const string BlobId = "blobId";
+        /// <summary>The message key, sealed under the organization's queue key.</summary>
+        public const string WrappedKey = "wrappedKey";
+        /// <summary>The envelope and per-recipient states (JSON), sealed under the message key.</summary>
+        public const string EnvelopeSealed = "envelope";
+        public const string Size = "size";
+        public const string CreatedTicks = "createdAt";
+        /// <summary>The earliest next attempt of a pending recipient (long.MaxValue when none).</summary>
+        public const string NextAttemptTicks = "nextAttempt";
+        public const string Pending = "pending";
+    }
+
+    public static class SendCountFields
+    {
+        /// <summary>The _id is "org|HMAC(user)|yyyymmdd"; this is the number of external recipients counted.</summary>
+        public const string Count = "count";
+    }
+
     /// <summary>
     /// field = value as a parameterised expression. LiteDB's Query.EQ inlines the value into the expression
     /// text, so every distinct value is parsed and compiled anew (a JIT per lookup); a parameter keeps one
@@ -96,6 +121,7 @@ internal static class Schema
         var entries = db.GetCollection(Entries);
         entries.EnsureIndex(EntryFields.FolderUid, unique: true);
         entries.EnsureIndex(EntryFields.BlobId);
+        db.GetCollection(Queue).EnsureIndex(QueueFields.NextAttemptTicks);
         // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
         // costs the writer on every delivery.
     }

@@ -141,7 +141,48 @@ internal sealed class ConnectionGuard : Stream
             await CloseWithReplyAsync(reply, tripped).ConfigureAwait(false);
             return 0;
         }
-        return read;
+        return _dataMode || RcptParameterSink is null ? TrackLineStart(buffer.Span[..read]) : StripRcptParameters(buffer.Span[..read]);
+    }
+
+    /// <summary>Where the session collects RCPT parameters (RFC 3461); null: lines pass untouched.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<RcptParameters>? RcptParameterSink { get; set; }
+
+    private bool _atLineStart = true;
+
+    private int TrackLineStart(ReadOnlySpan<byte> chunk)
+    {
+        _atLineStart = chunk[^1] == '\n';
+        return chunk.Length;
+    }
+
+    /// <summary>
+    /// Shortens every complete RCPT line of the chunk to its path and hands the parameters to the session
+    /// (<see cref="RcptParameterParser"/>). A line split across reads is passed on as it is (SmtpServer then refuses
+    /// its parameters); clients write each command whole, so in practice every line is complete.
+    /// </summary>
+    private int StripRcptParameters(Span<byte> chunk)
+    {
+        var written = 0;
+        var position = 0;
+        var lineStart = _atLineStart;
+        while (position < chunk.Length)
+        {
+            var lf = chunk[position..].IndexOf((byte)'\n');
+            var length = lf < 0 ? chunk.Length - position : lf + 1;
+            var line = chunk.Slice(position, length);
+            var keep = length;
+            if (lineStart && lf >= 0 && RcptParameterParser.TryStrip(line) is { } stripped)
+            {
+                keep = stripped.Length;
+                RcptParameterSink!.Enqueue(stripped.Parameters);
+            }
+            line[..keep].CopyTo(chunk[written..]);
+            written += keep;
+            position += length;
+            lineStart = lf >= 0;
+        }
+        _atLineStart = lineStart;
+        return written;
     }
 
     /// <summary>Counts the bytes just read; returns the cap they broke, if any.</summary>

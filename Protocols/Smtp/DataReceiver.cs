@@ -1,5 +1,7 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
+using MailServer.Rules.Directory;
+using MailServer.Rules.Sending;
 using SmtpServer;
 using SmtpServer.ComponentModel;
 using SmtpServer.Mail;
@@ -10,12 +12,14 @@ namespace MailServer.Protocols.Smtp;
 
 /// <summary>
 /// End of DATA (SmtpServer's IMessageStore): checks the content in order (size, bare CR/LF/NUL, header
-/// section, MIME structure), prepends the Received header, hands the transaction to
+/// section, MIME structure), on submission the From/Sender rights (§5, setting or removing Sender),
+/// prepends the Received header, hands the transaction to
 /// <see cref="IMessageDelivery"/> and turns its outcome into the one reply. Never throws: every path
 /// returns a reply, so nothing else of the session is lost.
 /// </summary>
 internal sealed class DataReceiver(
     SmtpListenerOptions options,
+    IDirectorySource directory,
     IMessageDelivery delivery,
     TimeProvider time,
     TimeSpan mimeParseBudget,
@@ -46,6 +50,24 @@ internal sealed class DataReceiver(
                 return refusal.Reply;
             }
 
+            if (session.User is { } user)
+            {
+                // §5: who may appear in From and Sender. Checked on the exact bytes that will be stored.
+                if (SubmittedHeaders.TryParse(MessageChecks.HeaderSection(message), out var problem) is not { } headers)
+                {
+                    logger.SubmissionRefused(user.Email, problem);
+                    return SmtpReplies.BadSenderHeaders(problem);
+                }
+                var decision = SendPermission.ForHeaders(directory.Current, user, headers);
+                if (decision.Decision is SendDecision.Refused refused)
+                {
+                    logger.SubmissionRefused(user.Email, refused.Reason);
+                    return SmtpReplies.SendAsDenied(refused.Reason);
+                }
+                message = SenderHeaderRewriter.Apply(message, decision.Change);
+            }
+
+            var parameters = transaction.Parameters;
             var smtpTransaction = new SmtpTransaction(
                 SessionId: session.SessionId,
                 Listener: session.Kind,
@@ -54,8 +76,13 @@ internal sealed class DataReceiver(
                 ReversePath: transaction.From is { } from && !string.IsNullOrEmpty(from.User) ? from.AsAddress() : "", // "" is the null reverse-path <>
                 Recipients: recipients,
                 Secure: context.Pipe.IsSecure,
-                AuthenticatedUser: null, // AUTH is not offered yet (see ListenerCommandFactory)
-                ReceivedAt: time.GetUtcNow());
+                AuthenticatedUser: session.User?.Email,
+                ReceivedAt: time.GetUtcNow())
+            {
+                // RFC 3461 §4.3, §4.4 (validated by ListenerCommandFactory).
+                Return = parameters.TryGetValue("RET", out var ret) ? DsnParameters.ParseReturn(ret) ?? DsnReturn.NotGiven : DsnReturn.NotGiven,
+                EnvelopeId = parameters.TryGetValue("ENVID", out var envid) ? RcptParameterParser.DecodeXtext(envid) : null,
+            };
 
             var received = ReceivedHeader.Build(smtpTransaction, options.ServerName, session.UsedEhlo, transactionId);
             var stored = new byte[System.Text.Encoding.ASCII.GetByteCount(received) + message.Length];

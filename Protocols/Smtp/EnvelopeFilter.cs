@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using MailServer.Rules.Directory;
+using MailServer.Rules.Sending;
 using SmtpServer;
 using SmtpServer.ComponentModel;
 using SmtpServer.Mail;
@@ -22,7 +23,24 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
     {
         // MAIL starts a new transaction (RFC 5321 §4.1.1.2). The declared SIZE was checked while parsing
         // (ListenerCommandFactory); sender authentication verdicts are the pipeline's, after DATA.
-        SmtpSessionState.Of(context).Recipients.Clear();
+        var session = SmtpSessionState.Of(context);
+        session.Recipients.Clear();
+        if (session.Kind == SmtpListenerKind.Mx)
+            return Task.FromResult(true);
+
+        // RFC 6409 §4.3 / RFC 4954 §6: submission needs AUTH first.
+        if (session.User is not { } user)
+        {
+            logger.SenderRefused("authentication required on submission");
+            throw new SmtpResponseException(SmtpReplies.AuthenticationRequired);
+        }
+        // §5: the envelope sender must be the user's own address or one it may send as or on behalf of.
+        var reversePath = from is { } f && !string.IsNullOrEmpty(f.User) ? f.AsAddress() : "";
+        if (SendPermission.ForEnvelope(directory.Current, user, reversePath) is SendDecision.Refused refused)
+        {
+            logger.SubmissionRefused(user.Email, refused.Reason);
+            throw new SmtpResponseException(SmtpReplies.SendAsDenied(refused.Reason));
+        }
         return Task.FromResult(true);
     }
 
@@ -30,16 +48,23 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
     {
         var session = SmtpSessionState.Of(context);
         var address = to.AsAddress();
+        var parameters = TakeParameters(session, address);
+        if (parameters?.Invalid == true)
+            throw Refuse(address, "invalid DSN parameter", SmtpReplies.BadDsnParameter);
 
         // RFC 5321 §4.5.3.1.8: past our maximum, 452 so the client sends the remaining recipients later.
         if (session.Recipients.Count >= options.Limits.MaxRecipients)
             throw Refuse(address, "too many recipients", SmtpReplies.TooManyRecipients);
 
-        // Submission listeners relay for authenticated users only; AUTH is not there yet, so every listener
-        // accepts mail for local addresses only (RFC 5321 §3.6.2: no open relay).
-        switch (directory.Current.Resolve(address))
+        var resolution = directory.Current.Resolve(address);
+        switch (resolution)
         {
+            case RecipientResolution.NotLocal when session.Kind != SmtpListenerKind.Mx && session.User is { } user:
+                // Authenticated submission relays (RFC 6409 §4.3); §17's daily external recipient limit applies.
+                CheckExternalLimit(session, user, address);
+                break;
             case RecipientResolution.NotLocal:
+                // RFC 5321 §3.6.2: no open relay. The MX listener never relays, authenticated or not.
                 throw Refuse(address, "relaying denied", SmtpReplies.RelayDenied);
             case RecipientResolution.UnknownAddress:
                 throw Refuse(address, "no such user", SmtpReplies.NoSuchUser(address));
@@ -50,11 +75,43 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
                 // pipeline reports the full ones (a group address cannot be half-refused at RCPT).
                 if (!HasRoom(local, address))
                     throw Refuse(address, "mailbox full", SmtpReplies.MailboxFull(address));
-                session.Recipients.Add(new AcceptedRecipient(address, local));
-                return Task.FromResult(true);
+                break;
             default:
                 throw new InvalidOperationException("Unknown recipient resolution.");
         }
+        session.Recipients.Add(new AcceptedRecipient(address, resolution, parameters?.Notify ?? DsnNotify.NotGiven, parameters?.OriginalRecipient));
+        return Task.FromResult(true);
+    }
+
+    /// <summary>
+    /// The RFC 3461 parameters the guard took off this RCPT line. Entries of RCPT lines SmtpServer refused
+    /// before asking us (syntax, sequence) are skipped by address.
+    /// </summary>
+    private static RcptParameters? TakeParameters(SmtpSessionState session, string address)
+    {
+        while (session.RcptParameters.TryDequeue(out var parameters))
+            if (string.Equals(parameters.Address, address, StringComparison.OrdinalIgnoreCase))
+                return parameters;
+        return null;
+    }
+
+    private void CheckExternalLimit(SmtpSessionState session, DirectoryUser user, string address)
+    {
+        var limit = options.Limits.ExternalRecipientsPerUserPerDay;
+        long today;
+        try
+        {
+            today = delivery.ExternalRecipientsToday(user);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.RecipientCheckFailed(address, e);
+            throw new SmtpResponseException(SmtpReplies.TemporaryServerError);
+        }
+        if (today >= limit)
+            throw Refuse(address, "daily external recipient limit reached", SmtpReplies.ExternalRecipientsDailyLimit(limit));
+        if (today + session.Recipients.Count(r => r.IsRemote) >= limit)
+            throw Refuse(address, "daily external recipient limit reached with this message", SmtpReplies.ExternalRecipientsTransactionFull(limit));
     }
 
     /// <summary>

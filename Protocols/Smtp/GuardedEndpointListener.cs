@@ -121,6 +121,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
                 });
                 var state = new SmtpSessionState(context.SessionId.ToString("N"), kind, new IPEndPoint(address, remote.Port), guard);
                 state.AttachTo(context);
+                guard.RcptParameterSink = state.RcptParameters;
                 context.Properties[EndpointListener.LocalEndPointKey] = socket.LocalEndpoint;
                 context.Properties[EndpointListener.RemoteEndPointKey] = remote;
                 owner._onSessionAccepted(state);

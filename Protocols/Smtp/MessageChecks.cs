@@ -78,6 +78,9 @@ internal static class MessageChecks
         }
     }
 
+    /// <summary>The header section itself (see <see cref="HeaderSectionLength"/>).</summary>
+    public static ReadOnlySpan<byte> HeaderSection(ReadOnlySpan<byte> message) => message[..HeaderSectionLength(message)];
+
     /// <summary>Bytes up to and including the empty line that ends the header section (all of it when none).</summary>
     public static int HeaderSectionLength(ReadOnlySpan<byte> message)
     {

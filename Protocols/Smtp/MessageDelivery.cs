@@ -14,8 +14,49 @@ public enum SmtpListenerKind
     Submissions,
 }
 
-/// <summary>An envelope recipient accepted at RCPT, with what it resolved to.</summary>
-public sealed record AcceptedRecipient(string Address, RecipientResolution.Local Resolution);
+/// <summary>RFC 3461 §4.1 NOTIFY: which delivery status notifications the sender asked for.</summary>
+[Flags]
+public enum DsnNotify
+{
+    /// <summary>Not given: failures (and delays) are reported, success is not (RFC 3461 §4.1).</summary>
+    NotGiven = 0,
+    /// <summary>NEVER: no DSN at all.</summary>
+    Never = 1,
+    /// <summary>SUCCESS.</summary>
+    Success = 2,
+    /// <summary>FAILURE.</summary>
+    Failure = 4,
+    /// <summary>DELAY.</summary>
+    Delay = 8,
+}
+
+/// <summary>RFC 3461 §4.3 RET: how much of the message a failure DSN carries.</summary>
+public enum DsnReturn
+{
+    /// <summary>Not given: the headers only (our choice, RFC 3461 §4.3 leaves it to the server).</summary>
+    NotGiven,
+    /// <summary>RET=FULL: the whole message.</summary>
+    Full,
+    /// <summary>RET=HDRS: the header section only.</summary>
+    Headers,
+}
+
+/// <summary>
+/// An envelope recipient accepted at RCPT: a local address (<see cref="RecipientResolution.Local"/>) or, on an
+/// authenticated submission, a remote one (<see cref="RecipientResolution.NotLocal"/>), with its RFC 3461 parameters.
+/// </summary>
+public sealed record AcceptedRecipient(
+    string Address,
+    RecipientResolution Resolution,
+    DsnNotify Notify = DsnNotify.NotGiven,
+    string? OriginalRecipient = null)
+{
+    /// <summary>True for an address outside every local domain (it goes to the outbound queue).</summary>
+    public bool IsRemote => Resolution is RecipientResolution.NotLocal;
+
+    /// <summary>The local mailboxes this recipient reaches (none for a remote one).</summary>
+    public IReadOnlyList<DirectoryUser> Mailboxes => Resolution is RecipientResolution.Local local ? local.Mailboxes : [];
+}
 
 /// <summary>Everything known about a transaction when its DATA has been received and checked.</summary>
 public sealed record SmtpTransaction(
@@ -27,14 +68,21 @@ public sealed record SmtpTransaction(
     IReadOnlyList<AcceptedRecipient> Recipients,
     bool Secure,
     string? AuthenticatedUser,
-    DateTimeOffset ReceivedAt);
+    DateTimeOffset ReceivedAt)
+{
+    /// <summary>RFC 3461 ENVID, or null.</summary>
+    public string? EnvelopeId { get; init; }
+
+    /// <summary>RFC 3461 RET.</summary>
+    public DsnReturn Return { get; init; }
+}
 
 /// <summary>The outcome of a delivery for one envelope recipient. A closed set.</summary>
 public abstract record DeliveryOutcome
 {
     private DeliveryOutcome() { }
 
-    /// <summary>Durably stored (or queued) for this recipient.</summary>
+    /// <summary>Durably stored in the mailbox, or durably queued for a remote recipient.</summary>
     public sealed record Delivered : DeliveryOutcome;
 
     /// <summary>Not stored; the sender may retry later (4xx).</summary>
@@ -70,4 +118,10 @@ public interface IMessageDelivery
     /// can be refused with 552 before any data is sent.
     /// </summary>
     bool HasRoom(DirectoryUser user);
+
+    /// <summary>
+    /// External recipients already counted against <paramref name="user"/> today (UTC), for
+    /// Limits.ExternalRecipientsPerUserPerDay; checked at RCPT.
+    /// </summary>
+    long ExternalRecipientsToday(DirectoryUser user);
 }

@@ -9,15 +9,15 @@ namespace MailServer.Protocols.Smtp;
 /// <summary>
 /// Builds SmtpServer's command objects. Differences from SmtpServer's own factory:
 /// EHLO advertises exactly our extension list; MAIL's SIZE parameter is checked here (as a 64-bit number,
-/// SmtpServer parses it as int and lets an overflowing value through as 0); AUTH is not offered yet and
+/// SmtpServer parses it as int and lets an overflowing value through as 0), and so are RET and ENVID (RFC 3461);
 /// PROXY is never accepted from a client (it would let anyone claim any source address).
 /// Throwing <see cref="SmtpResponseException"/> here makes SmtpServer answer with that reply.
 /// </summary>
-internal sealed class ListenerCommandFactory(SmtpListenerOptions options) : ISmtpCommandFactory
+internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool authenticationOffered) : ISmtpCommandFactory
 {
     public SmtpCommand CreateHelo(string domainOrAddress) => new HeloCommand(domainOrAddress);
 
-    public SmtpCommand CreateEhlo(string domainOrAddress) => new ListenerEhloCommand(domainOrAddress, options);
+    public SmtpCommand CreateEhlo(string domainOrAddress) => new ListenerEhloCommand(domainOrAddress, options, authenticationOffered);
 
     public SmtpCommand CreateMail(IMailbox address, IReadOnlyDictionary<string, string> parameters)
     {
@@ -29,6 +29,11 @@ internal sealed class ListenerCommandFactory(SmtpListenerOptions options) : ISmt
             if (declared > options.Limits.MaxMessageBytes)
                 throw new SmtpResponseException(SmtpReplies.MessageTooBig);
         }
+        // RFC 3461 §4.3 and §4.4: RET is FULL or HDRS; ENVID is xtext.
+        if (parameters.TryGetValue("RET", out var ret) && DsnParameters.ParseReturn(ret) is null)
+            throw new SmtpResponseException(SmtpReplies.BadDsnParameter);
+        if (parameters.TryGetValue("ENVID", out var envid) && (envid.Length > 100 || RcptParameterParser.DecodeXtext(envid) is null))
+            throw new SmtpResponseException(SmtpReplies.BadDsnParameter);
         return new MailCommand(address, parameters);
     }
 
@@ -39,17 +44,20 @@ internal sealed class ListenerCommandFactory(SmtpListenerOptions options) : ISmt
     public SmtpCommand CreateRset() => new RsetCommand();
     public SmtpCommand CreateStartTls() => new StartTlsCommand();
 
-    // AUTH arrives with the submission issue; until then it is not advertised and refused here, so
-    // SmtpServer's default authenticator (which accepts any credentials) can never run.
+    // RFC 4954: PLAIN and LOGIN, checked by UserAuthenticator (which refuses it on the MX listener). Without a
+    // credential validator AUTH is refused here, so SmtpServer's default authenticator (which accepts any
+    // credentials) can never run.
     public SmtpCommand CreateAuth(AuthenticationMethod method, string parameter) =>
-        throw new SmtpResponseException(SmtpReplies.CommandNotAvailable);
+        authenticationOffered && method is AuthenticationMethod.Plain or AuthenticationMethod.Login
+            ? new AuthCommand(method, parameter)
+            : throw new SmtpResponseException(SmtpReplies.CommandNotAvailable);
 
     public SmtpCommand CreateProxy(IPEndPoint sourceEndpoint, IPEndPoint destinationEndpoint) =>
         throw new SmtpResponseException(SmtpReplies.CommandNotAvailable);
 }
 
 /// <summary>EHLO with our greeting text and extension list (RFC 5321 §4.1.1.1).</summary>
-internal sealed class ListenerEhloCommand(string domainOrAddress, SmtpListenerOptions options) : EhloCommand(domainOrAddress)
+internal sealed class ListenerEhloCommand(string domainOrAddress, SmtpListenerOptions options, bool authenticationOffered) : EhloCommand(domainOrAddress)
 {
     protected override string GetGreeting(ISessionContext context) => $"{options.ServerName} Hello {DomainOrAddress}";
 
@@ -59,7 +67,26 @@ internal sealed class ListenerEhloCommand(string domainOrAddress, SmtpListenerOp
         yield return $"SIZE {options.Limits.MaxMessageBytes}";       // RFC 1870
         yield return "8BITMIME";                                      // RFC 6152
         yield return "ENHANCEDSTATUSCODES";                           // RFC 2034
+        yield return "SMTPUTF8";                                      // RFC 6531
+        yield return "DSN";                                           // RFC 3461
         if (!context.Pipe.IsSecure)
             yield return "STARTTLS";                                  // RFC 3207
+        // RFC 4954 §4 and decisions.md: AUTH only on submission, and only over TLS unless the admin allows plaintext.
+        var session = SmtpSessionState.Of(context);
+        if (session.Kind != SmtpListenerKind.Mx && session.User is null && (context.Pipe.IsSecure || options.AllowPlaintextAuth)
+            && authenticationOffered)
+            yield return "AUTH PLAIN LOGIN";
     }
+}
+
+/// <summary>RFC 3461 MAIL parameters as the transaction keeps them.</summary>
+internal static class DsnParameters
+{
+    /// <summary>RET=FULL or RET=HDRS; null when the value is neither.</summary>
+    public static DsnReturn? ParseReturn(string value) => value.ToUpperInvariant() switch
+    {
+        "FULL" => DsnReturn.Full,
+        "HDRS" => DsnReturn.Headers,
+        _ => null,
+    };
 }

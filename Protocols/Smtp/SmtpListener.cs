@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using MailServer.Protocols.Authentication;
 using MailServer.Rules.Directory;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
@@ -16,8 +17,8 @@ namespace MailServer.Protocols.Smtp;
 /// <summary>
 /// The SMTP receiving side: SmtpServer 11.1.0 endpoints for every configured listener, with input caps
 /// (<see cref="ConnectionGuard"/>), a per-IP connection cap, recipient checks at RCPT, content checks at the
-/// end of DATA and a graceful stop. Every listener accepts mail for local addresses only for now
-/// (submission AUTH and relaying come later).
+/// end of DATA and a graceful stop. The MX listener takes mail for local addresses only and never relays; the
+/// submission listeners (RFC 6409, RFC 8314) require AUTH and then accept local and remote recipients.
 /// </summary>
 /// <remarks>
 /// Lifecycle: construct, <see cref="StartAsync"/> once, <see cref="StopAsync"/> once (or
@@ -39,6 +40,7 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly IMessageDelivery _delivery;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly ICredentialValidator? _credentials;
     private readonly ConcurrentDictionary<string, SmtpSessionState> _sessions = new();
     private readonly List<(SmtpListenerKind Kind, IPEndPoint EndPoint)> _bound = [];
     private global::SmtpServer.SmtpServer? _server;
@@ -52,9 +54,12 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="delivery">Receives each accepted transaction; its quota check runs at RCPT.</param>
     /// <param name="logger">Log sink (event ids 2000–2099).</param>
     /// <param name="time">Clock for the Received header; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="credentials">Checks AUTH on the submission listeners; null: AUTH is not offered, so nothing can be submitted.</param>
     /// <exception cref="ArgumentException">The options are unusable (no endpoint, no server name, limits out of range).</exception>
-    public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger, TimeProvider? time = null)
+    public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger,
+        TimeProvider? time = null, ICredentialValidator? credentials = null)
     {
+        _credentials = credentials;
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
@@ -102,8 +107,8 @@ public sealed class SmtpListener : IAsyncDisposable
                 var definition = new EndpointDefinitionBuilder()
                     .Endpoint(local)
                     .IsSecure(endpoint.Kind == SmtpListenerKind.Submissions) // RFC 8314 implicit TLS
-                    .AuthenticationRequired(false)
-                    .AllowUnsecureAuthentication(false)
+                    .AuthenticationRequired(false) // EnvelopeFilter answers MAIL with 530 itself (RFC 4954 §6)
+                    .AllowUnsecureAuthentication(endpoint.Kind == SmtpListenerKind.Submission && _options.AllowPlaintextAuth)
                     .SessionTimeout(MaxSessionDuration)
                     .Certificate(_options.Certificate)
                     .SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13)
@@ -125,9 +130,10 @@ public sealed class SmtpListener : IAsyncDisposable
         _listeners = new GuardedEndpointListenerFactory(bound, _options.Limits, _logger, OnSessionAccepted);
         var services = new ListenerServices(
             _listeners,
-            new ListenerCommandFactory(_options),
+            new ListenerCommandFactory(_options, _credentials is not null),
             new EnvelopeFilter(_options, _directory, _delivery, _logger),
-            new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger));
+            new DataReceiver(_options, _directory, _delivery, _time, MimeParseBudget, _logger),
+            _credentials is null ? null : new UserAuthenticator(_credentials, _logger));
         _server = new global::SmtpServer.SmtpServer(serverOptions.Build(), services);
         _server.SessionCreated += OnSessionCreated;
         _server.SessionCompleted += (_, e) => OnSessionEnded(e.Context, "completed", null);
@@ -211,8 +217,13 @@ public sealed class SmtpListener : IAsyncDisposable
                     session.UsedEhlo = false;
                     session.Recipients.Clear();
                     break;
-                case RsetCommand or StartTlsCommand:
+                case RsetCommand:
                     session.Recipients.Clear();
+                    break;
+                case StartTlsCommand:
+                    // RFC 3207 §4.2: forget everything learnt before the handshake.
+                    session.Recipients.Clear();
+                    session.User = null;
                     break;
                 case DataCommand:
                     session.DataStarted = session.Recipients.Count > 0;
@@ -272,21 +283,23 @@ public sealed class SmtpListener : IAsyncDisposable
     }
 
     /// <summary>
-    /// SmtpServer's service lookup. Deliberately answers null for the user authenticator: then EHLO does not
-    /// advertise AUTH (SmtpServer's default authenticator would accept any credentials).
+    /// SmtpServer's service lookup. The user authenticator is ours or null (then AUTH is refused by the command
+    /// factory; SmtpServer's default authenticator would accept any credentials).
     /// </summary>
     private sealed class ListenerServices(
         IEndpointListenerFactory listeners,
         ISmtpCommandFactory commands,
         IMailboxFilterFactory filter,
-        IMessageStoreFactory store) : IServiceProvider
+        IMessageStoreFactory store,
+        UserAuthenticator? authenticator) : IServiceProvider
     {
         public object? GetService(Type serviceType) =>
             serviceType == typeof(IEndpointListenerFactory) ? listeners
             : serviceType == typeof(ISmtpCommandFactory) ? commands
             : serviceType == typeof(IMailboxFilterFactory) ? filter
             : serviceType == typeof(IMessageStoreFactory) ? store
-            : serviceType == typeof(IUserAuthenticatorFactory) || serviceType == typeof(IUserAuthenticator) ? null
+            : serviceType == typeof(IUserAuthenticatorFactory) ? authenticator
+            : serviceType == typeof(IUserAuthenticator) ? authenticator
             : null;
     }
 }

@@ -30,6 +30,9 @@ public sealed record SmtpLimits
     /// <summary>Most attachments in one message.</summary>
     public int MaxAttachments { get; init; } = 500;
 
+    /// <summary>Recipients outside the organization one user may address per UTC day (§17).</summary>
+    public int ExternalRecipientsPerUserPerDay { get; init; } = 10_000;
+
     /// <summary>Concurrent connections from one IP address.</summary>
     public int MaxConnectionsPerIp { get; init; } = 50;
 

@@ -52,4 +52,13 @@ internal static partial class SmtpLog
 
     [LoggerMessage(EventId = 2031, Level = LogLevel.Error, Message = "Transaction {TransactionId}: delivery threw; replied 451")]
     public static partial void DeliveryFailed(this ILogger logger, string transactionId, Exception exception);
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Information, Message = "AUTH succeeded for {User}")]
+    public static partial void AuthSucceeded(this ILogger logger, string user);
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Warning, Message = "AUTH failed for {User}: {Reason}")]
+    public static partial void AuthFailed(this ILogger logger, string user, string reason);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Information, Message = "Submission by {User} refused: {Reason}")]
+    public static partial void SubmissionRefused(this ILogger logger, string user, string reason);
 }

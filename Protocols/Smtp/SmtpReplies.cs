@@ -60,7 +60,33 @@ internal static partial class SmtpReplies
     /// <summary>Every recipient failed temporarily.</summary>
     public static SmtpResponse TemporaryFailure(string reason) => new((SmtpReplyCode)451, $"4.3.0 {Sanitize(reason)}");
 
-    /// <summary>RFC 4954 is not offered on this listener (yet); PROXY is never accepted from clients.</summary>
+    /// <summary>RFC 4954 §6: MAIL on a submission listener before AUTH.</summary>
+    public static readonly SmtpResponse AuthenticationRequired = new((SmtpReplyCode)530, "5.7.0 Authentication required");
+
+    /// <summary>RFC 4954 §6: too many recent failures; try again later (no password was checked).</summary>
+    public static readonly SmtpResponse AuthThrottled = new((SmtpReplyCode)454, "4.7.0 Too many failed logins, try again later");
+
+    /// <summary>Good credentials, but an access control rule (§6) refuses the login.</summary>
+    public static readonly SmtpResponse AuthDenied = new((SmtpReplyCode)535, "5.7.8 Authentication refused by access policy");
+
+    /// <summary>§5: the user holds no right to send with this address (WorkMail-style 5.7.60 refusal).</summary>
+    public static SmtpResponse SendAsDenied(string reason) => new((SmtpReplyCode)550, $"5.7.60 SMTP; {Sanitize(reason)}");
+
+    /// <summary>The message headers cannot be checked (From/Sender missing, repeated or unparsable).</summary>
+    public static SmtpResponse BadSenderHeaders(string problem) => new((SmtpReplyCode)550, $"5.6.0 {Sanitize(problem)}");
+
+    /// <summary>§17: this transaction would take the user past the daily external recipient limit.</summary>
+    public static SmtpResponse ExternalRecipientsTransactionFull(int limit) =>
+        new((SmtpReplyCode)452, $"4.5.3 Daily limit of {limit} external recipients reached with this message; send the rest later");
+
+    /// <summary>§17: the user has already addressed the daily number of external recipients.</summary>
+    public static SmtpResponse ExternalRecipientsDailyLimit(int limit) =>
+        new((SmtpReplyCode)550, $"5.5.3 Daily limit of {limit} external recipients per user reached; try again tomorrow (UTC)");
+
+    /// <summary>RFC 3461 §4: a NOTIFY, ORCPT, RET or ENVID parameter that does not parse.</summary>
+    public static readonly SmtpResponse BadDsnParameter = new((SmtpReplyCode)501, "5.5.4 Invalid DSN parameter");
+
+    /// <summary>RFC 4954 is not offered on this listener; PROXY is never accepted from clients.</summary>
     public static readonly SmtpResponse CommandNotAvailable = new((SmtpReplyCode)502, "5.5.1 Command not implemented");
 
     /// <summary>The message is durably stored (see <see cref="IMessageDelivery"/>).</summary>
@@ -131,6 +157,11 @@ internal static partial class SmtpReplies
         // §4.2.4 make that 503, bad sequence of commands.
         if (line.StartsWith("501 expected ", StringComparison.Ordinal))
             return $"503 5.5.1 Bad sequence of commands, {line[4..]}";
+        // RFC 4954 §6: SmtpServer's own AUTH replies, with their enhanced codes and without its attempt counter.
+        if (line.StartsWith("535 authentication failed", StringComparison.OrdinalIgnoreCase))
+            return "535 5.7.8 Authentication credentials invalid";
+        if (line.StartsWith("235 ", StringComparison.Ordinal) && !HasEnhancedCode(line[4..]))
+            return "235 2.7.0 Authentication successful";
         if (line.Length < 4 || !char.IsAsciiDigit(line[0]) || !char.IsAsciiDigit(line[1]) || !char.IsAsciiDigit(line[2])
             || (line[3] != ' ' && line[3] != '-') || line[0] is not ('2' or '4' or '5'))
             return line;

@@ -1,4 +1,5 @@
 using System.Net;
+using MailServer.Rules.Directory;
 using SmtpServer;
 
 namespace MailServer.Protocols.Smtp;
@@ -35,6 +36,12 @@ internal sealed class SmtpSessionState
 
     /// <summary>True after EHLO (ESMTP), false after HELO.</summary>
     public bool UsedEhlo { get; set; }
+
+    /// <summary>The user who authenticated with AUTH (submission listeners only), or null.</summary>
+    public DirectoryUser? User { get; set; }
+
+    /// <summary>RFC 3461 NOTIFY/ORCPT parameters taken off RCPT lines by the connection guard, in line order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<RcptParameters> RcptParameters { get; } = new();
 
     /// <summary>Recipients accepted at RCPT in the current transaction, in envelope order.</summary>
     public List<AcceptedRecipient> Recipients { get; } = [];

@@ -128,10 +128,19 @@ public static partial class ConfigLoader
             var listeners = ReadListeners(ms.Object("Listeners"), ms.PathOf("Listeners"));
             var tls = ReadTls(ms.Object("Tls"));
             var dns = ReadDns(ms.Object("Dns"));
-            var delivery = new DeliveryConfig(25);
+            var delivery = DeliveryConfig.Default;
             if (ms.Object("Delivery") is { } d)
             {
-                delivery = new DeliveryConfig(d.Int("RemotePort", 25, 1, 65535));
+                var x = DeliveryConfig.Default;
+                delivery = new DeliveryConfig(
+                    d.Int("RemotePort", x.RemotePort, 1, 65535),
+                    d.Int("QueueLifetimeHours", x.QueueLifetimeHours, 1, 24 * 30),
+                    d.Int("DelayWarningHours", x.DelayWarningHours, 1, 24 * 30),
+                    d.Int("RetryMinimumSeconds", x.RetryMinimumSeconds, 1, 24 * 3600),
+                    d.Int("RetryMaximumSeconds", x.RetryMaximumSeconds, 1, 24 * 3600),
+                    d.Int("MaxConnectionsPerDomain", x.MaxConnectionsPerDomain, 1, 100));
+                if (delivery.RetryMaximumSeconds < delivery.RetryMinimumSeconds)
+                    d.Error("RetryMaximumSeconds", "must not be less than RetryMinimumSeconds");
                 d.Finish();
             }
             var limits = ReadLimits(ms.Object("Limits"));

@@ -37,8 +37,19 @@ public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool Al
 /// <summary>The DNS resolver's name servers; empty means the system resolver's servers.</summary>
 public sealed record DnsConfig(IReadOnlyList<IPAddress> Servers, int Port);
 
-/// <summary>Outbound delivery settings.</summary>
-public sealed record DeliveryConfig(int RemotePort);
+/// <summary>Outbound delivery settings (the outbound queue).</summary>
+/// <param name="RemotePort">TCP port of remote MX hosts (25; tests point it at their receiver).</param>
+/// <param name="QueueLifetimeHours">How long a temporarily failing recipient is retried before it bounces (5 days).</param>
+/// <param name="DelayWarningHours">When a delay DSN goes out for a recipient still pending (4 h, RFC 3461 DELAY).</param>
+/// <param name="RetryMinimumSeconds">First retry delay; it doubles per attempt (Postfix's minimal_backoff_time).</param>
+/// <param name="RetryMaximumSeconds">The longest delay between two attempts (Postfix's maximal_backoff_time).</param>
+/// <param name="MaxConnectionsPerDomain">Concurrent connections to one destination.</param>
+public sealed record DeliveryConfig(int RemotePort, int QueueLifetimeHours, int DelayWarningHours, int RetryMinimumSeconds,
+    int RetryMaximumSeconds, int MaxConnectionsPerDomain)
+{
+    /// <summary>Port 25, 120 h lifetime, delay warning after 4 h, retries from 5 min doubling to 1 h, 5 connections per destination.</summary>
+    public static DeliveryConfig Default { get; } = new(25, 120, 4, 300, 3600, 5);
+}
 
 /// <summary>
 /// Protocol limits (decisions.md "Limits", workmail-behaviour.md §17, §35). "MiB"/"KiB" are binary units.

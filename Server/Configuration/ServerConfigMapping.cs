@@ -43,6 +43,7 @@ public static class ServerConfigMapping
         MaxMimeDepth = limits.MaxMimeDepth,
         MaxMimeParts = limits.MaxMimeParts,
         MaxAttachments = limits.MaxAttachments,
+        ExternalRecipientsPerUserPerDay = limits.ExternalRecipientsPerUserPerDay,
         MaxConnectionsPerIp = limits.MaxConnectionsPerIp,
         SessionTimeout = TimeSpan.FromSeconds(limits.SessionTimeoutSeconds),
     };

@@ -7,25 +7,27 @@ using Microsoft.Extensions.Logging;
 namespace MailServer.Server.Delivery;
 
 /// <summary>
-/// Carries a received transaction into local mailboxes: every distinct user reached by the envelope
-/// (directly, through an alias, or through a group) gets exactly one copy in its Inbox. The message
+/// Carries the local recipients of a transaction into their mailboxes: every distinct user reached by the
+/// envelope (directly, through an alias, or through a group) gets exactly one copy in its Inbox. The message
 /// is encrypted and written once; each mailbox holds its own wrapped key (layout.md, write path).
+/// <see cref="DeliveryPipeline"/> calls it with the local recipients only.
 /// </summary>
-public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger) : IMessageDelivery
+public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger)
 {
-    /// <inheritdoc />
+    /// <summary>False when the user's mailbox is at or over quota (checked at RCPT).</summary>
     public bool HasRoom(DirectoryUser user)
     {
         var mailbox = store.FindMailbox(user.OrganizationId, user.Email);
         return mailbox is null || mailbox.UsedBytes < user.MailboxQuotaBytes;
     }
 
-    /// <inheritdoc />
+    /// <summary>Stores the message for every local recipient of <paramref name="transaction"/>; returns when durable.</summary>
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         // One copy per distinct mailbox, whatever number of envelope recipients reach it.
         var users = transaction.Recipients
-            .SelectMany(r => r.Resolution.Mailboxes)
+            .Where(r => !r.IsRemote)
+            .SelectMany(r => r.Mailboxes)
             .DistinctBy(u => u.Email, StringComparer.OrdinalIgnoreCase)
             .ToList();
 
@@ -66,7 +68,7 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
     {
         // A group is delivered when any member received it; members whose mailbox was full are logged.
         // RFC 3461 DSNs for partial refusals come with sender authentication (decisions.md, bounces).
-        var reached = recipient.Resolution.Mailboxes.Any(u => !full.Contains(u.Email));
+        var reached = recipient.Mailboxes.Any(u => !full.Contains(u.Email));
         return reached
             ? new DeliveryOutcome.Delivered()
             : new DeliveryOutcome.PermanentFailure(SmtpRefusal.MailboxFull, $"Mailbox full: {recipient.Address}");

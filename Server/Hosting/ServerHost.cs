@@ -63,7 +63,23 @@ public static class ServerHost
             var monitor = sp.GetRequiredService<ConfigMonitor>();
             return OpenStore(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
         });
-        builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
+        // 4b. Delivery: local mailboxes and the outbound queue (remote recipients of authenticated submissions).
+        builder.Services.AddSingleton<Func<ServerConfig>>(sp => { var monitor = sp.GetRequiredService<ConfigMonitor>(); return () => monitor.Config; });
+        builder.Services.AddSingleton<LocalDelivery>();
+        builder.Services.AddSingleton<QueueSignal>();
+        builder.Services.AddSingleton<IOutboundRouter, DefaultGatewayRouter>();
+        builder.Services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
+            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Dsn"), TimeProvider.System));
+        builder.Services.AddSingleton<IMessageDelivery>(sp => new DeliveryPipeline(
+            sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
+            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<IOutboundRouter>(), sp.GetRequiredService<QueueSignal>(),
+            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>()));
+        builder.Services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MailServer.Rules.Dns.IDnsResolver>(),
+            () => sp.GetRequiredService<ConfigMonitor>().Config.Delivery, sp.GetRequiredService<ConfigMonitor>().Config.ServerName));
+        builder.Services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
+            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.OutboundQueue")));
 
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>
@@ -80,6 +96,7 @@ public static class ServerHost
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddHostedService<ImapListenerService>();
+        builder.Services.AddHostedService<OutboundQueueService>();
 
         // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
         // the store (created before them) after, so no session writes to a closed store.

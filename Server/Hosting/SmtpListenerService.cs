@@ -1,3 +1,4 @@
+using MailServer.Protocols.Authentication;
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using Microsoft.Extensions.Hosting;
@@ -6,16 +7,17 @@ using Microsoft.Extensions.Logging;
 namespace MailServer.Server.Hosting;
 
 /// <summary>
-/// Runs the SMTP listeners (MX, submission, submissions) for the host's lifetime. Stopping tells open
+/// Runs the SMTP listeners (MX, submission and submissions with AUTH) for the host's lifetime. Stopping tells open
 /// sessions <c>421 4.3.2</c> after any delivery already under way has been answered.
 /// </summary>
 internal sealed class SmtpListenerService(
     SmtpListenerOptions options,
     IDirectorySource directory,
     IMessageDelivery delivery,
+    ICredentialValidator credentials,
     ILogger<SmtpListener> logger) : IHostedService, IAsyncDisposable
 {
-    private readonly SmtpListener _listener = new(options, directory, delivery, logger);
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 

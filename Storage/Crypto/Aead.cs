@@ -89,6 +89,10 @@ internal static class KeyHierarchy
     public static byte[] OwnerSealKey(byte[] masterKey) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, masterKey, 32, salt: [], info: Aead.Utf8("mailserver owner seal v1"));
 
+    /// <summary>The key that wraps the message keys of the organization's outbound queue, derived from the master key.</summary>
+    public static byte[] QueueKey(byte[] masterKey) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, masterKey, 32, salt: [], info: Aead.Utf8("mailserver outbound queue v1"));
+
     public static string Hmac(byte[] key, string value) =>
         Convert.ToHexStringLower(HMACSHA256.HashData(key, Aead.Utf8(value)));
 

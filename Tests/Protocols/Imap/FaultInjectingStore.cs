@@ -36,5 +36,13 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task DeleteFolderAsync(string mailboxId, string name, CancellationToken ct) { Check(nameof(DeleteFolderAsync)); return inner.DeleteFolderAsync(mailboxId, name, ct); }
     public Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken ct) { Check(nameof(SetSubscribedAsync)); return inner.SetSubscribedAsync(mailboxId, name, subscribed, ct); }
     public IReadOnlyList<string> ListSubscriptions(string mailboxId) { Check(nameof(ListSubscriptions)); return inner.ListSubscriptions(mailboxId); }
+    public Task<QueuedMessage> EnqueueAsync(OutboundEnvelope envelope, ReadOnlyMemory<byte> message, string? countAgainstUser, CancellationToken ct) => inner.EnqueueAsync(envelope, message, countAgainstUser, ct);
+    public IReadOnlyList<QueuedMessage> ListQueue() => inner.ListQueue();
+    public IReadOnlyList<QueuedMessage> DueQueueEntries(DateTimeOffset now, int max) => inner.DueQueueEntries(now, max);
+    public QueuedMessage? FindQueued(string queueId) => inner.FindQueued(queueId);
+    public Task<byte[]> ReadQueuedMessageAsync(string queueId, CancellationToken ct) => inner.ReadQueuedMessageAsync(queueId, ct);
+    public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken ct) => inner.UpdateQueuedAsync(queueId, recipients, ct);
+    public Task<bool> DeleteQueuedAsync(string queueId, CancellationToken ct) => inner.DeleteQueuedAsync(queueId, ct);
+    public long ExternalRecipientsOn(string organizationId, string user, DateOnly day) => inner.ExternalRecipientsOn(organizationId, user, day);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }

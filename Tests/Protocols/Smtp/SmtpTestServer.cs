@@ -12,7 +12,7 @@ namespace MailServer.Tests.Protocols.Smtp;
 public sealed record RecordedDelivery(SmtpTransaction Transaction, byte[] Message)
 {
     public string Text => System.Text.Encoding.UTF8.GetString(Message);
-    public IEnumerable<string> Mailboxes => Transaction.Recipients.SelectMany(r => r.Resolution.Mailboxes).Select(u => u.Email);
+    public IEnumerable<string> Mailboxes => Transaction.Recipients.SelectMany(r => r.Mailboxes).Select(u => u.Email);
 }
 
 /// <summary>
@@ -49,6 +49,11 @@ public sealed class RecordingDelivery : IMessageDelivery
     public Exception? HasRoomThrows { get; set; }
 
     public bool HasRoom(DirectoryUser user) => HasRoomThrows is { } fault ? throw fault : !FullMailboxes.Contains(user.Email);
+
+    /// <summary>External recipients counted per user today (tests set it to reach the daily limit).</summary>
+    public ConcurrentDictionary<string, long> ExternalToday { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public long ExternalRecipientsToday(DirectoryUser user) => ExternalToday.GetValueOrDefault(user.Email);
 }
 
 /// <summary>A real <see cref="SmtpListener"/> on a loopback ephemeral port with the example.test directory.</summary>

@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using MailServer.Server.Configuration;
+using MailServer.Server.Logging;
+using MailServer.Storage;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace MailServer.Server.Delivery;
+
+/// <summary>
+/// The outbound queue worker's logic: takes due messages, groups each message's due recipients by destination
+/// (gateway or domain), makes one connection per destination carrying all its recipients (at most
+/// Delivery.MaxConnectionsPerDomain at once per destination), and records each recipient's outcome durably:
+/// delivered; failed (5xx, or 4xx past Delivery.QueueLifetimeHours) with a failure DSN; or deferred with
+/// exponential backoff, and a delay DSN once after Delivery.DelayWarningHours when the sender did not opt out
+/// (RFC 3461 §4.1: NOTIFY absent means FAILURE and DELAY may be reported).
+/// </summary>
+public sealed class OutboundQueue(
+    IMailStore store,
+    RemoteDelivery remote,
+    DsnSender dsn,
+    Func<ServerConfig> config,
+    QueueSignal signal,
+    ILogger logger,
+    TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _perDestination = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _messages = new(32, 32);
+
+    /// <summary>Wakes the worker (after a retry request or a new message).</summary>
+    public void Wake() => signal.Wake();
+
+    /// <summary>The signal the worker waits on between runs.</summary>
+    public QueueSignal Signal => signal;
+
+    /// <summary>Messages being delivered right now.</summary>
+    public int InFlight => _inFlight.Count;
+
+    /// <summary>
+    /// Starts delivery of every due message not already in flight (at most 32 at once) and returns the tasks started.
+    /// </summary>
+    public IReadOnlyList<Task> StartDue(CancellationToken cancellationToken)
+    {
+        var started = new List<Task>();
+        foreach (var message in store.DueQueueEntries(_time.GetUtcNow(), 256))
+        {
+            if (!_inFlight.TryAdd(message.QueueId, 0))
+                continue;
+            started.Add(RunAsync(message.QueueId, cancellationToken));
+        }
+        return started;
+    }
+
+    /// <summary>Makes every pending recipient of one message (or of all when null) due now. Returns how many messages.</summary>
+    public async Task<int> RetryNowAsync(string? queueId, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var targets = queueId is null ? store.ListQueue() : store.FindQueued(queueId) is { } one ? [one] : [];
+        foreach (var message in targets)
+            await store.UpdateQueuedAsync(message.QueueId,
+                message.Envelope.Recipients.Select(r => r.State == QueuedRecipientState.Pending ? r with { NextAttemptAt = now } : r).ToList(),
+                cancellationToken).ConfigureAwait(false);
+        signal.Wake();
+        return targets.Count;
+    }
+
+    private async Task RunAsync(string queueId, CancellationToken cancellationToken)
+    {
+        await _messages.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ProcessAsync(queueId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the recipients stay pending on disk and are tried after the restart.
+        }
+        catch (Exception e)
+        {
+            QueueLog.RunFailed(logger, e, queueId);
+        }
+        finally
+        {
+            _messages.Release();
+            _inFlight.TryRemove(queueId, out _);
+        }
+    }
+
+    /// <summary>One delivery run over one message's due recipients.</summary>
+    internal async Task ProcessAsync(string queueId, CancellationToken cancellationToken)
+    {
+        if (store.FindQueued(queueId) is not { } queued)
+            return; // deleted meanwhile
+        var now = _time.GetUtcNow();
+        var envelope = queued.Envelope;
+        var current = config();
+        var delivery = current.Delivery;
+        var bytes = await store.ReadQueuedMessageAsync(queueId, cancellationToken).ConfigureAwait(false);
+        MimeMessage message;
+        using (var stream = new MemoryStream(bytes, writable: false))
+            message = await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
+
+        var due = envelope.Recipients
+            .Select((r, i) => (Recipient: r, Index: i))
+            .Where(x => x.Recipient.State == QueuedRecipientState.Pending && x.Recipient.NextAttemptAt <= now)
+            .ToList();
+        var organization = current.Organizations.FirstOrDefault(o => o.Id == envelope.OrganizationId);
+        var groups = due.GroupBy(x => DestinationOf(queueId, x.Recipient, organization).Key)
+            .Select(g => (Destination: DestinationOf(queueId, g.First().Recipient, organization), Members: g.ToList()))
+            .ToList();
+
+        var results = new RemoteOutcome[envelope.Recipients.Count];
+        await Task.WhenAll(groups.Select(async group =>
+        {
+            var gate = _perDestination.GetOrAdd(group.Destination.Key, _ => new SemaphoreSlim(delivery.MaxConnectionsPerDomain, delivery.MaxConnectionsPerDomain));
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var recipients = group.Members.Select(m => new RemoteRecipient(m.Recipient.Address, m.Recipient.DsnNotify, m.Recipient.OriginalRecipient)).ToList();
+                var outcomes = await remote.DeliverAsync(group.Destination, message, envelope.Sender, recipients, envelope.DsnEnvelopeId, cancellationToken).ConfigureAwait(false);
+                for (var i = 0; i < group.Members.Count; i++)
+                    results[group.Members[i].Index] = outcomes[i];
+            }
+            finally
+            {
+                gate.Release();
+            }
+        })).ConfigureAwait(false);
+
+        var finished = _time.GetUtcNow();
+        var expiry = envelope.ReceivedAt + TimeSpan.FromHours(delivery.QueueLifetimeHours);
+        var updated = envelope.Recipients.ToList();
+        var failed = new List<DsnRecipient>();
+        var delayed = new List<DsnRecipient>();
+        var relayed = new List<DsnRecipient>();
+        foreach (var (recipient, index) in due)
+        {
+            var attempts = recipient.Attempts + 1;
+            switch (results[index])
+            {
+                case RemoteOutcome.Delivered delivered:
+                    updated[index] = recipient with { State = QueuedRecipientState.Delivered, Attempts = attempts, Status = "2.0.0", RemoteMta = delivered.RemoteMta, LastError = null };
+                    QueueLog.RecipientDelivered(logger, queueId, recipient.Address, delivered.RemoteMta);
+                    if (Wants(recipient.DsnNotify, "SUCCESS"))
+                        relayed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Relayed, "2.0.0", delivered.Reply, delivered.RemoteMta, finished));
+                    break;
+                case RemoteOutcome.PermanentFailure permanent:
+                    updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = permanent.Status, RemoteMta = permanent.RemoteMta, LastError = permanent.Reason };
+                    QueueLog.RecipientBounced(logger, queueId, recipient.Address, permanent.Status, permanent.Reason);
+                    if (WantsFailure(recipient.DsnNotify))
+                        failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, permanent.Status, permanent.Reason, permanent.RemoteMta, finished));
+                    break;
+                case RemoteOutcome.TemporaryFailure temporary when finished >= expiry:
+                    // RFC 5321 §4.5.4.1: give up after the queue lifetime; the last temporary reason is reported.
+                    var reason = $"delivery time expired after {delivery.QueueLifetimeHours} hours; last error: {temporary.Reason}";
+                    updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = "4.4.7", RemoteMta = temporary.RemoteMta, LastError = reason };
+                    QueueLog.RecipientBounced(logger, queueId, recipient.Address, "4.4.7", reason);
+                    if (WantsFailure(recipient.DsnNotify))
+                        failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, "4.4.7", reason, temporary.RemoteMta, finished));
+                    break;
+                case RemoteOutcome.TemporaryFailure temporary:
+                    var next = finished + Backoff(attempts, delivery);
+                    if (next > expiry)
+                        next = expiry;
+                    var delay = !recipient.DelayReported && finished - envelope.ReceivedAt >= TimeSpan.FromHours(delivery.DelayWarningHours)
+                                && (recipient.DsnNotify is null || Wants(recipient.DsnNotify, "DELAY"));
+                    updated[index] = recipient with
+                    {
+                        Attempts = attempts, NextAttemptAt = next, Status = temporary.Status, RemoteMta = temporary.RemoteMta,
+                        LastError = temporary.Reason, DelayReported = recipient.DelayReported || delay,
+                    };
+                    QueueLog.RecipientDeferred(logger, queueId, recipient.Address, attempts, next, temporary.Reason);
+                    if (delay)
+                        delayed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Delayed, temporary.Status, temporary.Reason,
+                            temporary.RemoteMta, finished, expiry));
+                    break;
+            }
+        }
+
+        // DSNs first: once the recipients are settled the message (and its bytes) may leave the queue.
+        foreach (var report in new[] { failed, delayed, relayed })
+            if (report.Count > 0)
+                await dsn.SendAsync(queueId, envelope, report, bytes, cancellationToken).ConfigureAwait(false);
+        await store.UpdateQueuedAsync(queueId, updated, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Exponential backoff: RetryMinimumSeconds doubled per attempt, at most RetryMaximumSeconds.</summary>
+    internal static TimeSpan Backoff(int attempts, DeliveryConfig delivery)
+    {
+        var seconds = delivery.RetryMinimumSeconds * Math.Pow(2, Math.Min(attempts - 1, 20));
+        return TimeSpan.FromSeconds(Math.Min(seconds, delivery.RetryMaximumSeconds));
+    }
+
+    private Destination DestinationOf(string queueId, QueuedRecipient recipient, OrganizationConfig? organization)
+    {
+        if (recipient.Gateway is { } name)
+        {
+            if (organization?.SmtpGateways.FirstOrDefault(g => g.Name == name) is { } gateway)
+                return new Destination.Gateway(gateway);
+            QueueLog.GatewayMissing(logger, queueId, name);
+        }
+        var at = recipient.Address.LastIndexOf('@');
+        return new Destination.Domain(recipient.Address[(at + 1)..]);
+    }
+
+    private static bool WantsFailure(string? notify) => notify is null || Wants(notify, "FAILURE");
+
+    private static bool Wants(string? notify, string item) =>
+        notify is not null && notify.Split(',').Contains(item, StringComparer.OrdinalIgnoreCase);
+}

@@ -1,0 +1,293 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MailServer.Rules.Dns;
+using MailServer.Server.Configuration;
+using MimeKit;
+
+namespace MailServer.Server.Delivery;
+
+/// <summary>The outcome of one remote delivery attempt for one recipient. A closed set.</summary>
+public abstract record RemoteOutcome
+{
+    private RemoteOutcome() { }
+
+    /// <summary>The remote server accepted the recipient and the message.</summary>
+    public sealed record Delivered(string RemoteMta, string Reply) : RemoteOutcome;
+
+    /// <summary>Try again later (4xx, no answer, DNS temporarily failing). <see cref="Status"/> is RFC 3463.</summary>
+    public sealed record TemporaryFailure(string Reason, string Status, string? RemoteMta) : RemoteOutcome;
+
+    /// <summary>Retrying will not help (5xx, no such domain, null MX).</summary>
+    public sealed record PermanentFailure(string Reason, string Status, string? RemoteMta) : RemoteOutcome;
+}
+
+/// <summary>Where a group of recipients goes: the MX hosts of a domain, or a configured SMTP gateway.</summary>
+public abstract record Destination
+{
+    private Destination() { }
+
+    /// <summary>Direct delivery to the domain's MX hosts (or the address literal itself).</summary>
+    public sealed record Domain(string Name) : Destination;
+
+    /// <summary>Through a named gateway (§9.7).</summary>
+    public sealed record Gateway(SmtpGatewayConfig Config) : Destination;
+
+    /// <summary>The key the per-destination concurrency limit counts by.</summary>
+    public string Key => this switch
+    {
+        Domain d => "domain:" + d.Name.ToLowerInvariant(),
+        Gateway g => "gateway:" + g.Config.Name,
+        _ => throw new InvalidOperationException(),
+    };
+}
+
+/// <summary>A recipient handed to <see cref="RemoteDelivery"/>, with its RFC 3461 parameters to pass on.</summary>
+public sealed record RemoteRecipient(string Address, string? DsnNotify, string? OriginalRecipient);
+
+/// <summary>
+/// Sends one message to one destination over one connection, carrying all its recipients (RFC 5321 §5.1 host
+/// order; MailKit's <see cref="SmtpClient"/>, which re-serialises the message safely, dependency-pitfalls.md).
+/// MX hosts get opportunistic STARTTLS (RFC 3207, RFC 7435: a certificate is not checked, a failed handshake is
+/// retried in plaintext); gateways get TLS 1.2+ with a system-trusted certificate unless their Security is None.
+/// </summary>
+public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName)
+{
+    /// <summary>How long one SMTP command may take (RFC 5321 §4.5.3.2 suggests minutes; we keep it shorter).</summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Delivers <paramref name="message"/> to every recipient at <paramref name="destination"/>. Never throws for delivery failures.</summary>
+    /// <param name="destination">The domain or gateway.</param>
+    /// <param name="message">The message as queued.</param>
+    /// <param name="sender">The envelope sender; "" is the null reverse-path.</param>
+    /// <param name="recipients">Recipients at this destination.</param>
+    /// <param name="envelopeId">RFC 3461 ENVID to pass on.</param>
+    /// <param name="cancellationToken">Stops the attempt (the recipients stay pending).</param>
+    /// <returns>One outcome per recipient, in order.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public async Task<IReadOnlyList<RemoteOutcome>> DeliverAsync(Destination destination, MimeMessage message, string sender,
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+    {
+        List<(string Host, IPAddress Address, int Port)> hosts;
+        switch (await ResolveAsync(destination, cancellationToken).ConfigureAwait(false))
+        {
+            case ResolveResult.Failed failed:
+                return recipients.Select(_ => failed.Outcome).ToList();
+            case ResolveResult.Hosts found:
+                hosts = found.List;
+                break;
+            default:
+                throw new InvalidOperationException();
+        }
+
+        RemoteOutcome last = new RemoteOutcome.TemporaryFailure("no host could be reached", "4.4.1", null);
+        foreach (var (host, address, port) in hosts)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId, cancellationToken).ConfigureAwait(false);
+            if (attempt is not null)
+                return attempt;
+            last = new RemoteOutcome.TemporaryFailure($"could not deliver to {host} [{address}]:{port}", "4.4.1", host);
+        }
+        return recipients.Select(_ => last).ToList();
+    }
+
+    /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
+    private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
+        MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+    {
+        var gateway = (destination as Destination.Gateway)?.Config;
+        var security = gateway?.Security switch
+        {
+            SmtpGatewaySecurity.StartTls => SecureSocketOptions.StartTls,
+            SmtpGatewaySecurity.Tls => SecureSocketOptions.SslOnConnect,
+            SmtpGatewaySecurity.None => SecureSocketOptions.None,
+            _ => SecureSocketOptions.StartTlsWhenAvailable,
+        };
+        using var client = new RecordingSmtpClient(recipients, envelopeId, host) { Timeout = (int)CommandTimeout.TotalMilliseconds, LocalDomain = heloName };
+        client.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+        if (gateway is null)
+            client.ServerCertificateValidationCallback = (_, _, _, _) => true; // opportunistic TLS (RFC 7435): encrypt, do not authenticate
+        try
+        {
+            try
+            {
+                await ConnectAsync(client, host, address, port, security, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (gateway is null && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
+            {
+                // RFC 3207 §4.1 leaves this to the client: a broken STARTTLS at an MX is retried in plaintext, as Postfix does.
+                client.ServerCertificateValidationCallback = null;
+                using var plain = new RecordingSmtpClient(recipients, envelopeId, host) { Timeout = (int)CommandTimeout.TotalMilliseconds, LocalDomain = heloName };
+                await ConnectAsync(plain, host, address, port, SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+                return await SendAsync(plain, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
+            }
+            if (gateway?.Username is { } user)
+                await client.AuthenticateAsync(user, gateway.Password ?? "", cancellationToken).ConfigureAwait(false);
+            return await SendAsync(client, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MailKit.Security.AuthenticationException e)
+        {
+            // The gateway refused our credentials (535): retrying the same credentials will not help (§9.7).
+            return recipients.Select(_ => (RemoteOutcome)new RemoteOutcome.PermanentFailure($"{host} refused authentication: {e.Message}", "5.7.8", host)).ToList();
+        }
+        catch (SmtpCommandException e) when (client.IsConnected)
+        {
+            // MAIL FROM or DATA refused (a RCPT refusal is recorded per recipient by RecordingSmtpClient).
+            return recipients.Select(r => client.Rejected.TryGetValue(r.Address, out var rejected) ? rejected : FromReply(host, (int)e.StatusCode, e.Message)).ToList();
+        }
+        catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
+                                   or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    private static async Task ConnectAsync(SmtpClient client, string host, IPAddress address, int port, SecureSocketOptions security, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            await socket.ConnectAsync(address, port, timeout.Token).ConfigureAwait(false);
+            await client.ConnectAsync(socket, host, port, security, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<IReadOnlyList<RemoteOutcome>> SendAsync(RecordingSmtpClient client, string host, MimeMessage message, string sender,
+        IReadOnlyList<RemoteRecipient> recipients, CancellationToken cancellationToken)
+    {
+        var mailboxes = recipients.Select(r => MailboxAddress.Parse(ParserOptions.Default, r.Address)).ToList();
+        var from = sender.Length == 0 ? new MailboxAddress("", "") : MailboxAddress.Parse(ParserOptions.Default, sender);
+        string reply;
+        try
+        {
+            reply = await client.SendAsync(FormatOptions.Default, message, from, mailboxes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SmtpCommandException e) when (e.ErrorCode == SmtpErrorCode.RecipientNotAccepted && client.Rejected.Count == recipients.Count)
+        {
+            reply = "";
+        }
+        await client.DisconnectAsync(true, cancellationToken).ConfigureAwait(false);
+        return recipients.Select(r => client.Rejected.TryGetValue(r.Address, out var rejected)
+            ? rejected
+            : new RemoteOutcome.Delivered(host, reply)).ToList();
+    }
+
+    /// <summary>An SMTP reply as an outcome: 4xx temporary, 5xx permanent (RFC 5321 §4.2.1), with its enhanced code when given.</summary>
+    internal static RemoteOutcome FromReply(string host, int code, string text)
+    {
+        var status = text.Split(' ', 2)[0];
+        var enhanced = status.Split('.') is { Length: 3 } parts && parts.All(p => p.Length > 0 && p.All(char.IsAsciiDigit)) ? status : null;
+        var reason = $"{host} said: {code} {text}".ReplaceLineEndings(" ");
+        return code >= 500
+            ? new RemoteOutcome.PermanentFailure(reason, enhanced ?? "5.0.0", host)
+            : new RemoteOutcome.TemporaryFailure(reason, enhanced ?? "4.0.0", host);
+    }
+
+    private abstract record ResolveResult
+    {
+        public sealed record Hosts(List<(string Host, IPAddress Address, int Port)> List) : ResolveResult;
+        public sealed record Failed(RemoteOutcome Outcome) : ResolveResult;
+    }
+
+    private async Task<ResolveResult> ResolveAsync(Destination destination, CancellationToken cancellationToken)
+    {
+        if (destination is Destination.Gateway gateway)
+        {
+            var config = gateway.Config;
+            if (IPAddress.TryParse(config.Host, out var literal))
+                return new ResolveResult.Hosts([(config.Host, literal, config.Port)]);
+            var addresses = await AddressesAsync(config.Host, cancellationToken).ConfigureAwait(false);
+            return addresses.Count > 0
+                ? new ResolveResult.Hosts(addresses.Select(a => (config.Host, a, config.Port)).ToList())
+                : new ResolveResult.Failed(new RemoteOutcome.TemporaryFailure($"SMTP gateway {config.Name}: host {config.Host} does not resolve", "4.4.4", null));
+        }
+
+        var domain = ((Destination.Domain)destination).Name;
+        var port = config().RemotePort;
+        // RFC 5321 §4.1.3: an address literal is used as it is.
+        if (domain.StartsWith('[') && domain.EndsWith(']'))
+        {
+            var text = domain[1..^1];
+            if (text.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
+                text = text[5..];
+            return IPAddress.TryParse(text, out var literal)
+                ? new ResolveResult.Hosts([(domain, literal, port)])
+                : new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"bad address literal {domain}", "5.1.2", null));
+        }
+
+        var mx = await dns.LookupMxAsync(domain, cancellationToken).ConfigureAwait(false);
+        if (mx.IsTemporaryFailure)
+            return new ResolveResult.Failed(new RemoteOutcome.TemporaryFailure($"DNS lookup of MX {domain} failed", "4.4.3", null));
+        if (mx.Code == DnsResultCode.NameError)
+            return new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"domain {domain} does not exist", "5.1.2", null));
+        // RFC 7505: a single "." MX of preference 0 says the domain takes no mail.
+        if (mx.Records.Count == 1 && (mx.Records[0].Exchange is "" or "."))
+            return new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"domain {domain} accepts no mail (null MX)", "5.1.10", null));
+
+        // RFC 5321 §5.1: no MX records: the domain itself is the implicit MX.
+        var exchanges = mx.Records.Count == 0 ? [domain] : mx.Records.OrderBy(r => r.Preference).Select(r => r.Exchange).ToList();
+        var hosts = new List<(string, IPAddress, int)>();
+        var temporary = false;
+        foreach (var exchange in exchanges)
+        {
+            var a = await dns.LookupAddressesAsync(exchange, AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+            var aaaa = await dns.LookupAddressesAsync(exchange, AddressFamily.InterNetworkV6, cancellationToken).ConfigureAwait(false);
+            temporary |= a.IsTemporaryFailure || aaaa.IsTemporaryFailure;
+            hosts.AddRange(a.Records.Concat(aaaa.Records).Select(address => (exchange, address, port)));
+        }
+        if (hosts.Count > 0)
+            return new ResolveResult.Hosts(hosts);
+        return temporary || mx.Records.Count > 0
+            ? new ResolveResult.Failed(new RemoteOutcome.TemporaryFailure($"no address for the mail hosts of {domain}", "4.4.3", null))
+            : new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"domain {domain} has no mail host", "5.1.2", null));
+    }
+
+    private async Task<List<IPAddress>> AddressesAsync(string host, CancellationToken cancellationToken)
+    {
+        var a = await dns.LookupAddressesAsync(host, AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+        var aaaa = await dns.LookupAddressesAsync(host, AddressFamily.InterNetworkV6, cancellationToken).ConfigureAwait(false);
+        return a.Records.Concat(aaaa.Records).ToList();
+    }
+
+    /// <summary>
+    /// MailKit's client, told not to give up on the first refused recipient (its default throws): each refusal is
+    /// recorded and the others still get the message. Passes NOTIFY/ORCPT/ENVID on when the server offers DSN.
+    /// </summary>
+    private sealed class RecordingSmtpClient(IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, string host) : SmtpClient
+    {
+        public Dictionary<string, RemoteOutcome> Rejected { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
+            Rejected[mailbox.Address] = FromReply(host, (int)response.StatusCode, response.Response);
+
+        protected override string? GetEnvelopeId(MimeMessage message) => envelopeId;
+
+        protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)
+        {
+            var notify = recipients.FirstOrDefault(r => string.Equals(r.Address, mailbox.Address, StringComparison.OrdinalIgnoreCase))?.DsnNotify;
+            if (string.IsNullOrEmpty(notify))
+                return null;
+            var flags = DeliveryStatusNotification.Never;
+            foreach (var item in notify.Split(','))
+                flags |= item switch
+                {
+                    "SUCCESS" => DeliveryStatusNotification.Success,
+                    "FAILURE" => DeliveryStatusNotification.Failure,
+                    "DELAY" => DeliveryStatusNotification.Delay,
+                    _ => DeliveryStatusNotification.Never,
+                };
+            return flags;
+        }
+    }
+}

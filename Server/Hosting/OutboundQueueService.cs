@@ -1,0 +1,39 @@
+using MailServer.Server.Delivery;
+using MailServer.Server.Logging;
+using MailServer.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Hosting;
+
+/// <summary>
+/// Runs the outbound queue for the host's lifetime: starts every due message, then waits for a new message or
+/// a retry request (or polls each second). On stop, deliveries under way are cancelled; their recipients are
+/// still pending on disk and are tried again after the restart.
+/// </summary>
+internal sealed class OutboundQueueService(OutboundQueue queue, IMailStore store, ILogger<OutboundQueueService> logger) : BackgroundService
+{
+    /// <summary>How often the queue is looked at when nothing wakes it.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        QueueLog.Started(logger, store.ListQueue().Count);
+        var running = new List<Task>();
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                running.AddRange(queue.StartDue(stoppingToken));
+                running.RemoveAll(t => t.IsCompleted);
+                await queue.Signal.WaitAsync(PollInterval, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+}
