@@ -209,7 +209,7 @@ public static partial class ConfigLoader
         private DnsConfig ReadDns(JsonObjectReader? d)
         {
             if (d is null)
-                return new DnsConfig([], 53);
+                return new DnsConfig([], 53, 5);
             var servers = d.Array("Servers", (e, path) =>
             {
                 if (e.ValueKind == JsonValueKind.String && IPAddress.TryParse(e.GetString(), out var ip))
@@ -218,8 +218,9 @@ public static partial class ConfigLoader
                 return null;
             });
             var port = d.Int("Port", 53, 1, 65535);
+            var timeout = d.Int("TimeoutSeconds", 5, 1, 60);
             d.Finish();
-            return new DnsConfig(servers, port);
+            return new DnsConfig(servers, port, timeout);
         }
 
         private static LimitsConfig ReadLimits(JsonObjectReader? l)

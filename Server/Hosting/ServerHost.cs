@@ -3,6 +3,8 @@ using MailServer.Protocols.Authentication;
 using MailServer.Protocols.Imap;
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
+using MailServer.Rules.Dns;
+using MailServer.Server.Dns;
 using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
 using MailServer.Server.Logging;
@@ -64,6 +66,10 @@ public static class ServerHost
             return OpenStore(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
         });
         builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
+
+        // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
+        builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Dns")));
 
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>
