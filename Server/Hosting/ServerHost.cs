@@ -5,6 +5,7 @@ using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Rules.Dns;
 using MailServer.Server.Dns;
+using MailServer.Server.Admin;
 using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
 using MailServer.Server.Logging;
@@ -86,6 +87,10 @@ public static class ServerHost
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddHostedService<ImapListenerService>();
+
+        // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
+        builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
+        builder.Services.AddHostedService<AdminHttpService>();
 
         // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
         // the store (created before them) after, so no session writes to a closed store.
