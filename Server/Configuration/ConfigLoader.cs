@@ -313,6 +313,12 @@ public static partial class ConfigLoader
 
             bool Claim(string address, string p, bool isUser, string primary)
             {
+                // §14: journal records come from a reserved address of the domain that no mailbox may take.
+                if (MailServer.Rules.Journaling.JournalReport.IsReservedSender(address))
+                {
+                    Add(p, $"'{address}' is reserved: journal records are sent from {MailServer.Rules.Journaling.JournalReport.ReservedLocalPart}@<domain>");
+                    return false;
+                }
                 if (!_addresses.TryAdd(address, p))
                 {
                     Add(p, $"'{address}' is already used at {_addresses[address]}");
