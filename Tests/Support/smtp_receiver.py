@@ -1,0 +1,66 @@
+"""A real SMTP receiver that is not ours (aiosmtpd), for outbound delivery tests.
+
+Usage: python3 smtp_receiver.py PORT OUTDIR TEMPFAILS
+Recipients decide the behaviour by their local part:
+  reject*    -> RCPT answered 550 5.1.1
+  tempfail*  -> RCPT answered 451 4.3.0 for the first TEMPFAILS attempts (per address), then accepted
+  other      -> accepted
+Each accepted message is written to OUTDIR/<n>.eml, with OUTDIR/<n>.json holding the envelope.
+Prints READY once listening; runs until killed.
+"""
+import json
+import os
+import sys
+import threading
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, outdir, tempfails):
+        self.outdir = outdir
+        self.tempfails = tempfails
+        self.seen = {}
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split('@', 1)[0].lower()
+        if local.startswith('reject'):
+            return '550 5.1.1 <%s>: Recipient address rejected: User unknown' % address
+        if local.startswith('tempfail'):
+            with self.lock:
+                n = self.seen.get(address, 0)
+                self.seen[address] = n + 1
+            if n < self.tempfails:
+                return '451 4.3.0 <%s>: Temporary failure, try again later' % address
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return '250 2.1.5 OK'
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+            n = self.count
+        base = os.path.join(self.outdir, '%06d' % n)
+        with open(base + '.eml.tmp', 'wb') as f:
+            f.write(envelope.original_content)
+        with open(base + '.json', 'w') as f:
+            json.dump({'mail_from': envelope.mail_from, 'rcpt_tos': envelope.rcpt_tos,
+                       'mail_options': envelope.mail_options, 'rcpt_options': envelope.rcpt_options,
+                       'tls': session.ssl is not None}, f)
+        os.rename(base + '.eml.tmp', base + '.eml')
+        return '250 2.0.0 Message accepted for delivery'
+
+
+def main():
+    port, outdir, tempfails = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    controller = Controller(Handler(outdir, tempfails), hostname='127.0.0.1', port=port,
+                            enable_SMTPUTF8=True, server_hostname='remote.test')
+    controller.start()
+    print('READY', flush=True)
+    threading.Event().wait()
+
+
+if __name__ == '__main__':
+    main()
