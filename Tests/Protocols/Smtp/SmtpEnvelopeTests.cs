@@ -26,7 +26,7 @@ public sealed class SmtpEnvelopeTests
 
         Assert.That(ehlo.Code, Is.EqualTo(250));
         Assert.That(ehlo.Lines[0], Is.EqualTo("mx.example.test Hello client.example.net"));
-        Assert.That(ehlo.Lines.Skip(1), Is.EquivalentTo(new[] { "PIPELINING", "SIZE 41943040", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS" }));
+        Assert.That(ehlo.Lines.Skip(1), Is.EquivalentTo(new[] { "PIPELINING", "SIZE 41943040", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "STARTTLS" }));
     }
 
     [Test]

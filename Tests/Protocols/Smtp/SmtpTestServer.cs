@@ -73,7 +73,8 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
 
     public IPEndPoint EndPointOf(SmtpListenerKind kind) => Listener.BoundEndpoints.Single(e => e.Kind == kind).EndPoint;
 
-    public static async Task<SmtpTestServer> StartAsync(SmtpLimits? limits = null, Microsoft.Extensions.Logging.ILogger<SmtpListener>? logger = null)
+    public static async Task<SmtpTestServer> StartAsync(SmtpLimits? limits = null, Microsoft.Extensions.Logging.ILogger<SmtpListener>? logger = null,
+        MailServer.Protocols.Authentication.ICredentialValidator? credentials = null)
     {
         var org = new DirectoryOrganization("m-0123456789abcdef0123456789abcdef", "example", ["example.test"], "example.test");
         DirectoryUser User(string name, bool enabled = true) =>
@@ -81,7 +82,8 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
         var directory = MailDirectory.Build(
             [org],
             [User("alice"), User("bob"), User("carol", enabled: false), User("dave")],
-            [new DirectoryGroup(org.Id, "team@example.test", [], ["alice@example.test", "bob@example.test"])]);
+            [new DirectoryGroup(org.Id, "team@example.test", [], ["alice@example.test", "bob@example.test"])],
+            [new DirectoryPermission("alice@example.test", "dave@example.test", MailboxRights.SendOnBehalf)]);
         var delivery = new RecordingDelivery();
         var options = new SmtpListenerOptions(
             "mx.example.test",
@@ -95,7 +97,7 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
             limits ?? new SmtpLimits());
         SmtpTestServer? server = null;
         var source = new DirectorySourceProxy(() => server!.Current);
-        var listener = new SmtpListener(options, source, delivery, logger ?? NullLogger<SmtpListener>.Instance);
+        var listener = new SmtpListener(options, source, delivery, logger ?? NullLogger<SmtpListener>.Instance, credentials: credentials);
         server = new SmtpTestServer(listener, delivery, directory);
         await listener.StartAsync(CancellationToken.None);
         return server;
@@ -116,4 +118,15 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
     {
         public MailDirectory Current => current();
     }
+}
+
+/// <summary>Credentials for protocol tests: every enabled user's password is "pw-" plus its local part.</summary>
+public sealed class FixedPasswords(Func<MailDirectory> directory) : MailServer.Protocols.Authentication.ICredentialValidator
+{
+    public Task<MailServer.Protocols.Authentication.LoginResult> ValidateAsync(string userName, string password, IPAddress remoteAddress,
+        MailServer.Protocols.Authentication.LoginProtocol protocol, CancellationToken cancellationToken) =>
+        Task.FromResult<MailServer.Protocols.Authentication.LoginResult>(
+            directory().FindUser(userName) is { Enabled: true } user && password == "pw-" + user.Email.Split('@')[0]
+                ? new MailServer.Protocols.Authentication.LoginResult.Success(user)
+                : new MailServer.Protocols.Authentication.LoginResult.InvalidCredentials());
 }
