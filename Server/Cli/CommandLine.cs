@@ -19,6 +19,9 @@ internal static class CommandLine
         new HashPasswordCommand(),
         new UserPasswdCommand(),
         new ReindexCommand(),
+        QueueCommand.List,
+        QueueCommand.Retry,
+        QueueCommand.Delete,
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)

@@ -53,17 +53,13 @@ public sealed class OutboundQueue(
         return started;
     }
 
-    /// <summary>Makes every pending recipient of one message (or of all when null) due now. Returns how many messages.</summary>
+    /// <summary>Makes every pending recipient of one message (or of all when null) due now and wakes the worker.</summary>
+    /// <returns>How many messages were affected.</returns>
     public async Task<int> RetryNowAsync(string? queueId, CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
-        var targets = queueId is null ? store.ListQueue() : store.FindQueued(queueId) is { } one ? [one] : [];
-        foreach (var message in targets)
-            await store.UpdateQueuedAsync(message.QueueId,
-                message.Envelope.Recipients.Select(r => r.State == QueuedRecipientState.Pending ? r with { NextAttemptAt = now } : r).ToList(),
-                cancellationToken).ConfigureAwait(false);
+        var count = await QueueAdministration.RetryAsync(store, queueId, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         signal.Wake();
-        return targets.Count;
+        return count;
     }
 
     private async Task RunAsync(string queueId, CancellationToken cancellationToken)

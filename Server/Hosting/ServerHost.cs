@@ -104,6 +104,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
+        builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
 
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
         builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
@@ -150,6 +151,11 @@ public static class ServerHost
         await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         return await store.ReindexAsync(cancellationToken);
     }
+
+    /// <summary>Opens the store of a stopped server for a CLI verb (the caller disposes it).</summary>
+    /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
+    internal static MailStore OpenStoreForCli(ServerConfig config) =>
+        OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
     /// <summary>Opens the store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
     /// <exception cref="StoreLockedException">Another process holds the data folder.</exception>

@@ -1,0 +1,47 @@
+using MailServer.Storage;
+
+namespace MailServer.Server.Delivery;
+
+/// <summary>One recipient of a queued message as `mailserver queue list` and GET /admin/queue show it.</summary>
+public sealed record QueueRecipientView(string Address, string State, int Attempts, DateTimeOffset? NextAttempt, string? LastError, string? Gateway);
+
+/// <summary>One queued message as `mailserver queue list` and GET /admin/queue show it.</summary>
+public sealed record QueueEntryView(string Id, string Sender, long Size, DateTimeOffset Queued, IReadOnlyList<QueueRecipientView> Recipients)
+{
+    /// <summary>The earliest next attempt of a pending recipient.</summary>
+    public DateTimeOffset? NextAttempt => Recipients.Where(r => r.NextAttempt is not null).Select(r => r.NextAttempt).Min();
+}
+
+/// <summary>
+/// The queue operations an administrator has (list, retry now, delete), shared by the admin endpoints of the
+/// running server and the CLI's direct access to a stopped server's store.
+/// </summary>
+public static class QueueAdministration
+{
+    /// <summary>Every queued message, oldest first.</summary>
+    public static IReadOnlyList<QueueEntryView> List(IMailStore store) =>
+        store.ListQueue().Select(m => new QueueEntryView(
+            m.QueueId,
+            m.Envelope.Sender.Length == 0 ? "<>" : m.Envelope.Sender,
+            m.Size,
+            m.CreatedAt,
+            m.Envelope.Recipients.Select(r => new QueueRecipientView(
+                r.Address, r.State.ToString(), r.Attempts,
+                r.State == QueuedRecipientState.Pending ? r.NextAttemptAt : null, r.LastError, r.Gateway)).ToList())).ToList();
+
+    /// <summary>Makes the pending recipients of one message (or of every message when <paramref name="queueId"/> is null) due now.</summary>
+    /// <returns>How many messages were affected (0: no such message).</returns>
+    public static async Task<int> RetryAsync(IMailStore store, string? queueId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var targets = queueId is null ? store.ListQueue() : store.FindQueued(queueId) is { } one ? [one] : [];
+        foreach (var message in targets)
+            await store.UpdateQueuedAsync(message.QueueId,
+                message.Envelope.Recipients.Select(r => r.State == QueuedRecipientState.Pending ? r with { NextAttemptAt = now } : r).ToList(),
+                cancellationToken).ConfigureAwait(false);
+        return targets.Count;
+    }
+
+    /// <summary>Removes a message from the queue without a DSN (the administrator's decision). False when not found.</summary>
+    public static Task<bool> DeleteAsync(IMailStore store, string queueId, CancellationToken cancellationToken) =>
+        store.DeleteQueuedAsync(queueId, cancellationToken);
+}
