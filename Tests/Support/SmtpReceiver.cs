@@ -27,11 +27,11 @@ public sealed class SmtpReceiver : IAsyncDisposable
     public int Port { get; }
     public string Folder { get; }
 
-    public static async Task<SmtpReceiver> StartAsync(int tempFailures = 2)
+    public static async Task<SmtpReceiver> StartAsync(int tempFailures = 2, int port = 0)
     {
         var folder = Path.Combine(Path.GetTempPath(), "smtp-receiver-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
-        var port = ServerProcess.FreePort();
+        port = port == 0 ? ServerProcess.FreePort() : port;
         var script = Path.Combine(AppContext.BaseDirectory, "Support", "smtp_receiver.py");
         // The Debian package installs into the system interpreter; a python3 earlier on PATH (pyenv) would not see it.
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
