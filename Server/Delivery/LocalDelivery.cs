@@ -1,5 +1,6 @@
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
+using MailServer.Server.Events;
 using MailServer.Server.Logging;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -11,7 +12,7 @@ namespace MailServer.Server.Delivery;
 /// (directly, through an alias, or through a group) gets exactly one copy in its Inbox. The message
 /// is encrypted and written once; each mailbox holds its own wrapped key (layout.md, write path).
 /// </summary>
-public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger) : IMessageDelivery
+public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, IEmailEventLog? events = null) : IMessageDelivery
 {
     /// <inheritdoc />
     public bool HasRoom(DirectoryUser user)
@@ -59,6 +60,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         }
 
         DeliveryLog.Delivered(logger, transaction.SessionId, targets.Count, message.Length);
+        events?.InboundDelivered(transaction, message,
+            users.Where(u => !full.Contains(u.Email)).Select(u => (u, WellKnownFolders.Inbox)).ToList(),
+            users.Where(u => full.Contains(u.Email)).ToList());
         return new TransactionOutcome(transaction.Recipients.Select(r => (r, OutcomeFor(r, full))).ToList());
     }
 

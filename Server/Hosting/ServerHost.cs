@@ -65,6 +65,9 @@ public static class ServerHost
         });
         builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
 
+        // 4b. Governance: metrics (§20), the email event log (§18), the audit log (§19), retention (§16).
+        GovernanceServices.Add(builder.Services);
+
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>
         {
@@ -73,7 +76,8 @@ public static class ServerHost
         });
         builder.Services.AddSingleton(_ => new PasswordHasher());
         builder.Services.AddSingleton<ICredentialValidator>(sp => new CredentialValidator(
-            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<PasswordHasher>()));
+            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<PasswordHasher>(),
+            sp.GetRequiredService<ILoginAccessRules>(), observer: sp.GetRequiredService<ILoginObserver>()));
 
         // 6. Listeners, one hosted service each.
         builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
