@@ -20,7 +20,19 @@ public sealed record CliConsole(TextWriter Out, TextWriter Error, TextReader In,
 /// <param name="ConfigPath">The absolute config path (--config, else appsettings.json in the current directory, else next to the executable).</param>
 /// <param name="DataDirectory">The --data option, or null.</param>
 /// <param name="Arguments">Positional arguments after the verb's name.</param>
-public sealed record CliArguments(string ConfigPath, string? DataDirectory, IReadOnlyList<string> Arguments);
+public sealed record CliArguments(string ConfigPath, string? DataDirectory, IReadOnlyList<string> Arguments)
+{
+    /// <summary>The verb's own options (<see cref="ICliCommand.Options"/>) by name without dashes; a flag's value is "true".</summary>
+    public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The value of a verb option, or null when it was not given.</summary>
+    public string? Option(string name) => Options.GetValueOrDefault(name);
+}
+
+/// <summary>An option a verb accepts besides --config and --data.</summary>
+/// <param name="Name">The name without dashes ("dry-run").</param>
+/// <param name="TakesValue">True for <c>--name VALUE</c>, false for a flag.</param>
+public sealed record CliOption(string Name, bool TakesValue);
 
 /// <summary>One verb of the mailserver command line.</summary>
 internal interface ICliCommand
@@ -33,6 +45,9 @@ internal interface ICliCommand
 
     /// <summary>How many positional arguments the verb takes.</summary>
     int ArgumentCount { get; }
+
+    /// <summary>The verb's own options; none by default.</summary>
+    IReadOnlyList<CliOption> Options => [];
 
     /// <summary>One line for the command list.</summary>
     string Summary { get; }

@@ -19,6 +19,9 @@ internal static class CommandLine
         new HashPasswordCommand(),
         new UserPasswdCommand(),
         new ReindexCommand(),
+        new AccessTestCommand(),
+        new EventsQueryCommand(),
+        new RetentionCommand(),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)
@@ -26,6 +29,7 @@ internal static class CommandLine
         string? config = null, data = null;
         var help = false;
         var words = new List<string>();
+        var verbOptions = new Dictionary<string, string>(StringComparer.Ordinal);
         var optionsEnded = false;
         for (var i = 0; i < args.Length; i++)
         {
@@ -47,7 +51,24 @@ internal static class CommandLine
             }
             var (name, inline) = arg.IndexOf('=') is > 0 and var eq ? (arg[..eq], arg[(eq + 1)..]) : (arg, null);
             if (name is not ("--config" or "--data"))
-                return Fail(console, $"unknown option '{name}'");
+            {
+                // A verb's own option: checked against the verb once the verb is known.
+                var option = Commands.SelectMany(c => c.Options).FirstOrDefault(o => "--" + o.Name == name);
+                if (option is null)
+                    return Fail(console, $"unknown option '{name}'");
+                if (!option.TakesValue)
+                {
+                    if (inline is not null)
+                        return Fail(console, $"{name} takes no value");
+                    verbOptions[option.Name] = "true";
+                    continue;
+                }
+                var optionValue = inline ?? (i + 1 < args.Length ? args[++i] : null);
+                if (string.IsNullOrEmpty(optionValue))
+                    return Fail(console, $"{name} needs a value");
+                verbOptions[option.Name] = optionValue;
+                continue;
+            }
             var value = inline ?? (i + 1 < args.Length ? args[++i] : null);
             if (string.IsNullOrEmpty(value))
                 return Fail(console, $"{name} needs a value");
@@ -87,11 +108,14 @@ internal static class CommandLine
             await console.Out.WriteAsync(words.Count == 0 ? TopHelp() : CommandHelp(command)).ConfigureAwait(false);
             return ExitCodes.Ok;
         }
+        if (verbOptions.Keys.FirstOrDefault(k => command.Options.All(o => o.Name != k)) is { } stray)
+            return Fail(console, $"'{string.Join(' ', command.Name)}' has no option '--{stray}'");
         var positional = words.Skip(command.Name.Count).ToList();
         if (positional.Count != command.ArgumentCount)
             return Fail(console, $"'{string.Join(' ', command.Name)}' takes {(command.ArgumentCount == 0 ? "no arguments" : command.ArgumentSyntax)}" +
                                  $"\nusage: {Usage(command)}");
-        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional), console).ConfigureAwait(false);
+        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional) { Options = verbOptions }, console)
+            .ConfigureAwait(false);
     }
 
     /// <summary>--config FILE, else appsettings.json in the current directory, else next to the executable.</summary>
@@ -114,7 +138,9 @@ internal static class CommandLine
     }
 
     private static string Usage(ICliCommand c) =>
-        $"mailserver {string.Join(' ', c.Name)}{(c.ArgumentSyntax.Length > 0 ? " " + c.ArgumentSyntax : "")} [--config FILE] [--data DIR]";
+        $"mailserver {string.Join(' ', c.Name)}{(c.ArgumentSyntax.Length > 0 ? " " + c.ArgumentSyntax : "")}" +
+        string.Concat(c.Options.Select(o => o.TakesValue ? $" [--{o.Name} {o.Name.ToUpperInvariant()}]" : $" [--{o.Name}]")) +
+        " [--config FILE] [--data DIR]";
 
     private const string CommonOptions =
         "Options:\n" +

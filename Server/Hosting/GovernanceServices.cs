@@ -3,7 +3,9 @@ using MailServer.Server.Audit;
 using MailServer.Server.Configuration;
 using MailServer.Server.Events;
 using MailServer.Server.Metrics;
+using MailServer.Server.Retention;
 using MailServer.Server.Security;
+using MailServer.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -31,5 +33,11 @@ internal static class GovernanceServices
         services.AddSingleton<ILoginObserver>(sp => new LoginAuditObserver(sp.GetRequiredService<IAuditLog>(),
             sp.GetRequiredService<MailMetrics>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Access")));
+
+        // Retention: the store is the process's one MailStore, which also implements the retention operations.
+        services.AddSingleton(sp => new RetentionRunner((IRetentionStore)sp.GetRequiredService<IMailStore>(), TimeProvider.System,
+            sp.GetRequiredService<IAuditLog>()));
+        services.AddSingleton<RetentionService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
     }
 }

@@ -127,6 +127,17 @@ public static class ServerHost
         return await store.ReindexAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// <c>mailserver retention run</c> with the server stopped: opens the store and applies the retention policies once.
+    /// </summary>
+    /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
+    public static async Task<Retention.RetentionReport> RunRetentionAsync(ServerConfig config, bool dryRun, CancellationToken cancellationToken)
+    {
+        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        using var audit = new Audit.AuditLog(config.DataDirectory);
+        return await new Retention.RetentionRunner(store, TimeProvider.System, audit).RunAsync(config, dryRun, cancellationToken);
+    }
+
     /// <summary>Opens the store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
     /// <exception cref="StoreLockedException">Another process holds the data folder.</exception>
     private static MailStore OpenStore(Func<ServerConfig> current, ILogger logger) =>
