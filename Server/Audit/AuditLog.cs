@@ -178,7 +178,9 @@ public sealed class AuditLog : IAuditLog, IDisposable
             json.WriteString("log_type", auditEvent.LogType);
             json.WriteNumber("event_timestamp", timestamp.ToUnixTimeMilliseconds());
             json.WriteString("organization_arn", OrganizationArn(auditEvent.OrganizationId));
-            foreach (var field in fields.EnumerateObject())
+            json.WriteString("request_id", auditEvent.RequestId);
+            // The discriminator and the request id are written above; an override of LogType would repeat it.
+            foreach (var field in fields.EnumerateObject().Where(f => f.Name is not ("log_type" or "request_id")))
                 field.WriteTo(json);
             json.WriteEndObject();
         }

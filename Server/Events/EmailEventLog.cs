@@ -111,8 +111,12 @@ public sealed class EmailEventLog : IEmailEventLog, IDisposable
             json.WriteString("timestamp", timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
             json.WriteString("traceId", emailEvent.TraceId.ToString("D"));
             json.WriteString("organizationId", emailEvent.OrganizationId);
-            json.WritePropertyName("event");
-            JsonSerializer.Serialize(json, emailEvent, emailEvent.GetType(), JsonOptions);
+            json.WriteStartObject("event");
+            json.WriteString("eventName", emailEvent.EventName);
+            foreach (var field in JsonSerializer.SerializeToElement(emailEvent, emailEvent.GetType(), JsonOptions).EnumerateObject())
+                if (field.Name != "eventName")
+                    field.WriteTo(json);
+            json.WriteEndObject();
             json.WriteEndObject();
         }
         return buffer.ToArray();

@@ -15,7 +15,6 @@ public abstract record EmailEvent(
     [property: JsonIgnore] Guid TraceId)
 {
     /// <summary>The event's name, e.g. ORGANIZATION_EMAIL_RECEIVED.</summary>
-    [JsonPropertyOrder(-1)]
     public abstract string EventName { get; }
 }
 
