@@ -15,22 +15,23 @@ internal sealed class AccessTestCommand : ICliCommand
     public IReadOnlyList<string> Name { get; } = ["access", "test"];
     public string ArgumentSyntax => "";
     public int ArgumentCount => 0;
-    public IReadOnlyList<CliOption> Options { get; } = [new("protocol", true), new("ip", true), new("user", true)];
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("--protocol", "NAME", "IMAP or SMTP (required)"),
+        new("--ip", "ADDRESS", "the client's IPv4 or IPv6 address (required)"),
+        new("--user", "ADDRESS", "the user's address or one of its aliases (required)"),
+    ];
     public string Summary => "show whether the access control rules let a user log in";
     public string Details =>
         "Evaluates the AccessControlRules of the user's organization for a login request and prints the\n" +
         "effect (Allow or Deny) and the deciding rule. Any matching Deny rule wins, else any matching Allow\n" +
-        "rule; when no rule matches, access is denied.\n\n" +
-        "  --protocol NAME   IMAP or SMTP (required)\n" +
-        "  --ip ADDRESS      the client's IPv4 or IPv6 address (required)\n" +
-        "  --user ADDRESS    the user's address or one of its aliases (required)\n\n" +
-        "Exit code 0 whatever the effect; 1 for invalid input.";
+        "rule; when no rule matches, access is denied. Exit code 0 whatever the effect; 1 for invalid input.";
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
-        var protocol = arguments.Option("protocol");
-        var ipText = arguments.Option("ip");
-        var userText = arguments.Option("user");
+        var protocol = arguments.Value("--protocol");
+        var ipText = arguments.Value("--ip");
+        var userText = arguments.Value("--user");
         if (protocol is null || ipText is null || userText is null)
             return await Invalid(console, "--protocol, --ip and --user are required").ConfigureAwait(false);
         var known = AccessControlRuleConfig.KnownProtocols.FirstOrDefault(p => string.Equals(p, protocol, StringComparison.OrdinalIgnoreCase));

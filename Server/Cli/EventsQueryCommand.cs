@@ -15,30 +15,32 @@ internal sealed class EventsQueryCommand : ICliCommand
     public string ArgumentSyntax => "";
     public int ArgumentCount => 0;
     public IReadOnlyList<CliOption> Options { get; } =
-        [new("event", true), new("since", true), new("until", true), new("subject", true), new("trace", true), new("org", true)];
+    [
+        new("--event", "NAME", "only this event, e.g. ORGANIZATION_EMAIL_RECEIVED, MAILBOX_EMAIL_DELIVERED"),
+        new("--since", "WHEN", "from this time: an ISO 8601 date or instant (UTC), or 7d, 12h, 30m ago (default 1d)"),
+        new("--until", "WHEN", "before this time, same forms"),
+        new("--subject", "REGEX", "only the events of messages whose subject matches (.NET regular expression)"),
+        new("--trace", "ID", "only the events of one message (its traceId)"),
+        new("--org", "ALIAS", "only this organization (alias or id)"),
+    ];
     public string Summary => "print email events (received, delivered, bounced, ...) from the event log";
     public string Details =>
-        "Prints the JSON lines of the email event log under <DataDirectory>/events/, oldest first.\n\n" +
-        "  --event NAME     only this event, e.g. ORGANIZATION_EMAIL_RECEIVED, MAILBOX_EMAIL_DELIVERED\n" +
-        "  --since WHEN     from this time: an ISO 8601 date or instant (UTC), or 7d, 12h, 30m ago (default 1d)\n" +
-        "  --until WHEN     before this time, same forms\n" +
-        "  --subject REGEX  only the events of messages whose subject matches (.NET regular expression)\n" +
-        "  --trace ID       only the events of one message (its traceId)\n" +
-        "  --org ALIAS      only this organization (alias or id)";
+        "Prints the JSON lines of the email event log under <DataDirectory>/events/, oldest first. Reads the files,\n" +
+        "so it works whether the server runs or not.";
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
         if (ConfigLoader.Load(arguments.ConfigPath, arguments.DataDirectory) is not ConfigLoadResult.Ok { Config: var config })
             return await Invalid(console, $"{arguments.ConfigPath} is invalid; run 'mailserver config check'").ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;
-        var since = EmailEventQuery.ParseTime(arguments.Option("since") ?? "1d", now);
+        var since = EmailEventQuery.ParseTime(arguments.Value("--since") ?? "1d", now);
         if (since is null)
-            return await Invalid(console, $"--since '{arguments.Option("since")}' is neither an ISO 8601 time nor a duration like 7d").ConfigureAwait(false);
+            return await Invalid(console, $"--since '{arguments.Value("--since")}' is neither an ISO 8601 time nor a duration like 7d").ConfigureAwait(false);
         DateTimeOffset? until = null;
-        if (arguments.Option("until") is { } untilText && (until = EmailEventQuery.ParseTime(untilText, now)) is null)
+        if (arguments.Value("--until") is { } untilText && (until = EmailEventQuery.ParseTime(untilText, now)) is null)
             return await Invalid(console, $"--until '{untilText}' is neither an ISO 8601 time nor a duration like 1d").ConfigureAwait(false);
         Regex? subject = null;
-        if (arguments.Option("subject") is { } pattern)
+        if (arguments.Value("--subject") is { } pattern)
         {
             try
             {
@@ -50,14 +52,14 @@ internal sealed class EventsQueryCommand : ICliCommand
             }
         }
         Guid? trace = null;
-        if (arguments.Option("trace") is { } traceText)
+        if (arguments.Value("--trace") is { } traceText)
         {
             if (!Guid.TryParse(traceText, out var t))
                 return await Invalid(console, $"--trace '{traceText}' is not a trace id").ConfigureAwait(false);
             trace = t;
         }
         string? orgId = null;
-        if (arguments.Option("org") is { } org)
+        if (arguments.Value("--org") is { } org)
         {
             orgId = config.Organizations.FirstOrDefault(o => o.Alias == org || o.Id == org)?.Id;
             if (orgId is null)
@@ -67,7 +69,7 @@ internal sealed class EventsQueryCommand : ICliCommand
         try
         {
             var lines = EmailEventQuery.Run(EmailEventLog.FolderOf(config), orgId,
-                new EmailEventFilter(arguments.Option("event"), since.Value, until, subject, trace));
+                new EmailEventFilter(arguments.Value("--event"), since.Value, until, subject, trace));
             foreach (var line in lines)
                 await console.Out.WriteLineAsync(line).ConfigureAwait(false);
             return ExitCodes.Ok;

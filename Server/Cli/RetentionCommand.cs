@@ -14,13 +14,12 @@ internal sealed class RetentionCommand : ICliCommand
     public IReadOnlyList<string> Name { get; } = ["retention", "run"];
     public string ArgumentSyntax => "";
     public int ArgumentCount => 0;
-    public IReadOnlyList<CliOption> Options { get; } = [new("dry-run", false)];
+    public IReadOnlyList<CliOption> Options { get; } = [new("--dry-run", null, "print what would be done and change nothing")];
     public string Summary => "apply the retention policies now";
     public string Details =>
         "Applies each organization's RetentionPolicy once: in each folder with a policy, messages not created,\n" +
         "changed or moved for more than its Days are moved to Deleted Items (Delete) or removed for good\n" +
-        "(PermanentlyDelete; Delete in Deleted Items is permanent too). The server does this daily by itself.\n\n" +
-        "  --dry-run   print what would be done and change nothing";
+        "(PermanentlyDelete; Delete in Deleted Items is permanent too). The server does this daily by itself.";
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
@@ -29,7 +28,7 @@ internal sealed class RetentionCommand : ICliCommand
             await console.Error.WriteLineAsync($"mailserver: {arguments.ConfigPath} is invalid; run 'mailserver config check'.").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
-        var dryRun = arguments.Option("dry-run") is not null;
+        var dryRun = arguments.Flag("--dry-run");
         try
         {
             var report = await ServerHost.RunRetentionAsync(config, dryRun, console.CancellationToken).ConfigureAwait(false);
