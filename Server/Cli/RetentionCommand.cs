@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using MailServer.Server.Configuration;
 using MailServer.Server.Hosting;
 using MailServer.Server.Retention;
@@ -31,15 +33,34 @@ internal sealed class RetentionCommand : ICliCommand
         var dryRun = arguments.Flag("--dry-run");
         try
         {
-            var report = await ServerHost.RunRetentionAsync(config, dryRun, console.CancellationToken).ConfigureAwait(false);
+            // The running server holds the store: ask it. Stopped: open the store here.
+            using var admin = await AdminClient.TryCreateAsync(config, console.CancellationToken).ConfigureAwait(false);
+            var report = admin is null
+                ? await ServerHost.RunRetentionAsync(config, dryRun, console.CancellationToken).ConfigureAwait(false)
+                : await RunOnServerAsync(admin, dryRun, console.CancellationToken).ConfigureAwait(false);
             await Print(console, report).ConfigureAwait(false);
             return ExitCodes.Ok;
+        }
+        catch (HttpRequestException e)
+        {
+            await console.Error.WriteLineAsync($"mailserver: the running server did not complete the retention run: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
         }
         catch (StoreLockedException e)
         {
             await console.Error.WriteLineAsync($"mailserver: {e.Message}, and it did not answer on its admin listener.").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+    }
+
+    private static async Task<RetentionReport> RunOnServerAsync(AdminClient admin, bool dryRun, CancellationToken cancellationToken)
+    {
+        using var response = await admin.SendAsync(HttpMethod.Post, $"admin/retention/run?dryRun={(dryRun ? "true" : "false")}", null, cancellationToken)
+            .ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<RetentionReport>(new JsonSerializerOptions(JsonSerializerDefaults.Web), cancellationToken)
+                   .ConfigureAwait(false)
+               ?? throw new HttpRequestException("The server answered an empty retention report.");
     }
 
     internal static async Task Print(CliConsole console, RetentionReport report)

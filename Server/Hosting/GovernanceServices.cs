@@ -1,4 +1,5 @@
 using MailServer.Rules.Directory;
+using MailServer.Server.Admin;
 using MailServer.Server.Audit;
 using MailServer.Server.Configuration;
 using MailServer.Server.Events;
@@ -17,6 +18,8 @@ internal static class GovernanceServices
     public static void Add(IServiceCollection services)
     {
         services.AddSingleton(_ => new MailMetrics());
+        services.AddSingleton<PrometheusExport>();
+        services.AddSingleton<IAdminEndpoints, MetricsEndpoints>();
         services.AddSingleton<IEmailEventLog>(sp =>
         {
             var monitor = sp.GetRequiredService<ConfigMonitor>();
@@ -39,5 +42,6 @@ internal static class GovernanceServices
             sp.GetRequiredService<IAuditLog>()));
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
+        services.AddSingleton<IAdminEndpoints, RetentionEndpoints>();
     }
 }
