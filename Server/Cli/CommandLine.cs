@@ -22,6 +22,9 @@ internal static class CommandLine
         QueueCommand.List,
         QueueCommand.Retry,
         QueueCommand.Delete,
+        new AccessTestCommand(),
+        new EventsQueryCommand(),
+        new RetentionCommand(),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)

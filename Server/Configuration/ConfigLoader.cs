@@ -368,7 +368,8 @@ public static partial class ConfigLoader
             var eventLog = new EmailEventLogConfig(true);
             if (o.Object("EmailEventLog") is { } el)
             {
-                eventLog = new EmailEventLogConfig(el.Bool("Enabled", true));
+                eventLog = new EmailEventLogConfig(el.Bool("Enabled", true),
+                    el.Int("RetentionDays", EmailEventLogConfig.DefaultRetentionDays, 1, 3650));
                 el.Finish();
             }
             o.Finish();

@@ -226,5 +226,9 @@ public sealed record RetentionPolicyConfig(IReadOnlyList<RetentionFolderConfig> 
 /// <summary>Items in <see cref="Folder"/> older than <see cref="Days"/> get <see cref="Action"/>.</summary>
 public sealed record RetentionFolderConfig(string Folder, RetentionAction Action, int Days);
 
-/// <summary>Email event logging (§18).</summary>
-public sealed record EmailEventLogConfig(bool Enabled);
+/// <summary>Email event logging (§18): on or off (live), and how many days of day files are kept (default 30).</summary>
+public sealed record EmailEventLogConfig(bool Enabled, int RetentionDays = EmailEventLogConfig.DefaultRetentionDays)
+{
+    /// <summary>WorkMail's default log retention (§18.1).</summary>
+    public const int DefaultRetentionDays = 30;
+}

@@ -1,5 +1,6 @@
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
+using MailServer.Server.Events;
 using MailServer.Server.Logging;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -12,7 +13,7 @@ namespace MailServer.Server.Delivery;
 /// is encrypted and written once; each mailbox holds its own wrapped key (layout.md, write path).
 /// <see cref="DeliveryPipeline"/> calls it with the local recipients only.
 /// </summary>
-public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger)
+public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, IEmailEventLog? events = null)
 {
     /// <summary>False when the user's mailbox is at or over quota (checked at RCPT).</summary>
     public bool HasRoom(DirectoryUser user)
@@ -61,6 +62,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         }
 
         DeliveryLog.Delivered(logger, transaction.SessionId, targets.Count, message.Length);
+        events?.InboundDelivered(transaction, message,
+            users.Where(u => !full.Contains(u.Email)).Select(u => (u, WellKnownFolders.Inbox)).ToList(),
+            users.Where(u => full.Contains(u.Email)).ToList());
         return new TransactionOutcome(transaction.Recipients.Select(r => (r, OutcomeFor(r, full))).ToList());
     }
 

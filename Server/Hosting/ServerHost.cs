@@ -88,6 +88,9 @@ public static class ServerHost
         builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Dns")));
 
+        // 4c. Governance: metrics (§20), the email event log (§18), the audit log (§19), retention (§16).
+        GovernanceServices.Add(builder.Services);
+
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>
         {
@@ -96,7 +99,8 @@ public static class ServerHost
         });
         builder.Services.AddSingleton(_ => new PasswordHasher());
         builder.Services.AddSingleton<ICredentialValidator>(sp => new CredentialValidator(
-            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<PasswordHasher>()));
+            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<PasswordHasher>(),
+            sp.GetRequiredService<ILoginAccessRules>(), observer: sp.GetRequiredService<ILoginObserver>()));
 
         // 6. Listeners, one hosted service each.
         builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
@@ -156,6 +160,16 @@ public static class ServerHost
     /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
     internal static MailStore OpenStoreForCli(ServerConfig config) =>
         OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+    /// <summary>
+    /// <c>mailserver retention run</c> with the server stopped: opens the store and applies the retention policies once.
+    /// </summary>
+    /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
+    public static async Task<Retention.RetentionReport> RunRetentionAsync(ServerConfig config, bool dryRun, CancellationToken cancellationToken)
+    {
+        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        using var audit = new Audit.AuditLog(config.DataDirectory);
+        return await new Retention.RetentionRunner(store, TimeProvider.System, audit).RunAsync(config, dryRun, cancellationToken);
+    }
 
     /// <summary>Opens the store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
     /// <exception cref="StoreLockedException">Another process holds the data folder.</exception>

@@ -1,25 +1,49 @@
 using System.Collections.Concurrent;
 using System.Net;
 using MailServer.Protocols.Authentication;
+using MailServer.Rules.AccessControl;
 using MailServer.Rules.Directory;
 
 namespace MailServer.Server.Security;
 
 /// <summary>
-/// The seam where access control rules (§6, a later issue) decide whether a user with good credentials may log
-/// in over a protocol from an address. Returning null allows the login; a rule name denies it.
+/// The seam where access control rules (§6) decide whether a user with good credentials may log in over a
+/// protocol from an address. Evaluated once per login that passed the password check.
 /// </summary>
 public interface ILoginAccessRules
 {
-    /// <summary>The name of the rule that denies this login, or null when it is allowed.</summary>
-    string? FindDenyingRule(DirectoryUser user, IPAddress remoteAddress, LoginProtocol protocol);
+    /// <summary>The effect of the rules on this login and the rule that decided it.</summary>
+    AccessDecision Evaluate(DirectoryUser user, IPAddress remoteAddress, LoginProtocol protocol);
 }
 
-/// <summary>No rule evaluation yet: every login with good credentials is allowed.</summary>
+/// <summary>No rule evaluation: every login with good credentials is allowed (tests and tools only).</summary>
 public sealed class AllowAllLoginAccessRules : ILoginAccessRules
 {
+    /// <summary>The rule name reported for every login.</summary>
+    public const string RuleName = "allow-all";
+
     /// <inheritdoc />
-    public string? FindDenyingRule(DirectoryUser user, IPAddress remoteAddress, LoginProtocol protocol) => null;
+    public AccessDecision Evaluate(DirectoryUser user, IPAddress remoteAddress, LoginProtocol protocol) =>
+        new AccessDecision.Allowed(RuleName);
+}
+
+/// <summary>
+/// One login attempt as the audit log and the metrics see it (§19.2, §19.3, §20). Never holds the password.
+/// </summary>
+/// <param name="UserName">The name the client typed.</param>
+/// <param name="User">The user it named, when one was found.</param>
+/// <param name="RemoteAddress">The client's address.</param>
+/// <param name="Protocol">The protocol the attempt came over.</param>
+/// <param name="Result">The outcome returned to the protocol.</param>
+/// <param name="Access">The access control evaluation, when the credentials were good and the rules ran.</param>
+public sealed record LoginAttempt(string UserName, DirectoryUser? User, IPAddress RemoteAddress, LoginProtocol Protocol,
+    LoginResult Result, AccessDecision? Access);
+
+/// <summary>Told of every login attempt once it is decided (the audit log and the metrics listen here).</summary>
+public interface ILoginObserver
+{
+    /// <summary>Records the attempt. Must not throw and must not block on slow I/O for long.</summary>
+    void Observe(LoginAttempt attempt);
 }
 
 /// <summary>How failed logins are slowed down.</summary>
@@ -60,6 +84,7 @@ public sealed class CredentialValidator : ICredentialValidator
     private readonly ILoginAccessRules _rules;
     private readonly LoginThrottleOptions _throttle;
     private readonly TimeProvider _time;
+    private readonly ILoginObserver? _observer;
     private readonly ConcurrentDictionary<string, FailureRecord> _failures = new(StringComparer.Ordinal);
     private readonly Lazy<string> _dummyHash = new(() => PasswordHasher.Hash(Guid.NewGuid().ToString("N")));
 
@@ -69,10 +94,12 @@ public sealed class CredentialValidator : ICredentialValidator
     /// <param name="rules">Access control rules; <see cref="AllowAllLoginAccessRules"/> until rules are evaluated.</param>
     /// <param name="throttle">Failure slow-down; <see cref="LoginThrottleOptions.Default"/> when null.</param>
     /// <param name="time">Clock and delay source; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="observer">Told of every decided attempt (audit log, metrics); none when null.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="throttle"/> is invalid.</exception>
     public CredentialValidator(IDirectorySource directory, PasswordHasher hasher, ILoginAccessRules? rules = null,
-        LoginThrottleOptions? throttle = null, TimeProvider? time = null)
+        LoginThrottleOptions? throttle = null, TimeProvider? time = null, ILoginObserver? observer = null)
     {
+        _observer = observer;
         _directory = directory ?? throw new ArgumentNullException(nameof(directory));
         _hasher = hasher ?? throw new ArgumentNullException(nameof(hasher));
         _rules = rules ?? new AllowAllLoginAccessRules();
@@ -96,7 +123,7 @@ public sealed class CredentialValidator : ICredentialValidator
         var now = _time.GetUtcNow();
         var failures = Math.Max(RecentFailures(ipKey, now), RecentFailures(accountKey, now));
         if (failures >= _throttle.RefuseAfterFailures)
-            return new LoginResult.Throttled(RetryAfter(ipKey, accountKey, now));
+            return Observed(new LoginResult.Throttled(RetryAfter(ipKey, accountKey, now)), null);
         if (failures > 0)
             await Task.Delay(DelayFor(failures), _time, cancellationToken).ConfigureAwait(false);
 
@@ -106,16 +133,23 @@ public sealed class CredentialValidator : ICredentialValidator
         {
             RecordFailure(ipKey);
             RecordFailure(accountKey);
-            return new LoginResult.InvalidCredentials();
+            return Observed(new LoginResult.InvalidCredentials(), null);
         }
         if (!user.Enabled)
-            return new LoginResult.Disabled();
-        if (_rules.FindDenyingRule(user, remoteAddress, protocol) is { } rule)
-            return new LoginResult.Denied(rule);
+            return Observed(new LoginResult.Disabled(), null);
+        var access = _rules.Evaluate(user, remoteAddress, protocol);
+        if (!access.Granted)
+            return Observed(new LoginResult.Denied(access.RuleName), access);
 
         _failures.TryRemove(ipKey, out _);
         _failures.TryRemove(accountKey, out _);
-        return new LoginResult.Success(user);
+        return Observed(new LoginResult.Success(user), access);
+
+        LoginResult Observed(LoginResult result, AccessDecision? decision)
+        {
+            _observer?.Observe(new LoginAttempt(userName, user, remoteAddress, protocol, result, decision));
+            return result;
+        }
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using MailServer.Protocols.Authentication;
+using MailServer.Rules.AccessControl;
 using MailServer.Rules.Directory;
 using MailServer.Server.Security;
 using MailServer.Tests.Storage;
@@ -20,8 +21,8 @@ public sealed class CredentialValidatorTests
 
     private sealed class DenyImap : ILoginAccessRules
     {
-        public string? FindDenyingRule(DirectoryUser user, IPAddress remoteAddress, LoginProtocol protocol) =>
-            protocol == LoginProtocol.Imap ? "no-imap" : null;
+        public AccessDecision Evaluate(DirectoryUser user, IPAddress remoteAddress, LoginProtocol protocol) =>
+            protocol == LoginProtocol.Imap ? new AccessDecision.DeniedByRule("no-imap") : new AccessDecision.Allowed("rest");
     }
 
     private static (CredentialValidator Validator, ManualClock Clock) Create(ILoginAccessRules? rules = null, int refuseAfter = 3)

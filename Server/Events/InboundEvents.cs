@@ -1,0 +1,93 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace MailServer.Server.Events;
+
+/// <summary>The sender authentication verdicts of a received message, as the event log spells them (§18.3).</summary>
+/// <param name="DmarcPolicy">NONE, QUARANTINE or REJECT; reported only when <paramref name="Dmarc"/> is FAIL.</param>
+public sealed record MessageVerdicts(string Spam, string Dkim, string Dmarc, string? DmarcPolicy, string Spf)
+{
+    /// <summary>No verdicts known: every check NONE, not spam.</summary>
+    public static MessageVerdicts Unknown { get; } = new(Verdicts.Pass, Verdicts.None, Verdicts.None, null, Verdicts.None);
+}
+
+/// <summary>
+/// The events of an inbound delivery, for the delivery pipeline to report in one call: per organization
+/// reached, one ORGANIZATION_EMAIL_RECEIVED (§18.3: once per message, naming the envelope recipients in that
+/// organization), one MAILBOX_EMAIL_DELIVERED per mailbox that got a copy, one INCOMING_EMAIL_BOUNCED per
+/// mailbox that was full. All share one trace id, returned for the events that follow (rules, journaling).
+/// </summary>
+public static class InboundEvents
+{
+    /// <summary>The size of header section read for From, Sender, Subject and Message-ID.</summary>
+    private const int MaxHeaderBytes = 256 * 1024;
+
+    /// <summary>Writes the events of one delivered transaction and returns its trace id.</summary>
+    /// <param name="log">The event log.</param>
+    /// <param name="transaction">The transaction (envelope recipients, time received).</param>
+    /// <param name="message">The stored bytes (headers are read from them).</param>
+    /// <param name="delivered">Each mailbox that got a copy, with the folder it went to.</param>
+    /// <param name="mailboxFull">Each mailbox refused because it was full.</param>
+    /// <param name="verdicts">Sender authentication verdicts; <see cref="MessageVerdicts.Unknown"/> when null.</param>
+    public static Guid InboundDelivered(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message,
+        IReadOnlyCollection<(DirectoryUser User, string Folder)> delivered, IReadOnlyCollection<DirectoryUser> mailboxFull,
+        MessageVerdicts? verdicts = null)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(transaction);
+        var traceId = Guid.CreateVersion7(transaction.ReceivedAt);
+        var headers = ReadHeaders(message);
+        var v = verdicts ?? MessageVerdicts.Unknown;
+        // Remote recipients of a submission belong to no organization here; the outbound events cover them.
+        static string? OrgOf(AcceptedRecipient r) => r.Resolution is RecipientResolution.Local local ? local.Organization.Id : null;
+        var organizations = transaction.Recipients.Select(OrgOf).OfType<string>()
+            .Concat(delivered.Select(d => d.User.OrganizationId))
+            .Concat(mailboxFull.Select(u => u.OrganizationId))
+            .Distinct(StringComparer.Ordinal);
+        foreach (var org in organizations)
+        {
+            log.Write(new OrganizationEmailReceived(org, traceId,
+                transaction.Recipients.Where(r => OrgOf(r) == org).Select(r => r.Address).ToList(),
+                headers.Sender, headers.From, headers.Subject, headers.MessageId,
+                v.Spam, v.Dkim, v.Dmarc, v.Dmarc == Verdicts.Fail ? v.DmarcPolicy : null, v.Spf,
+                transaction.ReceivedAt));
+            foreach (var (user, folder) in delivered.Where(d => d.User.OrganizationId == org))
+                log.Write(new MailboxEmailDelivered(org, traceId, user.Email, folder));
+            foreach (var user in mailboxFull.Where(u => u.OrganizationId == org))
+                log.Write(new IncomingEmailBounced(org, traceId, new BouncedRecipient(user.Email, "Mailbox full", "5.2.2")));
+        }
+        return traceId;
+    }
+
+    private sealed record HeaderFields(string? From, string? Sender, string? Subject, string? MessageId);
+
+    /// <summary>From, Sender (only when it differs from From: mail sent on behalf), Subject and Message-ID.</summary>
+    private static HeaderFields ReadHeaders(ReadOnlyMemory<byte> message)
+    {
+        var span = message.Span;
+        var end = span.IndexOf("\r\n\r\n"u8);
+        var length = Math.Min(end < 0 ? span.Length : end + 4, MaxHeaderBytes);
+        try
+        {
+            using var stream = new MemoryStream(message[..length].ToArray(), writable: false);
+            var headers = new MimeParser(stream, MimeFormat.Entity).ParseHeaders();
+            var from = FirstAddress(headers[HeaderId.From]);
+            var sender = FirstAddress(headers[HeaderId.Sender]);
+            if (sender is not null && string.Equals(sender, from, StringComparison.OrdinalIgnoreCase))
+                sender = null;
+            var messageId = headers[HeaderId.MessageId] is { } id ? MimeUtils.ParseMessageId(id) ?? id.Trim() : null;
+            return new HeaderFields(from, sender, headers[HeaderId.Subject], messageId);
+        }
+        catch (FormatException)
+        {
+            return new HeaderFields(null, null, null, null);
+        }
+    }
+
+    private static string? FirstAddress(string? value) =>
+        value is not null && InternetAddressList.TryParse(ParserOptions.Default, value, out var list)
+            ? list.Mailboxes.FirstOrDefault()?.Address?.ToLowerInvariant()
+            : null;
+}

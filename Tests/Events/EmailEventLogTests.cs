@@ -1,0 +1,153 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MailServer.Server.Configuration;
+using MailServer.Server.Events;
+using MailServer.Server.Metrics;
+using MailServer.Tests.Configuration;
+using MailServer.Tests.Storage;
+using NUnit.Framework;
+
+namespace MailServer.Tests.Events;
+
+/// <summary>The email event log (§18): record shape, one file per organization and day, live on/off, retention, query.</summary>
+[TestFixture]
+public sealed class EmailEventLogTests
+{
+    private static ServerConfig Config(TempFolder temp, Action<JsonObject>? edit = null)
+    {
+        var root = ConfigFixtures.Valid();
+        edit?.Invoke(root);
+        return ConfigFixtures.LoadOk(root, temp.File("appsettings.json"));
+    }
+
+    private static JsonObject[] Lines(string path) =>
+        File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
+
+    private static SmtpTransaction Transaction(MailDirectory directory, DateTimeOffset at, params string[] recipients) =>
+        new("s1", SmtpListenerKind.Mx, new IPEndPoint(IPAddress.Loopback, 40000), "client.test", "sender@elsewhere.test",
+            recipients.Select(r => new AcceptedRecipient(r, (RecipientResolution.Local)directory.Resolve(r))).ToList(),
+            Secure: false, AuthenticatedUser: null, at);
+
+    [Test]
+    public void An_inbound_message_to_a_group_yields_one_received_event_and_one_delivered_event_per_mailbox_with_one_trace_id()
+    {
+        using var temp = new TempFolder();
+        var config = Config(temp);
+        var clock = new ManualClock();
+        using var log = new EmailEventLog(() => config, time: clock);
+        var directory = config.ToDirectory();
+        var alice = directory.FindUser("alice@example.test")!;
+        var bob = directory.FindUser("bob@example.test")!;
+        var message = "From: Carol <Carol@Elsewhere.test>\r\nSubject: =?utf-8?q?Caf=C3=A9?= plans\r\nMessage-ID: <m1@elsewhere.test>\r\n\r\nbody\r\n"u8.ToArray();
+
+        var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), "team@example.test"), message,
+            [(alice, "INBOX")], [bob]);
+
+        var lines = Lines(Path.Combine(temp.Path, "data", "events", ConfigFixtures.OrgId, "2026-01-01.jsonl"));
+        Assert.That(lines.Select(l => (string)l["event"]!["eventName"]!), Is.EqualTo(new[]
+            { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "INCOMING_EMAIL_BOUNCED" }));
+        Assert.That(lines.Select(l => (string)l["traceId"]!), Is.All.EqualTo(trace.ToString()));
+        Assert.That(lines.Select(l => (string)l["organizationId"]!), Is.All.EqualTo(ConfigFixtures.OrgId));
+        Assert.That((string)lines[0]["timestamp"]!, Is.EqualTo("2026-01-01T00:00:00.000Z"));
+
+        var received = lines[0]["event"]!.AsObject();
+        Assert.That(received.Select(p => p.Key), Is.EqualTo(new[]
+        {
+            "eventName", "recipients", "from", "subject", "messageId", "spamVerdict", "dkimVerdict", "dmarcVerdict",
+            "spfVerdict", "messageTimestamp",
+        }), "sender and dmarcPolicy are left out: not sent on behalf, DMARC did not fail");
+        Assert.Multiple(() =>
+        {
+            Assert.That(received["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "team@example.test" }), "the intended recipients");
+            Assert.That((string)received["from"]!, Is.EqualTo("carol@elsewhere.test"));
+            Assert.That((string)received["subject"]!, Is.EqualTo("Café plans"));
+            Assert.That((string)received["messageId"]!, Is.EqualTo("m1@elsewhere.test"));
+            Assert.That((string)lines[1]["event"]!["recipient"]!, Is.EqualTo("alice@example.test"));
+            Assert.That((string)lines[1]["event"]!["folder"]!, Is.EqualTo("INBOX"));
+            var bounced = lines[2]["event"]!["bouncedRecipient"]!;
+            Assert.That(((string)bounced["emailAddress"]!, (string)bounced["reason"]!, (string)bounced["status"]!),
+                Is.EqualTo(("bob@example.test", "Mailbox full", "5.2.2")));
+        });
+    }
+
+    [Test]
+    public void Turning_the_log_off_stops_writing_at_once_but_metrics_still_count()
+    {
+        using var temp = new TempFolder();
+        var on = Config(temp);
+        var off = Config(temp, r => r.Org()["EmailEventLog"] = new JsonObject { ["Enabled"] = false });
+        var current = on;
+        using var metrics = new MailMetrics();
+        long delivered = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) => { if (i.Meter == metrics.Meter) l.EnableMeasurementEvents(i); };
+        listener.SetMeasurementEventCallback<long>((i, v, _, _) => { if (i.Name == "MailboxEmailDelivered") Interlocked.Add(ref delivered, v); });
+        listener.Start();
+        using var log = new EmailEventLog(() => current, metrics);
+
+        log.Write(new MailboxEmailDelivered(ConfigFixtures.OrgId, Guid.NewGuid(), "alice@example.test", "INBOX"));
+        current = off;
+        log.Write(new MailboxEmailDelivered(ConfigFixtures.OrgId, Guid.NewGuid(), "alice@example.test", "INBOX"));
+
+        var lines = Directory.EnumerateFiles(log.Root, "*.jsonl", SearchOption.AllDirectories).SelectMany(File.ReadAllLines).ToList();
+        Assert.That(lines, Has.Count.EqualTo(1));
+        Assert.That(Interlocked.Read(ref delivered), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void Files_older_than_RetentionDays_are_deleted_and_newer_ones_kept()
+    {
+        using var temp = new TempFolder();
+        var config = Config(temp, r => r.Org()["EmailEventLog"] = new JsonObject { ["Enabled"] = true, ["RetentionDays"] = 3 });
+        var clock = new ManualClock(); // 2026-01-01
+        using var log = new EmailEventLog(() => config, time: clock);
+        for (var day = 0; day < 5; day++)
+        {
+            log.Write(new JournalingInitiated(ConfigFixtures.OrgId, Guid.NewGuid(), "journal@archive.test"));
+            clock.Advance(TimeSpan.FromDays(1));
+        }
+        clock.Advance(TimeSpan.FromDays(-1)); // now 2026-01-05: keep the 3rd, 4th and 5th
+
+        Assert.That(log.DeleteExpired(), Is.EqualTo(2));
+        var left = Directory.GetFiles(Path.Combine(log.Root, ConfigFixtures.OrgId)).Select(Path.GetFileName).Order();
+        Assert.That(left, Is.EqualTo(new[] { "2026-01-03.jsonl", "2026-01-04.jsonl", "2026-01-05.jsonl" }));
+    }
+
+    [Test]
+    public void A_query_by_subject_finds_every_event_of_the_matching_messages_within_the_time_range()
+    {
+        using var temp = new TempFolder();
+        var config = Config(temp);
+        var clock = new ManualClock();
+        using var log = new EmailEventLog(() => config, time: clock);
+        var directory = config.ToDirectory();
+        var alice = directory.FindUser("alice@example.test")!;
+        Guid Deliver(string subject)
+        {
+            var bytes = System.Text.Encoding.ASCII.GetBytes($"From: x@elsewhere.test\r\nSubject: {subject}\r\n\r\nhi\r\n");
+            var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), "alice@example.test"), bytes, [(alice, "INBOX")], []);
+            clock.Advance(TimeSpan.FromHours(12));
+            return trace;
+        }
+        var old = Deliver("Invoice 1");
+        var recent = Deliver("Invoice 2");
+        Deliver("Lunch");
+
+        var found = EmailEventQuery.Run(log.Root, null, new EmailEventFilter("MAILBOX_EMAIL_DELIVERED",
+            new DateTimeOffset(2026, 1, 1, 6, 0, 0, TimeSpan.Zero), null, new Regex("^Invoice"), null));
+        Assert.That(found.Select(l => (string)JsonNode.Parse(l)!["traceId"]!), Is.EqualTo(new[] { recent.ToString() }),
+            $"the first invoice ({old}) is before --since; lunch does not match");
+    }
+
+    [TestCase("7d", "2026-01-08T00:00:00Z", "2026-01-01T00:00:00Z")]
+    [TestCase("12h", "2026-01-08T00:00:00Z", "2026-01-07T12:00:00Z")]
+    [TestCase("2026-01-03", "2026-01-08T00:00:00Z", "2026-01-03T00:00:00Z")]
+    [TestCase("2026-01-03T10:00:00+02:00", "2026-01-08T00:00:00Z", "2026-01-03T08:00:00Z")]
+    public void Time_bounds_are_ISO_8601_or_a_duration_ago(string text, string now, string expected)
+    {
+        Assert.That(EmailEventQuery.ParseTime(text, DateTimeOffset.Parse(now)), Is.EqualTo(DateTimeOffset.Parse(expected)));
+    }
+}
