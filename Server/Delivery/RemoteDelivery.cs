@@ -142,7 +142,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
                                    or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return null;
+            return null; // this host could not be talked to: the next one is tried
+        }
+        catch (Exception e) when (e is MailKit.ServiceNotAuthenticatedException or MailKit.ServiceNotConnectedException or NotSupportedException)
+        {
+            // E.g. a gateway that wants AUTH with no credentials configured, or no TLS where Security requires it.
+            return recipients.Select(_ => (RemoteOutcome)new RemoteOutcome.TemporaryFailure($"{host}: {e.Message}", "4.7.0", host)).ToList();
         }
     }
 
