@@ -227,7 +227,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             if (text.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
                 text = text[5..];
             return IPAddress.TryParse(text, out var literal)
-                ? new ResolveResult.Hosts([(domain, literal, port)])
+                ? new ResolveResult.Hosts([(literal.ToString(), literal, port)]) // the bare address: MailKit takes it as the host name
                 : new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"bad address literal {domain}", "5.1.2", null));
         }
 

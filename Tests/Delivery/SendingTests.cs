@@ -266,6 +266,19 @@ public sealed class SendingTests
     }
 
     [Test]
+    public async Task An_address_literal_is_delivered_to_that_address_without_DNS()
+    {
+        await using var harness = await SendingHarness.StartAsync();
+        using var client = await harness.SubmitClientAsync("alice@example.test");
+
+        await client.SendAsync(SendingHarness.Message("alice@example.test", "someone@[127.0.0.1]"));
+
+        var received = (await harness.Receiver.WaitForAsync(1, Wait)).Single();
+        Assert.That(received.RcptTos, Is.EqualTo(new[] { "someone@[127.0.0.1]" }));
+        Assert.That(harness.Dns.Queries, Is.Empty, "RFC 5321 §4.1.3: a literal is used as it is");
+    }
+
+    [Test]
     public void The_SMTP_authenticator_is_not_disposable()
     {
         // dependency-pitfalls.md (SmtpServer): it disposes IDisposable filters and authenticators after each use;
