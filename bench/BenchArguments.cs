@@ -22,16 +22,20 @@ internal sealed record BenchArguments(
     int Logins = 100,
     int Clients = 10,
     int Operations = 200,
-    string Word = "zebra")
+    string Word = "zebra",
+    int SinkPort = 2526)
 {
     public static BenchArguments? Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("smtp" or "imap"))
+        if (args.Length == 0 || args[0] is not ("smtp" or "imap" or "submit"))
             return null;
         var imap = args[0] == "imap";
+        var submit = args[0] == "submit";
         var result = imap
             ? new BenchArguments("imap", "127.0.0.1", 2143, "bench@bench.test", "alice@example.test", 500, 10, [])
-            : new BenchArguments("smtp", "127.0.0.1", 2525, "bench@bench.test", "alice@example.test", 2000, 20, []);
+            : submit
+                ? new BenchArguments("submit", "127.0.0.1", 2587, "", "", 1000, 10, [])
+                : new BenchArguments("smtp", "127.0.0.1", 2525, "bench@bench.test", "alice@example.test", 2000, 20, []);
         var sizes = new List<int>();
         for (var i = 1; i < args.Length; i++)
         {
@@ -48,9 +52,10 @@ internal sealed record BenchArguments(
                     while (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
                         sizes.Add(ParseSize(args[++i]));
                     break;
-                case "--user" when imap: result = result with { User = Next() }; break;
+                case "--user" when imap || submit: result = result with { User = Next() }; break;
                 // The password on the command line is acceptable for a bench account on a scratch server only.
-                case "--password" when imap: result = result with { Password = Next() }; break;
+                case "--password" when imap || submit: result = result with { Password = Next() }; break;
+                case "--sink-port" when submit: result = result with { SinkPort = int.Parse(Next()) }; break;
                 case "--appends" when imap: result = result with { Messages = int.Parse(Next()) }; break;
                 case "--append-clients" when imap: result = result with { Sessions = int.Parse(Next()) }; break;
                 case "--logins" when imap: result = result with { Logins = int.Parse(Next()) }; break;

@@ -20,6 +20,12 @@ if (parsed is null)
           (L connect + STARTTLS + LOGIN + LOGOUT over M clients) and a mixed load of C clients doing K
           operations each (NOOP / FETCH 20 FLAGS / UID SEARCH UNSEEN / STORE \Flagged), with p50/p99.
           The server allows 20 IMAP connections per address: keep M and C at or below that.
+
+        usage: mailserver-bench submit --password PW [--host H] [--port P] [--user ADDR] [--sink-port S]
+                                       [--messages N] [--sessions M] [--size BYTES|1k|100k ...]
+          Submission (STARTTLS + AUTH) of N messages to sink@[127.0.0.1] over M sessions; this tool listens as the
+          remote receiver on S (the server's Delivery.RemotePort) and prints the rate from first submission to
+          last message received there.
         """);
     return 1;
 }
@@ -28,6 +34,13 @@ if (parsed.Mode == "imap")
 {
     await foreach (var line in ImapLoad.RunAsync(parsed, CancellationToken.None))
         Console.WriteLine(line);
+    return 0;
+}
+
+if (parsed.Mode == "submit")
+{
+    foreach (var size in parsed.Sizes)
+        Console.WriteLine(await SubmitLoad.RunAsync(parsed, size, CancellationToken.None));
     return 0;
 }
 

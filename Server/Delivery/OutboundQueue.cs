@@ -76,11 +76,34 @@ public sealed class OutboundQueue(
         catch (Exception e)
         {
             QueueLog.RunFailed(logger, e, queueId);
+            await DeferAfterFaultAsync(queueId, e).ConfigureAwait(false);
         }
         finally
         {
             _messages.Release();
             _inFlight.TryRemove(queueId, out _);
+        }
+    }
+
+    /// <summary>
+    /// A run that threw (a bug or a store fault) must not make the message due again at once: its pending
+    /// recipients are deferred like a temporary failure, so a poisoned message cannot spin the worker.
+    /// </summary>
+    private async Task DeferAfterFaultAsync(string queueId, Exception fault)
+    {
+        try
+        {
+            if (store.FindQueued(queueId) is not { } queued)
+                return;
+            var now = _time.GetUtcNow();
+            var delivery = config().Delivery;
+            await store.UpdateQueuedAsync(queueId, queued.Envelope.Recipients.Select(r => r.State != QueuedRecipientState.Pending || r.NextAttemptAt > now ? r
+                : r with { Attempts = r.Attempts + 1, NextAttemptAt = now + Backoff(r.Attempts + 1, delivery), LastError = "internal error: " + fault.GetType().Name, Status = "4.3.0" }).ToList(),
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            QueueLog.RunFailed(logger, e, queueId);
         }
     }
 

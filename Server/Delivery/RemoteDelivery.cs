@@ -142,7 +142,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
                                    or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return null;
+            return null; // this host could not be talked to: the next one is tried
+        }
+        catch (Exception e) when (e is MailKit.ServiceNotAuthenticatedException or MailKit.ServiceNotConnectedException or NotSupportedException)
+        {
+            // E.g. a gateway that wants AUTH with no credentials configured, or no TLS where Security requires it.
+            return recipients.Select(_ => (RemoteOutcome)new RemoteOutcome.TemporaryFailure($"{host}: {e.Message}", "4.7.0", host)).ToList();
         }
     }
 
@@ -222,7 +227,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             if (text.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
                 text = text[5..];
             return IPAddress.TryParse(text, out var literal)
-                ? new ResolveResult.Hosts([(domain, literal, port)])
+                ? new ResolveResult.Hosts([(literal.ToString(), literal, port)]) // the bare address: MailKit takes it as the host name
                 : new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"bad address literal {domain}", "5.1.2", null));
         }
 

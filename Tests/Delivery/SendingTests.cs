@@ -246,6 +246,46 @@ public sealed class SendingTests
         await client.SendAsync(SendingHarness.Message("alice@example.test", "bob@example.test")); // internal mail is unlimited
     }
 
+    [Test]
+    public async Task A_body_line_that_looks_like_the_end_of_data_is_relayed_inside_the_one_message()
+    {
+        // dependency-pitfalls.md (MailKit outbound): relayed through SmtpClient.Send of a MimeMessage, which
+        // dot-stuffs; a line "." followed by SMTP commands must not end the message or start a second one.
+        await using var harness = await SendingHarness.StartAsync();
+        using var client = await harness.SubmitClientAsync("alice@example.test");
+        var message = SendingHarness.Message("alice@example.test", "carol@remote.test");
+        message.Body = new TextPart("plain") { Text = "first\r\n.\r\nMAIL FROM:<evil@remote.test>\r\nRCPT TO:<victim@remote.test>\r\n..dots\r\nlast\r\n" };
+
+        await client.SendAsync(message);
+
+        var received = await harness.Receiver.WaitForAsync(1, Wait);
+        await harness.WaitForEmptyQueueAsync(Wait);
+        Assert.That(received, Has.Count.EqualTo(1));
+        Assert.That(received[0].RcptTos, Is.EqualTo(new[] { "carol@remote.test" }));
+        Assert.That(received[0].Text, Does.Contain("\r\n.\r\nMAIL FROM:<evil@remote.test>\r\n").And.Contain("\r\n..dots\r\nlast"));
+    }
+
+    [Test]
+    public async Task An_address_literal_is_delivered_to_that_address_without_DNS()
+    {
+        await using var harness = await SendingHarness.StartAsync();
+        using var client = await harness.SubmitClientAsync("alice@example.test");
+
+        await client.SendAsync(SendingHarness.Message("alice@example.test", "someone@[127.0.0.1]"));
+
+        var received = (await harness.Receiver.WaitForAsync(1, Wait)).Single();
+        Assert.That(received.RcptTos, Is.EqualTo(new[] { "someone@[127.0.0.1]" }));
+        Assert.That(harness.Dns.Queries, Is.Empty, "RFC 5321 §4.1.3: a literal is used as it is");
+    }
+
+    [Test]
+    public void The_SMTP_authenticator_is_not_disposable()
+    {
+        // dependency-pitfalls.md (SmtpServer): it disposes IDisposable filters and authenticators after each use;
+        // ours is one instance for every session.
+        Assert.That(typeof(SmtpListener).Assembly.GetType("MailServer.Protocols.Smtp.UserAuthenticator")!.IsAssignableTo(typeof(IDisposable)), Is.False);
+    }
+
     /// <summary>A MailKit client that asks for the given NOTIFY and an ORCPT on every recipient (RFC 3461).</summary>
     private sealed class NotifyingClient(DeliveryStatusNotification notify) : SmtpClient
     {
