@@ -155,8 +155,9 @@ public sealed class QuotaWarningService(QuotaWarnings warnings, IDirectorySource
             {
                 return;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // A maintenance job must never stop the mail server (a BackgroundService's exception stops the host).
                 GovernanceLog.QuotaWarningFailed(logger, e, "(every user)");
             }
             delay = Interval;
