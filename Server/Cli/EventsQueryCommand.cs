@@ -69,7 +69,7 @@ internal sealed class EventsQueryCommand : ICliCommand
         try
         {
             var lines = EmailEventQuery.Run(EmailEventLog.FolderOf(config), orgId,
-                new EmailEventFilter(arguments.Value("--event"), since.Value, until, subject, trace));
+                new EmailEventFilter(arguments.Value("--event"), since.Value, until, subject, trace), EventLogCipher.KeysFrom(config));
             foreach (var line in lines)
                 await console.Out.WriteLineAsync(line).ConfigureAwait(false);
             return ExitCodes.Ok;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using MailServer.Server.Audit;
 using MailServer.Server.Configuration;
 using MailServer.Server.Metrics;
+using MailServer.Storage.Crypto;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -21,7 +22,8 @@ public interface IEmailEventLog
 /// <summary>
 /// The email event log: JSON lines under <c>&lt;DataDirectory&gt;/events/&lt;organizationId&gt;/YYYY-MM-DD.jsonl</c>
 /// (UTC days), one line per event shaped as §18.2 says:
-/// <c>{"timestamp":"…","traceId":"…","organizationId":"…","event":{"eventName":"…",…}}</c>.
+/// <c>{"timestamp":"…","traceId":"…","organizationId":"…","event":{"eventName":"…",…}}</c>, each sealed at rest by
+/// <see cref="EventLogCipher"/> (events carry subjects and addresses, which stay encrypted on disk).
 /// <c>EmailEventLog.Enabled</c> is read from the live configuration on every write (turning it off stops writing
 /// and keeps the files, §18.1 [SH]); files older than <c>EmailEventLog.RetentionDays</c> are deleted by
 /// <see cref="DeleteExpired"/>. Thread-safe.
@@ -41,6 +43,7 @@ public sealed class EmailEventLog : IEmailEventLog, IDisposable
     private readonly MailMetrics? _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _keys = new(StringComparer.Ordinal);
 
     /// <summary>Creates the log over the live configuration.</summary>
     /// <param name="config">The configuration in force (data directory, per-organization settings).</param>
@@ -73,13 +76,18 @@ public sealed class EmailEventLog : IEmailEventLog, IDisposable
         var now = _time.GetUtcNow();
         try
         {
-            _files.Append(emailEvent.OrganizationId, now, Serialize(emailEvent, now));
+            var key = _keys.GetOrAdd(org.Id, _ => EventLogCipher.KeyFor(MasterKeyFile.Load(org.MasterKeyPath, createIfMissing: true), org.Id));
+            _files.Append(emailEvent.OrganizationId, now, EventLogCipher.Seal(key, org.Id, Serialize(emailEvent, now)));
         }
         catch (IOException e)
         {
             GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
         }
         catch (UnauthorizedAccessException e)
+        {
+            GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
+        }
+        catch (InvalidDataException e)
         {
             GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
         }

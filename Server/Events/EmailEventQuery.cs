@@ -25,18 +25,21 @@ public static class EmailEventQuery
     /// <param name="root">The event log folder (<c>&lt;DataDirectory&gt;/events</c>).</param>
     /// <param name="organizationId">Only this organization's files, when set.</param>
     /// <param name="filter">What to select.</param>
+    /// <param name="keyOf">The event log key of an organization (<see cref="EventLogCipher.KeysFrom"/>); files of an
+    /// organization without a key are skipped.</param>
     /// <exception cref="RegexMatchTimeoutException">The subject pattern took too long on a subject.</exception>
-    public static IReadOnlyList<string> Run(string root, string? organizationId, EmailEventFilter filter)
+    public static IReadOnlyList<string> Run(string root, string? organizationId, EmailEventFilter filter, Func<string, byte[]?> keyOf)
     {
+        ArgumentNullException.ThrowIfNull(keyOf);
         ArgumentNullException.ThrowIfNull(filter);
         var firstDay = DateOnly.FromDateTime(filter.Since.UtcDateTime);
         var lastDay = filter.Until is { } until ? DateOnly.FromDateTime(until.UtcDateTime) : DateOnly.MaxValue;
         var rows = new List<(string Line, string Name, DateTimeOffset At, Guid Trace, string? Subject)>();
-        foreach (var (_, day, path) in DailyJsonLines.Files(root, organizationId))
+        foreach (var (orgId, day, path) in DailyJsonLines.Files(root, organizationId))
         {
-            if (day < firstDay || day > lastDay)
+            if (day < firstDay || day > lastDay || keyOf(orgId) is not { } key)
                 continue;
-            foreach (var line in ReadLines(path))
+            foreach (var line in ReadFile(path, orgId, key))
             {
                 if (Parse(line) is not { } row || row.At < filter.Since || (filter.Until is { } u && row.At >= u))
                     continue;
@@ -74,13 +77,14 @@ public static class EmailEventQuery
             : null;
     }
 
-    private static IEnumerable<string> ReadLines(string path)
+    /// <summary>The JSON lines of one day file, opened with the organization's key; lines that do not open are skipped.</summary>
+    public static IEnumerable<string> ReadFile(string path, string organizationId, byte[] key)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         using var reader = new StreamReader(stream);
         while (reader.ReadLine() is { } line)
-            if (line.Length > 0)
-                yield return line;
+            if (line.Length > 0 && EventLogCipher.Open(key, organizationId, line) is { } json)
+                yield return json;
     }
 
     private static (string Name, DateTimeOffset At, Guid Trace, string? Subject)? Parse(string line)

@@ -4,6 +4,7 @@ using MailServer.Server.Audit;
 using MailServer.Server.Configuration;
 using MailServer.Server.Events;
 using MailServer.Server.Metrics;
+using MailServer.Server.Quota;
 using MailServer.Server.Retention;
 using MailServer.Server.Security;
 using MailServer.Storage;
@@ -43,5 +44,11 @@ internal static class GovernanceServices
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         services.AddSingleton<IAdminEndpoints, RetentionEndpoints>();
+
+        // The 90% quota warning.
+        services.AddSingleton(sp => new QuotaWarnings(sp.GetRequiredService<IMailStore>(),
+            sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory, TimeProvider.System,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Quota")));
+        services.AddHostedService<QuotaWarningService>();
     }
 }

@@ -62,8 +62,9 @@ public sealed class RetentionService(
             {
                 return;
             }
-            catch (Exception e) when (e is IOException or InvalidOperationException or KeyNotFoundException or UnauthorizedAccessException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // A maintenance job must never stop the mail server (a BackgroundService's exception stops the host).
                 GovernanceLog.RetentionFailed(logger, e);
             }
             delay = Interval;

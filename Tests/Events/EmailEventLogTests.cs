@@ -23,8 +23,10 @@ public sealed class EmailEventLogTests
         return ConfigFixtures.LoadOk(root, temp.File("appsettings.json"));
     }
 
-    private static JsonObject[] Lines(string path) =>
-        File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
+    /// <summary>The day file's events, opened with the organization's event log key.</summary>
+    private static JsonObject[] Lines(ServerConfig config, string path) =>
+        EmailEventQuery.ReadFile(path, ConfigFixtures.OrgId, EventLogCipher.KeysFrom(config)(ConfigFixtures.OrgId)!)
+            .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
 
     private static SmtpTransaction Transaction(MailDirectory directory, DateTimeOffset at, params string[] recipients) =>
         new("s1", SmtpListenerKind.Mx, new IPEndPoint(IPAddress.Loopback, 40000), "client.test", "sender@elsewhere.test",
@@ -46,7 +48,12 @@ public sealed class EmailEventLogTests
         var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), "team@example.test"), message,
             [(alice, "INBOX")], [bob]);
 
-        var lines = Lines(Path.Combine(temp.Path, "data", "events", ConfigFixtures.OrgId, "2026-01-01.jsonl"));
+        var file = Path.Combine(temp.Path, "data", "events", ConfigFixtures.OrgId, "2026-01-01.jsonl");
+        var lines = Lines(config, file);
+        var raw = File.ReadAllText(file);
+        Assert.That(raw, Does.Not.Contain("plans").And.Not.Contain("carol").And.Not.Contain("ORGANIZATION_EMAIL_RECEIVED"),
+            "events name subjects and addresses: sealed at rest like every message-derived datum (decisions.md)");
+        Assert.That(File.ReadAllLines(file), Has.Length.EqualTo(3));
         Assert.That(lines.Select(l => (string)l["event"]!["eventName"]!), Is.EqualTo(new[]
             { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "INCOMING_EMAIL_BOUNCED" }));
         Assert.That(lines.Select(l => (string)l["traceId"]!), Is.All.EqualTo(trace.ToString()));
@@ -137,9 +144,21 @@ public sealed class EmailEventLogTests
         Deliver("Lunch");
 
         var found = EmailEventQuery.Run(log.Root, null, new EmailEventFilter("MAILBOX_EMAIL_DELIVERED",
-            new DateTimeOffset(2026, 1, 1, 6, 0, 0, TimeSpan.Zero), null, new Regex("^Invoice"), null));
+            new DateTimeOffset(2026, 1, 1, 6, 0, 0, TimeSpan.Zero), null, new Regex("^Invoice"), null), EventLogCipher.KeysFrom(config));
         Assert.That(found.Select(l => (string)JsonNode.Parse(l)!["traceId"]!), Is.EqualTo(new[] { recent.ToString() }),
             $"the first invoice ({old}) is before --since; lunch does not match");
+    }
+
+    [Test]
+    public void A_line_sealed_for_one_organization_does_not_open_with_another_organizations_key()
+    {
+        var master = new byte[32];
+        var key = EventLogCipher.KeyFor(master, "m-1");
+        var line = System.Text.Encoding.ASCII.GetString(EventLogCipher.Seal(key, "m-1", "{\"a\":1}"u8));
+        Assert.That(EventLogCipher.Open(key, "m-1", line), Is.EqualTo("{\"a\":1}"));
+        Assert.That(EventLogCipher.Open(EventLogCipher.KeyFor(master, "m-2"), "m-2", line), Is.Null);
+        Assert.That(EventLogCipher.Open(key, "m-2", line), Is.Null, "the organization id is bound as associated data");
+        Assert.That(EventLogCipher.Open(key, "m-1", line[..^4]), Is.Null, "a cut line is skipped");
     }
 
     [TestCase("7d", "2026-01-08T00:00:00Z", "2026-01-01T00:00:00Z")]
