@@ -190,4 +190,10 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Every subscribed name of a mailbox, folders or not, in ordinal order.</summary>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     IReadOnlyList<string> ListSubscriptions(string mailboxId);
+
+    /// <summary>
+    /// The UIDs expunged from a folder by changes with a MODSEQ above <paramref name="modSeq"/>, ascending
+    /// (RFC 7162 §3.2.5 VANISHED (EARLIER)). Empty for a folder that no longer exists.
+    /// </summary>
+    IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq);
 }

@@ -151,6 +151,7 @@ public sealed partial class MailStore
                 try
                 {
                     request.Run(context);
+                    RecordTombstones(context);
                     succeeded.Add(request);
                     changes.AddRange(context.Changes);
                     afterCommit.AddRange(context.AfterCommit);
@@ -244,6 +245,12 @@ public sealed partial class MailStore
         {
             Guard();
             store._db.GetCollection(collection).Delete(id);
+        }
+
+        public void DeleteMany(string collection, BsonExpression predicate)
+        {
+            Guard();
+            store._db.GetCollection(collection).DeleteMany(predicate);
         }
 
         public void Initialise()

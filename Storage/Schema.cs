@@ -14,6 +14,8 @@ internal static class Schema
     public const string Mailboxes = "mailboxes";
     public const string Folders = "folders";
     public const string Entries = "entries";
+    /// <summary>Expunged UIDs with their MODSEQ, for QRESYNC's VANISHED (EARLIER) (RFC 7162 §3.2.5).</summary>
+    public const string Tombstones = "tombstones";
 
     /// <summary>The single document of <see cref="Meta"/>.</summary>
     public const string MetaId = "store";
@@ -73,6 +75,13 @@ internal static class Schema
         public const string SummarySealed = "summary";
     }
 
+    public static class TombstoneFields
+    {
+        public const string FolderId = "folderId";
+        public const string ModSeq = "modSeq";
+        public const string Uids = "uids";
+    }
+
     /// <summary>
     /// field = value as a parameterised expression. LiteDB's Query.EQ inlines the value into the expression
     /// text, so every distinct value is parsed and compiled anew (a JIT per lookup); a parameter keeps one
@@ -96,6 +105,7 @@ internal static class Schema
         var entries = db.GetCollection(Entries);
         entries.EnsureIndex(EntryFields.FolderUid, unique: true);
         entries.EnsureIndex(EntryFields.BlobId);
+        db.GetCollection(Tombstones).EnsureIndex(TombstoneFields.FolderId);
         // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
         // costs the writer on every delivery.
     }

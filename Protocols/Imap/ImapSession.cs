@@ -64,6 +64,9 @@ internal sealed class ImapSession
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }
 
+    /// <summary>The client enabled QRESYNC (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE; implies CONDSTORE.</summary>
+    public bool QResyncEnabled { get; set; }
+
     /// <summary>The client enabled IMAP4rev2 (RFC 9051 Appendix E): ESEARCH replies, no RECENT.</summary>
     public bool Rev2Enabled { get; set; }
 
@@ -284,7 +287,7 @@ internal sealed class ImapSession
 
         // Pending mailbox changes go out before the tagged reply, when the command allows (RFC 9051 §7.5.1).
         if (Selected is { } selected && State is ImapSessionState.Selected)
-            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled);
+            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled, QResyncEnabled);
         Writer.Tagged(command.Tag, status, code, text);
     }
 

@@ -161,12 +161,25 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>
     /// Reads the feed and writes what the client may be told now: EXPUNGE (only when <paramref name="allowExpunge"/>;
-    /// highest sequence number first, so each number is right when sent), FETCH FLAGS for flag changes, and EXISTS
-    /// for new messages (RFC 9051 §7.4.1, §7.5.1).
+    /// highest sequence number first, so each number is right when sent), or one VANISHED with their UIDs once the
+    /// client enabled QRESYNC (RFC 7162 §3.2.10, same moments), FETCH FLAGS for flag changes, and EXISTS for new
+    /// messages (RFC 9051 §7.4.1, §7.5.1).
     /// </summary>
-    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore)
+    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false)
     {
         Drain();
+        if (allowExpunge && qresync && _pendingExpunges.Count > 0)
+        {
+            var vanished = _pendingExpunges.Where(uid => IndexOf(uid) >= 0).ToList();
+            if (vanished.Count > 0)
+                writer.BeginUntagged().Atom("VANISHED").SequenceSet(ResolvedSequenceSet.FromValues(vanished)).End();
+            foreach (var uid in vanished)
+                _flagsChanged.Remove(uid);
+            var expunged = _pendingExpunges;
+            _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            _announcedExists -= vanished.Count;
+            _pendingExpunges.Clear();
+        }
         if (allowExpunge && _pendingExpunges.Count > 0)
         {
             var doomed = new List<int>(_pendingExpunges.Count);

@@ -49,6 +49,7 @@ internal static class CapabilityHandler
         yield return "LIST-EXTENDED";
         yield return "LIST-STATUS";
         yield return "CONDSTORE";
+        yield return "QRESYNC"; // RFC 7162 §3.2
         yield return "ESEARCH";
         yield return "SORT";
         yield return "COMPRESS=DEFLATE"; // RFC 4978

@@ -18,9 +18,20 @@ internal static class FetchHandler
     {
         var selected = session.Selected!;
         var items = command.Items;
-        if (command.Vanished)
-            throw new ImapSyntaxException("VANISHED needs QRESYNC, which is not enabled");
+        // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, after ENABLE QRESYNC; otherwise BAD.
+        if (command.Vanished && !(command.Uid && command.ChangedSince is not null && session.QResyncEnabled))
+            throw new ImapSyntaxException("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
         var messages = selected.Resolve(command.Set, command.Uid);
+        if (command.Vanished)
+        {
+            // The UIDs of the set expunged since CHANGEDSINCE, before the FETCH responses. "*" stands for the
+            // highest UID ever assigned here, so a client learns that the last messages vanished too.
+            var asked = command.Set.Resolve(Math.Max(selected.UidNext, 1) - 1);
+            var vanished = session.Store.ListExpungedSince(selected.FolderId, command.ChangedSince!.Value).Where(asked.Contains).ToList();
+            if (vanished.Count > 0)
+                session.Writer.BeginUntagged().Atom("VANISHED").BeginList().Atom("EARLIER").EndList()
+                    .SequenceSet(ResolvedSequenceSet.FromValues(vanished)).End();
+        }
         var wantsModSeq = command.ChangedSince is not null || items.Any(i => i is FetchItem.Attribute { Kind: FetchAttribute.ModSeq });
         if (wantsModSeq)
             session.CondStoreEnabled = true;

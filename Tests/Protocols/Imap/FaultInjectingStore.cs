@@ -36,5 +36,6 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task DeleteFolderAsync(string mailboxId, string name, CancellationToken ct) { Check(nameof(DeleteFolderAsync)); return inner.DeleteFolderAsync(mailboxId, name, ct); }
     public Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken ct) { Check(nameof(SetSubscribedAsync)); return inner.SetSubscribedAsync(mailboxId, name, subscribed, ct); }
     public IReadOnlyList<string> ListSubscriptions(string mailboxId) { Check(nameof(ListSubscriptions)); return inner.ListSubscriptions(mailboxId); }
+    public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }
