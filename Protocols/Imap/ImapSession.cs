@@ -64,6 +64,16 @@ internal sealed class ImapSession
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }
 
+    /// <summary>
+    /// The client enabled UTF8=ACCEPT (RFC 6855) or IMAP4rev2 (RFC 9051 §6.3.1): mailbox names travel as UTF-8 both
+    /// ways, quoted strings may carry UTF-8, and APPEND takes the UTF8 data extension.
+    /// </summary>
+    public bool Utf8Enabled
+    {
+        get => Writer.Utf8Enabled;
+        set => Writer.Utf8Enabled = value;
+    }
+
     /// <summary>The client enabled QRESYNC (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE; implies CONDSTORE.</summary>
     public bool QResyncEnabled { get; set; }
 

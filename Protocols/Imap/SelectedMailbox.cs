@@ -110,6 +110,22 @@ public sealed class SelectedMailbox : IDisposable
     /// <exception cref="ImapSyntaxException">A sequence number is greater than the number of messages.</exception>
     public List<(int Seq, MessageMeta Meta)> Resolve(SequenceSet set, bool uid)
     {
+        if (set.IncludesSavedResult)
+        {
+            // RFC 5182 §2.1: "$" names the messages the last SEARCH ... RETURN (SAVE) found that are still in the view
+            // (kept as UIDs, so an expunge drops them and never shifts them), in any command that takes a set.
+            var byUid = new SortedDictionary<uint, (int Seq, MessageMeta Meta)>();
+            if (set.Ranges.Count > 0)
+                foreach (var pair in Resolve(set with { IncludesSavedResult = false }, uid))
+                    byUid[pair.Meta.Uid] = pair;
+            foreach (var saved in _savedUids ?? ResolvedSequenceSet.Empty)
+            {
+                var index = IndexOf(saved);
+                if (index >= 0)
+                    byUid[saved] = (index + 1, _messages[index]);
+            }
+            return [.. byUid.Values];
+        }
         var result = new List<(int, MessageMeta)>();
         if (uid)
         {
@@ -131,6 +147,20 @@ public sealed class SelectedMailbox : IDisposable
                 result.Add(((int)s, _messages[(int)s - 1]));
         return result;
     }
+
+    private ResolvedSequenceSet? _savedUids;
+
+    /// <summary>Remembers a search result for <c>$</c> (RFC 5182 §2.1); an empty set after a failed SEARCH ... SAVE.
+    /// The result lives as long as this view: SELECT, EXAMINE, CLOSE and UNSELECT start a new one, empty.</summary>
+    public void SaveSearchResult(IEnumerable<uint> uids) => _savedUids = ResolvedSequenceSet.FromValues(uids);
+
+    /// <summary>The saved result as UIDs still in the view (for UID criteria in SEARCH), or null when none was saved.</summary>
+    public ResolvedSequenceSet? SavedUids => _savedUids is null ? null : ResolvedSequenceSet.FromValues(_savedUids.Where(u => IndexOf(u) >= 0));
+
+    /// <summary>The saved result as sequence numbers (for sequence-set criteria in SEARCH), or null when none was saved.</summary>
+    public ResolvedSequenceSet? SavedSequences => _savedUids is null
+        ? null
+        : ResolvedSequenceSet.FromValues(_savedUids.Select(u => (uint)SequenceOf(u)).Where(s => s > 0).Order());
 
     /// <summary>Takes the store's answer to this session's own STORE into the view.</summary>
     public void ApplyOwnChanges(IReadOnlyList<MessageMeta> updated)

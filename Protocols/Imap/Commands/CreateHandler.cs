@@ -9,7 +9,7 @@ internal static class CreateHandler
     {
         if (command.SpecialUse.Count > 0)
             throw new ImapRefusedException(ResponseCode.Cannot, "Creating special-use mailboxes is not supported");
-        var name = MailboxNames.FromWire(command.Mailbox).TrimEnd('/');
+        var name = MailboxNames.FromWire(session, command.Mailbox).TrimEnd('/');
         if (name.Length == 0 || name.Contains("//", StringComparison.Ordinal) || name.StartsWith('/'))
             throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
         if (name.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))

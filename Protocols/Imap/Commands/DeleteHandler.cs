@@ -7,7 +7,7 @@ internal static class DeleteHandler
 {
     public static async Task<ImapCompletion> RunAsync(DeleteCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var name = MailboxNames.FromWire(command.Mailbox);
+        var name = MailboxNames.FromWire(session, command.Mailbox);
         if (session.Selected is { } selected && selected.Name == name)
             throw new ImapRefusedException(ResponseCode.InUse, "Close the mailbox before deleting it");
         await session.Store.DeleteFolderAsync(session.Account.MailboxId, name, cancellationToken);

@@ -23,8 +23,8 @@ internal static class ListHandler
         }
         var mailboxId = session.Account.MailboxId;
         var folders = session.Store.ListFolders(mailboxId);
-        var reference = MailboxNames.FromWire(command.Reference);
-        var matchers = command.Patterns.Select(p => Matcher(reference, MailboxNames.FromWire(p))).ToList();
+        var reference = MailboxNames.FromWire(session, command.Reference);
+        var matchers = command.Patterns.Select(p => Matcher(reference, MailboxNames.FromWire(session, p))).ToList();
         var subscribedOnly = command.Selection.HasFlag(ListSelectOptions.Subscribed);
         var specialOnly = command.Selection.HasFlag(ListSelectOptions.SpecialUse);
         var showSubscribed = subscribedOnly || command.Return.HasFlag(ListReturnOptions.Subscribed);
@@ -75,7 +75,7 @@ internal static class ListHandler
     public static Task<ImapCompletion> RunLsubAsync(LsubCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var mailboxId = session.Account.MailboxId;
-        var matcher = Matcher(MailboxNames.FromWire(command.Reference), MailboxNames.FromWire(command.Pattern));
+        var matcher = Matcher(MailboxNames.FromWire(session, command.Reference), MailboxNames.FromWire(session, command.Pattern));
         var folders = session.Store.ListFolders(mailboxId);
         // Folders in the store's order, then subscribed names that are not folders.
         var names = folders.Where(f => f.Subscribed).Select(f => f.Name)

@@ -8,13 +8,14 @@ internal static class MailboxNames
 {
     public const string Delimiter = "/";
 
-    /// <summary>The Unicode name of a wire mailbox name.</summary>
+    /// <summary>The Unicode name of a wire mailbox name: modified UTF-7, or UTF-8 as it is once the client enabled
+    /// UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3, RFC 9051 §6.3.1).</summary>
     /// <exception cref="ImapSyntaxException">Not valid modified UTF-7.</exception>
-    public static string FromWire(string wire)
+    public static string FromWire(ImapSession session, string wire)
     {
         try
         {
-            return MailboxName.FromWire(wire, utf8Enabled: false);
+            return MailboxName.FromWire(wire, session.Utf8Enabled);
         }
         catch (FormatException e)
         {
@@ -26,7 +27,7 @@ internal static class MailboxNames
     /// <exception cref="ImapRefusedException">No such folder.</exception>
     public static FolderInfo Require(ImapSession session, string wire, bool tryCreate = false)
     {
-        var name = FromWire(wire);
+        var name = FromWire(session, wire);
         return session.Store.FindFolder(session.Account.MailboxId, name)
             ?? throw new ImapRefusedException(tryCreate ? ResponseCode.TryCreate : ResponseCode.NonExistent, "No such mailbox");
     }

@@ -7,8 +7,8 @@ internal static class RenameHandler
 {
     public static async Task<ImapCompletion> RunAsync(RenameCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var from = MailboxNames.FromWire(command.Mailbox);
-        var to = MailboxNames.FromWire(command.NewName).TrimEnd('/');
+        var from = MailboxNames.FromWire(session, command.Mailbox);
+        var to = MailboxNames.FromWire(session, command.NewName).TrimEnd('/');
         if (to.Length == 0)
             throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
         if (to.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))

@@ -37,5 +37,6 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken ct) { Check(nameof(SetSubscribedAsync)); return inner.SetSubscribedAsync(mailboxId, name, subscribed, ct); }
     public IReadOnlyList<string> ListSubscriptions(string mailboxId) { Check(nameof(ListSubscriptions)); return inner.ListSubscriptions(mailboxId); }
     public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
+    public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(AppendAsync)); return inner.AppendAsync(mailboxId, folderName, messages, ct); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }
