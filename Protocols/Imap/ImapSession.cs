@@ -234,8 +234,21 @@ internal sealed class ImapSession
         string text;
         try
         {
+            // The selected folder may have been deleted by another session since the last command (RFC 9051 §6.3.4).
+            // SELECT, EXAMINE and LOGOUT leave the folder anyway and go on.
+            if (Selected is { } current && command is not (SelectCommand or LogoutCommand) && !current.StillExists())
+                throw new ImapSelectionLostException("The selected mailbox was deleted");
             var completion = await entry.Run(command, this, _hardStop);
             (status, code, text) = (ImapStatus.Ok, completion.Code, completion.Text);
+        }
+        catch (ImapSelectionLostException e)
+        {
+            // No tagged reply: BYE, then the connection closes (RFC 9051 §7.1.5). Staying selected on a folder that
+            // is gone would leave every later command failing; there is no response that deselects in rev1.
+            Logger.SelectionLost(e.Message);
+            Writer.Untagged(ImapStatus.Bye, null, e.Message);
+            CloseAfterReply();
+            return;
         }
         catch (ImapSyntaxException e)
         {

@@ -89,6 +89,16 @@ public sealed class SelectedMailbox : IDisposable
     /// <summary>All messages of the view in sequence order.</summary>
     public IReadOnlyList<MessageMeta> Messages => _messages;
 
+    /// <summary>True once the feed showed that the folder was deleted (by another session): the view is dead.</summary>
+    public bool IsDeleted { get; private set; }
+
+    /// <summary>Reads the feed now (nothing is written) and tells whether the folder still exists.</summary>
+    public bool StillExists()
+    {
+        Drain();
+        return !IsDeleted;
+    }
+
     /// <summary>True when the message was expunged by someone else and the client has not been told yet.</summary>
     public bool IsPendingExpunge(uint uid) => _pendingExpunges.Contains(uid);
 
@@ -284,6 +294,9 @@ public sealed class SelectedMailbox : IDisposable
                 case MailboxChange.MessagesExpunged expunged:
                     NoteExpunged(expunged.Uids);
                     break;
+                case MailboxChange.FoldersChanged when _store.GetFolder(FolderId) is null:
+                    IsDeleted = true; // RFC 9051 §6.3.4: deleted by another session
+                    break;
             }
         }
         if (sawNew)
@@ -311,6 +324,11 @@ public sealed class SelectedMailbox : IDisposable
         var old = _subscription;
         _subscription = _store.Changes.Subscribe(Folder.MailboxId);
         old.Dispose();
+        if (_store.GetFolder(FolderId) is null)
+        {
+            IsDeleted = true;
+            return;
+        }
         var fresh = _store.ListMessages(FolderId);
         var j = 0;
         var oldMax = MaxUid;

@@ -35,6 +35,8 @@ internal static class IdleHandler
                     await line; // the store is closing; the session ends with the listener
                     break;
                 }
+                if (!selected.StillExists())
+                    throw new ImapSelectionLostException("The selected mailbox was deleted");
                 selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
                 await session.FlushAsync(session.Shutdown);
             }
