@@ -236,8 +236,14 @@ internal sealed class ImapSession
         {
             // The selected folder may have been deleted by another session since the last command (RFC 9051 §6.3.4).
             // SELECT, EXAMINE and LOGOUT leave the folder anyway and go on.
-            if (Selected is { } current && command is not (SelectCommand or LogoutCommand) && !current.StillExists())
-                throw new ImapSelectionLostException("The selected mailbox was deleted");
+            if (Selected is { } current && command is not (SelectCommand or LogoutCommand))
+            {
+                if (!current.StillExists())
+                    throw new ImapSelectionLostException("The selected mailbox was deleted");
+                // Another user's folder stays open only while the configuration still grants Full Access (live directory).
+                if (current.SharedOwner is { } owner && MailboxNames.FullAccessOwner(this, owner) is null)
+                    throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
+            }
             var completion = await entry.Run(command, this, _hardStop);
             (status, code, text) = (ImapStatus.Ok, completion.Code, completion.Text);
         }

@@ -40,14 +40,20 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>Opens the view: subscribes to the feed first, then lists the folder once, so no change is missed
     /// (a change already in the listing is recognised by its UID or MODSEQ and ignored).</summary>
-    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger)
+    /// <param name="store">The store.</param>
+    /// <param name="folder">The folder.</param>
+    /// <param name="name">The name the client selected it by.</param>
+    /// <param name="readOnly">EXAMINE.</param>
+    /// <param name="logger">The session's logger.</param>
+    /// <param name="sharedOwner">The address of the other user whose mailbox this is (Full Access), or null.</param>
+    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger, string? sharedOwner = null)
     {
         var subscription = store.Changes.Subscribe(folder.MailboxId);
         try
         {
             var fresh = store.GetFolder(folder.FolderId) ?? folder;
             var messages = store.ListMessages(folder.FolderId).ToList();
-            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger);
+            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger) { SharedOwner = sharedOwner };
         }
         catch
         {
@@ -64,6 +70,9 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>The Unicode name the client selected.</summary>
     public string Name { get; }
+
+    /// <summary>The owner's address when this is another user's folder opened through Full Access, else null.</summary>
+    public string? SharedOwner { get; private init; }
 
     /// <summary>True after EXAMINE.</summary>
     public bool ReadOnly { get; }

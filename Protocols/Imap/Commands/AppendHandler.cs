@@ -24,8 +24,9 @@ internal static class AppendHandler
             var (flags, keywords) = ImapFlags.FromWire(message.Flags);
             items.Add(new AppendItem(message.Content, message.InternalDate ?? session.Time.GetUtcNow(), flags, keywords));
         }
-        var folder = MailboxNames.Require(session, command.Mailbox, tryCreate: true);
-        ImapQuota.EnsureRoom(session, items.Sum(i => (long)i.Message.Length)); // RFC 9208 §4.3: NO [OVERQUOTA]
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
+        var folder = named.Folder;
+        ImapQuota.EnsureRoom(session, items.Sum(i => (long)i.Message.Length), named.Owner); // RFC 9208 §4.3: NO [OVERQUOTA]
         // RFC 3502 §6.3.11: one store transaction, so a failure leaves none of the messages appended.
         var stored = await session.Store.AppendAsync(folder.MailboxId, folder.Name, items, cancellationToken);
         if (session.Selected is { } selected && selected.FolderId == folder.FolderId)

@@ -41,7 +41,7 @@ internal static class FetchHandler
         // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
         var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
-        var mailboxId = session.Account.MailboxId;
+        var mailboxId = selected.Folder.MailboxId; // the owner's mailbox for an Other Users folder
         var expungedMeanwhile = false;
         // \Seen is set for all fetched messages in one store write, before their responses are written.
         var seenSet = new Dictionary<uint, MessageMeta>();

@@ -19,10 +19,10 @@ internal static class SelectHandler
             session.State = new ImapSessionState.Authenticated(account);
             session.Writer.Untagged(ImapStatus.Ok, ResponseCode.MailboxClosed, "Previous mailbox closed"); // RFC 7162 §3.2.11
         }
-        var folder = MailboxNames.Require(session, command.Mailbox);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox);
         if (command.CondStore)
             session.CondStoreEnabled = true;
-        var selected = SelectedMailbox.Open(session.Store, folder, folder.Name, command.ReadOnly, session.Logger);
+        var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email);
         session.State = new ImapSessionState.Selected(account, selected);
 
         var w = session.Writer;
@@ -48,7 +48,7 @@ internal static class SelectHandler
         if (command.QResync is { } qresync && qresync.UidValidity == selected.UidValidity)
             WriteResync(session, selected, qresync);
         if (session.Rev2Enabled)
-            w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name).End();
+            w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(selected.Name).End();
         return Task.FromResult(new ImapCompletion(command.ReadOnly ? ResponseCode.ReadOnly : ResponseCode.ReadWrite,
             command.ReadOnly ? "EXAMINE completed" : "SELECT completed"));
     }
