@@ -193,6 +193,8 @@ public sealed partial class MailStore
             try { action(); }
             catch (Exception ex) { StoreLog.AfterCommitFailed(_log, ex); }
         }
+        // The shared metadata cache learns of the commit before anyone is told of it (writers, then the feed).
+        ApplyToMetadataCache(changes);
         foreach (var request in succeeded)
             request.Complete();
         _changes.Publish(changes);
