@@ -101,10 +101,12 @@ public sealed class SelectedMailbox : IDisposable
     /// <summary>True once the feed showed that the folder was deleted (by another session): the view is dead.</summary>
     public bool IsDeleted { get; private set; }
 
-    /// <summary>Reads the feed now (nothing is written) and tells whether the folder still exists.</summary>
+    /// <summary>Whether the folder still exists in the store. The feed is left unread, so no message the client has
+    /// not been told of by EXISTS enters the view before the command runs.</summary>
     public bool StillExists()
     {
-        Drain();
+        if (!IsDeleted && _store.GetFolder(FolderId) is null)
+            IsDeleted = true;
         return !IsDeleted;
     }
 

@@ -56,4 +56,16 @@ public sealed class DeleteTests
         Assert.That(await idler.ReadLineAsync(), Is.EqualTo("* BYE The selected mailbox was deleted"));
         Assert.That(await idler.IsClosedByServerAsync(), Is.True);
     }
+
+    [Test]
+    public async Task The_existence_check_before_a_command_lets_no_unannounced_message_into_it()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "one");
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("s", "SELECT INBOX");
+        await server.DeliverAsync("alice", "two");
+        // RFC 9051 §7.4.1: message 2 is not the client's until EXISTS says so, which comes with the reply.
+        Assert.That(await client.CommandAsync("f", "FETCH 1:* (UID)"), Is.EqualTo(new[] { "* 1 FETCH (UID 1)", "* 2 EXISTS", "f OK FETCH completed" }));
+    }
 }
