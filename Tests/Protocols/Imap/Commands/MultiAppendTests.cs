@@ -1,3 +1,5 @@
+using MailKit;
+using MimeKit;
 using NUnit.Framework;
 
 namespace MailServer.Tests.Protocols.Imap.Commands;
@@ -42,6 +44,24 @@ public sealed class MultiAppendTests
         Assert.That(await client.CommandAsync("a2", $"APPEND INBOX {{{small.Length}+}}\r\n{small} {{{small.Length}+}}\r\n{small}"),
             Is.EqualTo(new[] { "a2 NO [OVERQUOTA] The mailbox is full" }));
         Assert.That(await client.CommandAsync("st", "STATUS INBOX (MESSAGES)"), Is.EqualTo(new[] { "* STATUS INBOX (MESSAGES 0)", "st OK STATUS completed" }));
+    }
+
+    [Test]
+    public async Task MailKit_appends_several_messages_in_one_command()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        using var client = await server.MailKitAsync();
+        Assert.That(client.Capabilities.HasFlag(MailKit.Net.Imap.ImapCapabilities.MultiAppend), Is.True);
+        var requests = Enumerable.Range(1, 3).Select(i => (IAppendRequest)new AppendRequest(
+            new MimeMessage([new MailboxAddress("", "a@example.test")], [new MailboxAddress("", "alice@example.test")], "multi " + i,
+                new TextPart("plain") { Text = "body " + i }), MessageFlags.Seen)).ToList();
+        var uids = await client.Inbox.AppendAsync(requests);
+        Assert.That(uids.Select(u => u.Id), Is.EqualTo(new uint[] { 1, 2, 3 }));
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var summaries = await client.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags);
+        Assert.That(summaries.Select(s => s.Envelope!.Subject), Is.EqualTo(new[] { "multi 1", "multi 2", "multi 3" }));
+        Assert.That(summaries.All(s => s.Flags == MessageFlags.Seen), Is.True);
+        await client.DisconnectAsync(true);
     }
 
     private static string DateReply(List<string> lines) => lines[0][(lines[0].IndexOf("INTERNALDATE ", StringComparison.Ordinal) + 13)..^1];
