@@ -225,4 +225,17 @@ public interface IMailStore : IAsyncDisposable
 
     /// <summary>External recipients counted against <paramref name="user"/> on <paramref name="day"/> (UTC).</summary>
     long ExternalRecipientsOn(string organizationId, string user, DateOnly day);
+
+    /// <summary>
+    /// The UIDs expunged from a folder by changes with a MODSEQ above <paramref name="modSeq"/>, ascending
+    /// (RFC 7162 §3.2.5 VANISHED (EARLIER)). Empty for a folder that no longer exists.
+    /// </summary>
+    IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq);
+
+    /// <summary>
+    /// Stores several messages in one folder, all or none (IMAP APPEND and MULTIAPPEND, RFC 3502), with their flags
+    /// and keywords, UIDs ascending in the given order. Returns when every copy is durable.
+    /// </summary>
+    /// <exception cref="ArgumentException">No messages, or no such mailbox or folder.</exception>
+    Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken cancellationToken);
 }

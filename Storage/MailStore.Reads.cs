@@ -68,12 +68,10 @@ public sealed partial class MailStore
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<MessageMeta> ListMessages(string folderId) => ListEntries(Schema.EntriesOfFolder(folderId));
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId) => ListFolderMetadata(folderId, 0);
 
     /// <inheritdoc/>
-    public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) =>
-        ListEntries(BsonExpression.Create($"$.{E.FolderUid} BETWEEN @0 AND @1",
-            Schema.FolderUidKey(folderId, firstUid), Schema.FolderUidKey(folderId, uint.MaxValue)));
+    public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) => ListFolderMetadata(folderId, firstUid);
 
     // Only the metadata fields are deserialized: the sealed header summary and wrapped key, most of an entry's
     // bytes, are skipped, so listing a 100,000-message folder (SELECT) does not build 100,000 large documents.

@@ -151,6 +151,7 @@ public sealed partial class MailStore
                 try
                 {
                     request.Run(context);
+                    RecordTombstones(context);
                     succeeded.Add(request);
                     changes.AddRange(context.Changes);
                     afterCommit.AddRange(context.AfterCommit);
@@ -192,6 +193,8 @@ public sealed partial class MailStore
             try { action(); }
             catch (Exception ex) { StoreLog.AfterCommitFailed(_log, ex); }
         }
+        // The shared metadata cache learns of the commit before anyone is told of it (writers, then the feed).
+        ApplyToMetadataCache(changes);
         foreach (var request in succeeded)
             request.Complete();
         _changes.Publish(changes);
@@ -244,6 +247,12 @@ public sealed partial class MailStore
         {
             Guard();
             store._db.GetCollection(collection).Delete(id);
+        }
+
+        public void DeleteMany(string collection, BsonExpression predicate)
+        {
+            Guard();
+            store._db.GetCollection(collection).DeleteMany(predicate);
         }
 
         public void Initialise()

@@ -22,6 +22,9 @@ public sealed record MailStoreOptions
     /// <summary>The most write requests the writer commits in one transaction (one fsync).</summary>
     public int MaxBatchSize { get; init; } = 256;
 
+    /// <summary>How many messages' metadata the shared folder cache holds at most (about 300 bytes each); 0 turns it off.</summary>
+    public long MetadataCacheMessages { get; init; } = 500_000;
+
     public ILogger Logger { get; init; } = NullLogger.Instance;
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
@@ -36,6 +39,8 @@ public sealed record MailStoreOptions
             throw new ArgumentException("MailStoreOptions.KeyCacheTimeToLive must be more than 0 and at most 60 seconds.", nameof(KeyCacheTimeToLive));
         if (ChangeFeedCapacity < 1)
             throw new ArgumentException("MailStoreOptions.ChangeFeedCapacity must be at least 1.", nameof(ChangeFeedCapacity));
+        if (MetadataCacheMessages < 0)
+            throw new ArgumentException("MailStoreOptions.MetadataCacheMessages must not be negative.", nameof(MetadataCacheMessages));
         if (MaxBatchSize < 1)
             throw new ArgumentException("MailStoreOptions.MaxBatchSize must be at least 1.", nameof(MaxBatchSize));
     }

@@ -18,6 +18,8 @@ internal static class Schema
     public const string Queue = "queue";
     /// <summary>Per-user daily counts of external recipients (Limits.ExternalRecipientsPerUserPerDay).</summary>
     public const string SendCounts = "sendCounts";
+    /// <summary>Expunged UIDs with their MODSEQ, for QRESYNC's VANISHED (EARLIER) (RFC 7162 §3.2.5).</summary>
+    public const string Tombstones = "tombstones";
 
     /// <summary>The single document of <see cref="Meta"/>.</summary>
     public const string MetaId = "store";
@@ -98,6 +100,13 @@ internal static class Schema
         public const string Count = "count";
     }
 
+    public static class TombstoneFields
+    {
+        public const string FolderId = "folderId";
+        public const string ModSeq = "modSeq";
+        public const string Uids = "uids";
+    }
+
     /// <summary>
     /// field = value as a parameterised expression. LiteDB's Query.EQ inlines the value into the expression
     /// text, so every distinct value is parsed and compiled anew (a JIT per lookup); a parameter keeps one
@@ -122,6 +131,7 @@ internal static class Schema
         entries.EnsureIndex(EntryFields.FolderUid, unique: true);
         entries.EnsureIndex(EntryFields.BlobId);
         db.GetCollection(Queue).EnsureIndex(QueueFields.NextAttemptTicks);
+        db.GetCollection(Tombstones).EnsureIndex(TombstoneFields.FolderId);
         // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
         // costs the writer on every delivery.
     }

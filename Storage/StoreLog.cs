@@ -28,4 +28,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(EventId = 4013, Level = LogLevel.Information, Message = "Reindex: {Checked} entries checked, {Removed} removed (blob missing), {Orphans} orphan blobs deleted, {Summaries} summaries rebuilt")]
     public static partial void Reindexed(ILogger logger, int @checked, int removed, int orphans, int summaries);
+
+    [LoggerMessage(EventId = 4090, Level = LogLevel.Warning, Message = "The folder metadata cache could not follow a commit and was emptied")]
+    public static partial void MetadataCacheReset(ILogger logger, Exception exception);
 }

@@ -24,6 +24,13 @@ internal static class ImapLoad
             var inbox = client.Inbox;
             var (_, select) = await TimeAsync(() => inbox.OpenAsync(FolderAccess.ReadWrite, cancellationToken));
             yield return $"SELECT INBOX                         {select,9:F1} ms   exists={inbox.Count}";
+            // The store's folder metadata cache is shared: a second session's SELECT copies it instead of reading LiteDB.
+            using (var second = await ConnectAsync(options, cancellationToken))
+            {
+                var (_, again) = await TimeAsync(() => second.Inbox.OpenAsync(FolderAccess.ReadWrite, cancellationToken));
+                yield return $"SELECT INBOX, another session        {again,9:F1} ms   exists={second.Inbox.Count}";
+                await second.DisconnectAsync(true, cancellationToken);
+            }
 
             var (flags, fetchFlags) = await TimeAsync(() => inbox.FetchAsync(0, -1, MessageSummaryItems.Flags, cancellationToken));
             yield return $"FETCH 1:* (FLAGS)                    {fetchFlags,9:F1} ms   {flags.Count} messages";

@@ -43,6 +43,12 @@ internal static class ImapCommandTable
         [typeof(GetQuotaRootCommand)] = On<GetQuotaRootCommand>("GETQUOTAROOT", ImapStates.LoggedIn, QuotaHandler.RunGetQuotaRootAsync),
         [typeof(GetQuotaCommand)] = On<GetQuotaCommand>("GETQUOTA", ImapStates.LoggedIn, QuotaHandler.RunGetQuotaAsync),
         [typeof(SetQuotaCommand)] = On<SetQuotaCommand>("SETQUOTA", ImapStates.LoggedIn, QuotaHandler.RunSetQuotaAsync),
+        // ACL (RFC 4314 §3): a read-only view of the configuration's mailbox permissions
+        [typeof(MyRightsCommand)] = On<MyRightsCommand>("MYRIGHTS", ImapStates.LoggedIn, AclHandler.RunMyRightsAsync),
+        [typeof(GetAclCommand)] = On<GetAclCommand>("GETACL", ImapStates.LoggedIn, AclHandler.RunGetAclAsync),
+        [typeof(ListRightsCommand)] = On<ListRightsCommand>("LISTRIGHTS", ImapStates.LoggedIn, AclHandler.RunListRightsAsync),
+        [typeof(SetAclCommand)] = On<SetAclCommand>("SETACL", ImapStates.LoggedIn, AclHandler.RunSetAclAsync),
+        [typeof(DeleteAclCommand)] = On<DeleteAclCommand>("DELETEACL", ImapStates.LoggedIn, AclHandler.RunDeleteAclAsync),
         // selected (§6.4)
         [typeof(CheckCommand)] = On<CheckCommand>("CHECK", ImapStates.Selected, NoopHandler.RunCheckAsync),
         [typeof(CloseCommand)] = On<CloseCommand>("CLOSE", ImapStates.Selected, CloseHandler.RunAsync),

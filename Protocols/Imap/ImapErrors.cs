@@ -37,6 +37,13 @@ public sealed class ImapRefusedException(ResponseCode? code, string message) : I
     public ResponseCode? Code { get; } = code;
 }
 
+/// <summary>
+/// The selected mailbox is gone for this session (deleted by another session, or the Full Access it was opened
+/// through was withdrawn): the session cannot stay in the selected state, so it says <c>* BYE</c> and closes
+/// (RFC 9051 §7.1.5) instead of answering the command.
+/// </summary>
+public sealed class ImapSelectionLostException(string message) : ImapCommandException(message);
+
 /// <summary>A resource is temporarily unavailable (store busy, write outcome unknown): <c>tag NO [UNAVAILABLE]</c>
 /// (RFC 5530 §3); the client may retry.</summary>
 public sealed class ImapTemporaryException(string message, Exception? inner = null) : ImapCommandException(message, inner);

@@ -46,4 +46,7 @@ internal static partial class ImapLog
 
     [LoggerMessage(EventId = 5013, Level = LogLevel.Information, Message = "IMAP input refused: {Reason}")]
     public static partial void FramingFailed(this ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 5014, Level = LogLevel.Information, Message = "IMAP selection lost: {Reason}; closing the session")]
+    public static partial void SelectionLost(this ILogger logger, string reason);
 }

@@ -28,8 +28,20 @@ internal static class ImapQuota
 
     /// <summary>Refuses an operation that would add <paramref name="addedBytes"/> beyond the quota.</summary>
     /// <exception cref="QuotaExceededException">The mailbox would exceed its quota (the session answers NO [OVERQUOTA], RFC 9208 §4.3).</exception>
-    public static void EnsureRoom(ImapSession session, long addedBytes)
+    /// <param name="session">The session.</param>
+    /// <param name="addedBytes">The bytes the operation adds.</param>
+    /// <param name="owner">The other user whose mailbox receives them (Full Access), or null for the user's own.</param>
+    public static void EnsureRoom(ImapSession session, long addedBytes, MailServer.Rules.Directory.DirectoryUser? owner = null)
     {
+        if (owner is not null)
+        {
+            // Another user's mailbox counts against that user's quota (their live directory entry).
+            var ownerMailbox = session.Store.FindMailbox(owner.OrganizationId, owner.Email);
+            var ownerLimit = session.Directory?.Current.FindUser(owner.Email)?.MailboxQuotaBytes ?? owner.MailboxQuotaBytes;
+            if (ownerMailbox is not null && ownerMailbox.UsedBytes + addedBytes > ownerLimit)
+                throw new QuotaExceededException(ownerMailbox.MailboxId, ownerMailbox.UsedBytes, ownerLimit);
+            return;
+        }
         var used = UsedBytes(session);
         var limit = LimitBytes(session);
         if (used + addedBytes > limit)

@@ -64,6 +64,19 @@ internal sealed class ImapSession
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }
 
+    /// <summary>
+    /// The client enabled UTF8=ACCEPT (RFC 6855) or IMAP4rev2 (RFC 9051 §6.3.1): mailbox names travel as UTF-8 both
+    /// ways, quoted strings may carry UTF-8, and APPEND takes the UTF8 data extension.
+    /// </summary>
+    public bool Utf8Enabled
+    {
+        get => Writer.Utf8Enabled;
+        set => Writer.Utf8Enabled = value;
+    }
+
+    /// <summary>The client enabled QRESYNC (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE; implies CONDSTORE.</summary>
+    public bool QResyncEnabled { get; set; }
+
     /// <summary>The client enabled IMAP4rev2 (RFC 9051 Appendix E): ESEARCH replies, no RECENT.</summary>
     public bool Rev2Enabled { get; set; }
 
@@ -221,8 +234,27 @@ internal sealed class ImapSession
         string text;
         try
         {
+            // The selected folder may have been deleted by another session since the last command (RFC 9051 §6.3.4).
+            // SELECT, EXAMINE and LOGOUT leave the folder anyway and go on.
+            if (Selected is { } current && command is not (SelectCommand or LogoutCommand))
+            {
+                if (!current.StillExists())
+                    throw new ImapSelectionLostException("The selected mailbox was deleted");
+                // Another user's folder stays open only while the configuration still grants Full Access (live directory).
+                if (current.SharedOwner is { } owner && MailboxNames.FullAccessOwner(this, owner) is null)
+                    throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
+            }
             var completion = await entry.Run(command, this, _hardStop);
             (status, code, text) = (ImapStatus.Ok, completion.Code, completion.Text);
+        }
+        catch (ImapSelectionLostException e)
+        {
+            // No tagged reply: BYE, then the connection closes (RFC 9051 §7.1.5). Staying selected on a folder that
+            // is gone would leave every later command failing; there is no response that deselects in rev1.
+            Logger.SelectionLost(e.Message);
+            Writer.Untagged(ImapStatus.Bye, null, e.Message);
+            CloseAfterReply();
+            return;
         }
         catch (ImapSyntaxException e)
         {
@@ -284,7 +316,7 @@ internal sealed class ImapSession
 
         // Pending mailbox changes go out before the tagged reply, when the command allows (RFC 9051 §7.5.1).
         if (Selected is { } selected && State is ImapSessionState.Selected)
-            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled);
+            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled, QResyncEnabled);
         Writer.Tagged(command.Tag, status, code, text);
     }
 

@@ -40,14 +40,20 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>Opens the view: subscribes to the feed first, then lists the folder once, so no change is missed
     /// (a change already in the listing is recognised by its UID or MODSEQ and ignored).</summary>
-    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger)
+    /// <param name="store">The store.</param>
+    /// <param name="folder">The folder.</param>
+    /// <param name="name">The name the client selected it by.</param>
+    /// <param name="readOnly">EXAMINE.</param>
+    /// <param name="logger">The session's logger.</param>
+    /// <param name="sharedOwner">The address of the other user whose mailbox this is (Full Access), or null.</param>
+    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger, string? sharedOwner = null)
     {
         var subscription = store.Changes.Subscribe(folder.MailboxId);
         try
         {
             var fresh = store.GetFolder(folder.FolderId) ?? folder;
             var messages = store.ListMessages(folder.FolderId).ToList();
-            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger);
+            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger) { SharedOwner = sharedOwner };
         }
         catch
         {
@@ -64,6 +70,9 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>The Unicode name the client selected.</summary>
     public string Name { get; }
+
+    /// <summary>The owner's address when this is another user's folder opened through Full Access, else null.</summary>
+    public string? SharedOwner { get; private init; }
 
     /// <summary>True after EXAMINE.</summary>
     public bool ReadOnly { get; }
@@ -89,6 +98,18 @@ public sealed class SelectedMailbox : IDisposable
     /// <summary>All messages of the view in sequence order.</summary>
     public IReadOnlyList<MessageMeta> Messages => _messages;
 
+    /// <summary>True once the feed showed that the folder was deleted (by another session): the view is dead.</summary>
+    public bool IsDeleted { get; private set; }
+
+    /// <summary>Whether the folder still exists in the store. The feed is left unread, so no message the client has
+    /// not been told of by EXISTS enters the view before the command runs.</summary>
+    public bool StillExists()
+    {
+        if (!IsDeleted && _store.GetFolder(FolderId) is null)
+            IsDeleted = true;
+        return !IsDeleted;
+    }
+
     /// <summary>True when the message was expunged by someone else and the client has not been told yet.</summary>
     public bool IsPendingExpunge(uint uid) => _pendingExpunges.Contains(uid);
 
@@ -110,6 +131,22 @@ public sealed class SelectedMailbox : IDisposable
     /// <exception cref="ImapSyntaxException">A sequence number is greater than the number of messages.</exception>
     public List<(int Seq, MessageMeta Meta)> Resolve(SequenceSet set, bool uid)
     {
+        if (set.IncludesSavedResult)
+        {
+            // RFC 5182 §2.1: "$" names the messages the last SEARCH ... RETURN (SAVE) found that are still in the view
+            // (kept as UIDs, so an expunge drops them and never shifts them), in any command that takes a set.
+            var byUid = new SortedDictionary<uint, (int Seq, MessageMeta Meta)>();
+            if (set.Ranges.Count > 0)
+                foreach (var pair in Resolve(set with { IncludesSavedResult = false }, uid))
+                    byUid[pair.Meta.Uid] = pair;
+            foreach (var saved in _savedUids ?? ResolvedSequenceSet.Empty)
+            {
+                var index = IndexOf(saved);
+                if (index >= 0)
+                    byUid[saved] = (index + 1, _messages[index]);
+            }
+            return [.. byUid.Values];
+        }
         var result = new List<(int, MessageMeta)>();
         if (uid)
         {
@@ -131,6 +168,20 @@ public sealed class SelectedMailbox : IDisposable
                 result.Add(((int)s, _messages[(int)s - 1]));
         return result;
     }
+
+    private ResolvedSequenceSet? _savedUids;
+
+    /// <summary>Remembers a search result for <c>$</c> (RFC 5182 §2.1); an empty set after a failed SEARCH ... SAVE.
+    /// The result lives as long as this view: SELECT, EXAMINE, CLOSE and UNSELECT start a new one, empty.</summary>
+    public void SaveSearchResult(IEnumerable<uint> uids) => _savedUids = ResolvedSequenceSet.FromValues(uids);
+
+    /// <summary>The saved result as UIDs still in the view (for UID criteria in SEARCH), or null when none was saved.</summary>
+    public ResolvedSequenceSet? SavedUids => _savedUids is null ? null : ResolvedSequenceSet.FromValues(_savedUids.Where(u => IndexOf(u) >= 0));
+
+    /// <summary>The saved result as sequence numbers (for sequence-set criteria in SEARCH), or null when none was saved.</summary>
+    public ResolvedSequenceSet? SavedSequences => _savedUids is null
+        ? null
+        : ResolvedSequenceSet.FromValues(_savedUids.Select(u => (uint)SequenceOf(u)).Where(s => s > 0).Order());
 
     /// <summary>Takes the store's answer to this session's own STORE into the view.</summary>
     public void ApplyOwnChanges(IReadOnlyList<MessageMeta> updated)
@@ -161,12 +212,25 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>
     /// Reads the feed and writes what the client may be told now: EXPUNGE (only when <paramref name="allowExpunge"/>;
-    /// highest sequence number first, so each number is right when sent), FETCH FLAGS for flag changes, and EXISTS
-    /// for new messages (RFC 9051 §7.4.1, §7.5.1).
+    /// highest sequence number first, so each number is right when sent), or one VANISHED with their UIDs once the
+    /// client enabled QRESYNC (RFC 7162 §3.2.10, same moments), FETCH FLAGS for flag changes, and EXISTS for new
+    /// messages (RFC 9051 §7.4.1, §7.5.1).
     /// </summary>
-    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore)
+    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false)
     {
         Drain();
+        if (allowExpunge && qresync && _pendingExpunges.Count > 0)
+        {
+            var vanished = _pendingExpunges.Where(uid => IndexOf(uid) >= 0).ToList();
+            if (vanished.Count > 0)
+                writer.BeginUntagged().Atom("VANISHED").SequenceSet(ResolvedSequenceSet.FromValues(vanished)).End();
+            foreach (var uid in vanished)
+                _flagsChanged.Remove(uid);
+            var expunged = _pendingExpunges;
+            _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            _announcedExists -= vanished.Count;
+            _pendingExpunges.Clear();
+        }
         if (allowExpunge && _pendingExpunges.Count > 0)
         {
             var doomed = new List<int>(_pendingExpunges.Count);
@@ -241,6 +305,9 @@ public sealed class SelectedMailbox : IDisposable
                 case MailboxChange.MessagesExpunged expunged:
                     NoteExpunged(expunged.Uids);
                     break;
+                case MailboxChange.FoldersChanged when _store.GetFolder(FolderId) is null:
+                    IsDeleted = true; // RFC 9051 §6.3.4: deleted by another session
+                    break;
             }
         }
         if (sawNew)
@@ -268,6 +335,11 @@ public sealed class SelectedMailbox : IDisposable
         var old = _subscription;
         _subscription = _store.Changes.Subscribe(Folder.MailboxId);
         old.Dispose();
+        if (_store.GetFolder(FolderId) is null)
+        {
+            IsDeleted = true;
+            return;
+        }
         var fresh = _store.ListMessages(FolderId);
         var j = 0;
         var oldMax = MaxUid;

@@ -3,29 +3,35 @@ using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>APPEND (RFC 9051 §6.3.12) with APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889).</summary>
+/// <summary>
+/// APPEND (RFC 9051 §6.3.12) with APPENDUID (RFC 4315), APPENDLIMIT (RFC 7889), MULTIAPPEND (RFC 3502: several
+/// messages, all stored or none) and the UTF8 data extension (RFC 6855 §4, after ENABLE UTF8=ACCEPT).
+/// </summary>
 internal static class AppendHandler
 {
     public static async Task<ImapCompletion> RunAsync(AppendCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        if (command.Messages.Count != 1)
-            throw new ImapSyntaxException("Only one message per APPEND"); // MULTIAPPEND is not advertised
-        var message = command.Messages[0];
-        if (message.Content.Length > session.Options.Limits.MaxMessageBytes)
-            throw new ImapRefusedException(ResponseCode.TooBig, "The message is larger than APPENDLIMIT");
-        if (message.Content.Length == 0)
-            throw new ImapRefusedException(ResponseCode.Cannot, "Empty message");
-        var folder = MailboxNames.Require(session, command.Mailbox, tryCreate: true);
-        ImapQuota.EnsureRoom(session, message.Content.Length); // RFC 9208 §4.3: NO [OVERQUOTA]
-        var (flags, keywords) = ImapFlags.FromWire(message.Flags);
-        var internalDate = message.InternalDate ?? session.Time.GetUtcNow();
-        var stored = await session.Store.DeliverAsync(message.Content, internalDate,
-            [new DeliveryTarget(session.Account.MailboxId, folder.Name, flags)], cancellationToken);
-        var copy = stored[0];
-        if (keywords.Count > 0)
-            await session.Store.SetFlagsAsync(copy.FolderId, [copy.Uid], FlagOperation.Add, MessageFlags.None, keywords, cancellationToken);
+        var items = new List<AppendItem>(command.Messages.Count);
+        foreach (var message in command.Messages)
+        {
+            // RFC 6855 §4: the UTF8 form is only for a client that enabled UTF8=ACCEPT.
+            if (message.Utf8 && !session.Utf8Enabled)
+                throw new ImapSyntaxException("APPEND UTF8 needs ENABLE UTF8=ACCEPT");
+            if (message.Content.Length > session.Options.Limits.MaxMessageBytes)
+                throw new ImapRefusedException(ResponseCode.TooBig, "The message is larger than APPENDLIMIT");
+            if (message.Content.Length == 0)
+                throw new ImapRefusedException(ResponseCode.Cannot, "Empty message");
+            var (flags, keywords) = ImapFlags.FromWire(message.Flags);
+            items.Add(new AppendItem(message.Content, message.InternalDate ?? session.Time.GetUtcNow(), flags, keywords));
+        }
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
+        var folder = named.Folder;
+        ImapQuota.EnsureRoom(session, items.Sum(i => (long)i.Message.Length), named.Owner); // RFC 9208 §4.3: NO [OVERQUOTA]
+        // RFC 3502 §6.3.11: one store transaction, so a failure leaves none of the messages appended.
+        var stored = await session.Store.AppendAsync(folder.MailboxId, folder.Name, items, cancellationToken);
         if (session.Selected is { } selected && selected.FolderId == folder.FolderId)
             selected.LoadNewMessages();
-        return new ImapCompletion(new ResponseCode.AppendedUids(folder.UidValidity, ResolvedSequenceSet.FromValues([copy.Uid])), "APPEND completed");
+        return new ImapCompletion(new ResponseCode.AppendedUids(folder.UidValidity, ResolvedSequenceSet.FromValues(stored.Select(s => s.Uid))),
+            "APPEND completed");
     }
 }

@@ -49,6 +49,12 @@ internal static class CapabilityHandler
         yield return "LIST-EXTENDED";
         yield return "LIST-STATUS";
         yield return "CONDSTORE";
+        yield return "QRESYNC"; // RFC 7162 §3.2
+        yield return "UTF8=ACCEPT"; // RFC 6855
+        yield return "MULTIAPPEND"; // RFC 3502
+        yield return "SEARCHRES"; // RFC 5182
+        yield return "ACL"; // RFC 4314: MYRIGHTS/GETACL/LISTRIGHTS report; SETACL/DELETEACL are refused
+        yield return "RIGHTS=kxte"; // RFC 4314 §2.1
         yield return "ESEARCH";
         yield return "SORT";
         yield return "COMPRESS=DEFLATE"; // RFC 4978

@@ -1,26 +1,74 @@
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
 /// <summary>COPY / UID COPY (RFC 9051 §6.4.7) with COPYUID (RFC 4315).</summary>
 internal static class CopyHandler
 {
+    /// <summary>Bytes read into memory at most per store transaction when copying between two mailboxes.</summary>
+    private const long CrossMailboxBatchBytes = 64L * 1024 * 1024;
+
     public static async Task<ImapCompletion> RunAsync(CopyCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var selected = session.Selected!;
         var messages = selected.Resolve(command.Set, command.Uid);
-        var target = MailboxNames.Require(session, command.Mailbox, tryCreate: true);
+        var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
         if (messages.Count == 0)
             return ImapCompletion.Ok("COPY completed; nothing to copy");
-        ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size)); // each copy counts (RFC 9208 §4.3); MOVE adds nothing
-        var copied = await session.Store.CopyAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.FolderId, cancellationToken);
-        if (target.FolderId == selected.FolderId)
+        // Each copy counts (RFC 9208 §4.3), against the quota of the mailbox it lands in; MOVE within one adds nothing.
+        ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size), target.Owner);
+        var copied = target.Folder.MailboxId == selected.Folder.MailboxId
+            ? await session.Store.CopyAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.Folder.FolderId, cancellationToken)
+            : await CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
+        if (target.Folder.FolderId == selected.FolderId)
             selected.LoadNewMessages();
-        return new ImapCompletion(CopyUid(target.UidValidity, copied), "COPY completed");
+        return new ImapCompletion(CopyUid(target.Folder.UidValidity, copied), "COPY completed");
+    }
+
+    /// <summary>
+    /// Copies between the user's own mailbox and one opened through Full Access (different mailbox keys, so the
+    /// blob cannot be shared): each message is read, decrypted and appended to the destination with its flags,
+    /// keywords and internal date, all-or-none per batch of up to 64 MiB.
+    /// </summary>
+    public static async Task<IReadOnlyList<CopiedMessage>> CopyAcrossMailboxesAsync(ImapSession session,
+        IReadOnlyList<(int Seq, MessageMeta Meta)> messages, FolderInfo destination, CancellationToken cancellationToken)
+    {
+        var sourceMailbox = session.Selected!.Folder.MailboxId;
+        var copied = new List<CopiedMessage>(messages.Count);
+        var batch = new List<(uint Uid, AppendItem Item)>();
+        long batchBytes = 0;
+        async Task FlushAsync()
+        {
+            if (batch.Count == 0)
+                return;
+            var stored = await session.Store.AppendAsync(destination.MailboxId, destination.Name, batch.Select(b => b.Item).ToList(), cancellationToken);
+            copied.AddRange(batch.Zip(stored, (b, s) => new CopiedMessage(b.Uid, s.Uid, s.EntryId)));
+            batch.Clear();
+            batchBytes = 0;
+        }
+        foreach (var (_, meta) in messages)
+        {
+            byte[] content;
+            try
+            {
+                content = await session.Store.ReadMessageAsync(sourceMailbox, meta.EntryId, cancellationToken);
+            }
+            catch (KeyNotFoundException)
+            {
+                continue; // expunged by another session meanwhile (RFC 9051 §6.4.7 lets the rest be copied)
+            }
+            batch.Add((meta.Uid, new AppendItem(content, meta.InternalDate, meta.Flags, meta.Keywords)));
+            batchBytes += content.Length;
+            if (batchBytes >= CrossMailboxBatchBytes)
+                await FlushAsync();
+        }
+        await FlushAsync();
+        return copied;
     }
 
     /// <summary>The COPYUID code: source and destination UIDs in matching order (RFC 4315 §3).</summary>
-    public static ResponseCode? CopyUid(uint uidValidity, IReadOnlyList<Storage.CopiedMessage> copied)
+    public static ResponseCode? CopyUid(uint uidValidity, IReadOnlyList<CopiedMessage> copied)
     {
         if (copied.Count == 0)
             return null;

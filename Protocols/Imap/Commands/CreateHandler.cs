@@ -9,12 +9,17 @@ internal static class CreateHandler
     {
         if (command.SpecialUse.Count > 0)
             throw new ImapRefusedException(ResponseCode.Cannot, "Creating special-use mailboxes is not supported");
-        var name = MailboxNames.FromWire(command.Mailbox).TrimEnd('/');
+        var name = MailboxNames.FromWire(session, command.Mailbox).TrimEnd('/');
         if (name.Length == 0 || name.Contains("//", StringComparison.Ordinal) || name.StartsWith('/'))
             throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
         if (name.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
-        await session.Store.CreateFolderAsync(session.Account.MailboxId, name, cancellationToken);
+        if (name.Equals(MailboxNames.OtherUsersRoot, StringComparison.OrdinalIgnoreCase))
+            throw new ImapRefusedException(ResponseCode.Cannot, "That name is the Other Users namespace");
+        var location = MailboxNames.Locate(session, name); // "Other Users/<owner>/<folder>": created in the owner's mailbox
+        if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
+            throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
         return ImapCompletion.Ok("CREATE completed");
     }
 }

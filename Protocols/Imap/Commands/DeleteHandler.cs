@@ -7,10 +7,12 @@ internal static class DeleteHandler
 {
     public static async Task<ImapCompletion> RunAsync(DeleteCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var name = MailboxNames.FromWire(command.Mailbox);
-        if (session.Selected is { } selected && selected.Name == name)
+        var location = MailboxNames.Locate(session, MailboxNames.FromWire(session, command.Mailbox));
+        // RFC 5530 INUSE: this session has the folder selected. Other sessions that do are told BYE (ImapSession).
+        if (session.Selected is { } selected && session.Store.FindFolder(location.MailboxId, location.FolderName) is { } folder
+            && folder.FolderId == selected.FolderId)
             throw new ImapRefusedException(ResponseCode.InUse, "Close the mailbox before deleting it");
-        await session.Store.DeleteFolderAsync(session.Account.MailboxId, name, cancellationToken);
+        await session.Store.DeleteFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
         return ImapCompletion.Ok("DELETE completed");
     }
 }

@@ -18,9 +18,20 @@ internal static class FetchHandler
     {
         var selected = session.Selected!;
         var items = command.Items;
-        if (command.Vanished)
-            throw new ImapSyntaxException("VANISHED needs QRESYNC, which is not enabled");
+        // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, after ENABLE QRESYNC; otherwise BAD.
+        if (command.Vanished && !(command.Uid && command.ChangedSince is not null && session.QResyncEnabled))
+            throw new ImapSyntaxException("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
         var messages = selected.Resolve(command.Set, command.Uid);
+        if (command.Vanished)
+        {
+            // The UIDs of the set expunged since CHANGEDSINCE, before the FETCH responses. "*" stands for the
+            // highest UID ever assigned here, so a client learns that the last messages vanished too.
+            var asked = command.Set.Resolve(Math.Max(selected.UidNext, 1) - 1);
+            var vanished = session.Store.ListExpungedSince(selected.FolderId, command.ChangedSince!.Value).Where(asked.Contains).ToList();
+            if (vanished.Count > 0)
+                session.Writer.BeginUntagged().Atom("VANISHED").BeginList().Atom("EARLIER").EndList()
+                    .SequenceSet(ResolvedSequenceSet.FromValues(vanished)).End();
+        }
         var wantsModSeq = command.ChangedSince is not null || items.Any(i => i is FetchItem.Attribute { Kind: FetchAttribute.ModSeq });
         if (wantsModSeq)
             session.CondStoreEnabled = true;
@@ -30,7 +41,7 @@ internal static class FetchHandler
         // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
         var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
-        var mailboxId = session.Account.MailboxId;
+        var mailboxId = selected.Folder.MailboxId; // the owner's mailbox for an Other Users folder
         var expungedMeanwhile = false;
         // \Seen is set for all fetched messages in one store write, before their responses are written.
         var seenSet = new Dictionary<uint, MessageMeta>();

@@ -12,7 +12,7 @@ internal static class IdleHandler
     {
         session.Writer.Continuation("idling");
         var selected = session.Selected;
-        selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled);
+        selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
         await session.FlushAsync(session.Shutdown);
 
         var line = session.ReadLineAsync(session.Shutdown);
@@ -35,7 +35,9 @@ internal static class IdleHandler
                     await line; // the store is closing; the session ends with the listener
                     break;
                 }
-                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled);
+                if (!selected.StillExists())
+                    throw new ImapSelectionLostException("The selected mailbox was deleted");
+                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
                 await session.FlushAsync(session.Shutdown);
             }
         }

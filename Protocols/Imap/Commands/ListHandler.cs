@@ -23,8 +23,8 @@ internal static class ListHandler
         }
         var mailboxId = session.Account.MailboxId;
         var folders = session.Store.ListFolders(mailboxId);
-        var reference = MailboxNames.FromWire(command.Reference);
-        var matchers = command.Patterns.Select(p => Matcher(reference, MailboxNames.FromWire(p))).ToList();
+        var reference = MailboxNames.FromWire(session, command.Reference);
+        var matchers = command.Patterns.Select(p => Matcher(reference, MailboxNames.FromWire(session, p))).ToList();
         var subscribedOnly = command.Selection.HasFlag(ListSelectOptions.Subscribed);
         var specialOnly = command.Selection.HasFlag(ListSelectOptions.SpecialUse);
         var showSubscribed = subscribedOnly || command.Return.HasFlag(ListReturnOptions.Subscribed);
@@ -58,6 +58,8 @@ internal static class ListHandler
             if (command.Return.HasFlag(ListReturnOptions.Status))
                 StatusHandler.WriteStatus(session, folder, command.StatusItems);
         }
+        if (!subscribedOnly && !specialOnly)
+            ListOtherUsers(session, matchers, command);
         if (subscribedOnly && !specialOnly)
         {
             // RFC 5258 §3.1: subscribed names that are not mailboxes are listed as \NonExistent.
@@ -72,10 +74,49 @@ internal static class ListHandler
         return Task.FromResult(ImapCompletion.Ok("LIST completed"));
     }
 
+    /// <summary>
+    /// The Other Users namespace (RFC 2342 §5): "Other Users" and "Other Users/&lt;owner&gt;" as \Noselect parents, then
+    /// every folder of each mailbox the user holds Full Access to now. Special-use attributes are not repeated there,
+    /// so a client never takes another user's Sent Items for its own.
+    /// </summary>
+    private static void ListOtherUsers(ImapSession session, List<Regex> matchers, ListCommand command)
+    {
+        var owners = MailboxNames.FullAccessOwners(session);
+        if (owners.Count == 0)
+            return;
+        var w = session.Writer;
+        void Parent(string name)
+        {
+            if (matchers.Any(m => m.IsMatch(name)))
+                w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\Noselect").Atom(@"\HasChildren").EndList()
+                    .String(MailboxNames.Delimiter).Mailbox(name).End();
+        }
+        Parent(MailboxNames.OtherUsersRoot);
+        foreach (var owner in owners)
+        {
+            var prefix = $"{MailboxNames.OtherUsersRoot}/{owner.Email}";
+            if (session.Store.FindMailbox(owner.OrganizationId, owner.Email) is not { } mailbox)
+                continue;
+            Parent(prefix);
+            var folders = session.Store.ListFolders(mailbox.MailboxId);
+            foreach (var folder in folders)
+            {
+                var name = $"{prefix}/{folder.Name}";
+                if (!matchers.Any(m => m.IsMatch(name)))
+                    continue;
+                w.BeginUntagged().Atom("LIST").BeginList()
+                    .Atom(folders.Any(f => f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal)) ? @"\HasChildren" : @"\HasNoChildren")
+                    .EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+                if (command.Return.HasFlag(ListReturnOptions.Status))
+                    StatusHandler.WriteStatus(session, folder, command.StatusItems, name);
+            }
+        }
+    }
+
     public static Task<ImapCompletion> RunLsubAsync(LsubCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var mailboxId = session.Account.MailboxId;
-        var matcher = Matcher(MailboxNames.FromWire(command.Reference), MailboxNames.FromWire(command.Pattern));
+        var matcher = Matcher(MailboxNames.FromWire(session, command.Reference), MailboxNames.FromWire(session, command.Pattern));
         var folders = session.Store.ListFolders(mailboxId);
         // Folders in the store's order, then subscribed names that are not folders.
         var names = folders.Where(f => f.Subscribed).Select(f => f.Name)

@@ -1,20 +1,44 @@
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Rules.Directory;
 using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>Mailbox names between the wire and the store: '/' is the hierarchy delimiter (RFC 9051 §5.1.1).</summary>
+/// <summary>Where a client's mailbox name lives in the store: whose mailbox, and the folder name inside it.</summary>
+/// <param name="MailboxId">The store mailbox.</param>
+/// <param name="FolderName">The folder's name inside that mailbox.</param>
+/// <param name="Owner">The other user whose mailbox this is (opened through Full Access), or null for the user's own.</param>
+internal sealed record MailboxLocation(string MailboxId, string FolderName, DirectoryUser? Owner)
+{
+    /// <summary>The name the client knows the folder by.</summary>
+    public string ClientName(string folderName) =>
+        Owner is null ? folderName : $"{MailboxNames.OtherUsersRoot}/{Owner.Email}/{folderName}";
+}
+
+/// <summary>A folder the client named, with the name to answer it by.</summary>
+internal sealed record NamedFolder(FolderInfo Folder, string ClientName, DirectoryUser? Owner);
+
+/// <summary>
+/// Mailbox names between the wire and the store: '/' is the hierarchy delimiter (RFC 9051 §5.1.1). The personal
+/// namespace is "" (the user's own folders); the Other Users namespace (RFC 2342 §5) is <c>Other Users/&lt;owner
+/// address&gt;/&lt;folder&gt;</c> for every mailbox the user holds Full Access to, decided from the live directory
+/// at each command, so a permission edit in the configuration applies to the next command.
+/// </summary>
 internal static class MailboxNames
 {
     public const string Delimiter = "/";
 
-    /// <summary>The Unicode name of a wire mailbox name.</summary>
+    /// <summary>The root of the Other Users namespace; a \Noselect name.</summary>
+    public const string OtherUsersRoot = "Other Users";
+
+    /// <summary>The Unicode name of a wire mailbox name: modified UTF-7, or UTF-8 as it is once the client enabled
+    /// UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3, RFC 9051 §6.3.1).</summary>
     /// <exception cref="ImapSyntaxException">Not valid modified UTF-7.</exception>
-    public static string FromWire(string wire)
+    public static string FromWire(ImapSession session, string wire)
     {
         try
         {
-            return MailboxName.FromWire(wire, utf8Enabled: false);
+            return MailboxName.FromWire(wire, session.Utf8Enabled);
         }
         catch (FormatException e)
         {
@@ -22,13 +46,65 @@ internal static class MailboxNames
         }
     }
 
-    /// <summary>The folder named by the client, or NO [NONEXISTENT] (or [TRYCREATE] for a COPY/APPEND target).</summary>
-    /// <exception cref="ImapRefusedException">No such folder.</exception>
-    public static FolderInfo Require(ImapSession session, string wire, bool tryCreate = false)
+    /// <summary>True for "Other Users" and any name below it.</summary>
+    public static bool IsOtherUsersName(string name) =>
+        name.Equals(OtherUsersRoot, StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith(OtherUsersRoot + Delimiter, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Where a (Unicode) name lives: the user's own mailbox, or another user's mailbox the user has Full Access to.
+    /// RFC 4314 §6: a mailbox the user may not see is answered as if it did not exist.
+    /// </summary>
+    /// <exception cref="ImapRefusedException">NO [NONEXISTENT]: "Other Users" itself, an owner without a folder
+    /// part, an unknown owner, or one the user holds no Full Access to.</exception>
+    public static MailboxLocation Locate(ImapSession session, string name)
     {
-        var name = FromWire(wire);
-        return session.Store.FindFolder(session.Account.MailboxId, name)
-            ?? throw new ImapRefusedException(tryCreate ? ResponseCode.TryCreate : ResponseCode.NonExistent, "No such mailbox");
+        if (!IsOtherUsersName(name))
+            return new MailboxLocation(session.Account.MailboxId, name, null);
+        var rest = name.Length > OtherUsersRoot.Length ? name[(OtherUsersRoot.Length + 1)..] : "";
+        var slash = rest.IndexOf('/');
+        if (slash <= 0 || slash == rest.Length - 1)
+            throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+        var owner = FullAccessOwner(session, rest[..slash]) ?? throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+        var mailbox = session.Store.FindMailbox(owner.OrganizationId, owner.Email)
+            ?? throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+        return new MailboxLocation(mailbox.MailboxId, rest[(slash + 1)..], owner);
+    }
+
+    /// <summary>The owner named by <paramref name="address"/> when the session's user holds Full Access to their
+    /// mailbox now (MailDirectory.RightsOn over the live directory), else null.</summary>
+    public static DirectoryUser? FullAccessOwner(ImapSession session, string address)
+    {
+        if (session.Directory?.Current is not { } directory)
+            return null;
+        if (directory.FindUser(address) is not { Enabled: true } owner || directory.FindUser(session.Account.User.Email) is not { } grantee)
+            return null;
+        if (string.Equals(owner.Email, grantee.Email, StringComparison.OrdinalIgnoreCase))
+            return null; // the user's own mailbox is the personal namespace
+        return directory.RightsOn(owner, grantee).HasFlag(MailboxRights.FullAccess) ? owner : null;
+    }
+
+    /// <summary>The other users whose mailboxes the session's user may open now, in configuration order.</summary>
+    public static IReadOnlyList<DirectoryUser> FullAccessOwners(ImapSession session)
+    {
+        if (session.Directory?.Current is not { } directory || directory.FindUser(session.Account.User.Email) is not { } grantee)
+            return [];
+        return directory.FullAccessMailboxesOf(grantee).Where(o => o.Enabled).ToList();
+    }
+
+    /// <summary>The folder named by the client, or NO [NONEXISTENT] (or [TRYCREATE] for a COPY/APPEND target).</summary>
+    /// <exception cref="ImapRefusedException">No such folder, or not one the user may open.</exception>
+    public static FolderInfo Require(ImapSession session, string wire, bool tryCreate = false) =>
+        RequireNamed(session, wire, tryCreate).Folder;
+
+    /// <summary>As <see cref="Require"/>, with the name to answer by and the owner for another user's folder.</summary>
+    /// <exception cref="ImapRefusedException">No such folder, or not one the user may open.</exception>
+    public static NamedFolder RequireNamed(ImapSession session, string wire, bool tryCreate = false)
+    {
+        var location = Locate(session, FromWire(session, wire));
+        var folder = session.Store.FindFolder(location.MailboxId, location.FolderName)
+            ?? throw new ImapRefusedException(tryCreate && location.Owner is null ? ResponseCode.TryCreate : ResponseCode.NonExistent, "No such mailbox");
+        return new NamedFolder(folder, location.ClientName(folder.Name), location.Owner);
     }
 
     /// <summary>The RFC 6154 attribute of a special folder, or null.</summary>

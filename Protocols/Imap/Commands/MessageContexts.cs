@@ -17,7 +17,7 @@ internal static class MessageContexts
     public static async Task<SearchContext?> CreateAsync(ImapSession session, int seq, MessageMeta meta, bool needsHeaders, bool needsFull,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var mailboxId = session.Account.MailboxId;
+        var mailboxId = session.Selected!.Folder.MailboxId;
         ImapMessageView? full = null;
         ImapMessageView? headers = null;
         try

@@ -1,4 +1,5 @@
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
@@ -11,13 +12,31 @@ internal static class MoveHandler
         if (selected.ReadOnly)
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
         var messages = selected.Resolve(command.Set, command.Uid);
-        var target = MailboxNames.Require(session, command.Mailbox, tryCreate: true);
-        if (target.FolderId == selected.FolderId)
+        var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
+        if (target.Folder.FolderId == selected.FolderId)
             throw new ImapRefusedException(ResponseCode.Cannot, "The messages are in that mailbox already");
         if (messages.Count == 0)
             return ImapCompletion.Ok("MOVE completed; nothing to move");
-        var moved = await session.Store.MoveAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.FolderId, cancellationToken);
-        if (CopyHandler.CopyUid(target.UidValidity, moved) is { } code)
+        IReadOnlyList<CopiedMessage> moved;
+        if (target.Folder.MailboxId == selected.Folder.MailboxId)
+        {
+            moved = await session.Store.MoveAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.Folder.FolderId, cancellationToken);
+        }
+        else
+        {
+            // Between the user's mailbox and an Other Users one: copy, then flag and expunge exactly the copied UIDs
+            // (RFC 6851 §3.3 allows a server to move as COPY + STORE + UID EXPUNGE when it cannot do better; the two
+            // mailboxes have different keys, so one transaction cannot move the entries).
+            ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size), target.Owner);
+            moved = await CopyHandler.CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
+            var uids = moved.Select(m => m.SourceUid).ToList();
+            if (uids.Count > 0)
+            {
+                await session.Store.SetFlagsAsync(selected.FolderId, uids, FlagOperation.Add, MessageFlags.Deleted, [], cancellationToken);
+                await session.Store.ExpungeAsync(selected.FolderId, uids, cancellationToken);
+            }
+        }
+        if (CopyHandler.CopyUid(target.Folder.UidValidity, moved) is { } code)
             session.Writer.Untagged(ImapStatus.Ok, code, "Moved");
         selected.NoteExpunged(moved.Select(m => m.SourceUid));
         return ImapCompletion.Ok("MOVE completed");

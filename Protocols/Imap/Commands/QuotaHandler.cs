@@ -11,8 +11,14 @@ internal static class QuotaHandler
     /// <summary>RFC 9208 §4.3: the quota roots of a mailbox, then each root's quota.</summary>
     public static Task<ImapCompletion> RunGetQuotaRootAsync(GetQuotaRootCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var folder = MailboxNames.Require(session, command.Mailbox, tryCreate: false);
-        session.Writer.BeginUntagged().Atom("QUOTAROOT").Mailbox(folder.Name).String(ImapQuota.Root).End();
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: false);
+        if (named.Owner is not null)
+        {
+            // Another user's quota is theirs to see: no root is reported for their folders (RFC 9208 §4.2 allows none).
+            session.Writer.BeginUntagged().Atom("QUOTAROOT").Mailbox(named.ClientName).End();
+            return Task.FromResult(ImapCompletion.Ok("GETQUOTAROOT completed"));
+        }
+        session.Writer.BeginUntagged().Atom("QUOTAROOT").Mailbox(named.ClientName).String(ImapQuota.Root).End();
         WriteQuota(session);
         return Task.FromResult(ImapCompletion.Ok("GETQUOTAROOT completed"));
     }

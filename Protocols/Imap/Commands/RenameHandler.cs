@@ -7,13 +7,19 @@ internal static class RenameHandler
 {
     public static async Task<ImapCompletion> RunAsync(RenameCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var from = MailboxNames.FromWire(command.Mailbox);
-        var to = MailboxNames.FromWire(command.NewName).TrimEnd('/');
+        var from = MailboxNames.FromWire(session, command.Mailbox);
+        var to = MailboxNames.FromWire(session, command.NewName).TrimEnd('/');
         if (to.Length == 0)
             throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
         if (to.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
-        await session.Store.RenameFolderAsync(session.Account.MailboxId, from, to, cancellationToken);
+        var source = MailboxNames.Locate(session, from);
+        var destination = MailboxNames.Locate(session, to);
+        if (source.MailboxId != destination.MailboxId)
+            throw new ImapRefusedException(ResponseCode.Cannot, "A folder cannot be renamed into another user's mailbox");
+        if (destination.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
+            throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        await session.Store.RenameFolderAsync(source.MailboxId, source.FolderName, destination.FolderName, cancellationToken);
         return ImapCompletion.Ok("RENAME completed");
     }
 }

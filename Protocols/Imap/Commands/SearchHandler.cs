@@ -12,14 +12,41 @@ internal static class SearchHandler
 {
     public static async Task<ImapCompletion> RunAsync(SearchCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        if (command.Return is { } ret && ret.HasFlag(SearchReturnOptions.Save))
-            throw new ImapSyntaxException("SAVE is not supported");
-        var matches = await MatchAsync(session, command.Charset, command.Criteria, loadHeaders: false, cancellationToken);
+        var save = command.Return is { } ret && ret.HasFlag(SearchReturnOptions.Save);
+        List<SearchContext> matches;
+        try
+        {
+            matches = await MatchAsync(session, command.Charset, command.Criteria, loadHeaders: false, cancellationToken);
+        }
+        catch when (save)
+        {
+            session.Selected!.SaveSearchResult([]); // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves $ empty
+            throw;
+        }
         var usesModSeq = UsesModSeq(command.Criteria);
         if (usesModSeq)
             session.CondStoreEnabled = true;
         var numbers = matches.Select(m => command.Uid ? m.Uid : m.SequenceNumber).ToList();
         var highestModSeq = matches.Count == 0 ? 0UL : matches.Max(m => m.ModSeq);
+        if (save)
+        {
+            // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those messages are saved; otherwise
+            // every match. SAVE alone returns no ESEARCH response.
+            var options = command.Return!.Value & ~SearchReturnOptions.Save;
+            var saved = matches;
+            if (matches.Count > 0 && (options & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
+                && (options & (SearchReturnOptions.Min | SearchReturnOptions.Max)) != 0)
+            {
+                saved = [];
+                if (options.HasFlag(SearchReturnOptions.Min))
+                    saved.Add(matches[0]);
+                if (options.HasFlag(SearchReturnOptions.Max) && matches[^1] != matches[0])
+                    saved.Add(matches[^1]);
+            }
+            session.Selected!.SaveSearchResult(saved.Select(m => m.Uid));
+            if (options == SearchReturnOptions.None)
+                return ImapCompletion.Ok("SEARCH completed; result saved");
+        }
         if (command.Return is null && !session.Rev2Enabled)
         {
             var w = session.Writer.BeginUntagged().Atom("SEARCH");
@@ -31,7 +58,7 @@ internal static class SearchHandler
         }
         else
         {
-            WriteESearch(session, command.Tag, command.Uid, command.Return, numbers, usesModSeq && matches.Count > 0 ? highestModSeq : null);
+            WriteESearch(session, command.Tag, command.Uid, command.Return & ~SearchReturnOptions.Save, numbers, usesModSeq && matches.Count > 0 ? highestModSeq : null);
         }
         return ImapCompletion.Ok("SEARCH completed");
     }
@@ -49,7 +76,7 @@ internal static class SearchHandler
         var now = session.Time.GetUtcNow();
         var largestSequence = (uint)selected.Count;
         var largestUid = selected.MaxUid;
-        var matcher = SearchEvaluator.CreateMatcher(criteria, largestSequence, largestUid); // sets resolved once
+        var matcher = SearchEvaluator.CreateMatcher(criteria, largestSequence, largestUid, selected.SavedSequences, selected.SavedUids); // sets resolved once
         var matches = new List<SearchContext>();
         if (!needsHeaders && !needsFull)
         {

@@ -3,13 +3,14 @@ using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>SELECT and EXAMINE (RFC 9051 §6.3.2/§6.3.3, CONDSTORE RFC 7162 §3.1.8).</summary>
+/// <summary>SELECT and EXAMINE (RFC 9051 §6.3.2/§6.3.3, CONDSTORE RFC 7162 §3.1.8, QRESYNC RFC 7162 §3.2.5).</summary>
 internal static class SelectHandler
 {
     public static Task<ImapCompletion> RunAsync(SelectCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        if (command.QResync is not null)
-            throw new ImapSyntaxException("QRESYNC is not supported");
+        // RFC 7162 §3.2.5: the QRESYNC parameter without a prior ENABLE QRESYNC is a BAD.
+        if (command.QResync is not null && !session.QResyncEnabled)
+            throw new ImapSyntaxException("QRESYNC must be enabled first");
         var account = session.Account;
         // RFC 9051 §6.3.2: a SELECT first deselects the current mailbox, even when the new one cannot be selected.
         if (session.Selected is { } previous)
@@ -18,10 +19,10 @@ internal static class SelectHandler
             session.State = new ImapSessionState.Authenticated(account);
             session.Writer.Untagged(ImapStatus.Ok, ResponseCode.MailboxClosed, "Previous mailbox closed"); // RFC 7162 §3.2.11
         }
-        var folder = MailboxNames.Require(session, command.Mailbox);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox);
         if (command.CondStore)
             session.CondStoreEnabled = true;
-        var selected = SelectedMailbox.Open(session.Store, folder, folder.Name, command.ReadOnly, session.Logger);
+        var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email);
         session.State = new ImapSessionState.Selected(account, selected);
 
         var w = session.Writer;
@@ -44,9 +45,38 @@ internal static class SelectHandler
         w.Untagged(ImapStatus.Ok, new ResponseCode.MailboxUidValidity(selected.UidValidity), "UIDs valid");
         w.Untagged(ImapStatus.Ok, new ResponseCode.NextUid(selected.UidNext), "Predicted next UID");
         w.Untagged(ImapStatus.Ok, new ResponseCode.HighestModSeq(selected.HighestModSeq), "Highest"); // RFC 7162 §3.1.2.1
+        if (command.QResync is { } qresync && qresync.UidValidity == selected.UidValidity)
+            WriteResync(session, selected, qresync);
         if (session.Rev2Enabled)
-            w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name).End();
+            w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(selected.Name).End();
         return Task.FromResult(new ImapCompletion(command.ReadOnly ? ResponseCode.ReadOnly : ResponseCode.ReadWrite,
             command.ReadOnly ? "EXAMINE completed" : "SELECT completed"));
+    }
+
+    /// <summary>
+    /// RFC 7162 §3.2.5: with a matching UIDVALIDITY, <c>* VANISHED (EARLIER)</c> for the UIDs expunged since the
+    /// client's MODSEQ, then FETCH (UID FLAGS MODSEQ) for each message changed since then; both limited to the
+    /// known UIDs when given. The store keeps every expunged UID with its MODSEQ, so the answer is exact and the
+    /// sequence-match data (a hint for servers that forget expunges, §3.2.5.2) is not needed.
+    /// </summary>
+    private static void WriteResync(ImapSession session, SelectedMailbox selected, QResyncParameters qresync)
+    {
+        var known = qresync.KnownUids?.Resolve(Math.Max(selected.UidNext, 1) - 1);
+        var vanished = session.Store.ListExpungedSince(selected.FolderId, qresync.ModSeq)
+            .Where(uid => known is null || known.Contains(uid)).ToList();
+        var w = session.Writer;
+        if (vanished.Count > 0)
+            w.BeginUntagged().Atom("VANISHED").BeginList().Atom("EARLIER").EndList().SequenceSet(ResolvedSequenceSet.FromValues(vanished)).End();
+        for (var seq = 1; seq <= selected.Count; seq++)
+        {
+            var meta = selected[seq];
+            if (meta.ModSeq <= qresync.ModSeq || (known is not null && !known.Contains(meta.Uid)))
+                continue;
+            w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList()
+                .Atom("UID").Number(meta.Uid)
+                .Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords))
+                .Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList()
+                .EndList().End();
+        }
     }
 }

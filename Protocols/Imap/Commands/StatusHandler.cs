@@ -8,17 +8,17 @@ internal static class StatusHandler
 {
     public static Task<ImapCompletion> RunAsync(StatusCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var folder = MailboxNames.Require(session, command.Mailbox);
-        WriteStatus(session, folder, command.Items);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox);
+        WriteStatus(session, named.Folder, command.Items, named.ClientName);
         return Task.FromResult(ImapCompletion.Ok("STATUS completed"));
     }
 
-    public static void WriteStatus(ImapSession session, FolderInfo folder, IReadOnlyList<StatusItem> items)
+    public static void WriteStatus(ImapSession session, FolderInfo folder, IReadOnlyList<StatusItem> items, string? clientName = null)
     {
         IReadOnlyList<MessageMeta>? messages = null;
         IReadOnlyList<MessageMeta> Messages() => messages ??= session.Store.ListMessages(folder.FolderId);
         var w = session.Writer;
-        w.BeginUntagged().Atom("STATUS").Mailbox(folder.Name).BeginList();
+        w.BeginUntagged().Atom("STATUS").Mailbox(clientName ?? folder.Name).BeginList();
         foreach (var item in items)
         {
             switch (item)

@@ -177,12 +177,13 @@ public sealed record StatusCommand(string Tag, string Mailbox, ValueList<StatusI
 /// <param name="InternalDate">The date-time argument, when given.</param>
 /// <param name="Content">The message octets: a slice of the framed command buffer.</param>
 /// <param name="Binary">True when sent as literal8 (RFC 3516 §4.4, BINARY APPEND).</param>
-public sealed record AppendMessage(ValueList<string> Flags, DateTimeOffset? InternalDate, ReadOnlyMemory<byte> Content, bool Binary)
+/// <param name="Utf8">True when sent as <c>UTF8 (literal8)</c> (RFC 6855 §4): allowed only after ENABLE UTF8=ACCEPT.</param>
+public sealed record AppendMessage(ValueList<string> Flags, DateTimeOffset? InternalDate, ReadOnlyMemory<byte> Content, bool Binary, bool Utf8 = false)
 {
     /// <inheritdoc />
     public bool Equals(AppendMessage? other) =>
         other is not null && Flags.Equals(other.Flags) && InternalDate == other.InternalDate && Binary == other.Binary &&
-        Content.Span.SequenceEqual(other.Content.Span);
+        Utf8 == other.Utf8 && Content.Span.SequenceEqual(other.Content.Span);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Flags, InternalDate, Content.Length, Binary);
@@ -191,7 +192,7 @@ public sealed record AppendMessage(ValueList<string> Flags, DateTimeOffset? Inte
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append("Flags = ").Append(Flags).Append(", InternalDate = ").Append(InternalDate)
-            .Append(", Content = ").Append(Content.Length).Append(" octets, Binary = ").Append(Binary);
+            .Append(", Content = ").Append(Content.Length).Append(" octets, Binary = ").Append(Binary).Append(", Utf8 = ").Append(Utf8);
         return true;
     }
 }

@@ -410,6 +410,20 @@ public static class ImapCommandParser
                     date = r.ReadDateTime();
                     r.ExpectSpace();
                 }
+                if (r.TryConsumeKeyword("UTF8"))
+                {
+                    // RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")".
+                    r.ExpectSpace();
+                    r.Expect((byte)'(', "'('");
+                    if (r.Peek() != '~')
+                    {
+                        throw r.Error("Expected literal8 after UTF8 (");
+                    }
+                    var utf8Content = r.ReadStringBytes(allowLiteral8: true, out _);
+                    r.Expect((byte)')', "')'");
+                    messages.Add(new AppendMessage(flags, date, utf8Content, Binary: false, Utf8: true));
+                    continue;
+                }
                 if (r.Peek() is not ('{' or '~'))
                 {
                     throw r.Error("Expected literal message data");

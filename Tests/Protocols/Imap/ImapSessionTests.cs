@@ -100,7 +100,7 @@ public sealed class ImapErrorBoundaryTests
         faulty.Fault = ("CreateFolderAsync", new MailServer.Storage.WriteOutcomeUnknownException(new IOException("disk")));
         Assert.That(await client.CommandAsync("c1", "CREATE Later"), Is.EqualTo(new[] { "c1 NO [UNAVAILABLE] The store is busy; try again" }));
 
-        faulty.Fault = ("DeliverAsync", new MailServer.Storage.QuotaExceededException("m", 10, 5));
+        faulty.Fault = ("AppendAsync", new MailServer.Storage.QuotaExceededException("m", 10, 5));
         Assert.That(await client.CommandAsync("a1", "APPEND INBOX {1+}\r\nx"), Is.EqualTo(new[] { "a1 NO [OVERQUOTA] The mailbox is full" }));
 
         Assert.That(await client.CommandAsync("n1", "LIST \"\" INBOX"), Is.EqualTo(new[] { "* LIST (\\HasNoChildren) \"/\" INBOX", "n1 OK LIST completed" }));

@@ -39,7 +39,7 @@ public sealed class CapabilityTests
     {
         await using var server = await ImapTestServer.StartAsync();
         await using var client = await server.LoggedInAsync();
-        Assert.That(await client.CommandAsync("n1", "NAMESPACE"), Is.EqualTo(new[] { "* NAMESPACE ((\"\" \"/\")) NIL NIL", "n1 OK NAMESPACE completed" }));
+        Assert.That(await client.CommandAsync("n1", "NAMESPACE"), Is.EqualTo(new[] { "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL", "n1 OK NAMESPACE completed" }));
         Assert.That(await client.CommandAsync("n2", "ENABLE CONDSTORE X-UNKNOWN"), Is.EqualTo(new[] { "* ENABLED CONDSTORE", "n2 OK ENABLE completed" }));
         Assert.That(await client.CommandAsync("n3", "ID (\"name\" \"test\")"), Is.EqualTo(new[] { "* ID (\"name\" \"MailServer\")", "n3 OK ID completed" }));
     }

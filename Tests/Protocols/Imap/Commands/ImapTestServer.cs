@@ -39,7 +39,11 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
     /// <summary>Changes a user's mailbox quota as a configuration reload would.</summary>
     public void SetQuota(string email, long bytes) =>
         Current = MailDirectory.Build([Current.OrganizationOf(email)!],
-            Current.Users.Select(u => u.Email == email ? u with { MailboxQuotaBytes = bytes } : u).ToList(), []);
+            Current.Users.Select(u => u.Email == email ? u with { MailboxQuotaBytes = bytes } : u).ToList(), [], Current.Permissions);
+
+    /// <summary>Replaces the mailbox permissions as a configuration reload would.</summary>
+    public void SetPermissions(params DirectoryPermission[] grants) =>
+        Current = MailDirectory.Build(Current.Organizations, Current.Users.ToList(), [], grants);
     public IPEndPoint Imap => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imap).EndPoint;
     public IPEndPoint Imaps => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imaps).EndPoint;
 
