@@ -27,7 +27,14 @@ public sealed record SmtpTransaction(
     IReadOnlyList<AcceptedRecipient> Recipients,
     bool Secure,
     string? AuthenticatedUser,
-    DateTimeOffset ReceivedAt);
+    DateTimeOffset ReceivedAt)
+{
+    /// <summary>
+    /// Sender-authentication verdicts and DMARC enforcement (MX listener only; null elsewhere or when sender
+    /// authentication is not configured). Deliver the copies of a quarantined organization to Junk E-mail.
+    /// </summary>
+    public InboundAuthentication? Authentication { get; init; }
+}
 
 /// <summary>The outcome of a delivery for one envelope recipient. A closed set.</summary>
 public abstract record DeliveryOutcome

@@ -39,6 +39,7 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly IMessageDelivery _delivery;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly InboundAuthenticationOptions? _authentication;
     private readonly ConcurrentDictionary<string, SmtpSessionState> _sessions = new();
     private readonly List<(SmtpListenerKind Kind, IPEndPoint EndPoint)> _bound = [];
     private global::SmtpServer.SmtpServer? _server;
@@ -52,9 +53,12 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="delivery">Receives each accepted transaction; its quota check runs at RCPT.</param>
     /// <param name="logger">Log sink (event ids 2000–2099).</param>
     /// <param name="time">Clock for the Received header; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="authentication">Sender authentication and DMARC enforcement on the MX listener; none when null.</param>
     /// <exception cref="ArgumentException">The options are unusable (no endpoint, no server name, limits out of range).</exception>
-    public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger, TimeProvider? time = null)
+    public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger, TimeProvider? time = null,
+        InboundAuthenticationOptions? authentication = null)
     {
+        _authentication = authentication;
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
@@ -127,7 +131,7 @@ public sealed class SmtpListener : IAsyncDisposable
             _listeners,
             new ListenerCommandFactory(_options),
             new EnvelopeFilter(_options, _directory, _delivery, _logger),
-            new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger));
+            new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger, _authentication));
         _server = new global::SmtpServer.SmtpServer(serverOptions.Build(), services);
         _server.SessionCreated += OnSessionCreated;
         _server.SessionCompleted += (_, e) => OnSessionEnded(e.Context, "completed", null);

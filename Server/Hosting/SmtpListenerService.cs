@@ -13,9 +13,10 @@ internal sealed class SmtpListenerService(
     SmtpListenerOptions options,
     IDirectorySource directory,
     IMessageDelivery delivery,
-    ILogger<SmtpListener> logger) : IHostedService, IAsyncDisposable
+    ILogger<SmtpListener> logger,
+    InboundAuthenticationOptions? senderAuthentication = null) : IHostedService, IAsyncDisposable
 {
-    private readonly SmtpListener _listener = new(options, directory, delivery, logger);
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger, authentication: senderAuthentication);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 
