@@ -20,14 +20,7 @@ public sealed record CliConsole(TextWriter Out, TextWriter Error, TextReader In,
 /// <param name="ConfigPath">The absolute config path (--config, else appsettings.json in the current directory, else next to the executable).</param>
 /// <param name="DataDirectory">The --data option, or null.</param>
 /// <param name="Arguments">Positional arguments after the verb's name.</param>
-public sealed record CliArguments(string ConfigPath, string? DataDirectory, IReadOnlyList<string> Arguments)
-{
-    /// <summary>The verb's own options given (see <see cref="ICliCommand.Options"/>): name → value (null for a flag).</summary>
-    public IReadOnlyDictionary<string, string?> Options { get; init; } = new Dictionary<string, string?>();
-}
-
-/// <summary>An option of one verb, e.g. <c>--selector S</c> (<see cref="TakesValue"/>) or <c>--ed25519</c>.</summary>
-internal sealed record CliOption(string Name, bool TakesValue);
+public sealed record CliArguments(string ConfigPath, string? DataDirectory, IReadOnlyList<string> Arguments);
 
 /// <summary>One verb of the mailserver command line.</summary>
 internal interface ICliCommand
@@ -38,14 +31,8 @@ internal interface ICliCommand
     /// <summary>The positional arguments, for usage text ("ADDRESS").</summary>
     string ArgumentSyntax { get; }
 
-    /// <summary>How many positional arguments the verb takes (at most).</summary>
+    /// <summary>How many positional arguments the verb takes.</summary>
     int ArgumentCount { get; }
-
-    /// <summary>How many positional arguments the verb needs (fewer than <see cref="ArgumentCount"/> when some are optional).</summary>
-    int MinArgumentCount => ArgumentCount;
-
-    /// <summary>Options of this verb besides --config and --data.</summary>
-    IReadOnlyList<CliOption> Options => [];
 
     /// <summary>One line for the command list.</summary>
     string Summary { get; }

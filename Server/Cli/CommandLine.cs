@@ -28,7 +28,6 @@ internal static class CommandLine
         string? config = null, data = null;
         var help = false;
         var words = new List<string>();
-        var verbOptions = new Dictionary<string, string?>(StringComparer.Ordinal);
         var optionsEnded = false;
         for (var i = 0; i < args.Length; i++)
         {
@@ -49,15 +48,6 @@ internal static class CommandLine
                 continue;
             }
             var (name, inline) = arg.IndexOf('=') is > 0 and var eq ? (arg[..eq], arg[(eq + 1)..]) : (arg, null);
-            // A verb's own options (ICliCommand.Options); checked against the chosen verb below.
-            if (Commands.SelectMany(c => c.Options).FirstOrDefault(o => o.Name == name) is { } verbOption)
-            {
-                var optionValue = verbOption.TakesValue ? inline ?? (i + 1 < args.Length ? args[++i] : null) : null;
-                if (verbOption.TakesValue && string.IsNullOrEmpty(optionValue))
-                    return Fail(console, $"{name} needs a value");
-                verbOptions[name] = optionValue;
-                continue;
-            }
             if (name is not ("--config" or "--data"))
                 return Fail(console, $"unknown option '{name}'");
             var value = inline ?? (i + 1 < args.Length ? args[++i] : null);
@@ -99,13 +89,11 @@ internal static class CommandLine
             await console.Out.WriteAsync(words.Count == 0 ? TopHelp() : CommandHelp(command)).ConfigureAwait(false);
             return ExitCodes.Ok;
         }
-        if (verbOptions.Keys.FirstOrDefault(o => command.Options.All(d => d.Name != o)) is { } foreign)
-            return Fail(console, $"'{string.Join(' ', command.Name)}' has no option '{foreign}'\nusage: {Usage(command)}");
         var positional = words.Skip(command.Name.Count).ToList();
-        if (positional.Count < command.MinArgumentCount || positional.Count > command.ArgumentCount)
+        if (positional.Count != command.ArgumentCount)
             return Fail(console, $"'{string.Join(' ', command.Name)}' takes {(command.ArgumentCount == 0 ? "no arguments" : command.ArgumentSyntax)}" +
                                  $"\nusage: {Usage(command)}");
-        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional) { Options = verbOptions }, console).ConfigureAwait(false);
+        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional), console).ConfigureAwait(false);
     }
 
     /// <summary>--config FILE, else appsettings.json in the current directory, else next to the executable.</summary>
