@@ -13,14 +13,12 @@ internal sealed class DkimCommand : ICliCommand
     public IReadOnlyList<string> Name { get; } = ["dkim", "generate"];
     public string ArgumentSyntax => "DOMAIN";
     public int ArgumentCount => 1;
-    public IReadOnlyList<CliOption> Options { get; } = [new("--selector", TakesValue: true), new("--ed25519", TakesValue: false)];
+    public IReadOnlyList<CliOption> Options { get; } = [new("--selector", "S", "the selector (default: mail)"), new("--ed25519", null, "also write an ed25519-sha256 key, selector S-ed25519 (RFC 8463)")];
     public string Summary => "create a DKIM signing key for a domain (rsa-sha256 2048, optionally ed25519 too)";
     public string Details =>
         "Writes <DataDirectory>/dkim/DOMAIN/SELECTOR.key (PEM, mode 0600) with a new RSA 2048 key and prints the\n" +
         "TXT record to publish at SELECTOR._domainkey.DOMAIN. Outbound mail from DOMAIN is signed with every key in\n" +
-        "that folder from then on. An existing key file is never overwritten: choose a new selector to rotate keys.\n\n" +
-        "  --selector S   the selector (default: mail)\n" +
-        "  --ed25519      also write an ed25519-sha256 key, selector S-ed25519 (RFC 8463)";
+        "that folder from then on. An existing key file is never overwritten: choose a new selector to rotate keys.";
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
@@ -35,9 +33,9 @@ internal sealed class DkimCommand : ICliCommand
             await console.Error.WriteLineAsync($"mailserver: {domain} is not a domain of any organization in {arguments.ConfigPath}.").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
-        var selector = arguments.Options.GetValueOrDefault("--selector") ?? DefaultSelector;
+        var selector = arguments.Value("--selector") ?? DefaultSelector;
         var wanted = new List<(string Selector, DkimSignatureAlgorithm Algorithm)> { (selector, DkimSignatureAlgorithm.RsaSha256) };
-        if (arguments.Options.ContainsKey("--ed25519"))
+        if (arguments.Flag("--ed25519"))
             wanted.Add((selector + "-ed25519", DkimSignatureAlgorithm.Ed25519Sha256));
 
         foreach (var (name, algorithm) in wanted)
