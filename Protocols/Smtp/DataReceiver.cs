@@ -13,7 +13,7 @@ namespace MailServer.Protocols.Smtp;
 /// <summary>
 /// End of DATA (SmtpServer's IMessageStore): checks the content in order (size, bare CR/LF/NUL, header
 /// section, MIME structure), on the MX listener authenticates the sender and applies DMARC enforcement,
-/// prepends the trace headers (Authentication-Results, Received), hands the transaction to
+/// prepends the trace headers (Received, Authentication-Results), hands the transaction to
 /// <see cref="IMessageDelivery"/> and turns its outcome into the one reply. Never throws: every path
 /// returns a reply, so nothing else of the session is lost.
 /// </summary>
@@ -90,8 +90,9 @@ internal sealed class DataReceiver(
                 Authentication = inbound,
             };
 
-            // RFC 8601 §5: Authentication-Results goes on top, like a trace field, above our Received.
-            var trace = (authenticationResults ?? "") + ReceivedHeader.Build(smtpTransaction, options.ServerName, session.UsedEhlo, transactionId);
+            // Our Received first, then Authentication-Results right below it (RFC 8601 §5 asks for it near the top,
+            // with the trace fields; this is the order large receivers use), then the message as sent.
+            var trace = ReceivedHeader.Build(smtpTransaction, options.ServerName, session.UsedEhlo, transactionId) + (authenticationResults ?? "");
             var stored = new byte[System.Text.Encoding.ASCII.GetByteCount(trace) + message.Length];
             var headerLength = System.Text.Encoding.ASCII.GetBytes(trace, stored);
             message.CopyTo(stored.AsSpan(headerLength));
