@@ -57,6 +57,8 @@ public sealed class SenderAuthenticator
     {
         ArgumentNullException.ThrowIfNull(message);
         var verifier = new DkimVerifier(_keys);
+        // RFC 8301 §3.1: verifiers must not consider rsa-sha1 signatures valid.
+        verifier.Disable(DkimSignatureAlgorithm.RsaSha1);
         var results = new List<DkimSignatureVerdict>();
         foreach (var header in message.Headers.Where(h => h.Id == HeaderId.DkimSignature))
         {
@@ -121,7 +123,9 @@ public sealed class SenderAuthenticator
             return ArcResult.None;
         try
         {
-            var result = await new ArcVerifier(_keys).VerifyAsync(message, cancellationToken).ConfigureAwait(false);
+            var verifier = new ArcVerifier(_keys);
+            verifier.Disable(DkimSignatureAlgorithm.RsaSha1); // RFC 8301 §3.1
+            var result = await verifier.VerifyAsync(message, cancellationToken).ConfigureAwait(false);
             return result.Chain switch
             {
                 ArcSignatureValidationResult.Pass => ArcResult.Pass,

@@ -101,6 +101,15 @@ public sealed class DkimVerificationTests
     }
 
     [Test]
+    public async Task An_rsa_sha1_signature_is_not_accepted()
+    {
+        // RFC 8301 §3.1: rsa-sha1 must not be considered valid, however correct the signature.
+        var signed = Wire(Sign(NewMessage(), _rsa with { Algorithm = DkimSignatureAlgorithm.RsaSha1 }, DkimCanonicalizationAlgorithm.Relaxed));
+        Assert.That(signed.Headers[HeaderId.DkimSignature], Does.Contain("a=rsa-sha1"));
+        Assert.That((await Verify(Zone(), signed))[0].Result, Is.Not.EqualTo(DkimResult.Pass));
+    }
+
+    [Test]
     public async Task A_changed_body_fails()
     {
         var wire = Wire(Sign(NewMessage(), _rsa, DkimCanonicalizationAlgorithm.Relaxed), t => t.Replace("this body is signed", "this body is forged"));
