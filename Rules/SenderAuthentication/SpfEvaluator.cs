@@ -20,6 +20,11 @@ public sealed class SpfEvaluator
     /// <summary>RFC 7208 §4.6.4: MX names and PTR names looked at per mechanism.</summary>
     private const int MaxNamesPerMechanism = 10;
 
+    /// <summary>RFC 7208 §4.6.4: an evaluation may be given up as temperror after at least 20 seconds.</summary>
+    public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(20);
+
+    private readonly TimeSpan _timeLimit;
+
     private readonly IDnsResolver _dns;
     private readonly string _receiverName;
     private readonly TimeProvider _time;
@@ -28,8 +33,10 @@ public sealed class SpfEvaluator
     /// <param name="dns">The resolver all lookups go through.</param>
     /// <param name="receiverName">Our host name, the <c>%{r}</c> macro.</param>
     /// <param name="time">Clock for the <c>%{t}</c> macro; system time when null.</param>
-    public SpfEvaluator(IDnsResolver dns, string receiverName, TimeProvider? time = null)
+    /// <param name="timeLimit">Budget of one evaluation, after which it ends as temperror; <see cref="DefaultTimeLimit"/> when null.</param>
+    public SpfEvaluator(IDnsResolver dns, string receiverName, TimeProvider? time = null, TimeSpan? timeLimit = null)
     {
+        _timeLimit = timeLimit ?? DefaultTimeLimit;
         _dns = dns ?? throw new ArgumentNullException(nameof(dns));
         _receiverName = string.IsNullOrEmpty(receiverName) ? "unknown" : receiverName;
         _time = time ?? TimeProvider.System;
@@ -69,14 +76,20 @@ public sealed class SpfEvaluator
             client = client.MapToIPv4();
         domain = (domain ?? "").TrimEnd('.');
         var evaluation = new Evaluation(client, sender, helo ?? "");
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(_timeLimit);
         try
         {
-            var (result, explanation) = await CheckHostCoreAsync(evaluation, domain, cancellationToken).ConfigureAwait(false);
+            var (result, explanation) = await CheckHostCoreAsync(evaluation, domain, budget.Token).ConfigureAwait(false);
             return new SpfVerdict(result, identity, domain, sender, client, explanation);
         }
         catch (SpfAbort abort)
         {
             return new SpfVerdict(abort.Result, identity, domain, sender, client, Problem: abort.Message);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new SpfVerdict(SpfResult.TempError, identity, domain, sender, client, Problem: $"SPF evaluation took longer than {_timeLimit.TotalSeconds:0} s");
         }
     }
 

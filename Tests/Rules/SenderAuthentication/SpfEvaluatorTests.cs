@@ -269,4 +269,29 @@ public sealed class SpfEvaluatorTests
         Assert.That((await Check(zone, "192.0.2.65")).Result, Is.EqualTo(SpfResult.Pass));
         Assert.That((await Check(zone, "192.0.2.66")).Result, Is.EqualTo(SpfResult.Fail));
     }
+
+    [Test]
+    public async Task An_evaluation_past_its_time_limit_is_a_temperror()
+    {
+        // RFC 7208 §4.6.4: a receiver may give up after 20 s; here the budget is shortened and DNS never answers.
+        var evaluator = new SpfEvaluator(new SilentResolver(), "mx.receiver.test", timeLimit: TimeSpan.FromMilliseconds(200));
+        var verdict = await evaluator.CheckAsync(IPAddress.Parse("192.0.2.1"), "user@example.com", "h.example.com", CancellationToken.None);
+        Assert.That(verdict.Result, Is.EqualTo(SpfResult.TempError));
+        Assert.That(verdict.Problem, Does.Contain("longer than"));
+    }
+
+    /// <summary>A resolver whose queries never complete until cancelled.</summary>
+    private sealed class SilentResolver : MailServer.Rules.Dns.IDnsResolver
+    {
+        private static async Task<MailServer.Rules.Dns.DnsAnswer<T>> Never<T>(CancellationToken cancellationToken)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            throw new InvalidOperationException("unreachable");
+        }
+
+        public Task<MailServer.Rules.Dns.DnsAnswer<string>> LookupTxtAsync(string name, CancellationToken cancellationToken) => Never<string>(cancellationToken);
+        public Task<MailServer.Rules.Dns.DnsAnswer<MailServer.Rules.Dns.MxRecord>> LookupMxAsync(string name, CancellationToken cancellationToken) => Never<MailServer.Rules.Dns.MxRecord>(cancellationToken);
+        public Task<MailServer.Rules.Dns.DnsAnswer<IPAddress>> LookupAddressesAsync(string name, System.Net.Sockets.AddressFamily family, CancellationToken cancellationToken) => Never<IPAddress>(cancellationToken);
+        public Task<MailServer.Rules.Dns.DnsAnswer<string>> LookupPtrAsync(IPAddress address, CancellationToken cancellationToken) => Never<string>(cancellationToken);
+    }
 }
