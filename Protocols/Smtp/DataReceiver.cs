@@ -60,6 +60,9 @@ internal sealed class DataReceiver(
             if (authentication is not null && session.Kind == SmtpListenerKind.Mx)
             {
                 inbound = await AuthenticateAsync(authentication, session, reversePath, recipients, message, transactionId, cancellationToken).ConfigureAwait(false);
+                // RFC 8601 §5: an Authentication-Results field claiming our authserv-id can only be forged; it goes
+                // even when our own verdicts could not be computed.
+                message = AuthenticationResultsHeader.RemoveClaims(message, options.ServerName);
                 if (inbound is not null)
                 {
                     rejected = recipients.Where(r => inbound.DispositionFor(r.Resolution.Organization.Id) == DmarcDisposition.Reject).ToList();
@@ -70,8 +73,6 @@ internal sealed class DataReceiver(
                         return SmtpReplies.DmarcRejected(inbound.Verdict.Dmarc.FromDomain ?? "the From domain");
                     }
                     recipients = recipients.Except(rejected).ToList();
-                    // RFC 8601 §5: an Authentication-Results field claiming our authserv-id can only be forged.
-                    message = AuthenticationResultsHeader.RemoveClaims(message, options.ServerName);
                     authenticationResults = AuthenticationResultsHeader.Build(options.ServerName, inbound.Verdict);
                 }
             }
