@@ -54,6 +54,9 @@ public sealed record AcceptedRecipient(
     /// <summary>True for an address outside every local domain (it goes to the outbound queue).</summary>
     public bool IsRemote => Resolution is RecipientResolution.NotLocal;
 
+    /// <summary>The organization of a local recipient; null for a remote one.</summary>
+    public string? OrganizationId => Resolution is RecipientResolution.Local local ? local.Organization.Id : null;
+
     /// <summary>The local mailboxes this recipient reaches (none for a remote one).</summary>
     public IReadOnlyList<DirectoryUser> Mailboxes => Resolution is RecipientResolution.Local local ? local.Mailboxes : [];
 }
@@ -75,6 +78,11 @@ public sealed record SmtpTransaction(
 
     /// <summary>RFC 3461 RET.</summary>
     public DsnReturn Return { get; init; }
+    /// <summary>
+    /// Sender-authentication verdicts and DMARC enforcement (MX listener only; null elsewhere or when sender
+    /// authentication is not configured). Deliver the copies of a quarantined organization to Junk E-mail.
+    /// </summary>
+    public InboundAuthentication? Authentication { get; init; }
 }
 
 /// <summary>The outcome of a delivery for one envelope recipient. A closed set.</summary>

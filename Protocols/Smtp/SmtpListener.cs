@@ -41,6 +41,7 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ICredentialValidator? _credentials;
+    private readonly InboundAuthenticationOptions? _authentication;
     private readonly ConcurrentDictionary<string, SmtpSessionState> _sessions = new();
     private readonly List<(SmtpListenerKind Kind, IPEndPoint EndPoint)> _bound = [];
     private global::SmtpServer.SmtpServer? _server;
@@ -55,11 +56,13 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="logger">Log sink (event ids 2000–2099).</param>
     /// <param name="time">Clock for the Received header; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="credentials">Checks AUTH on the submission listeners; null: AUTH is not offered, so nothing can be submitted.</param>
+    /// <param name="authentication">Sender authentication and DMARC enforcement on the MX listener; none when null.</param>
     /// <exception cref="ArgumentException">The options are unusable (no endpoint, no server name, limits out of range).</exception>
     public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger,
-        TimeProvider? time = null, ICredentialValidator? credentials = null)
+        TimeProvider? time = null, ICredentialValidator? credentials = null, InboundAuthenticationOptions? authentication = null)
     {
         _credentials = credentials;
+        _authentication = authentication;
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
@@ -132,7 +135,7 @@ public sealed class SmtpListener : IAsyncDisposable
             _listeners,
             new ListenerCommandFactory(_options, _credentials is not null),
             new EnvelopeFilter(_options, _directory, _delivery, _logger),
-            new DataReceiver(_options, _directory, _delivery, _time, MimeParseBudget, _logger),
+            new DataReceiver(_options, _directory, _delivery, _time, MimeParseBudget, _logger, _authentication),
             _credentials is null ? null : new UserAuthenticator(_credentials, _logger));
         _server = new global::SmtpServer.SmtpServer(serverOptions.Build(), services);
         _server.SessionCreated += OnSessionCreated;

@@ -54,6 +54,13 @@ internal static partial class SmtpReplies
     /// <summary>MIME structure over a cap (depth, parts or attachments) or too costly to parse.</summary>
     public static SmtpResponse MimeStructureRefused(string why) => new((SmtpReplyCode)554, $"5.6.0 Message structure refused: {why}");
 
+    /// <summary>
+    /// RFC 7489 §6.6.4 / §12: the From domain's DMARC policy is reject and this organization enforces it. Refused in the
+    /// session (no bounce, so no backscatter: decisions.md).
+    /// </summary>
+    public static SmtpResponse DmarcRejected(string fromDomain) =>
+        new((SmtpReplyCode)550, $"5.7.1 Message rejected: DMARC policy of {Sanitize(fromDomain)} says reject");
+
     /// <summary>Something failed on our side; the client should retry.</summary>
     public static readonly SmtpResponse TemporaryServerError = new((SmtpReplyCode)451, "4.3.0 Temporary server error");
 

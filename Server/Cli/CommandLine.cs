@@ -25,6 +25,8 @@ internal static class CommandLine
         new AccessTestCommand(),
         new EventsQueryCommand(),
         new RetentionCommand(),
+        new DkimCommand(),
+        new DnsRecordsCommand(),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)

@@ -48,7 +48,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
                     DeliveryLog.MailboxFull(logger, user.Email, mailbox.UsedBytes, user.MailboxQuotaBytes);
                     continue;
                 }
-                targets.Add(new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox));
+                // DMARC quarantine with enforcement on (§12): the organization's copies go to Junk E-mail.
+                var folder = transaction.Authentication?.IsQuarantined(user.OrganizationId) == true ? WellKnownFolders.JunkEmail : WellKnownFolders.Inbox;
+                targets.Add(new DeliveryTarget(mailbox.MailboxId, folder));
             }
 
             if (targets.Count > 0)

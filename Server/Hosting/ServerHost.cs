@@ -8,6 +8,8 @@ using MailServer.Server.Dns;
 using MailServer.Server.Admin;
 using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
+using MailServer.Server.Dkim;
+using MailServer.Rules.SenderAuthentication;
 using MailServer.Server.Logging;
 using MailServer.Server.Security;
 using MailServer.Storage;
@@ -90,6 +92,12 @@ public static class ServerHost
 
         // 4c. Governance: metrics (§20), the email event log (§18), the audit log (§19), retention (§16).
         GovernanceServices.Add(builder.Services);
+        // 4d. Sender authentication on the MX listener (SPF, DKIM, ARC, DMARC over that resolver) and each
+        //     organization's live Dmarc.Enforce; outbound DKIM signing with the keys in <DataDirectory>/dkim.
+        builder.Services.AddSingleton(sp => new InboundAuthenticationOptions(
+            new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<ConfigMonitor>().Config.ServerName),
+            new ConfiguredDmarcEnforcement(sp.GetRequiredService<ConfigMonitor>())));
+        builder.Services.AddSingleton(sp => new DkimMessageSigner(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
 
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>

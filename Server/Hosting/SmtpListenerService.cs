@@ -15,9 +15,10 @@ internal sealed class SmtpListenerService(
     IDirectorySource directory,
     IMessageDelivery delivery,
     ICredentialValidator credentials,
-    ILogger<SmtpListener> logger) : IHostedService, IAsyncDisposable
+    ILogger<SmtpListener> logger,
+    InboundAuthenticationOptions? senderAuthentication = null) : IHostedService, IAsyncDisposable
 {
-    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials);
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, authentication: senderAuthentication);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 
