@@ -1,4 +1,5 @@
 using System.Net;
+using MailServer.Rules.MailboxRules;
 
 namespace MailServer.Server.Configuration;
 
@@ -87,14 +88,18 @@ public sealed record OrganizationConfig(
 /// <summary>A mail domain, lower-case ASCII (IDNs in A-label form).</summary>
 public sealed record DomainConfig(string Name, bool Default);
 
-/// <summary>A user with a mailbox. <see cref="PasswordHash"/> null: the user cannot log in yet.</summary>
+/// <summary>
+/// A user with a mailbox. <see cref="PasswordHash"/> null: the user cannot log in yet. <see cref="MailboxRules"/>:
+/// the user's MAILBOX_RULE rules (§9.8), validated; null or empty when none.
+/// </summary>
 public sealed record UserConfig(
     string Email,
     string DisplayName,
     IReadOnlyList<string> Aliases,
     string? PasswordHash,
     bool Enabled,
-    int MailboxQuotaMiB)
+    int MailboxQuotaMiB,
+    IReadOnlyList<MailboxRuleDefinition>? MailboxRules = null)
 {
     /// <summary>The highest quota WorkMail allows, and the default (§4.1).</summary>
     public const int MaxQuotaMiB = 51_200;
