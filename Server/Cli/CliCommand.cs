@@ -20,9 +20,7 @@ public sealed record CliConsole(TextWriter Out, TextWriter Error, TextReader In,
 /// <param name="ConfigPath">The absolute config path (--config, else appsettings.json in the current directory, else next to the executable).</param>
 /// <param name="DataDirectory">The --data option, or null.</param>
 /// <param name="Arguments">Positional arguments after the verb's name.</param>
-/// <param name="Options">The verb's own options in command-line order (name with its dashes, value or null for a flag).</param>
-public sealed record CliArguments(string ConfigPath, string? DataDirectory, IReadOnlyList<string> Arguments,
-    IReadOnlyList<KeyValuePair<string, string?>>? Options = null);
+public sealed record CliArguments(string ConfigPath, string? DataDirectory, IReadOnlyList<string> Arguments);
 
 /// <summary>One verb of the mailserver command line.</summary>
 internal interface ICliCommand
@@ -41,12 +39,6 @@ internal interface ICliCommand
 
     /// <summary>The verb's help text after the usage line.</summary>
     string Details { get; }
-
-    /// <summary>The verb's own options: name (with dashes) → true when it takes a value. Most verbs have none.</summary>
-    IReadOnlyDictionary<string, bool> Options => NoOptions;
-
-    /// <summary>No verb options.</summary>
-    static readonly IReadOnlyDictionary<string, bool> NoOptions = new Dictionary<string, bool>();
 
     Task<int> RunAsync(CliArguments arguments, CliConsole console);
 }

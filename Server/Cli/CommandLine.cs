@@ -28,8 +28,6 @@ internal static class CommandLine
         var help = false;
         var words = new List<string>();
         var optionsEnded = false;
-        var verbOptions = VerbOptionsOf(args);
-        var given = new List<KeyValuePair<string, string?>>();
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
@@ -49,21 +47,6 @@ internal static class CommandLine
                 continue;
             }
             var (name, inline) = arg.IndexOf('=') is > 0 and var eq ? (arg[..eq], arg[(eq + 1)..]) : (arg, null);
-            if (verbOptions.TryGetValue(name, out var takesValue))
-            {
-                if (!takesValue)
-                {
-                    if (inline is not null)
-                        return Fail(console, $"{name} takes no value");
-                    given.Add(new(name, null));
-                    continue;
-                }
-                var v = inline ?? (i + 1 < args.Length ? args[++i] : null);
-                if (string.IsNullOrEmpty(v))
-                    return Fail(console, $"{name} needs a value");
-                given.Add(new(name, v));
-                continue;
-            }
             if (name is not ("--config" or "--data"))
                 return Fail(console, $"unknown option '{name}'");
             var value = inline ?? (i + 1 < args.Length ? args[++i] : null);
@@ -109,39 +92,7 @@ internal static class CommandLine
         if (positional.Count != command.ArgumentCount)
             return Fail(console, $"'{string.Join(' ', command.Name)}' takes {(command.ArgumentCount == 0 ? "no arguments" : command.ArgumentSyntax)}" +
                                  $"\nusage: {Usage(command)}");
-        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional, given), console).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// The options of the verb the leading words name (verb words come before its own options), so that
-    /// `--sender ADDR` is read as an option with a value, not as a word.
-    /// </summary>
-    private static IReadOnlyDictionary<string, bool> VerbOptionsOf(string[] args)
-    {
-        var words = new List<string>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            var arg = args[i];
-            if (!arg.StartsWith('-') || arg == "-")
-            {
-                words.Add(arg);
-                continue;
-            }
-            if (arg is "--config" or "--data")
-            {
-                i++;
-                continue;
-            }
-            if (arg is "--help" or "-h" or "-?" || arg.StartsWith("--config=", StringComparison.Ordinal) || arg.StartsWith("--data=", StringComparison.Ordinal))
-                continue;
-            break;
-        }
-        if (words is ["help", ..])
-            words.RemoveAt(0);
-        var command = Commands
-            .Where(c => c.Name.Count <= words.Count && c.Name.SequenceEqual(words.Take(c.Name.Count), StringComparer.Ordinal))
-            .MaxBy(c => c.Name.Count);
-        return command?.Options ?? new Dictionary<string, bool>();
+        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional), console).ConfigureAwait(false);
     }
 
     /// <summary>--config FILE, else appsettings.json in the current directory, else next to the executable.</summary>
