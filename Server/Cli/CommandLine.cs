@@ -24,9 +24,14 @@ internal static class CommandLine
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)
     {
+        // Pass 1 finds the verb from the leading words, so pass 2 knows which options it takes and which of
+        // them consume a value.
+        var verb = FindCommand(LeadingWords(args));
+
         string? config = null, data = null;
         var help = false;
         var words = new List<string>();
+        var options = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         var optionsEnded = false;
         for (var i = 0; i < args.Length; i++)
         {
@@ -47,15 +52,31 @@ internal static class CommandLine
                 continue;
             }
             var (name, inline) = arg.IndexOf('=') is > 0 and var eq ? (arg[..eq], arg[(eq + 1)..]) : (arg, null);
-            if (name is not ("--config" or "--data"))
+            var own = verb?.Options.FirstOrDefault(o => o.Name == name);
+            if (name is not ("--config" or "--data") && own is null)
                 return Fail(console, $"unknown option '{name}'");
+            if (own is { ValueName: null })
+            {
+                if (inline is not null)
+                    return Fail(console, $"{name} takes no value");
+                options.TryAdd(name, [""]);
+                continue;
+            }
             var value = inline ?? (i + 1 < args.Length ? args[++i] : null);
             if (string.IsNullOrEmpty(value))
                 return Fail(console, $"{name} needs a value");
             if (name == "--config")
                 config = value;
-            else
+            else if (name == "--data")
                 data = value;
+            else if (options.TryGetValue(name, out var list))
+            {
+                if (!own!.Repeatable)
+                    return Fail(console, $"{name} may be given only once");
+                list.Add(value);
+            }
+            else
+                options[name] = [value];
         }
 
         if (words is ["help", ..])
@@ -63,9 +84,7 @@ internal static class CommandLine
             help = true;
             words.RemoveAt(0);
         }
-        var command = Commands
-            .Where(c => c.Name.Count <= words.Count && c.Name.SequenceEqual(words.Take(c.Name.Count), StringComparer.Ordinal))
-            .MaxBy(c => c.Name.Count);
+        var command = FindCommand(words);
         if (words.Count == 0)
             command = Commands[0]; // plain `mailserver` runs the server
         if (command is null)
@@ -89,10 +108,32 @@ internal static class CommandLine
             return ExitCodes.Ok;
         }
         var positional = words.Skip(command.Name.Count).ToList();
-        if (positional.Count != command.ArgumentCount)
+        if (positional.Count > command.ArgumentCount || positional.Count < command.MinArgumentCount)
             return Fail(console, $"'{string.Join(' ', command.Name)}' takes {(command.ArgumentCount == 0 ? "no arguments" : command.ArgumentSyntax)}" +
                                  $"\nusage: {Usage(command)}");
-        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional), console).ConfigureAwait(false);
+        var given = options.ToDictionary(p => p.Key, p => (IReadOnlyList<string>)p.Value, StringComparer.Ordinal);
+        return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional, given), console).ConfigureAwait(false);
+    }
+
+    private static ICliCommand? FindCommand(IReadOnlyList<string> words) => Commands
+        .Where(c => c.Name.Count <= words.Count && c.Name.SequenceEqual(words.Take(c.Name.Count), StringComparer.Ordinal))
+        .MaxBy(c => c.Name.Count);
+
+    /// <summary>The words before the first option other than --config/--data (verb names come first).</summary>
+    private static List<string> LeadingWords(string[] args)
+    {
+        var words = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith('-') || args[i] == "-")
+                words.Add(args[i]);
+            else if (args[i] is "--config" or "--data")
+                i++;
+            else if (!args[i].StartsWith("--config=", StringComparison.Ordinal) && !args[i].StartsWith("--data=", StringComparison.Ordinal)
+                     && args[i] is not ("--help" or "-h" or "-?"))
+                break;
+        }
+        return words;
     }
 
     /// <summary>--config FILE, else appsettings.json in the current directory, else next to the executable.</summary>
@@ -115,7 +156,13 @@ internal static class CommandLine
     }
 
     private static string Usage(ICliCommand c) =>
-        $"mailserver {string.Join(' ', c.Name)}{(c.ArgumentSyntax.Length > 0 ? " " + c.ArgumentSyntax : "")} [--config FILE] [--data DIR]";
+        $"mailserver {string.Join(' ', c.Name)}{(c.ArgumentSyntax.Length > 0 ? " " + c.ArgumentSyntax : "")}" +
+        string.Concat(c.Options.Select(o => $" [{o.Name}{(o.ValueName is null ? "" : " " + o.ValueName)}]{(o.Repeatable ? "..." : "")}")) +
+        " [--config FILE] [--data DIR]";
+
+    private static string OwnOptions(ICliCommand c) => c.Options.Count == 0 ? "" :
+        "Command options:\n" + string.Concat(c.Options.Select(o =>
+            $"  {(o.Name + (o.ValueName is null ? "" : " " + o.ValueName)),-22}{o.Help}\n")) + "\n";
 
     private const string CommonOptions =
         "Options:\n" +
@@ -125,7 +172,7 @@ internal static class CommandLine
         "  -h, --help      show this help\n";
 
     private static string CommandHelp(ICliCommand c) =>
-        $"usage: {Usage(c)}\n\n{c.Summary}\n\n{c.Details}\n\n{CommonOptions}\nExit codes: 0 ok, 1 invalid input or configuration, 2 runtime failure.\n";
+        $"usage: {Usage(c)}\n\n{c.Summary}\n\n{c.Details}\n\n{OwnOptions(c)}{CommonOptions}\nExit codes: 0 ok, 1 invalid input or configuration, 2 runtime failure.\n";
 
     private static string GroupHelp(string group)
     {

@@ -209,7 +209,7 @@ public static partial class ConfigLoader
         private DnsConfig ReadDns(JsonObjectReader? d)
         {
             if (d is null)
-                return new DnsConfig([], 53);
+                return new DnsConfig([], 53, 5);
             var servers = d.Array("Servers", (e, path) =>
             {
                 if (e.ValueKind == JsonValueKind.String && IPAddress.TryParse(e.GetString(), out var ip))
@@ -218,8 +218,9 @@ public static partial class ConfigLoader
                 return null;
             });
             var port = d.Int("Port", 53, 1, 65535);
+            var timeout = d.Int("TimeoutSeconds", 5, 1, 60);
             d.Finish();
-            return new DnsConfig(servers, port);
+            return new DnsConfig(servers, port, timeout);
         }
 
         private static LimitsConfig ReadLimits(JsonObjectReader? l)
@@ -312,6 +313,12 @@ public static partial class ConfigLoader
 
             bool Claim(string address, string p, bool isUser, string primary)
             {
+                // §14: journal records come from a reserved address of the domain that no mailbox may take.
+                if (MailServer.Rules.Journaling.JournalReport.IsReservedSender(address))
+                {
+                    Add(p, $"'{address}' is reserved: journal records are sent from {MailServer.Rules.Journaling.JournalReport.ReservedLocalPart}@<domain>");
+                    return false;
+                }
                 if (!_addresses.TryAdd(address, p))
                 {
                     Add(p, $"'{address}' is already used at {_addresses[address]}");

@@ -230,6 +230,10 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
             ConfigLog.NeedsRestart(_logger, root + ".Tls");
         if (running.Limits != next.Limits)
             ConfigLog.NeedsRestart(_logger, root + ".Limits");
+        // The resolver is built once at start (its cache and sockets belong to it).
+        if (running.Dns.Port != next.Dns.Port || running.Dns.TimeoutSeconds != next.Dns.TimeoutSeconds
+            || !running.Dns.Servers.SequenceEqual(next.Dns.Servers))
+            ConfigLog.NeedsRestart(_logger, root + ".Dns");
 
         var runningKeys = running.Organizations.ToDictionary(o => o.Id, o => o.MasterKeyPath, StringComparer.Ordinal);
         var organizations = next.Organizations.Select((org, i) =>
@@ -248,6 +252,7 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
             Listeners = running.Listeners,
             Tls = running.Tls,
             Limits = running.Limits,
+            Dns = running.Dns,
             Organizations = organizations,
         };
     }

@@ -35,8 +35,11 @@ public sealed record ListenersConfig(
 /// </summary>
 public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool AllowPlaintextAuth);
 
-/// <summary>The DNS resolver's name servers; empty means the system resolver's servers.</summary>
-public sealed record DnsConfig(IReadOnlyList<IPAddress> Servers, int Port);
+/// <summary>
+/// The DNS resolver's name servers (empty: the system resolver's, on port 53), the port for configured servers,
+/// and how long one query may take before it counts as a temporary failure.
+/// </summary>
+public sealed record DnsConfig(IReadOnlyList<IPAddress> Servers, int Port, int TimeoutSeconds);
 
 /// <summary>Outbound delivery settings.</summary>
 public sealed record DeliveryConfig(int RemotePort);

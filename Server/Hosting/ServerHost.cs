@@ -3,6 +3,9 @@ using MailServer.Protocols.Authentication;
 using MailServer.Protocols.Imap;
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
+using MailServer.Rules.Dns;
+using MailServer.Server.Dns;
+using MailServer.Server.Admin;
 using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
 using MailServer.Server.Logging;
@@ -65,6 +68,10 @@ public static class ServerHost
         });
         builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
 
+        // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
+        builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Dns")));
+
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>
         {
@@ -80,6 +87,10 @@ public static class ServerHost
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddHostedService<ImapListenerService>();
+
+        // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
+        builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
+        builder.Services.AddHostedService<AdminHttpService>();
 
         // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
         // the store (created before them) after, so no session writes to a closed store.

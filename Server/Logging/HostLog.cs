@@ -13,4 +13,7 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Critical, Message = "mailserver could not start")]
     public static partial void StartFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "admin HTTP listener on {EndPoint}")]
+    public static partial void AdminListening(ILogger logger, string endPoint);
 }

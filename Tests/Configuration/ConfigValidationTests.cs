@@ -108,6 +108,11 @@ public sealed class ConfigValidationTests
         AssertError(r => r.User(1)["Email"] = "bob@elsewhere.test", "$.MailServer.Organizations[0].Users[1].Email", "not in one of this organization's domains");
 
     [Test]
+    public void The_journal_sender_is_reserved_for_every_domain() =>
+        AssertError(r => r.User(1)["Aliases"] = new JsonArray("Journal-NoReply@example.test"), "$.MailServer.Organizations[0].Users[1].Aliases[0]",
+            "is reserved: journal records are sent from journal-noreply@<domain>");
+
+    [Test]
     public void An_address_is_used_once_server_wide_user_alias_against_group() =>
         AssertError(r => r.User(1)["Aliases"] = new JsonArray("ALL@example.test"), "$.MailServer.Organizations[0].Groups[0].Aliases[0]",
             "already used at $.MailServer.Organizations[0].Users[1].Aliases[0]");

@@ -117,8 +117,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 throw new InvalidOperationException($"mailserver exited with {process.ExitCode}:\n{Output}");
             try
             {
-                // Listeners start one after the other: ready means both SMTP and IMAP accept connections.
-                foreach (var port in new[] { ListenerPorts.Smtp, ListenerPorts.Imap })
+                // Listeners start one after the other: ready means SMTP, IMAP and the admin listener accept connections.
+                foreach (var port in new[] { ListenerPorts.Smtp, ListenerPorts.Imap, ListenerPorts.Admin })
                 {
                     using var probe = new TcpClient();
                     await probe.ConnectAsync(IPAddress.Loopback, port);
@@ -130,7 +130,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 await Task.Delay(50);
             }
         }
-        throw new TimeoutException($"mailserver did not listen on {ListenerPorts.Smtp} and {ListenerPorts.Imap}:\n{Output}");
+        throw new TimeoutException($"mailserver did not listen on {ListenerPorts.Smtp}, {ListenerPorts.Imap} and {ListenerPorts.Admin}:\n{Output}");
     }
 
     /// <summary>kill -9: the process gets no chance to flush or close anything.</summary>

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Net.Sockets;
+using DnsClient;
+using DnsClient.Protocol;
+using MailServer.Rules.Dns;
+using MailServer.Server.Configuration;
+using MailServer.Server.Logging;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MxRecord = MailServer.Rules.Dns.MxRecord;
+
+namespace MailServer.Server.Dns;
+
+/// <summary>
+/// The server's one DNS resolver, on DnsClient. Answers are cached for their TTL (capped at an hour;
+/// failures are not cached), queries go over UDP with TCP fallback on truncation, and a DNS failure of any kind
+/// comes back as <see cref="DnsResultCode.ServerFailure"/> rather than an exception.
+/// </summary>
+public sealed class DnsResolver : IDnsResolver
+{
+    private readonly LookupClient _client;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a resolver for the name servers of <paramref name="config"/>.</summary>
+    /// <exception cref="InvalidOperationException">No name server is configured and the system has none.</exception>
+    public DnsResolver(DnsConfig config, ILogger? logger = null)
+    {
+        _logger = logger ?? NullLogger.Instance;
+        var servers = config.Servers.Count > 0
+            ? config.Servers.Select(ip => new NameServer(ip, config.Port)).ToArray()
+            : NameServer.ResolveNameServers(skipIPv6SiteLocal: true, fallbackToGooglePublicDns: false).ToArray();
+        if (servers.Length == 0)
+            throw new InvalidOperationException("No DNS server is configured (MailServer:Dns:Servers) and the system lists none.");
+        _client = new LookupClient(new LookupClientOptions(servers)
+        {
+            UseCache = true,
+            CacheFailedResults = false,
+            MaximumCacheTimeout = TimeSpan.FromHours(1),
+            Timeout = TimeSpan.FromSeconds(config.TimeoutSeconds),
+            Retries = 1,
+            UseTcpFallback = true,
+            ThrowDnsErrors = false,
+            ContinueOnDnsError = false,
+            ContinueOnEmptyResponse = false,
+            UseRandomNameServer = false,
+        });
+    }
+
+    /// <inheritdoc />
+    public Task<DnsAnswer<string>> LookupTxtAsync(string name, CancellationToken cancellationToken) =>
+        QueryAsync(name, QueryType.TXT, cancellationToken, answers => answers.TxtRecords()
+            // RFC 7208 §3.3: a record's character-strings are joined with no separator.
+            .Select(r => string.Concat(r.Text))
+            .ToList());
+
+    /// <inheritdoc />
+    public Task<DnsAnswer<MxRecord>> LookupMxAsync(string name, CancellationToken cancellationToken) =>
+        QueryAsync(name, QueryType.MX, cancellationToken, answers => answers.MxRecords()
+            .Select(r => new MxRecord(r.Preference, Trim(r.Exchange.Value)))
+            .OrderBy(r => r.Preference)
+            .ToList());
+
+    /// <inheritdoc />
+    public Task<DnsAnswer<IPAddress>> LookupAddressesAsync(string name, AddressFamily family, CancellationToken cancellationToken) =>
+        family switch
+        {
+            AddressFamily.InterNetwork => QueryAsync(name, QueryType.A, cancellationToken,
+                answers => answers.ARecords().Select(r => r.Address).ToList()),
+            AddressFamily.InterNetworkV6 => QueryAsync(name, QueryType.AAAA, cancellationToken,
+                answers => answers.AaaaRecords().Select(r => r.Address).ToList()),
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, "Only IPv4 and IPv6 addresses can be looked up."),
+        };
+
+    /// <inheritdoc />
+    public Task<DnsAnswer<string>> LookupPtrAsync(IPAddress address, CancellationToken cancellationToken) =>
+        QueryAsync(address.GetArpaName(), QueryType.PTR, cancellationToken, answers => answers.PtrRecords()
+            .Select(r => Trim(r.PtrDomainName.Value))
+            .ToList());
+
+    private async Task<DnsAnswer<T>> QueryAsync<T>(
+        string name, QueryType type, CancellationToken cancellationToken, Func<IEnumerable<DnsResourceRecord>, List<T>> select)
+    {
+        IDnsQueryResponse response;
+        try
+        {
+            response = await _client.QueryAsync(name, type, QueryClass.IN, cancellationToken);
+        }
+        catch (DnsResponseException e)
+        {
+            DnsLog.QueryFailed(_logger, name, type.ToString(), e.Code.ToString());
+            return DnsAnswer<T>.Empty(DnsResultCode.ServerFailure);
+        }
+        catch (ArgumentException)
+        {
+            // Not a valid DNS name (an empty label, a label over 63 octets): it cannot exist (RFC 1035 §2.3.4).
+            return DnsAnswer<T>.Empty(DnsResultCode.NameError);
+        }
+
+        switch (response.Header.ResponseCode)
+        {
+            case DnsHeaderResponseCode.NoError:
+                return new DnsAnswer<T>(DnsResultCode.NoError, select(response.Answers));
+            case DnsHeaderResponseCode.NotExistentDomain:
+                return DnsAnswer<T>.Empty(DnsResultCode.NameError);
+            default:
+                DnsLog.QueryFailed(_logger, name, type.ToString(), response.Header.ResponseCode.ToString());
+                return DnsAnswer<T>.Empty(DnsResultCode.ServerFailure);
+        }
+    }
+
+    private static string Trim(string name) => name.EndsWith('.') ? name[..^1] : name;
+}
