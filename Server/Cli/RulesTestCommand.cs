@@ -14,45 +14,42 @@ namespace MailServer.Server.Cli;
 internal sealed class RulesTestCommand : ICliCommand
 {
     public IReadOnlyList<string> Name { get; } = ["rules", "test"];
-    public string ArgumentSyntax => "--direction inbound|outbound [--sender ADDR] [--from ADDR] --recipient ADDR... [--json] [--message FILE.eml]";
+    public string ArgumentSyntax => "";
     public int ArgumentCount => 0;
     public string Summary => "show which flow rule wins for a sender and recipients, and why";
     public string Details =>
-        "  --direction D     inbound or outbound\n" +
-        "  --sender ADDR     the Sender header address (matched first inbound, §9.5)\n" +
-        "  --from ADDR       the From header address\n" +
-        "  --recipient ADDR  an envelope recipient; repeat for several\n" +
-        "  --message FILE    take Sender and From from this message's headers (options given win)\n" +
-        "  --json            print JSON instead of text\n" +
         "At least one of --sender, --from, --message. Inbound, each recipient is decided by the rules of the\n" +
         "organization owning its domain; outbound, by the organization of the From (or Sender) address.\n" +
         "Asynchronous hook rules never decide delivery; those that would fire are listed.";
 
-    public IReadOnlyDictionary<string, bool> Options { get; } = new Dictionary<string, bool>
-    {
-        ["--direction"] = true, ["--sender"] = true, ["--from"] = true, ["--recipient"] = true, ["--message"] = true, ["--json"] = false,
-    };
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("--direction", "inbound|outbound", "which rules: inbound or outbound"),
+        new("--sender", "ADDR", "the Sender header address (matched first inbound, §9.5)"),
+        new("--from", "ADDR", "the From header address"),
+        new("--recipient", "ADDR", "an envelope recipient; repeat for several", Repeatable: true),
+        new("--message", "FILE.eml", "take Sender and From from this message's headers (options given win)"),
+        new("--json", null, "print JSON instead of text"),
+    ];
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
-        var options = arguments.Options ?? [];
-        string? Single(string name) => options.LastOrDefault(o => o.Key == name).Value;
-        var direction = Single("--direction")?.ToLowerInvariant() switch
+        var direction = arguments.Value("--direction")?.ToLowerInvariant() switch
         {
             "inbound" => FlowDirection.Inbound,
             "outbound" => FlowDirection.Outbound,
             _ => (FlowDirection?)null,
         };
-        var recipients = options.Where(o => o.Key == "--recipient").Select(o => o.Value!.Trim().ToLowerInvariant()).ToList();
-        var sender = Single("--sender")?.Trim().ToLowerInvariant();
-        var from = Single("--from")?.Trim().ToLowerInvariant();
-        var json = options.Any(o => o.Key == "--json");
+        var recipients = arguments.Values("--recipient").Select(r => r.Trim().ToLowerInvariant()).ToList();
+        var sender = arguments.Value("--sender")?.Trim().ToLowerInvariant();
+        var from = arguments.Value("--from")?.Trim().ToLowerInvariant();
+        var json = arguments.Flag("--json");
         if (direction is null)
             return await Usage(console, "--direction inbound|outbound is required").ConfigureAwait(false);
         if (recipients.Count == 0)
             return await Usage(console, "at least one --recipient is required").ConfigureAwait(false);
 
-        if (Single("--message") is { } file)
+        if (arguments.Value("--message") is { } file)
         {
             try
             {

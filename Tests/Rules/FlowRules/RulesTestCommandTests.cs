@@ -121,6 +121,6 @@ public sealed class RulesTestCommandTests
     public async Task Help_lists_the_options()
     {
         var r = await Run("rules", "test", "--help");
-        Assert.That(r.Out, Does.Contain("--recipient ADDR").And.Contain("--message FILE"));
+        Assert.That(r.Out, Does.Contain("--recipient ADDR").And.Contain("--message FILE.eml"));
     }
 }
