@@ -15,7 +15,10 @@ public enum SmtpListenerKind
 }
 
 /// <summary>An envelope recipient accepted at RCPT, with what it resolved to.</summary>
-public sealed record AcceptedRecipient(string Address, RecipientResolution.Local Resolution);
+/// <param name="Address">The RCPT TO address.</param>
+/// <param name="Resolution">The mailboxes it reaches.</param>
+/// <param name="TargetFolder">The folder local delivery files it in (set by the inbound flow rules: Inbox or Junk E-mail); null: the Inbox.</param>
+public sealed record AcceptedRecipient(string Address, RecipientResolution.Local Resolution, string? TargetFolder = null);
 
 /// <summary>Everything known about a transaction when its DATA has been received and checked.</summary>
 public sealed record SmtpTransaction(

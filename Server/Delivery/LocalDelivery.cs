@@ -23,17 +23,18 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
     /// <inheritdoc />
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        // One copy per distinct mailbox, whatever number of envelope recipients reach it.
+        // One copy per distinct mailbox, whatever number of envelope recipients reach it; the folder is the
+        // one the flow rules chose for the first recipient reaching it (null: the Inbox).
         var users = transaction.Recipients
-            .SelectMany(r => r.Resolution.Mailboxes)
-            .DistinctBy(u => u.Email, StringComparer.OrdinalIgnoreCase)
+            .SelectMany(r => r.Resolution.Mailboxes.Select(u => (User: u, Folder: r.TargetFolder ?? WellKnownFolders.Inbox)))
+            .DistinctBy(x => x.User.Email, StringComparer.OrdinalIgnoreCase)
             .ToList();
 
         var targets = new List<DeliveryTarget>(users.Count);
         var full = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         try
         {
-            foreach (var user in users)
+            foreach (var (user, folder) in users)
             {
                 var mailbox = store.FindMailbox(user.OrganizationId, user.Email)
                               ?? await store.EnsureMailboxAsync(user.OrganizationId, user.Email, cancellationToken);
@@ -45,7 +46,7 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
                     DeliveryLog.MailboxFull(logger, user.Email, mailbox.UsedBytes, user.MailboxQuotaBytes);
                     continue;
                 }
-                targets.Add(new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox));
+                targets.Add(new DeliveryTarget(mailbox.MailboxId, folder));
             }
 
             if (targets.Count > 0)

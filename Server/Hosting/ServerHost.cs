@@ -8,6 +8,9 @@ using MailServer.Server.Dns;
 using MailServer.Server.Admin;
 using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
+using MailServer.Server.Hooks;
+using MailServer.Server.MessageFlow;
+using MailServer.Rules.FlowRules;
 using MailServer.Server.Logging;
 using MailServer.Server.Security;
 using MailServer.Storage;
@@ -66,7 +69,16 @@ public static class ServerHost
             var monitor = sp.GetRequiredService<ConfigMonitor>();
             return OpenStore(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
         });
-        builder.Services.AddSingleton<IMessageDelivery, LocalDelivery>();
+        builder.Services.AddSingleton<LocalDelivery>();
+
+        // 4a. Inbound email flow rules in front of local delivery; hooks over HTTP (§9, §10).
+        builder.Services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
+        builder.Services.AddSingleton(_ => HookClient.CreateHttpClient());
+        builder.Services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), TimeProvider.System,
+            sp.GetRequiredService<ILogger<HookClient>>()));
+        builder.Services.AddSingleton<IMessageDelivery>(sp => new InboundFlowDelivery(
+            sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
+            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>()));
 
         // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
         builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,
