@@ -86,3 +86,42 @@ public static partial class ConfigLoader
         }
     }
 }
+
+// Organizations[].MessageFlowApi (§11): bearer tokens scoped to contexts, read or read+update.
+public static partial class ConfigLoader
+{
+    private sealed partial class Parser
+    {
+        /// <summary>The shortest token accepted: 32 characters (128 bits of hex).</summary>
+        private const int MinTokenLength = 32;
+
+        private MessageFlowApiConfig? ReadMessageFlowApi(JsonObjectReader? m)
+        {
+            if (m is null)
+                return null;
+            var tokens = m.Array("Tokens", (e, p) =>
+            {
+                var t = JsonObjectReader.Open(e, p, errors);
+                if (t is null)
+                    return null;
+                var token = t.String("Token", required: true);
+                if (token is not null && (token.Length < MinTokenLength || token.Any(char.IsWhiteSpace)))
+                    t.Error("Token", $"a token needs at least {MinTokenLength} characters and no spaces (e.g. `openssl rand -hex 32`)");
+                var contexts = t.Strings("Contexts", (s, cp) =>
+                {
+                    if (MessageFlowTokenConfig.KnownContexts.Contains(s, StringComparer.Ordinal))
+                        return s;
+                    Add(cp, $"'{s}' is not one of: {string.Join(", ", MessageFlowTokenConfig.KnownContexts)}");
+                    return null;
+                });
+                if (!t.Has("Contexts"))
+                    t.Error("Contexts", "is required: [\"incoming\"], [\"outgoing\"] or both");
+                var update = t.Bool("AllowUpdate", false);
+                t.Finish();
+                return token is null ? null : new MessageFlowTokenConfig(token, contexts, update);
+            });
+            m.Finish();
+            return new MessageFlowApiConfig(tokens);
+        }
+    }
+}

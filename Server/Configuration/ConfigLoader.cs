@@ -362,10 +362,11 @@ public static partial class ConfigLoader
                 eventLog = new EmailEventLogConfig(el.Bool("Enabled", true));
                 el.Finish();
             }
+            var messageFlowApi = ReadMessageFlowApi(o.Object("MessageFlowApi"));
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
-                gateways, defaultGateway, dmarc, journaling, retention, eventLog);
+                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi);
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {

@@ -82,7 +82,8 @@ public sealed record OrganizationConfig(
     DmarcConfig Dmarc,
     JournalingConfig Journaling,
     RetentionPolicyConfig RetentionPolicy,
-    EmailEventLogConfig EmailEventLog)
+    EmailEventLogConfig EmailEventLog,
+    MessageFlowApiConfig? MessageFlowApi = null)
 {
     /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
     public string DefaultDomain => Domains.First(d => d.Default).Name;
@@ -222,3 +223,16 @@ public sealed record RetentionFolderConfig(string Folder, RetentionAction Action
 
 /// <summary>Email event logging (§18).</summary>
 public sealed record EmailEventLogConfig(bool Enabled);
+
+/// <summary>A bearer token of the message flow API (§11): the contexts it may read, and whether it may replace content.</summary>
+public sealed record MessageFlowTokenConfig(string Token, IReadOnlyList<string> Contexts, bool AllowUpdate)
+{
+    /// <summary>The contexts of §11.</summary>
+    public static IReadOnlyList<string> KnownContexts { get; } = ["incoming", "outgoing"];
+
+    /// <summary>Never prints the token.</summary>
+    public override string ToString() => $"MessageFlowToken [{string.Join(", ", Contexts)}]{(AllowUpdate ? " update" : "")}";
+}
+
+/// <summary>The organization's message flow API tokens (Organizations[].MessageFlowApi.Tokens); none: the API refuses every call.</summary>
+public sealed record MessageFlowApiConfig(IReadOnlyList<MessageFlowTokenConfig> Tokens);

@@ -20,6 +20,9 @@ internal static partial class RulesLog
     [LoggerMessage(EventId = 7004, Level = LogLevel.Debug, Message = "Async hook {Rule} invocation {InvocationId} answered")]
     public static partial void AsyncHookDone(ILogger logger, string rule, string invocationId);
 
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Warning, Message = "Session {SessionId}: the in-transit copy for the message flow API could not be stored")]
+    public static partial void InTransitCopyFailed(ILogger logger, Exception exception, string sessionId);
+
     [LoggerMessage(EventId = 7010, Level = LogLevel.Information, Message = "Session {SessionId}: flow rule {Rule} ({Action}) for {Recipient}")]
     public static partial void RuleApplied(ILogger logger, string sessionId, string rule, string action, string recipient);
 

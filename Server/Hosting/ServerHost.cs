@@ -76,9 +76,11 @@ public static class ServerHost
         builder.Services.AddSingleton(_ => HookClient.CreateHttpClient());
         builder.Services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), TimeProvider.System,
             sp.GetRequiredService<ILogger<HookClient>>()));
+        builder.Services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
         builder.Services.AddSingleton<IMessageDelivery>(sp => new InboundFlowDelivery(
             sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
-            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>()));
+            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>()));
+        builder.Services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
 
         // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
         builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,

@@ -29,6 +29,7 @@ public sealed class InboundFlowDelivery(
     ConfigMonitor monitor,
     ISpamClassifier spam,
     HookClient hooks,
+    IMessageFlowStore inTransit,
     ILogger<InboundFlowDelivery> logger) : IMessageDelivery
 {
     private (ServerConfig Config, IReadOnlyDictionary<string, FlowRuleSet> Sets)? _compiled;
@@ -65,8 +66,6 @@ public sealed class InboundFlowDelivery(
         // Until sender authentication reports a DMARC disposition, nothing is quarantined.
         var verdict = spam.Classify(new SpamCheckInput(DmarcDisposition.None));
         var dispositions = new Dictionary<AcceptedRecipient, (InboundDisposition Disposition, RecipientFlowDecision Decision)>();
-        var messageId = Guid.NewGuid();
-
         foreach (var group in transaction.Recipients.GroupBy(r => r.Resolution.Organization.Id))
         {
             var recipients = group.ToList();
@@ -87,7 +86,12 @@ public sealed class InboundFlowDelivery(
                     RulesLog.RuleApplied(logger, transaction.SessionId, decision.Rule.Name, decision.Action.ToString(), decision.Recipient);
                 dispositions[recipients[i]] = (disposition, decision);
             }
-            FireAsyncHooks(evaluation, headers, recipients.Select(r => r.Address).ToList(), messageId, cancellationToken);
+            if (evaluation.AsyncHooks.Count > 0)
+            {
+                // The hook's messageId opens the in-transit copy through the message flow API (§10.6, §11).
+                var messageId = await StoreInTransitAsync(group.Key, message, transaction.SessionId, cancellationToken).ConfigureAwait(false);
+                FireAsyncHooks(evaluation, headers, recipients.Select(r => r.Address).ToList(), messageId);
+            }
         }
 
         // Bounce without backscatter: every recipient refused → refuse in the session.
@@ -127,11 +131,22 @@ public sealed class InboundFlowDelivery(
             .ToList());
     }
 
-    private void FireAsyncHooks(FlowEvaluation evaluation, HeaderList headers, IReadOnlyList<string> recipients, Guid messageId,
-        CancellationToken cancellationToken)
+    private async Task<Guid> StoreInTransitAsync(string organizationId, ReadOnlyMemory<byte> message, string sessionId, CancellationToken cancellationToken)
     {
-        if (evaluation.AsyncHooks.Count == 0)
-            return;
+        try
+        {
+            return await inTransit.StoreInTransitAsync(organizationId, MessageFlowContext.Incoming, message, updatable: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or WriteOutcomeUnknownException or KeyNotFoundException)
+        {
+            // Async hooks never affect delivery: without the copy the hook still runs, it just cannot fetch the content.
+            RulesLog.InTransitCopyFailed(logger, e, sessionId);
+            return Guid.NewGuid();
+        }
+    }
+
+    private void FireAsyncHooks(FlowEvaluation evaluation, HeaderList headers, IReadOnlyList<string> recipients, Guid messageId)
+    {
         var from = FlowHeaders.FromAddress(headers) ?? "";
         var sender = FlowHeaders.SenderAddress(headers);
         var subject = headers[HeaderId.Subject];

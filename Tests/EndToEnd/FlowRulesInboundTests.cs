@@ -20,6 +20,8 @@ namespace MailServer.Tests.EndToEnd;
 public sealed class FlowRulesInboundTests
 {
     private const string Password = "Flow-Rules-Test-1";
+    private const string ReadToken = "0123456789abcdef0123456789abcdef-incoming";
+    private const string OutgoingToken = "0123456789abcdef0123456789abcdef-outgoing";
     private ServerProcess _server = null!;
     private LoopbackHookReceiver _hook = null!;
 
@@ -43,6 +45,10 @@ public sealed class FlowRulesInboundTests
               ],
               "Outbound": []
             }
+            """);
+        root["MailServer"]!["Organizations"]![0]!["MessageFlowApi"] = JsonNode.Parse($$"""
+            { "Tokens": [ { "Token": "{{ReadToken}}", "Contexts": [ "incoming" ], "AllowUpdate": true },
+                          { "Token": "{{OutgoingToken}}", "Contexts": [ "outgoing" ] } ] }
             """);
         File.WriteAllText(_server.ConfigPath, root.ToJsonString()
             .Replace("\"PasswordHash\":null", $"\"PasswordHash\":\"{PasswordHasher.Hash(Password, iterations: 1000)}\""));
@@ -170,6 +176,57 @@ public sealed class FlowRulesInboundTests
                 Is.EqualTo(new[] { "alice@example.test", "team@example.test" }));
             Assert.That(request.Signature, Is.EqualTo(MailServer.Server.Hooks.HookClient.Sign(request.Body, "shh")));
             Assert.That(await SubjectsAsync("alice@example.test", "INBOX"), Does.Contain(subject));
+        });
+    }
+
+    [Test]
+    public async Task The_message_flow_api_serves_the_hooked_message_to_a_scoped_token()
+    {
+        var subject = "flowapi-" + Guid.NewGuid().ToString("N")[..6];
+        await SendAsync("x@hooked.test", subject, "alice@example.test");
+        LoopbackHookReceiver.Received? request = null;
+        for (var i = 0; i < 100 && request is null; i++)
+        {
+            request = _hook.Requests.FirstOrDefault(r => System.Text.Encoding.UTF8.GetString(r.Body).Contains(subject));
+            if (request is null)
+                await Task.Delay(50);
+        }
+        Assert.That(request, Is.Not.Null, "the hook was called");
+        using var doc = JsonDocument.Parse(request!.Body);
+        var url = $"http://127.0.0.1:{_server.ListenerPorts.Admin}/messageflow/{doc.RootElement.GetProperty("messageId").GetString()}";
+        using var http = new HttpClient();
+        async Task<HttpResponseMessage> Call(HttpMethod method, string? token, string? body = null)
+        {
+            using var message = new HttpRequestMessage(method, url);
+            if (token is not null)
+                message.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            if (body is not null)
+                message.Content = new StringContent(body, System.Text.Encoding.ASCII, "message/rfc822");
+            return await http.SendAsync(message);
+        }
+
+        using var ok = await Call(HttpMethod.Get, ReadToken);
+        var content = await ok.Content.ReadAsStringAsync();
+        using var anonymous = await Call(HttpMethod.Get, null);
+        using var wrongToken = await Call(HttpMethod.Get, "not-a-token-of-anyone-0000000000000000");
+        using var otherContext = await Call(HttpMethod.Get, OutgoingToken);
+        using var badMime = await Call(HttpMethod.Put, ReadToken, "Subject: no from or date\r\n\r\nbody\r\n");
+        var badMimeBody = await badMime.Content.ReadAsStringAsync();
+        using var notHeld = await Call(HttpMethod.Put, ReadToken, "From: a@b.test\r\nDate: Sat, 28 Nov 2026 01:00:00 +0000\r\nSubject: new\r\n\r\nbody\r\n");
+        using var unknown = await new HttpClient().SendAsync(new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_server.ListenerPorts.Admin}/messageflow/{Guid.NewGuid()}")
+            { Headers = { Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ReadToken) } });
+        Assert.Multiple(() =>
+        {
+            Assert.That(ok.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(ok.Content.Headers.ContentType?.MediaType, Is.EqualTo("message/rfc822"));
+            Assert.That(content, Does.Contain($"Subject: {subject}"));
+            Assert.That(anonymous.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That(wrongToken.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That(otherContext.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That(badMime.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(badMimeBody, Does.Contain("From"));
+            Assert.That(notHeld.StatusCode, Is.EqualTo(HttpStatusCode.Conflict), "only a synchronous hook's message can be replaced");
+            Assert.That(unknown.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         });
     }
 }
