@@ -32,6 +32,6 @@ internal static partial class RulesLog
     [LoggerMessage(EventId = 7012, Level = LogLevel.Information, Message = "Session {SessionId}: {Recipient} bounced by flow rule {Rule}; no DSN (partial refusal, sender not authenticated): logged and dropped")]
     public static partial void BounceWithoutDsn(ILogger logger, string sessionId, string recipient, string rule);
 
-    [LoggerMessage(EventId = 7013, Level = LogLevel.Warning, Message = "Session {SessionId}: synchronous hook rule {Rule} won for {Recipient}; held delivery needs the queue, applying its fallback {Fallback}")]
-    public static partial void SyncHookFallbackInline(ILogger logger, string sessionId, string rule, string recipient, string fallback);
+    [LoggerMessage(EventId = 7013, Level = LogLevel.Information, Message = "Session {SessionId}: synchronous hook rule {Rule} decides (invocation {InvocationId}), one attempt inside the transaction")]
+    public static partial void SyncHookInline(ILogger logger, string sessionId, string rule, string invocationId);
 }

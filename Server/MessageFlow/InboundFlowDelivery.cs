@@ -19,7 +19,8 @@ namespace MailServer.Server.MessageFlow;
 /// partial refusal would get a DSN only when the sender passed SPF or DMARC, which is not known yet, so it
 /// is logged and dropped (no backscatter).</item>
 /// <item>MoveToJunk → Junk E-mail; Default → the spam classifier decides; BypassSpamCheck → Inbox.</item>
-/// <item>A synchronous hook that wins: its fallback action (held delivery through the queue is not built yet).</item>
+/// <item>A synchronous hook that wins: called once inside the transaction with an updatable in-transit copy; its
+/// response decides per recipient (added organization recipients as BCC), the fallback when it fails.</item>
 /// <item>Asynchronous hooks: fired, never awaited on the delivery path.</item>
 /// </list>
 /// Submission traffic passes through untouched (outbound rules belong to the sending pipeline).
@@ -52,6 +53,8 @@ public sealed class InboundFlowDelivery(
         }
     }
 
+    private sealed record Planned(AcceptedRecipient Recipient, InboundDisposition Disposition, string Rule, ReadOnlyMemory<byte> Content, bool Added);
+
     /// <inheritdoc />
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
@@ -65,77 +68,133 @@ public sealed class InboundFlowDelivery(
         var sets = RuleSets;
         // Until sender authentication reports a DMARC disposition, nothing is quarantined.
         var verdict = spam.Classify(new SpamCheckInput(DmarcDisposition.None));
-        var dispositions = new Dictionary<AcceptedRecipient, (InboundDisposition Disposition, RecipientFlowDecision Decision)>();
+        var plan = new List<Planned>();
         foreach (var group in transaction.Recipients.GroupBy(r => r.Resolution.Organization.Id))
         {
             var recipients = group.ToList();
             var set = sets.GetValueOrDefault(group.Key) ?? FlowRuleSet.Empty;
             var evaluation = set.Evaluate(FlowDirection.Inbound,
                 FlowHeaders.ToFlowMessage(headers, transaction.ReversePath, recipients.Select(r => r.Address).ToList()));
+            var held = new Dictionary<FlowRule, List<AcceptedRecipient>>();
             for (var i = 0; i < recipients.Count; i++)
             {
                 var decision = evaluation.Recipients[i];
+                if (decision.Rule is not null)
+                    RulesLog.RuleApplied(logger, transaction.SessionId, decision.Rule.Name, decision.Action.ToString(), decision.Recipient);
                 var disposition = InboundDisposition.For(decision, verdict);
                 if (disposition is InboundDisposition.HoldForHook hold)
                 {
-                    // Held delivery (§10.5: accepted first, the hook retried up to 240 minutes) needs the durable queue.
-                    RulesLog.SyncHookFallbackInline(logger, transaction.SessionId, hold.Rule.Name, decision.Recipient, hold.Rule.Hook!.FallbackAction.ToString());
-                    disposition = InboundDisposition.For(hold.Rule.Hook.FallbackAction, verdict);
+                    if (!held.TryGetValue(hold.Rule, out var list))
+                        held[hold.Rule] = list = [];
+                    list.Add(recipients[i]);
+                    continue;
                 }
-                if (decision.Rule is not null)
-                    RulesLog.RuleApplied(logger, transaction.SessionId, decision.Rule.Name, decision.Action.ToString(), decision.Recipient);
-                dispositions[recipients[i]] = (disposition, decision);
+                plan.Add(new Planned(recipients[i], disposition, decision.Rule?.Name ?? "-", message, false));
             }
+            foreach (var (rule, heldRecipients) in held)
+                plan.AddRange(await RunSynchronousHookAsync(transaction, group.Key, rule, heldRecipients, headers, message, verdict, cancellationToken).ConfigureAwait(false));
             if (evaluation.AsyncHooks.Count > 0)
             {
                 // The hook's messageId opens the in-transit copy through the message flow API (§10.6, §11).
-                var messageId = await StoreInTransitAsync(group.Key, message, transaction.SessionId, cancellationToken).ConfigureAwait(false);
+                var messageId = await StoreInTransitAsync(group.Key, message, updatable: false, transaction.SessionId, cancellationToken).ConfigureAwait(false);
                 FireAsyncHooks(evaluation, headers, recipients.Select(r => r.Address).ToList(), messageId);
             }
         }
 
         // Bounce without backscatter: every recipient refused → refuse in the session.
-        if (dispositions.Values.All(d => d.Disposition is InboundDisposition.Bounce))
+        var originals = plan.Where(p => !p.Added).ToDictionary(p => p.Recipient);
+        if (plan.All(p => p.Disposition is InboundDisposition.Bounce))
         {
             return new TransactionOutcome(transaction.Recipients.Select(r => (r, (DeliveryOutcome)new DeliveryOutcome.PermanentFailure(
                 SmtpRefusal.PolicyRefused,
-                ((InboundDisposition.Bounce)dispositions[r].Disposition).Message ?? "the recipient's organization does not accept this message"))).ToList());
+                ((InboundDisposition.Bounce)originals[r].Disposition).Message ?? "the recipient's organization does not accept this message"))).ToList());
         }
 
-        var toStore = new List<AcceptedRecipient>();
-        foreach (var r in transaction.Recipients)
+        var toStore = new List<(AcceptedRecipient Recipient, ReadOnlyMemory<byte> Content)>();
+        foreach (var p in plan)
         {
-            var (disposition, decision) = dispositions[r];
-            switch (disposition)
+            switch (p.Disposition)
             {
                 case InboundDisposition.Deliver d:
-                    toStore.Add(r with { TargetFolder = d.Folder == InboundFolder.Junk ? WellKnownFolders.JunkEmail : WellKnownFolders.Inbox });
+                    toStore.Add((p.Recipient with { TargetFolder = d.Folder == InboundFolder.Junk ? WellKnownFolders.JunkEmail : WellKnownFolders.Inbox }, p.Content));
                     break;
                 case InboundDisposition.Drop:
-                    RulesLog.Dropped(logger, transaction.SessionId, r.Address, decision.Rule?.Name ?? "-");
+                    RulesLog.Dropped(logger, transaction.SessionId, p.Recipient.Address, p.Rule);
                     break;
                 case InboundDisposition.Bounce:
                     // RFC 3464 DSNs go only to senders that passed SPF or DMARC (decisions.md); that verdict is not available yet.
-                    RulesLog.BounceWithoutDsn(logger, transaction.SessionId, r.Address, decision.Rule?.Name ?? "-");
+                    RulesLog.BounceWithoutDsn(logger, transaction.SessionId, p.Recipient.Address, p.Rule);
                     break;
             }
         }
 
-        var stored = toStore.Count == 0
-            ? new TransactionOutcome([])
-            : await inner.DeliverAsync(transaction with { Recipients = toStore }, message, cancellationToken).ConfigureAwait(false);
-        var byAddress = stored.Recipients.ToDictionary(x => x.Recipient.Address, x => x.Outcome, StringComparer.OrdinalIgnoreCase);
+        // One delivery per distinct content (a synchronous hook may have replaced it through the message flow API).
+        var byAddress = new Dictionary<string, DeliveryOutcome>(StringComparer.OrdinalIgnoreCase);
+        foreach (var batch in toStore.GroupBy(x => x.Content))
+        {
+            var stored = await inner.DeliverAsync(transaction with { Recipients = batch.Select(x => x.Recipient).ToList() }, batch.Key, cancellationToken).ConfigureAwait(false);
+            foreach (var (recipient, outcome) in stored.Recipients)
+                byAddress.TryAdd(recipient.Address, outcome);
+        }
         // A dropped or (partially) bounced recipient was accepted by this transaction: the session answers for it as delivered.
         return new TransactionOutcome(transaction.Recipients
             .Select(r => (r, byAddress.TryGetValue(r.Address, out var o) ? o : new DeliveryOutcome.Delivered()))
             .ToList());
     }
 
-    private async Task<Guid> StoreInTransitAsync(string organizationId, ReadOnlyMemory<byte> message, string sessionId, CancellationToken cancellationToken)
+    /// <summary>
+    /// A synchronous hook that won for <paramref name="recipients"/> (§10.1, §10.3): the message is kept as an
+    /// updatable in-transit copy (the hook may GET and PUT it), the hook is called, and its per-recipient
+    /// decision applies to the (possibly replaced) content. Deviation from §10.5, until the durable queue exists:
+    /// the call happens inside the SMTP transaction, one attempt bounded by the 15 s call timeout (RFC 5321
+    /// §4.5.3.2.6 gives the client 10 minutes for the DATA reply), then the fallback; no retries over the rule timeout.
+    /// </summary>
+    private async Task<IEnumerable<Planned>> RunSynchronousHookAsync(SmtpTransaction transaction, string organizationId, FlowRule rule,
+        List<AcceptedRecipient> recipients, HeaderList headers, ReadOnlyMemory<byte> message, SpamVerdict verdict, CancellationToken cancellationToken)
+    {
+        var hook = rule.Hook!;
+        var directory = monitor.Current;
+        var messageId = await StoreInTransitAsync(organizationId, message, updatable: true, transaction.SessionId, cancellationToken).ConfigureAwait(false);
+        var from = FlowHeaders.FromAddress(headers) ?? "";
+        var sender = FlowHeaders.SenderAddress(headers);
+        var hookEvent = new HookEvent(from, recipients.Select(r => r.Address).ToList(), sender is not null && sender != from ? sender : null,
+            headers[HeaderId.Subject], messageId, HookEventJson.NewInvocationId(), FlowDirection.Inbound);
+        var context = new HookResponseContext(FlowDirection.Inbound, hookEvent.Recipients, hook.FallbackAction,
+            a => directory.Resolve(a) is RecipientResolution.Local l && l.Organization.Id == organizationId);
+        RulesLog.SyncHookInline(logger, transaction.SessionId, rule.Name, hookEvent.InvocationId);
+        var decided = await hooks.RunSynchronousAsync(rule.Name, hook with { RuleTimeoutMinutes = 0 }, hookEvent, context, cancellationToken).ConfigureAwait(false);
+
+        var content = message;
+        try
+        {
+            if (await inTransit.ReadInTransitAsync(messageId, cancellationToken).ConfigureAwait(false) is { } replaced)
+                content = replaced;
+            await inTransit.SealInTransitAsync(messageId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or WriteOutcomeUnknownException or System.Security.Cryptography.CryptographicException)
+        {
+            RulesLog.InTransitCopyFailed(logger, e, transaction.SessionId);
+        }
+
+        var byAddress = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
+        var planned = new List<Planned>();
+        foreach (var d in decided.Recipients)
+        {
+            var disposition = InboundDisposition.For(d.Action, verdict, d.BounceMessage);
+            if (!d.Added && byAddress.TryGetValue(d.Recipient, out var original))
+                planned.Add(new Planned(original, disposition, rule.Name, content, false));
+            else if (d.Added && directory.Resolve(d.Recipient) is RecipientResolution.Local local)
+                // §10.3: an added inbound recipient is delivered as BCC: the headers stay as they are.
+                planned.Add(new Planned(new AcceptedRecipient(d.Recipient, local), disposition, rule.Name, content, true));
+        }
+        return planned;
+    }
+
+    private async Task<Guid> StoreInTransitAsync(string organizationId, ReadOnlyMemory<byte> message, bool updatable, string sessionId, CancellationToken cancellationToken)
     {
         try
         {
-            return await inTransit.StoreInTransitAsync(organizationId, MessageFlowContext.Incoming, message, updatable: false, cancellationToken).ConfigureAwait(false);
+            return await inTransit.StoreInTransitAsync(organizationId, MessageFlowContext.Incoming, message, updatable, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or WriteOutcomeUnknownException or KeyNotFoundException)
         {

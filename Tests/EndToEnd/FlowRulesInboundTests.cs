@@ -24,11 +24,26 @@ public sealed class FlowRulesInboundTests
     private const string OutgoingToken = "0123456789abcdef0123456789abcdef-outgoing";
     private ServerProcess _server = null!;
     private LoopbackHookReceiver _hook = null!;
+    private LoopbackHookReceiver _syncHook = null!;
 
     [OneTimeSetUp]
     public async Task StartAsync()
     {
         _hook = new LoopbackHookReceiver((_, _) => new LoopbackHookReceiver.Reply(200, "{}"));
+        // The synchronous hook rewrites the subject through the message flow API, then drops bob.
+        _syncHook = new LoopbackHookReceiver((_, request) =>
+        {
+            using var e = JsonDocument.Parse(request.Body);
+            var url = $"http://127.0.0.1:{_server.ListenerPorts.Admin}/messageflow/{e.RootElement.GetProperty("messageId").GetString()}";
+            using var http = new HttpClient();
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ReadToken);
+            var original = http.GetStringAsync(url).GetAwaiter().GetResult();
+            var rewritten = original.Replace("Subject: synced-", "Subject: rewritten-");
+            using var put = http.PutAsync(url, new StringContent(rewritten, System.Text.Encoding.ASCII, "message/rfc822")).GetAwaiter().GetResult();
+            return put.StatusCode == HttpStatusCode.NoContent
+                ? new LoopbackHookReceiver.Reply(200, """{"actions":[{"action":{"type":"DROP"},"recipients":["bob@example.test"]},{"action":{"type":"DEFAULT"},"allRecipients":true}]}""")
+                : new LoopbackHookReceiver.Reply(500, "");
+        });
         _server = ServerProcess.Create();
         var root = JsonNode.Parse(File.ReadAllText(_server.ConfigPath))!;
         root["MailServer"]!["Organizations"]![0]!["FlowRules"] = JsonNode.Parse($$"""
@@ -40,6 +55,8 @@ public sealed class FlowRulesInboundTests
                 { "Name": "bounce-bob", "Action": "Bounce", "SenderPatterns": [ "split.test" ], "RecipientPatterns": [ "bob@example.test" ] },
                 { "Name": "junk", "Action": "MoveToJunk", "SenderPatterns": [ "junk.test" ], "RecipientPatterns": [ "*" ] },
                 { "Name": "vip", "Action": "BypassSpamCheck", "SenderPatterns": [ "vip.test" ], "RecipientPatterns": [ "alice@example.test" ] },
+                { "Name": "scanner", "Action": "RunHook", "SenderPatterns": [ "synced.test" ], "RecipientPatterns": [ "*" ],
+                  "Hook": { "Url": "{{_syncHook.Url}}", "Synchronous": true, "FallbackAction": "MoveToJunk", "RuleTimeoutMinutes": 5 } },
                 { "Name": "metrics", "Action": "RunHook", "SenderPatterns": [ "hooked.test" ], "RecipientPatterns": [ "*" ],
                   "Hook": { "Url": "{{_hook.Url}}", "Synchronous": false, "Secret": "shh" } }
               ],
@@ -60,6 +77,7 @@ public sealed class FlowRulesInboundTests
     {
         await _server.DisposeAsync();
         _hook.Dispose();
+        _syncHook.Dispose();
     }
 
     private async Task<IReadOnlyList<SmtpLineReply>> SendAsync(string from, string subject, params string[] recipients)
@@ -75,7 +93,7 @@ public sealed class FlowRulesInboundTests
             replies.Add(await client.CommandAsync($"RCPT TO:<{r}>"));
         replies.Add(await client.CommandAsync("DATA"));
         replies.Add(await client.CommandAsync(
-            $"From: <{from}>\r\nTo: {string.Join(", ", recipients.Select(r => $"<{r}>"))}\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@client.test>\r\n\r\nbody\r\n."));
+            $"From: <{from}>\r\nDate: {DateTimeOffset.UtcNow.ToString("ddd, dd MMM yyyy HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)} +0000\r\nTo: {string.Join(", ", recipients.Select(r => $"<{r}>"))}\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@client.test>\r\n\r\nbody\r\n."));
         replies.Add(await client.CommandAsync("QUIT"));
         return replies;
     }
@@ -227,6 +245,23 @@ public sealed class FlowRulesInboundTests
             Assert.That(badMimeBody, Does.Contain("From"));
             Assert.That(notHeld.StatusCode, Is.EqualTo(HttpStatusCode.Conflict), "only a synchronous hook's message can be replaced");
             Assert.That(unknown.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        });
+    }
+
+    [Test]
+    public async Task A_synchronous_hook_replaces_the_content_and_decides_per_recipient()
+    {
+        var marker = Guid.NewGuid().ToString("N")[..8];
+        var replies = await SendAsync("x@synced.test", "synced-" + marker, "alice@example.test", "bob@example.test");
+        Assert.That(replies[^2].Code, Is.EqualTo(250));
+        await Assert.MultipleAsync(async () =>
+        {
+            Assert.That(_server.Output, Does.Not.Match(@"Hook scanner invocation \S+ attempt \d+ failed"), "the hook answered at the first attempt");
+            Assert.That(_syncHook.Requests, Has.Count.GreaterThanOrEqualTo(1));
+            Assert.That(await SubjectsAsync("alice@example.test", "INBOX"), Does.Contain("rewritten-" + marker).And.Not.Contain("synced-" + marker),
+                "the PUT content is what was delivered");
+            Assert.That(await SubjectsAsync("bob@example.test", "INBOX"), Has.None.EndsWith(marker), "the hook dropped bob");
+            Assert.That(await SubjectsAsync("bob@example.test", "Junk E-mail"), Has.None.EndsWith(marker));
         });
     }
 }
