@@ -33,7 +33,10 @@ public sealed class InboundFlowDelivery(
     IMessageFlowStore inTransit,
     ILogger<InboundFlowDelivery> logger) : IMessageDelivery
 {
-    private (ServerConfig Config, IReadOnlyDictionary<string, FlowRuleSet> Sets)? _compiled;
+    private sealed record CompiledRules(ServerConfig Config, IReadOnlyDictionary<string, FlowRuleSet> Sets);
+
+    // One reference, swapped whole: a reader sees a config and the sets compiled from it, never a mix.
+    private volatile CompiledRules? _compiled;
 
     /// <inheritdoc />
     public bool HasRoom(DirectoryUser user) => inner.HasRoom(user);
@@ -45,10 +48,10 @@ public sealed class InboundFlowDelivery(
         {
             var config = monitor.Config;
             var cached = _compiled;
-            if (cached is { } c && ReferenceEquals(c.Config, config))
-                return c.Sets;
+            if (cached is not null && ReferenceEquals(cached.Config, config))
+                return cached.Sets;
             var sets = config.ToFlowRuleSets();
-            _compiled = (config, sets);
+            _compiled = new CompiledRules(config, sets);
             return sets;
         }
     }

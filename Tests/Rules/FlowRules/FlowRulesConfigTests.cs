@@ -100,4 +100,24 @@ public sealed class FlowRulesConfigTests
         rules[0]![list]![index]![key] = value;
         AssertError(r => r.User(0)["MailboxRules"] = rules, $"$.MailServer.Organizations[0].Users[0].MailboxRules[0].{list}[{index}].{key}", fragment);
     }
+
+    [Test]
+    public void Message_flow_api_tokens_load_with_their_scope()
+    {
+        var root = ConfigFixtures.Valid();
+        root.Org()["MessageFlowApi"] = JsonNode.Parse("""{ "Tokens": [ { "Token": "0123456789abcdef0123456789abcdef", "Contexts": [ "incoming" ], "AllowUpdate": true } ] }""");
+        var token = ConfigFixtures.LoadOk(root).Organizations[0].MessageFlowApi!.Tokens.Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(token.Contexts, Is.EqualTo(new[] { "incoming" }));
+            Assert.That(token.AllowUpdate, Is.True);
+            Assert.That(token.ToString(), Does.Not.Contain("0123456789abcdef"), "a token is never printed");
+        });
+    }
+
+    [TestCase("""{ "Tokens": [ { "Token": "short", "Contexts": [ "incoming" ] } ] }""", "Tokens[0].Token", "at least 32 characters")]
+    [TestCase("""{ "Tokens": [ { "Token": "0123456789abcdef0123456789abcdef", "Contexts": [ "sideways" ] } ] }""", "Tokens[0].Contexts[0]", "not one of: incoming, outgoing")]
+    [TestCase("""{ "Tokens": [ { "Token": "0123456789abcdef0123456789abcdef" } ] }""", "Tokens[0].Contexts", "is required")]
+    public void Message_flow_api_token_errors_have_paths(string json, string where, string fragment) =>
+        AssertError(r => r.Org()["MessageFlowApi"] = JsonNode.Parse(json), "$.MailServer.Organizations[0].MessageFlowApi." + where, fragment);
 }
