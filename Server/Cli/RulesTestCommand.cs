@@ -94,7 +94,8 @@ internal sealed class RulesTestCommand : ICliCommand
 /// <summary>One organization's evaluation for the recipients it owns (inbound) or for the sender's organization (outbound).</summary>
 /// <param name="Organization">The organization alias, or null for recipients no rules apply to.</param>
 /// <param name="Evaluation">The decisions, or null when no organization's rules apply.</param>
-/// <param name="Unmatched">Recipients no organization's rules apply to, with the reason.</param>
+/// <param name="Unmatched">Recipients no organization's rules apply to.</param>
+/// <param name="Reason">Why the rules do not apply to <paramref name="Unmatched"/>, or null.</param>
 internal sealed record FlowTestResult(string? Organization, FlowEvaluation? Evaluation, IReadOnlyList<string> Unmatched, string? Reason);
 
 /// <summary>The rule tester's evaluation and output, shared by the CLI and its tests.</summary>
