@@ -43,13 +43,15 @@ public enum DsnReturn
 
 /// <summary>
 /// An envelope recipient accepted at RCPT: a local address (<see cref="RecipientResolution.Local"/>) or, on an
-/// authenticated submission, a remote one (<see cref="RecipientResolution.NotLocal"/>), with its RFC 3461 parameters.
+/// authenticated submission, a remote one (<see cref="RecipientResolution.NotLocal"/>), with its RFC 3461 parameters
+/// and the folder local delivery files it in (<c>TargetFolder</c>, set by the inbound flow rules; null: the Inbox).
 /// </summary>
 public sealed record AcceptedRecipient(
     string Address,
     RecipientResolution Resolution,
     DsnNotify Notify = DsnNotify.NotGiven,
-    string? OriginalRecipient = null)
+    string? OriginalRecipient = null,
+    string? TargetFolder = null)
 {
     /// <summary>True for an address outside every local domain (it goes to the outbound queue).</summary>
     public bool IsRemote => Resolution is RecipientResolution.NotLocal;

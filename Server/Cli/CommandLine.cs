@@ -27,6 +27,7 @@ internal static class CommandLine
         new RetentionCommand(),
         new DkimCommand(),
         new DnsRecordsCommand(),
+        new RulesTestCommand(),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)

@@ -89,7 +89,7 @@ public static partial class ConfigLoader
     [GeneratedRegex("^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
     private static partial Regex OrganizationAlias();
 
-    private sealed class Parser(List<ConfigError> errors, string configPath, string? dataOverride)
+    private sealed partial class Parser(List<ConfigError> errors, string configPath, string? dataOverride)
     {
         // Server-wide uniqueness: value → path of first use.
         private readonly Dictionary<string, string> _addresses = new(StringComparer.OrdinalIgnoreCase);
@@ -372,10 +372,11 @@ public static partial class ConfigLoader
                     el.Int("RetentionDays", EmailEventLogConfig.DefaultRetentionDays, 1, 3650));
                 el.Finish();
             }
+            var messageFlowApi = ReadMessageFlowApi(o.Object("MessageFlowApi"));
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
-                gateways, defaultGateway, dmarc, journaling, retention, eventLog);
+                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi);
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {
@@ -457,8 +458,9 @@ public static partial class ConfigLoader
             }
             var enabled = u.Bool("Enabled", true);
             var quota = u.Int("MailboxQuotaMiB", UserConfig.MaxQuotaMiB, 1, UserConfig.MaxQuotaMiB);
+            var mailboxRules = ReadMailboxRules(u);
             u.Finish();
-            return email is null ? null : new UserConfig(email, displayName, aliases, hash, enabled, quota);
+            return email is null ? null : new UserConfig(email, displayName, aliases, hash, enabled, quota, mailboxRules);
         }
 
         private GroupConfig? ReadGroup(JsonElement element, string path, Func<string, string, string?> ownAddress,
@@ -638,6 +640,9 @@ public static partial class ConfigLoader
                     r.Error("Hook", "is required for the RunHook action");
                 else
                     hook = ReadHook(hookReader, actions);
+                // §10.1: "Synchronous Run Lambda rules support the * destination condition only."
+                if (hook is { Synchronous: true } && !(recipients.Count == 1 && recipients[0] == "*"))
+                    r.Error("RecipientPatterns", "a synchronous hook rule must have exactly the recipient pattern \"*\" (§10.1)");
             }
             else if (hookReader is not null)
             {

@@ -1,4 +1,5 @@
 using System.Net;
+using MailServer.Rules.MailboxRules;
 
 namespace MailServer.Server.Configuration;
 
@@ -92,7 +93,8 @@ public sealed record OrganizationConfig(
     DmarcConfig Dmarc,
     JournalingConfig Journaling,
     RetentionPolicyConfig RetentionPolicy,
-    EmailEventLogConfig EmailEventLog)
+    EmailEventLogConfig EmailEventLog,
+    MessageFlowApiConfig? MessageFlowApi = null)
 {
     /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
     public string DefaultDomain => Domains.First(d => d.Default).Name;
@@ -101,14 +103,18 @@ public sealed record OrganizationConfig(
 /// <summary>A mail domain, lower-case ASCII (IDNs in A-label form).</summary>
 public sealed record DomainConfig(string Name, bool Default);
 
-/// <summary>A user with a mailbox. <see cref="PasswordHash"/> null: the user cannot log in yet.</summary>
+/// <summary>
+/// A user with a mailbox. <see cref="PasswordHash"/> null: the user cannot log in yet. <see cref="MailboxRules"/>:
+/// the user's MAILBOX_RULE rules (§9.8), validated; null or empty when none.
+/// </summary>
 public sealed record UserConfig(
     string Email,
     string DisplayName,
     IReadOnlyList<string> Aliases,
     string? PasswordHash,
     bool Enabled,
-    int MailboxQuotaMiB)
+    int MailboxQuotaMiB,
+    IReadOnlyList<MailboxRuleDefinition>? MailboxRules = null)
 {
     /// <summary>The highest quota WorkMail allows, and the default (§4.1).</summary>
     public const int MaxQuotaMiB = 51_200;
@@ -232,3 +238,16 @@ public sealed record EmailEventLogConfig(bool Enabled, int RetentionDays = Email
     /// <summary>WorkMail's default log retention (§18.1).</summary>
     public const int DefaultRetentionDays = 30;
 }
+
+/// <summary>A bearer token of the message flow API (§11): the contexts it may read, and whether it may replace content.</summary>
+public sealed record MessageFlowTokenConfig(string Token, IReadOnlyList<string> Contexts, bool AllowUpdate)
+{
+    /// <summary>The contexts of §11.</summary>
+    public static IReadOnlyList<string> KnownContexts { get; } = ["incoming", "outgoing"];
+
+    /// <summary>Never prints the token.</summary>
+    public override string ToString() => $"MessageFlowToken [{string.Join(", ", Contexts)}]{(AllowUpdate ? " update" : "")}";
+}
+
+/// <summary>The organization's message flow API tokens (Organizations[].MessageFlowApi.Tokens); none: the API refuses every call.</summary>
+public sealed record MessageFlowApiConfig(IReadOnlyList<MessageFlowTokenConfig> Tokens);

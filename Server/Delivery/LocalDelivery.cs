@@ -25,18 +25,20 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
     /// <summary>Stores the message for every local recipient of <paramref name="transaction"/>; returns when durable.</summary>
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        // One copy per distinct mailbox, whatever number of envelope recipients reach it.
+        // One copy per distinct mailbox, whatever number of envelope recipients reach it; the folder is the
+        // one the flow rules chose for the first recipient reaching it (null: the Inbox).
         var users = transaction.Recipients
             .Where(r => !r.IsRemote)
-            .SelectMany(r => r.Mailboxes)
-            .DistinctBy(u => u.Email, StringComparer.OrdinalIgnoreCase)
+            .SelectMany(r => r.Mailboxes.Select(u => (User: u, Folder: r.TargetFolder ?? WellKnownFolders.Inbox)))
+            .DistinctBy(x => x.User.Email, StringComparer.OrdinalIgnoreCase)
             .ToList();
 
         var targets = new List<DeliveryTarget>(users.Count);
         var full = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var filed = new List<(DirectoryUser User, string Folder)>(users.Count);
         try
         {
-            foreach (var user in users)
+            foreach (var (user, ruleFolder) in users)
             {
                 var mailbox = store.FindMailbox(user.OrganizationId, user.Email)
                               ?? await store.EnsureMailboxAsync(user.OrganizationId, user.Email, cancellationToken);
@@ -48,9 +50,10 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
                     DeliveryLog.MailboxFull(logger, user.Email, mailbox.UsedBytes, user.MailboxQuotaBytes);
                     continue;
                 }
-                // DMARC quarantine with enforcement on (§12): the organization's copies go to Junk E-mail.
-                var folder = transaction.Authentication?.IsQuarantined(user.OrganizationId) == true ? WellKnownFolders.JunkEmail : WellKnownFolders.Inbox;
+                // DMARC quarantine with enforcement on (§12) overrides the flow rules' folder: Junk E-mail.
+                var folder = transaction.Authentication?.IsQuarantined(user.OrganizationId) == true ? WellKnownFolders.JunkEmail : ruleFolder;
                 targets.Add(new DeliveryTarget(mailbox.MailboxId, folder));
+                filed.Add((user, folder));
             }
 
             if (targets.Count > 0)
@@ -64,9 +67,7 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         }
 
         DeliveryLog.Delivered(logger, transaction.SessionId, targets.Count, message.Length);
-        events?.InboundDelivered(transaction, message,
-            users.Where(u => !full.Contains(u.Email)).Select(u => (u, WellKnownFolders.Inbox)).ToList(),
-            users.Where(u => full.Contains(u.Email)).ToList());
+        events?.InboundDelivered(transaction, message, filed, users.Select(u => u.User).Where(u => full.Contains(u.Email)).ToList());
         return new TransactionOutcome(transaction.Recipients.Select(r => (r, OutcomeFor(r, full))).ToList());
     }
 

@@ -10,6 +10,9 @@ using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
 using MailServer.Server.Dkim;
 using MailServer.Rules.SenderAuthentication;
+using MailServer.Server.Hooks;
+using MailServer.Server.MessageFlow;
+using MailServer.Rules.FlowRules;
 using MailServer.Server.Logging;
 using MailServer.Server.Security;
 using MailServer.Storage;
@@ -76,7 +79,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Dsn"), TimeProvider.System));
-        builder.Services.AddSingleton<IMessageDelivery>(sp => new DeliveryPipeline(
+        builder.Services.AddSingleton(sp => new DeliveryPipeline(
             sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<IOutboundRouter>(), sp.GetRequiredService<QueueSignal>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>()));
@@ -85,6 +88,17 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.OutboundQueue")));
+
+        // 4c. Inbound email flow rules in front of the pipeline (MX transactions only); hooks over HTTP (§9, §10).
+        builder.Services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
+        builder.Services.AddSingleton(_ => HookClient.CreateHttpClient());
+        builder.Services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), TimeProvider.System,
+            sp.GetRequiredService<ILogger<HookClient>>()));
+        builder.Services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
+        builder.Services.AddSingleton<IMessageDelivery>(sp => new InboundFlowDelivery(
+            sp.GetRequiredService<DeliveryPipeline>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
+            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>()));
+        builder.Services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
 
         // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
         builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,

@@ -42,7 +42,7 @@ internal static class ConfigFixtures
                                         "Users": [ "alice@example.test" ], "NotUsers": [] } ],
               "FlowRules": {
                 "Inbound":  [ { "Name": "block", "Action": "Drop", "SenderPatterns": [ "*.spam.test" ], "RecipientPatterns": [ "*" ] },
-                              { "Name": "hook", "Action": "RunHook", "SenderPatterns": [ "*" ], "RecipientPatterns": [ "example.test" ],
+                              { "Name": "hook", "Action": "RunHook", "SenderPatterns": [ "*" ], "RecipientPatterns": [ "*" ],
                                 "Hook": { "Url": "https://hooks.example.net/x", "Synchronous": true, "FallbackAction": "Bounce",
                                           "RuleTimeoutMinutes": 30, "Secret": "s" } } ],
                 "Outbound": [ { "Name": "via-relay", "Action": "RouteToSmtpGateway", "SmtpGateway": "relay",

@@ -1,0 +1,226 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MailServer.Rules.FlowRules;
+using MailServer.Rules.Hooks;
+using MailServer.Server.Configuration;
+using MailServer.Server.Hooks;
+using MailServer.Storage;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace MailServer.Server.MessageFlow;
+
+/// <summary>
+/// Inbound email flow rules at the end of DATA on the MX listener (§9.2, decisions.md "Email flow rules"): decides
+/// every recipient with the organization's compiled rules, then acts before handing the rest to local delivery:
+/// <list type="bullet">
+/// <item>Drop: accepted, not stored, the sender not told.</item>
+/// <item>Bounce: when every recipient of the transaction is refused, refused in the session (550 5.7.1); a
+/// partial refusal would get a DSN only when the sender passed SPF or DMARC, which is not known yet, so it
+/// is logged and dropped (no backscatter).</item>
+/// <item>MoveToJunk → Junk E-mail; Default → the spam classifier decides; BypassSpamCheck → Inbox.</item>
+/// <item>A synchronous hook that wins: called once inside the transaction with an updatable in-transit copy; its
+/// response decides per recipient (added organization recipients as BCC), the fallback when it fails.</item>
+/// <item>Asynchronous hooks: fired, never awaited on the delivery path.</item>
+/// </list>
+/// Submission traffic passes through untouched (outbound rules belong to the sending pipeline).
+/// </summary>
+public sealed class InboundFlowDelivery(
+    IMessageDelivery inner,
+    ConfigMonitor monitor,
+    ISpamClassifier spam,
+    HookClient hooks,
+    IMessageFlowStore inTransit,
+    ILogger<InboundFlowDelivery> logger) : IMessageDelivery
+{
+    private sealed record CompiledRules(ServerConfig Config, IReadOnlyDictionary<string, FlowRuleSet> Sets);
+
+    // One reference, swapped whole: a reader sees a config and the sets compiled from it, never a mix.
+    private volatile CompiledRules? _compiled;
+
+    /// <inheritdoc />
+    public bool HasRoom(DirectoryUser user) => inner.HasRoom(user);
+
+    /// <inheritdoc />
+    public long ExternalRecipientsToday(DirectoryUser user) => inner.ExternalRecipientsToday(user);
+
+    /// <summary>The compiled rule sets of the configuration in force, compiled once per configuration generation.</summary>
+    public IReadOnlyDictionary<string, FlowRuleSet> RuleSets
+    {
+        get
+        {
+            var config = monitor.Config;
+            var cached = _compiled;
+            if (cached is not null && ReferenceEquals(cached.Config, config))
+                return cached.Sets;
+            var sets = config.ToFlowRuleSets();
+            _compiled = new CompiledRules(config, sets);
+            return sets;
+        }
+    }
+
+    private sealed record Planned(AcceptedRecipient Recipient, InboundDisposition Disposition, string Rule, ReadOnlyMemory<byte> Content, bool Added);
+
+    /// <inheritdoc />
+    public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        if (transaction.Listener != SmtpListenerKind.Mx || transaction.Recipients.Count == 0)
+            return await inner.DeliverAsync(transaction, message, cancellationToken).ConfigureAwait(false);
+
+        HeaderList headers;
+        using (var stream = new MemoryStream(message.ToArray(), writable: false))
+            headers = await HeaderList.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
+
+        var sets = RuleSets;
+        // Until sender authentication reports a DMARC disposition, nothing is quarantined.
+        var verdict = spam.Classify(new SpamCheckInput(DmarcDisposition.None));
+        var plan = new List<Planned>();
+        foreach (var group in transaction.Recipients.GroupBy(r => r.OrganizationId ?? ""))
+        {
+            var recipients = group.ToList();
+            var set = sets.GetValueOrDefault(group.Key) ?? FlowRuleSet.Empty;
+            var evaluation = set.Evaluate(FlowDirection.Inbound,
+                FlowHeaders.ToFlowMessage(headers, transaction.ReversePath, recipients.Select(r => r.Address).ToList()));
+            var held = new Dictionary<FlowRule, List<AcceptedRecipient>>();
+            for (var i = 0; i < recipients.Count; i++)
+            {
+                var decision = evaluation.Recipients[i];
+                if (decision.Rule is not null)
+                    RulesLog.RuleApplied(logger, transaction.SessionId, decision.Rule.Name, decision.Action.ToString(), decision.Recipient);
+                var disposition = InboundDisposition.For(decision, verdict);
+                if (disposition is InboundDisposition.HoldForHook hold)
+                {
+                    if (!held.TryGetValue(hold.Rule, out var list))
+                        held[hold.Rule] = list = [];
+                    list.Add(recipients[i]);
+                    continue;
+                }
+                plan.Add(new Planned(recipients[i], disposition, decision.Rule?.Name ?? "-", message, false));
+            }
+            foreach (var (rule, heldRecipients) in held)
+                plan.AddRange(await RunSynchronousHookAsync(transaction, group.Key, rule, heldRecipients, headers, message, verdict, cancellationToken).ConfigureAwait(false));
+            if (evaluation.AsyncHooks.Count > 0)
+            {
+                // The hook's messageId opens the in-transit copy through the message flow API (§10.6, §11).
+                var messageId = await StoreInTransitAsync(group.Key, message, updatable: false, transaction.SessionId, cancellationToken).ConfigureAwait(false);
+                FireAsyncHooks(evaluation, headers, recipients.Select(r => r.Address).ToList(), messageId);
+            }
+        }
+
+        // Bounce without backscatter: every recipient refused → refuse in the session.
+        var originals = plan.Where(p => !p.Added).ToDictionary(p => p.Recipient);
+        if (plan.All(p => p.Disposition is InboundDisposition.Bounce))
+        {
+            return new TransactionOutcome(transaction.Recipients.Select(r => (r, (DeliveryOutcome)new DeliveryOutcome.PermanentFailure(
+                SmtpRefusal.PolicyRefused,
+                ((InboundDisposition.Bounce)originals[r].Disposition).Message ?? "the recipient's organization does not accept this message"))).ToList());
+        }
+
+        var toStore = new List<(AcceptedRecipient Recipient, ReadOnlyMemory<byte> Content)>();
+        foreach (var p in plan)
+        {
+            switch (p.Disposition)
+            {
+                case InboundDisposition.Deliver d:
+                    toStore.Add((p.Recipient with { TargetFolder = d.Folder == InboundFolder.Junk ? WellKnownFolders.JunkEmail : WellKnownFolders.Inbox }, p.Content));
+                    break;
+                case InboundDisposition.Drop:
+                    RulesLog.Dropped(logger, transaction.SessionId, p.Recipient.Address, p.Rule);
+                    break;
+                case InboundDisposition.Bounce:
+                    // RFC 3464 DSNs go only to senders that passed SPF or DMARC (decisions.md); that verdict is not available yet.
+                    RulesLog.BounceWithoutDsn(logger, transaction.SessionId, p.Recipient.Address, p.Rule);
+                    break;
+            }
+        }
+
+        // One delivery per distinct content (a synchronous hook may have replaced it through the message flow API).
+        var byAddress = new Dictionary<string, DeliveryOutcome>(StringComparer.OrdinalIgnoreCase);
+        foreach (var batch in toStore.GroupBy(x => x.Content))
+        {
+            var stored = await inner.DeliverAsync(transaction with { Recipients = batch.Select(x => x.Recipient).ToList() }, batch.Key, cancellationToken).ConfigureAwait(false);
+            foreach (var (recipient, outcome) in stored.Recipients)
+                byAddress.TryAdd(recipient.Address, outcome);
+        }
+        // A dropped or (partially) bounced recipient was accepted by this transaction: the session answers for it as delivered.
+        return new TransactionOutcome(transaction.Recipients
+            .Select(r => (r, byAddress.TryGetValue(r.Address, out var o) ? o : new DeliveryOutcome.Delivered()))
+            .ToList());
+    }
+
+    /// <summary>
+    /// A synchronous hook that won for <paramref name="recipients"/> (§10.1, §10.3): the message is kept as an
+    /// updatable in-transit copy (the hook may GET and PUT it), the hook is called, and its per-recipient
+    /// decision applies to the (possibly replaced) content. Deviation from §10.5, until the durable queue exists:
+    /// the call happens inside the SMTP transaction, one attempt bounded by the 15 s call timeout (RFC 5321
+    /// §4.5.3.2.6 gives the client 10 minutes for the DATA reply), then the fallback; no retries over the rule timeout.
+    /// </summary>
+    private async Task<IEnumerable<Planned>> RunSynchronousHookAsync(SmtpTransaction transaction, string organizationId, FlowRule rule,
+        List<AcceptedRecipient> recipients, HeaderList headers, ReadOnlyMemory<byte> message, SpamVerdict verdict, CancellationToken cancellationToken)
+    {
+        var hook = rule.Hook!;
+        var directory = monitor.Current;
+        var messageId = await StoreInTransitAsync(organizationId, message, updatable: true, transaction.SessionId, cancellationToken).ConfigureAwait(false);
+        var from = FlowHeaders.FromAddress(headers) ?? "";
+        var sender = FlowHeaders.SenderAddress(headers);
+        var hookEvent = new HookEvent(from, recipients.Select(r => r.Address).ToList(), sender is not null && sender != from ? sender : null,
+            headers[HeaderId.Subject], messageId, HookEventJson.NewInvocationId(), FlowDirection.Inbound);
+        var context = new HookResponseContext(FlowDirection.Inbound, hookEvent.Recipients, hook.FallbackAction,
+            a => directory.Resolve(a) is RecipientResolution.Local l && l.Organization.Id == organizationId);
+        RulesLog.SyncHookInline(logger, transaction.SessionId, rule.Name, hookEvent.InvocationId);
+        var decided = await hooks.RunSynchronousAsync(rule.Name, hook with { RuleTimeoutMinutes = 0 }, hookEvent, context, cancellationToken).ConfigureAwait(false);
+
+        var content = message;
+        try
+        {
+            if (await inTransit.ReadInTransitAsync(messageId, cancellationToken).ConfigureAwait(false) is { } replaced)
+                content = replaced;
+            await inTransit.SealInTransitAsync(messageId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or WriteOutcomeUnknownException or System.Security.Cryptography.CryptographicException)
+        {
+            RulesLog.InTransitCopyFailed(logger, e, transaction.SessionId);
+        }
+
+        var byAddress = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
+        var planned = new List<Planned>();
+        foreach (var d in decided.Recipients)
+        {
+            var disposition = InboundDisposition.For(d.Action, verdict, d.BounceMessage);
+            if (!d.Added && byAddress.TryGetValue(d.Recipient, out var original))
+                planned.Add(new Planned(original, disposition, rule.Name, content, false));
+            else if (d.Added && directory.Resolve(d.Recipient) is RecipientResolution.Local local)
+                // §10.3: an added inbound recipient is delivered as BCC: the headers stay as they are.
+                planned.Add(new Planned(new AcceptedRecipient(d.Recipient, local), disposition, rule.Name, content, true));
+        }
+        return planned;
+    }
+
+    private async Task<Guid> StoreInTransitAsync(string organizationId, ReadOnlyMemory<byte> message, bool updatable, string sessionId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await inTransit.StoreInTransitAsync(organizationId, MessageFlowContext.Incoming, message, updatable, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or WriteOutcomeUnknownException or KeyNotFoundException)
+        {
+            // Async hooks never affect delivery: without the copy the hook still runs, it just cannot fetch the content.
+            RulesLog.InTransitCopyFailed(logger, e, sessionId);
+            return Guid.NewGuid();
+        }
+    }
+
+    private void FireAsyncHooks(FlowEvaluation evaluation, HeaderList headers, IReadOnlyList<string> recipients, Guid messageId)
+    {
+        var from = FlowHeaders.FromAddress(headers) ?? "";
+        var sender = FlowHeaders.SenderAddress(headers);
+        var subject = headers[HeaderId.Subject];
+        foreach (var firing in evaluation.AsyncHooks)
+        {
+            var hookEvent = new HookEvent(from, recipients, sender is not null && sender != from ? sender : null, subject, messageId,
+                HookEventJson.NewInvocationId(), FlowDirection.Inbound);
+            // §10.1: asynchronous hooks do not affect delivery; the call runs on its own, bounded by its 15 s timeout.
+            _ = Task.Run(() => hooks.FireAsync(firing.Rule.Name, firing.Rule.Hook!, hookEvent, CancellationToken.None), CancellationToken.None);
+        }
+    }
+}
