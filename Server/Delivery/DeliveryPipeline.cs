@@ -1,6 +1,7 @@
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Server.Configuration;
+using MailServer.Server.Dkim;
 using MailServer.Server.Logging;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -27,7 +28,8 @@ public sealed class DeliveryPipeline(
     QueueSignal signal,
     DsnSender dsn,
     ILogger<DeliveryPipeline> logger,
-    TimeProvider? time = null) : IMessageDelivery
+    TimeProvider? time = null,
+    DkimMessageSigner? signer = null) : IMessageDelivery
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -41,6 +43,8 @@ public sealed class DeliveryPipeline(
     /// <inheritdoc />
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
+        if (transaction.AuthenticatedUser is not null && signer is not null)
+            message = await SignAsync(transaction, message, cancellationToken).ConfigureAwait(false);
         var localRecipients = transaction.Recipients.Where(r => !r.IsRemote).ToList();
         var remoteRecipients = transaction.Recipients.Where(r => r.IsRemote).ToList();
         var outcomes = new Dictionary<AcceptedRecipient, DeliveryOutcome>(ReferenceEqualityComparer.Instance);
@@ -70,6 +74,32 @@ public sealed class DeliveryPipeline(
                 await ReportUnqueuedAsync(transaction, remoteRecipients, message, failure.Reason, cancellationToken).ConfigureAwait(false);
         }
         return Ordered(transaction, outcomes);
+    }
+
+    /// <summary>
+    /// DKIM-signs a submitted message for its From domain (decisions.md §12) once, before any copy is stored or
+    /// queued, so local and remote recipients get the same signed bytes. A domain without keys, or a message
+    /// MimeKit cannot take apart, goes unsigned (logged): signing never costs the sender the message.
+    /// </summary>
+    private async Task<ReadOnlyMemory<byte>> SignAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var input = new MemoryStream(message.ToArray(), writable: false);
+            var parsed = await MimeKit.MimeMessage.LoadAsync(input, cancellationToken).ConfigureAwait(false);
+            if (signer!.Sign(parsed) == 0)
+                return message;
+            var format = MimeKit.FormatOptions.Default.Clone();
+            format.NewLineFormat = MimeKit.NewLineFormat.Dos;
+            using var output = new MemoryStream(message.Length + 1024);
+            await parsed.WriteToAsync(format, output, cancellationToken).ConfigureAwait(false);
+            return output.ToArray();
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or FormatException)
+        {
+            QueueLog.SigningFailed(logger, e, transaction.SessionId);
+            return message;
+        }
     }
 
     private async Task<DeliveryOutcome> EnqueueAsync(SmtpTransaction transaction, List<AcceptedRecipient> recipients, ReadOnlyMemory<byte> message,

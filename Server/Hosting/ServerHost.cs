@@ -82,7 +82,8 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new DeliveryPipeline(
             sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<IOutboundRouter>(), sp.GetRequiredService<QueueSignal>(),
-            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>()));
+            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>(), TimeProvider.System,
+            sp.GetRequiredService<DkimMessageSigner>()));
         builder.Services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MailServer.Rules.Dns.IDnsResolver>(),
             () => sp.GetRequiredService<ConfigMonitor>().Config.Delivery, sp.GetRequiredService<ConfigMonitor>().Config.ServerName));
         builder.Services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),

@@ -37,4 +37,7 @@ internal static partial class QueueLog
 
     [LoggerMessage(EventId = 3110, Level = LogLevel.Information, Message = "{QueueId}: removed from the queue by an administrator")]
     public static partial void Deleted(ILogger logger, string queueId);
+
+    [LoggerMessage(EventId = 3111, Level = LogLevel.Error, Message = "Session {SessionId}: DKIM signing failed; the message goes out unsigned")]
+    public static partial void SigningFailed(ILogger logger, Exception exception, string sessionId);
 }

@@ -63,6 +63,30 @@ public sealed class SendingEndToEndTests
     }
 
     [Test]
+    public async Task Submitted_mail_leaves_DKIM_signed_for_its_From_domain_and_the_signature_verifies_with_dkimpy()
+    {
+        await using var dns = await DnsAsync();
+        await using var receiver = await SmtpReceiver.StartAsync(tempFailures: 0);
+        await using var server = Create(dns, receiver.Port);
+        // What `mailserver dkim generate example.test --selector s1` writes, before the server starts.
+        var key = MailServer.Server.Dkim.DkimKeyFile.Generate(server.DataDirectory, "example.test", "s1",
+            MimeKit.Cryptography.DkimSignatureAlgorithm.RsaSha256);
+        await server.StartAsync();
+        var message = Message("friend@remote.test");
+
+        await SubmitAsync(server, message);
+
+        var received = (await receiver.WaitForAsync(1, Wait)).Single();
+        var verified = await DkimPy.VerifyAsync(received.Content, key.DnsRecordText);
+        Assert.Multiple(() =>
+        {
+            Assert.That(received.Text, Does.Contain("DKIM-Signature:").And.Contain("d=example.test").And.Contain("s=s1"));
+            Assert.That(received.Text, Does.Not.Contain("Authentication-Results"), "submitted mail is not sender-authenticated");
+            Assert.That(verified.AllPass, Is.True, verified.Results);
+        });
+    }
+
+    [Test]
     public async Task Submission_reaches_a_local_and_a_remote_recipient_and_a_refusal_comes_back_as_a_DSN_over_IMAP()
     {
         await using var dns = await DnsAsync();

@@ -121,15 +121,15 @@ public sealed class SenderAuthenticationHookTests
     }
 
     [Test]
-    public async Task Submission_listener_does_not_authenticate_senders()
+    public async Task Submission_listener_refuses_unauthenticated_senders_before_any_check()
     {
+        // Submitted mail is the user's own (AUTH first); sender authentication is for the MX listener only.
+        // SendingEndToEndTests checks that authenticated submissions leave without Authentication-Results.
         var replies = await SendAsync(SmtpListenerKind.Submission, "x@reject.test", "alice@example.test");
-        Assert.That(replies[^1].Code, Is.EqualTo(250));
-        var delivered = _delivery.Deliveries.Single();
         Assert.Multiple(() =>
         {
-            Assert.That(delivered.Transaction.Authentication, Is.Null);
-            Assert.That(delivered.Text, Does.Not.Contain("Authentication-Results"));
+            Assert.That(replies.Any(r => r.Code == 530), Is.True, string.Join(" | ", replies.Select(r => $"{r.Code} {r.Text}")));
+            Assert.That(_delivery.Deliveries, Is.Empty);
         });
     }
 }
