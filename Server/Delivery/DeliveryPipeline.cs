@@ -29,7 +29,8 @@ public sealed class DeliveryPipeline(
     DsnSender dsn,
     ILogger<DeliveryPipeline> logger,
     TimeProvider? time = null,
-    DkimMessageSigner? signer = null) : IMessageDelivery
+    DkimMessageSigner? signer = null,
+    JournalWriter? journal = null) : IMessageDelivery
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -45,6 +46,18 @@ public sealed class DeliveryPipeline(
     {
         if (transaction.AuthenticatedUser is not null && signer is not null)
             message = await SignAsync(transaction, message, cancellationToken).ConfigureAwait(false);
+        var outcome = await CarryOutAsync(transaction, message, cancellationToken).ConfigureAwait(false);
+        if (journal is not null)
+        {
+            // After the message is durable for its recipients: one journal record per organization it crossed (§14).
+            var delivered = outcome.Recipients.Where(r => r.Outcome is DeliveryOutcome.Delivered).Select(r => r.Recipient).ToList();
+            await journal.JournalAsync(transaction, message, delivered, cancellationToken).ConfigureAwait(false);
+        }
+        return outcome;
+    }
+
+    private async Task<TransactionOutcome> CarryOutAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         var localRecipients = transaction.Recipients.Where(r => !r.IsRemote).ToList();
         var remoteRecipients = transaction.Recipients.Where(r => r.IsRemote).ToList();
         var outcomes = new Dictionary<AcceptedRecipient, DeliveryOutcome>(ReferenceEqualityComparer.Instance);

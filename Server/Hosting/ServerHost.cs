@@ -83,7 +83,11 @@ public static class ServerHost
             sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<IOutboundRouter>(), sp.GetRequiredService<QueueSignal>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>(), TimeProvider.System,
-            sp.GetRequiredService<DkimMessageSigner>()));
+            sp.GetRequiredService<DkimMessageSigner>(), sp.GetRequiredService<JournalWriter>()));
+        builder.Services.AddSingleton(sp => new JournalWriter(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
+            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(), sp.GetRequiredService<DsnSender>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Journal"), TimeProvider.System,
+            sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
         builder.Services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MailServer.Rules.Dns.IDnsResolver>(),
             () => sp.GetRequiredService<ConfigMonitor>().Config.Delivery, sp.GetRequiredService<ConfigMonitor>().Config.ServerName));
         builder.Services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),

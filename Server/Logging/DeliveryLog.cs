@@ -13,4 +13,10 @@ internal static partial class DeliveryLog
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Session {SessionId}: the store failed to take a message")]
     public static partial void StoreFailed(ILogger logger, Exception exception, string sessionId);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "Session {SessionId}: journal record of organization {Organization} sent to {JournalingAddress}")]
+    public static partial void Journaled(ILogger logger, string sessionId, string organization, string journalingAddress);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Error, Message = "Session {SessionId}: journal record of organization {Organization} could not be generated; reported to the report address")]
+    public static partial void JournalFailed(ILogger logger, Exception exception, string sessionId, string organization);
 }

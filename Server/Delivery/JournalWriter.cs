@@ -1,0 +1,131 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MailServer.Rules.Journaling;
+using MailServer.Server.Configuration;
+using MailServer.Server.Events;
+using MailServer.Server.Logging;
+using MailServer.Storage;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace MailServer.Server.Delivery;
+
+/// <summary>
+/// Journaling (§14, decisions.md): after a transaction is carried out, each organization it entered or left gets
+/// exactly one journal record (an envelope journal report, <see cref="JournalReport"/>), whatever the number of
+/// recipients or groups. The record goes straight into the journaling mailbox when it is local, else through the
+/// outbound queue; its envelope sender is the organization's report address, so a remote refusal of the record
+/// comes back there as a DSN. A record that cannot be stored or queued is reported to the report address at once.
+/// Journal records never pass the flow rules and are never journaled themselves (they do not come through here).
+/// Settings are read from the live configuration, so a change applies to the next message.
+/// </summary>
+public sealed class JournalWriter(
+    IMailStore store,
+    IDirectorySource directory,
+    Func<ServerConfig> config,
+    QueueSignal signal,
+    DsnSender dsn,
+    ILogger logger,
+    TimeProvider time,
+    IEmailEventLog? events = null)
+{
+    /// <summary>Writes the records <paramref name="transaction"/> calls for; delivered recipients only. Never throws for a journaling fault.</summary>
+    public async Task JournalAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, IReadOnlyList<AcceptedRecipient> delivered,
+        CancellationToken cancellationToken)
+    {
+        if (delivered.Count == 0 || JournalReport.IsReservedSender(transaction.ReversePath))
+            return;
+        var current = config();
+        var snapshot = directory.Current;
+        var senderOrganization = transaction.AuthenticatedUser is { } user ? snapshot.FindUser(user)?.OrganizationId : null;
+        var organizations = delivered.Select(r => r.OrganizationId).OfType<string>().Append(senderOrganization).OfType<string>()
+            .Distinct(StringComparer.Ordinal).ToList();
+        MimeMessage? parsed = null;
+        foreach (var organizationId in organizations)
+        {
+            if (current.Organizations.FirstOrDefault(o => o.Id == organizationId) is not { } organization)
+                continue;
+            var settings = new JournalingSettings(organization.Journaling.Enabled, organization.Journaling.JournalingAddress,
+                organization.Journaling.ReportAddress, JournalReport.ReservedLocalPart + "@" + organization.DefaultDomain);
+            var decision = JournalReport.Decide(settings, isJournalRecord: false,
+                senderInOrganization: senderOrganization == organizationId,
+                anyRecipientInOrganization: delivered.Any(r => r.OrganizationId == organizationId));
+            if (decision is not JournalDecision.Journal journal)
+                continue;
+            try
+            {
+                parsed ??= await ParseAsync(message, cancellationToken).ConfigureAwait(false);
+                var recipients = delivered.SelectMany(r => Listed(r, parsed)).DistinctBy(r => r.Address, StringComparer.OrdinalIgnoreCase).ToList();
+                var report = JournalReport.Build(journal, parsed, transaction.ReversePath, recipients, time.GetUtcNow());
+                var bytes = Serialize(report);
+                await DeliverAsync(organization, journal, bytes, snapshot, cancellationToken).ConfigureAwait(false);
+                events?.Write(new JournalingInitiated(organizationId, Guid.CreateVersion7(transaction.ReceivedAt), journal.To));
+                DeliveryLog.Journaled(logger, transaction.SessionId, organization.Alias, journal.To);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                DeliveryLog.JournalFailed(logger, e, transaction.SessionId, organization.Alias);
+                await ReportFailureAsync(organization, journal, transaction, message, e.Message, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Each mailbox a recipient reached (groups expanded, "Expanded: group"), or the remote address itself.</summary>
+    private static IEnumerable<JournalRecipient> Listed(AcceptedRecipient recipient, MimeMessage original)
+    {
+        var field = JournalReport.FieldOf(original, recipient.Address);
+        if (recipient.Resolution is RecipientResolution.Local { IsGroup: true } group)
+            return group.Mailboxes.Select(u => new JournalRecipient(u.Email, field, recipient.Address));
+        return [new JournalRecipient(recipient.Address, field)];
+    }
+
+    private async Task DeliverAsync(OrganizationConfig organization, JournalDecision.Journal journal, byte[] bytes, MailDirectory snapshot,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (snapshot.Resolve(journal.To) is RecipientResolution.Local local)
+        {
+            var targets = new List<DeliveryTarget>();
+            foreach (var mailboxUser in local.Mailboxes)
+            {
+                var mailbox = store.FindMailbox(mailboxUser.OrganizationId, mailboxUser.Email)
+                              ?? await store.EnsureMailboxAsync(mailboxUser.OrganizationId, mailboxUser.Email, cancellationToken).ConfigureAwait(false);
+                targets.Add(new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox));
+            }
+            await store.DeliverAsync(bytes, now, targets, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var envelope = new OutboundEnvelope(organization.Id, journal.ReportAddress ?? "", null, now, null, null,
+            [new QueuedRecipient(journal.To, QueuedRecipientState.Pending, 0, now)]);
+        await store.EnqueueAsync(envelope, bytes, null, cancellationToken).ConfigureAwait(false);
+        signal.Wake();
+    }
+
+    /// <summary>"Email that fails to generate a journal record generates an error notification" to the report address (§14).</summary>
+    private async Task ReportFailureAsync(OrganizationConfig organization, JournalDecision.Journal journal, SmtpTransaction transaction,
+        ReadOnlyMemory<byte> message, string reason, CancellationToken cancellationToken)
+    {
+        if (journal.ReportAddress is null)
+            return;
+        var now = time.GetUtcNow();
+        var envelope = new OutboundEnvelope(organization.Id, journal.ReportAddress, null, transaction.ReceivedAt, null, null, []);
+        await dsn.SendAsync(transaction.SessionId, envelope,
+            [new DsnRecipient(journal.To, null, DsnAction.Failed, "4.3.0", "journal record not generated: " + reason, null, now)],
+            message, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<MimeMessage> ParseAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        using var stream = new MemoryStream(message.ToArray(), writable: false);
+        return await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static byte[] Serialize(MimeMessage report)
+    {
+        var format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        using var output = new MemoryStream();
+        report.WriteTo(format, output);
+        return output.ToArray();
+    }
+}
