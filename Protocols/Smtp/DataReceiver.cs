@@ -69,6 +69,7 @@ internal sealed class DataReceiver(
                     return SmtpReplies.SendAsDenied(refused.Reason);
                 }
                 message = SenderHeaderRewriter.Apply(message, decision.Change);
+                message = SubmissionHeaders.AddMissing(message, options.ServerName, time.GetUtcNow());
             }
 
             var parameters = transaction.Parameters;

@@ -1,3 +1,4 @@
+using System.Text;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -75,6 +76,32 @@ public sealed class SmtpSubmissionTests
 
         Assert.That(refused!.Message, Does.StartWith("5.7.0 Authentication required"));
         Assert.That(_server.Delivery.Deliveries, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_submission_without_Date_and_Message_ID_gets_them_and_one_with_them_keeps_its_own()
+    {
+        using var client = await LoggedInAsync(SmtpListenerKind.Submissions, SecureSocketOptions.SslOnConnect, "alice@example.test");
+        var bare = Message("alice@example.test", "bob@example.test");
+        bare.Headers.Remove(HeaderId.Date);
+        bare.Headers.Remove(HeaderId.MessageId);
+        var complete = Message("alice@example.test", "bob@example.test");
+        complete.MessageId = "mine@client.example.net";
+
+        await client.SendAsync(bare);
+        await client.SendAsync(complete);
+        await client.DisconnectAsync(true);
+
+        var stored = _server.Delivery.Deliveries.Select(d => MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(d.Text)))).ToList();
+        Assert.Multiple(() =>
+        {
+            // RFC 6409 §8.2, §8.3.
+            Assert.That(stored[0].Headers.Count(h => h.Id == HeaderId.Date), Is.EqualTo(1));
+            Assert.That(stored[0].Date, Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(5)));
+            Assert.That(stored[0].MessageId, Does.EndWith("@mx.example.test"));
+            Assert.That(stored[1].MessageId, Is.EqualTo("mine@client.example.net"));
+            Assert.That(stored[1].Headers.Count(h => h.Id == HeaderId.MessageId), Is.EqualTo(1));
+        });
     }
 
     [Test]
