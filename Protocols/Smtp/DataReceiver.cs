@@ -74,6 +74,22 @@ internal sealed class DataReceiver(
 
             var parameters = transaction.Parameters;
             var reversePath = transaction.From is { } from && !string.IsNullOrEmpty(from.User) ? from.AsAddress() : ""; // "" is the null reverse-path <>
+            var receivedAt = time.GetUtcNow();
+            SmtpTransaction Transaction(IReadOnlyList<AcceptedRecipient> to) => new(
+                SessionId: session.SessionId,
+                Listener: session.Kind,
+                RemoteEndPoint: session.RemoteEndPoint,
+                HeloName: session.HeloName,
+                ReversePath: reversePath,
+                Recipients: to,
+                Secure: context.Pipe.IsSecure,
+                AuthenticatedUser: session.User?.Email,
+                ReceivedAt: receivedAt)
+            {
+                // RFC 3461 §4.3, §4.4 (validated by ListenerCommandFactory).
+                Return = parameters.TryGetValue("RET", out var ret) ? DsnParameters.ParseReturn(ret) ?? DsnReturn.NotGiven : DsnReturn.NotGiven,
+                EnvelopeId = parameters.TryGetValue("ENVID", out var envid) ? RcptParameterParser.DecodeXtext(envid) : null,
+            };
 
             // Sender authentication on the MX listener (decisions.md §12): verdicts on the message exactly as
             // received, then DMARC enforcement per organization of the recipients.
@@ -89,6 +105,8 @@ internal sealed class DataReceiver(
                 if (inbound is not null)
                 {
                     rejected = recipients.Where(r => inbound.DispositionFor(r.OrganizationId ?? "") == DmarcDisposition.Reject).ToList();
+                    if (rejected.Count > 0)
+                        await RecordRefusalAsync(Transaction(rejected) with { Authentication = inbound }, message, cancellationToken).ConfigureAwait(false);
                     if (rejected.Count == recipients.Count)
                     {
                         // Every recipient refused: refuse in the session, never a bounce (no backscatter, decisions.md).
@@ -100,22 +118,7 @@ internal sealed class DataReceiver(
                 }
             }
 
-            var smtpTransaction = new SmtpTransaction(
-                SessionId: session.SessionId,
-                Listener: session.Kind,
-                RemoteEndPoint: session.RemoteEndPoint,
-                HeloName: session.HeloName,
-                ReversePath: reversePath,
-                Recipients: recipients,
-                Secure: context.Pipe.IsSecure,
-                AuthenticatedUser: session.User?.Email,
-                ReceivedAt: time.GetUtcNow())
-            {
-                // RFC 3461 §4.3, §4.4 (validated by ListenerCommandFactory).
-                Return = parameters.TryGetValue("RET", out var ret) ? DsnParameters.ParseReturn(ret) ?? DsnReturn.NotGiven : DsnReturn.NotGiven,
-                EnvelopeId = parameters.TryGetValue("ENVID", out var envid) ? RcptParameterParser.DecodeXtext(envid) : null,
-                Authentication = inbound,
-            };
+            var smtpTransaction = Transaction(recipients) with { Authentication = inbound };
 
             // Our Received first, then Authentication-Results right below it (RFC 8601 §5 asks for it near the top,
             // with the trace fields; this is the order large receivers use), then the message as sent.
@@ -153,6 +156,19 @@ internal sealed class DataReceiver(
         {
             logger.DeliveryFailed(transactionId, e);
             return SmtpReplies.TemporaryServerError;
+        }
+    }
+
+    /// <summary>Tells the delivery side of recipients refused before delivery; a failure there never changes the reply.</summary>
+    private async Task RecordRefusalAsync(SmtpTransaction refused, byte[] message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await delivery.RecordRefusalAsync(refused, message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.DeliveryFailed(refused.SessionId, e);
         }
     }
 

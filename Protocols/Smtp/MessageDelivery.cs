@@ -134,4 +134,10 @@ public interface IMessageDelivery
     /// Limits.ExternalRecipientsPerUserPerDay; checked at RCPT.
     /// </summary>
     long ExternalRecipientsToday(DirectoryUser user);
+
+    /// <summary>
+    /// Told of recipients refused at end of DATA before delivery (DMARC reject, §12), with the message as
+    /// received, so the refusal reaches the event log. Nothing is stored.
+    /// </summary>
+    Task RecordRefusalAsync(SmtpTransaction refused, ReadOnlyMemory<byte> message, CancellationToken cancellationToken);
 }

@@ -42,6 +42,13 @@ public sealed class DeliveryPipeline(
         store.ExternalRecipientsOn(user.OrganizationId, user.Email, DateOnly.FromDateTime(_time.GetUtcNow().UtcDateTime));
 
     /// <inheritdoc />
+    public Task RecordRefusalAsync(SmtpTransaction refused, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        local.RecordRefusal(refused, message);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         if (transaction.AuthenticatedUser is not null && signer is not null)

@@ -22,6 +22,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         return mailbox is null || mailbox.UsedBytes < user.MailboxQuotaBytes;
     }
 
+    /// <summary>Writes the event log's record of recipients refused before delivery (DMARC reject).</summary>
+    public void RecordRefusal(SmtpTransaction refused, ReadOnlyMemory<byte> message) => events?.InboundRefusedByDmarc(refused, message);
+
     /// <summary>Stores the message for every local recipient of <paramref name="transaction"/>; returns when durable.</summary>
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {

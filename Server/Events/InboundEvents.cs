@@ -30,7 +30,7 @@ public static class InboundEvents
     /// <param name="message">The stored bytes (headers are read from them).</param>
     /// <param name="delivered">Each mailbox that got a copy, with the folder it went to.</param>
     /// <param name="mailboxFull">Each mailbox refused because it was full.</param>
-    /// <param name="verdicts">Sender authentication verdicts; <see cref="MessageVerdicts.Unknown"/> when null.</param>
+    /// <param name="verdicts">Sender authentication verdicts; those of <c>transaction.Authentication</c> when null (MX), else unknown.</param>
     public static Guid InboundDelivered(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message,
         IReadOnlyCollection<(DirectoryUser User, string Folder)> delivered, IReadOnlyCollection<DirectoryUser> mailboxFull,
         MessageVerdicts? verdicts = null)
@@ -39,7 +39,7 @@ public static class InboundEvents
         ArgumentNullException.ThrowIfNull(transaction);
         var traceId = Guid.CreateVersion7(transaction.ReceivedAt);
         var headers = ReadHeaders(message);
-        var v = verdicts ?? MessageVerdicts.Unknown;
+        var v = verdicts ?? VerdictsOf(transaction);
         // Remote recipients of a submission belong to no organization here; the outbound events cover them.
         static string? OrgOf(AcceptedRecipient r) => r.Resolution is RecipientResolution.Local local ? local.Organization.Id : null;
         var organizations = transaction.Recipients.Select(OrgOf).OfType<string>()
@@ -57,8 +57,35 @@ public static class InboundEvents
                 log.Write(new MailboxEmailDelivered(org, traceId, user.Email, folder));
             foreach (var user in mailboxFull.Where(u => u.OrganizationId == org))
                 log.Write(new IncomingEmailBounced(org, traceId, new BouncedRecipient(user.Email, "Mailbox full", "5.2.2")));
+            // §12: enforcement took an action for this organization (quarantine → Junk E-mail).
+            if (transaction.Authentication?.IsQuarantined(org) == true)
+                log.Write(new DmarcPolicyApplied(org, traceId, headers.From,
+                    transaction.Recipients.Where(r => OrgOf(r) == org).Select(r => r.Address).ToList(), "QUARANTINE"));
         }
         return traceId;
+    }
+
+    /// <summary>
+    /// DMARC_POLICY_APPLIED for recipients refused in the SMTP session because their organization enforces the
+    /// sender domain's reject policy (§12); nothing was stored, so this is the message's only event.
+    /// </summary>
+    public static void InboundRefusedByDmarc(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        var traceId = Guid.CreateVersion7(transaction.ReceivedAt);
+        var from = ReadHeaders(message).From;
+        foreach (var group in transaction.Recipients.Where(r => r.OrganizationId is not null).GroupBy(r => r.OrganizationId!))
+            log.Write(new DmarcPolicyApplied(group.Key, traceId, from, group.Select(r => r.Address).ToList(), "REJECT"));
+    }
+
+    /// <summary>The verdicts sender authentication put on an MX transaction, as the event log spells them.</summary>
+    private static MessageVerdicts VerdictsOf(SmtpTransaction transaction)
+    {
+        if (transaction.Authentication is not { Verdict: var verdict })
+            return MessageVerdicts.Unknown;
+        var spam = transaction.Authentication.ByOrganization.Values.Any(d => d == MailServer.Rules.SenderAuthentication.DmarcDisposition.Quarantine)
+            ? Verdicts.Fail : Verdicts.Pass;
+        return new MessageVerdicts(spam, verdict.DkimVerdictName, verdict.DmarcVerdictName, verdict.DmarcPolicyName, verdict.SpfVerdictName);
     }
 
     private sealed record HeaderFields(string? From, string? Sender, string? Subject, string? MessageId);

@@ -44,6 +44,10 @@ public sealed class InboundFlowDelivery(
     /// <inheritdoc />
     public long ExternalRecipientsToday(DirectoryUser user) => inner.ExternalRecipientsToday(user);
 
+    /// <inheritdoc />
+    public Task RecordRefusalAsync(SmtpTransaction refused, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        inner.RecordRefusalAsync(refused, message, cancellationToken);
+
     /// <summary>The compiled rule sets of the configuration in force, compiled once per configuration generation.</summary>
     public IReadOnlyDictionary<string, FlowRuleSet> RuleSets
     {

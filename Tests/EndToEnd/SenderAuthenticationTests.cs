@@ -165,6 +165,26 @@ public sealed class SenderAuthenticationTests
         Assert.That(server.Output, Does.Contain("DMARC policy REJECT of reject.test applied"));
         Assert.That(server.Output, Does.Contain("DMARC policy QUARANTINE of quarantine.test applied"));
         Assert.That(server.Output, Does.Contain("dkim=PASS dmarc=PASS dmarcPolicy=- arc=NONE from=signed.test"));
+
+        // §18: DMARC_POLICY_APPLIED when enforcement changed delivery (refused, or to Junk), and the verdicts on
+        // the received event of the quarantined message.
+        var events = Events(server);
+        var applied = events.Where(e => (string)e["eventName"]! == "DMARC_POLICY_APPLIED").ToList();
+        Assert.That(applied.Select(e => ((string)e["policy"]!, (string)e["from"]!)), Is.EquivalentTo(new[]
+            { ("REJECT", "news@reject.test"), ("QUARANTINE", "news@quarantine.test") }));
+        Assert.That(applied.Select(e => (string)e["recipients"]![0]!), Has.All.EqualTo("alice@example.test"));
+        var received = events.Single(e => (string)e["eventName"]! == "ORGANIZATION_EMAIL_RECEIVED" && (string?)e["subject"] == "quarantined");
+        Assert.That(((string)received["spfVerdict"]!, (string)received["dmarcVerdict"]!, (string)received["dmarcPolicy"]!),
+            Is.EqualTo(("FAIL", "FAIL", "QUARANTINE")));
+    }
+
+    private static List<System.Text.Json.Nodes.JsonNode> Events(ServerProcess server)
+    {
+        var config = ((MailServer.Server.Configuration.ConfigLoadResult.Ok)MailServer.Server.Configuration.ConfigLoader.Load(server.ConfigPath, null)).Config;
+        var key = MailServer.Server.Events.EventLogCipher.KeysFrom(config)(ServerProcess.OrganizationId)!;
+        return Directory.EnumerateFiles(Path.Combine(server.DataDirectory, "events", ServerProcess.OrganizationId), "*.jsonl")
+            .SelectMany(f => MailServer.Server.Events.EmailEventQuery.ReadFile(f, ServerProcess.OrganizationId, key))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["event"]!).ToList();
     }
 
     [Test]

@@ -105,6 +105,10 @@ public sealed class SenderAuthenticationHookTests
         Assert.That(replies[^1].Code, Is.EqualTo(550));
         Assert.That(replies[^1].Text, Does.StartWith("5.7.1 Message rejected: DMARC policy of reject.test says reject"));
         Assert.That(_delivery.Deliveries, Is.Empty);
+        // The refusal still reaches the delivery side for the event log (DMARC_POLICY_APPLIED), verdicts attached.
+        var refused = _delivery.Refusals.Single();
+        Assert.That(refused.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "alice@example.test" }));
+        Assert.That(refused.Authentication?.DispositionFor(Enforcing.Id), Is.EqualTo(DmarcDisposition.Reject));
     }
 
     [Test]

@@ -54,6 +54,15 @@ public sealed class RecordingDelivery : IMessageDelivery
     public ConcurrentDictionary<string, long> ExternalToday { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     public long ExternalRecipientsToday(DirectoryUser user) => ExternalToday.GetValueOrDefault(user.Email);
+
+    /// <summary>Transactions of recipients refused before delivery (DMARC reject), as reported.</summary>
+    public ConcurrentQueue<SmtpTransaction> Refusals { get; } = new();
+
+    public Task RecordRefusalAsync(SmtpTransaction refused, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        Refusals.Enqueue(refused);
+        return Task.CompletedTask;
+    }
 }
 
 /// <summary>A real <see cref="SmtpListener"/> on a loopback ephemeral port with the example.test directory.</summary>
