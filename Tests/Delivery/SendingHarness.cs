@@ -39,7 +39,8 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
     public OutboundQueue Queue { get; private set; } = null!;
 
     public static async Task<SendingHarness> StartAsync(int tempFailures = 2, string? defaultGateway = null, int gatewayPort = 0,
-        int externalPerDay = 10_000, bool allowPlaintextAuth = false)
+        int externalPerDay = 10_000, bool allowPlaintextAuth = false, TimeProvider? queueTime = null, int queueLifetimeHours = 1,
+        int delayWarningHours = 4)
     {
         var harness = new SendingHarness();
         harness.Dns = LoopbackDnsServer.Start();
@@ -52,7 +53,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
                 "ServerName": "mx.example.test",
                 "DataDirectory": "{{harness.Store.Directory}}",
                 "Dns": { "Servers": [ "127.0.0.1" ], "Port": {{harness.Dns.Port}} },
-                "Delivery": { "RemotePort": {{harness.Receiver.Port}}, "RetryMinimumSeconds": 1, "RetryMaximumSeconds": 1, "QueueLifetimeHours": 1 },
+                "Delivery": { "RemotePort": {{harness.Receiver.Port}}, "RetryMinimumSeconds": 1, "RetryMaximumSeconds": 1, "QueueLifetimeHours": {{queueLifetimeHours}}, "DelayWarningHours": {{delayWarningHours}} },
                 "Limits": { "ExternalRecipientsPerUserPerDay": {{externalPerDay}} },
                 "Organizations": [ {
                   "Id": "{{OrgId}}", "Alias": "example", "MasterKeyPath": "keys/example.key",
@@ -87,7 +88,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         var pipeline = new DeliveryPipeline(new LocalDelivery(store, NullLogger<LocalDelivery>.Instance), store, harness, config,
             new DefaultGatewayRouter(), signal, dsn, NullLogger<DeliveryPipeline>.Instance);
         var remote = new RemoteDelivery(new DnsResolver(valid.Config.Dns), () => harness.Config.Delivery, "mx.example.test");
-        harness.Queue = new OutboundQueue(store, remote, dsn, config, signal, NullLogger.Instance);
+        harness.Queue = new OutboundQueue(store, remote, dsn, config, signal, NullLogger.Instance, queueTime);
         harness._worker = new OutboundQueueService(harness.Queue, store, NullLogger<OutboundQueueService>.Instance);
         await harness._worker.StartAsync(CancellationToken.None);
 

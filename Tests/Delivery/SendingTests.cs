@@ -76,6 +76,42 @@ public sealed class SendingTests
         await harness.WaitForEmptyQueueAsync(Wait);
     }
 
+    /// <summary>The system clock moved forward by <see cref="Offset"/>: the queue's view of time in the delay test.</summary>
+    private sealed class ShiftedClock : TimeProvider
+    {
+        public TimeSpan Offset { get; set; }
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Offset;
+    }
+
+    [Test]
+    public async Task A_recipient_still_deferred_after_the_warning_time_gets_one_delay_DSN_then_a_failure_DSN_at_expiry()
+    {
+        var clock = new ShiftedClock();
+        await using var harness = await SendingHarness.StartAsync(tempFailures: int.MaxValue, queueTime: clock,
+            queueLifetimeHours: 5, delayWarningHours: 1);
+        using var client = await harness.SubmitClientAsync("alice@example.test");
+        var message = SendingHarness.Message("alice@example.test", "tempfail-slow@remote.test");
+        await client.SendAsync(message);
+        await Task.Delay(1500); // a first attempt, deferred (4xx)
+        Assert.That(await harness.InboxAsync("alice@example.test"), Is.Empty, "no DSN before the warning time");
+
+        clock.Offset = TimeSpan.FromHours(2);
+        harness.Queue.Wake();
+        var delay = (await harness.WaitForInboxAsync("alice@example.test", 1, Wait)).Single();
+        clock.Offset = TimeSpan.FromHours(6);
+        harness.Queue.Wake();
+        var both = await harness.WaitForInboxAsync("alice@example.test", 2, Wait);
+
+        static string Action(MimeMessage dsn) => ((MultipartReport)dsn.Body!).OfType<MessageDeliveryStatus>().Single().StatusGroups[1]["Action"] ?? "";
+        Assert.Multiple(() =>
+        {
+            Assert.That(Action(delay), Is.EqualTo("delayed"), "RFC 3464 §2.3.3");
+            Assert.That(both.Select(Action), Is.EqualTo(new[] { "delayed", "failed" }), "one delay warning, then the failure at expiry");
+            Assert.That(harness.Receiver.Messages(), Is.Empty);
+        });
+        await harness.WaitForEmptyQueueAsync(Wait);
+    }
+
     [Test]
     public async Task NOTIFY_NEVER_suppresses_the_DSN_and_ORCPT_and_NOTIFY_reach_the_transaction()
     {
