@@ -26,7 +26,9 @@ public sealed class FlowRulesOutboundTests
         var root = JsonNode.Parse(File.ReadAllText(server.ConfigPath))!;
         root["MailServer"]!["Organizations"]![0]!["FlowRules"] = JsonNode.Parse("""
             {
-              "Inbound": [],
+              "Inbound": [
+                { "Name": "drop-spam", "Action": "Drop", "SenderPatterns": [ "spam.test" ], "RecipientPatterns": [ "*" ] }
+              ],
               "Outbound": [
                 { "Name": "quiet-bob", "Action": "Drop", "SenderPatterns": [ "example.test" ], "RecipientPatterns": [ "bob@example.test" ] },
                 { "Name": "no-team", "Action": "Bounce", "SenderPatterns": [ "alice@example.test" ], "RecipientPatterns": [ "team@example.test" ] }
@@ -112,5 +114,26 @@ public sealed class FlowRulesOutboundTests
         Assert.That(refused.Message, Does.StartWith("5.7.1").And.Contain("administrator").And.Contain("no-team"));
         await client.NoOpAsync();
         Assert.That(await InboxCountAsync(server, "alice@example.test"), Is.Zero, "refused in the session: no DSN, no copy");
+    }
+
+    [Test]
+    public async Task An_inbound_rule_on_the_MX_port_is_logged_as_an_inbound_RULE_APPLIED()
+    {
+        await using var server = await StartAsync();
+        using var client = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+        await client.ConnectAsync("127.0.0.1", server.ListenerPorts.Smtp, SecureSocketOptions.None);
+        var message = Message("alice@example.test");
+        message.From.Clear();
+        message.From.Add(MailboxAddress.Parse("sam@spam.test"));
+
+        var reply = await client.SendAsync(message);
+
+        Assert.That(reply, Does.StartWith("2.0.0"));
+        Assert.That(await InboxCountAsync(server, "alice@example.test"), Is.Zero, "dropped");
+        var applied = Events(server).Select(e => e["event"]!).Single(e => (string)e["eventName"]! == "RULE_APPLIED");
+        Assert.That((string)applied["ruleName"]!, Is.EqualTo("drop-spam"));
+        Assert.That((string)applied["ruleType"]!, Is.EqualTo("INBOUND_RULE"));
+        Assert.That((string)applied["ruleActions"]![0]!["action"]!, Is.EqualTo("DROP"));
+        Assert.That(applied["ruleActions"]![0]!["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "alice@example.test" }));
     }
 }
