@@ -75,7 +75,10 @@ public static class ServerHost
         builder.Services.AddSingleton<Func<ServerConfig>>(sp => { var monitor = sp.GetRequiredService<ConfigMonitor>(); return () => monitor.Config; });
         builder.Services.AddSingleton<LocalDelivery>();
         builder.Services.AddSingleton<QueueSignal>();
-        builder.Services.AddSingleton<IOutboundRouter, DefaultGatewayRouter>();
+        // The router carries outbound RouteToSmtpGateway decisions (FlowRuleRouter) over the DefaultSmtpGateway.
+        builder.Services.AddSingleton<MailServer.Server.MessageFlow.FlowRuleRouter>();
+        builder.Services.AddSingleton<IOutboundRouter>(sp => sp.GetRequiredService<MailServer.Server.MessageFlow.FlowRuleRouter>());
+        builder.Services.AddSingleton(sp => new MailServer.Server.MessageFlow.FlowRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
         builder.Services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Dsn"), TimeProvider.System));
@@ -100,9 +103,16 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), TimeProvider.System,
             sp.GetRequiredService<ILogger<HookClient>>()));
         builder.Services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
+        //     Outbound rules sit between them (authenticated submissions only): inbound → outbound → pipeline.
+        builder.Services.AddSingleton(sp => new OutboundFlowDelivery(
+            sp.GetRequiredService<DeliveryPipeline>(), sp.GetRequiredService<FlowRuleSetCache>(), sp.GetRequiredService<FlowRuleRouter>(),
+            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<HookClient>(),
+            sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<OutboundFlowDelivery>>(),
+            sp.GetService<MailServer.Server.Events.IEmailEventLog>(), TimeProvider.System));
         builder.Services.AddSingleton<IMessageDelivery>(sp => new InboundFlowDelivery(
-            sp.GetRequiredService<DeliveryPipeline>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
-            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>()));
+            sp.GetRequiredService<OutboundFlowDelivery>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
+            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>(),
+            sp.GetRequiredService<FlowRuleSetCache>(), sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
         builder.Services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
 
         // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).

@@ -31,12 +31,12 @@ public sealed class InboundFlowDelivery(
     ISpamClassifier spam,
     HookClient hooks,
     IMessageFlowStore inTransit,
-    ILogger<InboundFlowDelivery> logger) : IMessageDelivery
+    ILogger<InboundFlowDelivery> logger,
+    FlowRuleSetCache? rules = null,
+    MailServer.Server.Events.IEmailEventLog? events = null) : IMessageDelivery
 {
-    private sealed record CompiledRules(ServerConfig Config, IReadOnlyDictionary<string, FlowRuleSet> Sets);
-
-    // One reference, swapped whole: a reader sees a config and the sets compiled from it, never a mix.
-    private volatile CompiledRules? _compiled;
+    // Shared with the outbound path when given, so each configuration generation is compiled once.
+    private readonly FlowRuleSetCache _rules = rules ?? new FlowRuleSetCache(() => monitor.Config);
 
     /// <inheritdoc />
     public bool HasRoom(DirectoryUser user) => inner.HasRoom(user);
@@ -49,19 +49,7 @@ public sealed class InboundFlowDelivery(
         inner.RecordRefusalAsync(refused, message, cancellationToken);
 
     /// <summary>The compiled rule sets of the configuration in force, compiled once per configuration generation.</summary>
-    public IReadOnlyDictionary<string, FlowRuleSet> RuleSets
-    {
-        get
-        {
-            var config = monitor.Config;
-            var cached = _compiled;
-            if (cached is not null && ReferenceEquals(cached.Config, config))
-                return cached.Sets;
-            var sets = config.ToFlowRuleSets();
-            _compiled = new CompiledRules(config, sets);
-            return sets;
-        }
-    }
+    public IReadOnlyDictionary<string, FlowRuleSet> RuleSets => _rules.RuleSets;
 
     private sealed record Planned(AcceptedRecipient Recipient, InboundDisposition Disposition, string Rule, ReadOnlyMemory<byte> Content, bool Added);
 
@@ -86,11 +74,15 @@ public sealed class InboundFlowDelivery(
             var evaluation = set.Evaluate(FlowDirection.Inbound,
                 FlowHeaders.ToFlowMessage(headers, transaction.ReversePath, recipients.Select(r => r.Address).ToList()));
             var held = new Dictionary<FlowRule, List<AcceptedRecipient>>();
+            var applied = new List<(string Rule, FlowAction Action, string Recipient)>();
             for (var i = 0; i < recipients.Count; i++)
             {
                 var decision = evaluation.Recipients[i];
                 if (decision.Rule is not null)
+                {
                     RulesLog.RuleApplied(logger, transaction.SessionId, decision.Rule.Name, decision.Action.ToString(), decision.Recipient);
+                    applied.Add((decision.Rule.Name, decision.Action, decision.Recipient));
+                }
                 var disposition = InboundDisposition.For(decision, verdict);
                 if (disposition is InboundDisposition.HoldForHook hold)
                 {
@@ -101,6 +93,9 @@ public sealed class InboundFlowDelivery(
                 }
                 plan.Add(new Planned(recipients[i], disposition, decision.Rule?.Name ?? "-", message, false));
             }
+            if (events is not null && applied.Count > 0)
+                MailServer.Server.Events.FlowRuleEvents.RulesApplied(events, group.Key, Guid.CreateVersion7(transaction.ReceivedAt),
+                    MailServer.Server.Events.RuleApplied.InboundRule, applied);
             foreach (var (rule, heldRecipients) in held)
                 plan.AddRange(await RunSynchronousHookAsync(transaction, group.Key, rule, heldRecipients, headers, message, verdict, cancellationToken).ConfigureAwait(false));
             if (evaluation.AsyncHooks.Count > 0)

@@ -7,6 +7,7 @@ using MailServer.Server.Configuration;
 using MailServer.Server.Delivery;
 using MailServer.Server.Dns;
 using MailServer.Server.Hosting;
+using MailServer.Server.MessageFlow;
 using MailServer.Server.Security;
 using MailServer.Storage;
 using MailServer.Tests.Storage;
@@ -40,7 +41,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
 
     public static async Task<SendingHarness> StartAsync(int tempFailures = 2, string? defaultGateway = null, int gatewayPort = 0,
         int externalPerDay = 10_000, bool allowPlaintextAuth = false, TimeProvider? queueTime = null, int queueLifetimeHours = 1,
-        int delayWarningHours = 4)
+        int delayWarningHours = 4, string? flowRules = null)
     {
         var harness = new SendingHarness();
         harness.Dns = LoopbackDnsServer.Start();
@@ -71,7 +72,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
                   ],
                   "SmtpGateways": [ { "Name": "relay", "Host": "127.0.0.1", "Port": {{(gatewayPort == 0 ? harness.Receiver.Port : gatewayPort)}}, "Security": "None" } ],
                   "DefaultSmtpGateway": {{(defaultGateway is null ? "null" : $"\"{defaultGateway}\"")}},
-                  "AccessControlRules": [ { "Name": "default", "Effect": "Allow" } ]
+                  "AccessControlRules": [ { "Name": "default", "Effect": "Allow" } ]{{(flowRules is null ? "" : ",\n                  \"FlowRules\": " + flowRules)}}
                 } ]
             } }
             """;
@@ -85,8 +86,12 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         var config = () => harness.Config;
         var signal = new QueueSignal();
         var dsn = new DsnSender(store, harness, config, signal, NullLogger.Instance, TimeProvider.System);
-        var pipeline = new DeliveryPipeline(new LocalDelivery(store, NullLogger<LocalDelivery>.Instance), store, harness, config,
-            new DefaultGatewayRouter(), signal, dsn, NullLogger<DeliveryPipeline>.Instance);
+        var router = new FlowRuleRouter();
+        IMessageDelivery pipeline = new DeliveryPipeline(new LocalDelivery(store, NullLogger<LocalDelivery>.Instance), store, harness, config,
+            router, signal, dsn, NullLogger<DeliveryPipeline>.Instance);
+        // Outbound email flow rules in front of the pipeline, as the host wires them.
+        pipeline = new OutboundFlowDelivery(pipeline, new FlowRuleSetCache(config), router, config, dsn, null, null,
+            NullLogger<OutboundFlowDelivery>.Instance);
         var remote = new RemoteDelivery(new DnsResolver(valid.Config.Dns), () => harness.Config.Delivery, "mx.example.test");
         harness.Queue = new OutboundQueue(store, remote, dsn, config, signal, NullLogger.Instance, queueTime);
         harness._worker = new OutboundQueueService(harness.Queue, store, NullLogger<OutboundQueueService>.Instance);
