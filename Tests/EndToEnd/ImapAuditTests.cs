@@ -102,4 +102,52 @@ public sealed class ImapAuditTests
             Assert.That((string)access[9]["folder_path"]!, Is.EqualTo("INBOX"));
         });
     }
+
+    [Test]
+    public async Task A_full_access_grantee_working_in_bobs_mailbox_is_audited_with_bob_as_owner_until_the_move_into_her_own()
+    {
+        await using var server = ServerProcess.Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\"")
+            .Replace("\"AccessControlRules\":",
+                "\"MailboxPermissions\": [ { \"Mailbox\": \"bob@example.test\", \"Grantee\": \"alice@example.test\", \"Permissions\": [ \"FullAccess\" ] } ],\n              \"AccessControlRules\":"));
+        await server.StartAsync();
+
+        // Bob's mailbox exists in the store once he has logged in (or received mail).
+        var (bob, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using (bob)
+        {
+            Assert.That((await bob.CommandAsync("c1", $"LOGIN bob@example.test \"{Password}\"")).Last(), Does.StartWith("c1 OK"));
+            Assert.That((await bob.CommandAsync("c2", "LOGOUT")).Last(), Does.StartWith("c2 OK"));
+        }
+        var (client, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using (client)
+        {
+            Assert.That((await client.CommandAsync("b1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("b1 OK"));
+            var message = Encoding.ASCII.GetBytes("From: carol@example.test\r\nTo: bob@example.test\r\nSubject: for bob\r\n\r\nHi Bob.\r\n");
+            await client.SendRawAsync(Encoding.ASCII.GetBytes($"b2 APPEND \"Other Users/bob@example.test/INBOX\" {{{message.Length}+}}\r\n")
+                .Concat(message).Concat("\r\n"u8.ToArray()).ToArray());
+            Assert.That((await client.ReadUntilTaggedAsync("b2")).Last(), Does.StartWith("b2 OK [APPENDUID"));
+            Assert.That((await client.CommandAsync("b3", "SELECT \"Other Users/bob@example.test/INBOX\"")).Last(), Does.StartWith("b3 OK"));
+            Assert.That((await client.CommandAsync("b4", "UID FETCH 1 (BODY[])")).Last(), Does.StartWith("b4 OK"));
+            Assert.That((await client.CommandAsync("b5", "UID MOVE 1 INBOX")).Last(), Does.StartWith("b5 OK"));
+            Assert.That((await client.CommandAsync("b6", "LOGOUT")).Last(), Does.StartWith("b6 OK"));
+        }
+
+        var access = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
+        Assert.That(access.Select(l => ((string)l["action"]!, (string)l["owner_id"]!, (string)l["folder_path"]!)), Is.EqualTo(new[]
+        {
+            ("create", "bob@example.test", "INBOX"),
+            ("read", "bob@example.test", "INBOX"),
+            ("move", "bob@example.test", "INBOX"),
+            ("move_to", "alice@example.test", "INBOX"),
+        }));
+        Assert.Multiple(() =>
+        {
+            Assert.That(access.Select(l => (string)l["user_id"]!), Is.All.EqualTo("alice@example.test"));
+            Assert.That(access.Select(l => (bool)l["action_allowed"]!), Is.All.True);
+            Assert.That(access.Select(l => (string)l["item_id"]!), Is.All.EqualTo("1"));
+            Assert.That((string?)access[2]["folder_id"], Is.Not.EqualTo((string?)access[3]["folder_id"]));
+        });
+    }
 }
