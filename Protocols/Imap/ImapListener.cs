@@ -18,7 +18,8 @@ internal sealed record ImapListenerServices(
     ImapSyntaxLimits SyntaxLimits,
     ILogger Logger,
     TimeProvider Time,
-    IDirectorySource? Directory);
+    IDirectorySource? Directory,
+    IMailboxAccessObserver? AccessObserver = null);
 
 /// <summary>
 /// The IMAP listener: one accept loop per endpoint (plain with STARTTLS, or implicit TLS), a per-address
@@ -46,9 +47,10 @@ public sealed class ImapListener : IAsyncDisposable
     /// <param name="time">Clock for APPEND's internal date; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="directory">The live directory, read per command for the quota limit (RFC 9208); when null the
     /// quota is the one the user had at login.</param>
+    /// <param name="accessObserver">Told of every audited mailbox operation (workmail-behaviour §19.1); null records nothing.</param>
     /// <exception cref="ArgumentException">The options are unusable.</exception>
     public ImapListener(ImapListenerOptions options, IMailStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null,
-        IDirectorySource? directory = null)
+        IDirectorySource? directory = null, IMailboxAccessObserver? accessObserver = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -59,7 +61,7 @@ public sealed class ImapListener : IAsyncDisposable
         };
         _services = new ImapListenerServices(options, store ?? throw new ArgumentNullException(nameof(store)),
             credentials ?? throw new ArgumentNullException(nameof(credentials)), syntax,
-            logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System, directory);
+            logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System, directory, accessObserver);
     }
 
     /// <summary>The endpoints actually bound (a configured port 0 shows the chosen port), after <see cref="StartAsync"/>.</summary>

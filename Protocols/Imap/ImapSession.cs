@@ -97,6 +97,35 @@ internal sealed class ImapSession
 
     public SelectedMailbox? Selected => State is ImapSessionState.Selected s ? s.Mailbox : null;
 
+    /// <summary>
+    /// Tells the access observer (if any) of one audited command on a folder of <paramref name="owner"/>'s mailbox
+    /// (null: the user's own). Observer failures are logged, never surfaced to the client.
+    /// </summary>
+    public void RecordAccess(MailboxAccessAction action, MailboxObjectType objectType, string? ownerAddress, string? folderPath,
+        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true)
+    {
+        if (_services.AccessObserver is not { } observer || State is not (ImapSessionState.Authenticated or ImapSessionState.Selected))
+            return;
+        var user = Account.User;
+        var address = Remote.Address.IsIPv4MappedToIPv6 ? Remote.Address.MapToIPv4() : Remote.Address;
+        try
+        {
+            observer.Observe(new MailboxAccess(user.OrganizationId, user.Email, ownerAddress ?? user.Email, action, objectType,
+                folderPath, folderId, uids ?? [], allowed, address));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            ImapLog.AccessObserverFailed(Logger, e, Id);
+        }
+    }
+
+    /// <summary>Records one audited command on messages of the selected folder.</summary>
+    public void RecordSelectedAccess(MailboxAccessAction action, IReadOnlyList<uint> uids, bool allowed = true)
+    {
+        if (Selected is { } selected)
+            RecordAccess(action, MailboxObjectType.Message, selected.SharedOwner, selected.Folder.Name, selected.FolderId, uids, allowed);
+    }
+
     public ImapAccount Account => State switch
     {
         ImapSessionState.Authenticated a => a.Account,

@@ -13,9 +13,10 @@ internal sealed class ImapListenerService(
     IMailStore store,
     ICredentialValidator credentials,
     MailServer.Rules.Directory.IDirectorySource directory,
-    ILogger<ImapListener> logger) : IHostedService, IAsyncDisposable
+    ILogger<ImapListener> logger,
+    IMailboxAccessObserver accessObserver) : IHostedService, IAsyncDisposable
 {
-    private readonly ImapListener _listener = new(options, store, credentials, logger, directory: directory);
+    private readonly ImapListener _listener = new(options, store, credentials, logger, directory: directory, accessObserver: accessObserver);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 

@@ -143,6 +143,8 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
+        builder.Services.AddSingleton<IMailboxAccessObserver>(sp => new Audit.MailboxAccessAuditObserver(
+            sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();

@@ -24,13 +24,15 @@ internal static class AppendHandler
             var (flags, keywords) = ImapFlags.FromWire(message.Flags);
             items.Add(new AppendItem(message.Content, message.InternalDate ?? session.Time.GetUtcNow(), flags, keywords));
         }
-        var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.Create);
         var folder = named.Folder;
         ImapQuota.EnsureRoom(session, items.Sum(i => (long)i.Message.Length), named.Owner); // RFC 9208 §4.3: NO [OVERQUOTA]
         // RFC 3502 §6.3.11: one store transaction, so a failure leaves none of the messages appended.
         var stored = await session.Store.AppendAsync(folder.MailboxId, folder.Name, items, cancellationToken);
         if (session.Selected is { } selected && selected.FolderId == folder.FolderId)
             selected.LoadNewMessages();
+        session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Message, named.Owner?.Email, folder.Name, folder.FolderId,
+            stored.Select(s => s.Uid).ToList()); // workmail-behaviour §19.1
         return new ImapCompletion(new ResponseCode.AppendedUids(folder.UidValidity, ResolvedSequenceSet.FromValues(stored.Select(s => s.Uid))),
             "APPEND completed");
     }

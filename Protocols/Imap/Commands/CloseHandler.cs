@@ -10,7 +10,11 @@ internal static class CloseHandler
         var selected = session.Selected!;
         var account = session.Account;
         if (!selected.ReadOnly)
-            await session.Store.ExpungeAsync(selected.FolderId, null, cancellationToken);
+        {
+            var expunged = await session.Store.ExpungeAsync(selected.FolderId, null, cancellationToken);
+            if (expunged.Count > 0)
+                session.RecordSelectedAccess(MailboxAccessAction.Delete, expunged.ToList()); // workmail-behaviour §19.1
+        }
         selected.Dispose();
         session.State = new ImapSessionState.Authenticated(account);
         return ImapCompletion.Ok("CLOSE completed");

@@ -13,7 +13,7 @@ internal static class CopyHandler
     {
         var selected = session.Selected!;
         var messages = selected.Resolve(command.Set, command.Uid);
-        var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
+        var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.CopyTo);
         if (messages.Count == 0)
             return ImapCompletion.Ok("COPY completed; nothing to copy");
         // Each copy counts (RFC 9208 §4.3), against the quota of the mailbox it lands in; MOVE within one adds nothing.
@@ -23,6 +23,10 @@ internal static class CopyHandler
             : await CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
         if (target.Folder.FolderId == selected.FolderId)
             selected.LoadNewMessages();
+        // workmail-behaviour §19.1: "copy" on the source folder, "copy_to" on the destination.
+        session.RecordSelectedAccess(MailboxAccessAction.Copy, copied.Select(m => m.SourceUid).ToList());
+        session.RecordAccess(MailboxAccessAction.CopyTo, MailboxObjectType.Message, target.Owner?.Email, target.Folder.Name, target.Folder.FolderId,
+            copied.Select(m => m.DestinationUid).ToList());
         return new ImapCompletion(CopyUid(target.Folder.UidValidity, copied), "COPY completed");
     }
 

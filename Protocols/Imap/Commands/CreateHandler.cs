@@ -16,10 +16,12 @@ internal static class CreateHandler
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
         if (name.Equals(MailboxNames.OtherUsersRoot, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.Cannot, "That name is the Other Users namespace");
-        var location = MailboxNames.Locate(session, name); // "Other Users/<owner>/<folder>": created in the owner's mailbox
+        var location = MailboxNames.Locate(session, name, MailboxAccessAction.Create); // "Other Users/<owner>/<folder>": created in the owner's mailbox
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
         await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
+        session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
+            session.Store.FindFolder(location.MailboxId, location.FolderName)?.FolderId); // workmail-behaviour §19.1
         return ImapCompletion.Ok("CREATE completed");
     }
 }

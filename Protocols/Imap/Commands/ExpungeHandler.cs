@@ -14,6 +14,8 @@ internal static class ExpungeHandler
         IReadOnlyCollection<uint>? only = command.Uids is null ? null : selected.Resolve(command.Uids, uid: true).Select(m => m.Meta.Uid).ToList();
         var expunged = await session.Store.ExpungeAsync(selected.FolderId, only, cancellationToken);
         selected.NoteExpunged(expunged);
+        if (expunged.Count > 0)
+            session.RecordSelectedAccess(MailboxAccessAction.Delete, expunged.ToList()); // workmail-behaviour §19.1
         // RFC 7162 §3.2.10: with QRESYNC on, the tagged OK of EXPUNGE carries the mailbox's new HIGHESTMODSEQ.
         if (session.QResyncEnabled && session.Store.GetFolder(selected.FolderId) is { } folder)
             return new ImapCompletion(new ResponseCode.HighestModSeq(folder.HighestModSeq), "EXPUNGE completed");

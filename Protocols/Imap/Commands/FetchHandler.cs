@@ -58,6 +58,12 @@ internal static class FetchHandler
                     seenSet[meta.Uid] = meta;
             }
         }
+        // workmail-behaviour §19.1: one record per command; a body item is "read", metadata only "read_summary".
+        var readsBody = items.Any(i => i is FetchItem.BodySection { Section.Text: not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot) } or FetchItem.Binary
+            or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
+        if (messages.Count > 0)
+            session.RecordSelectedAccess(readsBody ? MailboxAccessAction.Read : MailboxAccessAction.ReadSummary,
+                messages.Where(m => command.ChangedSince is not { } since || m.Meta.ModSeq > since).Select(m => m.Meta.Uid).ToList());
         var scratch = new ArrayBufferWriter<byte>(4096);
         var w = new ImapResponseWriter(scratch);
 

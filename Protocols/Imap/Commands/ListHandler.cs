@@ -23,6 +23,7 @@ internal static class ListHandler
         }
         var mailboxId = session.Account.MailboxId;
         var folders = session.Store.ListFolders(mailboxId);
+        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // workmail-behaviour §19.1
         var reference = MailboxNames.FromWire(session, command.Reference);
         var matchers = command.Patterns.Select(p => Matcher(reference, MailboxNames.FromWire(session, p))).ToList();
         var subscribedOnly = command.Selection.HasFlag(ListSelectOptions.Subscribed);
@@ -116,6 +117,7 @@ internal static class ListHandler
     public static Task<ImapCompletion> RunLsubAsync(LsubCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var mailboxId = session.Account.MailboxId;
+        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // workmail-behaviour §19.1
         var matcher = Matcher(MailboxNames.FromWire(session, command.Reference), MailboxNames.FromWire(session, command.Pattern));
         var folders = session.Store.ListFolders(mailboxId);
         // Folders in the store's order, then subscribed names that are not folders.

@@ -57,7 +57,13 @@ internal static class MailboxNames
     /// </summary>
     /// <exception cref="ImapRefusedException">NO [NONEXISTENT]: "Other Users" itself, an owner without a folder
     /// part, an unknown owner, or one the user holds no Full Access to.</exception>
-    public static MailboxLocation Locate(ImapSession session, string name)
+    /// <param name="session">The session.</param>
+    /// <param name="name">The Unicode name.</param>
+    /// <param name="auditAs">When given, a refusal because the user holds no Full Access to an existing owner is
+    /// recorded as this action with action_allowed false (workmail-behaviour §19.1).</param>
+    /// <param name="objectType">What the audited action acts on.</param>
+    public static MailboxLocation Locate(ImapSession session, string name, MailboxAccessAction? auditAs = null,
+        MailboxObjectType objectType = MailboxObjectType.Folder)
     {
         if (!IsOtherUsersName(name))
             return new MailboxLocation(session.Account.MailboxId, name, null);
@@ -65,7 +71,13 @@ internal static class MailboxNames
         var slash = rest.IndexOf('/');
         if (slash <= 0 || slash == rest.Length - 1)
             throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
-        var owner = FullAccessOwner(session, rest[..slash]) ?? throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+        var owner = FullAccessOwner(session, rest[..slash]);
+        if (owner is null)
+        {
+            if (auditAs is { } action && session.Directory?.Current.FindUser(rest[..slash]) is { } refused)
+                session.RecordAccess(action, objectType, refused.Email, rest[(slash + 1)..], null, allowed: false);
+            throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+        }
         var mailbox = session.Store.FindMailbox(owner.OrganizationId, owner.Email)
             ?? throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
         return new MailboxLocation(mailbox.MailboxId, rest[(slash + 1)..], owner);
@@ -99,9 +111,10 @@ internal static class MailboxNames
 
     /// <summary>As <see cref="Require"/>, with the name to answer by and the owner for another user's folder.</summary>
     /// <exception cref="ImapRefusedException">No such folder, or not one the user may open.</exception>
-    public static NamedFolder RequireNamed(ImapSession session, string wire, bool tryCreate = false)
+    public static NamedFolder RequireNamed(ImapSession session, string wire, bool tryCreate = false, MailboxAccessAction? auditAs = null)
     {
-        var location = Locate(session, FromWire(session, wire));
+        var location = Locate(session, FromWire(session, wire), auditAs,
+            auditAs is MailboxAccessAction.ReadHierarchy ? MailboxObjectType.Folder : MailboxObjectType.Message);
         var folder = session.Store.FindFolder(location.MailboxId, location.FolderName)
             ?? throw new ImapRefusedException(tryCreate && location.Owner is null ? ResponseCode.TryCreate : ResponseCode.NonExistent, "No such mailbox");
         return new NamedFolder(folder, location.ClientName(folder.Name), location.Owner);

@@ -12,7 +12,7 @@ internal static class MoveHandler
         if (selected.ReadOnly)
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
         var messages = selected.Resolve(command.Set, command.Uid);
-        var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true);
+        var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.MoveTo);
         if (target.Folder.FolderId == selected.FolderId)
             throw new ImapRefusedException(ResponseCode.Cannot, "The messages are in that mailbox already");
         if (messages.Count == 0)
@@ -39,6 +39,10 @@ internal static class MoveHandler
         if (CopyHandler.CopyUid(target.Folder.UidValidity, moved) is { } code)
             session.Writer.Untagged(ImapStatus.Ok, code, "Moved");
         selected.NoteExpunged(moved.Select(m => m.SourceUid));
+        // workmail-behaviour §19.1: "move" on the source folder, "move_to" on the destination.
+        session.RecordSelectedAccess(MailboxAccessAction.Move, moved.Select(m => m.SourceUid).ToList());
+        session.RecordAccess(MailboxAccessAction.MoveTo, MailboxObjectType.Message, target.Owner?.Email, target.Folder.Name, target.Folder.FolderId,
+            moved.Select(m => m.DestinationUid).ToList());
         return ImapCompletion.Ok("MOVE completed");
     }
 }

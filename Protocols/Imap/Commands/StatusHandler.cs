@@ -8,7 +8,8 @@ internal static class StatusHandler
 {
     public static Task<ImapCompletion> RunAsync(StatusCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var named = MailboxNames.RequireNamed(session, command.Mailbox);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadHierarchy);
+        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
         WriteStatus(session, named.Folder, command.Items, named.ClientName);
         return Task.FromResult(ImapCompletion.Ok("STATUS completed"));
     }

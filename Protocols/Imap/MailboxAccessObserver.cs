@@ -1,0 +1,76 @@
+using System.Net;
+
+namespace MailServer.Protocols.Imap;
+
+/// <summary>
+/// The kinds of mailbox operation an IMAP command performs, one per audited command (workmail-behaviour §19.1 [SH]
+/// mapping). The host turns them into the §19.1 action names.
+/// </summary>
+public enum MailboxAccessAction
+{
+    /// <summary>LIST, LSUB, STATUS: the folder hierarchy was read.</summary>
+    ReadHierarchy,
+    /// <summary>FETCH of flags, envelope, headers or structure only.</summary>
+    ReadSummary,
+    /// <summary>FETCH of a body (BODY[...], BINARY[...], RFC822, RFC822.TEXT).</summary>
+    Read,
+    /// <summary>APPEND (a message) or CREATE (a folder).</summary>
+    Create,
+    /// <summary>RENAME, or STORE of flags other than \Seen alone.</summary>
+    Update,
+    /// <summary>STORE of \Seen alone.</summary>
+    UpdateReadState,
+    /// <summary>EXPUNGE, UID EXPUNGE, CLOSE expunging, DELETE.</summary>
+    Delete,
+    /// <summary>MOVE, on the source folder.</summary>
+    Move,
+    /// <summary>MOVE, on the destination folder.</summary>
+    MoveTo,
+    /// <summary>COPY, on the source folder.</summary>
+    Copy,
+    /// <summary>COPY, on the destination folder.</summary>
+    CopyTo,
+}
+
+/// <summary>Whether an operation acted on a folder or on messages.</summary>
+public enum MailboxObjectType
+{
+    /// <summary>A folder (LIST, STATUS, CREATE, RENAME, DELETE).</summary>
+    Folder,
+    /// <summary>Messages (FETCH, STORE, APPEND, EXPUNGE, MOVE, COPY).</summary>
+    Message,
+}
+
+/// <summary>One audited IMAP command on a mailbox.</summary>
+/// <param name="OrganizationId">The organization of the authenticated user.</param>
+/// <param name="UserId">The authenticated user's address.</param>
+/// <param name="OwnerId">The address of the mailbox owner: the user, or the other user whose mailbox was opened
+/// through Full Access (the Other Users namespace).</param>
+/// <param name="Action">What the command did.</param>
+/// <param name="ObjectType">Folder or messages.</param>
+/// <param name="FolderPath">The folder's name inside the owner's mailbox; null for a LIST of the whole hierarchy.</param>
+/// <param name="FolderId">The store id of the folder, when it exists.</param>
+/// <param name="Uids">The UIDs of the messages acted on (empty for folder operations).</param>
+/// <param name="Allowed">False when the command was refused for lack of permission.</param>
+/// <param name="SourceAddress">The client's address.</param>
+public sealed record MailboxAccess(
+    string OrganizationId,
+    string UserId,
+    string OwnerId,
+    MailboxAccessAction Action,
+    MailboxObjectType ObjectType,
+    string? FolderPath,
+    string? FolderId,
+    IReadOnlyList<uint> Uids,
+    bool Allowed,
+    IPAddress SourceAddress);
+
+/// <summary>
+/// Told of every audited mailbox operation, once per command (not per message). Called on the session's thread
+/// after the command's outcome is known; an implementation must not block and must not throw.
+/// </summary>
+public interface IMailboxAccessObserver
+{
+    /// <summary>Records one operation.</summary>
+    void Observe(MailboxAccess access);
+}

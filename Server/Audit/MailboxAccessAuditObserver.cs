@@ -1,0 +1,57 @@
+using MailServer.Protocols.Imap;
+using MailServer.Server.Metrics;
+
+namespace MailServer.Server.Audit;
+
+/// <summary>
+/// Turns each audited IMAP mailbox operation into one MailboxAccess audit record (workmail-behaviour §19.1, protocol
+/// <c>IMAP</c>) and one <c>MailboxAction</c> metric sample (denied when the command was refused for lack of
+/// permission). The record's <c>item_id</c> lists the UIDs the command acted on, comma-separated, in the folder named
+/// by <c>folder_path</c> / <c>folder_id</c> of the owner's mailbox.
+/// </summary>
+public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metrics) : IMailboxAccessObserver
+{
+    /// <summary>The §19.1 protocol name of IMAP.</summary>
+    public const string ImapProtocol = "IMAP";
+
+    /// <inheritdoc />
+    public void Observe(MailboxAccess access)
+    {
+        ArgumentNullException.ThrowIfNull(access);
+        metrics.MailboxAction(access.OrganizationId, denied: !access.Allowed);
+        audit.Write(ToAuditEvent(access, AuditEvent.NewRequestId()));
+    }
+
+    /// <summary>The audit record of one operation.</summary>
+    public static MailboxAccessAuditEvent ToAuditEvent(MailboxAccess access, string requestId)
+    {
+        ArgumentNullException.ThrowIfNull(access);
+        return new MailboxAccessAuditEvent(access.OrganizationId, requestId, access.UserId, ImapProtocol,
+            access.SourceAddress.ToString(), ActionName(access.Action), access.OwnerId, ObjectTypeName(access.ObjectType),
+            access.Allowed,
+            ItemId: access.Uids.Count == 0 ? null : string.Join(',', access.Uids),
+            FolderPath: access.FolderPath,
+            FolderId: access.FolderId);
+    }
+
+    /// <summary>The §19.1 action name.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not a defined action.</exception>
+    public static string ActionName(MailboxAccessAction action) => action switch
+    {
+        MailboxAccessAction.ReadHierarchy => MailboxActions.ReadHierarchy,
+        MailboxAccessAction.ReadSummary => MailboxActions.ReadSummary,
+        MailboxAccessAction.Read => MailboxActions.Read,
+        MailboxAccessAction.Create => MailboxActions.Create,
+        MailboxAccessAction.Update => MailboxActions.Update,
+        MailboxAccessAction.UpdateReadState => MailboxActions.UpdateReadState,
+        MailboxAccessAction.Delete => MailboxActions.Delete,
+        MailboxAccessAction.Move => MailboxActions.Move,
+        MailboxAccessAction.MoveTo => MailboxActions.MoveTo,
+        MailboxAccessAction.Copy => MailboxActions.Copy,
+        MailboxAccessAction.CopyTo => MailboxActions.CopyTo,
+        _ => throw new ArgumentOutOfRangeException(nameof(action), action, "Not a mailbox access action."),
+    };
+
+    /// <summary>The §19.1 object type name.</summary>
+    public static string ObjectTypeName(MailboxObjectType type) => type == MailboxObjectType.Folder ? "Folder" : "Message";
+}

@@ -1,0 +1,153 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using MailServer.Server.Security;
+using MailServer.Tests.Support;
+using NUnit.Framework;
+
+namespace MailServer.Tests.EndToEnd;
+
+/// <summary>
+/// Issue 7 item 3 against the real executable: an IMAP session's mailbox operations appear in the audit log as
+/// MailboxAccess records (workmail-behaviour §19.1), one per command, in order, with their fields; a look into
+/// another user's mailbox without Full Access is recorded with action_allowed false and that user as owner.
+/// </summary>
+[TestFixture, NonParallelizable]
+public sealed class ImapAuditTests
+{
+    private const string Password = "imap audit test password";
+
+    private static JsonObject[] AuditLines(ServerProcess server)
+    {
+        var folder = Path.Combine(server.DataDirectory, "audit");
+        return Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, "*.jsonl", SearchOption.AllDirectories).SelectMany(File.ReadAllLines)
+                .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray()
+            : [];
+    }
+
+    [Test]
+    public async Task List_append_fetch_store_seen_move_and_a_refused_other_users_select_are_audited_in_order()
+    {
+        await using var server = ServerProcess.Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\""));
+        await server.StartAsync();
+
+        var (client, greeting) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using (client)
+        {
+            Assert.That(greeting, Does.StartWith("* OK"));
+            Assert.That((await client.CommandAsync("a1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("a1 OK"));
+            Assert.That((await client.CommandAsync("a2", "LIST \"\" \"*\"")).Last(), Does.StartWith("a2 OK"));
+            Assert.That((await client.CommandAsync("a3", "CREATE Archive")).Last(), Does.StartWith("a3 OK"));
+            var message = Encoding.ASCII.GetBytes("From: bob@example.test\r\nTo: alice@example.test\r\nSubject: audit me\r\n\r\nHello.\r\n");
+            await client.SendRawAsync(Encoding.ASCII.GetBytes($"a4 APPEND INBOX {{{message.Length}+}}\r\n").Concat(message).Concat("\r\n"u8.ToArray()).ToArray());
+            Assert.That((await client.ReadUntilTaggedAsync("a4")).Last(), Does.StartWith("a4 OK [APPENDUID"));
+            Assert.That((await client.CommandAsync("a5", "SELECT INBOX")).Last(), Does.StartWith("a5 OK"));
+            Assert.That((await client.CommandAsync("a6", "UID FETCH 1 (FLAGS ENVELOPE)")).Last(), Does.StartWith("a6 OK"));
+            Assert.That((await client.CommandAsync("a7", "UID FETCH 1 (BODY.PEEK[])")).Last(), Does.StartWith("a7 OK"));
+            Assert.That((await client.CommandAsync("a8", "UID STORE 1 +FLAGS.SILENT (\\Seen)")).Last(), Does.StartWith("a8 OK"));
+            Assert.That((await client.CommandAsync("a9", "UID STORE 1 +FLAGS.SILENT (\\Flagged)")).Last(), Does.StartWith("a9 OK"));
+            Assert.That((await client.CommandAsync("a10", "UID MOVE 1 Archive")).Last(), Does.StartWith("a10 OK"));
+            // No Full Access to bob's mailbox: answered as if it did not exist (RFC 4314 §6), audited as refused.
+            Assert.That((await client.CommandAsync("a11", "STATUS \"Other Users/bob@example.test/INBOX\" (MESSAGES)")).Last(),
+                Is.EqualTo("a11 NO [NONEXISTENT] No such mailbox"));
+            Assert.That((await client.CommandAsync("a12", "LOGOUT")).Last(), Does.StartWith("a12 OK"));
+        }
+
+        // One MailboxAction sample per audited command: ten, one of them denied (workmail-behaviour §20).
+        using (var http = new HttpClient())
+        {
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{server.ListenerPorts.Admin}/metrics");
+            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_sum\{[^}]*\} 1$"), metrics);
+            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_count\{[^}]*\} 10$"), metrics);
+        }
+
+        var access = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
+        Assert.That(access.Select(l => (string)l["action"]!), Is.EqualTo(new[]
+        {
+            "read_hierarchy", "create", "create", "read_summary", "read", "update_read_state", "update", "move", "move_to", "read_hierarchy",
+        }));
+        var archiveId = (string?)access[1]["folder_id"];
+        Assert.Multiple(() =>
+        {
+            foreach (var line in access)
+            {
+                Assert.That((string)line["user_id"]!, Is.EqualTo("alice@example.test"));
+                Assert.That((string)line["protocol"]!, Is.EqualTo("IMAP"));
+                Assert.That((string)line["source_ip"]!, Is.EqualTo("127.0.0.1"));
+                Assert.That((string)line["organization_arn"]!, Is.EqualTo("urn:mailserver:organization/" + ServerProcess.OrganizationId));
+                Assert.That((long)line["event_timestamp"]!, Is.GreaterThan(0));
+                Assert.That((string)line["request_id"]!, Is.Not.Empty);
+            }
+            Assert.That(access.Take(9).Select(l => (bool)l["action_allowed"]!), Is.All.True);
+            Assert.That(access.Take(9).Select(l => (string)l["owner_id"]!), Is.All.EqualTo("alice@example.test"));
+            Assert.That(access.Select(l => (string)l["object_type"]!), Is.EqualTo(new[]
+            {
+                "Folder", "Folder", "Message", "Message", "Message", "Message", "Message", "Message", "Message", "Folder",
+            }));
+            Assert.That((string?)access[1]["folder_path"], Is.EqualTo("Archive"));
+            Assert.That(archiveId, Is.Not.Null.And.Not.Empty);
+            foreach (var line in access.Skip(2).Take(6))
+            {
+                Assert.That((string)line["folder_path"]!, Is.EqualTo("INBOX"));
+                Assert.That((string)line["item_id"]!, Is.EqualTo("1"));
+            }
+            Assert.That((string)access[8]["folder_path"]!, Is.EqualTo("Archive"));
+            Assert.That((string?)access[8]["folder_id"], Is.EqualTo(archiveId));
+            Assert.That((string)access[8]["item_id"]!, Is.EqualTo("1"));
+            Assert.That((bool)access[9]["action_allowed"]!, Is.False);
+            Assert.That((string)access[9]["owner_id"]!, Is.EqualTo("bob@example.test"));
+            Assert.That((string)access[9]["folder_path"]!, Is.EqualTo("INBOX"));
+        });
+    }
+
+    [Test]
+    public async Task A_full_access_grantee_working_in_bobs_mailbox_is_audited_with_bob_as_owner_until_the_move_into_her_own()
+    {
+        await using var server = ServerProcess.Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\"")
+            .Replace("\"AccessControlRules\":",
+                "\"MailboxPermissions\": [ { \"Mailbox\": \"bob@example.test\", \"Grantee\": \"alice@example.test\", \"Permissions\": [ \"FullAccess\" ] } ],\n              \"AccessControlRules\":"));
+        await server.StartAsync();
+
+        // Bob's mailbox exists in the store once he has logged in (or received mail).
+        var (bob, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using (bob)
+        {
+            Assert.That((await bob.CommandAsync("c1", $"LOGIN bob@example.test \"{Password}\"")).Last(), Does.StartWith("c1 OK"));
+            Assert.That((await bob.CommandAsync("c2", "LOGOUT")).Last(), Does.StartWith("c2 OK"));
+        }
+        var (client, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using (client)
+        {
+            Assert.That((await client.CommandAsync("b1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("b1 OK"));
+            var message = Encoding.ASCII.GetBytes("From: carol@example.test\r\nTo: bob@example.test\r\nSubject: for bob\r\n\r\nHi Bob.\r\n");
+            await client.SendRawAsync(Encoding.ASCII.GetBytes($"b2 APPEND \"Other Users/bob@example.test/INBOX\" {{{message.Length}+}}\r\n")
+                .Concat(message).Concat("\r\n"u8.ToArray()).ToArray());
+            Assert.That((await client.ReadUntilTaggedAsync("b2")).Last(), Does.StartWith("b2 OK [APPENDUID"));
+            Assert.That((await client.CommandAsync("b3", "SELECT \"Other Users/bob@example.test/INBOX\"")).Last(), Does.StartWith("b3 OK"));
+            Assert.That((await client.CommandAsync("b4", "UID FETCH 1 (BODY[])")).Last(), Does.StartWith("b4 OK"));
+            Assert.That((await client.CommandAsync("b5", "UID MOVE 1 INBOX")).Last(), Does.StartWith("b5 OK"));
+            Assert.That((await client.CommandAsync("b6", "LOGOUT")).Last(), Does.StartWith("b6 OK"));
+        }
+
+        var access = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
+        Assert.That(access.Select(l => ((string)l["action"]!, (string)l["owner_id"]!, (string)l["folder_path"]!)), Is.EqualTo(new[]
+        {
+            ("create", "bob@example.test", "INBOX"),
+            ("read", "bob@example.test", "INBOX"),
+            ("move", "bob@example.test", "INBOX"),
+            ("move_to", "alice@example.test", "INBOX"),
+        }));
+        Assert.Multiple(() =>
+        {
+            Assert.That(access.Select(l => (string)l["user_id"]!), Is.All.EqualTo("alice@example.test"));
+            Assert.That(access.Select(l => (bool)l["action_allowed"]!), Is.All.True);
+            Assert.That(access.Select(l => (string)l["item_id"]!), Is.All.EqualTo("1"));
+            Assert.That((string?)access[2]["folder_id"], Is.Not.EqualTo((string?)access[3]["folder_id"]));
+        });
+    }
+}
