@@ -30,7 +30,8 @@ public sealed class DeliveryPipeline(
     ILogger<DeliveryPipeline> logger,
     TimeProvider? time = null,
     DkimMessageSigner? signer = null,
-    JournalWriter? journal = null) : IMessageDelivery
+    JournalWriter? journal = null,
+    MailServer.Server.Events.IEmailEventLog? events = null) : IMessageDelivery
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -147,6 +148,13 @@ public sealed class DeliveryPipeline(
         {
             var queued = await store.EnqueueAsync(envelope, message, submitter?.Email, cancellationToken).ConfigureAwait(false);
             QueueLog.Queued(logger, queued.QueueId, recipients.Count, queued.Size);
+            if (events is not null && submitter is not null)
+            {
+                // §18: OUTGOING_EMAIL_SUBMITTED once per message; SENT/BOUNCED per recipient share its trace id.
+                var headers = MailServer.Server.Events.InboundEvents.ReadHeaders(message);
+                events.Write(new MailServer.Server.Events.OutgoingEmailSubmitted(organizationId, OutboundQueue.TraceOf(queued.QueueId),
+                    recipients.Select(r => r.Address).ToList(), headers.Sender, headers.From, headers.Subject));
+            }
             signal.Wake();
             return new DeliveryOutcome.Delivered();
         }

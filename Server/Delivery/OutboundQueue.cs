@@ -22,7 +22,8 @@ public sealed class OutboundQueue(
     Func<ServerConfig> config,
     QueueSignal signal,
     ILogger logger,
-    TimeProvider? time = null)
+    TimeProvider? time = null,
+    MailServer.Server.Events.IEmailEventLog? events = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
@@ -162,12 +163,16 @@ public sealed class OutboundQueue(
                 case RemoteOutcome.Delivered delivered:
                     updated[index] = recipient with { State = QueuedRecipientState.Delivered, Attempts = attempts, Status = "2.0.0", RemoteMta = delivered.RemoteMta, LastError = null };
                     QueueLog.RecipientDelivered(logger, queueId, recipient.Address, delivered.RemoteMta);
+                    Report(envelope, bytes, headers => new MailServer.Server.Events.OutgoingEmailSent(envelope.OrganizationId, TraceOf(queueId),
+                        recipient.Address, headers.Sender, headers.From, headers.MessageId));
                     if (Wants(recipient.DsnNotify, "SUCCESS"))
                         relayed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Relayed, "2.0.0", delivered.Reply, delivered.RemoteMta, finished));
                     break;
                 case RemoteOutcome.PermanentFailure permanent:
                     updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = permanent.Status, RemoteMta = permanent.RemoteMta, LastError = permanent.Reason };
                     QueueLog.RecipientBounced(logger, queueId, recipient.Address, permanent.Status, permanent.Reason);
+                    Report(envelope, bytes, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
+                        new MailServer.Server.Events.BouncedRecipient(recipient.Address, permanent.Reason, permanent.Status), permanent.RemoteMta, permanent.Reason));
                     if (WantsFailure(recipient.DsnNotify))
                         failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, permanent.Status, permanent.Reason, permanent.RemoteMta, finished));
                     break;
@@ -176,6 +181,8 @@ public sealed class OutboundQueue(
                     var reason = $"delivery time expired after {delivery.QueueLifetimeHours} hours; last error: {temporary.Reason}";
                     updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = "4.4.7", RemoteMta = temporary.RemoteMta, LastError = reason };
                     QueueLog.RecipientBounced(logger, queueId, recipient.Address, "4.4.7", reason);
+                    Report(envelope, bytes, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
+                        new MailServer.Server.Events.BouncedRecipient(recipient.Address, reason, "4.4.7"), temporary.RemoteMta, reason));
                     if (WantsFailure(recipient.DsnNotify))
                         failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, "4.4.7", reason, temporary.RemoteMta, finished));
                     break;
@@ -228,4 +235,16 @@ public sealed class OutboundQueue(
 
     private static bool Wants(string? notify, string item) =>
         notify is not null && notify.Split(',').Contains(item, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The event-log trace id of a queued message: its queue id (OUTGOING_EMAIL_SUBMITTED uses the same).</summary>
+    internal static Guid TraceOf(string queueId) => Guid.TryParseExact(queueId, "N", out var id) ? id : Guid.Empty;
+
+    /// <summary>OUTGOING_EMAIL_SENT / _BOUNCED (§18) for users' mail; DSNs and journal records are the server's own.</summary>
+    private void Report(OutboundEnvelope envelope, ReadOnlyMemory<byte> message,
+        Func<MailServer.Server.Events.InboundEvents.HeaderFields, MailServer.Server.Events.EmailEvent> build)
+    {
+        if (events is null || envelope.SubmittedBy is null)
+            return;
+        events.Write(build(MailServer.Server.Events.InboundEvents.ReadHeaders(message)));
+    }
 }

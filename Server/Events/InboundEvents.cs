@@ -88,10 +88,10 @@ public static class InboundEvents
         return new MessageVerdicts(spam, verdict.DkimVerdictName, verdict.DmarcVerdictName, verdict.DmarcPolicyName, verdict.SpfVerdictName);
     }
 
-    private sealed record HeaderFields(string? From, string? Sender, string? Subject, string? MessageId);
+    internal sealed record HeaderFields(string? From, string? Sender, string? Subject, string? MessageId);
 
     /// <summary>From, Sender (only when it differs from From: mail sent on behalf), Subject and Message-ID.</summary>
-    private static HeaderFields ReadHeaders(ReadOnlyMemory<byte> message)
+    internal static HeaderFields ReadHeaders(ReadOnlyMemory<byte> message)
     {
         var span = message.Span;
         var end = span.IndexOf("\r\n\r\n"u8);

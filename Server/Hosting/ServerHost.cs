@@ -86,7 +86,8 @@ public static class ServerHost
             sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<IOutboundRouter>(), sp.GetRequiredService<QueueSignal>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>(), TimeProvider.System,
-            sp.GetRequiredService<DkimMessageSigner>(), sp.GetRequiredService<JournalWriter>()));
+            sp.GetRequiredService<DkimMessageSigner>(), sp.GetRequiredService<JournalWriter>(),
+            sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
         builder.Services.AddSingleton(sp => new JournalWriter(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(), sp.GetRequiredService<DsnSender>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Journal"), TimeProvider.System,
@@ -95,7 +96,8 @@ public static class ServerHost
             () => sp.GetRequiredService<ConfigMonitor>().Config.Delivery, sp.GetRequiredService<ConfigMonitor>().Config.ServerName));
         builder.Services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.OutboundQueue")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.OutboundQueue"), TimeProvider.System,
+            sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
 
         // 4c. Inbound email flow rules in front of the pipeline (MX transactions only); hooks over HTTP (§9, §10).
         builder.Services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();

@@ -123,6 +123,24 @@ public sealed class SendingEndToEndTests
         Assert.That(status.StatusGroups[1]["Final-Recipient"], Is.EqualTo("rfc822; reject@remote.test"));
         Assert.That(status.StatusGroups[1]["Status"], Is.EqualTo("5.1.1"));
         await imap.DisconnectAsync(true);
+
+        // §18: one OUTGOING_EMAIL_SUBMITTED for the queued recipients, then SENT / BOUNCED per recipient, one trace.
+        var config = ((MailServer.Server.Configuration.ConfigLoadResult.Ok)MailServer.Server.Configuration.ConfigLoader.Load(server.ConfigPath, null)).Config;
+        var key = MailServer.Server.Events.EventLogCipher.KeysFrom(config)(ServerProcess.OrganizationId)!;
+        var outgoing = Directory.EnumerateFiles(Path.Combine(server.DataDirectory, "events", ServerProcess.OrganizationId), "*.jsonl")
+            .SelectMany(f => MailServer.Server.Events.EmailEventQuery.ReadFile(f, ServerProcess.OrganizationId, key))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+            .Where(l => ((string)l["event"]!["eventName"]!).StartsWith("OUTGOING_", StringComparison.Ordinal)).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(outgoing.Select(l => (string)l["event"]!["eventName"]!), Is.EquivalentTo(new[]
+                { "OUTGOING_EMAIL_SUBMITTED", "OUTGOING_EMAIL_SENT", "OUTGOING_EMAIL_BOUNCED" }));
+            Assert.That(outgoing.Select(l => (string)l["traceId"]!).Distinct().Count(), Is.EqualTo(1));
+            var submitted = outgoing.Single(l => (string)l["event"]!["eventName"]! == "OUTGOING_EMAIL_SUBMITTED")["event"]!;
+            Assert.That(submitted["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "friend@remote.test", "reject@remote.test" }));
+            Assert.That((string)submitted["subject"]!, Is.EqualTo(message.Subject));
+            Assert.That((string)outgoing.Single(l => (string)l["event"]!["eventName"]! == "OUTGOING_EMAIL_SENT")["event"]!["recipient"]!, Is.EqualTo("friend@remote.test"));
+        });
     }
 
     [Test]
