@@ -56,9 +56,31 @@ public sealed class OutboundQueue(
 
     /// <summary>Makes every pending recipient of one message (or of all when null) due now and wakes the worker.</summary>
     /// <returns>How many messages were affected.</returns>
+    /// <remarks>
+    /// A message the worker is delivering right now is being tried already and counts as retried; any other is
+    /// claimed (so the worker cannot start on it meanwhile), re-read and updated. Without the claim, a retry racing
+    /// a delivery could write back a recipient the worker had just delivered as pending, and send it twice.
+    /// </remarks>
     public async Task<int> RetryNowAsync(string? queueId, CancellationToken cancellationToken)
     {
-        var count = await QueueAdministration.RetryAsync(store, queueId, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        var ids = queueId is null ? store.ListQueue().Select(m => m.QueueId).ToList() : [queueId];
+        var count = 0;
+        foreach (var id in ids)
+        {
+            if (!_inFlight.TryAdd(id, 0))
+            {
+                count++;
+                continue;
+            }
+            try
+            {
+                count += await QueueAdministration.RetryAsync(store, id, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _inFlight.TryRemove(id, out _);
+            }
+        }
         signal.Wake();
         return count;
     }

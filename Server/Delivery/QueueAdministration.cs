@@ -34,11 +34,22 @@ public static class QueueAdministration
     public static async Task<int> RetryAsync(IMailStore store, string? queueId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var targets = queueId is null ? store.ListQueue() : store.FindQueued(queueId) is { } one ? [one] : [];
+        var count = 0;
         foreach (var message in targets)
-            await store.UpdateQueuedAsync(message.QueueId,
-                message.Envelope.Recipients.Select(r => r.State == QueuedRecipientState.Pending ? r with { NextAttemptAt = now } : r).ToList(),
-                cancellationToken).ConfigureAwait(false);
-        return targets.Count;
+        {
+            try
+            {
+                await store.UpdateQueuedAsync(message.QueueId,
+                    message.Envelope.Recipients.Select(r => r.State == QueuedRecipientState.Pending ? r with { NextAttemptAt = now } : r).ToList(),
+                    cancellationToken).ConfigureAwait(false);
+                count++;
+            }
+            catch (KeyNotFoundException)
+            {
+                // Delivered (or deleted) since it was listed: nothing left to retry.
+            }
+        }
+        return count;
     }
 
     /// <summary>Removes a message from the queue without a DSN (the administrator's decision). False when not found.</summary>
