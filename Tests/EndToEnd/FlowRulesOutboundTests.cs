@@ -71,17 +71,7 @@ public sealed class FlowRulesOutboundTests
         return count;
     }
 
-    private static JsonObject[] Events(ServerProcess server)
-    {
-        var config = ((MailServer.Server.Configuration.ConfigLoadResult.Ok)MailServer.Server.Configuration.ConfigLoader.Load(server.ConfigPath, null)).Config;
-        var key = MailServer.Server.Events.EventLogCipher.KeysFrom(config)(ServerProcess.OrganizationId)!;
-        var folder = Path.Combine(server.DataDirectory, "events", ServerProcess.OrganizationId);
-        return Directory.Exists(folder)
-            ? Directory.EnumerateFiles(folder, "*.jsonl")
-                .SelectMany(f => MailServer.Server.Events.EmailEventQuery.ReadFile(f, ServerProcess.OrganizationId, key))
-                .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray()
-            : [];
-    }
+    private static JsonObject[] Events(ServerProcess server) => server.EventLogLines();
 
     [Test]
     public async Task A_Drop_rule_keeps_the_message_from_a_local_recipient_and_is_logged_as_an_outbound_RULE_APPLIED()

@@ -122,11 +122,7 @@ public sealed class GovernanceTests
             "--header", $"Subject: {subject}", "--header", "Message-Id: <q1@elsewhere.test>");
         Assert.That(exit, Is.Zero, transcript);
 
-        var config = ((MailServer.Server.Configuration.ConfigLoadResult.Ok)MailServer.Server.Configuration.ConfigLoader.Load(server.ConfigPath, null)).Config;
-        var key = MailServer.Server.Events.EventLogCipher.KeysFrom(config)(ServerProcess.OrganizationId)!;
-        var events = Directory.EnumerateFiles(Path.Combine(server.DataDirectory, "events", ServerProcess.OrganizationId), "*.jsonl")
-            .SelectMany(f => MailServer.Server.Events.EmailEventQuery.ReadFile(f, ServerProcess.OrganizationId, key))
-            .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
+        var events = server.EventLogLines();
         Assert.That(events.Select(e => (string)e["event"]!["eventName"]!), Is.EqualTo(new[]
             { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "MAILBOX_EMAIL_DELIVERED" }),
             "one received event for the message, one delivered event per mailbox");

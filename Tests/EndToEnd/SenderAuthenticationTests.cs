@@ -178,14 +178,8 @@ public sealed class SenderAuthenticationTests
             Is.EqualTo(("FAIL", "FAIL", "QUARANTINE")));
     }
 
-    private static List<System.Text.Json.Nodes.JsonNode> Events(ServerProcess server)
-    {
-        var config = ((MailServer.Server.Configuration.ConfigLoadResult.Ok)MailServer.Server.Configuration.ConfigLoader.Load(server.ConfigPath, null)).Config;
-        var key = MailServer.Server.Events.EventLogCipher.KeysFrom(config)(ServerProcess.OrganizationId)!;
-        return Directory.EnumerateFiles(Path.Combine(server.DataDirectory, "events", ServerProcess.OrganizationId), "*.jsonl")
-            .SelectMany(f => MailServer.Server.Events.EmailEventQuery.ReadFile(f, ServerProcess.OrganizationId, key))
-            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["event"]!).ToList();
-    }
+    private static List<System.Text.Json.Nodes.JsonNode> Events(ServerProcess server) =>
+        server.EventLogLines().Select(l => l["event"]!).ToList();
 
     [Test]
     public async Task Enforcement_off_delivers_a_failing_message_to_the_inbox_and_logs_the_verdict()

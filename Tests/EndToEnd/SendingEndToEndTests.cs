@@ -125,11 +125,7 @@ public sealed class SendingEndToEndTests
         await imap.DisconnectAsync(true);
 
         // §18: one OUTGOING_EMAIL_SUBMITTED for the queued recipients, then SENT / BOUNCED per recipient, one trace.
-        var config = ((MailServer.Server.Configuration.ConfigLoadResult.Ok)MailServer.Server.Configuration.ConfigLoader.Load(server.ConfigPath, null)).Config;
-        var key = MailServer.Server.Events.EventLogCipher.KeysFrom(config)(ServerProcess.OrganizationId)!;
-        var outgoing = Directory.EnumerateFiles(Path.Combine(server.DataDirectory, "events", ServerProcess.OrganizationId), "*.jsonl")
-            .SelectMany(f => MailServer.Server.Events.EmailEventQuery.ReadFile(f, ServerProcess.OrganizationId, key))
-            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+        var outgoing = server.EventLogLines()
             .Where(l => ((string)l["event"]!["eventName"]!).StartsWith("OUTGOING_", StringComparison.Ordinal)).ToList();
         Assert.Multiple(() =>
         {
