@@ -52,7 +52,7 @@ public sealed class DeliveryPipeline(
     /// <inheritdoc />
     public async Task<TransactionOutcome> DeliverAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        if (transaction.AuthenticatedUser is not null && signer is not null)
+        if (transaction.AuthenticatedUser is not null && signer is { HasAnyKeys: true })
             message = await SignAsync(transaction, message, cancellationToken).ConfigureAwait(false);
         var outcome = await CarryOutAsync(transaction, message, cancellationToken).ConfigureAwait(false);
         if (journal is not null)

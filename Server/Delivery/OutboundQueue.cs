@@ -172,6 +172,8 @@ public sealed class OutboundQueue(
         })).ConfigureAwait(false);
 
         var finished = _time.GetUtcNow();
+        // Read once per run, and only if an event is written.
+        var headers = new Lazy<MailServer.Server.Events.InboundEvents.HeaderFields>(() => MailServer.Server.Events.InboundEvents.ReadHeaders(bytes));
         var expiry = envelope.ReceivedAt + TimeSpan.FromHours(delivery.QueueLifetimeHours);
         var updated = envelope.Recipients.ToList();
         var failed = new List<DsnRecipient>();
@@ -185,15 +187,15 @@ public sealed class OutboundQueue(
                 case RemoteOutcome.Delivered delivered:
                     updated[index] = recipient with { State = QueuedRecipientState.Delivered, Attempts = attempts, Status = "2.0.0", RemoteMta = delivered.RemoteMta, LastError = null };
                     QueueLog.RecipientDelivered(logger, queueId, recipient.Address, delivered.RemoteMta);
-                    Report(envelope, bytes, headers => new MailServer.Server.Events.OutgoingEmailSent(envelope.OrganizationId, TraceOf(queueId),
-                        recipient.Address, headers.Sender, headers.From, headers.MessageId));
+                    Report(envelope, headers, h => new MailServer.Server.Events.OutgoingEmailSent(envelope.OrganizationId, TraceOf(queueId),
+                        recipient.Address, h.Sender, h.From, h.MessageId));
                     if (Wants(recipient.DsnNotify, "SUCCESS"))
                         relayed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Relayed, "2.0.0", delivered.Reply, delivered.RemoteMta, finished));
                     break;
                 case RemoteOutcome.PermanentFailure permanent:
                     updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = permanent.Status, RemoteMta = permanent.RemoteMta, LastError = permanent.Reason };
                     QueueLog.RecipientBounced(logger, queueId, recipient.Address, permanent.Status, permanent.Reason);
-                    Report(envelope, bytes, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
+                    Report(envelope, headers, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
                         new MailServer.Server.Events.BouncedRecipient(recipient.Address, permanent.Reason, permanent.Status), permanent.RemoteMta, permanent.Reason));
                     if (WantsFailure(recipient.DsnNotify))
                         failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, permanent.Status, permanent.Reason, permanent.RemoteMta, finished));
@@ -203,7 +205,7 @@ public sealed class OutboundQueue(
                     var reason = $"delivery time expired after {delivery.QueueLifetimeHours} hours; last error: {temporary.Reason}";
                     updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = "4.4.7", RemoteMta = temporary.RemoteMta, LastError = reason };
                     QueueLog.RecipientBounced(logger, queueId, recipient.Address, "4.4.7", reason);
-                    Report(envelope, bytes, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
+                    Report(envelope, headers, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
                         new MailServer.Server.Events.BouncedRecipient(recipient.Address, reason, "4.4.7"), temporary.RemoteMta, reason));
                     if (WantsFailure(recipient.DsnNotify))
                         failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, "4.4.7", reason, temporary.RemoteMta, finished));
@@ -262,11 +264,11 @@ public sealed class OutboundQueue(
     internal static Guid TraceOf(string queueId) => Guid.TryParseExact(queueId, "N", out var id) ? id : Guid.Empty;
 
     /// <summary>OUTGOING_EMAIL_SENT / _BOUNCED (§18) for users' mail; DSNs and journal records are the server's own.</summary>
-    private void Report(OutboundEnvelope envelope, ReadOnlyMemory<byte> message,
+    private void Report(OutboundEnvelope envelope, Lazy<MailServer.Server.Events.InboundEvents.HeaderFields> headers,
         Func<MailServer.Server.Events.InboundEvents.HeaderFields, MailServer.Server.Events.EmailEvent> build)
     {
         if (events is null || envelope.SubmittedBy is null)
             return;
-        events.Write(build(MailServer.Server.Events.InboundEvents.ReadHeaders(message)));
+        events.Write(build(headers.Value));
     }
 }

@@ -54,6 +54,9 @@ public sealed class DkimMessageSigner(string dataDirectory, TimeProvider? time =
         return keys.Count;
     }
 
+    /// <summary>False when no domain has a key folder yet: callers can skip parsing a message they could not sign.</summary>
+    public bool HasAnyKeys => Directory.Exists(System.IO.Path.Combine(dataDirectory, "dkim"));
+
     private IReadOnlyList<DkimKeyFile> KeysOf(string domain)
     {
         var folder = DkimKeyFile.FolderOf(dataDirectory, domain);
