@@ -149,7 +149,13 @@ public sealed class SendingEndToEndTests
         var message = Message("friend@remote.test");
 
         await SubmitAsync(server, message); // 250: on disk
+        // Kill once the first attempt has failed and been recorded (the worker runs it asynchronously).
         var online = await CliAsync(server, "queue", "list");
+        for (var deadline = DateTime.UtcNow + Wait; !online.Out.Contains("last error:", StringComparison.Ordinal) && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(200);
+            online = await CliAsync(server, "queue", "list");
+        }
         Assert.That(online.Out, Does.Contain("<friend@remote.test>  Pending").And.Contain("from <alice@example.test>"), online.Error);
         await server.KillAsync();
 
