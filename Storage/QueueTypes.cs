@@ -54,7 +54,14 @@ public sealed record OutboundEnvelope(
     DateTimeOffset ReceivedAt,
     string? DsnEnvelopeId,
     string? DsnReturn,
-    IReadOnlyList<QueuedRecipient> Recipients);
+    IReadOnlyList<QueuedRecipient> Recipients)
+{
+    /// <summary>
+    /// The email event log's trace id of the message this was queued from, so its OUTGOING_* events share the
+    /// trace of its other events; null for messages queued before the field existed (their queue id serves).
+    /// </summary>
+    public Guid? TraceId { get; init; }
+}
 
 /// <summary>A message in the outbound queue.</summary>
 /// <param name="QueueId">The queue id (32 hex digits).</param>

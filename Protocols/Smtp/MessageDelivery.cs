@@ -75,6 +75,12 @@ public sealed record SmtpTransaction(
     string? AuthenticatedUser,
     DateTimeOffset ReceivedAt)
 {
+    /// <summary>
+    /// The email event log's trace id of this message (§18.2): every event any part of the server writes about it
+    /// (received, rules applied, delivered, journaled, submitted, sent, bounced) carries it. A <c>with</c> copy keeps it.
+    /// </summary>
+    public Guid TraceId { get; init; } = Guid.CreateVersion7();
+
     /// <summary>RFC 3461 ENVID, or null.</summary>
     public string? EnvelopeId { get; init; }
 

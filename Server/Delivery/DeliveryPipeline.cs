@@ -143,16 +143,19 @@ public sealed class DeliveryPipeline(
                 r.Address, QueuedRecipientState.Pending, 0, now,
                 Gateway: router.GatewayFor(transaction, organization, r),
                 DsnNotify: NotifyText(r.Notify),
-                OriginalRecipient: r.OriginalRecipient)).ToList());
+                OriginalRecipient: r.OriginalRecipient)).ToList())
+        {
+            TraceId = transaction.TraceId,
+        };
         try
         {
             var queued = await store.EnqueueAsync(envelope, message, submitter?.Email, cancellationToken).ConfigureAwait(false);
             QueueLog.Queued(logger, queued.QueueId, recipients.Count, queued.Size);
             if (events is not null && submitter is not null)
             {
-                // §18: OUTGOING_EMAIL_SUBMITTED once per message; SENT/BOUNCED per recipient share its trace id.
+                // §18: OUTGOING_EMAIL_SUBMITTED once per message; SENT/BOUNCED per recipient share the message's trace id.
                 var headers = MailServer.Server.Events.InboundEvents.ReadHeaders(message);
-                events.Write(new MailServer.Server.Events.OutgoingEmailSubmitted(organizationId, OutboundQueue.TraceOf(queued.QueueId),
+                events.Write(new MailServer.Server.Events.OutgoingEmailSubmitted(organizationId, transaction.TraceId,
                     recipients.Select(r => r.Address).ToList(), headers.Sender, headers.From, headers.Subject));
             }
             signal.Wake();

@@ -59,7 +59,7 @@ public sealed class JournalWriter(
                 var report = JournalReport.Build(journal, parsed, transaction.ReversePath, recipients, time.GetUtcNow());
                 var bytes = Serialize(report);
                 await DeliverAsync(organization, journal, bytes, snapshot, cancellationToken).ConfigureAwait(false);
-                events?.Write(new JournalingInitiated(organizationId, Guid.CreateVersion7(transaction.ReceivedAt), journal.To));
+                events?.Write(new JournalingInitiated(organizationId, transaction.TraceId, journal.To));
                 DeliveryLog.Journaled(logger, transaction.SessionId, organization.Alias, journal.To);
             }
             catch (Exception e) when (e is not OperationCanceledException)

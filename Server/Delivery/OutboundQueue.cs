@@ -187,7 +187,7 @@ public sealed class OutboundQueue(
                 case RemoteOutcome.Delivered delivered:
                     updated[index] = recipient with { State = QueuedRecipientState.Delivered, Attempts = attempts, Status = "2.0.0", RemoteMta = delivered.RemoteMta, LastError = null };
                     QueueLog.RecipientDelivered(logger, queueId, recipient.Address, delivered.RemoteMta);
-                    Report(envelope, headers, h => new MailServer.Server.Events.OutgoingEmailSent(envelope.OrganizationId, TraceOf(queueId),
+                    Report(envelope, headers, h => new MailServer.Server.Events.OutgoingEmailSent(envelope.OrganizationId, TraceOf(queueId, envelope),
                         recipient.Address, h.Sender, h.From, h.MessageId));
                     if (Wants(recipient.DsnNotify, "SUCCESS"))
                         relayed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Relayed, "2.0.0", delivered.Reply, delivered.RemoteMta, finished));
@@ -195,7 +195,7 @@ public sealed class OutboundQueue(
                 case RemoteOutcome.PermanentFailure permanent:
                     updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = permanent.Status, RemoteMta = permanent.RemoteMta, LastError = permanent.Reason };
                     QueueLog.RecipientBounced(logger, queueId, recipient.Address, permanent.Status, permanent.Reason);
-                    Report(envelope, headers, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
+                    Report(envelope, headers, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId, envelope),
                         new MailServer.Server.Events.BouncedRecipient(recipient.Address, permanent.Reason, permanent.Status), permanent.RemoteMta, permanent.Reason));
                     if (WantsFailure(recipient.DsnNotify))
                         failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, permanent.Status, permanent.Reason, permanent.RemoteMta, finished));
@@ -205,7 +205,7 @@ public sealed class OutboundQueue(
                     var reason = $"delivery time expired after {delivery.QueueLifetimeHours} hours; last error: {temporary.Reason}";
                     updated[index] = recipient with { State = QueuedRecipientState.Failed, Attempts = attempts, Status = "4.4.7", RemoteMta = temporary.RemoteMta, LastError = reason };
                     QueueLog.RecipientBounced(logger, queueId, recipient.Address, "4.4.7", reason);
-                    Report(envelope, headers, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId),
+                    Report(envelope, headers, _ => new MailServer.Server.Events.OutgoingEmailBounced(envelope.OrganizationId, TraceOf(queueId, envelope),
                         new MailServer.Server.Events.BouncedRecipient(recipient.Address, reason, "4.4.7"), temporary.RemoteMta, reason));
                     if (WantsFailure(recipient.DsnNotify))
                         failed.Add(new DsnRecipient(recipient.Address, recipient.OriginalRecipient, DsnAction.Failed, "4.4.7", reason, temporary.RemoteMta, finished));
@@ -260,8 +260,12 @@ public sealed class OutboundQueue(
     private static bool Wants(string? notify, string item) =>
         notify is not null && notify.Split(',').Contains(item, StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>The event-log trace id of a queued message: its queue id (OUTGOING_EMAIL_SUBMITTED uses the same).</summary>
-    internal static Guid TraceOf(string queueId) => Guid.TryParseExact(queueId, "N", out var id) ? id : Guid.Empty;
+    /// <summary>
+    /// The event-log trace id of a queued message: the one its transaction carried (shared with OUTGOING_EMAIL_SUBMITTED
+    /// and the message's other events); for a message queued before envelopes kept it, its queue id.
+    /// </summary>
+    internal static Guid TraceOf(string queueId, OutboundEnvelope envelope) =>
+        envelope.TraceId ?? (Guid.TryParseExact(queueId, "N", out var id) ? id : Guid.Empty);
 
     /// <summary>OUTGOING_EMAIL_SENT / _BOUNCED (§18) for users' mail; DSNs and journal records are the server's own.</summary>
     private void Report(OutboundEnvelope envelope, Lazy<MailServer.Server.Events.InboundEvents.HeaderFields> headers,

@@ -37,7 +37,7 @@ public static class InboundEvents
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(transaction);
-        var traceId = Guid.CreateVersion7(transaction.ReceivedAt);
+        var traceId = transaction.TraceId;
         var headers = ReadHeaders(message);
         var v = verdicts ?? VerdictsOf(transaction);
         // Remote recipients of a submission belong to no organization here; the outbound events cover them.
@@ -72,7 +72,7 @@ public static class InboundEvents
     public static void InboundRefusedByDmarc(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message)
     {
         ArgumentNullException.ThrowIfNull(log);
-        var traceId = Guid.CreateVersion7(transaction.ReceivedAt);
+        var traceId = transaction.TraceId;
         var from = ReadHeaders(message).From;
         foreach (var group in transaction.Recipients.Where(r => r.OrganizationId is not null).GroupBy(r => r.OrganizationId!))
             log.Write(new DmarcPolicyApplied(group.Key, traceId, from, group.Select(r => r.Address).ToList(), "REJECT"));

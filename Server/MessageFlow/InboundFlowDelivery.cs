@@ -94,7 +94,7 @@ public sealed class InboundFlowDelivery(
                 plan.Add(new Planned(recipients[i], disposition, decision.Rule?.Name ?? "-", message, false));
             }
             if (events is not null && applied.Count > 0)
-                MailServer.Server.Events.FlowRuleEvents.RulesApplied(events, group.Key, Guid.CreateVersion7(transaction.ReceivedAt),
+                MailServer.Server.Events.FlowRuleEvents.RulesApplied(events, group.Key, transaction.TraceId,
                     MailServer.Server.Events.RuleApplied.InboundRule, applied);
             foreach (var (rule, heldRecipients) in held)
                 plan.AddRange(await RunSynchronousHookAsync(transaction, group.Key, rule, heldRecipients, headers, message, verdict, cancellationToken).ConfigureAwait(false));

@@ -114,7 +114,7 @@ public sealed class OutboundFlowDelivery(
         }
 
         if (events is not null && applied.Count > 0)
-            events.RulesApplied(organizationId, Guid.CreateVersion7(transaction.ReceivedAt), RuleApplied.OutboundRule, applied);
+            events.RulesApplied(organizationId, transaction.TraceId, RuleApplied.OutboundRule, applied);
         if (evaluation.AsyncHooks.Count > 0 && hooks is not null)
             await FireAsyncHooksAsync(transaction, organizationId, evaluation, headers, message, cancellationToken).ConfigureAwait(false);
 

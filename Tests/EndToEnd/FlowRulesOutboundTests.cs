@@ -20,10 +20,11 @@ public sealed class FlowRulesOutboundTests
 {
     private const string Password = "Flow-Rules-Outbound-1";
 
-    private static async Task<ServerProcess> StartAsync()
+    private static async Task<ServerProcess> StartAsync(Action<JsonNode>? configure = null)
     {
         var server = ServerProcess.Create();
         var root = JsonNode.Parse(File.ReadAllText(server.ConfigPath))!;
+        configure?.Invoke(root["MailServer"]!["Organizations"]![0]!);
         root["MailServer"]!["Organizations"]![0]!["FlowRules"] = JsonNode.Parse("""
             {
               "Inbound": [
@@ -90,6 +91,26 @@ public sealed class FlowRulesOutboundTests
         Assert.That((string)applied[0]["ruleType"]!, Is.EqualTo("OUTBOUND_RULE"));
         Assert.That((string)applied[0]["ruleActions"]![0]!["action"]!, Is.EqualTo("DROP"));
         Assert.That(applied[0]["ruleActions"]![0]!["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "bob@example.test" }));
+    }
+
+    [Test]
+    public async Task Every_event_of_one_submitted_message_carries_the_same_trace_id_rule_received_delivered_and_journaled()
+    {
+        // §18.2: the trace id correlates every event of a message, whichever part of the server writes it.
+        await using var server = await StartAsync(organization => organization["Journaling"] = JsonNode.Parse(
+            """{ "Enabled": true, "JournalingAddress": "bob@example.test", "ReportAddress": "bob@example.test" }"""));
+        using var client = await SubmitterAsync(server);
+
+        await client.SendAsync(Message("bob@example.test", "alice@example.test"));
+        await client.SendAsync(Message("alice@example.test"));
+
+        var byTrace = Events(server).GroupBy(e => (string)e["traceId"]!).ToList();
+        Assert.That(byTrace, Has.Count.EqualTo(2), "two messages, two traces; the journal records are the server's own");
+        var first = byTrace.Single(g => g.Any(e => (string)e["event"]!["eventName"]! == "RULE_APPLIED"));
+        Assert.That(first.Select(e => (string)e["event"]!["eventName"]!), Is.EquivalentTo(new[]
+            { "RULE_APPLIED", "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "JOURNALING_INITIATED" }));
+        Assert.That(byTrace.Single(g => g != first).Select(e => (string)e["event"]!["eventName"]!), Is.EquivalentTo(new[]
+            { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "JOURNALING_INITIATED" }));
     }
 
     [Test]

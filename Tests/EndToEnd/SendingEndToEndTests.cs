@@ -132,6 +132,10 @@ public sealed class SendingEndToEndTests
             Assert.That(outgoing.Select(l => (string)l["event"]!["eventName"]!), Is.EquivalentTo(new[]
                 { "OUTGOING_EMAIL_SUBMITTED", "OUTGOING_EMAIL_SENT", "OUTGOING_EMAIL_BOUNCED" }));
             Assert.That(outgoing.Select(l => (string)l["traceId"]!).Distinct().Count(), Is.EqualTo(1));
+            // §18.2: the local copy's events and the queued recipients' events are one message, one trace.
+            var trace = (string)outgoing[0]["traceId"]!;
+            Assert.That(server.EventLogLines().Where(l => (string)l["traceId"]! == trace && (string)l["event"]!["eventName"]! == "MAILBOX_EMAIL_DELIVERED")
+                .Select(l => (string)l["event"]!["recipient"]!), Is.EqualTo(new[] { "bob@example.test" }));
             var submitted = outgoing.Single(l => (string)l["event"]!["eventName"]! == "OUTGOING_EMAIL_SUBMITTED")["event"]!;
             Assert.That(submitted["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "friend@remote.test", "reject@remote.test" }));
             Assert.That((string)submitted["subject"]!, Is.EqualTo(message.Subject));
