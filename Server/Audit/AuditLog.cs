@@ -187,6 +187,21 @@ public sealed class AuditLog : IAuditLog, IDisposable
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// Deletes day files older than each organization's <c>AuditLog.RetentionDays</c> (365 by default); an
+    /// organization no longer configured keeps the default. Returns how many files went.
+    /// </summary>
+    public int DeleteExpired(ServerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var deleted = _files.DeleteExpired(
+            orgId => config.Organizations.FirstOrDefault(o => o.Id == orgId)?.AuditLogSettings.RetentionDays ?? AuditLogConfig.DefaultRetentionDays,
+            _time.GetUtcNow());
+        if (deleted > 0)
+            GovernanceLog.LogFilesExpired(_logger, deleted, _files.Root);
+        return deleted;
+    }
+
     /// <summary>Closes the open file.</summary>
     public void Dispose() => _files.Dispose();
 }

@@ -373,10 +373,16 @@ public static partial class ConfigLoader
                 el.Finish();
             }
             var messageFlowApi = ReadMessageFlowApi(o.Object("MessageFlowApi"));
+            var auditLog = AuditLogConfig.Default;
+            if (o.Object("AuditLog") is { } al)
+            {
+                auditLog = new AuditLogConfig(al.Int("RetentionDays", AuditLogConfig.DefaultRetentionDays, 1, 3650));
+                al.Finish();
+            }
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
-                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi);
+                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog);
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {

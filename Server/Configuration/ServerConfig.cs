@@ -94,8 +94,12 @@ public sealed record OrganizationConfig(
     JournalingConfig Journaling,
     RetentionPolicyConfig RetentionPolicy,
     EmailEventLogConfig EmailEventLog,
-    MessageFlowApiConfig? MessageFlowApi = null)
+    MessageFlowApiConfig? MessageFlowApi = null,
+    AuditLogConfig? AuditLog = null)
 {
+    /// <summary>The audit log settings in force (the defaults when the section is absent).</summary>
+    public AuditLogConfig AuditLogSettings => AuditLog ?? AuditLogConfig.Default;
+
     /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
     public string DefaultDomain => Domains.First(d => d.Default).Name;
 }
@@ -237,6 +241,16 @@ public sealed record EmailEventLogConfig(bool Enabled, int RetentionDays = Email
 {
     /// <summary>WorkMail's default log retention (§18.1).</summary>
     public const int DefaultRetentionDays = 30;
+}
+
+/// <summary>The audit log (§19): how many days of day files are kept (default 365; the files hold no message content).</summary>
+public sealed record AuditLogConfig(int RetentionDays = AuditLogConfig.DefaultRetentionDays)
+{
+    /// <summary>One year: audit trails are kept longer than the email event log's 30 days.</summary>
+    public const int DefaultRetentionDays = 365;
+
+    /// <summary>The settings when the section is absent.</summary>
+    public static AuditLogConfig Default { get; } = new();
 }
 
 /// <summary>A bearer token of the message flow API (§11): the contexts it may read, and whether it may replace content.</summary>

@@ -8,13 +8,14 @@ namespace MailServer.Server.Retention;
 
 /// <summary>
 /// Runs the retention policies shortly after start and then once a day (§16: WorkMail allows 48 hours), and
-/// expires email event log files past their RetentionDays on the same schedule. A failed run is logged and
+/// expires email event log and audit log files past their RetentionDays on the same schedule. A failed run is logged and
 /// retried at the next tick; it never stops the host.
 /// </summary>
 public sealed class RetentionService(
     RetentionRunner runner,
     ConfigMonitor config,
     IEmailEventLog events,
+    IAuditLog audit,
     ILogger<RetentionService> logger,
     TimeProvider? time = null) : BackgroundService
 {
@@ -39,6 +40,8 @@ public sealed class RetentionService(
             GovernanceLog.RetentionRan(logger, report.Moved, report.Deleted, report.MailboxesChecked, dryRun ? " (dry run)" : "");
             if (!dryRun && events is EmailEventLog log)
                 log.DeleteExpired();
+            if (!dryRun && audit is AuditLog auditLog)
+                auditLog.DeleteExpired(config.Config);
             return report;
         }
         finally
