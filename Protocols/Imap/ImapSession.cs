@@ -97,6 +97,9 @@ internal sealed class ImapSession
 
     public SelectedMailbox? Selected => State is ImapSessionState.Selected s ? s.Mailbox : null;
 
+    /// <summary>The client's name/version from its ID command (RFC 2971), for the audit log; null until it sends one.</summary>
+    public string? UserAgent { get; set; }
+
     /// <summary>
     /// Tells the access observer (if any) of one audited command on a folder of <paramref name="owner"/>'s mailbox
     /// (null: the user's own). Observer failures are logged, never surfaced to the client.
@@ -111,7 +114,7 @@ internal sealed class ImapSession
         try
         {
             observer.Observe(new MailboxAccess(user.OrganizationId, user.Email, ownerAddress ?? user.Email, action, objectType,
-                folderPath, folderId, uids ?? [], allowed, address));
+                folderPath, folderId, uids ?? [], allowed, address, UserAgent));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

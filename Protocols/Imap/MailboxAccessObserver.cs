@@ -30,12 +30,16 @@ public enum MailboxAccessAction
     Copy,
     /// <summary>COPY, on the destination folder.</summary>
     CopyTo,
+    /// <summary>MYRIGHTS, GETACL, LISTRIGHTS: the folder's permissions were read.</summary>
+    ReadPermissions,
+    /// <summary>SETACL, DELETEACL (always refused: permissions are the administrator's).</summary>
+    UpdatePermissions,
 }
 
 /// <summary>Whether an operation acted on a folder or on messages.</summary>
 public enum MailboxObjectType
 {
-    /// <summary>A folder (LIST, STATUS, CREATE, RENAME, DELETE).</summary>
+    /// <summary>A folder (LIST, STATUS, SELECT, EXAMINE, CREATE, RENAME, DELETE, the ACL commands).</summary>
     Folder,
     /// <summary>Messages (FETCH, STORE, APPEND, EXPUNGE, MOVE, COPY).</summary>
     Message,
@@ -53,6 +57,8 @@ public enum MailboxObjectType
 /// <param name="Uids">The UIDs of the messages acted on (empty for folder operations).</param>
 /// <param name="Allowed">False when the command was refused for lack of permission.</param>
 /// <param name="SourceAddress">The client's address.</param>
+/// <param name="UserAgent">The client's name and version as it gave them in an RFC 2971 ID command
+/// (<c>Thunderbird/128.5.0</c>), or null when it sent none.</param>
 public sealed record MailboxAccess(
     string OrganizationId,
     string UserId,
@@ -63,7 +69,8 @@ public sealed record MailboxAccess(
     string? FolderId,
     IReadOnlyList<uint> Uids,
     bool Allowed,
-    IPAddress SourceAddress);
+    IPAddress SourceAddress,
+    string? UserAgent = null);
 
 /// <summary>
 /// Told of every audited mailbox operation, once per command (not per message). Called on the session's thread

@@ -31,7 +31,8 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
             access.Allowed,
             ItemId: access.Uids.Count == 0 ? null : string.Join(',', access.Uids),
             FolderPath: access.FolderPath,
-            FolderId: access.FolderId);
+            FolderId: access.FolderId,
+            UserAgent: access.UserAgent);
     }
 
     /// <summary>The §19.1 action name.</summary>
@@ -49,6 +50,8 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
         MailboxAccessAction.MoveTo => MailboxActions.MoveTo,
         MailboxAccessAction.Copy => MailboxActions.Copy,
         MailboxAccessAction.CopyTo => MailboxActions.CopyTo,
+        MailboxAccessAction.ReadPermissions => MailboxActions.ReadPermissions,
+        MailboxAccessAction.UpdatePermissions => MailboxActions.UpdatePermissions,
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, "Not a mailbox access action."),
     };
 

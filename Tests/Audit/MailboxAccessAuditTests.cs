@@ -27,6 +27,8 @@ public sealed class MailboxAccessAuditTests
     [TestCase(MailboxAccessAction.MoveTo, "move_to")]
     [TestCase(MailboxAccessAction.Copy, "copy")]
     [TestCase(MailboxAccessAction.CopyTo, "copy_to")]
+    [TestCase(MailboxAccessAction.ReadPermissions, "read_permissions")]
+    [TestCase(MailboxAccessAction.UpdatePermissions, "update_permissions")]
     public void Each_action_has_its_section_19_1_name(MailboxAccessAction action, string name) =>
         Assert.That(MailboxAccessAuditObserver.ActionName(action), Is.EqualTo(name));
 

@@ -27,7 +27,7 @@ public sealed class ImapAuditTests
     }
 
     [Test]
-    public async Task List_append_fetch_store_seen_move_and_a_refused_other_users_select_are_audited_in_order()
+    public async Task List_select_append_fetch_store_move_acl_and_a_refused_other_users_status_are_audited_in_order_with_the_user_agent()
     {
         await using var server = ServerProcess.Create();
         File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
@@ -39,6 +39,8 @@ public sealed class ImapAuditTests
         {
             Assert.That(greeting, Does.StartWith("* OK"));
             Assert.That((await client.CommandAsync("a1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("a1 OK"));
+            // RFC 2971 ID: the client's name and version become the audit log's user_agent; "os" is not kept.
+            Assert.That((await client.CommandAsync("a1b", "ID (\"name\" \"Thunderbird\" \"version\" \"128.5.0\" \"os\" \"Linux\")")).Last(), Does.StartWith("a1b OK"));
             Assert.That((await client.CommandAsync("a2", "LIST \"\" \"*\"")).Last(), Does.StartWith("a2 OK"));
             Assert.That((await client.CommandAsync("a3", "CREATE Archive")).Last(), Does.StartWith("a3 OK"));
             var message = Encoding.ASCII.GetBytes("From: bob@example.test\r\nTo: alice@example.test\r\nSubject: audit me\r\n\r\nHello.\r\n");
@@ -53,21 +55,24 @@ public sealed class ImapAuditTests
             // No Full Access to bob's mailbox: answered as if it did not exist (RFC 4314 §6), audited as refused.
             Assert.That((await client.CommandAsync("a11", "STATUS \"Other Users/bob@example.test/INBOX\" (MESSAGES)")).Last(),
                 Is.EqualTo("a11 NO [NONEXISTENT] No such mailbox"));
+            Assert.That((await client.CommandAsync("a11b", "MYRIGHTS INBOX")).Last(), Does.StartWith("a11b OK"));
+            Assert.That((await client.CommandAsync("a11c", "SETACL INBOX bob@example.test lr")).Last(), Does.StartWith("a11c NO [NOPERM]"));
             Assert.That((await client.CommandAsync("a12", "LOGOUT")).Last(), Does.StartWith("a12 OK"));
         }
 
-        // One MailboxAction sample per audited command: ten, one of them denied (workmail-behaviour §20).
+        // One MailboxAction sample per audited command: thirteen, two of them denied (workmail-behaviour §20).
         using (var http = new HttpClient())
         {
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{server.ListenerPorts.Admin}/metrics");
-            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_sum\{[^}]*\} 1$"), metrics);
-            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_count\{[^}]*\} 10$"), metrics);
+            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_sum\{[^}]*\} 2$"), metrics);
+            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_count\{[^}]*\} 13$"), metrics);
         }
 
         var access = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
         Assert.That(access.Select(l => (string)l["action"]!), Is.EqualTo(new[]
         {
-            "read_hierarchy", "create", "create", "read_summary", "read", "update_read_state", "update", "move", "move_to", "read_hierarchy",
+            "read_hierarchy", "create", "create", "read_hierarchy", "read_summary", "read", "update_read_state", "update", "move", "move_to",
+            "read_hierarchy", "read_permissions", "update_permissions",
         }));
         var archiveId = (string?)access[1]["folder_id"];
         Assert.Multiple(() =>
@@ -80,26 +85,29 @@ public sealed class ImapAuditTests
                 Assert.That((string)line["organization_arn"]!, Is.EqualTo("urn:mailserver:organization/" + ServerProcess.OrganizationId));
                 Assert.That((long)line["event_timestamp"]!, Is.GreaterThan(0));
                 Assert.That((string)line["request_id"]!, Is.Not.Empty);
+                Assert.That((string)line["user_agent"]!, Is.EqualTo("Thunderbird/128.5.0"));
             }
-            Assert.That(access.Take(9).Select(l => (bool)l["action_allowed"]!), Is.All.True);
-            Assert.That(access.Take(9).Select(l => (string)l["owner_id"]!), Is.All.EqualTo("alice@example.test"));
+            Assert.That(access.Select(l => (bool)l["action_allowed"]!), Is.EqualTo(Enumerable.Repeat(true, 10).Concat([false, true, false])));
+            Assert.That(access.Where((_, i) => i != 10).Select(l => (string)l["owner_id"]!), Is.All.EqualTo("alice@example.test"));
             Assert.That(access.Select(l => (string)l["object_type"]!), Is.EqualTo(new[]
             {
-                "Folder", "Folder", "Message", "Message", "Message", "Message", "Message", "Message", "Message", "Folder",
+                "Folder", "Folder", "Message", "Folder", "Message", "Message", "Message", "Message", "Message", "Message", "Folder", "Folder", "Folder",
             }));
+            Assert.That((string)access[3]["folder_path"]!, Is.EqualTo("INBOX"), "SELECT");
+            Assert.That(access[3]["item_id"], Is.Null);
+            Assert.That(access.Skip(11).Select(l => (string)l["folder_path"]!), Is.All.EqualTo("INBOX"), "MYRIGHTS, SETACL");
             Assert.That((string?)access[1]["folder_path"], Is.EqualTo("Archive"));
             Assert.That(archiveId, Is.Not.Null.And.Not.Empty);
-            foreach (var line in access.Skip(2).Take(6))
+            foreach (var line in access.Where((_, i) => i is 2 or (>= 4 and <= 8)))
             {
                 Assert.That((string)line["folder_path"]!, Is.EqualTo("INBOX"));
                 Assert.That((string)line["item_id"]!, Is.EqualTo("1"));
             }
-            Assert.That((string)access[8]["folder_path"]!, Is.EqualTo("Archive"));
-            Assert.That((string?)access[8]["folder_id"], Is.EqualTo(archiveId));
-            Assert.That((string)access[8]["item_id"]!, Is.EqualTo("1"));
-            Assert.That((bool)access[9]["action_allowed"]!, Is.False);
-            Assert.That((string)access[9]["owner_id"]!, Is.EqualTo("bob@example.test"));
-            Assert.That((string)access[9]["folder_path"]!, Is.EqualTo("INBOX"));
+            Assert.That((string)access[9]["folder_path"]!, Is.EqualTo("Archive"));
+            Assert.That((string?)access[9]["folder_id"], Is.EqualTo(archiveId));
+            Assert.That((string)access[9]["item_id"]!, Is.EqualTo("1"));
+            Assert.That((string)access[10]["owner_id"]!, Is.EqualTo("bob@example.test"));
+            Assert.That((string)access[10]["folder_path"]!, Is.EqualTo("INBOX"));
         });
     }
 
@@ -138,6 +146,7 @@ public sealed class ImapAuditTests
         Assert.That(access.Select(l => ((string)l["action"]!, (string)l["owner_id"]!, (string)l["folder_path"]!)), Is.EqualTo(new[]
         {
             ("create", "bob@example.test", "INBOX"),
+            ("read_hierarchy", "bob@example.test", "INBOX"),
             ("read", "bob@example.test", "INBOX"),
             ("move", "bob@example.test", "INBOX"),
             ("move_to", "alice@example.test", "INBOX"),
@@ -146,8 +155,9 @@ public sealed class ImapAuditTests
         {
             Assert.That(access.Select(l => (string)l["user_id"]!), Is.All.EqualTo("alice@example.test"));
             Assert.That(access.Select(l => (bool)l["action_allowed"]!), Is.All.True);
-            Assert.That(access.Select(l => (string)l["item_id"]!), Is.All.EqualTo("1"));
-            Assert.That((string?)access[2]["folder_id"], Is.Not.EqualTo((string?)access[3]["folder_id"]));
+            Assert.That(access.Where((_, i) => i != 1).Select(l => (string)l["item_id"]!), Is.All.EqualTo("1"));
+            Assert.That(access.Select(l => l["user_agent"]), Is.All.Null, "the client sent no ID");
+            Assert.That((string?)access[3]["folder_id"], Is.Not.EqualTo((string?)access[4]["folder_id"]));
         });
     }
 }

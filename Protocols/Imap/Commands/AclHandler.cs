@@ -18,7 +18,8 @@ internal static class AclHandler
     /// <summary>MYRIGHTS (RFC 4314 §3.5).</summary>
     public static Task<ImapCompletion> RunMyRightsAsync(MyRightsCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var named = MailboxNames.RequireNamed(session, command.Mailbox); // NO [NONEXISTENT] without the "l" right (§6)
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadPermissions); // NO [NONEXISTENT] without the "l" right (§6)
+        RecordRead(session, named);
         session.Writer.BeginUntagged().Atom("MYRIGHTS").Mailbox(named.ClientName).AString(AllRights).End();
         return Task.FromResult(ImapCompletion.Ok("MYRIGHTS completed"));
     }
@@ -26,7 +27,8 @@ internal static class AclHandler
     /// <summary>GETACL (RFC 4314 §3.3): the owner and every user with Full Access on the owner's mailbox.</summary>
     public static Task<ImapCompletion> RunGetAclAsync(GetAclCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var named = MailboxNames.RequireNamed(session, command.Mailbox);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadPermissions);
+        RecordRead(session, named);
         var w = session.Writer.BeginUntagged().Atom("ACL").Mailbox(named.ClientName);
         foreach (var identifier in Holders(session, named.Owner ?? session.Account.User))
             w.AString(identifier).AString(AllRights);
@@ -38,7 +40,8 @@ internal static class AclHandler
     /// none, as one group.</summary>
     public static Task<ImapCompletion> RunListRightsAsync(ListRightsCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        var named = MailboxNames.RequireNamed(session, command.Mailbox);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadPermissions);
+        RecordRead(session, named);
         var owner = named.Owner ?? session.Account.User;
         var w = session.Writer.BeginUntagged().Atom("LISTRIGHTS").Mailbox(named.ClientName).AString(command.Identifier);
         if (string.Equals(command.Identifier, owner.Email, StringComparison.OrdinalIgnoreCase))
@@ -49,13 +52,26 @@ internal static class AclHandler
         return Task.FromResult(ImapCompletion.Ok("LISTRIGHTS completed"));
     }
 
-    /// <summary>SETACL (RFC 4314 §3.1): refused, permissions are the administrator's (RFC 5530 NOPERM).</summary>
+    /// <summary>SETACL (RFC 4314 §3.1): refused, permissions are the administrator's (RFC 5530 NOPERM); audited as a
+    /// refused update_permissions (a mailbox the user cannot see stays NO [NONEXISTENT], RFC 4314 §6).</summary>
     public static Task<ImapCompletion> RunSetAclAsync(SetAclCommand command, ImapSession session, CancellationToken cancellationToken) =>
-        throw new ImapRefusedException(ResponseCode.NoPermission, "Mailbox permissions are set by the administrator in the configuration");
+        RefuseUpdate(session, command.Mailbox);
 
     /// <summary>DELETEACL (RFC 4314 §3.2): refused like SETACL.</summary>
     public static Task<ImapCompletion> RunDeleteAclAsync(DeleteAclCommand command, ImapSession session, CancellationToken cancellationToken) =>
+        RefuseUpdate(session, command.Mailbox);
+
+    private static Task<ImapCompletion> RefuseUpdate(ImapSession session, string mailbox)
+    {
+        var named = MailboxNames.RequireNamed(session, mailbox, auditAs: MailboxAccessAction.UpdatePermissions);
+        session.RecordAccess(MailboxAccessAction.UpdatePermissions, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name,
+            named.Folder.FolderId, allowed: false);
         throw new ImapRefusedException(ResponseCode.NoPermission, "Mailbox permissions are set by the administrator in the configuration");
+    }
+
+    // workmail-behaviour §19.1: GETACL/MYRIGHTS (and LISTRIGHTS) → read_permissions.
+    private static void RecordRead(ImapSession session, NamedFolder named) =>
+        session.RecordAccess(MailboxAccessAction.ReadPermissions, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
 
     private static IEnumerable<string> Holders(ImapSession session, DirectoryUser owner)
     {

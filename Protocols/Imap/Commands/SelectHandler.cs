@@ -19,11 +19,13 @@ internal static class SelectHandler
             session.State = new ImapSessionState.Authenticated(account);
             session.Writer.Untagged(ImapStatus.Ok, ResponseCode.MailboxClosed, "Previous mailbox closed"); // RFC 7162 §3.2.11
         }
-        var named = MailboxNames.RequireNamed(session, command.Mailbox);
+        var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadHierarchy);
         if (command.CondStore)
             session.CondStoreEnabled = true;
         var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email);
         session.State = new ImapSessionState.Selected(account, selected);
+        // workmail-behaviour §19.1: opening a folder reads its state (counts, UIDs), like STATUS → read_hierarchy.
+        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
 
         var w = session.Writer;
         w.BeginUntagged().Number((ulong)selected.Count).Atom("EXISTS").End();
