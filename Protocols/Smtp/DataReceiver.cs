@@ -27,7 +27,8 @@ internal sealed class DataReceiver(
     TimeProvider time,
     TimeSpan mimeParseBudget,
     ILogger logger,
-    InboundAuthenticationOptions? authentication = null) : IMessageStore, IMessageStoreFactory
+    InboundAuthenticationOptions? authentication = null,
+    ISubmissionObserver? submissions = null) : IMessageStore, IMessageStoreFactory
 {
     public IMessageStore CreateInstance(ISessionContext context) => this;
 
@@ -54,6 +55,7 @@ internal sealed class DataReceiver(
                 return refusal.Reply;
             }
 
+            string? submittedAs = null;
             if (session.User is { } user)
             {
                 // §5: who may appear in From and Sender. Checked on the exact bytes that will be stored.
@@ -62,14 +64,17 @@ internal sealed class DataReceiver(
                     logger.SubmissionRefused(user.Email, problem);
                     return SmtpReplies.BadSenderHeaders(problem);
                 }
-                var decision = SendPermission.ForHeaders(directory.Current, user, headers);
+                var snapshot = directory.Current;
+                var decision = SendPermission.ForHeaders(snapshot, user, headers);
                 if (decision.Decision is SendDecision.Refused refused)
                 {
                     logger.SubmissionRefused(user.Email, refused.Reason);
+                    ObserveSubmission(session, user, SubmissionOwner.Of(snapshot, user, refused), null, allowed: false);
                     return SmtpReplies.SendAsDenied(refused.Reason);
                 }
                 message = SenderHeaderRewriter.Apply(message, decision.Change);
                 message = SubmissionHeaders.AddMissing(message, options.ServerName, time.GetUtcNow());
+                submittedAs = SubmissionOwner.Of(snapshot, user, decision.Decision);
             }
 
             var parameters = transaction.Parameters;
@@ -138,6 +143,8 @@ internal sealed class DataReceiver(
                     outcome = new TransactionOutcome([.. outcome.Recipients, .. rejected.Select(r => (r, (DeliveryOutcome)dmarcRefusal))]);
                 }
                 var reply = SmtpReplies.ForOutcome(outcome, transactionId);
+                if (submittedAs is not null && session.User is { } submitter && (int)reply.ReplyCode is >= 200 and < 300)
+                    ObserveSubmission(session, submitter, submittedAs, SubmissionHeaders.MessageIdOf(stored), allowed: true);
                 logger.DeliveryCompleted(
                     transactionId,
                     outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.Delivered),
@@ -158,6 +165,9 @@ internal sealed class DataReceiver(
             return SmtpReplies.TemporaryServerError;
         }
     }
+
+    private void ObserveSubmission(SmtpSessionState session, DirectoryUser user, string ownerId, string? messageId, bool allowed) =>
+        submissions?.Observe(new SubmissionAttempt(user.OrganizationId, user.Email, ownerId, messageId, allowed, session.RemoteEndPoint.Address));
 
     /// <summary>Tells the delivery side of recipients refused before delivery; a failure there never changes the reply.</summary>
     private async Task RecordRefusalAsync(SmtpTransaction refused, byte[] message, CancellationToken cancellationToken)

@@ -14,7 +14,8 @@ namespace MailServer.Protocols.Smtp;
 /// <see cref="SmtpResponseException"/> carrying a reply from <see cref="SmtpReplies"/>.
 /// Stateless: one instance serves every session (it is not IDisposable, which SmtpServer would dispose).
 /// </summary>
-internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger logger)
+internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger logger,
+    ISubmissionObserver? submissions = null)
     : IMailboxFilter, IMailboxFilterFactory
 {
     public IMailboxFilter CreateInstance(ISessionContext context) => this;
@@ -36,9 +37,12 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
         }
         // §5: the envelope sender must be the user's own address or one it may send as or on behalf of.
         var reversePath = from is { } f && !string.IsNullOrEmpty(f.User) ? f.AsAddress() : "";
-        if (SendPermission.ForEnvelope(directory.Current, user, reversePath) is SendDecision.Refused refused)
+        var snapshot = directory.Current;
+        if (SendPermission.ForEnvelope(snapshot, user, reversePath) is SendDecision.Refused refused)
         {
             logger.SubmissionRefused(user.Email, refused.Reason);
+            submissions?.Observe(new SubmissionAttempt(user.OrganizationId, user.Email, SubmissionOwner.Of(snapshot, user, refused), null,
+                Allowed: false, session.RemoteEndPoint.Address));
             throw new SmtpResponseException(SmtpReplies.SendAsDenied(refused.Reason));
         }
         return Task.FromResult(true);

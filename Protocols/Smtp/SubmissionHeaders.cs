@@ -29,6 +29,22 @@ internal static class SubmissionHeaders
         return result;
     }
 
+    /// <summary>The Message-ID of <paramref name="message"/> without its angle brackets, or null when it has none.</summary>
+    public static string? MessageIdOf(byte[] message)
+    {
+        var header = MessageChecks.HeaderSection(message);
+        try
+        {
+            using var stream = new MemoryStream(header.ToArray(), writable: false);
+            var value = MimeKit.HeaderList.Load(stream)[MimeKit.HeaderId.MessageId];
+            return value is null ? null : MimeKit.Utils.MimeUtils.ParseMessageId(value) ?? value.Trim();
+        }
+        catch (FormatException)
+        {
+            return null; // the content checks passed it; a header section MimeKit cannot load has no id to report
+        }
+    }
+
     /// <summary>True when a header line (not a folded continuation) starts with <paramref name="name"/>, any case.</summary>
     private static bool HasField(ReadOnlySpan<byte> header, ReadOnlySpan<byte> name)
     {

@@ -143,6 +143,8 @@ public static class ServerHost
 
         // 6. Listeners, one hosted service each.
         builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
+        builder.Services.AddSingleton<ISubmissionObserver>(sp => new Audit.SubmissionAuditObserver(
+            sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
         builder.Services.AddSingleton<IMailboxAccessObserver>(sp => new Audit.MailboxAccessAuditObserver(

@@ -16,9 +16,11 @@ internal sealed class SmtpListenerService(
     IMessageDelivery delivery,
     ICredentialValidator credentials,
     ILogger<SmtpListener> logger,
-    InboundAuthenticationOptions? senderAuthentication = null) : IHostedService, IAsyncDisposable
+    InboundAuthenticationOptions? senderAuthentication = null,
+    ISubmissionObserver? submissions = null) : IHostedService, IAsyncDisposable
 {
-    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, authentication: senderAuthentication);
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, authentication: senderAuthentication,
+        submissions: submissions);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 
