@@ -105,7 +105,7 @@ internal sealed class ImapSession
     /// (null: the user's own). Observer failures are logged, never surfaced to the client.
     /// </summary>
     public void RecordAccess(MailboxAccessAction action, MailboxObjectType objectType, string? ownerAddress, string? folderPath,
-        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true)
+        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true, string? attachmentPath = null)
     {
         if (_services.AccessObserver is not { } observer || State is not (ImapSessionState.Authenticated or ImapSessionState.Selected))
             return;
@@ -114,7 +114,7 @@ internal sealed class ImapSession
         try
         {
             observer.Observe(new MailboxAccess(user.OrganizationId, user.Email, ownerAddress ?? user.Email, action, objectType,
-                folderPath, folderId, uids ?? [], allowed, address, UserAgent));
+                folderPath, folderId, uids ?? [], allowed, address, UserAgent, attachmentPath));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -123,10 +123,11 @@ internal sealed class ImapSession
     }
 
     /// <summary>Records one audited command on messages of the selected folder.</summary>
-    public void RecordSelectedAccess(MailboxAccessAction action, IReadOnlyList<uint> uids, bool allowed = true)
+    public void RecordSelectedAccess(MailboxAccessAction action, IReadOnlyList<uint> uids, bool allowed = true, string? attachmentPath = null)
     {
         if (Selected is { } selected)
-            RecordAccess(action, MailboxObjectType.Message, selected.SharedOwner, selected.Folder.Name, selected.FolderId, uids, allowed);
+            RecordAccess(action, action == MailboxAccessAction.ReadAttachment ? MailboxObjectType.Attachment : MailboxObjectType.Message,
+                selected.SharedOwner, selected.Folder.Name, selected.FolderId, uids, allowed, attachmentPath);
     }
 
     public ImapAccount Account => State switch

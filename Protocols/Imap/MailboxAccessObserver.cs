@@ -14,6 +14,8 @@ public enum MailboxAccessAction
     ReadSummary,
     /// <summary>FETCH of a body (BODY[...], BINARY[...], RFC822, RFC822.TEXT).</summary>
     Read,
+    /// <summary>FETCH of attachment parts only (BODY[2], BINARY[2] where part 2 is an attachment).</summary>
+    ReadAttachment,
     /// <summary>APPEND (a message) or CREATE (a folder).</summary>
     Create,
     /// <summary>RENAME, or STORE of flags other than \Seen alone.</summary>
@@ -43,6 +45,8 @@ public enum MailboxObjectType
     Folder,
     /// <summary>Messages (FETCH, STORE, APPEND, EXPUNGE, MOVE, COPY).</summary>
     Message,
+    /// <summary>Attachments of messages (a FETCH of attachment parts only).</summary>
+    Attachment,
 }
 
 /// <summary>One audited IMAP command on a mailbox.</summary>
@@ -59,6 +63,8 @@ public enum MailboxObjectType
 /// <param name="SourceAddress">The client's address.</param>
 /// <param name="UserAgent">The client's name and version as it gave them in an RFC 2971 ID command
 /// (<c>Thunderbird/128.5.0</c>), or null when it sent none.</param>
+/// <param name="AttachmentPath">For <see cref="MailboxAccessAction.ReadAttachment"/>: the attachments' display names,
+/// comma-separated in the order fetched, each once.</param>
 public sealed record MailboxAccess(
     string OrganizationId,
     string UserId,
@@ -70,7 +76,8 @@ public sealed record MailboxAccess(
     IReadOnlyList<uint> Uids,
     bool Allowed,
     IPAddress SourceAddress,
-    string? UserAgent = null);
+    string? UserAgent = null,
+    string? AttachmentPath = null);
 
 /// <summary>
 /// Told of every audited mailbox operation, once per command (not per message). Called on the session's thread

@@ -32,6 +32,7 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
             ItemId: access.Uids.Count == 0 ? null : string.Join(',', access.Uids),
             FolderPath: access.FolderPath,
             FolderId: access.FolderId,
+            AttachmentPath: access.AttachmentPath,
             UserAgent: access.UserAgent);
     }
 
@@ -42,6 +43,7 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
         MailboxAccessAction.ReadHierarchy => MailboxActions.ReadHierarchy,
         MailboxAccessAction.ReadSummary => MailboxActions.ReadSummary,
         MailboxAccessAction.Read => MailboxActions.Read,
+        MailboxAccessAction.ReadAttachment => MailboxActions.ReadAttachment,
         MailboxAccessAction.Create => MailboxActions.Create,
         MailboxAccessAction.Update => MailboxActions.Update,
         MailboxAccessAction.UpdateReadState => MailboxActions.UpdateReadState,
@@ -56,5 +58,12 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
     };
 
     /// <summary>The §19.1 object type name.</summary>
-    public static string ObjectTypeName(MailboxObjectType type) => type == MailboxObjectType.Folder ? "Folder" : "Message";
+    /// <exception cref="ArgumentOutOfRangeException">Not a defined object type.</exception>
+    public static string ObjectTypeName(MailboxObjectType type) => type switch
+    {
+        MailboxObjectType.Folder => "Folder",
+        MailboxObjectType.Message => "Message",
+        MailboxObjectType.Attachment => "Attachment",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Not a mailbox object type."),
+    };
 }

@@ -160,4 +160,41 @@ public sealed class ImapAuditTests
             Assert.That((string?)access[3]["folder_id"], Is.Not.EqualTo((string?)access[4]["folder_id"]));
         });
     }
+    [Test]
+    public async Task Fetching_only_an_attachment_part_is_read_attachment_with_its_name_and_the_text_part_is_read()
+    {
+        await using var server = ServerProcess.Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\""));
+        await server.StartAsync();
+
+        var (client, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using (client)
+        {
+            Assert.That((await client.CommandAsync("d1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("d1 OK"));
+            var message = Encoding.ASCII.GetBytes(
+                "From: bob@example.test\r\nTo: alice@example.test\r\nSubject: the report\r\nMIME-Version: 1.0\r\n" +
+                "Content-Type: multipart/mixed; boundary=b1\r\n\r\n" +
+                "--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+                "--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"q3 report.pdf\"\r\n" +
+                "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n");
+            await client.SendRawAsync(Encoding.ASCII.GetBytes($"d2 APPEND INBOX {{{message.Length}+}}\r\n").Concat(message).Concat("\r\n"u8.ToArray()).ToArray());
+            Assert.That((await client.ReadUntilTaggedAsync("d2")).Last(), Does.StartWith("d2 OK [APPENDUID"));
+            Assert.That((await client.CommandAsync("d3", "SELECT INBOX")).Last(), Does.StartWith("d3 OK"));
+            Assert.That((await client.CommandAsync("d4", "UID FETCH 1 (BODY.PEEK[2])")).Last(), Does.StartWith("d4 OK"));
+            Assert.That((await client.CommandAsync("d5", "UID FETCH 1 (BINARY.PEEK[2])")).Last(), Does.StartWith("d5 OK"));
+            Assert.That((await client.CommandAsync("d6", "UID FETCH 1 (BODY.PEEK[1])")).Last(), Does.StartWith("d6 OK"));
+            Assert.That((await client.CommandAsync("d7", "UID FETCH 1 (BODY.PEEK[1] BODY.PEEK[2])")).Last(), Does.StartWith("d7 OK"));
+            Assert.That((await client.CommandAsync("d8", "LOGOUT")).Last(), Does.StartWith("d8 OK"));
+        }
+
+        var fetches = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").Skip(2).ToArray(); // after APPEND and SELECT
+        Assert.That(fetches.Select(l => ((string)l["action"]!, (string)l["object_type"]!, (string?)l["attachment_path"], (string?)l["item_id"])), Is.EqualTo(new[]
+        {
+            ("read_attachment", "Attachment", "q3 report.pdf", "1"),
+            ("read_attachment", "Attachment", "q3 report.pdf", "1"),
+            ("read", "Message", (string?)null, "1"),
+            ("read", "Message", (string?)null, "1"),
+        }));
+    }
 }

@@ -58,96 +58,131 @@ internal static class FetchHandler
                     seenSet[meta.Uid] = meta;
             }
         }
-        // workmail-behaviour §19.1: one record per command; a body item is "read", metadata only "read_summary".
-        var readsBody = items.Any(i => i is FetchItem.BodySection { Section.Text: not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot) } or FetchItem.Binary
-            or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
-        if (messages.Count > 0)
-            session.RecordSelectedAccess(readsBody ? MailboxAccessAction.Read : MailboxAccessAction.ReadSummary,
-                messages.Where(m => command.ChangedSince is not { } since || m.Meta.ModSeq > since).Select(m => m.Meta.Uid).ToList());
-        var scratch = new ArrayBufferWriter<byte>(4096);
-        var w = new ImapResponseWriter(scratch);
-
-        foreach (var (seq, original) in messages)
+        // workmail-behaviour §19.1: one record per command; a body item is "read", metadata only "read_summary", and
+        // a FETCH whose body items are all attachment parts (BODY[2], BINARY[2]) "read_attachment", known once the
+        // parts are seen, so that record is written when the command ends, however it ends.
+        var bodyItems = items.Where(i => i is FetchItem.BodySection { Section.Text: not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot) }
+            or FetchItem.Binary or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text }).ToList();
+        var attachmentParts = bodyItems.Select(AttachmentPartOf).ToList();
+        var audited = messages.Where(m => command.ChangedSince is not { } since || m.Meta.ModSeq > since).Select(m => m.Meta.Uid).ToList();
+        var mayReadAttachments = attachmentParts.Count > 0 && attachmentParts.All(p => p is not null);
+        var attachmentNames = mayReadAttachments ? new List<string>() : null;
+        if (messages.Count > 0 && !mayReadAttachments)
+            session.RecordSelectedAccess(bodyItems.Count > 0 ? MailboxAccessAction.Read : MailboxAccessAction.ReadSummary, audited);
+        try
         {
-            var meta = original;
-            if (command.ChangedSince is { } since && meta.ModSeq <= since)
-                continue;
-            ImapMessageView? view;
-            try
-            {
-                view = null;
-                if (needsHeader)
-                {
-                    var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
-                    // The store keeps at most 256 KiB of header; a longer header is served from the message itself.
-                    if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
-                        view = ImapMessageView.ParseHeaderOnly(section);
-                }
-                if (needsFull || (needsHeader && view is null))
-                    view = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
-            }
-            catch (KeyNotFoundException)
-            {
-                expungedMeanwhile = true; // expunged by another session; the client hears EXPUNGE later
-                continue;
-            }
+            var scratch = new ArrayBufferWriter<byte>(4096);
+            var w = new ImapResponseWriter(scratch);
 
-            var flagsChanged = seenSet.TryGetValue(meta.Uid, out var afterSeen);
-            if (flagsChanged)
-                meta = afterSeen!;
-
-            scratch.ResetWrittenCount();
-            w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
-            var uidWritten = false;
-            if (command.Uid)
+            foreach (var (seq, original) in messages)
             {
-                w.Atom("UID").Number(meta.Uid);
-                uidWritten = true;
-            }
-            var flagsWritten = false;
-            try
-            {
-                foreach (var item in items)
+                var meta = original;
+                if (command.ChangedSince is { } since && meta.ModSeq <= since)
+                    continue;
+                ImapMessageView? view;
+                try
                 {
-                    switch (item)
+                    view = null;
+                    if (needsHeader)
                     {
-                        case FetchItem.Attribute { Kind: FetchAttribute.Uid }:
-                            if (!uidWritten)
-                                w.Atom("UID").Number(meta.Uid);
-                            uidWritten = true;
+                        var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
+                        // The store keeps at most 256 KiB of header; a longer header is served from the message itself.
+                        if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
+                            view = ImapMessageView.ParseHeaderOnly(section);
+                    }
+                    if (needsFull || (needsHeader && view is null))
+                        view = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
+                }
+                catch (KeyNotFoundException)
+                {
+                    expungedMeanwhile = true; // expunged by another session; the client hears EXPUNGE later
+                    continue;
+                }
+                if (attachmentNames is not null)
+                {
+                    foreach (var part in attachmentParts)
+                    {
+                        if (view!.AttachmentName(part!) is not { } name)
+                        {
+                            attachmentNames = null;
                             break;
-                        case FetchItem.Attribute { Kind: FetchAttribute.Flags }:
-                            w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
-                            flagsWritten = true;
-                            break;
-                        case FetchItem.Attribute { Kind: FetchAttribute.InternalDate }:
-                            w.Atom("INTERNALDATE").DateTime(meta.InternalDate);
-                            break;
-                        case FetchItem.Attribute { Kind: FetchAttribute.Rfc822Size }:
-                            w.Atom("RFC822.SIZE").Number((ulong)meta.Size);
-                            break;
-                        case FetchItem.Attribute { Kind: FetchAttribute.ModSeq }:
-                            break; // written once below
-                        default:
-                            FetchDataWriter.Write(w, item, view!);
-                            break;
+                        }
+                        if (!attachmentNames.Contains(name, StringComparer.Ordinal))
+                            attachmentNames.Add(name);
                     }
                 }
+
+                var flagsChanged = seenSet.TryGetValue(meta.Uid, out var afterSeen);
+                if (flagsChanged)
+                    meta = afterSeen!;
+
+                scratch.ResetWrittenCount();
+                w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
+                var uidWritten = false;
+                if (command.Uid)
+                {
+                    w.Atom("UID").Number(meta.Uid);
+                    uidWritten = true;
+                }
+                var flagsWritten = false;
+                try
+                {
+                    foreach (var item in items)
+                    {
+                        switch (item)
+                        {
+                            case FetchItem.Attribute { Kind: FetchAttribute.Uid }:
+                                if (!uidWritten)
+                                    w.Atom("UID").Number(meta.Uid);
+                                uidWritten = true;
+                                break;
+                            case FetchItem.Attribute { Kind: FetchAttribute.Flags }:
+                                w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                                flagsWritten = true;
+                                break;
+                            case FetchItem.Attribute { Kind: FetchAttribute.InternalDate }:
+                                w.Atom("INTERNALDATE").DateTime(meta.InternalDate);
+                                break;
+                            case FetchItem.Attribute { Kind: FetchAttribute.Rfc822Size }:
+                                w.Atom("RFC822.SIZE").Number((ulong)meta.Size);
+                                break;
+                            case FetchItem.Attribute { Kind: FetchAttribute.ModSeq }:
+                                break; // written once below
+                            default:
+                                FetchDataWriter.Write(w, item, view!);
+                                break;
+                        }
+                    }
+                }
+                catch (UnknownTransferEncodingException e)
+                {
+                    throw new ImapRefusedException(ResponseCode.UnknownTransferEncoding, e.Message);
+                }
+                if (flagsChanged && !flagsWritten)
+                    w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords)); // \Seen was just set
+                if (wantsModSeq)
+                    w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
+                w.EndList().End();
+                session.WriteRaw(scratch.WrittenSpan);
+                await session.FlushIfLargeAsync(cancellationToken);
             }
-            catch (UnknownTransferEncodingException e)
-            {
-                throw new ImapRefusedException(ResponseCode.UnknownTransferEncoding, e.Message);
-            }
-            if (flagsChanged && !flagsWritten)
-                w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords)); // \Seen was just set
-            if (wantsModSeq)
-                w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
-            w.EndList().End();
-            session.WriteRaw(scratch.WrittenSpan);
-            await session.FlushIfLargeAsync(cancellationToken);
+        }
+        finally
+        {
+            if (messages.Count > 0 && mayReadAttachments)
+                session.RecordSelectedAccess(attachmentNames is { Count: > 0 } ? MailboxAccessAction.ReadAttachment : MailboxAccessAction.Read,
+                    audited, attachmentPath: attachmentNames is { Count: > 0 } ? string.Join(',', attachmentNames) : null);
         }
         if (expungedMeanwhile)
             throw new ImapRefusedException(ResponseCode.ExpungeIssued, "Some messages were expunged meanwhile");
         return ImapCompletion.Ok("FETCH completed");
     }
+
+    /// <summary>The part path of a body item that can name an attachment (BODY[2], BODY.PEEK[2], BINARY[2]); null for any other.</summary>
+    private static IReadOnlyList<uint>? AttachmentPartOf(FetchItem item) => item switch
+    {
+        FetchItem.BodySection { Section: { Text: SectionText.None, Part.Count: > 0 } section } => section.Part,
+        FetchItem.Binary { Part.Count: > 0 } binary => binary.Part,
+        _ => null,
+    };
 }

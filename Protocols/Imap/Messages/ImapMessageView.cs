@@ -229,6 +229,29 @@ public sealed class ImapMessageView
         return target;
     }
 
+    /// <summary>
+    /// The display name of the attachment a part path names, or null when that part is not an attachment: a leaf part
+    /// with <c>Content-Disposition: attachment</c> (RFC 2183 §2.2), or with a file name (the disposition's
+    /// <c>filename</c> or, as older mailers send it, the content type's <c>name</c>) and no <c>inline</c> disposition.
+    /// An attachment without any name is called by its media type (<c>application/pdf</c>).
+    /// </summary>
+    internal string? AttachmentName(IReadOnlyList<uint> path)
+    {
+        if (path.Count == 0 || ResolvePart(path) is not { IsMultipart: false } node)
+            return null;
+        ContentDisposition? disposition = null;
+        if (node.Find("Content-Disposition") is { } field)
+        {
+            var value = HeaderText.Unfolded(Raw, field);
+            if (value.Length <= HeaderText.MaxParsedValueLength)
+                ContentDisposition.TryParse(StrictOptions, value, out disposition);
+        }
+        var name = disposition?.FileName ?? node.ContentType.Name;
+        var isAttachment = disposition?.IsAttachment ?? false
+            || (name is not null && !string.Equals(disposition?.Disposition, ContentDisposition.Inline, StringComparison.OrdinalIgnoreCase));
+        return isAttachment ? name ?? node.ContentType.MimeType : null;
+    }
+
     /// <summary>The octets a BODY[section] names, or null when the section does not exist.</summary>
     /// <exception cref="InvalidOperationException">The section needs the body but this view is header-only.</exception>
     internal ReadOnlyMemory<byte>? Section(BodySection section)
