@@ -91,6 +91,12 @@ public sealed record SmtpTransaction(
     /// authentication is not configured). Deliver the copies of a quarantined organization to Junk E-mail.
     /// </summary>
     public InboundAuthentication? Authentication { get; init; }
+
+    /// <summary>
+    /// True once the message's reception (§18.3 ORGANIZATION_EMAIL_RECEIVED, once per message) was recorded for all the
+    /// recipients the client gave, before flow rules split them; later stages then record only what they did per mailbox.
+    /// </summary>
+    public bool ReceptionRecorded { get; init; }
 }
 
 /// <summary>The outcome of a delivery for one envelope recipient. A closed set.</summary>

@@ -24,7 +24,11 @@ public static class InboundEvents
     /// <summary>The size of header section read for From, Sender, Subject and Message-ID.</summary>
     private const int MaxHeaderBytes = 256 * 1024;
 
-    /// <summary>Writes the events of one delivered transaction and returns its trace id.</summary>
+    /// <summary>
+    /// Writes the events of one delivered transaction and returns its trace id: its reception (unless
+    /// <see cref="SmtpTransaction.ReceptionRecorded"/>, see <see cref="InboundReceived"/>), then per organization one
+    /// MAILBOX_EMAIL_DELIVERED per mailbox that got a copy and one INCOMING_EMAIL_BOUNCED per full mailbox.
+    /// </summary>
     /// <param name="log">The event log.</param>
     /// <param name="transaction">The transaction (envelope recipients, time received).</param>
     /// <param name="message">The stored bytes (headers are read from them).</param>
@@ -38,13 +42,42 @@ public static class InboundEvents
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(transaction);
         var traceId = transaction.TraceId;
+        var reached = delivered.Select(d => d.User.OrganizationId).Concat(mailboxFull.Select(u => u.OrganizationId)).Distinct(StringComparer.Ordinal).ToList();
+        if (!transaction.ReceptionRecorded)
+            log.InboundReceived(transaction, message, verdicts, reached);
+        foreach (var org in reached)
+        {
+            foreach (var (user, folder) in delivered.Where(d => d.User.OrganizationId == org))
+                log.Write(new MailboxEmailDelivered(org, traceId, user.Email, folder));
+            foreach (var user in mailboxFull.Where(u => u.OrganizationId == org))
+                log.Write(new IncomingEmailBounced(org, traceId, new BouncedRecipient(user.Email, "Mailbox full", "5.2.2")));
+        }
+        return traceId;
+    }
+
+    /// <summary>
+    /// Writes a message's reception, per organization among its envelope recipients (and <paramref name="alsoReached"/>,
+    /// organizations a group led to): one ORGANIZATION_EMAIL_RECEIVED naming that organization's envelope recipients
+    /// (§18.3: once per message, whatever happened to each recipient afterwards — delivered, dropped or bounced by a
+    /// rule), and DMARC_POLICY_APPLIED when enforcement quarantined it there (§12).
+    /// </summary>
+    /// <param name="log">The event log.</param>
+    /// <param name="transaction">The transaction with every recipient the client gave.</param>
+    /// <param name="message">The message (headers are read from it).</param>
+    /// <param name="verdicts">Sender authentication verdicts; those of <c>transaction.Authentication</c> when null (MX), else unknown.</param>
+    /// <param name="alsoReached">Organizations reached through another organization's address; none when null.</param>
+    public static void InboundReceived(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message,
+        MessageVerdicts? verdicts = null, IEnumerable<string>? alsoReached = null)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(transaction);
+        var traceId = transaction.TraceId;
         var headers = ReadHeaders(message);
         var v = verdicts ?? VerdictsOf(transaction);
         // Remote recipients of a submission belong to no organization here; the outbound events cover them.
         static string? OrgOf(AcceptedRecipient r) => r.Resolution is RecipientResolution.Local local ? local.Organization.Id : null;
         var organizations = transaction.Recipients.Select(OrgOf).OfType<string>()
-            .Concat(delivered.Select(d => d.User.OrganizationId))
-            .Concat(mailboxFull.Select(u => u.OrganizationId))
+            .Concat(alsoReached ?? [])
             .Distinct(StringComparer.Ordinal);
         foreach (var org in organizations)
         {
@@ -53,16 +86,11 @@ public static class InboundEvents
                 headers.Sender, headers.From, headers.Subject, headers.MessageId,
                 v.Spam, v.Dkim, v.Dmarc, v.Dmarc == Verdicts.Fail ? v.DmarcPolicy : null, v.Spf,
                 transaction.ReceivedAt));
-            foreach (var (user, folder) in delivered.Where(d => d.User.OrganizationId == org))
-                log.Write(new MailboxEmailDelivered(org, traceId, user.Email, folder));
-            foreach (var user in mailboxFull.Where(u => u.OrganizationId == org))
-                log.Write(new IncomingEmailBounced(org, traceId, new BouncedRecipient(user.Email, "Mailbox full", "5.2.2")));
             // §12: enforcement took an action for this organization (quarantine → Junk E-mail).
             if (transaction.Authentication?.IsQuarantined(org) == true)
                 log.Write(new DmarcPolicyApplied(org, traceId, headers.From,
                     transaction.Recipients.Where(r => OrgOf(r) == org).Select(r => r.Address).ToList(), "QUARANTINE"));
         }
-        return traceId;
     }
 
     /// <summary>

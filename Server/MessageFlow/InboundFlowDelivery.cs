@@ -3,6 +3,7 @@ using MailServer.Rules.Directory;
 using MailServer.Rules.FlowRules;
 using MailServer.Rules.Hooks;
 using MailServer.Server.Configuration;
+using MailServer.Server.Events;
 using MailServer.Server.Hooks;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -114,6 +115,11 @@ public sealed class InboundFlowDelivery(
                 SmtpRefusal.PolicyRefused,
                 ((InboundDisposition.Bounce)originals[r].Disposition).Message ?? "the recipient's organization does not accept this message"))).ToList());
         }
+
+        // §18.3: received once per message, for every recipient the client gave, before rules split them into
+        // batches (some dropped, some bounced, a hook's replaced content stored apart).
+        events?.InboundReceived(transaction, message);
+        transaction = transaction with { ReceptionRecorded = true };
 
         var toStore = new List<(AcceptedRecipient Recipient, ReadOnlyMemory<byte> Content)>();
         foreach (var p in plan)
