@@ -101,7 +101,7 @@ internal sealed class ImapSession
     public string? UserAgent { get; set; }
 
     /// <summary>
-    /// Tells the access observer (if any) of one audited command on a folder of <paramref name="owner"/>'s mailbox
+    /// Tells the access observer (if any) of one audited command on a folder of <paramref name="ownerAddress"/>'s mailbox
     /// (null: the user's own). Observer failures are logged, never surfaced to the client.
     /// </summary>
     public void RecordAccess(MailboxAccessAction action, MailboxObjectType objectType, string? ownerAddress, string? folderPath,

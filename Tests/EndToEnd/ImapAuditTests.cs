@@ -17,15 +17,6 @@ public sealed class ImapAuditTests
 {
     private const string Password = "imap audit test password";
 
-    private static JsonObject[] AuditLines(ServerProcess server)
-    {
-        var folder = Path.Combine(server.DataDirectory, "audit");
-        return Directory.Exists(folder)
-            ? Directory.EnumerateFiles(folder, "*.jsonl", SearchOption.AllDirectories).SelectMany(File.ReadAllLines)
-                .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray()
-            : [];
-    }
-
     [Test]
     public async Task List_select_append_fetch_store_move_acl_and_a_refused_other_users_status_are_audited_in_order_with_the_user_agent()
     {
@@ -68,7 +59,7 @@ public sealed class ImapAuditTests
             Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_count\{[^}]*\} 13$"), metrics);
         }
 
-        var access = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
+        var access = server.AuditLogLines().Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
         Assert.That(access.Select(l => (string)l["action"]!), Is.EqualTo(new[]
         {
             "read_hierarchy", "create", "create", "read_hierarchy", "read_summary", "read", "update_read_state", "update", "move", "move_to",
@@ -142,7 +133,7 @@ public sealed class ImapAuditTests
             Assert.That((await client.CommandAsync("b6", "LOGOUT")).Last(), Does.StartWith("b6 OK"));
         }
 
-        var access = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
+        var access = server.AuditLogLines().Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
         Assert.That(access.Select(l => ((string)l["action"]!, (string)l["owner_id"]!, (string)l["folder_path"]!)), Is.EqualTo(new[]
         {
             ("create", "bob@example.test", "INBOX"),
@@ -188,7 +179,7 @@ public sealed class ImapAuditTests
             Assert.That((await client.CommandAsync("d8", "LOGOUT")).Last(), Does.StartWith("d8 OK"));
         }
 
-        var fetches = AuditLines(server).Where(l => (string)l["log_type"]! == "MailboxAccess").Skip(2).ToArray(); // after APPEND and SELECT
+        var fetches = server.AuditLogLines().Where(l => (string)l["log_type"]! == "MailboxAccess").Skip(2).ToArray(); // after APPEND and SELECT
         Assert.That(fetches.Select(l => ((string)l["action"]!, (string)l["object_type"]!, (string?)l["attachment_path"], (string?)l["item_id"])), Is.EqualTo(new[]
         {
             ("read_attachment", "Attachment", "q3 report.pdf", "1"),

@@ -18,13 +18,8 @@ public sealed class SubmissionAuditTests
 {
     private const string Password = "submission audit test password";
 
-    private static JsonObject[] SubmissionLines(ServerProcess server)
-    {
-        var folder = Path.Combine(server.DataDirectory, "audit");
-        return Directory.EnumerateFiles(folder, "*.jsonl", SearchOption.AllDirectories).SelectMany(File.ReadAllLines)
-            .Select(l => JsonNode.Parse(l)!.AsObject())
-            .Where(l => (string?)l["action"] == "submit_email_for_sending").ToArray();
-    }
+    private static JsonObject[] SubmissionLines(ServerProcess server) =>
+        server.AuditLogLines().Where(l => (string?)l["action"] == "submit_email_for_sending").ToArray();
 
     private static MimeMessage Message(string from, string id)
     {

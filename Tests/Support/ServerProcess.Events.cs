@@ -21,4 +21,14 @@ public sealed partial class ServerProcess
                 .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray()
             : [];
     }
+
+    /// <summary>Every audit log line (§19) of every organization, in file order, each as a JSON object.</summary>
+    public JsonObject[] AuditLogLines()
+    {
+        var folder = Path.Combine(DataDirectory, "audit");
+        return Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, "*.jsonl", SearchOption.AllDirectories).Order().SelectMany(File.ReadAllLines)
+                .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray()
+            : [];
+    }
 }
