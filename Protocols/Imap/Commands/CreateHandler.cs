@@ -16,7 +16,7 @@ internal static class CreateHandler
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
         await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
-        await CreateSuperiorsAsync(session, location.MailboxId, location.FolderName, cancellationToken);
+        await CreateSuperiorsAsync(session, location, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
             session.Store.FindFolder(location.MailboxId, location.FolderName)?.FolderId); // workmail-behaviour §19.1
         return ImapCompletion.Ok("CREATE completed");
@@ -25,16 +25,18 @@ internal static class CreateHandler
     /// <summary>RFC 9051 §6.3.4, §6.3.6: the server "SHOULD create any superior hierarchical names that are needed",
     /// so "a/b/c" also makes "a" and "a/b" real folders and LIST never meets a level that is not a mailbox. Run after
     /// the folder itself was created or renamed, so a refused command leaves nothing behind.</summary>
-    internal static async Task CreateSuperiorsAsync(ImapSession session, string mailboxId, string folderName, CancellationToken cancellationToken)
+    internal static async Task CreateSuperiorsAsync(ImapSession session, MailboxLocation location, CancellationToken cancellationToken)
     {
-        for (var slash = folderName.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = folderName.IndexOf('/', slash + 1))
+        var name = location.FolderName;
+        for (var slash = name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = name.IndexOf('/', slash + 1))
         {
-            var superior = folderName[..slash];
-            if (superior.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase) || session.Store.FindFolder(mailboxId, superior) is not null)
+            var superior = name[..slash];
+            if (superior.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase) || session.Store.FindFolder(location.MailboxId, superior) is not null)
                 continue;
             try
             {
-                await session.Store.CreateFolderAsync(mailboxId, superior, cancellationToken);
+                var created = await session.Store.CreateFolderAsync(location.MailboxId, superior, cancellationToken);
+                session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, superior, created.FolderId); // workmail-behaviour §19.1
             }
             catch (FolderOperationException e) when (e.Refusal == FolderRefusal.AlreadyExists)
             {

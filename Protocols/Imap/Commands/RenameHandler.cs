@@ -21,7 +21,7 @@ internal static class RenameHandler
             await RenameInboxAsync(session, source, destination.FolderName, cancellationToken);
         else
             await session.Store.RenameFolderAsync(source.MailboxId, source.FolderName, destination.FolderName, cancellationToken);
-        await CreateHandler.CreateSuperiorsAsync(session, source.MailboxId, destination.FolderName, cancellationToken);
+        await CreateHandler.CreateSuperiorsAsync(session, destination, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Update, MailboxObjectType.Folder, source.Owner?.Email, destination.FolderName,
             session.Store.FindFolder(source.MailboxId, destination.FolderName)?.FolderId); // workmail-behaviour §19.1
         return ImapCompletion.Ok("RENAME completed");
