@@ -27,9 +27,9 @@ internal static class RenameHandler
         return ImapCompletion.Ok("RENAME completed");
     }
 
-    /// <summary>RFC 9051 §6.3.6: "Renaming INBOX is permitted ... all messages in INBOX MUST be moved to a new
-    /// mailbox with the given name, leaving INBOX empty"; its inferior names are not renamed. Two store steps (create,
-    /// then one move transaction): if the move fails, the new folder is left empty and INBOX keeps its messages.</summary>
+    /// <summary>RFC 9051 §6.3.6: renaming INBOX "moves all messages in INBOX to a new mailbox with the given name,
+    /// leaving INBOX empty"; its inferior names "are unaffected". Two store steps (create, then one move transaction):
+    /// if the move fails, the new folder is left empty and INBOX keeps its messages.</summary>
     private static async Task RenameInboxAsync(ImapSession session, MailboxLocation inbox, string newName, CancellationToken cancellationToken)
     {
         var source = session.Store.FindFolder(inbox.MailboxId, MailboxName.Inbox)
