@@ -1,27 +1,47 @@
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>CREATE (RFC 9051 §6.3.4). A trailing delimiter is dropped; special-use creation (RFC 6154 §3) is not offered.</summary>
+/// <summary>CREATE (RFC 9051 §6.3.4). A trailing delimiter is dropped; missing superior levels are created too;
+/// special-use creation (RFC 6154 §3) is not offered.</summary>
 internal static class CreateHandler
 {
     public static async Task<ImapCompletion> RunAsync(CreateCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         if (command.SpecialUse.Count > 0)
             throw new ImapRefusedException(ResponseCode.Cannot, "Creating special-use mailboxes is not supported");
-        var name = MailboxNames.FromWire(session, command.Mailbox).TrimEnd('/');
-        if (name.Length == 0 || name.Contains("//", StringComparison.Ordinal) || name.StartsWith('/'))
-            throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
-        if (name.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
-            throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
-        if (name.Equals(MailboxNames.OtherUsersRoot, StringComparison.OrdinalIgnoreCase))
-            throw new ImapRefusedException(ResponseCode.Cannot, "That name is the Other Users namespace");
+        var name = MailboxNames.NewName(session, command.Mailbox);
         var location = MailboxNames.Locate(session, name, MailboxAccessAction.Create); // "Other Users/<owner>/<folder>": created in the owner's mailbox
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
         await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
+        await CreateSuperiorsAsync(session, location, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
             session.Store.FindFolder(location.MailboxId, location.FolderName)?.FolderId); // workmail-behaviour §19.1
         return ImapCompletion.Ok("CREATE completed");
+    }
+
+    /// <summary>RFC 9051 §6.3.4, §6.3.6: the server "SHOULD create any superior hierarchical names that are needed",
+    /// so "a/b/c" also makes "a" and "a/b" real folders and LIST never meets a level that is not a mailbox. Run after
+    /// the folder itself was created or renamed, so a refused command leaves nothing behind.</summary>
+    internal static async Task CreateSuperiorsAsync(ImapSession session, MailboxLocation location, CancellationToken cancellationToken)
+    {
+        var name = location.FolderName;
+        for (var slash = name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = name.IndexOf('/', slash + 1))
+        {
+            var superior = name[..slash];
+            if (superior.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase) || session.Store.FindFolder(location.MailboxId, superior) is not null)
+                continue;
+            try
+            {
+                var created = await session.Store.CreateFolderAsync(location.MailboxId, superior, cancellationToken);
+                session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, superior, created.FolderId); // workmail-behaviour §19.1
+            }
+            catch (FolderOperationException e) when (e.Refusal == FolderRefusal.AlreadyExists)
+            {
+                // Another session created it meanwhile.
+            }
+        }
     }
 }

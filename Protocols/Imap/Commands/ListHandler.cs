@@ -122,18 +122,35 @@ internal static class ListHandler
         var folders = session.Store.ListFolders(mailboxId);
         // Folders in the store's order, then subscribed names that are not folders.
         var names = folders.Where(f => f.Subscribed).Select(f => f.Name)
-            .Concat(session.Store.ListSubscriptions(mailboxId).Where(n => !folders.Any(f => f.Name == n)));
+            .Concat(session.Store.ListSubscriptions(mailboxId).Where(n => !folders.Any(f => f.Name == n)))
+            .ToList();
+        // RFC 3501 §6.3.9: with "%", a subscribed "foo/bar" whose parent "foo" is not subscribed answers "foo" as
+        // \Noselect (the parent is what "%" reaches).
+        var percent = command.Pattern.Contains('%', StringComparison.Ordinal);
+        var answered = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in names)
         {
-            if (!matcher.IsMatch(name))
-                continue;
-            var exists = folders.Any(f => f.Name == name);
-            session.Writer.BeginUntagged().Atom("LSUB").BeginList();
-            if (!exists)
-                session.Writer.Atom(@"\Noselect");
-            session.Writer.EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+            if (percent)
+            {
+                for (var slash = name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = name.IndexOf('/', slash + 1))
+                {
+                    var parent = name[..slash];
+                    if (!names.Contains(parent) && matcher.IsMatch(parent) && answered.Add(parent))
+                        WriteLsub(session, parent, noselect: true);
+                }
+            }
+            if (matcher.IsMatch(name) && answered.Add(name))
+                WriteLsub(session, name, noselect: !folders.Any(f => f.Name == name));
         }
         return Task.FromResult(ImapCompletion.Ok("LSUB completed"));
+    }
+
+    private static void WriteLsub(ImapSession session, string name, bool noselect)
+    {
+        session.Writer.BeginUntagged().Atom("LSUB").BeginList();
+        if (noselect)
+            session.Writer.Atom(@"\Noselect");
+        session.Writer.EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
     }
 
     /// <summary>The pattern as a regex: <c>*</c> matches anything, <c>%</c> anything but the delimiter (RFC 9051 §6.3.9);

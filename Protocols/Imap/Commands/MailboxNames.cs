@@ -46,6 +46,22 @@ internal static class MailboxNames
         }
     }
 
+    /// <summary>The Unicode name a CREATE or RENAME is to give a folder, a trailing delimiter dropped (RFC 9051 §6.3.4).</summary>
+    /// <exception cref="ImapRefusedException">NO [CANNOT]: empty, an empty level ("a//b", "/a"), or the Other Users
+    /// root; NO [ALREADYEXISTS]: INBOX.</exception>
+    /// <exception cref="ImapSyntaxException">Not valid modified UTF-7.</exception>
+    public static string NewName(ImapSession session, string wire)
+    {
+        var name = FromWire(session, wire).TrimEnd('/');
+        if (name.Length == 0 || name.Contains("//", StringComparison.Ordinal) || name.StartsWith('/'))
+            throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
+        if (name.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
+            throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        if (name.Equals(OtherUsersRoot, StringComparison.OrdinalIgnoreCase))
+            throw new ImapRefusedException(ResponseCode.Cannot, "That name is the Other Users namespace");
+        return name;
+    }
+
     /// <summary>True for "Other Users" and any name below it.</summary>
     public static bool IsOtherUsersName(string name) =>
         name.Equals(OtherUsersRoot, StringComparison.OrdinalIgnoreCase)

@@ -33,14 +33,4 @@ public sealed class CapabilityTests
         Assert.That(await client.ReadLineAsync(), Is.EqualTo("* BYE Server shutting down"));
         Assert.That(await client.IsClosedByServerAsync(), Is.True);
     }
-
-    [Test]
-    public async Task Namespace_enable_and_id()
-    {
-        await using var server = await ImapTestServer.StartAsync();
-        await using var client = await server.LoggedInAsync();
-        Assert.That(await client.CommandAsync("n1", "NAMESPACE"), Is.EqualTo(new[] { "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL", "n1 OK NAMESPACE completed" }));
-        Assert.That(await client.CommandAsync("n2", "ENABLE CONDSTORE X-UNKNOWN"), Is.EqualTo(new[] { "* ENABLED CONDSTORE", "n2 OK ENABLE completed" }));
-        Assert.That(await client.CommandAsync("n3", "ID (\"name\" \"test\")"), Is.EqualTo(new[] { "* ID (\"name\" \"MailServer\")", "n3 OK ID completed" }));
-    }
 }

@@ -28,6 +28,14 @@ public sealed class EnableTests
     }
 
     [Test]
+    public async Task Enable_names_only_the_extensions_it_enabled()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        Assert.That(await client.CommandAsync("n2", "ENABLE CONDSTORE X-UNKNOWN"), Is.EqualTo(new[] { "* ENABLED CONDSTORE", "n2 OK ENABLE completed" }));
+    }
+
+    [Test]
     public async Task Imap4rev2_enabled_answers_search_with_esearch()
     {
         await using var server = await ImapTestServer.StartAsync();

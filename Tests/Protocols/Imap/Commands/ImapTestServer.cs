@@ -75,12 +75,13 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
         (await Store.EnsureMailboxAsync(OrgId, $"{user}@example.test", CancellationToken.None)).MailboxId;
 
     /// <summary>Delivers a message as SMTP delivery would.</summary>
-    public async Task DeliverAsync(string user, string subject, string folder = "INBOX", MessageFlags flags = MessageFlags.None)
-    {
-        var bytes = System.Text.Encoding.ASCII.GetBytes(
-            $"From: sender@example.net\r\nTo: {user}@example.test\r\nSubject: {subject}\r\n\r\nHello {subject}\r\n");
-        await Store.DeliverAsync(bytes, DateTimeOffset.UtcNow, [new DeliveryTarget(await MailboxIdAsync(user), folder, flags)], CancellationToken.None);
-    }
+    public Task DeliverAsync(string user, string subject, string folder = "INBOX", MessageFlags flags = MessageFlags.None) =>
+        DeliverRawAsync(user, $"From: sender@example.net\r\nTo: {user}@example.test\r\nSubject: {subject}\r\n\r\nHello {subject}\r\n", folder, flags);
+
+    /// <summary>Delivers a message given as text (headers, blank line, body; CRLF line ends) as SMTP delivery would.</summary>
+    public async Task DeliverRawAsync(string user, string message, string folder = "INBOX", MessageFlags flags = MessageFlags.None) =>
+        await Store.DeliverAsync(System.Text.Encoding.UTF8.GetBytes(message), DateTimeOffset.UtcNow,
+            [new DeliveryTarget(await MailboxIdAsync(user), folder, flags)], CancellationToken.None);
 
     /// <summary>Opens a raw client on the plain port, reads the greeting and logs in.</summary>
     public async Task<ImapLineClient> LoggedInAsync(string user = "alice")

@@ -5,13 +5,14 @@ using NUnit.Framework;
 
 namespace MailServer.Tests.Protocols.Imap.Commands;
 
-/// <summary>The Other Users namespace (RFC 2342 §5) for Full Access grants, and ACL (RFC 4314) reporting them.</summary>
+/// <summary>The Other Users namespace (RFC 2342 §5) for Full Access grants; ACL (RFC 4314) reporting them is in <see cref="AclTests"/>.</summary>
 [TestFixture]
 public sealed class OtherUsersTests
 {
-    private const string BobInbox = "\"Other Users/bob@example.test/INBOX\"";
+    internal const string BobInbox = "\"Other Users/bob@example.test/INBOX\"";
 
-    private static async Task<ImapTestServer> StartWithGrantAsync()
+    /// <summary>alice holds Full Access to bob's mailbox, which holds two messages.</summary>
+    internal static async Task<ImapTestServer> StartWithGrantAsync()
     {
         var server = await ImapTestServer.StartAsync();
         await server.MailboxIdAsync("bob");
@@ -77,41 +78,6 @@ public sealed class OtherUsersTests
         }));
         await alice.CommandAsync("s2", "SELECT INBOX");
         Assert.That(await alice.CommandAsync("f2", "FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]"), Has.Some.Contains("Subject: for bob two"));
-    }
-
-    [Test]
-    public async Task Rights_are_reported_and_cannot_be_changed_over_imap()
-    {
-        await using var server = await StartWithGrantAsync();
-        await using var alice = await server.LoggedInAsync();
-        Assert.That(await alice.CommandAsync("c", "CAPABILITY"), Has.Some.Contains(" ACL ").And.Some.Contains(" RIGHTS=kxte"));
-        Assert.That(await alice.CommandAsync("r1", $"MYRIGHTS {BobInbox}"), Is.EqualTo(new[]
-        {
-            "* MYRIGHTS \"Other Users/bob@example.test/INBOX\" lrswipkxtea", "r1 OK MYRIGHTS completed",
-        }));
-        Assert.That(await alice.CommandAsync("r2", $"GETACL {BobInbox}"), Is.EqualTo(new[]
-        {
-            "* ACL \"Other Users/bob@example.test/INBOX\" bob@example.test lrswipkxtea alice@example.test lrswipkxtea", "r2 OK GETACL completed",
-        }));
-        Assert.That(await alice.CommandAsync("r3", "GETACL INBOX"), Is.EqualTo(new[] { "* ACL INBOX alice@example.test lrswipkxtea", "r3 OK GETACL completed" }));
-        Assert.That(await alice.CommandAsync("r4", $"LISTRIGHTS {BobInbox} carol@example.test"), Is.EqualTo(new[]
-        {
-            "* LISTRIGHTS \"Other Users/bob@example.test/INBOX\" carol@example.test \"\" lrswipkxtea", "r4 OK LISTRIGHTS completed",
-        }));
-        Assert.That(await alice.CommandAsync("r5", $"SETACL {BobInbox} carol@example.test lr"), Is.EqualTo(new[]
-        {
-            "r5 NO [NOPERM] Mailbox permissions are set by the administrator in the configuration",
-        }));
-        Assert.That(await alice.CommandAsync("r6", "DELETEACL INBOX bob@example.test"), Is.EqualTo(new[]
-        {
-            "r6 NO [NOPERM] Mailbox permissions are set by the administrator in the configuration",
-        }));
-
-        // Without a grant the mailbox does not exist for the user (RFC 4314 §6).
-        await using var bob = await server.LoggedInAsync("bob");
-        Assert.That(await bob.CommandAsync("b1", "LIST \"\" \"Other Users*\""), Is.EqualTo(new[] { "b1 OK LIST completed" }));
-        Assert.That(await bob.CommandAsync("b2", "SELECT \"Other Users/alice@example.test/INBOX\""), Is.EqualTo(new[] { "b2 NO [NONEXISTENT] No such mailbox" }));
-        Assert.That(await bob.CommandAsync("b3", "MYRIGHTS \"Other Users/alice@example.test/INBOX\""), Is.EqualTo(new[] { "b3 NO [NONEXISTENT] No such mailbox" }));
     }
 
     [Test]

@@ -20,12 +20,14 @@ public sealed class Utf8AcceptTests
         Assert.That(await client.CommandAsync("c1", "CREATE \"Répertoire/日本\""), Is.EqualTo(new[] { "c1 OK CREATE completed" }));
         Assert.That(await client.CommandAsync("l1", "LIST \"\" \"Répertoire*\""), Is.EqualTo(new[]
         {
+            "* LIST (\\HasChildren) \"/\" \"Répertoire\"", // the superior level CREATE made (RFC 9051 §6.3.4)
             "* LIST (\\HasNoChildren) \"/\" \"Répertoire/日本\"",
             "l1 OK LIST completed",
         }));
         // RFC 6855 §3: a client that did not enable UTF-8 keeps modified UTF-7 (RFC 3501 §5.1.3).
         Assert.That(await legacy.CommandAsync("l2", "LIST \"\" \"R*\""), Is.EqualTo(new[]
         {
+            "* LIST (\\HasChildren) \"/\" R&AOk-pertoire",
             "* LIST (\\HasNoChildren) \"/\" R&AOk-pertoire/&ZeVnLA-",
             "l2 OK LIST completed",
         }));
