@@ -21,30 +21,49 @@ cp -a "$(dirname "$(ls bench/bin/Release/net*/mailserver-bench.dll | head -1)")"
 server_dll=$scratch/server-bin/mailserver.dll
 bench_dll=$scratch/bench-bin/mailserver-bench.dll
 server_pid=
+dns_pid=
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  kill "$dns_pid" 2>/dev/null || true
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-read -r smtp submission submissions imap imaps admin < <(python3 -c '
+read -r smtp submission submissions imap imaps admin dns < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(6)] + [socket.socket(type=socket.SOCK_DGRAM)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])')
+
+# A DNS stub on loopback answering NXDOMAIN at once: SPF/DKIM/DMARC lookups for the bench's sender domain must not
+# wait on the machine's resolver (its timeouts held the fill to ~12 messages/s).
+python3 - "$dns" <<'PY' &
+import socket, sys
+sock = socket.socket(type=socket.SOCK_DGRAM)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    query, peer = sock.recvfrom(4096)
+    if len(query) < 12:
+        continue
+    flags = 0x8000 | (int.from_bytes(query[2:4], "big") & 0x0100) | 0x0080 | 3  # QR, RD copied, RA, NXDOMAIN
+    sock.sendto(query[:2] + flags.to_bytes(2, "big") + query[4:6] + b"\0\0\0\0\0\0" + query[12:], peer)
+PY
+dns_pid=$!
 
 password='Bench-Pass-2026'
 hash=$(printf '%s\n' "$password" | dotnet "$server_dll" hash-password)
 # Alice gets the known hash (the first PasswordHash in the sample), bob keeps null (a first-start password).
-python3 - "$scratch/appsettings.json" "$hash" "$smtp" "$submission" "$submissions" "$imap" "$imaps" "$admin" <<'PY'
+python3 - "$scratch/appsettings.json" "$hash" "$smtp" "$submission" "$submissions" "$imap" "$imaps" "$admin" "$dns" <<'PY'
 import re, sys
-path, hash_, smtp, sub, subs, imap, imaps, admin = sys.argv[1:]
+path, hash_, smtp, sub, subs, imap, imaps, admin, dns = sys.argv[1:]
 text = open("appsettings.json").read()
 text = text.replace('"PasswordHash": null', f'"PasswordHash": "{hash_}"', 1)
 text = text.replace('"BindAddress": "0.0.0.0"', '"BindAddress": "127.0.0.1"')
 for key, port in (("Smtp", smtp), ("Submission", sub), ("Submissions", subs), ("Imap", imap), ("Imaps", imaps)):
     text = re.sub(rf'"{key}": \d+', f'"{key}": {port}', text, count=1)
 text = re.sub(r'"Admin": "[^"]*"', f'"Admin": "127.0.0.1:{admin}"', text)
+text = text.replace('"Dns": { "Servers": [], "Port": 53 }', f'"Dns": {{ "Servers": ["127.0.0.1"], "Port": {dns} }}')
+assert f'"Port": {dns}' in text
 open(path, "w").write(text)
 PY
 
