@@ -44,6 +44,13 @@ internal sealed class FolderMetadataCache(long maxMessages)
         }
     }
 
+    /// <summary>Whether the folder is cached (counts neither as a hit nor as a miss).</summary>
+    public bool Contains(string folderId)
+    {
+        lock (_lock)
+            return _folders.ContainsKey(folderId);
+    }
+
     /// <summary>Registers a listing about to read the database; pass the ticket to <see cref="EndLoad"/>.</summary>
     public LoadTicket BeginLoad(string folderId)
     {
