@@ -73,8 +73,23 @@ public sealed partial class MailStore
             return ListEntries(BsonExpression.Create($"$.{E.FolderUid} BETWEEN @0 AND @1",
                 Schema.FolderUidKey(folderId, firstUid), Schema.FolderUidKey(folderId, uint.MaxValue)));
         }
+        if (cache.LoadInFlight(folderId) is { } inFlight)
+        {
+            inFlight.Wait(); // never faults: a failed load completes it too
+            if (cache.TryGet(folderId, firstUid) is { } loaded)
+                return loaded;
+        }
         var ticket = cache.BeginLoad(folderId);
-        var listing = ListEntries(Schema.EntriesOfFolder(folderId));
+        List<MessageMeta> listing;
+        try
+        {
+            listing = ListEntries(Schema.EntriesOfFolder(folderId));
+        }
+        catch
+        {
+            cache.AbortLoad(folderId, ticket);
+            throw;
+        }
         cache.EndLoad(folderId, ticket, listing);
         return listing;
     }

@@ -98,6 +98,37 @@ public sealed class FolderMetadataCacheTests
         Assert.That(store.MetadataCacheStatistics, Is.EqualTo((3L, 3L)), "the three listings after warming were hits; the misses are warming's own");
     }
 
+    [Test]
+    public void A_reader_that_misses_can_wait_for_the_listing_under_way_instead_of_reading_again()
+    {
+        var cache = new FolderMetadataCache(100);
+        var listing = new List<MessageMeta> { Meta(1), Meta(2) };
+        Assert.That(cache.LoadInFlight("f"), Is.Null);
+
+        var first = cache.BeginLoad("f");
+        var inFlight = cache.LoadInFlight("f");
+        Assert.That(inFlight is { IsCompleted: false }, "a second reader sees the load under way");
+        cache.EndLoad("f", first, listing);
+        Assert.That(inFlight!.IsCompleted, Is.True);
+        Assert.That(cache.LoadInFlight("f"), Is.Null);
+        Assert.That(cache.TryGet("f", 0)!.Select(m => m.Uid), Is.EqualTo(new uint[] { 1, 2 }), "and then finds it cached");
+
+        // A load that failed caches nothing and still releases whoever waits for it.
+        var failed = cache.BeginLoad("g");
+        var waiting = cache.LoadInFlight("g")!;
+        cache.AbortLoad("g", failed);
+        Assert.That((waiting.IsCompleted, cache.Contains("g"), cache.LoadInFlight("g")), Is.EqualTo((true, false, (Task?)null)));
+
+        // A load overtaken by a commit is not cached (its waiters list the folder themselves).
+        var raced = cache.BeginLoad("h");
+        cache.Apply([new MailboxChange.MessageAdded("m", "h", 7, 3)], (_, _) => null);
+        cache.EndLoad("h", raced, listing);
+        Assert.That(cache.Contains("h"), Is.False);
+    }
+
+    private static MessageMeta Meta(uint uid) =>
+        new("e" + uid, "f", uid, uid, MessageFlags.None, [], DateTimeOffset.UnixEpoch, 10, DateTimeOffset.UnixEpoch);
+
     private static bool Same(MessageMeta a, MessageMeta b) =>
         a.EntryId == b.EntryId && a.Uid == b.Uid && a.ModSeq == b.ModSeq && a.Flags == b.Flags && a.Keywords.SequenceEqual(b.Keywords)
         && a.InternalDate == b.InternalDate && a.Size == b.Size && a.LastActionAt == b.LastActionAt && a.FolderId == b.FolderId;
