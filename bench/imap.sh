@@ -97,6 +97,7 @@ if [ -z "$seed" ] || [ ! -d "$seed" ]; then
 fi
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
+echo "# warm-up: $(grep -o 'Folder metadata cache warmed.*' "$scratch/server.log" | tail -1)"
 echo "# server peak resident memory: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$server_pid/status")"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 problems=$(grep -E ' (warn|fail|crit): ' "$scratch/server.log" || true)
