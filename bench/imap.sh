@@ -6,6 +6,7 @@
 # start) and runs `mailserver-bench imap`; prints the server's peak resident memory (VmHWM) at the end.
 # IMAPBENCH_SEED=DIR reuses a filled data folder: when DIR exists it is copied in instead of filling over SMTP; when
 # it does not, the data folder is copied there after the fill (the server stopped), for the next run.
+# IMAPBENCH_GCDUMP=FILE takes a heap dump of the server at the end (dotnet-gcdump) and prints its largest types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -98,6 +99,10 @@ fi
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
 echo "# warm-up: $(grep -o 'Folder metadata cache warmed.*' "$scratch/server.log" | tail -1)"
+if [ -n "${IMAPBENCH_GCDUMP:-}" ]; then
+  gcdump=$(command -v dotnet-gcdump || echo "$HOME/.dotnet/tools/dotnet-gcdump")
+  "$gcdump" collect -p "$server_pid" -o "$IMAPBENCH_GCDUMP" >/dev/null && "$gcdump" report "$IMAPBENCH_GCDUMP" | head -15
+fi
 echo "# server peak resident memory: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$server_pid/status")"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 problems=$(grep -E ' (warn|fail|crit): ' "$scratch/server.log" || true)
