@@ -103,7 +103,8 @@ if [ -n "${IMAPBENCH_GCDUMP:-}" ]; then
   gcdump=$(command -v dotnet-gcdump || echo "$HOME/.dotnet/tools/dotnet-gcdump")
   "$gcdump" collect -p "$server_pid" -o "$IMAPBENCH_GCDUMP" >/dev/null && "$gcdump" report "$IMAPBENCH_GCDUMP" | head -15
 fi
-echo "# server peak resident memory: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$server_pid/status")"
+echo "# server peak resident memory: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$server_pid/status"),"\
+  "CPU since start: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s", ($14 + $15) / hz}' "/proc/$server_pid/stat")"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 problems=$(grep -E ' (warn|fail|crit): ' "$scratch/server.log" || true)
 echo "# server log: $(printf '%s' "$problems" | grep -c . || true) warning/error line(s)"
