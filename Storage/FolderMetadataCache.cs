@@ -44,6 +44,13 @@ internal sealed class FolderMetadataCache(long maxMessages)
         }
     }
 
+    /// <summary>Whether the folder is cached (counts neither as a hit nor as a miss).</summary>
+    public bool Contains(string folderId)
+    {
+        lock (_lock)
+            return _folders.ContainsKey(folderId);
+    }
+
     /// <summary>Registers a listing about to read the database; pass the ticket to <see cref="EndLoad"/>.</summary>
     public LoadTicket BeginLoad(string folderId)
     {
@@ -58,30 +65,64 @@ internal sealed class FolderMetadataCache(long maxMessages)
     }
 
     /// <summary>
+    /// A listing of the folder from the database under way (its completion), or null: a reader that missed the
+    /// cache waits for it rather than reading the same 100,000 entries again (50 clients re-selecting after a
+    /// restart, or a SELECT during the warm-up).
+    /// </summary>
+    public Task? LoadInFlight(string folderId)
+    {
+        lock (_lock)
+            return _loading.TryGetValue(folderId, out var list) && list.Count > 0 ? list[0].Completion : null;
+    }
+
+    /// <summary>Ends a load started by <see cref="BeginLoad"/> that failed: nothing is cached, waiters go on.</summary>
+    public void AbortLoad(string folderId, LoadTicket ticket)
+    {
+        lock (_lock)
+            Forget(folderId, ticket);
+        ticket.Complete();
+    }
+
+    /// <summary>
     /// Caches a full listing read after <see cref="BeginLoad"/>, unless a commit touching the folder was applied
     /// meanwhile (its change may or may not be in the listing). A commit applied after this call patches the
     /// cached copy, so nothing is lost either way.
     /// </summary>
     public void EndLoad(string folderId, LoadTicket ticket, List<MessageMeta> listing)
     {
-        lock (_lock)
+        try
         {
-            if (_loading.TryGetValue(folderId, out var list))
-            {
-                list.Remove(ticket);
-                if (list.Count == 0)
-                    _loading.Remove(folderId);
-            }
-            if (ticket.Dirty || _folders.ContainsKey(folderId) || listing.Count > maxMessages)
-                return;
-            _folders[folderId] = new Entry([.. listing]) { LastUsed = ++_clock };
-            _cachedMessages += listing.Count;
-            while (_cachedMessages > maxMessages && _folders.Count > 1)
-            {
-                var victim = _folders.Where(p => p.Key != folderId).MinBy(p => p.Value.LastUsed);
-                _folders.Remove(victim.Key);
-                _cachedMessages -= victim.Value.Messages.Count;
-            }
+            lock (_lock)
+                Cache(folderId, ticket, listing);
+        }
+        finally
+        {
+            ticket.Complete();
+        }
+    }
+
+    private void Forget(string folderId, LoadTicket ticket)
+    {
+        if (_loading.TryGetValue(folderId, out var list))
+        {
+            list.Remove(ticket);
+            if (list.Count == 0)
+                _loading.Remove(folderId);
+        }
+    }
+
+    private void Cache(string folderId, LoadTicket ticket, List<MessageMeta> listing)
+    {
+        Forget(folderId, ticket);
+        if (ticket.Dirty || _folders.ContainsKey(folderId) || listing.Count > maxMessages)
+            return;
+        _folders[folderId] = new Entry([.. listing]) { LastUsed = ++_clock };
+        _cachedMessages += listing.Count;
+        while (_cachedMessages > maxMessages && _folders.Count > 1)
+        {
+            var victim = _folders.Where(p => p.Key != folderId).MinBy(p => p.Value.LastUsed);
+            _folders.Remove(victim.Key);
+            _cachedMessages -= victim.Value.Messages.Count;
         }
     }
 
@@ -205,6 +246,13 @@ internal sealed class FolderMetadataCache(long maxMessages)
     /// <summary>One listing in flight; set dirty by a commit that touched the folder meanwhile.</summary>
     internal sealed class LoadTicket
     {
+        private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public bool Dirty { get; set; }
+
+        /// <summary>Completes when the listing was cached or given up.</summary>
+        public Task Completion => _completion.Task;
+
+        public void Complete() => _completion.TrySetResult();
     }
 }

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using LiteDB;
 using E = MailServer.Storage.Schema.EntryFields;
+using F = MailServer.Storage.Schema.FolderFields;
 
 namespace MailServer.Storage;
 
@@ -15,6 +17,48 @@ public sealed partial class MailStore
     /// <summary>(hits, misses) of the shared folder metadata cache since the store opened.</summary>
     public (long Hits, long Misses) MetadataCacheStatistics => (MetadataCache?.Hits ?? 0, MetadataCache?.Misses ?? 0);
 
+    /// <summary>
+    /// Fills the shared folder metadata cache from the database, so the first SELECT after a start is answered from
+    /// memory: every INBOX first, then the other folders, largest first, while they fit in
+    /// <see cref="MailStoreOptions.MetadataCacheMessages"/> (a folder that would overflow it is skipped, so warming
+    /// never evicts). Folders already cached are left alone. Safe to run beside readers and the writer: each
+    /// folder goes through the same listing as a SELECT. Logs event 4014 with the counts when done; a failure is
+    /// logged (4015) and ends the warm-up early, nothing else.
+    /// </summary>
+    /// <returns>The folders and messages listed.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public (int Folders, long Messages) WarmMetadataCache(CancellationToken cancellationToken)
+    {
+        if (MetadataCache is not { } cache)
+            return (0, 0);
+        var started = Stopwatch.GetTimestamp();
+        var folders = 0;
+        var messages = 0L;
+        try
+        {
+            var candidates = Collection(Schema.Folders).FindAll()
+                .Select(d => (Id: d["_id"].AsString, Count: d[F.MessageCount].AsInt32, Inbox: (SpecialUse)d[F.SpecialUse].AsInt32 == SpecialUse.Inbox))
+                .Where(f => f.Count > 0)
+                .OrderByDescending(f => f.Inbox).ThenByDescending(f => f.Count)
+                .ToList();
+            foreach (var (id, count, _) in candidates)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (messages + count > _options.MetadataCacheMessages || cache.Contains(id))
+                    continue;
+                messages += ListFolderMetadata(id, 0).Count;
+                folders++;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            StoreLog.MetadataCacheWarmupFailed(_log, ex); // only slower: folders are listed on first use
+            return (folders, messages);
+        }
+        StoreLog.MetadataCacheWarmed(_log, folders, messages, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return (folders, messages);
+    }
+
     /// <summary>For tests: the folder's metadata read from the database, bypassing the cache.</summary>
     internal List<MessageMeta> ListMessagesFromDatabase(string folderId) => ListEntries(Schema.EntriesOfFolder(folderId));
 
@@ -29,8 +73,23 @@ public sealed partial class MailStore
             return ListEntries(BsonExpression.Create($"$.{E.FolderUid} BETWEEN @0 AND @1",
                 Schema.FolderUidKey(folderId, firstUid), Schema.FolderUidKey(folderId, uint.MaxValue)));
         }
+        if (cache.LoadInFlight(folderId) is { } inFlight)
+        {
+            inFlight.Wait(); // never faults: a failed load completes it too
+            if (cache.TryGet(folderId, firstUid) is { } loaded)
+                return loaded;
+        }
         var ticket = cache.BeginLoad(folderId);
-        var listing = ListEntries(Schema.EntriesOfFolder(folderId));
+        List<MessageMeta> listing;
+        try
+        {
+            listing = ListEntries(Schema.EntriesOfFolder(folderId));
+        }
+        catch
+        {
+            cache.AbortLoad(folderId, ticket);
+            throw;
+        }
         cache.EndLoad(folderId, ticket, listing);
         return listing;
     }

@@ -29,6 +29,12 @@ internal static partial class StoreLog
     [LoggerMessage(EventId = 4013, Level = LogLevel.Information, Message = "Reindex: {Checked} entries checked, {Removed} removed (blob missing), {Orphans} orphan blobs deleted, {Summaries} summaries rebuilt")]
     public static partial void Reindexed(ILogger logger, int @checked, int removed, int orphans, int summaries);
 
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Information, Message = "Folder metadata cache warmed: {Folders} folders, {Messages} messages in {Milliseconds} ms")]
+    public static partial void MetadataCacheWarmed(ILogger logger, int folders, long messages, long milliseconds);
+
+    [LoggerMessage(EventId = 4015, Level = LogLevel.Warning, Message = "Warming the folder metadata cache failed; folders are listed from the database on first use")]
+    public static partial void MetadataCacheWarmupFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 4090, Level = LogLevel.Warning, Message = "The folder metadata cache could not follow a commit and was emptied")]
     public static partial void MetadataCacheReset(ILogger logger, Exception exception);
 }

@@ -2,7 +2,11 @@
 # IMAP benchmark on a scratch server: bench/imap.sh [N] [extra mailserver-bench imap options]
 # Builds Release, starts the server on a scratch copy of appsettings.json (loopback, free ports, a known
 # password for alice hashed with `mailserver hash-password`), fills alice's INBOX with N messages over SMTP
-# (the bench's smtp mode, 20 sessions, 2 KiB bodies), then runs `mailserver-bench imap`.
+# (the bench's smtp mode, 20 sessions, 2 KiB bodies), restarts the server (so the first SELECT is the first after a
+# start) and runs `mailserver-bench imap`; prints the server's peak resident memory (VmHWM) at the end.
+# IMAPBENCH_SEED=DIR reuses a filled data folder: when DIR exists it is copied in instead of filling over SMTP; when
+# it does not, the data folder is copied there after the fill (the server stopped), for the next run.
+# IMAPBENCH_GCDUMP=FILE takes a heap dump of the server at the end (dotnet-gcdump) and prints its largest types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -11,53 +15,96 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 dotnet build Server/MailServer.Server.csproj -c Release -nologo -v q >/dev/null
 dotnet build bench/MailServer.Bench.csproj -c Release -nologo -v q >/dev/null
-server_dll=$(ls Server/bin/Release/net*/mailserver.dll | head -1)
-bench_dll=$(ls bench/bin/Release/net*/mailserver-bench.dll | head -1)
-
 scratch=$(mktemp -d /tmp/mailserver-imapbench.XXXXXX)
+# Run copies of the builds, so a rebuild during a long run does not change the running server.
+cp -a "$(dirname "$(ls Server/bin/Release/net*/mailserver.dll | head -1)")" "$scratch/server-bin"
+cp -a "$(dirname "$(ls bench/bin/Release/net*/mailserver-bench.dll | head -1)")" "$scratch/bench-bin"
+server_dll=$scratch/server-bin/mailserver.dll
+bench_dll=$scratch/bench-bin/mailserver-bench.dll
 server_pid=
+dns_pid=
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  kill "$dns_pid" 2>/dev/null || true
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-read -r smtp submission submissions imap imaps admin < <(python3 -c '
+read -r smtp submission submissions imap imaps admin dns < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(6)] + [socket.socket(type=socket.SOCK_DGRAM)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])')
+
+# A DNS stub on loopback answering NXDOMAIN at once: SPF/DKIM/DMARC lookups for the bench's sender domain must not
+# wait on the machine's resolver (its timeouts held the fill to ~12 messages/s).
+python3 - "$dns" <<'PY' &
+import socket, sys
+sock = socket.socket(type=socket.SOCK_DGRAM)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    query, peer = sock.recvfrom(4096)
+    if len(query) < 12:
+        continue
+    flags = 0x8000 | (int.from_bytes(query[2:4], "big") & 0x0100) | 0x0080 | 3  # QR, RD copied, RA, NXDOMAIN
+    sock.sendto(query[:2] + flags.to_bytes(2, "big") + query[4:6] + b"\0\0\0\0\0\0" + query[12:], peer)
+PY
+dns_pid=$!
 
 password='Bench-Pass-2026'
 hash=$(printf '%s\n' "$password" | dotnet "$server_dll" hash-password)
 # Alice gets the known hash (the first PasswordHash in the sample), bob keeps null (a first-start password).
-python3 - "$scratch/appsettings.json" "$hash" "$smtp" "$submission" "$submissions" "$imap" "$imaps" "$admin" <<'PY'
+python3 - "$scratch/appsettings.json" "$hash" "$smtp" "$submission" "$submissions" "$imap" "$imaps" "$admin" "$dns" <<'PY'
 import re, sys
-path, hash_, smtp, sub, subs, imap, imaps, admin = sys.argv[1:]
+path, hash_, smtp, sub, subs, imap, imaps, admin, dns = sys.argv[1:]
 text = open("appsettings.json").read()
 text = text.replace('"PasswordHash": null', f'"PasswordHash": "{hash_}"', 1)
 text = text.replace('"BindAddress": "0.0.0.0"', '"BindAddress": "127.0.0.1"')
 for key, port in (("Smtp", smtp), ("Submission", sub), ("Submissions", subs), ("Imap", imap), ("Imaps", imaps)):
     text = re.sub(rf'"{key}": \d+', f'"{key}": {port}', text, count=1)
 text = re.sub(r'"Admin": "[^"]*"', f'"Admin": "127.0.0.1:{admin}"', text)
+text = text.replace('"Dns": { "Servers": [], "Port": 53 }', f'"Dns": {{ "Servers": ["127.0.0.1"], "Port": {dns} }}')
+assert f'"Port": {dns}' in text
 open(path, "w").write(text)
 PY
 
-(cd "$scratch" && exec dotnet "$OLDPWD/$server_dll" run --config "$scratch/appsettings.json") >"$scratch/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 300); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$scratch/server.log"; exit 1; }
-  sleep 0.1
-done
+start_server() {
+  (cd "$scratch" && exec dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && return
+    kill -0 "$server_pid" 2>/dev/null || { cat "$scratch/server.log"; exit 1; }
+    sleep 0.1
+  done
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=; }
+
+seed=${IMAPBENCH_SEED:-}
+if [ -n "$seed" ] && [ -d "$seed" ]; then
+  echo "# reusing the filled data folder $seed"
+  cp -a "$seed" "$scratch/data"
+fi
+start_server
 
 echo "# $(date -u +%FT%TZ)  $(nproc) cores  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# filling alice's INBOX with $N messages over SMTP"
-fill_started=$(date +%s.%N)
-dotnet "$bench_dll" smtp --port "$smtp" --messages "$N" --sessions 20 --size 2k
-echo "# fill took $(echo "$(date +%s.%N) - $fill_started" | bc) s"
+if [ -z "$seed" ] || [ ! -d "$seed" ]; then
+  echo "# filling alice's INBOX with $N messages over SMTP"
+  fill_started=$(date +%s.%N)
+  dotnet "$bench_dll" smtp --port "$smtp" --messages "$N" --sessions 20 --size 2k
+  echo "# fill took $(echo "$(date +%s.%N) - $fill_started" | bc) s"
+  stop_server
+  if [ -n "$seed" ]; then mkdir -p "$(dirname "$seed")" && cp -a "$scratch/data" "$seed"; fi
+  start_server
+fi
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
+echo "# warm-up: $(grep -o 'Folder metadata cache warmed.*' "$scratch/server.log" | tail -1)"
+if [ -n "${IMAPBENCH_GCDUMP:-}" ]; then
+  gcdump=$(command -v dotnet-gcdump || echo "$HOME/.dotnet/tools/dotnet-gcdump")
+  "$gcdump" collect -p "$server_pid" -o "$IMAPBENCH_GCDUMP" >/dev/null && "$gcdump" report "$IMAPBENCH_GCDUMP" | head -15
+fi
+echo "# server peak resident memory: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$server_pid/status"),"\
+  "CPU since start: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s", ($14 + $15) / hz}' "/proc/$server_pid/stat")"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 problems=$(grep -E ' (warn|fail|crit): ' "$scratch/server.log" || true)
 echo "# server log: $(printf '%s' "$problems" | grep -c . || true) warning/error line(s)"

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap;
@@ -11,17 +12,19 @@ internal static class ImapFlags
     /// <summary>PERMANENTFLAGS for a read-write mailbox: the system flags and any keyword (<c>\*</c>).</summary>
     public static readonly string[] Permanent = [.. System, @"\*"];
 
-    /// <summary>The wire flag list of a message.</summary>
-    public static List<string> ToWire(MessageFlags flags, IReadOnlyList<string> keywords)
+    /// <summary>Writes the flag list of a message, <c>(\Seen $Forwarded)</c>, straight to the response: FETCH 1:* FLAGS
+    /// on a large folder writes one per message, so no list is built.</summary>
+    public static ImapResponseWriter FlagList(this ImapResponseWriter writer, MessageFlags flags, IReadOnlyList<string> keywords)
     {
-        var list = new List<string>(5 + keywords.Count);
-        if (flags.HasFlag(MessageFlags.Answered)) list.Add(@"\Answered");
-        if (flags.HasFlag(MessageFlags.Flagged)) list.Add(@"\Flagged");
-        if (flags.HasFlag(MessageFlags.Deleted)) list.Add(@"\Deleted");
-        if (flags.HasFlag(MessageFlags.Seen)) list.Add(@"\Seen");
-        if (flags.HasFlag(MessageFlags.Draft)) list.Add(@"\Draft");
-        list.AddRange(keywords);
-        return list;
+        writer.BeginList();
+        if ((flags & MessageFlags.Answered) != 0) writer.Atom(@"\Answered");
+        if ((flags & MessageFlags.Flagged) != 0) writer.Atom(@"\Flagged");
+        if ((flags & MessageFlags.Deleted) != 0) writer.Atom(@"\Deleted");
+        if ((flags & MessageFlags.Seen) != 0) writer.Atom(@"\Seen");
+        if ((flags & MessageFlags.Draft) != 0) writer.Atom(@"\Draft");
+        for (var i = 0; i < keywords.Count; i++)
+            writer.Atom(keywords[i]);
+        return writer.EndList();
     }
 
     /// <summary>

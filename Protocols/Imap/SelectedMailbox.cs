@@ -259,7 +259,7 @@ public sealed class SelectedMailbox : IDisposable
                 var meta = _messages[index];
                 writer.BeginUntagged().Number((ulong)index + 1).Atom("FETCH").BeginList()
                     .Atom("UID").Number(meta.Uid)
-                    .Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                    .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords);
                 if (condStore)
                     writer.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 writer.EndList().End();

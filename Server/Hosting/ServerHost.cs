@@ -151,6 +151,7 @@ public static class ServerHost
             sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
+        builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
 
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).

@@ -137,7 +137,7 @@ internal static class FetchHandler
                                 uidWritten = true;
                                 break;
                             case FetchItem.Attribute { Kind: FetchAttribute.Flags }:
-                                w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                                w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords);
                                 flagsWritten = true;
                                 break;
                             case FetchItem.Attribute { Kind: FetchAttribute.InternalDate }:
@@ -159,7 +159,7 @@ internal static class FetchHandler
                     throw new ImapRefusedException(ResponseCode.UnknownTransferEncoding, e.Message);
                 }
                 if (flagsChanged && !flagsWritten)
-                    w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords)); // \Seen was just set
+                    w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords); // \Seen was just set
                 if (wantsModSeq)
                     w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 w.EndList().End();

@@ -10,13 +10,16 @@ namespace MailServer.Protocols.Imap.Commands;
 /// </summary>
 internal static class SearchHandler
 {
+    /// <summary>Messages searched at once when a key reads headers or bodies (each read decrypts and parses).</summary>
+    private static readonly int ContentParallelism = Math.Max(2, Environment.ProcessorCount);
+
     public static async Task<ImapCompletion> RunAsync(SearchCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var save = command.Return is { } ret && ret.HasFlag(SearchReturnOptions.Save);
-        List<SearchContext> matches;
+        List<SearchHit> matches;
         try
         {
-            matches = await MatchAsync(session, command.Charset, command.Criteria, loadHeaders: false, cancellationToken);
+            matches = await FindAsync(session, command.Charset, command.Criteria, cancellationToken);
         }
         catch when (save)
         {
@@ -26,8 +29,13 @@ internal static class SearchHandler
         var usesModSeq = UsesModSeq(command.Criteria);
         if (usesModSeq)
             session.CondStoreEnabled = true;
-        var numbers = matches.Select(m => command.Uid ? m.Uid : m.SequenceNumber).ToList();
-        var highestModSeq = matches.Count == 0 ? 0UL : matches.Max(m => m.ModSeq);
+        var numbers = new List<uint>(matches.Count);
+        var highestModSeq = 0UL;
+        foreach (var m in matches)
+        {
+            numbers.Add(command.Uid ? m.Uid : m.SequenceNumber);
+            highestModSeq = Math.Max(highestModSeq, m.ModSeq);
+        }
         if (save)
         {
             // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those messages are saved; otherwise
@@ -40,7 +48,7 @@ internal static class SearchHandler
                 saved = [];
                 if (options.HasFlag(SearchReturnOptions.Min))
                     saved.Add(matches[0]);
-                if (options.HasFlag(SearchReturnOptions.Max) && matches[^1] != matches[0])
+                if (options.HasFlag(SearchReturnOptions.Max) && matches.Count > 1)
                     saved.Add(matches[^1]);
             }
             session.Selected!.SaveSearchResult(saved.Select(m => m.Uid));
@@ -66,41 +74,69 @@ internal static class SearchHandler
     /// <summary>The messages of the selected mailbox matching <paramref name="criteria"/>, in sequence order; with
     /// <paramref name="loadHeaders"/> every context can answer <c>Headers()</c> (SORT, THREAD).</summary>
     /// <exception cref="ImapRefusedException">The charset is not supported (NO [BADCHARSET]).</exception>
-    public static async Task<List<SearchContext>> MatchAsync(ImapSession session, string? charset, SearchKey criteria, bool loadHeaders, CancellationToken cancellationToken)
+    public static Task<List<SearchContext>> MatchAsync(ImapSession session, string? charset, SearchKey criteria, bool loadHeaders, CancellationToken cancellationToken) =>
+        MatchContentAsync(session, charset, criteria, loadHeaders, context => context, cancellationToken);
+
+    /// <summary>SEARCH's matches: only their numbers are kept, so no message view outlives its test.</summary>
+    private static Task<List<SearchHit>> FindAsync(ImapSession session, string? charset, SearchKey criteria, CancellationToken cancellationToken)
     {
-        if (SearchEvaluator.CheckCharset(charset) is CharsetCheck.Unsupported unsupported)
-            throw new ImapRefusedException(unsupported.Code, "Unsupported charset");
+        if (SearchEvaluator.NeedsHeaders(criteria) || SearchEvaluator.NeedsFullMessage(criteria))
+            return MatchContentAsync(session, charset, criteria, loadHeaders: false, c => new SearchHit(c.SequenceNumber, c.Uid, c.ModSeq), cancellationToken);
+        CheckCharset(charset);
+        // Flags, dates, sizes, UIDs, MODSEQ: answered from the view's metadata alone, in one synchronous pass that
+        // allocates nothing per message (the common UNSEEN / SINCE / FLAGGED searches on large folders).
+        var selected = session.Selected!;
+        var now = session.Time.GetUtcNow();
+        var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids);
+        var messages = selected.Messages;
+        var hits = new List<SearchHit>();
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var meta = messages[i];
+            if (matcher.MatchesMetadata((uint)(i + 1), meta, now))
+                hits.Add(new SearchHit((uint)(i + 1), meta.Uid, meta.ModSeq));
+        }
+        return Task.FromResult(hits);
+    }
+
+    /// <summary>
+    /// Reads what the keys need of every message (header section or full message, decrypted and parsed) and keeps
+    /// <paramref name="keep"/> of each match, in sequence order. Messages are read and tested
+    /// <see cref="ContentParallelism"/> at a time: a body search over a large folder is bound by decryption.
+    /// </summary>
+    private static async Task<List<T>> MatchContentAsync<T>(ImapSession session, string? charset, SearchKey criteria, bool loadHeaders,
+        Func<SearchContext, T> keep, CancellationToken cancellationToken)
+    {
+        CheckCharset(charset);
         var selected = session.Selected!;
         var needsFull = SearchEvaluator.NeedsFullMessage(criteria);
         var needsHeaders = loadHeaders || SearchEvaluator.NeedsHeaders(criteria);
         var now = session.Time.GetUtcNow();
-        var largestSequence = (uint)selected.Count;
-        var largestUid = selected.MaxUid;
-        var matcher = SearchEvaluator.CreateMatcher(criteria, largestSequence, largestUid, selected.SavedSequences, selected.SavedUids); // sets resolved once
-        var matches = new List<SearchContext>();
-        if (!needsHeaders && !needsFull)
+        var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids); // sets resolved once
+        var found = new (bool Matched, T Kept)[selected.Count];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = ContentParallelism, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(Enumerable.Range(1, selected.Count), parallel, async (seq, token) =>
         {
-            // Flags, dates, sizes, UIDs, MODSEQ: answered from the view's metadata alone, in one synchronous pass
-            // with no store read and no per-message task or closure (the common UNSEEN / SINCE / FLAGGED searches).
-            var messages = selected.Messages;
-            for (var i = 0; i < messages.Count; i++)
-            {
-                var meta = messages[i];
-                var context = new SearchContext((uint)(i + 1), meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq,
-                    MessageContexts.HeadersNotLoaded, MessageContexts.FullNotLoaded, Now: now);
-                if (matcher.Matches(context))
-                    matches.Add(context);
-            }
-            return matches;
-        }
-        for (var seq = 1; seq <= selected.Count; seq++)
-        {
-            var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsHeaders, needsFull, now, cancellationToken);
+            var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsHeaders, needsFull, now, token);
             if (context is not null && matcher.Matches(context))
-                matches.Add(context);
-        }
+                found[seq - 1] = (true, keep(context));
+        });
+        var matches = new List<T>();
+        foreach (var (matched, kept) in found)
+            if (matched)
+                matches.Add(kept);
         return matches;
     }
+
+    /// <exception cref="ImapRefusedException">The charset is not supported (NO [BADCHARSET]).</exception>
+    private static void CheckCharset(string? charset)
+    {
+        if (SearchEvaluator.CheckCharset(charset) is CharsetCheck.Unsupported unsupported)
+            throw new ImapRefusedException(unsupported.Code, "Unsupported charset");
+    }
+
+    /// <summary>One message SEARCH found.</summary>
+    private readonly record struct SearchHit(uint SequenceNumber, uint Uid, ulong ModSeq);
 
     /// <summary>Writes <c>* ESEARCH (TAG "t") [UID] MIN / MAX / ALL / COUNT [MODSEQ]</c> (RFC 4731 §3.1; RETURN () means ALL).</summary>
     public static void WriteESearch(ImapSession session, string tag, bool uid, SearchReturnOptions? returnOptions, IReadOnlyList<uint> numbers, ulong? modSeq)

@@ -76,7 +76,7 @@ internal static class SelectHandler
                 continue;
             w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList()
                 .Atom("UID").Number(meta.Uid)
-                .Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords))
+                .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords)
                 .Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList()
                 .EndList().End();
         }

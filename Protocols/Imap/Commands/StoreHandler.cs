@@ -50,7 +50,7 @@ internal static class StoreHandler
                 if (command.Uid)
                     w.Atom("UID").Number(meta.Uid);
                 if (!command.Silent)
-                    w.Atom("FLAGS").FlagList(ImapFlags.ToWire(meta.Flags, meta.Keywords));
+                    w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords);
                 if (session.CondStoreEnabled)
                     w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 w.EndList().End();

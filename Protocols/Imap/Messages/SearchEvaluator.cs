@@ -83,7 +83,8 @@ public static class SearchEvaluator
         return new SearchMatcher(key, largestSequence, largestUid, savedSequences, savedUids);
     }
 
-    /// <summary>Matches messages against one search key; sequence sets are resolved on first use. Not thread-safe.</summary>
+    /// <summary>Matches messages against one search key; sequence sets are resolved on first use. Thread-safe, so a
+    /// content search may test several messages at once.</summary>
     public sealed class SearchMatcher
     {
         private readonly SearchKey _key;
@@ -91,7 +92,7 @@ public static class SearchEvaluator
         private readonly uint _largestUid;
         private readonly ResolvedSequenceSet? _savedSequences;
         private readonly ResolvedSequenceSet? _savedUids;
-        private readonly Dictionary<SearchKey, ResolvedSequenceSet> _resolved = new(ReferenceEqualityComparer.Instance);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<SearchKey, ResolvedSequenceSet> _resolved = new(ReferenceEqualityComparer.Instance);
 
         internal SearchMatcher(SearchKey key, uint largestSequence, uint largestUid, ResolvedSequenceSet? savedSequences, ResolvedSequenceSet? savedUids)
         {
@@ -109,20 +110,49 @@ public static class SearchEvaluator
             return new Evaluation(context, this).Eval(_key);
         }
 
-        internal ResolvedSequenceSet Resolve(SearchKey key)
+        /// <summary>
+        /// Whether the message matches, for keys that read metadata only (flags, dates, sizes, UIDs, sequence numbers,
+        /// MODSEQ: neither <see cref="NeedsHeaders"/> nor <see cref="NeedsFullMessage"/>). Allocates nothing, so a
+        /// flag search over 100,000 messages costs no garbage.
+        /// </summary>
+        /// <exception cref="InvalidOperationException">The key reads the header section or the body.</exception>
+        public bool MatchesMetadata(uint sequenceNumber, MessageMeta meta, DateTimeOffset now)
         {
-            if (!_resolved.TryGetValue(key, out var set))
-            {
-                set = key switch
-                {
-                    SearchKey.Sequence s => s.Set.Resolve(_largestSequence, _savedSequences),
-                    SearchKey.Uid u => u.Set.Resolve(_largestUid, _savedUids),
-                    _ => throw new ArgumentOutOfRangeException(nameof(key)),
-                };
-                _resolved[key] = set;
-            }
-            return set;
+            ArgumentNullException.ThrowIfNull(meta);
+            return EvalMetadata(_key, sequenceNumber, meta, now);
         }
+
+        private bool EvalMetadata(SearchKey key, uint sequenceNumber, MessageMeta meta, DateTimeOffset now) => key switch
+        {
+            SearchKey.All => true,
+            SearchKey.Flag f => HasFlag(f.Name, meta.Flags, meta.Keywords, recent: false),
+            SearchKey.Date { Field: SearchDateField.Internal } d => DateMatches(d, meta.InternalDate),
+            SearchKey.Size s => s.Larger ? meta.Size > s.Octets : meta.Size < s.Octets,
+            SearchKey.Within w => WithinMatches(w, now, meta.InternalDate),
+            SearchKey.Sequence => Resolve(key).Contains(sequenceNumber),
+            SearchKey.Uid => Resolve(key).Contains(meta.Uid),
+            SearchKey.ModSeq m => meta.ModSeq >= m.Value,
+            SearchKey.Not n => !EvalMetadata(n.Key, sequenceNumber, meta, now),
+            SearchKey.Or o => EvalMetadata(o.Left, sequenceNumber, meta, now) || EvalMetadata(o.Right, sequenceNumber, meta, now),
+            SearchKey.And a => EvalAllMetadata(a.Keys, sequenceNumber, meta, now),
+            _ => throw new InvalidOperationException($"{key.GetType().Name} needs more than the message's metadata."),
+        };
+
+        private bool EvalAllMetadata(IReadOnlyList<SearchKey> keys, uint sequenceNumber, MessageMeta meta, DateTimeOffset now)
+        {
+            for (var i = 0; i < keys.Count; i++)
+                if (!EvalMetadata(keys[i], sequenceNumber, meta, now))
+                    return false;
+            return true;
+        }
+
+        internal ResolvedSequenceSet Resolve(SearchKey key) =>
+            _resolved.GetOrAdd(key, static (k, m) => k switch
+            {
+                SearchKey.Sequence s => s.Set.Resolve(m._largestSequence, m._savedSequences),
+                SearchKey.Uid u => u.Set.Resolve(m._largestUid, m._savedUids),
+                _ => throw new ArgumentOutOfRangeException(nameof(key)),
+            }, this);
     }
 
     private sealed class Evaluation(SearchContext context, SearchMatcher matcher)
@@ -136,14 +166,15 @@ public static class SearchEvaluator
         public bool Eval(SearchKey key) => key switch
         {
             SearchKey.All => true,
-            SearchKey.Flag f => HasFlag(f.Name),
+            SearchKey.Flag f => HasFlag(f.Name, context.Flags, context.Keywords, context.Recent),
             SearchKey.Header h => HeaderMatches(h.Field, h.Value),
             SearchKey.Body b => BodyContains(b.Value),
             // RFC 9051 §6.4.4 TEXT: "in the header or body of the message".
             SearchKey.Text t => HeaderView.GetHeaders().Any(f => Contains(f.Name + ": " + f.Value, t.Value)) || BodyContains(t.Value),
-            SearchKey.Date d => DateMatches(d),
+            // RFC 9051 §6.4.4: a missing or unparseable Date: falls back to the internal date (as RFC 5256 §2.2 does for SORT).
+            SearchKey.Date d => DateMatches(d, d.Field == SearchDateField.Sent ? HeaderView.SentDate ?? context.InternalDate : context.InternalDate),
             SearchKey.Size s => s.Larger ? context.Size > s.Octets : context.Size < s.Octets,
-            SearchKey.Within w => WithinMatches(w),
+            SearchKey.Within w => WithinMatches(w, context.Now ?? DateTimeOffset.UtcNow, context.InternalDate),
             SearchKey.Sequence => matcher.Resolve(key).Contains(context.SequenceNumber),
             SearchKey.Uid => matcher.Resolve(key).Contains(context.Uid),
             // RFC 7162 §3.1.5: per-entry mod-sequences are not kept; the message's mod-sequence stands for all.
@@ -166,46 +197,6 @@ public static class SearchEvaluator
             return true;
         }
 
-        private bool HasFlag(string name)
-        {
-            // Compared in place: this runs once per message of the folder, so it allocates nothing.
-            var flag = SystemFlag(name);
-            if (flag is null)
-            {
-                return context.Recent;
-            }
-            if (flag != MessageFlags.None)
-            {
-                return (context.Flags & flag.Value) != 0;
-            }
-            // Keywords compare case-insensitively (RFC 9051 §2.3.2 flag names are atoms, matched case-insensitively).
-            var keywords = context.Keywords;
-            for (var i = 0; i < keywords.Count; i++)
-            {
-                if (string.Equals(keywords[i], name, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-            return false;
-        }
-
-        /// <summary>The system flag <paramref name="name"/> names; null for \Recent, <see cref="MessageFlags.None"/> for a keyword.</summary>
-        private static MessageFlags? SystemFlag(string name)
-        {
-            if (name.Length == 0 || name[0] != '\\')
-            {
-                return MessageFlags.None;
-            }
-            if (name.Equals("\\Seen", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Seen;
-            if (name.Equals("\\Answered", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Answered;
-            if (name.Equals("\\Flagged", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Flagged;
-            if (name.Equals("\\Deleted", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Deleted;
-            if (name.Equals("\\Draft", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Draft;
-            if (name.Equals("\\Recent", StringComparison.OrdinalIgnoreCase)) return null;
-            return MessageFlags.None;
-        }
-
         private bool HeaderMatches(string field, string value)
         {
             // RFC 9051 §6.4.4 HEADER: an empty string matches every message that has the field.
@@ -220,28 +211,65 @@ public static class SearchEvaluator
         }
 
         private bool BodyContains(string value) => FullView.GetBodyTexts().Any(text => Contains(text, value));
+    }
 
-        private bool DateMatches(SearchKey.Date d)
+    private static bool HasFlag(string name, MessageFlags flags, IReadOnlyList<string> keywords, bool recent)
+    {
+        // Compared in place: this runs once per message of the folder, so it allocates nothing.
+        var flag = SystemFlag(name);
+        if (flag is null)
         {
-            // RFC 9051 §6.4.4: dates compare "disregarding time and timezone": the date as seen in the value's own
-            // zone. A missing or unparseable Date: falls back to the internal date (as RFC 5256 §2.2 does for SORT).
-            var when = d.Field == SearchDateField.Sent ? HeaderView.SentDate ?? context.InternalDate : context.InternalDate;
-            var date = DateOnly.FromDateTime(when.DateTime);
-            return d.Comparison switch
+            return recent;
+        }
+        if (flag != MessageFlags.None)
+        {
+            return (flags & flag.Value) != 0;
+        }
+        // Keywords compare case-insensitively (RFC 9051 §2.3.2 flag names are atoms, matched case-insensitively).
+        for (var i = 0; i < keywords.Count; i++)
+        {
+            if (string.Equals(keywords[i], name, StringComparison.OrdinalIgnoreCase))
             {
-                SearchDateComparison.Before => date < d.Value,
-                SearchDateComparison.On => date == d.Value,
-                SearchDateComparison.Since => date >= d.Value,
-                _ => throw new ArgumentOutOfRangeException(nameof(d)),
-            };
+                return true;
+            }
         }
+        return false;
+    }
 
-        private bool WithinMatches(SearchKey.Within w)
+    /// <summary>The system flag <paramref name="name"/> names; null for \Recent, <see cref="MessageFlags.None"/> for a keyword.</summary>
+    private static MessageFlags? SystemFlag(string name)
+    {
+        if (name.Length == 0 || name[0] != '\\')
         {
-            // RFC 5032: OLDER n = internal date at least n seconds ago; YOUNGER n = less than n seconds ago.
-            var age = (context.Now ?? DateTimeOffset.UtcNow) - context.InternalDate;
-            return w.Older ? age.TotalSeconds >= w.Seconds : age.TotalSeconds < w.Seconds;
+            return MessageFlags.None;
         }
+        if (name.Equals("\\Seen", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Seen;
+        if (name.Equals("\\Answered", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Answered;
+        if (name.Equals("\\Flagged", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Flagged;
+        if (name.Equals("\\Deleted", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Deleted;
+        if (name.Equals("\\Draft", StringComparison.OrdinalIgnoreCase)) return MessageFlags.Draft;
+        if (name.Equals("\\Recent", StringComparison.OrdinalIgnoreCase)) return null;
+        return MessageFlags.None;
+    }
+
+    private static bool DateMatches(SearchKey.Date d, DateTimeOffset when)
+    {
+        // RFC 9051 §6.4.4: dates compare "disregarding time and timezone": the date as seen in the value's own zone.
+        var date = DateOnly.FromDateTime(when.DateTime);
+        return d.Comparison switch
+        {
+            SearchDateComparison.Before => date < d.Value,
+            SearchDateComparison.On => date == d.Value,
+            SearchDateComparison.Since => date >= d.Value,
+            _ => throw new ArgumentOutOfRangeException(nameof(d)),
+        };
+    }
+
+    private static bool WithinMatches(SearchKey.Within w, DateTimeOffset now, DateTimeOffset internalDate)
+    {
+        // RFC 5032: OLDER n = internal date at least n seconds ago; YOUNGER n = less than n seconds ago.
+        var age = now - internalDate;
+        return w.Older ? age.TotalSeconds >= w.Seconds : age.TotalSeconds < w.Seconds;
     }
 
     /// <summary>Substring match, case-insensitive (RFC 9051 §6.4.4; an approximation of i;unicode-casemap).

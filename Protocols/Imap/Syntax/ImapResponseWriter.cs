@@ -123,7 +123,7 @@ public sealed class ImapResponseWriter
     /// <exception cref="ArgumentException">The token is empty or contains SP, CR, LF or a non-ASCII character.</exception>
     public ImapResponseWriter Atom(string token)
     {
-        if (string.IsNullOrEmpty(token) || token.Any(c => c <= ' ' || c >= 0x7f))
+        if (string.IsNullOrEmpty(token) || token.AsSpan().ContainsAnyExceptInRange('!', '~'))
         {
             throw new ArgumentException($"'{token}' cannot be written as a single token.", nameof(token));
         }
@@ -150,7 +150,9 @@ public sealed class ImapResponseWriter
     public ImapResponseWriter Number(ulong value)
     {
         Space();
-        WriteAscii(value.ToString(CultureInfo.InvariantCulture));
+        var span = _output.GetSpan(20); // ulong.MaxValue has 20 digits
+        value.TryFormat(span, out var written, default, CultureInfo.InvariantCulture);
+        _output.Advance(written);
         return this;
     }
 

@@ -116,6 +116,26 @@ public sealed class SearchEvaluatorTests
             .Where(m => SearchEvaluator.Matches(command.Criteria, m, 3, 30, savedSequences, savedUids))
             .Select(m => m.SequenceNumber);
         Assert.That(matched, Is.EqualTo(expected));
+
+        // SEARCH's allocation-free path over the view's metadata gives the same answer for every metadata-only key
+        // (this server never has \Recent messages, so RECENT / NEW / OLD are left to the context path above).
+        var key = command.Criteria;
+        if (SearchEvaluator.NeedsHeaders(key) || SearchEvaluator.NeedsFullMessage(key) || criteria is "RECENT" or "NEW" or "OLD")
+            return;
+        var matcher = SearchEvaluator.CreateMatcher(key, 3, 30, savedSequences, savedUids);
+        var fromMetadata = Messages
+            .Where(m => matcher.MatchesMetadata(m.SequenceNumber,
+                new MessageMeta("e" + m.Uid, "f", m.Uid, m.ModSeq, m.Flags, m.Keywords, m.InternalDate, m.Size, m.InternalDate), Now))
+            .Select(m => m.SequenceNumber);
+        Assert.That(fromMetadata, Is.EqualTo(expected), "from metadata");
+    }
+
+    [Test]
+    public void A_key_that_reads_the_message_is_refused_by_the_metadata_path()
+    {
+        var command = (SearchCommand)((ParseResult.Ok)ImapCommandParser.Parse("a SEARCH SEEN FROM alice")).Command;
+        var meta = new MessageMeta("e", "f", 1, 1, MessageFlags.Seen, [], Now, 1, Now);
+        Assert.That(() => SearchEvaluator.CreateMatcher(command.Criteria, 1, 1).MatchesMetadata(1, meta, Now), Throws.InvalidOperationException);
     }
 
     [Test]
