@@ -46,8 +46,12 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         HeaderList? headers = null;
         HeaderList Headers()
         {
-            using var input = new MemoryStream(message.ToArray(), writable: false);
-            return headers ??= HeaderList.Load(input);
+            if (headers is null)
+            {
+                using var input = new MemoryStream(message.ToArray(), writable: false);
+                headers = HeaderList.Load(input);
+            }
+            return headers;
         }
         try
         {

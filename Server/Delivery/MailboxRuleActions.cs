@@ -55,7 +55,17 @@ public sealed class MailboxRuleActions(
         var set = rules.For(user.Email);
         if (set.Rules.Count == 0)
             return plain;
-        var header = headers();
+        HeaderList header;
+        try
+        {
+            header = headers();
+        }
+        catch (FormatException e)
+        {
+            // A header section MimeKit cannot read is stored as it came; rules cannot judge it.
+            MailboxRulesLog.Exempt(logger, transaction.SessionId, user.Email, "unreadable header section: " + e.Message);
+            return plain;
+        }
         var exemption = MailboxRuleMessages.Exemption(folder, transaction.ReversePath, header);
         if (exemption != MailboxRuleExemption.None)
         {
@@ -164,6 +174,10 @@ public sealed class MailboxRuleActions(
     {
         switch (directory.Current.Resolve(to))
         {
+            case RecipientResolution.Local { IsGroup: false } local when local.Mailboxes.Any(m => string.Equals(m.Email, user.Email, StringComparison.OrdinalIgnoreCase)):
+                // An alias of the mailbox itself: never back to the mailbox (the rule set only knows its primary address).
+                MailboxRulesLog.NotSent(logger, transaction.SessionId, action, user.Email, to, "that is an address of the mailbox itself");
+                return null;
             case RecipientResolution.Local local:
                 return new AcceptedRecipient(to, local);
             case RecipientResolution.NotLocal remote:

@@ -255,6 +255,17 @@ public sealed class MailboxRulesTests
     }
 
     [Test]
+    public async Task A_forward_to_one_of_the_mailboxs_own_aliases_is_not_sent()
+    {
+        await using var server = await StartAsync($$"""[ {{Rule("self", Everything, """{ "Type": "Forward", "To": "a.liddell@example.test" }""")}} ]""");
+
+        await ReceiveAsync(server, Message("Just once"));
+
+        Assert.That(Subjects(await FolderAsync(server, Alice, "INBOX")), Is.EqualTo(new[] { "Just once" }));
+        Assert.That(server.Output, Does.Contain("to a.liddell@example.test not sent: that is an address of the mailbox itself"));
+    }
+
+    [Test]
     public async Task A_forward_past_the_daily_external_recipient_limit_is_refused_and_the_original_still_delivered()
     {
         await using var dns = Dns();
