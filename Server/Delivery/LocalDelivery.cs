@@ -72,6 +72,12 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
                 var plan = rules is null
                     ? new MailboxRulePlan(user, folder, [new DeliveryTarget(mailbox.MailboxId, folder)], null)
                     : await rules.PlanAsync(transaction, user, mailbox.MailboxId, folder, recipient, Headers, cancellationToken);
+                if (plan.Targets.Count > 1 && mailbox.UsedBytes + (long)message.Length * plan.Targets.Count > user.MailboxQuotaBytes)
+                {
+                    // Each copy counts against the quota: the delivered copy is what the sender was promised.
+                    MailboxRulesLog.CopiesOverQuota(logger, transaction.SessionId, user.Email, plan.Targets.Count - 1);
+                    plan = plan with { Targets = [plan.Targets[0]] };
+                }
                 targets.AddRange(plan.Targets);
                 filed.Add((user, plan.Folder));
                 plans.Add(plan);

@@ -28,4 +28,7 @@ internal static partial class MailboxRulesLog
 
     [LoggerMessage(EventId = 7057, Level = LogLevel.Debug, Message = "Session {SessionId}: mailbox rules of {Mailbox} not run: {Exemption}")]
     public static partial void Exempt(ILogger logger, string sessionId, string mailbox, string exemption);
+
+    [LoggerMessage(EventId = 7058, Level = LogLevel.Warning, Message = "Session {SessionId}: {Copies} rule copies for {Mailbox} not made: they would take the mailbox over its quota")]
+    public static partial void CopiesOverQuota(ILogger logger, string sessionId, string mailbox, int copies);
 }

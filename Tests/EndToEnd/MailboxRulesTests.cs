@@ -138,6 +138,21 @@ public sealed class MailboxRulesTests
     }
 
     [Test]
+    public async Task A_Copy_that_would_take_the_mailbox_over_its_quota_is_not_made_and_the_message_is_delivered()
+    {
+        await using var server = await StartAsync($$"""[ {{Rule("archive", Everything, """{ "Type": "Copy", "Folder": "Archive" }""")}} ]""",
+            configure: s => s["Organizations"]![0]!["Users"]![0]!["MailboxQuotaMiB"] = 1);
+        var big = Message("Big attachment");
+        big.Body = new TextPart("plain") { Text = string.Concat(Enumerable.Repeat(new string('x', 76) + "\r\n", 8000)) }; // ~600 KiB: one fits in 1 MiB, two do not
+
+        await ReceiveAsync(server, big);
+
+        Assert.That(Subjects(await FolderAsync(server, Alice, "INBOX")), Is.EqualTo(new[] { "Big attachment" }));
+        Assert.That(await FolderAsync(server, Alice, "Archive"), Is.Empty, "the folder is there, the copy is not");
+        Assert.That(server.Output, Does.Contain("1 rule copies for alice@example.test not made"));
+    }
+
+    [Test]
     public async Task MarkRead_delivers_the_message_already_seen()
     {
         await using var server = await StartAsync($$"""[ {{Rule("quiet", """{ "Field": "Subject", "Contains": "fyi" }""", """{ "Type": "MarkRead" }""")}} ]""");
