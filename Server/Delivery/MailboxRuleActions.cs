@@ -123,7 +123,7 @@ public sealed class MailboxRuleActions(
             MailboxRulesLog.LoopSuppressed(logger, transaction.SessionId, user.Email);
 
         MimeMessage? original = null;
-        foreach (var (action, to) in outcome.ForwardTo.Select(t => ("Forward", t)).Concat(outcome.RedirectTo.Select(t => ("Redirect", t))))
+        foreach (var (action, to) in outcome.ForwardTo.Select(t => (nameof(MailboxRuleAction.Forward), t)).Concat(outcome.RedirectTo.Select(t => (nameof(MailboxRuleAction.Redirect), t))))
         {
             try
             {
@@ -131,7 +131,7 @@ public sealed class MailboxRuleActions(
                     continue;
                 var now = _time.GetUtcNow();
                 byte[] bytes;
-                if (action == "Forward")
+                if (action == nameof(MailboxRuleAction.Forward))
                 {
                     using (var input = new MemoryStream(message.ToArray(), writable: false))
                         original ??= await MimeMessage.LoadAsync(input, cancellationToken).ConfigureAwait(false);
