@@ -87,7 +87,7 @@ public sealed class MailboxRuleSet
     /// The last Move wins; Delete files into Deleted Items and beats Move. Forward and Redirect are suppressed
     /// (<see cref="MailboxRuleOutcome.LoopSuppressed"/>) when the message already carries
     /// <see cref="LoopHeader"/> naming this mailbox, or <see cref="MaxForwardHops"/> of them (a forwarding loop).
-    /// A message the flow rules put in Junk E-mail is still subject to the rules, as in Outlook.
+    /// Delivery does not call it for exempt messages (<see cref="MailboxRuleMessages.Exemption"/>: Junk, notifications, journal records).
     /// </summary>
     public MailboxRuleOutcome Evaluate(MailboxRuleMessage message, string folder)
     {

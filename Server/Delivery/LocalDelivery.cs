@@ -4,6 +4,7 @@ using MailServer.Server.Events;
 using MailServer.Server.Logging;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
+using MimeKit;
 
 namespace MailServer.Server.Delivery;
 
@@ -11,9 +12,11 @@ namespace MailServer.Server.Delivery;
 /// Carries the local recipients of a transaction into their mailboxes: every distinct user reached by the
 /// envelope (directly, through an alias, or through a group) gets exactly one copy in its Inbox. The message
 /// is encrypted and written once; each mailbox holds its own wrapped key (layout.md, write path).
-/// <see cref="DeliveryPipeline"/> calls it with the local recipients only.
+/// <see cref="DeliveryPipeline"/> calls it with the local recipients only. With <paramref name="rules"/>, each
+/// mailbox's rules (§9.8) decide its folders and flags before the copy is stored, and their forwards go out after
+/// it is durable, before this returns (<see cref="MailboxRuleActions"/>).
 /// </summary>
-public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, IEmailEventLog? events = null)
+public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, IEmailEventLog? events = null, MailboxRuleActions? rules = null)
 {
     /// <summary>False when the user's mailbox is at or over quota (checked at RCPT).</summary>
     public bool HasRoom(DirectoryUser user)
@@ -32,16 +35,27 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         // one the flow rules chose for the first recipient reaching it (null: the Inbox).
         var users = transaction.Recipients
             .Where(r => !r.IsRemote)
-            .SelectMany(r => r.Mailboxes.Select(u => (User: u, Folder: r.TargetFolder ?? WellKnownFolders.Inbox)))
+            .SelectMany(r => r.Mailboxes.Select(u => (User: u, Folder: r.TargetFolder ?? WellKnownFolders.Inbox, Recipient: r.Address)))
             .DistinctBy(x => x.User.Email, StringComparer.OrdinalIgnoreCase)
             .ToList();
 
         var targets = new List<DeliveryTarget>(users.Count);
         var full = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var filed = new List<(DirectoryUser User, string Folder)>(users.Count);
+        var plans = new List<MailboxRulePlan>(users.Count);
+        HeaderList? headers = null;
+        HeaderList Headers()
+        {
+            if (headers is null)
+            {
+                using var input = new MemoryStream(message.ToArray(), writable: false);
+                headers = HeaderList.Load(input);
+            }
+            return headers;
+        }
         try
         {
-            foreach (var (user, ruleFolder) in users)
+            foreach (var (user, ruleFolder, recipient) in users)
             {
                 var mailbox = store.FindMailbox(user.OrganizationId, user.Email)
                               ?? await store.EnsureMailboxAsync(user.OrganizationId, user.Email, cancellationToken);
@@ -55,8 +69,18 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
                 }
                 // DMARC quarantine with enforcement on (§12) overrides the flow rules' folder: Junk E-mail.
                 var folder = transaction.Authentication?.IsQuarantined(user.OrganizationId) == true ? WellKnownFolders.JunkEmail : ruleFolder;
-                targets.Add(new DeliveryTarget(mailbox.MailboxId, folder));
-                filed.Add((user, folder));
+                var plan = rules is null
+                    ? new MailboxRulePlan(user, folder, [new DeliveryTarget(mailbox.MailboxId, folder)], null)
+                    : await rules.PlanAsync(transaction, user, mailbox.MailboxId, folder, recipient, Headers, cancellationToken);
+                if (plan.Targets.Count > 1 && mailbox.UsedBytes + (long)message.Length * plan.Targets.Count > user.MailboxQuotaBytes)
+                {
+                    // Each copy counts against the quota: the delivered copy is what the sender was promised.
+                    MailboxRulesLog.CopiesOverQuota(logger, transaction.SessionId, user.Email, plan.Targets.Count - 1);
+                    plan = plan with { Targets = [plan.Targets[0]] };
+                }
+                targets.AddRange(plan.Targets);
+                filed.Add((user, plan.Folder));
+                plans.Add(plan);
             }
 
             if (targets.Count > 0)
@@ -71,6 +95,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
 
         DeliveryLog.Delivered(logger, transaction.SessionId, targets.Count, message.Length);
         events?.InboundDelivered(transaction, message, filed, users.Select(u => u.User).Where(u => full.Contains(u.Email)).ToList());
+        if (rules is not null)
+            foreach (var plan in plans)
+                await rules.CarryOutAsync(transaction, plan, message, cancellationToken);
         return new TransactionOutcome(transaction.Recipients.Select(r => (r, OutcomeFor(r, full))).ToList());
     }
 

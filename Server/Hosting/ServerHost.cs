@@ -73,7 +73,14 @@ public static class ServerHost
         });
         // 4b. Delivery: local mailboxes and the outbound queue (remote recipients of authenticated submissions).
         builder.Services.AddSingleton<Func<ServerConfig>>(sp => { var monitor = sp.GetRequiredService<ConfigMonitor>(); return () => monitor.Config; });
-        builder.Services.AddSingleton<LocalDelivery>();
+        // Mailbox rules (§9.8) act at local delivery; their forwards re-enter the whole chain as submissions.
+        builder.Services.AddSingleton(sp => new MailServer.Server.MessageFlow.MailboxRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
+        builder.Services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailServer.Server.MessageFlow.MailboxRuleSetCache>(),
+            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<IMessageDelivery>, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.MailboxRules"),
+            TimeProvider.System, sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
+        builder.Services.AddSingleton(sp => new LocalDelivery(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILogger<LocalDelivery>>(),
+            sp.GetService<MailServer.Server.Events.IEmailEventLog>(), sp.GetRequiredService<MailboxRuleActions>()));
         builder.Services.AddSingleton<QueueSignal>();
         // The router carries outbound RouteToSmtpGateway decisions (FlowRuleRouter) over the DefaultSmtpGateway.
         builder.Services.AddSingleton<MailServer.Server.MessageFlow.FlowRuleRouter>();

@@ -133,6 +133,19 @@ public sealed partial class ServerProcess : IAsyncDisposable
         throw new TimeoutException($"mailserver did not listen on {ListenerPorts.Smtp}, {ListenerPorts.Imap} and {ListenerPorts.Admin}:\n{Output}");
     }
 
+    /// <summary>Waits until the process has written <paramref name="text"/> to its output; false when it did not within <paramref name="within"/>.</summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow >= deadline)
+                return false;
+            await Task.Delay(50);
+        }
+        return true;
+    }
+
     /// <summary>kill -9: the process gets no chance to flush or close anything.</summary>
     public async Task KillAsync()
     {
