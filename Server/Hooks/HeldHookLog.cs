@@ -11,7 +11,7 @@ internal static partial class HeldHookLog
     [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "Held {HeldId}: hook {Rule} invocation {InvocationId} attempt {Attempt} failed ({Reason}); next attempt {NextAttempt:u}")]
     public static partial void AttemptFailed(ILogger logger, string heldId, string rule, string invocationId, int attempt, string reason, DateTimeOffset nextAttempt);
 
-    [LoggerMessage(EventId = 7017, Level = LogLevel.Information, Message = "Held {HeldId}: hook {Rule} invocation {InvocationId} decided at attempt {Attempt}; released")]
+    [LoggerMessage(EventId = 7017, Level = LogLevel.Information, Message = "Held {HeldId}: hook {Rule} invocation {InvocationId} decided at attempt {Attempt}")]
     public static partial void Decided(ILogger logger, string heldId, string rule, string invocationId, int attempt);
 
     [LoggerMessage(EventId = 7018, Level = LogLevel.Warning, Message = "Held {HeldId}: hook {Rule} invocation {InvocationId} gave up after {Attempts} attempt(s) ({Reason}); fallback {Fallback} for every recipient")]

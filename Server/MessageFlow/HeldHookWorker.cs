@@ -91,7 +91,15 @@ public sealed class HeldHookWorker(
         var snapshot = directory.Current;
         var context = new HookResponseContext(flowDirection, held.Recipients, rule?.Hook?.FallbackAction ?? HookHolds.FallbackOf(held),
             a => snapshot.Resolve(a) is RecipientResolution.Local l && l.Organization.Id == held.OrganizationId);
-        var body = await store.ReadHeldMessageAsync(held.HeldId, cancellationToken).ConfigureAwait(false);
+        byte[] body;
+        try
+        {
+            body = await store.ReadHeldMessageAsync(held.HeldId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KeyNotFoundException)
+        {
+            return; // released by an attempt that finished after this one was listed as due
+        }
 
         var attempt = held.Attempts + 1;
         HookResponse.Decided decided;
