@@ -136,6 +136,7 @@ public sealed class HeldHooksTests
         for (var i = 0; i < 100 && CallsFor(subject).Count < 1; i++)
             await Task.Delay(50);
         var held = await SendingEndToEndTests.CliAsync(_server, "queue", "held");
+        using var anonymous = await new HttpClient().GetAsync($"http://127.0.0.1:{_server.ListenerPorts.Admin}/admin/queue/held");
         using var first = JsonDocument.Parse(CallsFor(subject)[0].Body);
         var url = $"http://127.0.0.1:{_server.ListenerPorts.Admin}/messageflow/{first.RootElement.GetProperty("messageId").GetString()}";
         using var http = new HttpClient();
@@ -151,6 +152,7 @@ public sealed class HeldHooksTests
             Assert.That(held.Code, Is.Zero);
             Assert.That(held.Out, Does.Contain("inbound").And.Contain("rule held-scanner").And.Contain("<alice@example.test>").And.Contain("1 message(s) held"));
             Assert.That(held.Out, Does.Not.Contain("held-secret"));
+            Assert.That(anonymous.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Unauthorized), "the held list needs the admin token");
             Assert.That(put.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.NoContent), "PUT is allowed while the message is held");
             Assert.That(delivered, Is.True, "delivered after the hook came back, with the replaced content");
             Assert.That(late.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Conflict), "once decided, the content is final");
