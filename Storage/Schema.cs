@@ -20,6 +20,8 @@ internal static class Schema
     public const string SendCounts = "sendCounts";
     /// <summary>Expunged UIDs with their MODSEQ, for QRESYNC's VANISHED (EARLIER) (RFC 7162 §3.2.5).</summary>
     public const string Tombstones = "tombstones";
+    /// <summary>Messages held while a synchronous hook decides (MailStore.Held.cs).</summary>
+    public const string Held = "held";
 
     /// <summary>The single document of <see cref="Meta"/>.</summary>
     public const string MetaId = "store";
@@ -94,6 +96,19 @@ internal static class Schema
         public const string Pending = "pending";
     }
 
+    public static class HeldFields
+    {
+        public const string Organization = "org";
+        public const string BlobId = "blobId";
+        /// <summary>The message key, wrapped under the organization's master key.</summary>
+        public const string WrappedKey = "wrappedKey";
+        /// <summary>Direction, rule, invocation id, recipients, deadline, last error and the caller's envelope (JSON), sealed under the message key.</summary>
+        public const string DetailsSealed = "details";
+        public const string HeldSinceTicks = "heldSince";
+        public const string NextAttemptTicks = "nextAttempt";
+        public const string Attempts = "attempts";
+    }
+
     public static class SendCountFields
     {
         /// <summary>The _id is "org|HMAC(user)|yyyymmdd"; this is the number of external recipients counted.</summary>
@@ -131,6 +146,7 @@ internal static class Schema
         entries.EnsureIndex(EntryFields.FolderUid, unique: true);
         entries.EnsureIndex(EntryFields.BlobId);
         db.GetCollection(Queue).EnsureIndex(QueueFields.NextAttemptTicks);
+        db.GetCollection(Held).EnsureIndex(HeldFields.NextAttemptTicks);
         db.GetCollection(Tombstones).EnsureIndex(TombstoneFields.FolderId);
         // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
         // costs the writer on every delivery.

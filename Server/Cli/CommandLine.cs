@@ -22,6 +22,7 @@ internal static class CommandLine
         QueueCommand.List,
         QueueCommand.Retry,
         QueueCommand.Delete,
+        QueueCommand.Held,
         new AccessTestCommand(),
         new EventsQueryCommand(),
         new RetentionCommand(),

@@ -17,6 +17,7 @@ internal static class QueueCommand
     public static readonly ICliCommand List = new QueueList();
     public static readonly ICliCommand Retry = new QueueRetry();
     public static readonly ICliCommand Delete = new QueueDelete();
+    public static readonly ICliCommand Held = new QueueHeld();
 
     /// <summary>Runs <paramref name="online"/> against the running server, or <paramref name="offline"/> on the store.</summary>
     private static async Task<int> RunAsync(CliArguments arguments, CliConsole console,
@@ -169,6 +170,43 @@ internal static class QueueCommand
                 await console.Out.WriteLineAsync($"deleted {id}").ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
+        }
+    }
+
+    private sealed class QueueHeld : ICliCommand
+    {
+        public IReadOnlyList<string> Name { get; } = ["queue", "held"];
+        public string ArgumentSyntax => "";
+        public int ArgumentCount => 0;
+        public string Summary => "list messages held while a synchronous hook decides: id, organization, direction, rule, recipients, attempts";
+        public string Details => "One block per held message: organization, direction, rule, attempts, next attempt, held since, the rule timeout's end, last error; then its recipients.";
+
+        public Task<int> RunAsync(CliArguments arguments, CliConsole console) => QueueCommand.RunAsync(arguments, console,
+            async admin =>
+            {
+                using var response = await admin.SendAsync(HttpMethod.Get, "admin/queue/held", null, console.CancellationToken).ConfigureAwait(false);
+                response.EnsureSuccessStatusCode();
+                var entries = await response.Content.ReadFromJsonAsync<List<HeldEntryView>>(console.CancellationToken).ConfigureAwait(false) ?? [];
+                await PrintAsync(entries, console).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            },
+            async store =>
+            {
+                await PrintAsync(store is IHeldMessageStore held ? QueueAdministration.ListHeld(held) : [], console).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            });
+
+        private static async Task PrintAsync(IReadOnlyList<HeldEntryView> entries, CliConsole console)
+        {
+            foreach (var entry in entries)
+            {
+                var error = entry.LastError is { } e ? "  last error: " + e : "";
+                await console.Out.WriteLineAsync(FormattableString.Invariant(
+                    $"{entry.Id}  {entry.Organization}  {entry.Direction}  rule {entry.Rule}  attempts {entry.Attempts}  next {entry.NextAttempt:u}  held since {entry.HeldSince:u}  until {entry.Deadline:u}{error}")).ConfigureAwait(false);
+                foreach (var r in entry.Recipients)
+                    await console.Out.WriteLineAsync($"    <{r}>").ConfigureAwait(false);
+            }
+            await console.Out.WriteLineAsync($"{entries.Count} message(s) held").ConfigureAwait(false);
         }
     }
 }

@@ -138,9 +138,15 @@ public static partial class ConfigLoader
                     d.Int("DelayWarningHours", x.DelayWarningHours, 1, 24 * 30),
                     d.Int("RetryMinimumSeconds", x.RetryMinimumSeconds, 1, 24 * 3600),
                     d.Int("RetryMaximumSeconds", x.RetryMaximumSeconds, 1, 24 * 3600),
-                    d.Int("MaxConnectionsPerDomain", x.MaxConnectionsPerDomain, 1, 100));
+                    d.Int("MaxConnectionsPerDomain", x.MaxConnectionsPerDomain, 1, 100))
+                {
+                    HookRetryMinimumSeconds = d.Int("HookRetryMinimumSeconds", x.HookRetryMinimumSeconds, 1, 3600),
+                    HookRetryMaximumSeconds = d.Int("HookRetryMaximumSeconds", x.HookRetryMaximumSeconds, 1, 3600),
+                };
                 if (delivery.RetryMaximumSeconds < delivery.RetryMinimumSeconds)
                     d.Error("RetryMaximumSeconds", "must not be less than RetryMinimumSeconds");
+                if (delivery.HookRetryMaximumSeconds < delivery.HookRetryMinimumSeconds)
+                    d.Error("HookRetryMaximumSeconds", "must not be less than HookRetryMinimumSeconds");
                 d.Finish();
             }
             var limits = ReadLimits(ms.Object("Limits"));

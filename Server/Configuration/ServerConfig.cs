@@ -53,6 +53,16 @@ public sealed record DeliveryConfig(int RemotePort, int QueueLifetimeHours, int 
 {
     /// <summary>Port 25, 120 h lifetime, delay warning after 4 h, retries from 5 min doubling to 1 h, 5 connections per destination.</summary>
     public static DeliveryConfig Default { get; } = new(25, 120, 4, 300, 3600, 5);
+
+    /// <summary>§10.5: the first retry of a held message's synchronous hook (1 s); it doubles per attempt.</summary>
+    public int HookRetryMinimumSeconds { get; init; } = 1;
+
+    /// <summary>§10.5: the longest delay between two calls of a synchronous hook (5 min).</summary>
+    public int HookRetryMaximumSeconds { get; init; } = 300;
+
+    /// <summary>Exponential backoff of a synchronous hook after <paramref name="attempts"/> failed calls, at most <see cref="HookRetryMaximumSeconds"/>.</summary>
+    public TimeSpan HookRetryDelay(int attempts) =>
+        TimeSpan.FromSeconds(Math.Min(HookRetryMinimumSeconds * Math.Pow(2, Math.Min(attempts - 1, 20)), HookRetryMaximumSeconds));
 }
 
 /// <summary>

@@ -12,12 +12,22 @@ public sealed record QueueEntryView(string Id, string Sender, long Size, DateTim
     public DateTimeOffset? NextAttempt => Recipients.Where(r => r.NextAttempt is not null).Select(r => r.NextAttempt).Min();
 }
 
+/// <summary>One message held for a synchronous hook as `mailserver queue held` and GET /admin/queue/held show it.</summary>
+public sealed record HeldEntryView(string Id, string Organization, string Direction, string Rule, IReadOnlyList<string> Recipients,
+    int Attempts, DateTimeOffset NextAttempt, DateTimeOffset HeldSince, DateTimeOffset Deadline, string? LastError);
+
 /// <summary>
 /// The queue operations an administrator has (list, retry now, delete), shared by the admin endpoints of the
 /// running server and the CLI's direct access to a stopped server's store.
 /// </summary>
 public static class QueueAdministration
 {
+    /// <summary>Every message held for a synchronous hook, oldest first.</summary>
+    public static IReadOnlyList<HeldEntryView> ListHeld(IHeldMessageStore store) =>
+        store.ListHeld().Select(h => new HeldEntryView(h.HeldId, h.OrganizationId,
+            h.Direction == MessageFlowContext.Incoming ? "inbound" : "outbound", h.Rule, h.Recipients, h.Attempts, h.NextAttemptAt,
+            h.HeldSince, h.Deadline, h.LastError)).ToList();
+
     /// <summary>Every queued message, oldest first.</summary>
     public static IReadOnlyList<QueueEntryView> List(IMailStore store) =>
         store.ListQueue().Select(m => new QueueEntryView(

@@ -103,25 +103,11 @@ public sealed class HookClient(HttpClient http, HookClientOptions options, TimeP
         var delay = options.InitialBackoff;
         for (var attempt = 1; ; attempt++)
         {
-            var call = await CallAsync(hook, body, hookEvent.InvocationId, cancellationToken).ConfigureAwait(false);
-            string failure;
-            if (call is HookCallResult.Responded responded)
+            if (await AttemptAsync(ruleName, hook, body, hookEvent.InvocationId, attempt, context, cancellationToken).ConfigureAwait(false) is HookResponse.Decided decided)
             {
-                var parsed = HookResponseParser.Parse(responded.Body, context);
-                if (parsed is HookResponse.Decided decided)
-                {
-                    if (decided.IgnoredRecipients.Count > 0)
-                        RulesLog.HookAddedForeignRecipients(logger, ruleName, hookEvent.InvocationId, string.Join(", ", decided.IgnoredRecipients));
-                    RulesLog.HookDecided(logger, ruleName, hookEvent.InvocationId, attempt);
-                    return decided;
-                }
-                failure = parsed is HookResponse.Invalid invalid ? invalid.Reason : "unusable response";
+                RulesLog.HookDecided(logger, ruleName, hookEvent.InvocationId, attempt);
+                return decided;
             }
-            else
-            {
-                failure = call is HookCallResult.Failed failed ? failed.Reason : "no result";
-            }
-            RulesLog.HookAttemptFailed(logger, ruleName, hookEvent.InvocationId, attempt, failure);
 
             var remaining = deadline - time.GetUtcNow();
             if (remaining <= TimeSpan.Zero)
@@ -132,6 +118,29 @@ public sealed class HookClient(HttpClient http, HookClientOptions options, TimeP
             await Task.Delay(delay < remaining ? delay : remaining, time, cancellationToken).ConfigureAwait(false);
             delay = delay * 2 < options.MaxBackoff ? delay * 2 : options.MaxBackoff;
         }
+    }
+
+    /// <summary>
+    /// One call of a synchronous hook (§10.3–§10.5): <see cref="HookResponse.Decided"/> when it answered with a valid
+    /// response, else <see cref="HookResponse.Invalid"/> with why (error, timeout, invalid response; logged as event
+    /// 7000, never with the secret) as attempt <paramref name="attempt"/>. <paramref name="body"/> is the event as <see cref="HookEventJson.Serialize"/> wrote it.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<HookResponse> AttemptAsync(string ruleName, HookDefinition hook, byte[] body, string invocationId, int attempt,
+        HookResponseContext context, CancellationToken cancellationToken)
+    {
+        var call = await CallAsync(hook, body, invocationId, cancellationToken).ConfigureAwait(false);
+        var parsed = call switch
+        {
+            HookCallResult.Responded responded => HookResponseParser.Parse(responded.Body, context),
+            HookCallResult.Failed failed => new HookResponse.Invalid(failed.Reason),
+            _ => new HookResponse.Invalid("no result"),
+        };
+        if (parsed is HookResponse.Decided { IgnoredRecipients.Count: > 0 } decided)
+            RulesLog.HookAddedForeignRecipients(logger, ruleName, invocationId, string.Join(", ", decided.IgnoredRecipients));
+        if (parsed is HookResponse.Invalid invalid)
+            RulesLog.HookAttemptFailed(logger, ruleName, invocationId, attempt, invalid.Reason);
+        return parsed;
     }
 
     /// <summary>

@@ -31,10 +31,4 @@ internal static partial class RulesLog
 
     [LoggerMessage(EventId = 7012, Level = LogLevel.Information, Message = "Session {SessionId}: {Recipient} bounced by flow rule {Rule}; no DSN (partial refusal, sender not authenticated): logged and dropped")]
     public static partial void BounceWithoutDsn(ILogger logger, string sessionId, string recipient, string rule);
-
-    [LoggerMessage(EventId = 7013, Level = LogLevel.Information, Message = "Session {SessionId}: synchronous hook rule {Rule} decides (invocation {InvocationId}), one attempt inside the transaction")]
-    public static partial void SyncHookInline(ILogger logger, string sessionId, string rule, string invocationId);
-
-    [LoggerMessage(EventId = 7014, Level = LogLevel.Warning, Message = "Session {SessionId}: outbound rule {Rule} has a synchronous hook, which is not called on the sending path; its fallback action {Action} applies")]
-    public static partial void OutboundSyncHookFallback(ILogger logger, string sessionId, string rule, string action);
 }

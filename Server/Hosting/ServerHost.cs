@@ -112,16 +112,25 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), TimeProvider.System,
             sp.GetRequiredService<ILogger<HookClient>>()));
         builder.Services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
+        builder.Services.AddSingleton(sp => (IHeldMessageStore)sp.GetRequiredService<IMailStore>());
+        //     Synchronous hooks: the message is held durably, one worker calls the hook (§10.5).
+        builder.Services.AddSingleton(sp => new HookHolds(sp.GetRequiredService<IHeldMessageStore>(), sp.GetRequiredService<IMessageFlowStore>(),
+            sp.GetRequiredService<ILogger<HookHolds>>(), TimeProvider.System));
         //     Outbound rules sit between them (authenticated submissions only): inbound → outbound → pipeline.
         builder.Services.AddSingleton(sp => new OutboundFlowDelivery(
             sp.GetRequiredService<DeliveryPipeline>(), sp.GetRequiredService<FlowRuleSetCache>(), sp.GetRequiredService<FlowRuleRouter>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<HookClient>(),
             sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<OutboundFlowDelivery>>(),
-            sp.GetService<MailServer.Server.Events.IEmailEventLog>(), TimeProvider.System));
-        builder.Services.AddSingleton<IMessageDelivery>(sp => new InboundFlowDelivery(
+            sp.GetService<MailServer.Server.Events.IEmailEventLog>(), TimeProvider.System, sp.GetRequiredService<HookHolds>()));
+        builder.Services.AddSingleton(sp => new InboundFlowDelivery(
             sp.GetRequiredService<OutboundFlowDelivery>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
             sp.GetRequiredService<HookClient>(), sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>(),
-            sp.GetRequiredService<FlowRuleSetCache>(), sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
+            sp.GetRequiredService<HookHolds>(), sp.GetRequiredService<FlowRuleSetCache>(), sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
+        builder.Services.AddSingleton<IMessageDelivery>(sp => sp.GetRequiredService<InboundFlowDelivery>());
+        builder.Services.AddSingleton(sp => new HeldHookWorker(sp.GetRequiredService<IHeldMessageStore>(), sp.GetRequiredService<IMessageFlowStore>(),
+            sp.GetRequiredService<HookHolds>(), sp.GetRequiredService<HookClient>(), sp.GetRequiredService<FlowRuleSetCache>(),
+            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<InboundFlowDelivery>(),
+            sp.GetRequiredService<OutboundFlowDelivery>(), sp.GetRequiredService<ILogger<HeldHookWorker>>(), TimeProvider.System));
         builder.Services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
 
         // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
@@ -159,6 +168,7 @@ public static class ServerHost
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
+        builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
 
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).

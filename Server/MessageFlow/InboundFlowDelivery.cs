@@ -20,8 +20,9 @@ namespace MailServer.Server.MessageFlow;
 /// partial refusal would get a DSN only when the sender passed SPF or DMARC, which is not known yet, so it
 /// is logged and dropped (no backscatter).</item>
 /// <item>MoveToJunk → Junk E-mail; Default → the spam classifier decides; BypassSpamCheck → Inbox.</item>
-/// <item>A synchronous hook that wins: called once inside the transaction with an updatable in-transit copy; its
-/// response decides per recipient (added organization recipients as BCC), the fallback when it fails.</item>
+/// <item>A synchronous hook that wins: its recipients are held durably (<see cref="HookHolds"/>) and count as accepted;
+/// <see cref="HeldHookWorker"/> calls the hook and hands its decision to <see cref="ApplyHookDecisionAsync"/>
+/// (per recipient, added organization recipients as BCC; the fallback when the rule timeout passes).</item>
 /// <item>Asynchronous hooks: fired, never awaited on the delivery path.</item>
 /// </list>
 /// Submission traffic passes through untouched (outbound rules belong to the sending pipeline).
@@ -33,6 +34,7 @@ public sealed class InboundFlowDelivery(
     HookClient hooks,
     IMessageFlowStore inTransit,
     ILogger<InboundFlowDelivery> logger,
+    HookHolds holds,
     FlowRuleSetCache? rules = null,
     MailServer.Server.Events.IEmailEventLog? events = null) : IMessageDelivery
 {
@@ -68,6 +70,7 @@ public sealed class InboundFlowDelivery(
         // Until sender authentication reports a DMARC disposition, nothing is quarantined.
         var verdict = spam.Classify(new SpamCheckInput(DmarcDisposition.None));
         var plan = new List<Planned>();
+        var anyHeld = false;
         foreach (var group in transaction.Recipients.GroupBy(r => r.OrganizationId ?? ""))
         {
             var recipients = group.ToList();
@@ -97,8 +100,10 @@ public sealed class InboundFlowDelivery(
             if (events is not null && applied.Count > 0)
                 MailServer.Server.Events.FlowRuleEvents.RulesApplied(events, group.Key, transaction.TraceId,
                     MailServer.Server.Events.RuleApplied.InboundRule, applied);
+            // §10.5: accepted first, held durably while the hook decides.
             foreach (var (rule, heldRecipients) in held)
-                plan.AddRange(await RunSynchronousHookAsync(transaction, group.Key, rule, heldRecipients, headers, message, verdict, cancellationToken).ConfigureAwait(false));
+                await holds.HoldAsync(transaction, group.Key, rule, heldRecipients, message, cancellationToken).ConfigureAwait(false);
+            anyHeld |= held.Count > 0;
             if (evaluation.AsyncHooks.Count > 0)
             {
                 // The hook's messageId opens the in-transit copy through the message flow API (§10.6, §11).
@@ -109,7 +114,7 @@ public sealed class InboundFlowDelivery(
 
         // Bounce without backscatter: every recipient refused → refuse in the session.
         var originals = plan.Where(p => !p.Added).ToDictionary(p => p.Recipient);
-        if (plan.All(p => p.Disposition is InboundDisposition.Bounce))
+        if (!anyHeld && plan.All(p => p.Disposition is InboundDisposition.Bounce))
         {
             return new TransactionOutcome(transaction.Recipients.Select(r => (r, (DeliveryOutcome)new DeliveryOutcome.PermanentFailure(
                 SmtpRefusal.PolicyRefused,
@@ -121,6 +126,44 @@ public sealed class InboundFlowDelivery(
         events?.InboundReceived(transaction, message);
         transaction = transaction with { ReceptionRecorded = true };
 
+        var byAddress = await StorePlannedAsync(transaction, plan, cancellationToken).ConfigureAwait(false);
+        // A dropped, (partially) bounced or held recipient was accepted by this transaction: the session answers for it as delivered.
+        return new TransactionOutcome(transaction.Recipients
+            .Select(r => (r, byAddress.TryGetValue(r.Address, out var o) ? o : new DeliveryOutcome.Delivered()))
+            .ToList());
+    }
+
+    /// <summary>
+    /// A held message's hook decided (§10.3, or the fallback after the rule timeout, §10.5): each recipient's action
+    /// applies to <paramref name="content"/> (the message as it stands after any PUT); an added organization
+    /// recipient is delivered as BCC. A bounce is logged without a DSN (the sender's authentication is not known,
+    /// decisions.md "Bounce without backscatter"); the session that could have refused it ended long ago.
+    /// </summary>
+    /// <returns>The outcome per recipient delivered to (dropped and bounced ones count as delivered).</returns>
+    public async Task<TransactionOutcome> ApplyHookDecisionAsync(SmtpTransaction transaction, string organizationId, string rule,
+        HookResponse.Decided decided, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var directory = monitor.Current;
+        var verdict = spam.Classify(new SpamCheckInput(DmarcDisposition.None));
+        var byAddress = transaction.Recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
+        var plan = new List<Planned>();
+        foreach (var d in decided.Recipients)
+        {
+            var disposition = InboundDisposition.For(d.Action, verdict, d.BounceMessage);
+            if (!d.Added && byAddress.TryGetValue(d.Recipient, out var original))
+                plan.Add(new Planned(original, disposition, rule, content, false));
+            else if (d.Added && directory.Resolve(d.Recipient) is RecipientResolution.Local local && local.Organization.Id == organizationId)
+                // §10.3: an added inbound recipient is delivered as BCC: the headers stay as they are.
+                plan.Add(new Planned(new AcceptedRecipient(d.Recipient, local), disposition, rule, content, true));
+        }
+        var stored = await StorePlannedAsync(transaction, plan, cancellationToken).ConfigureAwait(false);
+        return new TransactionOutcome(plan.Select(p => (p.Recipient,
+            stored.TryGetValue(p.Recipient.Address, out var o) ? o : (DeliveryOutcome)new DeliveryOutcome.Delivered())).ToList());
+    }
+
+    /// <summary>Carries out a plan: one delivery per distinct content, drops and bounces logged. Returns the stored recipients' outcomes.</summary>
+    private async Task<Dictionary<string, DeliveryOutcome>> StorePlannedAsync(SmtpTransaction transaction, List<Planned> plan, CancellationToken cancellationToken)
+    {
         var toStore = new List<(AcceptedRecipient Recipient, ReadOnlyMemory<byte> Content)>();
         foreach (var p in plan)
         {
@@ -147,58 +190,7 @@ public sealed class InboundFlowDelivery(
             foreach (var (recipient, outcome) in stored.Recipients)
                 byAddress.TryAdd(recipient.Address, outcome);
         }
-        // A dropped or (partially) bounced recipient was accepted by this transaction: the session answers for it as delivered.
-        return new TransactionOutcome(transaction.Recipients
-            .Select(r => (r, byAddress.TryGetValue(r.Address, out var o) ? o : new DeliveryOutcome.Delivered()))
-            .ToList());
-    }
-
-    /// <summary>
-    /// A synchronous hook that won for <paramref name="recipients"/> (§10.1, §10.3): the message is kept as an
-    /// updatable in-transit copy (the hook may GET and PUT it), the hook is called, and its per-recipient
-    /// decision applies to the (possibly replaced) content. Deviation from §10.5, until the durable queue exists:
-    /// the call happens inside the SMTP transaction, one attempt bounded by the 15 s call timeout (RFC 5321
-    /// §4.5.3.2.6 gives the client 10 minutes for the DATA reply), then the fallback; no retries over the rule timeout.
-    /// </summary>
-    private async Task<IEnumerable<Planned>> RunSynchronousHookAsync(SmtpTransaction transaction, string organizationId, FlowRule rule,
-        List<AcceptedRecipient> recipients, HeaderList headers, ReadOnlyMemory<byte> message, SpamVerdict verdict, CancellationToken cancellationToken)
-    {
-        var hook = rule.Hook!;
-        var directory = monitor.Current;
-        var messageId = await StoreInTransitAsync(organizationId, message, updatable: true, transaction.SessionId, cancellationToken).ConfigureAwait(false);
-        var from = FlowHeaders.FromAddress(headers) ?? "";
-        var sender = FlowHeaders.SenderAddress(headers);
-        var hookEvent = new HookEvent(from, recipients.Select(r => r.Address).ToList(), sender is not null && sender != from ? sender : null,
-            headers[HeaderId.Subject], messageId, HookEventJson.NewInvocationId(), FlowDirection.Inbound);
-        var context = new HookResponseContext(FlowDirection.Inbound, hookEvent.Recipients, hook.FallbackAction,
-            a => directory.Resolve(a) is RecipientResolution.Local l && l.Organization.Id == organizationId);
-        RulesLog.SyncHookInline(logger, transaction.SessionId, rule.Name, hookEvent.InvocationId);
-        var decided = await hooks.RunSynchronousAsync(rule.Name, hook with { RuleTimeoutMinutes = 0 }, hookEvent, context, cancellationToken).ConfigureAwait(false);
-
-        var content = message;
-        try
-        {
-            if (await inTransit.ReadInTransitAsync(messageId, cancellationToken).ConfigureAwait(false) is { } replaced)
-                content = replaced;
-            await inTransit.SealInTransitAsync(messageId, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or WriteOutcomeUnknownException or System.Security.Cryptography.CryptographicException)
-        {
-            RulesLog.InTransitCopyFailed(logger, e, transaction.SessionId);
-        }
-
-        var byAddress = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
-        var planned = new List<Planned>();
-        foreach (var d in decided.Recipients)
-        {
-            var disposition = InboundDisposition.For(d.Action, verdict, d.BounceMessage);
-            if (!d.Added && byAddress.TryGetValue(d.Recipient, out var original))
-                planned.Add(new Planned(original, disposition, rule.Name, content, false));
-            else if (d.Added && directory.Resolve(d.Recipient) is RecipientResolution.Local local)
-                // §10.3: an added inbound recipient is delivered as BCC: the headers stay as they are.
-                planned.Add(new Planned(new AcceptedRecipient(d.Recipient, local), disposition, rule.Name, content, true));
-        }
-        return planned;
+        return byAddress;
     }
 
     private async Task<Guid> StoreInTransitAsync(string organizationId, ReadOnlyMemory<byte> message, bool updatable, string sessionId, CancellationToken cancellationToken)

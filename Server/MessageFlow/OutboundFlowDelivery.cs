@@ -23,8 +23,9 @@ namespace MailServer.Server.MessageFlow;
 /// <item>Bounce: the sender told that the administrator blocked it: refused in the session (550 5.7.1) when every
 /// recipient of the transaction is refused, otherwise a DSN to the submitting user for those recipients.</item>
 /// <item>RouteToSmtpGateway: a remote recipient goes through the rule's gateway (<see cref="FlowRuleRouter"/>).</item>
-/// <item>Asynchronous hooks: fired, never awaited. A synchronous hook that wins is not called outbound: its
-/// fallback action applies, logged (a documented gap).</item>
+/// <item>A synchronous hook that wins: its recipients are held durably (<see cref="HookHolds"/>) and count as accepted;
+/// <see cref="HeldHookWorker"/> calls the hook and hands its decision (BOUNCE, DROP, DEFAULT) to <see cref="ApplyHookDecisionAsync"/>.</item>
+/// <item>Asynchronous hooks: fired, never awaited.</item>
 /// </list>
 /// Everything else (MX traffic, unauthenticated relays) passes through untouched.
 /// </summary>
@@ -38,7 +39,8 @@ public sealed class OutboundFlowDelivery(
     IMessageFlowStore? inTransit,
     ILogger<OutboundFlowDelivery> logger,
     IEmailEventLog? events = null,
-    TimeProvider? time = null) : IMessageDelivery
+    TimeProvider? time = null,
+    HookHolds? holds = null) : IMessageDelivery
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -79,20 +81,27 @@ public sealed class OutboundFlowDelivery(
         var send = new List<AcceptedRecipient>();
         var bounced = new List<(AcceptedRecipient Recipient, string Rule)>();
         var applied = new List<(string Rule, FlowAction Action, string Recipient)>();
+        var held = new Dictionary<FlowRule, List<AcceptedRecipient>>();
         for (var i = 0; i < recipients.Count; i++)
         {
             var decision = evaluation.Recipients[i];
             var action = decision.Action;
-            if (decision.Rule is { Hook: { Synchronous: true } hook })
+            if (decision.Rule is { Hook.Synchronous: true } && holds is null)
             {
-                // Deviation: synchronous hooks are not called on the sending path; the fallback decides (README).
-                RulesLog.OutboundSyncHookFallback(logger, transaction.SessionId, decision.Rule.Name, hook.FallbackAction.ToString());
-                action = hook.FallbackAction;
+                // Without a held store (a test harness) the fallback decides at once.
+                action = decision.Rule.Hook.FallbackAction;
             }
             if (decision.Rule is not null)
             {
                 RulesLog.RuleApplied(logger, transaction.SessionId, decision.Rule.Name, action.ToString(), decision.Recipient);
                 applied.Add((decision.Rule.Name, action, decision.Recipient));
+            }
+            if (action == FlowAction.RunHook && decision.Rule is { Hook.Synchronous: true } syncRule)
+            {
+                if (!held.TryGetValue(syncRule, out var list))
+                    held[syncRule] = list = [];
+                list.Add(recipients[i]);
+                continue;
             }
             switch (action)
             {
@@ -117,6 +126,9 @@ public sealed class OutboundFlowDelivery(
             events.RulesApplied(organizationId, transaction.TraceId, RuleApplied.OutboundRule, applied);
         if (evaluation.AsyncHooks.Count > 0 && hooks is not null)
             await FireAsyncHooksAsync(transaction, organizationId, evaluation, headers, message, cancellationToken).ConfigureAwait(false);
+        // §10.5: accepted first, held durably while the hook decides; before anything is sent, so a failure here is a clean 451.
+        foreach (var (rule, heldRecipients) in held)
+            await holds!.HoldAsync(transaction, organizationId, rule, heldRecipients, message, cancellationToken).ConfigureAwait(false);
 
         // Bounce without backscatter (decisions.md): every recipient refused → refused in the session.
         if (bounced.Count == recipients.Count)
@@ -125,6 +137,58 @@ public sealed class OutboundFlowDelivery(
                 (DeliveryOutcome)new DeliveryOutcome.PermanentFailure(SmtpRefusal.PolicyRefused, BlockedText(b.Rule)))).ToList());
         }
 
+        var (byRecipient, tookNothing) = await SendAsync(transaction, organizationId, send, bounced, message, cancellationToken).ConfigureAwait(false);
+        if (tookNothing)
+        {
+            // Nothing was taken: the client retries the whole transaction, so no DSN for the bounced ones yet.
+            var retry = byRecipient.Values.First();
+            return new TransactionOutcome(recipients.Select(r => (r, byRecipient.GetValueOrDefault(r) ?? retry)).ToList());
+        }
+        // Dropped, (partially) bounced and held recipients were accepted by this transaction: the session answers 250 for them.
+        return new TransactionOutcome(recipients.Select(r => (r, byRecipient.GetValueOrDefault(r) ?? new DeliveryOutcome.Delivered())).ToList());
+    }
+
+    /// <summary>
+    /// A held message's hook decided (§10.3, or the fallback after the rule timeout, §10.5): BOUNCE → an RFC 3464 DSN
+    /// to the submitting user ("blocked by your organization's administrator"), DROP → nothing, DEFAULT → the normal
+    /// flow (queue, gateway, local mailboxes), each for <paramref name="content"/> as it stands after any PUT.
+    /// </summary>
+    /// <returns>The outcome per recipient (dropped and bounced ones count as delivered).</returns>
+    public async Task<TransactionOutcome> ApplyHookDecisionAsync(SmtpTransaction transaction, string organizationId, string rule,
+        HookResponse.Decided decided, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var byAddress = transaction.Recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
+        var send = new List<AcceptedRecipient>();
+        var bounced = new List<(AcceptedRecipient Recipient, string Rule)>();
+        foreach (var d in decided.Recipients)
+        {
+            if (!byAddress.TryGetValue(d.Recipient, out var recipient))
+                continue; // §10.3: outbound hooks cannot add recipients
+            switch (d.Action)
+            {
+                case FlowAction.Drop:
+                    RulesLog.Dropped(logger, transaction.SessionId, recipient.Address, rule);
+                    break;
+                case FlowAction.Bounce:
+                    bounced.Add((recipient, rule));
+                    break;
+                default:
+                    send.Add(recipient);
+                    break;
+            }
+        }
+        var (byRecipient, _) = await SendAsync(transaction, organizationId, send, bounced, content, cancellationToken).ConfigureAwait(false);
+        return new TransactionOutcome(send.Concat(bounced.Select(b => b.Recipient))
+            .Select(r => (r, byRecipient.GetValueOrDefault(r) ?? new DeliveryOutcome.Delivered())).ToList());
+    }
+
+    /// <summary>
+    /// Hands <paramref name="send"/> to the pipeline and reports <paramref name="bounced"/> by DSN; TookNothing when
+    /// every recipient sent failed temporarily, and then no DSN goes out yet.
+    /// </summary>
+    private async Task<(Dictionary<AcceptedRecipient, DeliveryOutcome> Outcomes, bool TookNothing)> SendAsync(SmtpTransaction transaction, string organizationId,
+        List<AcceptedRecipient> send, List<(AcceptedRecipient Recipient, string Rule)> bounced, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         var byRecipient = new Dictionary<AcceptedRecipient, DeliveryOutcome>(ReferenceEqualityComparer.Instance);
         if (send.Count > 0)
         {
@@ -132,17 +196,11 @@ public sealed class OutboundFlowDelivery(
             foreach (var (recipient, result) in outcome.Recipients)
                 byRecipient[recipient] = result;
             if (outcome.Recipients.All(r => r.Outcome is DeliveryOutcome.TemporaryFailure))
-            {
-                // Nothing was taken: the client retries the whole transaction, so no DSN for the bounced ones yet.
-                var retry = outcome.Recipients[0].Outcome;
-                return new TransactionOutcome(recipients.Select(r => (r, byRecipient.GetValueOrDefault(r) ?? retry)).ToList());
-            }
+                return (byRecipient, true);
         }
         if (bounced.Count > 0)
             await ReportBouncedAsync(transaction, organizationId, bounced, message, cancellationToken).ConfigureAwait(false);
-
-        // Dropped and (partially) bounced recipients were accepted by this transaction: the session answers 250 for them.
-        return new TransactionOutcome(recipients.Select(r => (r, byRecipient.GetValueOrDefault(r) ?? new DeliveryOutcome.Delivered())).ToList());
+        return (byRecipient, false);
     }
 
     private static string BlockedText(string rule) => $"blocked by your organization's administrator (email flow rule {rule})";

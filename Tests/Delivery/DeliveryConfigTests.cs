@@ -25,8 +25,21 @@ public sealed class DeliveryConfigTests
         Assert.That(OutboundQueue.Backoff(30, config), Is.EqualTo(TimeSpan.FromHours(1)));
     }
 
+    [Test]
+    public void A_synchronous_hook_is_retried_from_one_second_doubling_to_five_minutes()
+    {
+        // §10.5, decisions.md "Hooks are HTTP webhooks": exponential backoff until the rule timeout.
+        var config = ((ConfigLoadResult.Ok)Load("{}")).Config.Delivery;
+        var small = ((ConfigLoadResult.Ok)Load("""{ "HookRetryMinimumSeconds": 2, "HookRetryMaximumSeconds": 5 }""")).Config.Delivery;
+
+        Assert.That(new[] { 1, 2, 3, 9, 10, 40 }.Select(config.HookRetryDelay).Select(d => d.TotalSeconds), Is.EqualTo(new[] { 1, 2, 4, 256, 300, 300 }));
+        Assert.That(new[] { 1, 2, 3 }.Select(small.HookRetryDelay).Select(d => d.TotalSeconds), Is.EqualTo(new[] { 2, 4, 5 }));
+    }
+
     [TestCase("""{ "RetryMinimumSeconds": 60, "RetryMaximumSeconds": 30 }""", "$.MailServer.Delivery.RetryMaximumSeconds")]
     [TestCase("""{ "QueueLifetimeHours": 0 }""", "$.MailServer.Delivery.QueueLifetimeHours")]
+    [TestCase("""{ "HookRetryMinimumSeconds": 10, "HookRetryMaximumSeconds": 5 }""", "$.MailServer.Delivery.HookRetryMaximumSeconds")]
+    [TestCase("""{ "HookRetryMinimumSeconds": 0 }""", "$.MailServer.Delivery.HookRetryMinimumSeconds")]
     public void Bad_values_are_refused_with_their_path(string delivery, string path)
     {
         var errors = ((ConfigLoadResult.Invalid)Load(delivery)).Errors;

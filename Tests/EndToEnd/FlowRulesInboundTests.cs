@@ -80,9 +80,15 @@ public sealed class FlowRulesInboundTests
         _syncHook.Dispose();
     }
 
-    private async Task<IReadOnlyList<SmtpLineReply>> SendAsync(string from, string subject, params string[] recipients)
+    private Task<IReadOnlyList<SmtpLineReply>> SendAsync(string from, string subject, params string[] recipients) =>
+        SendAsync(_server, from, subject, recipients);
+
+    private Task<IReadOnlyList<string>> SubjectsAsync(string user, string folder) => SubjectsAsync(_server, user, Password, folder);
+
+    /// <summary>One message to <paramref name="server"/>'s MX port, EHLO to QUIT; the replies in order.</summary>
+    internal static async Task<IReadOnlyList<SmtpLineReply>> SendAsync(ServerProcess server, string from, string subject, params string[] recipients)
     {
-        var (client, _) = await SmtpLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, _server.ListenerPorts.Smtp));
+        var (client, _) = await SmtpLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Smtp));
         await using var _c = client;
         var replies = new List<SmtpLineReply>
         {
@@ -98,14 +104,15 @@ public sealed class FlowRulesInboundTests
         return replies;
     }
 
-    private async Task<IReadOnlyList<string>> SubjectsAsync(string user, string folder)
+    /// <summary>The subjects in <paramref name="folder"/> of <paramref name="user"/>'s mailbox, over IMAP.</summary>
+    internal static async Task<IReadOnlyList<string>> SubjectsAsync(ServerProcess server, string user, string password, string folder)
     {
         using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 15000 };
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                await imap.ConnectAsync("127.0.0.1", _server.ListenerPorts.Imap, SecureSocketOptions.StartTls);
+                await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imap, SecureSocketOptions.StartTls);
                 break;
             }
             catch (System.Net.Sockets.SocketException) when (attempt < 100)
@@ -113,7 +120,7 @@ public sealed class FlowRulesInboundTests
                 await Task.Delay(100);
             }
         }
-        await imap.AuthenticateAsync(user, Password);
+        await imap.AuthenticateAsync(user, password);
         var f = folder == "INBOX" ? imap.Inbox : await imap.GetFolderAsync(folder);
         await f.OpenAsync(FolderAccess.ReadOnly);
         IReadOnlyList<string> subjects = f.Count == 0 ? [] : (await f.FetchAsync(0, -1, MessageSummaryItems.Envelope)).Select(m => m.Envelope?.Subject ?? "").ToList();
@@ -254,6 +261,9 @@ public sealed class FlowRulesInboundTests
         var marker = Guid.NewGuid().ToString("N")[..8];
         var replies = await SendAsync("x@synced.test", "synced-" + marker, "alice@example.test", "bob@example.test");
         Assert.That(replies[^2].Code, Is.EqualTo(250));
+        // Held, then decided by the worker (§10.5): wait for the outcome a user would see.
+        for (var i = 0; i < 100 && !(await SubjectsAsync("alice@example.test", "INBOX")).Contains("rewritten-" + marker); i++)
+            await Task.Delay(100);
         await Assert.MultipleAsync(async () =>
         {
             Assert.That(_server.Output, Does.Not.Match(@"Hook scanner invocation \S+ attempt \d+ failed"), "the hook answered at the first attempt");

@@ -177,9 +177,10 @@ public sealed class SendingEndToEndTests
         Assert.That(received.RcptTos, Is.EqualTo(new[] { "friend@remote.test" }));
     }
 
-    private sealed record CliOutcome(int Code, string Out, string Error);
+    internal sealed record CliOutcome(int Code, string Out, string Error);
 
-    private static async Task<CliOutcome> CliAsync(ServerProcess server, params string[] args)
+    /// <summary>Runs a CLI verb against <paramref name="server"/>'s config (online through its admin listener while it runs).</summary>
+    internal static async Task<CliOutcome> CliAsync(ServerProcess server, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
