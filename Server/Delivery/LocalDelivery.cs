@@ -48,7 +48,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         {
             if (headers is null)
             {
-                using var input = new MemoryStream(message.ToArray(), writable: false);
+                // Only the header section is copied for MimeKit, not the whole message.
+                var end = message.Span.IndexOf("\r\n\r\n"u8);
+                using var input = new MemoryStream(message[..(end < 0 ? message.Length : end + 4)].ToArray(), writable: false);
                 headers = HeaderList.Load(input);
             }
             return headers;

@@ -93,6 +93,18 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
         return client;
     }
 
+    /// <summary>
+    /// Logs in, selects INBOX and expunges its first message (delivered \Deleted by the caller), so that sequence
+    /// numbers and UIDs differ by one in what follows.
+    /// </summary>
+    public async Task<ImapLineClient> SelectedAfterFirstExpungedAsync()
+    {
+        var client = await LoggedInAsync();
+        await client.CommandAsync("s", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("x", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "x OK EXPUNGE completed" }));
+        return client;
+    }
+
     /// <summary>A MailKit client connected with STARTTLS and logged in.</summary>
     public async Task<ImapClient> MailKitAsync(string user = "alice@example.test")
     {

@@ -20,19 +20,11 @@ public sealed class SortTests
         return server;
     }
 
-    private static async Task<MailServer.Tests.Support.ImapLineClient> SelectedAsync(ImapTestServer server)
-    {
-        var client = await server.LoggedInAsync();
-        await client.CommandAsync("s", "SELECT INBOX");
-        Assert.That(await client.CommandAsync("x", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "x OK EXPUNGE completed" }));
-        return client;
-    }
-
     [Test]
     public async Task Rfc_examples_sort_by_subject_then_reverse_date_and_an_empty_result()
     {
         await using var server = await StartWithMessagesAsync();
-        await using var client = await SelectedAsync(server);
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
         Assert.That((await client.CommandAsync("c", "CAPABILITY"))[0], Does.Contain(" SORT ").And.Contain(" THREAD=REFERENCES"));
 
         // Equal keys keep sequence order (RFC 5256 §3).
@@ -46,7 +38,7 @@ public sealed class SortTests
     public async Task Uid_sort_answers_uids()
     {
         await using var server = await StartWithMessagesAsync();
-        await using var client = await SelectedAsync(server);
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
         Assert.That(await client.CommandAsync("u1", "UID SORT (SUBJECT REVERSE DATE) UTF-8 ALL"), Is.EqualTo(new[] { "* SORT 6 4 5 2 3", "u1 OK SORT completed" }));
         Assert.That(await client.CommandAsync("u2", "UID SORT (REVERSE ARRIVAL) UTF-8 UID 3:5"), Is.EqualTo(new[] { "* SORT 5 4 3", "u2 OK SORT completed" }));
     }
@@ -71,7 +63,7 @@ public sealed class SortTests
     public async Task Syntax_errors_are_bad_and_the_session_goes_on()
     {
         await using var server = await StartWithMessagesAsync();
-        await using var client = await SelectedAsync(server);
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
         foreach (var (tag, line) in new[] { ("b1", "SORT () UTF-8 ALL"), ("b2", "SORT (COLOUR) UTF-8 ALL"), ("b3", "SORT (SUBJECT) ALL"), ("b4", "SORT SUBJECT UTF-8 ALL"), ("b5", "SORT (SUBJECT) UTF-8") })
         {
             var reply = await client.CommandAsync(tag, line);

@@ -25,19 +25,11 @@ public sealed class ThreadTests
         return server;
     }
 
-    private static async Task<MailServer.Tests.Support.ImapLineClient> SelectedAsync(ImapTestServer server)
-    {
-        var client = await server.LoggedInAsync();
-        await client.CommandAsync("s", "SELECT INBOX");
-        Assert.That(await client.CommandAsync("x", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "x OK EXPUNGE completed" }));
-        return client;
-    }
-
     [Test]
     public async Task Rfc_examples_orderedsubject_references_and_an_empty_result()
     {
         await using var server = await StartWithConversationAsync();
-        await using var client = await SelectedAsync(server);
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
         Assert.That((await client.CommandAsync("c", "CAPABILITY"))[0], Does.Contain(" THREAD=ORDEREDSUBJECT").And.Contain(" THREAD=REFERENCES"));
 
         // ORDEREDSUBJECT: one thread per base subject, the first message the parent of the rest (RFC 5256 §3).
@@ -52,7 +44,7 @@ public sealed class ThreadTests
     public async Task Uid_thread_answers_uids()
     {
         await using var server = await StartWithConversationAsync();
-        await using var client = await SelectedAsync(server);
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
         Assert.That(await client.CommandAsync("u1", "UID THREAD REFERENCES UTF-8 ALL"), Is.EqualTo(new[] { "* THREAD (2 (3 5)(6))(4 7)", "u1 OK THREAD completed" }));
         Assert.That(await client.CommandAsync("u2", "UID THREAD ORDEREDSUBJECT UTF-8 ALL"), Is.EqualTo(new[] { "* THREAD (2 (3)(5)(6))(4 7)", "u2 OK THREAD completed" }));
     }
@@ -61,7 +53,7 @@ public sealed class ThreadTests
     public async Task Unknown_algorithm_is_bad_unknown_charset_is_badcharset_and_the_session_goes_on()
     {
         await using var server = await StartWithConversationAsync();
-        await using var client = await SelectedAsync(server);
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
         Assert.That(await client.CommandAsync("t1", "THREAD FOO UTF-8 ALL"), Is.EqualTo(new[] { "t1 BAD Unsupported threading algorithm" }));
         Assert.That(await client.CommandAsync("t2", "THREAD REFERENCES KOI8-R ALL"), Is.EqualTo(new[] { "t2 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset" }));
         var missing = await client.CommandAsync("t3", "THREAD REFERENCES ALL");
