@@ -131,6 +131,10 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>A folder by id, or null.</summary>
     FolderInfo? GetFolder(string folderId);
 
+    /// <summary>Whether the folder exists; unlike <see cref="GetFolder"/> it unwraps no key and decrypts no name
+    /// (IMAP asks before every command on a selected folder).</summary>
+    bool FolderExists(string folderId);
+
     /// <summary>The messages of a folder whose UID is at least <paramref name="firstUid"/>, in UID order
     /// (IMAP learns of new messages this way without listing the whole folder).</summary>
     IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid);

@@ -50,6 +50,27 @@ public sealed partial class MailStore
     }
 
     /// <inheritdoc/>
+    public bool FolderExists(string folderId)
+    {
+        ArgumentNullException.ThrowIfNull(folderId);
+        if (_liveFolders.ContainsKey(folderId))
+            return true;
+        var deletions = Interlocked.Read(ref _folderDeletions);
+        if (Collection(Schema.Folders).FindById(folderId) is null)
+            return false;
+        // Remember it unless a folder was deleted meanwhile (this read may predate that commit).
+        _liveFolders.TryAdd(folderId, 0);
+        if (Interlocked.Read(ref _folderDeletions) != deletions)
+            _liveFolders.TryRemove(folderId, out _);
+        return true;
+    }
+
+    /// <summary>Folders known to exist (an IMAP session asks before every command); a deletion removes its id after
+    /// the commit, and bumps <see cref="_folderDeletions"/> so a read racing with it does not put it back.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _liveFolders = new(StringComparer.Ordinal);
+    private long _folderDeletions;
+
+    /// <inheritdoc/>
     public FolderInfo? GetFolder(string folderId)
     {
         var folder = Collection(Schema.Folders).FindById(folderId);

@@ -8,6 +8,7 @@ namespace MailServer.Bench;
 /// <param name="Clients">imap: concurrent clients of the mixed load.</param>
 /// <param name="Operations">imap: operations per client in the mixed load.</param>
 /// <param name="Word">imap: the word of the body SEARCH.</param>
+/// <param name="Phases">imap: which runs to make, of single (one-client command times), append, login and mixed.</param>
 internal sealed record BenchArguments(
     string Mode,
     string Host,
@@ -23,8 +24,15 @@ internal sealed record BenchArguments(
     int Clients = 10,
     int Operations = 200,
     string Word = "zebra",
-    int SinkPort = 2526)
+    int SinkPort = 2526,
+    IReadOnlySet<string>? Phases = null)
 {
+    /// <summary>The imap runs, in the order they are made.</summary>
+    public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(["single", "append", "login", "mixed"], StringComparer.Ordinal);
+
+    /// <summary>Whether the imap run <paramref name="phase"/> was asked for (all are, by default).</summary>
+    public bool Runs(string phase) => (Phases ?? AllPhases).Contains(phase);
+
     public static BenchArguments? Parse(string[] args)
     {
         if (args.Length == 0 || args[0] is not ("smtp" or "imap" or "submit"))
@@ -62,6 +70,12 @@ internal sealed record BenchArguments(
                 case "--clients" when imap: result = result with { Clients = int.Parse(Next()) }; break;
                 case "--operations" when imap: result = result with { Operations = int.Parse(Next()) }; break;
                 case "--word" when imap: result = result with { Word = Next() }; break;
+                case "--phases" when imap:
+                    var phases = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+                    if (phases.Count == 0 || !phases.IsSubsetOf(AllPhases))
+                        return null;
+                    result = result with { Phases = phases };
+                    break;
                 default: return null;
             }
         }

@@ -21,6 +21,12 @@ internal static class ImapLoad
         yield return $"imap {options.Host}:{options.Port} user={options.User}";
         using (var client = await ConnectAsync(options, cancellationToken))
         {
+            if (!options.Runs("single"))
+            {
+                await EnsureFolderAsync(client, cancellationToken);
+                await client.DisconnectAsync(true, cancellationToken);
+                goto rates;
+            }
             var inbox = client.Inbox;
             var (_, select) = await TimeAsync(() => inbox.OpenAsync(FolderAccess.ReadWrite, cancellationToken));
             yield return $"SELECT INBOX                         {select,9:F1} ms   exists={inbox.Count}";
@@ -43,12 +49,28 @@ internal static class ImapLoad
             var (hits, search) = await TimeAsync(() => inbox.SearchAsync(SearchQuery.BodyContains(options.Word), cancellationToken));
             yield return $"UID SEARCH BODY {options.Word,-20} {search,9:F1} ms   {hits.Count} hits";
 
+            // One client, one command at a time: the round trip of a page FETCH with nothing else running.
+            var random = new Random(1);
+            var pageTimes = new double[200];
+            for (var i = 0; i < pageTimes.Length; i++)
+            {
+                var start = random.Next(Math.Max(1, inbox.Count - 19));
+                (_, pageTimes[i]) = await TimeAsync(() => inbox.FetchAsync(start, Math.Min(inbox.Count - 1, start + 19), MessageSummaryItems.Flags, cancellationToken));
+            }
+            Array.Sort(pageTimes);
+            yield return $"FETCH 20 (FLAGS), one client x{pageTimes.Length}      p50={Percentile(pageTimes, 0.50):F2}ms p99={Percentile(pageTimes, 0.99):F2}ms";
+
             await EnsureFolderAsync(client, cancellationToken);
             await client.DisconnectAsync(true, cancellationToken);
         }
 
-        yield return (await AppendRateAsync(options, cancellationToken)).Format("APPEND", "appends");
-        yield return (await LoginRateAsync(options, cancellationToken)).Format("LOGIN (connect+STARTTLS+LOGIN+LOGOUT)", "logins");
+    rates:
+        if (options.Runs("append"))
+            yield return (await AppendRateAsync(options, cancellationToken)).Format("APPEND", "appends");
+        if (options.Runs("login"))
+            yield return (await LoginRateAsync(options, cancellationToken)).Format("LOGIN (connect+STARTTLS+LOGIN+LOGOUT)", "logins");
+        if (!options.Runs("mixed"))
+            yield break;
         foreach (var line in await MixedLoadAsync(options, cancellationToken))
             yield return line;
     }

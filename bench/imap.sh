@@ -6,6 +6,8 @@
 # start) and runs `mailserver-bench imap`; prints the server's peak resident memory (VmHWM) at the end.
 # IMAPBENCH_SEED=DIR reuses a filled data folder: when DIR exists it is copied in instead of filling over SMTP; when
 # it does not, the data folder is copied there after the fill (the server stopped), for the next run.
+# IMAPBENCH_PERF=FILE records a CPU profile of the server during the bench run (perf record -g; the server writes a
+# perf map of its JIT-compiled code so perf report can name .NET methods).
 # IMAPBENCH_GCDUMP=FILE takes a heap dump of the server at the end (dotnet-gcdump) and prints its largest types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +71,7 @@ open(path, "w").write(text)
 PY
 
 start_server() {
-  (cd "$scratch" && exec dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
+  (cd "$scratch" && exec env ${IMAPBENCH_PERF:+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 DOTNET_ReadyToRun=0} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
     (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && return
@@ -97,7 +99,17 @@ if [ -z "$seed" ] || [ ! -d "$seed" ]; then
   start_server
 fi
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+perf_pid=
+if [ -n "${IMAPBENCH_PERF:-}" ]; then
+  perf record -F 499 -g -p "$server_pid" -o "$IMAPBENCH_PERF" >/dev/null 2>&1 &
+  perf_pid=$!
+  sleep 1
+fi
 dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid"; wait "$perf_pid" || true
+  echo "# perf profile of the server in $IMAPBENCH_PERF; symbols in /tmp/perf-$server_pid.map (perf report -i $IMAPBENCH_PERF)"
+fi
 echo "# warm-up: $(grep -o 'Folder metadata cache warmed.*' "$scratch/server.log" | tail -1)"
 if [ -n "${IMAPBENCH_GCDUMP:-}" ]; then
   gcdump=$(command -v dotnet-gcdump || echo "$HOME/.dotnet/tools/dotnet-gcdump")

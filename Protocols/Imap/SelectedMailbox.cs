@@ -105,7 +105,7 @@ public sealed class SelectedMailbox : IDisposable
     /// not been told of by EXISTS enters the view before the command runs.</summary>
     public bool StillExists()
     {
-        if (!IsDeleted && _store.GetFolder(FolderId) is null)
+        if (!IsDeleted && !_store.FolderExists(FolderId))
             IsDeleted = true;
         return !IsDeleted;
     }
@@ -173,7 +173,7 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>Remembers a search result for <c>$</c> (RFC 5182 §2.1); an empty set after a failed SEARCH ... SAVE.
     /// The result lives as long as this view: SELECT, EXAMINE, CLOSE and UNSELECT start a new one, empty.</summary>
-    public void SaveSearchResult(IEnumerable<uint> uids) => _savedUids = ResolvedSequenceSet.FromValues(uids);
+    public void SaveSearchResult(ResolvedSequenceSet uids) => _savedUids = uids;
 
     /// <summary>The saved result as UIDs still in the view (for UID criteria in SEARCH), or null when none was saved.</summary>
     public ResolvedSequenceSet? SavedUids => _savedUids is null ? null : ResolvedSequenceSet.FromValues(_savedUids.Where(u => IndexOf(u) >= 0));

@@ -16,59 +16,63 @@ internal static class SearchHandler
     public static async Task<ImapCompletion> RunAsync(SearchCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var save = command.Return is { } ret && ret.HasFlag(SearchReturnOptions.Save);
-        List<SearchHit> matches;
+        SearchHits hits;
         try
         {
-            matches = await FindAsync(session, command.Charset, command.Criteria, cancellationToken);
+            hits = await FindAsync(session, command.Charset, command.Criteria, cancellationToken);
         }
         catch when (save)
         {
-            session.Selected!.SaveSearchResult([]); // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves $ empty
+            session.Selected!.SaveSearchResult(ResolvedSequenceSet.Empty); // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves $ empty
             throw;
         }
-        var usesModSeq = UsesModSeq(command.Criteria);
-        if (usesModSeq)
-            session.CondStoreEnabled = true;
-        var numbers = new List<uint>(matches.Count);
-        var highestModSeq = 0UL;
-        foreach (var m in matches)
+        using (hits)
         {
-            numbers.Add(command.Uid ? m.Uid : m.SequenceNumber);
-            highestModSeq = Math.Max(highestModSeq, m.ModSeq);
-        }
-        if (save)
-        {
-            // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those messages are saved; otherwise
-            // every match. SAVE alone returns no ESEARCH response.
-            var options = command.Return!.Value & ~SearchReturnOptions.Save;
-            var saved = matches;
-            if (matches.Count > 0 && (options & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
-                && (options & (SearchReturnOptions.Min | SearchReturnOptions.Max)) != 0)
+            var usesModSeq = UsesModSeq(command.Criteria);
+            if (usesModSeq)
+                session.CondStoreEnabled = true;
+            ulong? modSeq = usesModSeq && hits.Count > 0 ? hits.HighestModSeq : null;
+            if (save)
             {
-                saved = [];
-                if (options.HasFlag(SearchReturnOptions.Min))
-                    saved.Add(matches[0]);
-                if (options.HasFlag(SearchReturnOptions.Max) && matches.Count > 1)
-                    saved.Add(matches[^1]);
+                // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those messages are saved; otherwise
+                // every match. SAVE alone returns no ESEARCH response.
+                var options = command.Return!.Value & ~SearchReturnOptions.Save;
+                var uids = hits.Uids;
+                if (uids.Length > 0 && (options & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
+                    && (options & (SearchReturnOptions.Min | SearchReturnOptions.Max)) != 0)
+                {
+                    List<uint> saved = [];
+                    if (options.HasFlag(SearchReturnOptions.Min))
+                        saved.Add(uids[0]);
+                    if (options.HasFlag(SearchReturnOptions.Max) && uids.Length > 1)
+                        saved.Add(uids[^1]);
+                    session.Selected!.SaveSearchResult(ResolvedSequenceSet.FromValues(saved));
+                }
+                else
+                {
+                    session.Selected!.SaveSearchResult(ResolvedSequenceSet.FromAscending(uids));
+                }
+                if (options == SearchReturnOptions.None)
+                    return ImapCompletion.Ok("SEARCH completed; result saved");
             }
-            session.Selected!.SaveSearchResult(saved.Select(m => m.Uid));
-            if (options == SearchReturnOptions.None)
-                return ImapCompletion.Ok("SEARCH completed; result saved");
+            var numbers = command.Uid ? hits.Uids : hits.Sequences; // both ascending: the hits are in sequence order
+            if (command.Return is null && !session.Rev2Enabled)
+            {
+                var w = session.Writer.BeginUntagged().Atom("SEARCH");
+                foreach (var n in numbers)
+                    w.Number(n);
+                if (modSeq is { } highest)
+                    w.BeginList().Atom("MODSEQ").Number(highest).EndList();
+                w.End();
+            }
+            else
+            {
+                var options = command.Return & ~SearchReturnOptions.Save;
+                var all = numbers.IsEmpty ? ResolvedSequenceSet.Empty : ResolvedSequenceSet.FromAscending(numbers);
+                WriteESearch(session, command.Tag, command.Uid, options, all, numbers.Length, modSeq);
+            }
+            return ImapCompletion.Ok("SEARCH completed");
         }
-        if (command.Return is null && !session.Rev2Enabled)
-        {
-            var w = session.Writer.BeginUntagged().Atom("SEARCH");
-            foreach (var n in numbers)
-                w.Number(n);
-            if (usesModSeq && matches.Count > 0)
-                w.BeginList().Atom("MODSEQ").Number(highestModSeq).EndList();
-            w.End();
-        }
-        else
-        {
-            WriteESearch(session, command.Tag, command.Uid, command.Return & ~SearchReturnOptions.Save, numbers, usesModSeq && matches.Count > 0 ? highestModSeq : null);
-        }
-        return ImapCompletion.Ok("SEARCH completed");
     }
 
     /// <summary>The messages of the selected mailbox matching <paramref name="criteria"/>, in sequence order; with
@@ -78,25 +82,31 @@ internal static class SearchHandler
         MatchContentAsync(session, charset, criteria, loadHeaders, context => context, cancellationToken);
 
     /// <summary>SEARCH's matches: only their numbers are kept, so no message view outlives its test.</summary>
-    private static Task<List<SearchHit>> FindAsync(ImapSession session, string? charset, SearchKey criteria, CancellationToken cancellationToken)
+    private static async Task<SearchHits> FindAsync(ImapSession session, string? charset, SearchKey criteria, CancellationToken cancellationToken)
     {
         if (SearchEvaluator.NeedsHeaders(criteria) || SearchEvaluator.NeedsFullMessage(criteria))
-            return MatchContentAsync(session, charset, criteria, loadHeaders: false, c => new SearchHit(c.SequenceNumber, c.Uid, c.ModSeq), cancellationToken);
+        {
+            var found = await MatchContentAsync(session, charset, criteria, loadHeaders: false, c => (c.SequenceNumber, c.Uid, c.ModSeq), cancellationToken);
+            var contentHits = new SearchHits(found.Count);
+            foreach (var (sequence, uid, modSeq) in found)
+                contentHits.Add(sequence, uid, modSeq);
+            return contentHits;
+        }
         CheckCharset(charset);
-        // Flags, dates, sizes, UIDs, MODSEQ: answered from the view's metadata alone, in one synchronous pass that
-        // allocates nothing per message (the common UNSEEN / SINCE / FLAGGED searches on large folders).
+        // Flags, dates, sizes, UIDs, MODSEQ: answered from the view's metadata alone, in one synchronous pass over a
+        // predicate compiled once, into pooled arrays (the common UNSEEN / SINCE / FLAGGED searches on large folders).
         var selected = session.Selected!;
-        var now = session.Time.GetUtcNow();
         var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids);
+        var predicate = matcher.CompileMetadata(session.Time.GetUtcNow());
         var messages = selected.Messages;
-        var hits = new List<SearchHit>();
+        var hits = new SearchHits(messages.Count);
         for (var i = 0; i < messages.Count; i++)
         {
             var meta = messages[i];
-            if (matcher.MatchesMetadata((uint)(i + 1), meta, now))
-                hits.Add(new SearchHit((uint)(i + 1), meta.Uid, meta.ModSeq));
+            if (predicate((uint)(i + 1), meta))
+                hits.Add((uint)(i + 1), meta.Uid, meta.ModSeq);
         }
-        return Task.FromResult(hits);
+        return hits;
     }
 
     /// <summary>
@@ -135,27 +145,75 @@ internal static class SearchHandler
             throw new ImapRefusedException(unsupported.Code, "Unsupported charset");
     }
 
-    /// <summary>One message SEARCH found.</summary>
-    private readonly record struct SearchHit(uint SequenceNumber, uint Uid, ulong ModSeq);
+    /// <summary>
+    /// What SEARCH found, in sequence order: sequence numbers, UIDs (both ascending) and the highest MODSEQ, in arrays
+    /// from the shared pool (a search matching 100,000 messages would otherwise allocate megabytes each time).
+    /// </summary>
+    private sealed class SearchHits : IDisposable
+    {
+        private uint[] _sequences;
+        private uint[] _uids;
 
-    /// <summary>Writes <c>* ESEARCH (TAG "t") [UID] MIN / MAX / ALL / COUNT [MODSEQ]</c> (RFC 4731 §3.1; RETURN () means ALL).</summary>
-    public static void WriteESearch(ImapSession session, string tag, bool uid, SearchReturnOptions? returnOptions, IReadOnlyList<uint> numbers, ulong? modSeq)
+        public SearchHits(int capacity)
+        {
+            _sequences = System.Buffers.ArrayPool<uint>.Shared.Rent(Math.Max(capacity, 16));
+            _uids = System.Buffers.ArrayPool<uint>.Shared.Rent(Math.Max(capacity, 16));
+        }
+
+        public int Count { get; private set; }
+        public ulong HighestModSeq { get; private set; }
+        public ReadOnlySpan<uint> Sequences => _sequences.AsSpan(0, Count);
+        public ReadOnlySpan<uint> Uids => _uids.AsSpan(0, Count);
+
+        public void Add(uint sequence, uint uid, ulong modSeq)
+        {
+            if (Count == _sequences.Length)
+            {
+                Grow(ref _sequences);
+                Grow(ref _uids);
+            }
+            _sequences[Count] = sequence;
+            _uids[Count] = uid;
+            Count++;
+            HighestModSeq = Math.Max(HighestModSeq, modSeq);
+        }
+
+        private void Grow(ref uint[] array)
+        {
+            var larger = System.Buffers.ArrayPool<uint>.Shared.Rent(array.Length * 2);
+            array.AsSpan(0, Count).CopyTo(larger);
+            System.Buffers.ArrayPool<uint>.Shared.Return(array);
+            array = larger;
+        }
+
+        public void Dispose()
+        {
+            System.Buffers.ArrayPool<uint>.Shared.Return(_sequences);
+            System.Buffers.ArrayPool<uint>.Shared.Return(_uids);
+            _sequences = _uids = [];
+            Count = 0;
+        }
+    }
+
+    /// <summary>Writes <c>* ESEARCH (TAG "t") [UID] MIN / MAX / ALL / COUNT [MODSEQ]</c> (RFC 4731 §3.1; RETURN () means
+    /// ALL) for the <paramref name="count"/> numbers of <paramref name="all"/>.</summary>
+    private static void WriteESearch(ImapSession session, string tag, bool uid, SearchReturnOptions? returnOptions, ResolvedSequenceSet all, int count, ulong? modSeq)
     {
         var options = returnOptions is null or SearchReturnOptions.None ? SearchReturnOptions.All : returnOptions.Value;
         var w = session.Writer.BeginUntagged().Atom("ESEARCH").BeginList().Atom("TAG").String(tag).EndList();
         if (uid)
             w.Atom("UID");
-        if (numbers.Count > 0)
+        if (!all.IsEmpty)
         {
             if (options.HasFlag(SearchReturnOptions.Min))
-                w.Atom("MIN").Number(numbers.Min());
+                w.Atom("MIN").Number(all.Min);
             if (options.HasFlag(SearchReturnOptions.Max))
-                w.Atom("MAX").Number(numbers.Max());
+                w.Atom("MAX").Number(all.Max);
             if (options.HasFlag(SearchReturnOptions.All))
-                w.Atom("ALL").SequenceSet(ResolvedSequenceSet.FromValues(numbers));
+                w.Atom("ALL").SequenceSet(all);
         }
         if (options.HasFlag(SearchReturnOptions.Count))
-            w.Atom("COUNT").Number((ulong)numbers.Count);
+            w.Atom("COUNT").Number((ulong)count);
         if (modSeq is { } value)
             w.Atom("MODSEQ").Number(value);
         w.End();

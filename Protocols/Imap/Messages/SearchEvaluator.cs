@@ -119,31 +119,81 @@ public static class SearchEvaluator
         public bool MatchesMetadata(uint sequenceNumber, MessageMeta meta, DateTimeOffset now)
         {
             ArgumentNullException.ThrowIfNull(meta);
-            return EvalMetadata(_key, sequenceNumber, meta, now);
+            return CompileMetadata(now)(sequenceNumber, meta);
         }
 
-        private bool EvalMetadata(SearchKey key, uint sequenceNumber, MessageMeta meta, DateTimeOffset now) => key switch
+        /// <summary>
+        /// The key compiled once into a predicate over (sequence number, metadata): flag names, sequence sets and
+        /// dates are resolved here rather than per message, so a flag search over 100,000 messages is a tight loop.
+        /// <paramref name="now"/> is the clock for OLDER / YOUNGER (RFC 5032).
+        /// </summary>
+        /// <exception cref="InvalidOperationException">The key reads the header section or the body.</exception>
+        public Func<uint, MessageMeta, bool> CompileMetadata(DateTimeOffset now)
         {
-            SearchKey.All => true,
-            SearchKey.Flag f => HasFlag(f.Name, meta.Flags, meta.Keywords, recent: false),
-            SearchKey.Date { Field: SearchDateField.Internal } d => DateMatches(d, meta.InternalDate),
-            SearchKey.Size s => s.Larger ? meta.Size > s.Octets : meta.Size < s.Octets,
-            SearchKey.Within w => WithinMatches(w, now, meta.InternalDate),
-            SearchKey.Sequence => Resolve(key).Contains(sequenceNumber),
-            SearchKey.Uid => Resolve(key).Contains(meta.Uid),
-            SearchKey.ModSeq m => meta.ModSeq >= m.Value,
-            SearchKey.Not n => !EvalMetadata(n.Key, sequenceNumber, meta, now),
-            SearchKey.Or o => EvalMetadata(o.Left, sequenceNumber, meta, now) || EvalMetadata(o.Right, sequenceNumber, meta, now),
-            SearchKey.And a => EvalAllMetadata(a.Keys, sequenceNumber, meta, now),
-            _ => throw new InvalidOperationException($"{key.GetType().Name} needs more than the message's metadata."),
-        };
+            var compiled = _compiled; // one reference read: safe when several threads test messages at once
+            if (compiled is null || compiled.Now != now)
+                _compiled = compiled = new CompiledMetadata(now, Compile(_key, now));
+            return compiled.Predicate;
+        }
 
-        private bool EvalAllMetadata(IReadOnlyList<SearchKey> keys, uint sequenceNumber, MessageMeta meta, DateTimeOffset now)
+        private CompiledMetadata? _compiled;
+
+        private sealed record CompiledMetadata(DateTimeOffset Now, Func<uint, MessageMeta, bool> Predicate);
+
+        private Func<uint, MessageMeta, bool> Compile(SearchKey key, DateTimeOffset now)
         {
-            for (var i = 0; i < keys.Count; i++)
-                if (!EvalMetadata(keys[i], sequenceNumber, meta, now))
-                    return false;
-            return true;
+            switch (key)
+            {
+                case SearchKey.All:
+                    return static (_, _) => true;
+                case SearchKey.Flag f:
+                    var flag = SystemFlag(f.Name);
+                    if (flag is null)
+                        return static (_, _) => false; // \Recent: no session of ours holds it over metadata alone
+                    if (flag.Value != MessageFlags.None)
+                    {
+                        var bit = flag.Value;
+                        return (_, m) => (m.Flags & bit) != 0;
+                    }
+                    var name = f.Name;
+                    return (_, m) => HasKeyword(m.Keywords, name);
+                case SearchKey.Date { Field: SearchDateField.Internal } d:
+                    return (_, m) => DateMatches(d, m.InternalDate);
+                case SearchKey.Size s:
+                    var octets = s.Octets;
+                    return s.Larger ? (_, m) => m.Size > octets : (_, m) => m.Size < octets;
+                case SearchKey.Within w:
+                    return (_, m) => WithinMatches(w, now, m.InternalDate);
+                case SearchKey.Sequence:
+                    var sequences = Resolve(key);
+                    return (n, _) => sequences.Contains(n);
+                case SearchKey.Uid:
+                    var uids = Resolve(key);
+                    return (_, m) => uids.Contains(m.Uid);
+                case SearchKey.ModSeq modSeq:
+                    var least = modSeq.Value;
+                    return (_, m) => m.ModSeq >= least;
+                case SearchKey.Not n:
+                    var inner = Compile(n.Key, now);
+                    return (s, m) => !inner(s, m);
+                case SearchKey.Or o:
+                    var left = Compile(o.Left, now);
+                    var right = Compile(o.Right, now);
+                    return (s, m) => left(s, m) || right(s, m);
+                case SearchKey.And a:
+                    var all = a.Keys.Select(k => Compile(k, now)).ToArray();
+                    if (all.Length == 1)
+                        return all[0];
+                    return (s, m) =>
+                    {
+                        foreach (var predicate in all)
+                            if (!predicate(s, m))
+                                return false;
+                        return true;
+                    };
+                default:
+                    throw new InvalidOperationException($"{key.GetType().Name} needs more than the message's metadata.");
+            }
         }
 
         internal ResolvedSequenceSet Resolve(SearchKey key) =>
@@ -225,6 +275,11 @@ public static class SearchEvaluator
         {
             return (flags & flag.Value) != 0;
         }
+        return HasKeyword(keywords, name);
+    }
+
+    private static bool HasKeyword(IReadOnlyList<string> keywords, string name)
+    {
         // Keywords compare case-insensitively (RFC 9051 §2.3.2 flag names are atoms, matched case-insensitively).
         for (var i = 0; i < keywords.Count; i++)
         {

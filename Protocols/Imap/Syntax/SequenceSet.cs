@@ -195,7 +195,72 @@ public sealed class ResolvedSequenceSet : IEnumerable<uint>, IEquatable<Resolved
     }
 
     /// <summary>Builds a set from individual numbers (any order, duplicates allowed), e.g. search results.</summary>
-    public static ResolvedSequenceSet FromValues(IEnumerable<uint> values) => FromRanges(values.Select(v => (v, v)));
+    public static ResolvedSequenceSet FromValues(IEnumerable<uint> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        // Search results and UID lists come in ascending order: merge runs in one pass, allocating only the ranges.
+        var ranges = new AscendingRanges();
+        foreach (var v in values)
+        {
+            if (!ranges.TryAdd(v))
+            {
+                return FromRanges(values.Select(x => (x, x))); // out of order: sort and merge
+            }
+        }
+        return ranges.ToSet();
+    }
+
+    /// <summary>Builds a set from numbers in ascending order (duplicates allowed), such as SEARCH hits.</summary>
+    /// <exception cref="ArgumentException">A number is smaller than the one before it.</exception>
+    public static ResolvedSequenceSet FromAscending(ReadOnlySpan<uint> values)
+    {
+        var ranges = new AscendingRanges();
+        foreach (var v in values)
+        {
+            if (!ranges.TryAdd(v))
+            {
+                throw new ArgumentException("The numbers must be in ascending order.", nameof(values));
+            }
+        }
+        return ranges.ToSet();
+    }
+
+    /// <summary>Merges ascending numbers into ranges as they come.</summary>
+    private struct AscendingRanges
+    {
+        private List<(uint Start, uint End)>? _ranges;
+
+        public bool TryAdd(uint v)
+        {
+            _ranges ??= [];
+            if (_ranges.Count == 0)
+            {
+                _ranges.Add((v, v));
+                return true;
+            }
+            var (start, end) = _ranges[^1];
+            if (v < start)
+            {
+                return false;
+            }
+            if (v <= end)
+            {
+                return true;
+            }
+            if (v == end + 1)
+            {
+                _ranges[^1] = (start, v);
+            }
+            else
+            {
+                _ranges.Add((v, v));
+            }
+            return true;
+        }
+
+        public readonly ResolvedSequenceSet ToSet() =>
+            _ranges is null || _ranges.Count == 0 ? Empty : new ResolvedSequenceSet(_ranges.ToArray());
+    }
 
     /// <summary>The merged ranges in ascending order.</summary>
     public IReadOnlyList<(uint Start, uint End)> Ranges => _ranges;

@@ -25,6 +25,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public IReadOnlyList<MessageMeta> ListMessages(string folderId) { Check(nameof(ListMessages)); return inner.ListMessages(folderId); }
     public Task<byte[]> ReadMessageAsync(string mailboxId, string entryId, CancellationToken ct) { Check(nameof(ReadMessageAsync)); return inner.ReadMessageAsync(mailboxId, entryId, ct); }
     public FolderInfo? GetFolder(string folderId) { Check(nameof(GetFolder)); return inner.GetFolder(folderId); }
+    public bool FolderExists(string folderId) { Check(nameof(FolderExists)); return inner.FolderExists(folderId); }
     public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) { Check(nameof(ListMessages)); return inner.ListMessages(folderId, firstUid); }
     public byte[] ReadHeaderSection(string mailboxId, string entryId) { Check(nameof(ReadHeaderSection)); return inner.ReadHeaderSection(mailboxId, entryId); }
     public Task<IReadOnlyList<MessageMeta>> SetFlagsAsync(string folderId, IReadOnlyCollection<uint> uids, FlagOperation operation, MessageFlags flags, IReadOnlyList<string> keywords, CancellationToken ct) { Check(nameof(SetFlagsAsync)); return inner.SetFlagsAsync(folderId, uids, operation, flags, keywords, ct); }

@@ -78,6 +78,24 @@ public sealed class SequenceSetTests
     }
 
     [Test]
+    public void Values_in_any_order_merge_into_the_same_ranges()
+    {
+        Assert.That(ResolvedSequenceSet.FromValues([1, 2, 3, 5, 5, 6, 9]).ToString(), Is.EqualTo("1:3,5:6,9"));
+        Assert.That(ResolvedSequenceSet.FromValues([9, 1, 6, 3, 2, 5]).ToString(), Is.EqualTo("1:3,5:6,9"), "out of order");
+        Assert.That(ResolvedSequenceSet.FromValues([1, 5, 3]).ToString(), Is.EqualTo("1,3,5"), "late value below the last range");
+        Assert.That(ResolvedSequenceSet.FromValues([4294967294, 4294967295]).ToString(), Is.EqualTo("4294967294:4294967295"));
+        Assert.That(ResolvedSequenceSet.FromValues([]).IsEmpty, Is.True);
+    }
+
+    [Test]
+    public void Ascending_search_hits_become_ranges_and_disorder_is_refused()
+    {
+        Assert.That(ResolvedSequenceSet.FromAscending([2, 3, 4, 4, 8, 10, 11]).ToString(), Is.EqualTo("2:4,8,10:11"));
+        Assert.That(ResolvedSequenceSet.FromAscending([1, 4294967295]).ToString(), Is.EqualTo("1,4294967295"));
+        Assert.That(() => ResolvedSequenceSet.FromAscending([3, 2]), Throws.ArgumentException);
+    }
+
+    [Test]
     public void Contains_and_count_scale_to_large_mailboxes()
     {
         var all = SequenceSet.Parse("1:*").Resolve(150_000);
