@@ -71,7 +71,7 @@ open(path, "w").write(text)
 PY
 
 start_server() {
-  (cd "$scratch" && exec env ${IMAPBENCH_PERF:+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 DOTNET_ReadyToRun=0} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
+  (cd "$scratch" && exec env ${IMAPBENCH_PERF:+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
     (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && return
@@ -105,7 +105,12 @@ if [ -n "${IMAPBENCH_PERF:-}" ]; then
   perf_pid=$!
   sleep 1
 fi
-dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$server_pid/stat"; }
+cpu_before=$(server_cpu)
+# The bench client shares the machine's cores with the server: its CPU time is printed too.
+if [ -x /usr/bin/time ]; then timer=(/usr/bin/time -f "# bench client CPU: %U s user, %S s system, %e s elapsed"); else timer=(); fi
+"${timer[@]}" dotnet "$bench_dll" imap --port "$imap" --user alice@example.test --password "$password" "$@"
+echo "# server CPU during the bench: $(echo "$(server_cpu) - $cpu_before" | bc) s"
 if [ -n "$perf_pid" ]; then
   kill -INT "$perf_pid"; wait "$perf_pid" || true
   echo "# perf profile of the server in $IMAPBENCH_PERF; symbols in /tmp/perf-$server_pid.map (perf report -i $IMAPBENCH_PERF)"

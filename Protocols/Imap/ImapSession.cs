@@ -5,6 +5,7 @@ using System.Security.Authentication;
 using MailServer.Protocols.Authentication;
 using MailServer.Protocols.Imap.Commands;
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Protocols.Tls;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -483,7 +484,7 @@ internal sealed class ImapSession
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificate = Options.Certificate,
+                ServerCertificateContext = ServerTlsContexts.For(Options.Certificate),
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 ClientCertificateRequired = false,
             }, timeout.Token);

@@ -3,6 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.IO.Pipelines;
+using MailServer.Protocols.Tls;
 using SmtpServer.IO;
 using SmtpServer.Protocol;
 
@@ -347,7 +348,7 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
         {
             await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificate = certificate,
+                ServerCertificateContext = ServerTlsContexts.For(certificate),
                 ClientCertificateRequired = false,
                 EnabledSslProtocols = protocols,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using MailServer.Protocols.Tls;
 using MailServer.Server.Configuration;
 
 namespace MailServer.Server.Security;
@@ -27,7 +28,13 @@ public static class TlsCertificates
     public static X509Certificate2 LoadOrCreate(TlsConfig tls, string dataDirectory, string serverName, TimeProvider? time = null)
     {
         if (tls.CertificatePath is not null && tls.KeyPath is not null)
-            return Usable(X509Certificate2.CreateFromPemFile(tls.CertificatePath, tls.KeyPath));
+        {
+            var configured = Usable(X509Certificate2.CreateFromPemFile(tls.CertificatePath, tls.KeyPath));
+            // A full-chain file (fullchain.pem) also holds the intermediates: every handshake must send them, or
+            // clients that do not fetch missing intermediates refuse the certificate.
+            ServerTlsContexts.Prepare(configured, Intermediates(tls.CertificatePath, configured));
+            return configured;
+        }
 
         var now = (time ?? TimeProvider.System).GetUtcNow();
         var folder = Path.Combine(dataDirectory, GeneratedFolder);
@@ -74,6 +81,22 @@ public static class TlsCertificates
         WriteFile(certPath, certificate.ExportCertificatePem(),
             UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         return Usable(X509Certificate2.CreateFromPemFile(certPath, keyPath));
+    }
+
+    /// <summary>The certificates of a PEM file other than <paramref name="leaf"/>, in file order.</summary>
+    private static X509Certificate2Collection Intermediates(string certificatePath, X509Certificate2 leaf)
+    {
+        var all = new X509Certificate2Collection();
+        all.ImportFromPemFile(certificatePath);
+        var intermediates = new X509Certificate2Collection();
+        foreach (var certificate in all)
+        {
+            if (certificate.Thumbprint == leaf.Thumbprint)
+                certificate.Dispose();
+            else
+                intermediates.Add(certificate);
+        }
+        return intermediates;
     }
 
     /// <summary>Re-imports through PKCS#12 so the private key is a persisted handle SslStream accepts on every platform.</summary>
