@@ -14,6 +14,24 @@ public sealed partial class MailStore
     /// <exception cref="KeyNotFoundException">No such mailbox, or no master key for its organization.</exception>
     public IReadOnlyList<FolderInfo> ListFolders(string mailboxId)
     {
+        ArgumentNullException.ThrowIfNull(mailboxId);
+        if (_folderLists.TryGetValue(mailboxId, out var cached))
+            return cached;
+        var generation = Interlocked.Read(ref _folderListGeneration);
+        var folders = ListFoldersFromDatabase(mailboxId);
+        // Kept only if no folder was written meanwhile (this read may predate that commit); see ForgetFolderLists.
+        if (_folderLists.Count >= MaxCachedFolderLists)
+            _folderLists.Clear();
+        _folderLists[mailboxId] = folders;
+        if (Interlocked.Read(ref _folderListGeneration) != generation)
+            _folderLists.TryRemove(mailboxId, out _);
+        return folders;
+    }
+
+    /// <summary>The folder list read from LiteDB, INBOX first, then by name (bypassing the cache).</summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    internal FolderInfo[] ListFoldersFromDatabase(string mailboxId)
+    {
         var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId)
             ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
         var key = MailboxKey(mailbox);
@@ -23,12 +41,35 @@ public sealed partial class MailStore
                 .Select(d => ToFolderInfo(d, key))
                 .OrderBy(f => f.SpecialUse == SpecialUse.Inbox ? 0 : 1)
                 .ThenBy(f => f.Name, StringComparer.Ordinal)
-                .ToList();
+                .ToArray();
         }
         finally
         {
             CryptographicOperations.ZeroMemory(key);
         }
+    }
+
+    /// <summary>
+    /// Each mailbox's folder list as <see cref="ListFolders"/> last read it: every login, LIST and STATUS asks, and
+    /// a LiteDB query plus a name decryption per folder each time showed in profiles. The writer drops a mailbox's
+    /// list after any commit that wrote one of its folder documents (counts included), and bumps
+    /// <see cref="_folderListGeneration"/> first, so a read racing with the commit does not put a stale list back.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FolderInfo[]> _folderLists = new(StringComparer.Ordinal);
+    private long _folderListGeneration;
+    private const int MaxCachedFolderLists = 10_000;
+
+    /// <summary>Called by the writer after a commit, before anyone is told of it.</summary>
+    private void ForgetFolderLists(HashSet<string> mailboxIds)
+    {
+        if (mailboxIds.Count == 0)
+            return;
+        Interlocked.Increment(ref _folderListGeneration);
+        if (mailboxIds.Contains(WriterContext.AllMailboxes))
+            _folderLists.Clear();
+        else
+            foreach (var id in mailboxIds)
+                _folderLists.TryRemove(id, out _);
     }
 
     /// <inheritdoc/>

@@ -139,6 +139,7 @@ public sealed partial class MailStore
         var changes = new List<MailboxChange>();
         var afterCommit = new List<Action>();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        context.FolderListsTouched.Clear();
         context.Enter();
         try
         {
@@ -193,7 +194,8 @@ public sealed partial class MailStore
             try { action(); }
             catch (Exception ex) { StoreLog.AfterCommitFailed(_log, ex); }
         }
-        // The shared metadata cache learns of the commit before anyone is told of it (writers, then the feed).
+        // The shared caches learn of the commit before anyone is told of it (writers, then the feed).
+        ForgetFolderLists(context.FolderListsTouched);
         ApplyToMetadataCache(changes);
         foreach (var request in succeeded)
             request.Complete();
@@ -208,6 +210,14 @@ public sealed partial class MailStore
 
         public List<MailboxChange> Changes { get; } = [];
         public List<Action> AfterCommit { get; } = [];
+
+        /// <summary>Mailboxes whose folder documents this batch wrote (<see cref="AllMailboxes"/> for a delete), so
+        /// their cached folder lists are dropped after the commit; kept across a rollback, which only costs a reload.</summary>
+        public HashSet<string> FolderListsTouched { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Stands for every mailbox in <see cref="FolderListsTouched"/>.</summary>
+        public const string AllMailboxes = "*";
+
         public int Mutations => _mutations;
         public MailStore Store => store;
 
@@ -234,6 +244,7 @@ public sealed partial class MailStore
         {
             Guard();
             store._db.GetCollection(collection).Insert(document);
+            TouchFolder(collection, document);
         }
 
         public void Update(string collection, BsonDocument document)
@@ -241,18 +252,27 @@ public sealed partial class MailStore
             Guard();
             if (!store._db.GetCollection(collection).Update(document))
                 throw new InvalidOperationException($"No document {document["_id"]} in {collection} to update.");
+            TouchFolder(collection, document);
         }
 
         public void Delete(string collection, BsonValue id)
         {
             Guard();
             store._db.GetCollection(collection).Delete(id);
+            TouchFolder(collection, null);
         }
 
         public void DeleteMany(string collection, BsonExpression predicate)
         {
             Guard();
             store._db.GetCollection(collection).DeleteMany(predicate);
+            TouchFolder(collection, null);
+        }
+
+        private void TouchFolder(string collection, BsonDocument? document)
+        {
+            if (collection == Schema.Folders)
+                FolderListsTouched.Add(document?[Schema.FolderFields.MailboxId].AsString ?? AllMailboxes);
         }
 
         public void Initialise()
