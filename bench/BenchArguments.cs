@@ -8,6 +8,7 @@ namespace MailServer.Bench;
 /// <param name="Clients">imap: concurrent clients of the mixed load.</param>
 /// <param name="Operations">imap: operations per client in the mixed load.</param>
 /// <param name="Word">imap: the word of the body SEARCH.</param>
+/// <param name="WarmupPercent">imap: size of the unreported warm-up run before each rate run, in percent of it.</param>
 /// <param name="Phases">imap: which runs to make, of single (one-client command times), append, login and mixed.</param>
 internal sealed record BenchArguments(
     string Mode,
@@ -25,7 +26,8 @@ internal sealed record BenchArguments(
     int Operations = 200,
     string Word = "zebra",
     int SinkPort = 2526,
-    IReadOnlySet<string>? Phases = null)
+    IReadOnlySet<string>? Phases = null,
+    int WarmupPercent = 20)
 {
     /// <summary>The imap runs, in the order they are made.</summary>
     public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(["single", "append", "login", "mixed"], StringComparer.Ordinal);
@@ -70,6 +72,7 @@ internal sealed record BenchArguments(
                 case "--clients" when imap: result = result with { Clients = int.Parse(Next()) }; break;
                 case "--operations" when imap: result = result with { Operations = int.Parse(Next()) }; break;
                 case "--word" when imap: result = result with { Word = Next() }; break;
+                case "--warmup" when imap: result = result with { WarmupPercent = int.Parse(Next()) }; break;
                 case "--phases" when imap:
                     var phases = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
                     if (phases.Count == 0 || !phases.IsSubsetOf(AllPhases))

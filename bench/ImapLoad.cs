@@ -65,14 +65,29 @@ internal static class ImapLoad
         }
 
     rates:
+        // Each rate run is preceded by a shorter one of the same kind, not reported (--warmup percent of it): the
+        // figures are the server's steady state, after the runtime has compiled the paths they take.
+        var warm = options.WarmupPercent / 100.0;
         if (options.Runs("append"))
+        {
+            if (warm > 0)
+                await AppendRateAsync(options with { Messages = Math.Max(1, (int)(options.Messages * warm)) }, cancellationToken);
             yield return (await AppendRateAsync(options, cancellationToken)).Format("APPEND", "appends");
+        }
         if (options.Runs("login"))
+        {
+            if (warm > 0)
+                await LoginRateAsync(options with { Logins = Math.Max(1, (int)(options.Logins * warm)) }, cancellationToken);
             yield return (await LoginRateAsync(options, cancellationToken)).Format("LOGIN (connect+STARTTLS+LOGIN+LOGOUT)", "logins");
+        }
         if (!options.Runs("mixed"))
             yield break;
+        if (warm > 0)
+            await MixedLoadAsync(options with { Operations = Math.Max(1, (int)(options.Operations * warm)) }, cancellationToken);
         foreach (var line in await MixedLoadAsync(options, cancellationToken))
             yield return line;
+        if (warm > 0)
+            yield return $"(each rate after an unreported warm-up run of {options.WarmupPercent}% of its size)";
     }
 
     private static async Task<ImapClient> ConnectAsync(BenchArguments options, CancellationToken cancellationToken)

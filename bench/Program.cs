@@ -15,11 +15,13 @@ if (parsed is null)
         usage: mailserver-bench imap --password PW [--host H] [--port P] [--user ADDR] [--word W]
                                      [--appends N] [--append-clients M] [--logins L]
                                      [--clients C] [--operations K] [--phases single,append,login,mixed]
+                                     [--warmup PERCENT]
           Over STARTTLS: times SELECT INBOX, FETCH 1:* (FLAGS), a 50-message header FETCH and SEARCH BODY W;
           then APPEND rate (N appends from M clients into the folder "Bench Appends"), LOGIN rate
           (L connect + STARTTLS + LOGIN + LOGOUT over M clients) and a mixed load of C clients doing K
           operations each (NOOP / FETCH 20 FLAGS / UID SEARCH UNSEEN / STORE \Flagged), with p50/p99.
           single also times 200 FETCHes of a 20-message page (FLAGS) from one client, one at a time.
+          Each rate run follows an unreported warm-up run of PERCENT (20) of its size: steady-state figures.
           --phases picks the runs (all by default). The server allows 20 IMAP connections per address: keep M and C
           at or below that.
 
