@@ -18,6 +18,11 @@ public sealed class SelectedMailbox : IDisposable
     private readonly ILogger _logger;
     private IChangeSubscription _subscription;
     private List<MessageMeta> _messages;
+    // UIDs and flags of _messages, index for index, for searches that test flags only (UNSEEN over 100,000 messages
+    // reads 400 KB here instead of 100,000 objects). Built on first use; a flag change patches them, anything that
+    // adds or removes a message drops them.
+    private uint[]? _uidColumn;
+    private MessageFlags[]? _flagColumn;
     private readonly HashSet<uint> _pendingExpunges = [];
     private readonly HashSet<uint> _flagsChanged = [];
     private int _announcedExists;
@@ -97,6 +102,57 @@ public sealed class SelectedMailbox : IDisposable
 
     /// <summary>All messages of the view in sequence order.</summary>
     public IReadOnlyList<MessageMeta> Messages => _messages;
+
+    /// <summary>The UID of each message of the view, by sequence number - 1.</summary>
+    public ReadOnlySpan<uint> UidColumn
+    {
+        get
+        {
+            BuildColumns();
+            return _uidColumn;
+        }
+    }
+
+    /// <summary>The flags of each message of the view, by sequence number - 1.</summary>
+    public ReadOnlySpan<MessageFlags> FlagColumn
+    {
+        get
+        {
+            BuildColumns();
+            return _flagColumn;
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_uidColumn), nameof(_flagColumn))]
+    private void BuildColumns()
+    {
+        if (_uidColumn is not null && _flagColumn is not null)
+            return;
+        var uids = new uint[_messages.Count];
+        var flags = new MessageFlags[_messages.Count];
+        for (var i = 0; i < uids.Length; i++)
+        {
+            uids[i] = _messages[i].Uid;
+            flags[i] = _messages[i].Flags;
+        }
+        _uidColumn = uids;
+        _flagColumn = flags;
+    }
+
+    /// <summary>Replaces one message's metadata in place (same UID), keeping the columns current.</summary>
+    private void Replace(int index, MessageMeta meta)
+    {
+        _messages[index] = meta;
+        if (_flagColumn is not null)
+            _flagColumn[index] = meta.Flags;
+    }
+
+    /// <summary>Messages were added or removed: the columns are rebuilt on next use.</summary>
+    private void DropColumns()
+    {
+        _uidColumn = null;
+        _flagColumn = null;
+    }
 
     /// <summary>True once the feed showed that the folder was deleted (by another session): the view is dead.</summary>
     public bool IsDeleted { get; private set; }
@@ -191,7 +247,7 @@ public sealed class SelectedMailbox : IDisposable
             var index = IndexOf(meta.Uid);
             if (index >= 0 && meta.ModSeq >= _messages[index].ModSeq)
             {
-                _messages[index] = meta;
+                Replace(index, meta);
                 _flagsChanged.Remove(meta.Uid); // the command's own FETCH response tells the client
             }
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
@@ -228,6 +284,7 @@ public sealed class SelectedMailbox : IDisposable
                 _flagsChanged.Remove(uid);
             var expunged = _pendingExpunges;
             _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            DropColumns();
             _announcedExists -= vanished.Count;
             _pendingExpunges.Clear();
         }
@@ -248,6 +305,7 @@ public sealed class SelectedMailbox : IDisposable
             }
             var expunged = _pendingExpunges;
             _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            DropColumns();
             _announcedExists -= doomed.Count;
             _pendingExpunges.Clear();
         }
@@ -297,7 +355,7 @@ public sealed class SelectedMailbox : IDisposable
                     var index = IndexOf(flags.Uid);
                     if (index >= 0 && flags.ModSeq > _messages[index].ModSeq)
                     {
-                        _messages[index] = _messages[index] with { Flags = flags.Flags, Keywords = flags.Keywords, ModSeq = flags.ModSeq };
+                        Replace(index, _messages[index] with { Flags = flags.Flags, Keywords = flags.Keywords, ModSeq = flags.ModSeq });
                         _flagsChanged.Add(flags.Uid);
                     }
                     break;
@@ -305,7 +363,7 @@ public sealed class SelectedMailbox : IDisposable
                 case MailboxChange.MessagesExpunged expunged:
                     NoteExpunged(expunged.Uids);
                     break;
-                case MailboxChange.FoldersChanged when _store.GetFolder(FolderId) is null:
+                case MailboxChange.FoldersChanged when !_store.FolderExists(FolderId):
                     IsDeleted = true; // RFC 9051 §6.3.4: deleted by another session
                     break;
             }
@@ -323,6 +381,7 @@ public sealed class SelectedMailbox : IDisposable
             if (meta.Uid <= MaxUid)
                 continue;
             _messages.Add(meta);
+            DropColumns();
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         }
         _uidNext = Math.Max(_uidNext, MaxUid + 1);
@@ -335,7 +394,7 @@ public sealed class SelectedMailbox : IDisposable
         var old = _subscription;
         _subscription = _store.Changes.Subscribe(Folder.MailboxId);
         old.Dispose();
-        if (_store.GetFolder(FolderId) is null)
+        if (!_store.FolderExists(FolderId))
         {
             IsDeleted = true;
             return;
@@ -354,7 +413,7 @@ public sealed class SelectedMailbox : IDisposable
                 {
                     if (fresh[j].Flags != current.Flags || !fresh[j].Keywords.SequenceEqual(current.Keywords))
                         _flagsChanged.Add(current.Uid);
-                    _messages[i] = fresh[j];
+                    Replace(i, fresh[j]);
                 }
             }
             else
@@ -365,6 +424,7 @@ public sealed class SelectedMailbox : IDisposable
         foreach (var meta in fresh)
             if (meta.Uid > oldMax)
                 _messages.Add(meta);
+        DropColumns();
         foreach (var meta in fresh)
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         _uidNext = Math.Max(_uidNext, MaxUid + 1);

@@ -96,6 +96,17 @@ internal static class SearchHandler
         // Flags, dates, sizes, UIDs, MODSEQ: answered from the view's metadata alone, in one synchronous pass over a
         // predicate compiled once, into pooled arrays (the common UNSEEN / SINCE / FLAGGED searches on large folders).
         var selected = session.Selected!;
+        if (SearchEvaluator.TryFlagMask(criteria, out var mask, out var value))
+        {
+            // Flags alone (UNSEEN, FLAGGED UNDELETED): one pass over the view's flag column, no message objects.
+            var flags = selected.FlagColumn;
+            var uids = selected.UidColumn;
+            var flagHits = new SearchHits(flags.Length);
+            for (var i = 0; i < flags.Length; i++)
+                if ((flags[i] & mask) == value)
+                    flagHits.Add((uint)(i + 1), uids[i], 0); // no MODSEQ key among them: the highest is not reported
+            return flagHits;
+        }
         var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids);
         var predicate = matcher.CompileMetadata(session.Time.GetUtcNow());
         var messages = selected.Messages;

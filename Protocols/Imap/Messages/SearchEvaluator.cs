@@ -63,6 +63,49 @@ public static class SearchEvaluator
         _ => false,
     };
 
+    /// <summary>
+    /// For keys that test system flags only, joined by AND, each flag possibly negated (ALL, UNSEEN, FLAGGED
+    /// UNDELETED, ...): the <paramref name="mask"/> and <paramref name="value"/> such that a message matches exactly
+    /// when <c>(flags &amp; mask) == value</c>. False for anything else (keywords, \Recent, OR, dates, a flag both
+    /// required and refused), which the caller evaluates message by message.
+    /// </summary>
+    public static bool TryFlagMask(SearchKey key, out MessageFlags mask, out MessageFlags value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        mask = value = MessageFlags.None;
+        return AddToMask(key, ref mask, ref value);
+    }
+
+    private static bool AddToMask(SearchKey key, ref MessageFlags mask, ref MessageFlags value)
+    {
+        switch (key)
+        {
+            case SearchKey.All:
+                return true;
+            case SearchKey.Flag f when SystemFlag(f.Name) is { } flag && flag != MessageFlags.None:
+                return Require(flag, set: true, ref mask, ref value);
+            case SearchKey.Not { Key: SearchKey.Flag f } when SystemFlag(f.Name) is { } flag && flag != MessageFlags.None:
+                return Require(flag, set: false, ref mask, ref value);
+            case SearchKey.And a:
+                foreach (var k in a.Keys)
+                    if (!AddToMask(k, ref mask, ref value))
+                        return false;
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private static bool Require(MessageFlags flag, bool set, ref MessageFlags mask, ref MessageFlags value)
+    {
+        var wanted = set ? flag : MessageFlags.None;
+        if ((mask & flag) != 0 && (value & flag) != wanted)
+            return false; // both set and unset: no message matches; left to the general path, which says so
+        mask |= flag;
+        value = (value & ~flag) | wanted;
+        return true;
+    }
+
     /// <summary>Whether the message matches <paramref name="key"/>. For many messages prefer
     /// <see cref="CreateMatcher"/>, which resolves sequence sets once.</summary>
     /// <param name="key">The criteria.</param>

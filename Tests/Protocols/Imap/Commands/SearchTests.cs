@@ -30,6 +30,42 @@ public sealed class SearchTests
     }
 
     [Test]
+    public async Task Flag_searches_follow_another_sessions_store_an_expunge_and_new_mail()
+    {
+        // Flag-only searches read the view's flag column: it must follow every change the session takes in.
+        await using var server = await ImapTestServer.StartAsync();
+        for (var i = 0; i < 4; i++)
+            await server.DeliverAsync("alice", "m" + i);
+        await using var reader = await server.LoggedInAsync();
+        await using var writer = await server.LoggedInAsync();
+        await reader.CommandAsync("a", "SELECT INBOX");
+        await writer.CommandAsync("b", "SELECT INBOX");
+        Assert.That(await reader.CommandAsync("s1", "SEARCH UNSEEN UNDELETED"), Is.EqualTo(new[] { "* SEARCH 1 2 3 4", "s1 OK SEARCH completed" }));
+
+        await writer.CommandAsync("w1", "STORE 2 +FLAGS.SILENT (\\Seen)");
+        await writer.CommandAsync("w2", "STORE 3 +FLAGS.SILENT (\\Deleted \\Flagged)");
+        Assert.That(await reader.CommandAsync("n1", "NOOP"), Is.EqualTo(new[]
+        {
+            "* 2 FETCH (UID 2 FLAGS (\\Seen))",
+            "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Deleted))",
+            "n1 OK NOOP completed",
+        }));
+        Assert.That(await reader.CommandAsync("s2", "SEARCH UNSEEN UNDELETED"), Is.EqualTo(new[] { "* SEARCH 1 4", "s2 OK SEARCH completed" }));
+        Assert.That(await reader.CommandAsync("s3", "UID SEARCH RETURN (ALL) FLAGGED NOT SEEN"), Is.EqualTo(new[]
+        {
+            "* ESEARCH (TAG \"s3\") UID ALL 3",
+            "s3 OK SEARCH completed",
+        }));
+        Assert.That(await reader.CommandAsync("s4", "SEARCH SEEN UNSEEN"), Is.EqualTo(new[] { "* SEARCH", "s4 OK SEARCH completed" }), "contradictory flags match nothing");
+
+        await writer.CommandAsync("w3", "EXPUNGE");
+        await server.DeliverAsync("alice", "m4");
+        await reader.CommandAsync("n2", "NOOP");
+        Assert.That(await reader.CommandAsync("s5", "UID SEARCH UNSEEN"), Is.EqualTo(new[] { "* SEARCH 1 4 5", "s5 OK SEARCH completed" }));
+        Assert.That(await reader.CommandAsync("s6", "SEARCH UNSEEN"), Is.EqualTo(new[] { "* SEARCH 1 3 4", "s6 OK SEARCH completed" }));
+    }
+
+    [Test]
     public async Task MailKit_searches_subject()
     {
         await using var server = await ImapTestServer.StartAsync();

@@ -128,6 +128,28 @@ public sealed class SearchEvaluatorTests
                 new MessageMeta("e" + m.Uid, "f", m.Uid, m.ModSeq, m.Flags, m.Keywords, m.InternalDate, m.Size, m.InternalDate), Now))
             .Select(m => m.SequenceNumber);
         Assert.That(fromMetadata, Is.EqualTo(expected), "from metadata");
+
+        // And the flag-column path, for the keys it takes (flags only, ANDed, each perhaps negated).
+        if (SearchEvaluator.TryFlagMask(key, out var mask, out var value))
+        {
+            var fromFlags = Messages.Where(m => (m.Flags & mask) == value).Select(m => m.SequenceNumber);
+            Assert.That(fromFlags, Is.EqualTo(expected), "from the flag mask");
+        }
+    }
+
+    [TestCase("UNSEEN", true)]
+    [TestCase("ALL", true)]
+    [TestCase("FLAGGED UNDELETED NOT DRAFT", true)]
+    [TestCase("SEEN UNSEEN", false)]
+    [TestCase("OR SEEN FLAGGED", false)]
+    [TestCase("NOT (SEEN FLAGGED)", false)]
+    [TestCase("KEYWORD $Work", false)]
+    [TestCase("RECENT", false)]
+    [TestCase("UNSEEN SINCE 1-Jan-2020", false)]
+    public void Only_anded_system_flag_tests_become_a_flag_mask(string criteria, bool taken)
+    {
+        var command = (SearchCommand)((ParseResult.Ok)ImapCommandParser.Parse("a SEARCH " + criteria)).Command;
+        Assert.That(SearchEvaluator.TryFlagMask(command.Criteria, out _, out _), Is.EqualTo(taken));
     }
 
     [Test]
