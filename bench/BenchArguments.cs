@@ -21,9 +21,9 @@ internal sealed record BenchArguments(
     IReadOnlyList<int> Sizes,
     string User = "alice@example.test",
     string Password = "",
-    int Logins = 100,
+    int Logins = 1000,
     int Clients = 10,
-    int Operations = 200,
+    int Operations = 500,
     string Word = "zebra",
     int SinkPort = 2526,
     IReadOnlySet<string>? Phases = null,
@@ -42,7 +42,7 @@ internal sealed record BenchArguments(
         var imap = args[0] == "imap";
         var submit = args[0] == "submit";
         var result = imap
-            ? new BenchArguments("imap", "127.0.0.1", 2143, "bench@bench.test", "alice@example.test", 500, 10, [])
+            ? new BenchArguments("imap", "127.0.0.1", 2143, "bench@bench.test", "alice@example.test", 1000, 10, [])
             : submit
                 ? new BenchArguments("submit", "127.0.0.1", 2587, "", "", 1000, 10, [])
                 : new BenchArguments("smtp", "127.0.0.1", 2525, "bench@bench.test", "alice@example.test", 2000, 20, []);

@@ -71,7 +71,7 @@ open(path, "w").write(text)
 PY
 
 start_server() {
-  (cd "$scratch" && exec env ${IMAPBENCH_PERF:+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
+  (cd "$scratch" && exec env ${IMAPBENCH_PERF:+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 ${IMAPBENCH_NO_R2R:+DOTNET_ReadyToRun=0}} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
     (exec 3<>"/dev/tcp/127.0.0.1/$imap") 2>/dev/null && return

@@ -1,4 +1,5 @@
 using MailServer.Protocols.Imap;
+using MailServer.Protocols.Imap.Syntax;
 using MailServer.Server.Metrics;
 
 namespace MailServer.Server.Audit;
@@ -6,8 +7,9 @@ namespace MailServer.Server.Audit;
 /// <summary>
 /// Turns each audited IMAP mailbox operation into one MailboxAccess audit record (workmail-behaviour §19.1, protocol
 /// <c>IMAP</c>) and one <c>MailboxAction</c> metric sample (denied when the command was refused for lack of
-/// permission). The record's <c>item_id</c> lists the UIDs the command acted on, comma-separated, in the folder named
-/// by <c>folder_path</c> / <c>folder_id</c> of the owner's mailbox.
+/// permission). The record's <c>item_id</c> lists the UIDs the command acted on as an IMAP UID set (runs written
+/// <c>first:last</c>, so a FETCH 1:* over 100,000 messages is one short line), in the folder named by
+/// <c>folder_path</c> / <c>folder_id</c> of the owner's mailbox.
 /// </summary>
 public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metrics) : IMailboxAccessObserver
 {
@@ -29,7 +31,7 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
         return new MailboxAccessAuditEvent(access.OrganizationId, requestId, access.UserId, ImapProtocol,
             access.SourceAddress.ToString(), ActionName(access.Action), access.OwnerId, ObjectTypeName(access.ObjectType),
             access.Allowed,
-            ItemId: access.Uids.Count == 0 ? null : string.Join(',', access.Uids),
+            ItemId: access.Uids.Count == 0 ? null : ResolvedSequenceSet.FromValues(access.Uids).ToString(),
             FolderPath: access.FolderPath,
             FolderId: access.FolderId,
             AttachmentPath: access.AttachmentPath,

@@ -51,7 +51,7 @@ public sealed class MailboxAccessAuditTests
         var observer = new MailboxAccessAuditObserver(audit, metrics);
 
         observer.Observe(new MailboxAccess("org-1", "alice@example.test", "bob@example.test", MailboxAccessAction.MoveTo,
-            MailboxObjectType.Message, "Archive", "folder-7", [4, 9], Allowed: true, IPAddress.Parse("192.0.2.5")));
+            MailboxObjectType.Message, "Archive", "folder-7", [4, 9, 10, 11, 20], Allowed: true, IPAddress.Parse("192.0.2.5")));
         observer.Observe(new MailboxAccess("org-1", "alice@example.test", "carol@example.test", MailboxAccessAction.ReadHierarchy,
             MailboxObjectType.Folder, "INBOX", null, [], Allowed: false, IPAddress.Parse("2001:db8::1")));
 
@@ -67,7 +67,7 @@ public sealed class MailboxAccessAuditTests
             Assert.That((string)lines[0]["protocol"]!, Is.EqualTo("IMAP"));
             Assert.That((string)lines[0]["source_ip"]!, Is.EqualTo("192.0.2.5"));
             Assert.That((string)lines[0]["object_type"]!, Is.EqualTo("Message"));
-            Assert.That((string)lines[0]["item_id"]!, Is.EqualTo("4,9"));
+            Assert.That((string)lines[0]["item_id"]!, Is.EqualTo("4,9:11,20"), "UIDs as an IMAP set: runs in short");
             Assert.That((string)lines[0]["folder_path"]!, Is.EqualTo("Archive"));
             Assert.That((string)lines[0]["folder_id"]!, Is.EqualTo("folder-7"));
             Assert.That((bool)lines[0]["action_allowed"]!, Is.True);
