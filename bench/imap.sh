@@ -38,19 +38,8 @@ socks = [socket.socket() for _ in range(6)] + [socket.socket(type=socket.SOCK_DG
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])')
 
-# A DNS stub on loopback answering NXDOMAIN at once: SPF/DKIM/DMARC lookups for the bench's sender domain must not
-# wait on the machine's resolver (its timeouts held the fill to ~12 messages/s).
-python3 - "$dns" <<'PY' &
-import socket, sys
-sock = socket.socket(type=socket.SOCK_DGRAM)
-sock.bind(("127.0.0.1", int(sys.argv[1])))
-while True:
-    query, peer = sock.recvfrom(4096)
-    if len(query) < 12:
-        continue
-    flags = 0x8000 | (int.from_bytes(query[2:4], "big") & 0x0100) | 0x0080 | 3  # QR, RD copied, RA, NXDOMAIN
-    sock.sendto(query[:2] + flags.to_bytes(2, "big") + query[4:6] + b"\0\0\0\0\0\0" + query[12:], peer)
-PY
+# A DNS stub on loopback answering NXDOMAIN at once (bench/dns-stub.py).
+python3 bench/dns-stub.py "$dns" &
 dns_pid=$!
 
 password='Bench-Pass-2026'

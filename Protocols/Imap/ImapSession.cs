@@ -5,6 +5,7 @@ using System.Security.Authentication;
 using MailServer.Protocols.Authentication;
 using MailServer.Protocols.Imap.Commands;
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Protocols.Net;
 using MailServer.Protocols.Tls;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -28,7 +29,7 @@ internal sealed class ImapSession
     private readonly CancellationToken _shutdown;
     private readonly CancellationToken _hardStop;
     private Stream _stream;
-    private readonly System.Net.Sockets.Socket? _socket; // the TCP socket under any TLS layer, for AckPromptly
+    private readonly System.Net.Sockets.Socket? _socket; // the TCP socket under any TLS layer, for TcpQuickAck
     private ImapCommandFramer _framer;
     private int _inputStart;
     private int _inputEnd;
@@ -408,7 +409,7 @@ internal sealed class ImapSession
                     return evt;
             }
             if (!_framer.IsIdle)
-                AckPromptly();
+                TcpQuickAck.Request(_socket); // mid-command (say APPEND's literal): a Nagle client waits for our ACK
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(Options.Limits.EffectiveIdleTimeout);
             int read;
@@ -430,35 +431,6 @@ internal sealed class ImapSession
             _inputEnd = read;
         }
     }
-
-    /// <summary>
-    /// The client is part-way through a command (a literal, say APPEND's message, still to come): acknowledge what
-    /// has arrived now rather than after the delayed-ACK timer. A client with Nagle's algorithm on holds its next
-    /// small write until that ACK, so without this each APPEND whose client writes the command line and the literal
-    /// separately waits 40 ms (Linux's minimum delayed ACK). TCP_QUICKACK is Linux's; it lasts until the kernel
-    /// leaves quick-ack mode again, so it is set again each time.
-    /// </summary>
-    private void AckPromptly()
-    {
-        if (_socket is null || !OperatingSystem.IsLinux())
-            return;
-        try
-        {
-            Span<byte> on = stackalloc byte[sizeof(int)];
-            BitConverter.TryWriteBytes(on, 1);
-            _socket.SetRawSocketOption(IpProtoTcp, TcpQuickAck, on);
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            // A socket already closed by the peer: the read that follows reports it.
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
-
-    private const int IpProtoTcp = 6;  // IPPROTO_TCP
-    private const int TcpQuickAck = 12; // TCP_QUICKACK, linux/tcp.h
 
     /// <summary>Reads one continuation line (AUTHENTICATE response, DONE). Null at end of stream.</summary>
     /// <exception cref="ImapSyntaxException">The client sent something that is not a plain line.</exception>

@@ -3,6 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.IO.Pipelines;
+using MailServer.Protocols.Net;
 using MailServer.Protocols.Tls;
 using SmtpServer.IO;
 using SmtpServer.Protocol;
@@ -41,6 +42,7 @@ internal sealed class ConnectionGuard : Stream
     private readonly CancellationTokenSource _closing = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private Stream _inner;
+    private readonly System.Net.Sockets.Socket? _socket; // the TCP socket under any TLS layer, for TcpQuickAck
     private volatile bool _dataMode;
     private long _dataBytes;
     private long _lineBytes;
@@ -50,6 +52,7 @@ internal sealed class ConnectionGuard : Stream
     public ConnectionGuard(Stream inner, SmtpLimits limits)
     {
         _inner = inner;
+        _socket = (inner as System.Net.Sockets.NetworkStream)?.Socket;
         _limits = limits;
     }
 
@@ -116,6 +119,8 @@ internal sealed class ConnectionGuard : Stream
     {
         if (_closing.IsCancellationRequested)
             return 0;
+        if (_dataMode || !_atLineStart)
+            TcpQuickAck.Request(_socket); // mid-message or mid-line: a Nagle client holds the rest until we ACK
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
         linked.CancelAfter(_limits.SessionTimeout);
         int read;
