@@ -129,6 +129,21 @@ public sealed class AuditLog : IAuditLog, IDisposable
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        // The writer puts log_type and request_id first itself; an override of LogType does not inherit [JsonIgnore].
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
+        {
+            Modifiers =
+            {
+                static info =>
+                {
+                    if (!typeof(AuditEvent).IsAssignableFrom(info.Type))
+                        return;
+                    for (var i = info.Properties.Count - 1; i >= 0; i--)
+                        if (info.Properties[i].Name is "log_type" or "request_id")
+                            info.Properties.RemoveAt(i);
+                },
+            },
+        },
     };
 
     private readonly DailyJsonLines _files;
@@ -167,11 +182,14 @@ public sealed class AuditLog : IAuditLog, IDisposable
         }
     }
 
-    /// <summary>The JSON line of one event (UTF-8, no newline).</summary>
+    /// <summary>The JSON line of one event (UTF-8, no newline): the writer's fields, then the event's own.</summary>
     public static byte[] Serialize(AuditEvent auditEvent, DateTimeOffset timestamp)
     {
-        var fields = JsonSerializer.SerializeToElement(auditEvent, auditEvent.GetType(), JsonOptions);
-        using var buffer = new MemoryStream();
+        ArgumentNullException.ThrowIfNull(auditEvent);
+        // The event's properties are serialized straight to bytes and spliced after the common fields (no
+        // intermediate document: two or more records are written per login).
+        var fields = JsonSerializer.SerializeToUtf8Bytes(auditEvent, auditEvent.GetType(), JsonOptions);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(fields.Length + 256);
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JsonOptions.Encoder }))
         {
             json.WriteStartObject();
@@ -179,12 +197,19 @@ public sealed class AuditLog : IAuditLog, IDisposable
             json.WriteNumber("event_timestamp", timestamp.ToUnixTimeMilliseconds());
             json.WriteString("organization_arn", OrganizationArn(auditEvent.OrganizationId));
             json.WriteString("request_id", auditEvent.RequestId);
-            // The discriminator and the request id are written above; an override of LogType would repeat it.
-            foreach (var field in fields.EnumerateObject().Where(f => f.Name is not ("log_type" or "request_id")))
-                field.WriteTo(json);
-            json.WriteEndObject();
+            json.Flush(); // the object stays open: its own fields follow
         }
-        return buffer.ToArray();
+        var line = new byte[buffer.WrittenCount + fields.Length];
+        buffer.WrittenSpan.CopyTo(line);
+        var rest = line.AsSpan(buffer.WrittenCount);
+        if (fields.Length > 2)
+        {
+            rest[0] = (byte)',';
+            fields.AsSpan(1).CopyTo(rest[1..]); // the fields and the closing brace
+            return line;
+        }
+        rest[0] = (byte)'}'; // "{}": nothing of its own
+        return line[..(buffer.WrittenCount + 1)];
     }
 
     /// <summary>
