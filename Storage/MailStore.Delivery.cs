@@ -181,9 +181,7 @@ public sealed partial class MailStore
         var entry = Collection(Schema.Entries).FindById(entryId);
         if (entry is null || entry[E.MailboxId].AsString != mailboxId)
             throw new KeyNotFoundException($"No entry {entryId} in mailbox {mailboxId}.");
-        var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId)
-            ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-        var mailboxKey = MailboxKey(mailbox);
+        var mailboxKey = MailboxKey(mailboxId);
         try
         {
             return (entry, KeyHierarchy.UnwrapMessageKey(mailboxKey, mailboxId, entry[E.BlobId].AsString, entry[E.WrappedKey].AsBinary));

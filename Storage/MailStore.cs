@@ -183,6 +183,18 @@ public sealed partial class MailStore : IMailStore
             KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId), organizationId, mailboxId, wrapped));
     }
 
+    /// <summary>The mailbox key by id: the mailbox document is read only when the key is not cached (every
+    /// message read needs the key; reading the document each time was half of a message read's database work).</summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    private byte[] MailboxKey(string mailboxId) =>
+        _keyCache.Get(mailboxId, () =>
+        {
+            var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+            var organizationId = mailbox[Schema.MailboxFields.Organization].AsString;
+            return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId), organizationId, mailboxId,
+                mailbox[Schema.MailboxFields.WrappedKey].AsBinary);
+        });
+
     private ILiteCollection<BsonDocument> Collection(string name) => _db.GetCollection(name);
 
     private DateTimeOffset Now => _time.GetUtcNow();

@@ -380,7 +380,13 @@ public static class SearchEvaluator
             return true;
         }
         var needle = CollapseWhitespace(value);
-        return text.Contains(needle, StringComparison.OrdinalIgnoreCase) ||
+        if (text.Contains(needle, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+        // A needle without whitespace matches the collapsed text only where it matches the text itself (collapsing
+        // leaves runs of non-space characters as they are), so the copy is made only for a phrase.
+        return needle.Contains(' ', StringComparison.Ordinal) &&
                CollapseWhitespace(text).Contains(needle, StringComparison.OrdinalIgnoreCase);
     }
 
