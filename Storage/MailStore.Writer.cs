@@ -94,6 +94,9 @@ public sealed partial class MailStore
             {
                 // Commit or fsync failed: the outcome on disk is unknown, so nobody is told "durable".
                 StoreLog.WriterFailed(_log, ex);
+                // Whatever reached the disk, the caches no longer know: they reload from the database on next use.
+                ForgetFolderLists([WriterContext.AllMailboxes]);
+                MetadataCache?.Clear();
                 foreach (var request in batch)
                     request.Fail(ex, rolledBack: false);
             }
@@ -212,7 +215,8 @@ public sealed partial class MailStore
         public List<Action> AfterCommit { get; } = [];
 
         /// <summary>Mailboxes whose folder documents this batch wrote (<see cref="AllMailboxes"/> for a delete), so
-        /// their cached folder lists are dropped after the commit; kept across a rollback, which only costs a reload.</summary>
+        /// their cached folder lists are dropped after the commit. Cleared when a batch starts: a rolled-back batch
+        /// committed nothing.</summary>
         public HashSet<string> FolderListsTouched { get; } = new(StringComparer.Ordinal);
 
         /// <summary>Stands for every mailbox in <see cref="FolderListsTouched"/>.</summary>
