@@ -7,7 +7,8 @@
 # IMAPBENCH_SEED=DIR reuses a filled data folder: when DIR exists it is copied in instead of filling over SMTP; when
 # it does not, the data folder is copied there after the fill (the server stopped), for the next run.
 # IMAPBENCH_PERF=FILE records a CPU profile of the server during the bench run (perf record -g; the server writes a
-# perf map of its JIT-compiled code so perf report can name .NET methods).
+# perf map of its JIT-compiled code so perf report can name .NET methods). With IMAPBENCH_NO_R2R=1 the server also
+# skips its precompiled framework code, so framework methods get names too (at the cost of compiling them first).
 # IMAPBENCH_GCDUMP=FILE takes a heap dump of the server at the end (dotnet-gcdump) and prints its largest types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
