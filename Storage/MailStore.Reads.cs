@@ -17,14 +17,11 @@ public sealed partial class MailStore
         ArgumentNullException.ThrowIfNull(mailboxId);
         if (_folderLists.TryGetValue(mailboxId, out var cached))
             return cached;
-        var generation = Interlocked.Read(ref _folderListGeneration);
+        var generation = Interlocked.Read(ref _folderWrites);
         var folders = ListFoldersFromDatabase(mailboxId);
-        // Kept only if no folder was written meanwhile (this read may predate that commit); see ForgetFolderLists.
         if (_folderLists.Count >= MaxCachedFolderLists)
             _folderLists.Clear();
-        _folderLists[mailboxId] = folders;
-        if (Interlocked.Read(ref _folderListGeneration) != generation)
-            _folderLists.TryRemove(mailboxId, out _);
+        KeepUnlessFoldersWritten(_folderLists, mailboxId, folders, generation);
         return folders;
     }
 
@@ -50,26 +47,45 @@ public sealed partial class MailStore
     }
 
     /// <summary>
-    /// Each mailbox's folder list as <see cref="ListFolders"/> last read it: every login, LIST and STATUS asks, and
-    /// a LiteDB query plus a name decryption per folder each time showed in profiles. The writer drops a mailbox's
-    /// list after any commit that wrote one of its folder documents (counts included), and bumps
-    /// <see cref="_folderListGeneration"/> first, so a read racing with the commit does not put a stale list back.
+    /// Each mailbox's folder list as <see cref="ListFolders"/> last read it (every login, LIST and STATUS asks, and a
+    /// LiteDB query plus a name decryption per folder each time showed in profiles), and the folders known to exist
+    /// (an IMAP session asks before every command). The writer drops what a commit made stale in
+    /// <see cref="ForgetFolders"/>: a mailbox's list after any write to one of its folder documents (counts
+    /// included); everything after a folder is deleted.
     /// </summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FolderInfo[]> _folderLists = new(StringComparer.Ordinal);
-    private long _folderListGeneration;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _liveFolders = new(StringComparer.Ordinal);
     private const int MaxCachedFolderLists = 10_000;
 
+    /// <summary>Commits that wrote a folder document: bumped before the caches are pruned, so a read that may predate
+    /// such a commit does not put what it read back (<see cref="KeepUnlessFoldersWritten"/>).</summary>
+    private long _folderWrites;
+
+    /// <summary>Caches <paramref name="value"/> read after <paramref name="generation"/> of <see cref="_folderWrites"/>,
+    /// unless a folder was written since (the read may then be older than that commit).</summary>
+    private void KeepUnlessFoldersWritten<T>(System.Collections.Concurrent.ConcurrentDictionary<string, T> cache, string key, T value, long generation)
+    {
+        cache[key] = value;
+        if (Interlocked.Read(ref _folderWrites) != generation)
+            cache.TryRemove(key, out _);
+    }
+
     /// <summary>Called by the writer after a commit, before anyone is told of it.</summary>
-    private void ForgetFolderLists(HashSet<string> mailboxIds)
+    private void ForgetFolders(HashSet<string> mailboxIds)
     {
         if (mailboxIds.Count == 0)
             return;
-        Interlocked.Increment(ref _folderListGeneration);
+        Interlocked.Increment(ref _folderWrites);
         if (mailboxIds.Contains(WriterContext.AllMailboxes))
+        {
             _folderLists.Clear();
+            _liveFolders.Clear();
+        }
         else
+        {
             foreach (var id in mailboxIds)
                 _folderLists.TryRemove(id, out _);
+        }
     }
 
     /// <inheritdoc/>
@@ -96,20 +112,12 @@ public sealed partial class MailStore
         ArgumentNullException.ThrowIfNull(folderId);
         if (_liveFolders.ContainsKey(folderId))
             return true;
-        var deletions = Interlocked.Read(ref _folderDeletions);
+        var generation = Interlocked.Read(ref _folderWrites);
         if (Collection(Schema.Folders).FindById(folderId) is null)
             return false;
-        // Remember it unless a folder was deleted meanwhile (this read may predate that commit).
-        _liveFolders.TryAdd(folderId, 0);
-        if (Interlocked.Read(ref _folderDeletions) != deletions)
-            _liveFolders.TryRemove(folderId, out _);
+        KeepUnlessFoldersWritten(_liveFolders, folderId, true, generation);
         return true;
     }
-
-    /// <summary>Folders known to exist (an IMAP session asks before every command); a deletion removes its id after
-    /// the commit, and bumps <see cref="_folderDeletions"/> so a read racing with it does not put it back.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _liveFolders = new(StringComparer.Ordinal);
-    private long _folderDeletions;
 
     /// <inheritdoc/>
     public FolderInfo? GetFolder(string folderId)

@@ -95,7 +95,7 @@ public sealed partial class MailStore
                 // Commit or fsync failed: the outcome on disk is unknown, so nobody is told "durable".
                 StoreLog.WriterFailed(_log, ex);
                 // Whatever reached the disk, the caches no longer know: they reload from the database on next use.
-                ForgetFolderLists([WriterContext.AllMailboxes]);
+                ForgetFolders([WriterContext.AllMailboxes]);
                 MetadataCache?.Clear();
                 foreach (var request in batch)
                     request.Fail(ex, rolledBack: false);
@@ -198,7 +198,7 @@ public sealed partial class MailStore
             catch (Exception ex) { StoreLog.AfterCommitFailed(_log, ex); }
         }
         // The shared caches learn of the commit before anyone is told of it (writers, then the feed).
-        ForgetFolderLists(context.FolderListsTouched);
+        ForgetFolders(context.FolderListsTouched);
         ApplyToMetadataCache(changes);
         foreach (var request in succeeded)
             request.Complete();
@@ -215,7 +215,7 @@ public sealed partial class MailStore
         public List<Action> AfterCommit { get; } = [];
 
         /// <summary>Mailboxes whose folder documents this batch wrote (<see cref="AllMailboxes"/> for a delete), so
-        /// their cached folder lists are dropped after the commit. Cleared when a batch starts: a rolled-back batch
+        /// their cached folder lists (and, for a delete, the known folders) are dropped after the commit. Cleared when a batch starts: a rolled-back batch
         /// committed nothing.</summary>
         public HashSet<string> FolderListsTouched { get; } = new(StringComparer.Ordinal);
 

@@ -174,26 +174,21 @@ public sealed partial class MailStore : IMailStore
 
     /// <summary>A copy of a mailbox's plain key (from the cache or unwrapped now). The caller zeroes it.</summary>
     /// <exception cref="System.Security.Cryptography.CryptographicException">The master key does not open the mailbox key.</exception>
-    private byte[] MailboxKey(BsonDocument mailbox)
-    {
-        var mailboxId = mailbox["_id"].AsString;
-        var organizationId = mailbox[Schema.MailboxFields.Organization].AsString;
-        var wrapped = mailbox[Schema.MailboxFields.WrappedKey].AsBinary;
-        return _keyCache.Get(mailboxId, () =>
-            KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId), organizationId, mailboxId, wrapped));
-    }
+    private byte[] MailboxKey(BsonDocument mailbox) => _keyCache.Get(mailbox["_id"].AsString, () => UnwrapMailboxKey(mailbox));
 
     /// <summary>The mailbox key by id: the mailbox document is read only when the key is not cached (every
     /// message read needs the key; reading the document each time was half of a message read's database work).</summary>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     private byte[] MailboxKey(string mailboxId) =>
-        _keyCache.Get(mailboxId, () =>
-        {
-            var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-            var organizationId = mailbox[Schema.MailboxFields.Organization].AsString;
-            return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId), organizationId, mailboxId,
-                mailbox[Schema.MailboxFields.WrappedKey].AsBinary);
-        });
+        _keyCache.Get(mailboxId, () => UnwrapMailboxKey(
+            Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.")));
+
+    private byte[] UnwrapMailboxKey(BsonDocument mailbox)
+    {
+        var organizationId = mailbox[Schema.MailboxFields.Organization].AsString;
+        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId), organizationId,
+            mailbox["_id"].AsString, mailbox[Schema.MailboxFields.WrappedKey].AsBinary);
+    }
 
     private ILiteCollection<BsonDocument> Collection(string name) => _db.GetCollection(name);
 
