@@ -26,7 +26,9 @@ public sealed partial class MailStore
         cancellationToken.ThrowIfCancellationRequested();
 
         var masterKey = _options.MasterKeys.GetMasterKey(envelope.OrganizationId);
-        var queueId = NewId();
+        // One id for the client, the queue and the event log: the message's trace id, unless a part of the same
+        // message is queued already (a held recipient released after the others were queued).
+        var queueId = envelope.TraceId is { } trace && Collection(Schema.Queue).FindById(trace.ToString("N")) is null ? trace.ToString("N") : NewId();
         var blobId = BlobStore.NewBlobId(Now);
         var messageKey = Aead.NewKey();
         var queueKey = KeyHierarchy.QueueKey(masterKey);

@@ -314,36 +314,23 @@ internal sealed class ImapSession
         {
             throw;
         }
-        catch (Exception e) when (e is IOException or TimeoutException or ObjectDisposedException)
+        catch (Exception e) when (StoreErrors.Classify(e) is { } error)
         {
-            // The store could not read or confirm a write (WriteOutcomeUnknownException is an IOException), or is
-            // closing: the client may retry (RFC 5530 UNAVAILABLE). Client I/O never gets here (ImapConnectionLostException).
-            Logger.CommandTemporaryFailure(entry.Name, e);
-            (status, code, text) = (ImapStatus.No, ResponseCode.Unavailable, "The store is busy; try again");
-        }
-        catch (System.Security.Cryptography.CryptographicException e)
-        {
-            // A blob or key that fails authentication: the data is damaged or tampered with (RFC 5530 CORRUPTION).
-            Logger.CommandFault(entry.Name, e);
-            (status, code, text) = (ImapStatus.No, ResponseCode.Corruption, "A stored message is damaged");
-        }
-        catch (KeyNotFoundException)
-        {
-            // The store no longer has the folder (deleted by another session) or the message.
-            (status, code, text) = (ImapStatus.No, ResponseCode.NonExistent, "The mailbox or message no longer exists");
-        }
-        catch (QuotaExceededException)
-        {
-            (status, code, text) = (ImapStatus.No, ResponseCode.OverQuota, "The mailbox is full");
-        }
-        catch (FolderOperationException e)
-        {
-            (status, code, text) = (ImapStatus.No, e.Refusal switch
+            // The store's error taxonomy, in IMAP's words (RFC 5530 response codes). Client I/O never gets here: it
+            // surfaces as ImapConnectionLostException.
+            if (error == StoreError.Unavailable)
+                Logger.CommandTemporaryFailure(entry.Name, e);
+            else if (error == StoreError.Corrupt)
+                Logger.CommandFault(entry.Name, e);
+            (status, code, text) = error switch
             {
-                FolderRefusal.AlreadyExists => ResponseCode.AlreadyExists,
-                FolderRefusal.NonExistent => ResponseCode.NonExistent,
-                _ => ResponseCode.Cannot,
-            }, e.Message);
+                StoreError.NotFound => (ImapStatus.No, ResponseCode.NonExistent, e is FolderOperationException ? e.Message : "The mailbox or message no longer exists"),
+                StoreError.Conflict => (ImapStatus.No, ResponseCode.AlreadyExists, e.Message),
+                StoreError.NotAllowed => (ImapStatus.No, ResponseCode.Cannot, e.Message),
+                StoreError.OverQuota => (ImapStatus.No, ResponseCode.OverQuota, "The mailbox is full"),
+                StoreError.Corrupt => (ImapStatus.No, ResponseCode.Corruption, "A stored message is damaged"),
+                _ => (ImapStatus.No, ResponseCode.Unavailable, "The store is busy; try again"),
+            };
         }
         catch (Exception e)
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using MailServer.Rules.Directory;
+using MailServer.Rules.Sending;
 
 namespace MailServer.Protocols.Smtp;
 
@@ -14,44 +15,15 @@ public enum SmtpListenerKind
     Submissions,
 }
 
-/// <summary>RFC 3461 §4.1 NOTIFY: which delivery status notifications the sender asked for.</summary>
-[Flags]
-public enum DsnNotify
-{
-    /// <summary>Not given: failures (and delays) are reported, success is not (RFC 3461 §4.1).</summary>
-    NotGiven = 0,
-    /// <summary>NEVER: no DSN at all.</summary>
-    Never = 1,
-    /// <summary>SUCCESS.</summary>
-    Success = 2,
-    /// <summary>FAILURE.</summary>
-    Failure = 4,
-    /// <summary>DELAY.</summary>
-    Delay = 8,
-}
-
-/// <summary>RFC 3461 §4.3 RET: how much of the message a failure DSN carries.</summary>
-public enum DsnReturn
-{
-    /// <summary>Not given: the headers only (our choice, RFC 3461 §4.3 leaves it to the server).</summary>
-    NotGiven,
-    /// <summary>RET=FULL: the whole message.</summary>
-    Full,
-    /// <summary>RET=HDRS: the header section only.</summary>
-    Headers,
-}
-
 /// <summary>
 /// An envelope recipient accepted at RCPT: a local address (<see cref="RecipientResolution.Local"/>) or, on an
-/// authenticated submission, a remote one (<see cref="RecipientResolution.NotLocal"/>), with its RFC 3461 parameters
-/// and the folder local delivery files it in (<c>TargetFolder</c>, set by the inbound flow rules; null: the Inbox).
+/// authenticated submission, a remote one (<see cref="RecipientResolution.NotLocal"/>), with its RFC 3461 parameters.
 /// </summary>
 public sealed record AcceptedRecipient(
     string Address,
     RecipientResolution Resolution,
     DsnNotify Notify = DsnNotify.NotGiven,
-    string? OriginalRecipient = null,
-    string? TargetFolder = null)
+    string? OriginalRecipient = null)
 {
     /// <summary>True for an address outside every local domain (it goes to the outbound queue).</summary>
     public bool IsRemote => Resolution is RecipientResolution.NotLocal;
@@ -76,8 +48,8 @@ public sealed record SmtpTransaction(
     DateTimeOffset ReceivedAt)
 {
     /// <summary>
-    /// The email event log's trace id of this message (§18.2): every event any part of the server writes about it
-    /// (received, rules applied, delivered, journaled, submitted, sent, bounced) carries it. A <c>with</c> copy keeps it.
+    /// The one id of this message: the "queued as" of the 250 reply, the id of our Received field, the outbound queue's
+    /// entry and the email event log's trace id (§18.2). A <c>with</c> copy keeps it.
     /// </summary>
     public Guid TraceId { get; init; } = Guid.CreateVersion7();
 
@@ -86,17 +58,6 @@ public sealed record SmtpTransaction(
 
     /// <summary>RFC 3461 RET.</summary>
     public DsnReturn Return { get; init; }
-    /// <summary>
-    /// Sender-authentication verdicts and DMARC enforcement (MX listener only; null elsewhere or when sender
-    /// authentication is not configured). Deliver the copies of a quarantined organization to Junk E-mail.
-    /// </summary>
-    public InboundAuthentication? Authentication { get; init; }
-
-    /// <summary>
-    /// True once the message's reception (§18.3 ORGANIZATION_EMAIL_RECEIVED, once per message) was recorded for all the
-    /// recipients the client gave, before flow rules split them; later stages then record only what they did per mailbox.
-    /// </summary>
-    public bool ReceptionRecorded { get; init; }
 }
 
 /// <summary>The outcome of a delivery for one envelope recipient. A closed set.</summary>
@@ -117,16 +78,21 @@ public abstract record DeliveryOutcome
 /// <summary>Why a recipient was refused permanently; the SMTP reply table turns it into a reply.</summary>
 public enum SmtpRefusal
 {
+    /// <summary>The mailbox is at its quota.</summary>
     MailboxFull,
+    /// <summary>The mailbox cannot take mail.</summary>
     MailboxUnavailable,
+    /// <summary>A rule refused it; the reason is the rule's text.</summary>
     PolicyRefused,
+    /// <summary>The From domain's DMARC policy says reject (§12); the reason is the domain.</summary>
+    DmarcReject,
 }
 
 /// <summary>One outcome per envelope recipient, in envelope order.</summary>
 public sealed record TransactionOutcome(IReadOnlyList<(AcceptedRecipient Recipient, DeliveryOutcome Outcome)> Recipients);
 
 /// <summary>
-/// Carries out a received transaction (the Server's delivery pipeline implements it). It must not
+/// Carries out a received transaction (the Server's mail flow implements it, behind its SMTP door). It must not
 /// return before every <see cref="DeliveryOutcome.Delivered"/> recipient's copy is durable: the
 /// SMTP session answers 250 on that promise.
 /// </summary>
@@ -146,10 +112,4 @@ public interface IMessageDelivery
     /// Limits.ExternalRecipientsPerUserPerDay; checked at RCPT.
     /// </summary>
     long ExternalRecipientsToday(DirectoryUser user);
-
-    /// <summary>
-    /// Told of recipients refused at end of DATA before delivery (DMARC reject, §12), with the message as
-    /// received, so the refusal reaches the event log. Nothing is stored.
-    /// </summary>
-    Task RecordRefusalAsync(SmtpTransaction refused, ReadOnlyMemory<byte> message, CancellationToken cancellationToken);
 }

@@ -41,7 +41,6 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ICredentialValidator? _credentials;
-    private readonly InboundAuthenticationOptions? _authentication;
     private readonly ISubmissionObserver? _submissions;
     private readonly ConcurrentDictionary<string, SmtpSessionState> _sessions = new();
     private readonly List<(SmtpListenerKind Kind, IPEndPoint EndPoint)> _bound = [];
@@ -57,16 +56,14 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="logger">Log sink (event ids 2000–2099).</param>
     /// <param name="time">Clock for the Received header; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="credentials">Checks AUTH on the submission listeners; null: AUTH is not offered, so nothing can be submitted.</param>
-    /// <param name="authentication">Sender authentication and DMARC enforcement on the MX listener; none when null.</param>
     /// <param name="submissions">Told of each accepted or rights-refused submission (the audit log); none when null.</param>
     /// <exception cref="ArgumentException">The options are unusable (no endpoint, no server name, limits out of range).</exception>
     public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger,
-        TimeProvider? time = null, ICredentialValidator? credentials = null, InboundAuthenticationOptions? authentication = null,
+        TimeProvider? time = null, ICredentialValidator? credentials = null,
         ISubmissionObserver? submissions = null)
     {
         _credentials = credentials;
         _submissions = submissions;
-        _authentication = authentication;
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
@@ -139,7 +136,7 @@ public sealed class SmtpListener : IAsyncDisposable
             _listeners,
             new ListenerCommandFactory(_options, _credentials is not null),
             new EnvelopeFilter(_options, _directory, _delivery, _logger, _submissions),
-            new DataReceiver(_options, _directory, _delivery, _time, MimeParseBudget, _logger, _authentication, _submissions),
+            new DataReceiver(_options, _directory, _delivery, _time, MimeParseBudget, _logger, _submissions),
             _credentials is null ? null : new UserAuthenticator(_credentials, _logger));
         _server = new global::SmtpServer.SmtpServer(serverOptions.Build(), services);
         _server.SessionCreated += OnSessionCreated;

@@ -1,16 +1,20 @@
+using MailServer.Rules.Sending;
 using MailServer.Rules.Directory;
 using MailServer.Server.Configuration;
 using MailServer.Server.Logging;
+using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace MailServer.Server.Delivery;
 
 /// <summary>
-/// Sends a DSN to the sender of a message: straight into the Inbox of a local sender, through the outbound queue
-/// (null reverse-path) to a remote one, never to the null reverse-path (RFC 5321 §4.5.5, RFC 3464 §2).
+/// Sends a DSN to the sender of a message: it enters the mail flow as a message of its own
+/// (<see cref="MessageOrigin.DeliveryStatusNotification"/>, null reverse-path): into the Inbox of a local sender, through
+/// the outbound queue to a remote one, never to the null reverse-path (RFC 5321 §4.5.5, RFC 3464 §2).
 /// </summary>
-public sealed class DsnSender(IMailStore store, IDirectorySource directory, Func<ServerConfig> config, QueueSignal signal, ILogger logger, TimeProvider time)
+/// <param name="door">The mail flow's door (resolved late: the mail flow uses this class).</param>
+public sealed class DsnSender(Func<IMailFlowDoor> door, IDirectorySource directory, Func<ServerConfig> config, ILogger logger, TimeProvider time)
 {
     /// <summary>Builds and delivers the DSN; false when none is due (null sender) or it could not be stored (logged).</summary>
     public async Task<bool> SendAsync(string queueId, OutboundEnvelope envelope, IReadOnlyList<DsnRecipient> recipients, ReadOnlyMemory<byte> original,
@@ -26,19 +30,14 @@ public sealed class DsnSender(IMailStore store, IDirectorySource directory, Func
         try
         {
             var bytes = Dsn.Build(current.ServerName, postmaster, envelope.Sender, envelope.DsnEnvelopeId, envelope.ReceivedAt, recipients, original, returnFull, now);
-            if (directory.Current.FindUser(envelope.Sender) is { } user)
+            var resolution = directory.Current.Resolve(envelope.Sender) as RecipientResolution.Local ?? (RecipientResolution)new RecipientResolution.NotLocal();
+            var notice = new MailFlowMessage(MessageOrigin.DeliveryStatusNotification, "", [new FlowRecipient(envelope.Sender, resolution)], bytes, now)
             {
-                var mailbox = store.FindMailbox(user.OrganizationId, user.Email)
-                              ?? await store.EnsureMailboxAsync(user.OrganizationId, user.Email, cancellationToken).ConfigureAwait(false);
-                await store.DeliverAsync(bytes, now, [new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox)], cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                var bounce = new OutboundEnvelope(envelope.OrganizationId, "", null, now, null, null,
-                    [new QueuedRecipient(envelope.Sender, QueuedRecipientState.Pending, 0, now)]);
-                await store.EnqueueAsync(bounce, bytes, null, cancellationToken).ConfigureAwait(false);
-                signal.Wake();
-            }
+                OrganizationId = envelope.OrganizationId,
+            };
+            var result = await door().AcceptAsync(notice, cancellationToken).ConfigureAwait(false);
+            if (result.Recipients[0].Outcome is not RecipientOutcome.Accepted)
+                throw new IOException($"the DSN {notice.LogId} was not stored or queued: {result.Recipients[0].Outcome}");
             QueueLog.DsnSent(logger, queueId, recipients[0].Action.ToString().ToLowerInvariant(), envelope.Sender);
             return true;
         }

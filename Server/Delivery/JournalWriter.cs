@@ -1,9 +1,9 @@
-using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Rules.Journaling;
 using MailServer.Server.Configuration;
 using MailServer.Server.Events;
 using MailServer.Server.Logging;
+using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
 using MimeKit;
@@ -13,31 +13,31 @@ namespace MailServer.Server.Delivery;
 /// <summary>
 /// Journaling (§14, decisions.md): after a transaction is carried out, each organization it entered or left gets
 /// exactly one journal record (an envelope journal report, <see cref="JournalReport"/>), whatever the number of
-/// recipients or groups. The record goes straight into the journaling mailbox when it is local, else through the
-/// outbound queue; its envelope sender is the organization's report address, so a remote refusal of the record
+/// recipients or groups. The record enters the mail flow as a message of its own (<see cref="MessageOrigin.JournalReport"/>:
+/// into the journaling mailbox when it is local, else through the outbound queue; never through flow rules, never
+/// journaled itself); its envelope sender is the organization's report address, so a remote refusal of the record
 /// comes back there as a DSN. A record that cannot be stored or queued is reported to the report address at once.
-/// Journal records never pass the flow rules and are never journaled themselves (they do not come through here).
 /// Settings are read from the live configuration, so a change applies to the next message.
 /// </summary>
+/// <param name="door">The mail flow's door (resolved late: the mail flow contains this class).</param>
 public sealed class JournalWriter(
-    IMailStore store,
+    Func<IMailFlowDoor> door,
     IDirectorySource directory,
     Func<ServerConfig> config,
-    QueueSignal signal,
     DsnSender dsn,
     ILogger logger,
     TimeProvider time,
     IEmailEventLog? events = null)
 {
     /// <summary>Writes the records <paramref name="transaction"/> calls for; delivered recipients only. Never throws for a journaling fault.</summary>
-    public async Task JournalAsync(SmtpTransaction transaction, ReadOnlyMemory<byte> message, IReadOnlyList<AcceptedRecipient> delivered,
-        CancellationToken cancellationToken)
+    public async Task JournalAsync(MailFlowMessage transaction, IReadOnlyList<FlowRecipient> delivered, CancellationToken cancellationToken)
     {
+        var message = transaction.Content;
         if (delivered.Count == 0 || JournalReport.IsReservedSender(transaction.ReversePath))
             return;
         var current = config();
         var snapshot = directory.Current;
-        var senderOrganization = transaction.AuthenticatedUser is { } user ? snapshot.FindUser(user)?.OrganizationId : null;
+        var senderOrganization = transaction.Submitter?.OrganizationId;
         var organizations = delivered.Select(r => r.OrganizationId).OfType<string>().Append(senderOrganization).OfType<string>()
             .Distinct(StringComparer.Ordinal).ToList();
         MimeMessage? parsed = null;
@@ -58,20 +58,20 @@ public sealed class JournalWriter(
                 var recipients = delivered.SelectMany(r => Listed(r, parsed)).DistinctBy(r => r.Address, StringComparer.OrdinalIgnoreCase).ToList();
                 var report = JournalReport.Build(journal, parsed, transaction.ReversePath, recipients, time.GetUtcNow());
                 var bytes = Serialize(report);
-                await DeliverAsync(organization, journal, bytes, snapshot, cancellationToken).ConfigureAwait(false);
+                await DeliverAsync(organization, journal, bytes, snapshot, transaction.LogId, cancellationToken).ConfigureAwait(false);
                 events?.Write(new JournalingInitiated(organizationId, transaction.TraceId, journal.To));
-                DeliveryLog.Journaled(logger, transaction.SessionId, organization.Alias, journal.To);
+                DeliveryLog.Journaled(logger, transaction.LogId, organization.Alias, journal.To);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                DeliveryLog.JournalFailed(logger, e, transaction.SessionId, organization.Alias);
+                DeliveryLog.JournalFailed(logger, e, transaction.LogId, organization.Alias);
                 await ReportFailureAsync(organization, journal, transaction, message, e.Message, cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
     /// <summary>Each mailbox a recipient reached (groups expanded, "Expanded: group"), or the remote address itself.</summary>
-    private static IEnumerable<JournalRecipient> Listed(AcceptedRecipient recipient, MimeMessage original)
+    private static IEnumerable<JournalRecipient> Listed(FlowRecipient recipient, MimeMessage original)
     {
         var field = JournalReport.FieldOf(original, recipient.Address);
         if (recipient.Resolution is RecipientResolution.Local { IsGroup: true } group)
@@ -79,37 +79,27 @@ public sealed class JournalWriter(
         return [new JournalRecipient(recipient.Address, field)];
     }
 
+    /// <exception cref="IOException">The record was not stored or queued (the report address is told).</exception>
     private async Task DeliverAsync(OrganizationConfig organization, JournalDecision.Journal journal, byte[] bytes, MailDirectory snapshot,
-        CancellationToken cancellationToken)
+        string logId, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
-        if (snapshot.Resolve(journal.To) is RecipientResolution.Local local)
-        {
-            var targets = new List<DeliveryTarget>();
-            foreach (var mailboxUser in local.Mailboxes)
-            {
-                var mailbox = store.FindMailbox(mailboxUser.OrganizationId, mailboxUser.Email)
-                              ?? await store.EnsureMailboxAsync(mailboxUser.OrganizationId, mailboxUser.Email, cancellationToken).ConfigureAwait(false);
-                targets.Add(new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox));
-            }
-            await store.DeliverAsync(bytes, now, targets, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        var envelope = new OutboundEnvelope(organization.Id, journal.ReportAddress ?? "", null, now, null, null,
-            [new QueuedRecipient(journal.To, QueuedRecipientState.Pending, 0, now)]);
-        await store.EnqueueAsync(envelope, bytes, null, cancellationToken).ConfigureAwait(false);
-        signal.Wake();
+        var resolution = snapshot.Resolve(journal.To) as RecipientResolution.Local ?? (RecipientResolution)new RecipientResolution.NotLocal();
+        var record = new MailFlowMessage(MessageOrigin.JournalReport, journal.ReportAddress ?? "", [new FlowRecipient(journal.To, resolution)],
+            bytes, time.GetUtcNow()) { OrganizationId = organization.Id };
+        var result = await door().AcceptAsync(record, cancellationToken).ConfigureAwait(false);
+        if (result.Recipients[0].Outcome is not RecipientOutcome.Accepted)
+            throw new IOException($"the journal record {record.LogId} for message {logId} was not stored or queued: {result.Recipients[0].Outcome}");
     }
 
     /// <summary>"Email that fails to generate a journal record generates an error notification" to the report address (§14).</summary>
-    private async Task ReportFailureAsync(OrganizationConfig organization, JournalDecision.Journal journal, SmtpTransaction transaction,
+    private async Task ReportFailureAsync(OrganizationConfig organization, JournalDecision.Journal journal, MailFlowMessage transaction,
         ReadOnlyMemory<byte> message, string reason, CancellationToken cancellationToken)
     {
         if (journal.ReportAddress is null)
             return;
         var now = time.GetUtcNow();
         var envelope = new OutboundEnvelope(organization.Id, journal.ReportAddress, null, transaction.ReceivedAt, null, null, []);
-        await dsn.SendAsync(transaction.SessionId, envelope,
+        await dsn.SendAsync(transaction.LogId, envelope,
             [new DsnRecipient(journal.To, null, DsnAction.Failed, "4.3.0", "journal record not generated: " + reason, null, now)],
             message, cancellationToken).ConfigureAwait(false);
     }

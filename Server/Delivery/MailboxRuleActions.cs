@@ -1,10 +1,9 @@
-using System.Net;
-using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Rules.MailboxRules;
 using MailServer.Server.Configuration;
 using MailServer.Server.Events;
 using MailServer.Server.Logging;
+using MailServer.Server.MailFlow;
 using MailServer.Server.MessageFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -23,19 +22,17 @@ public sealed record MailboxRulePlan(DirectoryUser User, string Folder, IReadOnl
 /// in the user's mailbox. <see cref="PlanAsync"/> runs before the message is stored: Move, Copy, Delete and
 /// MarkRead become the delivery's targets and flags (a missing folder is created, parents first; one that cannot
 /// be created leaves the message in the Inbox, logged). <see cref="CarryOutAsync"/> runs once the message is
-/// durable and before the SMTP reply: RULE_APPLIED events, then Forward and Redirect, each handed to the same
-/// submission chain a user's own message takes (outbound flow rules, local delivery or the durable outbound
-/// queue, DKIM signing, events, journaling) as a submission by the mailbox owner, so it counts against the
+/// durable and before the SMTP reply: RULE_APPLIED events, then Forward and Redirect, each a message of its own sent
+/// by the mailbox owner through the mail flow's door (<see cref="MessageOrigin.MailboxRuleForward"/>: outbound flow
+/// rules, local delivery or the durable outbound queue, DKIM signing, events, journaling), so it counts against the
 /// owner's daily external recipient limit (§17; "auto-forwarded or redirected messages count toward sending
 /// quotas", §9.8). A forward that is refused or fails is logged; the original stays delivered.
 /// </summary>
-/// <param name="submission">The top of the delivery chain (resolved late: the chain contains this class).</param>
 public sealed class MailboxRuleActions(
     MailboxRuleSetCache rules,
     IMailStore store,
     IDirectorySource directory,
     Func<ServerConfig> config,
-    Func<IMessageDelivery> submission,
     ILogger logger,
     TimeProvider? time = null,
     IEmailEventLog? events = null)
@@ -48,7 +45,7 @@ public sealed class MailboxRuleActions(
     /// </summary>
     /// <param name="headers">The message's header section, parsed on first use.</param>
     /// <exception cref="InvalidOperationException">The user's rules do not compile (validated at load, so not expected).</exception>
-    public async Task<MailboxRulePlan> PlanAsync(SmtpTransaction transaction, DirectoryUser user, string mailboxId, string folder,
+    public async Task<MailboxRulePlan> PlanAsync(MailFlowMessage transaction, DirectoryUser user, string mailboxId, string folder,
         string envelopeRecipient, Func<HeaderList> headers, CancellationToken cancellationToken)
     {
         var plain = new MailboxRulePlan(user, folder, [new DeliveryTarget(mailboxId, folder)], null);
@@ -63,13 +60,13 @@ public sealed class MailboxRuleActions(
         catch (FormatException e)
         {
             // A header section MimeKit cannot read is stored as it came; rules cannot judge it.
-            MailboxRulesLog.Exempt(logger, transaction.SessionId, user.Email, "unreadable header section: " + e.Message);
+            MailboxRulesLog.Exempt(logger, transaction.LogId, user.Email, "unreadable header section: " + e.Message);
             return plain;
         }
         var exemption = MailboxRuleMessages.Exemption(folder, transaction.ReversePath, header);
         if (exemption != MailboxRuleExemption.None)
         {
-            MailboxRulesLog.Exempt(logger, transaction.SessionId, user.Email, exemption.ToString());
+            MailboxRulesLog.Exempt(logger, transaction.LogId, user.Email, exemption.ToString());
             return plain;
         }
 
@@ -94,14 +91,19 @@ public sealed class MailboxRuleActions(
     /// the Forwards and Redirects, each handed off durably (stored or queued) before this returns. Never throws
     /// for a forward that fails: the original is delivered whatever happens to it.
     /// </summary>
-    public async Task CarryOutAsync(SmtpTransaction transaction, MailboxRulePlan plan, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    /// <param name="transaction">The delivered message.</param>
+    /// <param name="plan">What the rules decided for one mailbox.</param>
+    /// <param name="door">The mail flow's door, for the forwards.</param>
+    /// <param name="cancellationToken">Cancels the forwards not yet handed off.</param>
+    public async Task CarryOutAsync(MailFlowMessage transaction, MailboxRulePlan plan, IMailFlowDoor door, CancellationToken cancellationToken)
     {
+        var message = transaction.Content;
         if (plan.Outcome is not { } outcome)
             return;
         var user = plan.User;
         foreach (var applied in outcome.Applied)
         {
-            MailboxRulesLog.Applied(logger, transaction.SessionId, user.Email, applied.RuleName,
+            MailboxRulesLog.Applied(logger, transaction.LogId, user.Email, applied.RuleName,
                 string.Join(", ", applied.Actions.Select(MailboxRuleMessages.ActionName)));
             events?.Write(new RuleApplied(user.OrganizationId, transaction.TraceId, applied.RuleName, RuleApplied.MailboxRule,
                 applied.Actions.GroupBy(MailboxRuleMessages.ActionName).Select(a => new RuleAction(a.Key, [user.Email])).ToList(),
@@ -120,7 +122,7 @@ public sealed class MailboxRuleActions(
                 }).FirstOrDefault(t => t is not null)));
         }
         if (outcome.LoopSuppressed)
-            MailboxRulesLog.LoopSuppressed(logger, transaction.SessionId, user.Email);
+            MailboxRulesLog.LoopSuppressed(logger, transaction.LogId, user.Email);
 
         MimeMessage? original = null;
         foreach (var (action, to) in outcome.ForwardTo.Select(t => (nameof(MailboxRuleAction.Forward), t)).Concat(outcome.RedirectTo.Select(t => (nameof(MailboxRuleAction.Redirect), t))))
@@ -141,27 +143,27 @@ public sealed class MailboxRuleActions(
                 {
                     bytes = MailboxRuleMessages.Redirect(message.Span, user.Email, to, now);
                 }
-                // A submission by the mailbox owner (RFC 6409): the envelope sender is the owner, so a bounce of the
-                // forward goes back to the mailbox that sent it, not to the original sender.
-                var forward = new SmtpTransaction(transaction.SessionId, SmtpListenerKind.Submission, new IPEndPoint(IPAddress.Loopback, 0),
-                    config().ServerName, user.Email, [recipient], Secure: true, AuthenticatedUser: user.Email, now);
-                var result = await submission().DeliverAsync(forward, bytes, cancellationToken).ConfigureAwait(false);
+                // Sent by the mailbox owner: the envelope sender is the owner, so a bounce of the forward goes back to the
+                // mailbox that sent it, not to the original sender.
+                var origin = action == nameof(MailboxRuleAction.Forward) ? MessageOrigin.MailboxRuleForward : MessageOrigin.MailboxRuleRedirect;
+                var forward = new MailFlowMessage(origin, user.Email, [recipient], bytes, now) { Submitter = user };
+                var result = await door.AcceptAsync(forward, cancellationToken).ConfigureAwait(false);
                 switch (result.Recipients[0].Outcome)
                 {
-                    case DeliveryOutcome.Delivered:
-                        MailboxRulesLog.Sent(logger, transaction.SessionId, action, user.Email, to);
+                    case RecipientOutcome.Accepted:
+                        MailboxRulesLog.Sent(logger, transaction.LogId, action, user.Email, to);
                         break;
-                    case DeliveryOutcome.TemporaryFailure t:
-                        MailboxRulesLog.NotSent(logger, transaction.SessionId, action, user.Email, to, t.Reason);
+                    case RecipientOutcome.TemporaryFailure t:
+                        MailboxRulesLog.NotSent(logger, transaction.LogId, action, user.Email, to, t.Reason);
                         break;
-                    case DeliveryOutcome.PermanentFailure p:
-                        MailboxRulesLog.NotSent(logger, transaction.SessionId, action, user.Email, to, p.Reason);
+                    case RecipientOutcome.PermanentFailure p:
+                        MailboxRulesLog.NotSent(logger, transaction.LogId, action, user.Email, to, p.Reason);
                         break;
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                MailboxRulesLog.SendFailed(logger, e, transaction.SessionId, action, user.Email);
+                MailboxRulesLog.SendFailed(logger, e, transaction.LogId, action, user.Email);
             }
         }
     }
@@ -170,26 +172,26 @@ public sealed class MailboxRuleActions(
     /// The forward's envelope recipient, or null (logged) when it cannot be sent: an unknown or disabled local
     /// address, or a remote one past the owner's daily external recipient limit (§17, as checked at RCPT).
     /// </summary>
-    private AcceptedRecipient? Recipient(SmtpTransaction transaction, DirectoryUser user, string action, string to)
+    private FlowRecipient? Recipient(MailFlowMessage transaction, DirectoryUser user, string action, string to)
     {
         switch (directory.Current.Resolve(to))
         {
             case RecipientResolution.Local { IsGroup: false } local when local.Mailboxes.Any(m => string.Equals(m.Email, user.Email, StringComparison.OrdinalIgnoreCase)):
                 // An alias of the mailbox itself: never back to the mailbox (the rule set only knows its primary address).
-                MailboxRulesLog.NotSent(logger, transaction.SessionId, action, user.Email, to, "that is an address of the mailbox itself");
+                MailboxRulesLog.NotSent(logger, transaction.LogId, action, user.Email, to, "that is an address of the mailbox itself");
                 return null;
             case RecipientResolution.Local local:
-                return new AcceptedRecipient(to, local);
+                return new FlowRecipient(to, local);
             case RecipientResolution.NotLocal remote:
                 var limit = config().Limits.ExternalRecipientsPerUserPerDay;
-                if (submission().ExternalRecipientsToday(user) >= limit)
+                if (store.ExternalRecipientsOn(user.OrganizationId, user.Email, DateOnly.FromDateTime(_time.GetUtcNow().UtcDateTime)) >= limit)
                 {
-                    MailboxRulesLog.LimitReached(logger, transaction.SessionId, action, user.Email, to, limit);
+                    MailboxRulesLog.LimitReached(logger, transaction.LogId, action, user.Email, to, limit);
                     return null;
                 }
-                return new AcceptedRecipient(to, remote);
+                return new FlowRecipient(to, remote);
             default:
-                MailboxRulesLog.NotSent(logger, transaction.SessionId, action, user.Email, to, "no such mailbox, or disabled");
+                MailboxRulesLog.NotSent(logger, transaction.LogId, action, user.Email, to, "no such mailbox, or disabled");
                 return null;
         }
     }
@@ -198,12 +200,12 @@ public sealed class MailboxRuleActions(
     /// Creates <paramref name="folder"/> and its parents when missing (IMAP CREATE does not create parents here);
     /// returns the name to deliver to, or null (logged) when it cannot be created.
     /// </summary>
-    private async Task<string?> EnsureFolderAsync(SmtpTransaction transaction, string mailboxId, string mailbox, string folder, string fallback,
+    private async Task<string?> EnsureFolderAsync(MailFlowMessage transaction, string mailboxId, string mailbox, string folder, string fallback,
         CancellationToken cancellationToken)
     {
         if (MailboxRuleMessages.FolderChain(folder) is not { } chain)
         {
-            MailboxRulesLog.FolderNotCreated(logger, transaction.SessionId, mailbox, folder, "not a valid folder name", fallback);
+            MailboxRulesLog.FolderNotCreated(logger, transaction.LogId, mailbox, folder, "not a valid folder name", fallback);
             return null;
         }
         try
@@ -225,7 +227,7 @@ public sealed class MailboxRuleActions(
         }
         catch (Exception e) when (e is FolderOperationException or IOException or WriteOutcomeUnknownException or KeyNotFoundException)
         {
-            MailboxRulesLog.FolderNotCreated(logger, transaction.SessionId, mailbox, folder, e.Message, fallback);
+            MailboxRulesLog.FolderNotCreated(logger, transaction.LogId, mailbox, folder, e.Message, fallback);
             return null;
         }
     }

@@ -1,3 +1,4 @@
+using MailServer.Rules.Sending;
 using System.Collections.Concurrent;
 using MailServer.Server.Configuration;
 using MailServer.Server.Logging;

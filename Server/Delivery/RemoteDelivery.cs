@@ -1,3 +1,4 @@
+using MailServer.Rules.Sending;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;

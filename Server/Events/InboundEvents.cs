@@ -1,5 +1,6 @@
-using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
+using MailServer.Rules.SenderAuthentication;
+using MailServer.Server.MailFlow;
 using MimeKit;
 using MimeKit.Utils;
 
@@ -26,25 +27,23 @@ public static class InboundEvents
 
     /// <summary>
     /// Writes the events of one delivered transaction and returns its trace id: its reception (unless
-    /// <see cref="SmtpTransaction.ReceptionRecorded"/>, see <see cref="InboundReceived"/>), then per organization one
+    /// <see cref="MailFlowMessage.ReceptionRecorded"/>, see <see cref="InboundReceived"/>), then per organization one
     /// MAILBOX_EMAIL_DELIVERED per mailbox that got a copy and one INCOMING_EMAIL_BOUNCED per full mailbox.
     /// </summary>
     /// <param name="log">The event log.</param>
-    /// <param name="transaction">The transaction (envelope recipients, time received).</param>
-    /// <param name="message">The stored bytes (headers are read from them).</param>
+    /// <param name="transaction">The message (envelope recipients, time received, the stored bytes).</param>
+    /// <param name="authentication">Sender authentication's verdicts (MX mail), or null.</param>
     /// <param name="delivered">Each mailbox that got a copy, with the folder it went to.</param>
     /// <param name="mailboxFull">Each mailbox refused because it was full.</param>
-    /// <param name="verdicts">Sender authentication verdicts; those of <c>transaction.Authentication</c> when null (MX), else unknown.</param>
-    public static Guid InboundDelivered(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message,
-        IReadOnlyCollection<(DirectoryUser User, string Folder)> delivered, IReadOnlyCollection<DirectoryUser> mailboxFull,
-        MessageVerdicts? verdicts = null)
+    public static Guid InboundDelivered(this IEmailEventLog log, MailFlowMessage transaction, InboundAuthentication? authentication,
+        IReadOnlyCollection<(DirectoryUser User, string Folder)> delivered, IReadOnlyCollection<DirectoryUser> mailboxFull)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(transaction);
         var traceId = transaction.TraceId;
         var reached = delivered.Select(d => d.User.OrganizationId).Concat(mailboxFull.Select(u => u.OrganizationId)).Distinct(StringComparer.Ordinal).ToList();
         if (!transaction.ReceptionRecorded)
-            log.InboundReceived(transaction, message, verdicts, reached);
+            log.InboundReceived(transaction, authentication, reached);
         foreach (var org in reached)
         {
             foreach (var (user, folder) in delivered.Where(d => d.User.OrganizationId == org))
@@ -62,20 +61,19 @@ public static class InboundEvents
     /// rule), and DMARC_POLICY_APPLIED when enforcement quarantined it there (§12).
     /// </summary>
     /// <param name="log">The event log.</param>
-    /// <param name="transaction">The transaction with every recipient the client gave.</param>
-    /// <param name="message">The message (headers are read from it).</param>
-    /// <param name="verdicts">Sender authentication verdicts; those of <c>transaction.Authentication</c> when null (MX), else unknown.</param>
+    /// <param name="transaction">The message with every recipient the client gave (headers are read from its content).</param>
+    /// <param name="authentication">Sender authentication's verdicts (MX mail), or null: unknown.</param>
     /// <param name="alsoReached">Organizations reached through another organization's address; none when null.</param>
-    public static void InboundReceived(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message,
-        MessageVerdicts? verdicts = null, IEnumerable<string>? alsoReached = null)
+    public static void InboundReceived(this IEmailEventLog log, MailFlowMessage transaction, InboundAuthentication? authentication,
+        IEnumerable<string>? alsoReached = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(transaction);
         var traceId = transaction.TraceId;
-        var headers = ReadHeaders(message);
-        var v = verdicts ?? VerdictsOf(transaction);
+        var headers = ReadHeaders(transaction.Content);
+        var v = VerdictsOf(authentication);
         // Remote recipients of a submission belong to no organization here; the outbound events cover them.
-        static string? OrgOf(AcceptedRecipient r) => r.Resolution is RecipientResolution.Local local ? local.Organization.Id : null;
+        static string? OrgOf(FlowRecipient r) => r.Resolution is RecipientResolution.Local local ? local.Organization.Id : null;
         var organizations = transaction.Recipients.Select(OrgOf).OfType<string>()
             .Concat(alsoReached ?? [])
             .Distinct(StringComparer.Ordinal);
@@ -87,7 +85,7 @@ public static class InboundEvents
                 v.Spam, v.Dkim, v.Dmarc, v.Dmarc == Verdicts.Fail ? v.DmarcPolicy : null, v.Spf,
                 transaction.ReceivedAt));
             // §12: enforcement took an action for this organization (quarantine → Junk E-mail).
-            if (transaction.Authentication?.IsQuarantined(org) == true)
+            if (authentication?.IsQuarantined(org) == true)
                 log.Write(new DmarcPolicyApplied(org, traceId, headers.From,
                     transaction.Recipients.Where(r => OrgOf(r) == org).Select(r => r.Address).ToList(), "QUARANTINE"));
         }
@@ -97,21 +95,21 @@ public static class InboundEvents
     /// DMARC_POLICY_APPLIED for recipients refused in the SMTP session because their organization enforces the
     /// sender domain's reject policy (§12); nothing was stored, so this is the message's only event.
     /// </summary>
-    public static void InboundRefusedByDmarc(this IEmailEventLog log, SmtpTransaction transaction, ReadOnlyMemory<byte> message)
+    public static void InboundRefusedByDmarc(this IEmailEventLog log, MailFlowMessage transaction, IReadOnlyList<FlowRecipient> refused)
     {
         ArgumentNullException.ThrowIfNull(log);
         var traceId = transaction.TraceId;
-        var from = ReadHeaders(message).From;
-        foreach (var group in transaction.Recipients.Where(r => r.OrganizationId is not null).GroupBy(r => r.OrganizationId!))
+        var from = ReadHeaders(transaction.Content).From;
+        foreach (var group in refused.Where(r => r.OrganizationId is not null).GroupBy(r => r.OrganizationId!))
             log.Write(new DmarcPolicyApplied(group.Key, traceId, from, group.Select(r => r.Address).ToList(), "REJECT"));
     }
 
     /// <summary>The verdicts sender authentication put on an MX transaction, as the event log spells them.</summary>
-    private static MessageVerdicts VerdictsOf(SmtpTransaction transaction)
+    private static MessageVerdicts VerdictsOf(InboundAuthentication? authentication)
     {
-        if (transaction.Authentication is not { Verdict: var verdict })
+        if (authentication is not { Verdict: var verdict })
             return MessageVerdicts.Unknown;
-        var spam = transaction.Authentication.ByOrganization.Values.Any(d => d == MailServer.Rules.SenderAuthentication.DmarcDisposition.Quarantine)
+        var spam = authentication.ByOrganization.Values.Any(d => d == DmarcDisposition.Quarantine)
             ? Verdicts.Fail : Verdicts.Pass;
         return new MessageVerdicts(spam, verdict.DkimVerdictName, verdict.DmarcVerdictName, verdict.DmarcPolicyName, verdict.SpfVerdictName);
     }

@@ -11,6 +11,7 @@ using MailServer.Server.Delivery;
 using MailServer.Server.Dkim;
 using MailServer.Rules.SenderAuthentication;
 using MailServer.Server.Hooks;
+using MailServer.Server.MailFlow;
 using MailServer.Server.MessageFlow;
 using MailServer.Rules.FlowRules;
 using MailServer.Server.Logging;
@@ -71,67 +72,11 @@ public static class ServerHost
             var monitor = sp.GetRequiredService<ConfigMonitor>();
             return OpenStore(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
         });
-        // 4b. Delivery: local mailboxes and the outbound queue (remote recipients of authenticated submissions).
+        // 4b. The mail-flow core: one door, its stages in order, local delivery, the outbound queue, DSNs, journaling,
+        //     hooks (Server/MailFlow/MailFlowModule.cs). Every message, from SMTP or written by the server, goes through it.
         builder.Services.AddSingleton<Func<ServerConfig>>(sp => { var monitor = sp.GetRequiredService<ConfigMonitor>(); return () => monitor.Config; });
-        // Mailbox rules (§9.8) act at local delivery; their forwards re-enter the whole chain as submissions.
-        builder.Services.AddSingleton(sp => new MailServer.Server.MessageFlow.MailboxRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
-        builder.Services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailServer.Server.MessageFlow.MailboxRuleSetCache>(),
-            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(),
-            sp.GetRequiredService<IMessageDelivery>, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.MailboxRules"),
-            TimeProvider.System, sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
-        builder.Services.AddSingleton(sp => new LocalDelivery(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILogger<LocalDelivery>>(),
-            sp.GetService<MailServer.Server.Events.IEmailEventLog>(), sp.GetRequiredService<MailboxRuleActions>()));
-        builder.Services.AddSingleton<QueueSignal>();
-        // The router carries outbound RouteToSmtpGateway decisions (FlowRuleRouter) over the DefaultSmtpGateway.
-        builder.Services.AddSingleton<MailServer.Server.MessageFlow.FlowRuleRouter>();
-        builder.Services.AddSingleton<IOutboundRouter>(sp => sp.GetRequiredService<MailServer.Server.MessageFlow.FlowRuleRouter>());
-        builder.Services.AddSingleton(sp => new MailServer.Server.MessageFlow.FlowRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
-        builder.Services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
-            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Dsn"), TimeProvider.System));
-        builder.Services.AddSingleton(sp => new DeliveryPipeline(
-            sp.GetRequiredService<LocalDelivery>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
-            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<IOutboundRouter>(), sp.GetRequiredService<QueueSignal>(),
-            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<ILogger<DeliveryPipeline>>(), TimeProvider.System,
-            sp.GetRequiredService<DkimMessageSigner>(), sp.GetRequiredService<JournalWriter>(),
-            sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
-        builder.Services.AddSingleton(sp => new JournalWriter(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<IDirectorySource>(),
-            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(), sp.GetRequiredService<DsnSender>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.Journal"), TimeProvider.System,
-            sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
-        builder.Services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<MailServer.Rules.Dns.IDnsResolver>(),
-            () => sp.GetRequiredService<ConfigMonitor>().Config.Delivery, sp.GetRequiredService<ConfigMonitor>().Config.ServerName));
-        builder.Services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
-            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Delivery.OutboundQueue"), TimeProvider.System,
-            sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
-
-        // 4c. Inbound email flow rules in front of the pipeline (MX transactions only); hooks over HTTP (§9, §10).
-        builder.Services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
-        builder.Services.AddSingleton(_ => HookClient.CreateHttpClient());
-        builder.Services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), TimeProvider.System,
-            sp.GetRequiredService<ILogger<HookClient>>()));
-        builder.Services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
-        builder.Services.AddSingleton(sp => (IHeldMessageStore)sp.GetRequiredService<IMailStore>());
-        //     Synchronous hooks: the message is held durably, one worker calls the hook (§10.5).
-        builder.Services.AddSingleton(sp => new HookHolds(sp.GetRequiredService<IHeldMessageStore>(), sp.GetRequiredService<IMessageFlowStore>(),
-            sp.GetRequiredService<ILogger<HookHolds>>(), TimeProvider.System));
-        //     Outbound rules sit between them (authenticated submissions only): inbound → outbound → pipeline.
-        builder.Services.AddSingleton(sp => new OutboundFlowDelivery(
-            sp.GetRequiredService<DeliveryPipeline>(), sp.GetRequiredService<FlowRuleSetCache>(), sp.GetRequiredService<FlowRuleRouter>(),
-            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<HookClient>(),
-            sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<OutboundFlowDelivery>>(),
-            sp.GetService<MailServer.Server.Events.IEmailEventLog>(), TimeProvider.System, sp.GetRequiredService<HookHolds>()));
-        builder.Services.AddSingleton(sp => new InboundFlowDelivery(
-            sp.GetRequiredService<OutboundFlowDelivery>(), sp.GetRequiredService<ConfigMonitor>(), sp.GetRequiredService<ISpamClassifier>(),
-            sp.GetRequiredService<HookClient>(), sp.GetRequiredService<IMessageFlowStore>(), sp.GetRequiredService<ILogger<InboundFlowDelivery>>(),
-            sp.GetRequiredService<HookHolds>(), sp.GetRequiredService<FlowRuleSetCache>(), sp.GetService<MailServer.Server.Events.IEmailEventLog>()));
-        builder.Services.AddSingleton<IMessageDelivery>(sp => sp.GetRequiredService<InboundFlowDelivery>());
-        builder.Services.AddSingleton(sp => new HeldHookWorker(sp.GetRequiredService<IHeldMessageStore>(), sp.GetRequiredService<IMessageFlowStore>(),
-            sp.GetRequiredService<HookHolds>(), sp.GetRequiredService<HookClient>(), sp.GetRequiredService<FlowRuleSetCache>(),
-            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<InboundFlowDelivery>(),
-            sp.GetRequiredService<OutboundFlowDelivery>(), sp.GetRequiredService<ILogger<HeldHookWorker>>(), TimeProvider.System));
-        builder.Services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddMailFlow();
 
         // 4b. One DNS resolver for SPF, DKIM, DMARC and MX lookups (Dns section; restart-only).
         builder.Services.AddSingleton<IDnsResolver>(sp => new DnsResolver(sp.GetRequiredService<ConfigMonitor>().Config.Dns,
@@ -139,13 +84,6 @@ public static class ServerHost
 
         // 4c. Governance: metrics (§20), the email event log (§18), the audit log (§19), retention (§16).
         GovernanceServices.Add(builder.Services);
-        // 4d. Sender authentication on the MX listener (SPF, DKIM, ARC, DMARC over that resolver) and each
-        //     organization's live Dmarc.Enforce; outbound DKIM signing with the keys in <DataDirectory>/dkim.
-        builder.Services.AddSingleton(sp => new InboundAuthenticationOptions(
-            new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<ConfigMonitor>().Config.ServerName),
-            new ConfiguredDmarcEnforcement(sp.GetRequiredService<ConfigMonitor>())));
-        builder.Services.AddSingleton(sp => new DkimMessageSigner(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
-
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
         builder.Services.AddSingleton(sp =>
         {

@@ -16,11 +16,9 @@ internal sealed class SmtpListenerService(
     IMessageDelivery delivery,
     ICredentialValidator credentials,
     ILogger<SmtpListener> logger,
-    InboundAuthenticationOptions? senderAuthentication = null,
     ISubmissionObserver? submissions = null) : IHostedService, IAsyncDisposable
 {
-    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, authentication: senderAuthentication,
-        submissions: submissions);
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, submissions: submissions);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 

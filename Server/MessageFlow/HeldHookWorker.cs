@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
-using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Rules.FlowRules;
 using MailServer.Rules.Hooks;
 using MailServer.Server.Configuration;
 using MailServer.Server.Hooks;
+using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
 using MimeKit;
@@ -26,8 +26,7 @@ public sealed class HeldHookWorker(
     FlowRuleSetCache rules,
     IDirectorySource directory,
     Func<ServerConfig> config,
-    InboundFlowDelivery inbound,
-    OutboundFlowDelivery outbound,
+    Func<IMailFlowDoor> door,
     ILogger<HeldHookWorker> logger,
     TimeProvider? time = null)
 {
@@ -140,16 +139,15 @@ public sealed class HeldHookWorker(
         // The decision applies to the content as it stands after any PUT; the update window closes with it (§11).
         var content = await inTransit.ReadInTransitAsync(held.MessageFlowId, cancellationToken).ConfigureAwait(false) ?? body;
         await inTransit.SealInTransitAsync(held.MessageFlowId, cancellationToken).ConfigureAwait(false);
-        var transaction = holds.Rebuild(held, snapshot);
-        var outcome = flowDirection == FlowDirection.Inbound
-            ? await inbound.ApplyHookDecisionAsync(transaction, held.OrganizationId, held.Rule, decided, content, cancellationToken).ConfigureAwait(false)
-            : await outbound.ApplyHookDecisionAsync(transaction, held.OrganizationId, held.Rule, decided, content, cancellationToken).ConfigureAwait(false);
+        // The release enters the mail flow's door like any message; the hook's decision takes the place of the rules.
+        var release = holds.Release(held, decided, flowDirection, snapshot, content);
+        var outcome = await door().AcceptAsync(release, cancellationToken).ConfigureAwait(false);
         foreach (var (recipient, result) in outcome.Recipients)
         {
             var reason = result switch
             {
-                DeliveryOutcome.TemporaryFailure t => t.Reason,
-                DeliveryOutcome.PermanentFailure p => p.Reason,
+                RecipientOutcome.TemporaryFailure t => t.Reason,
+                RecipientOutcome.PermanentFailure p => p.Reason,
                 _ => null,
             };
             if (reason is not null)

@@ -31,6 +31,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
     private readonly CancellationTokenSource _stop = new();
     private SmtpListener _listener = null!;
     private OutboundQueueService _worker = null!;
+    private MailFlowServices _flow = null!;
 
     public StoreHarness Store { get; private set; } = null!;
     public LoopbackDnsServer Dns { get; private set; } = null!;
@@ -82,19 +83,11 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         harness.Config = valid.Config;
         harness.Current = valid.Config.ToDirectory();
 
-        var store = harness.Store.Store;
-        var config = () => harness.Config;
-        var signal = new QueueSignal();
-        var dsn = new DsnSender(store, harness, config, signal, NullLogger.Instance, TimeProvider.System);
-        var router = new FlowRuleRouter();
-        IMessageDelivery pipeline = new DeliveryPipeline(new LocalDelivery(store, NullLogger<LocalDelivery>.Instance), store, harness, config,
-            router, signal, dsn, NullLogger<DeliveryPipeline>.Instance);
-        // Outbound email flow rules in front of the pipeline, as the host wires them.
-        pipeline = new OutboundFlowDelivery(pipeline, new FlowRuleSetCache(config), router, config, dsn, null, null,
-            NullLogger<OutboundFlowDelivery>.Instance);
-        var remote = new RemoteDelivery(new DnsResolver(valid.Config.Dns), () => harness.Config.Delivery, "mx.example.test");
-        harness.Queue = new OutboundQueue(store, remote, dsn, config, signal, NullLogger.Instance, queueTime);
-        harness._worker = new OutboundQueueService(harness.Queue, store, NullLogger<OutboundQueueService>.Instance);
+        // The mail-flow core composed as the server composes it; the queue worker runs on its own clock.
+        harness._flow = MailFlowServices.Create(valid.Config, harness.Store.Store, valid.Config.Dns, queueTime);
+        var pipeline = harness._flow.Get<IMessageDelivery>();
+        harness.Queue = harness._flow.Get<OutboundQueue>();
+        harness._worker = new OutboundQueueService(harness.Queue, harness.Store.Store, NullLogger<OutboundQueueService>.Instance);
         await harness._worker.StartAsync(CancellationToken.None);
 
         var options = new SmtpListenerOptions("mx.example.test",
@@ -180,6 +173,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         await _listener.DisposeAsync();
         await _worker.StopAsync(CancellationToken.None);
         _worker.Dispose();
+        await _flow.DisposeAsync();
         await Store.DisposeAsync();
         await Receiver.DisposeAsync();
         await Dns.DisposeAsync();

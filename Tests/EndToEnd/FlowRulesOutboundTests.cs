@@ -108,9 +108,10 @@ public sealed class FlowRulesOutboundTests
         Assert.That(byTrace, Has.Count.EqualTo(2), "two messages, two traces; the journal records are the server's own");
         var first = byTrace.Single(g => g.Any(e => (string)e["event"]!["eventName"]! == "RULE_APPLIED"));
         Assert.That(first.Select(e => (string)e["event"]!["eventName"]!), Is.EquivalentTo(new[]
-            { "RULE_APPLIED", "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "JOURNALING_INITIATED" }));
+            { "RULE_APPLIED", "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "OUTGOING_EMAIL_SUBMITTED", "JOURNALING_INITIATED" }),
+            "a submission is logged as submitted even when every recipient is local (§18.3)");
         Assert.That(byTrace.Single(g => g != first).Select(e => (string)e["event"]!["eventName"]!), Is.EquivalentTo(new[]
-            { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "JOURNALING_INITIATED" }));
+            { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "OUTGOING_EMAIL_SUBMITTED", "JOURNALING_INITIATED" }));
     }
 
     [Test]

@@ -60,6 +60,8 @@ public sealed class HeldHooksTests
             "bounce" => new(200, """{"actions":[{"action":{"type":"BOUNCE"},"allRecipients":true}]}"""),
             "drop" => new(200, """{"actions":[{"action":{"type":"DROP"},"recipients":["bob@example.test"]},{"action":{"type":"DEFAULT"},"allRecipients":true}]}"""),
             "restart" => _restartHookUp ? new(200, Default) : new(503, ""),
+            "bouncetext" => new(200, """{"actions":[{"action":{"type":"BOUNCE","parameters":{"bounceMessage":"Email in breach of company policy."}},"recipients":["bob@example.test"]},{"action":{"type":"DEFAULT"},"allRecipients":true}]}"""),
+            "addrcpt" => new(200, """{"actions":[{"action":{"type":"DEFAULT"},"recipients":["bob@example.test"]},{"action":{"type":"DEFAULT"},"allRecipients":true}]}"""),
             _ => new(200, Default),
         };
     }
@@ -250,5 +252,49 @@ public sealed class HeldHooksTests
             Assert.That(events.Where(e => (string)e["event"]!["eventName"]! == "MAILBOX_EMAIL_DELIVERED").Select(e => (string)e["traceId"]!),
                 Is.EqualTo(new[] { trace }), "the delivery after the restart shares the message's trace id");
         });
+    }
+
+    [Test]
+    public async Task A_hooks_bounceMessage_is_the_text_of_the_bounce_the_sender_gets()
+    {
+        // §10.3: "This bounce message is used to create the bounce email message."
+        var subject = "bouncetext-" + Guid.NewGuid().ToString("N")[..8];
+        var reply = await SubmitAsync(_server, subject, "bob@example.test", "alice@example.test");
+
+        Assert.That(reply, Does.StartWith("2.0.0"));
+        Assert.That(await ArrivesAsync(_server, "alice@example.test", subject), Is.True, "DEFAULT for the other recipient");
+        Assert.That(await ArrivesAsync(_server, "alice@example.test", "Undelivered Mail Returned to Sender"), Is.True);
+        var texts = await InboxTextsAsync("alice@example.test");
+        Assert.Multiple(() =>
+        {
+            Assert.That(texts.Where(t => t.Contains(subject) && t.Contains("Undelivered")), Has.Some.Contain("Email in breach of company policy.")
+                .And.None.Contain("blocked by your organization's administrator"), "the hook's text, not the rule's default");
+        });
+        Assert.That(await SubjectsAsync(_server, "bob@example.test"), Does.Not.Contain(subject));
+    }
+
+    [Test]
+    public async Task Recipients_an_outbound_hook_adds_are_delivered()
+    {
+        // §10.3: new recipients may be added; only inbound additions are restricted to the organization (as BCC).
+        var subject = "addrcpt-" + Guid.NewGuid().ToString("N")[..8];
+        var reply = await SubmitAsync(_server, subject, "alice@example.test");
+
+        Assert.That(reply, Does.StartWith("2.0.0"));
+        Assert.That(await ArrivesAsync(_server, "alice@example.test", subject), Is.True, "the original recipient");
+        Assert.That(await ArrivesAsync(_server, "bob@example.test", subject), Is.True, "the recipient the hook added");
+    }
+
+    private async Task<List<string>> InboxTextsAsync(string user)
+    {
+        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+        await imap.ConnectAsync("127.0.0.1", _server.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
+        await imap.AuthenticateAsync(user, Password);
+        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var texts = new List<string>();
+        for (var i = 0; i < imap.Inbox.Count; i++)
+            texts.Add((await imap.Inbox.GetMessageAsync(i)).ToString());
+        await imap.DisconnectAsync(true);
+        return texts;
     }
 }

@@ -137,7 +137,8 @@ public sealed class SendingEndToEndTests
             Assert.That(server.EventLogLines().Where(l => (string)l["traceId"]! == trace && (string)l["event"]!["eventName"]! == "MAILBOX_EMAIL_DELIVERED")
                 .Select(l => (string)l["event"]!["recipient"]!), Is.EqualTo(new[] { "bob@example.test" }));
             var submitted = outgoing.Single(l => (string)l["event"]!["eventName"]! == "OUTGOING_EMAIL_SUBMITTED")["event"]!;
-            Assert.That(submitted["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "friend@remote.test", "reject@remote.test" }));
+            Assert.That(submitted["recipients"]!.AsArray().Select(r => (string)r!), Is.EqualTo(new[] { "bob@example.test", "friend@remote.test", "reject@remote.test" }),
+                "every envelope recipient, the local one too (§18.3: To, Cc and Bcc)");
             Assert.That((string)submitted["subject"]!, Is.EqualTo(message.Subject));
             Assert.That((string)outgoing.Single(l => (string)l["event"]!["eventName"]! == "OUTGOING_EMAIL_SENT")["event"]!["recipient"]!, Is.EqualTo("friend@remote.test"));
         });

@@ -5,6 +5,7 @@ using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Server.Configuration;
 using MailServer.Server.Events;
+using MailServer.Server.MailFlow;
 using MailServer.Server.Metrics;
 using MailServer.Tests.Configuration;
 using MailServer.Tests.Storage;
@@ -28,10 +29,12 @@ public sealed class EmailEventLogTests
         EmailEventQuery.ReadFile(path, ConfigFixtures.OrgId, EventLogCipher.KeysFrom(config)(ConfigFixtures.OrgId)!)
             .Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
 
-    private static SmtpTransaction Transaction(MailDirectory directory, DateTimeOffset at, params string[] recipients) =>
-        new("s1", SmtpListenerKind.Mx, new IPEndPoint(IPAddress.Loopback, 40000), "client.test", "sender@elsewhere.test",
-            recipients.Select(r => new AcceptedRecipient(r, (RecipientResolution.Local)directory.Resolve(r))).ToList(),
-            Secure: false, AuthenticatedUser: null, at);
+    private static MailFlowMessage Transaction(MailDirectory directory, DateTimeOffset at, byte[] content, params string[] recipients) =>
+        new(MessageOrigin.Mx, "sender@elsewhere.test",
+            recipients.Select(r => new FlowRecipient(r, (RecipientResolution.Local)directory.Resolve(r))).ToList(), content, at)
+        {
+            Client = new SmtpClientInfo("s1", new IPEndPoint(IPAddress.Loopback, 40000), "client.test", Secure: false),
+        };
 
     [Test]
     public void An_inbound_message_to_a_group_yields_one_received_event_and_one_delivered_event_per_mailbox_with_one_trace_id()
@@ -45,7 +48,7 @@ public sealed class EmailEventLogTests
         var bob = directory.FindUser("bob@example.test")!;
         var message = "From: Carol <Carol@Elsewhere.test>\r\nSubject: =?utf-8?q?Caf=C3=A9?= plans\r\nMessage-ID: <m1@elsewhere.test>\r\n\r\nbody\r\n"u8.ToArray();
 
-        var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), "team@example.test"), message,
+        var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), message, "team@example.test"), null,
             [(alice, "INBOX")], [bob]);
 
         var file = Path.Combine(temp.Path, "data", "events", ConfigFixtures.OrgId, "2026-01-01.jsonl");
@@ -135,7 +138,7 @@ public sealed class EmailEventLogTests
         Guid Deliver(string subject)
         {
             var bytes = System.Text.Encoding.ASCII.GetBytes($"From: x@elsewhere.test\r\nSubject: {subject}\r\n\r\nhi\r\n");
-            var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), "alice@example.test"), bytes, [(alice, "INBOX")], []);
+            var trace = log.InboundDelivered(Transaction(directory, clock.GetUtcNow(), bytes, "alice@example.test"), null, [(alice, "INBOX")], []);
             clock.Advance(TimeSpan.FromHours(12));
             return trace;
         }

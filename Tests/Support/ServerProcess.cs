@@ -53,14 +53,19 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
     public string Output { get { lock (_output) return _output.ToString(); } }
 
+    /// <summary>Creates the folder and the config file (from a typed <see cref="TestConfig"/>, given the ports); does not start the process.</summary>
+    internal static ServerProcess Create(Func<Ports, TestConfig> config) => Create(ports => config(ports).Json());
+
     /// <summary>Creates the folder and the config file; does not start the process.</summary>
-    public static ServerProcess Create(string? configJson = null)
+    public static ServerProcess Create(string? configJson = null) => Create(configJson is null ? null : _ => configJson);
+
+    private static ServerProcess Create(Func<Ports, string>? configJson)
     {
         var root = Path.Combine(Path.GetTempPath(), "mailserver-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
         var ports = new Ports(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
         var server = new ServerProcess(root, ports);
-        File.WriteAllText(server.ConfigPath, configJson ?? SampleConfig(ports));
+        File.WriteAllText(server.ConfigPath, configJson?.Invoke(ports) ?? SampleConfig(ports));
         return server;
     }
 

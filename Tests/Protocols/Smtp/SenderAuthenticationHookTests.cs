@@ -1,10 +1,8 @@
 using System.Net;
 using System.Text;
 using MailServer.Protocols.Smtp;
-using MailServer.Rules.Directory;
-using MailServer.Rules.SenderAuthentication;
-using MailServer.Server.Configuration;
-using MailServer.Server.Dns;
+using MailServer.Storage;
+using MailServer.Tests.Storage;
 using MailServer.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using NUnit.Framework;
@@ -12,29 +10,21 @@ using NUnit.Framework;
 namespace MailServer.Tests.Protocols.Smtp;
 
 /// <summary>
-/// The inbound hook at the end of DATA, in process, with the server's resolver against the loopback DNS server:
-/// each organization of a transaction applies its own Dmarc.Enforce, the verdict travels on the transaction, and
-/// only the MX listener authenticates.
+/// Sender authentication, the mail flow's first stage for MX mail, in process: the real SMTP listener in front of the
+/// core as the server composes it, the server's resolver against the loopback DNS server. Each organization of a
+/// transaction applies its own Dmarc.Enforce; only the MX listener authenticates; what the user sees is read back
+/// from the store.
 /// </summary>
 [TestFixture, NonParallelizable]
 public sealed class SenderAuthenticationHookTests
 {
-    private static readonly DirectoryOrganization Enforcing = new("m-0123456789abcdef0123456789abcdef", "example", ["example.test"], "example.test");
-    private static readonly DirectoryOrganization Lenient = new("m-fedcba9876543210fedcba9876543210", "other", ["other.test"], "other.test");
+    private const string Enforcing = "m-0123456789abcdef0123456789abcdef";
+    private const string Lenient = "m-fedcba9876543210fedcba9876543210";
 
     private LoopbackDnsServer _dns = null!;
+    private StoreHarness _store = null!;
+    private MailFlowServices _flow = null!;
     private SmtpListener _listener = null!;
-    private RecordingDelivery _delivery = null!;
-
-    private sealed class Directory(MailDirectory current) : IDirectorySource
-    {
-        public MailDirectory Current => current;
-    }
-
-    private sealed class Enforcement : IDmarcEnforcementSource
-    {
-        public bool IsEnforced(string organizationId) => organizationId == Enforcing.Id;
-    }
 
     [SetUp]
     public async Task Start()
@@ -42,15 +32,16 @@ public sealed class SenderAuthenticationHookTests
         _dns = LoopbackDnsServer.Start()
             .AddTxt("reject.test", "v=spf1 -all").AddTxt("_dmarc.reject.test", "v=DMARC1; p=reject")
             .AddTxt("quarantine.test", "v=spf1 -all").AddTxt("_dmarc.quarantine.test", "v=DMARC1; p=quarantine");
-        DirectoryUser User(DirectoryOrganization org, string name) => new(org.Id, $"{name}@{org.DefaultDomain}", name, [], null, true, 1L << 30);
-        var directory = MailDirectory.Build([Enforcing, Lenient], [User(Enforcing, "alice"), User(Lenient, "bob")], []);
-        _delivery = new RecordingDelivery();
-        var resolver = new DnsResolver(new DnsConfig([_dns.Address], _dns.Port, 2));
+        _store = StoreHarness.Create(FixedKeys.Random(Enforcing, Lenient));
+        var config = TestConfig.Create().DataDirectory(_store.Directory).Dns(_dns)
+            .Organization(Enforcing, "example", "example.test", o => o.User("alice"))
+            .Organization(Lenient, "other", "other.test", o => o.User("bob").EnforceDmarc(false))
+            .Build();
+        _flow = MailFlowServices.Create(config, _store.Store, config.Dns);
         var options = new SmtpListenerOptions("mx.example.test",
             [new SmtpEndpointOptions(SmtpListenerKind.Mx, IPAddress.Loopback, 0), new SmtpEndpointOptions(SmtpListenerKind.Submission, IPAddress.Loopback, 0)],
             TestCertificates.Localhost, AllowPlaintextAuth: false, new SmtpLimits());
-        _listener = new SmtpListener(options, new Directory(directory), _delivery, NullLogger<SmtpListener>.Instance,
-            authentication: new InboundAuthenticationOptions(new SenderAuthenticator(resolver, "mx.example.test"), new Enforcement()));
+        _listener = new SmtpListener(options, _flow, _flow.Get<IMessageDelivery>(), NullLogger<SmtpListener>.Instance);
         await _listener.StartAsync(CancellationToken.None);
     }
 
@@ -58,7 +49,21 @@ public sealed class SenderAuthenticationHookTests
     public async Task Stop()
     {
         await _listener.DisposeAsync();
+        await _flow.DisposeAsync();
+        await _store.DisposeAsync();
         await _dns.DisposeAsync();
+    }
+
+    /// <summary>The messages in one folder of a user's mailbox, as text.</summary>
+    private async Task<List<string>> FolderAsync(string organizationId, string user, string folder)
+    {
+        var store = _store.Store;
+        if (store.FindMailbox(organizationId, user) is not { } mailbox || store.FindFolder(mailbox.MailboxId, folder) is not { } found)
+            return [];
+        var texts = new List<string>();
+        foreach (var meta in store.ListMessages(found.FolderId))
+            texts.Add(Encoding.ASCII.GetString(await store.ReadMessageAsync(mailbox.MailboxId, meta.EntryId, CancellationToken.None)));
+        return texts;
     }
 
     private async Task<List<SmtpLineReply>> SendAsync(SmtpListenerKind kind, string from, params string[] recipients)
@@ -82,19 +87,14 @@ public sealed class SenderAuthenticationHookTests
         var replies = await SendAsync(SmtpListenerKind.Mx, "x@reject.test", "alice@example.test", "bob@other.test");
         Assert.That(replies.Select(r => r.Code), Is.EqualTo(new[] { 250, 250, 250, 250, 354, 250 }), string.Join("\n", replies));
 
-        var delivered = _delivery.Deliveries.Single();
-        var authentication = delivered.Transaction.Authentication!;
-        Assert.Multiple(() =>
+        var bobs = await FolderAsync(Lenient, "bob@other.test", WellKnownFolders.Inbox);
+        Assert.Multiple(async () =>
         {
-            Assert.That(delivered.Transaction.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "bob@other.test" }));
-            Assert.That(authentication.DispositionFor(Enforcing.Id), Is.EqualTo(DmarcDisposition.Reject));
-            Assert.That(authentication.DispositionFor(Lenient.Id), Is.EqualTo(DmarcDisposition.Deliver));
-            Assert.That(authentication.PolicyApplied, Is.True);
-            Assert.That(authentication.Verdict.DmarcVerdictName, Is.EqualTo("FAIL"));
-            Assert.That(authentication.Verdict.DmarcPolicyName, Is.EqualTo("REJECT"));
-            Assert.That(authentication.Verdict.SpfVerdictName, Is.EqualTo("FAIL"));
-            Assert.That(delivered.Text, Does.StartWith("Received: "));
-            Assert.That(delivered.Text, Does.Contain("\r\nAuthentication-Results: mx.example.test;\r\n\tspf=fail smtp.mailfrom=x@reject.test;"));
+            Assert.That(await FolderAsync(Enforcing, "alice@example.test", WellKnownFolders.Inbox), Is.Empty, "the enforcing organization refused it");
+            Assert.That(bobs, Has.Count.EqualTo(1), "the lenient organization delivers it as usual");
+            Assert.That(bobs[0], Does.StartWith("Received: "));
+            Assert.That(bobs[0], Does.Contain("\r\nAuthentication-Results: mx.example.test;\r\n\tspf=fail smtp.mailfrom=x@reject.test;"));
+            Assert.That(bobs[0], Does.Contain("dmarc=fail (p=REJECT dis=REJECT)"));
         });
     }
 
@@ -104,23 +104,19 @@ public sealed class SenderAuthenticationHookTests
         var replies = await SendAsync(SmtpListenerKind.Mx, "x@reject.test", "alice@example.test");
         Assert.That(replies[^1].Code, Is.EqualTo(550));
         Assert.That(replies[^1].Text, Does.StartWith("5.7.1 Message rejected: DMARC policy of reject.test says reject"));
-        Assert.That(_delivery.Deliveries, Is.Empty);
-        // The refusal still reaches the delivery side for the event log (DMARC_POLICY_APPLIED), verdicts attached.
-        var refused = _delivery.Refusals.Single();
-        Assert.That(refused.Recipients.Select(r => r.Address), Is.EqualTo(new[] { "alice@example.test" }));
-        Assert.That(refused.Authentication?.DispositionFor(Enforcing.Id), Is.EqualTo(DmarcDisposition.Reject));
+        Assert.That(await FolderAsync(Enforcing, "alice@example.test", WellKnownFolders.Inbox), Is.Empty);
     }
 
     [Test]
-    public async Task Quarantine_marks_only_the_enforcing_organization()
+    public async Task Quarantine_sends_only_the_enforcing_organizations_copy_to_junk()
     {
         var replies = await SendAsync(SmtpListenerKind.Mx, "x@quarantine.test", "alice@example.test", "bob@other.test");
         Assert.That(replies[^1].Code, Is.EqualTo(250));
-        var authentication = _delivery.Deliveries.Single().Transaction.Authentication!;
-        Assert.Multiple(() =>
+        Assert.Multiple(async () =>
         {
-            Assert.That(authentication.IsQuarantined(Enforcing.Id), Is.True);
-            Assert.That(authentication.IsQuarantined(Lenient.Id), Is.False);
+            Assert.That(await FolderAsync(Enforcing, "alice@example.test", WellKnownFolders.JunkEmail), Has.Count.EqualTo(1));
+            Assert.That(await FolderAsync(Enforcing, "alice@example.test", WellKnownFolders.Inbox), Is.Empty);
+            Assert.That(await FolderAsync(Lenient, "bob@other.test", WellKnownFolders.Inbox), Has.Count.EqualTo(1));
         });
     }
 
@@ -133,7 +129,7 @@ public sealed class SenderAuthenticationHookTests
         Assert.Multiple(() =>
         {
             Assert.That(replies.Any(r => r.Code == 530), Is.True, string.Join(" | ", replies.Select(r => $"{r.Code} {r.Text}")));
-            Assert.That(_delivery.Deliveries, Is.Empty);
+            Assert.That(_store.Store.FindMailbox(Enforcing, "alice@example.test"), Is.Null, "nothing was delivered");
         });
     }
 }

@@ -41,7 +41,8 @@ public sealed class SmtpDataTests
         var reply = await SendAsync(client, Ascii(SimpleMessage));
 
         Assert.That(reply.Code, Is.EqualTo(250));
-        Assert.That(reply.Text, Does.Match(@"^2\.0\.0 Ok: queued as [0-9a-f]{32}\.1$"));
+        Assert.That(reply.Text, Does.Match(@"^2\.0\.0 Ok: queued as [0-9a-f]{32}$"));
+        Assert.That(reply.Text, Does.EndWith(_server.Delivery.Deliveries.Single().Transaction.TraceId.ToString("N")), "the id the client sees is the trace id");
         var delivery = _server.Delivery.Deliveries.Single();
         Assert.That(delivery.Text, Does.StartWith("Received: from client.example.net ([127.0.0.1])\r\n\tby mx.example.test with ESMTP\r\n\tid "));
         Assert.That(delivery.Text, Does.Contain("\r\n\tfor <alice@example.test>;"));

@@ -1,3 +1,4 @@
+using MailServer.Rules.Sending;
 using NUnit.Framework;
 using MailServer.Protocols.Smtp;
 

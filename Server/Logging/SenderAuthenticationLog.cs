@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace MailServer.Protocols.Smtp;
+namespace MailServer.Server.Logging;
 
 /// <summary>
 /// Sender-authentication log events. Event ids 6000–6099 are reserved for this area and never reused.

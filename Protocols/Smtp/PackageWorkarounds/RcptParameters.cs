@@ -1,3 +1,4 @@
+using MailServer.Rules.Sending;
 using System.Text;
 
 namespace MailServer.Protocols.Smtp;
@@ -10,8 +11,8 @@ namespace MailServer.Protocols.Smtp;
 internal sealed record RcptParameters(string Address, DsnNotify Notify, string? OriginalRecipient, bool Invalid);
 
 /// <summary>
-/// SmtpServer 11.1.0 refuses any parameter on RCPT (its parser has a TODO there), so DSN (RFC 3461) could not
-/// be offered. The connection guard passes each complete command line through <see cref="TryStrip"/>: a RCPT
+/// SmtpServer 11.1.0 keeps no parameter of RCPT (its command has none; the parser has a TODO there), so DSN
+/// (RFC 3461) could not be offered. The connection guard passes each complete command line through <see cref="TryStrip"/>: a RCPT
 /// line with NOTIFY/ORCPT parameters is shortened to "RCPT TO:&lt;path&gt;" and the parameters are handed to the
 /// session. Lines with unknown parameters are left for SmtpServer to refuse (RFC 5321 §4.1.1.11, 555).
 /// </summary>

@@ -1,0 +1,94 @@
+using MailServer.Protocols.Smtp;
+using MailServer.Rules.Directory;
+using MailServer.Rules.Dns;
+using MailServer.Rules.FlowRules;
+using MailServer.Rules.SenderAuthentication;
+using MailServer.Server.Admin;
+using MailServer.Server.Configuration;
+using MailServer.Server.Delivery;
+using MailServer.Server.Dkim;
+using MailServer.Server.Events;
+using MailServer.Server.Hooks;
+using MailServer.Server.MailFlow.Doors;
+using MailServer.Server.MailFlow.Stages;
+using MailServer.Server.MessageFlow;
+using MailServer.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.MailFlow;
+
+/// <summary>
+/// Registers the mail-flow core: the door (<see cref="IMailFlowDoor"/>), its stages in their one order, what they act
+/// through (local delivery, the outbound queue and its worker, DSNs, journaling, hooks and held messages), and the SMTP
+/// listener's door (<see cref="IMessageDelivery"/>). The server and the in-process test harnesses compose it the same way.
+/// </summary>
+/// <remarks>
+/// Needs from the rest of the composition: <see cref="Func{ServerConfig}"/> (the configuration in force),
+/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/> and <see cref="TimeProvider"/>;
+/// <see cref="IEmailEventLog"/> when events are wanted.
+/// </remarks>
+public static class MailFlowModule
+{
+    /// <summary>Adds the mail-flow core to <paramref name="services"/>.</summary>
+    public static IServiceCollection AddMailFlow(this IServiceCollection services)
+    {
+        static ILogger Category(IServiceProvider sp, string name) => sp.GetRequiredService<ILoggerFactory>().CreateLogger(name);
+
+        // The door, resolved late by what the flow itself sends (DSNs, journal records, forwards, hook releases).
+        services.AddSingleton<MailFlowPipeline>();
+        services.AddSingleton<IMailFlowDoor>(sp => sp.GetRequiredService<MailFlowPipeline>());
+        services.AddSingleton<Func<IMailFlowDoor>>(sp => () => sp.GetRequiredService<IMailFlowDoor>());
+        services.AddSingleton<MailFlowStages>();
+        services.AddSingleton<IMessageDelivery, SmtpDoor>();
+
+        // 1. Sender authentication (MX), with each organization's live Dmarc.Enforce.
+        services.AddSingleton<IDmarcEnforcementSource, ConfiguredDmarcEnforcement>();
+        services.AddSingleton(sp => new SenderAuthenticationStage(
+            new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName),
+            sp.GetRequiredService<IDmarcEnforcementSource>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
+            sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetService<IEmailEventLog>()));
+        // 2. Content filtering: the classifier seam (decisions.md: DMARC quarantine only, until an engine is configured).
+        services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
+        services.AddSingleton<ContentFilterStage>();
+        // 3. Flow rules and hooks (§9, §10): compiled once per configuration generation; held messages and their worker.
+        services.AddSingleton(sp => new FlowRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
+        services.AddSingleton(_ => HookClient.CreateHttpClient());
+        services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<HookClient>>()));
+        services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
+        services.AddSingleton(sp => (IHeldMessageStore)sp.GetRequiredService<IMailStore>());
+        services.AddSingleton<HookHolds>();
+        services.AddSingleton<HeldHookWorker>();
+        services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
+        services.AddSingleton<FlowRulesStage>();
+        // 4. The folder decision.
+        services.AddSingleton<FolderPrecedenceStage>();
+        // 5. DKIM signing with the keys in <DataDirectory>/dkim.
+        services.AddSingleton(sp => new DkimMessageSigner(sp.GetRequiredService<Func<ServerConfig>>()().DataDirectory));
+        services.AddSingleton<DkimSigningStage>();
+        // 6. Delivery: mailboxes (with the users' mailbox rules, §9.8) and the durable outbound queue.
+        services.AddSingleton(sp => new MailboxRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
+        services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailboxRuleSetCache>(), sp.GetRequiredService<IMailStore>(),
+            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.MailboxRules"),
+            sp.GetRequiredService<TimeProvider>(), sp.GetService<IEmailEventLog>()));
+        services.AddSingleton<LocalDelivery>();
+        services.AddSingleton<QueueSignal>();
+        services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<Func<IMailFlowDoor>>(), sp.GetRequiredService<IDirectorySource>(),
+            sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.Dsn"), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<DeliveryStage>();
+        services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<IDnsResolver>(),
+            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName));
+        services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
+            sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
+            Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetService<IEmailEventLog>()));
+        // 7–9. What follows delivery: bounce notices, journaling (§14), mailbox rules' forwards.
+        services.AddSingleton<BounceNoticeStage>();
+        services.AddSingleton(sp => new JournalWriter(sp.GetRequiredService<Func<IMailFlowDoor>>(), sp.GetRequiredService<IDirectorySource>(),
+            sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<DsnSender>(), Category(sp, "MailServer.Delivery.Journal"),
+            sp.GetRequiredService<TimeProvider>(), sp.GetService<IEmailEventLog>()));
+        services.AddSingleton<JournalingStage>();
+        services.AddSingleton<MailboxRuleActionsStage>();
+        return services;
+    }
+}

@@ -1,0 +1,39 @@
+using MailServer.Rules.FlowRules;
+using MailServer.Server.Dkim;
+using MailServer.Server.Logging;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.MailFlow.Stages;
+
+/// <summary>
+/// Stage 5: DKIM-signs mail a user sends for its From domain (decisions.md §12) once, before any copy is stored or
+/// queued, so local and remote recipients get the same signed bytes. A domain without keys, or a message MimeKit
+/// cannot take apart, goes unsigned (logged): signing never costs the sender the message.
+/// </summary>
+public sealed class DkimSigningStage(DkimMessageSigner signer, ILogger<DkimSigningStage> logger) : IMailFlowStage
+{
+    /// <inheritdoc />
+    public async Task RunAsync(MailFlowContext context, CancellationToken cancellationToken)
+    {
+        var message = context.Message;
+        var outbound = message.IsSentByUser || message.Release is { Direction: FlowDirection.Outbound };
+        if (!outbound || !signer.HasAnyKeys || !context.Going.Any())
+            return;
+        try
+        {
+            using var input = new MemoryStream(message.Content.ToArray(), writable: false);
+            var parsed = await MimeKit.MimeMessage.LoadAsync(input, cancellationToken).ConfigureAwait(false);
+            if (signer.Sign(parsed) == 0)
+                return;
+            var format = MimeKit.FormatOptions.Default.Clone();
+            format.NewLineFormat = MimeKit.NewLineFormat.Dos;
+            using var output = new MemoryStream(message.Content.Length + 1024);
+            await parsed.WriteToAsync(format, output, cancellationToken).ConfigureAwait(false);
+            context.Message = message with { Content = output.ToArray() };
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or FormatException)
+        {
+            QueueLog.SigningFailed(logger, e, message.LogId);
+        }
+    }
+}
