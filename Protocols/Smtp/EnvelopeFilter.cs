@@ -51,8 +51,10 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
     public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
     {
         var session = SmtpSessionState.Of(context);
-        var address = to.AsAddress();
-        var parameters = TakeParameters(session, address);
+        var snapshot = directory.Current;
+        var parameters = TakeParameters(session, to.AsAddress());
+        // RFC 5321 §4.5.1: a bare <Postmaster> arrives rewritten by the connection guard; the directory qualifies it.
+        var address = parameters?.BarePostmaster == true ? snapshot.Qualify(MailDirectory.BarePostmaster) : to.AsAddress();
         if (parameters?.Invalid == true)
             throw Refuse(address, "invalid DSN parameter", SmtpReplies.BadDsnParameter);
 
@@ -60,7 +62,7 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
         if (session.Recipients.Count >= options.Limits.MaxRecipients)
             throw Refuse(address, "too many recipients", SmtpReplies.TooManyRecipients);
 
-        var resolution = directory.Current.Resolve(address);
+        var resolution = snapshot.Resolve(address);
         switch (resolution)
         {
             case RecipientResolution.NotLocal when session.Kind != SmtpListenerKind.Mx && session.User is { } user:

@@ -10,7 +10,7 @@ namespace MailServer.Protocols.Smtp;
 /// </summary>
 /// <param name="OrganizationId">The organization of the authenticated user.</param>
 /// <param name="UserId">The authenticated user's address.</param>
-/// <param name="OwnerId">The mailbox the message goes out from: the user's own, or the owner's whose Send As or Send On
+/// <param name="OwnerId">The mailbox the message goes out from: the user's own, or the user's or group's whose Send As or Send On
 /// Behalf right was used (or refused). The refused address itself when it belongs to no user.</param>
 /// <param name="MessageId">The message's Message-ID (as stored, so the one the server added when the client gave none);
 /// null when refused at MAIL FROM, before any content.</param>
@@ -37,13 +37,13 @@ public interface ISubmissionObserver
 /// <summary>Whose mailbox a submission acts on, for <see cref="SubmissionAttempt.OwnerId"/>.</summary>
 internal static class SubmissionOwner
 {
-    /// <summary>The owner a send decision names; the user for its own addresses; for a refusal the user owning the refused address, else that address.</summary>
+    /// <summary>The owner a send decision names; the user for its own addresses; for a refusal the user or group owning the refused address, else that address.</summary>
     public static string Of(MailDirectory directory, DirectoryUser user,
         SendDecision decision) => decision switch
     {
-        SendDecision.AsOwner owner => owner.Owner.Email,
-        SendDecision.OnBehalfOf owner => owner.Owner.Email,
-        SendDecision.Refused refused => directory.FindUser(refused.Address.ToLowerInvariant())?.Email ?? refused.Address,
+        SendDecision.AsOwner owner => owner.Owner,
+        SendDecision.OnBehalfOf owner => owner.Owner,
+        SendDecision.Refused refused => directory.PrimaryOf(refused.Address.ToLowerInvariant()) ?? refused.Address,
         _ => user.Email,
     };
 }

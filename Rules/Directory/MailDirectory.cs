@@ -1,7 +1,20 @@
 namespace MailServer.Rules.Directory;
 
 /// <summary>An organization as the directory knows it: its id, alias and the domains it owns.</summary>
-public sealed record DirectoryOrganization(string Id, string Alias, IReadOnlyList<string> Domains, string DefaultDomain);
+public sealed record DirectoryOrganization(string Id, string Alias, IReadOnlyList<string> Domains, string DefaultDomain)
+{
+    /// <summary>
+    /// The configured user or group (any of its addresses) that postmaster@ and abuse@ of every domain reach;
+    /// null: the organization's first enabled user (<see cref="MailDirectory.PostmasterOf"/>).
+    /// </summary>
+    public string? Postmaster { get; init; }
+}
+
+/// <summary>Where an organization's postmaster@ and abuse@ mail goes (RFC 5321 §4.5.1, RFC 2142 §2).</summary>
+/// <param name="Address">The primary address of the user or group that receives it.</param>
+/// <param name="IsGroup">True when <paramref name="Address"/> is a group.</param>
+/// <param name="Configured">False when no Postmaster is configured and the first enabled user was chosen.</param>
+public sealed record DirectoryPostmaster(string Address, bool IsGroup, bool Configured);
 
 /// <summary>A user with a mailbox. <see cref="Email"/> is the primary address, lower-cased.</summary>
 public sealed record DirectoryUser(
@@ -61,6 +74,17 @@ public sealed class MailDirectory
     private readonly Dictionary<string, DirectoryUser> _userByAddress;
     private readonly Dictionary<string, DirectoryGroup> _groupByAddress;
     private readonly IReadOnlyList<DirectoryPermission> _permissions;
+    private readonly Dictionary<string, DirectoryPostmaster> _postmasterByOrganization = new(StringComparer.Ordinal);
+
+    /// <summary>The local part that RFC 5321 §4.5.1 lets a client send without a domain (<c>RCPT TO:&lt;Postmaster&gt;</c>).</summary>
+    public const string BarePostmaster = "postmaster";
+
+    /// <summary>
+    /// Local parts every local domain accepts even when no user, alias or group has them: postmaster (RFC 5321
+    /// §4.5.1: "MUST support") and abuse (RFC 2142 §2; WorkMail's best practice, §3.1 of the behaviour model, is
+    /// both on every domain). Compared case-insensitively.
+    /// </summary>
+    public static IReadOnlyList<string> RoleLocalParts { get; } = ["postmaster", "abuse"];
 
     private MailDirectory(
         IReadOnlyList<DirectoryOrganization> organizations,
@@ -75,6 +99,12 @@ public sealed class MailDirectory
         _groupByAddress = groupByAddress;
         _permissions = permissions;
     }
+
+    /// <summary>
+    /// The organization a bare <c>&lt;Postmaster&gt;</c> reaches: the one owning the server name's domain (or a
+    /// parent of it), else the first organization; null when there is none.
+    /// </summary>
+    public DirectoryOrganization? DefaultOrganization { get; private set; }
 
     /// <summary>Every organization, in configuration order.</summary>
     public IReadOnlyList<DirectoryOrganization> Organizations { get; }
@@ -93,12 +123,21 @@ public sealed class MailDirectory
     /// addresses and domains; here a duplicate throws.
     /// </summary>
     /// <exception cref="ArgumentException">Two entries claim the same domain or address.</exception>
+    /// <param name="organizations">Every organization, in configuration order.</param>
+    /// <param name="users">Every user, in configuration order (the first enabled one of an organization is its
+    /// postmaster unless <see cref="DirectoryOrganization.Postmaster"/> names another).</param>
+    /// <param name="groups">Every group.</param>
+    /// <param name="permissions">The mailbox permission grants.</param>
+    /// <param name="serverName">The server's host name: the organization owning its domain receives bare
+    /// <c>&lt;Postmaster&gt;</c> mail (<see cref="DefaultOrganization"/>); null or no match: the first organization.</param>
     public static MailDirectory Build(
         IEnumerable<DirectoryOrganization> organizations,
         IEnumerable<DirectoryUser> users,
         IEnumerable<DirectoryGroup> groups,
-        IEnumerable<DirectoryPermission>? permissions = null)
+        IEnumerable<DirectoryPermission>? permissions = null,
+        string? serverName = null)
     {
+        var userList = users.ToList();
         var orgs = organizations.ToList();
         var byDomain = new Dictionary<string, DirectoryOrganization>(StringComparer.OrdinalIgnoreCase);
         foreach (var org in orgs)
@@ -107,7 +146,7 @@ public sealed class MailDirectory
                     throw new ArgumentException($"Domain '{domain}' belongs to more than one organization.");
 
         var userByAddress = new Dictionary<string, DirectoryUser>(StringComparer.OrdinalIgnoreCase);
-        foreach (var user in users)
+        foreach (var user in userList)
             foreach (var address in user.Aliases.Prepend(user.Email))
                 if (!userByAddress.TryAdd(address, user))
                     throw new ArgumentException($"Address '{address}' is used more than once.");
@@ -118,8 +157,57 @@ public sealed class MailDirectory
                 if (userByAddress.ContainsKey(address) || !groupByAddress.TryAdd(address, group))
                     throw new ArgumentException($"Address '{address}' is used more than once.");
 
-        return new MailDirectory(orgs, byDomain, userByAddress, groupByAddress, permissions?.ToList() ?? []);
+        var directory = new MailDirectory(orgs, byDomain, userByAddress, groupByAddress, permissions?.ToList() ?? []);
+        foreach (var org in orgs)
+        {
+            DirectoryPostmaster? postmaster = null;
+            if (org.Postmaster is { } configured)
+            {
+                if (directory.FindUser(configured) is { } user)
+                    postmaster = new DirectoryPostmaster(user.Email, IsGroup: false, Configured: true);
+                else if (directory.FindGroup(configured) is { } group)
+                    postmaster = new DirectoryPostmaster(group.Email, IsGroup: true, Configured: true);
+            }
+            postmaster ??= userList.FirstOrDefault(u => u.Enabled && u.OrganizationId == org.Id) is { } first
+                ? new DirectoryPostmaster(first.Email, IsGroup: false, Configured: false)
+                : null;
+            if (postmaster is not null)
+                directory._postmasterByOrganization[org.Id] = postmaster;
+        }
+        directory.DefaultOrganization = OrganizationOfHost(byDomain, serverName) ?? orgs.FirstOrDefault();
+        return directory;
     }
+
+    private static DirectoryOrganization? OrganizationOfHost(Dictionary<string, DirectoryOrganization> byDomain, string? host)
+    {
+        for (var name = host?.Trim().TrimEnd('.'); !string.IsNullOrEmpty(name); name = name.IndexOf('.') is var dot and >= 0 ? name[(dot + 1)..] : null)
+            if (byDomain.TryGetValue(name, out var org))
+                return org;
+        return null;
+    }
+
+    /// <summary>
+    /// Who receives the organization's postmaster@ and abuse@ mail; null when it has no enabled user and no
+    /// Postmaster is configured (then those addresses are unknown, like any other).
+    /// </summary>
+    public DirectoryPostmaster? PostmasterOf(DirectoryOrganization organization) =>
+        _postmasterByOrganization.GetValueOrDefault(organization.Id);
+
+    /// <summary>
+    /// The postmaster address that DSNs, quota warnings and other server-made messages come from:
+    /// postmaster@ the default domain of <paramref name="organization"/> (or of <see cref="DefaultOrganization"/>).
+    /// It resolves to a mailbox whenever the organization has a postmaster (<see cref="PostmasterOf"/>); null
+    /// when there is no organization at all.
+    /// </summary>
+    public string? PostmasterAddress(DirectoryOrganization? organization = null) =>
+        (organization ?? DefaultOrganization) is { } org ? BarePostmaster + "@" + org.DefaultDomain : null;
+
+    /// <summary>
+    /// The address an envelope recipient stands for: a bare <c>Postmaster</c> (any case, RFC 5321 §4.5.1)
+    /// becomes postmaster@ the default domain of <see cref="DefaultOrganization"/>; any other address is returned as is.
+    /// </summary>
+    public string Qualify(string address) =>
+        address.Equals(BarePostmaster, StringComparison.OrdinalIgnoreCase) && PostmasterAddress() is { } qualified ? qualified : address;
 
     /// <summary>The organization that owns the domain of <paramref name="address"/>, if any.</summary>
     public DirectoryOrganization? OrganizationOf(string address)
@@ -141,8 +229,13 @@ public sealed class MailDirectory
     /// Resolves an envelope recipient: a user or alias to its mailbox, a group to the distinct enabled
     /// users it contains (nested groups included, cycles ignored).
     /// </summary>
+    /// <remarks>
+    /// postmaster@ and abuse@ every local domain (and a bare <c>Postmaster</c>, see <see cref="Qualify"/>) that no
+    /// user, alias or group claims resolve to the organization's postmaster (<see cref="PostmasterOf"/>).
+    /// </remarks>
     public RecipientResolution Resolve(string address)
     {
+        address = Qualify(address);
         var org = OrganizationOf(address);
         if (org is null)
             return new RecipientResolution.NotLocal();
@@ -160,20 +253,51 @@ public sealed class MailDirectory
                 : new RecipientResolution.Disabled(org);
         }
 
+        // A real user, alias or group named postmaster@ or abuse@ took precedence above.
+        if (IsRoleAddress(address) && PostmasterOf(org) is { } postmaster)
+        {
+            if (!postmaster.IsGroup)
+                return FindUser(postmaster.Address) is { Enabled: true } receiver
+                    ? new RecipientResolution.Local(org, [receiver], IsGroup: false)
+                    : new RecipientResolution.Disabled(org);
+            var receivers = FindGroup(postmaster.Address) is { } receiving ? ExpandGroup(receiving) : [];
+            return receivers.Count > 0
+                ? new RecipientResolution.Local(org, receivers, IsGroup: true)
+                : new RecipientResolution.Disabled(org);
+        }
+
         return new RecipientResolution.UnknownAddress(org);
+    }
+
+    /// <summary>True for postmaster@ or abuse@ any domain (<see cref="RoleLocalParts"/>).</summary>
+    public static bool IsRoleAddress(string address)
+    {
+        var at = address.LastIndexOf('@');
+        return at > 0 && RoleLocalParts.Any(part => address.AsSpan(0, at).Equals(part, StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>
     /// The rights <paramref name="grantee"/> holds on the mailbox of <paramref name="owner"/> (any of its
-    /// addresses): grants to the user directly and to every group that contains it, nested groups included.
-    /// Full Access counts only when granted to the user itself (§5). A user has no grant on its own mailbox here.
+    /// addresses): grants to the user directly and to every group that contains it, nested groups included
+    /// (§5: "Granting mailbox permissions to a group extends those permissions to all the members of that group,
+    /// including members of nested groups"). A user has no grant on its own mailbox here.
     /// </summary>
-    public MailboxRights RightsOn(DirectoryUser owner, DirectoryUser grantee)
+    public MailboxRights RightsOn(DirectoryUser owner, DirectoryUser grantee) => RightsOn(owner.Email, grantee);
+
+    /// <summary>
+    /// The rights <paramref name="grantee"/> holds on the user or group that has the address
+    /// <paramref name="ownerAddress"/> (any of its addresses): direct grants and grants to groups containing the
+    /// grantee, nested groups included. A group owner can only carry Send As and Send On Behalf (configuration
+    /// validation refuses Full Access on a group: it has no mailbox). None for an address nobody has.
+    /// </summary>
+    public MailboxRights RightsOn(string ownerAddress, DirectoryUser grantee)
     {
+        if (PrimaryOf(ownerAddress) is not { } owner)
+            return MailboxRights.None;
         var rights = MailboxRights.None;
         foreach (var grant in _permissions)
         {
-            if (FindUser(grant.Mailbox) is not { } mailbox || !string.Equals(mailbox.Email, owner.Email, StringComparison.OrdinalIgnoreCase))
+            if (!string.Equals(PrimaryOf(grant.Mailbox), owner, StringComparison.OrdinalIgnoreCase))
                 continue;
             if (FindUser(grant.Grantee) is { } user)
             {
@@ -183,11 +307,14 @@ public sealed class MailDirectory
             else if (FindGroup(grant.Grantee) is { } group
                      && ExpandGroup(group).Any(u => string.Equals(u.Email, grantee.Email, StringComparison.OrdinalIgnoreCase)))
             {
-                rights |= grant.Rights & ~MailboxRights.FullAccess;
+                rights |= grant.Rights;
             }
         }
         return rights;
     }
+
+    /// <summary>The primary address of the user or group that has <paramref name="address"/>, else null.</summary>
+    public string? PrimaryOf(string address) => FindUser(address)?.Email ?? FindGroup(address)?.Email;
 
     /// <summary>The users whose mailbox <paramref name="grantee"/> may open with Full Access, in configuration order.</summary>
     public IReadOnlyList<DirectoryUser> FullAccessMailboxesOf(DirectoryUser grantee) =>

@@ -10,11 +10,11 @@ public abstract record SendDecision
     /// <summary>The address is one of the user's own (primary or alias).</summary>
     public sealed record AsSelf : SendDecision;
 
-    /// <summary>Send As: the owner in From, no Sender header (the real sender stays hidden).</summary>
-    public sealed record AsOwner(DirectoryUser Owner) : SendDecision;
+    /// <summary>Send As: the owner (the primary address of a user or a group) in From, no Sender header (the real sender stays hidden).</summary>
+    public sealed record AsOwner(string Owner) : SendDecision;
 
-    /// <summary>Send On Behalf: the owner in From, the real sender in Sender.</summary>
-    public sealed record OnBehalfOf(DirectoryUser Owner) : SendDecision;
+    /// <summary>Send On Behalf: the owner (the primary address of a user or a group) in From, the real sender in Sender.</summary>
+    public sealed record OnBehalfOf(string Owner) : SendDecision;
 
     /// <summary>The user may not use <see cref="Address"/>; <see cref="Reason"/> is safe to show the client.</summary>
     public sealed record Refused(string Address, string Reason) : SendDecision;
@@ -42,8 +42,10 @@ public sealed record HeaderDecision(SendDecision Decision, SenderHeaderChange Ch
 
 /// <summary>
 /// Who may send as whom on authenticated submission (§5, the [SH] enforcement list): the user's own addresses,
-/// an owner on whose mailbox the user holds Send As, or Send On Behalf (directly or through nested groups,
-/// <see cref="MailDirectory.RightsOn"/>). Pure: reads only the directory snapshot it is given.
+/// a user or group (§5: "a user or group gets Mailbox permissions and Send permissions on the group") on which the
+/// user holds Send As, or Send On Behalf, directly or through nested groups (<see cref="MailDirectory.RightsOn(string, DirectoryUser)"/>).
+/// Being a member of a group does not by itself let a user send as the group. Pure: reads only the directory
+/// snapshot it is given.
 /// </summary>
 public static class SendPermission
 {
@@ -89,7 +91,7 @@ public static class SendPermission
     {
         if (IsOwnAddress(directory, user, address))
             return new SendDecision.AsSelf();
-        if (directory.FindUser(address) is { } owner)
+        if (directory.PrimaryOf(address) is { } owner)
         {
             var rights = directory.RightsOn(owner, user);
             if (rights.HasFlag(MailboxRights.SendAs))

@@ -38,6 +38,7 @@ internal sealed class DnsRecordsCommand : ICliCommand
             }
             domains = [wanted];
         }
+        var directory = config.ToDirectory();
         foreach (var domain in domains)
         {
             IReadOnlyList<DkimKeyFile> keys;
@@ -50,13 +51,24 @@ internal sealed class DnsRecordsCommand : ICliCommand
                 await console.Error.WriteLineAsync($"mailserver: cannot read the DKIM keys of {domain}: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Failure;
             }
-            await console.Out.WriteAsync(Records(domain, config.ServerName, config.Listeners, keys)).ConfigureAwait(false);
+            await console.Out.WriteAsync(Records(domain, config.ServerName, config.Listeners, keys, ReportAddress(directory, domain))).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
     }
 
-    /// <summary>The zone-file lines of one domain.</summary>
-    internal static string Records(string domain, string serverName, ListenersConfig listeners, IReadOnlyList<DkimKeyFile> keys)
+    /// <summary>
+    /// Where DMARC aggregate reports for <paramref name="domain"/> should go: its postmaster@, which reaches the
+    /// organization's postmaster (RFC 5321 §4.5.1); null when the organization has none, so no record names an
+    /// address that would refuse the reports.
+    /// </summary>
+    internal static string? ReportAddress(MailServer.Rules.Directory.MailDirectory directory, string domain)
+    {
+        var address = "postmaster@" + domain;
+        return directory.Resolve(address) is MailServer.Rules.Directory.RecipientResolution.Local ? address : null;
+    }
+
+    /// <summary>The zone-file lines of one domain; <paramref name="reportAddress"/> receives DMARC aggregate reports (none when null).</summary>
+    internal static string Records(string domain, string serverName, ListenersConfig listeners, IReadOnlyList<DkimKeyFile> keys, string? reportAddress)
     {
         var host = serverName.TrimEnd('.') + ".";
         var sb = new StringBuilder($"; {domain}\n");
@@ -68,7 +80,10 @@ internal sealed class DnsRecordsCommand : ICliCommand
         foreach (var key in keys)
             sb.Append(DkimRecord(key));
         // RFC 7489 §6.3: quarantine what fails, relaxed alignment, aggregate reports to the domain's postmaster.
-        sb.Append(Line($"_dmarc.{domain}", "TXT", Quoted($"v=DMARC1; p=quarantine; adkim=r; aspf=r; pct=100; rua=mailto:postmaster@{domain}")));
+        if (reportAddress is null)
+            sb.Append("; no enabled user and no Postmaster in this organization: DMARC reports have nowhere to go, so none are asked for\n");
+        var rua = reportAddress is null ? "" : $"; rua=mailto:{reportAddress}";
+        sb.Append(Line($"_dmarc.{domain}", "TXT", Quoted($"v=DMARC1; p=quarantine; adkim=r; aspf=r; pct=100{rua}")));
         // RFC 6186 §3.1–3.2 (and RFC 8314 §5.1 for _submissions): client autoconfiguration.
         sb.Append(Line($"_imaps._tcp.{domain}", "SRV", $"0 1 {listeners.Imaps} {host}"));
         sb.Append(Line($"_imap._tcp.{domain}", "SRV", $"10 1 {listeners.Imap} {host}"));

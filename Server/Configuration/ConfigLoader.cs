@@ -349,6 +349,7 @@ public static partial class ConfigLoader
             // Group members: users or groups of this organization, by any of their addresses (§4.4).
             CheckGroupMembers(o, local);
 
+            var postmaster = ReadPostmaster(o, local, users);
             var permissions = o.Array("MailboxPermissions", (e, p) => ReadPermission(e, p, local));
             var accessRules = o.Array("AccessControlRules", (e, p) => ReadAccessRule(e, p, local));
             CheckUniqueNames(accessRules.Select(r => r.Name), o.PathOf("AccessControlRules"), "access control rule");
@@ -388,7 +389,7 @@ public static partial class ConfigLoader
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
-                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog);
+                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog) { Postmaster = postmaster };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {
@@ -493,6 +494,29 @@ public static partial class ConfigLoader
             var members = g.Strings("Members", (s, _) => s.Trim().ToLowerInvariant());
             g.Finish();
             return email is null ? null : new GroupConfig(email, aliases, members.Distinct(StringComparer.OrdinalIgnoreCase).ToList());
+        }
+
+        /// <summary>
+        /// <c>Postmaster</c>: a user or group of this organization (any of its addresses) that postmaster@ and abuse@
+        /// reach (RFC 5321 §4.5.1); a disabled user would refuse that mail, so it is refused here. Null: the first
+        /// enabled user (the server says so when it loads the configuration).
+        /// </summary>
+        private string? ReadPostmaster(JsonObjectReader o, Dictionary<string, (bool IsUser, string Primary)> local, IReadOnlyList<UserConfig> users)
+        {
+            var value = o.String("Postmaster");
+            if (value is null)
+                return null;
+            if (!local.TryGetValue(value.Trim(), out var entry))
+            {
+                o.Error("Postmaster", $"'{value}' is not a user or group of this organization");
+                return null;
+            }
+            if (entry.IsUser && users.FirstOrDefault(u => u.Email == entry.Primary) is { Enabled: false })
+            {
+                o.Error("Postmaster", $"'{value}' is a disabled user: postmaster and abuse mail to it would be refused");
+                return null;
+            }
+            return entry.Primary;
         }
 
         private MailboxPermissionConfig? ReadPermission(JsonElement element, string path,

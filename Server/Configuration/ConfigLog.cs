@@ -28,4 +28,26 @@ internal static partial class ConfigLog
 
     [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Watching {Folder} for changes failed; falling back to polling")]
     public static partial void WatcherFailed(ILogger logger, string folder, Exception exception);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Information, Message = "Organization {Alias}: postmaster@ and abuse@ of every domain{Bare} deliver to {Address} ({Source})")]
+    public static partial void PostmasterIs(ILogger logger, string alias, string bare, string address, string source);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Organization {Alias} has no enabled user and no Postmaster: mail to postmaster@ and abuse@ its domains is refused")]
+    public static partial void NoPostmaster(ILogger logger, string alias);
+
+    /// <summary>Says where each organization's postmaster and abuse mail goes (RFC 5321 §4.5.1), and where a bare &lt;postmaster&gt; goes.</summary>
+    public static void Postmasters(ILogger logger, Rules.Directory.MailDirectory directory)
+    {
+        for (var i = 0; i < directory.Organizations.Count; i++)
+        {
+            var org = directory.Organizations[i];
+            var bare = ReferenceEquals(org, directory.DefaultOrganization) ? " and a bare <postmaster>" : "";
+            if (directory.PostmasterOf(org) is not { } postmaster)
+                NoPostmaster(logger, org.Alias);
+            else
+                PostmasterIs(logger, org.Alias, bare, postmaster.Address, postmaster.Configured
+                    ? "Organizations[" + i + "].Postmaster"
+                    : "the organization's first user; set $." + ConfigLoader.SectionName + ".Organizations[" + i + "].Postmaster to choose another user or group");
+        }
+    }
 }

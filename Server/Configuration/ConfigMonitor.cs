@@ -81,7 +81,12 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
             _watcher = null;
         }
         ConfigLog.Loaded(_logger, configPath, config.Organizations.Count, config.Organizations.Sum(o => o.Users.Count));
+        ConfigLog.Postmasters(_logger, _snapshot.Directory);
     }
+
+    private static bool SamePostmasters(MailDirectory before, MailDirectory after) =>
+        before.DefaultOrganization?.Id == after.DefaultOrganization?.Id
+        && before.Organizations.Select(o => (o.Id, before.PostmasterOf(o))).SequenceEqual(after.Organizations.Select(o => (o.Id, after.PostmasterOf(o))));
 
     /// <summary>Loads the configuration and starts watching it.</summary>
     /// <param name="configPath">The appsettings.json path.</param>
@@ -178,11 +183,14 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
                     return false;
                 case ConfigLoadResult.Ok ok:
                     var config = KeepRestartOnlyValues(_snapshot.Config, ok.Config);
+                    var previous = _snapshot;
                     applied = new ConfigSnapshot(config, config.ToDirectory(), _snapshot.Generation + 1);
                     _snapshot = applied;
                     fired = _changeSource;
                     _changeSource = new CancellationTokenSource();
                     ConfigLog.Reloaded(_logger, _configPath, config.Organizations.Count, config.Organizations.Sum(o => o.Users.Count));
+                    if (!SamePostmasters(previous.Directory, applied.Directory))
+                        ConfigLog.Postmasters(_logger, applied.Directory);
                     break;
                 default:
                     return false;

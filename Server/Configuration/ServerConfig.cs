@@ -110,6 +110,12 @@ public sealed record OrganizationConfig(
     /// <summary>The audit log settings in force (the defaults when the section is absent).</summary>
     public AuditLogConfig AuditLogSettings => AuditLog ?? AuditLogConfig.Default;
 
+    /// <summary>
+    /// The primary address of the user or group that receives postmaster@ and abuse@ mail of every domain
+    /// (RFC 5321 §4.5.1); null: the organization's first enabled user.
+    /// </summary>
+    public string? Postmaster { get; init; }
+
     /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
     public string DefaultDomain => Domains.First(d => d.Default).Name;
 }

@@ -17,7 +17,10 @@ public static class ServerConfigMapping
         var permissions = new List<DirectoryPermission>();
         foreach (var org in config.Organizations)
         {
-            organizations.Add(new DirectoryOrganization(org.Id, org.Alias, org.Domains.Select(d => d.Name).ToList(), org.DefaultDomain));
+            organizations.Add(new DirectoryOrganization(org.Id, org.Alias, org.Domains.Select(d => d.Name).ToList(), org.DefaultDomain)
+            {
+                Postmaster = org.Postmaster,
+            });
             users.AddRange(org.Users.Select(u => new DirectoryUser(org.Id, u.Email, u.DisplayName, u.Aliases, u.PasswordHash, u.Enabled,
                 u.MailboxQuotaMiB * 1024L * 1024L)));
             groups.AddRange(org.Groups.Select(g => new DirectoryGroup(org.Id, g.Email, g.Aliases, g.Members)));
@@ -30,7 +33,7 @@ public static class ServerConfigMapping
                     _ => MailboxRights.None,
                 }))));
         }
-        return MailDirectory.Build(organizations, users, groups, permissions);
+        return MailDirectory.Build(organizations, users, groups, permissions, config.ServerName);
     }
 
     /// <summary>The SMTP listener limits from the Limits section.</summary>

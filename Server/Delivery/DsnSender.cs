@@ -23,8 +23,11 @@ public sealed class DsnSender(Func<IMailFlowDoor> door, IDirectorySource directo
         if (envelope.Sender.Length == 0 || recipients.Count == 0)
             return false;
         var current = config();
-        var organization = current.Organizations.FirstOrDefault(o => o.Id == envelope.OrganizationId);
-        var postmaster = "postmaster@" + (organization?.DefaultDomain ?? current.ServerName);
+        // From postmaster@ the organization's default domain, an address that reaches its postmaster (RFC 5321 §4.5.1),
+        // so a reply to the DSN arrives somewhere; the server name only when there is no organization at all.
+        var snapshot = directory.Current;
+        var organization = snapshot.Organizations.FirstOrDefault(o => o.Id == envelope.OrganizationId);
+        var postmaster = snapshot.PostmasterAddress(organization) ?? "postmaster@" + current.ServerName;
         var now = time.GetUtcNow();
         var returnFull = string.Equals(envelope.DsnReturn, "FULL", StringComparison.OrdinalIgnoreCase);
         try

@@ -66,7 +66,7 @@ public sealed class QuotaWarnings
                 var organization = directory.Organizations.First(o => o.Id == user.OrganizationId);
                 try
                 {
-                    await _store.DeliverAsync(Warning(user, organization, mailbox!.UsedBytes), _time.GetUtcNow(),
+                    await _store.DeliverAsync(Warning(user, organization, directory.PostmasterAddress(organization)!, mailbox!.UsedBytes), _time.GetUtcNow(),
                         [new DeliveryTarget(mailbox.MailboxId, WellKnownFolders.Inbox)], cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is IOException or ArgumentException or KeyNotFoundException)
@@ -89,13 +89,16 @@ public sealed class QuotaWarnings
         }
     }
 
-    /// <summary>The warning message: from postmaster of the organization's default domain, auto-generated (RFC 3834 §5).</summary>
-    private byte[] Warning(DirectoryUser user, DirectoryOrganization organization, long usedBytes)
+    /// <summary>
+    /// The warning message: from postmaster of the organization's default domain (an address that reaches the
+    /// organization's postmaster, MailDirectory.PostmasterOf), auto-generated (RFC 3834 §5).
+    /// </summary>
+    private byte[] Warning(DirectoryUser user, DirectoryOrganization organization, string postmaster, long usedBytes)
     {
         static string MiB(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture);
         var percent = (int)Math.Floor(100.0 * usedBytes / user.MailboxQuotaBytes);
         var message = new MimeMessage();
-        message.From.Add(new MailboxAddress("Mail Server", "postmaster@" + organization.DefaultDomain));
+        message.From.Add(new MailboxAddress("Mail Server", postmaster));
         message.To.Add(new MailboxAddress(user.DisplayName, user.Email));
         message.Subject = $"Your mailbox is {percent}% full";
         message.Date = _time.GetUtcNow();

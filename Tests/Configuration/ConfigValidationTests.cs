@@ -148,6 +148,27 @@ public sealed class ConfigValidationTests
             "$.MailServer.Organizations[0].MailboxPermissions[0].Permissions", "FullAccess can only be granted on a user's mailbox");
 
     [Test]
+    public void Postmaster_names_a_user_or_group_of_the_organization() =>
+        AssertError(r => r.Org()["Postmaster"] = "nobody@example.test",
+            "$.MailServer.Organizations[0].Postmaster", "'nobody@example.test' is not a user or group of this organization");
+
+    [Test]
+    public void Postmaster_cannot_be_a_disabled_user() =>
+        AssertError(r => { r.Org()["Postmaster"] = "bob@example.test"; r.User(1)["Enabled"] = false; },
+            "$.MailServer.Organizations[0].Postmaster", "is a disabled user");
+
+    [Test]
+    public void Postmaster_by_any_address_is_read_as_the_primary_address_and_defaults_to_null()
+    {
+        Assert.That(ConfigFixtures.LoadOk(ConfigFixtures.Valid()).Organizations[0].Postmaster, Is.Null);
+        var root = ConfigFixtures.Valid();
+        root.Org()["Postmaster"] = "ALL@example.test";
+        Assert.That(ConfigFixtures.LoadOk(root).Organizations[0].Postmaster, Is.EqualTo("team@example.test"));
+        root.Org()["Postmaster"] = "a@other.test";
+        Assert.That(ConfigFixtures.LoadOk(root).Organizations[0].Postmaster, Is.EqualTo("alice@example.test"));
+    }
+
+    [Test]
     public void Permission_names_are_checked() =>
         AssertError(r => r.Org()["MailboxPermissions"]![0]!["Permissions"] = new JsonArray("ReadOnly"),
             "$.MailServer.Organizations[0].MailboxPermissions[0].Permissions[0]", "FullAccess, SendAs, SendOnBehalf");

@@ -104,4 +104,23 @@ public sealed class SenderAuthenticationCliTests
         var all = await Run("dns-records", "--config", config);
         Assert.That(all.Out, Does.Contain("; example.test").And.Contain("run 'mailserver dkim generate other.test'").IgnoreCase);
     }
+    [Test]
+    public async Task Dns_records_ask_for_DMARC_reports_only_where_a_postmaster_receives_them()
+    {
+        using var temp = new TempFolder();
+        var root = ConfigFixtures.Valid();
+        foreach (var user in root.Org()["Users"]!.AsArray())
+            user!["Enabled"] = false;
+        root.Org()["Groups"] = new JsonArray();
+        root.Org()["MailboxPermissions"] = new JsonArray();
+        root.Org()["AccessControlRules"]![0]!["Users"] = new JsonArray();
+        var path = temp.File("appsettings.json");
+        File.WriteAllText(path, root.ToJsonString());
+
+        var result = await Run("dns-records", "example.test", "--config", path);
+
+        Assert.That(result.ExitCode, Is.Zero, result.Error);
+        Assert.That(result.Out, Does.Contain("DMARC reports have nowhere to go"));
+        Assert.That(result.Out.Split('\n'), Has.Some.Match("^_dmarc\\.example\\.test\\.\\s+3600 IN TXT\\s+\"v=DMARC1; p=quarantine; adkim=r; aspf=r; pct=100\"$"));
+    }
 }

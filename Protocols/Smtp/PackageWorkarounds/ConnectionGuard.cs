@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
@@ -119,35 +120,78 @@ internal sealed class ConnectionGuard : Stream
     {
         if (_closing.IsCancellationRequested)
             return 0;
-        if (_dataMode || !_atLineStart)
-            TcpQuickAck.Request(_socket); // mid-message or mid-line: a Nagle client holds the rest until we ACK
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
-        linked.CancelAfter(_limits.SessionTimeout);
-        int read;
-        try
+        if (_pending is not null)
+            return TakePending(buffer.Span);
+        while (true)
         {
-            read = await _inner.ReadAsync(buffer, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            if (!_closing.IsCancellationRequested)
-                await CloseWithReplyAsync(SmtpReplies.IdleTimeout, GuardVerdict.IdleTimeout).ConfigureAwait(false);
-            return 0;
-        }
-        catch (Exception e) when (_closing.IsCancellationRequested && e is IOException or ObjectDisposedException)
-        {
-            return 0;
-        }
-        if (read == 0 || _closing.IsCancellationRequested)
-            return 0;
+            if (_carry is not null && (_dataMode || buffer.Length <= _carry.Length))
+            {
+                // Not a command line after all (or no room to complete it here): pass it on as it is.
+                (_pending, _pendingOffset, _carry) = (_carry, 0, null);
+                return TakePending(buffer.Span);
+            }
+            // An incomplete RCPT line held back from the last read goes first; the new bytes complete it.
+            var carried = _carry?.Length ?? 0;
+            _carry?.CopyTo(buffer.Span);
+            _carry = null;
+            if (_dataMode || !_atLineStart || carried > 0)
+                TcpQuickAck.Request(_socket); // mid-message or mid-line: a Nagle client holds the rest until we ACK
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+            linked.CancelAfter(_limits.SessionTimeout);
+            int read;
+            try
+            {
+                read = await _inner.ReadAsync(buffer[carried..], linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (!_closing.IsCancellationRequested)
+                    await CloseWithReplyAsync(SmtpReplies.IdleTimeout, GuardVerdict.IdleTimeout).ConfigureAwait(false);
+                return 0;
+            }
+            catch (Exception e) when (_closing.IsCancellationRequested && e is IOException or ObjectDisposedException)
+            {
+                return 0;
+            }
+            if (read == 0 || _closing.IsCancellationRequested)
+                return 0;
 
-        if (Inspect(buffer.Span[..read]) is { } tripped)
-        {
-            var reply = tripped == GuardVerdict.CommandLineTooLong ? SmtpReplies.LineTooLong : SmtpReplies.MessageTooBig;
-            await CloseWithReplyAsync(reply, tripped).ConfigureAwait(false);
-            return 0;
+            if (Inspect(buffer.Span.Slice(carried, read)) is { } tripped)
+            {
+                var reply = tripped == GuardVerdict.CommandLineTooLong ? SmtpReplies.LineTooLong : SmtpReplies.MessageTooBig;
+                await CloseWithReplyAsync(reply, tripped).ConfigureAwait(false);
+                return 0;
+            }
+            if (_dataMode || RcptParameterSink is null)
+                return TrackLineStart(buffer.Span[..(carried + read)]);
+            // Zero would mean end of stream to SmtpServer: when all of it was an incomplete RCPT line, read on.
+            if (StripRcptParameters(buffer.Span, carried + read) is var count and > 0)
+                return count;
         }
-        return _dataMode || RcptParameterSink is null ? TrackLineStart(buffer.Span[..read]) : StripRcptParameters(buffer.Span[..read]);
+    }
+
+    /// <summary>
+    /// An incomplete RCPT line at the end of a read (a pipelined burst larger than one read splits lines), held back
+    /// so that <see cref="RcptParameterParser"/> sees it whole; bounded by the command-line cap that
+    /// <see cref="Inspect"/> enforces.
+    /// </summary>
+    private byte[]? _carry;
+
+    private static bool MayBeRcptLine(ReadOnlySpan<byte> start) =>
+        Ascii.EqualsIgnoreCase(start[..Math.Min(start.Length, 8)], "RCPT TO:"u8[..Math.Min(start.Length, 8)]);
+
+    /// <summary>Rewritten bytes that did not fit the reader's buffer; served before anything new is read.</summary>
+    private byte[]? _pending;
+    private int _pendingOffset;
+
+    private int TakePending(Span<byte> buffer)
+    {
+        var count = Math.Min(buffer.Length, _pending!.Length - _pendingOffset);
+        _pending.AsSpan(_pendingOffset, count).CopyTo(buffer);
+        _pendingOffset += count;
+        if (_pendingOffset == _pending.Length)
+            _pending = null;
+        return count;
     }
 
     /// <summary>Where the session collects RCPT parameters (RFC 3461); null: lines pass untouched.</summary>
@@ -163,32 +207,63 @@ internal sealed class ConnectionGuard : Stream
 
     /// <summary>
     /// Shortens every complete RCPT line of the chunk to its path and hands the parameters to the session
-    /// (<see cref="RcptParameterParser"/>). A line split across reads is passed on as it is (SmtpServer then refuses
-    /// its parameters); clients write each command whole, so in practice every line is complete.
+    /// (<see cref="RcptParameterParser"/>). An incomplete RCPT line at the end of the chunk (a pipelined burst larger
+    /// than one read) is held back in <see cref="_carry"/> until the rest of it arrives.
     /// </summary>
-    private int StripRcptParameters(Span<byte> chunk)
+    /// <remarks>
+    /// Lines only get shorter and are rewritten in place, except a bare <c>&lt;Postmaster&gt;</c>
+    /// (<see cref="RcptParameterParser.BarePostmasterPath"/>): from that line on the chunk is rebuilt in a new
+    /// buffer, and what does not fit <paramref name="buffer"/> is kept for the next read.
+    /// </remarks>
+    private int StripRcptParameters(Span<byte> buffer, int read)
     {
+        var chunk = buffer[..read];
         var written = 0;
         var position = 0;
         var lineStart = _atLineStart;
+        ArrayBufferWriter<byte>? grown = null;
         while (position < chunk.Length)
         {
             var lf = chunk[position..].IndexOf((byte)'\n');
             var length = lf < 0 ? chunk.Length - position : lf + 1;
             var line = chunk.Slice(position, length);
+            if (lineStart && lf < 0 && MayBeRcptLine(line))
+            {
+                _carry = line.ToArray();
+                break;
+            }
             var keep = length;
+            byte[]? replacement = null;
             if (lineStart && lf >= 0 && RcptParameterParser.TryStrip(line) is { } stripped)
             {
                 keep = stripped.Length;
+                replacement = stripped.Replacement;
                 RcptParameterSink!.Enqueue(stripped.Parameters);
             }
-            line[..keep].CopyTo(chunk[written..]);
+            if (replacement is not null && grown is null)
+            {
+                grown = new ArrayBufferWriter<byte>(written + replacement.Length + chunk.Length - position);
+                grown.Write(chunk[..written]);
+            }
+            if (grown is not null)
+                grown.Write(replacement ?? line[..keep]);
+            else
+                line[..keep].CopyTo(chunk[written..]);
             written += keep;
             position += length;
             lineStart = lf >= 0;
         }
-        _atLineStart = lineStart;
-        return written;
+        _atLineStart = lineStart || _carry is not null;
+        if (grown is null)
+            return written;
+        var count = Math.Min(buffer.Length, grown.WrittenCount);
+        grown.WrittenSpan[..count].CopyTo(buffer);
+        if (count < grown.WrittenCount)
+        {
+            _pending = grown.WrittenSpan[count..].ToArray();
+            _pendingOffset = 0;
+        }
+        return count;
     }
 
     /// <summary>Counts the bytes just read; returns the cap they broke, if any.</summary>

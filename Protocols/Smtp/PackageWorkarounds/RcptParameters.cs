@@ -8,22 +8,33 @@ namespace MailServer.Protocols.Smtp;
 /// <param name="Notify">NOTIFY, or <see cref="DsnNotify.NotGiven"/>.</param>
 /// <param name="OriginalRecipient">ORCPT as "addr-type;address" with xtext decoded, or null.</param>
 /// <param name="Invalid">A parameter was malformed: the RCPT is answered 501.</param>
-internal sealed record RcptParameters(string Address, DsnNotify Notify, string? OriginalRecipient, bool Invalid);
+/// <param name="BarePostmaster">The client wrote <c>RCPT TO:&lt;Postmaster&gt;</c> without a domain (RFC 5321 §4.5.1); the line
+/// was rewritten to <see cref="RcptParameterParser.BarePostmasterPath"/>, which SmtpServer can parse.</param>
+internal sealed record RcptParameters(string Address, DsnNotify Notify, string? OriginalRecipient, bool Invalid, bool BarePostmaster = false);
 
 /// <summary>
 /// SmtpServer 11.1.0 keeps no parameter of RCPT (its command has none; the parser has a TODO there), so DSN
 /// (RFC 3461) could not be offered. The connection guard passes each complete command line through <see cref="TryStrip"/>: a RCPT
 /// line with NOTIFY/ORCPT parameters is shortened to "RCPT TO:&lt;path&gt;" and the parameters are handed to the
 /// session. Lines with unknown parameters are left for SmtpServer to refuse (RFC 5321 §4.1.1.11, 555).
+/// SmtpServer's path grammar also lacks RFC 5321 §4.1.1.3's <c>"&lt;Postmaster&gt;"</c> (a recipient without a
+/// domain, which every server MUST accept, §4.5.1): such a line is rewritten to <see cref="BarePostmasterPath"/> and
+/// flagged, and the envelope filter hands the directory the bare name.
 /// </summary>
 internal static class RcptParameterParser
 {
+    /// <summary>The path a bare <c>&lt;Postmaster&gt;</c> is rewritten to; the reserved TLD .invalid (RFC 2606 §2) is no one's domain.</summary>
+    public const string BarePostmasterPath = "postmaster@postmaster.invalid";
+
+    private static readonly byte[] BarePostmasterLine = Encoding.ASCII.GetBytes($"RCPT TO:<{BarePostmasterPath}>\r\n");
+
     /// <summary>
     /// For a RCPT line (CRLF included) that carries only NOTIFY/ORCPT parameters: the length of the line kept
     /// (the path and CRLF, written back into <paramref name="line"/>) and the parameters. Otherwise null.
-    /// A RCPT line without parameters yields its parameters as NotGiven and is kept as it is.
+    /// A RCPT line without parameters yields its parameters as NotGiven and is kept as it is. For a bare
+    /// <c>&lt;Postmaster&gt;</c>, <c>Replacement</c> is the line to pass on instead (longer than the original).
     /// </summary>
-    public static (int Length, RcptParameters Parameters)? TryStrip(Span<byte> line)
+    public static (int Length, RcptParameters Parameters, byte[]? Replacement)? TryStrip(Span<byte> line)
     {
         if (line.Length < 10 || !Ascii.EqualsIgnoreCase(line[..8], "RCPT TO:"u8))
             return null;
@@ -33,8 +44,12 @@ internal static class RcptParameterParser
             return null;
         var address = Encoding.UTF8.GetString(line[(open + 1)..close]);
         var rest = Encoding.ASCII.GetString(line[(close + 1)..]).TrimEnd('\r', '\n').Trim(' ');
+        var bare = address.Equals("postmaster", StringComparison.OrdinalIgnoreCase);
+        if (bare)
+            address = BarePostmasterPath;
+        byte[]? replacement = bare ? BarePostmasterLine : null;
         if (rest.Length == 0)
-            return (line.Length, new RcptParameters(address, DsnNotify.NotGiven, null, Invalid: false));
+            return (line.Length, new RcptParameters(address, DsnNotify.NotGiven, null, Invalid: false, bare), replacement);
 
         var notify = DsnNotify.NotGiven;
         string? orcpt = null;
@@ -55,7 +70,7 @@ internal static class RcptParameterParser
         var kept = close + 1;
         line[kept] = (byte)'\r';
         line[kept + 1] = (byte)'\n';
-        return (kept + 2, new RcptParameters(address, notify, orcpt, invalid));
+        return (kept + 2, new RcptParameters(address, notify, orcpt, invalid, bare), replacement);
     }
 
     /// <summary>RFC 3461 §4.1: "NEVER" alone, or a list of SUCCESS, FAILURE, DELAY.</summary>

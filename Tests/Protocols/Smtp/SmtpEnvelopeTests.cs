@@ -154,4 +154,25 @@ public sealed class SmtpEnvelopeTests
         Assert.That(refused.Code, Is.EqualTo(452));
         Assert.That(refused.Text, Does.StartWith("4.5.3 Too many recipients"));
     }
+    [Test]
+    public async Task Bare_postmaster_is_accepted_even_pipelined_past_one_read_buffer_and_reaches_the_postmaster()
+    {
+        // RFC 5321 §4.1.1.3 and §4.5.1: "<Postmaster>" needs no domain. SmtpServer's grammar lacks it, so the
+        // connection guard rewrites each such line to a longer one; 300 of them in one write overflow the reader's
+        // buffer, and the rest must come out on the next read, in order.
+        await using var client = await _server.OpenEhloAsync();
+        Assert.That((await client.CommandAsync("MAIL FROM:<someone@example.net>")).Code, Is.EqualTo(250));
+        var lines = Enumerable.Range(0, 300).Select(i => i % 2 == 0 ? "RCPT TO:<postmaster>" : "RCPT TO:<PostMaster> NOTIFY=NEVER");
+        await client.SendRawAsync(System.Text.Encoding.ASCII.GetBytes(string.Concat(lines.Select(l => l + "\r\n")) + "DATA\r\n"));
+        for (var i = 0; i < 300; i++)
+            Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(250), $"RCPT {i}");
+        Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(354));
+        await client.SendRawAsync(System.Text.Encoding.ASCII.GetBytes("Subject: x\r\n\r\nx\r\n.\r\n"));
+        Assert.That((await client.ReadReplyAsync()).Code, Is.EqualTo(250));
+
+        var delivery = _server.Delivery.Deliveries.Single();
+        Assert.That(delivery.Transaction.Recipients.Select(r => r.Address).Distinct(), Is.EqualTo(new[] { "postmaster@example.test" }));
+        Assert.That(delivery.Mailboxes.Distinct(), Is.EqualTo(new[] { "alice@example.test" }));
+        Assert.That(delivery.Transaction.Recipients[1].Notify, Is.EqualTo(MailServer.Protocols.Smtp.DsnNotify.Never));
+    }
 }

@@ -33,14 +33,30 @@ public sealed class MailboxRightsTests
     }
 
     [Test]
-    public void A_grant_to_a_nested_group_reaches_its_members_but_never_as_full_access()
+    public void A_grant_to_a_nested_group_reaches_its_members_full_access_included()
     {
+        // §5: "Granting mailbox permissions to a group extends those permissions to all the members of that group,
+        // including members of nested groups."
         var directory = Build(new DirectoryPermission("alice@example.test", "outer@example.test", MailboxRights.SendOnBehalf | MailboxRights.FullAccess));
         var carol = directory.FindUser("carol@example.test")!;
         Assert.Multiple(() =>
         {
-            Assert.That(directory.RightsOn(directory.FindUser("alice@example.test")!, carol), Is.EqualTo(MailboxRights.SendOnBehalf));
-            Assert.That(directory.FullAccessMailboxesOf(carol), Is.Empty);
+            Assert.That(directory.RightsOn(directory.FindUser("alice@example.test")!, carol), Is.EqualTo(MailboxRights.SendOnBehalf | MailboxRights.FullAccess));
+            Assert.That(directory.FullAccessMailboxesOf(carol).Select(u => u.Email), Is.EqualTo(new[] { "alice@example.test" }));
+            Assert.That(directory.FullAccessMailboxesOf(directory.FindUser("bob@example.test")!), Is.Empty, "bob is in no group");
+        });
+    }
+
+    [Test]
+    public void Rights_on_a_group_reach_the_grantee_through_any_address_of_the_group()
+    {
+        var directory = Build(new DirectoryPermission("inner@example.test", "bob@example.test", MailboxRights.SendAs));
+        var bob = directory.FindUser("bob@example.test")!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(directory.RightsOn("INNER@example.test", bob), Is.EqualTo(MailboxRights.SendAs));
+            Assert.That(directory.RightsOn("outer@example.test", bob), Is.EqualTo(MailboxRights.None), "a grant on a group is not one on the groups containing it");
+            Assert.That(directory.RightsOn("nobody@example.test", bob), Is.EqualTo(MailboxRights.None));
         });
     }
 }

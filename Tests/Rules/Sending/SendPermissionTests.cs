@@ -22,10 +22,14 @@ public sealed class SendPermissionTests
     private static readonly MailDirectory Directory = MailDirectory.Build(
         [Org], [Alice, Bob, Dave, Erin],
         [new DirectoryGroup(Org.Id, "inner@example.test", [], ["dave@example.test"]),
-         new DirectoryGroup(Org.Id, "outer@example.test", [], ["inner@example.test"])],
+         new DirectoryGroup(Org.Id, "outer@example.test", [], ["inner@example.test"]),
+         new DirectoryGroup(Org.Id, "sales@example.test", ["shop@example.test"], ["erin@example.test"])],
         [new DirectoryPermission("alice@example.test", "bob@example.test", MailboxRights.SendAs),
          new DirectoryPermission("boss@example.test", "outer@example.test", MailboxRights.SendOnBehalf),
-         new DirectoryPermission("alice@example.test", "erin@example.test", MailboxRights.FullAccess)]);
+         new DirectoryPermission("alice@example.test", "erin@example.test", MailboxRights.FullAccess),
+         // §5: send permissions on a group, granted to a (nested) group and to a user.
+         new DirectoryPermission("sales@example.test", "outer@example.test", MailboxRights.SendAs),
+         new DirectoryPermission("shop@example.test", "bob@example.test", MailboxRights.SendOnBehalf)]);
 
     private static DirectoryUser Named(string name) => Directory.FindUser(name + "@example.test")!;
 
@@ -38,6 +42,10 @@ public sealed class SendPermissionTests
     [TestCase("erin", "alice@example.test", null, "Refused", "Keep")]
     [TestCase("alice", "alice@example.test", "bob@example.test", "Refused", "Keep")]
     [TestCase("alice", "nobody@elsewhere.test", null, "Refused", "Keep")]
+    [TestCase("dave", "sales@example.test", null, "AsOwner", "Remove")]
+    [TestCase("dave", "SHOP@example.test", "dave@example.test", "AsOwner", "Remove")]
+    [TestCase("bob", "shop@example.test", null, "OnBehalfOf", "Set")]
+    [TestCase("erin", "sales@example.test", null, "Refused", "Keep")]
     public void Header_rights(string user, string from, string? sender, string decision, string change)
     {
         var result = SendPermission.ForHeaders(Directory, Named(user), new SubmittedHeaders(from, sender));
@@ -46,6 +54,18 @@ public sealed class SendPermissionTests
         Assert.That(result.Change.GetType().Name, Is.EqualTo(change));
         if (result.Change is SenderHeaderChange.Set set)
             Assert.That(set.Address, Is.EqualTo(user + "@example.test"));
+    }
+
+    [Test]
+    public void Sending_as_a_group_names_the_group_as_owner()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(SendPermission.ForEnvelope(Directory, Dave, "shop@example.test"), Is.EqualTo(new SendDecision.AsOwner("sales@example.test")));
+            Assert.That(SendPermission.ForEnvelope(Directory, Bob, "sales@example.test"), Is.EqualTo(new SendDecision.OnBehalfOf("sales@example.test")));
+            Assert.That(SendPermission.ForEnvelope(Directory, Erin, "sales@example.test"), Is.InstanceOf<SendDecision.Refused>(),
+                "membership alone is no send permission");
+        });
     }
 
     [Test]
