@@ -89,6 +89,13 @@ public sealed partial class MailStore
             .ToList();
 
     /// <inheritdoc/>
+    public IReadOnlyList<string> DueQueueIds(DateTimeOffset now, int max) =>
+        Collection(Schema.Queue)
+            .Find(BsonExpression.Create($"$.{Q.NextAttemptTicks} <= @0", now.UtcTicks), 0, max)
+            .Select(d => d["_id"].AsString)
+            .ToList();
+
+    /// <inheritdoc/>
     public QueuedMessage? FindQueued(string queueId) =>
         Collection(Schema.Queue).FindById(queueId) is { } document ? OpenQueued(document) : null;
 
