@@ -122,13 +122,15 @@ public sealed partial class MailStore
     {
         ArgumentNullException.ThrowIfNull(recipients);
         var document = Collection(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
-        var current = OpenQueued(document);
-        var envelope = current.Envelope with { Recipients = recipients };
         var pending = recipients.Count(r => r.State == QueuedRecipientState.Pending);
         var blobId = document[Q.BlobId].AsString;
         byte[]? sealedEnvelope = null;
+        var next = long.MaxValue;
         if (pending > 0)
         {
+            // Only a message that stays queued needs its envelope opened and sealed again; a settled one is deleted.
+            var envelope = OpenQueued(document).Envelope with { Recipients = recipients };
+            next = NextAttemptTicks(envelope);
             var messageKey = QueuedMessageKey(document);
             try
             {
@@ -139,7 +141,6 @@ public sealed partial class MailStore
                 CryptographicOperations.ZeroMemory(messageKey);
             }
         }
-        var next = NextAttemptTicks(envelope);
         await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");

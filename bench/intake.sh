@@ -19,8 +19,8 @@
 #
 # Usage: bench/intake.sh            environment: INTAKE_MESSAGES (2000 per 20-session run), INTAKE_SINGLE (500 per
 #   1-session run), INTAKE_WARMUP (3000 per warm-up round), INTAKE_WARMUP_ROUNDS (at most 10), INTAKE_JIT_QUIET (50),
-#   INTAKE_DELIVERY (5000), INTAKE_SUBMIT (5000), INTAKE_PERF=FILE (perf record -g of our server during the steady
-#   runs, with the runtime's perf map), INTAKE_SKIP=cold,steady,delivery,submit (phases to leave out).
+#   INTAKE_DELIVERY (5000), INTAKE_SUBMIT (5000), INTAKE_PERF=FILE (perf record -g of our server during the phase
+#   INTAKE_PERF_PHASE: steady (default), delivery or submit; the runtime writes its perf map), INTAKE_SKIP=cold,steady,delivery,submit (phases to leave out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -161,7 +161,7 @@ wait_port() {
 }
 start_server() {
   rm -rf "$scratch/data"
-  (cd "$scratch" && exec env ${INTAKE_PERF:+DOTNET_PerfMapEnabled=1} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
+  (cd "$scratch" && exec env ${INTAKE_PERF:+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0} ${INTAKE_SERVER_ENV:-} dotnet "$server_dll" run --config "$scratch/appsettings.json") >>"$scratch/server.log" 2>&1 &
   server_pid=$!
   wait_port "$smtp"
   wait_port "$submission"
@@ -189,6 +189,20 @@ jit_methods() {
 }
 
 now() { date +%s.%N; }
+
+# INTAKE_PERF=FILE: a CPU profile of our server during the phase INTAKE_PERF_PHASE (steady, delivery or submit).
+perf_start() {
+  [ -n "${INTAKE_PERF:-}" ] && [ "${INTAKE_PERF_PHASE:-steady}" = "$1" ] || return 0
+  perf record -g -F 999 -p "$server_pid" -o "$INTAKE_PERF" >/dev/null 2>&1 &
+  perf_pid=$!
+  sleep 1
+}
+perf_stop() {
+  [ -n "$perf_pid" ] || return 0
+  kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=
+  cp "/tmp/perf-$server_pid.map" "$INTAKE_PERF.map" 2>/dev/null || true
+  echo "# perf profile: $INTAKE_PERF (perf report -i $INTAKE_PERF; the runtime's perf map is /tmp/perf-$server_pid.map, copied to $INTAKE_PERF.map)"
+}
 # smtp-source against PORT: prints elapsed seconds. -l: payload size; one message per connection.
 source_run() {  # PORT SESSIONS MESSAGES SIZE
   local started ended
@@ -251,31 +265,23 @@ if ! skipped steady; then
     last=$methods
     [ "$grown" -lt "$jit_quiet" ] && break
   done
-  if [ -n "${INTAKE_PERF:-}" ]; then
-    perf record -g -F 999 -p "$server_pid" -o "$INTAKE_PERF" >/dev/null 2>&1 &
-    perf_pid=$!
-    sleep 1
-  fi
+  perf_start steady
   runs steady
-  if [ -n "$perf_pid" ]; then
-    kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=
-    cp "/tmp/perf-$server_pid.map" "$INTAKE_PERF.map" 2>/dev/null || true
-    echo "# perf profile of the steady runs: $INTAKE_PERF (perf map: $INTAKE_PERF.map; perf report -i $INTAKE_PERF)"
-  fi
+  perf_stop
   echo "JIT-compiled methods after the steady runs: $(jit_methods) (after warm-up: $last)"
   stop_postfix
 else
   start_server
 fi
 
-if ! skipped delivery; then
-  echo "# remote delivery: $delivery_messages x 1 KiB queued while the destination refuses connections, then released to smtp-sink"
+delivery_round() {  # LABEL
   dotnet "$bench_dll" submit --port "$submission" --password "$password" --messages "$delivery_messages" --sessions 20 \
-    --size 1k --external-sink
+    --size 1k --external-sink >/dev/null
   sleep 2
   (cd "$scratch" && exec /usr/sbin/smtp-sink $( [ "$(id -u)" = 0 ] && echo -u postfix ) -c "127.0.0.1:$sink_port" 1024) > "$scratch/sink.out" 2>&1 &
   sink_pid=$!
   wait_port "$sink_port"
+  [ "$1" = steady ] && perf_start delivery
   before=$(server_cpu)
   started=$(now)
   dotnet "$server_dll" queue retry --all --config "$scratch/appsettings.json" >/dev/null
@@ -291,15 +297,29 @@ if ! skipped delivery; then
   done
   ended=$(now)
   after=$(server_cpu)
-  python3 -c "print(f'delivery  1 KiB: {$received} messages to smtp-sink in {$ended - $started:.2f} s from queue retry --all: {$received / ($ended - $started):7.1f} msg/s; first to last received {$ended - ${first:-$started}:.2f} s: {$received / ($ended - ${first:-$started}):7.1f} msg/s; our CPU {($after - $before) * 1000 / $ticks / max($received, 1):.2f} ms/msg, load $(cut -d' ' -f1 /proc/loadavg)')"
+  perf_stop
+  kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true; sink_pid=
+  python3 -c "print(f'delivery $1  1 KiB: {$received} messages to smtp-sink in {$ended - $started:.2f} s from queue retry --all: {$received / ($ended - $started):7.1f} msg/s; first to last received {$ended - ${first:-$started}:.2f} s: {$received / ($ended - ${first:-$started}):7.1f} msg/s; our CPU {($after - $before) * 1000 / $ticks / max($received, 1):.2f} ms/msg, load $(cut -d' ' -f1 /proc/loadavg)')"
+}
+
+if ! skipped delivery; then
+  echo "# remote delivery: $delivery_messages x 1 KiB queued while the destination refuses connections (submitted over 20 sessions),"
+  echo "# then released to smtp-sink with queue retry --all; twice: the first round runs the delivery code for the first time"
+  delivery_round cold
+  delivery_round steady
 fi
 
 if ! skipped submit; then
+  (cd "$scratch" && exec /usr/sbin/smtp-sink $( [ "$(id -u)" = 0 ] && echo -u postfix ) -c "127.0.0.1:$sink_port" 1024) > "$scratch/sink.out" 2>&1 &
+  sink_pid=$!
+  wait_port "$sink_port"
   echo "# submission: STARTTLS + AUTH, 20 sessions, 1 KiB (delivered on to smtp-sink meanwhile)"
+  perf_start submit
   before=$(server_cpu)
   dotnet "$bench_dll" submit --port "$submission" --password "$password" --messages "$submit_messages" --sessions 20 \
     --size 1k --external-sink
   after=$(server_cpu)
+  perf_stop
   python3 -c "print(f'submit: our CPU {($after - $before) * 1000 / $ticks / $submit_messages:.2f} ms/msg (intake and delivery), load $(cut -d' ' -f1 /proc/loadavg)')"
 fi
 stop_server
