@@ -210,6 +210,12 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Queued messages with a pending recipient due at or before <paramref name="now"/>, at most <paramref name="max"/>.</summary>
     IReadOnlyList<QueuedMessage> DueQueueEntries(DateTimeOffset now, int max);
 
+    /// <summary>
+    /// The ids of queued messages with a pending recipient due at or before <paramref name="now"/>, at most
+    /// <paramref name="max"/>, earliest due first, without opening their envelopes (the queue worker polls this).
+    /// </summary>
+    IReadOnlyList<string> DueQueueIds(DateTimeOffset now, int max) => DueQueueEntries(now, max).Select(m => m.QueueId).ToList();
+
     /// <summary>One queued message, or null.</summary>
     QueuedMessage? FindQueued(string queueId);
 

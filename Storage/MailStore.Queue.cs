@@ -91,6 +91,13 @@ public sealed partial class MailStore
             .ToList();
 
     /// <inheritdoc/>
+    public IReadOnlyList<string> DueQueueIds(DateTimeOffset now, int max) =>
+        Collection(Schema.Queue)
+            .Find(BsonExpression.Create($"$.{Q.NextAttemptTicks} <= @0", now.UtcTicks), 0, max)
+            .Select(d => d["_id"].AsString)
+            .ToList();
+
+    /// <inheritdoc/>
     public QueuedMessage? FindQueued(string queueId) =>
         Collection(Schema.Queue).FindById(queueId) is { } document ? OpenQueued(document) : null;
 
@@ -117,13 +124,15 @@ public sealed partial class MailStore
     {
         ArgumentNullException.ThrowIfNull(recipients);
         var document = Collection(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
-        var current = OpenQueued(document);
-        var envelope = current.Envelope with { Recipients = recipients };
         var pending = recipients.Count(r => r.State == QueuedRecipientState.Pending);
         var blobId = document[Q.BlobId].AsString;
         byte[]? sealedEnvelope = null;
+        var next = long.MaxValue;
         if (pending > 0)
         {
+            // Only a message that stays queued needs its envelope opened and sealed again; a settled one is deleted.
+            var envelope = OpenQueued(document).Envelope with { Recipients = recipients };
+            next = NextAttemptTicks(envelope);
             var messageKey = QueuedMessageKey(document);
             try
             {
@@ -134,7 +143,6 @@ public sealed partial class MailStore
                 CryptographicOperations.ZeroMemory(messageKey);
             }
         }
-        var next = NextAttemptTicks(envelope);
         await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");

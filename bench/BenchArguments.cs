@@ -9,6 +9,7 @@ namespace MailServer.Bench;
 /// <param name="Operations">imap: operations per client in the mixed load.</param>
 /// <param name="Word">imap: the word of the body SEARCH.</param>
 /// <param name="WarmupPercent">imap: size of the unreported warm-up run before each rate run, in percent of it.</param>
+/// <param name="ExternalSink">submit: another program receives the delivered mail; only the submission rate is measured.</param>
 /// <param name="Phases">imap: which runs to make, of single (one-client command times), append, login and mixed.</param>
 internal sealed record BenchArguments(
     string Mode,
@@ -26,6 +27,7 @@ internal sealed record BenchArguments(
     int Operations = 500,
     string Word = "zebra",
     int SinkPort = 2526,
+    bool ExternalSink = false,
     IReadOnlySet<string>? Phases = null,
     int WarmupPercent = 20)
 {
@@ -66,6 +68,7 @@ internal sealed record BenchArguments(
                 // The password on the command line is acceptable for a bench account on a scratch server only.
                 case "--password" when imap || submit: result = result with { Password = Next() }; break;
                 case "--sink-port" when submit: result = result with { SinkPort = int.Parse(Next()) }; break;
+                case "--external-sink" when submit: result = result with { ExternalSink = true }; break;
                 case "--appends" when imap: result = result with { Messages = int.Parse(Next()) }; break;
                 case "--append-clients" when imap: result = result with { Sessions = int.Parse(Next()) }; break;
                 case "--logins" when imap: result = result with { Logins = int.Parse(Next()) }; break;

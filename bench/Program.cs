@@ -25,11 +25,11 @@ if (parsed is null)
           --phases picks the runs (all by default). The server allows 20 IMAP connections per address: keep M and C
           at or below that.
 
-        usage: mailserver-bench submit --password PW [--host H] [--port P] [--user ADDR] [--sink-port S]
+        usage: mailserver-bench submit --password PW [--host H] [--port P] [--user ADDR] [--sink-port S | --external-sink]
                                        [--messages N] [--sessions M] [--size BYTES|1k|100k ...]
           Submission (STARTTLS + AUTH) of N messages to sink@[127.0.0.1] over M sessions; this tool listens as the
           remote receiver on S (the server's Delivery.RemotePort) and prints the rate from first submission to
-          last message received there.
+          last message received there. --external-sink: another program is the receiver; prints the submission rate.
         """);
     return 1;
 }

@@ -12,13 +12,14 @@ namespace MailServer.Bench;
 /// Submission → remote delivery throughput: M authenticated submission sessions (STARTTLS) send N messages to
 /// an address literal <c>user@[127.0.0.1]</c>; the server queues them and delivers them to this tool's own SMTP
 /// sink on the port the server's Delivery.RemotePort names. The clock runs from the first submission to the
-/// moment the sink has received the last message.
+/// moment the sink has received the last message. With <c>--external-sink</c> another program is the receiver
+/// (bench/intake.sh runs Postfix's smtp-sink there) and only the submission rate is printed.
 /// </summary>
 internal static class SubmitLoad
 {
     public static async Task<string> RunAsync(BenchArguments options, int size, CancellationToken cancellationToken)
     {
-        using var sink = new SmtpSink(options.SinkPort);
+        using var sink = options.ExternalSink ? null : new SmtpSink(options.SinkPort);
         var body = MakeBody(size);
         var next = -1;
         var failed = 0;
@@ -52,6 +53,9 @@ internal static class SubmitLoad
 
         await Task.WhenAll(Enumerable.Range(0, options.Sessions).Select(Session));
         var accepted = clock.Elapsed;
+        if (sink is null)
+            return $"submit size={size,8}B messages={options.Messages,6} sessions={options.Sessions,3} failed={failed} " +
+                   $"accepted in {accepted.TotalSeconds:F2}s  {(options.Messages - failed) / accepted.TotalSeconds,8:F1} msg/s";
         var expected = options.Messages - failed;
         var deadline = Stopwatch.StartNew();
         while (sink.Received < expected && deadline.Elapsed < TimeSpan.FromMinutes(5))

@@ -29,7 +29,10 @@ public sealed class OutboundQueue(
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _perDestination = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _messages = new(32, 32);
+    private readonly SemaphoreSlim _messages = new(MaxMessagesInFlight, MaxMessagesInFlight);
+
+    /// <summary>Messages delivered at once (each is read into memory while it waits for a connection).</summary>
+    internal const int MaxMessagesInFlight = 32;
 
     /// <summary>Wakes the worker (after a retry request or a new message).</summary>
     public void Wake() => signal.Wake();
@@ -41,19 +44,31 @@ public sealed class OutboundQueue(
     public int InFlight => _inFlight.Count;
 
     /// <summary>
-    /// Starts delivery of every due message not already in flight (at most 32 at once) and returns the tasks started.
+    /// Starts delivery of due messages not already in flight, up to <see cref="MaxMessagesInFlight"/> at once, and
+    /// returns the tasks started. When half of them have finished, the worker is woken to start more (so a long
+    /// queue does not wait for the poll interval between rounds).
     /// </summary>
     public IReadOnlyList<Task> StartDue(CancellationToken cancellationToken)
     {
-        var started = new List<Task>();
-        foreach (var message in store.DueQueueEntries(_time.GetUtcNow(), 256))
+        var busy = _inFlight.Count;
+        var free = MaxMessagesInFlight - busy;
+        if (free <= 0)
+            return [];
+        var started = new List<Task>(free);
+        // Messages in flight are still due until their outcome is written: read past them.
+        foreach (var queueId in store.DueQueueIds(_time.GetUtcNow(), free + busy))
         {
-            if (!_inFlight.TryAdd(message.QueueId, 0))
+            if (started.Count == free)
+                break;
+            if (!_inFlight.TryAdd(queueId, 0))
                 continue;
-            started.Add(RunAsync(message.QueueId, cancellationToken));
+            started.Add(RunAsync(queueId, cancellationToken));
         }
         return started;
     }
+
+    /// <summary>Closes the connections to remote hosts that have waited too long for another message.</summary>
+    public void CloseIdleConnections() => remote.CloseIdle();
 
     /// <summary>Makes every pending recipient of one message (or of all when null) due now and wakes the worker.</summary>
     /// <returns>How many messages were affected.</returns>
@@ -66,22 +81,24 @@ public sealed class OutboundQueue(
     {
         var ids = queueId is null ? store.ListQueue().Select(m => m.QueueId).ToList() : [queueId];
         var count = 0;
-        foreach (var id in ids)
-        {
-            if (!_inFlight.TryAdd(id, 0))
+        // Many at once, so the store's writer commits them in shared batches (one fsync per batch, not per message).
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = MaxMessagesInFlight, CancellationToken = cancellationToken },
+            async (id, token) =>
             {
-                count++;
-                continue;
-            }
-            try
-            {
-                count += await QueueAdministration.RetryAsync(store, id, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                _inFlight.TryRemove(id, out _);
-            }
-        }
+                if (!_inFlight.TryAdd(id, 0))
+                {
+                    Interlocked.Increment(ref count);
+                    return;
+                }
+                try
+                {
+                    Interlocked.Add(ref count, await QueueAdministration.RetryAsync(store, id, _time.GetUtcNow(), token).ConfigureAwait(false));
+                }
+                finally
+                {
+                    _inFlight.TryRemove(id, out _);
+                }
+            }).ConfigureAwait(false);
         signal.Wake();
         return count;
     }
@@ -106,6 +123,8 @@ public sealed class OutboundQueue(
         {
             _messages.Release();
             _inFlight.TryRemove(queueId, out _);
+            if (_inFlight.Count <= MaxMessagesInFlight / 2)
+                signal.Wake();
         }
     }
 

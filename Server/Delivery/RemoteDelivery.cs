@@ -1,4 +1,4 @@
-using MailServer.Rules.Sending;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -50,15 +50,30 @@ public abstract record Destination
 public sealed record RemoteRecipient(string Address, string? DsnNotify, string? OriginalRecipient);
 
 /// <summary>
-/// Sends one message to one destination over one connection, carrying all its recipients (RFC 5321 §5.1 host
-/// order; MailKit's <see cref="SmtpClient"/>, which re-serialises the message safely, dependency-pitfalls.md).
-/// MX hosts get opportunistic STARTTLS (RFC 3207, RFC 7435: a certificate is not checked, a failed handshake is
-/// retried in plaintext); gateways get TLS 1.2+ with a system-trusted certificate unless their Security is None.
+/// Sends one message to one destination, carrying all its recipients (RFC 5321 §5.1 host order; MailKit's
+/// <see cref="SmtpClient"/>, which re-serialises the message safely, dependency-pitfalls.md, and pipelines MAIL and
+/// RCPT where the server offers PIPELINING, RFC 2920). A connection that ended a transaction cleanly is kept for
+/// the next message to the same destination, host and port (RFC 5321 §3.3 allows any number of transactions per
+/// session): for at most <see cref="IdleTimeout"/> between messages and <see cref="ReuseTimeLimit"/> in all, as
+/// Postfix's connection cache does. MX hosts get opportunistic STARTTLS (RFC 3207, RFC 7435: a certificate is not
+/// checked, a failed handshake is retried in plaintext); gateways get TLS 1.2+ with a system-trusted certificate
+/// unless their Security is None.
 /// </summary>
-public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName)
+public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName) : IDisposable
 {
+    private readonly ConcurrentDictionary<string, ConcurrentStack<CachedConnection>> _idle = new(StringComparer.Ordinal);
+
     /// <summary>How long one SMTP command may take (RFC 5321 §4.5.3.2 suggests minutes; we keep it shorter).</summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a connection may wait unused for the next message before it is closed (Postfix: 2 s).</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one connection is reused at most, counted from its start (Postfix: 300 s).</summary>
+    public TimeSpan ReuseTimeLimit { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Connections waiting for their next message (for tests and metrics).</summary>
+    public int IdleConnections => _idle.Values.Sum(s => s.Count);
 
     /// <summary>Delivers <paramref name="message"/> to every recipient at <paramref name="destination"/>. Never throws for delivery failures.</summary>
     /// <param name="destination">The domain or gateway.</param>
@@ -96,49 +111,90 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         return recipients.Select(_ => last).ToList();
     }
 
+    /// <summary>Closes the connections that waited longer than <see cref="IdleTimeout"/> (QUIT in the background).</summary>
+    public void CloseIdle() => CloseWhere(c => c.Expired(Environment.TickCount64, IdleTimeout, ReuseTimeLimit));
+
+    /// <summary>Closes every waiting connection (on stop).</summary>
+    public void Dispose() => CloseWhere(_ => true);
+
+    private void CloseWhere(Func<CachedConnection, bool> predicate)
+    {
+        foreach (var stack in _idle.Values)
+        {
+            var keep = new List<CachedConnection>();
+            while (stack.TryPop(out var connection))
+            {
+                if (predicate(connection))
+                    _ = QuitAsync(connection.Client);
+                else
+                    keep.Add(connection);
+            }
+            // Oldest last, so the most recently used is taken first and the oldest ages out.
+            for (var i = keep.Count - 1; i >= 0; i--)
+                stack.Push(keep[i]);
+        }
+    }
+
     /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
     private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
         MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
     {
         var gateway = (destination as Destination.Gateway)?.Config;
-        var security = gateway?.Security switch
+        var cacheKey = $"{destination.Key}|{host}|{address}|{port}";
+        // A cached connection the server closed meanwhile fails on its first command; the message then goes over a
+        // fresh connection (what Postfix does). Anything else is an outcome of this host.
+        var cached = TakeIdle(cacheKey, gateway);
+        if (cached is not null)
         {
-            SmtpGatewaySecurity.StartTls => SecureSocketOptions.StartTls,
-            SmtpGatewaySecurity.Tls => SecureSocketOptions.SslOnConnect,
-            SmtpGatewaySecurity.None => SecureSocketOptions.None,
-            _ => SecureSocketOptions.StartTlsWhenAvailable,
-        };
-        using var client = new RecordingSmtpClient(recipients, envelopeId, host) { Timeout = (int)CommandTimeout.TotalMilliseconds, LocalDomain = heloName };
-        client.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
-        if (gateway is null)
-            client.ServerCertificateValidationCallback = (_, _, _, _) => true; // opportunistic TLS (RFC 7435): encrypt, do not authenticate
-        try
-        {
+            cached.Client.Prepare(recipients, envelopeId);
+            var handedOn = false;
             try
             {
-                await ConnectAsync(client, host, address, port, security, cancellationToken).ConfigureAwait(false);
+                var outcomes = await SendAsync(cached.Client, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
+                ReturnIdle(cacheKey, cached);
+                handedOn = true;
+                return outcomes;
             }
-            catch (Exception e) when (gateway is null && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
+            catch (SmtpCommandException e) when (cached.Client.IsConnected)
             {
-                // RFC 3207 §4.1 leaves this to the client: a broken STARTTLS at an MX is retried in plaintext, as Postfix does.
-                client.ServerCertificateValidationCallback = null;
-                using var plain = new RecordingSmtpClient(recipients, envelopeId, host) { Timeout = (int)CommandTimeout.TotalMilliseconds, LocalDomain = heloName };
-                await ConnectAsync(plain, host, address, port, SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
-                return await SendAsync(plain, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
+                handedOn = true;
+                return Refused(cached.Client, host, recipients, e);
             }
+            catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SmtpCommandException or TimeoutException
+                                       or ServiceNotConnectedException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // Gone while it waited: once more below, on a new connection.
+            }
+            finally
+            {
+                // Failed or cancelled: a connection not handed on (to the cache or to its QUIT) is closed here.
+                if (!handedOn)
+                    cached.Client.Dispose();
+            }
+        }
+
+        RecordingSmtpClient? client = null;
+        var released = false;
+        try
+        {
+            var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, cancellationToken).ConfigureAwait(false);
+            client = connection.Client;
             if (gateway?.Username is { } user)
                 await client.AuthenticateAsync(user, gateway.Password ?? "", cancellationToken).ConfigureAwait(false);
-            return await SendAsync(client, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
+            var outcomes = await SendAsync(client, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
+            ReturnIdle(cacheKey, connection);
+            released = true;
+            return outcomes;
         }
         catch (MailKit.Security.AuthenticationException e)
         {
             // The gateway refused our credentials (535): retrying the same credentials will not help (§9.7).
             return recipients.Select(_ => (RemoteOutcome)new RemoteOutcome.PermanentFailure($"{host} refused authentication: {e.Message}", "5.7.8", host)).ToList();
         }
-        catch (SmtpCommandException e) when (client.IsConnected)
+        catch (SmtpCommandException e) when (client is { IsConnected: true })
         {
-            // MAIL FROM or DATA refused (a RCPT refusal is recorded per recipient by RecordingSmtpClient).
-            return recipients.Select(r => client.Rejected.TryGetValue(r.Address, out var rejected) ? rejected : FromReply(host, (int)e.StatusCode, e.Message)).ToList();
+            released = true;
+            return Refused(client, host, recipients, e);
         }
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
                                    or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
@@ -150,17 +206,77 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             // E.g. a gateway that wants AUTH with no credentials configured, or no TLS where Security requires it.
             return recipients.Select(_ => (RemoteOutcome)new RemoteOutcome.TemporaryFailure($"{host}: {e.Message}", "4.7.0", host)).ToList();
         }
+        finally
+        {
+            // Failed or cancelled: a client not handed on (to the cache or to its QUIT) is closed here.
+            if (client is not null && !released)
+                client.Dispose();
+        }
     }
 
-    private static async Task ConnectAsync(SmtpClient client, string host, IPAddress address, int port, SecureSocketOptions security, CancellationToken cancellationToken)
+    /// <summary>MAIL FROM or DATA refused (a RCPT refusal is recorded per recipient by RecordingSmtpClient).</summary>
+    private static List<RemoteOutcome> Refused(RecordingSmtpClient client, string host, IReadOnlyList<RemoteRecipient> recipients, SmtpCommandException e)
     {
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var outcomes = recipients.Select(r => client.Rejected.TryGetValue(r.Address, out var rejected) ? rejected : FromReply(host, (int)e.StatusCode, e.Message)).ToList();
+        _ = QuitAsync(client);
+        return outcomes;
+    }
+
+    /// <summary>A new connection, greeted, with TLS as the destination asks.</summary>
+    private async Task<CachedConnection> ConnectAsync(SmtpGatewayConfig? gateway, string host, IPAddress address, int port,
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+    {
+        var security = gateway?.Security switch
+        {
+            SmtpGatewaySecurity.StartTls => SecureSocketOptions.StartTls,
+            SmtpGatewaySecurity.Tls => SecureSocketOptions.SslOnConnect,
+            SmtpGatewaySecurity.None => SecureSocketOptions.None,
+            _ => SecureSocketOptions.StartTlsWhenAvailable,
+        };
+        var client = NewClient(recipients, envelopeId, host);
+        if (gateway is null)
+            client.ServerCertificateValidationCallback = (_, _, _, _) => true; // opportunistic TLS (RFC 7435): encrypt, do not authenticate
+        try
+        {
+            Socket socket;
+            try
+            {
+                socket = await ConnectAsync(client, host, address, port, security, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (gateway is null && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
+            {
+                // RFC 3207 §4.1 leaves this to the client: a broken STARTTLS at an MX is retried in plaintext, as Postfix does.
+                client.Dispose();
+                client = NewClient(recipients, envelopeId, host);
+                socket = await ConnectAsync(client, host, address, port, SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+            }
+            return new CachedConnection(client, socket, gateway, Environment.TickCount64);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    private RecordingSmtpClient NewClient(IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, string host)
+    {
+        var client = new RecordingSmtpClient(host) { Timeout = (int)CommandTimeout.TotalMilliseconds, LocalDomain = heloName };
+        client.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+        client.Prepare(recipients, envelopeId);
+        return client;
+    }
+
+    private static async Task<Socket> ConnectAsync(SmtpClient client, string host, IPAddress address, int port, SecureSocketOptions security, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
             await socket.ConnectAsync(address, port, timeout.Token).ConfigureAwait(false);
             await client.ConnectAsync(socket, host, port, security, cancellationToken).ConfigureAwait(false);
+            return socket;
         }
         catch
         {
@@ -169,6 +285,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         }
     }
 
+    /// <summary>One transaction (the caller then hands the connection to the cache for the next message to this host).</summary>
     private static async Task<IReadOnlyList<RemoteOutcome>> SendAsync(RecordingSmtpClient client, string host, MimeMessage message, string sender,
         IReadOnlyList<RemoteRecipient> recipients, CancellationToken cancellationToken)
     {
@@ -181,12 +298,80 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         }
         catch (SmtpCommandException e) when (e.ErrorCode == SmtpErrorCode.RecipientNotAccepted && client.Rejected.Count == recipients.Count)
         {
+            // Every RCPT refused: MailKit sent RSET, the session is ready for the next transaction.
             reply = "";
         }
-        await client.DisconnectAsync(true, cancellationToken).ConfigureAwait(false);
-        return recipients.Select(r => client.Rejected.TryGetValue(r.Address, out var rejected)
+        var outcomes = recipients.Select(r => client.Rejected.TryGetValue(r.Address, out var rejected)
             ? rejected
             : new RemoteOutcome.Delivered(host, reply)).ToList();
+        return outcomes;
+    }
+
+    private CachedConnection? TakeIdle(string cacheKey, SmtpGatewayConfig? gateway)
+    {
+        if (!_idle.TryGetValue(cacheKey, out var stack))
+            return null;
+        var now = Environment.TickCount64;
+        while (stack.TryPop(out var connection))
+        {
+            // A gateway edited since (host, credentials, security) gets a new connection; so does one the server
+            // closed or spoke on unasked (a 421 on its idle timeout): readable while idle means gone.
+            if (connection.Expired(now, IdleTimeout, ReuseTimeLimit) || !Equals(connection.Gateway, gateway) || !connection.Client.IsConnected
+                || connection.Socket.Poll(0, SelectMode.SelectRead))
+            {
+                _ = QuitAsync(connection.Client);
+                continue;
+            }
+            return connection;
+        }
+        return null;
+    }
+
+    private void ReturnIdle(string cacheKey, CachedConnection connection)
+    {
+        var now = Environment.TickCount64;
+        var stack = _idle.GetOrAdd(cacheKey, _ => new ConcurrentStack<CachedConnection>());
+        if (!connection.Client.IsConnected || now - connection.ConnectedAt >= (long)ReuseTimeLimit.TotalMilliseconds
+            || stack.Count >= config().MaxConnectionsPerDomain)
+        {
+            _ = QuitAsync(connection.Client);
+            return;
+        }
+        connection.LastUsed = now;
+        stack.Push(connection);
+    }
+
+    /// <summary>QUIT and close, without waiting for a slow server for long (RFC 5321 §4.1.1.10).</summary>
+    private static async Task QuitAsync(RecordingSmtpClient client)
+    {
+        try
+        {
+            client.Timeout = 5000;
+            if (client.IsConnected)
+                await client.DisconnectAsync(true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SmtpCommandException or TimeoutException
+                                   or OperationCanceledException or ObjectDisposedException)
+        {
+            // The server went away first: nothing to tell it.
+        }
+        finally
+        {
+            client.Dispose();
+        }
+    }
+
+    /// <summary>A connected client with its socket (to see that the server closed it while it waited).</summary>
+    private sealed class CachedConnection(RecordingSmtpClient client, Socket socket, SmtpGatewayConfig? gateway, long connectedAt)
+    {
+        public RecordingSmtpClient Client { get; } = client;
+        public Socket Socket { get; } = socket;
+        public SmtpGatewayConfig? Gateway { get; } = gateway;
+        public long ConnectedAt { get; } = connectedAt;
+        public long LastUsed { get; set; } = connectedAt;
+
+        public bool Expired(long now, TimeSpan idle, TimeSpan reuse) =>
+            now - LastUsed >= (long)idle.TotalMilliseconds || now - ConnectedAt >= (long)reuse.TotalMilliseconds;
     }
 
     /// <summary>An SMTP reply as an outcome: 4xx temporary, 5xx permanent (RFC 5321 §4.2.1), with its enhanced code when given.</summary>
@@ -269,19 +454,30 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <summary>
     /// MailKit's client, told not to give up on the first refused recipient (its default throws): each refusal is
     /// recorded and the others still get the message. Passes NOTIFY/ORCPT/ENVID on when the server offers DSN.
+    /// <see cref="Prepare"/> sets the recipients of the next transaction on a reused connection.
     /// </summary>
-    private sealed class RecordingSmtpClient(IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, string host) : SmtpClient
+    private sealed class RecordingSmtpClient(string host) : SmtpClient
     {
+        private IReadOnlyList<RemoteRecipient> _recipients = [];
+        private string? _envelopeId;
+
         public Dictionary<string, RemoteOutcome> Rejected { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        public void Prepare(IReadOnlyList<RemoteRecipient> recipients, string? envelopeId)
+        {
+            _recipients = recipients;
+            _envelopeId = envelopeId;
+            Rejected.Clear();
+        }
 
         protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
             Rejected[mailbox.Address] = FromReply(host, (int)response.StatusCode, response.Response);
 
-        protected override string? GetEnvelopeId(MimeMessage message) => envelopeId;
+        protected override string? GetEnvelopeId(MimeMessage message) => _envelopeId;
 
         protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)
         {
-            var notify = recipients.FirstOrDefault(r => string.Equals(r.Address, mailbox.Address, StringComparison.OrdinalIgnoreCase))?.DsnNotify;
+            var notify = _recipients.FirstOrDefault(r => string.Equals(r.Address, mailbox.Address, StringComparison.OrdinalIgnoreCase))?.DsnNotify;
             if (string.IsNullOrEmpty(notify))
                 return null;
             var flags = DeliveryStatusNotification.Never;

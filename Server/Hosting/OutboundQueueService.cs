@@ -27,6 +27,7 @@ internal sealed class OutboundQueueService(OutboundQueue queue, IMailStore store
             {
                 running.AddRange(queue.StartDue(stoppingToken));
                 running.RemoveAll(t => t.IsCompleted);
+                queue.CloseIdleConnections();
                 await queue.Signal.WaitAsync(PollInterval, stoppingToken).ConfigureAwait(false);
             }
         }
