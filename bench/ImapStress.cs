@@ -32,7 +32,10 @@ public sealed record ImapStressReport(IReadOnlyDictionary<string, long> Commands
         yield return $"imap-stress: {Total} commands in {Elapsed.TotalSeconds:F0} s ({Total / Math.Max(1, Elapsed.TotalSeconds):F0}/s), {Violations.Count} violations";
         foreach (var (name, count) in Commands.OrderBy(c => c.Key, StringComparer.Ordinal))
             yield return $"  {name,-10} {count,8}";
-        foreach (var violation in Violations.Take(50))
+        // By kind (numbers and session ids blanked), then the first examples.
+        foreach (var kind in Violations.GroupBy(v => Regex.Replace(v, @"\$?Stress\d+|\d+", "#")).OrderByDescending(g => g.Count()))
+            yield return $"  {kind.Count(),6} x {kind.Key}";
+        foreach (var violation in Violations.Take(20))
             yield return "  VIOLATION " + violation;
     }
 }
@@ -169,7 +172,9 @@ public static partial class ImapStress
             }
             else if (roll < 42)
             {
-                await CommandAsync($"UID FETCH {_messages[_random.Next(_messages.Count)].Uid}:* (FLAGS MODSEQ)", ct);
+                var from = _messages[_random.Next(_messages.Count)].Uid; // 0 while only EXISTS told of it
+                if (from != 0)
+                    await CommandAsync($"UID FETCH {from}:* (FLAGS MODSEQ)", ct);
             }
             else if (roll < 57)
             {
