@@ -1,7 +1,7 @@
 namespace MailServer.Bench;
 
 /// <summary>The bench tool's options, parsed from the command line.</summary>
-/// <param name="Mode">"smtp" or "imap".</param>
+/// <param name="Mode">"smtp", "imap", "submit" or "imap-stress".</param>
 /// <param name="Messages">smtp: messages per size. imap: APPENDs in the append-rate run.</param>
 /// <param name="Sessions">smtp: concurrent sessions. imap: clients of the APPEND and LOGIN runs.</param>
 /// <param name="Logins">imap: connections (STARTTLS + LOGIN + LOGOUT) in the login-rate run.</param>
@@ -29,7 +29,9 @@ internal sealed record BenchArguments(
     int SinkPort = 2526,
     bool ExternalSink = false,
     IReadOnlySet<string>? Phases = null,
-    int WarmupPercent = 20)
+    int WarmupPercent = 20,
+    int Seconds = 60,
+    bool StartTls = true)
 {
     /// <summary>The imap runs, in the order they are made.</summary>
     public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(["single", "append", "login", "mixed"], StringComparer.Ordinal);
@@ -39,8 +41,10 @@ internal sealed record BenchArguments(
 
     public static BenchArguments? Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("smtp" or "imap" or "submit"))
+        if (args.Length == 0 || args[0] is not ("smtp" or "imap" or "submit" or "imap-stress"))
             return null;
+        if (args[0] == "imap-stress")
+            return ParseStress(args);
         var imap = args[0] == "imap";
         var submit = args[0] == "submit";
         var result = imap
@@ -86,6 +90,28 @@ internal sealed record BenchArguments(
             }
         }
         return result with { Sizes = sizes.Count > 0 ? sizes : [10 * 1024] };
+    }
+
+    // imap-stress [--host H] [--port P] [--user U] --password PW [--sessions N] [--seconds S] [--plain]
+    private static BenchArguments? ParseStress(string[] args)
+    {
+        var result = new BenchArguments("imap-stress", "127.0.0.1", 2143, "", "", 0, 20, []);
+        for (var i = 1; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--host": result = result with { Host = Next() }; break;
+                case "--port": result = result with { Port = int.Parse(Next()) }; break;
+                case "--user": result = result with { User = Next() }; break;
+                case "--password": result = result with { Password = Next() }; break;
+                case "--sessions": result = result with { Sessions = int.Parse(Next()) }; break;
+                case "--seconds": result = result with { Seconds = int.Parse(Next()) }; break;
+                case "--plain": result = result with { StartTls = false }; break;
+                default: return null;
+            }
+        }
+        return result;
     }
 
     private static int ParseSize(string text)

@@ -25,6 +25,12 @@ if (parsed is null)
           --phases picks the runs (all by default). The server allows 20 IMAP connections per address: keep M and C
           at or below that.
 
+        usage: mailserver-bench imap-stress --password PW [--host H] [--port P] [--user ADDR] [--sessions N]
+                                            [--seconds S] [--plain]
+          N sessions (20) on the user's INBOX run random APPEND, FETCH, STORE, SEARCH, EXPUNGE, MOVE, IDLE and NOOP
+          for S seconds (60), each checking the responses against its model of the mailbox; prints the commands run
+          and every response the RFCs forbid (the goal is none). STARTTLS unless --plain. Use a scratch account.
+
         usage: mailserver-bench submit --password PW [--host H] [--port P] [--user ADDR] [--sink-port S | --external-sink]
                                        [--messages N] [--sessions M] [--size BYTES|1k|100k ...]
           Submission (STARTTLS + AUTH) of N messages to sink@[127.0.0.1] over M sessions; this tool listens as the
@@ -39,6 +45,15 @@ if (parsed.Mode == "imap")
     await foreach (var line in ImapLoad.RunAsync(parsed, CancellationToken.None))
         Console.WriteLine(line);
     return 0;
+}
+
+if (parsed.Mode == "imap-stress")
+{
+    var report = await ImapStress.RunAsync(new ImapStressOptions(parsed.Host, parsed.Port, parsed.User, parsed.Password, parsed.Sessions,
+        TimeSpan.FromSeconds(parsed.Seconds), parsed.StartTls), CancellationToken.None);
+    foreach (var line in report.Format())
+        Console.WriteLine(line);
+    return report.Violations.Count == 0 ? 0 : 2;
 }
 
 if (parsed.Mode == "submit")

@@ -13,8 +13,9 @@ internal static class ImapFlags
     public static readonly string[] Permanent = [.. System, @"\*"];
 
     /// <summary>Writes the flag list of a message, <c>(\Seen $Forwarded)</c>, straight to the response: FETCH 1:* FLAGS
-    /// on a large folder writes one per message, so no list is built.</summary>
-    public static ImapResponseWriter FlagList(this ImapResponseWriter writer, MessageFlags flags, IReadOnlyList<string> keywords)
+    /// on a large folder writes one per message, so no list is built. <paramref name="recent"/> adds \Recent (an
+    /// IMAP4rev1 session that holds it, RFC 3501 §2.3.2).</summary>
+    public static ImapResponseWriter FlagList(this ImapResponseWriter writer, MessageFlags flags, IReadOnlyList<string> keywords, bool recent = false)
     {
         writer.BeginList();
         if ((flags & MessageFlags.Answered) != 0) writer.Atom(@"\Answered");
@@ -24,6 +25,7 @@ internal static class ImapFlags
         if ((flags & MessageFlags.Draft) != 0) writer.Atom(@"\Draft");
         for (var i = 0; i < keywords.Count; i++)
             writer.Atom(keywords[i]);
+        if (recent) writer.Atom(@"\Recent");
         return writer.EndList();
     }
 
@@ -31,13 +33,16 @@ internal static class ImapFlags
     /// Splits a client flag list into system flags and keywords. <c>\Recent</c> is ignored: it cannot be set by a
     /// client (RFC 3501 §2.3.2) and RFC 9051 dropped it.
     /// </summary>
-    /// <exception cref="ImapSyntaxException">An unknown system flag (<c>\Foo</c>) was given.</exception>
+    /// <exception cref="ImapSyntaxException">An unknown system flag (<c>\Foo</c>) was given, or NIL (not a flag: a client
+    /// that means no flags sends "()").</exception>
     public static (MessageFlags Flags, List<string> Keywords) FromWire(IEnumerable<string> names)
     {
         var flags = MessageFlags.None;
         var keywords = new List<string>();
         foreach (var name in names)
         {
+            if (name.Equals("NIL", StringComparison.OrdinalIgnoreCase))
+                throw new ImapSyntaxException("NIL is not a flag");
             if (!name.StartsWith('\\'))
             {
                 if (!keywords.Contains(name, StringComparer.OrdinalIgnoreCase))

@@ -19,7 +19,21 @@ internal sealed record ImapListenerServices(
     ILogger Logger,
     TimeProvider Time,
     IDirectorySource? Directory,
-    IMailboxAccessObserver? AccessObserver = null);
+    IMailboxAccessObserver? AccessObserver = null)
+{
+    /// <summary>Bounds before login: lines as after login (an ID of 30 fields of 1,024 octets fits, RFC 2971 §3.3), but
+    /// no literal above 8 KiB and LITERAL- non-synchronizing literals of at most 4,096 octets (RFC 7888 §4), so an
+    /// unauthenticated client cannot make the server buffer or discard much.</summary>
+    public ImapSyntaxLimits PreLoginSyntaxLimits { get; } = SyntaxLimits with
+    {
+        MaxLiteralSize = 8 * 1024,
+        MaxNonSynchronizingLiteralSize = 4096,
+        MaxCommandSize = 256 * 1024,
+    };
+
+    /// <summary>Which session holds \Recent for which message (RFC 3501 §2.3.2), shared by every session.</summary>
+    public RecentTracker Recent { get; } = new(Time.GetUtcNow());
+}
 
 /// <summary>
 /// The IMAP listener: one accept loop per endpoint (plain with STARTTLS, or implicit TLS), a per-address
@@ -54,10 +68,14 @@ public sealed class ImapListener : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        // LITERAL+ is advertised: after login a non-synchronizing literal is bounded by APPENDLIMIT alone (RFC 7888
+        // §3); 64 KiB lines leave room for long UID sets and ID fields (RFC 7162 §4 asks for at least 8,192 octets).
         var syntax = new ImapSyntaxLimits
         {
+            MaxLineLength = 64 * 1024,
+            MaxNonSynchronizingLiteralSize = null,
             MaxLiteralSize = options.Limits.MaxMessageBytes,
-            MaxCommandSize = options.Limits.MaxMessageBytes + 64 * 1024,
+            MaxCommandSize = options.Limits.MaxMessageBytes + 128 * 1024,
         };
         _services = new ImapListenerServices(options, store ?? throw new ArgumentNullException(nameof(store)),
             credentials ?? throw new ArgumentNullException(nameof(credentials)), syntax,

@@ -21,7 +21,6 @@ internal sealed class ImapSession
 {
     private static readonly TimeSpan WriteTimeout = TimeSpan.FromMinutes(2);
     private const int FlushThreshold = 256 * 1024;
-    private const long MaxLiteralBeforeLogin = 8 * 1024;
 
     private readonly ImapListenerServices _services;
     private readonly ArrayBufferWriter<byte> _output = new(16 * 1024);
@@ -47,7 +46,7 @@ internal sealed class ImapSession
         Id = id;
         _shutdown = shutdown;
         _hardStop = hardStop;
-        _framer = new ImapCommandFramer(services.SyntaxLimits);
+        _framer = new ImapCommandFramer(services.PreLoginSyntaxLimits);
         Writer = new ImapResponseWriter(_output);
     }
 
@@ -67,6 +66,26 @@ internal sealed class ImapSession
 
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }
+
+    /// <summary>
+    /// A command enabled CONDSTORE (FETCH or SEARCH with MODSEQ, STORE UNCHANGEDSINCE): the first time, with a mailbox
+    /// selected, the client is told its HIGHESTMODSEQ in an untagged OK (RFC 7162 §3.1).
+    /// </summary>
+    public void EnableCondStore()
+    {
+        if (CondStoreEnabled)
+            return;
+        CondStoreEnabled = true;
+        if (Selected is { } selected)
+            Writer.Untagged(ImapStatus.Ok, new ResponseCode.HighestModSeq(selected.HighestModSeq), "Highest");
+    }
+
+    /// <summary>The \Recent holder shared by the listener's sessions (RFC 3501 §2.3.2).</summary>
+    public RecentTracker Recent => _services.Recent;
+
+    /// <summary>The limits the framer applies now: the pre-login ones until the session is authenticated.</summary>
+    private ImapSyntaxLimits CurrentLimits =>
+        State is ImapSessionState.NotAuthenticated ? _services.PreLoginSyntaxLimits : _services.SyntaxLimits;
 
     /// <summary>
     /// The client enabled UTF8=ACCEPT (RFC 6855) or IMAP4rev2 (RFC 9051 §6.3.1): mailbox names travel as UTF-8 both
@@ -200,13 +219,24 @@ internal sealed class ImapSession
                 case FramerEvent.Failed failed:
                     Logger.FramingFailed(failed.Error.Message);
                     WriteFramingError(failed.Error);
+                    if (State is ImapSessionState.NotAuthenticated && failed.Error.Kind is FramingErrorKind.LineTooLong
+                            or FramingErrorKind.NonSynchronizingLiteralTooLarge or FramingErrorKind.CommandTooLarge)
+                    {
+                        // Before login nothing needs that much: stop reading rather than discard an endless line.
+                        Writer.Untagged(ImapStatus.Bye, null, "Input too long before login");
+                        await FlushAsync(_shutdown);
+                        return "input too long before login";
+                    }
                     await FlushAsync(_shutdown);
                     if (failed.Error.ConnectionUnusable)
                         return "unusable input";
                     continue;
                 case FramerEvent.CommandReady ready:
+                    var before = State is ImapSessionState.NotAuthenticated;
                     await RunCommandAsync(ImapCommandParser.Parse(ready.Command, _services.SyntaxLimits));
                     await FlushAsync(_shutdown);
+                    if (before && State is not ImapSessionState.NotAuthenticated)
+                        _framer = new ImapCommandFramer(CurrentLimits); // logged in: the full limits (the framer is idle)
                     if (StartTlsRequested)
                     {
                         StartTlsRequested = false;
@@ -219,7 +249,7 @@ internal sealed class ImapSession
                         // RFC 4978 §3: the client sends nothing more until it has the OK, so no uncompressed input
                         // can be pending; any that is would be a client error and is dropped.
                         _inputStart = _inputEnd = 0;
-                        _framer = new ImapCommandFramer(_services.SyntaxLimits);
+                        _framer = new ImapCommandFramer(CurrentLimits);
                         _stream = new ImapDeflateStream(_stream);
                         CompressionActive = true;
                     }
@@ -373,19 +403,8 @@ internal sealed class ImapSession
             {
                 var evt = _framer.Push(_input.AsSpan(_inputStart, _inputEnd - _inputStart), out var consumed);
                 _inputStart += consumed;
-                if (evt is FramerEvent.ContinuationNeeded needed && State is ImapSessionState.NotAuthenticated
-                    && needed.Size > MaxLiteralBeforeLogin)
-                {
-                    // Before login nothing needs a large literal; refuse instead of buffering it. The client waits for
-                    // "+" before sending a synchronising literal, so a fresh framer starts at its next command.
-                    _framer = new ImapCommandFramer(_services.SyntaxLimits);
-                    if (needed.Tag is null)
-                        Writer.Untagged(ImapStatus.Bad, ResponseCode.TooBig, "Literal too large before login");
-                    else
-                        Writer.Tagged(needed.Tag, ImapStatus.No, ResponseCode.TooBig, "Literal too large before login");
-                    await FlushAsync(cancellationToken);
-                    continue;
-                }
+                // Before login the framer refuses literals above 8 KiB itself (PreLoginSyntaxLimits) with NO [TOOBIG],
+                // before any continuation request, so the client never sends them.
                 if (evt is FramerEvent.ContinuationNeeded)
                 {
                     Writer.Continuation("Ready for literal data"); // RFC 9051 §7.5
@@ -468,7 +487,7 @@ internal sealed class ImapSession
         // RFC 9051 §6.2.1 / RFC 3501 §11.1: anything the client pipelined after STARTTLS was sent in plain text
         // and must not be read through the TLS layer.
         _inputStart = _inputEnd = 0;
-        _framer = new ImapCommandFramer(_services.SyntaxLimits);
+        _framer = new ImapCommandFramer(CurrentLimits);
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
         timeout.CancelAfter(Options.Limits.EffectiveTlsHandshakeTimeout);

@@ -27,9 +27,15 @@ public sealed class SelectedMailbox : IDisposable
     private readonly HashSet<uint> _flagsChanged = [];
     private int _announcedExists;
     private uint _uidNext;
+    // \Recent (RFC 3501 §2.3.2): the UIDs this session holds it for; null when the session does not report it (IMAP4rev2).
+    private readonly RecentTracker? _recentTracker;
+    private readonly HashSet<uint>? _recent;
+    // Keywords the client was told of by FLAGS / PERMANENTFLAGS (RFC 9051 §7.3.5), in the order announced.
+    private readonly List<string> _keywords = [];
+    private readonly HashSet<string> _keywordSet = new(StringComparer.OrdinalIgnoreCase);
 
     private SelectedMailbox(IMailStore store, FolderInfo folder, string name, bool readOnly, IChangeSubscription subscription,
-        List<MessageMeta> messages, ILogger logger)
+        List<MessageMeta> messages, ILogger logger, RecentTracker? recent)
     {
         _store = store;
         Folder = folder;
@@ -41,6 +47,81 @@ public sealed class SelectedMailbox : IDisposable
         _announcedExists = messages.Count;
         HighestModSeq = Math.Max(folder.HighestModSeq, messages.Count == 0 ? 0 : messages.Max(m => m.ModSeq));
         _uidNext = Math.Max(folder.UidNext, MaxUid + 1);
+        if (recent is not null)
+        {
+            _recentTracker = recent;
+            var listing = () => (IReadOnlyList<MessageMeta>)_messages;
+            _recent = readOnly ? recent.Peek(folder.FolderId, messages, listing) : recent.Take(folder.FolderId, messages, listing);
+        }
+        foreach (var meta in messages)
+            foreach (var keyword in meta.Keywords)
+                if (_keywordSet.Add(keyword))
+                    _keywords.Add(keyword);
+    }
+
+    /// <summary>True when the session reports \Recent (an IMAP4rev1 session, RFC 3501 §2.3.2).</summary>
+    public bool ReportsRecent => _recent is not null;
+
+    /// <summary>True when <paramref name="uid"/> is \Recent in this session.</summary>
+    public bool IsRecent(uint uid) => _recent is not null && _recent.Contains(uid);
+
+    /// <summary>How many messages of the view are \Recent in this session.</summary>
+    public int RecentCount => _recent?.Count ?? 0;
+
+    private void TakeRecent(List<MessageMeta> added)
+    {
+        if (_recent is null || _recentTracker is null || added.Count == 0)
+            return;
+        var listing = () => (IReadOnlyList<MessageMeta>)_messages;
+        var taken = ReadOnly ? _recentTracker.Peek(FolderId, added, listing) : _recentTracker.Take(FolderId, added, listing);
+        _recent.UnionWith(taken);
+    }
+
+    /// <summary>The keywords announced to the client so far (FLAGS at SELECT and any since).</summary>
+    public IReadOnlyList<string> Keywords => _keywords;
+
+    /// <summary>Writes <c>* FLAGS</c> and <c>* OK [PERMANENTFLAGS]</c> with the system flags and the keywords known to
+    /// the session (RFC 9051 §7.3.5, §7.1: PERMANENTFLAGS lists \* as well in a read-write mailbox).</summary>
+    public void WriteFlags(ImapResponseWriter writer)
+    {
+        writer.BeginUntagged().Atom("FLAGS").BeginList();
+        foreach (var flag in ImapFlags.System)
+            writer.Atom(flag);
+        foreach (var keyword in _keywords)
+            writer.Atom(keyword);
+        writer.EndList().End();
+        writer.Untagged(ImapStatus.Ok, new ResponseCode.PermanentFlags(ReadOnly
+            ? ValueList<string>.Empty
+            : ValueList.Of([.. ImapFlags.System, .. _keywords, @"\*"])), "Flags permitted");
+    }
+
+    /// <summary>Before a FETCH response shows <paramref name="keywords"/>: a keyword the client was not told of yet is
+    /// announced first by a new FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5).</summary>
+    public void AnnounceKeywords(ImapResponseWriter writer, IReadOnlyList<string> keywords)
+    {
+        var added = false;
+        foreach (var keyword in keywords)
+        {
+            if (_keywordSet.Add(keyword))
+            {
+                _keywords.Add(keyword);
+                added = true;
+            }
+        }
+        if (added)
+            WriteFlags(writer);
+    }
+
+    /// <summary><see cref="AnnounceKeywords(ImapResponseWriter, IReadOnlyList{string})"/> for several messages, one FLAGS at most.</summary>
+    public void AnnounceKeywords(ImapResponseWriter writer, IEnumerable<MessageMeta> messages)
+    {
+        List<string>? fresh = null;
+        foreach (var meta in messages)
+            foreach (var keyword in meta.Keywords)
+                if (!_keywordSet.Contains(keyword) && !(fresh ??= []).Contains(keyword, StringComparer.OrdinalIgnoreCase))
+                    fresh.Add(keyword);
+        if (fresh is not null)
+            AnnounceKeywords(writer, fresh);
     }
 
     /// <summary>Opens the view: subscribes to the feed first, then lists the folder once, so no change is missed
@@ -51,14 +132,17 @@ public sealed class SelectedMailbox : IDisposable
     /// <param name="readOnly">EXAMINE.</param>
     /// <param name="logger">The session's logger.</param>
     /// <param name="sharedOwner">The address of the other user whose mailbox this is (Full Access), or null.</param>
-    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger, string? sharedOwner = null)
+    /// <param name="recent">The listener's \Recent holder for an IMAP4rev1 session; null when the session does not
+    /// report \Recent (IMAP4rev2 enabled).</param>
+    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger, string? sharedOwner = null,
+        RecentTracker? recent = null)
     {
         var subscription = store.Changes.Subscribe(folder.MailboxId);
         try
         {
             var fresh = store.GetFolder(folder.FolderId) ?? folder;
             var messages = store.ListMessages(folder.FolderId).ToList();
-            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger) { SharedOwner = sharedOwner };
+            return new SelectedMailbox(store, fresh, name, readOnly, subscription, messages, logger, recent) { SharedOwner = sharedOwner };
         }
         catch
         {
@@ -284,6 +368,7 @@ public sealed class SelectedMailbox : IDisposable
                 _flagsChanged.Remove(uid);
             var expunged = _pendingExpunges;
             _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            _recent?.ExceptWith(expunged);
             DropColumns();
             _announcedExists -= vanished.Count;
             _pendingExpunges.Clear();
@@ -305,6 +390,7 @@ public sealed class SelectedMailbox : IDisposable
             }
             var expunged = _pendingExpunges;
             _messages.RemoveAll(m => expunged.Contains(m.Uid));
+            _recent?.ExceptWith(expunged);
             DropColumns();
             _announcedExists -= doomed.Count;
             _pendingExpunges.Clear();
@@ -312,12 +398,13 @@ public sealed class SelectedMailbox : IDisposable
         if (_flagsChanged.Count > 0)
         {
             var indexes = _flagsChanged.Select(IndexOf).Where(i => i >= 0).Order().ToList();
+            AnnounceKeywords(writer, indexes.Select(i => _messages[i]));
             foreach (var index in indexes)
             {
                 var meta = _messages[index];
                 writer.BeginUntagged().Number((ulong)index + 1).Atom("FETCH").BeginList()
                     .Atom("UID").Number(meta.Uid)
-                    .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords);
+                    .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, IsRecent(meta.Uid));
                 if (condStore)
                     writer.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 writer.EndList().End();
@@ -327,6 +414,11 @@ public sealed class SelectedMailbox : IDisposable
         if (_messages.Count > _announcedExists)
         {
             writer.BeginUntagged().Number((ulong)_messages.Count).Atom("EXISTS").End();
+            // RFC 3501 §7.3.2: RECENT goes with a change in the mailbox's size.
+            if (_recent is not null)
+            {
+                writer.BeginUntagged().Number((ulong)_recent.Count).Atom("RECENT").End();
+                }
         }
         _announcedExists = _messages.Count;
     }
@@ -376,14 +468,17 @@ public sealed class SelectedMailbox : IDisposable
     {
         // The store is at least as new as every change drained, so the listing reflects them all.
         var added = _store.ListMessages(FolderId, MaxUid + 1);
+        var taken = new List<MessageMeta>();
         foreach (var meta in added)
         {
             if (meta.Uid <= MaxUid)
                 continue;
             _messages.Add(meta);
+            taken.Add(meta);
             DropColumns();
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         }
+        TakeRecent(taken);
         _uidNext = Math.Max(_uidNext, MaxUid + 1);
     }
 
@@ -421,9 +516,9 @@ public sealed class SelectedMailbox : IDisposable
                 _pendingExpunges.Add(current.Uid);
             }
         }
-        foreach (var meta in fresh)
-            if (meta.Uid > oldMax)
-                _messages.Add(meta);
+        var arrived = fresh.Where(m => m.Uid > oldMax).ToList();
+        _messages.AddRange(arrived);
+        TakeRecent(arrived);
         DropColumns();
         foreach (var meta in fresh)
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);

@@ -49,8 +49,8 @@ public interface ILoginObserver
 /// <summary>How failed logins are slowed down.</summary>
 /// <param name="BaseDelay">Delay before the attempt that follows the first failure; doubles with each further failure.</param>
 /// <param name="MaxDelay">The longest delay applied to one attempt.</param>
-/// <param name="RefuseAfterFailures">From this many recent failures on, attempts are refused outright (Throttled)
-/// without checking the password, until the failures age out.</param>
+/// <param name="RefuseAfterFailures">From this many recent failures of one account from one address on, that account
+/// is refused from that address outright (Throttled) without checking the password, until the failures age out.</param>
 /// <param name="FailureWindow">How long a failure counts.</param>
 public sealed record LoginThrottleOptions(TimeSpan BaseDelay, TimeSpan MaxDelay, int RefuseAfterFailures, TimeSpan FailureWindow)
 {
@@ -71,9 +71,12 @@ public sealed record LoginThrottleOptions(TimeSpan BaseDelay, TimeSpan MaxDelay,
 /// <summary>
 /// Checks IMAP LOGIN / SMTP AUTH credentials against the live directory: the user is found by primary address,
 /// alias or bare user name, the password by <see cref="PasswordHasher"/> (with its success cache). Failures are counted per remote
-/// address and per account; each counted failure doubles the delay before the next attempt is checked (bounded),
-/// and past a limit attempts are refused as <see cref="LoginResult.Throttled"/> without touching the hash.
-/// A success clears the account's and the address's failures. Thread-safe.
+/// address, per account and per account-and-address. Each counted failure of the address or of the account doubles
+/// the delay before the next attempt from there or for it is checked (bounded): guessing is slowed down wherever it
+/// comes from. Only the account-and-address pair is locked out (<see cref="LoginResult.Throttled"/>, without touching
+/// the hash) past the limit, so an attack on one account neither locks out another user behind the same address
+/// (a NAT, a shared proxy) nor the account's owner elsewhere. A success clears the account's failures and the pair's;
+/// the address's age out, so logging into an account of one's own does not reset the slow-down. Thread-safe.
 /// </summary>
 public sealed class CredentialValidator : ICredentialValidator
 {
@@ -118,12 +121,14 @@ public sealed class CredentialValidator : ICredentialValidator
         var user = FindUser(directory, userName.Trim());
         var ipKey = "ip:" + remoteAddress;
         // Failures of an unknown name count against the name as typed, so guessing names is slowed down too.
-        var accountKey = "acct:" + (user?.Email ?? userName.Trim().ToLowerInvariant());
+        var account = user?.Email ?? userName.Trim().ToLowerInvariant();
+        var accountKey = "acct:" + account;
+        var pairKey = "pair:" + remoteAddress + "|" + account;
 
         var now = _time.GetUtcNow();
+        if (RecentFailures(pairKey, now) >= _throttle.RefuseAfterFailures)
+            return Observed(new LoginResult.Throttled(RetryAfter(pairKey, now)), null);
         var failures = Math.Max(RecentFailures(ipKey, now), RecentFailures(accountKey, now));
-        if (failures >= _throttle.RefuseAfterFailures)
-            return Observed(new LoginResult.Throttled(RetryAfter(ipKey, accountKey, now)), null);
         if (failures > 0)
             await Task.Delay(DelayFor(failures), _time, cancellationToken).ConfigureAwait(false);
 
@@ -133,6 +138,7 @@ public sealed class CredentialValidator : ICredentialValidator
         {
             RecordFailure(ipKey);
             RecordFailure(accountKey);
+            RecordFailure(pairKey);
             return Observed(new LoginResult.InvalidCredentials(), null);
         }
         if (!user.Enabled)
@@ -141,8 +147,8 @@ public sealed class CredentialValidator : ICredentialValidator
         if (!access.Granted)
             return Observed(new LoginResult.Denied(access.RuleName), access);
 
-        _failures.TryRemove(ipKey, out _);
         _failures.TryRemove(accountKey, out _);
+        _failures.TryRemove(pairKey, out _);
         return Observed(new LoginResult.Success(user), access);
 
         LoginResult Observed(LoginResult result, AccessDecision? decision)
@@ -180,11 +186,9 @@ public sealed class CredentialValidator : ICredentialValidator
     private int RecentFailures(string key, DateTimeOffset now) =>
         _failures.TryGetValue(key, out var record) && now - record.Last < _throttle.FailureWindow ? record.Count : 0;
 
-    private TimeSpan RetryAfter(string ipKey, string accountKey, DateTimeOffset now)
+    private TimeSpan RetryAfter(string key, DateTimeOffset now)
     {
-        var last = new[] { ipKey, accountKey }
-            .Select(k => _failures.TryGetValue(k, out var r) ? r.Last : DateTimeOffset.MinValue)
-            .Max();
+        var last = _failures.TryGetValue(key, out var r) ? r.Last : DateTimeOffset.MinValue;
         var remaining = last + _throttle.FailureWindow - now;
         return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
     }

@@ -67,28 +67,32 @@ public sealed class CredentialValidatorTests
     }
 
     [Test]
-    public async Task Failures_throttle_the_account_from_any_address_until_the_window_passes()
+    public async Task Failures_lock_the_account_from_that_address_only_until_the_window_passes()
     {
         var (v, clock) = Create(refuseAfter: 3);
         for (var i = 0; i < 3; i++)
-            Assert.That(await Login(v, "alice@example.test", "wrong", IPAddress.Parse($"198.51.100.{i + 1}")), Is.TypeOf<LoginResult.InvalidCredentials>());
-        // The account is throttled even from a fresh address and even with the right password.
-        Assert.That(await Login(v, "ali@example.test", "right", Other), Is.TypeOf<LoginResult.Throttled>());
-        clock.Advance(TimeSpan.FromMinutes(16));
+            Assert.That(await Login(v, "alice@example.test", "wrong"), Is.TypeOf<LoginResult.InvalidCredentials>());
+        // Locked from the attacking address, even with the right password (and under an alias)...
+        var throttled = await Login(v, "ali@example.test", "right");
+        Assert.That(throttled, Is.TypeOf<LoginResult.Throttled>());
+        Assert.That(((LoginResult.Throttled)throttled).RetryAfter, Is.EqualTo(TimeSpan.FromMinutes(15)));
+        // ...but the owner logs in from elsewhere (slowed down, not refused).
         Assert.That(await Login(v, "alice@example.test", "right", Other), Is.TypeOf<LoginResult.Success>());
+        Assert.That(await Login(v, "alice@example.test", "right"), Is.TypeOf<LoginResult.Throttled>());
+        clock.Advance(TimeSpan.FromMinutes(16));
+        Assert.That(await Login(v, "alice@example.test", "right"), Is.TypeOf<LoginResult.Success>());
     }
 
     [Test]
-    public async Task Failures_throttle_the_address_for_every_account_and_a_success_elsewhere_does_not_clear_it()
+    public async Task Failures_spread_over_accounts_and_addresses_lock_nobody_out()
     {
         var (v, _) = Create(refuseAfter: 3);
-        foreach (var name in new[] { "x@example.test", "y@example.test", "z@example.test" })
+        foreach (var name in new[] { "x@example.test", "y@example.test", "z@example.test", "alice@example.test", "alice@example.test" })
             Assert.That(await Login(v, name, "guess"), Is.TypeOf<LoginResult.InvalidCredentials>());
-        var throttled = await Login(v, "alice@example.test", "right");
-        Assert.That(throttled, Is.TypeOf<LoginResult.Throttled>());
-        Assert.That(((LoginResult.Throttled)throttled).RetryAfter, Is.EqualTo(TimeSpan.FromMinutes(15)));
-        Assert.That(await Login(v, "alice@example.test", "right", Other), Is.TypeOf<LoginResult.Success>());
-        Assert.That(await Login(v, "alice@example.test", "right"), Is.TypeOf<LoginResult.Throttled>());
+        for (var i = 0; i < 2; i++)
+            Assert.That(await Login(v, "alice@example.test", "guess", IPAddress.Parse($"198.51.100.{i + 1}")), Is.TypeOf<LoginResult.InvalidCredentials>());
+        // Five failures from the address and four on the account: slowed down, but no account-and-address pair is at three.
+        Assert.That(await Login(v, "alice@example.test", "right"), Is.TypeOf<LoginResult.Success>());
     }
 
     [Test]

@@ -58,6 +58,7 @@ internal static class CapabilityHandler
         yield return "ESEARCH";
         yield return "SORT";
         yield return "COMPRESS=DEFLATE"; // RFC 4978
+        yield return "STATUS=SIZE"; // RFC 8438: STATUS (SIZE), also in LIST RETURN (STATUS (SIZE))
         yield return "QUOTA"; // RFC 9208
         yield return "QUOTA=RES-STORAGE";
         foreach (var algorithm in Messages.Threading.Algorithms)

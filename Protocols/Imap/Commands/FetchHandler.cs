@@ -34,13 +34,16 @@ internal static class FetchHandler
         }
         var wantsModSeq = command.ChangedSince is not null || items.Any(i => i is FetchItem.Attribute { Kind: FetchAttribute.ModSeq });
         if (wantsModSeq)
-            session.CondStoreEnabled = true;
+            session.EnableCondStore();
         var contentItems = items.Where(FetchDataWriter.IsContentItem).ToList();
         var needsFull = contentItems.Any(FetchDataWriter.NeedsFullMessage);
         var needsHeader = contentItems.Count > 0 && !needsFull;
         // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
         var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
+        // RFC 9051 §7.3.5: a keyword is announced by FLAGS before a FETCH response shows it.
+        if (items.Any(i => i is FetchItem.Attribute { Kind: FetchAttribute.Flags }) || setsSeen)
+            selected.AnnounceKeywords(session.Writer, messages.Select(m => m.Meta));
         var mailboxId = selected.Folder.MailboxId; // the owner's mailbox for an Other Users folder
         var expungedMeanwhile = false;
         // \Seen is set for all fetched messages in one store write, before their responses are written.
@@ -137,7 +140,7 @@ internal static class FetchHandler
                                 uidWritten = true;
                                 break;
                             case FetchItem.Attribute { Kind: FetchAttribute.Flags }:
-                                w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords);
+                                w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid));
                                 flagsWritten = true;
                                 break;
                             case FetchItem.Attribute { Kind: FetchAttribute.InternalDate }:
@@ -159,7 +162,7 @@ internal static class FetchHandler
                     throw new ImapRefusedException(ResponseCode.UnknownTransferEncoding, e.Message);
                 }
                 if (flagsChanged && !flagsWritten)
-                    w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords); // \Seen was just set
+                    w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid)); // \Seen was just set
                 if (wantsModSeq)
                     w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 w.EndList().End();

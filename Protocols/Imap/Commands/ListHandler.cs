@@ -24,54 +24,75 @@ internal static class ListHandler
         var mailboxId = session.Account.MailboxId;
         var folders = session.Store.ListFolders(mailboxId);
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // workmail-behaviour §19.1
-        var reference = MailboxNames.FromWire(session, command.Reference);
-        var matchers = command.Patterns.Select(p => Matcher(reference, MailboxNames.FromWire(session, p))).ToList();
+        var matchers = Matchers(session, command.Reference, command.Patterns);
         var subscribedOnly = command.Selection.HasFlag(ListSelectOptions.Subscribed);
         var specialOnly = command.Selection.HasFlag(ListSelectOptions.SpecialUse);
+        var recursive = command.Selection.HasFlag(ListSelectOptions.RecursiveMatch) && subscribedOnly;
         var showSubscribed = subscribedOnly || command.Return.HasFlag(ListReturnOptions.Subscribed);
-
+        var byName = new Dictionary<string, FolderInfo>(StringComparer.Ordinal);
         foreach (var folder in folders)
+            byName.TryAdd(folder.Name, folder);
+        // Subscribed names: folders marked so, and names that are not folders (RFC 9051 §6.3.7).
+        var others = subscribedOnly || showSubscribed
+            ? session.Store.ListSubscriptions(mailboxId).Where(n => !byName.ContainsKey(n)).ToList()
+            : [];
+        var subscribed = new HashSet<string>(folders.Where(f => f.Subscribed).Select(f => f.Name).Concat(others), StringComparer.Ordinal);
+
+        // Candidates in order: the folders, then subscribed names that are not folders, then (RECURSIVEMATCH) the
+        // parents of subscribed names that are neither.
+        var candidates = new List<string>(folders.Select(f => f.Name));
+        var seen = new HashSet<string>(candidates, StringComparer.Ordinal);
+        if (subscribedOnly)
+            foreach (var name in others)
+                if (seen.Add(name))
+                    candidates.Add(name);
+        if (recursive)
+            foreach (var name in subscribed.ToList())
+                for (var slash = name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = name.IndexOf('/', slash + 1))
+                    if (seen.Add(name[..slash]))
+                        candidates.Add(name[..slash]);
+
+        foreach (var name in candidates)
         {
-            if (!matchers.Any(m => m.IsMatch(folder.Name)))
+            if (!matchers.Any(m => m.IsMatch(name)))
                 continue;
-            var subscribed = folder.Subscribed;
-            if (subscribedOnly && !subscribed)
-            {
-                // RFC 5258 §3.5: with RECURSIVEMATCH a parent of subscribed mailboxes is listed with CHILDINFO.
-                if (command.Selection.HasFlag(ListSelectOptions.RecursiveMatch) && folders.Any(f =>
-                        f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal) && f.Subscribed))
-                {
-                    w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name)
-                        .BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList().End();
-                }
+            var exists = byName.TryGetValue(name, out var folder);
+            var special = exists ? MailboxNames.SpecialUseAttribute(folder!.SpecialUse) : null;
+            var meetsSelection = subscribedOnly ? subscribed.Contains(name) : specialOnly ? special is not null : exists;
+            if (subscribedOnly && specialOnly)
+                meetsSelection &= special is not null;
+            // RFC 5258 §3.5: with RECURSIVEMATCH, a name with a descendant that meets the selection carries CHILDINFO,
+            // and is listed for it even when it does not meet the selection itself.
+            var childInfo = recursive && subscribed.Any(n => n.Length > name.Length + 1 && n[name.Length] == '/'
+                && n.StartsWith(name, StringComparison.Ordinal));
+            if (!meetsSelection && !childInfo)
                 continue;
-            }
-            var special = MailboxNames.SpecialUseAttribute(folder.SpecialUse);
-            if (specialOnly && special is null)
-                continue;
+            var hasChildren = folders.Any(f => f.Name.Length > name.Length + 1 && f.Name[name.Length] == '/'
+                && f.Name.StartsWith(name, StringComparison.Ordinal));
             w.BeginUntagged().Atom("LIST").BeginList();
-            w.Atom(folders.Any(f => f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal)) ? @"\HasChildren" : @"\HasNoChildren");
-            if (special is not null)
-                w.Atom(special);
-            if (showSubscribed && subscribed)
+            if (!exists)
+            {
+                w.Atom(@"\NonExistent"); // RFC 5258 §3.4: implies \Noselect
+                if (hasChildren)
+                    w.Atom(@"\HasChildren");
+            }
+            else
+            {
+                w.Atom(hasChildren ? @"\HasChildren" : @"\HasNoChildren");
+                if (special is not null)
+                    w.Atom(special);
+            }
+            if (showSubscribed && subscribed.Contains(name))
                 w.Atom(@"\Subscribed");
-            w.EndList().String(MailboxNames.Delimiter).Mailbox(folder.Name).End();
-            if (command.Return.HasFlag(ListReturnOptions.Status))
-                StatusHandler.WriteStatus(session, folder, command.StatusItems);
+            w.EndList().String(MailboxNames.Delimiter).Mailbox(name);
+            if (childInfo)
+                w.BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList();
+            w.End();
+            if (exists && command.Return.HasFlag(ListReturnOptions.Status))
+                StatusHandler.WriteStatus(session, folder!, command.StatusItems);
         }
         if (!subscribedOnly && !specialOnly)
             ListOtherUsers(session, matchers, command);
-        if (subscribedOnly && !specialOnly)
-        {
-            // RFC 5258 §3.1: subscribed names that are not mailboxes are listed as \NonExistent.
-            foreach (var name in session.Store.ListSubscriptions(mailboxId))
-            {
-                if (folders.Any(f => f.Name == name) || !matchers.Any(m => m.IsMatch(name)))
-                    continue;
-                w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\NonExistent").Atom(@"\Subscribed").EndList()
-                    .String(MailboxNames.Delimiter).Mailbox(name).End();
-            }
-        }
         return Task.FromResult(ImapCompletion.Ok("LIST completed"));
     }
 
@@ -118,7 +139,9 @@ internal static class ListHandler
     {
         var mailboxId = session.Account.MailboxId;
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // workmail-behaviour §19.1
-        var matcher = Matcher(MailboxNames.FromWire(session, command.Reference), MailboxNames.FromWire(session, command.Pattern));
+        var matcher = Matchers(session, command.Reference, [command.Pattern]).SingleOrDefault();
+        if (matcher is null)
+            return Task.FromResult(ImapCompletion.Ok("LSUB completed")); // not valid modified UTF-7: matches no name
         var folders = session.Store.ListFolders(mailboxId);
         // Folders in the store's order, then subscribed names that are not folders.
         var names = folders.Where(f => f.Subscribed).Select(f => f.Name)
@@ -151,6 +174,15 @@ internal static class ListHandler
         if (noselect)
             session.Writer.Atom(@"\Noselect");
         session.Writer.EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+    }
+
+    /// <summary>One matcher per pattern; a reference or pattern that is not valid modified UTF-7 matches nothing (it can
+    /// name no mailbox) and is left out.</summary>
+    private static List<Regex> Matchers(ImapSession session, string wireReference, IEnumerable<string> wirePatterns)
+    {
+        if (MailboxNames.TryFromWire(session, wireReference) is not { } reference)
+            return [];
+        return wirePatterns.Select(p => MailboxNames.TryFromWire(session, p)).OfType<string>().Select(p => Matcher(reference, p)).ToList();
     }
 
     /// <summary>The pattern as a regex: <c>*</c> matches anything, <c>%</c> anything but the delimiter (RFC 9051 §6.3.9);

@@ -33,26 +33,33 @@ internal static class MailboxNames
 
     /// <summary>The Unicode name of a wire mailbox name: modified UTF-7, or UTF-8 as it is once the client enabled
     /// UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3, RFC 9051 §6.3.1).</summary>
-    /// <exception cref="ImapSyntaxException">Not valid modified UTF-7.</exception>
-    public static string FromWire(ImapSession session, string wire)
+    /// <exception cref="ImapRefusedException">NO [NONEXISTENT]: not valid modified UTF-7. Such a name is still valid
+    /// syntax (an atom or string, RFC 9051 §5.1.3), and no mailbox has it.</exception>
+    public static string FromWire(ImapSession session, string wire) =>
+        TryFromWire(session, wire) ?? throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+
+    /// <summary>As <see cref="FromWire"/>, or null for a name that is not valid modified UTF-7 (a LIST pattern then
+    /// matches nothing).</summary>
+    public static string? TryFromWire(ImapSession session, string wire)
     {
         try
         {
             return MailboxName.FromWire(wire, session.Utf8Enabled);
         }
-        catch (FormatException e)
+        catch (FormatException)
         {
-            throw new ImapSyntaxException("Invalid mailbox name: " + e.Message);
+            return null;
         }
     }
 
     /// <summary>The Unicode name a CREATE or RENAME is to give a folder, a trailing delimiter dropped (RFC 9051 §6.3.4).</summary>
     /// <exception cref="ImapRefusedException">NO [CANNOT]: empty, an empty level ("a//b", "/a"), or the Other Users
     /// root; NO [ALREADYEXISTS]: INBOX.</exception>
-    /// <exception cref="ImapSyntaxException">Not valid modified UTF-7.</exception>
+    /// <exception cref="ImapRefusedException">NO [CANNOT]: also for a name that is not valid modified UTF-7.</exception>
     public static string NewName(ImapSession session, string wire)
     {
-        var name = FromWire(session, wire).TrimEnd('/');
+        var name = (TryFromWire(session, wire) ?? throw new ImapRefusedException(ResponseCode.Cannot, "The name is not valid modified UTF-7"))
+            .TrimEnd('/');
         if (name.Length == 0 || name.Contains("//", StringComparison.Ordinal) || name.StartsWith('/'))
             throw new ImapRefusedException(ResponseCode.Cannot, "Invalid mailbox name");
         if (name.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))

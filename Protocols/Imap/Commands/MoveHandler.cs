@@ -13,12 +13,27 @@ internal static class MoveHandler
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
         var messages = selected.Resolve(command.Set, command.Uid);
         var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.MoveTo);
-        if (target.Folder.FolderId == selected.FolderId)
-            throw new ImapRefusedException(ResponseCode.Cannot, "The messages are in that mailbox already");
         if (messages.Count == 0)
             return ImapCompletion.Ok("MOVE completed; nothing to move");
         IReadOnlyList<CopiedMessage> moved;
-        if (target.Folder.MailboxId == selected.Folder.MailboxId)
+        if (target.Folder.FolderId == selected.FolderId)
+        {
+            // RFC 6851 §3.3 / RFC 9051 §6.4.8: the destination may be the selected mailbox; the messages get new UIDs.
+            // The store moves only between two folders, so this is a copy, then the originals go, whatever their flags.
+            moved = await session.Store.CopyAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), selected.FolderId, cancellationToken);
+            var originals = moved.Select(m => m.SourceUid).ToList();
+            if (session.Store is IRetentionStore store)
+            {
+                await store.PermanentlyDeleteAsync(selected.FolderId, originals, cancellationToken);
+            }
+            else
+            {
+                await session.Store.SetFlagsAsync(selected.FolderId, originals, FlagOperation.Add, MessageFlags.Deleted, [], cancellationToken);
+                await session.Store.ExpungeAsync(selected.FolderId, originals, cancellationToken);
+            }
+            selected.LoadNewMessages();
+        }
+        else if (target.Folder.MailboxId == selected.Folder.MailboxId)
         {
             moved = await session.Store.MoveAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.Folder.FolderId, cancellationToken);
         }

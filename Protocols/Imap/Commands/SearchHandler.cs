@@ -30,8 +30,17 @@ internal static class SearchHandler
         {
             var usesModSeq = UsesModSeq(command.Criteria);
             if (usesModSeq)
-                session.CondStoreEnabled = true;
+                session.EnableCondStore();
             ulong? modSeq = usesModSeq && hits.Count > 0 ? hits.HighestModSeq : null;
+            // RFC 7162 §3.1.5: with MIN and/or MAX but neither ALL nor COUNT, MODSEQ is that of the message(s) returned.
+            var returned = (command.Return ?? SearchReturnOptions.None) & ~SearchReturnOptions.Save;
+            if (modSeq is not null && (returned & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
+                && (returned & (SearchReturnOptions.Min | SearchReturnOptions.Max)) != 0)
+            {
+                var min = returned.HasFlag(SearchReturnOptions.Min) ? hits.ModSeqs[0] : 0;
+                var max = returned.HasFlag(SearchReturnOptions.Max) ? hits.ModSeqs[^1] : 0;
+                modSeq = Math.Max(min, max);
+            }
             if (save)
             {
                 // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those messages are saved; otherwise
@@ -107,7 +116,8 @@ internal static class SearchHandler
                     flagHits.Add((uint)(i + 1), uids[i], 0); // no MODSEQ key among them: the highest is not reported
             return flagHits;
         }
-        var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids);
+        var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids,
+            selected.ReportsRecent ? selected.IsRecent : null);
         var predicate = matcher.CompileMetadata(session.Time.GetUtcNow());
         var messages = selected.Messages;
         var hits = new SearchHits(messages.Count);
@@ -164,17 +174,20 @@ internal static class SearchHandler
     {
         private uint[] _sequences;
         private uint[] _uids;
+        private ulong[] _modSeqs;
 
         public SearchHits(int capacity)
         {
             _sequences = System.Buffers.ArrayPool<uint>.Shared.Rent(Math.Max(capacity, 16));
             _uids = System.Buffers.ArrayPool<uint>.Shared.Rent(Math.Max(capacity, 16));
+            _modSeqs = System.Buffers.ArrayPool<ulong>.Shared.Rent(Math.Max(capacity, 16));
         }
 
         public int Count { get; private set; }
         public ulong HighestModSeq { get; private set; }
         public ReadOnlySpan<uint> Sequences => _sequences.AsSpan(0, Count);
         public ReadOnlySpan<uint> Uids => _uids.AsSpan(0, Count);
+        public ReadOnlySpan<ulong> ModSeqs => _modSeqs.AsSpan(0, Count);
 
         public void Add(uint sequence, uint uid, ulong modSeq)
         {
@@ -182,18 +195,20 @@ internal static class SearchHandler
             {
                 Grow(ref _sequences);
                 Grow(ref _uids);
+                Grow(ref _modSeqs);
             }
             _sequences[Count] = sequence;
             _uids[Count] = uid;
+            _modSeqs[Count] = modSeq;
             Count++;
             HighestModSeq = Math.Max(HighestModSeq, modSeq);
         }
 
-        private void Grow(ref uint[] array)
+        private void Grow<T>(ref T[] array)
         {
-            var larger = System.Buffers.ArrayPool<uint>.Shared.Rent(array.Length * 2);
+            var larger = System.Buffers.ArrayPool<T>.Shared.Rent(array.Length * 2);
             array.AsSpan(0, Count).CopyTo(larger);
-            System.Buffers.ArrayPool<uint>.Shared.Return(array);
+            System.Buffers.ArrayPool<T>.Shared.Return(array);
             array = larger;
         }
 
@@ -201,7 +216,9 @@ internal static class SearchHandler
         {
             System.Buffers.ArrayPool<uint>.Shared.Return(_sequences);
             System.Buffers.ArrayPool<uint>.Shared.Return(_uids);
+            System.Buffers.ArrayPool<ulong>.Shared.Return(_modSeqs);
             _sequences = _uids = [];
+            _modSeqs = [];
             Count = 0;
         }
     }

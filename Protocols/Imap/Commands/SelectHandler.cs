@@ -22,7 +22,8 @@ internal static class SelectHandler
         var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadHierarchy);
         if (command.CondStore)
             session.CondStoreEnabled = true;
-        var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email);
+        var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email,
+            session.Rev2Enabled ? null : session.Recent);
         session.State = new ImapSessionState.Selected(account, selected);
         // workmail-behaviour §19.1: opening a folder reads its state (counts, UIDs), like STATUS → read_hierarchy.
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
@@ -30,9 +31,8 @@ internal static class SelectHandler
         var w = session.Writer;
         w.BeginUntagged().Number((ulong)selected.Count).Atom("EXISTS").End();
         if (!session.Rev2Enabled)
-            w.BeginUntagged().Number(0).Atom("RECENT").End(); // RFC 3501 §6.3.1 requires it; \Recent is not kept
-        w.BeginUntagged().Atom("FLAGS").FlagList(ImapFlags.System).End();
-        w.Untagged(ImapStatus.Ok, new ResponseCode.PermanentFlags(command.ReadOnly ? ValueList<string>.Empty : ValueList.Of(ImapFlags.Permanent)), "Flags permitted");
+            w.BeginUntagged().Number((ulong)selected.RecentCount).Atom("RECENT").End(); // RFC 3501 §6.3.1
+        selected.WriteFlags(w); // the system flags and the keywords in use (RFC 9051 §7.3.5)
         if (!session.Rev2Enabled)
         {
             for (var seq = 1; seq <= selected.Count; seq++)
@@ -76,7 +76,7 @@ internal static class SelectHandler
                 continue;
             w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList()
                 .Atom("UID").Number(meta.Uid)
-                .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords)
+                .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid))
                 .Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList()
                 .EndList().End();
         }

@@ -30,11 +30,19 @@ internal static class StatusHandler
                 case StatusItem.Unseen: w.Atom("UNSEEN").Number((ulong)folder.UnseenCount); break;
                 case StatusItem.Deleted: w.Atom("DELETED").Number((ulong)Messages().Count(m => m.Flags.HasFlag(MessageFlags.Deleted))); break;
                 case StatusItem.Size: w.Atom("SIZE").Number((ulong)Messages().Sum(m => m.Size)); break;
-                case StatusItem.Recent: w.Atom("RECENT").Number(0); break;
+                case StatusItem.Recent: w.Atom("RECENT").Number((ulong)RecentCount(session, folder, Messages)); break;
                 case StatusItem.HighestModSeq: w.Atom("HIGHESTMODSEQ").Number(folder.HighestModSeq); break;
                 case StatusItem.AppendLimit: w.Atom("APPENDLIMIT").Number((ulong)session.Options.Limits.MaxMessageBytes); break;
             }
         }
         w.EndList().End();
+    }
+
+    /// <summary>RFC 3501 §6.3.10 RECENT: the messages no session took yet, plus those this session holds when the
+    /// folder is the selected one.</summary>
+    private static int RecentCount(ImapSession session, FolderInfo folder, Func<IReadOnlyList<MessageMeta>> messages)
+    {
+        var untaken = session.Recent.CountUntaken(folder.FolderId, messages);
+        return session.Selected is { ReadOnly: false } selected && selected.FolderId == folder.FolderId ? untaken + selected.RecentCount : untaken;
     }
 }

@@ -14,7 +14,7 @@ internal static class StoreHandler
         var messages = selected.Resolve(command.Set, command.Uid);
         var (flags, keywords) = ImapFlags.FromWire(command.Flags);
         if (command.UnchangedSince is not null)
-            session.CondStoreEnabled = true;
+            session.EnableCondStore();
 
         // RFC 7162 §3.1.3: a message changed since the client's MODSEQ is not touched and is reported in MODIFIED.
         var modified = new List<uint>();
@@ -41,6 +41,8 @@ internal static class StoreHandler
             session.RecordSelectedAccess(flags == MessageFlags.Seen && keywords.Count == 0 ? MailboxAccessAction.UpdateReadState : MailboxAccessAction.Update, targets);
         if (!command.Silent || session.CondStoreEnabled)
         {
+            if (!command.Silent)
+                selected.AnnounceKeywords(session.Writer, updated); // RFC 9051 §7.3.5
             foreach (var meta in updated)
             {
                 var seq = selected.SequenceOf(meta.Uid);
@@ -50,7 +52,7 @@ internal static class StoreHandler
                 if (command.Uid)
                     w.Atom("UID").Number(meta.Uid);
                 if (!command.Silent)
-                    w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords);
+                    w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid));
                 if (session.CondStoreEnabled)
                     w.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 w.EndList().End();

@@ -119,11 +119,13 @@ public static class SearchEvaluator
         CreateMatcher(key, largestSequence, largestUid, savedSequences, savedUids).Matches(context);
 
     /// <summary>A reusable matcher for one search over one mailbox snapshot (parameters as for <see cref="Matches"/>).</summary>
+    /// <param name="isRecent">Whether a UID is \Recent in the session (RFC 3501 §2.3.2), for RECENT / NEW / OLD over
+    /// metadata alone; null when nothing is \Recent.</param>
     public static SearchMatcher CreateMatcher(SearchKey key, uint largestSequence, uint largestUid,
-        ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null)
+        ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null, Func<uint, bool>? isRecent = null)
     {
         ArgumentNullException.ThrowIfNull(key);
-        return new SearchMatcher(key, largestSequence, largestUid, savedSequences, savedUids);
+        return new SearchMatcher(key, largestSequence, largestUid, savedSequences, savedUids) { IsRecent = isRecent };
     }
 
     /// <summary>Matches messages against one search key; sequence sets are resolved on first use. Thread-safe, so a
@@ -136,6 +138,9 @@ public static class SearchEvaluator
         private readonly ResolvedSequenceSet? _savedSequences;
         private readonly ResolvedSequenceSet? _savedUids;
         private readonly System.Collections.Concurrent.ConcurrentDictionary<SearchKey, ResolvedSequenceSet> _resolved = new(ReferenceEqualityComparer.Instance);
+
+        /// <summary>Whether a UID is \Recent in the session; null when nothing is.</summary>
+        internal Func<uint, bool>? IsRecent { get; init; }
 
         internal SearchMatcher(SearchKey key, uint largestSequence, uint largestUid, ResolvedSequenceSet? savedSequences, ResolvedSequenceSet? savedUids)
         {
@@ -192,7 +197,10 @@ public static class SearchEvaluator
                 case SearchKey.Flag f:
                     var flag = SystemFlag(f.Name);
                     if (flag is null)
-                        return static (_, _) => false; // \Recent: no session of ours holds it over metadata alone
+                    {
+                        var isRecent = IsRecent;
+                        return isRecent is null ? static (_, _) => false : (_, m) => isRecent(m.Uid); // \Recent
+                    }
                     if (flag.Value != MessageFlags.None)
                     {
                         var bit = flag.Value;
@@ -300,8 +308,25 @@ public static class SearchEvaluator
                     return true;
                 }
             }
+            // FROM / TO / CC / BCC search the addresses (RFC 9051 §6.4.4: "the envelope structure's ... field"), so an
+            // address written with comments or folding whitespace (RFC 5322 §3.2.2 CFWS) matches as user@domain.
+            if (IsAddressField(field))
+            {
+                foreach (var mailbox in HeaderView.GetAddresses(field).Mailboxes)
+                {
+                    if (Contains(mailbox.Address, value) || (mailbox.Name is { Length: > 0 } name && Contains(name, value)))
+                    {
+                        return true;
+                    }
+                }
+            }
             return false;
         }
+
+        private static bool IsAddressField(string field) =>
+            field.Equals("From", StringComparison.OrdinalIgnoreCase) || field.Equals("To", StringComparison.OrdinalIgnoreCase)
+            || field.Equals("Cc", StringComparison.OrdinalIgnoreCase) || field.Equals("Bcc", StringComparison.OrdinalIgnoreCase)
+            || field.Equals("Sender", StringComparison.OrdinalIgnoreCase) || field.Equals("Reply-To", StringComparison.OrdinalIgnoreCase);
 
         private bool BodyContains(string value) => FullView.GetBodyTexts().Any(text => Contains(text, value));
     }

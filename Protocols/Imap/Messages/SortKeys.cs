@@ -86,9 +86,15 @@ public static class SortKeys
         return a.Length.CompareTo(b.Length);
     }
 
-    // RFC 5256 §3 FROM/TO/CC: the addr-mailbox (local part) of the first address; empty when none.
+    // RFC 5256 §3 FROM/TO/CC: the addr-mailbox of the first address of the ENVELOPE; empty when none. A group comes
+    // first in the ENVELOPE as its start marker, whose addr-mailbox is the group name (RFC 9051 §7.5.2).
     private static string FirstMailbox(ImapMessageView view, string field) =>
-        view.GetAddresses(field).Mailboxes.FirstOrDefault()?.LocalPart ?? "";
+        view.GetAddresses(field).FirstOrDefault() switch
+        {
+            MimeKit.GroupAddress group => group.Name ?? "",
+            MimeKit.MailboxAddress mailbox => mailbox.LocalPart ?? "",
+            _ => "",
+        };
 
     // RFC 5957 §3: the display name of the first address, or its addr-spec when the name is empty.
     private static string DisplayName(ImapMessageView view, string field)

@@ -212,14 +212,16 @@ public static class Threading
                 }
                 previous = refContainer;
             }
-            // (1B) The message's parent is its last reference (replacing any earlier link) unless that loops.
-            if (previous is not null && previous != container && !container.IsAncestorOf(previous))
-            {
-                previous.AddChild(container);
-            }
-            else if (previous is null || previous == container)
+            // (1B) The message's parent is its last reference (replacing any earlier link), or none when it has no
+            // reference; a link that would make a loop (the last reference is the message itself or one of its
+            // descendants) is not made, and the message keeps the parent it has.
+            if (previous is null)
             {
                 container.Unlink();
+            }
+            else if (previous != container && !container.IsAncestorOf(previous))
+            {
+                previous.AddChild(container);
             }
         }
 

@@ -29,7 +29,7 @@ public sealed class AppendTests
         Assert.That(await client.CommandAsync("p5", "FETCH 1:* (UID FLAGS RFC822.SIZE)"), Is.EqualTo(new[]
         {
             $"* 1 FETCH (UID 1 FLAGS (\\Draft $Work) RFC822.SIZE {message.Length})",
-            $"* 2 FETCH (UID 2 FLAGS () RFC822.SIZE {message.Length})",
+            $"* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE {message.Length})",
             "p5 OK FETCH completed",
         }));
         Assert.That(await client.CommandAsync("p5b", "FETCH 1 INTERNALDATE"), Is.EqualTo(new[]
@@ -39,7 +39,7 @@ public sealed class AppendTests
         }));
         Assert.That(await client.CommandAsync("p6", "UID FETCH 2 (BODY[])"), Is.EqualTo(new[]
         {
-            $"* 2 FETCH (UID 2 BODY[] {{{message.Length}}}\r\n{message} FLAGS (\\Seen))",
+            $"* 2 FETCH (UID 2 BODY[] {{{message.Length}}}\r\n{message} FLAGS (\\Seen \\Recent))",
             "p6 OK FETCH completed",
         }));
     }
@@ -54,11 +54,13 @@ public sealed class AppendTests
         Assert.That(await client.CommandAsync("p1", "APPEND INBOX (\\Seen) {3+}\r\nx\r\n"), Is.EqualTo(new[]
         {
             "* 1 EXISTS",
+            "* 1 RECENT",
             $"p1 OK [APPENDUID {inbox.UidValidity} 1] APPEND completed",
         }));
         Assert.That(await client.CommandAsync("p2", "COPY 1 INBOX"), Is.EqualTo(new[]
         {
             "* 2 EXISTS",
+            "* 2 RECENT",
             $"p2 OK [COPYUID {inbox.UidValidity} 1 2] COPY completed",
         }));
     }
@@ -78,7 +80,24 @@ public sealed class AppendTests
         Assert.That(uid, Is.Not.Null);
         await sent.OpenAsync(FolderAccess.ReadOnly);
         var summaries = await sent.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Flags);
-        Assert.That(summaries.Select(s => (s.UniqueId, s.Flags)), Is.EqualTo(new[] { (uid!.Value, (MessageFlags?)MessageFlags.Seen) }));
+        Assert.That(summaries.Select(s => (s.UniqueId, s.Flags)), Is.EqualTo(new[] { (uid!.Value, (MessageFlags?)(MessageFlags.Seen | MessageFlags.Recent)) }));
         await client.DisconnectAsync(true);
+    }
+
+    /// <summary>RFC 7888 §3: LITERAL+ puts no limit below APPENDLIMIT on a non-synchronizing literal (4,096 octets is
+    /// LITERAL-'s bound, §4), so a client that uses {n+} for every APPEND stores messages of any size.</summary>
+    [Test]
+    public async Task Literal_plus_larger_than_4096_octets_is_stored()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        var inbox = server.Store.FindFolder(await server.MailboxIdAsync("alice"), "INBOX")!;
+        var message = "Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", 60));
+        await client.SendLineAsync($"a1 APPEND INBOX {{{message.Length}+}}\r\n{message}");
+        Assert.That(await client.ReadUntilTaggedAsync("a1"), Is.EqualTo(new[] { $"a1 OK [APPENDUID {inbox.UidValidity} 1] APPEND completed" }));
+        Assert.That(await client.CommandAsync("a2", "STATUS INBOX (MESSAGES SIZE)"), Is.EqualTo(new[]
+        {
+            $"* STATUS INBOX (MESSAGES 1 SIZE {message.Length})", "a2 OK STATUS completed",
+        }).Or.EqualTo(new[] { "* STATUS INBOX (MESSAGES 1)", "a2 OK STATUS completed" }));
     }
 }

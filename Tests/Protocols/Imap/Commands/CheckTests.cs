@@ -21,7 +21,7 @@ public sealed class CheckTests
         await server.DeliverAsync("alice", "two");
         Assert.That(await client.CommandAsync("c2", "CHECK"), Is.EqualTo(new[]
         {
-            "* 1 FETCH (UID 1 FLAGS (\\Flagged))", "* 2 EXISTS", "c2 OK CHECK completed",
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))", "* 2 EXISTS", "* 2 RECENT", "c2 OK CHECK completed",
         }));
     }
 

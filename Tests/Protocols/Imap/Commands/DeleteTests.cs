@@ -66,6 +66,6 @@ public sealed class DeleteTests
         await client.CommandAsync("s", "SELECT INBOX");
         await server.DeliverAsync("alice", "two");
         // RFC 9051 §7.4.1: message 2 is not the client's until EXISTS says so, which comes with the reply.
-        Assert.That(await client.CommandAsync("f", "FETCH 1:* (UID)"), Is.EqualTo(new[] { "* 1 FETCH (UID 1)", "* 2 EXISTS", "f OK FETCH completed" }));
+        Assert.That(await client.CommandAsync("f", "FETCH 1:* (UID)"), Is.EqualTo(new[] { "* 1 FETCH (UID 1)", "* 2 EXISTS", "* 2 RECENT", "f OK FETCH completed" }));
     }
 }

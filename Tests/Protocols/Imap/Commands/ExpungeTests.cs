@@ -58,6 +58,7 @@ public sealed class ExpungeTests
         Assert.That(await client.CommandAsync("p", "APPEND INBOX {3+}\r\nx\r\n"), Is.EqualTo(new[]
         {
             "* 2 EXISTS",
+            "* 2 RECENT",
             $"p OK [APPENDUID {inbox.UidValidity} 3] APPEND completed",
         }));
         Assert.That(await client.CommandAsync("r", "EXAMINE INBOX"), Does.Contain($"* OK [UIDVALIDITY {inbox.UidValidity}] UIDs valid").And.Contain("* OK [UIDNEXT 4] Predicted next UID"));

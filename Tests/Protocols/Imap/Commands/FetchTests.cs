@@ -20,10 +20,10 @@ public sealed class FetchTests
             "f1 OK FETCH completed",
         }));
         var envelope = await client.CommandAsync("f2", "FETCH 1 (ENVELOPE FLAGS)");
-        Assert.That(envelope[0], Does.StartWith("* 1 FETCH (ENVELOPE (NIL \"greeting\" ((NIL NIL \"sender\" \"example.net\"))").And.EndWith(" FLAGS ())"));
+        Assert.That(envelope[0], Does.StartWith("* 1 FETCH (ENVELOPE (NIL \"greeting\" ((NIL NIL \"sender\" \"example.net\"))").And.EndWith(" FLAGS (\\Recent))"));
         Assert.That(await client.CommandAsync("f3", "FETCH 1 BODY[TEXT]"), Is.EqualTo(new[]
         {
-            "* 1 FETCH (BODY[TEXT] {16}\r\nHello greeting\r\n FLAGS (\\Seen))",
+            "* 1 FETCH (BODY[TEXT] {16}\r\nHello greeting\r\n FLAGS (\\Seen \\Recent))",
             "f3 OK FETCH completed",
         }));
         Assert.That(await client.CommandAsync("f4", "FETCH 2 FLAGS"), Is.EqualTo(new[] { "f4 BAD [CLIENTBUG] Invalid message sequence number" }));
@@ -41,7 +41,7 @@ public sealed class FetchTests
         await using var client = await server.LoggedInAsync();
         await client.CommandAsync("a", "SELECT INBOX");
         Assert.That(await client.CommandAsync("f1", "FETCH 1 BODY.PEEK[]"), Is.EqualTo(new[] { "f1 NO [CORRUPTION] A stored message is damaged" }));
-        Assert.That(await client.CommandAsync("f2", "FETCH 1 (UID FLAGS)"), Is.EqualTo(new[] { "* 1 FETCH (UID 1 FLAGS ())", "f2 OK FETCH completed" }));
+        Assert.That(await client.CommandAsync("f2", "FETCH 1 (UID FLAGS)"), Is.EqualTo(new[] { "* 1 FETCH (UID 1 FLAGS (\\Recent))", "f2 OK FETCH completed" }));
     }
 
     [Test]
@@ -75,5 +75,23 @@ public sealed class FetchTests
         var message = await client.Inbox.GetMessageAsync(summaries[1].UniqueId);
         Assert.That(message.TextBody?.Trim(), Is.EqualTo("Hello second"));
         await client.DisconnectAsync(true);
+    }
+
+    /// <summary>RFC 7162 §3.1: the first command that enables CONDSTORE while a mailbox is selected (here FETCH ...
+    /// MODSEQ) is answered with an untagged OK [HIGHESTMODSEQ], once.</summary>
+    [Test]
+    public async Task Fetch_modseq_that_enables_condstore_reports_highestmodseq_once()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "one");
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("e", "ENABLE IMAP4rev2");
+        await client.CommandAsync("a", "SELECT INBOX");
+        var folder = server.Store.FindFolder(await server.MailboxIdAsync("alice"), "INBOX")!;
+        var reply = await client.CommandAsync("f1", "FETCH 1 (MODSEQ)");
+        Assert.That(reply, Has.Count.EqualTo(3));
+        Assert.That(reply[0], Is.EqualTo($"* OK [HIGHESTMODSEQ {folder.HighestModSeq}] Highest"));
+        Assert.That(reply[1], Does.StartWith("* 1 FETCH (MODSEQ ("));
+        Assert.That(await client.CommandAsync("f2", "FETCH 1 (MODSEQ)"), Has.Count.EqualTo(2));
     }
 }

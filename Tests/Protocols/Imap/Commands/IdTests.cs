@@ -47,4 +47,19 @@ public sealed class IdTests
         Assert.That(reply[0], Does.StartWith("i1 BAD "));
         Assert.That(await client.CommandAsync("i2", "ID NIL"), Is.EqualTo(new[] { "* ID (\"name\" \"MailServer\")", "i2 OK ID completed" }));
     }
+
+    /// <summary>RFC 2971 §3.3: up to 30 fields with values of up to 1,024 octets; a server may ignore any of them but
+    /// answers ID and keeps the session, before login as after.</summary>
+    [Test]
+    public async Task Thirty_fields_of_1024_octets_are_answered_and_the_session_goes_on()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        var (client, _) = await ImapLineClient.OpenAsync(server.Imap);
+        await using var c = client;
+        var fields = string.Join(" ", Enumerable.Range(0, 30).Select(i => $"\"field-{i}\" \"{new string((char)('a' + i % 26), 1024)}\""));
+        Assert.That(await client.CommandAsync("i1", $"ID ({fields})"), Is.EqualTo(new[] { "* ID (\"name\" \"MailServer\")", "i1 OK ID completed" }));
+        Assert.That(await client.CommandAsync("i2", "NOOP"), Is.EqualTo(new[] { "i2 OK NOOP completed" }));
+        Assert.That((await client.CommandAsync("l", $"LOGIN alice@example.test {ImapTestServer.Password}"))[^1], Does.StartWith("l OK "));
+        Assert.That(await client.CommandAsync("i3", $"ID ({fields})"), Is.EqualTo(new[] { "* ID (\"name\" \"MailServer\")", "i3 OK ID completed" }));
+    }
 }

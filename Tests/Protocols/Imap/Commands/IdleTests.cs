@@ -16,6 +16,7 @@ public sealed class IdleTests
         Assert.That(await client.ReadLineAsync(), Is.EqualTo("+ idling"));
         await server.DeliverAsync("alice", "pushed");
         Assert.That(await client.ReadLineAsync(), Is.EqualTo("* 1 EXISTS"));
+        Assert.That(await client.ReadLineAsync(), Is.EqualTo("* 1 RECENT")); // RFC 3501 §7.3.2: with a change in size
         await client.SendLineAsync("DONE");
         Assert.That(await client.ReadUntilTaggedAsync("i1"), Is.EqualTo(new[] { "i1 OK IDLE terminated" }));
         Assert.That(await client.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));

@@ -34,7 +34,7 @@ public sealed class LoginTests
         await using var server = await ImapTestServer.StartAsync();
         var (client, _) = await ImapLineClient.OpenAsync(server.Imap);
         await using var c = client;
-        Assert.That(await client.CommandAsync("a1", "LOGIN {100000}"), Is.EqualTo(new[] { "a1 NO [TOOBIG] Literal too large before login" }));
+        Assert.That(await client.CommandAsync("a1", "LOGIN {100000}"), Is.EqualTo(new[] { "a1 NO [TOOBIG] Literal larger than 8192 octets" }));
         await client.SendLineAsync("a2 LOGIN {18}");
         Assert.That(await client.ReadLineAsync(), Is.EqualTo("+ Ready for literal data"));
         await client.SendLineAsync($"alice@example.test {ImapTestServer.Password}");
@@ -71,5 +71,54 @@ public sealed class LoginTests
         Assert.That(implicitTls.Inbox, Is.Not.Null);
         await implicitTls.DisconnectAsync(true);
         await client.DisconnectAsync(true);
+    }
+
+    /// <summary>Brute force against one account from an address slows that address down and locks that account from
+    /// that address; another user's right password from the same address still logs in.</summary>
+    [Test]
+    public async Task Failures_on_one_account_lock_that_account_from_that_address_only()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        for (var round = 0; round < 2; round++)
+        {
+            var (attacker, _) = await ImapLineClient.OpenAsync(server.Imap);
+            await using var a = attacker;
+            for (var i = 0; i < 5; i++)
+                Assert.That(await attacker.CommandAsync("x" + i, "LOGIN bob@example.test guess" + i), Is.EqualTo(new[] { $"x{i} NO [AUTHENTICATIONFAILED] Authentication failed" }));
+        }
+        var (client, _) = await ImapLineClient.OpenAsync(server.Imap);
+        await using var c = client;
+        Assert.That(await client.CommandAsync("b1", $"LOGIN bob@example.test {ImapTestServer.Password}"), Is.EqualTo(new[] { "b1 NO [UNAVAILABLE] Too many failed logins; try again later" }));
+        var alice = await client.CommandAsync("a1", $"LOGIN alice@example.test {ImapTestServer.Password}");
+        Assert.That(alice[^1], Does.StartWith("a1 OK "));
+    }
+
+    /// <summary>An endless line before login: after the line limit the server answers BAD, says BYE and closes,
+    /// instead of reading (and discarding) whatever the client sends.</summary>
+    [Test]
+    public async Task An_endless_line_before_login_closes_the_connection()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(server.Imap);
+        var stream = tcp.GetStream();
+        var chunk = System.Text.Encoding.ASCII.GetBytes(new string('a', 64 * 1024));
+        long sent = 0;
+        var refused = false;
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (sent < 256L * 1024 * 1024)
+            {
+                await stream.WriteAsync(chunk, deadline.Token);
+                sent += chunk.Length;
+            }
+        }
+        catch (IOException)
+        {
+            refused = true;
+        }
+        Assert.That(refused, Is.True, $"the server read {sent} octets of one line before login");
+        Assert.That(sent, Is.LessThan(64L * 1024 * 1024));
     }
 }

@@ -22,11 +22,13 @@ public sealed class MultiAppendTests
         const string second = "Subject: two\r\n\r\n2\r\n";
         var reply = await client.CommandAsync("a1",
             $"APPEND INBOX (\\Seen) \"10-Jan-2026 09:00:00 +0100\" {{{first.Length}+}}\r\n{first} ($Todo) {{{second.Length}+}}\r\n{second}");
-        Assert.That(reply, Is.EqualTo(new[] { "* 2 EXISTS", $"a1 OK [APPENDUID {inbox.UidValidity} 1:2] APPEND completed" }));
+        Assert.That(reply, Is.EqualTo(new[] { "* 2 EXISTS", "* 2 RECENT", $"a1 OK [APPENDUID {inbox.UidValidity} 1:2] APPEND completed" }));
         Assert.That(await client.CommandAsync("f", "FETCH 1:2 (UID FLAGS INTERNALDATE)"), Is.EqualTo(new[]
         {
-            "* 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \"10-Jan-2026 09:00:00 +0100\")",
-            $"* 2 FETCH (UID 2 FLAGS ($Todo) INTERNALDATE {DateReply(await client.CommandAsync("d", "FETCH 2 INTERNALDATE"))})",
+            @"* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Todo)",
+            @"* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Todo \*)] Flags permitted",
+            "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) INTERNALDATE \"10-Jan-2026 09:00:00 +0100\")",
+            $"* 2 FETCH (UID 2 FLAGS ($Todo \\Recent) INTERNALDATE {DateReply(await client.CommandAsync("d", "FETCH 2 INTERNALDATE"))})",
             "f OK FETCH completed",
         }));
     }
@@ -60,7 +62,7 @@ public sealed class MultiAppendTests
         await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
         var summaries = await client.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Flags);
         Assert.That(summaries.Select(s => s.Envelope!.Subject), Is.EqualTo(new[] { "multi 1", "multi 2", "multi 3" }));
-        Assert.That(summaries.All(s => s.Flags == MessageFlags.Seen), Is.True);
+        Assert.That(summaries.All(s => s.Flags == (MessageFlags.Seen | MessageFlags.Recent)), Is.True);
         await client.DisconnectAsync(true);
     }
 

@@ -16,7 +16,7 @@ public sealed class NoopTests
         Assert.That(await client.CommandAsync("n1", "NOOP"), Is.EqualTo(new[] { "n1 OK NOOP completed" }));
         await server.DeliverAsync("alice", "one");
         await server.DeliverAsync("alice", "two");
-        Assert.That(await client.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "* 2 EXISTS", "n2 OK NOOP completed" }));
+        Assert.That(await client.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "* 2 EXISTS", "* 2 RECENT", "n2 OK NOOP completed" }));
         Assert.That(await client.CommandAsync("n3", "CHECK"), Is.EqualTo(new[] { "n3 OK CHECK completed" }));
     }
 
@@ -42,14 +42,15 @@ public sealed class NoopTests
         Assert.That(await client.CommandAsync("n1", "NOOP"), Is.EqualTo(new[]
         {
             "* 1 EXPUNGE",
-            "* 1 FETCH (UID 2 FLAGS (\\Flagged))",
+            "* 1 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
             "* 6 EXISTS",
+            "* 6 RECENT",
             "n1 OK NOOP completed",
         }));
         Assert.That(logger.Records.Select(r => r.EventId.Id), Does.Contain(5011), "the feed overflowed");
         Assert.That(await client.CommandAsync("u", "UID SEARCH ALL"), Is.EqualTo(new[] { "* SEARCH 2 3 4 5 6 7", "u OK SEARCH completed" }));
         // The fresh subscription keeps working after the resynchronisation.
         await server.DeliverAsync("alice", "later");
-        Assert.That(await client.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "* 7 EXISTS", "n2 OK NOOP completed" }));
+        Assert.That(await client.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "* 7 EXISTS", "* 7 RECENT", "n2 OK NOOP completed" }));
     }
 }

@@ -48,11 +48,11 @@ public sealed class OtherUsersTests
         Assert.That(select[^1], Is.EqualTo("s OK [READ-WRITE] SELECT completed"));
         Assert.That(await alice.CommandAsync("f", "FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), Is.EqualTo(new[]
         {
-            "* 1 FETCH (FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: for bob one\r\n\r\n)", "f OK FETCH completed",
+            "* 1 FETCH (FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: for bob one\r\n\r\n)", "f OK FETCH completed",
         }));
         Assert.That(await alice.CommandAsync("st", "STORE 1 +FLAGS (\\Flagged)"), Is.EqualTo(new[]
         {
-            "* 1 FETCH (FLAGS (\\Flagged))", "st OK STORE completed",
+            "* 1 FETCH (FLAGS (\\Flagged \\Recent))", "st OK STORE completed",
         }));
         var deleted = server.Store.FindFolder(bobId, "Deleted Items")!;
         Assert.That(await alice.CommandAsync("m", "UID MOVE 1 \"Other Users/bob@example.test/Deleted Items\""), Is.EqualTo(new[]

@@ -46,8 +46,8 @@ public sealed class SearchTests
         await writer.CommandAsync("w2", "STORE 3 +FLAGS.SILENT (\\Deleted \\Flagged)");
         Assert.That(await reader.CommandAsync("n1", "NOOP"), Is.EqualTo(new[]
         {
-            "* 2 FETCH (UID 2 FLAGS (\\Seen))",
-            "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Deleted))",
+            "* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))",
+            "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Deleted \\Recent))",
             "n1 OK NOOP completed",
         }));
         Assert.That(await reader.CommandAsync("s2", "SEARCH UNSEEN UNDELETED"), Is.EqualTo(new[] { "* SEARCH 1 4", "s2 OK SEARCH completed" }));
@@ -76,5 +76,48 @@ public sealed class SearchTests
         var uids = await client.Inbox.SearchAsync(SearchQuery.SubjectContains("invoice"));
         Assert.That(uids.Select(u => u.Id), Is.EqualTo(new[] { 1u }));
         await client.DisconnectAsync(true);
+    }
+
+    /// <summary>RFC 7162 §3.1.5 (with RFC 4731): with MIN or MAX alone, the MODSEQ of ESEARCH is that of the message
+    /// returned, not the highest of all matches.</summary>
+    [Test]
+    public async Task Esearch_min_and_max_with_a_modseq_key_carry_the_modseq_of_their_message()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        for (var i = 0; i < 3; i++)
+            await server.DeliverAsync("alice", "m" + i);
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX (CONDSTORE)");
+        await client.CommandAsync("s", @"STORE 1 +FLAGS.SILENT (\Flagged)"); // message 1 now has the highest MODSEQ
+        var modseqs = (await client.CommandAsync("f", "FETCH 1:3 (MODSEQ)")).Take(3)
+            .Select(l => ulong.Parse(System.Text.RegularExpressions.Regex.Match(l, @"MODSEQ \((\d+)\)").Groups[1].Value)).ToArray();
+        Assert.That(modseqs[0], Is.GreaterThan(modseqs[2]));
+        Assert.That(await client.CommandAsync("t1", "SEARCH RETURN (MIN) MODSEQ 1"), Is.EqualTo(new[]
+        {
+            $"* ESEARCH (TAG \"t1\") MIN 1 MODSEQ {modseqs[0]}", "t1 OK SEARCH completed",
+        }));
+        Assert.That(await client.CommandAsync("t2", "SEARCH RETURN (MAX) MODSEQ 1"), Is.EqualTo(new[]
+        {
+            $"* ESEARCH (TAG \"t2\") MAX 3 MODSEQ {modseqs[2]}", "t2 OK SEARCH completed",
+        }));
+        Assert.That(await client.CommandAsync("t3", "SEARCH RETURN (MIN MAX COUNT) MODSEQ 1"), Is.EqualTo(new[]
+        {
+            $"* ESEARCH (TAG \"t3\") MIN 1 MAX 3 COUNT 3 MODSEQ {modseqs[0]}", "t3 OK SEARCH completed",
+        }));
+    }
+
+    /// <summary>RFC 9051 §6.4.4 FROM matches the address, also when the header writes it with comments (RFC 5322 §3.2.2
+    /// CFWS): &lt;user (c)@ (c) domain.org&gt; is user@domain.org.</summary>
+    [Test]
+    public async Task From_matches_an_address_written_with_comments()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverRawAsync("alice", "From: <user (comment)@ (another) domain.org>\r\nSubject: cfws\r\n\r\nbody\r\n");
+        await server.DeliverRawAsync("alice", "From: other@example.net\r\nSubject: plain\r\n\r\nbody\r\n");
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("s1", "SEARCH FROM user@domain.org"), Is.EqualTo(new[] { "* SEARCH 1", "s1 OK SEARCH completed" }));
+        Assert.That(await client.CommandAsync("s2", "SEARCH FROM \"user@domain\""), Is.EqualTo(new[] { "* SEARCH 1", "s2 OK SEARCH completed" }));
+        Assert.That(await client.CommandAsync("s3", "SEARCH FROM example.net"), Is.EqualTo(new[] { "* SEARCH 2", "s3 OK SEARCH completed" }));
     }
 }

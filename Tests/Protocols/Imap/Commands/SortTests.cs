@@ -81,4 +81,18 @@ public sealed class SortTests
         Assert.That(await client.CommandAsync("s1", "SORT (SUBJECT) UTF-8 ALL"), Is.EqualTo(new[] { "s1 BAD SORT is not valid in the authenticated state" }));
         Assert.That(await client.CommandAsync("s2", "UID SORT (SUBJECT) UTF-8 ALL"), Is.EqualTo(new[] { "s2 BAD SORT is not valid in the authenticated state" }));
     }
+
+    /// <summary>RFC 5256 §3: SORT CC uses the addr-mailbox of the first address of the ENVELOPE's cc, which for a group
+    /// (RFC 5322 §3.4) is the group's start, named by the group name.</summary>
+    [Test]
+    public async Task Sort_cc_of_a_group_uses_the_group_name()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverRawAsync("alice", "From: a@example.net\r\nCc: group: zed@example.net;\r\nSubject: one\r\n\r\nbody\r\n");
+        await server.DeliverRawAsync("alice", "From: a@example.net\r\nCc: mike@example.net\r\nSubject: two\r\n\r\nbody\r\n");
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("s", "SORT (CC) UTF-8 ALL"), Is.EqualTo(new[] { "* SORT 1 2", "s OK SORT completed" }));
+        Assert.That(await client.CommandAsync("f", "FETCH 1 ENVELOPE"), Has.Some.Contains("((NIL NIL \"group\" NIL)(NIL NIL \"zed\" \"example.net\")(NIL NIL NIL NIL))"));
+    }
 }

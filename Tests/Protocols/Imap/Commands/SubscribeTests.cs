@@ -38,7 +38,7 @@ public sealed class SubscribeTests
         await client.CommandAsync("u2", "UNSUBSCRIBE Projects");
         Assert.That(await client.CommandAsync("l4", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Proj%"), Is.EqualTo(new[]
         {
-            "* LIST () \"/\" Projects (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\HasChildren) \"/\" Projects (\"CHILDINFO\" (\"SUBSCRIBED\"))",
             "l4 OK LIST completed",
         }));
     }

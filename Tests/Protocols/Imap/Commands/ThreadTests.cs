@@ -69,4 +69,18 @@ public sealed class ThreadTests
         await using var client = await server.LoggedInAsync();
         Assert.That(await client.CommandAsync("t1", "THREAD REFERENCES UTF-8 ALL"), Is.EqualTo(new[] { "t1 BAD THREAD is not valid in the authenticated state" }));
     }
+
+    /// <summary>RFC 5256 §4 step 1: a link that would make a loop is not made, and a message keeps the parent its
+    /// References already gave it (here message 2 names itself as the last reference).</summary>
+    [Test]
+    public async Task References_that_would_loop_keep_the_existing_parent()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverRawAsync("alice", "From: a@example.net\r\nSubject: first\r\nDate: Wed, 1 May 2024 10:00:00 +0000\r\nMessage-ID: <a@example.net>\r\n\r\nbody\r\n");
+        await server.DeliverRawAsync("alice", "From: a@example.net\r\nSubject: second\r\nDate: Wed, 1 May 2024 11:00:00 +0000\r\nMessage-ID: <b@example.net>\r\n" +
+            "References: <a@example.net> <b@example.net>\r\n\r\nbody\r\n");
+        await using var client = await server.LoggedInAsync();
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("t", "THREAD REFERENCES UTF-8 ALL"), Is.EqualTo(new[] { "* THREAD (1 2)", "t OK THREAD completed" }));
+    }
 }
