@@ -265,4 +265,14 @@ public sealed class ClientSetupTests
             Assert.That(presented, Is.EqualTo(_fingerprint), $"port {port}");
         }
     }
+
+    [Test]
+    public async Task A_server_name_that_is_not_fully_qualified_is_warned_about_at_start()
+    {
+        Assert.That(_server.Output, Does.Not.Contain("is not a fully qualified domain name"));
+        await using var bare = ServerProcess.Create();
+        File.WriteAllText(bare.ConfigPath, File.ReadAllText(bare.ConfigPath).Replace("\"mx.example.test\"", "\"vm\""));
+        await bare.StartAsync();
+        Assert.That(await bare.WaitForOutputAsync("ServerName 'vm' is not a fully qualified domain name", TimeSpan.FromSeconds(10)), bare.Output);
+    }
 }
