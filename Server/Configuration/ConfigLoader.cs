@@ -97,6 +97,7 @@ public static partial class ConfigLoader
         private readonly Dictionary<string, string> _aliases = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> _ids = new(StringComparer.Ordinal);
         private string _dataDirectory = "";
+        private Dictionary<string, string> _storedHashes = new(StringComparer.OrdinalIgnoreCase);
 
         private void Add(string path, string message) => errors.Add(new ConfigError(path, message));
 
@@ -124,6 +125,8 @@ public static partial class ConfigLoader
             _dataDirectory = dataOverride is not null
                 ? Path.GetFullPath(dataOverride)
                 : Path.GetFullPath(dataValue, Path.GetDirectoryName(configPath)!);
+            // Hashes the server and the CLI wrote, kept out of this file (PasswordFile); appsettings.json's own win.
+            _storedHashes = PasswordFile.Read(PasswordFile.PathIn(_dataDirectory), Add);
 
             var listeners = ReadListeners(ms.Object("Listeners"), ms.PathOf("Listeners"));
             var tls = ReadTls(ms.Object("Tls"));
@@ -478,6 +481,10 @@ public static partial class ConfigLoader
                 u.Error("PasswordHash", "is not a password hash this server can verify: expected $pbkdf2-sha256$i=...,l=32$salt$hash " +
                                         "(use `mailserver hash-password` or `mailserver user passwd`)");
                 hash = null;
+            }
+            else if (hash is null && email is not null && _storedHashes.TryGetValue(email, out var stored))
+            {
+                hash = stored;
             }
             var enabled = u.Bool("Enabled", true);
             var quota = u.Int("MailboxQuotaMiB", UserConfig.MaxQuotaMiB, 1, UserConfig.MaxQuotaMiB);
