@@ -251,6 +251,11 @@ public sealed class ClientSetupTests
     {
         using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_server.DataDirectory, "tls", "cert.pem")));
         Assert.That(Fingerprint(pem), Is.EqualTo(_fingerprint), "the generated certificate in <data>/tls");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.That(await MailServer.Server.Program.RunAsync(["tls", "fingerprint", "--config", _server.ConfigPath], output, error, new StringReader("")),
+            Is.Zero, error.ToString());
+        Assert.That(output.ToString(), Does.Contain($"SHA-256:     {_fingerprint}").And.Contain("(self-signed)"));
         foreach (var port in new[] { _server.ListenerPorts.Imaps, _server.ListenerPorts.Submissions, _server.ListenerPorts.Https })
         {
             using var tcp = new System.Net.Sockets.TcpClient();
