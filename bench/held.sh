@@ -27,7 +27,7 @@ rule='{ "Name": "held-bench", "Action": "RunHook", "SenderPatterns": [ "held.ben
 sed -e 's|"DataDirectory": "data"|"DataDirectory": "'"$scratch"'/data"|' \
     -e 's|"BindAddress": "0.0.0.0"|"BindAddress": "127.0.0.1"|' \
     -e 's|"Smtp": 2525|"Smtp": 3525|' -e 's|"Submission": 2587|"Submission": 3587|' -e 's|"Submissions": 2465|"Submissions": 3465|' \
-    -e 's|"Imap": 2143|"Imap": 3143|' -e 's|"Imaps": 2993|"Imaps": 3993|' -e 's|127.0.0.1:8025|127.0.0.1:9025|' \
+    -e 's|"Imap": 2143|"Imap": 3143|' -e 's|"Imaps": 2993|"Imaps": 3993|' -e 's|"Https": 2443|"Https": 3443|' -e 's|127.0.0.1:8025|127.0.0.1:9025|' \
     -e 's|"FlowRules": { "Inbound": \[\], "Outbound": \[\] }|"FlowRules": { "Inbound": [ '"$rule"' ], "Outbound": [] }|' \
     appsettings.json > "$scratch/appsettings.json"
 grep -q held-bench "$scratch/appsettings.json" || { echo "could not place the rule in the config" >&2; exit 1; }

@@ -28,6 +28,7 @@ internal static class CommandLine
         new RetentionCommand(),
         new DkimCommand(),
         new DnsRecordsCommand(),
+        new TlsFingerprintCommand(),
         new RulesTestCommand(),
     ];
 

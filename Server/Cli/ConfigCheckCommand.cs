@@ -21,10 +21,14 @@ internal sealed class ConfigCheckCommand : ICliCommand
                 var l = c.Listeners;
                 await console.Out.WriteLineAsync($"OK {c.ConfigFilePath}").ConfigureAwait(false);
                 await console.Out.WriteLineAsync($"  server name:    {c.ServerName}").ConfigureAwait(false);
+                if (!AddressSyntax.IsFullyQualifiedServerName(c.ServerName))
+                    await console.Out.WriteLineAsync(
+                        $"  warning: $.MailServer.ServerName '{c.ServerName}' is not a fully qualified domain name: other servers cannot reach it " +
+                        "by MX and clients cannot verify its certificate; set it to the machine's public name (for example mail.example.com)").ConfigureAwait(false);
                 await console.Out.WriteLineAsync($"  data directory: {c.DataDirectory}").ConfigureAwait(false);
                 await console.Out.WriteLineAsync(
                     $"  listeners:      {l.BindAddress} smtp {l.Smtp}, submission {l.Submission}, submissions {l.Submissions}, " +
-                    $"imap {l.Imap}, imaps {l.Imaps}; admin {l.Admin}").ConfigureAwait(false);
+                    $"imap {l.Imap}, imaps {l.Imaps}, https {l.Https}; admin {l.Admin}").ConfigureAwait(false);
                 await console.Out.WriteLineAsync(
                     $"  tls:            {(c.Tls.CertificatePath ?? "self-signed certificate (generated on first start)")}").ConfigureAwait(false);
                 foreach (var o in c.Organizations)

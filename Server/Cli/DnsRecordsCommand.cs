@@ -13,18 +13,27 @@ internal sealed class DnsRecordsCommand : ICliCommand
     public string ArgumentSyntax => "[DOMAIN]";
     public int ArgumentCount => 1;
     public int MinArgumentCount => 0;
-    public string Summary => "print the MX, SPF, DKIM, DMARC and autoconfig records to publish";
+    public string Summary => "print the MX, SPF, DKIM, DMARC, client setup and MTA-STS records to publish";
     public string Details =>
         "For DOMAIN, or every domain of every organization: MX pointing at ServerName, SPF (v=spf1 mx -all),\n" +
         "one DKIM TXT record per key in <DataDirectory>/dkim/DOMAIN/ (create keys with 'mailserver dkim generate'),\n" +
-        "DMARC (p=quarantine, relaxed alignment, reports to postmaster) and client autoconfiguration: RFC 6186 SRV\n" +
-        "records for the IMAPS and submission ports, and autoconfig/autodiscover names for the server.";
+        "DMARC (p=quarantine, relaxed alignment, reports to postmaster), client setup (RFC 6186 SRV records for\n" +
+        "IMAP and submission, the autoconfig and autodiscover names the HTTPS listener answers) and, when the\n" +
+        "organization has an MtaSts section, the _mta-sts TXT record and the mta-sts name (RFC 8461).\n" +
+        "Refused when ServerName is not a fully qualified domain name: an MX cannot point at a bare machine name.";
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
         if (ConfigLoader.Load(arguments.ConfigPath, arguments.DataDirectory) is not ConfigLoadResult.Ok { Config: var config })
         {
             await console.Error.WriteLineAsync($"mailserver: {arguments.ConfigPath} is invalid; run 'mailserver config check'.").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+        if (!AddressSyntax.IsFullyQualifiedServerName(config.ServerName))
+        {
+            await console.Error.WriteLineAsync(
+                $"mailserver: ServerName '{config.ServerName}' is not a fully qualified domain name; MX, SRV and CNAME records must name the " +
+                $"host other servers and clients reach. Set $.MailServer.ServerName in {arguments.ConfigPath} (for example mail.example.com).").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
         var domains = config.Organizations.SelectMany(o => o.Domains.Select(d => d.Name)).ToList();
@@ -51,7 +60,7 @@ internal sealed class DnsRecordsCommand : ICliCommand
                 await console.Error.WriteLineAsync($"mailserver: cannot read the DKIM keys of {domain}: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Failure;
             }
-            await console.Out.WriteAsync(Records(domain, config.ServerName, config.Listeners, keys, ReportAddress(directory, domain))).ConfigureAwait(false);
+            await console.Out.WriteAsync(Records(domain, config, keys, ReportAddress(directory, domain))).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
     }
@@ -68,9 +77,11 @@ internal sealed class DnsRecordsCommand : ICliCommand
     }
 
     /// <summary>The zone-file lines of one domain; <paramref name="reportAddress"/> receives DMARC aggregate reports (none when null).</summary>
-    internal static string Records(string domain, string serverName, ListenersConfig listeners, IReadOnlyList<DkimKeyFile> keys, string? reportAddress)
+    internal static string Records(string domain, ServerConfig config, IReadOnlyList<DkimKeyFile> keys, string? reportAddress)
     {
-        var host = serverName.TrimEnd('.') + ".";
+        var listeners = config.Listeners;
+        var organization = ClientSetup.DomainLookup.Find(config, domain)?.Organization;
+        var host = config.ServerName.TrimEnd('.') + ".";
         var sb = new StringBuilder($"; {domain}\n");
         sb.Append(Line(domain, "MX", $"10 {host}"));
         // RFC 7208: only the MX hosts may send for the domain; anything else fails.
@@ -89,8 +100,21 @@ internal sealed class DnsRecordsCommand : ICliCommand
         sb.Append(Line($"_imap._tcp.{domain}", "SRV", $"10 1 {listeners.Imap} {host}"));
         sb.Append(Line($"_submissions._tcp.{domain}", "SRV", $"0 1 {listeners.Submissions} {host}"));
         sb.Append(Line($"_submission._tcp.{domain}", "SRV", $"10 1 {listeners.Submission} {host}"));
+        // The HTTPS listener answers these names (Thunderbird autoconfig, Outlook autodiscover). Clients fetch
+        // them on port 443; Outlook also follows the _autodiscover SRV record to another port.
+        if (listeners.Https != 443)
+            sb.Append($"; autoconfig and autodiscover are fetched on port 443: forward it to the HTTPS listener's port {listeners.Https}\n");
         sb.Append(Line($"autoconfig.{domain}", "CNAME", host));
         sb.Append(Line($"autodiscover.{domain}", "CNAME", host));
+        sb.Append(Line($"_autodiscover._tcp.{domain}", "SRV", $"0 0 {listeners.Https} {host}"));
+        if (organization?.MtaSts is { } mtaSts)
+        {
+            // RFC 8461 §3.1 and §3.3: the TXT record announces the policy (its id changes with the policy text), the
+            // mta-sts name serves it over HTTPS on port 443 with a certificate valid for that name.
+            var policy = ClientSetup.MtaStsPolicy.Text(mtaSts, [config.ServerName]);
+            sb.Append(Line($"_mta-sts.{domain}", "TXT", Quoted(ClientSetup.MtaStsPolicy.DnsRecordText(policy))));
+            sb.Append(Line($"mta-sts.{domain}", "CNAME", host));
+        }
         return sb.Append('\n').ToString();
     }
 

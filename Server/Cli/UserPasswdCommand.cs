@@ -4,8 +4,9 @@ using MailServer.Server.Security;
 namespace MailServer.Server.Cli;
 
 /// <summary>
-/// <c>mailserver user passwd ADDRESS</c>: sets a user's password. Only that user's PasswordHash value changes in
-/// the file; comments and formatting stay. A running server picks the change up by live reload.
+/// <c>mailserver user passwd ADDRESS</c>: sets a user's password. The hash goes where the user's hash lives: in
+/// appsettings.json when the user has a PasswordHash there (only that value changes; comments and formatting stay),
+/// otherwise in <c>&lt;DataDirectory&gt;/passwords.json</c>. A running server picks the change up by live reload.
 /// </summary>
 internal sealed class UserPasswdCommand : ICliCommand
 {
@@ -15,7 +16,9 @@ internal sealed class UserPasswdCommand : ICliCommand
     public string Summary => "set a user's password (read from standard input) in the configuration file";
     public string Details =>
         "ADDRESS is the user's primary address or one of its aliases.\n" + PasswordInput.PolicyText +
-        "\nOnly the user's PasswordHash value is rewritten; a running server applies it within a second.";
+        "\nWhen the user has a PasswordHash in the configuration file, only that value is rewritten; otherwise the hash\n" +
+        "is stored in <DataDirectory>/passwords.json (mode 0600) and the configuration file is left alone.\n" +
+        "A running server applies it within a second or two.";
 
     public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
     {
@@ -38,18 +41,35 @@ internal sealed class UserPasswdCommand : ICliCommand
         if (password is null)
             return ExitCodes.InvalidInput;
         var user = ok.Config.Organizations[at.Organization].Users[at.User];
+        var hash = PasswordHasher.Hash(password);
+        var inConfigFile = HasHashInConfigFile(arguments.ConfigPath, at.Organization, at.User);
+        var target = inConfigFile ? arguments.ConfigPath : PasswordFile.PathIn(ok.Config.DataDirectory);
         try
         {
-            await ConfigFileEditor.SetPasswordHashesAsync(arguments.ConfigPath, [(at.Organization, at.User, PasswordHasher.Hash(password))],
-                console.CancellationToken).ConfigureAwait(false);
+            if (inConfigFile)
+                await ConfigFileEditor.SetPasswordHashesAsync(arguments.ConfigPath, [(at.Organization, at.User, hash)],
+                    console.CancellationToken).ConfigureAwait(false);
+            else
+                await PasswordFile.SetAsync(ok.Config.DataDirectory, new Dictionary<string, string> { [user.Email] = hash },
+                    ok.Config.Organizations.SelectMany(o => o.Users).Select(u => u.Email).ToHashSet(StringComparer.OrdinalIgnoreCase),
+                    console.CancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            await console.Error.WriteLineAsync($"mailserver: cannot write {arguments.ConfigPath}: {e.Message}").ConfigureAwait(false);
+            await console.Error.WriteLineAsync($"mailserver: cannot write {target}: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
-        await console.Out.WriteLineAsync($"Password of {user.Email} updated in {arguments.ConfigPath}.").ConfigureAwait(false);
+        await console.Out.WriteLineAsync($"Password of {user.Email} updated in {target}.").ConfigureAwait(false);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Whether the configuration file itself holds a PasswordHash string for the user (not null, not absent).</summary>
+    private static bool HasHashInConfigFile(string configPath, int organization, int user)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(configPath), ConfigLoader.DocumentOptions);
+        return document.RootElement.GetProperty(ConfigLoader.SectionName).GetProperty("Organizations")[organization]
+                   .GetProperty("Users")[user].TryGetProperty("PasswordHash", out var hash)
+               && hash.ValueKind == System.Text.Json.JsonValueKind.String;
     }
 
     private static (int Organization, int User)? Find(ServerConfig config, string address)

@@ -43,6 +43,23 @@ public static class AddressSyntax
         return IsValidDomain(address[(at + 1)..]);
     }
 
+    /// <summary>
+    /// True when <paramref name="serverName"/> is a fully qualified domain name other servers and clients can
+    /// resolve: at least two labels, a top-level label that is not all digits, and not a name reserved for one
+    /// machine or a local network (localhost, .localhost, .localdomain, .local; RFC 6761 §6.3, RFC 6762).
+    /// A bare machine name ("vm") fails: an MX or SRV record cannot point at it.
+    /// </summary>
+    public static bool IsFullyQualifiedServerName(string serverName)
+    {
+        var name = serverName.TrimEnd('.').ToLowerInvariant();
+        if (!IsValidDomain(name, requireDot: true))
+            return false;
+        var top = name[(name.LastIndexOf('.') + 1)..];
+        if (top.All(char.IsAsciiDigit))
+            return false;
+        return top is not ("localhost" or "localdomain" or "local");
+    }
+
     /// <summary>The domain part of a valid address.</summary>
     public static string DomainOf(string address) => address[(address.LastIndexOf('@') + 1)..];
 }

@@ -97,6 +97,7 @@ public static partial class ConfigLoader
         private readonly Dictionary<string, string> _aliases = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> _ids = new(StringComparer.Ordinal);
         private string _dataDirectory = "";
+        private Dictionary<string, string> _storedHashes = new(StringComparer.OrdinalIgnoreCase);
 
         private void Add(string path, string message) => errors.Add(new ConfigError(path, message));
 
@@ -124,6 +125,8 @@ public static partial class ConfigLoader
             _dataDirectory = dataOverride is not null
                 ? Path.GetFullPath(dataOverride)
                 : Path.GetFullPath(dataValue, Path.GetDirectoryName(configPath)!);
+            // Hashes the server and the CLI wrote, kept out of this file (PasswordFile); appsettings.json's own win.
+            _storedHashes = PasswordFile.Read(PasswordFile.PathIn(_dataDirectory), Add);
 
             var listeners = ReadListeners(ms.Object("Listeners"), ms.PathOf("Listeners"));
             var tls = ReadTls(ms.Object("Tls"));
@@ -159,10 +162,10 @@ public static partial class ConfigLoader
         private ListenersConfig ReadListeners(JsonObjectReader? l, string path)
         {
             var bind = IPAddress.Any;
-            int smtp = 2525, submission = 2587, submissions = 2465, imap = 2143, imaps = 2993;
+            int smtp = 2525, submission = 2587, submissions = 2465, imap = 2143, imaps = 2993, https = ListenersConfig.DefaultHttps;
             var admin = new IPEndPoint(IPAddress.Loopback, 8025);
             if (l is null)
-                return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin);
+                return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin, https);
 
             if (l.String("BindAddress") is { } b)
             {
@@ -176,6 +179,7 @@ public static partial class ConfigLoader
             submissions = l.Int("Submissions", submissions, 1, 65535);
             imap = l.Int("Imap", imap, 1, 65535);
             imaps = l.Int("Imaps", imaps, 1, 65535);
+            https = l.Int("Https", https, 1, 65535);
             if (l.String("Admin") is { } a)
             {
                 if (IPEndPoint.TryParse(a, out var ep) && ep.Port is > 0 and <= 65535 && a.Contains(':'))
@@ -187,12 +191,12 @@ public static partial class ConfigLoader
 
             var seen = new Dictionary<int, string>();
             foreach (var (name, port) in new[] { ("Smtp", smtp), ("Submission", submission), ("Submissions", submissions),
-                         ("Imap", imap), ("Imaps", imaps), ("Admin", admin.Port) })
+                         ("Imap", imap), ("Imaps", imaps), ("Https", https), ("Admin", admin.Port) })
             {
                 if (!seen.TryAdd(port, name))
                     Add(JsonObjectReader.Child(path, name), $"port {port} is already used by {seen[port]}");
             }
-            return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin);
+            return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin, https);
         }
 
         private TlsConfig ReadTls(JsonObjectReader? t)
@@ -386,10 +390,20 @@ public static partial class ConfigLoader
                 auditLog = new AuditLogConfig(al.Int("RetentionDays", AuditLogConfig.DefaultRetentionDays, 1, 3650));
                 al.Finish();
             }
+            MtaStsConfig? mtaSts = null;
+            if (o.Object("MtaSts") is { } ms)
+            {
+                var mode = ms.Enum<MtaStsMode>("Mode", null, required: true);
+                // RFC 8461 §3.2: max_age is a plain integer of at most 31557600 seconds.
+                var maxAge = ms.Int("MaxAgeSeconds", MtaStsConfig.DefaultMaxAgeSeconds, 1, MtaStsConfig.MaxMaxAgeSeconds);
+                ms.Finish();
+                if (mode is { } m)
+                    mtaSts = new MtaStsConfig(m, maxAge);
+            }
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
-                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog) { Postmaster = postmaster };
+                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog, mtaSts) { Postmaster = postmaster };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {
@@ -468,6 +482,10 @@ public static partial class ConfigLoader
                 u.Error("PasswordHash", "is not a password hash this server can verify: expected $pbkdf2-sha256$i=...,l=32$salt$hash " +
                                         "(use `mailserver hash-password` or `mailserver user passwd`)");
                 hash = null;
+            }
+            else if (hash is null && email is not null && _storedHashes.TryGetValue(email, out var stored))
+            {
+                hash = stored;
             }
             var enabled = u.Bool("Enabled", true);
             var quota = u.Int("MailboxQuotaMiB", UserConfig.MaxQuotaMiB, 1, UserConfig.MaxQuotaMiB);

@@ -46,7 +46,7 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
     private volatile ConfigSnapshot _snapshot;
     private CancellationTokenSource _changeSource = new();
     private byte[] _lastHash;
-    private (DateTime Modified, long Length) _lastStat;
+    private FileStamps _lastStat;
     private bool _disposed;
 
     private ConfigMonitor(string configPath, string? dataOverride, ServerConfig config, byte[] hash, ILogger logger, TimeSpan pollInterval)
@@ -109,7 +109,7 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
         switch (ConfigLoader.Parse(bytes, fullPath, dataDirectoryOverride))
         {
             case ConfigLoadResult.Ok ok:
-                return new ConfigMonitor(fullPath, dataDirectoryOverride, ok.Config, SHA256.HashData(bytes), logger,
+                return new ConfigMonitor(fullPath, dataDirectoryOverride, ok.Config, Hash(bytes, ok.Config.DataDirectory), logger,
                     pollInterval ?? TimeSpan.FromSeconds(1));
             case ConfigLoadResult.Invalid invalid:
                 LogErrors(logger, invalid.Errors);
@@ -163,7 +163,7 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
                 ConfigLog.ReadFailed(_logger, _configPath, e);
                 return false;
             }
-            var hash = SHA256.HashData(bytes);
+            var hash = Hash(bytes, _snapshot.Config.DataDirectory);
             if (hash.AsSpan().SequenceEqual(_lastHash))
                 return false;
             _lastHash = hash;
@@ -284,17 +284,49 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
             ReloadNow();
     }
 
-    private (DateTime, long)? Stat()
+    /// <summary>The config file's time and length, and those of the password file it merges (PasswordFile).</summary>
+    private readonly record struct FileStamps(DateTime Modified, long Length, DateTime PasswordsModified, long PasswordsLength);
+
+    private FileStamps? Stat()
     {
         try
         {
             var info = new FileInfo(_configPath);
-            return info.Exists ? (info.LastWriteTimeUtc, info.Length) : null;
+            if (!info.Exists)
+                return null;
+            var passwords = new FileInfo(PasswordFile.PathIn(_snapshot.Config.DataDirectory));
+            return passwords.Exists
+                ? new FileStamps(info.LastWriteTimeUtc, info.Length, passwords.LastWriteTimeUtc, passwords.Length)
+                : new FileStamps(info.LastWriteTimeUtc, info.Length, default, -1);
         }
         catch (IOException)
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The hash of what a load reads: the config file's bytes and the password file's (a `user passwd` that only
+    /// touches passwords.json is a change too). The data directory is the running one: it only changes at restart.
+    /// </summary>
+    private static byte[] Hash(byte[] configBytes, string dataDirectory)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(configBytes);
+        try
+        {
+            var path = PasswordFile.PathIn(dataDirectory);
+            if (File.Exists(path))
+            {
+                sha.AppendData("\0passwords\0"u8);
+                sha.AppendData(File.ReadAllBytes(path));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Unreadable now: the load reports it; the next change of either file retries.
+        }
+        return sha.GetHashAndReset();
     }
 
     private static bool NameIs(string? changed, string name) => string.Equals(changed, name, StringComparison.Ordinal);

@@ -7,8 +7,9 @@ public sealed record GeneratedPassword(string Email, string Password);
 
 /// <summary>
 /// First start (decisions.md): every user without a PasswordHash gets a generated strong password, printed once
-/// and stored only as its hash in the config file. The host calls <see cref="EnsureAsync"/> before loading the
-/// configuration for serving.
+/// and stored only as its hash in <c>&lt;DataDirectory&gt;/passwords.json</c> (<see cref="PasswordFile"/>): the
+/// administrator's appsettings.json is left byte for byte as it was. The host calls <see cref="EnsureAsync"/>
+/// before loading the configuration for serving.
 /// </summary>
 public static class FirstStartPasswords
 {
@@ -23,14 +24,14 @@ public static class FirstStartPasswords
     /// <param name="cancellationToken">Cancels before the file is written.</param>
     /// <param name="iterations">PBKDF2 iterations; tests may lower it.</param>
     /// <returns>The generated passwords, in config order.</returns>
-    /// <exception cref="IOException">The file cannot be rewritten.</exception>
+    /// <exception cref="IOException">The password file cannot be written.</exception>
     public static async Task<IReadOnlyList<GeneratedPassword>> EnsureAsync(string configPath, string? dataDirectoryOverride,
         TextWriter output, CancellationToken cancellationToken, int iterations = PasswordHasher.DefaultIterations)
     {
         if (ConfigLoader.Load(configPath, dataDirectoryOverride) is not ConfigLoadResult.Ok ok)
             return [];
         var generated = new List<GeneratedPassword>();
-        var edits = new List<(int, int, string)>();
+        var edits = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         for (var o = 0; o < ok.Config.Organizations.Count; o++)
         {
             var users = ok.Config.Organizations[o].Users;
@@ -40,13 +41,14 @@ public static class FirstStartPasswords
                     continue;
                 var password = PasswordPolicy.Generate();
                 generated.Add(new GeneratedPassword(users[u].Email, password));
-                edits.Add((o, u, PasswordHasher.Hash(password, iterations)));
+                edits[users[u].Email] = PasswordHasher.Hash(password, iterations);
             }
         }
         if (edits.Count == 0)
             return [];
         cancellationToken.ThrowIfCancellationRequested();
-        await ConfigFileEditor.SetPasswordHashesAsync(Path.GetFullPath(configPath), edits, cancellationToken).ConfigureAwait(false);
+        var allUsers = ok.Config.Organizations.SelectMany(o => o.Users).Select(u => u.Email).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        await PasswordFile.SetAsync(ok.Config.DataDirectory, edits, allUsers, cancellationToken).ConfigureAwait(false);
         foreach (var g in generated)
             await output.WriteLineAsync($"Generated password for {g.Email}: {g.Password}").ConfigureAwait(false);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);

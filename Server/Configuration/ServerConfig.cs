@@ -20,6 +20,7 @@ public sealed record ServerConfig(
     IReadOnlyList<OrganizationConfig> Organizations);
 
 /// <summary>Where the server listens. Changing any of these needs a restart.</summary>
+/// <param name="Https">The HTTPS listener for client autoconfiguration, autodiscover and the MTA-STS policy (2443).</param>
 public sealed record ListenersConfig(
     IPAddress BindAddress,
     int Smtp,
@@ -27,7 +28,12 @@ public sealed record ListenersConfig(
     int Submissions,
     int Imap,
     int Imaps,
-    IPEndPoint Admin);
+    IPEndPoint Admin,
+    int Https = ListenersConfig.DefaultHttps)
+{
+    /// <summary>The default HTTPS port (decisions.md: non-root ports).</summary>
+    public const int DefaultHttps = 2443;
+}
 
 /// <summary>
 /// TLS settings. Both paths null: a self-signed certificate is generated under the data directory.
@@ -105,7 +111,8 @@ public sealed record OrganizationConfig(
     RetentionPolicyConfig RetentionPolicy,
     EmailEventLogConfig EmailEventLog,
     MessageFlowApiConfig? MessageFlowApi = null,
-    AuditLogConfig? AuditLog = null)
+    AuditLogConfig? AuditLog = null,
+    MtaStsConfig? MtaSts = null)
 {
     /// <summary>The audit log settings in force (the defaults when the section is absent).</summary>
     public AuditLogConfig AuditLogSettings => AuditLog ?? AuditLogConfig.Default;
@@ -281,3 +288,29 @@ public sealed record MessageFlowTokenConfig(string Token, IReadOnlyList<string> 
 
 /// <summary>The organization's message flow API tokens (Organizations[].MessageFlowApi.Tokens); none: the API refuses every call.</summary>
 public sealed record MessageFlowApiConfig(IReadOnlyList<MessageFlowTokenConfig> Tokens);
+
+/// <summary>RFC 8461 §5: what a sending server does when the policy does not hold.</summary>
+public enum MtaStsMode
+{
+    /// <summary>Refuse delivery to an MX that does not match or fails TLS.</summary>
+    Enforce,
+    /// <summary>Deliver anyway and report the failure (TLS-RPT).</summary>
+    Testing,
+    /// <summary>No policy in force (used to withdraw a published policy).</summary>
+    None,
+}
+
+/// <summary>
+/// The organization's MTA-STS policy (Organizations[].MtaSts), served for each of its domains at
+/// https://mta-sts.DOMAIN/.well-known/mta-sts.txt. Absent: no policy is served and dns-records prints none.
+/// </summary>
+/// <param name="Mode">The policy mode.</param>
+/// <param name="MaxAgeSeconds">How long senders cache the policy (RFC 8461 §3.2: at most 31557600).</param>
+public sealed record MtaStsConfig(MtaStsMode Mode, int MaxAgeSeconds)
+{
+    /// <summary>One week, the value RFC 8461 §3.2's example uses.</summary>
+    public const int DefaultMaxAgeSeconds = 604_800;
+
+    /// <summary>RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year).</summary>
+    public const int MaxMaxAgeSeconds = 31_557_600;
+}

@@ -112,6 +112,8 @@ public static class ServerHost
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
         builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
         builder.Services.AddHostedService<AdminHttpService>();
+        // 8. The domain's public HTTPS endpoints (autoconfig, autodiscover, Apple profile, MTA-STS) and start-up notices.
+        builder.Services.AddDomainEndpoints();
 
         // Disposing the host disposes the singletons in reverse order of creation: the listeners first,
         // the store (created before them) after, so no session writes to a closed store.

@@ -57,6 +57,23 @@ public static class TlsCertificates
         return Generate(folder, certPath, keyPath, serverName, now);
     }
 
+    /// <summary>
+    /// The certificate's SHA-256 fingerprint as colon-separated upper-case hex pairs, the form browsers, mail
+    /// clients and <c>openssl x509 -fingerprint -sha256</c> show.
+    /// </summary>
+    public static string Sha256Fingerprint(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return string.Join(':', certificate.GetCertHash(HashAlgorithmName.SHA256).Select(b => b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>True for a certificate that signed itself (the generated one, or a configured self-signed one).</summary>
+    public static bool IsSelfSigned(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
+    }
+
     private static X509Certificate2 Generate(string folder, string certPath, string keyPath, string serverName, DateTimeOffset now)
     {
         Directory.CreateDirectory(folder);

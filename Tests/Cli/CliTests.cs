@@ -105,11 +105,13 @@ public sealed class CliTests
     }
 
     [Test]
-    public async Task User_passwd_changes_exactly_that_users_hash_and_keeps_comments()
+    public async Task User_passwd_of_a_user_with_a_hash_in_the_config_file_changes_exactly_that_value_and_keeps_comments()
     {
         using var temp = new TempFolder();
         var path = temp.File("appsettings.json");
-        var original = ConfigFixtures.ValidJson;
+        var old = PasswordHasher.Hash("Old-Horse-1", iterations: 1000);
+        var bobAt = ConfigFixtures.ValidJson.IndexOf("Bob@Example.test", StringComparison.Ordinal);
+        var original = ConfigFixtures.ValidJson[..bobAt] + ConfigFixtures.ValidJson[bobAt..].Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{old}\"");
         File.WriteAllText(path, original);
 
         var result = await Run("Correct-Horse-1\n", "user", "passwd", "BOB@example.test", "--config", path);
@@ -122,27 +124,48 @@ public sealed class CliTests
         {
             Assert.That(PasswordHasher.VerifyUncached("Correct-Horse-1", hash), Is.True);
             Assert.That(config.Organizations[0].Users[0].PasswordHash, Is.Null, "alice is untouched");
-            // Putting null back gives the original file byte for byte: only that value changed.
-            var bobStart = edited.IndexOf("Bob@Example.test", StringComparison.Ordinal);
-            var restored = edited[..bobStart] + edited[bobStart..].Replace($"\"{hash}\"", "null");
-            Assert.That(restored, Is.EqualTo(original));
-            Assert.That(result.Out, Does.Contain("Password of bob@example.test updated"));
+            // Putting the old hash back gives the original file byte for byte: only that value changed.
+            Assert.That(edited.Replace($"\"{hash}\"", $"\"{old}\""), Is.EqualTo(original));
+            Assert.That(File.Exists(temp.File(Path.Combine("data", "passwords.json"))), Is.False);
+            Assert.That(result.Out, Does.Contain($"Password of bob@example.test updated in {path}"));
         });
     }
 
-    [Test]
-    public async Task User_passwd_adds_the_property_when_the_user_has_none()
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task User_passwd_of_a_user_without_a_hash_in_the_config_file_writes_the_data_folders_password_file(bool nullHash)
     {
         using var temp = new TempFolder();
         var root = ConfigFixtures.Valid();
-        root.User(1).Remove("PasswordHash");
+        if (!nullHash)
+            root.User(1).Remove("PasswordHash");
         var path = WriteConfig(temp, root);
+        var before = File.ReadAllBytes(path);
 
         var result = await Run("Correct-Horse-1\n", "user", "passwd", "bob@example.test", "--config", path);
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.Error);
+        var passwords = temp.File(Path.Combine("data", "passwords.json"));
         var config = ((ConfigLoadResult.Ok)ConfigLoader.Load(path)).Config;
-        Assert.That(PasswordHasher.VerifyUncached("Correct-Horse-1", config.Organizations[0].Users[1].PasswordHash), Is.True);
+        Assert.Multiple(() =>
+        {
+            Assert.That(PasswordHasher.VerifyUncached("Correct-Horse-1", config.Organizations[0].Users[1].PasswordHash), Is.True);
+            Assert.That(File.ReadAllBytes(path), Is.EqualTo(before), "the administrator's file is not rewritten");
+            Assert.That(result.Out, Does.Contain($"Password of bob@example.test updated in {passwords}"));
+            if (!OperatingSystem.IsWindows())
+                Assert.That(File.GetUnixFileMode(passwords), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        });
+    }
+
+    [Test]
+    public void A_bad_hash_in_the_password_file_is_refused_with_its_path()
+    {
+        using var temp = new TempFolder();
+        var path = WriteConfig(temp, ConfigFixtures.Valid());
+        Directory.CreateDirectory(temp.File("data"));
+        File.WriteAllText(temp.File(Path.Combine("data", "passwords.json")), "{ \"PasswordHashes\": { \"bob@example.test\": \"plain\" } }");
+        var errors = ((ConfigLoadResult.Invalid)ConfigLoader.Load(path)).Errors;
+        Assert.That(errors.Single().Path, Does.EndWith("passwords.json:$.PasswordHashes['bob@example.test']"));
     }
 
     [Test]
@@ -237,7 +260,8 @@ public sealed class CliTests
             Assert.That(PasswordHasher.VerifyUncached(generated[1].Password, users[1].PasswordHash), Is.True);
             Assert.That(PasswordPolicy.Check(generated[0].Password), Is.Empty);
             Assert.That(again, Is.Empty, "the second start generates nothing");
-            Assert.That(File.ReadAllText(path), Does.Contain("// comments and trailing commas are allowed"));
+            Assert.That(File.ReadAllText(path), Is.EqualTo(ConfigFixtures.ValidJson), "appsettings.json is left as it was");
+            Assert.That(File.Exists(temp.File(Path.Combine("data", "passwords.json"))), "the hashes live in the data folder");
         });
     }
 

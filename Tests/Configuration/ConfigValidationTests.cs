@@ -183,6 +183,27 @@ public sealed class ConfigValidationTests
         AssertError(r => r.MailServer()["Listeners"]!["Imaps"] = 2143, "$.MailServer.Listeners.Imaps", "already used by Imap");
 
     [Test]
+    public void The_https_port_is_distinct_from_the_mail_ports() =>
+        AssertError(r => r.MailServer()["Listeners"]!["Https"] = 2993, "$.MailServer.Listeners.Https", "already used by Imaps");
+
+    [Test]
+    public void The_https_listener_defaults_to_2443_and_mta_sts_to_none()
+    {
+        var config = ConfigFixtures.LoadOk(ConfigFixtures.Valid());
+        Assert.That(config.Listeners.Https, Is.EqualTo(2443));
+        Assert.That(config.Organizations[0].MtaSts, Is.Null);
+    }
+
+    [Test]
+    public void An_mta_sts_mode_is_one_of_enforce_testing_none() =>
+        AssertError(r => r.Org()["MtaSts"] = new JsonObject { ["Mode"] = "enforce" }, "$.MailServer.Organizations[0].MtaSts.Mode", "Enforce, Testing, None");
+
+    [Test]
+    public void An_mta_sts_max_age_is_at_most_rfc_8461s_year() =>
+        AssertError(r => r.Org()["MtaSts"] = new JsonObject { ["Mode"] = "Enforce", ["MaxAgeSeconds"] = 31_557_601 },
+            "$.MailServer.Organizations[0].MtaSts.MaxAgeSeconds", "between 1 and 31557600");
+
+    [Test]
     public void The_admin_endpoint_needs_an_address_and_port() =>
         AssertError(r => r.MailServer()["Listeners"]!["Admin"] = "localhost", "$.MailServer.Listeners.Admin", "address:port");
 

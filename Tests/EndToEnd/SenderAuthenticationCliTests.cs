@@ -93,7 +93,15 @@ public sealed class SenderAuthenticationCliTests
             Assert.That(lines, Has.Some.Match("^_dmarc\\.example\\.test\\.\\s+3600 IN TXT\\s+\"v=DMARC1; p=quarantine; adkim=r; aspf=r; pct=100; rua=mailto:postmaster@example\\.test\"$"));
             Assert.That(lines, Has.Some.Match(@"^_imaps\._tcp\.example\.test\.\s+3600 IN SRV\s+0 1 \d+ mail\.example\.test\.$"));
             Assert.That(lines, Has.Some.Match(@"^_submissions\._tcp\.example\.test\.\s+3600 IN SRV\s+0 1 \d+ mail\.example\.test\.$"));
+            Assert.That(lines, Has.Some.Match(@"^_imap\._tcp\.example\.test\.\s+3600 IN SRV\s+10 1 2143 mail\.example\.test\.$"));
+            Assert.That(lines, Has.Some.Match(@"^_submission\._tcp\.example\.test\.\s+3600 IN SRV\s+10 1 2587 mail\.example\.test\.$"));
             Assert.That(lines, Has.Some.Match(@"^autoconfig\.example\.test\.\s+3600 IN CNAME mail\.example\.test\.$"));
+            Assert.That(lines, Has.Some.Match(@"^autodiscover\.example\.test\.\s+3600 IN CNAME mail\.example\.test\.$"));
+            // Outlook follows this SRV record to the HTTPS listener's own port.
+            Assert.That(lines, Has.Some.Match(@"^_autodiscover\._tcp\.example\.test\.\s+3600 IN SRV\s+0 0 2443 mail\.example\.test\.$"));
+            Assert.That(result.Out, Does.Contain("forward it to the HTTPS listener's port 2443"));
+            // No MtaSts section: no policy is served, so none is announced.
+            Assert.That(result.Out, Does.Not.Contain("mta-sts"));
         });
         // The 255-octet character-strings join back into exactly the key's record.
         var dkimLine = lines.Single(l => l.StartsWith("mail._domainkey."));
@@ -104,6 +112,7 @@ public sealed class SenderAuthenticationCliTests
         var all = await Run("dns-records", "--config", config);
         Assert.That(all.Out, Does.Contain("; example.test").And.Contain("run 'mailserver dkim generate other.test'").IgnoreCase);
     }
+
     [Test]
     public async Task Dns_records_ask_for_DMARC_reports_only_where_a_postmaster_receives_them()
     {
@@ -122,5 +131,47 @@ public sealed class SenderAuthenticationCliTests
         Assert.That(result.ExitCode, Is.Zero, result.Error);
         Assert.That(result.Out, Does.Contain("DMARC reports have nowhere to go"));
         Assert.That(result.Out.Split('\n'), Has.Some.Match("^_dmarc\\.example\\.test\\.\\s+3600 IN TXT\\s+\"v=DMARC1; p=quarantine; adkim=r; aspf=r; pct=100\"$"));
+    }
+
+    [Test]
+    public async Task Dns_records_announces_the_mta_sts_policy_the_https_listener_serves_with_an_id_that_follows_the_policy()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("appsettings.json");
+        var json = ConfigFixtures.Valid();
+        json["MailServer"]!["Organizations"]![0]!["MtaSts"] = new System.Text.Json.Nodes.JsonObject { ["Mode"] = "Testing" };
+        File.WriteAllText(path, json.ToJsonString());
+        var testing = await Run("dns-records", "example.test", "--config", path);
+        Assert.That(testing.ExitCode, Is.Zero, testing.Error);
+        var policy = "version: STSv1\r\nmode: testing\r\nmx: mail.example.test\r\nmax_age: 604800\r\n";
+        var id = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(policy)))[..20];
+        Assert.That(testing.Out.Split('\n'), Has.Some.Match($@"^_mta-sts\.example\.test\.\s+3600 IN TXT\s+""v=STSv1; id={id}""$"));
+        Assert.That(testing.Out.Split('\n'), Has.Some.Match(@"^mta-sts\.example\.test\.\s+3600 IN CNAME mail\.example\.test\.$"));
+
+        json["MailServer"]!["Organizations"]![0]!["MtaSts"]!["Mode"] = "Enforce";
+        File.WriteAllText(path, json.ToJsonString());
+        var enforce = await Run("dns-records", "example.test", "--config", path);
+        Assert.That(enforce.Out, Does.Contain("_mta-sts.example.test.").And.Not.Contain($"id={id}"), "a new policy gets a new id");
+    }
+
+    [TestCase("vm")]
+    [TestCase("mail.localdomain")]
+    [TestCase("localhost")]
+    public async Task Dns_records_refuses_a_server_name_that_is_not_fully_qualified_and_config_check_warns(string serverName)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("appsettings.json");
+        var json = ConfigFixtures.Valid();
+        json["MailServer"]!["ServerName"] = serverName;
+        File.WriteAllText(path, json.ToJsonString());
+
+        var records = await Run("dns-records", "--config", path);
+        Assert.That(records.ExitCode, Is.EqualTo(1));
+        Assert.That(records.Out, Does.Not.Contain(" MX "), "no MX pointing at a bare machine name");
+        Assert.That(records.Error, Does.Contain($"ServerName '{serverName}' is not a fully qualified domain name"));
+
+        var check = await Run("config", "check", "--config", path);
+        Assert.That(check.ExitCode, Is.Zero, "a warning, not an error: a test machine may run without a public name");
+        Assert.That(check.Out, Does.Contain($"warning: $.MailServer.ServerName '{serverName}' is not a fully qualified domain name"));
     }
 }

@@ -42,7 +42,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     });
 
     /// <summary>The loopback ports this instance listens on.</summary>
-    public sealed record Ports(int Smtp, int Submission, int Submissions, int Imap, int Imaps, int Admin);
+    public sealed record Ports(int Smtp, int Submission, int Submissions, int Imap, int Imaps, int Admin, int Https);
 
     public string Root { get; }
     public string ConfigPath { get; }
@@ -63,7 +63,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     {
         var root = Path.Combine(Path.GetTempPath(), "mailserver-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
-        var ports = new Ports(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+        var ports = new Ports(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
         var server = new ServerProcess(root, ports);
         File.WriteAllText(server.ConfigPath, configJson?.Invoke(ports) ?? SampleConfig(ports));
         return server;
@@ -76,7 +76,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
             "ServerName": "mx.example.test",
             "DataDirectory": "data",
             "Listeners": { "BindAddress": "127.0.0.1", "Smtp": {{ports.Smtp}}, "Submission": {{ports.Submission}},
-                           "Submissions": {{ports.Submissions}}, "Imap": {{ports.Imap}}, "Imaps": {{ports.Imaps}},
+                           "Submissions": {{ports.Submissions}}, "Imap": {{ports.Imap}}, "Imaps": {{ports.Imaps}}, "Https": {{ports.Https}},
                            "Admin": "127.0.0.1:{{ports.Admin}}" },
             "Organizations": [ {
               "Id": "{{OrganizationId}}", "Alias": "example",
@@ -122,8 +122,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 throw new InvalidOperationException($"mailserver exited with {process.ExitCode}:\n{Output}");
             try
             {
-                // Listeners start one after the other: ready means SMTP, IMAP and the admin listener accept connections.
-                foreach (var port in new[] { ListenerPorts.Smtp, ListenerPorts.Imap, ListenerPorts.Admin })
+                // Listeners start one after the other: ready means SMTP, IMAP, the admin and the HTTPS listener accept connections.
+                foreach (var port in new[] { ListenerPorts.Smtp, ListenerPorts.Imap, ListenerPorts.Admin, ListenerPorts.Https })
                 {
                     using var probe = new TcpClient();
                     await probe.ConnectAsync(IPAddress.Loopback, port);

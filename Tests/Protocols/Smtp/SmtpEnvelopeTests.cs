@@ -173,6 +173,6 @@ public sealed class SmtpEnvelopeTests
         var delivery = _server.Delivery.Deliveries.Single();
         Assert.That(delivery.Transaction.Recipients.Select(r => r.Address).Distinct(), Is.EqualTo(new[] { "postmaster@example.test" }));
         Assert.That(delivery.Mailboxes.Distinct(), Is.EqualTo(new[] { "alice@example.test" }));
-        Assert.That(delivery.Transaction.Recipients[1].Notify, Is.EqualTo(MailServer.Protocols.Smtp.DsnNotify.Never));
+        Assert.That(delivery.Transaction.Recipients[1].Notify, Is.EqualTo(MailServer.Rules.Sending.DsnNotify.Never));
     }
 }
