@@ -123,7 +123,7 @@ public sealed partial class MailStore : IHeldMessageStore
                 return false;
             var blobId = stored[H.BlobId].AsString;
             ctx.Delete(Schema.Held, heldId);
-            ctx.AfterCommit.Add(() => HeldBlobs.Delete(blobId));
+            ctx.AfterCommit.Add(() => DeleteBlob(HeldBlobs, blobId));
             return true;
         }, [], cancellationToken);
 

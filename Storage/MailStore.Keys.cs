@@ -259,7 +259,7 @@ public sealed partial class MailStore
             ctx.AfterCommit.Add(() =>
             {
                 foreach (var blobId in unreferenced)
-                    _blobs.Delete(blobId);
+                    DeleteBlob(_blobs, blobId);
             });
             foreach (var folder in folders)
                 ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folder["_id"].AsString, ulong.MaxValue));

@@ -136,7 +136,7 @@ public sealed partial class MailStore : IMessageFlowStore
             FlowBlobs.Delete(blobId);
             return false;
         }
-        FlowBlobs.Delete(oldBlob);
+        DeleteBlob(FlowBlobs, oldBlob);
         return true;
     }
 
@@ -171,7 +171,7 @@ public sealed partial class MailStore : IMessageFlowStore
         }, [], cancellationToken).ConfigureAwait(false);
         foreach (var blobId in blobs)
         {
-            try { FlowBlobs.Delete(blobId); }
+            try { DeleteBlob(FlowBlobs, blobId); }
             catch (IOException) { /* a leftover file holds only ciphertext; the next sweep is by document */ }
         }
         return blobs.Count;

@@ -138,7 +138,7 @@ public sealed partial class MailStore
             {
                 // Every recipient is settled: the message leaves the queue and its blob goes after the commit.
                 ctx.Delete(Schema.Queue, queueId);
-                ctx.AfterCommit.Add(() => _blobs.Delete(blobId));
+                ctx.AfterCommit.Add(() => DeleteBlob(_blobs, blobId));
                 return true;
             }
             stored[Q.EnvelopeSealed] = sealedEnvelope;
@@ -159,7 +159,7 @@ public sealed partial class MailStore
                 return false;
             var blobId = stored[Q.BlobId].AsString;
             ctx.Delete(Schema.Queue, queueId);
-            ctx.AfterCommit.Add(() => _blobs.Delete(blobId));
+            ctx.AfterCommit.Add(() => DeleteBlob(_blobs, blobId));
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
     }

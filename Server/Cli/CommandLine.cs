@@ -29,6 +29,12 @@ internal static class CommandLine
         new DkimCommand(),
         new DnsRecordsCommand(),
         new RulesTestCommand(),
+        KeysCommand.Status,
+        KeysCommand.Rotate,
+        KeysCommand.MailboxDelete,
+        KeysCommand.BackupRun,
+        KeysCommand.BackupVerify,
+        KeysCommand.Restore,
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)

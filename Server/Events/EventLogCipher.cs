@@ -34,7 +34,7 @@ public static class EventLogCipher
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(org);
-        var keys = new Hosting.ConfiguredMasterKeys(() => config);
+        var keys = new Hosting.ConfiguredMasterKeys(() => config, createMissing: create);
         if (KeyLedger.TryOpen(KeyLedger.PathFor(config.DataDirectory, org.Id), org.Id, keys) is { } ledger)
             return ledger.EventLogKey;
         if (!create && !keys.HasVersion(org.Id, 1))

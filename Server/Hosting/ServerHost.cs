@@ -170,6 +170,11 @@ public static class ServerHost
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
         builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
+        // 6b. Keys: rotations in the background (resumed at start), mailbox deletion, online backups.
+        builder.Services.AddSingleton(sp => new Keys.KeyRotationService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
+        builder.Services.AddSingleton<IAdminEndpoints, Keys.KeysEndpoints>();
 
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
         builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
@@ -284,7 +289,7 @@ public static class ServerHost
 /// first use, <see cref="FileMasterKeyProvider"/>), environment variables or systemd credentials (read only; the
 /// server never writes such a key anywhere). An organization added by a live edit gets its key on first use.
 /// </summary>
-internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<string, string?>? environment = null) : IMasterKeyProvider
+internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<string, string?>? environment = null, bool createMissing = true) : IMasterKeyProvider
 {
     // Read once per source and version: the store asks on every unwrap. An organization's key source only
     // changes with a restart (ConfigMonitor keeps it), so the source is a safe cache key.
@@ -306,7 +311,7 @@ internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<strin
         var key = org.MasterKeySource.Provider switch
         {
             MasterKeyProviderKind.File => version == 1
-                ? MasterKeyFile.Load(location, createIfMissing: true)
+                ? MasterKeyFile.Load(location, createIfMissing: createMissing)
                 : File.Exists(location) ? MasterKeyFile.Load(location, createIfMissing: false)
                 : throw new KeyNotFoundException($"Master key version {version} ({location}) does not exist."),
             MasterKeyProviderKind.Environment => MasterKeyText.Parse(_environment(location)

@@ -131,3 +131,20 @@ internal static class KeyHierarchy
         return pinned;
     }
 }
+
+/// <summary>
+/// AES-256-GCM sealed boxes for callers outside the store that keep secrets at rest (backups): a random 96-bit
+/// nonce, a 128-bit tag, laid out nonce | tag | ciphertext, bound to associated data.
+/// </summary>
+public static class SealedBox
+{
+    /// <summary>Seals <paramref name="plaintext"/> under a 32-byte <paramref name="key"/>.</summary>
+    public static byte[] Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) => Aead.Seal(key, plaintext, associatedData);
+
+    /// <summary>Opens a box made by <see cref="Seal"/>.</summary>
+    /// <exception cref="CryptographicException">Wrong key or associated data, or the box was altered.</exception>
+    public static byte[] Open(ReadOnlySpan<byte> key, ReadOnlySpan<byte> box, ReadOnlySpan<byte> associatedData) => Aead.Open(key, box, associatedData);
+
+    /// <summary>UTF-8 bytes of an associated-data string.</summary>
+    public static byte[] Utf8(string text) => Aead.Utf8(text);
+}
