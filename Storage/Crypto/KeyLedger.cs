@@ -17,13 +17,16 @@ namespace MailServer.Storage.Crypto;
 /// had), so a rotation can retire version 1 without touching the data they protect;</item>
 /// <item>the rotation state: the current master key version and the versions still being retired.</item>
 /// </list>
-/// File: <c>MSKL 1 &lt;version&gt;</c> line, then the base64 AES-256-GCM box of the JSON state under master key
-/// &lt;version&gt; (associated data: the organization URN and the version). Written to a temporary name, fsync'd,
-/// renamed into place, directory fsync'd. Thread-safe.
+/// File: a <c>MSKL 2 &lt;version&gt;</c> line; a line with the base64 AES-256-GCM box of the header (keys, rotation
+/// state, shredded mailboxes) under master key &lt;version&gt;; then one line per mailbox secret, each its own box under
+/// the same version (associated data: the organization URN, the version and the mailbox id). A new mailbox appends
+/// its line and fsyncs (constant cost however many mailboxes there are); anything else (a rotation, a shredding)
+/// rewrites the whole file to a temporary name, fsyncs it, renames it into place and fsyncs the directory, so a
+/// shredded secret is in no version of the file that remains. Thread-safe.
 /// </summary>
 public sealed class KeyLedger
 {
-    private const string Magic = "MSKL 1 ";
+    private const string Magic = "MSKL 2 ";
     private readonly Lock _lock = new();
     private readonly string _path;
     private readonly IMasterKeyProvider _keys;
@@ -127,27 +130,51 @@ public sealed class KeyLedger
         if (!text.StartsWith(Magic, StringComparison.Ordinal) || newline < 0
             || !int.TryParse(text.AsSpan(Magic.Length, newline - Magic.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
             throw new InvalidDataException($"{path} is not a key ledger.");
-        byte[] box;
+        var lines = text[(newline + 1)..].Split('\n');
+        var master = keys.GetMasterKey(organizationId, version);
+        byte[] plain;
         try
         {
-            box = Convert.FromBase64String(text[(newline + 1)..].Trim());
+            plain = Aead.Open(master, Convert.FromBase64String(lines[0].Trim()), Context(organizationId, version));
         }
         catch (FormatException)
         {
             throw new InvalidDataException($"The key ledger {path} is damaged.");
         }
-        var plain = Aead.Open(keys.GetMasterKey(organizationId, version), box, Context(organizationId, version));
+        State state;
         try
         {
-            var state = JsonSerializer.Deserialize<State>(plain, Json) ?? throw new InvalidDataException($"The key ledger {path} is empty.");
-            if (state.Current != version)
-                throw new InvalidDataException($"The key ledger {path} names version {state.Current} but is sealed under {version}.");
-            return new KeyLedger(path, organizationId, keys, state);
+            state = JsonSerializer.Deserialize<State>(plain, Json) ?? throw new InvalidDataException($"The key ledger {path} is empty.");
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
         }
+        if (state.Current != version)
+            throw new InvalidDataException($"The key ledger {path} names version {state.Current} but is sealed under {version}.");
+        var last = lines.Length - 1;
+        while (last > 0 && lines[last].Length == 0)
+            last--;
+        for (var i = 1; i < lines.Length; i++)
+        {
+            if (lines[i].Length == 0)
+                continue;
+            try
+            {
+                var record = JsonSerializer.Deserialize<Record>(Aead.Open(master, Convert.FromBase64String(lines[i]), RecordContext(organizationId, version)), Json)!;
+                if (!state.Shredded.ContainsKey(record.Mailbox))
+                    state.Mailboxes[record.Mailbox] = record.Secret;
+            }
+            catch (Exception e) when (i == last && e is FormatException or CryptographicException or JsonException)
+            {
+                // The last append was cut by a crash before its fsync returned: its mailbox was never committed.
+            }
+            catch (Exception e) when (e is FormatException or JsonException)
+            {
+                throw new InvalidDataException($"The key ledger {path} is damaged at line {i + 2}.");
+            }
+        }
+        return new KeyLedger(path, organizationId, keys, state);
     }
 
     /// <summary>The secret of a mailbox, or null when it has none (created before ledgers, or shredded).</summary>
@@ -180,8 +207,9 @@ public sealed class KeyLedger
                     next.Mailboxes[id] = secret = RandomNumberGenerator.GetBytes(32);
                 result[id] = secret;
             }
-            if (next.Mailboxes.Count != _state.Mailboxes.Count)
-                Save(next, linkOnly: false);
+            var added = result.Where(p => !_state.Mailboxes.ContainsKey(p.Key)).ToList();
+            if (added.Count > 0)
+                Append(added);
             _state = next;
             return result;
         }
@@ -274,19 +302,53 @@ public sealed class KeyLedger
         }
     }
 
-    private void Save(State state, bool linkOnly)
+    /// <summary>Appends one sealed line per new secret and fsyncs.</summary>
+    private void Append(IReadOnlyList<KeyValuePair<string, byte[]>> added)
     {
-        var plain = JsonSerializer.SerializeToUtf8Bytes(state, Json);
-        byte[] box;
+        var master = _keys.GetMasterKey(OrganizationId, _state.Current);
+        var text = new StringBuilder();
+        foreach (var (id, secret) in added)
+            text.Append(RecordLine(master, _state.Current, id, secret));
+        using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        stream.Write(Encoding.ASCII.GetBytes(text.ToString()));
+        stream.Flush(flushToDisk: true);
+    }
+
+    private string RecordLine(byte[] master, int version, string mailboxId, byte[] secret)
+    {
+        var plain = JsonSerializer.SerializeToUtf8Bytes(new Record(mailboxId, secret), Json);
         try
         {
-            box = Aead.Seal(_keys.GetMasterKey(OrganizationId, state.Current), plain, Context(OrganizationId, state.Current));
+            return Convert.ToBase64String(Aead.Seal(master, plain, RecordContext(OrganizationId, version))) + "\n";
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
         }
-        var text = Encoding.ASCII.GetBytes(Magic + state.Current.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n" + Convert.ToBase64String(box) + "\n");
+    }
+
+    private void Save(State state, bool linkOnly)
+    {
+        var master = _keys.GetMasterKey(OrganizationId, state.Current);
+        var header = new State
+        {
+            Current = state.Current, Retiring = state.Retiring, OwnerHmac = state.OwnerHmac, OwnerSeal = state.OwnerSeal,
+            Queue = state.Queue, Events = state.Events, Shredded = state.Shredded,
+        };
+        var plain = JsonSerializer.SerializeToUtf8Bytes(header, Json);
+        var builder = new StringBuilder();
+        try
+        {
+            builder.Append(Magic).Append(state.Current.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n')
+                .Append(Convert.ToBase64String(Aead.Seal(master, plain, Context(OrganizationId, state.Current)))).Append('\n');
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+        }
+        foreach (var (id, secret) in state.Mailboxes)
+            builder.Append(RecordLine(master, state.Current, id, secret));
+        var text = Encoding.ASCII.GetBytes(builder.ToString());
         var directory = Path.GetDirectoryName(_path)!;
         Directory.CreateDirectory(directory);
         var temp = Path.Combine(directory, "." + Path.GetFileName(_path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
@@ -314,6 +376,11 @@ public sealed class KeyLedger
 
     private static byte[] Context(string organizationId, int version) =>
         Aead.Utf8($"urn:mailserver:organization/{organizationId}/key-ledger/v{version}");
+
+    private static byte[] RecordContext(string organizationId, int version) =>
+        Aead.Utf8($"urn:mailserver:organization/{organizationId}/key-ledger/v{version}/mailbox");
+
+    private sealed record Record(string Mailbox, byte[] Secret);
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
