@@ -438,8 +438,13 @@ public static class Backup
             throw new InvalidOperationException("this backup was made without --include-keys: it holds no keys");
         var lines = File.ReadAllLines(path);
         var header = lines[0].Split(' ');
-        var salt = Convert.FromBase64String(header[3]);
-        var key = Rfc2898DeriveBytes.Pbkdf2(passphrase, salt, int.Parse(header[2], System.Globalization.CultureInfo.InvariantCulture), HashAlgorithmName.SHA256, 32);
+        if (lines.Length < 2 || header.Length != 5 || header[0] != "MSBK" || header[2] != "pbkdf2-sha256"
+            || !int.TryParse(header[3], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var iterations))
+            throw new InvalidOperationException($"{path} is not a sealed key file");
+        byte[] salt;
+        try { salt = Convert.FromBase64String(header[4]); }
+        catch (FormatException) { throw new InvalidOperationException($"{path} is damaged"); }
+        var key = Rfc2898DeriveBytes.Pbkdf2(passphrase, salt, iterations, HashAlgorithmName.SHA256, 32);
         try
         {
             var plain = SealedBox.Open(key, Convert.FromBase64String(lines[1]), SealedBox.Utf8("urn:mailserver:backup-keys"));
@@ -448,6 +453,10 @@ public static class Backup
         catch (CryptographicException)
         {
             throw new InvalidOperationException("the passphrase does not open keys.sealed");
+        }
+        catch (FormatException)
+        {
+            throw new InvalidOperationException($"{path} is damaged");
         }
         finally
         {
