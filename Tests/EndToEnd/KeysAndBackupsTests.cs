@@ -334,4 +334,77 @@ public sealed class KeysAndBackupsTests
         Assert.That(after, Does.Contain("shredded mailboxes: 1"));
         Assert.That(after, Does.Contain("awaiting shredding: none"));
     }
+
+    private static bool AnyFileHolds(string root, byte[] key)
+    {
+        var patterns = new[] { key, System.Text.Encoding.ASCII.GetBytes(Convert.ToBase64String(key)), System.Text.Encoding.ASCII.GetBytes(Convert.ToHexString(key)),
+            System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(key)) };
+        return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Any(f => { var bytes = File.ReadAllBytes(f); return patterns.Any(p => bytes.AsSpan().IndexOf(p) >= 0); });
+    }
+
+    [Test]
+    public async Task A_master_key_from_the_environment_is_never_written_and_a_rotation_asks_for_the_next_version()
+    {
+        await using var server = Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"MasterKeyPath\": \"keys/example.key\",", "\"MasterKeyProvider\": \"Environment\","));
+        var v1 = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        server.Environment["MAILSERVER_MASTER_KEY_EXAMPLE"] = Convert.ToBase64String(v1);
+        await server.StartAsync();
+        Assert.That((await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "from-env", "alice@example.test"))[^2].Code, Is.EqualTo(250));
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-env"));
+
+        var (refused, _, error) = await Cli("", "keys", "rotate", "--org", "example", "--config", server.ConfigPath);
+        Assert.That(refused, Is.EqualTo(2));
+        Assert.That(error, Does.Contain("set MAILSERVER_MASTER_KEY_EXAMPLE_V2"));
+
+        await server.StopAsync();
+        var v2 = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        server.Environment["MAILSERVER_MASTER_KEY_EXAMPLE_V2"] = Convert.ToHexString(v2);
+        await server.StartAsync();
+        var (rotated, output, _) = await Cli("", "keys", "rotate", "--org", "example", "--config", server.ConfigPath);
+        Assert.That(rotated, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain("remove master key version 1 from your key provider"));
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-env"));
+        await server.StopAsync();
+
+        // Version 1 is gone from the environment: everything opens with version 2 alone.
+        server.Environment.Remove("MAILSERVER_MASTER_KEY_EXAMPLE");
+        await server.StartAsync();
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-env"));
+        await server.StopAsync();
+        Assert.That(AnyFileHolds(server.Root, v1) || AnyFileHolds(server.Root, v2), Is.False, "neither key is on disk in any form");
+        Assert.That(server.Output, Does.Not.Contain(Convert.ToBase64String(v1)).And.Not.Contain(Convert.ToHexString(v2)), "nor in the log");
+    }
+
+    [Test]
+    public async Task A_master_key_from_a_systemd_credential_opens_the_store_and_is_never_copied()
+    {
+        await using var server = Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"MasterKeyPath\": \"keys/example.key\",", "\"MasterKeyProvider\": \"SystemdCredential\","));
+        var credentials = Path.Combine(Path.GetTempPath(), "mailserver-credentials-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(credentials);
+        try
+        {
+            var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+            File.WriteAllBytes(Path.Combine(credentials, "mailserver-example.key"), key);
+            server.Environment["CREDENTIALS_DIRECTORY"] = credentials;
+            await server.StartAsync();
+            Assert.That((await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "from-credential", "alice@example.test"))[^2].Code, Is.EqualTo(250));
+            Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-credential"));
+            await server.StopAsync();
+            Assert.That(AnyFileHolds(server.Root, key), Is.False, "the key stays in the credentials folder");
+
+            File.WriteAllBytes(Path.Combine(credentials, "mailserver-example.key"), System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            await server.StartAsync();
+            Assert.That(async () => await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Throws.Exception,
+                "another credential does not open the store");
+        }
+        finally
+        {
+            Directory.Delete(credentials, recursive: true);
+        }
+    }
 }
