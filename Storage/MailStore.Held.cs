@@ -24,12 +24,11 @@ public sealed partial class MailStore : IHeldMessageStore
     public async Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(held);
-        var masterKey = _options.MasterKeys.GetMasterKey(held.OrganizationId);
         var blobId = BlobStore.NewBlobId(Now);
         var messageKey = Aead.NewKey();
         try
         {
-            var wrapped = Aead.Seal(masterKey, messageKey, HeldKeyContext(held.OrganizationId, held.HeldId, blobId));
+            var (wrapped, version) = SealTransitKey(held.OrganizationId, messageKey, HeldKeyContext(held.OrganizationId, held.HeldId, blobId));
             var details = SealHeldDetails(messageKey, held);
             HeldBlobs.Write(blobId, held.OrganizationId, messageKey, message.Span);
             try
@@ -42,6 +41,7 @@ public sealed partial class MailStore : IHeldMessageStore
                         [H.Organization] = held.OrganizationId,
                         [H.BlobId] = blobId,
                         [H.WrappedKey] = wrapped,
+                        [Schema.KeyVersionField] = version,
                         [H.DetailsSealed] = details,
                         [H.HeldSinceTicks] = held.HeldSince.UtcTicks,
                         [H.NextAttemptTicks] = held.NextAttemptAt.UtcTicks,
@@ -123,7 +123,7 @@ public sealed partial class MailStore : IHeldMessageStore
                 return false;
             var blobId = stored[H.BlobId].AsString;
             ctx.Delete(Schema.Held, heldId);
-            ctx.AfterCommit.Add(() => HeldBlobs.Delete(blobId));
+            ctx.AfterCommit.Add(() => DeleteBlob(HeldBlobs, blobId));
             return true;
         }, [], cancellationToken);
 
@@ -149,7 +149,7 @@ public sealed partial class MailStore : IHeldMessageStore
     private byte[] HeldMessageKey(BsonDocument document)
     {
         var organizationId = document[H.Organization].AsString;
-        return Aead.Open(_options.MasterKeys.GetMasterKey(organizationId), document[H.WrappedKey].AsBinary,
+        return OpenTransitKey(document, organizationId, H.WrappedKey,
             HeldKeyContext(organizationId, document["_id"].AsString, document[H.BlobId].AsString));
     }
 

@@ -17,16 +17,18 @@ public sealed partial class MailStore
         if (FindMailbox(organizationId, owner) is { } existing)
             return existing;
 
-        var masterKey = _options.MasterKeys.GetMasterKey(organizationId);
-        var lookup = OwnerLookup(masterKey, organizationId, owner);
+        var ledger = Ledger(organizationId);
+        var lookup = OwnerLookup(organizationId, owner);
         var mailboxId = NewId();
         var mailboxKey = Aead.NewKey();
+        var committed = false;
         try
         {
-            var wrappedKey = KeyHierarchy.WrapMailboxKey(masterKey, organizationId, mailboxId, mailboxKey);
-            var ownerKey = KeyHierarchy.OwnerSealKey(masterKey);
-            var ownerSealed = Aead.Seal(ownerKey, Aead.Utf8(NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
-            CryptographicOperations.ZeroMemory(ownerKey);
+            // The secret is durable in the ledger before the mailbox exists: a committed mailbox always has one.
+            var secret = ledger.AddMailboxes([mailboxId])[mailboxId];
+            var version = ledger.CurrentVersion;
+            var wrappedKey = KeyHierarchy.WrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, mailboxKey);
+            var ownerSealed = Aead.Seal(ledger.OwnerSealKey, Aead.Utf8(NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
             var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
             var folders = WellKnownFolders.All
                 .Select(f => (Id: NewId(), f.Name, f.Use))
@@ -47,6 +49,7 @@ public sealed partial class MailStore
                     [M.OwnerLookup] = lookup,
                     [M.OwnerSealed] = ownerSealed,
                     [M.WrappedKey] = wrappedKey,
+                    [M.KeyVersion] = version,
                     [M.UsedBytes] = 0L,
                     [M.MessageCount] = 0L,
                     [M.ModSeq] = 1L,
@@ -58,11 +61,17 @@ public sealed partial class MailStore
                 }
                 return mailbox;
             }, [], cancellationToken).ConfigureAwait(false);
+            committed = document["_id"].AsString == mailboxId;
             return ToMailboxInfo(document, owner);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(mailboxKey);
+            if (!committed)
+            {
+                try { ledger.Forget(mailboxId); }
+                catch (IOException) { /* an unused secret in the ledger harms nothing */ }
+            }
         }
     }
 
@@ -70,7 +79,7 @@ public sealed partial class MailStore
     /// <exception cref="KeyNotFoundException">No master key is configured for <paramref name="organizationId"/>.</exception>
     public MailboxInfo? FindMailbox(string organizationId, string owner)
     {
-        var lookup = OwnerLookup(_options.MasterKeys.GetMasterKey(organizationId), organizationId, owner);
+        var lookup = OwnerLookup(organizationId, owner);
         var document = Collection(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
         return document is null ? null : ToMailboxInfo(document, owner);
     }
@@ -82,16 +91,8 @@ public sealed partial class MailStore
         if (document is null)
             return null;
         var organizationId = document[M.Organization].AsString;
-        var ownerKey = KeyHierarchy.OwnerSealKey(_options.MasterKeys.GetMasterKey(organizationId));
-        try
-        {
-            var owner = Aead.Open(ownerKey, document[M.OwnerSealed].AsBinary, KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
-            return ToMailboxInfo(document, System.Text.Encoding.UTF8.GetString(owner));
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(ownerKey);
-        }
+        var owner = Aead.Open(Ledger(organizationId).OwnerSealKey, document[M.OwnerSealed].AsBinary, KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
+        return ToMailboxInfo(document, System.Text.Encoding.UTF8.GetString(owner));
     }
 
     private static BsonDocument NewFolderDocument(WriterContext ctx, string folderId, string mailboxId, string lookup, byte[] nameSealed, SpecialUse use) => new()
@@ -114,16 +115,10 @@ public sealed partial class MailStore
 
     private static string NormaliseOwner(string owner) => owner.Trim().ToLowerInvariant();
 
-    // The owner-lookup HMAC key is derived once per organization: every delivery looks a mailbox up, and an
-    // HKDF per lookup showed in profiles. It only serves lookups (it opens nothing) and lives with the process,
-    // like the master key it is derived from.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _ownerHmacKeys = new();
-
-    private string OwnerLookup(byte[] masterKey, string organizationId, string owner)
-    {
-        var key = _ownerHmacKeys.GetOrAdd(organizationId, _ => KeyHierarchy.OwnerHmacKey(masterKey));
-        return organizationId + "|" + KeyHierarchy.Hmac(key, NormaliseOwner(owner));
-    }
+    // The owner-lookup HMAC key lives in the organization's key ledger (derived once from master key version 1,
+    // so lookups keep their values across rotations). It only serves lookups (it opens nothing).
+    private string OwnerLookup(string organizationId, string owner) =>
+        organizationId + "|" + KeyHierarchy.Hmac(Ledger(organizationId).OwnerHmacKey, NormaliseOwner(owner));
 
     /// <summary>
     /// The lookup key of a folder name. "INBOX" is case-insensitive, and so is the INBOX part of its children

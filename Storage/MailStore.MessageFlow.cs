@@ -32,7 +32,7 @@ public sealed partial class MailStore : IMessageFlowStore
     {
         var id = Guid.NewGuid();
         var idText = id.ToString("D");
-        var (blobId, wrapped) = WriteFlowBlob(organizationId, idText, message.Span);
+        var (blobId, wrapped, version) = WriteFlowBlob(organizationId, idText, message.Span);
         var now = Now;
         try
         {
@@ -46,6 +46,7 @@ public sealed partial class MailStore : IMessageFlowStore
                     [FlowStoredAt] = now.UtcDateTime,
                     [FlowBlobId] = blobId,
                     [FlowWrappedKey] = wrapped,
+                    [Schema.KeyVersionField] = version,
                     [FlowUpdatable] = updatable,
                 });
                 return true;
@@ -86,7 +87,7 @@ public sealed partial class MailStore : IMessageFlowStore
             return null;
         var org = doc[FlowOrganization].AsString;
         var blobId = doc[FlowBlobId].AsString;
-        var key = Aead.Open(_options.MasterKeys.GetMasterKey(org), doc[FlowWrappedKey].AsBinary, FlowKeyContext(org, messageId.ToString("D"), blobId));
+        var key = OpenTransitKey(doc, org, FlowWrappedKey, FlowKeyContext(org, messageId.ToString("D"), blobId));
         try
         {
             return await FlowBlobs.ReadAsync(blobId, key, cancellationToken).ConfigureAwait(false);
@@ -108,7 +109,7 @@ public sealed partial class MailStore : IMessageFlowStore
         if (current is not { Updatable: true })
             return false;
         var idText = messageId.ToString("D");
-        var (blobId, wrapped) = WriteFlowBlob(current.OrganizationId, idText, message.Span);
+        var (blobId, wrapped, version) = WriteFlowBlob(current.OrganizationId, idText, message.Span);
         string? oldBlob;
         try
         {
@@ -120,6 +121,7 @@ public sealed partial class MailStore : IMessageFlowStore
                 var previous = doc[FlowBlobId].AsString;
                 doc[FlowBlobId] = blobId;
                 doc[FlowWrappedKey] = wrapped;
+                doc[Schema.KeyVersionField] = version;
                 ctx.Update(FlowCollection, doc);
                 return previous;
             }, [FlowBlobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
@@ -134,7 +136,7 @@ public sealed partial class MailStore : IMessageFlowStore
             FlowBlobs.Delete(blobId);
             return false;
         }
-        FlowBlobs.Delete(oldBlob);
+        DeleteBlob(FlowBlobs, oldBlob);
         return true;
     }
 
@@ -169,21 +171,21 @@ public sealed partial class MailStore : IMessageFlowStore
         }, [], cancellationToken).ConfigureAwait(false);
         foreach (var blobId in blobs)
         {
-            try { FlowBlobs.Delete(blobId); }
+            try { DeleteBlob(FlowBlobs, blobId); }
             catch (IOException) { /* a leftover file holds only ciphertext; the next sweep is by document */ }
         }
         return blobs.Count;
     }
 
-    private (string BlobId, byte[] WrappedKey) WriteFlowBlob(string organizationId, string messageId, ReadOnlySpan<byte> message)
+    private (string BlobId, byte[] WrappedKey, int Version) WriteFlowBlob(string organizationId, string messageId, ReadOnlySpan<byte> message)
     {
         var blobId = BlobStore.NewBlobId(Now);
         var messageKey = Aead.NewKey();
         try
         {
-            var wrapped = Aead.Seal(_options.MasterKeys.GetMasterKey(organizationId), messageKey, FlowKeyContext(organizationId, messageId, blobId));
+            var (wrapped, version) = SealTransitKey(organizationId, messageKey, FlowKeyContext(organizationId, messageId, blobId));
             FlowBlobs.Write(blobId, organizationId, messageKey, message);
-            return (blobId, wrapped);
+            return (blobId, wrapped, version);
         }
         finally
         {

@@ -202,7 +202,7 @@ public sealed partial class MailStore
         ctx.AfterCommit.Add(() =>
         {
             foreach (var blobId in unreferenced)
-                _blobs.Delete(blobId);
+                DeleteBlob(_blobs, blobId);
         });
         var expunged = doomed.Select(e => (uint)e[E.Uid].AsInt64).Order().ToList();
         ctx.Changes.Add(new MailboxChange.MessagesExpunged(mailboxId, folderId, (ulong)modSeq, expunged));

@@ -25,18 +25,17 @@ public sealed partial class MailStore
             throw new ArgumentException("A queued message needs at least one recipient.", nameof(envelope));
         cancellationToken.ThrowIfCancellationRequested();
 
-        var masterKey = _options.MasterKeys.GetMasterKey(envelope.OrganizationId);
         // One id for the client, the queue and the event log: the message's trace id, unless a part of the same
         // message is queued already (a held recipient released after the others were queued).
         var queueId = envelope.TraceId is { } trace && Collection(Schema.Queue).FindById(trace.ToString("N")) is null ? trace.ToString("N") : NewId();
         var blobId = BlobStore.NewBlobId(Now);
         var messageKey = Aead.NewKey();
-        var queueKey = KeyHierarchy.QueueKey(masterKey);
+        var queueKey = Ledger(envelope.OrganizationId).QueueKey;
         try
         {
             var wrapped = Aead.Seal(queueKey, messageKey, QueueKeyContext(envelope.OrganizationId, blobId));
             var sealedEnvelope = SealEnvelope(messageKey, queueId, envelope);
-            var counter = countAgainstUser is null ? null : SendCountId(masterKey, envelope.OrganizationId, countAgainstUser, DateOnly.FromDateTime(envelope.ReceivedAt.UtcDateTime));
+            var counter = countAgainstUser is null ? null : SendCountId(envelope.OrganizationId, countAgainstUser, DateOnly.FromDateTime(envelope.ReceivedAt.UtcDateTime));
             _inFlightBlobs.TryAdd(blobId, 0);
             _blobs.Write(blobId, envelope.OrganizationId, messageKey, message.Span);
             var now = Now;
@@ -75,7 +74,6 @@ public sealed partial class MailStore
         {
             _inFlightBlobs.TryRemove(blobId, out _);
             CryptographicOperations.ZeroMemory(messageKey);
-            CryptographicOperations.ZeroMemory(queueKey);
         }
     }
 
@@ -150,7 +148,7 @@ public sealed partial class MailStore
             {
                 // Every recipient is settled: the message leaves the queue and its blob goes after the commit.
                 ctx.Delete(Schema.Queue, queueId);
-                ctx.AfterCommit.Add(() => _blobs.Delete(blobId));
+                ctx.AfterCommit.Add(() => DeleteBlob(_blobs, blobId));
                 return true;
             }
             stored[Q.EnvelopeSealed] = sealedEnvelope;
@@ -171,7 +169,7 @@ public sealed partial class MailStore
                 return false;
             var blobId = stored[Q.BlobId].AsString;
             ctx.Delete(Schema.Queue, queueId);
-            ctx.AfterCommit.Add(() => _blobs.Delete(blobId));
+            ctx.AfterCommit.Add(() => DeleteBlob(_blobs, blobId));
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
     }
@@ -179,7 +177,7 @@ public sealed partial class MailStore
     /// <inheritdoc/>
     public long ExternalRecipientsOn(string organizationId, string user, DateOnly day)
     {
-        var id = SendCountId(_options.MasterKeys.GetMasterKey(organizationId), organizationId, user, day);
+        var id = SendCountId(organizationId, user, day);
         return Collection(Schema.SendCounts).FindById(id) is { } document ? document[Schema.SendCountFields.Count].AsInt64 : 0;
     }
 
@@ -200,8 +198,8 @@ public sealed partial class MailStore
     }
 
     /// <summary>"org|HMAC(user)|yyyymmdd": a per-user daily counter without the address in clear.</summary>
-    private string SendCountId(byte[] masterKey, string organizationId, string user, DateOnly day) =>
-        OwnerLookup(masterKey, organizationId, user) + "|" + day.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
+    private string SendCountId(string organizationId, string user, DateOnly day) =>
+        OwnerLookup(organizationId, user) + "|" + day.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
 
     private static long NextAttemptTicks(OutboundEnvelope envelope) =>
         envelope.Recipients.Where(r => r.State == QueuedRecipientState.Pending).Select(r => r.NextAttemptAt.UtcTicks).DefaultIfEmpty(long.MaxValue).Min();
@@ -226,19 +224,11 @@ public sealed partial class MailStore
     private byte[] QueuedMessageKey(BsonDocument document)
     {
         var organizationId = document[Q.Organization].AsString;
-        var queueKey = KeyHierarchy.QueueKey(_options.MasterKeys.GetMasterKey(organizationId));
-        try
-        {
-            var plain = Aead.Open(queueKey, document[Q.WrappedKey].AsBinary, QueueKeyContext(organizationId, document[Q.BlobId].AsString));
-            var pinned = GC.AllocateArray<byte>(plain.Length, pinned: true);
-            plain.CopyTo(pinned, 0);
-            CryptographicOperations.ZeroMemory(plain);
-            return pinned;
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(queueKey);
-        }
+        var plain = Aead.Open(Ledger(organizationId).QueueKey, document[Q.WrappedKey].AsBinary, QueueKeyContext(organizationId, document[Q.BlobId].AsString));
+        var pinned = GC.AllocateArray<byte>(plain.Length, pinned: true);
+        plain.CopyTo(pinned, 0);
+        CryptographicOperations.ZeroMemory(plain);
+        return pinned;
     }
 
     private static byte[] SealEnvelope(byte[] messageKey, string queueId, OutboundEnvelope envelope) =>

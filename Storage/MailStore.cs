@@ -183,13 +183,6 @@ public sealed partial class MailStore : IMailStore
         _keyCache.Get(mailboxId, () => UnwrapMailboxKey(
             Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.")));
 
-    private byte[] UnwrapMailboxKey(BsonDocument mailbox)
-    {
-        var organizationId = mailbox[Schema.MailboxFields.Organization].AsString;
-        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId), organizationId,
-            mailbox["_id"].AsString, mailbox[Schema.MailboxFields.WrappedKey].AsBinary);
-    }
-
     private ILiteCollection<BsonDocument> Collection(string name) => _db.GetCollection(name);
 
     private DateTimeOffset Now => _time.GetUtcNow();

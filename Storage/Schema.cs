@@ -23,6 +23,12 @@ internal static class Schema
     /// <summary>Messages held while a synchronous hook decides (MailStore.Held.cs).</summary>
     public const string Held = "held";
 
+    /// <summary>
+    /// The master key version a document's wrapped key is under (mailboxes, held, in-transit messages); absent:
+    /// version 1, and for a mailbox the scheme from before key ledgers (wrapped directly under the master key).
+    /// </summary>
+    public const string KeyVersionField = "kv";
+
     /// <summary>The single document of <see cref="Meta"/>.</summary>
     public const string MetaId = "store";
 
@@ -39,6 +45,8 @@ internal static class Schema
         public const string OwnerLookup = "ownerLookup";
         public const string OwnerSealed = "ownerSealed";
         public const string WrappedKey = "wrappedKey";
+        /// <summary>See <see cref="KeyVersionField"/>: with it, the key is wrapped under that version and the mailbox's ledger secret.</summary>
+        public const string KeyVersion = KeyVersionField;
         public const string UsedBytes = "usedBytes";
         public const string MessageCount = "messageCount";
         public const string ModSeq = "modSeq";

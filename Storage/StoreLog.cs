@@ -35,6 +35,18 @@ internal static partial class StoreLog
     [LoggerMessage(EventId = 4015, Level = LogLevel.Warning, Message = "Warming the folder metadata cache failed; folders are listed from the database on first use")]
     public static partial void MetadataCacheWarmupFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Master key rotation of organization {OrganizationId} to version {Version}: {Outdated} documents to re-wrap")]
+    public static partial void RotationStarted(ILogger logger, string organizationId, int version, long outdated);
+
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Information, Message = "Master key rotation of organization {OrganizationId} to version {Version} finished: {Rewrapped} documents re-wrapped in {Milliseconds} ms; older versions retired")]
+    public static partial void RotationFinished(ILogger logger, string organizationId, int version, long rewrapped, long milliseconds);
+
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "Mailbox {MailboxId} of organization {OrganizationId} deleted and its key destroyed ({Messages} messages)")]
+    public static partial void MailboxShredded(ILogger logger, string organizationId, string mailboxId, int messages);
+
+    [LoggerMessage(EventId = 4023, Level = LogLevel.Information, Message = "Snapshot of the database taken for a backup: {Bytes} bytes, writer paused {Milliseconds} ms")]
+    public static partial void SnapshotTaken(ILogger logger, long bytes, long milliseconds);
+
     [LoggerMessage(EventId = 4090, Level = LogLevel.Warning, Message = "The folder metadata cache could not follow a commit and was emptied")]
     public static partial void MetadataCacheReset(ILogger logger, Exception exception);
 }

@@ -28,11 +28,14 @@ internal sealed class AdminClient : IDisposable
 
     /// <summary>A client for the server running on <paramref name="config"/>'s data directory, or null when none answers.</summary>
     /// <exception cref="UnauthorizedAccessException">The admin token file exists but this user may not read it.</exception>
-    public static async Task<AdminClient?> TryCreateAsync(ServerConfig config, CancellationToken cancellationToken)
+    /// <param name="config">The configuration whose admin listener and token to use.</param>
+    /// <param name="cancellationToken">Cancels the probe.</param>
+    /// <param name="timeout">How long one request may take (100 s by default; a backup passes an infinite one).</param>
+    public static async Task<AdminClient?> TryCreateAsync(ServerConfig config, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         if (AdminToken.TryLoad(config.DataDirectory) is not { } token)
             return null;
-        var http = new HttpClient { BaseAddress = BaseAddress(config), Timeout = TimeSpan.FromSeconds(100) };
+        var http = new HttpClient { BaseAddress = BaseAddress(config), Timeout = timeout ?? TimeSpan.FromSeconds(100) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
         try
         {

@@ -30,6 +30,12 @@ internal static class CommandLine
         new DnsRecordsCommand(),
         new TlsFingerprintCommand(),
         new RulesTestCommand(),
+        KeysCommand.Status,
+        KeysCommand.Rotate,
+        KeysCommand.MailboxDelete,
+        KeysCommand.BackupRun,
+        KeysCommand.BackupVerify,
+        KeysCommand.Restore,
     ];
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)

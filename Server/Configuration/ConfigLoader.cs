@@ -288,6 +288,13 @@ public static partial class ConfigLoader
                     o.Error("Alias", $"'{alias}' is already used at {_aliases[alias]}");
             }
             var masterKey = Path.GetFullPath(o.String("MasterKeyPath", required: o.Has("MasterKeyPath")) ?? $"keys/{(alias.Length > 0 ? alias : id)}.key", _dataDirectory);
+            var keyProvider = o.Enum<MasterKeyProviderKind>("MasterKeyProvider", MasterKeyProviderKind.File) ?? MasterKeyProviderKind.File;
+            var keyName = o.String("MasterKeyName");
+            if (keyName is not null && keyProvider == MasterKeyProviderKind.File)
+                o.Error("MasterKeyName", "applies to the Environment and SystemdCredential providers only (the File provider uses MasterKeyPath)");
+            else if (keyName is not null && !MasterKeyNameSyntax().IsMatch(keyName))
+                o.Error("MasterKeyName", $"'{keyName}' must be letters, digits, '_', '-' or '.', at most 100 characters");
+            var keySource = new MasterKeySourceConfig(keyProvider, keyName ?? MasterKeySourceConfig.DefaultName(keyProvider, alias.Length > 0 ? alias : id));
 
             var domains = o.Array("Domains", ReadDomain, required: true);
             var defaults = 0;
@@ -403,7 +410,8 @@ public static partial class ConfigLoader
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
-                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog, mtaSts) { Postmaster = postmaster };
+                gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog, mtaSts)
+                { Postmaster = postmaster, MasterKeySource = keySource };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {
@@ -796,4 +804,7 @@ public static partial class ConfigLoader
                     Add(arrayPath, $"two {what}s are named '{name}'");
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9_.-]{1,100}$")]
+    private static partial System.Text.RegularExpressions.Regex MasterKeyNameSyntax();
 }

@@ -49,6 +49,9 @@ public sealed class ConfigMonitor : IDirectorySource, IDisposable
     private FileStamps _lastStat;
     private bool _disposed;
 
+    /// <summary>The configuration file this monitor watches.</summary>
+    public string ConfigPath => _configPath;
+
     private ConfigMonitor(string configPath, string? dataOverride, ServerConfig config, byte[] hash, ILogger logger, TimeSpan pollInterval)
     {
         _configPath = configPath;

@@ -123,8 +123,37 @@ public sealed record OrganizationConfig(
     /// </summary>
     public string? Postmaster { get; init; }
 
+    /// <summary>Where the master key comes from (a file at <see cref="MasterKeyPath"/> unless configured otherwise).</summary>
+    public MasterKeySourceConfig MasterKeySource { get; init; } = MasterKeySourceConfig.FileSource;
+
     /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
     public string DefaultDomain => Domains.First(d => d.Default).Name;
+}
+
+/// <summary>Where an organization's master key versions come from.</summary>
+public enum MasterKeyProviderKind
+{
+    /// <summary>A file per version: <c>MasterKeyPath</c>, then <c>name.v2.key</c>, ... (created by the server).</summary>
+    File,
+    /// <summary>An environment variable per version: <c>NAME</c>, then <c>NAME_V2</c>, ... (base64 or hex of 32 bytes).</summary>
+    Environment,
+    /// <summary>A systemd credential per version in <c>$CREDENTIALS_DIRECTORY</c>: <c>name</c>, then <c>name.v2</c>, ...</summary>
+    SystemdCredential,
+}
+
+/// <summary><c>Organizations[].MasterKeyProvider</c> and <c>MasterKeyName</c>.</summary>
+public sealed record MasterKeySourceConfig(MasterKeyProviderKind Provider, string Name)
+{
+    /// <summary>The File provider (the default).</summary>
+    public static MasterKeySourceConfig FileSource { get; } = new(MasterKeyProviderKind.File, "");
+
+    /// <summary>The default name: <c>MAILSERVER_MASTER_KEY_&lt;ALIAS&gt;</c> for the environment, <c>mailserver-&lt;alias&gt;.key</c> for a credential.</summary>
+    public static string DefaultName(MasterKeyProviderKind provider, string alias) => provider switch
+    {
+        MasterKeyProviderKind.Environment => "MAILSERVER_MASTER_KEY_" + alias.ToUpperInvariant().Replace('-', '_'),
+        MasterKeyProviderKind.SystemdCredential => "mailserver-" + alias + ".key",
+        _ => "",
+    };
 }
 
 /// <summary>A mail domain, lower-case ASCII (IDNs in A-label form).</summary>

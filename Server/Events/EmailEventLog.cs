@@ -76,7 +76,7 @@ public sealed class EmailEventLog : IEmailEventLog, IDisposable
         var now = _time.GetUtcNow();
         try
         {
-            var key = _keys.GetOrAdd(org.Id, _ => EventLogCipher.KeyFor(MasterKeyFile.Load(org.MasterKeyPath, createIfMissing: true), org.Id));
+            var key = _keys.GetOrAdd(org.Id, _ => EventLogCipher.KeyFor(_config(), org, create: true));
             _files.Append(emailEvent.OrganizationId, now, EventLogCipher.Seal(key, org.Id, Serialize(emailEvent, now)));
         }
         catch (IOException e)
@@ -88,6 +88,10 @@ public sealed class EmailEventLog : IEmailEventLog, IDisposable
             GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
         }
         catch (InvalidDataException e)
+        {
+            GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
+        }
+        catch (KeyNotFoundException e)
         {
             GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
         }

@@ -26,8 +26,25 @@ public static class EventLogCipher
     }
 
     /// <summary>
-    /// Reads each configured organization's master key (never creating one) and derives its event log key;
-    /// an organization whose key file cannot be read is left out.
+    /// The event log key of <paramref name="org"/>: from its key ledger when there is one (the key survives master
+    /// key rotations there), else derived from master key version 1 (the same value the ledger will hold).
+    /// </summary>
+    /// <exception cref="IOException">No key could be read (or, with <paramref name="create"/>, created).</exception>
+    public static byte[] KeyFor(ServerConfig config, OrganizationConfig org, bool create)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(org);
+        var keys = new Hosting.ConfiguredMasterKeys(() => config, createMissing: create);
+        if (KeyLedger.TryOpen(KeyLedger.PathFor(config.DataDirectory, org.Id), org.Id, keys) is { } ledger)
+            return ledger.EventLogKey;
+        if (!create && !keys.HasVersion(org.Id, 1))
+            throw new FileNotFoundException($"No master key for organization {org.Alias}.");
+        return KeyFor(keys.GetMasterKey(org.Id, 1), org.Id);
+    }
+
+    /// <summary>
+    /// Each configured organization's event log key (<see cref="KeyFor(ServerConfig, OrganizationConfig, bool)"/>,
+    /// never creating a key); an organization whose key cannot be read is left out.
     /// </summary>
     public static Func<string, byte[]?> KeysFrom(ServerConfig config)
     {
@@ -37,9 +54,9 @@ public static class EventLogCipher
         {
             try
             {
-                keys[org.Id] = KeyFor(MasterKeyFile.Load(org.MasterKeyPath, createIfMissing: false), org.Id);
+                keys[org.Id] = KeyFor(config, org, create: false);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or CryptographicException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or CryptographicException or KeyNotFoundException)
             {
                 // No key file (nothing was ever written for this organization) or not readable by this user.
             }

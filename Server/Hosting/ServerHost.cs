@@ -108,6 +108,11 @@ public static class ServerHost
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
         builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
+        // 6b. Keys: rotations in the background (resumed at start), mailbox deletion, online backups.
+        builder.Services.AddSingleton(sp => new Keys.KeyRotationService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
+        builder.Services.AddSingleton<IAdminEndpoints, Keys.KeysEndpoints>();
 
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
         builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
@@ -220,19 +225,135 @@ public static class ServerHost
 }
 
 /// <summary>
-/// Master keys from the configuration in force: each organization's key file, created (0600) on first use.
-/// An organization added by a live edit gets its key on its first delivery.
+/// Master keys from the configuration in force, per organization from its provider: key files (created 0600 on
+/// first use, <see cref="FileMasterKeyProvider"/>), environment variables or systemd credentials (read only; the
+/// server never writes such a key anywhere). An organization added by a live edit gets its key on first use.
 /// </summary>
-internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config) : IMasterKeyProvider
+internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<string, string?>? environment = null, bool createMissing = true) : IMasterKeyProvider
 {
-    // Read once per key file: the store asks on every mailbox lookup. An organization's MasterKeyPath only
-    // changes with a restart (ConfigMonitor keeps it), so the path is a safe cache key.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _byPath = new();
+    // Read once per source and version: the store asks on every unwrap. An organization's key source only
+    // changes with a restart (ConfigMonitor keeps it), so the source is a safe cache key.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Source, int Version), byte[]> _keys = new();
+    private readonly Func<string, string?> _environment = environment ?? Environment.GetEnvironmentVariable;
 
-    public byte[] GetMasterKey(string organizationId)
+    private OrganizationConfig Org(string organizationId) =>
+        config().Organizations.FirstOrDefault(o => o.Id == organizationId)
+        ?? throw new KeyNotFoundException($"No organization {organizationId} in the configuration.");
+
+    public byte[] GetMasterKey(string organizationId) => GetMasterKey(organizationId, 1);
+
+    public byte[] GetMasterKey(string organizationId, int version)
     {
-        var org = config().Organizations.FirstOrDefault(o => o.Id == organizationId)
-                  ?? throw new KeyNotFoundException($"No organization {organizationId} in the configuration.");
-        return _byPath.GetOrAdd(org.MasterKeyPath, path => MasterKeyFile.Load(path, createIfMissing: true));
+        var org = Org(organizationId);
+        var location = Describe(org, version);
+        if (_keys.TryGetValue((location, version), out var cached))
+            return cached;
+        var key = org.MasterKeySource.Provider switch
+        {
+            MasterKeyProviderKind.File => version == 1
+                ? MasterKeyFile.Load(location, createIfMissing: createMissing)
+                : File.Exists(location) ? MasterKeyFile.Load(location, createIfMissing: false)
+                : throw new KeyNotFoundException($"Master key version {version} ({location}) does not exist."),
+            MasterKeyProviderKind.Environment => MasterKeyText.Parse(_environment(location)
+                ?? throw new KeyNotFoundException($"The environment variable {location} (master key version {version} of {org.Alias}) is not set."), location),
+            _ => ReadCredential(location, version, org.Alias),
+        };
+        return _keys.GetOrAdd((location, version), key);
+    }
+
+    public bool HasVersion(string organizationId, int version)
+    {
+        var org = Org(organizationId);
+        var location = Describe(org, version);
+        return _keys.ContainsKey((location, version)) || org.MasterKeySource.Provider switch
+        {
+            MasterKeyProviderKind.File => File.Exists(location),
+            MasterKeyProviderKind.Environment => !string.IsNullOrEmpty(_environment(location)),
+            _ => CredentialPath(location) is { } path && File.Exists(path),
+        };
+    }
+
+    public void CreateVersion(string organizationId, int version)
+    {
+        var org = Org(organizationId);
+        if (org.MasterKeySource.Provider == MasterKeyProviderKind.File)
+        {
+            MasterKeyFile.Load(Describe(org, version), createIfMissing: true);
+            return;
+        }
+        if (!HasVersion(organizationId, version))
+            throw new NotSupportedException(org.MasterKeySource.Provider == MasterKeyProviderKind.Environment
+                ? $"the master key of {org.Alias} comes from the environment: set {Describe(org, version)} to 32 random bytes in base64 " +
+                  "(head -c32 /dev/urandom | base64), restart the server, and run the rotation again"
+                : $"the master key of {org.Alias} is a systemd credential: add the credential {Describe(org, version)} (32 random bytes) " +
+                  "to the unit (LoadCredentialEncrypted=), restart the service, and run the rotation again");
+        _ = GetMasterKey(organizationId, version);
+    }
+
+    public bool DestroyVersion(string organizationId, int version)
+    {
+        var org = Org(organizationId);
+        var location = Describe(org, version);
+        if (_keys.TryRemove((location, version), out var key))
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        if (org.MasterKeySource.Provider != MasterKeyProviderKind.File)
+            return false; // the operator removes the variable or credential
+        MasterKeyFile.Destroy(location);
+        return true;
+    }
+
+    public string Describe(string organizationId, int version) => Describe(Org(organizationId), version);
+
+    private static string Describe(OrganizationConfig org, int version)
+    {
+        var v = version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return org.MasterKeySource.Provider switch
+        {
+            MasterKeyProviderKind.File => FileMasterKeyProvider.VersionPath(org.MasterKeyPath, version),
+            MasterKeyProviderKind.Environment => version == 1 ? org.MasterKeySource.Name : org.MasterKeySource.Name + "_V" + v,
+            _ => version == 1 ? org.MasterKeySource.Name : org.MasterKeySource.Name + ".v" + v,
+        };
+    }
+
+    private string? CredentialPath(string name) =>
+        _environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } directory ? Path.Combine(directory, name) : null;
+
+    private byte[] ReadCredential(string name, int version, string alias)
+    {
+        // systemd.exec(5) "Credentials": the service manager decrypts the credential into a private tmpfs and names
+        // the folder in $CREDENTIALS_DIRECTORY; only this service can read it.
+        var path = CredentialPath(name)
+                   ?? throw new KeyNotFoundException($"CREDENTIALS_DIRECTORY is not set: the master key of {alias} is the systemd credential {name} (LoadCredential= or LoadCredentialEncrypted= in the unit).");
+        if (!File.Exists(path))
+            throw new KeyNotFoundException($"The systemd credential {name} (master key version {version} of {alias}) is missing from $CREDENTIALS_DIRECTORY.");
+        var bytes = File.ReadAllBytes(path);
+        try
+        {
+            return bytes.Length == MasterKeyFile.KeyLength ? (byte[])bytes.Clone() : MasterKeyText.Parse(System.Text.Encoding.ASCII.GetString(bytes), name);
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(bytes);
+        }
+    }
+}
+
+/// <summary>A master key written as text: base64 (44 characters) or hex (64 digits) of 32 bytes.</summary>
+internal static class MasterKeyText
+{
+    /// <exception cref="InvalidDataException">The text is not 32 bytes in base64 or hex (the message names the source, never the value).</exception>
+    public static byte[] Parse(string text, string source)
+    {
+        var trimmed = text.Trim();
+        try
+        {
+            var key = trimmed.Length == 64 && trimmed.All(char.IsAsciiHexDigit) ? Convert.FromHexString(trimmed) : Convert.FromBase64String(trimmed);
+            if (key.Length == MasterKeyFile.KeyLength)
+                return key;
+        }
+        catch (FormatException)
+        {
+        }
+        throw new InvalidDataException($"{source} must hold a master key of exactly 32 bytes in base64 or hex.");
     }
 }

@@ -67,6 +67,33 @@ internal static class KeyHierarchy
         return Pin(plain);
     }
 
+    /// <summary>
+    /// The key that wraps a mailbox key in the ledger scheme: HKDF-SHA256 (RFC 5869) of master key
+    /// <paramref name="version"/> salted with the mailbox's ledger secret. Without the secret (shredded) no copy of
+    /// the wrapped key opens, whatever master key version one holds.
+    /// </summary>
+    public static byte[] MailboxWrapKey(byte[] masterKey, byte[] ledgerSecret, string mailboxId) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, masterKey, 32, salt: ledgerSecret, info: Aead.Utf8("mailserver mailbox wrap v2/" + mailboxId));
+
+    /// <summary>The associated data of a ledger-scheme mailbox key wrap: the legacy context plus the master key version.</summary>
+    public static byte[] MailboxKeyContext(string organizationId, string mailboxId, int version) =>
+        Aead.Utf8($"urn:mailserver:organization/{organizationId}/mailbox/{mailboxId}/v{version}");
+
+    public static byte[] WrapMailboxKey(byte[] masterKey, byte[] ledgerSecret, int version, string organizationId, string mailboxId, byte[] mailboxKey)
+    {
+        var wrapKey = MailboxWrapKey(masterKey, ledgerSecret, mailboxId);
+        try { return Aead.Seal(wrapKey, mailboxKey, MailboxKeyContext(organizationId, mailboxId, version)); }
+        finally { CryptographicOperations.ZeroMemory(wrapKey); }
+    }
+
+    /// <exception cref="CryptographicException">Wrong master key or secret, or the wrapped key was altered or moved.</exception>
+    public static byte[] UnwrapMailboxKey(byte[] masterKey, byte[] ledgerSecret, int version, string organizationId, string mailboxId, byte[] wrapped)
+    {
+        var wrapKey = MailboxWrapKey(masterKey, ledgerSecret, mailboxId);
+        try { return Pin(Aead.Open(wrapKey, wrapped, MailboxKeyContext(organizationId, mailboxId, version))); }
+        finally { CryptographicOperations.ZeroMemory(wrapKey); }
+    }
+
     public static byte[] MessageKeyContext(string mailboxId, string blobId) =>
         Aead.Utf8($"urn:mailserver:mailbox/{mailboxId}/blob/{blobId}");
 
@@ -103,4 +130,21 @@ internal static class KeyHierarchy
         CryptographicOperations.ZeroMemory(plain);
         return pinned;
     }
+}
+
+/// <summary>
+/// AES-256-GCM sealed boxes for callers outside the store that keep secrets at rest (backups): a random 96-bit
+/// nonce, a 128-bit tag, laid out nonce | tag | ciphertext, bound to associated data.
+/// </summary>
+public static class SealedBox
+{
+    /// <summary>Seals <paramref name="plaintext"/> under a 32-byte <paramref name="key"/>.</summary>
+    public static byte[] Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) => Aead.Seal(key, plaintext, associatedData);
+
+    /// <summary>Opens a box made by <see cref="Seal"/>.</summary>
+    /// <exception cref="CryptographicException">Wrong key or associated data, or the box was altered.</exception>
+    public static byte[] Open(ReadOnlySpan<byte> key, ReadOnlySpan<byte> box, ReadOnlySpan<byte> associatedData) => Aead.Open(key, box, associatedData);
+
+    /// <summary>UTF-8 bytes of an associated-data string.</summary>
+    public static byte[] Utf8(string text) => Aead.Utf8(text);
 }

@@ -66,6 +66,14 @@ public sealed class MailboxKeyCache : IDisposable
             return _entries.TryGetValue(mailboxId, out var e) && e.ExpiresAt > _time.GetUtcNow();
     }
 
+    /// <summary>Drops (and zeroes) the cached key of <paramref name="mailboxId"/>, if any.</summary>
+    public void Evict(string mailboxId)
+    {
+        lock (_lock)
+            if (_entries.TryGetValue(mailboxId, out var entry))
+                Evict(mailboxId, entry);
+    }
+
     /// <summary>Evicts (and zeroes) every expired key. Runs by itself every <see cref="TimeToLive"/>.</summary>
     public void Sweep()
     {

@@ -50,6 +50,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public Ports ListenerPorts { get; }
     public int ProcessId => _process?.Id ?? 0;
 
+    /// <summary>Environment variables the process starts with, beyond the test runner's own.</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
     public string Output { get { lock (_output) return _output.ToString(); } }
 
@@ -107,6 +110,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
         };
         foreach (var arg in new[] { dll, "run", "--config", ConfigPath })
             info.ArgumentList.Add(arg);
+        foreach (var (name, value) in Environment)
+            info.Environment[name] = value;
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };

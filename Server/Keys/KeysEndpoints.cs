@@ -1,0 +1,71 @@
+using MailServer.Server.Admin;
+using MailServer.Server.Configuration;
+using MailServer.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Keys;
+
+/// <summary>A backup request: the target folder and, for <c>--include-keys</c>, the passphrase (never logged).</summary>
+public sealed record BackupRequest(string To, string? Passphrase);
+
+/// <summary>A mailbox deletion request.</summary>
+public sealed record MailboxDeleteRequest(string Address);
+
+/// <summary>
+/// Keys, mailbox deletion and backups on the admin listener (token required); the <c>mailserver keys</c>,
+/// <c>mailbox delete</c> and <c>backup</c> verbs call these while the server runs:
+/// <c>GET /admin/keys/status[?org=ALIAS]</c>, <c>POST /admin/keys/rotate?org=ALIAS</c> (202, runs in the background),
+/// <c>POST /admin/mailboxes/delete</c> <c>{"address"}</c>, <c>POST /admin/backup</c> <c>{"to","passphrase"}</c>.
+/// Errors: 400 with <c>{"error"}</c> for bad input, 404 for an unknown mailbox, 409 when the provider cannot create a key version.
+/// </summary>
+internal sealed class KeysEndpoints(IMailStore store, ConfigMonitor monitor, KeyRotationService rotations, ILogger<KeysEndpoints> logger) : IAdminEndpoints
+{
+    private MailStore Store => (MailStore)store;
+
+    public void Map(IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/admin").RequireAdminToken();
+        group.MapGet("/keys/status", (string? org) =>
+        {
+            try { return Results.Json(KeyAdministration.Status(Store, monitor.Config, org, rotations.Rotations)); }
+            catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
+        });
+        group.MapPost("/keys/rotate", (string? org) =>
+        {
+            try
+            {
+                var target = KeyAdministration.Organizations(monitor.Config, org ?? throw new ArgumentException("org is required"));
+                var version = rotations.Request(target[0].Id);
+                return Results.Json(new { organization = target[0].Id, version }, statusCode: StatusCodes.Status202Accepted);
+            }
+            catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
+            catch (NotSupportedException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status409Conflict); }
+        });
+        group.MapPost("/mailboxes/delete", async (MailboxDeleteRequest request, CancellationToken ct) =>
+        {
+            try
+            {
+                var result = await KeyAdministration.DeleteMailboxAsync(Store, monitor.Config, request.Address, ct);
+                KeysLog.MailboxDeleted(logger, result.MailboxId, result.Messages);
+                return Results.Json(result);
+            }
+            catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
+            catch (KeyNotFoundException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status404NotFound); }
+        });
+        group.MapPost("/backup", async (BackupRequest request, CancellationToken ct) =>
+        {
+            try
+            {
+                var config = monitor.Config;
+                var report = await Backup.RunAsync(Store, config, monitor.ConfigPath, new Hosting.ConfiguredMasterKeys(() => config), request.To, request.Passphrase, ct);
+                KeysLog.BackupDone(logger, report.Directory, report.Messages, report.FilesCopied, report.BytesCopied, (long)(report.Seconds * 1000));
+                return Results.Json(report);
+            }
+            catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
+            catch (IOException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status500InternalServerError); }
+        });
+    }
+}

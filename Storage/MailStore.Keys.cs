@@ -1,0 +1,290 @@
+using System.Security.Cryptography;
+using LiteDB;
+using MailServer.Storage.Crypto;
+using E = MailServer.Storage.Schema.EntryFields;
+using F = MailServer.Storage.Schema.FolderFields;
+using M = MailServer.Storage.Schema.MailboxFields;
+
+namespace MailServer.Storage;
+
+// Master key versions, the key ledger, rotation by re-wrap and crypto-shredding (workmail-behaviour.md §15:
+// WorkMail revokes through KMS; here the master key versions come from IMasterKeyProvider and the per-mailbox
+// secrets from the KeyLedger beside them).
+public sealed partial class MailStore
+{
+    private readonly Dictionary<string, KeyLedger> _ledgers = new(StringComparer.Ordinal);
+    private readonly Lock _ledgerLock = new();
+    private readonly SemaphoreSlim _rotationGate = new(1, 1);
+
+    /// <summary>How many documents one rotation batch re-wraps in one commit.</summary>
+    internal int RotationBatchSize { get; set; } = 200;
+
+    /// <summary>The key ledger of an organization, opened (or created for a new organization) on first use.</summary>
+    /// <exception cref="InvalidDataException">The ledger is missing while mailboxes depend on it, or damaged.</exception>
+    public KeyLedger Ledger(string organizationId)
+    {
+        lock (_ledgerLock)
+        {
+            if (_ledgers.TryGetValue(organizationId, out var ledger))
+                return ledger;
+            ledger = KeyLedger.OpenOrCreate(KeyLedger.PathFor(_options.DataDirectory, organizationId), organizationId, _options.MasterKeys,
+                mayCreate: () => !Collection(Schema.Mailboxes).FindAll().Any(d =>
+                    d[M.Organization].AsString == organizationId && !d[M.KeyVersion].IsNull));
+            _ledgers[organizationId] = ledger;
+            return ledger;
+        }
+    }
+
+    private byte[] UnwrapMailboxKey(BsonDocument mailbox)
+    {
+        var organizationId = mailbox[M.Organization].AsString;
+        var mailboxId = mailbox["_id"].AsString;
+        var wrapped = mailbox[M.WrappedKey].AsBinary;
+        if (mailbox[M.KeyVersion].IsNull)
+            // Created before ledgers: wrapped directly under master key version 1 (decisions.md §15).
+            return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, 1), organizationId, mailboxId, wrapped);
+        var version = mailbox[M.KeyVersion].AsInt32;
+        var ledger = Ledger(organizationId);
+        var secret = ledger.MailboxSecret(mailboxId) ?? throw new MailboxShreddedException(mailboxId);
+        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, wrapped);
+    }
+
+    /// <summary>The message key of a held or in-transit document: wrapped under master key version <c>kv</c> (1 when absent).</summary>
+    private byte[] OpenTransitKey(BsonDocument document, string organizationId, string wrappedField, byte[] context)
+    {
+        var version = document[Schema.KeyVersionField].IsNull ? 1 : document[Schema.KeyVersionField].AsInt32;
+        return Aead.Open(_options.MasterKeys.GetMasterKey(organizationId, version), document[wrappedField].AsBinary, context);
+    }
+
+    /// <summary>Wraps a held or in-transit message key under the current master key version; returns the wrap and the version.</summary>
+    private (byte[] Wrapped, int Version) SealTransitKey(string organizationId, byte[] messageKey, byte[] context)
+    {
+        var version = Ledger(organizationId).CurrentVersion;
+        return (Aead.Seal(_options.MasterKeys.GetMasterKey(organizationId, version), messageKey, context), version);
+    }
+
+    /// <summary>
+    /// Starts (or resumes) the rotation of <paramref name="organizationId"/>'s master key: a new version becomes
+    /// current at once (new mailboxes and messages use it), then every mailbox key and every held and in-transit
+    /// message key still wrapped under an older version is re-wrapped under it, <see cref="RotationBatchSize"/>
+    /// documents per commit through the writer while mail flows; message keys and bodies are not touched. When
+    /// nothing refers to the old versions any more, they are forgotten and destroyed (a file provider deletes the
+    /// file; for the other providers the operator removes them). Safe to interrupt at any point, kill -9 included:
+    /// the next call (or the server's start) carries on from what is on disk.
+    /// </summary>
+    /// <param name="start">True to start a new rotation when none is running; false only resumes one.</param>
+    /// <param name="progress">Told after each batch.</param>
+    /// <exception cref="NotSupportedException">The provider cannot create the next version and the operator has not provisioned it.</exception>
+    public async Task<RotationResult> RotateAsync(string organizationId, bool start, IProgress<RotationProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(organizationId);
+        await _rotationGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var ledger = Ledger(organizationId);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (start || ledger.RetiringVersions.Count > 0)
+                ledger.BeginRotation();
+            var version = ledger.CurrentVersion;
+            var total = CountOutdated(organizationId, version);
+            long done = 0;
+            StoreLog.RotationStarted(_log, organizationId, version, total);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var batch = await RewrapBatchAsync(organizationId, ledger, version, cancellationToken).ConfigureAwait(false);
+                if (batch == 0)
+                    break;
+                done += batch;
+                progress?.Report(new RotationProgress(organizationId, version, done, Math.Max(total, done)));
+            }
+            var left = ledger.FinishRotation();
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            StoreLog.RotationFinished(_log, organizationId, version, done, (long)elapsed.TotalMilliseconds);
+            return new RotationResult(organizationId, version, done, elapsed, left);
+        }
+        finally
+        {
+            _rotationGate.Release();
+        }
+    }
+
+    /// <summary>Documents of the organization whose keys are wrapped under another master key version than <paramref name="version"/>.</summary>
+    private long CountOutdated(string organizationId, int version) =>
+        Collection(Schema.Mailboxes).FindAll().LongCount(d => d[M.Organization].AsString == organizationId && VersionOf(d) != version)
+        + Collection(Schema.Held).FindAll().LongCount(d => d[Schema.HeldFields.Organization].AsString == organizationId && VersionOf(d) != version)
+        + Collection(FlowCollection).FindAll().LongCount(d => d[FlowOrganization].AsString == organizationId && VersionOf(d) != version);
+
+    private static int VersionOf(BsonDocument d) => d[Schema.KeyVersionField].IsNull ? 1 : d[Schema.KeyVersionField].AsInt32;
+
+    /// <summary>
+    /// One batch: unwraps outside the writer, then swaps each wrap in the writer only when the document still
+    /// holds the wrap it was computed from (a concurrent change makes the next batch pick it up again).
+    /// </summary>
+    private async Task<int> RewrapBatchAsync(string organizationId, KeyLedger ledger, int version, CancellationToken cancellationToken)
+    {
+        var newMaster = _options.MasterKeys.GetMasterKey(organizationId, version);
+        var changes = new List<(string Collection, string Id, string Field, byte[] Old, byte[] New, bool LegacyMailbox)>();
+        var mailboxes = Collection(Schema.Mailboxes).FindAll()
+            .Where(d => d[M.Organization].AsString == organizationId && (d[M.KeyVersion].IsNull || d[M.KeyVersion].AsInt32 != version))
+            .Take(RotationBatchSize).ToList();
+        if (mailboxes.Count > 0)
+        {
+            // Mailboxes created before ledgers get their secret now: from this commit on, deleting it shreds them.
+            var secrets = ledger.AddMailboxes(mailboxes.Select(d => d["_id"].AsString));
+            foreach (var mailbox in mailboxes)
+            {
+                var id = mailbox["_id"].AsString;
+                byte[] key;
+                try
+                {
+                    key = UnwrapMailboxKey(mailbox);
+                }
+                catch (MailboxShreddedException)
+                {
+                    continue; // deleted under our feet: nothing to re-wrap
+                }
+                try
+                {
+                    changes.Add((Schema.Mailboxes, id, M.WrappedKey, mailbox[M.WrappedKey].AsBinary,
+                        KeyHierarchy.WrapMailboxKey(newMaster, secrets[id], version, organizationId, id, key), mailbox[M.KeyVersion].IsNull));
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(key);
+                }
+            }
+        }
+        var room = RotationBatchSize - changes.Count;
+        foreach (var held in Collection(Schema.Held).FindAll()
+                     .Where(d => d[Schema.HeldFields.Organization].AsString == organizationId && VersionOf(d) != version).Take(Math.Max(room, 0)))
+        {
+            var context = HeldKeyContext(organizationId, held["_id"].AsString, held[Schema.HeldFields.BlobId].AsString);
+            var key = OpenTransitKey(held, organizationId, Schema.HeldFields.WrappedKey, context);
+            changes.Add((Schema.Held, held["_id"].AsString, Schema.HeldFields.WrappedKey, held[Schema.HeldFields.WrappedKey].AsBinary, Aead.Seal(newMaster, key, context), false));
+            CryptographicOperations.ZeroMemory(key);
+        }
+        room = RotationBatchSize - changes.Count;
+        foreach (var flow in Collection(FlowCollection).FindAll()
+                     .Where(d => d[FlowOrganization].AsString == organizationId && VersionOf(d) != version).Take(Math.Max(room, 0)))
+        {
+            var context = FlowKeyContext(organizationId, flow["_id"].AsString, flow[FlowBlobId].AsString);
+            var key = OpenTransitKey(flow, organizationId, FlowWrappedKey, context);
+            changes.Add((FlowCollection, flow["_id"].AsString, FlowWrappedKey, flow[FlowWrappedKey].AsBinary, Aead.Seal(newMaster, key, context), false));
+            CryptographicOperations.ZeroMemory(key);
+        }
+        if (changes.Count == 0)
+            return 0;
+        return await RunOnWriter(ctx =>
+        {
+            var swapped = 0;
+            foreach (var change in changes)
+            {
+                var document = ctx.Read(change.Collection).FindById(change.Id);
+                if (document is null || !document[change.Field].AsBinary.AsSpan().SequenceEqual(change.Old))
+                    continue;
+                document[change.Field] = change.New;
+                document[Schema.KeyVersionField] = version;
+                ctx.Update(change.Collection, document);
+                swapped++;
+            }
+            return Math.Max(swapped, 1); // a batch that lost every race is retried by the next scan
+        }, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>What refers to which master key version, per organization (for <c>mailserver keys status</c>).</summary>
+    public KeyStatus KeyStatusOf(string organizationId)
+    {
+        var ledger = Ledger(organizationId);
+        var byVersion = new SortedDictionary<int, long>();
+        var legacy = 0L;
+        foreach (var d in Collection(Schema.Mailboxes).FindAll().Where(d => d[M.Organization].AsString == organizationId))
+        {
+            if (d[M.KeyVersion].IsNull)
+                legacy++;
+            byVersion[VersionOf(d)] = byVersion.GetValueOrDefault(VersionOf(d)) + 1;
+        }
+        var transit = new SortedDictionary<int, long>();
+        foreach (var d in Collection(Schema.Held).FindAll().Where(d => d[Schema.HeldFields.Organization].AsString == organizationId)
+                     .Concat(Collection(FlowCollection).FindAll().Where(d => d[FlowOrganization].AsString == organizationId)))
+            transit[VersionOf(d)] = transit.GetValueOrDefault(VersionOf(d)) + 1;
+        var available = Enumerable.Range(1, ledger.CurrentVersion).Where(v => _options.MasterKeys.HasVersion(organizationId, v))
+            .Select(v => new KeyVersionInfo(v, _options.MasterKeys.Describe(organizationId, v))).ToList();
+        return new KeyStatus(organizationId, ledger.CurrentVersion, ledger.RetiringVersions, available, byVersion, transit, legacy,
+            ledger.Shredded.Count);
+    }
+
+    /// <summary>The owners of an organization's mailboxes (for listing mailboxes whose user left the configuration).</summary>
+    public IReadOnlyList<MailboxInfo> ListMailboxes(string organizationId) =>
+        Collection(Schema.Mailboxes).FindAll().Where(d => d[M.Organization].AsString == organizationId)
+            .Select(d => GetMailbox(d["_id"].AsString)).OfType<MailboxInfo>().ToList();
+
+    /// <summary>
+    /// Deletes a mailbox for good (crypto-shredding): first its ledger secret is destroyed, durably, so its key
+    /// cannot be unwrapped from any copy of the database, backups included; then its folders, entries and
+    /// expunge records go, and every message file no other mailbox or the queue refers to. Messages it shared
+    /// with other recipients stay readable for them (their copies of the message key are wrapped under their own
+    /// mailbox keys). A mailbox created before key ledgers existed is given a secret and re-wrapped first; copies
+    /// of the database from before that hold its older wrap, which only the retirement of master key version 1 (a
+    /// completed rotation) makes unreadable: <see cref="DeleteMailboxResult.OlderCopiesNeedRotation"/> says so.
+    /// </summary>
+    /// <returns>Null when the owner has no mailbox.</returns>
+    public async Task<DeleteMailboxResult?> DeleteMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken)
+    {
+        if (FindMailbox(organizationId, owner) is not { } info)
+            return null;
+        var mailboxId = info.MailboxId;
+        var document = Collection(Schema.Mailboxes).FindById(mailboxId);
+        var legacy = document[M.KeyVersion].IsNull;
+        var ledger = Ledger(organizationId);
+        ledger.Shred(mailboxId, Now);
+        _keyCache.Evict(mailboxId);
+        var (messages, blobs) = await RunOnWriter(ctx =>
+        {
+            var entries = ctx.Read(Schema.Entries).Find(Schema.Equal(E.MailboxId, mailboxId)).ToList();
+            var folders = ctx.Read(Schema.Folders).Find(Schema.Equal(F.MailboxId, mailboxId)).ToList();
+            foreach (var entry in entries)
+                ctx.Delete(Schema.Entries, entry["_id"]);
+            foreach (var folder in folders)
+            {
+                ctx.DeleteMany(Schema.Tombstones, Schema.Equal(Schema.TombstoneFields.FolderId, folder["_id"].AsString));
+                ctx.Delete(Schema.Folders, folder["_id"]);
+            }
+            ctx.Delete(Schema.Mailboxes, mailboxId);
+            var remaining = ctx.Read(Schema.Entries);
+            var queue = ctx.Read(Schema.Queue);
+            var unreferenced = entries.Select(e => e[E.BlobId].AsString).Distinct(StringComparer.Ordinal)
+                .Where(b => remaining.Count(Schema.Equal(E.BlobId, b)) == 0 && queue.Count(Schema.Equal(Schema.QueueFields.BlobId, b)) == 0)
+                .ToList();
+            ctx.AfterCommit.Add(() =>
+            {
+                foreach (var blobId in unreferenced)
+                    DeleteBlob(_blobs, blobId);
+            });
+            foreach (var folder in folders)
+                ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folder["_id"].AsString, ulong.MaxValue));
+            return (entries.Count, unreferenced.Count);
+        }, [], cancellationToken).ConfigureAwait(false);
+        StoreLog.MailboxShredded(_log, organizationId, mailboxId, messages);
+        return new DeleteMailboxResult(mailboxId, messages, blobs, legacy && ledger.CurrentVersion == 1);
+    }
+}
+
+/// <summary>Progress of a rotation: documents re-wrapped so far out of about <paramref name="Total"/>.</summary>
+public sealed record RotationProgress(string OrganizationId, int Version, long Done, long Total);
+
+/// <summary>A finished rotation: the new current version, documents re-wrapped, time taken, and older versions the operator must remove.</summary>
+public sealed record RotationResult(string OrganizationId, int Version, long Rewrapped, TimeSpan Elapsed, IReadOnlyList<int> VersionsLeftToOperator);
+
+/// <summary>A master key version the provider can read, and where it lives.</summary>
+public sealed record KeyVersionInfo(int Version, string Location);
+
+/// <summary>
+/// The key state of one organization: the current version, versions being retired, versions the provider holds,
+/// mailboxes and held/in-transit messages per version, mailboxes still in the pre-ledger scheme, and shredded mailboxes.
+/// </summary>
+public sealed record KeyStatus(string OrganizationId, int CurrentVersion, IReadOnlyList<int> RetiringVersions, IReadOnlyList<KeyVersionInfo> Available,
+    IReadOnlyDictionary<int, long> MailboxesByVersion, IReadOnlyDictionary<int, long> TransitByVersion, long LegacyMailboxes, int ShreddedMailboxes);
+
+/// <summary>A deleted mailbox: its id, messages removed, files deleted, and whether copies from before need a rotation to be unreadable.</summary>
+public sealed record DeleteMailboxResult(string MailboxId, int Messages, int FilesDeleted, bool OlderCopiesNeedRotation);

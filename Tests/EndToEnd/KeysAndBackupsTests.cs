@@ -1,0 +1,410 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MailServer.Server;
+using MailServer.Server.Security;
+using MessageFlags = MailKit.MessageFlags;
+using MailServer.Storage.Crypto;
+using MailServer.Tests.Support;
+using MimeKit;
+using NUnit.Framework;
+
+namespace MailServer.Tests.EndToEnd;
+
+/// <summary>
+/// Issue 20 against the real executable: a master key rotation while four SMTP clients stream mail and two IMAP
+/// clients read (nothing lost, everything decrypts, the old version destroyed); a rotation killed with SIGKILL
+/// half-way resumes at the next start; a backup taken under load restores on a fresh folder with every message
+/// acknowledged before it began, with its UID and flags; a mailbox shredded after a backup cannot be read from it
+/// while the other recipient of the same message can.
+/// </summary>
+[TestFixture, NonParallelizable]
+public sealed class KeysAndBackupsTests
+{
+    private const string Password = "keys test password 1";
+
+    private static ServerProcess Create(ServerProcess.Ports? ports = null)
+    {
+        var server = ServerProcess.Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\""));
+        return server;
+    }
+
+    private static async Task<(int Code, string Out, string Error)> Cli(string input, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await Program.RunAsync(args, output, error, new StringReader(input));
+        TestContext.Progress.WriteLine($"mailserver {string.Join(' ', args)} → {code}\n{output}{error}");
+        return (code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Adds <paramref name="count"/> mailboxes (owners outside the configuration) with the server stopped, so a rotation has work to do.</summary>
+    private static async Task AddMailboxesAsync(ServerProcess server, int count)
+    {
+        await using var store = server.OpenStore();
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+            await store.EnsureMailboxAsync(ServerProcess.OrganizationId, $"filler{i}@example.test", ct));
+    }
+
+    /// <summary>Four SMTP clients sending to alice, bob and the team until stopped; the subjects that got 250.</summary>
+    private static Task[] StartSenders(ServerProcess server, ConcurrentBag<(string Subject, DateTimeOffset AckedAt)> acked, CancellationToken stop, int senders = 4) =>
+        Enumerable.Range(0, senders).Select(s => Task.Run(async () =>
+        {
+            using var smtp = new SmtpClient();
+            await smtp.ConnectAsync("127.0.0.1", server.ListenerPorts.Smtp, SecureSocketOptions.None);
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var subject = $"load-{s}-{i}";
+                var message = new MimeMessage();
+                message.From.Add(MailboxAddress.Parse($"sender{s}@elsewhere.test"));
+                message.To.Add(MailboxAddress.Parse(i % 3 == 0 ? "team@example.test" : i % 3 == 1 ? "alice@example.test" : "bob@example.test"));
+                message.Subject = subject;
+                message.Body = new TextPart("plain") { Text = $"body of {subject}\n" + new string('x', 2000) };
+                await smtp.SendAsync(message);
+                acked.Add((subject, DateTimeOffset.UtcNow));
+            }
+            await smtp.DisconnectAsync(true);
+        })).ToArray();
+
+    /// <summary>Two IMAP clients reading alice's and bob's INBOX (every body) until stopped; returns the errors seen.</summary>
+    private static Task<int>[] StartReaders(ServerProcess server, CancellationToken stop) =>
+        new[] { "alice@example.test", "bob@example.test" }.Select(user => Task.Run(async () =>
+        {
+            var errors = 0;
+            using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 30000 };
+            await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
+            await imap.AuthenticateAsync(user, Password);
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+                    if (imap.Inbox.Count > 0)
+                    {
+                        var last = await imap.Inbox.GetMessageAsync(imap.Inbox.Count - 1);
+                        if (!(last.TextBody ?? "").Contains("body of load-", StringComparison.Ordinal))
+                            errors++;
+                    }
+                }
+                catch (ImapCommandException)
+                {
+                    errors++;
+                }
+                await Task.Delay(20);
+            }
+            await imap.DisconnectAsync(true);
+            return errors;
+        })).ToArray();
+
+    /// <summary>Subject → (UID, flags) of every message in a user's INBOX, bodies checked to decrypt.</summary>
+    private static async Task<Dictionary<string, (uint Uid, MessageFlags Flags)>> InboxAsync(ServerProcess server, string user, bool readBodies = true)
+    {
+        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 60000 };
+        await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
+        await imap.AuthenticateAsync(user, Password);
+        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var result = new Dictionary<string, (uint, MessageFlags)>(StringComparer.Ordinal);
+        if (imap.Inbox.Count == 0)
+            return result;
+        var summaries = await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Flags | MessageSummaryItems.Envelope);
+        foreach (var s in summaries)
+        {
+            result[s.Envelope!.Subject!] = (s.UniqueId.Id, s.Flags ?? MessageFlags.None);
+            if (readBodies)
+                Assert.That((await imap.Inbox.GetMessageAsync(s.UniqueId)).TextBody, Does.StartWith("body of " + s.Envelope.Subject), "every message decrypts");
+        }
+        await imap.DisconnectAsync(true);
+        return result;
+    }
+
+    private static IEnumerable<string> Recipients(string subject)
+    {
+        var i = int.Parse(subject.Split('-')[2], System.Globalization.CultureInfo.InvariantCulture);
+        return i % 3 == 0 ? ["alice@example.test", "bob@example.test"] : i % 3 == 1 ? ["alice@example.test"] : ["bob@example.test"];
+    }
+
+    private static async Task AssertEveryAckedMessageIsThere(ServerProcess server, IEnumerable<string> subjects)
+    {
+        var alice = await InboxAsync(server, "alice@example.test");
+        var bob = await InboxAsync(server, "bob@example.test");
+        foreach (var subject in subjects)
+            foreach (var user in Recipients(subject))
+                Assert.That((user == "alice@example.test" ? alice : bob).ContainsKey(subject), Is.True, $"{subject} for {user} had 250");
+    }
+
+    private static async Task<JsonElement> AdminStatusAsync(ServerProcess server)
+    {
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(server.DataDirectory, "admin.token")).Trim());
+        return JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{server.ListenerPorts.Admin}/admin/keys/status")).RootElement[0].Clone();
+    }
+
+    private static string KeyFile(ServerProcess server, int version) =>
+        FileMasterKeyProvider.VersionPath(Path.Combine(server.DataDirectory, "keys", "example.key"), version);
+
+    [Test]
+    public async Task A_rotation_while_four_clients_send_and_two_read_loses_nothing_and_destroys_the_old_version()
+    {
+        await using var server = Create();
+        await server.StartAsync();
+        await server.StopAsync();
+        await AddMailboxesAsync(server, 1500);
+        await server.StartAsync();
+        var acked = new ConcurrentBag<(string, DateTimeOffset)>();
+        using var stop = new CancellationTokenSource();
+        var senders = StartSenders(server, acked, stop.Token);
+        var readers = StartReaders(server, stop.Token);
+        await Task.Delay(1500);
+        var ackedBefore = acked.Count;
+
+        var (code, output, _) = await Cli("", "keys", "rotate", "--org", "example", "--config", server.ConfigPath);
+
+        await Task.Delay(1000);
+        var ackedDuring = acked.Count - ackedBefore;
+        stop.Cancel();
+        await Task.WhenAll(senders);
+        var readErrors = (await Task.WhenAll(readers)).Sum();
+
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain("master key version 2 is current"));
+        Assert.That(ackedDuring, Is.GreaterThan(0), "mail kept flowing during the rotation");
+        Assert.That(readErrors, Is.EqualTo(0), "the IMAP readers saw every message decrypt");
+        Assert.That(File.Exists(KeyFile(server, 1)), Is.False, "version 1 is destroyed");
+        Assert.That(File.Exists(KeyFile(server, 2)), Is.True);
+        await AssertEveryAckedMessageIsThere(server, acked.Select(a => a.Item1));
+        var (statusCode, status, _) = await Cli("", "keys", "status", "--config", server.ConfigPath);
+        Assert.That(statusCode, Is.EqualTo(0));
+        Assert.That(status, Does.Contain("current version 2"));
+        Assert.That(status, Does.Match(@"v2\s+current\s+1502 mailbox"));
+        Assert.That(status, Does.Not.Contain("v1 "));
+        Assert.That(server.Output, Does.Not.Contain(Convert.ToBase64String(File.ReadAllBytes(KeyFile(server, 2)))), "the key is never logged");
+    }
+
+    [Test]
+    public async Task A_rotation_killed_half_way_resumes_at_the_next_start_and_every_mailbox_still_opens()
+    {
+        await using var server = Create();
+        await server.StartAsync();
+        await server.StopAsync();
+        await AddMailboxesAsync(server, 6000);
+        await server.StartAsync();
+        await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "before", "alice@example.test");
+
+        var (code, _, _) = await Cli("", "keys", "rotate", "--org", "example", "--no-wait", "--config", server.ConfigPath);
+        Assert.That(code, Is.EqualTo(0));
+        var watch = Stopwatch.StartNew();
+        long done = 0, total = 0;
+        while (watch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var rotation = (await AdminStatusAsync(server)).GetProperty("rotation");
+            if (rotation.ValueKind == JsonValueKind.Object)
+            {
+                done = rotation.GetProperty("done").GetInt64();
+                total = rotation.GetProperty("total").GetInt64();
+                if (done > 0)
+                    break;
+            }
+            await Task.Delay(10);
+        }
+        await server.KillAsync();
+        Assert.That(done, Is.GreaterThan(0).And.LessThan(total), "killed half-way");
+
+        await using (var store = server.OpenStore())
+        {
+            var status = store.KeyStatusOf(ServerProcess.OrganizationId);
+            Assert.That(status.RetiringVersions, Is.EqualTo(new[] { 1 }), "the ledger remembers the rotation");
+            Assert.That(status.MailboxesByVersion[1], Is.GreaterThan(0));
+            Assert.That(File.Exists(KeyFile(server, 1)), Is.True, "version 1 is kept while mailboxes refer to it");
+        }
+
+        await server.StartAsync();
+        Assert.That(await server.WaitForOutputAsync("Resuming the master key rotation", TimeSpan.FromSeconds(10)), Is.True, server.Output);
+        await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "during-resume", "alice@example.test");
+        watch.Restart();
+        while (File.Exists(KeyFile(server, 1)) && watch.Elapsed < TimeSpan.FromSeconds(120))
+            await Task.Delay(100);
+        Assert.That(File.Exists(KeyFile(server, 1)), Is.False, "the resumed rotation finished and destroyed version 1");
+        var subjects = (await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX")).ToList();
+        Assert.That(subjects, Is.SupersetOf(new[] { "before", "during-resume" }));
+        await server.StopAsync();
+
+        await using var reopened = server.OpenStore();
+        var final = reopened.KeyStatusOf(ServerProcess.OrganizationId);
+        Assert.That(final.MailboxesByVersion.ToDictionary(), Is.EqualTo(new Dictionary<int, long> { [2] = 6002 }));
+        Assert.That(reopened.FindMailbox(ServerProcess.OrganizationId, "filler5999@example.test"), Is.Not.Null);
+        Assert.That((await reopened.VerifyAsync(null, CancellationToken.None)).Failed, Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_backup_under_load_restores_on_a_fresh_folder_with_every_acknowledged_message_its_UID_and_flags()
+    {
+        await using var server = Create();
+        await server.StartAsync();
+        var acked = new ConcurrentBag<(string Subject, DateTimeOffset AckedAt)>();
+        using var stop = new CancellationTokenSource();
+        var senders = StartSenders(server, acked, stop.Token);
+        await Task.Delay(1500);
+
+        // Flags set before the backup must come back as they were.
+        using (var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await imap.ConnectAsync("127.0.0.1", server.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
+            await imap.AuthenticateAsync("alice@example.test", Password);
+            await imap.Inbox.OpenAsync(FolderAccess.ReadWrite);
+            await imap.Inbox.AddFlagsAsync([0, 1], MessageFlags.Flagged | MessageFlags.Seen, true);
+            await imap.Inbox.AddFlagsAsync([2], MessageFlags.Answered, true);
+        }
+        var backupStarted = DateTimeOffset.UtcNow;
+        var backupDirectory = Path.Combine(server.Root, "backup");
+        var (code, output, _) = await Cli("a long backup passphrase\n", "backup", "--to", backupDirectory, "--include-keys", "--config", server.ConfigPath);
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain("keys included"));
+        var (code2, output2, _) = await Cli("", "backup", "--to", backupDirectory, "--config", server.ConfigPath);
+        Assert.That(code2, Is.EqualTo(0), output2);
+        Assert.That(output2, Does.Match(@"[1-9][0-9]* unchanged"), "the second run is incremental");
+        Assert.That(File.Exists(Path.Combine(backupDirectory, "keys.sealed")), Is.False, "no keys without --include-keys");
+        var (code3, output3, _) = await Cli("a long backup passphrase\n", "backup", "--to", backupDirectory, "--include-keys", "--config", server.ConfigPath);
+        Assert.That(code3, Is.EqualTo(0), output3);
+        stop.Cancel();
+        await Task.WhenAll(senders);
+        var (verifyCode, verify, _) = await Cli("", "backup", "verify", backupDirectory, "--all", "--config", server.ConfigPath);
+        Assert.That(verifyCode, Is.EqualTo(0), verify);
+        Assert.That(verify, Does.Contain("0 missing, 0 damaged"));
+        Assert.That(verify, Does.Contain(", 0 failed"));
+        var before = acked.Where(a => a.AckedAt < backupStarted).Select(a => a.Subject).ToList();
+        Assert.That(before, Is.Not.Empty);
+        var original = (await InboxAsync(server, "alice@example.test", readBodies: false), await InboxAsync(server, "bob@example.test", readBodies: false));
+        await server.StopAsync();
+        Assert.That(Directory.EnumerateFiles(backupDirectory, "*.key", SearchOption.AllDirectories), Is.Empty, "no key file in the backup");
+
+        // A fresh machine: only the backup folder and its passphrase.
+        await using var restored = Create();
+        var (restoreCode, restoreOutput, _) = await Cli("a long backup passphrase\n", "restore", "--from", backupDirectory, "--passphrase-stdin", "--config", restored.ConfigPath);
+        Assert.That(restoreCode, Is.EqualTo(0), restoreOutput);
+        Assert.That(restoreOutput, Does.Contain("0 undecryptable"));
+        Assert.That(File.Exists(Path.Combine(restored.DataDirectory, "keys", "example.key")), Is.True, "the key came back from keys.sealed");
+        await restored.StartAsync();
+        var alice = await InboxAsync(restored, "alice@example.test");
+        var bob = await InboxAsync(restored, "bob@example.test");
+        foreach (var subject in before)
+            foreach (var user in Recipients(subject))
+            {
+                var (now, then) = user == "alice@example.test" ? (alice, original.Item1) : (bob, original.Item2);
+                Assert.That(now.ContainsKey(subject), Is.True, $"{subject} for {user} had 250 before the backup started");
+                Assert.That(now[subject], Is.EqualTo(then[subject]), $"{subject}: same UID and flags");
+            }
+        Assert.That(alice.Values.Count(v => v.Flags.HasFlag(MessageFlags.Flagged)), Is.EqualTo(2));
+        Assert.That(alice.Values.Count(v => v.Flags.HasFlag(MessageFlags.Answered)), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_mailbox_shredded_after_a_backup_cannot_be_read_from_it_while_the_other_recipient_still_can()
+    {
+        await using var server = Create();
+        await server.StartAsync();
+        await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "shared", "alice@example.test", "bob@example.test");
+        var backupDirectory = Path.Combine(server.Root, "backup");
+        Assert.That((await Cli("", "backup", "--to", backupDirectory, "--config", server.ConfigPath)).Code, Is.EqualTo(0));
+
+        var (refused, _, refusedError) = await Cli("", "mailbox", "delete", "bob@example.test", "--config", server.ConfigPath);
+        Assert.That(refused, Is.EqualTo(1));
+        Assert.That(refusedError, Does.Contain("still a user in the configuration"));
+        File.WriteAllText(server.ConfigPath, System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(server.ConfigPath),
+            @",\s*\{ ""Email"": ""bob@example.test""[^}]*\}", "").Replace("\"Members\": [ \"alice@example.test\", \"bob@example.test\" ]", "\"Members\": [ \"alice@example.test\" ]"));
+        await Task.Delay(1500); // the live reload
+        var (_, awaiting, _) = await Cli("", "keys", "status", "--config", server.ConfigPath);
+        Assert.That(awaiting, Does.Contain("awaiting shredding: bob@example.test"));
+        var (deleted, deleteOutput, _) = await Cli("", "mailbox", "delete", "bob@example.test", "--config", server.ConfigPath);
+        Assert.That(deleted, Is.EqualTo(0), deleteOutput);
+        Assert.That(deleteOutput, Does.Contain("1 message(s), 0 message file(s)"), "the body is shared with alice");
+
+        var (verifyCode, verify, _) = await Cli("", "backup", "verify", backupDirectory, "--all", "--config", server.ConfigPath);
+        Assert.That(verify, Does.Contain("1 decrypted"), "alice's copy in the backup still opens");
+        Assert.That(verify, Does.Contain("1 of shredded mailboxes, 0 failed"), "bob's copy in the backup does not");
+        Assert.That(verifyCode, Is.EqualTo(0));
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("shared"));
+        var (_, after, _) = await Cli("", "keys", "status", "--config", server.ConfigPath);
+        Assert.That(after, Does.Contain("shredded mailboxes: 1"));
+        Assert.That(after, Does.Contain("awaiting shredding: none"));
+    }
+
+    private static bool AnyFileHolds(string root, byte[] key)
+    {
+        var patterns = new[] { key, System.Text.Encoding.ASCII.GetBytes(Convert.ToBase64String(key)), System.Text.Encoding.ASCII.GetBytes(Convert.ToHexString(key)),
+            System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(key)) };
+        return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Any(f => { var bytes = File.ReadAllBytes(f); return patterns.Any(p => bytes.AsSpan().IndexOf(p) >= 0); });
+    }
+
+    [Test]
+    public async Task A_master_key_from_the_environment_is_never_written_and_a_rotation_asks_for_the_next_version()
+    {
+        await using var server = Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"MasterKeyPath\": \"keys/example.key\",", "\"MasterKeyProvider\": \"Environment\","));
+        var v1 = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        server.Environment["MAILSERVER_MASTER_KEY_EXAMPLE"] = Convert.ToBase64String(v1);
+        await server.StartAsync();
+        Assert.That((await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "from-env", "alice@example.test"))[^2].Code, Is.EqualTo(250));
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-env"));
+
+        var (refused, _, error) = await Cli("", "keys", "rotate", "--org", "example", "--config", server.ConfigPath);
+        Assert.That(refused, Is.EqualTo(2));
+        Assert.That(error, Does.Contain("set MAILSERVER_MASTER_KEY_EXAMPLE_V2"));
+
+        await server.StopAsync();
+        var v2 = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        server.Environment["MAILSERVER_MASTER_KEY_EXAMPLE_V2"] = Convert.ToHexString(v2);
+        await server.StartAsync();
+        var (rotated, output, _) = await Cli("", "keys", "rotate", "--org", "example", "--config", server.ConfigPath);
+        Assert.That(rotated, Is.EqualTo(0), output);
+        Assert.That(output, Does.Contain("remove master key version 1 from your key provider"));
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-env"));
+        await server.StopAsync();
+
+        // Version 1 is gone from the environment: everything opens with version 2 alone.
+        server.Environment.Remove("MAILSERVER_MASTER_KEY_EXAMPLE");
+        await server.StartAsync();
+        Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-env"));
+        await server.StopAsync();
+        Assert.That(AnyFileHolds(server.Root, v1) || AnyFileHolds(server.Root, v2), Is.False, "neither key is on disk in any form");
+        Assert.That(server.Output, Does.Not.Contain(Convert.ToBase64String(v1)).And.Not.Contain(Convert.ToHexString(v2)), "nor in the log");
+    }
+
+    [Test]
+    public async Task A_master_key_from_a_systemd_credential_opens_the_store_and_is_never_copied()
+    {
+        await using var server = Create();
+        File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
+            .Replace("\"MasterKeyPath\": \"keys/example.key\",", "\"MasterKeyProvider\": \"SystemdCredential\","));
+        var credentials = Path.Combine(Path.GetTempPath(), "mailserver-credentials-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(credentials);
+        try
+        {
+            var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+            File.WriteAllBytes(Path.Combine(credentials, "mailserver-example.key"), key);
+            server.Environment["CREDENTIALS_DIRECTORY"] = credentials;
+            await server.StartAsync();
+            Assert.That((await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "from-credential", "alice@example.test"))[^2].Code, Is.EqualTo(250));
+            Assert.That(await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Does.Contain("from-credential"));
+            await server.StopAsync();
+            Assert.That(AnyFileHolds(server.Root, key), Is.False, "the key stays in the credentials folder");
+
+            File.WriteAllBytes(Path.Combine(credentials, "mailserver-example.key"), System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            await server.StartAsync();
+            Assert.That(async () => await FlowRulesInboundTests.SubjectsAsync(server, "alice@example.test", Password, "INBOX"), Throws.Exception,
+                "another credential does not open the store");
+        }
+        finally
+        {
+            Directory.Delete(credentials, recursive: true);
+        }
+    }
+}
