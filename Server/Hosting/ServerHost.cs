@@ -171,6 +171,14 @@ public static class ServerHost
         builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
 
+        // The WorkMail API at POST / on the admin listener (SigV4 keys in Organizations[].AdminApi); writes go into the config file.
+        builder.Services.AddSingleton(sp => new ConfigWriter(sp.GetRequiredService<ConfigMonitor>()));
+        builder.Services.AddSingleton(sp => new WorkMailApi.WorkMailOperations(sp.GetRequiredService<ConfigMonitor>(),
+            sp.GetRequiredService<ConfigWriter>(), sp.GetRequiredService<IMailStore>()));
+        builder.Services.AddSingleton(sp => new WorkMailApi.AdminAuditTrail(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
+        builder.Services.AddSingleton<IAdminEndpoints, WorkMailApi.WorkMailApiEndpoints>();
+
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
         builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
         builder.Services.AddHostedService<AdminHttpService>();
