@@ -173,8 +173,10 @@ public static class ServerHost
 
         // The WorkMail API at POST / on the admin listener (SigV4 keys in Organizations[].AdminApi); writes go into the config file.
         builder.Services.AddSingleton(sp => new ConfigWriter(sp.GetRequiredService<ConfigMonitor>()));
+        builder.Services.AddSingleton(sp => new WorkMailApi.MailboxExportJobs(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
+            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
         builder.Services.AddSingleton(sp => new WorkMailApi.WorkMailOperations(sp.GetRequiredService<ConfigMonitor>(),
-            sp.GetRequiredService<ConfigWriter>(), sp.GetRequiredService<IMailStore>()));
+            sp.GetRequiredService<ConfigWriter>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<WorkMailApi.MailboxExportJobs>()));
         builder.Services.AddSingleton(sp => new WorkMailApi.AdminAuditTrail(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
         builder.Services.AddSingleton<IAdminEndpoints, WorkMailApi.WorkMailApiEndpoints>();

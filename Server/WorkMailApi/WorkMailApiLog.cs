@@ -16,4 +16,10 @@ internal static partial class WorkMailApiLog
 
     [LoggerMessage(EventId = 8103, Level = LogLevel.Error, Message = "the admin audit trail could not be written")]
     public static partial void AuditWriteFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 8104, Level = LogLevel.Information, Message = "mailbox export job {JobId} completed: {Messages} message(s), {Bytes} bytes")]
+    public static partial void ExportCompleted(ILogger logger, string jobId, long messages, long bytes);
+
+    [LoggerMessage(EventId = 8105, Level = LogLevel.Error, Message = "mailbox export job {JobId} failed")]
+    public static partial void ExportFailed(ILogger logger, Exception exception, string jobId);
 }

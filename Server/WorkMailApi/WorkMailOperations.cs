@@ -18,16 +18,21 @@ public sealed partial class WorkMailOperations
     private readonly ConfigMonitor _monitor;
     private readonly ConfigWriter _writer;
     private readonly IMailStore? _store;
+    private readonly MailboxExportJobs? _exports;
 
     /// <summary>Registers every operation.</summary>
     /// <param name="monitor">The configuration in force (reads).</param>
     /// <param name="writer">Writes into the config file.</param>
     /// <param name="store">The mail store, for mailbox sizes; null where there is none (tests of the config side).</param>
-    public WorkMailOperations(ConfigMonitor monitor, ConfigWriter writer, IMailStore? store)
+    /// <param name="exports">The mailbox export jobs; null: the export operations are not offered.</param>
+    public WorkMailOperations(ConfigMonitor monitor, ConfigWriter writer, IMailStore? store, MailboxExportJobs? exports = null)
     {
         _monitor = monitor;
         _writer = writer;
         _store = store;
+        _exports = exports;
+        if (exports is not null)
+            RegisterExports(exports);
         RegisterOrganizations();
         RegisterUsers();
         RegisterGroups();

@@ -172,6 +172,63 @@ public sealed class WorkMailApiTests
         Assert.That(transcript, Does.Contain("250 "));
     }
 
+    [Test]
+    public async Task An_export_job_writes_the_mailbox_as_a_zip_of_MIME_messages_with_the_manifest()
+    {
+        await using var server = await StartAsync();
+        var marker = "export-marker-" + Guid.NewGuid().ToString("N");
+        foreach (var subject in new[] { "one", "two" })
+        {
+            var (exit, transcript) = await Swaks.RunAsync("--server", $"127.0.0.1:{server.ListenerPorts.Smtp}",
+                "--from", "someone@elsewhere.test", "--to", "alice@example.test", "--header", $"Subject: {subject}", "--body", marker);
+            Assert.That(exit, Is.EqualTo(0), transcript);
+        }
+
+        var jobId = (await AwsJsonAsync(server, "start-mailbox-export-job", "--organization-id", Org, "--entity-id", "alice@example.test",
+            "--description", "leaving WorkMail", "--role-arn", "arn:aws:iam::111122223333:role/export",
+            "--kms-key-arn", "arn:aws:kms:eu-west-1:111122223333:key/example", "--s3-bucket-name", "migration", "--s3-prefix", "alice"))
+            .GetProperty("JobId").GetString()!;
+        JsonElement job = default;
+        for (var i = 0; i < 100; i++)
+        {
+            job = await AwsJsonAsync(server, "describe-mailbox-export-job", "--organization-id", Org, "--job-id", jobId);
+            if (job.GetProperty("State").GetString() != "RUNNING")
+                break;
+            await Task.Delay(200);
+        }
+        Assert.That(job.GetProperty("State").GetString(), Is.EqualTo("COMPLETED"), job.ToString());
+        Assert.That(job.GetProperty("EstimatedProgress").GetInt32(), Is.EqualTo(100));
+        var s3Path = job.GetProperty("S3Path").GetString()!;
+        Assert.That(s3Path, Is.EqualTo($"alice/{jobId}.zip"));
+
+        var zipPath = Path.Combine(server.DataDirectory, "exports", "migration", s3Path);
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(zipPath))
+        {
+            var inbox = zip.Entries.Where(e => e.FullName.StartsWith("INBOX/", StringComparison.Ordinal) && e.FullName.EndsWith(".eml", StringComparison.Ordinal)).ToList();
+            Assert.That(inbox, Has.Count.EqualTo(2));
+            foreach (var entry in inbox)
+            {
+                using var stream = entry.Open();
+                var message = await MimeMessage.LoadAsync(stream);
+                Assert.That(message.TextBody, Does.Contain(marker));
+            }
+        }
+        var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.ChangeExtension(zipPath, ".json"))).RootElement;
+        Assert.That(manifest.EnumerateObject().Select(p => p.Name),
+            Is.EquivalentTo(new[] { "totalNonExportableItems", "totalMessages", "sha384Hash", "totalBytes", "totalFolders", "startTime", "endTime" }));
+        Assert.That(manifest.GetProperty("totalMessages").GetString(), Is.EqualTo("2"));
+        Assert.That(manifest.GetProperty("sha384Hash").GetString(),
+            Is.EqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA384.HashData(await File.ReadAllBytesAsync(zipPath)))));
+
+        var listed = await AwsJsonAsync(server, "list-mailbox-export-jobs", "--organization-id", Org);
+        Assert.That(listed.GetProperty("Jobs")[0].GetProperty("JobId").GetString(), Is.EqualTo(jobId));
+        // WorkMail's limit: one export per mailbox every 24 hours.
+        var again = await RunAwsAsync(server, null, "start-mailbox-export-job", "--organization-id", Org, "--entity-id", "alice@example.test",
+            "--role-arn", "arn:aws:iam::111122223333:role/export", "--kms-key-arn", "arn:aws:kms:eu-west-1:111122223333:key/example",
+            "--s3-bucket-name", "migration", "--s3-prefix", "alice");
+        Assert.That(again.StandardError, Does.Contain("(LimitExceededException)"));
+    }
+
     private const string Boto3Script = """
         import json, sys, boto3
         endpoint, org, key, secret = sys.argv[1:5]
