@@ -115,7 +115,8 @@ public sealed class WorkMailApiEndpoints(
             var credential = http.Request.Headers.Authorization.ToString();
             var at = credential.IndexOf("Credential=", StringComparison.Ordinal);
             var keyId = at < 0 ? null : new string(credential[(at + 11)..].TakeWhile(char.IsLetterOrDigit).Take(128).ToArray());
-            audit.Write(new AdminApiAuditRecord(null, keyId, operation, false, null, sourceIp, userAgent, requestId, null, null, type, message));
+            var readOnly = operations.TryGet(operation, out var known) && known.ReadOnly;
+            audit.Write(new AdminApiAuditRecord(null, keyId, operation, readOnly, null, sourceIp, userAgent, requestId, null, null, type, message));
             return;
         }
         WorkMailApiLog.Call(logger, operation, caller.AccessKeyId, type);

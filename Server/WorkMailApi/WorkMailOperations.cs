@@ -18,7 +18,6 @@ public sealed partial class WorkMailOperations
     private readonly ConfigMonitor _monitor;
     private readonly ConfigWriter _writer;
     private readonly IMailStore? _store;
-    private readonly MailboxExportJobs? _exports;
 
     /// <summary>Registers every operation.</summary>
     /// <param name="monitor">The configuration in force (reads).</param>
@@ -30,7 +29,6 @@ public sealed partial class WorkMailOperations
         _monitor = monitor;
         _writer = writer;
         _store = store;
-        _exports = exports;
         if (exports is not null)
             RegisterExports(exports);
         RegisterOrganizations();
