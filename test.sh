@@ -9,6 +9,8 @@ command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IMAP sync client
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)   # the remote SMTP receiver of the sending tests
 /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1 || need+=(python3-dkim)   # dkimpy: the independent DKIM signer/verifier
+[ -x /usr/bin/aws ] || need+=(awscli)   # the AWS CLI that drives the WorkMail API (aws workmail --endpoint-url)
+/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)   # boto3, the SDK WorkMail scripts use
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -387,7 +387,11 @@ public static partial class ConfigLoader
             if (o.Object("EmailEventLog") is { } el)
             {
                 eventLog = new EmailEventLogConfig(el.Bool("Enabled", true),
-                    el.Int("RetentionDays", EmailEventLogConfig.DefaultRetentionDays, 1, 3650));
+                    el.Int("RetentionDays", EmailEventLogConfig.DefaultRetentionDays, 1, 3650))
+                {
+                    LogGroupArn = el.String("LogGroupArn"),
+                    RoleArn = el.String("RoleArn"),
+                };
                 el.Finish();
             }
             var messageFlowApi = ReadMessageFlowApi(o.Object("MessageFlowApi"));
@@ -407,11 +411,19 @@ public static partial class ConfigLoader
                 if (mode is { } m)
                     mtaSts = new MtaStsConfig(m, maxAge);
             }
+            var adminApi = ReadAdminApi(o.Object("AdminApi"));
+            var tags = ReadTags(o);
+            CheckEntityIdsAndNames(o, id, users, groups);
             o.Finish();
 
             return new OrganizationConfig(id, alias, masterKey, domains, users, groups, permissions, accessRules, flow,
                 gateways, defaultGateway, dmarc, journaling, retention, eventLog, messageFlowApi, auditLog, mtaSts)
-                { Postmaster = postmaster, MasterKeySource = keySource };
+            {
+                Postmaster = postmaster,
+                MasterKeySource = keySource,
+                AdminApi = adminApi,
+                Tags = tags,
+            };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
             {
@@ -498,8 +510,20 @@ public static partial class ConfigLoader
             var enabled = u.Bool("Enabled", true);
             var quota = u.Int("MailboxQuotaMiB", UserConfig.MaxQuotaMiB, 1, UserConfig.MaxQuotaMiB);
             var mailboxRules = ReadMailboxRules(u);
+            var (entityId, name, hidden) = ReadEntityKeys(u, UserNamePattern());
+            var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var key in UserConfig.AttributeNames)
+                if (u.String(key) is { } value)
+                {
+                    if (value.Length > 256)
+                        u.Error(key, "must be at most 256 characters");
+                    attributes[key] = value;
+                }
             u.Finish();
-            return email is null ? null : new UserConfig(email, displayName, aliases, hash, enabled, quota, mailboxRules);
+            return email is null ? null : new UserConfig(email, displayName, aliases, hash, enabled, quota, mailboxRules)
+            {
+                Id = entityId, Name = name, Attributes = attributes, HiddenFromGlobalAddressList = hidden,
+            };
         }
 
         private GroupConfig? ReadGroup(JsonElement element, string path, Func<string, string, string?> ownAddress,
@@ -518,8 +542,13 @@ public static partial class ConfigLoader
                 return a is not null && email is not null && claim(a, p, false, email) ? a : null;
             });
             var members = g.Strings("Members", (s, _) => s.Trim().ToLowerInvariant());
+            var (entityId, name, hidden) = ReadEntityKeys(g, GroupNamePattern());
+            var enabled = g.Bool("Enabled", true);
             g.Finish();
-            return email is null ? null : new GroupConfig(email, aliases, members.Distinct(StringComparer.OrdinalIgnoreCase).ToList());
+            return email is null ? null : new GroupConfig(email, aliases, members.Distinct(StringComparer.OrdinalIgnoreCase).ToList())
+            {
+                Id = entityId, Name = name, Enabled = enabled, HiddenFromGlobalAddressList = hidden,
+            };
         }
 
         /// <summary>
@@ -623,7 +652,9 @@ public static partial class ConfigLoader
                 r.Array("IpRanges", (e, p) => Range(e, p) is { } n ? (object)n : null).Cast<IPNetwork>().ToList(),
                 r.Array("NotIpRanges", (e, p) => Range(e, p) is { } n ? (object)n : null).Cast<IPNetwork>().ToList(),
                 r.Strings("Users", User),
-                r.Strings("NotUsers", User));
+                r.Strings("NotUsers", User)) { Description = r.String("Description") };
+            if (rule.Description is { Length: > 255 })
+                r.Error("Description", "must be at most 255 characters");
             r.Finish();
             return name is null || effect is null ? null : rule;
         }
@@ -792,8 +823,16 @@ public static partial class ConfigLoader
                     f.Error("Folder", $"'{folder}' already has a policy at {seen[folder]}");
                 return folder is null || action is null || days == 0 ? null : new RetentionFolderConfig(folder, action.Value, days);
             });
+            var policyId = r.String("Id");
+            var policyName = r.String("Name");
+            foreach (var (key, value) in new[] { ("Id", policyId), ("Name", policyName) })
+                if (value is not null && !RetentionPolicyName().IsMatch(value))
+                    r.Error(key, $"'{value}' must be 1 to 64 letters, digits, '_' or '-'");
+            var description = r.String("Description");
+            if (description is { Length: > 256 })
+                r.Error("Description", "must be at most 256 characters");
             r.Finish();
-            return new RetentionPolicyConfig(folders);
+            return new RetentionPolicyConfig(folders) { Id = policyId, Name = policyName, Description = description };
         }
 
         private void CheckUniqueNames(IEnumerable<string> names, string arrayPath, string what)

@@ -114,6 +114,12 @@ public sealed record OrganizationConfig(
     AuditLogConfig? AuditLog = null,
     MtaStsConfig? MtaSts = null)
 {
+    /// <summary>The WorkMail API's access keys (Organizations[].AdminApi); null or no keys: the API refuses every call for this organization.</summary>
+    public AdminApiConfig? AdminApi { get; init; }
+
+    /// <summary>The organization's tags (TagResource, §2.7): at most 50, keys unique.</summary>
+    public IReadOnlyList<TagConfig> Tags { get; init; } = [];
+
     /// <summary>The audit log settings in force (the defaults when the section is absent).</summary>
     public AuditLogConfig AuditLogSettings => AuditLog ?? AuditLogConfig.Default;
 
@@ -174,10 +180,53 @@ public sealed record UserConfig(
 {
     /// <summary>The highest quota WorkMail allows, and the default (§4.1).</summary>
     public const int MaxQuotaMiB = 51_200;
+
+    /// <summary>The entity id written in the file (<c>Id</c>), or null: the id is derived from the address (<see cref="EntityIds"/>).</summary>
+    public string? Id { get; init; }
+
+    /// <summary>The user name written in the file (<c>Name</c>), or null: the local part of <see cref="Email"/>.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Directory attributes of WorkMail's User type (FirstName, LastName, JobTitle, ...); only those set.</summary>
+    public IReadOnlyDictionary<string, string> Attributes { get; init; } = EmptyAttributes;
+
+    /// <summary>Hidden from the global address list (§4.3).</summary>
+    public bool HiddenFromGlobalAddressList { get; init; }
+
+    /// <summary>The user's entity id: <see cref="Id"/> or the one derived from the address.</summary>
+    public string EntityId(string organizationId) => Id ?? EntityIds.Derive(organizationId, Email);
+
+    /// <summary>The user name: <see cref="Name"/> or the local part of the address.</summary>
+    public string UserName => Name ?? Email[..Email.IndexOf('@')];
+
+    /// <summary>The directory attributes a user can carry (WorkMail's UpdateUser), in their order there.</summary>
+    public static IReadOnlyList<string> AttributeNames { get; } =
+        ["FirstName", "LastName", "Initials", "Telephone", "Street", "JobTitle", "City", "Company", "ZipCode", "Department", "Country", "Office"];
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyAttributes = new Dictionary<string, string>();
 }
 
 /// <summary>A distribution group; members are addresses of users or groups of the same organization.</summary>
-public sealed record GroupConfig(string Email, IReadOnlyList<string> Aliases, IReadOnlyList<string> Members);
+public sealed record GroupConfig(string Email, IReadOnlyList<string> Aliases, IReadOnlyList<string> Members)
+{
+    /// <summary>The entity id written in the file (<c>Id</c>), or null: derived from the address (<see cref="EntityIds"/>).</summary>
+    public string? Id { get; init; }
+
+    /// <summary>The group name written in the file (<c>Name</c>), or null: the local part of <see cref="Email"/>.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>False: registered with WorkMail's API but not enabled (DeregisterFromWorkMail); it receives no mail.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Hidden from the global address list (§4.3).</summary>
+    public bool HiddenFromGlobalAddressList { get; init; }
+
+    /// <summary>The group's entity id: <see cref="Id"/> or the one derived from the address.</summary>
+    public string EntityId(string organizationId) => Id ?? EntityIds.Derive(organizationId, Email);
+
+    /// <summary>The group name: <see cref="Name"/> or the local part of the address.</summary>
+    public string GroupName => Name ?? Email[..Email.IndexOf('@')];
+}
 
 /// <summary>The mailbox permissions of §5.</summary>
 public enum MailboxPermission
@@ -218,6 +267,9 @@ public sealed record AccessControlRuleConfig(
 {
     /// <summary>The protocols this server serves and access rules can name.</summary>
     public static IReadOnlyList<string> KnownProtocols { get; } = ["IMAP", "SMTP"];
+
+    /// <summary>What the rule is for (WorkMail's Description), or null.</summary>
+    public string? Description { get; init; }
 }
 
 /// <summary>Inbound and outbound email flow rules (§9).</summary>
@@ -281,6 +333,15 @@ public enum RetentionAction
 /// <summary>The retention policy: at most one entry per folder.</summary>
 public sealed record RetentionPolicyConfig(IReadOnlyList<RetentionFolderConfig> Folders)
 {
+    /// <summary>The policy's id (WorkMail's PutRetentionPolicy Id), or null when none was given.</summary>
+    public string? Id { get; init; }
+
+    /// <summary>The policy's name, or null.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The policy's description, or null.</summary>
+    public string? Description { get; init; }
+
     /// <summary>The folders a policy can name (decisions.md "Retention").</summary>
     public static IReadOnlyList<string> KnownFolders { get; } = ["Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk E-mail"];
 }
@@ -293,6 +354,12 @@ public sealed record EmailEventLogConfig(bool Enabled, int RetentionDays = Email
 {
     /// <summary>WorkMail's default log retention (§18.1).</summary>
     public const int DefaultRetentionDays = 30;
+
+    /// <summary>The CloudWatch log group ARN a WorkMail script set (PutEmailMonitoringConfiguration); kept, not used: the log is local.</summary>
+    public string? LogGroupArn { get; init; }
+
+    /// <summary>The IAM role ARN a WorkMail script set; kept, not used.</summary>
+    public string? RoleArn { get; init; }
 }
 
 /// <summary>The audit log (§19): how many days of day files are kept (default 365; the files hold no message content).</summary>
@@ -343,3 +410,19 @@ public sealed record MtaStsConfig(MtaStsMode Mode, int MaxAgeSeconds)
     /// <summary>RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year).</summary>
     public const int MaxMaxAgeSeconds = 31_557_600;
 }
+
+/// <summary>A tag on the organization (TagResource): a key of 1–128 characters and a value of 0–256.</summary>
+public sealed record TagConfig(string Key, string Value);
+
+/// <summary>
+/// One access key of the WorkMail API (Signature Version 4). <see cref="SecretAccessKey"/> is the secret itself (a
+/// <c>file:PATH</c> value has been read at load); it is never logged or printed.
+/// </summary>
+public sealed record AdminApiAccessKey(string AccessKeyId, string SecretAccessKey)
+{
+    /// <summary>Never prints the secret.</summary>
+    public override string ToString() => $"AdminApiAccessKey {AccessKeyId}";
+}
+
+/// <summary>The organization's WorkMail API access keys (Organizations[].AdminApi.AccessKeys).</summary>
+public sealed record AdminApiConfig(IReadOnlyList<AdminApiAccessKey> AccessKeys);

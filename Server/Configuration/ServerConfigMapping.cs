@@ -23,7 +23,8 @@ public static class ServerConfigMapping
             });
             users.AddRange(org.Users.Select(u => new DirectoryUser(org.Id, u.Email, u.DisplayName, u.Aliases, u.PasswordHash, u.Enabled,
                 u.MailboxQuotaMiB * 1024L * 1024L)));
-            groups.AddRange(org.Groups.Select(g => new DirectoryGroup(org.Id, g.Email, g.Aliases, g.Members)));
+            // A group deregistered through the WorkMail API (Enabled: false) receives no mail: it is not in the directory.
+            groups.AddRange(org.Groups.Where(g => g.Enabled).Select(g => new DirectoryGroup(org.Id, g.Email, g.Aliases, g.Members)));
             permissions.AddRange(org.MailboxPermissions.Select(p => new DirectoryPermission(p.Mailbox, p.Grantee,
                 p.Permissions.Aggregate(MailboxRights.None, (rights, permission) => rights | permission switch
                 {

@@ -114,6 +114,16 @@ public static class ServerHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
         builder.Services.AddSingleton<IAdminEndpoints, Keys.KeysEndpoints>();
 
+        // The WorkMail API at POST / on the admin listener (SigV4 keys in Organizations[].AdminApi); writes go into the config file.
+        builder.Services.AddSingleton(sp => new ConfigWriter(sp.GetRequiredService<ConfigMonitor>()));
+        builder.Services.AddSingleton(sp => new WorkMailApi.MailboxExportJobs(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
+            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
+        builder.Services.AddSingleton(sp => new WorkMailApi.WorkMailOperations(sp.GetRequiredService<ConfigMonitor>(),
+            sp.GetRequiredService<ConfigWriter>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<WorkMailApi.MailboxExportJobs>()));
+        builder.Services.AddSingleton(sp => new WorkMailApi.AdminAuditTrail(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
+        builder.Services.AddSingleton<IAdminEndpoints, WorkMailApi.WorkMailApiEndpoints>();
+
         // 7. The admin HTTP listener: /health, and each area's IAdminEndpoints (token in <DataDirectory>/admin.token).
         builder.Services.AddSingleton(sp => AdminToken.LoadOrCreate(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory));
         builder.Services.AddHostedService<AdminHttpService>();

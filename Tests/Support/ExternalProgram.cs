@@ -17,7 +17,7 @@ public static class ExternalProgram
     /// <exception cref="TimeoutException">The program ran longer than <paramref name="timeout"/>; it is killed and its output so far is in the message.</exception>
     /// <exception cref="System.ComponentModel.Win32Exception">The program is not installed (not on PATH).</exception>
     public static async Task<ExternalProgramResult> RunAsync(string program, IEnumerable<string> arguments, TimeSpan timeout,
-        string? workingDirectory = null)
+        string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(program)
         {
@@ -29,6 +29,8 @@ public static class ExternalProgram
         };
         foreach (var argument in arguments)
             info.ArgumentList.Add(argument);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            info.Environment[name] = value;
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
         using var process = new Process { StartInfo = info };
