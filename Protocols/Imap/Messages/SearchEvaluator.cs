@@ -118,9 +118,9 @@ public static class SearchEvaluator
         ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null) =>
         CreateMatcher(key, largestSequence, largestUid, savedSequences, savedUids).Matches(context);
 
-    /// <summary>A reusable matcher for one search over one mailbox snapshot (parameters as for <see cref="Matches"/>).</summary>
-    /// <param name="isRecent">Whether a UID is \Recent in the session (RFC 3501 §2.3.2), for RECENT / NEW / OLD over
-    /// metadata alone; null when nothing is \Recent.</param>
+    /// <summary>A reusable matcher for one search over one mailbox snapshot (parameters as for <see cref="Matches"/>;
+    /// <c>isRecent</c> tells whether a UID is \Recent in the session, RFC 3501 §2.3.2, for RECENT / NEW / OLD over
+    /// metadata alone, null when nothing is).</summary>
     public static SearchMatcher CreateMatcher(SearchKey key, uint largestSequence, uint largestUid,
         ResolvedSequenceSet? savedSequences = null, ResolvedSequenceSet? savedUids = null, Func<uint, bool>? isRecent = null)
     {

@@ -28,4 +28,19 @@ public sealed class ImapStressTests
         Assert.That(report.Total, Is.GreaterThan(sessions * 50), "the sessions ran commands");
         Assert.That(report.Commands.Keys, Is.SupersetOf(new[] { "APPEND", "FETCH", "STORE", "SEARCH", "UID EXPUNGE", "UID MOVE", "IDLE", "NOOP" }));
     }
+
+    /// <summary>The bench runs the client over STARTTLS against a real server: the same checks through TLS, briefly.</summary>
+    [Test]
+    [CancelAfter(5 * 60 * 1000)]
+    public async Task The_same_checks_hold_over_starttls(CancellationToken cancellationToken)
+    {
+        await using var server = await ImapTestServer.StartAsync(allowPlaintextAuth: false);
+        var report = await ImapStress.RunAsync(new ImapStressOptions("127.0.0.1", server.Imap.Port,
+            "alice@example.test", ImapTestServer.Password, 3, TimeSpan.FromSeconds(5), StartTls: true), cancellationToken);
+        foreach (var line in report.Format())
+            TestContext.Out.WriteLine(line);
+        Assert.That(report.Violations, Is.Empty);
+        Assert.That(report.Commands["STARTTLS"], Is.EqualTo(3));
+        Assert.That(report.Total, Is.GreaterThan(60));
+    }
 }
