@@ -116,7 +116,8 @@ public sealed class KeysAndBackupsTests
         var summaries = await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Flags | MessageSummaryItems.Envelope);
         foreach (var s in summaries)
         {
-            result[s.Envelope!.Subject!] = (s.UniqueId.Id, s.Flags ?? MessageFlags.None);
+            // \Recent belongs to the session that first sees a message (RFC 3501 §2.3.2), not to the stored message.
+            result[s.Envelope!.Subject!] = (s.UniqueId.Id, (s.Flags ?? MessageFlags.None) & ~MessageFlags.Recent);
             if (readBodies)
                 Assert.That((await imap.Inbox.GetMessageAsync(s.UniqueId)).TextBody, Does.StartWith("body of " + s.Envelope.Subject), "every message decrypts");
         }

@@ -39,7 +39,7 @@ public sealed class MailFlowTests
                 .User("alice", hash).User("bob", hash)
                 .InboundRule("no-bob", "Bounce", "*", "bob@example.test")
                 .InboundRule("trust-partner", "BypassSpamCheck", "trusted.test")));
-        await _server.StartAsync();
+        await _server.StartAsync(TimeSpan.FromSeconds(90));
     }
 
     [OneTimeTearDown]

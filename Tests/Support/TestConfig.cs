@@ -100,6 +100,30 @@ internal sealed class TestOrganization
         return this;
     }
 
+    /// <summary>Gives the last added user a mailbox rule (§9.8) that matches every message from <paramref name="senderContains"/>.</summary>
+    /// <param name="name">The rule's name.</param>
+    /// <param name="senderContains">Text the Sender field must contain.</param>
+    /// <param name="actions">The actions as JSON objects, e.g. <c>{ "Type": "Move", "Folder": "News" }</c>.</param>
+    public TestOrganization MailboxRule(string name, string senderContains, params string[] actions)
+    {
+        var user = (JsonObject)((JsonArray)Node["Users"]!)[^1]!;
+        var rules = (JsonArray)(user["MailboxRules"] ??= new JsonArray());
+        rules.Add(new JsonObject
+        {
+            ["Name"] = name,
+            ["Conditions"] = new JsonArray(new JsonObject { ["Field"] = "Sender", ["Contains"] = senderContains }),
+            ["Actions"] = new JsonArray(actions.Select(a => (JsonNode)JsonNode.Parse(a)!).ToArray()),
+        });
+        return this;
+    }
+
+    /// <summary>Journaling (§14) to <paramref name="journalingAddress"/>, failures reported to <paramref name="reportAddress"/>.</summary>
+    public TestOrganization Journaling(string journalingAddress, string reportAddress)
+    {
+        Node["Journaling"] = new JsonObject { ["Enabled"] = true, ["JournalingAddress"] = journalingAddress, ["ReportAddress"] = reportAddress };
+        return this;
+    }
+
     /// <summary>Dmarc.Enforce (§12).</summary>
     public TestOrganization EnforceDmarc(bool enforce) { Node["Dmarc"] = new JsonObject { ["Enforce"] = enforce }; return this; }
 

@@ -80,6 +80,21 @@ public sealed class SenderAuthenticationStage(
         return result;
     }
 
+    /// <summary>True when a header line starts with <paramref name="prefix"/> (CRLF and field name, any case).</summary>
+    private static bool ContainsField(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> prefix)
+    {
+        if (headers.Length >= prefix.Length - 2 && System.Text.Ascii.EqualsIgnoreCase(headers[..(prefix.Length - 2)], prefix[2..]))
+            return true;
+        for (var i = headers.IndexOf("\r\n"u8); i >= 0 && i + prefix.Length <= headers.Length; )
+        {
+            if (System.Text.Ascii.EqualsIgnoreCase(headers.Slice(i, prefix.Length), prefix))
+                return true;
+            var next = headers[(i + 2)..].IndexOf("\r\n"u8);
+            i = next < 0 ? -1 : i + 2 + next;
+        }
+        return false;
+    }
+
     private async Task<InboundAuthentication?> AuthenticateAsync(MailFlowContext context, SmtpClientInfo client, CancellationToken cancellationToken)
     {
         var message = context.Message;
@@ -90,7 +105,13 @@ public sealed class SenderAuthenticationStage(
             using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 deadline.CancelAfter(ParseBudget);
-                using var stream = new MemoryStream(message.Content.ToArray(), writable: false);
+                // DKIM and ARC need the body; SPF needs nothing of the message and DMARC only its From field. A message
+                // without signatures is parsed as its header section alone.
+                var content = message.Content;
+                var headerEnd = content.Span.IndexOf("\r\n\r\n"u8);
+                var headers = headerEnd < 0 ? content : content[..(headerEnd + 4)];
+                var signed = ContainsField(headers.Span, "\r\nDKIM-Signature:"u8) || ContainsField(headers.Span, "\r\nARC-"u8);
+                using var stream = new MemoryStream((signed ? content : headers).ToArray(), writable: false);
                 parsed = await MimeMessage.LoadAsync(stream, deadline.Token).ConfigureAwait(false);
             }
             var verdict = await authenticator.AuthenticateAsync(client.RemoteEndPoint.Address, client.HeloName, message.ReversePath, parsed, cancellationToken)
