@@ -119,6 +119,11 @@ public sealed class ClientSetupTests
 
         using var other = await _http.GetAsync("/mail/config-v1.1.xml?emailaddress=someone%40elsewhere.test");
         Assert.That(other.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        // The typed address decides, even on the autoconfig host of a domain served here.
+        using var otherOnOurHost = new HttpRequestMessage(HttpMethod.Get, "/mail/config-v1.1.xml?emailaddress=someone%40elsewhere.test");
+        otherOnOurHost.Headers.Host = "autoconfig.example.test";
+        using var refused = await _http.SendAsync(otherOnOurHost);
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
     }
 
     private async Task<XElement> PostAutodiscoverAsync(string email, string schema = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a")
