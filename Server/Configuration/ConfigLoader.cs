@@ -21,6 +21,9 @@ namespace MailServer.Server.Configuration;
 /// <c>Tls.KeyPath</c>, when relative, resolve against the resolved data directory: key material lives with the
 /// data it protects.</item>
 /// </list>
+/// Password hashes: a user without a PasswordHash takes the one stored for its primary address in
+/// <c>&lt;DataDirectory&gt;/passwords.json</c> (<see cref="PasswordFile"/>), where first-start passwords and
+/// <c>mailserver user passwd</c> write, so the administrator's file is not rewritten.
 /// Only the "MailServer" section is read; other top-level sections (such as "Logging") belong to the host.
 /// JSON comments and trailing commas are allowed. Key names are case-sensitive; an unknown key is an error.
 /// </remarks>

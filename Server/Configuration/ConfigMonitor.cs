@@ -26,7 +26,8 @@ public sealed class ConfigInvalidException(IReadOnlyList<ConfigError> errors)
 /// <remarks>
 /// Change detection: a <see cref="FileSystemWatcher"/> on the file's folder (debounced 200 ms; editors write,
 /// rename and replace), plus a poll of the file's modification time and length every second in case the
-/// watcher misses an event (network file systems, inotify limits). Content that hashes the same as the last
+/// watcher misses an event (network file systems, inotify limits). The poll also watches the password file the
+/// loader merges (<see cref="PasswordFile"/>, in the running data folder). Content that hashes the same as the last
 /// content seen is not reloaded.
 /// An invalid edit is refused as a whole: every error is logged with its JSON path and the last good
 /// configuration stays. Values read only at start — DataDirectory, ServerName, Listeners, Tls, Limits and an

@@ -140,8 +140,10 @@ internal sealed class DomainHttpsService(
     {
         var config = monitor.Config;
         // The address the user typed names the domain; without it, the autoconfig.DOMAIN host does.
-        var found = DomainLookup.Find(config, context.Request.Query["emailaddress"].ToString())
-                    ?? DomainLookup.Find(config, DomainLookup.DomainOfHost(context.Request.Host.Value, "autoconfig"));
+        var typed = context.Request.Query["emailaddress"].ToString();
+        var found = typed.Length > 0
+            ? DomainLookup.Find(config, typed)
+            : DomainLookup.Find(config, DomainLookup.DomainOfHost(context.Request.Host.Value, "autoconfig"));
         if (found is not { } f)
             return Results.NotFound();
         return Results.Text(ThunderbirdAutoconfig.Build(f.Domain, f.Domain, ClientEndpoints.From(config)),

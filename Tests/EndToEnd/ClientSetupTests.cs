@@ -34,7 +34,8 @@ public sealed class ClientSetupTests
         _server = ServerProcess.Create();
         File.WriteAllText(_server.ConfigPath, File.ReadAllText(_server.ConfigPath)
             .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\"")
-            .Replace("\"AccessControlRules\":", "\"MtaSts\": { \"Mode\": \"Enforce\", \"MaxAgeSeconds\": 86400 },\n      \"AccessControlRules\":"));
+            .Replace("\"AccessControlRules\": [", "\"MtaSts\": { \"Mode\": \"Enforce\", \"MaxAgeSeconds\": 86400 },\n" +
+                     "      \"AccessControlRules\": [ { \"Name\": \"no-bob\", \"Effect\": \"Deny\", \"Users\": [ \"bob@example.test\" ] },"));
         await _server.StartAsync();
         Assert.That(await _server.WaitForOutputAsync("SHA-256 fingerprint", TimeSpan.FromSeconds(10)), _server.Output);
         _fingerprint = Regex.Match(_server.Output, "SHA-256 fingerprint ([0-9A-F:]{95})").Groups[1].Value;
@@ -119,6 +120,11 @@ public sealed class ClientSetupTests
 
         using var other = await _http.GetAsync("/mail/config-v1.1.xml?emailaddress=someone%40elsewhere.test");
         Assert.That(other.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        // The typed address decides, even on the autoconfig host of a domain served here.
+        using var otherOnOurHost = new HttpRequestMessage(HttpMethod.Get, "/mail/config-v1.1.xml?emailaddress=someone%40elsewhere.test");
+        otherOnOurHost.Headers.Host = "autoconfig.example.test";
+        using var refused = await _http.SendAsync(otherOnOurHost);
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
     }
 
     private async Task<XElement> PostAutodiscoverAsync(string email, string schema = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a")
@@ -202,6 +208,10 @@ public sealed class ClientSetupTests
         using var wrong = await GetProfileAsync("alice@example.test", "not the password");
         Assert.That(wrong.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
 
+        // Bob's password is right, but an access control rule denies him IMAP: no profile either.
+        using var denied = await GetProfileAsync("bob@example.test", Password);
+        Assert.That(denied.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+
         using var right = await GetProfileAsync("alice@example.test", Password);
         Assert.That(right.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(right.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/x-apple-aspen-config"));
@@ -272,12 +282,23 @@ public sealed class ClientSetupTests
     }
 
     [Test]
-    public async Task A_server_name_that_is_not_fully_qualified_is_warned_about_at_start()
+    public async Task A_first_start_warns_about_a_server_name_that_is_not_fully_qualified_and_leaves_the_config_file_as_it_was()
     {
         Assert.That(_server.Output, Does.Not.Contain("is not a fully qualified domain name"));
         await using var bare = ServerProcess.Create();
         File.WriteAllText(bare.ConfigPath, File.ReadAllText(bare.ConfigPath).Replace("\"mx.example.test\"", "\"vm\""));
+        var before = File.ReadAllBytes(bare.ConfigPath);
         await bare.StartAsync();
         Assert.That(await bare.WaitForOutputAsync("ServerName 'vm' is not a fully qualified domain name", TimeSpan.FromSeconds(10)), bare.Output);
+
+        // First start: the generated password works, and the administrator's file is byte for byte as it was.
+        var generated = Regex.Match(bare.Output, "Generated password for alice@example.test: (\\S+)").Groups[1].Value;
+        Assert.That(generated, Is.Not.Empty, bare.Output);
+        Assert.That(File.ReadAllBytes(bare.ConfigPath), Is.EqualTo(before));
+        Assert.That(File.Exists(Path.Combine(bare.DataDirectory, "passwords.json")));
+        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+        await imap.ConnectAsync("127.0.0.1", bare.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
+        await imap.AuthenticateAsync("alice@example.test", generated);
+        Assert.That(imap.IsAuthenticated);
     }
 }

@@ -66,7 +66,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
     {
         var root = Path.Combine(Path.GetTempPath(), "mailserver-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
-        var ports = new Ports(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+        // Seven distinct ports: each is held open until all are picked, so the system cannot hand one out twice.
+        var free = FreePorts(7);
+        var ports = new Ports(free[0], free[1], free[2], free[3], free[4], free[5], free[6]);
         var server = new ServerProcess(root, ports);
         File.WriteAllText(server.ConfigPath, configJson?.Invoke(ports) ?? SampleConfig(ports));
         return server;
@@ -179,6 +181,23 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
+
+    /// <summary><paramref name="count"/> distinct free loopback ports.</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            foreach (var l in listeners)
+                l.Start();
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            foreach (var l in listeners)
+                l.Stop();
+        }
+    }
 
     public static int FreePort()
     {
