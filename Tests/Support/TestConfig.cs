@@ -31,7 +31,7 @@ internal sealed class TestConfig
         _server["Listeners"] = new JsonObject
         {
             ["BindAddress"] = "127.0.0.1", ["Smtp"] = ports.Smtp, ["Submission"] = ports.Submission, ["Submissions"] = ports.Submissions,
-            ["Imap"] = ports.Imap, ["Imaps"] = ports.Imaps, ["Admin"] = $"127.0.0.1:{ports.Admin}",
+            ["Imap"] = ports.Imap, ["Imaps"] = ports.Imaps, ["Admin"] = $"127.0.0.1:{ports.Admin}", ["Https"] = ports.Https,
         };
         return this;
     }
