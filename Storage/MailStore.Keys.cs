@@ -241,6 +241,7 @@ public sealed partial class MailStore
         _keyCache.Evict(mailboxId);
         var (messages, blobs) = await RunOnWriter(ctx =>
         {
+            var modSeq = (ulong)(ctx.Read(Schema.Mailboxes).FindById(mailboxId)?[M.ModSeq].AsInt64 ?? 0) + 1;
             var entries = ctx.Read(Schema.Entries).Find(Schema.Equal(E.MailboxId, mailboxId)).ToList();
             var folders = ctx.Read(Schema.Folders).Find(Schema.Equal(F.MailboxId, mailboxId)).ToList();
             foreach (var entry in entries)
@@ -262,7 +263,7 @@ public sealed partial class MailStore
                     DeleteBlob(_blobs, blobId);
             });
             foreach (var folder in folders)
-                ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folder["_id"].AsString, ulong.MaxValue));
+                ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folder["_id"].AsString, modSeq));
             return (entries.Count, unreferenced.Count);
         }, [], cancellationToken).ConfigureAwait(false);
         StoreLog.MailboxShredded(_log, organizationId, mailboxId, messages);
