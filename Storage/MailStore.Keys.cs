@@ -72,8 +72,10 @@ public sealed partial class MailStore
     /// file; for the other providers the operator removes them). Safe to interrupt at any point, kill -9 included:
     /// the next call (or the server's start) carries on from what is on disk.
     /// </summary>
+    /// <param name="organizationId">The organization whose master key rotates.</param>
     /// <param name="start">True to start a new rotation when none is running; false only resumes one.</param>
     /// <param name="progress">Told after each batch.</param>
+    /// <param name="cancellationToken">Stops between batches; the next call resumes.</param>
     /// <exception cref="NotSupportedException">The provider cannot create the next version and the operator has not provisioned it.</exception>
     public async Task<RotationResult> RotateAsync(string organizationId, bool start, IProgress<RotationProgress>? progress, CancellationToken cancellationToken)
     {
@@ -98,7 +100,7 @@ public sealed partial class MailStore
                 done += batch;
                 progress?.Report(new RotationProgress(organizationId, version, done, Math.Max(total, done)));
             }
-            var left = ledger.FinishRotation();
+            var left = ledger.FinishRotation(version);
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             StoreLog.RotationFinished(_log, organizationId, version, done, (long)elapsed.TotalMilliseconds);
             return new RotationResult(organizationId, version, done, elapsed, left);
@@ -241,6 +243,7 @@ public sealed partial class MailStore
         _keyCache.Evict(mailboxId);
         var (messages, blobs) = await RunOnWriter(ctx =>
         {
+            var modSeq = (ulong)(ctx.Read(Schema.Mailboxes).FindById(mailboxId)?[M.ModSeq].AsInt64 ?? 0) + 1;
             var entries = ctx.Read(Schema.Entries).Find(Schema.Equal(E.MailboxId, mailboxId)).ToList();
             var folders = ctx.Read(Schema.Folders).Find(Schema.Equal(F.MailboxId, mailboxId)).ToList();
             foreach (var entry in entries)
@@ -262,7 +265,7 @@ public sealed partial class MailStore
                     DeleteBlob(_blobs, blobId);
             });
             foreach (var folder in folders)
-                ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folder["_id"].AsString, ulong.MaxValue));
+                ctx.Changes.Add(new MailboxChange.FoldersChanged(mailboxId, folder["_id"].AsString, modSeq));
             return (entries.Count, unreferenced.Count);
         }, [], cancellationToken).ConfigureAwait(false);
         StoreLog.MailboxShredded(_log, organizationId, mailboxId, messages);

@@ -64,7 +64,13 @@ public static class Backup
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     /// <summary>Runs a backup of the store into <paramref name="target"/> (created when missing).</summary>
+    /// <param name="store">The open store (the running server's, or the CLI's on a stopped server).</param>
+    /// <param name="config">The configuration in force.</param>
+    /// <param name="configPath">The configuration file, backed up sealed.</param>
+    /// <param name="keys">The master keys that wrap the backup's file key.</param>
+    /// <param name="target">The backup folder, outside the data folder.</param>
     /// <param name="passphrase">With it, the master keys and ledgers are included, sealed under it.</param>
+    /// <param name="cancellationToken">Stops the run; the folder's previous backup stays intact.</param>
     /// <exception cref="IOException">A file could not be read or written; the previous backup in the folder is intact.</exception>
     public static async Task<BackupReport> RunAsync(MailStore store, ServerConfig config, string configPath, IMasterKeyProvider keys,
         string target, string? passphrase, CancellationToken cancellationToken)

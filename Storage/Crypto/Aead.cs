@@ -68,8 +68,8 @@ internal static class KeyHierarchy
     }
 
     /// <summary>
-    /// The key that wraps a mailbox key in the ledger scheme: HKDF-SHA256 (RFC 5869) of master key
-    /// <paramref name="version"/> salted with the mailbox's ledger secret. Without the secret (shredded) no copy of
+    /// The key that wraps a mailbox key in the ledger scheme: HKDF-SHA256 (RFC 5869) of a master key version
+    /// salted with the mailbox's ledger secret. Without the secret (shredded) no copy of
     /// the wrapped key opens, whatever master key version one holds.
     /// </summary>
     public static byte[] MailboxWrapKey(byte[] masterKey, byte[] ledgerSecret, string mailboxId) =>

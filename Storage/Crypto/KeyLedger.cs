@@ -276,10 +276,14 @@ public sealed class KeyLedger
     /// then the provider destroys them. Returns the versions whose destruction is left to the operator.
     /// </summary>
     /// <exception cref="IOException">The ledger could not be written.</exception>
-    public IReadOnlyList<int> FinishRotation()
+    /// <param name="version">The version the finished pass re-wrapped everything under; when another rotation has
+    /// begun since (a newer current version), nothing is retired here: that rotation finishes the job.</param>
+    public IReadOnlyList<int> FinishRotation(int version)
     {
         lock (_lock)
         {
+            if (_state.Current != version)
+                return [];
             var retired = _state.Retiring.ToList();
             if (retired.Count > 0)
             {

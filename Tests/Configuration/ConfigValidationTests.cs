@@ -73,6 +73,23 @@ public sealed class ConfigValidationTests
             "$.MailServer.Organizations[1].Alias", "already used at $.MailServer.Organizations[0].Alias");
 
     [Test]
+    public void A_master_key_provider_must_be_one_of_the_three() =>
+        AssertError(r => r.Org()["MasterKeyProvider"] = "Vault", "$.MailServer.Organizations[0].MasterKeyProvider", "");
+
+    [Test]
+    public void A_master_key_name_is_for_the_environment_and_credential_providers_only() =>
+        AssertError(r => r.Org()["MasterKeyName"] = "MY_KEY", "$.MailServer.Organizations[0].MasterKeyName", "Environment and SystemdCredential");
+
+    [Test]
+    public void The_environment_provider_defaults_to_a_variable_named_after_the_alias()
+    {
+        var root = ConfigFixtures.Valid();
+        root.Org()["MasterKeyProvider"] = "Environment";
+        var org = ConfigFixtures.LoadOk(root).Organizations.Single();
+        Assert.That(org.MasterKeySource, Is.EqualTo(new MasterKeySourceConfig(MasterKeyProviderKind.Environment, "MAILSERVER_MASTER_KEY_EXAMPLE")));
+    }
+
+    [Test]
     public void An_organization_needs_a_default_domain() =>
         AssertError(r => r.Org()["Domains"]![0]!["Default"] = false, "$.MailServer.Organizations[0].Domains", "exactly one domain");
 
