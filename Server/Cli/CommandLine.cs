@@ -18,6 +18,7 @@ internal static class CommandLine
         new ConfigCheckCommand(),
         new HashPasswordCommand(),
         new UserPasswdCommand(),
+        new ImportWorkMailConfigCommand(),
         new ReindexCommand(),
         QueueCommand.List,
         QueueCommand.Retry,
