@@ -2,14 +2,24 @@ namespace MailServer.Bench;
 
 /// <summary>The bench tool's options, parsed from the command line.</summary>
 /// <param name="Mode">"smtp", "imap", "submit" or "imap-stress".</param>
+/// <param name="Host">The server's address.</param>
+/// <param name="Port">smtp: the SMTP port. imap: the IMAP port.</param>
+/// <param name="From">smtp: the envelope sender.</param>
+/// <param name="To">smtp: the envelope recipient.</param>
 /// <param name="Messages">smtp: messages per size. imap: APPENDs in the append-rate run.</param>
 /// <param name="Sessions">smtp: concurrent sessions. imap: clients of the APPEND and LOGIN runs.</param>
+/// <param name="Sizes">smtp: the message sizes to run, in bytes.</param>
+/// <param name="User">The user that logs in (submission or IMAP).</param>
+/// <param name="Password">That user's password.</param>
 /// <param name="Logins">imap: connections (STARTTLS + LOGIN + LOGOUT) in the login-rate run.</param>
 /// <param name="Clients">imap: concurrent clients of the mixed load.</param>
 /// <param name="Operations">imap: operations per client in the mixed load.</param>
 /// <param name="Word">imap: the word of the body SEARCH.</param>
+/// <param name="SinkPort">smtp: the port of the local receiver that remote deliveries go to.</param>
 /// <param name="WarmupPercent">imap: size of the unreported warm-up run before each rate run, in percent of it.</param>
 /// <param name="ExternalSink">submit: another program receives the delivered mail; only the submission rate is measured.</param>
+/// <param name="Seconds">imap-stress: how long the sessions run.</param>
+/// <param name="StartTls">imap-stress: STARTTLS before LOGIN (false: plain).</param>
 /// <param name="Phases">imap: which runs to make, of single (one-client command times), append, login and mixed.</param>
 internal sealed record BenchArguments(
     string Mode,

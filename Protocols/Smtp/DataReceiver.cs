@@ -110,12 +110,7 @@ internal sealed class DataReceiver(
                 var reply = SmtpReplies.ForOutcome(outcome, transactionId);
                 if (submittedAs is not null && session.User is { } submitter && (int)reply.ReplyCode is >= 200 and < 300)
                     ObserveSubmission(session, submitter, submittedAs, SubmissionHeaders.MessageIdOf(stored), allowed: true);
-                logger.DeliveryCompleted(
-                    transactionId,
-                    outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.Delivered),
-                    outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.TemporaryFailure),
-                    outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.PermanentFailure),
-                    (int)reply.ReplyCode);
+                logger.DeliveryCompleted(transactionId, outcome, (int)reply.ReplyCode);
                 return reply;
             }
             catch (Exception e)

@@ -261,12 +261,46 @@ public sealed class SmtpListener : IAsyncDisposable
         if (!context.Properties.ContainsKey(EndpointListener.RemoteEndPointKey))
             return; // no connection was ever accepted for this context
         var session = SmtpSessionState.Of(context);
-        if (exception is not null)
+        if (exception is not null && DisconnectReason(exception) is { } reason)
+        {
+            // A client hanging up (after a refusal, mid-command) is an expected event: one line, no stack.
+            _logger.ClientDisconnected(session.SessionId, reason);
+            how = "disconnected";
+        }
+        else if (exception is not null)
+        {
             _logger.SessionFaulted(session.SessionId, exception);
+        }
         _logger.SessionEnded(session.SessionId, how);
         session.LogScope?.Dispose();
         _sessions.TryRemove(session.SessionId, out _);
         session.Ended.TrySetResult();
+    }
+
+    /// <summary>
+    /// The reason when <paramref name="exception"/> only says the peer went away (reset, broken pipe, aborted, or a
+    /// TLS stream cut short); null for a fault of ours, which is logged with its stack.
+    /// </summary>
+    internal static string? DisconnectReason(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Sockets.SocketException socket && socket.SocketErrorCode is System.Net.Sockets.SocketError.ConnectionReset
+                    or System.Net.Sockets.SocketError.ConnectionAborted or System.Net.Sockets.SocketError.Shutdown
+                    or System.Net.Sockets.SocketError.NotConnected or System.Net.Sockets.SocketError.TimedOut)
+                return socket.SocketErrorCode switch
+                {
+                    System.Net.Sockets.SocketError.ConnectionReset => "connection reset",
+                    System.Net.Sockets.SocketError.ConnectionAborted => "connection aborted",
+                    System.Net.Sockets.SocketError.TimedOut => "connection timed out",
+                    _ => "connection closed",
+                };
+            if (e is System.Security.Authentication.AuthenticationException && e.InnerException is null or IOException)
+                return "TLS connection closed during the handshake";
+        }
+        return exception is IOException or ObjectDisposedException { ObjectName: "System.Net.Sockets.Socket" or "System.Net.Sockets.NetworkStream" }
+            ? "connection closed"
+            : null;
     }
 
     private static void Validate(SmtpListenerOptions options)

@@ -26,6 +26,9 @@ internal static partial class SmtpLog
     [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "SMTP session {SessionId} faulted")]
     public static partial void SessionFaulted(this ILogger logger, string sessionId, Exception exception);
 
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Information, Message = "SMTP session {SessionId}: the client disconnected ({Reason})")]
+    public static partial void ClientDisconnected(this ILogger logger, string sessionId, string reason);
+
     [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "SMTP connection from {Remote} refused: too many connections from this address")]
     public static partial void TooManyConnections(this ILogger logger, string remote);
 
@@ -47,8 +50,22 @@ internal static partial class SmtpLog
     [LoggerMessage(EventId = 2022, Level = LogLevel.Information, Message = "DATA refused: {Reason}")]
     public static partial void MessageRefused(this ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 2030, Level = LogLevel.Information, Message = "Transaction {TransactionId}: {Delivered} delivered, {Temporary} temporary and {Permanent} permanent failure(s); replied {Reply}")]
-    public static partial void DeliveryCompleted(this ILogger logger, string transactionId, int delivered, int temporary, int permanent, int reply);
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Information, Message = "Transaction {TransactionId}: {Local} local recipient(s) accepted, {Queued} remote recipient(s) queued for delivery, {Temporary} temporary and {Permanent} permanent failure(s); replied {Reply}")]
+    private static partial void DeliveryCompleted(this ILogger logger, string transactionId, int local, int queued, int temporary, int permanent, int reply);
+
+    /// <summary>
+    /// Event 2030, worded by what each recipient's success means: a local recipient was accepted by the pipeline
+    /// (stored in a mailbox, or held, junked or dropped by a rule), a remote one only queued (its delivery is the
+    /// outbound queue's, logged there); never "delivered" for either.
+    /// </summary>
+    public static void DeliveryCompleted(this ILogger logger, string transactionId, TransactionOutcome outcome, int reply) =>
+        logger.DeliveryCompleted(
+            transactionId,
+            outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.Delivered && !r.Recipient.IsRemote),
+            outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.Delivered && r.Recipient.IsRemote),
+            outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.TemporaryFailure),
+            outcome.Recipients.Count(r => r.Outcome is DeliveryOutcome.PermanentFailure),
+            reply);
 
     [LoggerMessage(EventId = 2031, Level = LogLevel.Error, Message = "Transaction {TransactionId}: delivery threw; replied 451")]
     public static partial void DeliveryFailed(this ILogger logger, string transactionId, Exception exception);

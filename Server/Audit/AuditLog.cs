@@ -28,6 +28,8 @@ public abstract record AuditEvent(
 }
 
 /// <summary>An authentication attempt (§19.3). Never carries the password.</summary>
+/// <param name="OrganizationId">The organization whose audit log gets the record.</param>
+/// <param name="RequestId">The record's own id.</param>
 /// <param name="UserId">The user the name resolved to (primary address), when one was found.</param>
 /// <param name="User">The user name the attempt was made with.</param>
 /// <param name="Protocol">IMAP or SMTP.</param>
@@ -35,6 +37,7 @@ public abstract record AuditEvent(
 /// <param name="Method">Always "basic" (a password), as in WorkMail.</param>
 /// <param name="AuthSuccessful">True when the login succeeded.</param>
 /// <param name="AuthFailedReason">Why it failed (InvalidCredentials, UserDisabled, AccessDenied, Throttled); absent on success.</param>
+/// <param name="UserAgent">The client's self-description (IMAP ID), when it gave one.</param>
 public sealed record AuthenticationAuditEvent(
     string OrganizationId, string RequestId,
     string? UserId,

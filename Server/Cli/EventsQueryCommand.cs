@@ -58,6 +58,9 @@ internal sealed class EventsQueryCommand : ICliCommand
                 return await Invalid(console, $"--trace '{traceText}' is not a trace id").ConfigureAwait(false);
             trace = t;
         }
+        var eventName = arguments.Value("--event");
+        if (eventName is not null && !EmailEvent.Names.Contains(eventName, StringComparer.OrdinalIgnoreCase))
+            return await Invalid(console, $"--event '{eventName}' is not an event name; the names are: {string.Join(", ", EmailEvent.Names)}").ConfigureAwait(false);
         string? orgId = null;
         if (arguments.Value("--org") is { } org)
         {
@@ -69,7 +72,7 @@ internal sealed class EventsQueryCommand : ICliCommand
         try
         {
             var lines = EmailEventQuery.Run(EmailEventLog.FolderOf(config), orgId,
-                new EmailEventFilter(arguments.Value("--event"), since.Value, until, subject, trace), EventLogCipher.KeysFrom(config));
+                new EmailEventFilter(eventName, since.Value, until, subject, trace), EventLogCipher.KeysFrom(config));
             foreach (var line in lines)
                 await console.Out.WriteLineAsync(line).ConfigureAwait(false);
             return ExitCodes.Ok;

@@ -20,6 +20,13 @@ public sealed record ServerConfig(
     IReadOnlyList<OrganizationConfig> Organizations);
 
 /// <summary>Where the server listens. Changing any of these needs a restart.</summary>
+/// <param name="BindAddress">The address every listener binds (0.0.0.0: all).</param>
+/// <param name="Smtp">The SMTP MX port (2525).</param>
+/// <param name="Submission">Submission with STARTTLS (2587).</param>
+/// <param name="Submissions">Submission over implicit TLS (2465).</param>
+/// <param name="Imap">IMAP with STARTTLS (2143).</param>
+/// <param name="Imaps">IMAP over implicit TLS (2993).</param>
+/// <param name="Admin">The admin HTTP listener's address and port (127.0.0.1:8025).</param>
 /// <param name="Https">The HTTPS listener for client autoconfiguration, autodiscover and the MTA-STS policy (2443).</param>
 public sealed record ListenersConfig(
     IPAddress BindAddress,

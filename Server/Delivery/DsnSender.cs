@@ -14,6 +14,10 @@ namespace MailServer.Server.Delivery;
 /// the outbound queue to a remote one, never to the null reverse-path (RFC 5321 §4.5.5, RFC 3464 §2).
 /// </summary>
 /// <param name="door">The mail flow's door (resolved late: the mail flow uses this class).</param>
+/// <param name="directory">Resolves the sender to a local mailbox or a remote address.</param>
+/// <param name="config">The configuration in force (server name, the organization's postmaster).</param>
+/// <param name="logger">Receives one line per DSN sent or failed.</param>
+/// <param name="time">The clock of the report's dates.</param>
 public sealed class DsnSender(Func<IMailFlowDoor> door, IDirectorySource directory, Func<ServerConfig> config, ILogger logger, TimeProvider time)
 {
     /// <summary>Builds and delivers the DSN; false when none is due (null sender) or it could not be stored (logged).</summary>

@@ -20,6 +20,12 @@ namespace MailServer.Server.Delivery;
 /// Settings are read from the live configuration, so a change applies to the next message.
 /// </summary>
 /// <param name="door">The mail flow's door (resolved late: the mail flow contains this class).</param>
+/// <param name="directory">Resolves the journaling address.</param>
+/// <param name="config">The configuration in force (each organization's Journaling).</param>
+/// <param name="dsn">Reports a record that could not be made to the report address.</param>
+/// <param name="logger">Receives one line per record.</param>
+/// <param name="time">The clock of the records' dates.</param>
+/// <param name="events">The email event log (JOURNALING_INITIATED); none when null.</param>
 public sealed class JournalWriter(
     Func<IMailFlowDoor> door,
     IDirectorySource directory,

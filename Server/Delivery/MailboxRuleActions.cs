@@ -28,6 +28,13 @@ public sealed record MailboxRulePlan(DirectoryUser User, string Folder, IReadOnl
 /// owner's daily external recipient limit (§17; "auto-forwarded or redirected messages count toward sending
 /// quotas", §9.8). A forward that is refused or fails is logged; the original stays delivered.
 /// </summary>
+/// <param name="rules">The compiled mailbox rules of every user.</param>
+/// <param name="store">The mail store (folders the rules file into are created there).</param>
+/// <param name="directory">The directory in force.</param>
+/// <param name="config">The configuration in force.</param>
+/// <param name="logger">Receives rule failures.</param>
+/// <param name="time">The clock; the system's when null.</param>
+/// <param name="events">The email event log (RULE_APPLIED); none when null.</param>
 public sealed class MailboxRuleActions(
     MailboxRuleSetCache rules,
     IMailStore store,
@@ -43,7 +50,13 @@ public sealed class MailboxRuleActions(
     /// Decides where the message goes in <paramref name="user"/>'s mailbox, starting from <paramref name="folder"/>
     /// (the flow rules' or DMARC's choice), and creates the folders the rules file into.
     /// </summary>
+    /// <param name="transaction">The transaction being delivered.</param>
+    /// <param name="user">The mailbox owner whose rules run.</param>
+    /// <param name="mailboxId">The owner's mailbox.</param>
+    /// <param name="folder">The folder chosen before the mailbox rules.</param>
+    /// <param name="envelopeRecipient">The envelope recipient that reached this mailbox.</param>
     /// <param name="headers">The message's header section, parsed on first use.</param>
+    /// <param name="cancellationToken">Cancels the folder creation.</param>
     /// <exception cref="InvalidOperationException">The user's rules do not compile (validated at load, so not expected).</exception>
     public async Task<MailboxRulePlan> PlanAsync(MailFlowMessage transaction, DirectoryUser user, string mailboxId, string folder,
         string envelopeRecipient, Func<HeaderList> headers, CancellationToken cancellationToken)

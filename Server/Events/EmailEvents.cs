@@ -16,6 +16,14 @@ public abstract record EmailEvent(
 {
     /// <summary>The event's name, e.g. ORGANIZATION_EMAIL_RECEIVED.</summary>
     public abstract string EventName { get; }
+
+    /// <summary>Every <see cref="EventName"/> the server writes (§18.3), for checking a name a user typed.</summary>
+    public static IReadOnlyList<string> Names { get; } =
+    [
+        "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "RULE_APPLIED", "JOURNALING_INITIATED",
+        "INCOMING_EMAIL_BOUNCED", "OUTGOING_EMAIL_SUBMITTED", "OUTGOING_EMAIL_SENT", "OUTGOING_EMAIL_BOUNCED",
+        "DMARC_POLICY_APPLIED",
+    ];
 }
 
 /// <summary>Sender authentication verdicts as the event log spells them (§18.3).</summary>

@@ -7,6 +7,10 @@ using MimeKit.Utils;
 namespace MailServer.Server.Events;
 
 /// <summary>The sender authentication verdicts of a received message, as the event log spells them (§18.3).</summary>
+/// <param name="Spam">PASS (not spam) or FAIL (spam).</param>
+/// <param name="Dkim">The DKIM verdict: PASS, FAIL or NONE.</param>
+/// <param name="Dmarc">The DMARC verdict: PASS, FAIL or NONE.</param>
+/// <param name="Spf">The SPF verdict: PASS, FAIL or NONE.</param>
 /// <param name="DmarcPolicy">NONE, QUARANTINE or REJECT; reported only when <paramref name="Dmarc"/> is FAIL.</param>
 public sealed record MessageVerdicts(string Spam, string Dkim, string Dmarc, string? DmarcPolicy, string Spf)
 {

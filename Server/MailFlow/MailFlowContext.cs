@@ -52,7 +52,7 @@ public sealed class RecipientState(FlowRecipient recipient)
     /// <summary>The SMTP gateway a remote recipient goes through (a RouteToSmtpGateway rule); null: the organization's default.</summary>
     public string? Gateway { get; set; }
 
-    /// <summary>The organization folder a local recipient's copies go to (<see cref="FolderPrecedence"/>); null until decided.</summary>
+    /// <summary>The organization folder a local recipient's copies go to (<see cref="FolderPrecedenceStage"/>); null until decided.</summary>
     public string? Folder { get; set; }
 
     /// <summary>True for a recipient a hook added (§10.3: delivered as BCC).</summary>

@@ -27,8 +27,9 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
     public QueueSignal Signal { get; } = new();
 
     /// <summary>
-    /// Holds <paramref name="message"/> for <paramref name="recipients"/>, whose winning rule is <paramref name="rule"/>
-    /// (a synchronous hook). Returns once it is durable: the recipients count as accepted.
+    /// Holds <paramref name="transaction"/> for <paramref name="recipients"/>, whose winning rule is <paramref name="rule"/>
+    /// (a synchronous hook). Returns once it is durable: the recipients count as accepted. What sender authentication
+    /// found (<paramref name="authentication"/>: DMARC quarantine, SPF or DMARC pass) is kept for the release.
     /// </summary>
     /// <exception cref="IOException">The copy could not be written (the session answers 451).</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit or fsync failed.</exception>

@@ -10,9 +10,16 @@ namespace MailServer.Server.WorkMailApi;
 /// <summary>One WorkMail API call for the admin audit trail (§21), with CloudTrail's field names.</summary>
 /// <param name="OrganizationId">The caller's organization; null when the call was refused before a key was recognized.</param>
 /// <param name="AccessKeyId">The access key that signed the call, as presented (also when it was refused).</param>
+/// <param name="EventName">The operation (CloudTrail's eventName), e.g. CreateUser.</param>
+/// <param name="ReadOnly">True for an operation that only reads.</param>
+/// <param name="Region">The region the request was signed for.</param>
+/// <param name="SourceIp">The caller's address.</param>
+/// <param name="UserAgent">The caller's User-Agent, or null.</param>
+/// <param name="RequestId">The id returned to the caller (x-amzn-RequestId).</param>
 /// <param name="Parameters">The request with secrets replaced (<see cref="ApiCall.RedactedInput"/>).</param>
 /// <param name="Response">What the call returned; null for a write with no output or an error.</param>
 /// <param name="ErrorCode">The WorkMail error type, or null on success.</param>
+/// <param name="ErrorMessage">The error's message, or null on success.</param>
 public sealed record AdminApiAuditRecord(
     string? OrganizationId,
     string? AccessKeyId,

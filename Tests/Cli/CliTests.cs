@@ -280,4 +280,30 @@ public sealed class CliTests
             await Task.Delay(50);
         Assert.That(new PasswordHasher().Verify("Correct-Horse-1", monitor.Current.FindUser("alice@example.test")?.PasswordHash), Is.True);
     }
+    [Test]
+    public async Task Events_query_refuses_an_unknown_event_name_and_lists_the_valid_ones()
+    {
+        using var temp = new TempFolder();
+        var path = WriteConfig(temp, ConfigFixtures.Valid());
+
+        var result = await Run("", "events", "query", "--event", "NOPE", "--config", path);
+
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        Assert.That(result.Out, Is.Empty);
+        Assert.That(result.Error, Does.Contain("--event 'NOPE' is not an event name; the names are: ORGANIZATION_EMAIL_RECEIVED, MAILBOX_EMAIL_DELIVERED")
+            .And.Contain("DMARC_POLICY_APPLIED"));
+        Assert.That((await Run("", "events", "query", "--event", "mailbox_email_delivered", "--config", path)).ExitCode, Is.Zero,
+            "names compare case-insensitively, like the filter itself");
+    }
+
+    [Test]
+    public void The_event_name_list_holds_every_event_the_server_writes()
+    {
+        var written = typeof(MailServer.Server.Events.EmailEvent).Assembly.GetTypes()
+            .Where(t => t.IsSubclassOf(typeof(MailServer.Server.Events.EmailEvent)) && !t.IsAbstract)
+            .Select(t => ((MailServer.Server.Events.EmailEvent)System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(t)).EventName)
+            .Distinct();
+
+        Assert.That(MailServer.Server.Events.EmailEvent.Names, Is.EquivalentTo(written));
+    }
 }

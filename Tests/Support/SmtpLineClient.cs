@@ -121,6 +121,14 @@ public sealed class SmtpLineClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Hangs up with a TCP reset (SO_LINGER 0), as a client that crashes or is killed does.</summary>
+    public void Abort()
+    {
+        _tcp.Client.LingerState = new LingerOption(true, 0);
+        _tcp.Client.Close(); // no shutdown first: the linger of 0 makes it a reset
+        _tcp.Dispose();
+    }
+
     public ValueTask DisposeAsync()
     {
         _tcp.Dispose();

@@ -1,6 +1,7 @@
 using System.Text;
 using MailServer.Protocols.Smtp;
 using MailServer.Tests.Support;
+using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 
 namespace MailServer.Tests.Protocols.Smtp;
@@ -32,12 +33,37 @@ public sealed class SmtpLoggingTests
         var delivered = records.Single(r => r.EventId.Id == 2030);
         Assert.That(records.Select(r => r.EventId.Id), Has.All.InRange(2000, 2099));
         Assert.That(refused.Message, Does.Contain("nobody@example.test").And.Contain("no such user"));
-        Assert.That(delivered.Message, Does.Contain("1 delivered"));
+        Assert.That(delivered.Message, Does.Contain("1 local recipient(s) accepted, 0 remote recipient(s) queued for delivery"));
         var sessionScope = SessionIdOf(refused.Scopes);
         Assert.That(started.Message, Does.Contain(sessionScope));
         Assert.That(SessionIdOf(delivered.Scopes), Is.EqualTo(sessionScope));
         Assert.That(records.Select(r => r.Message), Has.None.Contains("TOP-SECRET"));
         Assert.That(records.Any(r => r.EventId.Id == 2011), Is.True, "session end is logged");
+    }
+
+    [Test]
+    public async Task A_message_for_a_remote_recipient_is_logged_as_queued_never_as_delivered()
+    {
+        var logger = new RecordingLogger<SmtpListener>();
+        SmtpTestServer? server = null;
+        server = await SmtpTestServer.StartAsync(logger: logger, credentials: new FixedPasswords(() => server!.Current));
+        await using (server)
+        {
+            using var client = new MailKit.Net.Smtp.SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+            await client.ConnectAsync("127.0.0.1", server.EndPointOf(SmtpListenerKind.Submissions).Port, MailKit.Security.SecureSocketOptions.SslOnConnect);
+            await client.AuthenticateAsync("alice@example.test", "pw-alice");
+            var message = new MimeKit.MimeMessage();
+            message.From.Add(MimeKit.MailboxAddress.Parse("alice@example.test"));
+            message.To.Add(MimeKit.MailboxAddress.Parse("someone@elsewhere.test"));
+            message.Cc.Add(MimeKit.MailboxAddress.Parse("bob@example.test"));
+            message.Body = new MimeKit.TextPart("plain") { Text = "hello" };
+            await client.SendAsync(message);
+            await client.DisconnectAsync(true);
+        }
+
+        var completed = logger.Records.Single(r => r.EventId.Id == 2030).Message;
+        Assert.That(completed, Does.Contain("1 local recipient(s) accepted, 1 remote recipient(s) queued for delivery, 0 temporary and 0 permanent failure(s); replied 250"));
+        Assert.That(completed, Does.Not.Contain("delivered,"));
     }
 
     private static string SessionIdOf(IEnumerable<object?> scopes) =>
