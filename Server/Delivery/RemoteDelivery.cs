@@ -62,6 +62,7 @@ public sealed record RemoteRecipient(string Address, string? DsnNotify, string? 
 public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName) : IDisposable
 {
     private readonly ConcurrentDictionary<string, ConcurrentStack<CachedConnection>> _idle = new(StringComparer.Ordinal);
+    private long _lastSweep;
 
     /// <summary>How long one SMTP command may take (RFC 5321 §4.5.3.2 suggests minutes; we keep it shorter).</summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(2);
@@ -111,8 +112,19 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         return recipients.Select(_ => last).ToList();
     }
 
-    /// <summary>Closes the connections that waited longer than <see cref="IdleTimeout"/> (QUIT in the background).</summary>
-    public void CloseIdle() => CloseWhere(c => c.Expired(Environment.TickCount64, IdleTimeout, ReuseTimeLimit));
+    /// <summary>
+    /// Closes the connections that waited longer than <see cref="IdleTimeout"/> (QUIT in the background). Looks at
+    /// most once a second: the sweep takes every waiting connection out for a moment, and a delivery that finds
+    /// none meanwhile would open a new one.
+    /// </summary>
+    public void CloseIdle()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastSweep);
+        if (now - last < 1000 || Interlocked.CompareExchange(ref _lastSweep, now, last) != last)
+            return;
+        CloseWhere(c => c.Expired(now, IdleTimeout, ReuseTimeLimit));
+    }
 
     /// <summary>Closes every waiting connection (on stop).</summary>
     public void Dispose() => CloseWhere(_ => true);
