@@ -57,7 +57,7 @@ public sealed class SenderAuthenticationTests
         var server = ServerProcess.Create();
         var config = ServerProcess.SampleConfig(server.ListenerPorts)
             .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\"")
-            .Replace("\"DataDirectory\": \"data\",", $"\"DataDirectory\": \"data\", \"Dns\": {{ \"Servers\": [ \"127.0.0.1\" ], \"Port\": {_dns.Port} }},")
+            .Replace(ServerProcess.DefaultDns, $"\"Dns\": {{ \"Servers\": [ \"127.0.0.1\" ], \"Port\": {_dns.Port} }}")
             .Replace("\"MasterKeyPath\": \"keys/example.key\",", $"\"MasterKeyPath\": \"keys/example.key\", \"Dmarc\": {{ \"Enforce\": {(enforce ? "true" : "false")} }},");
         await File.WriteAllTextAsync(server.ConfigPath, config);
         await server.StartAsync();

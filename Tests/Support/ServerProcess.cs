@@ -74,12 +74,24 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return server;
     }
 
+    private static readonly Lazy<LoopbackDnsServer> QuietDns = new(LoopbackDnsServer.Start);
+
+    /// <summary>
+    /// The resolver setting of <see cref="SampleConfig"/>: a DNS server on loopback with an empty zone, shared by every
+    /// test server of the run, so sender checks of made-up domains get NXDOMAIN at once instead of waiting for the
+    /// machine's resolver (which has no network here) to time out. A test with its own zone replaces this text.
+    /// </summary>
+    public static string DefaultDns => $$"""
+        "Dns": { "Servers": [ "127.0.0.1" ], "Port": {{QuietDns.Value.Port}} }
+        """;
+
     /// <summary>The sample organization of the default appsettings.json, on the given ports.</summary>
     public static string SampleConfig(Ports ports) => $$"""
         {
           "MailServer": {
             "ServerName": "mx.example.test",
             "DataDirectory": "data",
+            {{DefaultDns}},
             "Listeners": { "BindAddress": "127.0.0.1", "Smtp": {{ports.Smtp}}, "Submission": {{ports.Submission}},
                            "Submissions": {{ports.Submissions}}, "Imap": {{ports.Imap}}, "Imaps": {{ports.Imaps}}, "Https": {{ports.Https}},
                            "Admin": "127.0.0.1:{{ports.Admin}}" },
