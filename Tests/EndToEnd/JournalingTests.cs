@@ -25,6 +25,7 @@ public sealed class JournalingTests
         await using var archive = await SmtpReceiver.StartAsync(tempFailures: 0);
         await using var server = ServerProcess.Create();
         var config = File.ReadAllText(server.ConfigPath)
+            .Replace(ServerProcess.DefaultDns + ",", "") // this test's own zone below
             .Replace("\"DataDirectory\": \"data\",", $$"""
                 "DataDirectory": "data",
                 "Dns": { "Servers": [ "127.0.0.1" ], "Port": {{dns.Port}} },

@@ -25,6 +25,7 @@ public sealed class SendingEndToEndTests
     {
         var server = ServerProcess.Create();
         var config = File.ReadAllText(server.ConfigPath)
+            .Replace(ServerProcess.DefaultDns + ",", "") // this test's own zone below
             .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\"")
             .Replace("\"DataDirectory\": \"data\",", $$"""
                 "DataDirectory": "data",
