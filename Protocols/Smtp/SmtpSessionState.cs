@@ -16,7 +16,6 @@ internal sealed class SmtpSessionState
     private bool _deliveryInFlight;
     private bool _closeAfterDelivery;
     private bool _closed;
-    private int _transactions;
 
     public SmtpSessionState(string sessionId, SmtpListenerKind kind, IPEndPoint remote, ConnectionGuard guard)
     {
@@ -62,8 +61,6 @@ internal sealed class SmtpSessionState
 
     public void AttachTo(ISessionContext context) => context.Properties[PropertyKey] = this;
 
-    /// <summary>A new id per transaction in this session: "sessionid.n".</summary>
-    public string NextTransactionId() => $"{SessionId}.{Interlocked.Increment(ref _transactions)}";
 
     /// <summary>Marks a delivery as started; false when the session is already closing (do not deliver).</summary>
     public bool TryBeginDelivery()

@@ -38,7 +38,7 @@ public sealed record ListenersConfig(
     IPEndPoint Admin,
     int Https = ListenersConfig.DefaultHttps)
 {
-    /// <summary>The default HTTPS port (decisions.md: non-root ports).</summary>
+    /// <summary>The default HTTPS port (above 1024, so the server runs without root, like its other default ports).</summary>
     public const int DefaultHttps = 2443;
 }
 

@@ -51,7 +51,7 @@ public sealed record RemoteRecipient(string Address, string? DsnNotify, string? 
 
 /// <summary>
 /// Sends one message to one destination, carrying all its recipients (RFC 5321 §5.1 host order; MailKit's
-/// <see cref="SmtpClient"/>, which re-serialises the message safely, dependency-pitfalls.md, and pipelines MAIL and
+/// <see cref="SmtpClient"/>, which re-serialises the message safely (bare LF normalised, dot-stuffed: no smuggling downstream), and pipelines MAIL and
 /// RCPT where the server offers PIPELINING, RFC 2920). A connection that ended a transaction cleanly is kept for
 /// the next message to the same destination, host and port (RFC 5321 §3.3 allows any number of transactions per
 /// session): for at most <see cref="IdleTimeout"/> between messages and <see cref="ReuseTimeLimit"/> in all, as
