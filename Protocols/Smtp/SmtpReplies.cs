@@ -67,6 +67,15 @@ internal static partial class SmtpReplies
     /// <summary>Every recipient failed temporarily.</summary>
     public static SmtpResponse TemporaryFailure(string reason) => new((SmtpReplyCode)451, $"4.3.0 {Sanitize(reason)}");
 
+    /// <summary>The content check defers the message (greylisting, rspamd's soft reject, an engine down under TempFail; RFC 3463 X.7.1).</summary>
+    public static SmtpResponse ContentCheckDeferred(string reason) => new((SmtpReplyCode)451, $"4.7.1 {Sanitize(reason)}");
+
+    /// <summary>§13: a virus was found. The reply names nothing of the signature (that is in our log only).</summary>
+    public static readonly SmtpResponse VirusFound = new((SmtpReplyCode)554, "5.7.1 Message refused: it contains a virus");
+
+    /// <summary>§13: the spam engine's verdict is reject.</summary>
+    public static readonly SmtpResponse SpamRejected = new((SmtpReplyCode)550, "5.7.1 Message refused as spam");
+
     /// <summary>RFC 4954 §6: MAIL on a submission listener before AUTH.</summary>
     public static readonly SmtpResponse AuthenticationRequired = new((SmtpReplyCode)530, "5.7.0 Authentication required");
 
@@ -106,6 +115,8 @@ internal static partial class SmtpReplies
         SmtpRefusal.MailboxUnavailable => new((SmtpReplyCode)550, $"5.2.0 Mailbox unavailable: {Sanitize(reason)}"),
         SmtpRefusal.PolicyRefused => new((SmtpReplyCode)550, $"5.7.1 Message refused: {Sanitize(reason)}"),
         SmtpRefusal.DmarcReject => DmarcRejected(reason),
+        SmtpRefusal.VirusFound => VirusFound,
+        SmtpRefusal.SpamRejected => SpamRejected,
         _ => new((SmtpReplyCode)554, $"5.0.0 {Sanitize(reason)}"),
     };
 
@@ -141,7 +152,7 @@ internal static partial class SmtpReplies
         if (delivered > 0)
             return Queued(queueId);
         if (temporary > 0)
-            return TemporaryFailure(firstTemporary!.Reason);
+            return firstTemporary!.Deferral == SmtpDeferral.ContentCheck ? ContentCheckDeferred(firstTemporary.Reason) : TemporaryFailure(firstTemporary.Reason);
         if (firstPermanent is not null)
             return PermanentFailure(firstPermanent.Refusal, firstPermanent.Reason);
         // An empty outcome means the pipeline did not account for any recipient: never claim success.

@@ -156,10 +156,14 @@ public static partial class ConfigLoader
                 d.Finish();
             }
             var limits = ReadLimits(ms.Object("Limits"));
+            var contentFiltering = ReadContentFiltering(ms.Object("ContentFiltering"));
             var organizations = ms.Array("Organizations", ReadOrganization, required: true);
             ms.Finish();
 
-            return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations);
+            return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations)
+            {
+                ContentFiltering = contentFiltering,
+            };
         }
 
         private ListenersConfig ReadListeners(JsonObjectReader? l, string path)
@@ -416,6 +420,7 @@ public static partial class ConfigLoader
             }
             var adminApi = ReadAdminApi(o.Object("AdminApi"));
             var tags = ReadTags(o);
+            var contentFiltering = ReadOrganizationContentFiltering(o.Object("ContentFiltering"));
             CheckEntityIdsAndNames(o, id, users, groups);
             o.Finish();
 
@@ -426,6 +431,7 @@ public static partial class ConfigLoader
                 MasterKeySource = keySource,
                 AdminApi = adminApi,
                 Tags = tags,
+                ContentFiltering = contentFiltering,
             };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)
