@@ -37,4 +37,7 @@ internal static partial class ContentFilteringLog
 
     [LoggerMessage(EventId = 9613, Level = LogLevel.Error, Message = "Junk training: a move of {Owner} failed")]
     public static partial void TrainingFault(ILogger logger, Exception exception, string owner);
+
+    [LoggerMessage(EventId = 9614, Level = LogLevel.Error, Message = "The mailbox access observer {Observer} failed")]
+    public static partial void ObserverFailed(ILogger logger, Exception exception, string observer);
 }
