@@ -86,6 +86,10 @@ public enum SmtpRefusal
     PolicyRefused,
     /// <summary>The From domain's DMARC policy says reject (§12); the reason is the domain.</summary>
     DmarcReject,
+    /// <summary>The signed-in user may not send as the From or Sender field says (§5); the reason says which address.</summary>
+    SendAsDenied,
+    /// <summary>The From or Sender field of a submission is missing, repeated or unparsable; the reason says which.</summary>
+    BadSenderHeaders,
     /// <summary>The virus scanner found a virus (§13). The reason names nothing of the signature.</summary>
     VirusFound,
     /// <summary>The spam engine says reject (§13).</summary>

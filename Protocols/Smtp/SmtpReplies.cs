@@ -117,6 +117,8 @@ internal static partial class SmtpReplies
         SmtpRefusal.DmarcReject => DmarcRejected(reason),
         SmtpRefusal.VirusFound => VirusFound,
         SmtpRefusal.SpamRejected => SpamRejected,
+        SmtpRefusal.SendAsDenied => SendAsDenied(reason),
+        SmtpRefusal.BadSenderHeaders => BadSenderHeaders(reason),
         _ => new((SmtpReplyCode)554, $"5.0.0 {Sanitize(reason)}"),
     };
 

@@ -51,6 +51,8 @@ public sealed class SmtpDoor(IMailFlowDoor door, LocalDelivery local, IMailStore
             Refusal.DmarcReject => SmtpRefusal.DmarcReject,
             Refusal.VirusFound => SmtpRefusal.VirusFound,
             Refusal.SpamRejected => SmtpRefusal.SpamRejected,
+            Refusal.SendAsDenied => SmtpRefusal.SendAsDenied,
+            Refusal.BadSenderHeaders => SmtpRefusal.BadSenderHeaders,
             _ => SmtpRefusal.PolicyRefused,
         }, p.Reason),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown outcome."),

@@ -37,7 +37,7 @@ public sealed class ContentFilterStage(
     OutboundSpamThrottle throttle,
     Func<ServerConfig> config,
     ILogger<ContentFilterStage> logger,
-    IEmailEventLog? events = null,
+    IEmailEventLog events,
     MailMetrics? metrics = null) : IMailFlowStage
 {
     /// <summary>What a sender sees when greylisted or soft-rejected.</summary>
@@ -128,7 +128,7 @@ public sealed class ContentFilterStage(
         var reason = refusal == Refusal.VirusFound ? "virus" : "spam";
         foreach (var r in recipients)
             r.Route = new RecipientRoute.Refused(refusal, reason);
-        if (events is not null && recipients.Count > 0)
+        if (recipients.Count > 0)
             events.InboundReceived(context.Message with { Recipients = recipients.Select(r => r.Recipient).ToList() }, context.Authentication, scan: scan);
     }
 
