@@ -28,7 +28,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$scratch"
+  if [ -n "${FILTER_KEEP:-}" ]; then echo "# kept $scratch"; else rm -rf "$scratch"; fi
 }
 trap cleanup EXIT
 
@@ -97,8 +97,9 @@ on_config() {
 import sys
 off, on, normal, clamd = sys.argv[1:]
 text = open(off).read()
-section = f'"ContentFiltering": {{ "RspamdUrl": "http://127.0.0.1:{normal}", "ClamdAddress": "127.0.0.1:{clamd}", "TimeoutSeconds": 15, "FailMode": "Open" }},\n    "Organizations"'
-text = text.replace('"Organizations"', section, 1)
+off_section = '"ContentFiltering": { "RspamdUrl": null, "ClamdAddress": null, "TimeoutSeconds": 15, "FailMode": "Open" }'
+assert off_section in text
+text = text.replace(off_section, f'"ContentFiltering": {{ "RspamdUrl": "http://127.0.0.1:{normal}", "ClamdAddress": "127.0.0.1:{clamd}", "TimeoutSeconds": 15, "FailMode": "Open" }}')
 open(on, "w").write(text)
 PY
 }
@@ -129,7 +130,7 @@ now() { date +%s.%N; }
 # Sum and count of the ContentEngineLatency histogram for ENGINE, from /metrics.
 latency() { curl -s "http://127.0.0.1:$admin/metrics" | awk -v e="engine=\"$1\"" '
   /^mailserver_contentenginelatency_sum/ && index($0, e) { s = $NF } /^mailserver_contentenginelatency_count/ && index($0, e) { c = $NF }
-  END { printf "%s %s", (s == "" ? 0 : s), (c == "" ? 0 : c) }'; }
+  END { printf "%s %s\n", (s == "" ? 0 : s), (c == "" ? 0 : c) }'; }
 switch() {  # off|on
   cp "$scratch/appsettings.json.$1" "$scratch/appsettings.json.tmp" && mv "$scratch/appsettings.json.tmp" "$scratch/appsettings.json"
   sleep 3

@@ -23,7 +23,7 @@ public sealed class ContentFilteringEngineDownTests
         ContentFilteringTests.Configure(server, null, $$"""
             { "RspamdUrl": "http://127.0.0.1:{{closed[0]}}", "ClamdAddress": "127.0.0.1:{{closed[1]}}", "TimeoutSeconds": 5, "FailMode": "TempFail" }
             """);
-        await server.StartAsync();
+        await server.StartAsync(TimeSpan.FromSeconds(120)); // a loaded machine can take more than the default 30 s
         var subject = "down-" + Guid.NewGuid().ToString("N")[..8];
         var replies = await ContentFilteringTests.SendAsync(server, "carol@partner.test", "alice@example.test",
             ContentFilteringTests.Message("carol@partner.test", "alice@example.test", subject, "Are we still on for Friday?"));
@@ -61,7 +61,7 @@ public sealed class ContentFilteringEngineDownTests
         ContentFilteringTests.Configure(server, null, $$"""
             { "RspamdUrl": "http://127.0.0.1:{{((IPEndPoint)hung.LocalEndpoint).Port}}", "TimeoutSeconds": 2, "FailMode": "Open" }
             """);
-        await server.StartAsync();
+        await server.StartAsync(TimeSpan.FromSeconds(120)); // a loaded machine can take more than the default 30 s
         var subject = "hung-" + Guid.NewGuid().ToString("N")[..8];
         var clock = Stopwatch.StartNew();
         var replies = await ContentFilteringTests.SendAsync(server, "carol@partner.test", "alice@example.test",

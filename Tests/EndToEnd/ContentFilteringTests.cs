@@ -33,7 +33,7 @@ public sealed class ContentFilteringTests
             { "RspamdUrl": "{{_engines.RspamdUrl}}", "RspamdControllerUrl": "{{_engines.RspamdControllerUrl}}",
               "ClamdAddress": "{{_engines.ClamdAddress}}", "TimeoutSeconds": 15, "FailMode": "Open", "OutboundSpamPerHour": 2 }
             """);
-        await _server.StartAsync();
+        await _server.StartAsync(TimeSpan.FromSeconds(120)); // a loaded machine can take more than the default 30 s
     }
 
     [OneTimeTearDown]
