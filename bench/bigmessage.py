@@ -56,7 +56,7 @@ def message(tag):
     return head + line * ((size_mib * 1024 * 1024) // len(line))
 
 
-sent_length = len(message("length"))
+sent_length = len(message("one"))  # the message phase 2 fetches
 
 
 def send(tag):
