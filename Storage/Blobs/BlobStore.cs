@@ -158,8 +158,8 @@ public sealed class BlobStore
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(current);
-            ArrayPool<byte>.Shared.Return(next);
+            ArrayPool<byte>.Shared.Return(current, clearArray: true); // plaintext
+            ArrayPool<byte>.Shared.Return(next, clearArray: true);
             ArrayPool<byte>.Shared.Return(sealedBuffer);
         }
     }
