@@ -45,6 +45,13 @@ internal static partial class SmtpReplies
     /// <summary>RFC 3463 X.2.2: mailbox over quota.</summary>
     public static SmtpResponse MailboxFull(string address) => new((SmtpReplyCode)552, $"5.2.2 <{address}>: Mailbox full");
 
+    /// <summary>
+    /// RFC 5321 §4.3.2 (452 is a reply DATA may give) and RFC 3463 §3.4 (4.3.1, system storage exhausted): the server-wide
+    /// budget of message bytes in flight (Limits.MaxBytesInFlightMiB) is used up; the client retries later, as after any
+    /// temporary failure.
+    /// </summary>
+    public static readonly SmtpResponse BytesInFlightExhausted = new((SmtpReplyCode)452, "4.3.1 Too much mail in progress; try again later");
+
     /// <summary>RFC 5321 §4.5.3.1.8: too many recipients is a temporary 452, so the client sends the rest later.</summary>
     public static readonly SmtpResponse TooManyRecipients = new((SmtpReplyCode)452, "4.5.3 Too many recipients");
 

@@ -269,7 +269,11 @@ public static partial class ConfigLoader
                 MaxMimeDepth: l.Int("MaxMimeDepth", x.MaxMimeDepth, 1, 1000),
                 MaxConnectionsPerIp: l.Int("MaxConnectionsPerIp", x.MaxConnectionsPerIp, 1, 100_000),
                 // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes; we let the admin lower it.
-                SessionTimeoutSeconds: l.Int("SessionTimeoutSeconds", x.SessionTimeoutSeconds, 10, 86_400));
+                SessionTimeoutSeconds: l.Int("SessionTimeoutSeconds", x.SessionTimeoutSeconds, 10, 86_400))
+            {
+                // One message is always admitted when nothing else is in flight, so the budget may be below the message size.
+                MaxBytesInFlightMiB = l.Int("MaxBytesInFlightMiB", x.MaxBytesInFlightMiB, 1, 1_048_576),
+            };
             l.Finish();
             return result;
         }

@@ -102,6 +102,10 @@ public sealed record LimitsConfig(
 
     /// <summary>The largest message in bytes (the SIZE keyword's value).</summary>
     public long MaxMessageBytes => MaxMessageSizeMiB * 1024L * 1024L;
+
+    /// <summary>Message bytes being received and processed at once, server-wide, in MiB (admission by bytes: a DATA
+    /// beyond it gets 452 4.3.1). Default 256.</summary>
+    public int MaxBytesInFlightMiB { get; init; } = 256;
 }
 
 /// <summary>One tenant: its id, alias, key file, domains, directory entries and rule sections.</summary>
