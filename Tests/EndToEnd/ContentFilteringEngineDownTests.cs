@@ -30,7 +30,9 @@ public sealed class ContentFilteringEngineDownTests
         Assert.That(replies.Select(r => r.Code), Is.EqualTo(new[] { 250, 250, 250, 354, 451, 221 }));
         Assert.That(replies[4].Text, Is.EqualTo("4.7.1 Content filter unavailable; try again later"));
         Assert.That(await ContentFilteringTests.FindAsync(server, "alice@example.test", "INBOX", subject), Is.Empty);
-        Assert.That(server.Output, Does.Contain("rspamd failed").And.Contain("clamd failed"));
+        // The console logger writes on its own thread: wait for the lines rather than read the output at once.
+        Assert.That(await server.WaitForOutputAsync("rspamd failed", TimeSpan.FromSeconds(10)), Is.True, server.Output);
+        Assert.That(await server.WaitForOutputAsync("clamd failed", TimeSpan.FromSeconds(10)), Is.True, server.Output);
 
         using var http = new HttpClient();
         var health = JsonNode.Parse(await http.GetStringAsync($"http://127.0.0.1:{server.ListenerPorts.Admin}/health"))!;
