@@ -41,12 +41,13 @@ public static class DomainEndpointsRegistration
 /// what their client shows before trusting a self-signed certificate) and a ServerName that is not a fully
 /// qualified domain name.
 /// </summary>
-internal sealed class StartupNoticesService(ConfigMonitor monitor, X509Certificate2 certificate, ILoggerFactory loggerFactory) : IHostedService
+internal sealed class StartupNoticesService(ConfigMonitor monitor, ServerCertificateProvider certificates, ILoggerFactory loggerFactory) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var logger = loggerFactory.CreateLogger("MailServer.Tls");
         var config = monitor.Config;
+        var certificate = certificates.Certificate;
         DomainLog.Certificate(logger, certificate.Subject,
             config.Tls.CertificatePath ?? (TlsCertificates.IsSelfSigned(certificate) ? "self-signed, generated" : "generated"),
             certificate.NotAfter.ToUniversalTime(), TlsCertificates.Sha256Fingerprint(certificate));
@@ -67,7 +68,7 @@ internal sealed class StartupNoticesService(ConfigMonitor monitor, X509Certifica
 /// </summary>
 internal sealed class DomainHttpsService(
     ConfigMonitor monitor,
-    X509Certificate2 certificate,
+    ServerCertificateProvider certificates,
     ICredentialValidator credentials,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
@@ -95,12 +96,13 @@ internal sealed class DomainHttpsService(
             k.Listen(endPoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
-                // The mail listeners' certificate context: one chain build, shared session resumption (§28: TLS 1.2+).
+                // The mail listeners' certificate context, asked per handshake (an ACME renewal swaps it): one chain
+                // build, shared session resumption (§28: TLS 1.2+).
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
                     OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
                     {
-                        ServerCertificateContext = ServerTlsContexts.For(certificate),
+                        ServerCertificateContext = certificates.Context,
                         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     }),
                 });
