@@ -148,6 +148,7 @@ public static partial class ConfigLoader
                 {
                     HookRetryMinimumSeconds = d.Int("HookRetryMinimumSeconds", x.HookRetryMinimumSeconds, 1, 3600),
                     HookRetryMaximumSeconds = d.Int("HookRetryMaximumSeconds", x.HookRetryMaximumSeconds, 1, 3600),
+                    MtaStsPolicyPort = d.Int("MtaStsPolicyPort", x.MtaStsPolicyPort, 1, 65535),
                 };
                 if (delivery.RetryMaximumSeconds < delivery.RetryMinimumSeconds)
                     d.Error("RetryMaximumSeconds", "must not be less than RetryMinimumSeconds");

@@ -90,6 +90,12 @@ public sealed record DeliveryConfig(int RemotePort, int QueueLifetimeHours, int 
     /// <summary>Port 25, 120 h lifetime, delay warning after 4 h, retries from 5 min doubling to 1 h, 5 connections per destination.</summary>
     public static DeliveryConfig Default { get; } = new(25, 120, 4, 300, 3600, 5);
 
+    /// <summary>
+    /// The HTTPS port MTA-STS policies are fetched from (443, RFC 8461 §3.3; tests point it at their policy server,
+    /// as <see cref="RemotePort"/> points MX delivery at their receiver).
+    /// </summary>
+    public int MtaStsPolicyPort { get; init; } = 443;
+
     /// <summary>§10.5: the first retry of a held message's synchronous hook (1 s); it doubles per attempt.</summary>
     public int HookRetryMinimumSeconds { get; init; } = 1;
 
