@@ -81,6 +81,9 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
 
         /// <summary>MTA-STS enforce: STARTTLS required, certificate valid for the MX host name (RFC 8461 §4.2).</summary>
         MtaSts,
+
+        /// <summary>DANE (RFC 7672): STARTTLS required, the certificates must match the host's authenticated TLSA records.</summary>
+        Dane,
     }
 
     /// <summary>Why the last host could not be used (for the outcome's reason).</summary>
@@ -168,11 +171,26 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         {
             cancellationToken.ThrowIfCancellationRequested();
             var failure = new HostFailure();
+            // RFC 7672 §2.2: authenticated, usable TLSA records for the MX host make TLS mandatory and replace PKIX;
+            // DANE wins over MTA-STS (RFC 8461 §2). Records from an answer without AD are ignored (§2.1).
+            IReadOnlyList<TlsaRecord> tlsa = [];
+            if (domain is not null && !domain.StartsWith('['))
+            {
+                var answer = await dns.LookupTlsaAsync($"_{port}._tcp.{host}", cancellationToken).ConfigureAwait(false);
+                if (answer.Authenticated)
+                    tlsa = Dane.Usable(answer.Records);
+            }
+            var hostCheck = tlsa.Count > 0 ? TlsCheck.Dane : check;
             var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId,
-                check, failure, cancellationToken).ConfigureAwait(false);
+                hostCheck, failure, cancellationToken, tlsa).ConfigureAwait(false);
             if (attempt is not null)
                 return attempt;
-            if (check == TlsCheck.MtaSts)
+            if (hostCheck == TlsCheck.Dane)
+            {
+                MtaStsLog.HostRefused(_logger, "DANE", domain!, host, failure.Reason ?? "no TLS");
+                last = new RemoteOutcome.TemporaryFailure($"DANE: {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "4.7.5", host);
+            }
+            else if (check == TlsCheck.MtaSts)
             {
                 MtaStsLog.HostRefused(_logger, "MTA-STS", domain!, host, failure.Reason ?? "no TLS");
                 last = new RemoteOutcome.TemporaryFailure(
@@ -224,7 +242,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
     private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
         MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null)
     {
         var gateway = (destination as Destination.Gateway)?.Config;
         // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce).
@@ -266,7 +284,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         try
         {
             var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, check, failure,
-                (destination as Destination.Domain)?.Name ?? "", cancellationToken).ConfigureAwait(false);
+                (destination as Destination.Domain)?.Name ?? "", tlsa ?? [], cancellationToken).ConfigureAwait(false);
             client = connection.Client;
             if (gateway?.Username is { } user)
                 await client.AuthenticateAsync(user, gateway.Password ?? "", cancellationToken).ConfigureAwait(false);
@@ -285,7 +303,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             released = true;
             return Refused(client, host, recipients, e);
         }
-        catch (NotSupportedException) when (check == TlsCheck.MtaSts)
+        catch (NotSupportedException) when (check is TlsCheck.MtaSts or TlsCheck.Dane)
         {
             failure.Reason = "STARTTLS not offered (RFC 8461 §4.2: never plaintext)";
             return null; // the next listed host is tried
@@ -320,18 +338,35 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <summary>A new connection, greeted, with TLS as the destination asks.</summary>
     private async Task<CachedConnection> ConnectAsync(SmtpGatewayConfig? gateway, string host, IPAddress address, int port,
         IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure, string domain,
-        CancellationToken cancellationToken)
+        IReadOnlyList<TlsaRecord> tlsa, CancellationToken cancellationToken)
     {
         var security = gateway?.Security switch
         {
             SmtpGatewaySecurity.StartTls => SecureSocketOptions.StartTls,
             SmtpGatewaySecurity.Tls => SecureSocketOptions.SslOnConnect,
             SmtpGatewaySecurity.None => SecureSocketOptions.None,
-            _ => check == TlsCheck.MtaSts ? SecureSocketOptions.StartTls : SecureSocketOptions.StartTlsWhenAvailable,
+            _ => check is TlsCheck.MtaSts or TlsCheck.Dane ? SecureSocketOptions.StartTls : SecureSocketOptions.StartTlsWhenAvailable,
         };
         var client = NewClient(recipients, envelopeId, host);
         var certificateErrors = System.Net.Security.SslPolicyErrors.None;
-        if (gateway is null && check == TlsCheck.MtaSts)
+        if (gateway is null && check == TlsCheck.Dane)
+        {
+            // RFC 7672 §3: the TLSA records decide, not the system's CAs; revocation is not checked (§3.1).
+            client.CheckCertificateRevocation = false;
+            client.ServerCertificateValidationCallback = (_, certificate, chain, _) =>
+            {
+                var presented = new List<System.Security.Cryptography.X509Certificates.X509Certificate2>();
+                if (certificate is not null)
+                    presented.Add(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                if (chain is not null)
+                    presented.AddRange(chain.ChainElements.Skip(1).Select(e => e.Certificate));
+                var ok = Dane.Satisfied(tlsa, presented, host);
+                if (!ok)
+                    failure.Reason = $"the certificate matches none of the TLSA records of _{port}._tcp.{host}";
+                return ok;
+            };
+        }
+        else if (gateway is null && check == TlsCheck.MtaSts)
         {
             // RFC 8461 §4.2: the MX host's certificate must chain to a trusted root and name the MX host (MailKit
             // passes the host name for the name check); nothing else is accepted. Revocation is not checked (RFC
@@ -364,7 +399,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                 else if (check == TlsCheck.Report && certificateErrors != System.Net.Security.SslPolicyErrors.None)
                     MtaStsLog.TestingFailure(_logger, domain, host, $"the certificate is not valid for {host} ({certificateErrors})");
             }
-            catch (Exception e) when (gateway is null && check != TlsCheck.MtaSts && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
+            catch (Exception e) when (gateway is null && check is TlsCheck.Opportunistic or TlsCheck.Report && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
             {
                 // RFC 3207 §4.1 leaves this to the client: a broken STARTTLS at an MX is retried in plaintext, as Postfix does.
                 client.Dispose();

@@ -126,4 +126,37 @@ public sealed class OutboundTransportSecurityTests
         await Task.Delay(TimeSpan.FromSeconds(3)); // retries go on refusing
         Assert.That(receiver.Messages(), Has.Count.EqualTo(1));
     }
+
+    [Test]
+    public async Task Dane_requires_a_certificate_matching_authenticated_TLSA_records_and_ignores_unauthenticated_ones()
+    {
+        using var untrusted = new TestCa("Not a public CA"); // DANE-EE needs no CA the system trusts
+        using var other = new TestCa("Another key");
+        var folder = Path.Combine(Path.GetTempPath(), "dane-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var dns = LoopbackDnsServer.Start();
+        using var certificate = untrusted.Issue("mx.dane.test");
+        await using var receiver = await SmtpReceiver.StartAsync(tempFailures: 0, certificate: certificate);
+        var spki = System.Security.Cryptography.SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo());
+        var otherSpki = System.Security.Cryptography.SHA256.HashData(other.Root.PublicKey.ExportSubjectPublicKeyInfo());
+        // RFC 7672 §3.1.1: "3 1 1" (DANE-EE, SubjectPublicKeyInfo, SHA-256), the usual record for SMTP.
+        dns.AddMx("dane.test", 10, "mx.dane.test").AddA("mx.dane.test", "127.0.0.1")
+            .AddTlsa($"_{receiver.Port}._tcp.mx.dane.test", 3, 1, 1, spki).Authenticated($"_{receiver.Port}._tcp.mx.dane.test");
+        dns.AddMx("wrongkey.test", 10, "mx2.dane.test").AddA("mx2.dane.test", "127.0.0.1")
+            .AddTlsa($"_{receiver.Port}._tcp.mx2.dane.test", 3, 1, 1, otherSpki).Authenticated($"_{receiver.Port}._tcp.mx2.dane.test");
+        dns.AddMx("unsigned.test", 10, "mx3.dane.test").AddA("mx3.dane.test", "127.0.0.1")
+            .AddTlsa($"_{receiver.Port}._tcp.mx3.dane.test", 3, 1, 1, otherSpki); // no AD: not DNSSEC-validated, ignored
+        await using var server = Create(dns, receiver.Port, 443, other.WriteTrustBundle(folder));
+        await server.StartAsync();
+
+        await SubmitAsync(server, "friend@dane.test", "friend@wrongkey.test", "friend@unsigned.test");
+
+        IReadOnlyList<ReceivedMessage> received = [];
+        try { received = await receiver.WaitForAsync(2, Wait); } catch (TimeoutException e) { Assert.Fail($"{e.Message}\n{server.Output}"); }
+        Assert.That(received.Select(m => (m.RcptTos.Single(), m.Tls)),
+            Is.EquivalentTo(new[] { ("friend@dane.test", true), ("friend@unsigned.test", true) }));
+        Assert.That(await server.WaitForOutputAsync("<friend@wrongkey.test> deferred", Wait), server.Output);
+        Assert.That(server.Output, Does.Contain($"DANE: mx2.dane.test [127.0.0.1]:{receiver.Port}: the certificate matches none of the TLSA records"));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.That(receiver.Messages().Select(m => m.RcptTos.Single()), Has.No.Member("friend@wrongkey.test"));
+    }
 }
