@@ -73,7 +73,13 @@ public sealed class SmtpListener : IAsyncDisposable
         _delivery = delivery ?? throw new ArgumentNullException(nameof(delivery));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _time = time ?? TimeProvider.System;
+        _bytesInFlight = new BytesInFlight(options.Limits.MaxBytesInFlight);
     }
+
+    private readonly BytesInFlight _bytesInFlight;
+
+    /// <summary>The server-wide budget of message bytes being received and processed (for tests and metrics).</summary>
+    public BytesInFlight BytesInFlight => _bytesInFlight;
 
     /// <summary>
     /// The endpoints actually bound, in configuration order, available after <see cref="StartAsync"/>
@@ -133,10 +139,10 @@ public sealed class SmtpListener : IAsyncDisposable
             throw;
         }
 
-        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _logger, OnSessionAccepted);
+        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _logger, OnSessionAccepted, _bytesInFlight);
         var services = new ListenerServices(
             _listeners,
-            new ListenerCommandFactory(_options, _credentials is not null),
+            new ListenerCommandFactory(_options, _credentials is not null, _bytesInFlight, _logger),
             new EnvelopeFilter(_options, _directory, _delivery, _logger, _submissions),
             new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger),
             _credentials is null ? null : new UserAuthenticator(_credentials, _logger));

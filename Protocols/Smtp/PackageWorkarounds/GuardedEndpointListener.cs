@@ -22,6 +22,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
     private readonly SmtpLimits _limits;
     private readonly ILogger _logger;
     private readonly Action<SmtpSessionState> _onSessionAccepted;
+    private readonly BytesInFlight? _bytesInFlight;
     private readonly ConcurrentDictionary<IPAddress, int> _perIp = new();
     private volatile bool _stopped;
 
@@ -30,8 +31,10 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
         ServerCertificateProvider certificates,
         SmtpLimits limits,
         ILogger logger,
-        Action<SmtpSessionState> onSessionAccepted)
+        Action<SmtpSessionState> onSessionAccepted,
+        BytesInFlight? bytesInFlight = null)
     {
+        _bytesInFlight = bytesInFlight;
         _bound = bound;
         _certificates = certificates;
         _limits = limits;
@@ -117,7 +120,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 
                 client.NoDelay = true;
                 var network = client.GetStream();
-                var guard = new ConnectionGuard(network, owner._limits);
+                var guard = new ConnectionGuard(network, owner._limits, owner._bytesInFlight);
                 var pipe = new GuardedDuplexPipe(network, guard, owner._certificates, () =>
                 {
                     owner.Release(address);
