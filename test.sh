@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IMAP sync client
+[ -x /usr/bin/pebble ] || need+=(pebble)   # Let's Encrypt's ACME test CA: the ACME tests obtain and renew certificates from it
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)   # the remote SMTP receiver of the sending tests
 /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1 || need+=(python3-dkim)   # dkimpy: the independent DKIM signer/verifier
 [ -x /usr/bin/aws ] || need+=(awscli)   # the AWS CLI that drives the WorkMail API (aws workmail --endpoint-url)

@@ -495,7 +495,7 @@ internal sealed class ImapSession
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = ServerTlsContexts.For(Options.Certificate),
+                ServerCertificateContext = Options.Certificates.Context, // asked per handshake: a renewed certificate needs no restart
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 ClientCertificateRequired = false,
             }, timeout.Token);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using MailServer.Protocols.Tls;
 
 namespace MailServer.Protocols.Smtp;
 
@@ -53,6 +54,6 @@ public sealed record SmtpEndpointOptions(SmtpListenerKind Kind, IPAddress Addres
 public sealed record SmtpListenerOptions(
     string ServerName,
     IReadOnlyList<SmtpEndpointOptions> Endpoints,
-    X509Certificate2 Certificate,
+    ServerCertificateProvider Certificates,
     bool AllowPlaintextAuth,
     SmtpLimits Limits);

@@ -90,8 +90,12 @@ public static class MailFlowModule
         services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<Func<IMailFlowDoor>>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.Dsn"), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<DeliveryStage>();
+        services.AddSingleton(sp => new MtaStsPolicies(sp.GetRequiredService<IDnsResolver>(),
+            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().DataDirectory,
+            sp.GetRequiredService<TimeProvider>(), Category(sp, "MailServer.Delivery.TransportSecurity")));
         services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<IDnsResolver>(),
-            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName));
+            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
+            sp.GetRequiredService<MtaStsPolicies>(), Category(sp, "MailServer.Delivery.TransportSecurity")));
         services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));

@@ -254,6 +254,51 @@ public sealed class ConfigValidationTests
     }
 
     [Test]
+    public void Acme_needs_an_https_directory_and_a_contact_address()
+    {
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "http://ca.example/dir", ["Email"] = "admin@example.test" },
+            "$.MailServer.Tls.Acme.DirectoryUrl", "not an https:// URL");
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin" },
+            "$.MailServer.Tls.Acme.Email", "not an email address");
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir" },
+            "$.MailServer.Tls.Acme.Email", "required");
+    }
+
+    [Test]
+    public void Acme_domains_are_full_names_and_default_to_the_server_name()
+    {
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject
+        {
+            ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin@example.test", ["Domains"] = new JsonArray("mail.example.test", "vm"),
+        }, "$.MailServer.Tls.Acme.Domains[1]", "not a fully qualified domain name");
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "Admin@Example.test" };
+        var config = ConfigFixtures.LoadOk(root);
+        Assert.That(config.Tls.Acme!.Domains, Is.EqualTo(new[] { "mail.example.test" }));
+        Assert.That(config.Tls.Acme.Email, Is.EqualTo("admin@example.test"));
+        Assert.That(config.Listeners.Http, Is.EqualTo(2080));
+    }
+
+    [Test]
+    public void Acme_and_certificate_files_are_exclusive_and_the_http_port_is_checked_only_with_acme()
+    {
+        AssertError(r =>
+        {
+            r.MailServer()["Tls"]!["CertificatePath"] = "cert.pem";
+            r.MailServer()["Tls"]!["KeyPath"] = "key.pem";
+            r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin@example.test" };
+        }, "$.MailServer.Tls.Acme", "exclusive");
+        AssertError(r =>
+        {
+            r.MailServer()["Listeners"]!["Http"] = 2443;
+            r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin@example.test" };
+        }, "$.MailServer.Listeners.Http", "already used by Https");
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["Listeners"]!["Http"] = 2443; // no ACME: no HTTP listener, no clash
+        Assert.That(ConfigFixtures.LoadOk(root).Listeners.Http, Is.EqualTo(2443));
+    }
+
+    [Test]
     public void An_unknown_key_is_an_error_naming_its_path() =>
         AssertError(r => r.User(1)["Emial"] = "x", "$.MailServer.Organizations[0].Users[1].Emial", "unknown key");
 

@@ -418,11 +418,13 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
 {
     private readonly Stream _network;
     private readonly Action _onDispose;
+    private readonly ServerCertificateProvider _certificates;
     private SslStream? _tls;
     private int _disposed;
 
-    public GuardedDuplexPipe(Stream network, ConnectionGuard guard, Action onDispose)
+    public GuardedDuplexPipe(Stream network, ConnectionGuard guard, ServerCertificateProvider certificates, Action onDispose)
     {
+        _certificates = certificates;
         _network = network;
         Guard = guard;
         _onDispose = onDispose;
@@ -438,7 +440,8 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
 
     /// <summary>
     /// TLS handshake on the raw transport. New pipes are created afterwards, so plaintext a client pipelined
-    /// behind STARTTLS is discarded (RFC 3207 §6, the STARTTLS command-injection class of bugs).
+    /// behind STARTTLS is discarded (RFC 3207 §6, the STARTTLS command-injection class of bugs). The certificate
+    /// SmtpServer passes is the one it was built with; the provider's current one (renewed by ACME) is presented.
     /// </summary>
     public async Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken = default)
     {
@@ -447,7 +450,7 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
         {
             await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = ServerTlsContexts.For(certificate),
+                ServerCertificateContext = _certificates.Context,
                 ClientCertificateRequired = false,
                 EnabledSslProtocols = protocols,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using MailServer.Protocols.Tls;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.IO;
@@ -17,6 +18,7 @@ namespace MailServer.Protocols.Smtp;
 internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 {
     private readonly Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> _bound;
+    private readonly ServerCertificateProvider _certificates;
     private readonly SmtpLimits _limits;
     private readonly ILogger _logger;
     private readonly Action<SmtpSessionState> _onSessionAccepted;
@@ -26,6 +28,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 
     public GuardedEndpointListenerFactory(
         Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> bound,
+        ServerCertificateProvider certificates,
         SmtpLimits limits,
         ILogger logger,
         Action<SmtpSessionState> onSessionAccepted,
@@ -33,6 +36,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
     {
         _bytesInFlight = bytesInFlight;
         _bound = bound;
+        _certificates = certificates;
         _limits = limits;
         _logger = logger;
         _onSessionAccepted = onSessionAccepted;
@@ -117,7 +121,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
                 client.NoDelay = true;
                 var network = client.GetStream();
                 var guard = new ConnectionGuard(network, owner._limits, owner._bytesInFlight);
-                var pipe = new GuardedDuplexPipe(network, guard, () =>
+                var pipe = new GuardedDuplexPipe(network, guard, owner._certificates, () =>
                 {
                     owner.Release(address);
                     client.Dispose();
