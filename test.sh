@@ -11,6 +11,8 @@ command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IM
 /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1 || need+=(python3-dkim)   # dkimpy: the independent DKIM signer/verifier
 [ -x /usr/bin/aws ] || need+=(awscli)   # the AWS CLI that drives the WorkMail API (aws workmail --endpoint-url)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)   # boto3, the SDK WorkMail scripts use
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)   # SoftHSM: the PKCS#11 token that holds a master key
+command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)   # pkcs11-tool: lists the token's objects like an admin would
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
