@@ -365,7 +365,7 @@ internal static class KeysCommand
         private static async Task<int> PrintAsync(BackupReport r, CliConsole console)
         {
             await console.Out.WriteLineAsync(
-                $"backup {r.Snapshot} in {r.Directory}: {r.Mailboxes} mailbox(es), {r.Messages} message(s), {r.Queued} queued; " +
+                $"backup {r.Snapshot} in {r.Directory} at commit point {r.CommitPoint.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'}: {r.Mailboxes} mailbox(es), {r.Messages} message(s), {r.Queued} queued; " +
                 $"{r.FilesCopied} file(s) copied ({Size(r.BytesCopied)}), {r.FilesReused} unchanged; {Size(r.TotalBytes)} in all; " +
                 $"{r.Seconds:0.00} s (intake paused {r.WriterPausedMilliseconds:0} ms)" + (r.KeysIncluded ? "; keys included (sealed under the passphrase)" : "; keys NOT included"))
                 .ConfigureAwait(false);
