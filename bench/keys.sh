@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keys and backups benchmark: a Release server on a scratch copy of appsettings.json (free loopback ports) with
 # USERS extra users (one message to a group of all of them creates their mailboxes) and MESSAGES messages of 10 KB
-# for alice; then times `keys rotate` while the server runs, a full and an incremental `backup`, `backup verify
+# for alice; then times `keys rotate` and `keys rotate --mailbox alice` while the server runs, a full and an incremental `backup`, `backup verify
 # --all` and `restore` (with its reindex) into a fresh folder. Every verb prints its own figures.
 # Usage: bench/keys.sh [USERS] [MESSAGES]      (defaults: 2000 users, 5000 messages)
 set -euo pipefail
@@ -47,6 +47,7 @@ dotnet bench/bin/Release/net10.0/mailserver-bench.dll smtp --port "$smtp" --to e
 dotnet bench/bin/Release/net10.0/mailserver-bench.dll smtp --port "$smtp" --to alice@example.test --messages "$messages" --sessions 20 --size 10k
 echo "stored: $(du -sm "$scratch/data" | cut -f1) MB"
 echo "== keys rotate (server running)"; cli keys rotate --org example | tail -1
+echo "== keys rotate --mailbox alice (server running)"; cli keys rotate --mailbox alice@example.test | head -1
 echo "== backup (full)"; cli backup --to "$scratch/backup"
 echo "== backup (incremental, after 500 more messages)"
 dotnet bench/bin/Release/net10.0/mailserver-bench.dll smtp --port "$smtp" --to alice@example.test --messages 500 --sessions 20 --size 10k >/dev/null
