@@ -16,13 +16,14 @@ python3 - "$scratch" "$users" <<'PY'
 import json, re, socket, sys
 scratch, users = sys.argv[1], int(sys.argv[2])
 text = open("appsettings.json").read()
-config = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))
+# Comments (whole-line and after a value, outside strings) are allowed in the sample.
+config = json.loads(re.sub(r'("(?:\\.|[^"\\])*")|//[^\n]*', lambda m: m.group(1) or "", text))
 def free():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 ms = config["MailServer"]
 ms["DataDirectory"] = scratch + "/data"
 ms["Listeners"] = {"BindAddress": "127.0.0.1", "Smtp": free(), "Submission": free(), "Submissions": free(),
-                   "Imap": free(), "Imaps": free(), "Admin": "127.0.0.1:%d" % free()}
+                   "Imap": free(), "Imaps": free(), "Https": free(), "Admin": "127.0.0.1:%d" % free()}
 ms.setdefault("Dns", {})["TimeoutSeconds"] = 1
 org = ms["Organizations"][0]
 import base64, hashlib, os
