@@ -2,6 +2,7 @@ using MailServer.Storage;
 using System.Text.Json.Nodes;
 using MailServer.Server.Configuration;
 using MailServer.Server.Security;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.WorkMailApi;
 

@@ -2,6 +2,10 @@ using MailServer.Rules.Directory;
 using MailServer.Rules.Dns;
 using MailServer.Server.Configuration;
 using MailServer.Server.Dns;
+using MailServer.Server.Events;
+using MailServer.Server.Audit;
+using MailServer.Server.Metrics;
+using MailServer.Rules.Sending;
 using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,6 +33,11 @@ internal sealed class MailFlowServices : IAsyncDisposable, IDirectorySource
         services.AddSingleton(store);
         services.AddSingleton<IDnsResolver>(_ => new DnsResolver(dns));
         services.AddSingleton(time ?? TimeProvider.System);
+        // The real event log over the config's data directory, as the server composes it; a test may replace it.
+        services.AddSingleton<IEmailEventLog>(sp => new EmailEventLog(() => _config(), time: sp.GetRequiredService<TimeProvider>()));
+        // And the real audit log's submission records (§19.1), in the same data directory.
+        services.AddSingleton<ISubmissionObserver>(sp => new SubmissionAuditObserver(
+            new AuditLog(_config().DataDirectory, sp.GetRequiredService<TimeProvider>()), new MailMetrics()));
         services.AddMailFlow();
         configure?.Invoke(services);
         _provider = services.BuildServiceProvider();

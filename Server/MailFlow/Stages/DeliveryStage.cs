@@ -28,7 +28,8 @@ public sealed class DeliveryStage(
     DsnSender dsn,
     ILogger<DeliveryStage> logger,
     TimeProvider time,
-    IEmailEventLog? events = null) : IMailFlowStage
+    IEmailEventLog events,
+    ISubmissionObserver submissions) : IMailFlowStage
 {
     /// <inheritdoc />
     public async Task RunAsync(MailFlowContext context, CancellationToken cancellationToken)
@@ -61,12 +62,16 @@ public sealed class DeliveryStage(
         // §18.3 OUTGOING_EMAIL_SUBMITTED: once for every message a user sends that the server took, naming every
         // envelope recipient (To, Cc and Bcc alike), local and remote.
         var message = context.Message;
-        if (events is not null && message.IsSentByUser && message.Submitter is { } submitter
+        if (message.IsSentByUser && message.Submitter is { } submitter
             && context.Recipients.Any(r => r.Outcome is RecipientOutcome.Accepted || r.Route is not (RecipientRoute.Continue or RecipientRoute.Refused)))
         {
             var headers = InboundEvents.ReadHeaders(message.Content);
             events.Write(new OutgoingEmailSubmitted(submitter.OrganizationId, message.TraceId,
                 message.Recipients.Select(r => r.Address).ToList(), headers.Sender, headers.From, headers.Subject));
+            // §19.1 MailboxAccess submit_email_for_sending, for what SendingRightsStage allowed.
+            if (context.SubmittedAs is { } owner && message.Client is { } client)
+                submissions.Observe(new SubmissionAttempt(submitter.OrganizationId, submitter.Email, owner,
+                    SubmissionEdits.MessageIdOf(message.Content.Span), Allowed: true, client.RemoteEndPoint.Address));
         }
     }
 
