@@ -21,7 +21,11 @@ public sealed partial class MailStore
     /// <exception cref="ArgumentException">No messages, or the mailbox or folder does not exist.</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit or fsync failed; nothing was acknowledged.</exception>
     /// <exception cref="IOException">A blob could not be written.</exception>
-    public async Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+    public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+        CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => AppendOnceAsync(mailboxId, folderName, messages, cancellationToken));
+
+    private async Task<IReadOnlyList<StoredMessage>> AppendOnceAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -30,7 +34,8 @@ public sealed partial class MailStore
         cancellationToken.ThrowIfCancellationRequested();
         var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new ArgumentException($"No mailbox {mailboxId}.", nameof(mailboxId));
         var organizationId = mailbox[M.Organization].AsString;
-        var mailboxKey = MailboxKey(mailbox);
+        var (mailboxKey, generation) = CurrentMailboxKey(mailbox);
+        var generations = new Dictionary<string, int>(StringComparer.Ordinal) { [mailboxId] = generation };
         var blobs = new List<(string BlobId, byte[] WrappedKey, byte[] Summary, AppendItem Item)>(messages.Count);
         var committed = false;
         try
@@ -63,7 +68,7 @@ public sealed partial class MailStore
                 foreach (var (blobId, wrapped, summary, item) in blobs)
                 {
                     var copy = LinkEntries(ctx, [(target with { Flags = item.Flags }, folderId)], blobId,
-                        new Dictionary<string, byte[]>(StringComparer.Ordinal) { [mailboxId] = wrapped }, summary, item.Message.Length,
+                        new Dictionary<string, byte[]>(StringComparer.Ordinal) { [mailboxId] = wrapped }, generations, summary, item.Message.Length,
                         item.InternalDate, now)[0];
                     if (item.Keywords.Count > 0)
                     {

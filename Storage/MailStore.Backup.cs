@@ -27,14 +27,16 @@ public sealed partial class MailStore
             _backups++;
         try
         {
-            var (bytes, paused) = await RunOnWriter(_ =>
+            var (bytes, paused, commitPoint) = await RunOnWriter(_ =>
             {
+                // Between two group commits: every write acknowledged before this instant is in the copy, none after.
+                var at = Now;
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var copied = CopyStream(_dataStream, Path.Combine(directory, "mail.db")) + CopyStream(_logStream, Path.Combine(directory, "mail-log.db"));
-                return (copied, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                return (copied, System.Diagnostics.Stopwatch.GetElapsedTime(started), at);
             }, [], cancellationToken).ConfigureAwait(false);
             StoreLog.SnapshotTaken(_log, bytes, (long)paused.TotalMilliseconds);
-            return new BackupSession(this, directory, bytes, paused);
+            return new BackupSession(this, directory, bytes, paused) { CommitPoint = commitPoint };
         }
         catch
         {
@@ -185,6 +187,9 @@ public sealed class BackupSession : IDisposable
 
     /// <summary>How long the writer (and so intake) waited for the copy.</summary>
     public TimeSpan WriterPaused { get; }
+
+    /// <summary>When the writer copied the database: every SMTP 250 (or IMAP OK) given before it is in the copy.</summary>
+    public DateTimeOffset CommitPoint { get; init; }
 
     /// <summary>Lets deferred message-file deletions happen.</summary>
     public void Dispose()

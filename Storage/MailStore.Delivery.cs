@@ -25,7 +25,13 @@ public sealed partial class MailStore
     /// </remarks>
     /// <exception cref="WriteOutcomeUnknownException">The commit or fsync failed; nothing was acknowledged.</exception>
     /// <exception cref="IOException">The blob could not be written.</exception>
-    public async Task<IReadOnlyList<StoredMessage>> DeliverAsync(
+    public Task<IReadOnlyList<StoredMessage>> DeliverAsync(
+        ReadOnlyMemory<byte> message, DateTimeOffset internalDate, IReadOnlyList<DeliveryTarget> targets, CancellationToken cancellationToken) =>
+        // A mailbox key rotation that switches keys between the key lookup and the commit makes the writer refuse the
+        // entry; the delivery then starts again with the new key (nothing was acknowledged).
+        RetryOnKeyChangeAsync(() => DeliverOnceAsync(message, internalDate, targets, cancellationToken));
+
+    private async Task<IReadOnlyList<StoredMessage>> DeliverOnceAsync(
         ReadOnlyMemory<byte> message, DateTimeOffset internalDate, IReadOnlyList<DeliveryTarget> targets, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(targets);
@@ -36,6 +42,7 @@ public sealed partial class MailStore
         // Resolve every target before anything is written.
         var resolved = new List<(DeliveryTarget Target, string FolderId, string OrganizationId)>(targets.Count);
         var mailboxKeys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var generations = new Dictionary<string, int>(StringComparer.Ordinal);
         var blobId = BlobStore.NewBlobId(Now);
         var messageKey = Aead.NewKey();
         try
@@ -45,7 +52,11 @@ public sealed partial class MailStore
                 var mailbox = Collection(Schema.Mailboxes).FindById(target.MailboxId)
                     ?? throw new ArgumentException($"No mailbox {target.MailboxId}.", nameof(targets));
                 if (!mailboxKeys.TryGetValue(target.MailboxId, out var key))
-                    mailboxKeys[target.MailboxId] = key = MailboxKey(mailbox);
+                {
+                    (key, var generation) = CurrentMailboxKey(mailbox);
+                    mailboxKeys[target.MailboxId] = key;
+                    generations[target.MailboxId] = generation;
+                }
                 var folder = FindFolderDocument(target.MailboxId, target.FolderName, key)
                     ?? throw new ArgumentException($"Mailbox {target.MailboxId} has no folder named as requested.", nameof(targets));
                 resolved.Add((target, folder["_id"].AsString, mailbox[M.Organization].AsString));
@@ -60,7 +71,7 @@ public sealed partial class MailStore
             var now = Now;
             try
             {
-                return await RunOnWriter(ctx => LinkEntries(ctx, resolved.Select(r => (r.Target, r.FolderId)).ToList(), blobId, wrappedKeys, summary, size, internalDate, now),
+                return await RunOnWriter(ctx => LinkEntries(ctx, resolved.Select(r => (r.Target, r.FolderId)).ToList(), blobId, wrappedKeys, generations, summary, size, internalDate, now),
                     [_blobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not WriteOutcomeUnknownException)
@@ -82,7 +93,7 @@ public sealed partial class MailStore
     /// <summary>On the writer: allocate UID and MODSEQ per target and insert the entries. Validates before writing.</summary>
     private static IReadOnlyList<StoredMessage> LinkEntries(
         WriterContext ctx, List<(DeliveryTarget Target, string FolderId)> targets, string blobId,
-        Dictionary<string, byte[]> wrappedKeys, byte[] summary, long size, DateTimeOffset internalDate, DateTimeOffset now)
+        Dictionary<string, byte[]> wrappedKeys, IReadOnlyDictionary<string, int> generations, byte[] summary, long size, DateTimeOffset internalDate, DateTimeOffset now)
     {
         var mailboxes = new Dictionary<string, BsonDocument>(StringComparer.Ordinal);
         var folders = new Dictionary<string, BsonDocument>(StringComparer.Ordinal);
@@ -93,8 +104,11 @@ public sealed partial class MailStore
                 throw new ArgumentException($"Folder {folderId} no longer exists in mailbox {target.MailboxId}.", nameof(targets));
             folders[folderId] = folder;
             if (!mailboxes.ContainsKey(target.MailboxId))
+            {
                 mailboxes[target.MailboxId] = ctx.Read(Schema.Mailboxes).FindById(target.MailboxId)
                     ?? throw new ArgumentException($"Mailbox {target.MailboxId} no longer exists.", nameof(targets));
+                RequireCurrentKeyGeneration(mailboxes[target.MailboxId], generations[target.MailboxId]);
+            }
             if ((uint)folder[F.UidNext].AsInt64 == uint.MaxValue)
                 throw new InvalidOperationException($"Folder {folderId} has used up its UIDs."); // RFC 9051 §2.3.1.1
         }
@@ -123,6 +137,7 @@ public sealed partial class MailStore
                 [E.LastActionTicks] = now.UtcTicks,
                 [E.BlobId] = blobId,
                 [E.WrappedKey] = wrappedKeys[target.MailboxId],
+                [E.KeyGeneration] = generations[target.MailboxId],
                 [E.SummarySealed] = summary,
             });
             folder[F.UidNext] = (long)uid + 1;
@@ -192,17 +207,28 @@ public sealed partial class MailStore
 
     internal (BsonDocument Entry, byte[] MessageKey) OpenEntry(string mailboxId, string entryId)
     {
-        var entry = Collection(Schema.Entries).FindById(entryId);
-        if (entry is null || entry[E.MailboxId].AsString != mailboxId)
-            throw new KeyNotFoundException($"No entry {entryId} in mailbox {mailboxId}.");
-        var mailboxKey = MailboxKey(mailboxId);
-        try
+        for (var attempt = 0; ; attempt++)
         {
-            return (entry, KeyHierarchy.UnwrapMessageKey(mailboxKey, mailboxId, entry[E.BlobId].AsString, entry[E.WrappedKey].AsBinary));
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(mailboxKey);
+            var entry = Collection(Schema.Entries).FindById(entryId);
+            if (entry is null || entry[E.MailboxId].AsString != mailboxId)
+                throw new KeyNotFoundException($"No entry {entryId} in mailbox {mailboxId}.");
+            byte[] mailboxKey;
+            try
+            {
+                mailboxKey = MailboxKey(mailboxId, EntryKeyGenerationOf(entry));
+            }
+            catch (StaleKeyGenerationException) when (attempt == 0)
+            {
+                continue; // a mailbox key rotation re-wrapped the entry and ended between our two reads: read it again
+            }
+            try
+            {
+                return (entry, KeyHierarchy.UnwrapMessageKey(mailboxKey, mailboxId, entry[E.BlobId].AsString, entry[E.WrappedKey].AsBinary));
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(mailboxKey);
+            }
         }
     }
 

@@ -29,7 +29,10 @@ public sealed partial class MailStore
     /// <summary>Creates a folder (IMAP CREATE). The name is stored sealed and looked up by keyed HMAC.</summary>
     /// <exception cref="FolderOperationException">The name exists already.</exception>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    public async Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken)
+    public Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => CreateFolderOnceAsync(mailboxId, name, cancellationToken));
+
+    private async Task<FolderInfo> CreateFolderOnceAsync(string mailboxId, string name, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         using var keys = FolderKeys.For(this, mailboxId);
@@ -40,7 +43,8 @@ public sealed partial class MailStore
         {
             if (ctx.Read(Schema.Folders).FindOne(Schema.Equal(F.NameLookup, lookup)) is not null)
                 throw new FolderOperationException(FolderRefusal.AlreadyExists, "A folder with that name exists already.");
-            var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId);
+            var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+            RequireCurrentKeyGeneration(mailbox, keys.Generation);
             var folder = NewFolderDocument(ctx, folderId, mailboxId, lookup, sealedName, SpecialUse.None);
             var modSeq = mailbox[M.ModSeq].AsInt64 + 1;
             mailbox[M.ModSeq] = modSeq;
@@ -58,7 +62,10 @@ public sealed partial class MailStore
     /// messages (RFC 9051 §6.3.6). Renaming INBOX (which moves its messages in IMAP) is refused.
     /// </summary>
     /// <exception cref="FolderOperationException">No such folder, the new name exists, or the folder is INBOX.</exception>
-    public async Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken)
+    public Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => RenameFolderOnceAsync(mailboxId, oldName, newName, cancellationToken));
+
+    private async Task<bool> RenameFolderOnceAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(newName);
         if (NormaliseFolderName(oldName) == WellKnownFolders.Inbox || NormaliseFolderName(newName) == WellKnownFolders.Inbox)
@@ -74,9 +81,10 @@ public sealed partial class MailStore
                 return (f.FolderId, Lookup: FolderLookup(keys.NameKey, mailboxId, name), Sealed: SealFolderName(keys.MailboxKey, f.FolderId, name));
             })
             .ToList();
-        await RunOnWriter(ctx =>
+        return await RunOnWriter(ctx =>
         {
             var folders = ctx.Read(Schema.Folders);
+            RequireCurrentKeyGeneration(ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}."), keys.Generation);
             foreach (var rename in renames)
                 if (folders.FindOne(Schema.Equal(F.NameLookup, rename.Lookup)) is { } clash && !renames.Any(r => r.FolderId == clash["_id"].AsString))
                     throw new FolderOperationException(FolderRefusal.AlreadyExists, "A folder with the new name exists already.");
@@ -139,12 +147,14 @@ public sealed partial class MailStore
     {
         public required byte[] MailboxKey { get; init; }
         public required byte[] NameKey { get; init; }
+        /// <summary>The key generation: a write checks on the writer that it is still the mailbox's current one.</summary>
+        public required int Generation { get; init; }
 
         public static FolderKeys For(MailStore store, string mailboxId)
         {
             var mailbox = store.Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-            var key = store.MailboxKey(mailbox);
-            return new FolderKeys { MailboxKey = key, NameKey = KeyHierarchy.FolderNameHmacKey(key) };
+            var (key, generation) = store.CurrentMailboxKey(mailbox);
+            return new FolderKeys { MailboxKey = key, NameKey = KeyHierarchy.FolderNameHmacKey(key), Generation = generation };
         }
 
         public void Dispose()

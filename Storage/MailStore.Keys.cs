@@ -35,19 +35,42 @@ public sealed partial class MailStore
         }
     }
 
-    private byte[] UnwrapMailboxKey(BsonDocument mailbox)
+    /// <summary>The current key of a mailbox document (generation <see cref="KeyGenerationOf"/>).</summary>
+    private byte[] UnwrapMailboxKey(BsonDocument mailbox) =>
+        UnwrapWrap(mailbox, mailbox[M.WrappedKey].AsBinary, mailbox[M.KeyVersion], KeyGenerationOf(mailbox));
+
+    /// <summary>
+    /// The key of generation <paramref name="generation"/> of a mailbox: its current key, or the previous one while a
+    /// mailbox key rotation still needs it.
+    /// </summary>
+    /// <exception cref="StaleKeyGenerationException">The document holds no key of that generation (any more).</exception>
+    private byte[] UnwrapMailboxKey(BsonDocument mailbox, int generation)
+    {
+        if (generation == KeyGenerationOf(mailbox))
+            return UnwrapMailboxKey(mailbox);
+        if (!mailbox[M.PreviousWrappedKey].IsNull && mailbox[M.PreviousKeyGeneration].AsInt32 == generation)
+            return UnwrapWrap(mailbox, mailbox[M.PreviousWrappedKey].AsBinary, mailbox[M.PreviousKeyVersion], generation);
+        throw new StaleKeyGenerationException(mailbox["_id"].AsString, generation);
+    }
+
+    private byte[] UnwrapWrap(BsonDocument mailbox, byte[] wrapped, BsonValue keyVersion, int generation)
     {
         var organizationId = mailbox[M.Organization].AsString;
         var mailboxId = mailbox["_id"].AsString;
-        var wrapped = mailbox[M.WrappedKey].AsBinary;
-        if (mailbox[M.KeyVersion].IsNull)
+        if (keyVersion.IsNull)
             // Created before ledgers: wrapped directly under master key version 1 (decisions.md §15).
             return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, 1), organizationId, mailboxId, wrapped);
-        var version = mailbox[M.KeyVersion].AsInt32;
+        var version = keyVersion.AsInt32;
         var ledger = Ledger(organizationId);
-        var secret = ledger.MailboxSecret(mailboxId) ?? throw new MailboxShreddedException(mailboxId);
+        var secret = ledger.MailboxSecret(KeyLedger.SecretId(mailboxId, generation)) ?? throw new MailboxShreddedException(mailboxId);
         return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, wrapped);
     }
+
+    /// <summary>The generation of a mailbox document's current key (0 until its first <c>keys rotate --mailbox</c>).</summary>
+    private static int KeyGenerationOf(BsonDocument mailbox) => mailbox[M.KeyGeneration].IsNull ? 0 : mailbox[M.KeyGeneration].AsInt32;
+
+    /// <summary>The generation of the mailbox key an entry's message key is wrapped under.</summary>
+    private static int EntryKeyGenerationOf(BsonDocument entry) => entry[E.KeyGeneration].IsNull ? 0 : entry[E.KeyGeneration].AsInt32;
 
     /// <summary>The message key of a held or in-transit document: wrapped under master key version <c>kv</c> (1 when absent).</summary>
     private byte[] OpenTransitKey(BsonDocument document, string organizationId, string wrappedField, byte[] context)
@@ -85,6 +108,9 @@ public sealed partial class MailStore
         {
             var ledger = Ledger(organizationId);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            // A mailbox key rotation left half-way keeps its previous key wrapped under an older master key version:
+            // finish it first, so retiring that version loses nothing.
+            await ResumeMailboxKeyRotationsCoreAsync(organizationId, null, cancellationToken).ConfigureAwait(false);
             if (start || ledger.RetiringVersions.Count > 0)
                 ledger.BeginRotation();
             var version = ledger.CurrentVersion;
@@ -133,7 +159,7 @@ public sealed partial class MailStore
         if (mailboxes.Count > 0)
         {
             // Mailboxes created before ledgers get their secret now: from this commit on, deleting it shreds them.
-            var secrets = ledger.AddMailboxes(mailboxes.Select(d => d["_id"].AsString));
+            var secrets = ledger.AddMailboxes(mailboxes.Select(d => KeyLedger.SecretId(d["_id"].AsString, KeyGenerationOf(d))));
             foreach (var mailbox in mailboxes)
             {
                 var id = mailbox["_id"].AsString;
@@ -149,7 +175,7 @@ public sealed partial class MailStore
                 try
                 {
                     changes.Add((Schema.Mailboxes, id, M.WrappedKey, mailbox[M.WrappedKey].AsBinary,
-                        KeyHierarchy.WrapMailboxKey(newMaster, secrets[id], version, organizationId, id, key), mailbox[M.KeyVersion].IsNull));
+                        KeyHierarchy.WrapMailboxKey(newMaster, secrets[KeyLedger.SecretId(id, KeyGenerationOf(mailbox))], version, organizationId, id, key), mailbox[M.KeyVersion].IsNull));
                 }
                 finally
                 {
@@ -240,7 +266,9 @@ public sealed partial class MailStore
         var legacy = document[M.KeyVersion].IsNull;
         var ledger = Ledger(organizationId);
         ledger.Shred(mailboxId, Now);
-        _keyCache.Evict(mailboxId);
+        _keyCache.Evict(KeyLedger.SecretId(mailboxId, KeyGenerationOf(document)));
+        if (!document[M.PreviousKeyGeneration].IsNull)
+            _keyCache.Evict(KeyLedger.SecretId(mailboxId, document[M.PreviousKeyGeneration].AsInt32));
         var (messages, blobs) = await RunOnWriter(ctx =>
         {
             var modSeq = (ulong)(ctx.Read(Schema.Mailboxes).FindById(mailboxId)?[M.ModSeq].AsInt64 ?? 0) + 1;

@@ -152,6 +152,8 @@ public sealed partial class MailStore
                     [E.LastActionTicks] = now.UtcTicks,
                 };
                 ctx.Insert(Schema.Entries, copy);
+                if ((copy[E.KeyGeneration].IsNull ? 0 : copy[E.KeyGeneration].AsInt32) != KeyGenerationOf(mailbox))
+                    mailbox[M.KeyRotationDirty] = true; // a new entry under the previous key: the rotation scans again
                 var flags = (MessageFlags)copy[E.Flags].AsInt32;
                 destination[F.UidNext] = (long)uid + 1;
                 destination[F.HighestModSeq] = modSeq;

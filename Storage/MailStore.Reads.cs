@@ -158,6 +158,25 @@ public sealed partial class MailStore
 
     private BsonDocument? FindFolderDocument(string mailboxId, string name, byte[] mailboxKey)
     {
+        var found = FindFolderDocumentWith(mailboxId, name, mailboxKey);
+        if (found is not null)
+            return found;
+        // The key may be from before a mailbox key rotation re-sealed the folder names: look again with the current one.
+        if (Collection(Schema.Mailboxes).FindById(mailboxId) is not { } mailbox)
+            return null;
+        var current = MailboxKey(mailbox);
+        try
+        {
+            return current.AsSpan().SequenceEqual(mailboxKey) ? null : FindFolderDocumentWith(mailboxId, name, current);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(current);
+        }
+    }
+
+    private BsonDocument? FindFolderDocumentWith(string mailboxId, string name, byte[] mailboxKey)
+    {
         var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
         try
         {
@@ -169,13 +188,13 @@ public sealed partial class MailStore
         }
     }
 
-    private static FolderInfo ToFolderInfo(BsonDocument d, byte[] mailboxKey)
+    private FolderInfo ToFolderInfo(BsonDocument d, byte[] mailboxKey)
     {
         var id = d["_id"].AsString;
         return new FolderInfo(
             id,
             d[F.MailboxId].AsString,
-            OpenFolderName(mailboxKey, id, d[F.NameSealed].AsBinary),
+            OpenFolderNameAnyKey(d[F.MailboxId].AsString, id, d[F.NameSealed].AsBinary, mailboxKey),
             (SpecialUse)d[F.SpecialUse].AsInt32,
             (uint)d[F.UidValidity].AsInt64,
             (uint)d[F.UidNext].AsInt64,
@@ -183,6 +202,28 @@ public sealed partial class MailStore
             d[F.MessageCount].AsInt32,
             d[F.UnseenCount].AsInt32,
             d[F.Subscribed].AsBoolean);
+    }
+
+    /// <summary>A folder name opened with <paramref name="mailboxKey"/>, or, when a mailbox key rotation re-sealed it
+    /// since that key was read, with the mailbox's current key.</summary>
+    private string OpenFolderNameAnyKey(string mailboxId, string folderId, byte[] sealedName, byte[] mailboxKey)
+    {
+        try
+        {
+            return OpenFolderName(mailboxKey, folderId, sealedName);
+        }
+        catch (CryptographicException) when (Collection(Schema.Mailboxes).FindById(mailboxId) is { } mailbox)
+        {
+            var current = MailboxKey(mailbox);
+            try
+            {
+                return OpenFolderName(current, folderId, sealedName);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(current);
+            }
+        }
     }
 
     internal static MessageMeta ToMessageMeta(BsonDocument d) => new(

@@ -15,15 +15,20 @@ namespace MailServer.Storage;
 public sealed partial class MailStore
 {
     /// <inheritdoc/>
-    public async Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken)
+    public Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => SetSubscribedOnceAsync(mailboxId, name, subscribed, cancellationToken));
+
+    private async Task<bool> SetSubscribedOnceAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         var normalised = NormaliseFolderName(name);
         using var keys = FolderKeys.For(this, mailboxId);
         var lookup = FolderLookup(keys.NameKey, mailboxId, normalised);
         var mailboxKey = keys.MailboxKey;
-        await RunOnWriter(ctx =>
+        return await RunOnWriter(ctx =>
         {
+            var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+            RequireCurrentKeyGeneration(mailbox, keys.Generation);
             var folder = ctx.Read(Schema.Folders).FindOne(Schema.Equal(F.NameLookup, lookup));
             if (folder is not null)
             {
@@ -34,7 +39,6 @@ public sealed partial class MailStore
                 }
                 return true;
             }
-            var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
             var names = OpenSubscriptionNames(mailboxKey, mailbox);
             if (subscribed ? names.Add(normalised) : names.Remove(normalised))
             {
@@ -47,6 +51,18 @@ public sealed partial class MailStore
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ListSubscriptions(string mailboxId)
+    {
+        try
+        {
+            return ListSubscriptionsOnce(mailboxId);
+        }
+        catch (CryptographicException)
+        {
+            return ListSubscriptionsOnce(mailboxId); // a mailbox key rotation re-sealed the names between our reads
+        }
+    }
+
+    private List<string> ListSubscriptionsOnce(string mailboxId)
     {
         var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
         var key = MailboxKey(mailbox);

@@ -172,16 +172,37 @@ public sealed partial class MailStore : IMailStore
         _lockFile?.Dispose();
     }
 
-    /// <summary>A copy of a mailbox's plain key (from the cache or unwrapped now). The caller zeroes it.</summary>
+    /// <summary>A copy of a mailbox's current plain key (from the cache or unwrapped now). The caller zeroes it.</summary>
     /// <exception cref="System.Security.Cryptography.CryptographicException">The master key does not open the mailbox key.</exception>
-    private byte[] MailboxKey(BsonDocument mailbox) => _keyCache.Get(mailbox["_id"].AsString, () => UnwrapMailboxKey(mailbox));
+    private byte[] MailboxKey(BsonDocument mailbox) => CurrentMailboxKey(mailbox).Key;
 
-    /// <summary>The mailbox key by id: the mailbox document is read only when the key is not cached (every
-    /// message read needs the key; reading the document each time was half of a message read's database work).</summary>
+    /// <summary>
+    /// A copy of a mailbox's current plain key and its generation. The document may be older than a mailbox key
+    /// rotation that ended meanwhile (its key destroyed): then the mailbox is read again and its new key returned.
+    /// </summary>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The master key does not open the mailbox key.</exception>
+    private (byte[] Key, int Generation) CurrentMailboxKey(BsonDocument mailbox)
+    {
+        var mailboxId = mailbox["_id"].AsString;
+        var generation = KeyGenerationOf(mailbox);
+        try
+        {
+            return (_keyCache.Get(Crypto.KeyLedger.SecretId(mailboxId, generation), () => UnwrapMailboxKey(mailbox)), generation);
+        }
+        catch (System.Security.Cryptography.CryptographicException) when (Collection(Schema.Mailboxes).FindById(mailboxId) is { } fresh && KeyGenerationOf(fresh) != generation)
+        {
+            return CurrentMailboxKey(fresh);
+        }
+    }
+
+    /// <summary>The mailbox key of generation <paramref name="generation"/> by mailbox id: the mailbox document is read only
+    /// when the key is not cached (every message read needs the key; reading the document each time was half of a
+    /// message read's database work).</summary>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    private byte[] MailboxKey(string mailboxId) =>
-        _keyCache.Get(mailboxId, () => UnwrapMailboxKey(
-            Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.")));
+    /// <exception cref="StaleKeyGenerationException">The mailbox no longer has a key of that generation.</exception>
+    private byte[] MailboxKey(string mailboxId, int generation) =>
+        _keyCache.Get(Crypto.KeyLedger.SecretId(mailboxId, generation), () => UnwrapMailboxKey(
+            Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}."), generation));
 
     private ILiteCollection<BsonDocument> Collection(string name) => _db.GetCollection(name);
 

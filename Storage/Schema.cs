@@ -52,6 +52,17 @@ internal static class Schema
         public const string ModSeq = "modSeq";
         /// <summary>Subscribed names that are not folders, a sealed JSON array (absent when none).</summary>
         public const string SubscriptionsSealed = "subscriptionsSealed";
+        /// <summary>The generation of the mailbox key (absent: 0); <c>keys rotate --mailbox</c> adds one. Its ledger secret is
+        /// <see cref="Crypto.KeyLedger.SecretId"/> of the mailbox and the generation.</summary>
+        public const string KeyGeneration = "kg";
+        /// <summary>While a mailbox key rotation runs: the previous mailbox key's wrap, its master key version (null: the
+        /// scheme from before ledgers) and its generation. Entries not re-wrapped yet still need it.</summary>
+        public const string PreviousWrappedKey = "prevWrappedKey";
+        public const string PreviousKeyVersion = "prevKv";
+        public const string PreviousKeyGeneration = "prevKg";
+        /// <summary>While a mailbox key rotation runs: true when a COPY or MOVE created entries under the previous key
+        /// since the rotation last scanned the mailbox (the rotation scans again before it ends).</summary>
+        public const string KeyRotationDirty = "kgDirty";
     }
 
     public static class FolderFields
@@ -87,6 +98,8 @@ internal static class Schema
         public const string WrappedKey = "wrappedKey";
         /// <summary>The header section, sealed under the message key (for ENVELOPE, header FETCH, SEARCH).</summary>
         public const string SummarySealed = "summary";
+        /// <summary>The generation of the mailbox key <see cref="WrappedKey"/> is wrapped under (absent: 0).</summary>
+        public const string KeyGeneration = "kg";
     }
 
     public static class QueueFields

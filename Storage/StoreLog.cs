@@ -47,6 +47,12 @@ internal static partial class StoreLog
     [LoggerMessage(EventId = 4023, Level = LogLevel.Information, Message = "Snapshot of the database taken for a backup: {Bytes} bytes, writer paused {Milliseconds} ms")]
     public static partial void SnapshotTaken(ILogger logger, long bytes, long milliseconds);
 
+    [LoggerMessage(EventId = 4024, Level = LogLevel.Information, Message = "Mailbox {MailboxId}: key generation {Generation} is current; re-wrapping its message keys")]
+    public static partial void MailboxKeyRotationStarted(ILogger logger, string mailboxId, int generation);
+
+    [LoggerMessage(EventId = 4025, Level = LogLevel.Information, Message = "Mailbox {MailboxId}: key rotation to generation {Generation} finished, {Rewrapped} message keys re-wrapped in {Milliseconds} ms; the previous key is destroyed")]
+    public static partial void MailboxKeyRotationFinished(ILogger logger, string mailboxId, int generation, long rewrapped, long milliseconds);
+
     [LoggerMessage(EventId = 4090, Level = LogLevel.Warning, Message = "The folder metadata cache could not follow a commit and was emptied")]
     public static partial void MetadataCacheReset(ILogger logger, Exception exception);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keys and backups benchmark: a Release server on a scratch copy of appsettings.json (free loopback ports) with
 # USERS extra users (one message to a group of all of them creates their mailboxes) and MESSAGES messages of 10 KB
-# for alice; then times `keys rotate` while the server runs, a full and an incremental `backup`, `backup verify
+# for alice; then times `keys rotate` and `keys rotate --mailbox alice` while the server runs, a full and an incremental `backup`, `backup verify
 # --all` and `restore` (with its reindex) into a fresh folder. Every verb prints its own figures.
 # Usage: bench/keys.sh [USERS] [MESSAGES]      (defaults: 2000 users, 5000 messages)
 set -euo pipefail
@@ -16,13 +16,14 @@ python3 - "$scratch" "$users" <<'PY'
 import json, re, socket, sys
 scratch, users = sys.argv[1], int(sys.argv[2])
 text = open("appsettings.json").read()
-config = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))
+# Comments (whole-line and after a value, outside strings) are allowed in the sample.
+config = json.loads(re.sub(r'("(?:\\.|[^"\\])*")|//[^\n]*', lambda m: m.group(1) or "", text))
 def free():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 ms = config["MailServer"]
 ms["DataDirectory"] = scratch + "/data"
 ms["Listeners"] = {"BindAddress": "127.0.0.1", "Smtp": free(), "Submission": free(), "Submissions": free(),
-                   "Imap": free(), "Imaps": free(), "Admin": "127.0.0.1:%d" % free()}
+                   "Imap": free(), "Imaps": free(), "Https": free(), "Admin": "127.0.0.1:%d" % free()}
 ms.setdefault("Dns", {})["TimeoutSeconds"] = 1
 org = ms["Organizations"][0]
 import base64, hashlib, os
@@ -47,6 +48,7 @@ dotnet bench/bin/Release/net10.0/mailserver-bench.dll smtp --port "$smtp" --to e
 dotnet bench/bin/Release/net10.0/mailserver-bench.dll smtp --port "$smtp" --to alice@example.test --messages "$messages" --sessions 20 --size 10k
 echo "stored: $(du -sm "$scratch/data" | cut -f1) MB"
 echo "== keys rotate (server running)"; cli keys rotate --org example | tail -1
+echo "== keys rotate --mailbox alice (server running)"; cli keys rotate --mailbox alice@example.test | head -1
 echo "== backup (full)"; cli backup --to "$scratch/backup"
 echo "== backup (incremental, after 500 more messages)"
 dotnet bench/bin/Release/net10.0/mailserver-bench.dll smtp --port "$smtp" --to alice@example.test --messages 500 --sessions 20 --size 10k >/dev/null

@@ -139,7 +139,10 @@ internal static class KeysCommand
                     await console.Out.WriteLineAsync($"  {s.LegacyMailboxes} mailbox(es) still wrapped directly under v1 (created before key ledgers; a rotation moves them)").ConfigureAwait(false);
                 if (s.Rotation is { } r)
                     await console.Out.WriteLineAsync($"  rotation to v{r.Version}: {r.State}, {r.Done}/{r.Total} re-wrapped in {r.Seconds:0.0} s{(r.Error is null ? "" : ": " + r.Error)}").ConfigureAwait(false);
-                await console.Out.WriteLineAsync($"  shredded mailboxes: {s.ShreddedMailboxes}").ConfigureAwait(false);
+                foreach (var m in s.MailboxRotations)
+                    await console.Out.WriteLineAsync($"  mailbox key rotation of {m.Address}: {m.State}" + (m.Generation > 0 ? $", generation {m.Generation}, {m.Done}/{m.Total} re-wrapped in {m.Seconds:0.0} s" : "") +
+                                                     (m.Error is null ? "" : ": " + m.Error)).ConfigureAwait(false);
+                await console.Out.WriteLineAsync($"  shredded mailboxes: {s.ShreddedMailboxes}; replaced mailbox keys destroyed: {s.ReplacedMailboxKeys}").ConfigureAwait(false);
                 if (s.AwaitingShredding.Count == 0)
                     await console.Out.WriteLineAsync("  awaiting shredding: none").ConfigureAwait(false);
                 foreach (var a in s.AwaitingShredding)
@@ -154,16 +157,22 @@ internal static class KeysCommand
         public string ArgumentSyntax => "";
         public int ArgumentCount => 0;
         public IReadOnlyList<CliOption> Options { get; } = [new("--org", "ALIAS", "the organization whose master key gets a new version"),
+            new("--mailbox", "ADDRESS", "instead: give this mailbox a new key, re-wrap its message keys, destroy the old key"),
             new("--no-wait", null, "start the rotation in the running server and return")];
-        public string Summary => "rotate an organization's master key: new version, every mailbox key re-wrapped, old version destroyed";
+        public string Summary => "rotate an organization's master key (--org) or one mailbox's key (--mailbox); the old key is destroyed";
         public string Details =>
             "Creates master key version N+1 (File provider: keys/<alias>.vN+1.key; Environment and SystemdCredential:\n" +
             "provide it first and restart), makes it current, and re-wraps every mailbox key and every held or\n" +
             "in-transit message key under it in the background while the server serves mail; message keys and bodies are\n" +
             "not touched. When nothing refers to the old version any more it is destroyed (File provider) or listed for\n" +
-            "you to remove. Interrupted (even by kill -9), it resumes at the next start or run. Prints progress.";
+            "you to remove. Interrupted (even by kill -9), it resumes at the next start or run. Prints progress.\n" +
+            "With --mailbox ADDRESS: the mailbox gets a new random key (under a new ledger secret); its folder names are\n" +
+            "re-sealed and every message key re-wrapped under it in batches while mail flows (bodies untouched); then the\n" +
+            "old key's secret is destroyed, so no copy of the database, older backups included, opens the old key.";
 
-        public Task<int> RunAsync(CliArguments arguments, CliConsole console) => KeysCommand.RunAsync(arguments, console,
+        public Task<int> RunAsync(CliArguments arguments, CliConsole console) => arguments.Value("--mailbox") is { } address
+            ? RotateMailboxAsync(arguments, console, address)
+            : KeysCommand.RunAsync(arguments, console,
             async (admin, _) =>
             {
                 var org = arguments.Value("--org") ?? throw new ArgumentException("--org ALIAS is required");
@@ -206,6 +215,46 @@ internal static class KeysCommand
                 return await DoneAsync(org.Alias, result.Version, result.Rewrapped, result.Elapsed.TotalSeconds, result.VersionsLeftToOperator, console).ConfigureAwait(false);
             });
 
+        private static Task<int> RotateMailboxAsync(CliArguments arguments, CliConsole console, string address) => KeysCommand.RunAsync(arguments, console,
+            async (admin, _) =>
+            {
+                var wait = !arguments.Flag("--no-wait");
+                using var response = await admin.SendAsync(HttpMethod.Post, "admin/keys/rotate-mailbox", JsonContent.Create(new MailboxRotateRequest(address, wait)),
+                    console.CancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                    return await FailAsync(response, console).ConfigureAwait(false);
+                if (!wait)
+                {
+                    await console.Out.WriteLineAsync($"key rotation of {address} started in the running server ('mailserver keys status' shows its progress)").ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                }
+                return await MailboxDoneAsync((await response.Content.ReadFromJsonAsync<MailboxRotationResultView>(Web, console.CancellationToken).ConfigureAwait(false))!, console)
+                    .ConfigureAwait(false);
+            },
+            async (store, config) =>
+            {
+                var (_, mailbox) = KeyAdministration.ResolveMailbox(store, config, address);
+                var progress = new SynchronousMailboxProgress(p => console.Out.WriteLine($"  {p.Done}/{p.Total} message key(s) re-wrapped"));
+                var r = await store.RotateMailboxKeyAsync(mailbox.MailboxId, progress, console.CancellationToken).ConfigureAwait(false);
+                return await MailboxDoneAsync(new MailboxRotationResultView(mailbox.Owner, r.MailboxId, r.Generation, r.Rewrapped, r.Elapsed.TotalSeconds, r.Resumed,
+                    r.OlderCopiesNeedRotation), console).ConfigureAwait(false);
+            },
+            timeout: Timeout.InfiniteTimeSpan);
+
+        private static async Task<int> MailboxDoneAsync(MailboxRotationResultView r, CliConsole console)
+        {
+            if (r.Resumed)
+                await console.Out.WriteLineAsync("resumed the key rotation an earlier run did not finish").ConfigureAwait(false);
+            await console.Out.WriteLineAsync(
+                $"{r.Address}: mailbox key generation {r.Generation} is current; {r.Rewrapped} message key(s) re-wrapped in {r.Seconds:0.00} s" +
+                (r.Seconds > 0 && r.Rewrapped > 0 ? $" ({r.Rewrapped / r.Seconds:0} per second)" : "") + "; the previous key is destroyed").ConfigureAwait(false);
+            if (r.OlderCopiesNeedRotation)
+                await console.Out.WriteLineAsync("  the previous key predates key ledgers: copies of the database taken before now stay readable with master key " +
+                                                 "version 1 until a rotation retires it ('mailserver keys rotate --org ALIAS')").ConfigureAwait(false);
+            await console.Out.WriteLineAsync("  backups taken before cannot open this mailbox with today's keys any more: take a new backup").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
         private static async Task<int> DoneAsync(string org, int version, long done, double seconds, IReadOnlyList<int> left, CliConsole console)
         {
             await console.Out.WriteLineAsync(
@@ -220,6 +269,11 @@ internal static class KeysCommand
     private sealed class SynchronousProgress(Action<RotationProgress> report) : IProgress<RotationProgress>
     {
         public void Report(RotationProgress value) => report(value);
+    }
+
+    private sealed class SynchronousMailboxProgress(Action<MailboxKeyRotationProgress> report) : IProgress<MailboxKeyRotationProgress>
+    {
+        public void Report(MailboxKeyRotationProgress value) => report(value);
     }
 
     private sealed class MailboxDeleteCommand : ICliCommand
@@ -311,7 +365,7 @@ internal static class KeysCommand
         private static async Task<int> PrintAsync(BackupReport r, CliConsole console)
         {
             await console.Out.WriteLineAsync(
-                $"backup {r.Snapshot} in {r.Directory}: {r.Mailboxes} mailbox(es), {r.Messages} message(s), {r.Queued} queued; " +
+                $"backup {r.Snapshot} in {r.Directory} at commit point {r.CommitPoint.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'}: {r.Mailboxes} mailbox(es), {r.Messages} message(s), {r.Queued} queued; " +
                 $"{r.FilesCopied} file(s) copied ({Size(r.BytesCopied)}), {r.FilesReused} unchanged; {Size(r.TotalBytes)} in all; " +
                 $"{r.Seconds:0.00} s (intake paused {r.WriterPausedMilliseconds:0} ms)" + (r.KeysIncluded ? "; keys included (sealed under the passphrase)" : "; keys NOT included"))
                 .ConfigureAwait(false);

@@ -343,10 +343,34 @@ public static partial class ConfigLoader
             var keyProvider = o.Enum<MasterKeyProviderKind>("MasterKeyProvider", MasterKeyProviderKind.File) ?? MasterKeyProviderKind.File;
             var keyName = o.String("MasterKeyName");
             if (keyName is not null && keyProvider == MasterKeyProviderKind.File)
-                o.Error("MasterKeyName", "applies to the Environment and SystemdCredential providers only (the File provider uses MasterKeyPath)");
+                o.Error("MasterKeyName", "applies to the Environment, SystemdCredential and Pkcs11 providers only (the File provider uses MasterKeyPath)");
             else if (keyName is not null && !MasterKeyNameSyntax().IsMatch(keyName))
                 o.Error("MasterKeyName", $"'{keyName}' must be letters, digits, '_', '-' or '.', at most 100 characters");
             var keySource = new MasterKeySourceConfig(keyProvider, keyName ?? MasterKeySourceConfig.DefaultName(keyProvider, alias.Length > 0 ? alias : id));
+            Pkcs11Config? pkcs11 = null;
+            if (o.Object("Pkcs11") is { } p11)
+            {
+                var library = p11.String("Library", required: true);
+                var token = p11.String("TokenLabel", required: true);
+                var pinFile = p11.String("PinFile");
+                var pinVariable = p11.String("PinEnvironmentVariable");
+                if (keyProvider != MasterKeyProviderKind.Pkcs11)
+                    p11.Error("Library", "Pkcs11 applies to MasterKeyProvider \"Pkcs11\" only");
+                if (library is not null && !File.Exists(Path.GetFullPath(library, _dataDirectory)))
+                    p11.Error("Library", $"the PKCS#11 module {Path.GetFullPath(library, _dataDirectory)} does not exist (Debian: /usr/lib/softhsm/libsofthsm2.so from softhsm2, or your HSM vendor's module)");
+                if (token is { Length: > 32 })
+                    p11.Error("TokenLabel", "a PKCS#11 token label has at most 32 characters");
+                if ((pinFile is null) == (pinVariable is null))
+                    p11.Error("PinFile", "give exactly one of PinFile (a file holding the user PIN, relative to DataDirectory) and PinEnvironmentVariable");
+                if (pinVariable is not null && !MasterKeyNameSyntax().IsMatch(pinVariable))
+                    p11.Error("PinEnvironmentVariable", $"'{pinVariable}' must be letters, digits, '_', '-' or '.', at most 100 characters");
+                p11.Finish();
+                if (library is not null && token is not null)
+                    pkcs11 = new Pkcs11Config(Path.GetFullPath(library, _dataDirectory), token,
+                        pinFile is null ? null : Path.GetFullPath(pinFile, _dataDirectory), pinVariable);
+            }
+            else if (keyProvider == MasterKeyProviderKind.Pkcs11)
+                o.Error("MasterKeyProvider", "the Pkcs11 provider needs a \"Pkcs11\" object: { \"Library\", \"TokenLabel\", \"PinFile\" or \"PinEnvironmentVariable\" }");
 
             var domains = o.Array("Domains", ReadDomain, required: true);
             var defaults = 0;
@@ -474,6 +498,7 @@ public static partial class ConfigLoader
             {
                 Postmaster = postmaster,
                 MasterKeySource = keySource,
+                Pkcs11 = pkcs11,
                 AdminApi = adminApi,
                 Tags = tags,
                 ContentFiltering = contentFiltering,

@@ -179,6 +179,9 @@ public sealed record OrganizationConfig(
     /// <summary>Where the master key comes from (a file at <see cref="MasterKeyPath"/> unless configured otherwise).</summary>
     public MasterKeySourceConfig MasterKeySource { get; init; } = MasterKeySourceConfig.FileSource;
 
+    /// <summary>The PKCS#11 token of the Pkcs11 key provider (null for the other providers).</summary>
+    public Pkcs11Config? Pkcs11 { get; init; }
+
     /// <summary>The organization's default domain (validation guarantees exactly one).</summary>
     public string DefaultDomain => Domains.First(d => d.Default).Name;
 }
@@ -192,7 +195,16 @@ public enum MasterKeyProviderKind
     Environment,
     /// <summary>A systemd credential per version in <c>$CREDENTIALS_DIRECTORY</c>: <c>name</c>, then <c>name.v2</c>, ...</summary>
     SystemdCredential,
+    /// <summary>An unextractable AES-256 key per version in a PKCS#11 token (an HSM; SoftHSM in the tests): label
+    /// <c>name</c>, then <c>name.v2</c>, ...; see <see cref="Pkcs11Config"/>.</summary>
+    Pkcs11,
 }
+
+/// <summary>
+/// <c>Organizations[].Pkcs11</c>: the PKCS#11 module, the token (by label) and where its user PIN comes from (a file
+/// or an environment variable; never the configuration itself, never logged).
+/// </summary>
+public sealed record Pkcs11Config(string Library, string TokenLabel, string? PinFile, string? PinEnvironmentVariable);
 
 /// <summary><c>Organizations[].MasterKeyProvider</c> and <c>MasterKeyName</c>.</summary>
 public sealed record MasterKeySourceConfig(MasterKeyProviderKind Provider, string Name)
@@ -205,6 +217,7 @@ public sealed record MasterKeySourceConfig(MasterKeyProviderKind Provider, strin
     {
         MasterKeyProviderKind.Environment => "MAILSERVER_MASTER_KEY_" + alias.ToUpperInvariant().Replace('-', '_'),
         MasterKeyProviderKind.SystemdCredential => "mailserver-" + alias + ".key",
+        MasterKeyProviderKind.Pkcs11 => "mailserver-" + alias,
         _ => "",
     };
 }

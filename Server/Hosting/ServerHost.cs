@@ -52,6 +52,25 @@ public static class ServerHost
             return 1;
         }
 
+        // 1b. Master keys in a PKCS#11 token: log in now, so a wrong PIN or a missing token stops the start with a clear
+        //     error (exit 2) instead of failing the first delivery.
+        if (ConfigLoader.Load(configPath, dataDirectoryOverride) is ConfigLoadResult.Ok { Config: var loaded })
+        {
+            var keys = new ConfiguredMasterKeys(() => loaded);
+            foreach (var org in loaded.Organizations.Where(o => o.MasterKeySource.Provider == MasterKeyProviderKind.Pkcs11))
+            {
+                try
+                {
+                    keys.OpenToken(org.Id);
+                }
+                catch (InvalidOperationException e)
+                {
+                    await Console.Error.WriteLineAsync($"mailserver: the master key of organization {org.Alias} cannot be reached: {e.Message}");
+                    return 2;
+                }
+            }
+        }
+
         // 2. Sample users without a password get one, printed once, hashed into the file.
         await FirstStartPasswords.EnsureAsync(configPath, dataDirectoryOverride, Console.Out, cancellationToken);
 
@@ -280,6 +299,7 @@ internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<strin
                 : throw new KeyNotFoundException($"Master key version {version} ({location}) does not exist."),
             MasterKeyProviderKind.Environment => MasterKeyText.Parse(_environment(location)
                 ?? throw new KeyNotFoundException($"The environment variable {location} (master key version {version} of {org.Alias}) is not set."), location),
+            MasterKeyProviderKind.Pkcs11 => Token(org).Derive(org.Id, version, Label(org, version), create: createMissing && version == 1),
             _ => ReadCredential(location, version, org.Alias),
         };
         return _keys.GetOrAdd((location, version), key);
@@ -293,9 +313,29 @@ internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<strin
         {
             MasterKeyProviderKind.File => File.Exists(location),
             MasterKeyProviderKind.Environment => !string.IsNullOrEmpty(_environment(location)),
+            MasterKeyProviderKind.Pkcs11 => Token(org).Exists(Label(org, version)),
             _ => CredentialPath(location) is { } path && File.Exists(path),
         };
     }
+
+    // One logged-in token session per module, token and PIN source for the whole process (a PKCS#11 login belongs
+    // to the application, and the CLI and the host may build several of these providers).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Pkcs11Config, Keys.Pkcs11MasterKeys> Tokens = new();
+
+    /// <summary>Logs in to the organization's PKCS#11 token (nothing for the other providers).</summary>
+    /// <exception cref="InvalidOperationException">The module, the token or the login failed (a wrong PIN, say).</exception>
+    public void OpenToken(string organizationId)
+    {
+        var org = Org(organizationId);
+        if (org.MasterKeySource.Provider == MasterKeyProviderKind.Pkcs11)
+            _ = Token(org).Exists(Label(org, 1));
+    }
+
+    private Keys.Pkcs11MasterKeys Token(OrganizationConfig org) =>
+        Tokens.GetOrAdd(org.Pkcs11 ?? throw new KeyNotFoundException($"Organization {org.Alias} has no Pkcs11 settings."), c => new Keys.Pkcs11MasterKeys(c, _environment));
+
+    private static string Label(OrganizationConfig org, int version) =>
+        version == 1 ? org.MasterKeySource.Name : org.MasterKeySource.Name + ".v" + version.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public void CreateVersion(string organizationId, int version)
     {
@@ -303,6 +343,12 @@ internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<strin
         if (org.MasterKeySource.Provider == MasterKeyProviderKind.File)
         {
             MasterKeyFile.Load(Describe(org, version), createIfMissing: true);
+            return;
+        }
+        if (org.MasterKeySource.Provider == MasterKeyProviderKind.Pkcs11)
+        {
+            // Generated inside the token, unextractable.
+            _keys.TryAdd((Describe(org, version), version), Token(org).Derive(org.Id, version, Label(org, version), create: true));
             return;
         }
         if (!HasVersion(organizationId, version))
@@ -320,6 +366,11 @@ internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<strin
         var location = Describe(org, version);
         if (_keys.TryRemove((location, version), out var key))
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        if (org.MasterKeySource.Provider == MasterKeyProviderKind.Pkcs11)
+        {
+            Token(org).Destroy(Label(org, version)); // C_DestroyObject: the key is gone from the token
+            return true;
+        }
         if (org.MasterKeySource.Provider != MasterKeyProviderKind.File)
             return false; // the operator removes the variable or credential
         MasterKeyFile.Destroy(location);
@@ -335,6 +386,7 @@ internal sealed class ConfiguredMasterKeys(Func<ServerConfig> config, Func<strin
         {
             MasterKeyProviderKind.File => FileMasterKeyProvider.VersionPath(org.MasterKeyPath, version),
             MasterKeyProviderKind.Environment => version == 1 ? org.MasterKeySource.Name : org.MasterKeySource.Name + "_V" + v,
+            MasterKeyProviderKind.Pkcs11 => $"pkcs11:token={Uri.EscapeDataString(org.Pkcs11?.TokenLabel ?? "")};object={Uri.EscapeDataString(Label(org, version))}",
             _ => version == 1 ? org.MasterKeySource.Name : org.MasterKeySource.Name + ".v" + v,
         };
     }

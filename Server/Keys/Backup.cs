@@ -10,7 +10,7 @@ namespace MailServer.Server.Keys;
 
 /// <summary>What one backup run did.</summary>
 public sealed record BackupReport(string Directory, string Snapshot, long Mailboxes, long Messages, long Queued, long FilesCopied, long FilesReused,
-    long BytesCopied, long TotalBytes, double Seconds, double WriterPausedMilliseconds, bool KeysIncluded);
+    long BytesCopied, long TotalBytes, double Seconds, double WriterPausedMilliseconds, bool KeysIncluded, DateTimeOffset CommitPoint);
 
 /// <summary>What a restore did, and the reindex that checked it.</summary>
 public sealed record RestoreReport(string DataDirectory, long Messages, long FilesRestored, IReadOnlyList<string> KeysWritten, IReadOnlyList<string> Notes);
@@ -91,9 +91,11 @@ public static class Backup
         long copied = 0, reused = 0, bytes = 0, total = 0;
         SnapshotContents contents;
         TimeSpan paused;
+        DateTimeOffset commitPoint;
         using (var session = await store.BeginBackupAsync(snapshotDirectory, cancellationToken).ConfigureAwait(false))
         {
             paused = session.WriterPaused;
+            commitPoint = session.CommitPoint;
             contents = MailStore.ReadSnapshot(Path.Combine(snapshotDirectory, "mail.db"));
             total += new FileInfo(Path.Combine(snapshotDirectory, "mail.db")).Length;
             var roots = store.BlobRoots;
@@ -188,7 +190,7 @@ public static class Backup
         // The manifest names the new snapshot: what only older ones needed goes.
         Prune(target, manifest);
         return new BackupReport(target, snapshotId, contents.Mailboxes, contents.Messages, contents.Queued, copied, reused, bytes, total,
-            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, paused.TotalMilliseconds, passphrase is not null);
+            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, paused.TotalMilliseconds, passphrase is not null, commitPoint);
     }
 
     /// <summary>

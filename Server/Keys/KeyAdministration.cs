@@ -16,9 +16,16 @@ public sealed record AwaitingShreddingView(string Address, string MailboxId, lon
 /// <summary>A rotation the running server is doing or did (since it started).</summary>
 public sealed record RotationView(int Version, string State, long Done, long Total, double Seconds, string? Error, IReadOnlyList<int> VersionsLeftToOperator);
 
-/// <summary>One organization's keys: versions with what refers to them, shredded mailboxes, mailboxes awaiting shredding, the rotation.</summary>
+/// <summary>A mailbox key rotation (<c>keys rotate --mailbox</c>): running, done, failed, or interrupted and waiting to resume.</summary>
+public sealed record MailboxRotationView(string Address, string MailboxId, int Generation, string State, long Done, long Total, double Seconds, string? Error);
+
+/// <summary>One organization's keys: versions with what refers to them, shredded mailboxes, mailboxes awaiting shredding, the rotations.</summary>
 public sealed record KeyStatusView(string Organization, string Alias, string Provider, int CurrentVersion, IReadOnlyList<KeyVersionView> Versions,
-    long LegacyMailboxes, int ShreddedMailboxes, IReadOnlyList<AwaitingShreddingView> AwaitingShredding, RotationView? Rotation);
+    long LegacyMailboxes, int ShreddedMailboxes, IReadOnlyList<AwaitingShreddingView> AwaitingShredding, RotationView? Rotation,
+    int ReplacedMailboxKeys, IReadOnlyList<MailboxRotationView> MailboxRotations);
+
+/// <summary>The outcome of <c>mailserver keys rotate --mailbox</c>.</summary>
+public sealed record MailboxRotationResultView(string Address, string MailboxId, int Generation, long Rewrapped, double Seconds, bool Resumed, bool OlderCopiesNeedRotation);
 
 /// <summary>The outcome of <c>mailserver mailbox delete</c>.</summary>
 public sealed record MailboxDeleteView(string Address, string MailboxId, int Messages, int FilesDeleted, bool OlderCopiesNeedRotation);
@@ -31,7 +38,8 @@ public static class KeyAdministration
 {
     /// <summary>The key status of every configured organization (or the one with alias <paramref name="alias"/>).</summary>
     /// <exception cref="ArgumentException">No organization has that alias.</exception>
-    public static IReadOnlyList<KeyStatusView> Status(MailStore store, ServerConfig config, string? alias, IReadOnlyDictionary<string, RotationView>? rotations = null)
+    public static IReadOnlyList<KeyStatusView> Status(MailStore store, ServerConfig config, string? alias, IReadOnlyDictionary<string, RotationView>? rotations = null,
+        IReadOnlyDictionary<string, MailboxRotationView>? mailboxRotations = null)
     {
         var result = new List<KeyStatusView>();
         foreach (var org in Organizations(config, alias))
@@ -52,8 +60,13 @@ public static class KeyAdministration
             var users = org.Users.Select(u => u.Email.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
             var awaiting = store.ListMailboxes(org.Id).Where(m => !users.Contains(m.Owner.ToLowerInvariant()))
                 .Select(m => new AwaitingShreddingView(m.Owner, m.MailboxId, m.MessageCount, m.UsedBytes)).ToList();
+            var mailboxes = store.ListMailboxes(org.Id).ToDictionary(m => m.MailboxId, StringComparer.Ordinal);
+            var known = (mailboxRotations?.Values ?? []).Where(r => mailboxes.ContainsKey(r.MailboxId)).ToList();
+            var interrupted = store.MailboxKeyRotationsPending(org.Id).Where(id => known.All(r => r.MailboxId != id))
+                .Select(id => new MailboxRotationView(mailboxes.GetValueOrDefault(id)?.Owner ?? id, id, 0, "interrupted (resumes at the next start or run)", 0, 0, 0, null));
             result.Add(new KeyStatusView(org.Id, org.Alias, org.MasterKeySource.Provider.ToString(), status.CurrentVersion, versions,
-                status.LegacyMailboxes, status.ShreddedMailboxes, awaiting, rotations?.GetValueOrDefault(org.Id)));
+                status.LegacyMailboxes, status.ShreddedMailboxes, awaiting, rotations?.GetValueOrDefault(org.Id),
+                store.Ledger(org.Id).Retired.Count, [.. known, .. interrupted]));
         }
         return result;
     }
@@ -77,6 +90,20 @@ public static class KeyAdministration
         return new MailboxDeleteView(normalised, result.MailboxId, result.Messages, result.FilesDeleted, result.OlderCopiesNeedRotation);
     }
 
+    /// <summary>The organization and the mailbox of <paramref name="address"/> (a user's address or alias).</summary>
+    /// <exception cref="ArgumentException">The address belongs to no organization's domain.</exception>
+    /// <exception cref="KeyNotFoundException">There is no mailbox for the address.</exception>
+    public static (OrganizationConfig Organization, MailboxInfo Mailbox) ResolveMailbox(MailStore store, ServerConfig config, string address)
+    {
+        var normalised = address.Trim().ToLowerInvariant();
+        var domain = normalised[(normalised.LastIndexOf('@') + 1)..];
+        var org = config.Organizations.FirstOrDefault(o => o.Domains.Any(d => d.Name.Equals(domain, StringComparison.OrdinalIgnoreCase)))
+                  ?? throw new ArgumentException($"{address} is not in a domain of any organization");
+        var owner = org.Users.FirstOrDefault(u => u.Aliases.Any(a => a.Equals(normalised, StringComparison.OrdinalIgnoreCase)))?.Email ?? normalised;
+        var mailbox = store.FindMailbox(org.Id, owner) ?? throw new KeyNotFoundException($"{address} has no mailbox");
+        return (org, mailbox);
+    }
+
     /// <summary>The organization with alias <paramref name="alias"/> (all when null).</summary>
     /// <exception cref="ArgumentException">No organization has that alias.</exception>
     public static IReadOnlyList<OrganizationConfig> Organizations(ServerConfig config, string? alias)
@@ -97,9 +124,46 @@ public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> conf
 {
     private readonly Channel<string> _requests = Channel.CreateUnbounded<string>();
     private readonly ConcurrentDictionary<string, RotationView> _rotations = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, MailboxRotationView> _mailboxRotations = new(StringComparer.Ordinal);
+    private CancellationToken _stopping = CancellationToken.None;
 
     /// <summary>Rotations since the server started, by organization id.</summary>
     public IReadOnlyDictionary<string, RotationView> Rotations => _rotations;
+
+    /// <summary>Mailbox key rotations since the server started, by mailbox id.</summary>
+    public IReadOnlyDictionary<string, MailboxRotationView> MailboxRotations => _mailboxRotations;
+
+    /// <summary>
+    /// Gives a mailbox a new key (or resumes its interrupted rotation) in the background of the running server; the
+    /// returned task ends with the rotation. It goes on when the caller stops waiting; a stop of the server interrupts it
+    /// and the next start resumes it.
+    /// </summary>
+    public Task<MailboxKeyRotationResult> RotateMailbox(string address, string mailboxId)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, 0, "running", 0, 0, 0, null);
+        var progress = new Progress<MailboxKeyRotationProgress>(p => _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, p.Generation,
+            "running", p.Done, p.Total, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, null));
+        return Task.Run(async () =>
+        {
+            try
+            {
+                var result = await Store.RotateMailboxKeyAsync(mailboxId, progress, _stopping).ConfigureAwait(false);
+                _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, result.Generation, "done", result.Rewrapped, result.Rewrapped,
+                    result.Elapsed.TotalSeconds, null);
+                KeysLog.MailboxKeyRotated(logger, mailboxId, result.Generation, result.Rewrapped);
+                return result;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                KeysLog.MailboxKeyRotationFailed(logger, e, mailboxId);
+                var last = _mailboxRotations.GetValueOrDefault(mailboxId);
+                _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, last?.Generation ?? 0, "failed", last?.Done ?? 0, last?.Total ?? 0,
+                    System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, e.Message);
+                throw;
+            }
+        });
+    }
 
     private MailStore Store => (MailStore)store;
 
@@ -117,8 +181,25 @@ public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> conf
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        _stopping = stoppingToken;
         foreach (var org in config().Organizations)
         {
+            try
+            {
+                if (Store.MailboxKeyRotationsPending(org.Id).Count > 0)
+                {
+                    KeysLog.MailboxKeyRotationsResumed(logger, org.Alias, Store.MailboxKeyRotationsPending(org.Id).Count);
+                    await Store.ResumeMailboxKeyRotationsAsync(org.Id, null, stoppingToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                KeysLog.MailboxKeyRotationFailed(logger, e, org.Alias);
+            }
             try
             {
                 if (Store.Ledger(org.Id).RetiringVersions.Count > 0)
@@ -172,6 +253,15 @@ internal static partial class KeysLog
 
     [LoggerMessage(EventId = 9103, Level = LogLevel.Warning, Message = "Mailbox {MailboxId} deleted by the administrator and its key destroyed ({Messages} messages)")]
     public static partial void MailboxDeleted(ILogger logger, string mailboxId, int messages);
+
+    [LoggerMessage(EventId = 9105, Level = LogLevel.Information, Message = "Resuming {Count} mailbox key rotation(s) of organization {Alias} interrupted before")]
+    public static partial void MailboxKeyRotationsResumed(ILogger logger, string alias, int count);
+
+    [LoggerMessage(EventId = 9106, Level = LogLevel.Information, Message = "Mailbox {MailboxId} has a new key (generation {Generation}); {Rewrapped} message keys re-wrapped, the previous key destroyed")]
+    public static partial void MailboxKeyRotated(ILogger logger, string mailboxId, int generation, long rewrapped);
+
+    [LoggerMessage(EventId = 9107, Level = LogLevel.Error, Message = "The mailbox key rotation of {Target} failed; it resumes at the next request or start")]
+    public static partial void MailboxKeyRotationFailed(ILogger logger, Exception exception, string target);
 
     [LoggerMessage(EventId = 9104, Level = LogLevel.Information, Message = "Backup to {Directory}: {Messages} messages, {Files} files copied ({Bytes} bytes) in {Milliseconds} ms")]
     public static partial void BackupDone(ILogger logger, string directory, long messages, long files, long bytes, long milliseconds);

@@ -11,6 +11,9 @@ namespace MailServer.Server.Keys;
 /// <summary>A backup request: the target folder and, for <c>--include-keys</c>, the passphrase (never logged).</summary>
 public sealed record BackupRequest(string To, string? Passphrase);
 
+/// <summary>A mailbox key rotation request; <c>Wait</c> false answers 202 at once.</summary>
+public sealed record MailboxRotateRequest(string Address, bool Wait = true);
+
 /// <summary>A mailbox deletion request.</summary>
 public sealed record MailboxDeleteRequest(string Address);
 
@@ -18,6 +21,7 @@ public sealed record MailboxDeleteRequest(string Address);
 /// Keys, mailbox deletion and backups on the admin listener (token required); the <c>mailserver keys</c>,
 /// <c>mailbox delete</c> and <c>backup</c> verbs call these while the server runs:
 /// <c>GET /admin/keys/status[?org=ALIAS]</c>, <c>POST /admin/keys/rotate?org=ALIAS</c> (202, runs in the background),
+/// <c>POST /admin/keys/rotate-mailbox</c> <c>{"address","wait"}</c> (the result when it ends; 202 with <c>wait</c> false),
 /// <c>POST /admin/mailboxes/delete</c> <c>{"address"}</c>, <c>POST /admin/backup</c> <c>{"to","passphrase"}</c>.
 /// Errors: 400 with <c>{"error"}</c> for bad input, 404 for an unknown mailbox, 409 when the provider cannot create a key version.
 /// </summary>
@@ -30,7 +34,7 @@ internal sealed class KeysEndpoints(IMailStore store, ConfigMonitor monitor, Key
         var group = endpoints.MapGroup("/admin").RequireAdminToken();
         group.MapGet("/keys/status", (string? org) =>
         {
-            try { return Results.Json(KeyAdministration.Status(Store, monitor.Config, org, rotations.Rotations)); }
+            try { return Results.Json(KeyAdministration.Status(Store, monitor.Config, org, rotations.Rotations, rotations.MailboxRotations)); }
             catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
         });
         group.MapPost("/keys/rotate", (string? org) =>
@@ -43,6 +47,24 @@ internal sealed class KeysEndpoints(IMailStore store, ConfigMonitor monitor, Key
             }
             catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
             catch (NotSupportedException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status409Conflict); }
+        });
+        group.MapPost("/keys/rotate-mailbox", async (MailboxRotateRequest request, CancellationToken ct) =>
+        {
+            try
+            {
+                var (_, mailbox) = KeyAdministration.ResolveMailbox(Store, monitor.Config, request.Address);
+                var running = rotations.RotateMailbox(mailbox.Owner, mailbox.MailboxId);
+                if (!request.Wait)
+                    return Results.Json(new { mailboxId = mailbox.MailboxId }, statusCode: StatusCodes.Status202Accepted);
+                var r = await running.WaitAsync(ct);
+                return Results.Json(new MailboxRotationResultView(mailbox.Owner, r.MailboxId, r.Generation, r.Rewrapped, r.Elapsed.TotalSeconds, r.Resumed, r.OlderCopiesNeedRotation));
+            }
+            catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
+            catch (KeyNotFoundException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status404NotFound); }
+            catch (Exception e) when (e is IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
+            {
+                return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status500InternalServerError);
+            }
         });
         group.MapPost("/mailboxes/delete", async (MailboxDeleteRequest request, CancellationToken ct) =>
         {

@@ -1,3 +1,4 @@
+using MailServer.Storage;
 using System.Text.Json.Nodes;
 using MailServer.Server.Configuration;
 using MailServer.Server.Security;
@@ -54,15 +55,27 @@ public sealed partial class WorkMailOperations
             }, call.CancellationToken);
         });
 
-        Write("DeleteUser", (call, doc) =>
+        // DeleteUser is the explicit deletion: after the configuration change, the user's mailbox is deleted and its key
+        // destroyed (crypto-shredding, workmail-behaviour.md §15), so its mail cannot be decrypted from any copy, old
+        // backups included. A user removed by editing the file only leaves the mailbox awaiting shredding (a typo must
+        // not destroy mail).
+        WriteAsync("DeleteUser", async call =>
         {
-            var (oi, org) = call.Organization(doc.Config);
-            var user = Entities.Find(org, call.Required("UserId"), EntityKind.User);
-            if (user is null)
-                return Change(); // WorkMail: deleting a user that is not there succeeds
-            if (user.Enabled)
-                throw WorkMailException.EntityState($"{user.Email} is enabled: deregister it first (DeregisterFromWorkMail)");
-            return Change([.. ReferenceEdits(oi, org, user, null), new JsonEdit.RemoveItem(Under(OrgPath(oi), "Users"), user.Index)]);
+            (string Organization, string Email)? removed = null;
+            var result = await _writer.UpdateAsync(doc =>
+            {
+                var (oi, org) = call.Organization(doc.Config);
+                var user = Entities.Find(org, call.Required("UserId"), EntityKind.User);
+                if (user is null)
+                    return Change(); // WorkMail: deleting a user that is not there succeeds
+                if (user.Enabled)
+                    throw WorkMailException.EntityState($"{user.Email} is enabled: deregister it first (DeregisterFromWorkMail)");
+                removed = (org.Id, user.Email);
+                return Change([.. ReferenceEdits(oi, org, user, null), new JsonEdit.RemoveItem(Under(OrgPath(oi), "Users"), user.Index)]);
+            }, call.CancellationToken);
+            if (removed is { } r && _store is MailStore store)
+                await store.DeleteMailboxAsync(r.Organization, r.Email.ToLowerInvariant(), call.CancellationToken);
+            return result;
         });
 
         Read("DescribeUser", (call, config) =>

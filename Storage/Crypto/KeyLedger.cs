@@ -56,6 +56,19 @@ public sealed class KeyLedger
     /// <summary>How many mailboxes have a secret.</summary>
     public int MailboxCount { get { lock (_lock) return _state.Mailboxes.Count; } }
 
+    /// <summary>
+    /// The ledger id of the secret of generation <paramref name="generation"/> of a mailbox's key: the mailbox id for
+    /// generation 0 (every mailbox's first key), <c>&lt;mailbox id&gt;/k&lt;generation&gt;</c> after <c>keys rotate --mailbox</c>.
+    /// </summary>
+    public static string SecretId(string mailboxId, int generation) =>
+        generation == 0 ? mailboxId : mailboxId + "/k" + generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Ids of every secret the ledger holds (mailbox ids and <see cref="SecretId"/>s of later generations).</summary>
+    public IReadOnlyList<string> SecretIds { get { lock (_lock) return [.. _state.Mailboxes.Keys]; } }
+
+    /// <summary>Secrets of replaced mailbox keys destroyed by <see cref="DestroySecrets"/>, with when.</summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> Retired { get { lock (_lock) return new Dictionary<string, DateTimeOffset>(_state.Retired); } }
+
     /// <summary>Mailboxes whose secret was destroyed, with when.</summary>
     public IReadOnlyDictionary<string, DateTimeOffset> Shredded { get { lock (_lock) return new Dictionary<string, DateTimeOffset>(_state.Shredded); } }
 
@@ -205,6 +218,7 @@ public sealed class KeyLedger
                     throw new InvalidOperationException($"Mailbox {id} was shredded; its id cannot be used again.");
                 if (!next.Mailboxes.TryGetValue(id, out var secret))
                     next.Mailboxes[id] = secret = RandomNumberGenerator.GetBytes(32);
+                next.Retired.Remove(id);
                 result[id] = secret;
             }
             var added = result.Where(p => !_state.Mailboxes.ContainsKey(p.Key)).ToList();
@@ -242,7 +256,32 @@ public sealed class KeyLedger
                 return;
             var next = _state.Clone();
             next.Mailboxes.Remove(mailboxId);
+            // The secrets of the mailbox's later key generations (keys rotate --mailbox) go with it.
+            foreach (var id in next.Mailboxes.Keys.Where(k => k.StartsWith(mailboxId + "/", StringComparison.Ordinal)).ToList())
+                next.Mailboxes.Remove(id);
             next.Shredded[mailboxId] = at;
+            Save(next, linkOnly: false);
+            _state = next;
+        }
+    }
+
+    /// <summary>
+    /// Destroys the secrets <paramref name="secretIds"/> of replaced mailbox keys (the mailbox lives on under a newer
+    /// key generation), durably: the file is rewritten without them. From then on no copy of the database opens those
+    /// keys. Idempotent.
+    /// </summary>
+    /// <exception cref="IOException">The ledger could not be written; the secrets are still there.</exception>
+    public void DestroySecrets(IReadOnlyCollection<string> secretIds, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(secretIds);
+        lock (_lock)
+        {
+            if (!secretIds.Any(_state.Mailboxes.ContainsKey))
+                return;
+            var next = _state.Clone();
+            foreach (var id in secretIds)
+                if (next.Mailboxes.Remove(id))
+                    next.Retired[id] = at;
             Save(next, linkOnly: false);
             _state = next;
         }
@@ -337,7 +376,7 @@ public sealed class KeyLedger
         var header = new State
         {
             Current = state.Current, Retiring = state.Retiring, OwnerHmac = state.OwnerHmac, OwnerSeal = state.OwnerSeal,
-            Queue = state.Queue, Events = state.Events, Shredded = state.Shredded,
+            Queue = state.Queue, Events = state.Events, Shredded = state.Shredded, Retired = state.Retired,
         };
         var plain = JsonSerializer.SerializeToUtf8Bytes(header, Json);
         var builder = new StringBuilder();
@@ -398,6 +437,7 @@ public sealed class KeyLedger
         public byte[] Events { get; set; } = [];
         public Dictionary<string, byte[]> Mailboxes { get; set; } = new(StringComparer.Ordinal);
         public Dictionary<string, DateTimeOffset> Shredded { get; set; } = new(StringComparer.Ordinal);
+        public Dictionary<string, DateTimeOffset> Retired { get; set; } = new(StringComparer.Ordinal);
 
         public State Clone() => new()
         {
@@ -409,6 +449,7 @@ public sealed class KeyLedger
             Events = Events,
             Mailboxes = new Dictionary<string, byte[]>(Mailboxes, StringComparer.Ordinal),
             Shredded = new Dictionary<string, DateTimeOffset>(Shredded, StringComparer.Ordinal),
+            Retired = new Dictionary<string, DateTimeOffset>(Retired, StringComparer.Ordinal),
         };
     }
 }

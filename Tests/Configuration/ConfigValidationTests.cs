@@ -78,7 +78,32 @@ public sealed class ConfigValidationTests
 
     [Test]
     public void A_master_key_name_is_for_the_environment_and_credential_providers_only() =>
-        AssertError(r => r.Org()["MasterKeyName"] = "MY_KEY", "$.MailServer.Organizations[0].MasterKeyName", "Environment and SystemdCredential");
+        AssertError(r => r.Org()["MasterKeyName"] = "MY_KEY", "$.MailServer.Organizations[0].MasterKeyName", "Environment, SystemdCredential and Pkcs11 providers only");
+
+    [Test]
+    public void The_pkcs11_provider_needs_its_token_settings() =>
+        AssertError(r => r.Org()["MasterKeyProvider"] = "Pkcs11", "$.MailServer.Organizations[0].MasterKeyProvider", "needs a \"Pkcs11\" object");
+
+    [Test]
+    public void A_pkcs11_module_that_does_not_exist_is_refused_with_its_path() =>
+        AssertError(r =>
+        {
+            r.Org()["MasterKeyProvider"] = "Pkcs11";
+            r.Org()["Pkcs11"] = new JsonObject { ["Library"] = "/nonexistent/libhsm.so", ["TokenLabel"] = "mailserver", ["PinFile"] = "hsm.pin" };
+        }, "$.MailServer.Organizations[0].Pkcs11.Library", "the PKCS#11 module /nonexistent/libhsm.so does not exist");
+
+    [Test]
+    public void A_pkcs11_pin_comes_from_exactly_one_place() =>
+        AssertError(r =>
+        {
+            r.Org()["MasterKeyProvider"] = "Pkcs11";
+            r.Org()["Pkcs11"] = new JsonObject { ["Library"] = "/bin/sh", ["TokenLabel"] = "mailserver", ["PinFile"] = "hsm.pin", ["PinEnvironmentVariable"] = "HSM_PIN" };
+        }, "$.MailServer.Organizations[0].Pkcs11.PinFile", "exactly one of PinFile");
+
+    [Test]
+    public void Pkcs11_settings_belong_to_the_pkcs11_provider() =>
+        AssertError(r => r.Org()["Pkcs11"] = new JsonObject { ["Library"] = "/bin/sh", ["TokenLabel"] = "mailserver", ["PinFile"] = "hsm.pin" },
+            "$.MailServer.Organizations[0].Pkcs11.Library", "MasterKeyProvider \"Pkcs11\" only");
 
     [Test]
     public void The_environment_provider_defaults_to_a_variable_named_after_the_alias()

@@ -114,6 +114,30 @@ public sealed class WorkMailApiTests
     }
 
     [Test]
+    public async Task Delete_user_destroys_the_mailbox_key_and_the_other_recipient_keeps_the_shared_message()
+    {
+        await using var server = await StartAsync();
+        var carolId = (await AwsJsonAsync(server, "create-user", "--organization-id", Org, "--name", "carol", "--display-name", "Carol",
+            "--password", "Initial-Passw0rd")).GetProperty("UserId").GetString()!;
+        await AwsAsync(server, "register-to-work-mail", "--organization-id", Org, "--entity-id", carolId, "--email", "carol@example.test");
+        var replies = await FlowRulesInboundTests.SendAsync(server, "someone@elsewhere.test", "for carol and alice", "carol@example.test", "alice@example.test");
+        Assert.That(replies[^2].Code, Is.EqualTo(250));
+
+        await AwsAsync(server, "deregister-from-work-mail", "--organization-id", Org, "--entity-id", carolId);
+        await AwsAsync(server, "delete-user", "--organization-id", Org, "--user-id", carolId);
+
+        var output = new StringWriter();
+        Assert.That(await MailServer.Server.Program.RunAsync(["keys", "status", "--config", server.ConfigPath], output, output, new StringReader("")), Is.EqualTo(0));
+        Assert.That(output.ToString(), Does.Contain("shredded mailboxes: 1").And.Contain("awaiting shredding: none"), output.ToString());
+        Assert.That(server.Output, Does.Contain("deleted and its key destroyed (1 messages)"));
+        await server.StopAsync();
+        await using var store = server.OpenStore();
+        Assert.That(store.FindMailbox(Org, "carol@example.test"), Is.Null, "carol's mailbox is gone");
+        Assert.That((await store.VerifyAsync(null, CancellationToken.None)).Failed, Is.EqualTo(0), "alice's copy of the shared message still decrypts");
+        Assert.That(store.Ledger(Org).Shredded, Has.Count.EqualTo(1));
+    }
+
+    [Test]
     public async Task A_wrong_signature_and_an_unknown_key_are_refused_and_change_nothing()
     {
         await using var server = await StartAsync();
