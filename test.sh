@@ -11,6 +11,7 @@ command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IM
 /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1 || need+=(python3-dkim)   # dkimpy: the independent DKIM signer/verifier
 [ -x /usr/bin/aws ] || need+=(awscli)   # the AWS CLI that drives the WorkMail API (aws workmail --endpoint-url)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)   # boto3, the SDK WorkMail scripts use
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)   # the IMAP server the mailbox-import tests pull from
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -21,6 +22,15 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build mailserver.sln -c Release -nologo -v q || { echo "Tests: 0 passed, 1 failed"; exit 1; }
+
+# One Dovecot for the whole run (the import tests' source server), on a free loopback port, stopped at the end.
+if [ -x /usr/sbin/dovecot ]; then
+  DOVECOT_DIR=$(mktemp -d)
+  if DOVECOT_IMAP_PORT=$(bash Tests/Support/dovecot.sh start "$DOVECOT_DIR"); then
+    export DOVECOT_DIR DOVECOT_IMAP_PORT
+    trap 'bash Tests/Support/dovecot.sh stop "$DOVECOT_DIR"' EXIT
+  fi
+fi
 
 results=$(mktemp -d)
 dotnet test Tests/MailServer.Tests.csproj -c Release --no-build --logger "trx;LogFileName=results.trx" \

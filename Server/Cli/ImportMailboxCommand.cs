@@ -113,6 +113,7 @@ internal sealed class ImportMailboxCommand : ICliCommand
                     return (int)response.StatusCode == 400 ? ExitCodes.InvalidInput : ExitCodes.Failure;
                 }
                 job = ImportJobRecord.FromJson(body);
+                printer.Baseline(job);
                 await console.Out.WriteLineAsync($"Import {job.JobId} started in the running server" +
                     (job.Folders.Count > 0 ? " (resuming from its checkpoint)" : "") + ".").ConfigureAwait(false);
                 if (arguments.Flag("--no-wait"))
@@ -199,23 +200,31 @@ internal sealed class ImportMailboxCommand : ICliCommand
         }
     }
 
-    /// <summary>Progress lines (one per change, at most every half second) and the final report.</summary>
+    /// <summary>Progress lines (one per change) and the final report: this run's counts, then the job's since its first run.</summary>
     private sealed class ProgressPrinter(CliConsole console)
     {
         private string? _last;
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-        private long _firstDone = -1;
+        private (long Imported, long Duplicates, long Failed, long Bytes)? _baseline;
+
+        /// <summary>The job's counts before this run (the first record seen is taken as that, when not given).</summary>
+        public void Baseline(ImportJobRecord job) => _baseline ??= (job.Imported, job.Duplicates, job.Failed, job.Bytes);
+
+        private (long Imported, long Duplicates, long Failed, long Bytes) ThisRun(ImportJobRecord job)
+        {
+            Baseline(job);
+            var b = _baseline!.Value;
+            return (job.Imported - b.Imported, job.Duplicates - b.Duplicates, job.Failed - b.Failed, job.Bytes - b.Bytes);
+        }
 
         public void Print(ImportJobRecord job)
         {
-            var done = job.Imported + job.Duplicates + job.Failed;
-            if (_firstDone < 0)
-                _firstDone = done;
+            var run = ThisRun(job);
+            var done = run.Imported + run.Duplicates + run.Failed;
             var seconds = Math.Max(_clock.Elapsed.TotalSeconds, 0.001);
-            var line = $"{job.JobId}  {job.CurrentFolder ?? "-"}: {done - _firstDone:N0}" +
-                       (job.Total is { } total ? $" of {total:N0}" : "") +
-                       $" messages this run ({job.Imported:N0} imported, {job.Duplicates:N0} already there, {job.Failed:N0} failed in all), " +
-                       $"{job.Bytes / 1048576.0:N1} MB, {(done - _firstDone) / seconds:N0} msg/s";
+            var line = $"{job.JobId}  {job.CurrentFolder ?? "-"}: {done:N0}" + (job.Total is { } total ? $" of {total:N0}" : "") +
+                       $" messages ({run.Imported:N0} imported, {run.Duplicates:N0} already there, {run.Failed:N0} failed), " +
+                       $"{run.Bytes / 1048576.0:N1} MB, {done / seconds:N0} msg/s, {run.Bytes / 1048576.0 / seconds:N1} MB/s";
             if (line == _last)
                 return;
             _last = line;
@@ -224,8 +233,10 @@ internal sealed class ImportMailboxCommand : ICliCommand
 
         public async Task<int> FinishAsync(ImportJobRecord job)
         {
-            await console.Out.WriteLineAsync($"Import {job.JobId} {job.State.ToString().ToLowerInvariant()}: {job.Imported:N0} message(s) imported " +
-                $"({job.Bytes / 1048576.0:N1} MB), {job.Duplicates:N0} already there, {job.Failed:N0} failed.").ConfigureAwait(false);
+            var run = ThisRun(job);
+            await console.Out.WriteLineAsync($"Import {job.JobId} {job.State.ToString().ToLowerInvariant()}. This run: {run.Imported:N0} imported " +
+                $"({run.Bytes / 1048576.0:N1} MB), {run.Duplicates:N0} already there, {run.Failed:N0} failed. In all: {job.Imported:N0} imported, " +
+                $"{job.Duplicates:N0} already there, {job.Failed:N0} failed.").ConfigureAwait(false);
             foreach (var folder in job.Folders)
                 await console.Out.WriteLineAsync($"  {folder.Source} -> {folder.Target}: {folder.Imported:N0} imported, {folder.Duplicates:N0} already there, {folder.Failed:N0} failed")
                     .ConfigureAwait(false);

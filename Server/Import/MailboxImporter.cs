@@ -18,6 +18,8 @@ public sealed class ImportQuotaException(string message) : Exception(message);
 /// <list type="bullet">
 /// <item>Idempotent: <see cref="MailStore.ImportAsync"/> stores each (folder, message) once, in the transaction
 /// that links it; a re-run or a resume after kill -9 skips what is there (counted as duplicates).</item>
+/// <item>Incremental: a run after a completed one reads each folder from its cursor, so it imports only what
+/// reached the source since (a second run with nothing new reads nothing).</item>
 /// <item>Resumable: the checkpoint (<see cref="ImportJobRecord"/>) holds each folder's source position; it is
 /// written every 50 messages, every second and at each folder's end, so a resume re-reads at most that much.</item>
 /// <item>A message that cannot be read or stored is reported (job errors, log event 9402) and the import goes on;
@@ -51,6 +53,11 @@ public sealed class MailboxImporter(MailStore store, string dataDirectory, ILogg
         job.EndTime = null;
         job.Total = null;
         job.StartTime = job.StartTime == default ? _time.GetUtcNow() : job.StartTime;
+        // Every run reads every folder from its cursor: a resume continues where the last run stopped, and a run
+        // after a completed one picks up what reached the source since (WorkMail's advice: run the migration again
+        // after the MX switch for the mail that arrived meanwhile).
+        foreach (var folder in job.Folders)
+            folder.Done = false;
         var lastSave = Stopwatch.StartNew();
         var sinceSave = 0;
         void Checkpoint(bool force)
