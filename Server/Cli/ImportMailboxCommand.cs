@@ -43,7 +43,8 @@ internal sealed class ImportMailboxCommand : ICliCommand
     public static ICliCommand Imap { get; } = new ImportMailboxCommand("imap", "", "import a mailbox from an IMAP server",
         "Pulls every folder of the mailbox from an IMAP server (WorkMail's imap.mail.REGION.awsapps.com, Dovecot,\n" +
         "Exchange, Gmail) read-only. The password is read from --password-file, else from the first line of standard input.\n" +
-        "With an administrator's login, --authorize-as names the mailbox to open (SASL PLAIN authorization identity).",
+        "With an administrator's login, --authorize-as names the mailbox to open (SASL PLAIN authorization identity,\n" +
+        "where the source server supports it: Dovecot master users, for example).",
         [
             new("--host", "HOST", "the IMAP server (required)"),
             new("--port", "PORT", "its port (default 993, or 143 with --security starttls|none)"),

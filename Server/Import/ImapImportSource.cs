@@ -15,7 +15,7 @@ namespace MailServer.Server.Import;
 /// <param name="Login">The user name to log in with: the mailbox's own, or an administrator's (with <paramref name="AuthorizeAs"/>).</param>
 /// <param name="Password">The password (never logged, never written to the job file).</param>
 /// <param name="AuthorizeAs">With an administrator's login: the mailbox to open, as the SASL PLAIN authorization identity
-/// (RFC 4616 §2; Dovecot master users, WorkMail's migration administrator, Exchange's impersonation).</param>
+/// (RFC 4616 §2), where the source server supports it (Dovecot master users, for example).</param>
 /// <param name="AcceptAnyCertificate">Skips certificate validation (a server with a self-signed certificate).</param>
 public sealed record ImapSourceOptions(string Host, int Port, ImapSourceSecurity Security, string Login, string Password, string? AuthorizeAs,
     bool AcceptAnyCertificate);
