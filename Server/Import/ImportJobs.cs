@@ -50,7 +50,8 @@ public sealed class ImportJobs(IMailStore store, ConfigMonitor monitor, ILogger<
         job.State = ImportJobState.Running;
         job.UpdateTime = DateTimeOffset.UtcNow;
         job.Save(DataDirectory);
-        _live[id] = job;
+        var started = Snapshot(job); // taken before the importer's thread starts changing the record
+        _live[id] = started;
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
         var importer = new MailboxImporter((MailStore)store, DataDirectory, logger);
         var target = new ImportTarget(user.OrganizationId, user.Email, () => monitor.Current.FindUser(user.Email)?.MailboxQuotaBytes);
@@ -67,7 +68,7 @@ public sealed class ImportJobs(IMailStore store, ConfigMonitor monitor, ILogger<
             _live[id] = Snapshot(job);
         }, CancellationToken.None);
         _running[id] = (task, cancel);
-        return Snapshot(job);
+        return started;
     }
 
     /// <summary>A copy of the record (the importer goes on changing its own).</summary>
