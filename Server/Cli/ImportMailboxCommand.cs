@@ -48,10 +48,10 @@ internal sealed class ImportMailboxCommand : ICliCommand
         [
             new("--host", "HOST", "the IMAP server (required)"),
             new("--port", "PORT", "its port (default 993, or 143 with --security starttls|none)"),
-            new("--security", "tls|starttls|none", "transport security (default tls)"),
+            new("--security", "MODE", "tls (implicit TLS, the default), starttls or none"),
             new("--login", "NAME", "the user name to log in with (required)"),
             new("--password-file", "FILE", "a file whose first line is the password"),
-            new("--authorize-as", "ADDRESS", "with an administrator's login: the mailbox to read"),
+            new("--authorize-as", "USER", "with an administrator's login: the mailbox to read"),
             new("--insecure", null, "accept any certificate (a self-signed source server)"),
         ]);
 
