@@ -33,6 +33,12 @@ public sealed record SmtpLimits
     /// <summary>Recipients outside the organization one user may address per UTC day (§17).</summary>
     public int ExternalRecipientsPerUserPerDay { get; init; } = 10_000;
 
+    /// <summary>
+    /// Message bytes being received and processed at once, server-wide (<see cref="BytesInFlight"/>): a DATA beyond it
+    /// is answered 452 4.3.1 and the client retries later.
+    /// </summary>
+    public long MaxBytesInFlight { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>Concurrent connections from one IP address.</summary>
     public int MaxConnectionsPerIp { get; init; } = 50;
 

@@ -158,10 +158,14 @@ public static partial class ConfigLoader
                 d.Finish();
             }
             var limits = ReadLimits(ms.Object("Limits"));
+            var contentFiltering = ReadContentFiltering(ms.Object("ContentFiltering"));
             var organizations = ms.Array("Organizations", ReadOrganization, required: true);
             ms.Finish();
 
-            return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations);
+            return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations)
+            {
+                ContentFiltering = contentFiltering,
+            };
         }
 
         private ListenersConfig ReadListeners(JsonObjectReader? l, string path)
@@ -265,7 +269,11 @@ public static partial class ConfigLoader
                 MaxMimeDepth: l.Int("MaxMimeDepth", x.MaxMimeDepth, 1, 1000),
                 MaxConnectionsPerIp: l.Int("MaxConnectionsPerIp", x.MaxConnectionsPerIp, 1, 100_000),
                 // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes; we let the admin lower it.
-                SessionTimeoutSeconds: l.Int("SessionTimeoutSeconds", x.SessionTimeoutSeconds, 10, 86_400));
+                SessionTimeoutSeconds: l.Int("SessionTimeoutSeconds", x.SessionTimeoutSeconds, 10, 86_400))
+            {
+                // One message is always admitted when nothing else is in flight, so the budget may be below the message size.
+                MaxBytesInFlightMiB = l.Int("MaxBytesInFlightMiB", x.MaxBytesInFlightMiB, 1, 1_048_576),
+            };
             l.Finish();
             return result;
         }
@@ -418,6 +426,7 @@ public static partial class ConfigLoader
             }
             var adminApi = ReadAdminApi(o.Object("AdminApi"));
             var tags = ReadTags(o);
+            var contentFiltering = ReadOrganizationContentFiltering(o.Object("ContentFiltering"));
             CheckEntityIdsAndNames(o, id, users, groups);
             o.Finish();
 
@@ -428,6 +437,7 @@ public static partial class ConfigLoader
                 MasterKeySource = keySource,
                 AdminApi = adminApi,
                 Tags = tags,
+                ContentFiltering = contentFiltering,
             };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)

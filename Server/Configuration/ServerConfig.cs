@@ -17,7 +17,11 @@ public sealed record ServerConfig(
     DnsConfig Dns,
     DeliveryConfig Delivery,
     LimitsConfig Limits,
-    IReadOnlyList<OrganizationConfig> Organizations);
+    IReadOnlyList<OrganizationConfig> Organizations)
+{
+    /// <summary>The spam and virus engines (MailServer.ContentFiltering); <see cref="ContentFilteringConfig.Off"/> when absent.</summary>
+    public ContentFilteringConfig ContentFiltering { get; init; } = ContentFilteringConfig.Off;
+}
 
 /// <summary>Where the server listens. Changing any of these needs a restart.</summary>
 /// <param name="BindAddress">The address every listener binds (0.0.0.0: all).</param>
@@ -98,6 +102,10 @@ public sealed record LimitsConfig(
 
     /// <summary>The largest message in bytes (the SIZE keyword's value).</summary>
     public long MaxMessageBytes => MaxMessageSizeMiB * 1024L * 1024L;
+
+    /// <summary>Message bytes being received and processed at once, server-wide, in MiB (admission by bytes: a DATA
+    /// beyond it gets 452 4.3.1). Default 256.</summary>
+    public int MaxBytesInFlightMiB { get; init; } = 256;
 }
 
 /// <summary>One tenant: its id, alias, key file, domains, directory entries and rule sections.</summary>
@@ -126,6 +134,9 @@ public sealed record OrganizationConfig(
 
     /// <summary>The organization's tags (TagResource, §2.7): at most 50, keys unique.</summary>
     public IReadOnlyList<TagConfig> Tags { get; init; } = [];
+
+    /// <summary>Whether the engines scan this organization's mail (Organizations[].ContentFiltering).</summary>
+    public OrganizationContentFilteringConfig ContentFiltering { get; init; } = OrganizationContentFilteringConfig.Default;
 
     /// <summary>The audit log settings in force (the defaults when the section is absent).</summary>
     public AuditLogConfig AuditLogSettings => AuditLog ?? AuditLogConfig.Default;

@@ -22,6 +22,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using MailServer.Rules.Sending;
 
 namespace MailServer.Server.Hosting;
 
@@ -101,8 +102,19 @@ public static class ServerHost
             sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
-        builder.Services.AddSingleton<IMailboxAccessObserver>(sp => new Audit.MailboxAccessAuditObserver(
-            sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
+        // Every IMAP mailbox operation is audited (§19.1); moves into and out of Junk E-mail also teach rspamd.
+        builder.Services.AddSingleton<ContentFiltering.JunkTrainingQueue>();
+        builder.Services.AddSingleton<IMailboxAccessObserver>(sp => new ContentFiltering.MailboxAccessObservers(
+            [
+                new Audit.MailboxAccessAuditObserver(sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()),
+                new ContentFiltering.JunkTrainingObserver(sp.GetRequiredService<ContentFiltering.JunkTrainingQueue>(), sp.GetRequiredService<Func<ServerConfig>>(),
+                    sp.GetRequiredService<ILogger<ContentFiltering.JunkTrainingObserver>>()),
+            ], sp.GetRequiredService<ILogger<ContentFiltering.MailboxAccessObservers>>()));
+        builder.Services.AddHostedService(sp => new ContentFiltering.JunkTrainingService(sp.GetRequiredService<ContentFiltering.JunkTrainingQueue>(),
+            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ContentFiltering.RspamdClient>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<ILogger<ContentFiltering.JunkTrainingService>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Metrics.MailMetrics>()));
+        builder.Services.AddSingleton(sp => new ContentFiltering.ContentEngineHealth(sp.GetRequiredService<ContentFiltering.RspamdClient>(),
+            sp.GetRequiredService<ContentFiltering.ClamdClient>(), sp.GetRequiredService<Func<ServerConfig>>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));

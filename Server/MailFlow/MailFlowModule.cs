@@ -1,10 +1,12 @@
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Rules.Dns;
+using MailServer.Rules.Sending;
 using MailServer.Rules.FlowRules;
 using MailServer.Rules.SenderAuthentication;
 using MailServer.Server.Admin;
 using MailServer.Server.Configuration;
+using MailServer.Server.ContentFiltering;
 using MailServer.Server.Delivery;
 using MailServer.Server.Dkim;
 using MailServer.Server.Events;
@@ -25,8 +27,8 @@ namespace MailServer.Server.MailFlow;
 /// </summary>
 /// <remarks>
 /// Needs from the rest of the composition: <see cref="Func{ServerConfig}"/> (the configuration in force),
-/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/> and
-/// <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
+/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/>,
+/// <see cref="ISubmissionObserver"/> (the audit log's submission records) and <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
 /// composition without it).
 /// </remarks>
 public static class MailFlowModule
@@ -49,9 +51,19 @@ public static class MailFlowModule
             new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName),
             sp.GetRequiredService<IDmarcEnforcementSource>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
             sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetRequiredService<IEmailEventLog>()));
+        // 1. Sending rights (submission, §5).
+        services.AddSingleton<SendingRightsStage>();
         // 2. Content filtering: the classifier seam (decisions.md: DMARC quarantine only, until an engine is configured).
+        // The engines (rspamd over HTTP, clamd over INSTREAM) when MailServer.ContentFiltering names them.
         services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
-        services.AddSingleton<ContentFilterStage>();
+        services.AddSingleton(_ => new RspamdClient(RspamdClient.CreateHttpClient()));
+        services.AddSingleton<ClamdClient>();
+        services.AddSingleton(sp => new ContentScanner(sp.GetRequiredService<RspamdClient>(), sp.GetRequiredService<ClamdClient>(),
+            sp.GetRequiredService<ILogger<ContentScanner>>(), sp.GetService<Metrics.MailMetrics>()));
+        services.AddSingleton(sp => new OutboundSpamThrottle(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new ContentFilterStage(sp.GetRequiredService<ISpamClassifier>(), sp.GetRequiredService<ContentScanner>(),
+            sp.GetRequiredService<OutboundSpamThrottle>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<ILogger<ContentFilterStage>>(),
+            sp.GetRequiredService<IEmailEventLog>(), sp.GetService<Metrics.MailMetrics>()));
         // 3. Flow rules and hooks (§9, §10): compiled once per configuration generation; held messages and their worker.
         services.AddSingleton(sp => new FlowRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
         services.AddSingleton(_ => HookClient.CreateHttpClient());

@@ -361,4 +361,46 @@ public sealed class ConfigValidationTests
         var result = ConfigLoader.Load("/nonexistent/appsettings.json");
         Assert.That(((ConfigLoadResult.Invalid)result).Errors.Single().Message, Does.StartWith("cannot read /nonexistent/appsettings.json"));
     }
+
+    [Test]
+    public void ContentFiltering_is_off_by_default_and_read_when_given()
+    {
+        var off = ConfigFixtures.LoadOk(ConfigFixtures.Valid());
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["ContentFiltering"] = JsonNode.Parse("""
+            { "RspamdUrl": "http://127.0.0.1:11333", "RspamdControllerUrl": "http://127.0.0.1:11334", "ClamdAddress": "/run/clamav/clamd.ctl",
+              "TimeoutSeconds": 5, "FailMode": "TempFail" }
+            """);
+        root.Org()["ContentFiltering"] = JsonNode.Parse("""{ "Enabled": false }""");
+        var on = ConfigFixtures.LoadOk(root);
+        Assert.Multiple(() =>
+        {
+            Assert.That(off.ContentFiltering.AnyEngine, Is.False);
+            Assert.That(off.Organizations[0].ContentFiltering.Enabled, Is.Null, "on whenever an engine is configured");
+            Assert.That(on.ContentFiltering.RspamdUrl!.ToString(), Is.EqualTo("http://127.0.0.1:11333/"));
+            Assert.That(on.ContentFiltering.ClamdAddress!.SocketPath, Is.EqualTo("/run/clamav/clamd.ctl"));
+            Assert.That(on.ContentFiltering.FailMode, Is.EqualTo(MailServer.Rules.ContentFiltering.EngineFailMode.TempFail));
+            Assert.That(on.ContentFiltering.TimeoutSeconds, Is.EqualTo(5));
+            Assert.That(on.Organizations[0].ContentFiltering.Enabled, Is.False);
+        });
+    }
+
+    [TestCase("RspamdUrl", "\"ftp://x\"", "is not an http:// or https:// URL")]
+    [TestCase("ClamdAddress", "\"clamd\"", "neither a socket path")]
+    [TestCase("ClamdAddress", "\"127.0.0.1:99999\"", "neither a socket path")]
+    [TestCase("FailMode", "\"Closed\"", "Open")]
+    [TestCase("TimeoutSeconds", "0", "")]
+    [TestCase("Unknown", "1", "")]
+    public void A_bad_ContentFiltering_setting_is_refused_with_its_path(string key, string json, string fragment) =>
+        AssertError(r => r.MailServer()["ContentFiltering"] = JsonNode.Parse($"{{ \"{key}\": {json} }}"), $"$.MailServer.ContentFiltering.{key}", fragment);
+
+    [Test]
+    public void A_controller_without_a_scanner_is_refused() =>
+        AssertError(r => r.MailServer()["ContentFiltering"] = JsonNode.Parse("""{ "RspamdControllerUrl": "http://127.0.0.1:11334" }"""),
+            "$.MailServer.ContentFiltering.RspamdControllerUrl", "needs RspamdUrl");
+
+    [Test]
+    public void An_organizations_Enabled_must_be_a_boolean() =>
+        AssertError(r => r.Org()["ContentFiltering"] = JsonNode.Parse("""{ "Enabled": "yes" }"""),
+            "$.MailServer.Organizations[0].ContentFiltering.Enabled", "expected true or false");
 }

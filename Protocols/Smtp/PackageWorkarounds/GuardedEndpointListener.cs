@@ -20,6 +20,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
     private readonly SmtpLimits _limits;
     private readonly ILogger _logger;
     private readonly Action<SmtpSessionState> _onSessionAccepted;
+    private readonly BytesInFlight? _bytesInFlight;
     private readonly ConcurrentDictionary<IPAddress, int> _perIp = new();
     private volatile bool _stopped;
 
@@ -27,8 +28,10 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
         Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> bound,
         SmtpLimits limits,
         ILogger logger,
-        Action<SmtpSessionState> onSessionAccepted)
+        Action<SmtpSessionState> onSessionAccepted,
+        BytesInFlight? bytesInFlight = null)
     {
+        _bytesInFlight = bytesInFlight;
         _bound = bound;
         _limits = limits;
         _logger = logger;
@@ -113,7 +116,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 
                 client.NoDelay = true;
                 var network = client.GetStream();
-                var guard = new ConnectionGuard(network, owner._limits);
+                var guard = new ConnectionGuard(network, owner._limits, owner._bytesInFlight);
                 var pipe = new GuardedDuplexPipe(network, guard, () =>
                 {
                     owner.Release(address);
