@@ -46,9 +46,16 @@ public sealed class Dovecot
         var result = ExternalProgram.RunAsync("bash", [script, "start", directory], TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
         if (result.ExitCode != 0 || !int.TryParse(result.StandardOutput.Trim(), out var port))
             throw new InvalidOperationException($"Dovecot did not start: {result}");
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-            ExternalProgram.RunAsync("bash", [script, "stop", directory], TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
-        return new Dovecot(directory, port);
+        return new Dovecot(directory, port) { _ownedScript = script };
+    }
+
+    private string? _ownedScript;
+
+    /// <summary>Stops the instance if this run started it (not test.sh's); the import tests' set-up fixture calls it at the end.</summary>
+    public static void StopIfOwned()
+    {
+        if (Shared.IsValueCreated && Shared.Value._ownedScript is { } script)
+            ExternalProgram.RunAsync("bash", [script, "stop", Shared.Value.Directory], TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
     }
 
     private static readonly object UsersLock = new();
