@@ -12,6 +12,7 @@ command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IM
 /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1 || need+=(python3-dkim)   # dkimpy: the independent DKIM signer/verifier
 [ -x /usr/bin/aws ] || need+=(awscli)   # the AWS CLI that drives the WorkMail API (aws workmail --endpoint-url)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)   # boto3, the SDK WorkMail scripts use
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)   # the IMAP server the mailbox-import tests pull from
 # The content filtering engines (spam and virus); the tests start private instances on loopback ports (no system service).
 command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -30,6 +31,15 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # The engines are installed now: a content filtering test that cannot start them fails instead of skipping.
 export MAILSERVER_TEST_ENGINES=required
 dotnet build mailserver.sln -c Release -nologo -v q || { echo "Tests: 0 passed, 1 failed"; exit 1; }
+
+# One Dovecot for the whole run (the import tests' source server), on a free loopback port, stopped at the end.
+if [ -x /usr/sbin/dovecot ]; then
+  DOVECOT_DIR=$(mktemp -d)
+  if DOVECOT_IMAP_PORT=$(bash Tests/Support/dovecot.sh start "$DOVECOT_DIR"); then
+    export DOVECOT_DIR DOVECOT_IMAP_PORT
+    trap 'bash Tests/Support/dovecot.sh stop "$DOVECOT_DIR"' EXIT
+  fi
+fi
 
 results=$(mktemp -d)
 dotnet test Tests/MailServer.Tests.csproj -c Release --no-build --logger "trx;LogFileName=results.trx" \

@@ -281,6 +281,7 @@ public sealed partial class MailStore
                 ctx.DeleteMany(Schema.Tombstones, Schema.Equal(Schema.TombstoneFields.FolderId, folder["_id"].AsString));
                 ctx.Delete(Schema.Folders, folder["_id"]);
             }
+            ctx.DeleteMany(Schema.Imports, Schema.Equal(Schema.ImportFields.MailboxId, mailboxId));
             ctx.Delete(Schema.Mailboxes, mailboxId);
             var remaining = ctx.Read(Schema.Entries);
             var queue = ctx.Read(Schema.Queue);

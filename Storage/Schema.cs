@@ -22,6 +22,11 @@ internal static class Schema
     public const string Tombstones = "tombstones";
     /// <summary>Messages held while a synchronous hook decides (MailStore.Held.cs).</summary>
     public const string Held = "held";
+    /// <summary>
+    /// Messages a mailbox import stored (MailStore.Import.cs): _id "mailboxId|HMAC(target folder, SHA-256 of the
+    /// message)", written in the transaction that links the entry, so an import run twice stores nothing twice.
+    /// </summary>
+    public const string Imports = "imports";
 
     /// <summary>
     /// The master key version a document's wrapped key is under (mailboxes, held, in-transit messages); absent:
@@ -130,6 +135,13 @@ internal static class Schema
         public const string Attempts = "attempts";
     }
 
+    public static class ImportFields
+    {
+        public const string MailboxId = "mailboxId";
+        public const string EntryId = "entryId";
+        public const string ImportedTicks = "importedAt";
+    }
+
     public static class SendCountFields
     {
         /// <summary>The _id is "org|HMAC(user)|yyyymmdd"; this is the number of external recipients counted.</summary>
@@ -169,6 +181,7 @@ internal static class Schema
         db.GetCollection(Queue).EnsureIndex(QueueFields.NextAttemptTicks);
         db.GetCollection(Held).EnsureIndex(HeldFields.NextAttemptTicks);
         db.GetCollection(Tombstones).EnsureIndex(TombstoneFields.FolderId);
+        db.GetCollection(Imports).EnsureIndex(ImportFields.MailboxId);
         // No index on EntryFields.MailboxId: nothing looks entries up by mailbox on a hot path, and each index
         // costs the writer on every delivery.
     }

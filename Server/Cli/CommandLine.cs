@@ -19,6 +19,12 @@ internal static class CommandLine
         new HashPasswordCommand(),
         new UserPasswdCommand(),
         new ImportWorkMailConfigCommand(),
+        ImportMailboxCommand.Imap,
+        ImportMailboxCommand.ExportZip,
+        ImportMailboxCommand.Mbox,
+        ImportMailboxCommand.Maildir,
+        ImportJobsCommand.Status,
+        ImportJobsCommand.Cancel,
         new ReindexCommand(),
         QueueCommand.List,
         QueueCommand.Retry,
@@ -132,6 +138,9 @@ internal static class CommandLine
         return await command.RunAsync(new CliArguments(ResolveConfigPath(config), data, positional, given), console).ConfigureAwait(false);
     }
 
+    /// <summary>A help column: padded to <paramref name="width"/>, and never running into the text after it.</summary>
+    private static string Column(string text, int width) => text.Length < width ? text.PadRight(width) : text + "  ";
+
     private static ICliCommand? FindCommand(IReadOnlyList<string> words) => Commands
         .Where(c => c.Name.Count <= words.Count && c.Name.SequenceEqual(words.Take(c.Name.Count), StringComparer.Ordinal))
         .MaxBy(c => c.Name.Count);
@@ -179,7 +188,7 @@ internal static class CommandLine
 
     private static string OwnOptions(ICliCommand c) => c.Options.Count == 0 ? "" :
         "Command options:\n" + string.Concat(c.Options.Select(o =>
-            $"  {(o.Name + (o.ValueName is null ? "" : " " + o.ValueName)),-22}{o.Help}\n")) + "\n";
+            $"  {Column(o.Name + (o.ValueName is null ? "" : " " + o.ValueName), 22)}{o.Help}\n")) + "\n";
 
     private const string CommonOptions =
         "Options:\n" +
@@ -195,7 +204,7 @@ internal static class CommandLine
     {
         var sb = new StringBuilder($"usage: mailserver {group} COMMAND [--config FILE] [--data DIR]\n\nCommands:\n");
         foreach (var c in Commands.Where(c => c.Name[0] == group))
-            sb.Append($"  {string.Join(' ', c.Name),-22}{c.Summary}\n");
+            sb.Append($"  {Column(string.Join(' ', c.Name), 22)}{c.Summary}\n");
         return sb.ToString();
     }
 
@@ -204,7 +213,7 @@ internal static class CommandLine
         var sb = new StringBuilder("usage: mailserver [COMMAND] [--config FILE] [--data DIR]\n\n" +
                                    "A self-hosted SMTP and IMAP mail server. Without a command it runs the server.\n\nCommands:\n");
         foreach (var c in Commands)
-            sb.Append($"  {(string.Join(' ', c.Name) + (c.ArgumentSyntax.Length > 0 ? " " + c.ArgumentSyntax : "")),-26}{c.Summary}\n");
+            sb.Append($"  {Column(string.Join(' ', c.Name) + (c.ArgumentSyntax.Length > 0 ? " " + c.ArgumentSyntax : ""), 26)}{c.Summary}\n");
         sb.Append('\n').Append(CommonOptions).Append("\nRun 'mailserver COMMAND --help' for a command's details.\n");
         return sb.ToString();
     }

@@ -146,6 +146,11 @@ public static class ServerHost
             sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
         builder.Services.AddSingleton<IAdminEndpoints, Keys.KeysEndpoints>();
+        // 6c. Mailbox imports (IMAP, WorkMail export zips, mbox, Maildir) in the background, through the store (not the mail-flow core).
+        builder.Services.AddSingleton(sp => new Import.ImportJobs(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ConfigMonitor>(),
+            sp.GetRequiredService<ILogger<Import.ImportJobs>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Import.ImportJobs>());
+        builder.Services.AddSingleton<IAdminEndpoints, Import.ImportEndpoints>();
 
         // The WorkMail API at POST / on the admin listener (SigV4 keys in Organizations[].AdminApi); writes go into the config file.
         builder.Services.AddSingleton(sp => new ConfigWriter(sp.GetRequiredService<ConfigMonitor>()));
@@ -218,6 +223,26 @@ public static class ServerHost
         await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         using var audit = new Audit.AuditLog(config.DataDirectory);
         return await new Retention.RetentionRunner(store, TimeProvider.System, audit).RunAsync(config, dryRun, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs an import with the server stopped: opens the store here and runs the job in this process, calling
+    /// <paramref name="progress"/> at each checkpoint.
+    /// </summary>
+    /// <exception cref="StoreLockedException">The server holds the data folder.</exception>
+    /// <exception cref="ArgumentException">The request is invalid.</exception>
+    /// <exception cref="Import.ImportSourceException">The source file cannot be opened.</exception>
+    public static async Task<Import.ImportJobRecord> RunImportAsync(ServerConfig config, Import.ImportRequest request,
+        Action<Import.ImportJobRecord> progress, CancellationToken cancellationToken)
+    {
+        var directory = config.ToDirectory();
+        var user = request.Validate(directory);
+        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var source = request.Open();
+        var job = request.NewOrResumed(config.DataDirectory, user, source.Description);
+        var target = new Import.ImportTarget(user.OrganizationId, user.Email, () => user.MailboxQuotaBytes);
+        return await new Import.MailboxImporter(store, config.DataDirectory, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+            .RunAsync(job, source, target, request.MarkSeen, request.RatePerSecond, progress, cancellationToken);
     }
 
     /// <summary>Opens the store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
