@@ -42,7 +42,11 @@ public sealed partial class MailStore
     /// <exception cref="ArgumentException">No messages, or the mailbox or folder does not exist.</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit or fsync failed; nothing was acknowledged.</exception>
     /// <exception cref="IOException">A blob could not be written.</exception>
-    public async Task<IReadOnlyList<ImportOutcome>> ImportAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+    public Task<IReadOnlyList<ImportOutcome>> ImportAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+        CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => ImportOnceAsync(mailboxId, folderName, messages, cancellationToken));
+
+    private async Task<IReadOnlyList<ImportOutcome>> ImportOnceAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -51,7 +55,8 @@ public sealed partial class MailStore
         cancellationToken.ThrowIfCancellationRequested();
         var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new ArgumentException($"No mailbox {mailboxId}.", nameof(mailboxId));
         var organizationId = mailbox[M.Organization].AsString;
-        var mailboxKey = MailboxKey(mailbox);
+        var (mailboxKey, generation) = CurrentMailboxKey(mailbox);
+        var generations = new Dictionary<string, int>(StringComparer.Ordinal) { [mailboxId] = generation };
         var written = new List<(int Index, string ImportId, string BlobId, byte[] Wrapped, byte[] Summary)>();
         var committed = false;
         try
@@ -59,10 +64,13 @@ public sealed partial class MailStore
             var folder = FindFolderDocument(mailboxId, folderName, mailboxKey)
                 ?? throw new ArgumentException($"Mailbox {mailboxId} has no folder named as requested.", nameof(folderName));
             var folderId = folder["_id"].AsString;
-            var ledgerKey = KeyHierarchy.ImportHmacKey(mailboxKey);
+            // The ledger's key must outlive mailbox key rotations (keys rotate --mailbox), or a re-run after one would
+            // import everything again: it is derived from the organization's owner-lookup key, which never rotates,
+            // and the mailbox id is part of what is hashed.
+            var ledgerKey = KeyHierarchy.ImportHmacKey(Ledger(organizationId).OwnerHmacKey);
             var normalised = NormaliseFolderName(folderName);
             var importIds = messages.Select(m => mailboxId + "|" + KeyHierarchy.Hmac(ledgerKey,
-                normalised + "\n" + Convert.ToHexStringLower(SHA256.HashData(m.Message.Span)))).ToList();
+                mailboxId + "\n" + normalised + "\n" + Convert.ToHexStringLower(SHA256.HashData(m.Message.Span)))).ToList();
             CryptographicOperations.ZeroMemory(ledgerKey);
             var ledger = Collection(Schema.Imports);
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -100,7 +108,7 @@ public sealed partial class MailStore
                         continue;
                     var item = messages[index];
                     var copy = LinkEntries(ctx, [(new DeliveryTarget(mailboxId, folderName, item.Flags), folderId)], blobId,
-                        new Dictionary<string, byte[]>(StringComparer.Ordinal) { [mailboxId] = wrapped }, summary, item.Message.Length,
+                        new Dictionary<string, byte[]>(StringComparer.Ordinal) { [mailboxId] = wrapped }, generations, summary, item.Message.Length,
                         item.InternalDate, now)[0];
                     if (item.Keywords.Count > 0)
                     {

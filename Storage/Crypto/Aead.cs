@@ -109,8 +109,8 @@ internal static class KeyHierarchy
         HKDF.DeriveKey(HashAlgorithmName.SHA256, mailboxKey, 32, salt: [], info: Aead.Utf8("mailserver folder-name hmac v1"));
 
     /// <summary>The HMAC key of a mailbox's import ledger (which messages an import stored), derived from the mailbox key.</summary>
-    public static byte[] ImportHmacKey(byte[] mailboxKey) =>
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, mailboxKey, 32, salt: [], info: Aead.Utf8("mailserver import ledger hmac v1"));
+    public static byte[] ImportHmacKey(byte[] ownerHmacKey) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, ownerHmacKey, 32, salt: [], info: Aead.Utf8("mailserver import ledger hmac v2"));
 
     /// <summary>The HMAC key for owner lookups, derived from the organization master key.</summary>
     public static byte[] OwnerHmacKey(byte[] masterKey) =>
