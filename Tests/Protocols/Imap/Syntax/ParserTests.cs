@@ -151,6 +151,14 @@ public sealed class ParserTests
             new SortCommand("A283", false, L(new SortCriterion(SortKey.Subject, false), new SortCriterion(SortKey.Date, true)), "UTF-8", new SearchKey.All(), null));
         yield return Row("A284 UID SORT (SUBJECT) US-ASCII TEXT \"not in mailbox\"",
             new SortCommand("A284", true, L(new SortCriterion(SortKey.Subject, false)), "US-ASCII", new SearchKey.Text("not in mailbox"), null));
+        yield return Row("A282 SORT RETURN (MIN COUNT) (DATE) UTF-8 SINCE 1-Feb-1994", // RFC 5267 §3.2 (ESORT)
+            new SortCommand("A282", false, L(new SortCriterion(SortKey.Date, false)), "UTF-8",
+                new SearchKey.Date(SearchDateField.Internal, SearchDateComparison.Since, new DateOnly(1994, 2, 1)), SearchReturnOptions.Min | SearchReturnOptions.Count));
+        yield return Row("A1 UID SORT RETURN (ALL) (REVERSE DISPLAYFROM DISPLAYTO) UTF-8 ALL", // RFC 5957 §2 with ESORT
+            new SortCommand("A1", true, L(new SortCriterion(SortKey.DisplayFrom, true), new SortCriterion(SortKey.DisplayTo, false)), "UTF-8", new SearchKey.All(), SearchReturnOptions.All));
+        yield return Row("a1 SEARCH UNSEEN YOUNGER 259200", // RFC 5032 §3
+            new SearchCommand("a1", false, null, And(Not(Flag("\\Seen")), new SearchKey.Within(false, 259200)), null));
+        yield return Row("a2 SEARCH OLDER 3600", new SearchCommand("a2", false, null, new SearchKey.Within(true, 3600), null));
         yield return Row("A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000",
             new ThreadCommand("A283", false, "ORDEREDSUBJECT", "UTF-8", new SearchKey.Date(SearchDateField.Internal, SearchDateComparison.Since, new DateOnly(2000, 3, 5))));
         yield return Row("A284 THREAD REFERENCES US-ASCII TEXT \"gewp\"", new ThreadCommand("A284", false, "REFERENCES", "US-ASCII", new SearchKey.Text("gewp")));
