@@ -69,7 +69,17 @@ public sealed record MessageMeta(
     IReadOnlyList<string> Keywords,
     DateTimeOffset InternalDate,
     long Size,
-    DateTimeOffset LastActionAt);
+    DateTimeOffset LastActionAt)
+{
+    /// <summary>When the message was saved into this folder by delivery, APPEND, COPY or MOVE (UTC; IMAP SAVEDATE,
+    /// RFC 8514). For messages stored before the server kept it: their internal date.</summary>
+    public DateTimeOffset SavedAt { get; init; }
+
+    /// <summary>A 128-bit key of the message's stored content, the same for every copy of it in one mailbox (COPY,
+    /// MOVE, a delivery to several folders) and different for different messages (IMAP EMAILID, RFC 8474 §5.1).
+    /// Zero when unknown.</summary>
+    public UInt128 ContentKey { get; init; }
+}
 
 /// <summary>Where a delivery puts one copy: a mailbox, a folder in it, and the flags it starts with.</summary>
 public sealed record DeliveryTarget(string MailboxId, string FolderName, MessageFlags Flags = MessageFlags.None);

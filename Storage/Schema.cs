@@ -83,6 +83,9 @@ internal static class Schema
         public const string InternalDateOffsetMinutes = "internalDateOffset";
         public const string Size = "size";
         public const string LastActionTicks = "lastActionAt";
+        /// <summary>When the message was saved into this folder (delivery, APPEND, COPY, MOVE; IMAP SAVEDATE, RFC 8514);
+        /// absent on entries written before it was kept.</summary>
+        public const string SavedTicks = "savedAt";
         public const string BlobId = "blobId";
         public const string WrappedKey = "wrappedKey";
         /// <summary>The header section, sealed under the message key (for ENVELOPE, header FETCH, SEARCH).</summary>

@@ -60,6 +60,8 @@ internal static class CapabilityHandler
         yield return "SORT=DISPLAY"; // RFC 5957: DISPLAYFROM / DISPLAYTO sort keys
         yield return "ESORT"; // RFC 5267 §3: SORT RETURN (MIN MAX ALL COUNT [SAVE])
         yield return "WITHIN"; // RFC 5032: SEARCH OLDER / YOUNGER
+        yield return "OBJECTID"; // RFC 8474: MAILBOXID, EMAILID, THREADID (NIL: threads are not kept)
+        yield return "SAVEDATE"; // RFC 8514
         yield return "COMPRESS=DEFLATE"; // RFC 4978
         yield return "STATUS=SIZE"; // RFC 8438: STATUS (SIZE), also in LIST RETURN (STATUS (SIZE))
         yield return "QUOTA"; // RFC 9208

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 
@@ -15,11 +16,11 @@ internal static class CreateHandler
         var location = MailboxNames.Locate(session, name, MailboxAccessAction.Create); // "Other Users/<owner>/<folder>": created in the owner's mailbox
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
-        await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
+        var created = await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
         await CreateSuperiorsAsync(session, location, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
-            session.Store.FindFolder(location.MailboxId, location.FolderName)?.FolderId); // workmail-behaviour §19.1
-        return ImapCompletion.Ok("CREATE completed");
+            created.FolderId); // workmail-behaviour §19.1
+        return new ImapCompletion(new ResponseCode.MailboxObjectId(ObjectIds.MailboxId(created)), "CREATE completed"); // RFC 8474 §4
     }
 
     /// <summary>RFC 9051 §6.3.4, §6.3.6: the server "SHOULD create any superior hierarchical names that are needed",

@@ -24,10 +24,11 @@ public static class FetchDataWriter
     };
 
     /// <summary>True for the items this class writes (the content items); false for FLAGS, UID, INTERNALDATE,
-    /// RFC822.SIZE and MODSEQ, which the session writes from metadata.</summary>
+    /// RFC822.SIZE, MODSEQ, SAVEDATE, EMAILID and THREADID, which the session writes from metadata.</summary>
     public static bool IsContentItem(FetchItem item) => item is not FetchItem.Attribute
     {
-        Kind: FetchAttribute.Flags or FetchAttribute.Uid or FetchAttribute.InternalDate or FetchAttribute.Rfc822Size or FetchAttribute.ModSeq,
+        Kind: FetchAttribute.Flags or FetchAttribute.Uid or FetchAttribute.InternalDate or FetchAttribute.Rfc822Size or FetchAttribute.ModSeq
+            or FetchAttribute.SaveDate or FetchAttribute.EmailId or FetchAttribute.ThreadId,
     };
 
     /// <summary>Writes one FETCH data item, name and value, as the next tokens of <paramref name="writer"/>.

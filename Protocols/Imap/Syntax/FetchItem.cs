@@ -25,6 +25,12 @@ public enum FetchAttribute
     Uid,
     /// <summary>MODSEQ (RFC 7162 §3.1.4).</summary>
     ModSeq,
+    /// <summary>SAVEDATE (RFC 8514 §4): when the message was saved into the mailbox.</summary>
+    SaveDate,
+    /// <summary>EMAILID (RFC 8474 §5.1).</summary>
+    EmailId,
+    /// <summary>THREADID (RFC 8474 §5.2).</summary>
+    ThreadId,
 }
 
 /// <summary>The text part of a section specifier (RFC 9051 §9 section-msgtext / section-text).</summary>

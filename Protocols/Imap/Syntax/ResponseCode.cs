@@ -165,6 +165,12 @@ public abstract record ResponseCode
             w.Atom("COPYUID").Number(UidValidity).Atom(SourceUids.ToString()).Atom(DestinationUids.ToString());
     }
 
+    /// <summary>MAILBOXID of a selected or created mailbox (RFC 8474 §4).</summary>
+    public sealed record MailboxObjectId(string Id) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w) => w.Atom("MAILBOXID").BeginList().Atom(Id).EndList();
+    }
+
     /// <summary>HIGHESTMODSEQ of the mailbox (RFC 7162 §3.1.2.1).</summary>
     public sealed record HighestModSeq(ulong Value) : ResponseCode
     {

@@ -11,9 +11,9 @@ public sealed class CreateTests
     {
         await using var server = await ImapTestServer.StartAsync();
         await using var client = await server.LoggedInAsync();
-        Assert.That(await client.CommandAsync("c1", "CREATE Projects/"), Is.EqualTo(new[] { "c1 OK CREATE completed" }));
-        Assert.That(await client.CommandAsync("c2", "CREATE Projects/Alpha"), Is.EqualTo(new[] { "c2 OK CREATE completed" }));
-        Assert.That(await client.CommandAsync("c3", "CREATE projects/alpha"), Is.EqualTo(new[] { "c3 OK CREATE completed" }).Or.EqualTo(new[] { "c3 NO [ALREADYEXISTS] A folder with that name exists already." }));
+        Assert.That(await client.CommandAsync("c1", "CREATE Projects/"), Has.Count.EqualTo(1).And.All.Matches(@"^c1 OK \[MAILBOXID \(F[0-9a-f]{32}\)\] CREATE completed$"));
+        Assert.That(await client.CommandAsync("c2", "CREATE Projects/Alpha"), Has.Count.EqualTo(1).And.All.Matches(@"^c2 OK \[MAILBOXID \(F[0-9a-f]{32}\)\] CREATE completed$"));
+        Assert.That(await client.CommandAsync("c3", "CREATE projects/alpha"), Has.Count.EqualTo(1).And.All.Matches(@"^c3 OK \[MAILBOXID \(F[0-9a-f]{32}\)\] CREATE completed$").Or.EqualTo(new[] { "c3 NO [ALREADYEXISTS] A folder with that name exists already." }));
         Assert.That(await client.CommandAsync("c4", "CREATE Projects"), Is.EqualTo(new[] { "c4 NO [ALREADYEXISTS] A folder with that name exists already." }));
         Assert.That(await client.CommandAsync("c5", "CREATE inbox"), Is.EqualTo(new[] { "c5 NO [ALREADYEXISTS] INBOX exists already" }));
         Assert.That(await client.CommandAsync("l1", "LIST \"\" Projects*"), Does.Contain("* LIST (\\HasChildren) \"/\" Projects").And.Contain("* LIST (\\HasNoChildren) \"/\" Projects/Alpha"));
