@@ -21,6 +21,8 @@ public enum SpecialUse
     Drafts,
     Trash,
     Junk,
+    /// <summary>\Archive (RFC 6154 §2): a folder the user made for archiving, by IMAP CREATE ... (USE (\Archive)).</summary>
+    Archive,
 }
 
 /// <summary>The WorkMail folders every mailbox is created with, and their special use.</summary>
@@ -184,7 +186,15 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Creates a folder.</summary>
     /// <exception cref="FolderOperationException">The name exists already.</exception>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken);
+    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken) =>
+        CreateFolderAsync(mailboxId, name, SpecialUse.None, cancellationToken);
+
+    /// <summary>Creates a folder with a special use (IMAP CREATE-SPECIAL-USE, RFC 6154 §3); whether the use is
+    /// allowed is the caller's decision.</summary>
+    /// <exception cref="FolderOperationException">The name exists already.</exception>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    /// <exception cref="ArgumentException"><paramref name="specialUse"/> is <see cref="SpecialUse.Inbox"/>.</exception>
+    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken);
 
     /// <summary>Renames a folder and its children, keeping UIDVALIDITY and messages.</summary>
     /// <exception cref="FolderOperationException">No such folder, the new name exists, or the folder is INBOX.</exception>

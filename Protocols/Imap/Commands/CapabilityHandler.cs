@@ -46,6 +46,7 @@ internal static class CapabilityHandler
         yield return "MOVE";
         yield return "CHILDREN";
         yield return "SPECIAL-USE";
+        yield return "CREATE-SPECIAL-USE"; // RFC 6154 §3
         yield return "LIST-EXTENDED";
         yield return "LIST-STATUS";
         yield return "CONDSTORE";
