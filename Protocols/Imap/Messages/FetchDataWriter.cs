@@ -19,7 +19,7 @@ public static class FetchDataWriter
         FetchItem.Attribute a => a.Kind is FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text or FetchAttribute.Body or FetchAttribute.BodyStructure,
         FetchItem.BodySection b => !(b.Section.Part.Count == 0 &&
                                      b.Section.Text is SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot),
-        FetchItem.Binary or FetchItem.BinarySize => true,
+        FetchItem.Binary or FetchItem.BinarySize or FetchItem.Preview => true,
         _ => throw new ArgumentOutOfRangeException(nameof(item)),
     };
 
@@ -48,6 +48,10 @@ public static class FetchDataWriter
         ArgumentNullException.ThrowIfNull(message);
         switch (item)
         {
+            case FetchItem.Preview:
+                // RFC 8970 §3.1: always computed here, so LAZY changes nothing and the answer is never NIL.
+                writer.Atom("PREVIEW").String(MessagePreview.Of(message));
+                return;
             case FetchItem.Attribute { Kind: FetchAttribute.Envelope }:
                 writer.Atom("ENVELOPE");
                 WriteEnvelope(writer, message, message.Root);

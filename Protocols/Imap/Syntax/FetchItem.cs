@@ -107,6 +107,9 @@ public abstract record FetchItem
         public string ResponseName => "BINARY[" + PartText(Part) + "]" + Origin(Partial);
     }
 
+    /// <summary>PREVIEW, or PREVIEW (LAZY) (RFC 8970 §3): a short plain-text preview of the message.</summary>
+    public sealed record Preview(bool Lazy) : FetchItem;
+
     /// <summary>BINARY.SIZE[part] (RFC 3516 §4.1).</summary>
     public sealed record BinarySize(ValueList<uint> Part) : FetchItem
     {

@@ -737,6 +737,27 @@ public static class ImapCommandParser
                 }
                 case "BINARY.SIZE":
                     return new FetchItem.BinarySize(ReadBinarySection());
+                case "PREVIEW":
+                {
+                    // RFC 8970 §7: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY".
+                    var save = r.Position;
+                    if (r.TryConsume((byte)' ') && r.Peek() == '(')
+                    {
+                        r.TryConsume((byte)'(');
+                        if (r.TryConsumeKeyword("LAZY"))
+                        {
+                            while (r.TryConsume((byte)' '))
+                            {
+                                if (!r.TryConsumeKeyword("LAZY"))
+                                    throw new ImapSyntaxException("Unknown PREVIEW modifier");
+                            }
+                            r.Expect((byte)')', "')'");
+                            return new FetchItem.Preview(Lazy: true);
+                        }
+                    }
+                    r.Seek(save); // a FETCH modifier list (CHANGEDSINCE ...) follows, not PREVIEW's
+                    return new FetchItem.Preview(Lazy: false);
+                }
                 default:
                     throw new ImapSyntaxException($"Unknown FETCH attribute {name}");
             }

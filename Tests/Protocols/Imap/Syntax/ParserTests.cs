@@ -132,6 +132,16 @@ public sealed class ParserTests
                 new FetchItem.BinarySize(L(2u)),
                 Att(FetchAttribute.Rfc822), Att(FetchAttribute.Rfc822Header), Att(FetchAttribute.Rfc822Text), Att(FetchAttribute.BodyStructure),
                 Att(FetchAttribute.Uid), Att(FetchAttribute.ModSeq), Att(FetchAttribute.InternalDate), Att(FetchAttribute.Envelope)), null, false));
+        yield return Row("A2 FETCH 1 (RFC822.SIZE PREVIEW)", // RFC 8970 §4
+            new FetchCommand("A2", false, Seq("1"), L<FetchItem>(Att(FetchAttribute.Rfc822Size), new FetchItem.Preview(false)), null, false));
+        yield return Row("A3 FETCH 1:4 (PREVIEW (LAZY))", new FetchCommand("A3", false, Seq("1:4"), L<FetchItem>(new FetchItem.Preview(true)), null, false));
+        yield return Row("A4 UID FETCH 1:* PREVIEW (CHANGEDSINCE 7)", new FetchCommand("A4", true, Seq("1:*"), L<FetchItem>(new FetchItem.Preview(false)), 7, false));
+        yield return Row("27 uid fetch 1:* (emailid threadid savedate)", // RFC 8474 §5, RFC 8514 §4
+            new FetchCommand("27", true, Seq("1:*"), L(Att(FetchAttribute.EmailId), Att(FetchAttribute.ThreadId), Att(FetchAttribute.SaveDate)), null, false));
+        yield return Row("28 search emailid M6d99ac3275bb4e", new SearchCommand("28", false, null, new SearchKey.EmailId("M6d99ac3275bb4e"), null)); // RFC 8474 §6
+        yield return Row("29 SEARCH SAVEDBEFORE 1-Jan-2020 SAVEDATESUPPORTED", // RFC 8514 §5
+            new SearchCommand("29", false, null, And(new SearchKey.Date(SearchDateField.Saved, SearchDateComparison.Before, new DateOnly(2020, 1, 1)), new SearchKey.SaveDateSupported()), null));
+        yield return Row("6 status foo (mailboxid)", new StatusCommand("6", "foo", L(StatusItem.MailboxId))); // RFC 8474 §4.3
         yield return Row("s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)", // RFC 7162 §3.1.4.1
             new FetchCommand("s100", true, Seq("1:*"), L(Att(FetchAttribute.Flags)), 12345, false));
         yield return Row("s100 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)", // RFC 7162 §3.2.6
