@@ -64,6 +64,7 @@ internal static class CapabilityHandler
         yield return "OBJECTID"; // RFC 8474: MAILBOXID, EMAILID, THREADID (NIL: threads are not kept)
         yield return "SAVEDATE"; // RFC 8514
         yield return "PREVIEW"; // RFC 8970: FETCH PREVIEW [(LAZY)]
+        yield return "BINARY"; // RFC 3516: FETCH BINARY / BINARY.SIZE, APPEND ~{n}
         yield return "COMPRESS=DEFLATE"; // RFC 4978
         yield return "STATUS=SIZE"; // RFC 8438: STATUS (SIZE), also in LIST RETURN (STATUS (SIZE))
         yield return "QUOTA"; // RFC 9208
