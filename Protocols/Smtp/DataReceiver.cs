@@ -28,6 +28,9 @@ internal sealed class DataReceiver(
     ILogger logger,
     ISubmissionObserver? submissions = null) : IMessageStore, IMessageStoreFactory
 {
+    /// <summary>Messages up to this size are checked on the session's own thread (no hand-off to the pool).</summary>
+    private const int InlineCheckBytes = 64 * 1024;
+
     public IMessageStore CreateInstance(ISessionContext context) => this;
 
     public async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
@@ -47,7 +50,11 @@ internal sealed class DataReceiver(
             var message = MessageChecks.Assemble(buffer);
             ContentVerdict verdict;
             using (var deadline = new CancellationTokenSource(mimeParseBudget))
-                verdict = await Task.Run(() => MessageChecks.Check(message, options.Limits, deadline.Token), cancellationToken).ConfigureAwait(false);
+                // A small message is checked in microseconds on this thread; a big one on the pool, so a slow MIME
+                // structure (bounded by the budget) does not hold the connection's I/O thread.
+                verdict = message.Length <= InlineCheckBytes
+                    ? MessageChecks.Check(message, options.Limits, deadline.Token)
+                    : await Task.Run(() => MessageChecks.Check(message, options.Limits, deadline.Token), cancellationToken).ConfigureAwait(false);
             if (Refusal(verdict) is { } refusal)
             {
                 logger.MessageRefused(refusal.Reason);

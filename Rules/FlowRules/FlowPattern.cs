@@ -1,3 +1,4 @@
+using MailServer.Rules.Addressing;
 namespace MailServer.Rules.FlowRules;
 
 /// <summary>The four pattern forms of §9.4, least specific first (the enum order is the specificity order).</summary>
@@ -105,15 +106,15 @@ public sealed class FlowPattern
         if (p.StartsWith("*.", StringComparison.Ordinal))
         {
             var domain = p[2..];
-            if (IsDomain(domain))
+            if (AddressSyntax.IsValidDomain(domain, requireDot: false))
                 return new FlowPattern(p, PatternKind.WildcardDomain, domain);
         }
         else if (!p.Contains('*'))
         {
             var at = p.LastIndexOf('@');
-            if (at < 0 && IsDomain(p))
+            if (at < 0 && AddressSyntax.IsValidDomain(p, requireDot: false))
                 return new FlowPattern(p, PatternKind.Domain, p);
-            if (at > 0 && at == p.IndexOf('@') && IsLocalPart(p[..at]) && IsDomain(p[(at + 1)..]))
+            if (at > 0 && AddressSyntax.IsValidAddress(p))
                 return new FlowPattern(p, PatternKind.Address, p);
         }
         error = $"'{text}' is not an address, a domain, *.domain or *";
@@ -143,30 +144,4 @@ public sealed class FlowPattern
 
     /// <inheritdoc />
     public override string ToString() => Text;
-
-    private static bool IsDomain(string d)
-    {
-        if (d.Length is 0 or > 253)
-            return false;
-        foreach (var label in d.Split('.'))
-        {
-            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-')
-                return false;
-            foreach (var c in label)
-                if (!(char.IsAsciiLetterOrDigit(c) || c == '-'))
-                    return false;
-        }
-        return true;
-    }
-
-    // RFC 5322 §3.2.3 dot-atom text, without '+' (refused above) and without quoted forms.
-    private static bool IsLocalPart(string l)
-    {
-        if (l.Length is 0 or > 64 || l[0] == '.' || l[^1] == '.' || l.Contains(".."))
-            return false;
-        foreach (var c in l)
-            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*-/=?^_`{|}~.".Contains(c)))
-                return false;
-        return true;
-    }
 }

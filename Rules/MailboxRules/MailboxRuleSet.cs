@@ -1,3 +1,4 @@
+using MailServer.Rules.Addressing;
 namespace MailServer.Rules.MailboxRules;
 
 /// <summary>A problem in a mailbox rule definition; <see cref="Path"/> is relative to the user's MailboxRules array, e.g. <c>[1].Actions[0].To</c>.</summary>
@@ -28,10 +29,10 @@ public sealed class MailboxRuleSet
 
     /// <summary>
     /// Validates and compiles: names present and unique; at least one condition and one action; non-empty texts
-    /// and folder names; Forward/Redirect to an address (<paramref name="isAddress"/>).
+    /// and folder names; Forward/Redirect to an address (<see cref="AddressSyntax.IsValidAddress"/>, any case, spaces around it ignored).
     /// </summary>
     /// <returns>The set, or null with the errors filled in.</returns>
-    public static MailboxRuleSet? Compile(IReadOnlyList<MailboxRuleDefinition> rules, Func<string, bool> isAddress, List<MailboxRuleError> errors)
+    public static MailboxRuleSet? Compile(IReadOnlyList<MailboxRuleDefinition> rules, List<MailboxRuleError> errors)
     {
         var before = errors.Count;
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -71,8 +72,8 @@ public sealed class MailboxRuleSet
                     case MailboxRuleAction.Copy { Folder: var g } when string.IsNullOrWhiteSpace(g):
                         Error($"Actions[{j}].Folder", "is required");
                         break;
-                    case MailboxRuleAction.Forward { To: var t } when !isAddress(t):
-                    case MailboxRuleAction.Redirect { To: var u } when !isAddress(u):
+                    case MailboxRuleAction.Forward { To: var t } when !IsAddress(t):
+                    case MailboxRuleAction.Redirect { To: var u } when !IsAddress(u):
                         Error($"Actions[{j}].To", "is not a valid email address");
                         break;
                 }
@@ -154,4 +155,6 @@ public sealed class MailboxRuleSet
     };
 
     private static bool Contains(string haystack, string needle) => haystack.Contains(needle, StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsAddress(string text) => AddressSyntax.IsValidAddress(text.Trim().ToLowerInvariant());
 }

@@ -1,4 +1,5 @@
 using MailServer.Server.Configuration;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Cli;
 

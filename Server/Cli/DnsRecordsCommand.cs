@@ -1,6 +1,7 @@
 using System.Text;
 using MailServer.Server.Configuration;
 using MailServer.Server.Dkim;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Cli;
 

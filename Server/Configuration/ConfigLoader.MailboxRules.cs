@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MailServer.Rules.MailboxRules;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Configuration;
 
@@ -18,7 +19,7 @@ public static partial class ConfigLoader
             if (rules.Count > 0)
             {
                 var problems = new List<MailboxRuleError>();
-                MailboxRuleSet.Compile(rules, a => AddressSyntax.IsValidAddress(a.Trim().ToLowerInvariant()), problems);
+                MailboxRuleSet.Compile(rules, problems);
                 foreach (var p in problems)
                     Add(user.PathOf("MailboxRules") + p.Path, p.Message);
             }

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using MailServer.Server.Security;
+using MailServer.Rules.Addressing;
+using MailServer.Rules.FlowRules;
 
 namespace MailServer.Server.Configuration;
 
@@ -683,105 +685,91 @@ public static partial class ConfigLoader
                 : new SmtpGatewayConfig(name, host, port, user, password, security.Value);
         }
 
+        /// <summary>
+        /// Reads the FlowRules section's shape (types, required keys, action names per direction, the hook's URL); what
+        /// the rules mean (patterns, names, limits, gateway and hook requirements) is checked once, by the rule engine's
+        /// own compiler (<see cref="FlowRuleSet.Compile"/>), whose errors come back here with their JSON paths.
+        /// </summary>
         private FlowRulesConfig ReadFlowRules(JsonObjectReader? f, HashSet<string> gateways)
         {
             if (f is null)
                 return new FlowRulesConfig([], []);
-            var inbound = f.Array("Inbound", (e, p) => ReadFlowRule(e, p, FlowRulesConfig.InboundActions, gateways));
-            var outbound = f.Array("Outbound", (e, p) => ReadFlowRule(e, p, FlowRulesConfig.OutboundActions, gateways));
-            CheckUniqueNames(inbound.Select(r => r.Name), f.PathOf("Inbound"), "inbound rule");
-            CheckUniqueNames(outbound.Select(r => r.Name), f.PathOf("Outbound"), "outbound rule");
-            // §35 #8: at most 1,000 sender patterns per organization.
-            var senderPatterns = inbound.Concat(outbound).Sum(r => r.SenderPatterns.Count);
-            if (senderPatterns > 1000)
-                Add(f.Path, $"an organization can have at most 1000 sender patterns, found {senderPatterns}");
+            var (inbound, inboundIndexes) = ReadFlowRuleArray(f, "Inbound", FlowRulesConfig.InboundActions);
+            var (outbound, outboundIndexes) = ReadFlowRuleArray(f, "Outbound", FlowRulesConfig.OutboundActions);
             f.Finish();
+            if (FlowRuleSet.Compile(inbound.Select(FlowRulesMapping.ToDefinition).ToList(), outbound.Select(FlowRulesMapping.ToDefinition).ToList(), gateways)
+                is FlowRuleCompilation.Invalid invalid)
+            {
+                foreach (var error in invalid.Errors)
+                    Add(FlowRulePath(f.Path, error.Path, inboundIndexes, outboundIndexes), error.Message);
+            }
             return new FlowRulesConfig(inbound, outbound);
         }
 
-        private FlowRuleConfig? ReadFlowRule(JsonElement element, string path, IReadOnlyList<string> actions, HashSet<string> gateways)
+        /// <summary>The rules of one direction that could be read, and each one's index in the config's array.</summary>
+        private (List<FlowRuleConfig> Rules, List<int> Indexes) ReadFlowRuleArray(JsonObjectReader f, string key, IReadOnlyList<string> actions)
+        {
+            var indexes = new List<int>();
+            var next = 0;
+            var rules = f.Array(key, (e, p) =>
+            {
+                var index = next++;
+                var rule = ReadFlowRule(e, p, actions);
+                if (rule is not null)
+                    indexes.Add(index);
+                return rule;
+            });
+            return (rules, indexes);
+        }
+
+        /// <summary>
+        /// The JSON path of a compiler error ("Inbound[1].SenderPatterns[0]", or "" for the whole section): the
+        /// compiler counts only the rules it was given, so its index is mapped back to the rule's place in the file.
+        /// </summary>
+        private static string FlowRulePath(string sectionPath, string errorPath, List<int> inboundIndexes, List<int> outboundIndexes)
+        {
+            if (errorPath.Length == 0)
+                return sectionPath;
+            var match = System.Text.RegularExpressions.Regex.Match(errorPath, @"^(Inbound|Outbound)\[(\d+)\](.*)$");
+            if (!match.Success)
+                return sectionPath + "." + errorPath;
+            var indexes = match.Groups[1].Value == "Inbound" ? inboundIndexes : outboundIndexes;
+            var compiled = int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+            return $"{sectionPath}.{match.Groups[1].Value}[{indexes[compiled]}]{match.Groups[3].Value}";
+        }
+
+        private FlowRuleConfig? ReadFlowRule(JsonElement element, string path, IReadOnlyList<string> actions)
         {
             var r = JsonObjectReader.Open(element, path, errors);
             if (r is null)
                 return null;
             var name = r.String("Name", required: true);
             var action = r.Name("Action", actions, null, required: true);
-            var senders = r.Strings("SenderPatterns", Pattern);
-            var recipients = r.Strings("RecipientPatterns", Pattern);
-            foreach (var key in new[] { "SenderPatterns", "RecipientPatterns" })
-                if (!r.Has(key) || (element.GetProperty(key).ValueKind == JsonValueKind.Array && element.GetProperty(key).GetArrayLength() == 0))
-                    r.Error(key, "a rule needs at least one pattern (use \"*\" for any address)");
-            // §35 #7: at most 250 sender patterns per rule.
-            if (senders.Count > 250)
-                r.Error("SenderPatterns", $"a rule can have at most 250 sender patterns, found {senders.Count}");
-
+            // Patterns are kept as written (trimmed, lower case); the compiler says which are not patterns.
+            var senders = r.Strings("SenderPatterns", (value, _) => value.Trim().ToLowerInvariant());
+            var recipients = r.Strings("RecipientPatterns", (value, _) => value.Trim().ToLowerInvariant());
             var gateway = r.String("SmtpGateway");
-            if (action == "RouteToSmtpGateway")
-            {
-                if (gateway is null)
-                    r.Error("SmtpGateway", "is required for the RouteToSmtpGateway action");
-                else if (!gateways.Contains(gateway))
-                    r.Error("SmtpGateway", $"no SMTP gateway is named '{gateway}'");
-            }
-            else if (gateway is not null)
-            {
-                r.Error("SmtpGateway", "is only used with the RouteToSmtpGateway action");
-            }
-
-            HookConfig? hook = null;
             var hookReader = r.Object("Hook");
-            if (action == "RunHook")
-            {
-                if (hookReader is null)
-                    r.Error("Hook", "is required for the RunHook action");
-                else
-                    hook = ReadHook(hookReader, actions);
-                // §10.1: "Synchronous Run Lambda rules support the * destination condition only."
-                if (hook is { Synchronous: true } && !(recipients.Count == 1 && recipients[0] == "*"))
-                    r.Error("RecipientPatterns", "a synchronous hook rule must have exactly the recipient pattern \"*\" (§10.1)");
-            }
-            else if (hookReader is not null)
-            {
-                r.Error("Hook", "is only used with the RunHook action");
-            }
+            var hook = hookReader is null ? null : ReadHook(hookReader, actions);
             r.Finish();
-            return name is null || action is null ? null : new FlowRuleConfig(name, action, senders, recipients, gateway, hook);
+            return name is null || action is null || (hookReader is not null && hook is null)
+                ? null
+                : new FlowRuleConfig(name, action, senders, recipients, gateway, hook);
         }
 
         private HookConfig? ReadHook(JsonObjectReader h, IReadOnlyList<string> actions)
         {
             var url = h.String("Url", required: true);
             Uri? uri = null;
-            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out uri) || uri.Scheme is not ("http" or "https")))
-            {
+            if (url is not null && !Uri.TryCreate(url, UriKind.Absolute, out uri))
                 h.Error("Url", $"'{url}' is not an absolute http or https URL");
-                uri = null;
-            }
             var synchronous = h.Bool("Synchronous", false);
             var fallback = h.Name("FallbackAction", actions.Where(a => a != "RunHook").ToList(), "Default");
-            // §35 #23: the rule timeout is 0–240 minutes (0 = no retries).
-            var timeout = h.Int("RuleTimeoutMinutes", 0, 0, 240);
+            // The range (§35 #23: 0–240 minutes) is the compiler's to check.
+            var timeout = h.Int("RuleTimeoutMinutes", 0, int.MinValue, int.MaxValue);
             var secret = h.String("Secret");
             h.Finish();
             return uri is null || fallback is null ? null : new HookConfig(uri, synchronous, fallback, timeout, secret);
-        }
-
-        /// <summary>§9.4: an address, a domain, "*.domain" or "*"; never '+'.</summary>
-        private string? Pattern(string value, string path)
-        {
-            var p = value.Trim().ToLowerInvariant();
-            if (p.Contains('+'))
-            {
-                Add(path, $"'{value}': the + symbol is not valid in a pattern");
-                return null;
-            }
-            var ok = p == "*"
-                     || (p.StartsWith("*.", StringComparison.Ordinal) && AddressSyntax.IsValidDomain(p[2..], requireDot: false))
-                     || (!p.Contains('*') && (p.Contains('@') ? AddressSyntax.IsValidAddress(p) : AddressSyntax.IsValidDomain(p, requireDot: false)));
-            if (ok)
-                return p;
-            Add(path, $"'{value}' is not an address, a domain, *.domain or *");
-            return null;
         }
 
         private JournalingConfig ReadJournaling(JsonObjectReader? j)

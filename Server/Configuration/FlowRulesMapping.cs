@@ -1,5 +1,6 @@
 using MailServer.Rules.FlowRules;
 using MailServer.Rules.MailboxRules;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Configuration;
 
@@ -41,7 +42,7 @@ public static class FlowRulesMapping
         if (user?.MailboxRules is not { Count: > 0 } rules)
             return MailboxRuleSet.Empty;
         var errors = new List<MailboxRuleError>();
-        return MailboxRuleSet.Compile(rules, AddressSyntax.IsValidAddress, errors)
+        return MailboxRuleSet.Compile(rules, errors)
                ?? throw new InvalidOperationException($"Mailbox rules of {email} do not compile: {string.Join("; ", errors)}");
     }
 }

@@ -25,7 +25,7 @@ namespace MailServer.Server.Delivery;
 /// <param name="dsn">Reports a record that could not be made to the report address.</param>
 /// <param name="logger">Receives one line per record.</param>
 /// <param name="time">The clock of the records' dates.</param>
-/// <param name="events">The email event log (JOURNALING_INITIATED); none when null.</param>
+/// <param name="events">The email event log (JOURNALING_INITIATED).</param>
 public sealed class JournalWriter(
     Func<IMailFlowDoor> door,
     IDirectorySource directory,
@@ -33,7 +33,7 @@ public sealed class JournalWriter(
     DsnSender dsn,
     ILogger logger,
     TimeProvider time,
-    IEmailEventLog? events = null)
+    IEmailEventLog events)
 {
     /// <summary>Writes the records <paramref name="transaction"/> calls for; delivered recipients only. Never throws for a journaling fault.</summary>
     public async Task JournalAsync(MailFlowMessage transaction, IReadOnlyList<FlowRecipient> delivered, CancellationToken cancellationToken)
@@ -65,7 +65,7 @@ public sealed class JournalWriter(
                 var report = JournalReport.Build(journal, parsed, transaction.ReversePath, recipients, time.GetUtcNow());
                 var bytes = Serialize(report);
                 await DeliverAsync(organization, journal, bytes, snapshot, transaction.LogId, cancellationToken).ConfigureAwait(false);
-                events?.Write(new JournalingInitiated(organizationId, transaction.TraceId, journal.To));
+                events.Write(new JournalingInitiated(organizationId, transaction.TraceId, journal.To));
                 DeliveryLog.Journaled(logger, transaction.LogId, organization.Alias, journal.To);
             }
             catch (Exception e) when (e is not OperationCanceledException)

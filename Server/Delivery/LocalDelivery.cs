@@ -14,7 +14,7 @@ namespace MailServer.Server.Delivery;
 /// encrypted and written once; each mailbox holds its own wrapped key. Mailbox rules run for mail from outside and
 /// from users, not for what the server writes itself (DSNs, journal records).
 /// </summary>
-public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, MailboxRuleActions rules, IEmailEventLog? events = null)
+public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, MailboxRuleActions rules, IEmailEventLog events)
 {
     /// <summary>False when the user's mailbox is at or over quota (checked at RCPT).</summary>
     public bool HasRoom(DirectoryUser user)
@@ -87,9 +87,9 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         DeliveryLog.Delivered(logger, message.LogId, targets.Count, content.Length);
         if (runRules)
         {
-            var reception = events?.InboundDelivered(message, context.Authentication, filed,
+            events.InboundDelivered(message, context.Authentication, filed,
                 users.Select(u => u.User).Where(u => full.Contains(u.Email)).ToList());
-            if (reception is not null && !message.ReceptionRecorded)
+            if (!message.ReceptionRecorded)
                 context.Message = message with { ReceptionRecorded = true };
         }
         context.MailboxRulePlans.AddRange(plans);

@@ -34,17 +34,17 @@ public sealed record MailboxRulePlan(DirectoryUser User, string Folder, IReadOnl
 /// <param name="config">The configuration in force.</param>
 /// <param name="logger">Receives rule failures.</param>
 /// <param name="time">The clock; the system's when null.</param>
-/// <param name="events">The email event log (RULE_APPLIED); none when null.</param>
+/// <param name="events">The email event log (RULE_APPLIED).</param>
 public sealed class MailboxRuleActions(
     MailboxRuleSetCache rules,
     IMailStore store,
     IDirectorySource directory,
     Func<ServerConfig> config,
     ILogger logger,
-    TimeProvider? time = null,
-    IEmailEventLog? events = null)
+    TimeProvider time,
+    IEmailEventLog events)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeProvider _time = time;
 
     /// <summary>
     /// Decides where the message goes in <paramref name="user"/>'s mailbox, starting from <paramref name="folder"/>
@@ -118,7 +118,7 @@ public sealed class MailboxRuleActions(
         {
             MailboxRulesLog.Applied(logger, transaction.LogId, user.Email, applied.RuleName,
                 string.Join(", ", applied.Actions.Select(MailboxRuleMessages.ActionName)));
-            events?.Write(new RuleApplied(user.OrganizationId, transaction.TraceId, applied.RuleName, RuleApplied.MailboxRule,
+            events.Write(new RuleApplied(user.OrganizationId, transaction.TraceId, applied.RuleName, RuleApplied.MailboxRule,
                 applied.Actions.GroupBy(MailboxRuleMessages.ActionName).Select(a => new RuleAction(a.Key, [user.Email])).ToList(),
                 TargetFolder: applied.Actions.Select(a => a switch
                 {

@@ -23,10 +23,10 @@ public sealed class OutboundQueue(
     Func<ServerConfig> config,
     QueueSignal signal,
     ILogger logger,
-    TimeProvider? time = null,
-    MailServer.Server.Events.IEmailEventLog? events = null)
+    TimeProvider time,
+    MailServer.Server.Events.IEmailEventLog events)
 {
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TimeProvider _time = time;
     private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _perDestination = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _messages = new(MaxMessagesInFlight, MaxMessagesInFlight);
@@ -291,7 +291,7 @@ public sealed class OutboundQueue(
     private void Report(OutboundEnvelope envelope, Lazy<MailServer.Server.Events.InboundEvents.HeaderFields> headers,
         Func<MailServer.Server.Events.InboundEvents.HeaderFields, MailServer.Server.Events.EmailEvent> build)
     {
-        if (events is null || envelope.SubmittedBy is null)
+        if (envelope.SubmittedBy is null)
             return;
         events.Write(build(headers.Value));
     }

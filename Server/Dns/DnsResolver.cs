@@ -12,14 +12,22 @@ using MxRecord = MailServer.Rules.Dns.MxRecord;
 namespace MailServer.Server.Dns;
 
 /// <summary>
-/// The server's one DNS resolver, on DnsClient. Answers are cached for their TTL (capped at an hour;
-/// failures are not cached), queries go over UDP with TCP fallback on truncation, and a DNS failure of any kind
-/// comes back as <see cref="DnsResultCode.ServerFailure"/> rather than an exception.
+/// The server's one DNS resolver, on DnsClient. Answers are cached for their TTL (capped at an hour), queries go
+/// over UDP with TCP fallback on truncation, and a DNS failure of any kind comes back as
+/// <see cref="DnsResultCode.ServerFailure"/> rather than an exception.
 /// </summary>
+/// <remarks>
+/// Negative answers (NXDOMAIN, and NOERROR with no record of the type asked) are cached as RFC 2308 §5 says: for the
+/// SOA record's TTL or its MINIMUM field, whichever is less, and only when the answer carries that SOA record
+/// ("negative responses without SOA records SHOULD NOT be cached"). Most mail comes from domains without a DMARC
+/// record or an SPF record on a sub-name, so without this every message would ask again. Server failures and
+/// timeouts are never cached: the next message asks again.
+/// </remarks>
 public sealed class DnsResolver : IDnsResolver
 {
     private readonly LookupClient _client;
     private readonly ILogger _logger;
+    private readonly NegativeCache _negative = new();
 
     /// <summary>Creates a resolver for the name servers of <paramref name="config"/>.</summary>
     /// <exception cref="InvalidOperationException">No name server is configured and the system has none.</exception>
@@ -80,6 +88,8 @@ public sealed class DnsResolver : IDnsResolver
     private async Task<DnsAnswer<T>> QueryAsync<T>(
         string name, QueryType type, CancellationToken cancellationToken, Func<IEnumerable<DnsResourceRecord>, List<T>> select)
     {
+        if (_negative.TryGet(name, type) is { } cached)
+            return DnsAnswer<T>.Empty(cached);
         IDnsQueryResponse response;
         try
         {
@@ -99,8 +109,12 @@ public sealed class DnsResolver : IDnsResolver
         switch (response.Header.ResponseCode)
         {
             case DnsHeaderResponseCode.NoError:
-                return new DnsAnswer<T>(DnsResultCode.NoError, select(response.Answers));
+                var records = select(response.Answers);
+                if (records.Count == 0)
+                    _negative.Remember(name, type, DnsResultCode.NoError, response);
+                return new DnsAnswer<T>(DnsResultCode.NoError, records);
             case DnsHeaderResponseCode.NotExistentDomain:
+                _negative.Remember(name, type, DnsResultCode.NameError, response);
                 return DnsAnswer<T>.Empty(DnsResultCode.NameError);
             default:
                 DnsLog.QueryFailed(_logger, name, type.ToString(), response.Header.ResponseCode.ToString());
@@ -109,4 +123,37 @@ public sealed class DnsResolver : IDnsResolver
     }
 
     private static string Trim(string name) => name.EndsWith('.') ? name[..^1] : name;
+
+    /// <summary>RFC 2308 negative caching: (name, type) → the negative answer, until the SOA's negative TTL ends.</summary>
+    private sealed class NegativeCache
+    {
+        private const int MaxEntries = 10_000;
+        private static readonly TimeSpan MaxTtl = TimeSpan.FromHours(1);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Name, QueryType Type), (DnsResultCode Code, long Until)> _entries = new();
+
+        public DnsResultCode? TryGet(string name, QueryType type)
+        {
+            if (!_entries.TryGetValue((name.ToLowerInvariant(), type), out var entry))
+                return null;
+            if (Environment.TickCount64 < entry.Until)
+                return entry.Code;
+            _entries.TryRemove((name.ToLowerInvariant(), type), out _);
+            return null;
+        }
+
+        public void Remember(string name, QueryType type, DnsResultCode code, IDnsQueryResponse response)
+        {
+            // RFC 2308 §5: the negative TTL is the lesser of the SOA record's TTL and its MINIMUM field.
+            if (response.Authorities.SoaRecords().FirstOrDefault() is not { } soa)
+                return;
+            var ttl = TimeSpan.FromSeconds(Math.Min(soa.TimeToLive, soa.Minimum));
+            if (ttl <= TimeSpan.Zero)
+                return;
+            if (ttl > MaxTtl)
+                ttl = MaxTtl;
+            if (_entries.Count >= MaxEntries)
+                _entries.Clear(); // a burst of distinct names: start over rather than grow without bound
+            _entries[(name.ToLowerInvariant(), type)] = (code, Environment.TickCount64 + (long)ttl.TotalMilliseconds);
+        }
+    }
 }

@@ -95,6 +95,12 @@ public sealed class EmailEventLog : IEmailEventLog, IDisposable
         {
             GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
         }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            // The organization's key ledger does not open under the configured master key: the event is lost and
+            // logged, the message it describes is not (an event log fault never refuses mail).
+            GovernanceLog.EventLogWriteFailed(_logger, e, emailEvent.OrganizationId);
+        }
     }
 
     /// <summary>

@@ -17,6 +17,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Hosting;
 

@@ -5,8 +5,9 @@ namespace MailServer.Server.Logging;
 /// <summary>Delivery pipeline log messages; event ids 3000–3099.</summary>
 internal static partial class DeliveryLog
 {
-    [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "Session {SessionId}: stored {Copies} copies of a {Bytes}-byte message")]
-    public static partial void Delivered(ILogger logger, string sessionId, int copies, int bytes);
+    // Debug: the SMTP transaction's own line (2030) already says how many local recipients were accepted.
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Debug, Message = "Message {MessageId}: stored {Copies} copies of a {Bytes}-byte message")]
+    public static partial void Delivered(ILogger logger, string messageId, int copies, int bytes);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Mailbox {Mailbox} is full ({UsedBytes} of {QuotaBytes} bytes); not delivered there")]
     public static partial void MailboxFull(ILogger logger, string mailbox, long usedBytes, long quotaBytes);

@@ -25,8 +25,9 @@ namespace MailServer.Server.MailFlow;
 /// </summary>
 /// <remarks>
 /// Needs from the rest of the composition: <see cref="Func{ServerConfig}"/> (the configuration in force),
-/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/> and <see cref="TimeProvider"/>;
-/// <see cref="IEmailEventLog"/> when events are wanted.
+/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/> and
+/// <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
+/// composition without it).
 /// </remarks>
 public static class MailFlowModule
 {
@@ -47,7 +48,7 @@ public static class MailFlowModule
         services.AddSingleton(sp => new SenderAuthenticationStage(
             new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName),
             sp.GetRequiredService<IDmarcEnforcementSource>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
-            sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetService<IEmailEventLog>()));
+            sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetRequiredService<IEmailEventLog>()));
         // 2. Content filtering: the classifier seam (decisions.md: DMARC quarantine only, until an engine is configured).
         services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
         services.AddSingleton<ContentFilterStage>();
@@ -71,7 +72,7 @@ public static class MailFlowModule
         services.AddSingleton(sp => new MailboxRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
         services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailboxRuleSetCache>(), sp.GetRequiredService<IMailStore>(),
             sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.MailboxRules"),
-            sp.GetRequiredService<TimeProvider>(), sp.GetService<IEmailEventLog>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         services.AddSingleton<LocalDelivery>();
         services.AddSingleton<QueueSignal>();
         services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<Func<IMailFlowDoor>>(), sp.GetRequiredService<IDirectorySource>(),
@@ -81,12 +82,12 @@ public static class MailFlowModule
             () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName));
         services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
-            Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetService<IEmailEventLog>()));
+            Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         // 7–9. What follows delivery: bounce notices, journaling (§14), mailbox rules' forwards.
         services.AddSingleton<BounceNoticeStage>();
         services.AddSingleton(sp => new JournalWriter(sp.GetRequiredService<Func<IMailFlowDoor>>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<DsnSender>(), Category(sp, "MailServer.Delivery.Journal"),
-            sp.GetRequiredService<TimeProvider>(), sp.GetService<IEmailEventLog>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         services.AddSingleton<JournalingStage>();
         services.AddSingleton<MailboxRuleActionsStage>();
         return services;

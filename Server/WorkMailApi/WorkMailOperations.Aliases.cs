@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using MailServer.Server.Configuration;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.WorkMailApi;
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using MailServer.Server.Configuration;
 using MailServer.Server.Security;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.WorkMailApi;
 

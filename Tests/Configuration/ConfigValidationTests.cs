@@ -292,6 +292,26 @@ public sealed class ConfigValidationTests
             "$.MailServer.Organizations[0].FlowRules.Inbound[0].SenderPatterns[0]", fragment);
 
     [Test]
+    public void A_rule_the_loader_could_not_read_does_not_shift_the_paths_of_the_rules_after_it()
+    {
+        // Inbound[0] cannot be read (an unknown action); the rule compiler sees only Inbound[1], as its first rule, and
+        // its pattern error must still be reported at Inbound[1].
+        var root = ConfigFixtures.Valid();
+        var inbound = root["MailServer"]!["Organizations"]![0]!["FlowRules"]!["Inbound"]!;
+        inbound[0]!["Action"] = "Shred";
+        inbound[1]!["SenderPatterns"] = new JsonArray("*", "user+tag@example.test");
+        var errors = ConfigFixtures.Errors(root).Select(e => e.Path).ToList();
+        Assert.That(errors, Does.Contain("$.MailServer.Organizations[0].FlowRules.Inbound[0].Action"));
+        Assert.That(errors, Does.Contain("$.MailServer.Organizations[0].FlowRules.Inbound[1].SenderPatterns[1]"));
+        Assert.That(errors, Does.Not.Contain("$.MailServer.Organizations[0].FlowRules.Inbound[0].SenderPatterns[1]"));
+    }
+
+    [Test]
+    public void Two_rules_of_one_direction_cannot_share_a_name() =>
+        AssertError(r => r.Org()["FlowRules"]!["Inbound"]![1]!["Name"] = r.Org()["FlowRules"]!["Inbound"]![0]!["Name"]!.GetValue<string>(),
+            "$.MailServer.Organizations[0].FlowRules.Inbound[1].Name", "two inbound rules are named");
+
+    [Test]
     public void Gateway_security_is_checked() =>
         AssertError(r => r.Org()["SmtpGateways"]![0]!["Security"] = "Ssl",
             "$.MailServer.Organizations[0].SmtpGateways[0].Security", "not one of: StartTls, Tls, None");

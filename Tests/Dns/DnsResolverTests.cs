@@ -43,6 +43,40 @@ public sealed class DnsResolverTests
     }
 
     [Test]
+    public async Task A_negative_answer_with_an_SOA_is_cached_for_the_SOA_minimum_and_one_without_is_asked_again()
+    {
+        _dns.AddTxt("example.test", "v=spf1 -all");
+
+        // No SOA in the authority section: RFC 2308 §5 says do not cache, so every lookup reaches the server.
+        await _resolver.LookupTxtAsync("_dmarc.nowhere.test", CancellationToken.None);
+        await _resolver.LookupTxtAsync("_dmarc.nowhere.test", CancellationToken.None);
+
+        _dns.NegativeTtlSeconds = 60;
+        var first = await _resolver.LookupTxtAsync("_dmarc.elsewhere.test", CancellationToken.None);
+        var second = await _resolver.LookupTxtAsync("_dmarc.elsewhere.test", CancellationToken.None);
+        var noData = await _resolver.LookupAddressesAsync("example.test", AddressFamily.InterNetwork, CancellationToken.None);
+        var noDataAgain = await _resolver.LookupAddressesAsync("example.test", AddressFamily.InterNetwork, CancellationToken.None);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(_dns.Queries.Count(q => q == "_dmarc.nowhere.test TXT"), Is.EqualTo(2));
+            Assert.That((first.Code, second.Code), Is.EqualTo((DnsResultCode.NameError, DnsResultCode.NameError)));
+            Assert.That(_dns.Queries.Count(q => q == "_dmarc.elsewhere.test TXT"), Is.EqualTo(1), "NXDOMAIN with an SOA is cached");
+            Assert.That((noData.Code, noDataAgain.Code, noDataAgain.Records.Count), Is.EqualTo((DnsResultCode.NoError, DnsResultCode.NoError, 0)));
+            Assert.That(_dns.Queries.Count(q => q == "example.test A"), Is.EqualTo(1), "NODATA with an SOA is cached");
+        });
+    }
+
+    [Test]
+    public async Task A_negative_answer_with_a_zero_negative_TTL_is_not_cached()
+    {
+        _dns.NegativeTtlSeconds = 0;
+        await _resolver.LookupTxtAsync("_dmarc.nowhere.test", CancellationToken.None);
+        await _resolver.LookupTxtAsync("_dmarc.nowhere.test", CancellationToken.None);
+        Assert.That(_dns.Queries.Count(q => q == "_dmarc.nowhere.test TXT"), Is.EqualTo(2));
+    }
+
+    [Test]
     public async Task MX_records_come_back_by_preference_without_the_trailing_dot()
     {
         _dns.AddMx("remote.test", 20, "backup.remote.test").AddMx("remote.test", 10, "mx.remote.test");

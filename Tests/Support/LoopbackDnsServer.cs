@@ -14,7 +14,7 @@ namespace MailServer.Tests.Support;
 /// </summary>
 public sealed class LoopbackDnsServer : IAsyncDisposable
 {
-    private enum RecordType : ushort { A = 1, Cname = 5, Ptr = 12, Mx = 15, Txt = 16, Aaaa = 28, Opt = 41 }
+    private enum RecordType : ushort { A = 1, Cname = 5, Soa = 6, Ptr = 12, Mx = 15, Txt = 16, Aaaa = 28, Opt = 41 }
 
     private sealed record Record(string Name, RecordType Type, byte[] Data, int Ttl);
 
@@ -41,6 +41,13 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
 
     /// <summary>The port, the same for UDP and TCP.</summary>
     public int Port => ((IPEndPoint)_udp.Client.LocalEndPoint!).Port;
+
+    /// <summary>
+    /// When set, negative answers (NXDOMAIN and NOERROR without records) carry an SOA record in the authority section
+    /// whose TTL and MINIMUM are this many seconds, as real servers' do (RFC 2308 §3); when null (the default) they
+    /// carry none, so a resolver must not cache them (RFC 2308 §5).
+    /// </summary>
+    public int? NegativeTtlSeconds { get; set; }
 
     /// <summary>Every query received, as "name TYPE", in order (for lookup-count assertions).</summary>
     public IReadOnlyList<string> Queries => _queries.ToArray();
@@ -263,7 +270,23 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
             body.Add((byte)(record.Data.Length >> 8)); body.Add((byte)record.Data.Length);
             body.AddRange(record.Data);
         }
-        var reply = Header(id, flags, rcode: exists ? 0 : 3, 1, (ushort)answers.Count, body.ToArray(), hasOpt);
+        ushort authorities = 0;
+        if (answers.Count == 0 && NegativeTtlSeconds is { } negativeTtl)
+        {
+            // RFC 2308 §3: the zone's SOA in the authority section; TTL and MINIMUM give the negative TTL.
+            var soa = new List<byte>();
+            soa.AddRange(EncodeName("ns.test")); soa.AddRange(EncodeName("hostmaster.test"));
+            foreach (var value in new[] { 1, 3600, 600, 86400, negativeTtl }) // serial, refresh, retry, expire, minimum
+                soa.AddRange([(byte)(value >> 24), (byte)(value >> 16), (byte)(value >> 8), (byte)value]);
+            body.AddRange(EncodeName("test"));
+            body.Add(0); body.Add((byte)RecordType.Soa);
+            body.Add(0); body.Add(1);
+            body.AddRange([(byte)(negativeTtl >> 24), (byte)(negativeTtl >> 16), (byte)(negativeTtl >> 8), (byte)negativeTtl]);
+            body.Add((byte)(soa.Count >> 8)); body.Add((byte)soa.Count);
+            body.AddRange(soa);
+            authorities = 1;
+        }
+        var reply = Header(id, flags, rcode: exists ? 0 : 3, 1, (ushort)answers.Count, body.ToArray(), hasOpt, authorities);
         if (reply.Length <= limit)
             return reply;
         // Too big for UDP: truncated reply with TC set, so the client retries over TCP (RFC 1035 §4.2.1).
@@ -284,7 +307,7 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
         _records.Keys.Any(k => k.Equals(name, StringComparison.OrdinalIgnoreCase)
                                || k.EndsWith("." + name, StringComparison.OrdinalIgnoreCase));
 
-    private static byte[] Header(ushort id, ushort queryFlags, int rcode, ushort questions, ushort answers, byte[] body, bool withOpt = false)
+    private static byte[] Header(ushort id, ushort queryFlags, int rcode, ushort questions, ushort answers, byte[] body, bool withOpt = false, ushort authorities = 0)
     {
         // QR=1, the query's opcode and RD, AA=1, RA=1.
         var flags = (ushort)(0x8000 | (queryFlags & 0x7900) | 0x0400 | 0x0080 | rcode);
@@ -293,6 +316,7 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
         BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(2), flags);
         BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(4), questions);
         BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(6), answers);
+        BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(8), authorities);
         BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(10), (ushort)(withOpt ? 1 : 0));
         body.CopyTo(message, 12);
         if (withOpt)

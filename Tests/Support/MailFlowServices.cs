@@ -2,6 +2,7 @@ using MailServer.Rules.Directory;
 using MailServer.Rules.Dns;
 using MailServer.Server.Configuration;
 using MailServer.Server.Dns;
+using MailServer.Server.Events;
 using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,6 +30,8 @@ internal sealed class MailFlowServices : IAsyncDisposable, IDirectorySource
         services.AddSingleton(store);
         services.AddSingleton<IDnsResolver>(_ => new DnsResolver(dns));
         services.AddSingleton(time ?? TimeProvider.System);
+        // The real event log over the config's data directory, as the server composes it; a test may replace it.
+        services.AddSingleton<IEmailEventLog>(sp => new EmailEventLog(() => _config(), time: sp.GetRequiredService<TimeProvider>()));
         services.AddMailFlow();
         configure?.Invoke(services);
         _provider = services.BuildServiceProvider();

@@ -28,7 +28,7 @@ public sealed class DeliveryStage(
     DsnSender dsn,
     ILogger<DeliveryStage> logger,
     TimeProvider time,
-    IEmailEventLog? events = null) : IMailFlowStage
+    IEmailEventLog events) : IMailFlowStage
 {
     /// <inheritdoc />
     public async Task RunAsync(MailFlowContext context, CancellationToken cancellationToken)
@@ -61,7 +61,7 @@ public sealed class DeliveryStage(
         // §18.3 OUTGOING_EMAIL_SUBMITTED: once for every message a user sends that the server took, naming every
         // envelope recipient (To, Cc and Bcc alike), local and remote.
         var message = context.Message;
-        if (events is not null && message.IsSentByUser && message.Submitter is { } submitter
+        if (message.IsSentByUser && message.Submitter is { } submitter
             && context.Recipients.Any(r => r.Outcome is RecipientOutcome.Accepted || r.Route is not (RecipientRoute.Continue or RecipientRoute.Refused)))
         {
             var headers = InboundEvents.ReadHeaders(message.Content);

@@ -33,7 +33,7 @@ public sealed class FlowRulesStage(
     HookClient hooks,
     IMessageFlowStore inTransit,
     ILogger<FlowRulesStage> logger,
-    IEmailEventLog? events = null) : IMailFlowStage
+    IEmailEventLog events) : IMailFlowStage
 {
     /// <summary>The bounce text of an inbound Bounce rule (§9.2) when the rule or hook gives none.</summary>
     public const string InboundBounceText = "the recipient's organization does not accept this message";
@@ -79,7 +79,7 @@ public sealed class FlowRulesStage(
         // §18.3: received once per message, for every recipient the client gave (less those DMARC refused), before the
         // rules split them; unless every recipient is refused in the session.
         var received = context.Recipients.Where(r => r.Route is not RecipientRoute.Refused).ToList();
-        if (received.Any(r => r.Route is not RecipientRoute.Bounced) && events is not null && !message.ReceptionRecorded)
+        if (received.Any(r => r.Route is not RecipientRoute.Bounced) && !message.ReceptionRecorded)
         {
             events.InboundReceived(message with { Recipients = received.Select(r => r.Recipient).ToList() }, context.Authentication);
             context.Message = message with { ReceptionRecorded = true };
@@ -131,7 +131,7 @@ public sealed class FlowRulesStage(
             }
             Apply(context.Message.LogId, state, decision.Action, decision.Rule.Name, null, direction, decision.Rule.Definition.SmtpGateway);
         }
-        if (events is not null && applied.Count > 0)
+        if (applied.Count > 0)
             events.RulesApplied(organizationId, context.Message.TraceId,
                 direction == FlowDirection.Inbound ? RuleApplied.InboundRule : RuleApplied.OutboundRule, applied);
         return held;

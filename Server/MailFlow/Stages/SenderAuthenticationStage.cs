@@ -26,7 +26,7 @@ public sealed class SenderAuthenticationStage(
     IDmarcEnforcementSource enforcement,
     string serverName,
     ILogger<SenderAuthenticationStage> logger,
-    IEmailEventLog? events = null) : IMailFlowStage
+    IEmailEventLog events) : IMailFlowStage
 {
     /// <summary>Time MimeKit may take to parse the message for the checks.</summary>
     private static readonly TimeSpan ParseBudget = TimeSpan.FromSeconds(10);
@@ -48,7 +48,7 @@ public sealed class SenderAuthenticationStage(
             foreach (var r in rejected)
                 r.Route = new RecipientRoute.Refused(Refusal.DmarcReject, domain);
             if (rejected.Count > 0)
-                events?.InboundRefusedByDmarc(message, rejected.Select(r => r.Recipient).ToList());
+                events.InboundRefusedByDmarc(message, rejected.Select(r => r.Recipient).ToList());
             content = InsertBelowFirstField(content, AuthenticationResultsHeader.Build(serverName, inbound.Verdict));
         }
         context.Message = message with { Content = content };

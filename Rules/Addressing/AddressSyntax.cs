@@ -1,8 +1,11 @@
 using System.Net;
 
-namespace MailServer.Server.Configuration;
+namespace MailServer.Rules.Addressing;
 
-/// <summary>The address and domain shapes the config accepts. Pure functions.</summary>
+/// <summary>
+/// The one definition of what an address and a domain look like, for every part of the server that must decide it:
+/// the config loader, the flow-rule patterns, mailbox rules, the admin API, the HTTPS endpoints. Pure functions.
+/// </summary>
 public static class AddressSyntax
 {
     /// <summary>
@@ -34,13 +37,21 @@ public static class AddressSyntax
         var at = address.LastIndexOf('@');
         if (at <= 0 || at == address.Length - 1)
             return false;
-        var local = address[..at];
-        if (local.Length > 64 || local[0] == '.' || local[^1] == '.' || local.Contains(".."))
+        return IsValidLocalPart(address[..at]) && IsValidDomain(address[(at + 1)..]);
+    }
+
+    /// <summary>
+    /// True for an RFC 5322 §3.2.3 dot-atom of at most 64 characters (RFC 5321 §4.5.3.1.1): atext characters
+    /// separated by single dots, no leading or trailing dot. Quoted local parts are not accepted.
+    /// </summary>
+    public static bool IsValidLocalPart(string local)
+    {
+        if (local.Length is 0 or > 64 || local[0] == '.' || local[^1] == '.' || local.Contains(".."))
             return false;
         foreach (var c in local)
             if (!(char.IsAsciiLetterOrDigit(c) || c == '.' || "!#$%&'*+-/=?^_`{|}~".Contains(c)))
                 return false;
-        return IsValidDomain(address[(at + 1)..]);
+        return true;
     }
 
     /// <summary>
