@@ -196,6 +196,14 @@ public interface IMailStore : IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="specialUse"/> is <see cref="SpecialUse.Inbox"/>.</exception>
     Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken);
 
+    /// <summary>The highest UID of the folder an IMAP session took as \Recent (RFC 3501 §2.3.2), or null when the
+    /// folder predates the mark (or does not exist).</summary>
+    uint? ReadRecentMark(string folderId) => null;
+
+    /// <summary>Raises the folder's \Recent mark to <paramref name="uid"/> (never lowers it), durably. A folder that no
+    /// longer exists is ignored.</summary>
+    Task RaiseRecentMarkAsync(string folderId, uint uid, CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Renames a folder and its children, keeping UIDVALIDITY and messages.</summary>
     /// <exception cref="FolderOperationException">No such folder, the new name exists, or the folder is INBOX.</exception>
     Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken);

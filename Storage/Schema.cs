@@ -67,6 +67,8 @@ internal static class Schema
         public const string MessageCount = "messageCount";
         public const string UnseenCount = "unseenCount";
         public const string Subscribed = "subscribed";
+        /// <summary>The highest UID an IMAP session took as \Recent (RFC 3501 §2.3.2); absent on folders from before it was kept.</summary>
+        public const string RecentMark = "recentMark";
     }
 
     public static class EntryFields
