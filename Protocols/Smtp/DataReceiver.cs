@@ -12,21 +12,19 @@ using SmtpServer.Storage;
 namespace MailServer.Protocols.Smtp;
 
 /// <summary>
-/// End of DATA (SmtpServer's IMessageStore): checks the content in order (size, bare CR/LF/NUL, header
-/// section, MIME structure), on submission the From/Sender rights (§5, setting or removing Sender), prepends our
-/// Received field (RFC 5321 §4.4), hands the transaction to <see cref="IMessageDelivery"/> (the mail flow: sender
-/// authentication, rules, delivery) and turns its outcome into the one reply. The transaction's trace id is the id
+/// End of DATA (SmtpServer's IMessageStore): checks the content's syntax in order (size, bare CR/LF/NUL, header
+/// section, MIME structure), prepends our Received field (RFC 5321 §4.4), hands the transaction to
+/// <see cref="IMessageDelivery"/> (the mail flow: sending rights or sender authentication, rules, delivery) and turns
+/// its outcome into the one reply. The transaction's trace id is the id
 /// the client sees ("queued as"), the Received field's id and the event log's trace id. Never throws: every path
 /// returns a reply, so nothing else of the session is lost.
 /// </summary>
 internal sealed class DataReceiver(
     SmtpListenerOptions options,
-    IDirectorySource directory,
     IMessageDelivery delivery,
     TimeProvider time,
     TimeSpan mimeParseBudget,
-    ILogger logger,
-    ISubmissionObserver? submissions = null) : IMessageStore, IMessageStoreFactory
+    ILogger logger) : IMessageStore, IMessageStoreFactory
 {
     /// <summary>Messages up to this size are checked on the session's own thread (no hand-off to the pool).</summary>
     private const int InlineCheckBytes = 64 * 1024;
@@ -61,28 +59,6 @@ internal sealed class DataReceiver(
                 return refusal.Reply;
             }
 
-            string? submittedAs = null;
-            if (session.User is { } user)
-            {
-                // §5: who may appear in From and Sender. Checked on the exact bytes that will be stored.
-                if (SubmittedHeaders.TryParse(MessageChecks.HeaderSection(message), out var problem) is not { } headers)
-                {
-                    logger.SubmissionRefused(user.Email, problem);
-                    return SmtpReplies.BadSenderHeaders(problem);
-                }
-                var snapshot = directory.Current;
-                var decision = SendPermission.ForHeaders(snapshot, user, headers);
-                if (decision.Decision is SendDecision.Refused refused)
-                {
-                    logger.SubmissionRefused(user.Email, refused.Reason);
-                    ObserveSubmission(session, user, SubmissionOwner.Of(snapshot, user, refused), null, allowed: false);
-                    return SmtpReplies.SendAsDenied(refused.Reason);
-                }
-                message = SenderHeaderRewriter.Apply(message, decision.Change);
-                message = SubmissionHeaders.AddMissing(message, options.ServerName, time.GetUtcNow());
-                submittedAs = SubmissionOwner.Of(snapshot, user, decision.Decision);
-            }
-
             var parameters = transaction.Parameters;
             var reversePath = transaction.From is { } from && !string.IsNullOrEmpty(from.User) ? from.AsAddress() : ""; // "" is the null reverse-path <>
             var receivedAt = time.GetUtcNow();
@@ -115,8 +91,6 @@ internal sealed class DataReceiver(
             {
                 var outcome = await delivery.DeliverAsync(smtpTransaction, stored, cancellationToken).ConfigureAwait(false);
                 var reply = SmtpReplies.ForOutcome(outcome, transactionId);
-                if (submittedAs is not null && session.User is { } submitter && (int)reply.ReplyCode is >= 200 and < 300)
-                    ObserveSubmission(session, submitter, submittedAs, SubmissionHeaders.MessageIdOf(stored), allowed: true);
                 logger.DeliveryCompleted(transactionId, outcome, (int)reply.ReplyCode);
                 return reply;
             }
@@ -132,9 +106,6 @@ internal sealed class DataReceiver(
             return SmtpReplies.TemporaryServerError;
         }
     }
-
-    private void ObserveSubmission(SmtpSessionState session, DirectoryUser user, string ownerId, string? messageId, bool allowed) =>
-        submissions?.Observe(new SubmissionAttempt(user.OrganizationId, user.Email, ownerId, messageId, allowed, session.RemoteEndPoint.Address));
 
     private static (SmtpResponse Reply, string Reason)? Refusal(ContentVerdict verdict) => verdict switch
     {

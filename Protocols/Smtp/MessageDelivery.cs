@@ -86,6 +86,10 @@ public enum SmtpRefusal
     PolicyRefused,
     /// <summary>The From domain's DMARC policy says reject (§12); the reason is the domain.</summary>
     DmarcReject,
+    /// <summary>The signed-in user may not send as the From or Sender field says (§5); the reason says which address.</summary>
+    SendAsDenied,
+    /// <summary>The From or Sender field of a submission is missing, repeated or unparsable; the reason says which.</summary>
+    BadSenderHeaders,
 }
 
 /// <summary>One outcome per envelope recipient, in envelope order.</summary>

@@ -11,6 +11,7 @@ using SmtpServer.Storage;
 using SmtpServer.Authentication;
 using SmtpServer.Net;
 using SmtpServer.ComponentModel;
+using MailServer.Rules.Sending;
 
 namespace MailServer.Protocols.Smtp;
 
@@ -56,7 +57,8 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="logger">Log sink (event ids 2000–2099).</param>
     /// <param name="time">Clock for the Received header; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="credentials">Checks AUTH on the submission listeners; null: AUTH is not offered, so nothing can be submitted.</param>
-    /// <param name="submissions">Told of each accepted or rights-refused submission (the audit log); none when null.</param>
+    /// <param name="submissions">Told of each submission refused at MAIL FROM for the user's sending rights (the audit log);
+    /// none when null. What the From and Sender fields may say is the mail flow's to check and record.</param>
     /// <exception cref="ArgumentException">The options are unusable (no endpoint, no server name, limits out of range).</exception>
     public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger,
         TimeProvider? time = null, ICredentialValidator? credentials = null,
@@ -136,7 +138,7 @@ public sealed class SmtpListener : IAsyncDisposable
             _listeners,
             new ListenerCommandFactory(_options, _credentials is not null),
             new EnvelopeFilter(_options, _directory, _delivery, _logger, _submissions),
-            new DataReceiver(_options, _directory, _delivery, _time, MimeParseBudget, _logger, _submissions),
+            new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger),
             _credentials is null ? null : new UserAuthenticator(_credentials, _logger));
         _server = new global::SmtpServer.SmtpServer(serverOptions.Build(), services);
         _server.SessionCreated += OnSessionCreated;

@@ -106,6 +106,8 @@ internal static partial class SmtpReplies
         SmtpRefusal.MailboxUnavailable => new((SmtpReplyCode)550, $"5.2.0 Mailbox unavailable: {Sanitize(reason)}"),
         SmtpRefusal.PolicyRefused => new((SmtpReplyCode)550, $"5.7.1 Message refused: {Sanitize(reason)}"),
         SmtpRefusal.DmarcReject => DmarcRejected(reason),
+        SmtpRefusal.SendAsDenied => SendAsDenied(reason),
+        SmtpRefusal.BadSenderHeaders => BadSenderHeaders(reason),
         _ => new((SmtpReplyCode)554, $"5.0.0 {Sanitize(reason)}"),
     };
 

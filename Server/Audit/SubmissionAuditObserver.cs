@@ -1,5 +1,6 @@
 using MailServer.Protocols.Smtp;
 using MailServer.Server.Metrics;
+using MailServer.Rules.Sending;
 
 namespace MailServer.Server.Audit;
 

@@ -3,6 +3,7 @@ using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MailServer.Rules.Sending;
 
 namespace MailServer.Server.Hosting;
 

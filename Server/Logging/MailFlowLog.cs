@@ -19,4 +19,7 @@ internal static partial class MailFlowLog
 
     [LoggerMessage(EventId = 3203, Level = LogLevel.Warning, Message = "Message {MessageId} ({Origin}): recipient <{Recipient}> not delivered: {Reason}")]
     public static partial void InternalNotDelivered(ILogger logger, string messageId, string origin, string recipient, string reason);
+
+    [LoggerMessage(EventId = 3204, Level = LogLevel.Information, Message = "Message {MessageId}: submission by {User} refused: {Reason}")]
+    public static partial void SubmissionRefused(ILogger logger, string messageId, string user, string reason);
 }

@@ -110,6 +110,9 @@ public sealed class MailFlowContext
     /// <summary>Sender authentication's verdict and DMARC dispositions (MX only); null when not computed.</summary>
     public InboundAuthentication? Authentication { get; set; }
 
+    /// <summary>A submission's owner (the user's own mailbox, or the one whose Send As / On Behalf right it used); set by <see cref="Stages.SendingRightsStage"/>.</summary>
+    public string? SubmittedAs { get; set; }
+
     /// <summary>What the mailbox rules decided for each mailbox delivered to (for the forwards after delivery).</summary>
     public List<Delivery.MailboxRulePlan> MailboxRulePlans { get; } = [];
 

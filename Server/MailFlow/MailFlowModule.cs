@@ -1,6 +1,7 @@
 using MailServer.Protocols.Smtp;
 using MailServer.Rules.Directory;
 using MailServer.Rules.Dns;
+using MailServer.Rules.Sending;
 using MailServer.Rules.FlowRules;
 using MailServer.Rules.SenderAuthentication;
 using MailServer.Server.Admin;
@@ -25,8 +26,8 @@ namespace MailServer.Server.MailFlow;
 /// </summary>
 /// <remarks>
 /// Needs from the rest of the composition: <see cref="Func{ServerConfig}"/> (the configuration in force),
-/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/> and
-/// <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
+/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/>,
+/// <see cref="ISubmissionObserver"/> (the audit log's submission records) and <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
 /// composition without it).
 /// </remarks>
 public static class MailFlowModule
@@ -49,6 +50,8 @@ public static class MailFlowModule
             new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName),
             sp.GetRequiredService<IDmarcEnforcementSource>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
             sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetRequiredService<IEmailEventLog>()));
+        // 1. Sending rights (submission, §5).
+        services.AddSingleton<SendingRightsStage>();
         // 2. Content filtering: the classifier seam (decisions.md: DMARC quarantine only, until an engine is configured).
         services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
         services.AddSingleton<ContentFilterStage>();

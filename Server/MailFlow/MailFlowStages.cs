@@ -16,6 +16,7 @@ public interface IMailFlowStage
 /// <code>
 ///  stage                     Mx  Submission  Forward/Redirect  HeldRelease  DSN  Journal
 ///  1 SenderAuthentication     x
+///  1 SendingRights                    x                                    (§5: From/Sender rights, Date, Message-ID)
 ///  2 ContentFilter            x       x             x
 ///  3 FlowRules                x       x             x              x           (a release applies the hook's decision)
 ///  4 FolderPrecedence         x       x             x              x         x      x
@@ -30,6 +31,7 @@ public interface IMailFlowStage
 /// </summary>
 public sealed class MailFlowStages(
     SenderAuthenticationStage senderAuthentication,
+    SendingRightsStage sendingRights,
     ContentFilterStage contentFilter,
     FlowRulesStage flowRules,
     FolderPrecedenceStage folders,
@@ -41,6 +43,9 @@ public sealed class MailFlowStages(
 {
     private IReadOnlyList<IMailFlowStage> Mx => field ??=
         [senderAuthentication, contentFilter, flowRules, folders, delivery, bounceNotices, journaling, mailboxRuleActions];
+
+    private IReadOnlyList<IMailFlowStage> Submission => field ??=
+        [sendingRights, contentFilter, flowRules, folders, signing, delivery, bounceNotices, journaling, mailboxRuleActions];
 
     private IReadOnlyList<IMailFlowStage> SentByUser => field ??=
         [contentFilter, flowRules, folders, signing, delivery, bounceNotices, journaling, mailboxRuleActions];
@@ -55,7 +60,8 @@ public sealed class MailFlowStages(
     public IReadOnlyList<IMailFlowStage> For(MessageOrigin origin) => origin switch
     {
         MessageOrigin.Mx => Mx,
-        MessageOrigin.Submission or MessageOrigin.MailboxRuleForward or MessageOrigin.MailboxRuleRedirect => SentByUser,
+        MessageOrigin.Submission => Submission,
+        MessageOrigin.MailboxRuleForward or MessageOrigin.MailboxRuleRedirect => SentByUser,
         MessageOrigin.HeldHookRelease => HeldRelease,
         MessageOrigin.DeliveryStatusNotification or MessageOrigin.JournalReport => WrittenByServer,
         _ => throw new ArgumentOutOfRangeException(nameof(origin), origin, "No stages for this origin."),

@@ -35,6 +35,12 @@ public enum Refusal
 
     /// <summary>The From domain's DMARC policy is reject and the recipient's organization enforces it (§12). The reason is the domain.</summary>
     DmarcReject,
+
+    /// <summary>The signed-in user may not send as the From or Sender field says (§5, RFC 3463 X.7.60 as WorkMail answers).</summary>
+    SendAsDenied,
+
+    /// <summary>A submitted message's From or Sender field is missing, repeated or unparsable, so its rights cannot be checked (X.6.0).</summary>
+    BadSenderHeaders,
 }
 
 /// <summary>The mail flow's answer for a message: one outcome per envelope recipient, in envelope order.</summary>

@@ -71,7 +71,9 @@ public sealed class MailFlowOriginTests
         {
             Assert.That(Names(MessageOrigin.Mx), Is.EqualTo(new[] { "SenderAuthentication", "ContentFilter", "FlowRules", "FolderPrecedence",
                 "Delivery", "BounceNotice", "Journaling", "MailboxRuleActions" }));
-            foreach (var sent in new[] { MessageOrigin.Submission, MessageOrigin.MailboxRuleForward, MessageOrigin.MailboxRuleRedirect })
+            Assert.That(Names(MessageOrigin.Submission), Is.EqualTo(new[] { "SendingRights", "ContentFilter", "FlowRules", "FolderPrecedence",
+                "DkimSigning", "Delivery", "BounceNotice", "Journaling", "MailboxRuleActions" }));
+            foreach (var sent in new[] { MessageOrigin.MailboxRuleForward, MessageOrigin.MailboxRuleRedirect })
                 Assert.That(Names(sent), Is.EqualTo(new[] { "ContentFilter", "FlowRules", "FolderPrecedence", "DkimSigning",
                     "Delivery", "BounceNotice", "Journaling", "MailboxRuleActions" }), sent.ToString());
             Assert.That(Names(MessageOrigin.HeldHookRelease), Is.EqualTo(new[] { "FlowRules", "FolderPrecedence", "DkimSigning",

@@ -201,6 +201,37 @@ public sealed class SendingTests
     }
 
     [Test]
+    public async Task A_submission_without_Date_and_Message_ID_gets_them_below_the_trace_fields_and_one_with_them_keeps_its_own()
+    {
+        await using var harness = await SendingHarness.StartAsync();
+        using var client = await harness.SubmitClientAsync("alice@example.test");
+        var bare = SendingHarness.Message("alice@example.test", "carol@remote.test");
+        bare.Headers.Remove(HeaderId.Date);
+        bare.Headers.Remove(HeaderId.MessageId);
+        var complete = SendingHarness.Message("alice@example.test", "carol@remote.test");
+        complete.MessageId = "mine@client.example.net";
+
+        await client.SendAsync(bare);
+        await client.SendAsync(complete);
+
+        var received = (await harness.Receiver.WaitForAsync(2, Wait)).ToList();
+        var delivered = received.Select(r => MimeMessage.Load(new MemoryStream(r.Content))).ToList();
+        var added = delivered.Single(m => m.MessageId != "mine@client.example.net");
+        var kept = delivered.Single(m => m.MessageId == "mine@client.example.net");
+        Assert.Multiple(() =>
+        {
+            // RFC 6409 §8.2, §8.3: added by the submission server, once.
+            Assert.That(added.Headers.Count(h => h.Id == HeaderId.Date), Is.EqualTo(1));
+            Assert.That(added.Date, Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(5)));
+            Assert.That(added.MessageId, Does.EndWith("@mx.example.test"));
+            Assert.That(kept.Headers.Count(h => h.Id == HeaderId.MessageId), Is.EqualTo(1));
+            // RFC 5321 §4.4: our Received field stays the first field (the DKIM signature goes above it).
+            var fields = added.Headers.Where(h => h.Id != HeaderId.DkimSignature).Select(h => h.Id).ToList();
+            Assert.That(fields[0], Is.EqualTo(HeaderId.Received));
+        });
+    }
+
+    [Test]
     public async Task Relay_without_authentication_is_refused_on_every_port()
     {
         await using var harness = await SendingHarness.StartAsync();

@@ -3,6 +3,9 @@ using MailServer.Rules.Dns;
 using MailServer.Server.Configuration;
 using MailServer.Server.Dns;
 using MailServer.Server.Events;
+using MailServer.Server.Audit;
+using MailServer.Server.Metrics;
+using MailServer.Rules.Sending;
 using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,6 +35,9 @@ internal sealed class MailFlowServices : IAsyncDisposable, IDirectorySource
         services.AddSingleton(time ?? TimeProvider.System);
         // The real event log over the config's data directory, as the server composes it; a test may replace it.
         services.AddSingleton<IEmailEventLog>(sp => new EmailEventLog(() => _config(), time: sp.GetRequiredService<TimeProvider>()));
+        // And the real audit log's submission records (§19.1), in the same data directory.
+        services.AddSingleton<ISubmissionObserver>(sp => new SubmissionAuditObserver(
+            new AuditLog(_config().DataDirectory, sp.GetRequiredService<TimeProvider>()), new MailMetrics()));
         services.AddMailFlow();
         configure?.Invoke(services);
         _provider = services.BuildServiceProvider();

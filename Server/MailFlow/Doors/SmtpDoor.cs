@@ -48,6 +48,8 @@ public sealed class SmtpDoor(IMailFlowDoor door, LocalDelivery local, IMailStore
             Refusal.MailboxFull => SmtpRefusal.MailboxFull,
             Refusal.MailboxUnavailable => SmtpRefusal.MailboxUnavailable,
             Refusal.DmarcReject => SmtpRefusal.DmarcReject,
+            Refusal.SendAsDenied => SmtpRefusal.SendAsDenied,
+            Refusal.BadSenderHeaders => SmtpRefusal.BadSenderHeaders,
             _ => SmtpRefusal.PolicyRefused,
         }, p.Reason),
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown outcome."),

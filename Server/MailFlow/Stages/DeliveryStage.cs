@@ -28,7 +28,8 @@ public sealed class DeliveryStage(
     DsnSender dsn,
     ILogger<DeliveryStage> logger,
     TimeProvider time,
-    IEmailEventLog events) : IMailFlowStage
+    IEmailEventLog events,
+    ISubmissionObserver submissions) : IMailFlowStage
 {
     /// <inheritdoc />
     public async Task RunAsync(MailFlowContext context, CancellationToken cancellationToken)
@@ -67,6 +68,10 @@ public sealed class DeliveryStage(
             var headers = InboundEvents.ReadHeaders(message.Content);
             events.Write(new OutgoingEmailSubmitted(submitter.OrganizationId, message.TraceId,
                 message.Recipients.Select(r => r.Address).ToList(), headers.Sender, headers.From, headers.Subject));
+            // §19.1 MailboxAccess submit_email_for_sending, for what SendingRightsStage allowed.
+            if (context.SubmittedAs is { } owner && message.Client is { } client)
+                submissions.Observe(new SubmissionAttempt(submitter.OrganizationId, submitter.Email, owner,
+                    SubmissionEdits.MessageIdOf(message.Content.Span), Allowed: true, client.RemoteEndPoint.Address));
         }
     }
 

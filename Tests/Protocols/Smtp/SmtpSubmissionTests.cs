@@ -11,7 +11,7 @@ namespace MailServer.Tests.Protocols.Smtp;
 
 /// <summary>
 /// Submission (STARTTLS, RFC 6409) and submissions (implicit TLS, RFC 8314): AUTH first (RFC 4954), then local and
-/// remote recipients; the From/Sender rights of §5 at the end of DATA.
+/// remote recipients reach the mail flow (which checks the From/Sender rights of §5: Tests/Delivery/SendingTests).
 /// </summary>
 [TestFixture]
 public sealed class SmtpSubmissionTests
@@ -76,47 +76,6 @@ public sealed class SmtpSubmissionTests
 
         Assert.That(refused!.Message, Does.StartWith("5.7.0 Authentication required"));
         Assert.That(_server.Delivery.Deliveries, Is.Empty);
-    }
-
-    [Test]
-    public async Task A_submission_without_Date_and_Message_ID_gets_them_and_one_with_them_keeps_its_own()
-    {
-        using var client = await LoggedInAsync(SmtpListenerKind.Submissions, SecureSocketOptions.SslOnConnect, "alice@example.test");
-        var bare = Message("alice@example.test", "bob@example.test");
-        bare.Headers.Remove(HeaderId.Date);
-        bare.Headers.Remove(HeaderId.MessageId);
-        var complete = Message("alice@example.test", "bob@example.test");
-        complete.MessageId = "mine@client.example.net";
-
-        await client.SendAsync(bare);
-        await client.SendAsync(complete);
-        await client.DisconnectAsync(true);
-
-        var stored = _server.Delivery.Deliveries.Select(d => MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(d.Text)))).ToList();
-        Assert.Multiple(() =>
-        {
-            // RFC 6409 §8.2, §8.3.
-            Assert.That(stored[0].Headers.Count(h => h.Id == HeaderId.Date), Is.EqualTo(1));
-            Assert.That(stored[0].Date, Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(5)));
-            Assert.That(stored[0].MessageId, Does.EndWith("@mx.example.test"));
-            Assert.That(stored[1].MessageId, Is.EqualTo("mine@client.example.net"));
-            Assert.That(stored[1].Headers.Count(h => h.Id == HeaderId.MessageId), Is.EqualTo(1));
-        });
-    }
-
-    [Test]
-    public async Task On_behalf_sets_Sender_and_an_owner_without_rights_is_refused_naming_the_address()
-    {
-        using var dave = await LoggedInAsync(SmtpListenerKind.Submissions, SecureSocketOptions.SslOnConnect, "dave@example.test");
-        await dave.SendAsync(Message("alice@example.test", "bob@example.test"), MailboxAddress.Parse("dave@example.test"), [MailboxAddress.Parse("bob@example.test")]);
-        var stored = _server.Delivery.Deliveries.Single().Text;
-        Assert.That(stored, Does.Contain("Sender: <dave@example.test>\r\n"));
-
-        using var bob = await LoggedInAsync(SmtpListenerKind.Submissions, SecureSocketOptions.SslOnConnect, "bob@example.test");
-        var refused = Assert.ThrowsAsync<SmtpCommandException>(async () =>
-            await bob.SendAsync(Message("alice@example.test", "dave@example.test"), MailboxAddress.Parse("bob@example.test"), [MailboxAddress.Parse("dave@example.test")]));
-        Assert.That((int)refused!.StatusCode, Is.EqualTo(550));
-        Assert.That(refused.Message, Is.EqualTo("5.7.60 SMTP; you are not allowed to send as alice@example.test"));
     }
 
     [Test]

@@ -1,8 +1,7 @@
 using System.Net;
 using MailServer.Rules.Directory;
-using MailServer.Rules.Sending;
 
-namespace MailServer.Protocols.Smtp;
+namespace MailServer.Rules.Sending;
 
 /// <summary>
 /// One message submitted by an authenticated user on a submission listener, or refused because the user may not send
@@ -25,8 +24,9 @@ public sealed record SubmissionAttempt(
     IPAddress SourceAddress);
 
 /// <summary>
-/// Told of every submission accepted with <c>250</c> and every one refused for the sender's rights. Called on the
-/// session's thread; an implementation must not block and must not throw.
+/// Told of every submission accepted with <c>250</c> and every one refused for the sender's rights (by the SMTP
+/// listener at MAIL FROM, by the mail flow for the From and Sender fields). An implementation must not block and must
+/// not throw.
 /// </summary>
 public interface ISubmissionObserver
 {
@@ -35,7 +35,7 @@ public interface ISubmissionObserver
 }
 
 /// <summary>Whose mailbox a submission acts on, for <see cref="SubmissionAttempt.OwnerId"/>.</summary>
-internal static class SubmissionOwner
+public static class SubmissionOwner
 {
     /// <summary>The owner a send decision names; the user for its own addresses; for a refusal the user or group owning the refused address, else that address.</summary>
     public static string Of(MailDirectory directory, DirectoryUser user,
