@@ -7,10 +7,15 @@ cd "$(dirname "$0")"
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)   # mbsync: the end-to-end IMAP sync client
+[ -x /usr/bin/pebble ] || need+=(pebble)   # Let's Encrypt's ACME test CA: the ACME tests obtain and renew certificates from it
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)   # the remote SMTP receiver of the sending tests
 /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1 || need+=(python3-dkim)   # dkimpy: the independent DKIM signer/verifier
 [ -x /usr/bin/aws ] || need+=(awscli)   # the AWS CLI that drives the WorkMail API (aws workmail --endpoint-url)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)   # boto3, the SDK WorkMail scripts use
+# The content filtering engines (spam and virus); the tests start private instances on loopback ports (no system service).
+command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v clamd >/dev/null 2>&1 || need+=(clamav-daemon)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -20,6 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The engines are installed now: a content filtering test that cannot start them fails instead of skipping.
+export MAILSERVER_TEST_ENGINES=required
 dotnet build mailserver.sln -c Release -nologo -v q || { echo "Tests: 0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)

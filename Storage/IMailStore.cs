@@ -140,6 +140,17 @@ public interface IMailStore : IAsyncDisposable
     /// <exception cref="System.Security.Cryptography.CryptographicException">The ciphertext or a key was tampered with.</exception>
     Task<byte[]> ReadMessageAsync(string mailboxId, string entryId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// One stored message as a read-only, seekable stream of its plaintext (<see cref="Stream.Length"/> is its size):
+    /// a read decrypts only the 64 KiB segments it covers, so a whole-message FETCH streams and a partial one reads
+    /// only its range. Dispose it (it holds the file and a copy of the message key).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such entry.</exception>
+    /// <exception cref="FileNotFoundException">The entry's body file is gone (reindex removes such entries).</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">A key was tampered with, or (on open or
+    /// on a read) a segment of the body was altered, moved, dropped or cut off.</exception>
+    Stream OpenMessage(string mailboxId, string entryId);
+
     /// <summary>A folder by id, or null.</summary>
     FolderInfo? GetFolder(string folderId);
 

@@ -158,6 +158,20 @@ public sealed partial class MailStore
         }
     }
 
+    /// <inheritdoc/>
+    public Stream OpenMessage(string mailboxId, string entryId)
+    {
+        var (entry, messageKey) = OpenEntry(mailboxId, entryId);
+        try
+        {
+            return _blobs.OpenRead(entry[E.BlobId].AsString, messageKey);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(messageKey);
+        }
+    }
+
     /// <summary>
     /// The header section of a stored message (up to and including the blank line, cut at 256 KiB), from the
     /// encrypted summary in the database: IMAP answers ENVELOPE, header FETCH and header SEARCH without the body.
@@ -177,7 +191,7 @@ public sealed partial class MailStore
         }
     }
 
-    private (BsonDocument Entry, byte[] MessageKey) OpenEntry(string mailboxId, string entryId)
+    internal (BsonDocument Entry, byte[] MessageKey) OpenEntry(string mailboxId, string entryId)
     {
         var entry = Collection(Schema.Entries).FindById(entryId);
         if (entry is null || entry[E.MailboxId].AsString != mailboxId)

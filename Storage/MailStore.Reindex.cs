@@ -66,10 +66,15 @@ public sealed partial class MailStore
             }
             try
             {
-                var body = _blobs.Read(blobId, messageKey);
+                // Every segment is opened (a segment altered, moved, dropped or cut off is reported), one at a time:
+                // memory stays at a segment plus the header section, whatever the message size.
+                using var body = _blobs.OpenRead(blobId, messageKey);
+                var head = new byte[(int)Math.Min(body.Length, MaxSummaryBytes + 4)];
+                body.ReadExactly(head);
+                VerifyToEnd(body);
                 var summaryOk = entry.TryGetValue(E.SummarySealed, out var sealedSummary) && sealedSummary.IsBinary && TryOpen(messageKey, sealedSummary.AsBinary, SummaryContext(blobId));
                 if (!summaryOk)
-                    summaries[entryId] = SealSummary(messageKey, blobId, HeaderSection(body));
+                    summaries[entryId] = SealSummary(messageKey, blobId, HeaderSection(head));
             }
             catch (CryptographicException ex)
             {
@@ -211,6 +216,20 @@ public sealed partial class MailStore
         catch (CryptographicException)
         {
             return false;
+        }
+    }
+
+    /// <summary>Reads (and so authenticates) the rest of a blob stream, discarding the plaintext.</summary>
+    private static void VerifyToEnd(Stream body)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Blobs.BlobStore.SegmentSize);
+        try
+        {
+            while (body.Read(buffer, 0, Blobs.BlobStore.SegmentSize) > 0) { }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
         }
     }
 }

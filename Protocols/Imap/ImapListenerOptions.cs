@@ -1,5 +1,5 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
+using MailServer.Protocols.Tls;
 
 namespace MailServer.Protocols.Imap;
 
@@ -38,13 +38,13 @@ public sealed record ImapLimits(
 /// <summary>What the IMAP listener needs from the configuration.</summary>
 /// <param name="ServerName">Host name shown in the greeting.</param>
 /// <param name="Endpoints">The sockets to listen on.</param>
-/// <param name="Certificate">The TLS certificate (the same one SMTP uses).</param>
+/// <param name="Certificates">The TLS certificate, asked on every handshake (the same provider SMTP and HTTPS use).</param>
 /// <param name="AllowPlaintextAuth">When false, LOGIN and AUTHENTICATE are refused before TLS (LOGINDISABLED, RFC 9051 §6.2.3).</param>
 /// <param name="Limits">Session bounds.</param>
 public sealed record ImapListenerOptions(
     string ServerName,
     IReadOnlyList<ImapEndpointOptions> Endpoints,
-    X509Certificate2 Certificate,
+    ServerCertificateProvider Certificates,
     bool AllowPlaintextAuth,
     ImapLimits Limits)
 {
@@ -56,7 +56,7 @@ public sealed record ImapListenerOptions(
             throw new ArgumentException("The IMAP listener needs a server name.");
         if (Endpoints.Count == 0)
             throw new ArgumentException("The IMAP listener needs at least one endpoint.");
-        if (!Certificate.HasPrivateKey)
+        if (!Certificates.Certificate.HasPrivateKey)
             throw new ArgumentException("The TLS certificate has no private key.");
         if (Limits.MaxConnectionsPerAddress < 1 || Limits.MaxMessageBytes < 1 || Limits.MaxFailedLoginsPerConnection < 1)
             throw new ArgumentException("IMAP limits must be positive.");

@@ -50,6 +50,9 @@ internal static partial class ImapLog
     [LoggerMessage(EventId = 5014, Level = LogLevel.Information, Message = "IMAP selection lost: {Reason}; closing the session")]
     public static partial void SelectionLost(this ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 5090, Level = LogLevel.Error, Message = "IMAP FETCH could not finish a message literal it had begun; closing the session")]
+    public static partial void FetchLiteralBroken(this ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 5015, Level = LogLevel.Warning, Message = "IMAP mailbox access observer failed in session {SessionId}")]
     public static partial void AccessObserverFailed(ILogger logger, Exception exception, string sessionId);
 

@@ -128,7 +128,7 @@ internal sealed class ImapSession
     /// (null: the user's own). Observer failures are logged, never surfaced to the client.
     /// </summary>
     public void RecordAccess(MailboxAccessAction action, MailboxObjectType objectType, string? ownerAddress, string? folderPath,
-        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true, string? attachmentPath = null)
+        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true, string? attachmentPath = null, string? sourceFolderPath = null)
     {
         if (_services.AccessObserver is not { } observer || State is not (ImapSessionState.Authenticated or ImapSessionState.Selected))
             return;
@@ -137,7 +137,7 @@ internal sealed class ImapSession
         try
         {
             observer.Observe(new MailboxAccess(user.OrganizationId, user.Email, ownerAddress ?? user.Email, action, objectType,
-                folderPath, folderId, uids ?? [], allowed, address, UserAgent, attachmentPath));
+                folderPath, folderId, uids ?? [], allowed, address, UserAgent, attachmentPath, sourceFolderPath));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -495,7 +495,7 @@ internal sealed class ImapSession
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = ServerTlsContexts.For(Options.Certificate),
+                ServerCertificateContext = Options.Certificates.Context, // asked per handshake: a renewed certificate needs no restart
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 ClientCertificateRequired = false,
             }, timeout.Token);

@@ -65,6 +65,8 @@ public enum MailboxObjectType
 /// (<c>Thunderbird/128.5.0</c>), or null when it sent none.</param>
 /// <param name="AttachmentPath">For <see cref="MailboxAccessAction.ReadAttachment"/>: the attachments' display names,
 /// comma-separated in the order fetched, each once.</param>
+/// <param name="SourceFolderPath">For <see cref="MailboxAccessAction.MoveTo"/> and <see cref="MailboxAccessAction.CopyTo"/>: the
+/// folder the messages came from (the server learns spam and ham from moves into and out of Junk E-mail).</param>
 public sealed record MailboxAccess(
     string OrganizationId,
     string UserId,
@@ -77,7 +79,8 @@ public sealed record MailboxAccess(
     bool Allowed,
     IPAddress SourceAddress,
     string? UserAgent = null,
-    string? AttachmentPath = null);
+    string? AttachmentPath = null,
+    string? SourceFolderPath = null);
 
 /// <summary>
 /// Told of every audited mailbox operation, once per command (not per message). Called on the session's thread

@@ -45,7 +45,32 @@ internal sealed class DataReceiver(
 
         try
         {
-            var message = MessageChecks.Assemble(buffer);
+            var parameters = transaction.Parameters;
+            var reversePath = transaction.From is { } from && !string.IsNullOrEmpty(from.User) ? from.AsAddress() : ""; // "" is the null reverse-path <>
+            var receivedAt = time.GetUtcNow();
+            var smtpTransaction = new SmtpTransaction(
+                SessionId: session.SessionId,
+                Listener: session.Kind,
+                RemoteEndPoint: session.RemoteEndPoint,
+                HeloName: session.HeloName,
+                ReversePath: reversePath,
+                Recipients: recipients,
+                Secure: context.Pipe.IsSecure,
+                AuthenticatedUser: session.User?.Email,
+                ReceivedAt: receivedAt)
+            {
+                TraceId = traceId,
+                // RFC 3461 §4.3, §4.4 (validated by ListenerCommandFactory).
+                Return = parameters.TryGetValue("RET", out var ret) ? DsnParameters.ParseReturn(ret) ?? DsnReturn.NotGiven : DsnReturn.NotGiven,
+                EnvelopeId = parameters.TryGetValue("ENVID", out var envid) ? RcptParameterParser.DecodeXtext(envid) : null,
+            };
+
+            // RFC 5321 §4.4: our Received field first; the mail flow puts its Authentication-Results right below it.
+            // The DATA section is copied once, into the array that will be stored, behind room for that field: a big
+            // message is not copied again to be checked or to get its trace field.
+            var trace = System.Text.Encoding.ASCII.GetBytes(ReceivedHeader.Build(smtpTransaction, options.ServerName, session.UsedEhlo, transactionId));
+            var stored = MessageChecks.Assemble(buffer, trace);
+            var message = stored.AsMemory(trace.Length);
             ContentVerdict verdict;
             using (var deadline = new CancellationTokenSource(mimeParseBudget))
                 // A small message is checked in microseconds on this thread; a big one on the pool, so a slow MIME
@@ -58,34 +83,6 @@ internal sealed class DataReceiver(
                 logger.MessageRefused(refusal.Reason);
                 return refusal.Reply;
             }
-
-            var parameters = transaction.Parameters;
-            var reversePath = transaction.From is { } from && !string.IsNullOrEmpty(from.User) ? from.AsAddress() : ""; // "" is the null reverse-path <>
-            var receivedAt = time.GetUtcNow();
-            SmtpTransaction Transaction(IReadOnlyList<AcceptedRecipient> to) => new(
-                SessionId: session.SessionId,
-                Listener: session.Kind,
-                RemoteEndPoint: session.RemoteEndPoint,
-                HeloName: session.HeloName,
-                ReversePath: reversePath,
-                Recipients: to,
-                Secure: context.Pipe.IsSecure,
-                AuthenticatedUser: session.User?.Email,
-                ReceivedAt: receivedAt)
-            {
-                TraceId = traceId,
-                // RFC 3461 §4.3, §4.4 (validated by ListenerCommandFactory).
-                Return = parameters.TryGetValue("RET", out var ret) ? DsnParameters.ParseReturn(ret) ?? DsnReturn.NotGiven : DsnReturn.NotGiven,
-                EnvelopeId = parameters.TryGetValue("ENVID", out var envid) ? RcptParameterParser.DecodeXtext(envid) : null,
-            };
-
-            var smtpTransaction = Transaction(recipients);
-
-            // RFC 5321 §4.4: our Received field first; the mail flow puts its Authentication-Results right below it.
-            var trace = ReceivedHeader.Build(smtpTransaction, options.ServerName, session.UsedEhlo, transactionId);
-            var stored = new byte[System.Text.Encoding.ASCII.GetByteCount(trace) + message.Length];
-            var headerLength = System.Text.Encoding.ASCII.GetBytes(trace, stored);
-            message.CopyTo(stored.AsSpan(headerLength));
 
             try
             {

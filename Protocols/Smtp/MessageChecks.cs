@@ -26,26 +26,31 @@ internal static class MessageChecks
     /// undone dot-stuffing except on the very first line (its search pattern is CRLF "..", RFC 5321 §4.5.2),
     /// which is done here.
     /// </summary>
-    public static byte[] Assemble(ReadOnlySequence<byte> data)
+    public static byte[] Assemble(ReadOnlySequence<byte> data) => Assemble(data, []);
+
+    /// <summary>As <see cref="Assemble(ReadOnlySequence{byte})"/>, behind <paramref name="prefix"/> (our trace field) in
+    /// the same array: the one copy of the DATA section the server makes.</summary>
+    public static byte[] Assemble(ReadOnlySequence<byte> data, ReadOnlySpan<byte> prefix)
     {
         var skip = data.Length >= 2 && data.FirstSpan.Length >= 2 && data.FirstSpan[0] == '.' && data.FirstSpan[1] == '.' ? 1 : 0;
-        var bytes = new byte[data.Length - skip + 2];
-        data.Slice(skip).CopyTo(bytes);
+        var bytes = GC.AllocateUninitializedArray<byte>(checked((int)(prefix.Length + data.Length - skip + 2)));
+        prefix.CopyTo(bytes);
+        data.Slice(skip).CopyTo(bytes.AsSpan(prefix.Length));
         bytes[^2] = (byte)'\r';
         bytes[^1] = (byte)'\n';
         return bytes;
     }
 
     /// <summary>Runs the checks in order; the first failing one decides.</summary>
-    public static ContentVerdict Check(ReadOnlySpan<byte> message, SmtpLimits limits, CancellationToken deadline)
+    public static ContentVerdict Check(ReadOnlyMemory<byte> message, SmtpLimits limits, CancellationToken deadline)
     {
         if (message.Length > limits.MaxMessageBytes)
             return new ContentVerdict.TooLarge();
-        if (HasBareLineEndingOrNul(message))
+        if (HasBareLineEndingOrNul(message.Span))
             return new ContentVerdict.BareLineEnding();
-        if (HeaderSectionLength(message) > limits.MaxHeaderSectionBytes)
+        if (HeaderSectionLength(message.Span) > limits.MaxHeaderSectionBytes)
             return new ContentVerdict.HeaderSectionTooLarge();
-        return ScanMime(message.ToArray(), limits, deadline);
+        return ScanMime(message, limits, deadline);
     }
 
     /// <summary>
@@ -90,12 +95,15 @@ internal static class MessageChecks
         return end < 0 ? message.Length : end + 4;
     }
 
-    private static ContentVerdict ScanMime(byte[] message, SmtpLimits limits, CancellationToken deadline)
+    private static ContentVerdict ScanMime(ReadOnlyMemory<byte> message, SmtpLimits limits, CancellationToken deadline)
     {
         // MimeKit stops descending at its MaxMimeDepth and reads deeper entities as leaves; let it go two
         // levels further so our own count (which refuses) sees the excess.
         var options = new ParserOptions { MaxMimeDepth = limits.MaxMimeDepth + 2 };
-        using var stream = new MemoryStream(message, writable: false);
+        // Read in place: a big message is not copied to be scanned.
+        using var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(message, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(message.ToArray(), writable: false);
         var reader = new StructureReader(options, stream, limits);
         try
         {

@@ -68,8 +68,8 @@ public abstract record DeliveryOutcome
     /// <summary>Durably stored in the mailbox, or durably queued for a remote recipient.</summary>
     public sealed record Delivered : DeliveryOutcome;
 
-    /// <summary>Not stored; the sender may retry later (4xx).</summary>
-    public sealed record TemporaryFailure(string Reason) : DeliveryOutcome;
+    /// <summary>Not stored; the sender may retry later (4xx). <see cref="Deferral"/> says why, for the reply's status code.</summary>
+    public sealed record TemporaryFailure(string Reason, SmtpDeferral Deferral = SmtpDeferral.ServerError) : DeliveryOutcome;
 
     /// <summary>Not stored, and retrying will not help (5xx). <see cref="Reason"/> is safe to show the sender.</summary>
     public sealed record PermanentFailure(SmtpRefusal Refusal, string Reason) : DeliveryOutcome;
@@ -90,6 +90,19 @@ public enum SmtpRefusal
     SendAsDenied,
     /// <summary>The From or Sender field of a submission is missing, repeated or unparsable; the reason says which.</summary>
     BadSenderHeaders,
+    /// <summary>The virus scanner found a virus (§13). The reason names nothing of the signature.</summary>
+    VirusFound,
+    /// <summary>The spam engine says reject (§13).</summary>
+    SpamRejected,
+}
+
+/// <summary>Why a recipient failed temporarily; the SMTP reply table turns it into a status code.</summary>
+public enum SmtpDeferral
+{
+    /// <summary>Something failed on our side (RFC 3463 X.3.0).</summary>
+    ServerError,
+    /// <summary>The content check asks the sender to retry later: greylisting, a soft reject, an engine down (RFC 3463 X.7.1).</summary>
+    ContentCheck,
 }
 
 /// <summary>One outcome per envelope recipient, in envelope order.</summary>

@@ -73,7 +73,13 @@ public sealed class SmtpListener : IAsyncDisposable
         _delivery = delivery ?? throw new ArgumentNullException(nameof(delivery));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _time = time ?? TimeProvider.System;
+        _bytesInFlight = new BytesInFlight(options.Limits.MaxBytesInFlight);
     }
+
+    private readonly BytesInFlight _bytesInFlight;
+
+    /// <summary>The server-wide budget of message bytes being received and processed (for tests and metrics).</summary>
+    public BytesInFlight BytesInFlight => _bytesInFlight;
 
     /// <summary>
     /// The endpoints actually bound, in configuration order, available after <see cref="StartAsync"/>
@@ -116,7 +122,7 @@ public sealed class SmtpListener : IAsyncDisposable
                     .AuthenticationRequired(false) // EnvelopeFilter answers MAIL with 530 itself (RFC 4954 §6)
                     .AllowUnsecureAuthentication(endpoint.Kind == SmtpListenerKind.Submission && _options.AllowPlaintextAuth)
                     .SessionTimeout(MaxSessionDuration)
-                    .Certificate(_options.Certificate)
+                    .Certificate(_options.Certificates.Certificate) // SmtpServer wants one; GuardedDuplexPipe asks the provider instead
                     .SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13)
                     .Build();
                 bound.Add(definition, (socket, endpoint.Kind));
@@ -133,10 +139,10 @@ public sealed class SmtpListener : IAsyncDisposable
             throw;
         }
 
-        _listeners = new GuardedEndpointListenerFactory(bound, _options.Limits, _logger, OnSessionAccepted);
+        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _logger, OnSessionAccepted, _bytesInFlight);
         var services = new ListenerServices(
             _listeners,
-            new ListenerCommandFactory(_options, _credentials is not null),
+            new ListenerCommandFactory(_options, _credentials is not null, _bytesInFlight, _logger),
             new EnvelopeFilter(_options, _directory, _delivery, _logger, _submissions),
             new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger),
             _credentials is null ? null : new UserAuthenticator(_credentials, _logger));
@@ -311,7 +317,7 @@ public sealed class SmtpListener : IAsyncDisposable
             throw new ArgumentException("ServerName is required.", nameof(options));
         if (options.Endpoints is null || options.Endpoints.Count == 0)
             throw new ArgumentException("At least one SMTP endpoint is required.", nameof(options));
-        if (options.Certificate is null)
+        if (options.Certificates is null)
             throw new ArgumentException("A TLS certificate is required.", nameof(options));
         var limits = options.Limits ?? throw new ArgumentException("Limits are required.", nameof(options));
         if (limits.MaxMessageBytes <= 0 || limits.MaxMessageBytes > int.MaxValue - ConnectionGuard.DataSlackBytes)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using MailServer.Protocols.Tls;
 
 namespace MailServer.Protocols.Smtp;
 
@@ -33,6 +34,12 @@ public sealed record SmtpLimits
     /// <summary>Recipients outside the organization one user may address per UTC day (§17).</summary>
     public int ExternalRecipientsPerUserPerDay { get; init; } = 10_000;
 
+    /// <summary>
+    /// Message bytes being received and processed at once, server-wide (<see cref="BytesInFlight"/>): a DATA beyond it
+    /// is answered 452 4.3.1 and the client retries later.
+    /// </summary>
+    public long MaxBytesInFlight { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>Concurrent connections from one IP address.</summary>
     public int MaxConnectionsPerIp { get; init; } = 50;
 
@@ -47,6 +54,6 @@ public sealed record SmtpEndpointOptions(SmtpListenerKind Kind, IPAddress Addres
 public sealed record SmtpListenerOptions(
     string ServerName,
     IReadOnlyList<SmtpEndpointOptions> Endpoints,
-    X509Certificate2 Certificate,
+    ServerCertificateProvider Certificates,
     bool AllowPlaintextAuth,
     SmtpLimits Limits);

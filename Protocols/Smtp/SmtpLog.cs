@@ -78,4 +78,7 @@ internal static partial class SmtpLog
 
     [LoggerMessage(EventId = 2042, Level = LogLevel.Information, Message = "Submission by {User} refused: {Reason}")]
     public static partial void SubmissionRefused(this ILogger logger, string user, string reason);
+
+    [LoggerMessage(EventId = 2090, Level = LogLevel.Warning, Message = "DATA deferred with 452 4.3.1: {InFlight} message bytes in flight, budget {Budget} (Limits.MaxBytesInFlightMiB)")]
+    public static partial void DataDeferredOverBudget(this ILogger logger, long inFlight, long budget);
 }

@@ -45,6 +45,13 @@ internal static partial class SmtpReplies
     /// <summary>RFC 3463 X.2.2: mailbox over quota.</summary>
     public static SmtpResponse MailboxFull(string address) => new((SmtpReplyCode)552, $"5.2.2 <{address}>: Mailbox full");
 
+    /// <summary>
+    /// RFC 5321 §4.3.2 (452 is a reply DATA may give) and RFC 3463 §3.4 (4.3.1, system storage exhausted): the server-wide
+    /// budget of message bytes in flight (Limits.MaxBytesInFlightMiB) is used up; the client retries later, as after any
+    /// temporary failure.
+    /// </summary>
+    public static readonly SmtpResponse BytesInFlightExhausted = new((SmtpReplyCode)452, "4.3.1 Too much mail in progress; try again later");
+
     /// <summary>RFC 5321 §4.5.3.1.8: too many recipients is a temporary 452, so the client sends the rest later.</summary>
     public static readonly SmtpResponse TooManyRecipients = new((SmtpReplyCode)452, "4.5.3 Too many recipients");
 
@@ -66,6 +73,15 @@ internal static partial class SmtpReplies
 
     /// <summary>Every recipient failed temporarily.</summary>
     public static SmtpResponse TemporaryFailure(string reason) => new((SmtpReplyCode)451, $"4.3.0 {Sanitize(reason)}");
+
+    /// <summary>The content check defers the message (greylisting, rspamd's soft reject, an engine down under TempFail; RFC 3463 X.7.1).</summary>
+    public static SmtpResponse ContentCheckDeferred(string reason) => new((SmtpReplyCode)451, $"4.7.1 {Sanitize(reason)}");
+
+    /// <summary>§13: a virus was found. The reply names nothing of the signature (that is in our log only).</summary>
+    public static readonly SmtpResponse VirusFound = new((SmtpReplyCode)554, "5.7.1 Message refused: it contains a virus");
+
+    /// <summary>§13: the spam engine's verdict is reject.</summary>
+    public static readonly SmtpResponse SpamRejected = new((SmtpReplyCode)550, "5.7.1 Message refused as spam");
 
     /// <summary>RFC 4954 §6: MAIL on a submission listener before AUTH.</summary>
     public static readonly SmtpResponse AuthenticationRequired = new((SmtpReplyCode)530, "5.7.0 Authentication required");
@@ -106,6 +122,8 @@ internal static partial class SmtpReplies
         SmtpRefusal.MailboxUnavailable => new((SmtpReplyCode)550, $"5.2.0 Mailbox unavailable: {Sanitize(reason)}"),
         SmtpRefusal.PolicyRefused => new((SmtpReplyCode)550, $"5.7.1 Message refused: {Sanitize(reason)}"),
         SmtpRefusal.DmarcReject => DmarcRejected(reason),
+        SmtpRefusal.VirusFound => VirusFound,
+        SmtpRefusal.SpamRejected => SpamRejected,
         SmtpRefusal.SendAsDenied => SendAsDenied(reason),
         SmtpRefusal.BadSenderHeaders => BadSenderHeaders(reason),
         _ => new((SmtpReplyCode)554, $"5.0.0 {Sanitize(reason)}"),
@@ -143,7 +161,7 @@ internal static partial class SmtpReplies
         if (delivered > 0)
             return Queued(queueId);
         if (temporary > 0)
-            return TemporaryFailure(firstTemporary!.Reason);
+            return firstTemporary!.Deferral == SmtpDeferral.ContentCheck ? ContentCheckDeferred(firstTemporary.Reason) : TemporaryFailure(firstTemporary.Reason);
         if (firstPermanent is not null)
             return PermanentFailure(firstPermanent.Refusal, firstPermanent.Reason);
         // An empty outcome means the pipeline did not account for any recipient: never claim success.

@@ -31,7 +31,7 @@ internal sealed class TlsFingerprintCommand : ICliCommand
         {
             using var certificate = TlsCertificates.LoadOrCreate(config.Tls, config.DataDirectory, config.ServerName);
             await console.Out.WriteLineAsync($"subject:     {certificate.Subject}").ConfigureAwait(false);
-            await console.Out.WriteLineAsync($"source:      {config.Tls.CertificatePath ?? Path.Combine(config.DataDirectory, TlsCertificates.GeneratedFolder, "cert.pem")}" +
+            await console.Out.WriteLineAsync($"source:      {config.Tls.CertificatePath ?? (config.Tls.Acme is not null && !TlsCertificates.IsSelfSigned(certificate) ? Path.Combine(Security.Acme.AcmeStore.PathIn(config.DataDirectory), "cert.pem") : Path.Combine(config.DataDirectory, TlsCertificates.GeneratedFolder, "cert.pem"))}" +
                                              (TlsCertificates.IsSelfSigned(certificate) ? " (self-signed)" : "")).ConfigureAwait(false);
             await console.Out.WriteLineAsync($"valid until: {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC").ConfigureAwait(false);
             await console.Out.WriteLineAsync($"SHA-256:     {TlsCertificates.Sha256Fingerprint(certificate)}").ConfigureAwait(false);

@@ -133,8 +133,8 @@ public static partial class ConfigLoader
             // Hashes the server and the CLI wrote, kept out of this file (PasswordFile); appsettings.json's own win.
             _storedHashes = PasswordFile.Read(PasswordFile.PathIn(_dataDirectory), Add);
 
-            var listeners = ReadListeners(ms.Object("Listeners"), ms.PathOf("Listeners"));
-            var tls = ReadTls(ms.Object("Tls"));
+            var tls = ReadTls(ms.Object("Tls"), serverName);
+            var listeners = ReadListeners(ms.Object("Listeners"), ms.PathOf("Listeners"), acme: tls.Acme is not null);
             var dns = ReadDns(ms.Object("Dns"));
             var delivery = DeliveryConfig.Default;
             if (ms.Object("Delivery") is { } d)
@@ -150,6 +150,7 @@ public static partial class ConfigLoader
                 {
                     HookRetryMinimumSeconds = d.Int("HookRetryMinimumSeconds", x.HookRetryMinimumSeconds, 1, 3600),
                     HookRetryMaximumSeconds = d.Int("HookRetryMaximumSeconds", x.HookRetryMaximumSeconds, 1, 3600),
+                    MtaStsPolicyPort = d.Int("MtaStsPolicyPort", x.MtaStsPolicyPort, 1, 65535),
                 };
                 if (delivery.RetryMaximumSeconds < delivery.RetryMinimumSeconds)
                     d.Error("RetryMaximumSeconds", "must not be less than RetryMinimumSeconds");
@@ -158,16 +159,21 @@ public static partial class ConfigLoader
                 d.Finish();
             }
             var limits = ReadLimits(ms.Object("Limits"));
+            var contentFiltering = ReadContentFiltering(ms.Object("ContentFiltering"));
             var organizations = ms.Array("Organizations", ReadOrganization, required: true);
             ms.Finish();
 
-            return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations);
+            return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations)
+            {
+                ContentFiltering = contentFiltering,
+            };
         }
 
-        private ListenersConfig ReadListeners(JsonObjectReader? l, string path)
+        private ListenersConfig ReadListeners(JsonObjectReader? l, string path, bool acme)
         {
             var bind = IPAddress.Any;
             int smtp = 2525, submission = 2587, submissions = 2465, imap = 2143, imaps = 2993, https = ListenersConfig.DefaultHttps;
+            var http = ListenersConfig.DefaultHttp;
             var admin = new IPEndPoint(IPAddress.Loopback, 8025);
             if (l is null)
                 return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin, https);
@@ -185,6 +191,7 @@ public static partial class ConfigLoader
             imap = l.Int("Imap", imap, 1, 65535);
             imaps = l.Int("Imaps", imaps, 1, 65535);
             https = l.Int("Https", https, 1, 65535);
+            http = l.Int("Http", http, 1, 65535);
             if (l.String("Admin") is { } a)
             {
                 if (IPEndPoint.TryParse(a, out var ep) && ep.Port is > 0 and <= 65535 && a.Contains(':'))
@@ -195,23 +202,29 @@ public static partial class ConfigLoader
             l.Finish();
 
             var seen = new Dictionary<int, string>();
-            foreach (var (name, port) in new[] { ("Smtp", smtp), ("Submission", submission), ("Submissions", submissions),
-                         ("Imap", imap), ("Imaps", imaps), ("Https", https), ("Admin", admin.Port) })
+            var ports = new List<(string, int)> { ("Smtp", smtp), ("Submission", submission), ("Submissions", submissions),
+                ("Imap", imap), ("Imaps", imaps), ("Https", https), ("Admin", admin.Port) };
+            if (acme)
+                ports.Add(("Http", http)); // the HTTP listener opens only for ACME
+            foreach (var (name, port) in ports)
             {
                 if (!seen.TryAdd(port, name))
                     Add(JsonObjectReader.Child(path, name), $"port {port} is already used by {seen[port]}");
             }
-            return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin, https);
+            return new ListenersConfig(bind, smtp, submission, submissions, imap, imaps, admin, https) { Http = http };
         }
 
-        private TlsConfig ReadTls(JsonObjectReader? t)
+        private TlsConfig ReadTls(JsonObjectReader? t, string serverName)
         {
             if (t is null)
                 return new TlsConfig(null, null, false);
             var cert = t.String("CertificatePath");
             var key = t.String("KeyPath");
             var allow = t.Bool("AllowPlaintextAuth", false);
+            var acme = ReadAcme(t.Object("Acme"), serverName);
             t.Finish();
+            if (acme is not null && (cert is not null || key is not null))
+                t.Error("Acme", "Acme and CertificatePath/KeyPath are exclusive: the certificate comes from the ACME CA or from the files");
             if ((cert is null) != (key is null))
             {
                 t.Error(cert is null ? "CertificatePath" : "KeyPath", "CertificatePath and KeyPath are set together or not at all");
@@ -227,7 +240,37 @@ public static partial class ConfigLoader
                 if (!File.Exists(keyFull))
                     t.Error("KeyPath", $"file not found: {keyFull}");
             }
-            return new TlsConfig(certFull, keyFull, allow);
+            return new TlsConfig(certFull, keyFull, allow) { Acme = acme };
+        }
+
+        private AcmeConfig? ReadAcme(JsonObjectReader? a, string serverName)
+        {
+            if (a is null)
+                return null;
+            var url = a.String("DirectoryUrl", required: true);
+            var email = a.String("Email", required: true)?.Trim().ToLowerInvariant();
+            var domains = a.Strings("Domains", (value, path) =>
+            {
+                var name = value.Trim().TrimEnd('.').ToLowerInvariant();
+                if (AddressSyntax.IsValidDomain(name, requireDot: true))
+                    return name;
+                Add(path, $"'{value}' is not a fully qualified domain name (ACME CAs issue only for public names)");
+                return null;
+            });
+            a.Finish();
+            Uri? directory = null;
+            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out directory) || directory.Scheme != Uri.UriSchemeHttps))
+                a.Error("DirectoryUrl", $"'{url}' is not an https:// URL (RFC 8555 §6.1: ACME runs over HTTPS only)");
+            if (email is not null && !AddressSyntax.IsValidAddress(email))
+                a.Error("Email", $"'{email}' is not an email address");
+            var names = domains.Distinct().ToList();
+            if (names.Count == 0)
+            {
+                if (!AddressSyntax.IsValidDomain(serverName, requireDot: true))
+                    a.Error("Domains", $"empty, and ServerName '{serverName}' is not a fully qualified domain name to default to");
+                names.Add(serverName);
+            }
+            return directory is null || email is null ? null : new AcmeConfig(directory, email, names);
         }
 
         private DnsConfig ReadDns(JsonObjectReader? d)
@@ -265,7 +308,11 @@ public static partial class ConfigLoader
                 MaxMimeDepth: l.Int("MaxMimeDepth", x.MaxMimeDepth, 1, 1000),
                 MaxConnectionsPerIp: l.Int("MaxConnectionsPerIp", x.MaxConnectionsPerIp, 1, 100_000),
                 // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes; we let the admin lower it.
-                SessionTimeoutSeconds: l.Int("SessionTimeoutSeconds", x.SessionTimeoutSeconds, 10, 86_400));
+                SessionTimeoutSeconds: l.Int("SessionTimeoutSeconds", x.SessionTimeoutSeconds, 10, 86_400))
+            {
+                // One message is always admitted when nothing else is in flight, so the budget may be below the message size.
+                MaxBytesInFlightMiB = l.Int("MaxBytesInFlightMiB", x.MaxBytesInFlightMiB, 1, 1_048_576),
+            };
             l.Finish();
             return result;
         }
@@ -418,6 +465,7 @@ public static partial class ConfigLoader
             }
             var adminApi = ReadAdminApi(o.Object("AdminApi"));
             var tags = ReadTags(o);
+            var contentFiltering = ReadOrganizationContentFiltering(o.Object("ContentFiltering"));
             CheckEntityIdsAndNames(o, id, users, groups);
             o.Finish();
 
@@ -428,6 +476,7 @@ public static partial class ConfigLoader
                 MasterKeySource = keySource,
                 AdminApi = adminApi,
                 Tags = tags,
+                ContentFiltering = contentFiltering,
             };
 
             void CheckGroupMembers(JsonObjectReader org, Dictionary<string, (bool IsUser, string Primary)> addresses)

@@ -17,7 +17,11 @@ public sealed record ServerConfig(
     DnsConfig Dns,
     DeliveryConfig Delivery,
     LimitsConfig Limits,
-    IReadOnlyList<OrganizationConfig> Organizations);
+    IReadOnlyList<OrganizationConfig> Organizations)
+{
+    /// <summary>The spam and virus engines (MailServer.ContentFiltering); <see cref="ContentFilteringConfig.Off"/> when absent.</summary>
+    public ContentFilteringConfig ContentFiltering { get; init; } = ContentFilteringConfig.Off;
+}
 
 /// <summary>Where the server listens. Changing any of these needs a restart.</summary>
 /// <param name="BindAddress">The address every listener binds (0.0.0.0: all).</param>
@@ -40,13 +44,36 @@ public sealed record ListenersConfig(
 {
     /// <summary>The default HTTPS port (above 1024, so the server runs without root, like its other default ports).</summary>
     public const int DefaultHttps = 2443;
+
+    /// <summary>The default plain HTTP port for ACME HTTP-01 challenges (forward TCP 80 to it).</summary>
+    public const int DefaultHttp = 2080;
+
+    /// <summary>
+    /// The plain HTTP listener for ACME HTTP-01 challenges (RFC 8555 §8.3); open only when <c>Tls.Acme</c> is
+    /// configured. Everything else on it is redirected to HTTPS.
+    /// </summary>
+    public int Http { get; init; } = DefaultHttp;
 }
 
 /// <summary>
 /// TLS settings. Both paths null: a self-signed certificate is generated under the data directory.
 /// Paths are absolute (resolved against the data directory when relative).
 /// </summary>
-public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool AllowPlaintextAuth);
+public sealed record TlsConfig(string? CertificatePath, string? KeyPath, bool AllowPlaintextAuth)
+{
+    /// <summary>Certificates from an ACME CA (RFC 8555) instead of the files or the generated one; null: off.</summary>
+    public AcmeConfig? Acme { get; init; }
+}
+
+/// <summary>
+/// Where and for which names the server obtains its certificate by ACME (RFC 8555), with HTTP-01 challenges
+/// answered on <see cref="ListenersConfig.Http"/>. The certificate, its key and the account key live under
+/// <c>&lt;data&gt;/acme/</c>; the generated self-signed certificate is presented until the first one is issued.
+/// </summary>
+/// <param name="DirectoryUrl">The CA's directory (Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory).</param>
+/// <param name="Email">The account's contact address (expiry and policy notices from the CA).</param>
+/// <param name="Domains">The names the certificate covers, lower-case; the first is its subject. Default: ServerName.</param>
+public sealed record AcmeConfig(Uri DirectoryUrl, string Email, IReadOnlyList<string> Domains);
 
 /// <summary>
 /// The DNS resolver's name servers (empty: the system resolver's, on port 53), the port for configured servers,
@@ -66,6 +93,12 @@ public sealed record DeliveryConfig(int RemotePort, int QueueLifetimeHours, int 
 {
     /// <summary>Port 25, 120 h lifetime, delay warning after 4 h, retries from 5 min doubling to 1 h, 5 connections per destination.</summary>
     public static DeliveryConfig Default { get; } = new(25, 120, 4, 300, 3600, 5);
+
+    /// <summary>
+    /// The HTTPS port MTA-STS policies are fetched from (443, RFC 8461 §3.3; tests point it at their policy server,
+    /// as <see cref="RemotePort"/> points MX delivery at their receiver).
+    /// </summary>
+    public int MtaStsPolicyPort { get; init; } = 443;
 
     /// <summary>§10.5: the first retry of a held message's synchronous hook (1 s); it doubles per attempt.</summary>
     public int HookRetryMinimumSeconds { get; init; } = 1;
@@ -98,6 +131,10 @@ public sealed record LimitsConfig(
 
     /// <summary>The largest message in bytes (the SIZE keyword's value).</summary>
     public long MaxMessageBytes => MaxMessageSizeMiB * 1024L * 1024L;
+
+    /// <summary>Message bytes being received and processed at once, server-wide, in MiB (admission by bytes: a DATA
+    /// beyond it gets 452 4.3.1). Default 256.</summary>
+    public int MaxBytesInFlightMiB { get; init; } = 256;
 }
 
 /// <summary>One tenant: its id, alias, key file, domains, directory entries and rule sections.</summary>
@@ -126,6 +163,9 @@ public sealed record OrganizationConfig(
 
     /// <summary>The organization's tags (TagResource, §2.7): at most 50, keys unique.</summary>
     public IReadOnlyList<TagConfig> Tags { get; init; } = [];
+
+    /// <summary>Whether the engines scan this organization's mail (Organizations[].ContentFiltering).</summary>
+    public OrganizationContentFilteringConfig ContentFiltering { get; init; } = OrganizationContentFilteringConfig.Default;
 
     /// <summary>The audit log settings in force (the defaults when the section is absent).</summary>
     public AuditLogConfig AuditLogSettings => AuditLog ?? AuditLogConfig.Default;

@@ -49,6 +49,7 @@ public static class ServerConfigMapping
         MaxAttachments = limits.MaxAttachments,
         ExternalRecipientsPerUserPerDay = limits.ExternalRecipientsPerUserPerDay,
         MaxConnectionsPerIp = limits.MaxConnectionsPerIp,
+        MaxBytesInFlight = limits.MaxBytesInFlightMiB * 1024L * 1024L,
         SessionTimeout = TimeSpan.FromSeconds(limits.SessionTimeoutSeconds),
     };
 

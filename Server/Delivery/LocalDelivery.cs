@@ -88,7 +88,7 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
         if (runRules)
         {
             events.InboundDelivered(message, context.Authentication, filed,
-                users.Select(u => u.User).Where(u => full.Contains(u.Email)).ToList());
+                users.Select(u => u.User).Where(u => full.Contains(u.Email)).ToList(), context.ContentScan);
             if (!message.ReceptionRecorded)
                 context.Message = message with { ReceptionRecorded = true };
         }

@@ -6,7 +6,12 @@ using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using MailServer.Rules.Dns;
+using MailServer.Rules.TransportSecurity;
 using MailServer.Server.Configuration;
+using MtaStsMode = MailServer.Rules.TransportSecurity.MtaStsMode;
+using MailServer.Server.Logging;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
 
 namespace MailServer.Server.Delivery;
@@ -57,10 +62,37 @@ public sealed record RemoteRecipient(string Address, string? DsnNotify, string? 
 /// session): for at most <see cref="IdleTimeout"/> between messages and <see cref="ReuseTimeLimit"/> in all, as
 /// Postfix's connection cache does. MX hosts get opportunistic STARTTLS (RFC 3207, RFC 7435: a certificate is not
 /// checked, a failed handshake is retried in plaintext); gateways get TLS 1.2+ with a system-trusted certificate
-/// unless their Security is None.
+/// unless their Security is None. A recipient domain with an MTA-STS policy (RFC 8461, <see cref="MtaStsPolicies"/>)
+/// in <c>enforce</c> mode gets only its listed MX hosts, each over STARTTLS with a certificate valid for the MX name
+/// from a CA the system trusts, never plaintext; otherwise a temporary failure (4.7.5). In <c>testing</c> mode what
+/// would have failed is logged and delivery goes on as usual.
 /// </summary>
-public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName) : IDisposable
+public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName,
+    MtaStsPolicies? mtaSts = null, ILogger? logger = null) : IDisposable
 {
+    /// <summary>How the TLS of a connection to an MX host is judged.</summary>
+    private enum TlsCheck
+    {
+        /// <summary>RFC 7435: encrypt when offered, do not authenticate, fall back to plaintext.</summary>
+        Opportunistic,
+
+        /// <summary>Opportunistic, and log what MTA-STS enforce would have refused (policy mode testing).</summary>
+        Report,
+
+        /// <summary>MTA-STS enforce: STARTTLS required, certificate valid for the MX host name (RFC 8461 §4.2).</summary>
+        MtaSts,
+
+        /// <summary>DANE (RFC 7672): STARTTLS required, the certificates must match the host's authenticated TLSA records.</summary>
+        Dane,
+    }
+
+    /// <summary>Why the last host could not be used (for the outcome's reason).</summary>
+    private sealed class HostFailure
+    {
+        public string? Reason { get; set; }
+    }
+
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
     private readonly ConcurrentDictionary<string, ConcurrentStack<CachedConnection>> _idle = new(StringComparer.Ordinal);
     private long _lastSweep;
 
@@ -100,14 +132,74 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                 throw new InvalidOperationException();
         }
 
+        // RFC 8461 §5: the recipient domain's MTA-STS policy (MX delivery only; a gateway is the admin's choice).
+        var domain = (destination as Destination.Domain)?.Name;
+        MtaStsPolicy? policy = null;
+        if (mtaSts is not null && domain is not null && !domain.StartsWith('['))
+            policy = await mtaSts.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+        var check = policy?.Mode switch
+        {
+            MtaStsMode.Enforce => TlsCheck.MtaSts,
+            MtaStsMode.Testing => TlsCheck.Report,
+            _ => TlsCheck.Opportunistic,
+        };
+        if (policy is not null && check != TlsCheck.Opportunistic)
+        {
+            var unlisted = hosts.Select(h => h.Host).Where(h => !policy.Lists(h)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            if (check == TlsCheck.MtaSts)
+            {
+                // §4.1: an MX host the policy does not list is not a candidate.
+                hosts = hosts.Where(h => policy.Lists(h.Host)).ToList();
+                foreach (var host in unlisted)
+                    MtaStsLog.HostRefused(_logger, "MTA-STS", domain!, host, "not listed in the policy's mx");
+                if (hosts.Count == 0)
+                {
+                    var refused = new RemoteOutcome.TemporaryFailure(
+                        $"MTA-STS policy of {domain} (enforce) lists none of its MX hosts ({string.Join(", ", unlisted)})", "4.7.5", null);
+                    return recipients.Select(_ => (RemoteOutcome)refused).ToList();
+                }
+            }
+            else
+            {
+                foreach (var host in unlisted)
+                    MtaStsLog.TestingFailure(_logger, domain!, host, "not listed in the policy's mx");
+            }
+        }
+
         RemoteOutcome last = new RemoteOutcome.TemporaryFailure("no host could be reached", "4.4.1", null);
         foreach (var (host, address, port) in hosts)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId, cancellationToken).ConfigureAwait(false);
+            var failure = new HostFailure();
+            // RFC 7672 §2.2: authenticated, usable TLSA records for the MX host make TLS mandatory and replace PKIX;
+            // DANE wins over MTA-STS (RFC 8461 §2). Records from an answer without AD are ignored (§2.1).
+            IReadOnlyList<TlsaRecord> tlsa = [];
+            if (domain is not null && !domain.StartsWith('['))
+            {
+                var answer = await dns.LookupTlsaAsync($"_{port}._tcp.{host}", cancellationToken).ConfigureAwait(false);
+                if (answer.Authenticated)
+                    tlsa = Dane.Usable(answer.Records);
+            }
+            var hostCheck = tlsa.Count > 0 ? TlsCheck.Dane : check;
+            var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId,
+                hostCheck, failure, cancellationToken, tlsa).ConfigureAwait(false);
             if (attempt is not null)
                 return attempt;
-            last = new RemoteOutcome.TemporaryFailure($"could not deliver to {host} [{address}]:{port}", "4.4.1", host);
+            if (hostCheck == TlsCheck.Dane)
+            {
+                MtaStsLog.HostRefused(_logger, "DANE", domain!, host, failure.Reason ?? "no TLS");
+                last = new RemoteOutcome.TemporaryFailure($"DANE: {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "4.7.5", host);
+            }
+            else if (check == TlsCheck.MtaSts)
+            {
+                MtaStsLog.HostRefused(_logger, "MTA-STS", domain!, host, failure.Reason ?? "no TLS");
+                last = new RemoteOutcome.TemporaryFailure(
+                    $"MTA-STS policy of {domain} (enforce): {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "4.7.5", host);
+            }
+            else
+            {
+                last = new RemoteOutcome.TemporaryFailure($"could not deliver to {host} [{address}]:{port}", "4.4.1", host);
+            }
         }
         return recipients.Select(_ => last).ToList();
     }
@@ -149,10 +241,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
 
     /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
     private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
-        MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+        MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure,
+        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null)
     {
         var gateway = (destination as Destination.Gateway)?.Config;
-        var cacheKey = $"{destination.Key}|{host}|{address}|{port}";
+        // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce).
+        var cacheKey = $"{destination.Key}|{host}|{address}|{port}|{check}";
         // A cached connection the server closed meanwhile fails on its first command; the message then goes over a
         // fresh connection (what Postfix does). Anything else is an outcome of this host.
         var cached = TakeIdle(cacheKey, gateway);
@@ -189,7 +283,8 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         var released = false;
         try
         {
-            var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, cancellationToken).ConfigureAwait(false);
+            var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, check, failure,
+                (destination as Destination.Domain)?.Name ?? "", tlsa ?? [], cancellationToken).ConfigureAwait(false);
             client = connection.Client;
             if (gateway?.Username is { } user)
                 await client.AuthenticateAsync(user, gateway.Password ?? "", cancellationToken).ConfigureAwait(false);
@@ -208,9 +303,15 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             released = true;
             return Refused(client, host, recipients, e);
         }
+        catch (NotSupportedException) when (check is TlsCheck.MtaSts or TlsCheck.Dane)
+        {
+            failure.Reason = "STARTTLS not offered (RFC 8461 §4.2: never plaintext)";
+            return null; // the next listed host is tried
+        }
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
                                    or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
+            failure.Reason ??= e.Message.ReplaceLineEndings(" ");
             return null; // this host could not be talked to: the next one is tried
         }
         catch (Exception e) when (e is MailKit.ServiceNotAuthenticatedException or MailKit.ServiceNotConnectedException or NotSupportedException)
@@ -236,26 +337,69 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
 
     /// <summary>A new connection, greeted, with TLS as the destination asks.</summary>
     private async Task<CachedConnection> ConnectAsync(SmtpGatewayConfig? gateway, string host, IPAddress address, int port,
-        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure, string domain,
+        IReadOnlyList<TlsaRecord> tlsa, CancellationToken cancellationToken)
     {
         var security = gateway?.Security switch
         {
             SmtpGatewaySecurity.StartTls => SecureSocketOptions.StartTls,
             SmtpGatewaySecurity.Tls => SecureSocketOptions.SslOnConnect,
             SmtpGatewaySecurity.None => SecureSocketOptions.None,
-            _ => SecureSocketOptions.StartTlsWhenAvailable,
+            _ => check is TlsCheck.MtaSts or TlsCheck.Dane ? SecureSocketOptions.StartTls : SecureSocketOptions.StartTlsWhenAvailable,
         };
         var client = NewClient(recipients, envelopeId, host);
-        if (gateway is null)
-            client.ServerCertificateValidationCallback = (_, _, _, _) => true; // opportunistic TLS (RFC 7435): encrypt, do not authenticate
+        var certificateErrors = System.Net.Security.SslPolicyErrors.None;
+        if (gateway is null && check == TlsCheck.Dane)
+        {
+            // RFC 7672 §3: the TLSA records decide, not the system's CAs; revocation is not checked (§3.1).
+            client.CheckCertificateRevocation = false;
+            client.ServerCertificateValidationCallback = (_, certificate, chain, _) =>
+            {
+                var presented = new List<System.Security.Cryptography.X509Certificates.X509Certificate2>();
+                if (certificate is not null)
+                    presented.Add(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                if (chain is not null)
+                    presented.AddRange(chain.ChainElements.Skip(1).Select(e => e.Certificate));
+                var ok = Dane.Satisfied(tlsa, presented, host);
+                if (!ok)
+                    failure.Reason = $"the certificate matches none of the TLSA records of _{port}._tcp.{host}";
+                return ok;
+            };
+        }
+        else if (gateway is null && check == TlsCheck.MtaSts)
+        {
+            // RFC 8461 §4.2: the MX host's certificate must chain to a trusted root and name the MX host (MailKit
+            // passes the host name for the name check); nothing else is accepted. Revocation is not checked (RFC
+            // 8461 does not ask it; an unreachable OCSP responder must not stop mail), as Postfix's MTA-STS does.
+            client.CheckCertificateRevocation = false;
+            client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+            {
+                if (errors != System.Net.Security.SslPolicyErrors.None)
+                    failure.Reason = $"the certificate is not valid for {host} ({errors})";
+                return errors == System.Net.Security.SslPolicyErrors.None;
+            };
+        }
+        else if (gateway is null)
+        {
+            // Opportunistic TLS (RFC 7435): encrypt, do not authenticate; what was wrong is remembered for testing mode.
+            client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+            {
+                certificateErrors = errors;
+                return true;
+            };
+        }
         try
         {
             Socket socket;
             try
             {
                 socket = await ConnectAsync(client, host, address, port, security, cancellationToken).ConfigureAwait(false);
+                if (check == TlsCheck.Report && !client.IsSecure)
+                    MtaStsLog.TestingFailure(_logger, domain, host, "STARTTLS not offered");
+                else if (check == TlsCheck.Report && certificateErrors != System.Net.Security.SslPolicyErrors.None)
+                    MtaStsLog.TestingFailure(_logger, domain, host, $"the certificate is not valid for {host} ({certificateErrors})");
             }
-            catch (Exception e) when (gateway is null && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
+            catch (Exception e) when (gateway is null && check is TlsCheck.Opportunistic or TlsCheck.Report && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
             {
                 // RFC 3207 §4.1 leaves this to the client: a broken STARTTLS at an MX is retried in plaintext, as Postfix does.
                 client.Dispose();

@@ -26,6 +26,7 @@ namespace MailServer.Server.Dns;
 public sealed class DnsResolver : IDnsResolver
 {
     private readonly LookupClient _client;
+    private readonly LookupClient _dnssecClient;
     private readonly ILogger _logger;
     private readonly NegativeCache _negative = new();
 
@@ -39,7 +40,13 @@ public sealed class DnsResolver : IDnsResolver
             : NameServer.ResolveNameServers(skipIPv6SiteLocal: true, fallbackToGooglePublicDns: false).ToArray();
         if (servers.Length == 0)
             throw new InvalidOperationException("No DNS server is configured (MailServer:Dns:Servers) and the system lists none.");
-        _client = new LookupClient(new LookupClientOptions(servers)
+        _client = new LookupClient(Options(servers, config, dnssec: false));
+        // TLSA (DANE) is asked with the DO bit (RFC 3225): a validating resolver then reports AD (RFC 6840 §5.8).
+        _dnssecClient = new LookupClient(Options(servers, config, dnssec: true));
+    }
+
+    private static LookupClientOptions Options(NameServer[] servers, DnsConfig config, bool dnssec) =>
+        new(servers)
         {
             UseCache = true,
             CacheFailedResults = false,
@@ -51,8 +58,8 @@ public sealed class DnsResolver : IDnsResolver
             ContinueOnDnsError = false,
             ContinueOnEmptyResponse = false,
             UseRandomNameServer = false,
-        });
-    }
+            RequestDnsSecRecords = dnssec,
+        };
 
     /// <inheritdoc />
     public Task<DnsAnswer<string>> LookupTxtAsync(string name, CancellationToken cancellationToken) =>
@@ -85,15 +92,22 @@ public sealed class DnsResolver : IDnsResolver
             .Select(r => Trim(r.PtrDomainName.Value))
             .ToList());
 
+    /// <inheritdoc />
+    public Task<DnsAnswer<Rules.Dns.TlsaRecord>> LookupTlsaAsync(string name, CancellationToken cancellationToken) =>
+        QueryAsync(name, QueryType.TLSA, cancellationToken, answers => answers.OfType<DnsClient.Protocol.TlsaRecord>()
+            .Select(r => new Rules.Dns.TlsaRecord((byte)r.CertificateUsage, (byte)r.Selector, (byte)r.MatchingType, r.CertificateAssociationData.ToArray()))
+            .ToList(), _dnssecClient);
+
     private async Task<DnsAnswer<T>> QueryAsync<T>(
-        string name, QueryType type, CancellationToken cancellationToken, Func<IEnumerable<DnsResourceRecord>, List<T>> select)
+        string name, QueryType type, CancellationToken cancellationToken, Func<IEnumerable<DnsResourceRecord>, List<T>> select,
+        LookupClient? client = null)
     {
         if (_negative.TryGet(name, type) is { } cached)
             return DnsAnswer<T>.Empty(cached);
         IDnsQueryResponse response;
         try
         {
-            response = await _client.QueryAsync(name, type, QueryClass.IN, cancellationToken);
+            response = await (client ?? _client).QueryAsync(name, type, QueryClass.IN, cancellationToken);
         }
         catch (DnsResponseException e)
         {
@@ -112,7 +126,7 @@ public sealed class DnsResolver : IDnsResolver
                 var records = select(response.Answers);
                 if (records.Count == 0)
                     _negative.Remember(name, type, DnsResultCode.NoError, response);
-                return new DnsAnswer<T>(DnsResultCode.NoError, records);
+                return new DnsAnswer<T>(DnsResultCode.NoError, records) { Authenticated = response.Header.IsAuthenticData };
             case DnsHeaderResponseCode.NotExistentDomain:
                 _negative.Remember(name, type, DnsResultCode.NameError, response);
                 return DnsAnswer<T>.Empty(DnsResultCode.NameError);

@@ -54,6 +54,18 @@ public sealed record OrganizationEmailReceived(
 {
     /// <inheritdoc />
     public override string EventName => "ORGANIZATION_EMAIL_RECEIVED";
+
+    /// <summary><c>virusVerdict</c>: PASS or FAIL from the virus scanner (§13); absent when no scanner looked at the message.</summary>
+    public string? VirusVerdict { get; init; }
+
+    /// <summary><c>spamScore</c>: rspamd's score; absent when rspamd did not scan the message.</summary>
+    public double? SpamScore { get; init; }
+
+    /// <summary><c>spamAction</c>: rspamd's action (<c>no action</c>, <c>add header</c>, ...); absent when rspamd did not scan the message.</summary>
+    public string? SpamAction { get; init; }
+
+    /// <summary><c>spamSymbols</c>: the rspamd symbols that matched, highest score first; absent when rspamd did not scan the message.</summary>
+    public IReadOnlyList<string>? SpamSymbols { get; init; }
 }
 
 /// <summary>An email was placed in one mailbox: once per mailbox.</summary>

@@ -1,5 +1,6 @@
 using MailServer.Rules.Directory;
 using MailServer.Rules.SenderAuthentication;
+using MailServer.Server.ContentFiltering;
 using MailServer.Server.MailFlow;
 using MimeKit;
 using MimeKit.Utils;
@@ -39,15 +40,17 @@ public static class InboundEvents
     /// <param name="authentication">Sender authentication's verdicts (MX mail), or null.</param>
     /// <param name="delivered">Each mailbox that got a copy, with the folder it went to.</param>
     /// <param name="mailboxFull">Each mailbox refused because it was full.</param>
+    /// <param name="scan">What the content filter's engines found, or null.</param>
     public static Guid InboundDelivered(this IEmailEventLog log, MailFlowMessage transaction, InboundAuthentication? authentication,
-        IReadOnlyCollection<(DirectoryUser User, string Folder)> delivered, IReadOnlyCollection<DirectoryUser> mailboxFull)
+        IReadOnlyCollection<(DirectoryUser User, string Folder)> delivered, IReadOnlyCollection<DirectoryUser> mailboxFull,
+        ContentScanResult? scan = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(transaction);
         var traceId = transaction.TraceId;
         var reached = delivered.Select(d => d.User.OrganizationId).Concat(mailboxFull.Select(u => u.OrganizationId)).Distinct(StringComparer.Ordinal).ToList();
         if (!transaction.ReceptionRecorded)
-            log.InboundReceived(transaction, authentication, reached);
+            log.InboundReceived(transaction, authentication, reached, scan);
         foreach (var org in reached)
         {
             foreach (var (user, folder) in delivered.Where(d => d.User.OrganizationId == org))
@@ -68,8 +71,9 @@ public static class InboundEvents
     /// <param name="transaction">The message with every recipient the client gave (headers are read from its content).</param>
     /// <param name="authentication">Sender authentication's verdicts (MX mail), or null: unknown.</param>
     /// <param name="alsoReached">Organizations reached through another organization's address; none when null.</param>
+    /// <param name="scan">What the content filter's engines found (spam and virus verdicts, score, symbols), or null.</param>
     public static void InboundReceived(this IEmailEventLog log, MailFlowMessage transaction, InboundAuthentication? authentication,
-        IEnumerable<string>? alsoReached = null)
+        IEnumerable<string>? alsoReached = null, ContentScanResult? scan = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(transaction);
@@ -83,11 +87,18 @@ public static class InboundEvents
             .Distinct(StringComparer.Ordinal);
         foreach (var org in organizations)
         {
+            var scanned = scan is not null && scan.Organizations.Contains(org);
             log.Write(new OrganizationEmailReceived(org, traceId,
                 transaction.Recipients.Where(r => OrgOf(r) == org).Select(r => r.Address).ToList(),
                 headers.Sender, headers.From, headers.Subject, headers.MessageId,
-                v.Spam, v.Dkim, v.Dmarc, v.Dmarc == Verdicts.Fail ? v.DmarcPolicy : null, v.Spf,
-                transaction.ReceivedAt));
+                scanned && scan!.IsSpam ? Verdicts.Fail : v.Spam, v.Dkim, v.Dmarc, v.Dmarc == Verdicts.Fail ? v.DmarcPolicy : null, v.Spf,
+                transaction.ReceivedAt)
+            {
+                VirusVerdict = scanned ? scan!.VirusVerdict : null,
+                SpamScore = scanned ? scan!.Spam?.Score : null,
+                SpamAction = scanned ? scan!.Spam?.ActionName : null,
+                SpamSymbols = scanned ? scan!.Spam?.SymbolNames : null,
+            });
             // §12: enforcement took an action for this organization (quarantine → Junk E-mail).
             if (authentication?.IsQuarantined(org) == true)
                 log.Write(new DmarcPolicyApplied(org, traceId, headers.From,

@@ -21,7 +21,8 @@ internal sealed class AdminHttpService(
     ConfigMonitor monitor,
     AdminToken token,
     IEnumerable<IAdminEndpoints> areas,
-    ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+    ILoggerFactory loggerFactory,
+    ContentFiltering.ContentEngineHealth engines) : IHostedService, IAsyncDisposable
 {
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private WebApplication? _app;
@@ -44,13 +45,20 @@ internal sealed class AdminHttpService(
 
         var app = builder.Build();
         app.UseRouting();
-        app.MapGet("/health", () => Results.Json(new
+        app.MapGet("/health", async (HttpContext context) =>
         {
-            status = "ok",
-            serverName = config.ServerName,
-            startedAt = _startedAt,
-            uptimeSeconds = (long)(DateTimeOffset.UtcNow - _startedAt).TotalSeconds,
-        }));
+            // The content filtering engines, pinged now: "degraded" while a configured one does not answer (mail then
+            // flows per ContentFiltering.FailMode).
+            var filtering = await engines.CheckAsync(context.RequestAborted);
+            return Results.Json(new
+            {
+                status = filtering.Degraded ? "degraded" : "ok",
+                serverName = config.ServerName,
+                startedAt = _startedAt,
+                uptimeSeconds = (long)(DateTimeOffset.UtcNow - _startedAt).TotalSeconds,
+                contentFiltering = new { rspamd = filtering.Rspamd, clamd = filtering.Clamd },
+            });
+        });
         app.MapGroup("/admin").RequireAdminToken().MapGet("/status", () => Results.Json(new
         {
             serverName = config.ServerName,

@@ -9,6 +9,7 @@ using MailServer.Server.ClientSetup;
 using MailServer.Server.Configuration;
 using MailServer.Server.Logging;
 using MailServer.Server.Security;
+using MailServer.Server.Security.Acme;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -32,7 +33,9 @@ public static class DomainEndpointsRegistration
     public static IServiceCollection AddDomainEndpoints(this IServiceCollection services)
     {
         services.AddHostedService<StartupNoticesService>();
+        services.AddSingleton<AcmeChallenges>();
         services.AddHostedService<DomainHttpsService>();
+        services.AddHostedService<AcmeCertificateService>();
         return services;
     }
 }
@@ -42,14 +45,17 @@ public static class DomainEndpointsRegistration
 /// what their client shows before trusting a self-signed certificate) and a ServerName that is not a fully
 /// qualified domain name.
 /// </summary>
-internal sealed class StartupNoticesService(ConfigMonitor monitor, X509Certificate2 certificate, ILoggerFactory loggerFactory) : IHostedService
+internal sealed class StartupNoticesService(ConfigMonitor monitor, ServerCertificateProvider certificates, ILoggerFactory loggerFactory) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var logger = loggerFactory.CreateLogger("MailServer.Tls");
         var config = monitor.Config;
+        var certificate = certificates.Certificate;
         DomainLog.Certificate(logger, certificate.Subject,
-            config.Tls.CertificatePath ?? (TlsCertificates.IsSelfSigned(certificate) ? "self-signed, generated" : "generated"),
+            config.Tls.CertificatePath ?? (TlsCertificates.IsSelfSigned(certificate)
+                ? config.Tls.Acme is null ? "self-signed, generated" : "self-signed, generated, until ACME issues one"
+                : config.Tls.Acme is null ? "generated" : "ACME, " + Path.Combine(AcmeStore.PathIn(config.DataDirectory), "cert.pem")),
             certificate.NotAfter.ToUniversalTime(), TlsCertificates.Sha256Fingerprint(certificate));
         if (!AddressSyntax.IsFullyQualifiedServerName(config.ServerName))
             DomainLog.ServerNameNotQualified(loggerFactory.CreateLogger("MailServer.Host"), config.ServerName);
@@ -68,8 +74,9 @@ internal sealed class StartupNoticesService(ConfigMonitor monitor, X509Certifica
 /// </summary>
 internal sealed class DomainHttpsService(
     ConfigMonitor monitor,
-    X509Certificate2 certificate,
+    ServerCertificateProvider certificates,
     ICredentialValidator credentials,
+    AcmeChallenges acmeChallenges,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     /// <summary>Where the Apple profile is served.</summary>
@@ -85,6 +92,7 @@ internal sealed class DomainHttpsService(
     {
         var config = monitor.Config;
         var endPoint = new IPEndPoint(config.Listeners.BindAddress, config.Listeners.Https);
+        var httpEndPoint = config.Tls.Acme is null ? null : new IPEndPoint(config.Listeners.BindAddress, config.Listeners.Http);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "mailserver-https" });
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
@@ -96,19 +104,25 @@ internal sealed class DomainHttpsService(
             k.Listen(endPoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
-                // The mail listeners' certificate context: one chain build, shared session resumption (§28: TLS 1.2+).
+                // The mail listeners' certificate context, asked per handshake (an ACME renewal swaps it): one chain
+                // build, shared session resumption (§28: TLS 1.2+).
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
                     OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
                     {
-                        ServerCertificateContext = ServerTlsContexts.For(certificate),
+                        ServerCertificateContext = certificates.Context,
                         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     }),
                 });
             });
+            // RFC 8555 §8.3: the CA fetches HTTP-01 answers over plain HTTP on port 80 (forwarded here). Open only with ACME.
+            if (httpEndPoint is not null)
+                k.Listen(httpEndPoint, listen => listen.Protocols = HttpProtocols.Http1);
         });
 
         var app = builder.Build();
+        if (httpEndPoint is not null)
+            app.Use(PlainHttp);
         app.UseRouting();
         // Thunderbird: autoconfig.DOMAIN/mail/config-v1.1.xml, then DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml.
         app.MapGet("/mail/config-v1.1.xml", Autoconfig);
@@ -123,6 +137,29 @@ internal sealed class DomainHttpsService(
         await app.StartAsync(cancellationToken);
         _app = app;
         DomainLog.HttpsListening(_logger, endPoint.ToString());
+        if (httpEndPoint is not null)
+            AcmeLog.HttpListening(_logger, httpEndPoint.ToString());
+    }
+
+    /// <summary>
+    /// The plain HTTP listener answers ACME HTTP-01 challenges (the key authorization as text, 404 for an unknown
+    /// token) and redirects everything else to HTTPS on the default port, so no password or profile crosses it in clear.
+    /// </summary>
+    private Task PlainHttp(HttpContext context, Func<Task> next)
+    {
+        if (context.Request.IsHttps)
+            return next();
+        var path = context.Request.Path.Value ?? "";
+        if (path.StartsWith(AcmeChallenges.PathPrefix, StringComparison.Ordinal))
+        {
+            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+                return Results.StatusCode(405).ExecuteAsync(context);
+            var answer = acmeChallenges.Find(path[AcmeChallenges.PathPrefix.Length..]);
+            return (answer is null ? Results.NotFound() : Results.Text(answer, "application/octet-stream", Encoding.ASCII)).ExecuteAsync(context);
+        }
+        var host = context.Request.Host.Host;
+        return Results.Redirect($"https://{host}{context.Request.PathBase}{path}{context.Request.QueryString}", permanent: true, preserveMethod: true)
+            .ExecuteAsync(context);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using MailServer.Protocols.Tls;
 using MailServer.Protocols.Authentication;
 using MailServer.Protocols.Imap;
 using MailServer.Protocols.Smtp;
@@ -86,10 +87,11 @@ public static class ServerHost
         // 4c. Governance: metrics (§20), the email event log (§18), the audit log (§19), retention (§16).
         GovernanceServices.Add(builder.Services);
         // 5. Security: one TLS certificate for every listener; credentials checked against the live directory.
+        //    Every listener asks the provider on each handshake, so an ACME renewal swaps it without a restart.
         builder.Services.AddSingleton(sp =>
         {
             var config = sp.GetRequiredService<ConfigMonitor>().Config;
-            return TlsCertificates.LoadOrCreate(config.Tls, config.DataDirectory, config.ServerName);
+            return new ServerCertificateProvider(TlsCertificates.LoadOrCreate(config.Tls, config.DataDirectory, config.ServerName));
         });
         builder.Services.AddSingleton(_ => new PasswordHasher());
         builder.Services.AddSingleton<ICredentialValidator>(sp => new CredentialValidator(
@@ -97,13 +99,24 @@ public static class ServerHost
             sp.GetRequiredService<ILoginAccessRules>(), observer: sp.GetRequiredService<ILoginObserver>()));
 
         // 6. Listeners, one hosted service each.
-        builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
+        builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<ServerCertificateProvider>()));
         builder.Services.AddSingleton<ISubmissionObserver>(sp => new Audit.SubmissionAuditObserver(
             sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
         builder.Services.AddHostedService<SmtpListenerService>();
-        builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<X509Certificate2>()));
-        builder.Services.AddSingleton<IMailboxAccessObserver>(sp => new Audit.MailboxAccessAuditObserver(
-            sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
+        builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<ServerCertificateProvider>()));
+        // Every IMAP mailbox operation is audited (§19.1); moves into and out of Junk E-mail also teach rspamd.
+        builder.Services.AddSingleton<ContentFiltering.JunkTrainingQueue>();
+        builder.Services.AddSingleton<IMailboxAccessObserver>(sp => new ContentFiltering.MailboxAccessObservers(
+            [
+                new Audit.MailboxAccessAuditObserver(sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()),
+                new ContentFiltering.JunkTrainingObserver(sp.GetRequiredService<ContentFiltering.JunkTrainingQueue>(), sp.GetRequiredService<Func<ServerConfig>>(),
+                    sp.GetRequiredService<ILogger<ContentFiltering.JunkTrainingObserver>>()),
+            ], sp.GetRequiredService<ILogger<ContentFiltering.MailboxAccessObservers>>()));
+        builder.Services.AddHostedService(sp => new ContentFiltering.JunkTrainingService(sp.GetRequiredService<ContentFiltering.JunkTrainingQueue>(),
+            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ContentFiltering.RspamdClient>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<ILogger<ContentFiltering.JunkTrainingService>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Metrics.MailMetrics>()));
+        builder.Services.AddSingleton(sp => new ContentFiltering.ContentEngineHealth(sp.GetRequiredService<ContentFiltering.RspamdClient>(),
+            sp.GetRequiredService<ContentFiltering.ClamdClient>(), sp.GetRequiredService<Func<ServerConfig>>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
@@ -198,7 +211,7 @@ public static class ServerHost
             Logger = logger,
         });
 
-    private static ImapListenerOptions ImapOptions(ServerConfig config, X509Certificate2 certificate) => new(
+    private static ImapListenerOptions ImapOptions(ServerConfig config, ServerCertificateProvider certificate) => new(
         config.ServerName,
         [
             Endpoint(ImapEndpointKind.Imap, config.Listeners.ImapEndPoint()),
@@ -212,7 +225,7 @@ public static class ServerHost
     private static ImapEndpointOptions Endpoint(ImapEndpointKind kind, System.Net.IPEndPoint endPoint) =>
         new(kind, endPoint.Address, endPoint.Port);
 
-    private static SmtpListenerOptions SmtpOptions(ServerConfig config, X509Certificate2 certificate) => new(
+    private static SmtpListenerOptions SmtpOptions(ServerConfig config, ServerCertificateProvider certificate) => new(
         config.ServerName,
         config.Listeners.SmtpEndpoints(),
         certificate,

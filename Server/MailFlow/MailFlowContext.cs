@@ -30,8 +30,11 @@ public abstract record RecipientRoute
     /// <summary>Held durably while a synchronous hook decides (§10.5); accepted.</summary>
     public sealed record Held(string Rule) : RecipientRoute;
 
-    /// <summary>Refused before delivery (DMARC reject, §12); the SMTP reply names it.</summary>
+    /// <summary>Refused before delivery (DMARC reject, §12; a virus or spam reject, §13); the SMTP reply names it.</summary>
     public sealed record Refused(Refusal Refusal, string Reason) : RecipientRoute;
+
+    /// <summary>Not taken now; the sender retries (the content filter's greylist or soft reject, an engine down under TempFail).</summary>
+    public sealed record Deferred(Deferral Deferral, string Reason) : RecipientRoute;
 
     /// <summary>Shared instance of <see cref="Continue"/>.</summary>
     public static readonly RecipientRoute Going = new Continue();
@@ -118,6 +121,9 @@ public sealed class MailFlowContext
 
     /// <summary>The content filter's spam verdict.</summary>
     public SpamVerdict Spam { get; set; } = SpamVerdict.NotSpam;
+
+    /// <summary>What the spam and virus engines found (<see cref="ContentFilterStage"/>); null when no engine scanned the message.</summary>
+    public ContentFiltering.ContentScanResult? ContentScan { get; set; }
 
     /// <summary>The header section of the current content, parsed once (only the header bytes are copied).</summary>
     /// <exception cref="FormatException">The header section cannot be parsed.</exception>

@@ -6,6 +6,7 @@ using MailServer.Rules.FlowRules;
 using MailServer.Rules.SenderAuthentication;
 using MailServer.Server.Admin;
 using MailServer.Server.Configuration;
+using MailServer.Server.ContentFiltering;
 using MailServer.Server.Delivery;
 using MailServer.Server.Dkim;
 using MailServer.Server.Events;
@@ -53,8 +54,16 @@ public static class MailFlowModule
         // 1. Sending rights (submission, §5).
         services.AddSingleton<SendingRightsStage>();
         // 2. Content filtering: the classifier seam (decisions.md: DMARC quarantine only, until an engine is configured).
+        // The engines (rspamd over HTTP, clamd over INSTREAM) when MailServer.ContentFiltering names them.
         services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
-        services.AddSingleton<ContentFilterStage>();
+        services.AddSingleton(_ => new RspamdClient(RspamdClient.CreateHttpClient()));
+        services.AddSingleton<ClamdClient>();
+        services.AddSingleton(sp => new ContentScanner(sp.GetRequiredService<RspamdClient>(), sp.GetRequiredService<ClamdClient>(),
+            sp.GetRequiredService<ILogger<ContentScanner>>(), sp.GetService<Metrics.MailMetrics>()));
+        services.AddSingleton(sp => new OutboundSpamThrottle(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new ContentFilterStage(sp.GetRequiredService<ISpamClassifier>(), sp.GetRequiredService<ContentScanner>(),
+            sp.GetRequiredService<OutboundSpamThrottle>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<ILogger<ContentFilterStage>>(),
+            sp.GetRequiredService<IEmailEventLog>(), sp.GetService<Metrics.MailMetrics>()));
         // 3. Flow rules and hooks (§9, §10): compiled once per configuration generation; held messages and their worker.
         services.AddSingleton(sp => new FlowRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
         services.AddSingleton(_ => HookClient.CreateHttpClient());
@@ -81,8 +90,12 @@ public static class MailFlowModule
         services.AddSingleton(sp => new DsnSender(sp.GetRequiredService<Func<IMailFlowDoor>>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.Dsn"), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<DeliveryStage>();
+        services.AddSingleton(sp => new MtaStsPolicies(sp.GetRequiredService<IDnsResolver>(),
+            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().DataDirectory,
+            sp.GetRequiredService<TimeProvider>(), Category(sp, "MailServer.Delivery.TransportSecurity")));
         services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<IDnsResolver>(),
-            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName));
+            () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
+            sp.GetRequiredService<MtaStsPolicies>(), Category(sp, "MailServer.Delivery.TransportSecurity")));
         services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));

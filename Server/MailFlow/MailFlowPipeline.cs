@@ -57,6 +57,7 @@ public sealed class MailFlowPipeline(MailFlowStages stages, ILogger<MailFlowPipe
         .Select(r => (r.Recipient, r.Outcome ?? r.Route switch
         {
             RecipientRoute.Refused refused => new RecipientOutcome.PermanentFailure(refused.Refusal, refused.Reason),
+            RecipientRoute.Deferred deferred => new RecipientOutcome.TemporaryFailure(deferred.Reason, deferred.Deferral),
             RecipientRoute.Bounced bounced when RefusedInSession(context) && message.Origin != MessageOrigin.HeldHookRelease =>
                 // Every recipient refused: refused in the session, never a bounce message (decisions.md, no backscatter).
                 new RecipientOutcome.PermanentFailure(Refusal.PolicyRefused, bounced.Text),

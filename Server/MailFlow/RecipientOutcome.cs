@@ -14,8 +14,8 @@ public abstract record RecipientOutcome
     /// </summary>
     public sealed record Accepted : RecipientOutcome;
 
-    /// <summary>Nothing durable was done for it; the sender may retry later (4xx).</summary>
-    public sealed record TemporaryFailure(string Reason) : RecipientOutcome;
+    /// <summary>Nothing durable was done for it; the sender may retry later (4xx). <see cref="Deferral"/> says why.</summary>
+    public sealed record TemporaryFailure(string Reason, Deferral Deferral = Deferral.ServerError) : RecipientOutcome;
 
     /// <summary>Refused; retrying will not help (5xx). <see cref="Reason"/> is safe to show the sender.</summary>
     public sealed record PermanentFailure(Refusal Refusal, string Reason) : RecipientOutcome;
@@ -41,6 +41,22 @@ public enum Refusal
 
     /// <summary>A submitted message's From or Sender field is missing, repeated or unparsable, so its rights cannot be checked (X.6.0).</summary>
     BadSenderHeaders,
+
+    /// <summary>The virus scanner found a virus (§13: blocked before rules). The reason never names the signature.</summary>
+    VirusFound,
+
+    /// <summary>The spam engine's verdict is reject (§13).</summary>
+    SpamRejected,
+}
+
+/// <summary>Why a recipient failed for now. Mapped once to SMTP replies (<c>SmtpReplies</c>).</summary>
+public enum Deferral
+{
+    /// <summary>Something failed on our side (RFC 3463 X.3.0).</summary>
+    ServerError,
+
+    /// <summary>The content filter asks the sender to retry: greylisting, rspamd's soft reject, an engine down under TempFail (RFC 3463 X.7.1).</summary>
+    ContentCheck,
 }
 
 /// <summary>The mail flow's answer for a message: one outcome per envelope recipient, in envelope order.</summary>

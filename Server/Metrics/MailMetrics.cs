@@ -31,6 +31,10 @@ public sealed class MailMetrics : IDisposable
     private readonly Histogram<int> _accessDenied;
     private readonly Histogram<int> _actionDenied;
     private readonly Histogram<int> _availabilityProviderFailure;
+    private readonly Counter<long> _contentFilterVerdicts;
+    private readonly Counter<long> _contentEngineFailures;
+    private readonly Histogram<double> _contentEngineLatency;
+    private readonly Counter<long> _junkTraining;
 
     /// <summary>Creates the meter and its instruments.</summary>
     /// <param name="meterFactory">The host's meter factory; a private meter when null (tests).</param>
@@ -51,6 +55,16 @@ public sealed class MailMetrics : IDisposable
         _accessDenied = Sample("AccessDenied", "Access control evaluations: 1 denied, 0 granted.");
         _actionDenied = Sample("ActionDenied", "Actions on mailbox data: 1 denied, 0 granted.");
         _availabilityProviderFailure = Sample("AvailabilityProviderFailure", "Availability provider requests: 1 failed, 0 succeeded.");
+
+        _contentFilterVerdicts = _meter.CreateCounter<long>("ContentFilterVerdicts", "{email}",
+            "Messages the content filter decided, by verdict: clean, spam, virus, spam_rejected, deferred, unscanned, throttled.");
+        _contentEngineFailures = _meter.CreateCounter<long>("ContentEngineFailures", "{call}",
+            "Calls to a content filtering engine (rspamd, clamd) that failed or timed out.");
+        _contentEngineLatency = _meter.CreateHistogram<double>(ContentEngineLatencyName, "ms",
+            "Time one content filtering engine took for one message, in milliseconds.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ContentEngineLatencyBuckets });
+        _junkTraining = _meter.CreateCounter<long>("JunkTraining", "{message}",
+            "Messages sent to rspamd's learning because a user moved them into or out of Junk E-mail, by kind (spam, ham) and result.");
 
         Histogram<int> Sample(string name, string description) =>
             _meter.CreateHistogram<int>(name, "{attempt}", description,
@@ -86,6 +100,26 @@ public sealed class MailMetrics : IDisposable
 
     /// <summary>One availability provider request; failed records 1, success 0 (no provider exists yet).</summary>
     public void AvailabilityProviderRequest(string organizationId, bool failed) => _availabilityProviderFailure.Record(failed ? 1 : 0, Tenant(organizationId));
+
+    /// <summary>The name of the engine latency histogram (its buckets are milliseconds, not the 0/1 samples').</summary>
+    public const string ContentEngineLatencyName = "ContentEngineLatency";
+
+    /// <summary>The engine latency buckets in milliseconds.</summary>
+    public static double[] ContentEngineLatencyBuckets { get; } = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 15000];
+
+    /// <summary>The content filter decided a message: <paramref name="verdict"/> is clean, spam, virus, spam_rejected, deferred, unscanned or throttled.</summary>
+    public void ContentFilterVerdict(string verdict) => _contentFilterVerdicts.Add(1, new KeyValuePair<string, object?>("verdict", verdict));
+
+    /// <summary>A call to <paramref name="engine"/> (rspamd, clamd) failed or timed out.</summary>
+    public void ContentEngineFailure(string engine) => _contentEngineFailures.Add(1, new KeyValuePair<string, object?>("engine", engine));
+
+    /// <summary><paramref name="engine"/> took <paramref name="elapsed"/> for one message.</summary>
+    public void ContentEngineLatency(string engine, TimeSpan elapsed) =>
+        _contentEngineLatency.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("engine", engine));
+
+    /// <summary>One message sent to rspamd's learning (<paramref name="kind"/> spam or ham); <paramref name="failed"/> when rspamd did not take it.</summary>
+    public void JunkTraining(string kind, bool failed) =>
+        _junkTraining.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("result", failed ? "failed" : "learned"));
 
     /// <summary>Disposes the meter (ends every listener's view of it).</summary>
     public void Dispose() => _meter.Dispose();

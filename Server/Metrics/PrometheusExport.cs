@@ -33,7 +33,7 @@ public sealed class PrometheusExport : IDisposable
             // which Prometheus's rate() treats as a counter reset.
             MetricsExpireAfter = TimeSpan.FromDays(1),
             // The 0/1 samples of §20: a bucket at 0 and one at 1 give failures and attempts exactly.
-            ResolveHistogramBuckets = _ => [0, 1],
+            ResolveHistogramBuckets = instrument => instrument.Name == MailMetrics.ContentEngineLatencyName ? MailMetrics.ContentEngineLatencyBuckets : [0, 1],
         });
     }
 

@@ -27,6 +27,14 @@ public static class TlsCertificates
     /// <exception cref="IOException">The files cannot be read, or the generated files cannot be written.</exception>
     public static X509Certificate2 LoadOrCreate(TlsConfig tls, string dataDirectory, string serverName, TimeProvider? time = null)
     {
+        // ACME: the certificate issued before, when it still covers the names; else the generated one until the
+        // first issuance (AcmeCertificateService swaps it in).
+        if (tls.Acme is not null
+            && Acme.AcmeStore.LoadCertificate(dataDirectory, tls.Acme, (time ?? TimeProvider.System).GetUtcNow(), out var chain) is { } issued)
+        {
+            ServerTlsContexts.Prepare(issued, chain);
+            return issued;
+        }
         if (tls.CertificatePath is not null && tls.KeyPath is not null)
         {
             var configured = Usable(X509Certificate2.CreateFromPemFile(tls.CertificatePath, tls.KeyPath));
@@ -100,6 +108,19 @@ public static class TlsCertificates
         return Usable(X509Certificate2.CreateFromPemFile(certPath, keyPath));
     }
 
+    /// <summary>
+    /// Loads a PEM certificate (the first of a full chain) with its key, usable by SslStream, and the rest of the
+    /// chain as <paramref name="intermediates"/>.
+    /// </summary>
+    /// <exception cref="CryptographicException">The files do not hold a matching certificate and key.</exception>
+    /// <exception cref="IOException">The files cannot be read.</exception>
+    public static X509Certificate2 LoadPemPair(string certificatePath, string keyPath, out X509Certificate2Collection intermediates)
+    {
+        var certificate = Usable(X509Certificate2.CreateFromPemFile(certificatePath, keyPath));
+        intermediates = Intermediates(certificatePath, certificate);
+        return certificate;
+    }
+
     /// <summary>The certificates of a PEM file other than <paramref name="leaf"/>, in file order.</summary>
     private static X509Certificate2Collection Intermediates(string certificatePath, X509Certificate2 leaf)
     {
@@ -123,7 +144,9 @@ public static class TlsCertificates
             return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
-    private static void WriteFile(string path, string text, UnixFileMode mode)
+    /// <summary>Writes <paramref name="text"/> to a temporary file with <paramref name="mode"/>, flushed, then moves it over <paramref name="path"/>.</summary>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    internal static void WriteFile(string path, string text, UnixFileMode mode)
     {
         var temp = path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };

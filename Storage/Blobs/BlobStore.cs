@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -12,14 +13,31 @@ namespace MailServer.Storage.Blobs;
 /// is either whole or absent. One blob holds one delivery, shared by every recipient.
 /// </summary>
 /// <remarks>
-/// File layout: magic "MSBL" | version (1) | blob id length (1) | blob id (ASCII) | organization id length (2, BE)
-/// | organization id (UTF-8) | nonce (12) | tag (16) | AES-256-GCM ciphertext. Everything before the nonce is
-/// the associated data, so a header cannot be edited or a file renamed to another blob id unnoticed.
+/// <para>File layout, version 2 (written since bounded memory for big messages): magic "MSBL" | version (2) | blob id
+/// length (1) | blob id (ASCII) | organization id length (2, BE) | organization id (UTF-8) | segment size (4, BE),
+/// then the body in segments of <see cref="SegmentSize"/> plaintext bytes (the last one shorter, possibly empty),
+/// each sealed on its own as nonce (12) | tag (16) | AES-256-GCM ciphertext under the message key. A segment's
+/// associated data is the file header, its index (8, BE) and a final flag (1): a segment moved, dropped, or cut from
+/// the end (the new last one was not sealed as final) fails to open, as does an edited header or a file renamed to
+/// another blob id. Reading a range decrypts only the segments it covers, so memory stays at one segment per reader
+/// whatever the message size.</para>
+/// <para>Version 1 (still read): the same header without the segment size, then one nonce | tag | ciphertext over the
+/// whole body, the header being its associated data.</para>
 /// </remarks>
 public sealed class BlobStore
 {
     private static ReadOnlySpan<byte> Magic => "MSBL"u8;
-    private const byte Version = 1;
+    private const byte LegacyVersion = 1;
+    private const byte SegmentedVersion = 2;
+
+    /// <summary>Plaintext bytes per sealed segment (64 KiB).</summary>
+    public const int SegmentSize = 64 * 1024;
+
+    /// <summary>Bytes a sealed segment occupies on disk: its plaintext plus nonce and tag.</summary>
+    internal const int SealedSegmentSize = SegmentSize + Aead.Overhead;
+
+    /// <summary>Segments sealed into one buffer before it is written (one write(2) per megabyte).</summary>
+    private const int SegmentsPerWrite = 16;
     internal const string TempPrefix = ".tmp-";
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _knownDirectories = new(StringComparer.Ordinal);
 
@@ -57,22 +75,98 @@ public sealed class BlobStore
     public static string NewBlobId() => NewBlobId(DateTimeOffset.UtcNow);
 
     /// <summary>
-    /// Encrypts <paramref name="plaintext"/> under <paramref name="messageKey"/> and writes it durably under a
-    /// temporary name, then renames it into place. The rename is durable only after
+    /// Encrypts <paramref name="plaintext"/> under <paramref name="messageKey"/> in segments and writes it durably
+    /// under a temporary name, then renames it into place. The rename is durable only after
     /// <see cref="Durability.FsyncDirectory"/> on <see cref="DirectoryOf"/> (the store's writer batches those).
+    /// A body of one segment (the common small message) is written with one write(2), as before segmenting.
     /// </summary>
     /// <exception cref="IOException">The file could not be written.</exception>
     public void Write(string blobId, string organizationId, byte[] messageKey, ReadOnlySpan<byte> plaintext)
     {
         var header = BuildHeader(blobId, organizationId);
-        var file = new byte[header.Length + Aead.Overhead + plaintext.Length];
-        header.CopyTo(file, 0);
-        var nonce = file.AsSpan(header.Length, Aead.NonceSize);
-        RandomNumberGenerator.Fill(nonce);
-        using (var gcm = new AesGcm(messageKey, Aead.TagSize))
-            gcm.Encrypt(nonce, plaintext, file.AsSpan(header.Length + Aead.Overhead),
-                file.AsSpan(header.Length + Aead.NonceSize, Aead.TagSize), header);
+        var segments = Math.Max(1, (plaintext.Length + SegmentSize - 1) / SegmentSize);
+        var batch = Math.Min(segments, SegmentsPerWrite);
+        var buffer = ArrayPool<byte>.Shared.Rent(header.Length + batch * SealedSegmentSize);
+        try
+        {
+            using var temp = CreateTemp(blobId);
+            using (var sealer = new SegmentSealer(messageKey, header))
+            {
+                header.CopyTo(buffer, 0);
+                var filled = header.Length;
+                long fileOffset = 0;
+                for (var index = 0; index < segments; index++)
+                {
+                    var start = index * SegmentSize;
+                    var chunk = plaintext.Slice(start, Math.Min(SegmentSize, plaintext.Length - start));
+                    filled += sealer.Seal(index, index == segments - 1, chunk, buffer.AsSpan(filled));
+                    if (filled + SealedSegmentSize > buffer.Length || index == segments - 1)
+                    {
+                        RandomAccess.Write(temp.Handle, buffer.AsSpan(0, filled), fileOffset);
+                        fileOffset += filled;
+                        filled = 0;
+                    }
+                }
+            }
+            temp.Commit();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
+    /// <summary>
+    /// Encrypts what <paramref name="plaintext"/> gives until its end, segment by segment (memory: two segments
+    /// whatever the body's size), and writes it durably as <see cref="Write(string, string, byte[], ReadOnlySpan{byte})"/> does.
+    /// </summary>
+    /// <returns>The number of plaintext bytes written.</returns>
+    /// <exception cref="IOException">The file could not be written, or <paramref name="plaintext"/> failed.</exception>
+    public long Write(string blobId, string organizationId, byte[] messageKey, Stream plaintext)
+    {
+        ArgumentNullException.ThrowIfNull(plaintext);
+        var header = BuildHeader(blobId, organizationId);
+        var current = ArrayPool<byte>.Shared.Rent(SegmentSize);
+        var next = ArrayPool<byte>.Shared.Rent(SegmentSize);
+        var sealedBuffer = ArrayPool<byte>.Shared.Rent(Math.Max(header.Length, SealedSegmentSize));
+        long total = 0;
+        try
+        {
+            using var temp = CreateTemp(blobId);
+            using (var sealer = new SegmentSealer(messageKey, header))
+            {
+                RandomAccess.Write(temp.Handle, header, 0);
+                long fileOffset = header.Length;
+                var length = ReadFully(plaintext, current.AsSpan(0, SegmentSize));
+                for (long index = 0; ; index++)
+                {
+                    // A full segment is final only when nothing follows it: read ahead one segment to know.
+                    var nextLength = length == SegmentSize ? ReadFully(plaintext, next.AsSpan(0, SegmentSize)) : 0;
+                    var final = nextLength == 0;
+                    var written = sealer.Seal(index, final, current.AsSpan(0, length), sealedBuffer);
+                    RandomAccess.Write(temp.Handle, sealedBuffer.AsSpan(0, written), fileOffset);
+                    fileOffset += written;
+                    total += length;
+                    if (final)
+                        break;
+                    (current, next) = (next, current);
+                    length = nextLength;
+                }
+            }
+            temp.Commit();
+            return total;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(current, clearArray: true); // plaintext
+            ArrayPool<byte>.Shared.Return(next, clearArray: true);
+            ArrayPool<byte>.Shared.Return(sealedBuffer);
+        }
+    }
+
+    /// <summary>Creates the temporary file a blob is written to; <see cref="TempBlob.Commit"/> makes it the blob.</summary>
+    private TempBlob CreateTemp(string blobId)
+    {
         var directory = DirectoryOf(blobId);
         if (!_knownDirectories.ContainsKey(directory))
         {
@@ -84,36 +178,130 @@ public sealed class BlobStore
             _knownDirectories.TryAdd(directory, 0);
         }
         var temp = Path.Combine(directory, TempPrefix + blobId + "-" + Guid.NewGuid().ToString("N")[..8]);
+        // The temporary name is unique, so no advisory lock is needed (FileShare.None costs a flock).
+        return new TempBlob(File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite), temp, PathOf(blobId));
+    }
+
+    /// <summary>A blob being written under its temporary name; disposed without <see cref="Commit"/>, it is deleted.</summary>
+    private sealed class TempBlob(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string temp, string final) : IDisposable
+    {
+        private bool _committed;
+
+        public Microsoft.Win32.SafeHandles.SafeFileHandle Handle => handle;
+
+        /// <summary>fsync, then rename into place. The blob id has 120 random bits, so a plain rename(2) (overwrite:
+        /// true) cannot clobber another blob, and avoids the link+unlink .NET uses to refuse overwriting.</summary>
+        public void Commit()
+        {
+            RandomAccess.FlushToDisk(handle);
+            handle.Dispose();
+            File.Move(temp, final, overwrite: true);
+            _committed = true;
+        }
+
+        public void Dispose()
+        {
+            handle.Dispose();
+            if (!_committed)
+                File.Delete(temp);
+        }
+    }
+
+    private static int ReadFully(Stream source, Span<byte> buffer)
+    {
+        var filled = 0;
+        while (filled < buffer.Length)
+        {
+            var read = source.Read(buffer[filled..]);
+            if (read == 0)
+                break;
+            filled += read;
+        }
+        return filled;
+    }
+
+    /// <summary>Reads and decrypts a whole blob.</summary>
+    /// <exception cref="FileNotFoundException">No such blob.</exception>
+    /// <exception cref="CryptographicException">Wrong key, or the file was altered, truncated, reordered or renamed.</exception>
+    public async Task<byte[]> ReadAsync(string blobId, byte[] messageKey, CancellationToken cancellationToken)
+    {
+        await using var stream = OpenRead(blobId, messageKey);
+        var plaintext = new byte[stream.Length];
+        await stream.ReadExactlyAsync(plaintext, cancellationToken).ConfigureAwait(false);
+        return plaintext;
+    }
+
+    /// <summary>Reads and decrypts a whole blob synchronously.</summary>
+    /// <exception cref="FileNotFoundException">No such blob.</exception>
+    /// <exception cref="CryptographicException">Wrong key, or the file was altered, truncated, reordered or renamed.</exception>
+    public byte[] Read(string blobId, byte[] messageKey)
+    {
+        using var stream = OpenRead(blobId, messageKey);
+        var plaintext = new byte[stream.Length];
+        stream.ReadExactly(plaintext);
+        return plaintext;
+    }
+
+    /// <summary>
+    /// Opens a blob for reading: a seekable stream of the plaintext that decrypts one segment at a time as it is
+    /// read (a version 1 blob is decrypted whole at open). <see cref="Stream.Length"/> is the plaintext length.
+    /// The stream keeps its own copy of the key and wipes it when disposed.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such blob.</exception>
+    /// <exception cref="CryptographicException">The header is invalid or names another blob, or the file is cut
+    /// inside its last segment; on read, a segment that was altered, moved, dropped or cut from the end.</exception>
+    public Stream OpenRead(string blobId, byte[] messageKey)
+    {
+        var handle = File.OpenHandle(PathOf(blobId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         try
         {
-            // The temporary name is unique, so no advisory lock is needed (FileShare.None costs a flock);
-            // the blob id has 120 random bits, so a plain rename(2) (overwrite: true) cannot clobber another
-            // blob, and avoids the link+unlink .NET uses to refuse overwriting.
-            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite))
+            var fileLength = RandomAccess.GetLength(handle);
+            Span<byte> start = stackalloc byte[6];
+            if (fileLength < 8 || RandomAccess.Read(handle, start, 0) < 6 || !start[..4].SequenceEqual(Magic))
+                throw new CryptographicException($"Blob {blobId} has no valid header.");
+            var version = start[4];
+            int idLength = start[5];
+            if (version is not (LegacyVersion or SegmentedVersion))
+                throw new CryptographicException($"Blob {blobId} has an unknown format version {version}.");
+            var prefixLength = 8 + idLength;
+            if (fileLength < prefixLength)
+                throw new CryptographicException($"Blob {blobId} is truncated.");
+            var prefix = new byte[prefixLength];
+            RandomAccess.Read(handle, prefix, 0);
+            if (!prefix.AsSpan(6, idLength).SequenceEqual(Encoding.ASCII.GetBytes(blobId)))
+                throw new CryptographicException($"Blob file {blobId} holds another blob.");
+            int orgLength = BinaryPrimitives.ReadUInt16BigEndian(prefix.AsSpan(6 + idLength));
+            var headerLength = prefixLength + orgLength + (version == SegmentedVersion ? 4 : 0);
+            if (fileLength < headerLength + Aead.Overhead)
+                throw new CryptographicException($"Blob {blobId} is truncated.");
+            var header = new byte[headerLength];
+            RandomAccess.Read(handle, header, 0);
+            if (version == LegacyVersion)
             {
-                RandomAccess.Write(handle, file, 0);
-                RandomAccess.FlushToDisk(handle);
+                using (handle)
+                    return new MemoryStream(DecryptLegacy(blobId, messageKey, handle, header, fileLength), writable: false);
             }
-            File.Move(temp, PathOf(blobId), overwrite: true);
+            if (BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(headerLength - 4)) != SegmentSize)
+                throw new CryptographicException($"Blob {blobId} has an unsupported segment size.");
+            return new SegmentedBlobStream(blobId, handle, messageKey, header, fileLength);
         }
         catch
         {
-            File.Delete(temp);
+            handle.Dispose();
             throw;
         }
     }
 
-    /// <summary>Reads and decrypts a blob.</summary>
-    /// <exception cref="FileNotFoundException">No such blob.</exception>
-    /// <exception cref="CryptographicException">Wrong key, or the file was altered, truncated or renamed.</exception>
-    public async Task<byte[]> ReadAsync(string blobId, byte[] messageKey, CancellationToken cancellationToken)
+    private static byte[] DecryptLegacy(string blobId, byte[] messageKey, Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte[] header, long fileLength)
     {
-        var file = await File.ReadAllBytesAsync(PathOf(blobId), cancellationToken).ConfigureAwait(false);
-        return Decrypt(blobId, messageKey, file);
+        var box = new byte[fileLength - header.Length];
+        if (RandomAccess.Read(handle, box, header.Length) != box.Length)
+            throw new CryptographicException($"Blob {blobId} is truncated.");
+        var plaintext = new byte[box.Length - Aead.Overhead];
+        using var gcm = new AesGcm(messageKey, Aead.TagSize);
+        gcm.Decrypt(box.AsSpan(0, Aead.NonceSize), box.AsSpan(Aead.Overhead), box.AsSpan(Aead.NonceSize, Aead.TagSize), plaintext, header);
+        return plaintext;
     }
-
-    /// <summary>Reads and decrypts a blob synchronously (reindex).</summary>
-    public byte[] Read(string blobId, byte[] messageKey) => Decrypt(blobId, messageKey, File.ReadAllBytes(PathOf(blobId)));
 
     /// <summary>True when the blob file exists.</summary>
     public bool Exists(string blobId) => File.Exists(PathOf(blobId));
@@ -137,41 +325,39 @@ public sealed class BlobStore
     public IEnumerable<string> EnumerateTempFiles() =>
         Directory.EnumerateDirectories(Root).SelectMany(d => Directory.EnumerateFiles(d, TempPrefix + "*"));
 
-    private static byte[] BuildHeader(string blobId, string organizationId)
+    /// <summary>Writes a blob in the version 1 layout (one sealed box), as stores before segmenting did: for tests
+    /// that show old bodies still read.</summary>
+    internal void WriteLegacy(string blobId, string organizationId, byte[] messageKey, ReadOnlySpan<byte> plaintext)
+    {
+        var header = BuildHeader(blobId, organizationId, LegacyVersion);
+        var file = new byte[header.Length + Aead.Overhead + plaintext.Length];
+        header.CopyTo(file, 0);
+        var nonce = file.AsSpan(header.Length, Aead.NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        using (var gcm = new AesGcm(messageKey, Aead.TagSize))
+            gcm.Encrypt(nonce, plaintext, file.AsSpan(header.Length + Aead.Overhead),
+                file.AsSpan(header.Length + Aead.NonceSize, Aead.TagSize), header);
+        using var temp = CreateTemp(blobId);
+        RandomAccess.Write(temp.Handle, file, 0);
+        temp.Commit();
+    }
+
+    private static byte[] BuildHeader(string blobId, string organizationId, byte version = SegmentedVersion)
     {
         var id = Encoding.ASCII.GetBytes(blobId);
         var org = Encoding.UTF8.GetBytes(organizationId);
         if (id.Length > byte.MaxValue || org.Length > ushort.MaxValue)
             throw new ArgumentException("Blob or organization id too long.");
-        var header = new byte[Magic.Length + 1 + 1 + id.Length + 2 + org.Length];
+        var header = new byte[Magic.Length + 1 + 1 + id.Length + 2 + org.Length + (version == SegmentedVersion ? 4 : 0)];
         var span = header.AsSpan();
         Magic.CopyTo(span);
-        span[4] = Version;
+        span[4] = version;
         span[5] = (byte)id.Length;
         id.CopyTo(span[6..]);
         BinaryPrimitives.WriteUInt16BigEndian(span[(6 + id.Length)..], (ushort)org.Length);
         org.CopyTo(span[(8 + id.Length)..]);
+        if (version == SegmentedVersion)
+            BinaryPrimitives.WriteInt32BigEndian(span[^4..], SegmentSize);
         return header;
-    }
-
-    private static byte[] Decrypt(string blobId, byte[] messageKey, byte[] file)
-    {
-        var span = file.AsSpan();
-        if (span.Length < 8 || !span[..4].SequenceEqual(Magic) || span[4] != Version)
-            throw new CryptographicException($"Blob {blobId} has no valid header.");
-        int idLength = span[5];
-        if (span.Length < 8 + idLength)
-            throw new CryptographicException($"Blob {blobId} is truncated.");
-        if (!span.Slice(6, idLength).SequenceEqual(Encoding.ASCII.GetBytes(blobId)))
-            throw new CryptographicException($"Blob file {blobId} holds another blob.");
-        int orgLength = BinaryPrimitives.ReadUInt16BigEndian(span[(6 + idLength)..]);
-        var headerLength = 8 + idLength + orgLength;
-        if (span.Length < headerLength + Aead.Overhead)
-            throw new CryptographicException($"Blob {blobId} is truncated.");
-        var plaintext = new byte[span.Length - headerLength - Aead.Overhead];
-        using var gcm = new AesGcm(messageKey, Aead.TagSize);
-        gcm.Decrypt(span.Slice(headerLength, Aead.NonceSize), span[(headerLength + Aead.Overhead)..],
-            span.Slice(headerLength + Aead.NonceSize, Aead.TagSize), plaintext, span[..headerLength]);
-        return plaintext;
     }
 }

@@ -254,6 +254,51 @@ public sealed class ConfigValidationTests
     }
 
     [Test]
+    public void Acme_needs_an_https_directory_and_a_contact_address()
+    {
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "http://ca.example/dir", ["Email"] = "admin@example.test" },
+            "$.MailServer.Tls.Acme.DirectoryUrl", "not an https:// URL");
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin" },
+            "$.MailServer.Tls.Acme.Email", "not an email address");
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir" },
+            "$.MailServer.Tls.Acme.Email", "required");
+    }
+
+    [Test]
+    public void Acme_domains_are_full_names_and_default_to_the_server_name()
+    {
+        AssertError(r => r.MailServer()["Tls"]!["Acme"] = new JsonObject
+        {
+            ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin@example.test", ["Domains"] = new JsonArray("mail.example.test", "vm"),
+        }, "$.MailServer.Tls.Acme.Domains[1]", "not a fully qualified domain name");
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "Admin@Example.test" };
+        var config = ConfigFixtures.LoadOk(root);
+        Assert.That(config.Tls.Acme!.Domains, Is.EqualTo(new[] { "mail.example.test" }));
+        Assert.That(config.Tls.Acme.Email, Is.EqualTo("admin@example.test"));
+        Assert.That(config.Listeners.Http, Is.EqualTo(2080));
+    }
+
+    [Test]
+    public void Acme_and_certificate_files_are_exclusive_and_the_http_port_is_checked_only_with_acme()
+    {
+        AssertError(r =>
+        {
+            r.MailServer()["Tls"]!["CertificatePath"] = "cert.pem";
+            r.MailServer()["Tls"]!["KeyPath"] = "key.pem";
+            r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin@example.test" };
+        }, "$.MailServer.Tls.Acme", "exclusive");
+        AssertError(r =>
+        {
+            r.MailServer()["Listeners"]!["Http"] = 2443;
+            r.MailServer()["Tls"]!["Acme"] = new JsonObject { ["DirectoryUrl"] = "https://ca.example/dir", ["Email"] = "admin@example.test" };
+        }, "$.MailServer.Listeners.Http", "already used by Https");
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["Listeners"]!["Http"] = 2443; // no ACME: no HTTP listener, no clash
+        Assert.That(ConfigFixtures.LoadOk(root).Listeners.Http, Is.EqualTo(2443));
+    }
+
+    [Test]
     public void An_unknown_key_is_an_error_naming_its_path() =>
         AssertError(r => r.User(1)["Emial"] = "x", "$.MailServer.Organizations[0].Users[1].Emial", "unknown key");
 
@@ -361,4 +406,46 @@ public sealed class ConfigValidationTests
         var result = ConfigLoader.Load("/nonexistent/appsettings.json");
         Assert.That(((ConfigLoadResult.Invalid)result).Errors.Single().Message, Does.StartWith("cannot read /nonexistent/appsettings.json"));
     }
+
+    [Test]
+    public void ContentFiltering_is_off_by_default_and_read_when_given()
+    {
+        var off = ConfigFixtures.LoadOk(ConfigFixtures.Valid());
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["ContentFiltering"] = JsonNode.Parse("""
+            { "RspamdUrl": "http://127.0.0.1:11333", "RspamdControllerUrl": "http://127.0.0.1:11334", "ClamdAddress": "/run/clamav/clamd.ctl",
+              "TimeoutSeconds": 5, "FailMode": "TempFail" }
+            """);
+        root.Org()["ContentFiltering"] = JsonNode.Parse("""{ "Enabled": false }""");
+        var on = ConfigFixtures.LoadOk(root);
+        Assert.Multiple(() =>
+        {
+            Assert.That(off.ContentFiltering.AnyEngine, Is.False);
+            Assert.That(off.Organizations[0].ContentFiltering.Enabled, Is.Null, "on whenever an engine is configured");
+            Assert.That(on.ContentFiltering.RspamdUrl!.ToString(), Is.EqualTo("http://127.0.0.1:11333/"));
+            Assert.That(on.ContentFiltering.ClamdAddress!.SocketPath, Is.EqualTo("/run/clamav/clamd.ctl"));
+            Assert.That(on.ContentFiltering.FailMode, Is.EqualTo(MailServer.Rules.ContentFiltering.EngineFailMode.TempFail));
+            Assert.That(on.ContentFiltering.TimeoutSeconds, Is.EqualTo(5));
+            Assert.That(on.Organizations[0].ContentFiltering.Enabled, Is.False);
+        });
+    }
+
+    [TestCase("RspamdUrl", "\"ftp://x\"", "is not an http:// or https:// URL")]
+    [TestCase("ClamdAddress", "\"clamd\"", "neither a socket path")]
+    [TestCase("ClamdAddress", "\"127.0.0.1:99999\"", "neither a socket path")]
+    [TestCase("FailMode", "\"Closed\"", "Open")]
+    [TestCase("TimeoutSeconds", "0", "")]
+    [TestCase("Unknown", "1", "")]
+    public void A_bad_ContentFiltering_setting_is_refused_with_its_path(string key, string json, string fragment) =>
+        AssertError(r => r.MailServer()["ContentFiltering"] = JsonNode.Parse($"{{ \"{key}\": {json} }}"), $"$.MailServer.ContentFiltering.{key}", fragment);
+
+    [Test]
+    public void A_controller_without_a_scanner_is_refused() =>
+        AssertError(r => r.MailServer()["ContentFiltering"] = JsonNode.Parse("""{ "RspamdControllerUrl": "http://127.0.0.1:11334" }"""),
+            "$.MailServer.ContentFiltering.RspamdControllerUrl", "needs RspamdUrl");
+
+    [Test]
+    public void An_organizations_Enabled_must_be_a_boolean() =>
+        AssertError(r => r.Org()["ContentFiltering"] = JsonNode.Parse("""{ "Enabled": "yes" }"""),
+            "$.MailServer.Organizations[0].ContentFiltering.Enabled", "expected true or false");
 }

@@ -8,7 +8,8 @@ namespace MailServer.Tests.Configuration;
 
 /// <summary>
 /// Every JSON example of the README is pasted into the repository's sample appsettings.json, as an administrator
-/// would (organization keys into the organization, <c>MailboxRules</c> into its first user), and must pass
+/// would (server-wide sections into <c>MailServer</c>, organization keys into the organization, <c>MailboxRules</c>
+/// into its first user), and must pass
 /// <c>mailserver config check</c>: an example that fails as pasted is a documentation bug.
 /// </summary>
 [TestFixture]
@@ -43,7 +44,10 @@ public sealed class ReadmeExamplesTests
         foreach (var (key, value) in fragment.ToList())
         {
             fragment.Remove(key);
-            var target = key == "MailboxRules" ? organization["Users"]![0]!.AsObject() : organization;
+            // Server-wide sections (Tls, Listeners, Delivery, Dns) go into MailServer, the rest into the organization.
+            var target = key == "MailboxRules" ? organization["Users"]![0]!.AsObject()
+                : key is "Tls" or "Listeners" or "Delivery" or "Dns" ? sample["MailServer"]!.AsObject()
+                : organization;
             target[key] = value;
         }
         using var temp = new TempFolder();

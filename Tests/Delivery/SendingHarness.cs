@@ -96,7 +96,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
                 new SmtpEndpointOptions(SmtpListenerKind.Submission, IPAddress.Loopback, 0),
                 new SmtpEndpointOptions(SmtpListenerKind.Submissions, IPAddress.Loopback, 0),
             ],
-            TestCertificates.Localhost, allowPlaintextAuth, valid.Config.Limits.ToSmtpLimits());
+            TestCertificates.Provider, allowPlaintextAuth, valid.Config.Limits.ToSmtpLimits());
         var credentials = new CredentialValidator(harness, new PasswordHasher(), throttle: new LoginThrottleOptions(TimeSpan.Zero, TimeSpan.Zero, 100, TimeSpan.FromMinutes(1)));
         harness._listener = new SmtpListener(options, harness, pipeline, NullLogger<SmtpListener>.Instance, credentials: credentials);
         await harness._listener.StartAsync(CancellationToken.None);

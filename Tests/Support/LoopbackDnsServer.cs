@@ -14,13 +14,14 @@ namespace MailServer.Tests.Support;
 /// </summary>
 public sealed class LoopbackDnsServer : IAsyncDisposable
 {
-    private enum RecordType : ushort { A = 1, Cname = 5, Soa = 6, Ptr = 12, Mx = 15, Txt = 16, Aaaa = 28, Opt = 41 }
+    private enum RecordType : ushort { A = 1, Cname = 5, Soa = 6, Ptr = 12, Mx = 15, Txt = 16, Aaaa = 28, Opt = 41, Tlsa = 52 }
 
     private sealed record Record(string Name, RecordType Type, byte[] Data, int Ttl);
 
     private readonly ConcurrentDictionary<string, List<Record>> _records = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _failures = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _silent = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, bool> _authenticated = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentQueue<string> _queries = new();
     private readonly UdpClient _udp;
     private readonly TcpListener _tcp;
@@ -119,6 +120,20 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
     /// <summary>A PTR record for <paramref name="address"/> (the in-addr.arpa / ip6.arpa name is derived).</summary>
     public LoopbackDnsServer AddPtr(string address, string target, int ttl = 300) =>
         Add(ReverseName(IPAddress.Parse(address)), RecordType.Ptr, EncodeName(target), ttl);
+
+    /// <summary>A TLSA record (RFC 6698 §2.1): certificate usage, selector, matching type and the association data.</summary>
+    public LoopbackDnsServer AddTlsa(string name, byte usage, byte selector, byte matchingType, byte[] data, int ttl = 300) =>
+        Add(name, RecordType.Tlsa, [usage, selector, matchingType, .. data], ttl);
+
+    /// <summary>
+    /// Answers for <paramref name="name"/> carry the AD bit (RFC 4035 §3.2.3), as a validating resolver sets it for
+    /// a DNSSEC-signed zone; no signatures are made (the server trusts its resolver's word, as DANE senders do).
+    /// </summary>
+    public LoopbackDnsServer Authenticated(string name)
+    {
+        _authenticated[name] = true;
+        return this;
+    }
 
     /// <summary>Queries for <paramref name="name"/> (any type) answer SERVFAIL.</summary>
     public LoopbackDnsServer FailWithServerFailure(string name)
@@ -287,6 +302,8 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
             authorities = 1;
         }
         var reply = Header(id, flags, rcode: exists ? 0 : 3, 1, (ushort)answers.Count, body.ToArray(), hasOpt, authorities);
+        if (_authenticated.ContainsKey(name))
+            reply[3] |= 0x20; // AD
         if (reply.Length <= limit)
             return reply;
         // Too big for UDP: truncated reply with TC set, so the client retries over TCP (RFC 1035 §4.2.1).

@@ -27,7 +27,8 @@ public sealed class SmtpReceiver : IAsyncDisposable
     public int Port { get; }
     public string Folder { get; }
 
-    public static async Task<SmtpReceiver> StartAsync(int tempFailures = 2, int port = 0)
+    /// <summary>Starts a receiver; with <paramref name="certificate"/> (and its private key) it offers STARTTLS with it.</summary>
+    public static async Task<SmtpReceiver> StartAsync(int tempFailures = 2, int port = 0, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var folder = Path.Combine(Path.GetTempPath(), "smtp-receiver-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
@@ -38,6 +39,13 @@ public sealed class SmtpReceiver : IAsyncDisposable
         var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[] { script, port.ToString(System.Globalization.CultureInfo.InvariantCulture), folder, tempFailures.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             info.ArgumentList.Add(argument);
+        if (certificate is not null)
+        {
+            File.WriteAllText(Path.Combine(folder, "tls-cert.pem"), certificate.ExportCertificatePem());
+            File.WriteAllText(Path.Combine(folder, "tls-key.pem"), TestCa.PrivateKeyPem(certificate));
+            info.ArgumentList.Add(Path.Combine(folder, "tls-cert.pem"));
+            info.ArgumentList.Add(Path.Combine(folder, "tls-key.pem"));
+        }
         var process = Process.Start(info)!;
         var ready = process.StandardOutput.ReadLineAsync();
         if (await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(20))) != ready || ready.Result != "READY")

@@ -12,6 +12,9 @@ public static class TestCertificates
     /// <summary>One certificate per test run; clients in tests accept it explicitly.</summary>
     public static X509Certificate2 Localhost => Shared.Value;
 
+    /// <summary>A certificate provider presenting <see cref="Localhost"/>, for listener options.</summary>
+    public static MailServer.Protocols.Tls.ServerCertificateProvider Provider => new(Localhost);
+
     private static X509Certificate2 Create()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -1,6 +1,7 @@
 """A real SMTP receiver that is not ours (aiosmtpd), for outbound delivery tests.
 
-Usage: python3 smtp_receiver.py PORT OUTDIR TEMPFAILS
+Usage: python3 smtp_receiver.py PORT OUTDIR TEMPFAILS [CERTFILE KEYFILE]
+With CERTFILE and KEYFILE (PEM) it offers STARTTLS with that certificate.
 Recipients decide the behaviour by their local part:
   reject*    -> RCPT answered 550 5.1.1
   tempfail*  -> RCPT answered 451 4.3.0 for the first TEMPFAILS attempts (per address), then accepted
@@ -10,6 +11,7 @@ Prints READY once listening; runs until killed.
 """
 import json
 import os
+import ssl
 import sys
 import threading
 
@@ -55,8 +57,13 @@ class Handler:
 
 def main():
     port, outdir, tempfails = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    tls = {}
+    if len(sys.argv) > 5:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        tls = {'tls_context': context}
     controller = Controller(Handler(outdir, tempfails), hostname='127.0.0.1', port=port,
-                            enable_SMTPUTF8=True, server_hostname='remote.test')
+                            enable_SMTPUTF8=True, server_hostname='remote.test', **tls)
     controller.start()
     print('READY', flush=True)
     threading.Event().wait()

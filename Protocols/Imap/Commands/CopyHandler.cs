@@ -26,7 +26,7 @@ internal static class CopyHandler
         // workmail-behaviour §19.1: "copy" on the source folder, "copy_to" on the destination.
         session.RecordSelectedAccess(MailboxAccessAction.Copy, copied.Select(m => m.SourceUid).ToList());
         session.RecordAccess(MailboxAccessAction.CopyTo, MailboxObjectType.Message, target.Owner?.Email, target.Folder.Name, target.Folder.FolderId,
-            copied.Select(m => m.DestinationUid).ToList());
+            copied.Select(m => m.DestinationUid).ToList(), sourceFolderPath: selected.Folder.Name);
         return new ImapCompletion(CopyUid(target.Folder.UidValidity, copied), "COPY completed");
     }
 

@@ -36,8 +36,12 @@ internal static class FetchHandler
         if (wantsModSeq)
             session.EnableCondStore();
         var contentItems = items.Where(FetchDataWriter.IsContentItem).ToList();
-        var needsFull = contentItems.Any(FetchDataWriter.NeedsFullMessage);
-        var needsHeader = contentItems.Count > 0 && !needsFull;
+        // When the only items that need the body are the whole message (BODY[], RFC822, with or without a partial
+        // range), it is streamed from the store: a range decrypts only its segments, a whole message goes to the
+        // socket a segment at a time, and the message is never held whole in memory (nothing to parse).
+        var streamed = contentItems.Where(FetchDataWriter.NeedsFullMessage).ToList() is { Count: > 0 } bodyNeeds && bodyNeeds.All(IsWholeMessage);
+        var needsFull = !streamed && contentItems.Any(FetchDataWriter.NeedsFullMessage);
+        var needsHeader = streamed ? contentItems.Any(i => !IsWholeMessage(i)) : contentItems.Count > 0 && !needsFull;
         // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
         var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
@@ -83,9 +87,12 @@ internal static class FetchHandler
                 if (command.ChangedSince is { } since && meta.ModSeq <= since)
                     continue;
                 ImapMessageView? view;
+                Stream? body = null;
                 try
                 {
                     view = null;
+                    if (streamed)
+                        body = session.Store.OpenMessage(mailboxId, meta.EntryId);
                     if (needsHeader)
                     {
                         var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
@@ -98,9 +105,11 @@ internal static class FetchHandler
                 }
                 catch (KeyNotFoundException)
                 {
+                    body?.Dispose();
                     expungedMeanwhile = true; // expunged by another session; the client hears EXPUNGE later
                     continue;
                 }
+                using var bodyScope = body;
                 if (attachmentNames is not null)
                 {
                     foreach (var part in attachmentParts)
@@ -160,6 +169,9 @@ internal static class FetchHandler
                             case FetchItem.Attribute { Kind: FetchAttribute.ThreadId }:
                                 w.Atom("THREADID").Nil(); // RFC 8474 §5.2: no thread ids are kept
                                 break;
+                            case var whole when body is not null && IsWholeMessage(whole):
+                                await StreamWholeMessageAsync(session, w, scratch, whole, body, cancellationToken);
+                                break;
                             default:
                                 FetchDataWriter.Write(w, item, view!);
                                 break;
@@ -188,6 +200,70 @@ internal static class FetchHandler
         if (expungedMeanwhile)
             throw new ImapRefusedException(ResponseCode.ExpungeIssued, "Some messages were expunged meanwhile");
         return ImapCompletion.Ok("FETCH completed");
+    }
+
+    /// <summary>BODY[] / BODY.PEEK[] (any partial range) and RFC822: the message octets exactly as stored.</summary>
+    private static bool IsWholeMessage(FetchItem item) =>
+        item is FetchItem.Attribute { Kind: FetchAttribute.Rfc822 }
+            or FetchItem.BodySection { Section: { Part.Count: 0, Text: SectionText.None } };
+
+    /// <summary>
+    /// Writes a whole-message item as a literal read from <paramref name="body"/>: the response so far and the literal's
+    /// announcement go out, then the octets (or the partial range, RFC 9051 §6.4.5: an origin beyond the end gives an
+    /// empty string, a short tail what is there) a segment at a time, flushed to the client as the session's buffer
+    /// fills. Once the announcement is out the response cannot be taken back: a later failure (a middle segment that no
+    /// longer authenticates) closes the connection rather than send octets that are not the message.
+    /// </summary>
+    private static async Task StreamWholeMessageAsync(ImapSession session, ImapResponseWriter w, ArrayBufferWriter<byte> scratch,
+        FetchItem item, Stream body, CancellationToken cancellationToken)
+    {
+        var partial = item is FetchItem.BodySection section ? section.Partial : null;
+        long start = 0, length = body.Length;
+        if (partial is not null)
+        {
+            start = Math.Min(partial.Offset, body.Length);
+            length = Math.Min(partial.Length, body.Length - start);
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(Storage.Blobs.BlobStore.SegmentSize);
+        try
+        {
+            // Before anything is announced: the range's first segment, and the message's last one (which carries the
+            // final flag, so a body cut short shows here), are read and authenticated. A damaged message of one
+            // segment (most mail) is answered NO [CORRUPTION] and the session goes on.
+            if (length > 0 && start + length == body.Length)
+            {
+                body.Position = body.Length - 1;
+                await body.ReadExactlyAsync(buffer.AsMemory(0, 1), cancellationToken);
+            }
+            body.Position = start;
+            var first = length == 0 ? 0 : await body.ReadAtLeastAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length)), (int)Math.Min(buffer.Length, length), throwOnEndOfStream: true, cancellationToken);
+            w.RawToken(item is FetchItem.BodySection b ? b.ResponseName : "RFC822").LiteralPrefix(length);
+            session.WriteRaw(scratch.WrittenSpan);
+            scratch.ResetWrittenCount();
+            session.WriteRaw(buffer.AsSpan(0, first));
+            length -= first;
+            try
+            {
+                while (length > 0)
+                {
+                    await session.FlushIfLargeAsync(cancellationToken);
+                    var read = await body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, length)), cancellationToken);
+                    if (read == 0)
+                        throw new EndOfStreamException("The stored message ended before its size.");
+                    session.WriteRaw(buffer.AsSpan(0, read));
+                    length -= read;
+                }
+            }
+            catch (Exception e) when (e is not (ImapConnectionLostException or OperationCanceledException))
+            {
+                session.Logger.FetchLiteralBroken(e);
+                throw new ImapConnectionLostException(e);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+        }
     }
 
     /// <summary>The part path of a body item that can name an attachment (BODY[2], BODY.PEEK[2], BINARY[2]); null for any other.</summary>

@@ -57,7 +57,7 @@ internal static class MoveHandler
         // workmail-behaviour §19.1: "move" on the source folder, "move_to" on the destination.
         session.RecordSelectedAccess(MailboxAccessAction.Move, moved.Select(m => m.SourceUid).ToList());
         session.RecordAccess(MailboxAccessAction.MoveTo, MailboxObjectType.Message, target.Owner?.Email, target.Folder.Name, target.Folder.FolderId,
-            moved.Select(m => m.DestinationUid).ToList());
+            moved.Select(m => m.DestinationUid).ToList(), sourceFolderPath: selected.Folder.Name);
         return ImapCompletion.Ok("MOVE completed");
     }
 }

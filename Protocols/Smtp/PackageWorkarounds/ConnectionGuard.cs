@@ -50,9 +50,13 @@ internal sealed class ConnectionGuard : Stream
     private bool _writesClosed;
     private int _verdict;
 
-    public ConnectionGuard(Stream inner, SmtpLimits limits)
+    private readonly BytesInFlight? _budget;
+    private long _charged; // DATA bytes of this connection charged to the budget and not yet released
+
+    public ConnectionGuard(Stream inner, SmtpLimits limits, BytesInFlight? budget = null)
     {
         _inner = inner;
+        _budget = budget;
         _socket = (inner as System.Net.Sockets.NetworkStream)?.Socket;
         _limits = limits;
     }
@@ -76,6 +80,7 @@ internal sealed class ConnectionGuard : Stream
     /// <summary>The DATA command has finished; back to command lines.</summary>
     public void EnterCommandMode()
     {
+        ReleaseCharged();
         Interlocked.Exchange(ref _lineBytes, 0);
         _dataMode = false;
     }
@@ -272,6 +277,11 @@ internal sealed class ConnectionGuard : Stream
         if (_dataMode)
         {
             var total = Interlocked.Add(ref _dataBytes, chunk.Length);
+            if (_budget is not null)
+            {
+                Interlocked.Add(ref _charged, chunk.Length);
+                _budget.Charge(chunk.Length);
+            }
             return total > _limits.MaxMessageBytes + DataSlackBytes ? GuardVerdict.MessageTooLong : null;
         }
         // Command mode: only the run of bytes since the last LF matters (RFC 5321 §4.5.3.1.4).
@@ -381,8 +391,17 @@ internal sealed class ConnectionGuard : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Gives this connection's DATA bytes back to the budget (its transaction is answered, or it ended).</summary>
+    private void ReleaseCharged()
+    {
+        var charged = Interlocked.Exchange(ref _charged, 0);
+        if (charged != 0)
+            _budget?.Release(charged);
+    }
+
     protected override void Dispose(bool disposing)
     {
+        ReleaseCharged();
         if (disposing)
         {
             try { _closing.Cancel(); } catch (ObjectDisposedException) { }
@@ -399,11 +418,13 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
 {
     private readonly Stream _network;
     private readonly Action _onDispose;
+    private readonly ServerCertificateProvider _certificates;
     private SslStream? _tls;
     private int _disposed;
 
-    public GuardedDuplexPipe(Stream network, ConnectionGuard guard, Action onDispose)
+    public GuardedDuplexPipe(Stream network, ConnectionGuard guard, ServerCertificateProvider certificates, Action onDispose)
     {
+        _certificates = certificates;
         _network = network;
         Guard = guard;
         _onDispose = onDispose;
@@ -419,7 +440,8 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
 
     /// <summary>
     /// TLS handshake on the raw transport. New pipes are created afterwards, so plaintext a client pipelined
-    /// behind STARTTLS is discarded (RFC 3207 §6, the STARTTLS command-injection class of bugs).
+    /// behind STARTTLS is discarded (RFC 3207 §6, the STARTTLS command-injection class of bugs). The certificate
+    /// SmtpServer passes is the one it was built with; the provider's current one (renewed by ACME) is presented.
     /// </summary>
     public async Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken = default)
     {
@@ -428,7 +450,7 @@ internal sealed class GuardedDuplexPipe : ISecurableDuplexPipe
         {
             await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = ServerTlsContexts.For(certificate),
+                ServerCertificateContext = _certificates.Context,
                 ClientCertificateRequired = false,
                 EnabledSslProtocols = protocols,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

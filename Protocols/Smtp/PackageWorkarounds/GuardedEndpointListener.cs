@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using MailServer.Protocols.Tls;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.IO;
@@ -17,19 +18,25 @@ namespace MailServer.Protocols.Smtp;
 internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 {
     private readonly Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> _bound;
+    private readonly ServerCertificateProvider _certificates;
     private readonly SmtpLimits _limits;
     private readonly ILogger _logger;
     private readonly Action<SmtpSessionState> _onSessionAccepted;
+    private readonly BytesInFlight? _bytesInFlight;
     private readonly ConcurrentDictionary<IPAddress, int> _perIp = new();
     private volatile bool _stopped;
 
     public GuardedEndpointListenerFactory(
         Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> bound,
+        ServerCertificateProvider certificates,
         SmtpLimits limits,
         ILogger logger,
-        Action<SmtpSessionState> onSessionAccepted)
+        Action<SmtpSessionState> onSessionAccepted,
+        BytesInFlight? bytesInFlight = null)
     {
+        _bytesInFlight = bytesInFlight;
         _bound = bound;
+        _certificates = certificates;
         _limits = limits;
         _logger = logger;
         _onSessionAccepted = onSessionAccepted;
@@ -113,8 +120,8 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 
                 client.NoDelay = true;
                 var network = client.GetStream();
-                var guard = new ConnectionGuard(network, owner._limits);
-                var pipe = new GuardedDuplexPipe(network, guard, () =>
+                var guard = new ConnectionGuard(network, owner._limits, owner._bytesInFlight);
+                var pipe = new GuardedDuplexPipe(network, guard, owner._certificates, () =>
                 {
                     owner.Release(address);
                     client.Dispose();

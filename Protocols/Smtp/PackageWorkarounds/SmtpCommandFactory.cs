@@ -11,10 +11,12 @@ namespace MailServer.Protocols.Smtp;
 /// Builds SmtpServer's command objects. Differences from SmtpServer's own factory:
 /// EHLO advertises exactly our extension list; MAIL's SIZE parameter is checked here (as a 64-bit number,
 /// SmtpServer parses it as int and lets an overflowing value through as 0), and so are RET and ENVID (RFC 3461);
-/// PROXY is never accepted from a client (it would let anyone claim any source address).
+/// PROXY is never accepted from a client (it would let anyone claim any source address); DATA is deferred with 452 4.3.1
+/// while the server-wide budget of message bytes in flight is used up.
 /// Throwing <see cref="SmtpResponseException"/> here makes SmtpServer answer with that reply.
 /// </summary>
-internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool authenticationOffered) : ISmtpCommandFactory
+internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool authenticationOffered,
+    BytesInFlight? bytesInFlight = null, Microsoft.Extensions.Logging.ILogger? logger = null) : ISmtpCommandFactory
 {
     public SmtpCommand CreateHelo(string domainOrAddress) => new HeloCommand(domainOrAddress);
 
@@ -39,7 +41,19 @@ internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool a
     }
 
     public SmtpCommand CreateRcpt(IMailbox address) => new RcptCommand(address);
-    public SmtpCommand CreateData() => new DataCommand();
+    public SmtpCommand CreateData()
+    {
+        // Admission by bytes: while the message bytes in flight server-wide have reached Limits.MaxBytesInFlightMiB, a new
+        // DATA is deferred before its 354 (RFC 5321 §4.3.2 lists 452 for DATA), so no more memory is taken and the
+        // sender retries later. An admitted DATA section is never cut off for the budget.
+        if (bytesInFlight is { IsExhausted: true })
+        {
+            if (logger is not null)
+                logger.DataDeferredOverBudget(bytesInFlight.InFlight, bytesInFlight.Budget);
+            throw new SmtpResponseException(SmtpReplies.BytesInFlightExhausted);
+        }
+        return new DataCommand();
+    }
     public SmtpCommand CreateQuit() => new QuitCommand();
     public SmtpCommand CreateNoop() => new NoopCommand();
     public SmtpCommand CreateRset() => new RsetCommand();

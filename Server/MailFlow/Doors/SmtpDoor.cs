@@ -42,12 +42,15 @@ public sealed class SmtpDoor(IMailFlowDoor door, LocalDelivery local, IMailStore
     private static DeliveryOutcome Map(RecipientOutcome outcome) => outcome switch
     {
         RecipientOutcome.Accepted => new DeliveryOutcome.Delivered(),
-        RecipientOutcome.TemporaryFailure t => new DeliveryOutcome.TemporaryFailure(t.Reason),
+        RecipientOutcome.TemporaryFailure t => new DeliveryOutcome.TemporaryFailure(t.Reason,
+            t.Deferral == Deferral.ContentCheck ? SmtpDeferral.ContentCheck : SmtpDeferral.ServerError),
         RecipientOutcome.PermanentFailure p => new DeliveryOutcome.PermanentFailure(p.Refusal switch
         {
             Refusal.MailboxFull => SmtpRefusal.MailboxFull,
             Refusal.MailboxUnavailable => SmtpRefusal.MailboxUnavailable,
             Refusal.DmarcReject => SmtpRefusal.DmarcReject,
+            Refusal.VirusFound => SmtpRefusal.VirusFound,
+            Refusal.SpamRejected => SmtpRefusal.SpamRejected,
             Refusal.SendAsDenied => SmtpRefusal.SendAsDenied,
             Refusal.BadSenderHeaders => SmtpRefusal.BadSenderHeaders,
             _ => SmtpRefusal.PolicyRefused,

@@ -63,7 +63,7 @@ public sealed class DeliveryStage(
         // envelope recipient (To, Cc and Bcc alike), local and remote.
         var message = context.Message;
         if (message.IsSentByUser && message.Submitter is { } submitter
-            && context.Recipients.Any(r => r.Outcome is RecipientOutcome.Accepted || r.Route is not (RecipientRoute.Continue or RecipientRoute.Refused)))
+            && context.Recipients.Any(r => r.Outcome is RecipientOutcome.Accepted || r.Route is not (RecipientRoute.Continue or RecipientRoute.Refused or RecipientRoute.Deferred)))
         {
             var headers = InboundEvents.ReadHeaders(message.Content);
             events.Write(new OutgoingEmailSubmitted(submitter.OrganizationId, message.TraceId,

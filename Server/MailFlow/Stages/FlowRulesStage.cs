@@ -78,10 +78,10 @@ public sealed class FlowRulesStage(
 
         // §18.3: received once per message, for every recipient the client gave (less those DMARC refused), before the
         // rules split them; unless every recipient is refused in the session.
-        var received = context.Recipients.Where(r => r.Route is not RecipientRoute.Refused).ToList();
+        var received = context.Recipients.Where(r => r.Route is not (RecipientRoute.Refused or RecipientRoute.Deferred)).ToList();
         if (received.Any(r => r.Route is not RecipientRoute.Bounced) && !message.ReceptionRecorded)
         {
-            events.InboundReceived(message with { Recipients = received.Select(r => r.Recipient).ToList() }, context.Authentication);
+            events.InboundReceived(message with { Recipients = received.Select(r => r.Recipient).ToList() }, context.Authentication, scan: context.ContentScan);
             context.Message = message with { ReceptionRecorded = true };
         }
     }

@@ -39,7 +39,11 @@ public sealed class SenderAuthenticationStage(
             return;
         var inbound = await AuthenticateAsync(context, client, cancellationToken).ConfigureAwait(false);
         // RFC 8601 §5: a field claiming our authserv-id can only be forged; it goes even without verdicts of our own.
-        var content = AuthenticationResultsHeader.RemoveClaims(message.Content.Span, serverName);
+        // Both edits touch only the header section: it is edited on its own and the body is copied once at the end
+        // (a big message is not copied once per edit).
+        var original = message.Content;
+        var headerEnd = original.Span.IndexOf("\r\n\r\n"u8) is var blank and >= 0 ? blank + 4 : original.Length;
+        var content = AuthenticationResultsHeader.RemoveClaims(original.Span[..headerEnd], serverName);
         if (inbound is not null)
         {
             context.Authentication = inbound;
@@ -51,7 +55,12 @@ public sealed class SenderAuthenticationStage(
                 events.InboundRefusedByDmarc(message, rejected.Select(r => r.Recipient).ToList());
             content = InsertBelowFirstField(content, AuthenticationResultsHeader.Build(serverName, inbound.Verdict));
         }
-        context.Message = message with { Content = content };
+        if (content.AsSpan().SequenceEqual(original.Span[..headerEnd]))
+            return; // nothing removed, nothing added: the content stays as it is
+        var whole = GC.AllocateUninitializedArray<byte>(content.Length + original.Length - headerEnd);
+        content.CopyTo(whole, 0);
+        original.Span[headerEnd..].CopyTo(whole.AsSpan(content.Length));
+        context.Message = message with { Content = whole };
     }
 
     /// <summary>
@@ -111,7 +120,11 @@ public sealed class SenderAuthenticationStage(
                 var headerEnd = content.Span.IndexOf("\r\n\r\n"u8);
                 var headers = headerEnd < 0 ? content : content[..(headerEnd + 4)];
                 var signed = ContainsField(headers.Span, "\r\nDKIM-Signature:"u8) || ContainsField(headers.Span, "\r\nARC-"u8);
-                using var stream = new MemoryStream((signed ? content : headers).ToArray(), writable: false);
+                var parsedPart = signed ? content : headers;
+                // Read in place when the content is an array (it is, from the SMTP door): no copy of a big message.
+                using var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(parsedPart, out var segment)
+                    ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+                    : new MemoryStream(parsedPart.ToArray(), writable: false);
                 parsed = await MimeMessage.LoadAsync(stream, deadline.Token).ConfigureAwait(false);
             }
             var verdict = await authenticator.AuthenticateAsync(client.RemoteEndPoint.Address, client.HeloName, message.ReversePath, parsed, cancellationToken)

@@ -24,6 +24,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public FolderInfo? FindFolder(string mailboxId, string name) { Check(nameof(FindFolder)); return inner.FindFolder(mailboxId, name); }
     public IReadOnlyList<MessageMeta> ListMessages(string folderId) { Check(nameof(ListMessages)); return inner.ListMessages(folderId); }
     public Task<byte[]> ReadMessageAsync(string mailboxId, string entryId, CancellationToken ct) { Check(nameof(ReadMessageAsync)); return inner.ReadMessageAsync(mailboxId, entryId, ct); }
+    public Stream OpenMessage(string mailboxId, string entryId) { Check(nameof(OpenMessage)); return inner.OpenMessage(mailboxId, entryId); }
     public FolderInfo? GetFolder(string folderId) { Check(nameof(GetFolder)); return inner.GetFolder(folderId); }
     public bool FolderExists(string folderId) { Check(nameof(FolderExists)); return inner.FolderExists(folderId); }
     public IReadOnlyList<MessageMeta> ListMessages(string folderId, uint firstUid) { Check(nameof(ListMessages)); return inner.ListMessages(folderId, firstUid); }

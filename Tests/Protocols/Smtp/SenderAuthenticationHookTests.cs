@@ -40,7 +40,7 @@ public sealed class SenderAuthenticationHookTests
         _flow = MailFlowServices.Create(config, _store.Store, config.Dns);
         var options = new SmtpListenerOptions("mx.example.test",
             [new SmtpEndpointOptions(SmtpListenerKind.Mx, IPAddress.Loopback, 0), new SmtpEndpointOptions(SmtpListenerKind.Submission, IPAddress.Loopback, 0)],
-            TestCertificates.Localhost, AllowPlaintextAuth: false, new SmtpLimits());
+            TestCertificates.Provider, AllowPlaintextAuth: false, new SmtpLimits());
         _listener = new SmtpListener(options, _flow, _flow.Get<IMessageDelivery>(), NullLogger<SmtpListener>.Instance);
         await _listener.StartAsync(CancellationToken.None);
     }

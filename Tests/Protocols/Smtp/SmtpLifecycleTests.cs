@@ -111,7 +111,7 @@ public sealed class SmtpLifecycleTests
         await using var first = await SmtpTestServer.StartAsync();
         var options = new SmtpListenerOptions(
             "mx.example.test", [new SmtpEndpointOptions(SmtpListenerKind.Mx, IPAddress.Loopback, first.Mx.Port)],
-            TestCertificates.Localhost, false, new SmtpLimits());
+            TestCertificates.Provider, false, new SmtpLimits());
         var second = new SmtpListener(options, new NoDirectory(), new RecordingDelivery(), NullLogger<SmtpListener>.Instance);
 
         Assert.ThrowsAsync(Is.InstanceOf<System.Net.Sockets.SocketException>(), () => second.StartAsync(CancellationToken.None));
@@ -121,7 +121,7 @@ public sealed class SmtpLifecycleTests
     [Test]
     public void Unusable_options_are_refused_at_construction()
     {
-        var options = new SmtpListenerOptions("mx.example.test", [], TestCertificates.Localhost, false, new SmtpLimits());
+        var options = new SmtpListenerOptions("mx.example.test", [], TestCertificates.Provider, false, new SmtpLimits());
         Assert.Throws<ArgumentException>(() => _ = new SmtpListener(options, new NoDirectory(), new RecordingDelivery(), NullLogger<SmtpListener>.Instance));
     }
 

@@ -101,7 +101,7 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
                 new SmtpEndpointOptions(SmtpListenerKind.Submission, IPAddress.Loopback, 0),
                 new SmtpEndpointOptions(SmtpListenerKind.Submissions, IPAddress.Loopback, 0),
             ],
-            TestCertificates.Localhost,
+            TestCertificates.Provider,
             AllowPlaintextAuth: false,
             limits ?? new SmtpLimits());
         SmtpTestServer? server = null;

@@ -62,7 +62,7 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
             throttle: new LoginThrottleOptions(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(50), 10, TimeSpan.FromMinutes(1)));
         var options = new ImapListenerOptions("imap.example.test",
             [new ImapEndpointOptions(ImapEndpointKind.Imap, IPAddress.Loopback, 0), new ImapEndpointOptions(ImapEndpointKind.Imaps, IPAddress.Loopback, 0)],
-            TestCertificates.Localhost, allowPlaintextAuth, limits ?? new ImapLimits());
+            TestCertificates.Provider, allowPlaintextAuth, limits ?? new ImapLimits());
         var listener = new ImapListener(options, wrapStore?.Invoke(store) ?? store, validator, logger ?? NullLogger<ImapListener>.Instance,
             directory: new Proxy(() => server!.Current));
         server = new ImapTestServer(folder, store, listener, directory);

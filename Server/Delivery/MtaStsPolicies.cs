@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using MailServer.Rules.Dns;
+using MailServer.Rules.TransportSecurity;
+using MailServer.Server.Configuration;
+using MtaStsMode = MailServer.Rules.TransportSecurity.MtaStsMode;
+using MailServer.Server.Logging;
+using Microsoft.Extensions.Logging;
+
+namespace MailServer.Server.Delivery;
+
+/// <summary>
+/// The MTA-STS policies of recipient domains (RFC 8461 §3, §5.1): the <c>_mta-sts</c> TXT record says whether a
+/// policy exists and its id; the policy is fetched from <c>https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c> (a
+/// certificate valid for that name from a CA the system trusts, no redirects, <c>text/plain</c>, at most 64 KiB)
+/// and cached for its <c>max_age</c>, in memory and in <c>&lt;data&gt;/mta-sts/policies.json</c> so a restart does not
+/// open a window for a downgrade. A cached policy is used until it expires when the TXT record disappears or the
+/// fetch fails (§5.1); a new id fetches the policy again.
+/// </summary>
+public sealed class MtaStsPolicies : IDisposable
+{
+    /// <summary>The most a policy may weigh (RFC 8461 §3.3 leaves the limit to the sender; 64 KiB as Postfix's and mox's).</summary>
+    public const int MaxPolicyBytes = 64 * 1024;
+
+    private sealed record Cached(MtaStsPolicy Policy, DateTimeOffset FetchedAt)
+    {
+        public bool Fresh(DateTimeOffset now) => now < FetchedAt + Policy.MaxAge;
+    }
+
+    private sealed record Stored(string Id, string Mode, List<string> Mx, long MaxAgeSeconds, DateTimeOffset FetchedAt);
+
+    private readonly IDnsResolver _dns;
+    private readonly Func<DeliveryConfig> _config;
+    private readonly string? _file;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http;
+    private readonly ConcurrentDictionary<string, Cached> _cache = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _writeLock = new();
+
+    /// <summary>Policies looked up with <paramref name="dns"/>, cached in <paramref name="dataDirectory"/> (null: memory only).</summary>
+    public MtaStsPolicies(IDnsResolver dns, Func<DeliveryConfig> config, string? dataDirectory, TimeProvider time, ILogger logger)
+    {
+        _dns = dns;
+        _config = config;
+        _time = time;
+        _logger = logger;
+        _file = dataDirectory is null ? null : Path.Combine(dataDirectory, "mta-sts", "policies.json");
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false, // RFC 8461 §3.3: "HTTP 3xx redirects MUST NOT be followed"
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            // The policy host is resolved by the server's own resolver, like MX hosts (the Dns section).
+            ConnectCallback = ConnectAsync,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+        })
+        {
+            Timeout = TimeSpan.FromSeconds(30),
+            MaxResponseContentBufferSize = MaxPolicyBytes,
+        };
+        Load();
+    }
+
+    /// <summary>
+    /// The policy in force for <paramref name="domain"/>, or null when it publishes none (or its first fetch failed).
+    /// Never throws for DNS or HTTP failures.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public async Task<MtaStsPolicy?> GetAsync(string domain, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var cached = _cache.TryGetValue(domain, out var c) && c.Fresh(now) ? c : null;
+        var txt = await _dns.LookupTxtAsync("_mta-sts." + domain, cancellationToken).ConfigureAwait(false);
+        var id = MtaStsPolicy.RecordId(txt.Records);
+        if (id is null)
+            return cached?.Policy; // §5.1: no (valid) record: a cached policy stays in force until it expires
+        if (cached is not null && cached.Policy.Id == id)
+            return cached.Policy;
+        var fetched = await FetchAsync(domain, id, cancellationToken).ConfigureAwait(false);
+        if (fetched is null)
+            return cached?.Policy;
+        _cache[domain] = new Cached(fetched, now);
+        Save();
+        MtaStsLog.PolicyFetched(_logger, domain, fetched.Mode.ToString(), string.Join(", ", fetched.MxPatterns), (long)fetched.MaxAge.TotalSeconds);
+        return fetched;
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private async Task<MtaStsPolicy?> FetchAsync(string domain, string id, CancellationToken cancellationToken)
+    {
+        var port = _config().MtaStsPolicyPort;
+        var url = port == 443 ? $"https://mta-sts.{domain}/.well-known/mta-sts.txt" : $"https://mta-sts.{domain}:{port}/.well-known/mta-sts.txt";
+        try
+        {
+            using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                MtaStsLog.FetchFailed(_logger, domain, $"HTTP {(int)response.StatusCode}");
+                return null;
+            }
+            if (response.Content.Headers.ContentType?.MediaType is not "text/plain")
+            {
+                MtaStsLog.FetchFailed(_logger, domain, $"Content-Type {response.Content.Headers.ContentType?.MediaType ?? "none"}, not text/plain");
+                return null;
+            }
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            var policy = MtaStsPolicy.Parse(id, text);
+            if (policy is null)
+                MtaStsLog.FetchFailed(_logger, domain, "not a valid STSv1 policy");
+            return policy;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            // An invalid certificate for mta-sts.DOMAIN lands here too: such a policy is not trusted (§3.3).
+            MtaStsLog.FetchFailed(_logger, domain, e.InnerException?.Message ?? e.Message);
+            return null;
+        }
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var host = context.DnsEndPoint.Host;
+        var addresses = new List<IPAddress>();
+        if (IPAddress.TryParse(host, out var literal))
+            addresses.Add(literal);
+        else
+            foreach (var family in new[] { AddressFamily.InterNetwork, AddressFamily.InterNetworkV6 })
+                addresses.AddRange((await _dns.LookupAddressesAsync(host, family, cancellationToken).ConfigureAwait(false)).Records);
+        if (addresses.Count == 0)
+            throw new HttpRequestException($"{host} does not resolve");
+        SocketException? last = null;
+        foreach (var address in addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(address, context.DnsEndPoint.Port, cancellationToken).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                last = e;
+            }
+        }
+        throw new HttpRequestException($"could not connect to {host}", last);
+    }
+
+    private void Load()
+    {
+        if (_file is null || !File.Exists(_file))
+            return;
+        try
+        {
+            var stored = JsonSerializer.Deserialize<Dictionary<string, Stored>>(File.ReadAllText(_file)) ?? [];
+            foreach (var (domain, s) in stored)
+            {
+                var mode = Enum.TryParse<MtaStsMode>(s.Mode, out var m) ? m : MtaStsMode.None;
+                _cache[domain] = new Cached(new MtaStsPolicy(s.Id, mode, s.Mx, TimeSpan.FromSeconds(s.MaxAgeSeconds)), s.FetchedAt);
+            }
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            MtaStsLog.CacheUnreadable(_logger, _file, e.Message); // policies are fetched again
+        }
+    }
+
+    private void Save()
+    {
+        if (_file is null)
+            return;
+        var now = _time.GetUtcNow();
+        var snapshot = _cache.Where(p => p.Value.Fresh(now)).ToDictionary(p => p.Key, p => new Stored(p.Value.Policy.Id,
+            p.Value.Policy.Mode.ToString(), p.Value.Policy.MxPatterns.ToList(), (long)p.Value.Policy.MaxAge.TotalSeconds, p.Value.FetchedAt));
+        try
+        {
+            lock (_writeLock)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(_file)!);
+                var temp = _file + ".tmp";
+                File.WriteAllText(temp, JsonSerializer.Serialize(snapshot));
+                File.Move(temp, _file, overwrite: true);
+            }
+        }
+        catch (IOException e)
+        {
+            MtaStsLog.CacheUnreadable(_logger, _file, e.Message);
+        }
+    }
+}
