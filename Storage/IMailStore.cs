@@ -21,6 +21,8 @@ public enum SpecialUse
     Drafts,
     Trash,
     Junk,
+    /// <summary>\Archive (RFC 6154 §2): a folder the user made for archiving, by IMAP CREATE ... (USE (\Archive)).</summary>
+    Archive,
 }
 
 /// <summary>The WorkMail folders every mailbox is created with, and their special use.</summary>
@@ -69,7 +71,17 @@ public sealed record MessageMeta(
     IReadOnlyList<string> Keywords,
     DateTimeOffset InternalDate,
     long Size,
-    DateTimeOffset LastActionAt);
+    DateTimeOffset LastActionAt)
+{
+    /// <summary>When the message was saved into this folder by delivery, APPEND, COPY or MOVE (UTC; IMAP SAVEDATE,
+    /// RFC 8514). For messages stored before the server kept it: their internal date.</summary>
+    public DateTimeOffset SavedAt { get; init; }
+
+    /// <summary>A 128-bit key of the message's stored content, the same for every copy of it in one mailbox (COPY,
+    /// MOVE, a delivery to several folders) and different for different messages (IMAP EMAILID, RFC 8474 §5.1).
+    /// Zero when unknown.</summary>
+    public UInt128 ContentKey { get; init; }
+}
 
 /// <summary>Where a delivery puts one copy: a mailbox, a folder in it, and the flags it starts with.</summary>
 public sealed record DeliveryTarget(string MailboxId, string FolderName, MessageFlags Flags = MessageFlags.None);
@@ -185,7 +197,23 @@ public interface IMailStore : IAsyncDisposable
     /// <summary>Creates a folder.</summary>
     /// <exception cref="FolderOperationException">The name exists already.</exception>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken);
+    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken) =>
+        CreateFolderAsync(mailboxId, name, SpecialUse.None, cancellationToken);
+
+    /// <summary>Creates a folder with a special use (IMAP CREATE-SPECIAL-USE, RFC 6154 §3); whether the use is
+    /// allowed is the caller's decision.</summary>
+    /// <exception cref="FolderOperationException">The name exists already.</exception>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    /// <exception cref="ArgumentException"><paramref name="specialUse"/> is <see cref="SpecialUse.Inbox"/>.</exception>
+    Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken);
+
+    /// <summary>The highest UID of the folder an IMAP session took as \Recent (RFC 3501 §2.3.2), or null when the
+    /// folder predates the mark (or does not exist).</summary>
+    uint? ReadRecentMark(string folderId) => null;
+
+    /// <summary>Raises the folder's \Recent mark to <paramref name="uid"/> (never lowers it), durably. A folder that no
+    /// longer exists is ignored.</summary>
+    Task RaiseRecentMarkAsync(string folderId, uint uid, CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Renames a folder and its children, keeping UIDVALIDITY and messages.</summary>
     /// <exception cref="FolderOperationException">No such folder, the new name exists, or the folder is INBOX.</exception>

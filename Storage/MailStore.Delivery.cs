@@ -135,6 +135,7 @@ public sealed partial class MailStore
                 [E.InternalDateOffsetMinutes] = (int)internalDate.Offset.TotalMinutes,
                 [E.Size] = size,
                 [E.LastActionTicks] = now.UtcTicks,
+                [E.SavedTicks] = now.UtcTicks,
                 [E.BlobId] = blobId,
                 [E.WrappedKey] = wrappedKeys[target.MailboxId],
                 [E.KeyGeneration] = generations[target.MailboxId],

@@ -30,11 +30,20 @@ public sealed partial class MailStore
     /// <exception cref="FolderOperationException">The name exists already.</exception>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     public Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, CancellationToken cancellationToken) =>
-        RetryOnKeyChangeAsync(() => CreateFolderOnceAsync(mailboxId, name, cancellationToken));
+        CreateFolderAsync(mailboxId, name, SpecialUse.None, cancellationToken);
 
-    private async Task<FolderInfo> CreateFolderOnceAsync(string mailboxId, string name, CancellationToken cancellationToken)
+    /// <summary>Creates a folder with a special use (IMAP CREATE-SPECIAL-USE, RFC 6154 §3).</summary>
+    /// <exception cref="FolderOperationException">The name exists already.</exception>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    /// <exception cref="ArgumentException"><paramref name="specialUse"/> is <see cref="SpecialUse.Inbox"/>.</exception>
+    public Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => CreateFolderOnceAsync(mailboxId, name, specialUse, cancellationToken));
+
+    private async Task<FolderInfo> CreateFolderOnceAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        if (specialUse == SpecialUse.Inbox || !Enum.IsDefined(specialUse))
+            throw new ArgumentException("Only INBOX is the inbox.", nameof(specialUse));
         using var keys = FolderKeys.For(this, mailboxId);
         var folderId = NewId();
         var lookup = FolderLookup(keys.NameKey, mailboxId, name);
@@ -45,7 +54,7 @@ public sealed partial class MailStore
                 throw new FolderOperationException(FolderRefusal.AlreadyExists, "A folder with that name exists already.");
             var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
             RequireCurrentKeyGeneration(mailbox, keys.Generation);
-            var folder = NewFolderDocument(ctx, folderId, mailboxId, lookup, sealedName, SpecialUse.None);
+            var folder = NewFolderDocument(ctx, folderId, mailboxId, lookup, sealedName, specialUse);
             var modSeq = mailbox[M.ModSeq].AsInt64 + 1;
             mailbox[M.ModSeq] = modSeq;
             ctx.Insert(Schema.Folders, folder);

@@ -108,6 +108,7 @@ public sealed partial class MailStore
         [F.MessageCount] = 0,
         [F.UnseenCount] = 0,
         [F.Subscribed] = true,
+        [F.RecentMark] = 0L,
     };
 
     private static MailboxInfo ToMailboxInfo(BsonDocument d, string owner) => new(

@@ -150,6 +150,7 @@ public sealed partial class MailStore
                     [E.Uid] = (long)uid,
                     [E.ModSeq] = modSeq,
                     [E.LastActionTicks] = now.UtcTicks,
+                    [E.SavedTicks] = now.UtcTicks, // RFC 8514 §3: a copy or moved message is saved anew
                 };
                 ctx.Insert(Schema.Entries, copy);
                 if ((copy[E.KeyGeneration].IsNull ? 0 : copy[E.KeyGeneration].AsInt32) != KeyGenerationOf(mailbox))

@@ -148,7 +148,8 @@ public sealed partial class MailStore
     private const string MetaProjection =
         $"{{ _id: $._id, {E.FolderId}: $.{E.FolderId}, {E.Uid}: $.{E.Uid}, {E.ModSeq}: $.{E.ModSeq}, {E.Flags}: $.{E.Flags}, " +
         $"{E.Keywords}: $.{E.Keywords}, {E.InternalDateTicks}: $.{E.InternalDateTicks}, " +
-        $"{E.InternalDateOffsetMinutes}: $.{E.InternalDateOffsetMinutes}, {E.Size}: $.{E.Size}, {E.LastActionTicks}: $.{E.LastActionTicks} }}";
+        $"{E.InternalDateOffsetMinutes}: $.{E.InternalDateOffsetMinutes}, {E.Size}: $.{E.Size}, {E.LastActionTicks}: $.{E.LastActionTicks}, " +
+        $"{E.SavedTicks}: $.{E.SavedTicks}, {E.BlobId}: $.{E.BlobId} }}";
 
     private List<MessageMeta> ListEntries(BsonExpression predicate) =>
         Collection(Schema.Entries).Query().Where(predicate).Select(BsonExpression.Create(MetaProjection)).ToDocuments()
@@ -226,14 +227,38 @@ public sealed partial class MailStore
         }
     }
 
-    internal static MessageMeta ToMessageMeta(BsonDocument d) => new(
-        d["_id"].AsString,
-        d[E.FolderId].AsString,
-        (uint)d[E.Uid].AsInt64,
-        (ulong)d[E.ModSeq].AsInt64,
-        (MessageFlags)d[E.Flags].AsInt32,
-        d[E.Keywords].AsArray.Select(k => k.AsString).ToList(),
-        new DateTimeOffset(d[E.InternalDateTicks].AsInt64, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(d[E.InternalDateOffsetMinutes].AsInt32)),
-        d[E.Size].AsInt64,
-        new DateTimeOffset(d[E.LastActionTicks].AsInt64, TimeSpan.Zero));
+    internal static MessageMeta ToMessageMeta(BsonDocument d)
+    {
+        var internalDate = new DateTimeOffset(d[E.InternalDateTicks].AsInt64, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(d[E.InternalDateOffsetMinutes].AsInt32));
+        var saved = d[E.SavedTicks];
+        return new MessageMeta(
+            d["_id"].AsString,
+            d[E.FolderId].AsString,
+            (uint)d[E.Uid].AsInt64,
+            (ulong)d[E.ModSeq].AsInt64,
+            (MessageFlags)d[E.Flags].AsInt32,
+            d[E.Keywords].AsArray.Select(k => k.AsString).ToList(),
+            internalDate,
+            d[E.Size].AsInt64,
+            new DateTimeOffset(d[E.LastActionTicks].AsInt64, TimeSpan.Zero))
+        {
+            // Entries from before the save date was kept: the internal date, which for delivered mail is when it was saved.
+            SavedAt = saved.IsInt64 ? new DateTimeOffset(saved.AsInt64, TimeSpan.Zero) : internalDate.ToUniversalTime(),
+            ContentKey = ContentKeyOf(d[E.BlobId].AsString),
+        };
+    }
+
+    /// <summary>
+    /// The 128-bit key of a message's content: its blob id (32 hex digits) read as a number, shared by every entry
+    /// of the blob (copies and moves within a mailbox, one delivery to several folders); another form of id is hashed.
+    /// </summary>
+    internal static UInt128 ContentKeyOf(string? blobId)
+    {
+        if (string.IsNullOrEmpty(blobId))
+            return UInt128.Zero;
+        if (blobId.Length == 32 && UInt128.TryParse(blobId, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var key))
+            return key;
+        var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(blobId));
+        return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash), System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash.AsSpan(8)));
+    }
 }

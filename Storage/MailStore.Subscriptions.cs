@@ -102,4 +102,24 @@ public sealed partial class MailStore
 
     private static byte[] SealSubscriptionNames(byte[] mailboxKey, string mailboxId, HashSet<string> names) =>
         Aead.Seal(mailboxKey, JsonSerializer.SerializeToUtf8Bytes(names.Order(StringComparer.Ordinal).ToArray()), Aead.Utf8("subscriptions/" + mailboxId));
+
+    /// <inheritdoc/>
+    public uint? ReadRecentMark(string folderId)
+    {
+        var folder = Collection(Schema.Folders).FindById(folderId);
+        return folder is not null && folder[F.RecentMark].IsNumber ? (uint)folder[F.RecentMark].AsInt64 : null;
+    }
+
+    /// <inheritdoc/>
+    public Task RaiseRecentMarkAsync(string folderId, uint uid, CancellationToken cancellationToken) =>
+        RunOnWriter(ctx =>
+        {
+            var folder = ctx.Read(Schema.Folders).FindById(folderId);
+            if (folder is not null && (!folder[F.RecentMark].IsNumber || folder[F.RecentMark].AsInt64 < uid))
+            {
+                folder[F.RecentMark] = (long)uid;
+                ctx.Update(Schema.Folders, folder);
+            }
+            return true;
+        }, [], cancellationToken);
 }

@@ -83,6 +83,8 @@ internal static class Schema
         public const string MessageCount = "messageCount";
         public const string UnseenCount = "unseenCount";
         public const string Subscribed = "subscribed";
+        /// <summary>The highest UID an IMAP session took as \Recent (RFC 3501 §2.3.2); absent on folders from before it was kept.</summary>
+        public const string RecentMark = "recentMark";
     }
 
     public static class EntryFields
@@ -99,6 +101,9 @@ internal static class Schema
         public const string InternalDateOffsetMinutes = "internalDateOffset";
         public const string Size = "size";
         public const string LastActionTicks = "lastActionAt";
+        /// <summary>When the message was saved into this folder (delivery, APPEND, COPY, MOVE; IMAP SAVEDATE, RFC 8514);
+        /// absent on entries written before it was kept.</summary>
+        public const string SavedTicks = "savedAt";
         public const string BlobId = "blobId";
         public const string WrappedKey = "wrappedKey";
         /// <summary>The header section, sealed under the message key (for ENVELOPE, header FETCH, SEARCH).</summary>

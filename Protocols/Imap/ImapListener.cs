@@ -32,7 +32,7 @@ internal sealed record ImapListenerServices(
     };
 
     /// <summary>Which session holds \Recent for which message (RFC 3501 §2.3.2), shared by every session.</summary>
-    public RecentTracker Recent { get; } = new(Time.GetUtcNow());
+    public RecentTracker Recent { get; } = new(Time.GetUtcNow(), Store, Logger);
 }
 
 /// <summary>

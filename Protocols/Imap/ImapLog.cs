@@ -55,4 +55,7 @@ internal static partial class ImapLog
 
     [LoggerMessage(EventId = 5015, Level = LogLevel.Warning, Message = "IMAP mailbox access observer failed in session {SessionId}")]
     public static partial void AccessObserverFailed(ILogger logger, Exception exception, string sessionId);
+
+    [LoggerMessage(EventId = 5016, Level = LogLevel.Warning, Message = "IMAP recent mark of folder {FolderId} not stored; those messages may be recent again after a restart")]
+    public static partial void RecentMarkNotStored(ILogger logger, Exception exception, string folderId);
 }

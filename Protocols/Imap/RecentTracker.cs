@@ -8,10 +8,11 @@ namespace MailServer.Protocols.Imap;
 /// is told of it after it arrived, and in no other). Per folder it keeps the highest UID any read-write session has
 /// taken: SELECT takes every message above it, a message that arrives later is taken by the first session whose view
 /// takes it in; EXAMINE and STATUS only look. UIDs ascend with arrival (RFC 9051 §2.3.1.1), so one number per folder
-/// is the whole state. Thread-safe; one per listener, in memory: after a restart, the messages whose internal date
-/// is before the start count as taken (the store keeps no arrival mark), the later ones are \Recent.
+/// is the whole state. Thread-safe; one per listener. The mark is kept in the store too (read when a folder is first
+/// seen, raised after each take without holding up the session), so a restart keeps \Recent where it was; a folder
+/// from before the store kept a mark counts the messages whose internal date is before the start as taken.
 /// </summary>
-public sealed class RecentTracker(DateTimeOffset startedAt)
+public sealed class RecentTracker(DateTimeOffset startedAt, IMailStore? store = null, Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     private readonly ConcurrentDictionary<string, Mark> _folders = new(StringComparer.Ordinal);
 
@@ -21,14 +22,16 @@ public sealed class RecentTracker(DateTimeOffset startedAt)
     }
 
     private Mark MarkOf(string folderId, Func<IReadOnlyList<MessageMeta>> listing) =>
-        _folders.GetOrAdd(folderId, static (_, state) =>
+        _folders.GetOrAdd(folderId, static (folderId, state) =>
         {
+            if (state.store?.ReadRecentMark(folderId) is { } kept)
+                return new Mark(kept);
             uint highest = 0;
             foreach (var meta in state.listing())
                 if (meta.InternalDate < state.startedAt && meta.Uid > highest)
                     highest = meta.Uid;
             return new Mark(highest);
-        }, (listing, startedAt));
+        }, (listing, startedAt, store));
 
     /// <summary>Takes every message of <paramref name="messages"/> (ascending UIDs) that no session took yet; they are
     /// \Recent in the caller's session. <paramref name="listing"/> lists the folder the first time it is seen.</summary>
@@ -36,15 +39,33 @@ public sealed class RecentTracker(DateTimeOffset startedAt)
     {
         var mark = MarkOf(folderId, listing);
         var taken = new HashSet<uint>();
+        uint raised = 0;
         lock (mark)
         {
             foreach (var meta in messages)
                 if (meta.Uid > mark.HighestTaken)
                     taken.Add(meta.Uid);
             if (messages.Count > 0 && messages[^1].Uid > mark.HighestTaken)
-                mark.HighestTaken = messages[^1].Uid;
+                raised = mark.HighestTaken = messages[^1].Uid;
         }
+        if (raised > 0 && store is not null)
+            _ = PersistAsync(folderId, raised);
         return taken;
+    }
+
+    /// <summary>Raises the stored mark. The session does not wait: a lost write (a crash in between) only makes those
+    /// messages \Recent once more after the restart.</summary>
+    private async Task PersistAsync(string folderId, uint uid)
+    {
+        try
+        {
+            await store!.RaiseRecentMarkAsync(folderId, uid, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (logger is not null)
+                ImapLog.RecentMarkNotStored(logger, e, folderId);
+        }
     }
 
     /// <summary>The messages of <paramref name="messages"/> that no session took yet, leaving them untaken (EXAMINE).</summary>

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 
@@ -5,7 +6,8 @@ namespace MailServer.Protocols.Imap.Commands;
 
 /// <summary>
 /// APPEND (RFC 9051 §6.3.12) with APPENDUID (RFC 4315), APPENDLIMIT (RFC 7889), MULTIAPPEND (RFC 3502: several
-/// messages, all stored or none) and the UTF8 data extension (RFC 6855 §4, after ENABLE UTF8=ACCEPT).
+/// messages, all stored or none), the UTF8 data extension (RFC 6855 §4, after ENABLE UTF8=ACCEPT) and binary content
+/// as <c>~{n}</c> (RFC 3516; parts holding NUL are stored base64-encoded, see <see cref="BinaryContent"/>).
 /// </summary>
 internal static class AppendHandler
 {
@@ -22,7 +24,16 @@ internal static class AppendHandler
             if (message.Content.Length == 0)
                 throw new ImapRefusedException(ResponseCode.Cannot, "Empty message");
             var (flags, keywords) = ImapFlags.FromWire(message.Flags);
-            items.Add(new AppendItem(message.Content, message.InternalDate ?? session.Time.GetUtcNow(), flags, keywords));
+            ReadOnlyMemory<byte> content;
+            try
+            {
+                content = message.Binary ? BinaryContent.ToStorableForm(message.Content) : message.Content; // RFC 3516: NUL only in a base64 part
+            }
+            catch (UnknownTransferEncodingException)
+            {
+                throw new ImapRefusedException(ResponseCode.UnknownTransferEncoding, "The message holds NUL octets outside any part's content");
+            }
+            items.Add(new AppendItem(content, message.InternalDate ?? session.Time.GetUtcNow(), flags, keywords));
         }
         var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.Create);
         var folder = named.Folder;

@@ -46,6 +46,7 @@ internal static class CapabilityHandler
         yield return "MOVE";
         yield return "CHILDREN";
         yield return "SPECIAL-USE";
+        yield return "CREATE-SPECIAL-USE"; // RFC 6154 §3
         yield return "LIST-EXTENDED";
         yield return "LIST-STATUS";
         yield return "CONDSTORE";
@@ -57,6 +58,13 @@ internal static class CapabilityHandler
         yield return "RIGHTS=kxte"; // RFC 4314 §2.1
         yield return "ESEARCH";
         yield return "SORT";
+        yield return "SORT=DISPLAY"; // RFC 5957: DISPLAYFROM / DISPLAYTO sort keys
+        yield return "ESORT"; // RFC 5267 §3: SORT RETURN (MIN MAX ALL COUNT [SAVE])
+        yield return "WITHIN"; // RFC 5032: SEARCH OLDER / YOUNGER
+        yield return "OBJECTID"; // RFC 8474: MAILBOXID, EMAILID, THREADID (NIL: threads are not kept)
+        yield return "SAVEDATE"; // RFC 8514
+        yield return "PREVIEW"; // RFC 8970: FETCH PREVIEW [(LAZY)]
+        yield return "BINARY"; // RFC 3516: FETCH BINARY / BINARY.SIZE, APPEND ~{n}
         yield return "COMPRESS=DEFLATE"; // RFC 4978
         yield return "STATUS=SIZE"; // RFC 8438: STATUS (SIZE), also in LIST RETURN (STATUS (SIZE))
         yield return "QUOTA"; // RFC 9208

@@ -1,25 +1,50 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>CREATE (RFC 9051 §6.3.4). A trailing delimiter is dropped; missing superior levels are created too;
-/// special-use creation (RFC 6154 §3) is not offered.</summary>
+/// <summary>CREATE (RFC 9051 §6.3.4). A trailing delimiter is dropped; missing superior levels are created too.
+/// CREATE-SPECIAL-USE (RFC 6154 §3): <c>(USE (\Archive))</c> marks the new folder; <c>\Sent</c>, <c>\Drafts</c>,
+/// <c>\Trash</c> and <c>\Junk</c> only when the mailbox has no folder of that use (the WorkMail folders have them);
+/// <c>\All</c> and <c>\Flagged</c> (virtual mailboxes), an unknown use or more than one use: <c>NO [USEATTR]</c>
+/// and nothing is created.</summary>
 internal static class CreateHandler
 {
     public static async Task<ImapCompletion> RunAsync(CreateCommand command, ImapSession session, CancellationToken cancellationToken)
     {
-        if (command.SpecialUse.Count > 0)
-            throw new ImapRefusedException(ResponseCode.Cannot, "Creating special-use mailboxes is not supported");
         var name = MailboxNames.NewName(session, command.Mailbox);
         var location = MailboxNames.Locate(session, name, MailboxAccessAction.Create); // "Other Users/<owner>/<folder>": created in the owner's mailbox
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
-        await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, cancellationToken);
+        var use = SpecialUseOf(session, location.MailboxId, command.SpecialUse);
+        var created = await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, use, cancellationToken);
         await CreateSuperiorsAsync(session, location, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
-            session.Store.FindFolder(location.MailboxId, location.FolderName)?.FolderId); // workmail-behaviour §19.1
-        return ImapCompletion.Ok("CREATE completed");
+            created.FolderId); // workmail-behaviour §19.1
+        return new ImapCompletion(new ResponseCode.MailboxObjectId(ObjectIds.MailboxId(created)), "CREATE completed"); // RFC 8474 §4
+    }
+
+    /// <summary>The special use CREATE asks for (RFC 6154 §3), or <c>NO [USEATTR]</c> when it cannot be given.</summary>
+    private static SpecialUse SpecialUseOf(ImapSession session, string mailboxId, IReadOnlyList<string> uses)
+    {
+        if (uses.Count == 0)
+            return SpecialUse.None;
+        if (uses.Count > 1)
+            throw new ImapRefusedException(ResponseCode.UseAttribute, "A folder has at most one special use here");
+        var use = uses[0].ToUpperInvariant() switch
+        {
+            @"\ARCHIVE" => SpecialUse.Archive,
+            @"\SENT" => SpecialUse.Sent,
+            @"\DRAFTS" => SpecialUse.Drafts,
+            @"\TRASH" => SpecialUse.Trash,
+            @"\JUNK" => SpecialUse.Junk,
+            @"\ALL" or @"\FLAGGED" => throw new ImapRefusedException(ResponseCode.UseAttribute, $"{uses[0]} mailboxes are not offered"),
+            _ => throw new ImapRefusedException(ResponseCode.UseAttribute, $"{uses[0]} is not a special use"),
+        };
+        if (use != SpecialUse.Archive && session.Store.ListFolders(mailboxId).Any(f => f.SpecialUse == use))
+            throw new ImapRefusedException(ResponseCode.UseAttribute, $"{uses[0]} is the use of another folder");
+        return use;
     }
 
     /// <summary>RFC 9051 §6.3.4, §6.3.6: the server "SHOULD create any superior hierarchical names that are needed",

@@ -160,6 +160,15 @@ internal static class FetchHandler
                                 break;
                             case FetchItem.Attribute { Kind: FetchAttribute.ModSeq }:
                                 break; // written once below
+                            case FetchItem.Attribute { Kind: FetchAttribute.SaveDate }:
+                                w.Atom("SAVEDATE").DateTime(meta.SavedAt); // RFC 8514 §4
+                                break;
+                            case FetchItem.Attribute { Kind: FetchAttribute.EmailId }:
+                                w.Atom("EMAILID").BeginList().Atom(ObjectIds.EmailId(meta.ContentKey)).EndList(); // RFC 8474 §5.1
+                                break;
+                            case FetchItem.Attribute { Kind: FetchAttribute.ThreadId }:
+                                w.Atom("THREADID").Nil(); // RFC 8474 §5.2: no thread ids are kept
+                                break;
                             case var whole when body is not null && IsWholeMessage(whole):
                                 await StreamWholeMessageAsync(session, w, scratch, whole, body, cancellationToken);
                                 break;

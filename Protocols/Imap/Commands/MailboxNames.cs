@@ -150,6 +150,7 @@ internal static class MailboxNames
         SpecialUse.Drafts => @"\Drafts",
         SpecialUse.Trash => @"\Trash",
         SpecialUse.Junk => @"\Junk",
+        SpecialUse.Archive => @"\Archive",
         _ => null,
     };
 }

@@ -39,6 +39,10 @@ internal static class MessageContexts
         return new SearchContext((uint)seq, meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq,
             Headers: () => full ?? headers ?? throw new InvalidOperationException("The header section was not loaded."),
             Full: () => full ?? throw new InvalidOperationException("The full message was not loaded."),
-            Recent: session.Selected!.IsRecent(meta.Uid), Now: now);
+            Recent: session.Selected!.IsRecent(meta.Uid), Now: now)
+        {
+            SavedAt = meta.SavedAt,
+            ContentKey = meta.ContentKey,
+        };
     }
 }

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 
@@ -47,6 +48,7 @@ internal static class SelectHandler
         w.Untagged(ImapStatus.Ok, new ResponseCode.MailboxUidValidity(selected.UidValidity), "UIDs valid");
         w.Untagged(ImapStatus.Ok, new ResponseCode.NextUid(selected.UidNext), "Predicted next UID");
         w.Untagged(ImapStatus.Ok, new ResponseCode.HighestModSeq(selected.HighestModSeq), "Highest"); // RFC 7162 §3.1.2.1
+        w.Untagged(ImapStatus.Ok, new ResponseCode.MailboxObjectId(ObjectIds.MailboxId(named.Folder)), "Ok"); // RFC 8474 §4
         if (command.QResync is { } qresync && qresync.UidValidity == selected.UidValidity)
             WriteResync(session, selected, qresync);
         if (session.Rev2Enabled)

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 
@@ -33,6 +34,7 @@ internal static class StatusHandler
                 case StatusItem.Recent: w.Atom("RECENT").Number((ulong)RecentCount(session, folder, Messages)); break;
                 case StatusItem.HighestModSeq: w.Atom("HIGHESTMODSEQ").Number(folder.HighestModSeq); break;
                 case StatusItem.AppendLimit: w.Atom("APPENDLIMIT").Number((ulong)session.Options.Limits.MaxMessageBytes); break;
+                case StatusItem.MailboxId: w.Atom("MAILBOXID").BeginList().Atom(ObjectIds.MailboxId(folder)).EndList(); break;
             }
         }
         w.EndList().End();

@@ -19,15 +19,16 @@ public static class FetchDataWriter
         FetchItem.Attribute a => a.Kind is FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text or FetchAttribute.Body or FetchAttribute.BodyStructure,
         FetchItem.BodySection b => !(b.Section.Part.Count == 0 &&
                                      b.Section.Text is SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot),
-        FetchItem.Binary or FetchItem.BinarySize => true,
+        FetchItem.Binary or FetchItem.BinarySize or FetchItem.Preview => true,
         _ => throw new ArgumentOutOfRangeException(nameof(item)),
     };
 
     /// <summary>True for the items this class writes (the content items); false for FLAGS, UID, INTERNALDATE,
-    /// RFC822.SIZE and MODSEQ, which the session writes from metadata.</summary>
+    /// RFC822.SIZE, MODSEQ, SAVEDATE, EMAILID and THREADID, which the session writes from metadata.</summary>
     public static bool IsContentItem(FetchItem item) => item is not FetchItem.Attribute
     {
-        Kind: FetchAttribute.Flags or FetchAttribute.Uid or FetchAttribute.InternalDate or FetchAttribute.Rfc822Size or FetchAttribute.ModSeq,
+        Kind: FetchAttribute.Flags or FetchAttribute.Uid or FetchAttribute.InternalDate or FetchAttribute.Rfc822Size or FetchAttribute.ModSeq
+            or FetchAttribute.SaveDate or FetchAttribute.EmailId or FetchAttribute.ThreadId,
     };
 
     /// <summary>Writes one FETCH data item, name and value, as the next tokens of <paramref name="writer"/>.
@@ -47,6 +48,10 @@ public static class FetchDataWriter
         ArgumentNullException.ThrowIfNull(message);
         switch (item)
         {
+            case FetchItem.Preview:
+                // RFC 8970 §3.1: always computed here, so LAZY changes nothing and the answer is never NIL.
+                writer.Atom("PREVIEW").String(MessagePreview.Of(message));
+                return;
             case FetchItem.Attribute { Kind: FetchAttribute.Envelope }:
                 writer.Atom("ENVELOPE");
                 WriteEnvelope(writer, message, message.Root);

@@ -252,6 +252,40 @@ public sealed class ImapMessageView
         return isAttachment ? name ?? node.ContentType.MimeType : null;
     }
 
+    /// <summary>
+    /// The text parts of the message's own body, in order, with their media subtype (<c>plain</c>, <c>html</c>) and
+    /// decoded: not the parts of attached messages, not text attachments (see <see cref="AttachmentName"/>), not parts
+    /// with an undecodable transfer encoding. For PREVIEW (RFC 8970).
+    /// </summary>
+    internal IEnumerable<(string Subtype, string Text)> InlineTexts()
+    {
+        RequireBody();
+        var stack = new Stack<(MimeNode Node, IReadOnlyList<uint> Path)>();
+        stack.Push((Root, []));
+        while (stack.Count > 0)
+        {
+            var (node, path) = stack.Pop();
+            if (node.IsMultipart)
+            {
+                for (var i = node.Children.Count - 1; i >= 0; i--)
+                    stack.Push((node.Children[i], [.. path, (uint)(i + 1)]));
+                continue;
+            }
+            if (!node.IsText || node.Embedded is not null || (path.Count > 0 && AttachmentName(path) is not null))
+                continue;
+            ReadOnlyMemory<byte> bytes;
+            try
+            {
+                bytes = Decode(node);
+            }
+            catch (UnknownTransferEncodingException)
+            {
+                continue;
+            }
+            yield return (node.ContentType.MediaSubtype.ToLowerInvariant(), DecodeCharset(bytes.Span, node.ContentType.Charset));
+        }
+    }
+
     /// <summary>The octets a BODY[section] names, or null when the section does not exist.</summary>
     /// <exception cref="InvalidOperationException">The section needs the body but this view is header-only.</exception>
     internal ReadOnlyMemory<byte>? Section(BodySection section)

@@ -10,7 +10,14 @@ namespace MailServer.Protocols.Imap.Messages;
 /// </summary>
 public sealed record SearchContext(uint SequenceNumber, uint Uid, MessageFlags Flags, IReadOnlyList<string> Keywords,
     DateTimeOffset InternalDate, long Size, ulong ModSeq, Func<ImapMessageView> Headers, Func<ImapMessageView> Full,
-    bool Recent = false, DateTimeOffset? Now = null);
+    bool Recent = false, DateTimeOffset? Now = null)
+{
+    /// <summary>When the message was saved into the mailbox (SAVEDATE, RFC 8514); defaults to the internal date.</summary>
+    public DateTimeOffset? SavedAt { get; init; }
+
+    /// <summary>The message's content key (EMAILID, RFC 8474; see <see cref="ObjectIds"/>).</summary>
+    public UInt128 ContentKey { get; init; }
+}
 
 /// <summary>The outcome of checking a SEARCH / SORT / THREAD CHARSET argument (RFC 9051 §6.4.4).</summary>
 public abstract record CharsetCheck
@@ -210,6 +217,16 @@ public static class SearchEvaluator
                     return (_, m) => HasKeyword(m.Keywords, name);
                 case SearchKey.Date { Field: SearchDateField.Internal } d:
                     return (_, m) => DateMatches(d, m.InternalDate);
+                case SearchKey.Date { Field: SearchDateField.Saved } d:
+                    return (_, m) => DateMatches(d, m.SavedAt.ToUniversalTime());
+                case SearchKey.SaveDateSupported:
+                    return static (_, _) => true; // every folder keeps save dates (RFC 8514 §5)
+                case SearchKey.EmailId e:
+                    if (!ObjectIds.TryParseEmailId(e.Id, out var contentKey))
+                        return static (_, _) => false;
+                    return (_, m) => m.ContentKey == contentKey;
+                case SearchKey.ThreadId:
+                    return static (_, _) => false; // no thread ids are kept (RFC 8474 §5.2: THREADID is NIL)
                 case SearchKey.Size s:
                     var octets = s.Octets;
                     return s.Larger ? (_, m) => m.Size > octets : (_, m) => m.Size < octets;
@@ -273,7 +290,15 @@ public static class SearchEvaluator
             // RFC 9051 §6.4.4 TEXT: "in the header or body of the message".
             SearchKey.Text t => HeaderView.GetHeaders().Any(f => Contains(f.Name + ": " + f.Value, t.Value)) || BodyContains(t.Value),
             // RFC 9051 §6.4.4: a missing or unparseable Date: falls back to the internal date (as RFC 5256 §2.2 does for SORT).
-            SearchKey.Date d => DateMatches(d, d.Field == SearchDateField.Sent ? HeaderView.SentDate ?? context.InternalDate : context.InternalDate),
+            SearchKey.Date d => DateMatches(d, d.Field switch
+            {
+                SearchDateField.Sent => HeaderView.SentDate ?? context.InternalDate,
+                SearchDateField.Saved => (context.SavedAt ?? context.InternalDate).ToUniversalTime(),
+                _ => context.InternalDate,
+            }),
+            SearchKey.SaveDateSupported => true,
+            SearchKey.EmailId e => ObjectIds.TryParseEmailId(e.Id, out var contentKey) && context.ContentKey == contentKey,
+            SearchKey.ThreadId => false,
             SearchKey.Size s => s.Larger ? context.Size > s.Octets : context.Size < s.Octets,
             SearchKey.Within w => WithinMatches(w, context.Now ?? DateTimeOffset.UtcNow, context.InternalDate),
             SearchKey.Sequence => matcher.Resolve(key).Contains(context.SequenceNumber),

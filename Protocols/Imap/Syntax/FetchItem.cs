@@ -25,6 +25,12 @@ public enum FetchAttribute
     Uid,
     /// <summary>MODSEQ (RFC 7162 §3.1.4).</summary>
     ModSeq,
+    /// <summary>SAVEDATE (RFC 8514 §4): when the message was saved into the mailbox.</summary>
+    SaveDate,
+    /// <summary>EMAILID (RFC 8474 §5.1).</summary>
+    EmailId,
+    /// <summary>THREADID (RFC 8474 §5.2).</summary>
+    ThreadId,
 }
 
 /// <summary>The text part of a section specifier (RFC 9051 §9 section-msgtext / section-text).</summary>
@@ -100,6 +106,9 @@ public abstract record FetchItem
         /// <summary>The name echoed in the FETCH response: <c>BINARY[part]</c> plus <c>&lt;origin&gt;</c> (RFC 9051 §7.5.2).</summary>
         public string ResponseName => "BINARY[" + PartText(Part) + "]" + Origin(Partial);
     }
+
+    /// <summary>PREVIEW, or PREVIEW (LAZY) (RFC 8970 §3): a short plain-text preview of the message.</summary>
+    public sealed record Preview(bool Lazy) : FetchItem;
 
     /// <summary>BINARY.SIZE[part] (RFC 3516 §4.1).</summary>
     public sealed record BinarySize(ValueList<uint> Part) : FetchItem

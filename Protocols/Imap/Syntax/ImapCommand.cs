@@ -167,6 +167,8 @@ public enum StatusItem
     HighestModSeq,
     /// <summary>APPENDLIMIT (RFC 7889 §3).</summary>
     AppendLimit,
+    /// <summary>MAILBOXID (RFC 8474 §4).</summary>
+    MailboxId,
 }
 
 /// <summary>STATUS (RFC 9051 §6.3.11).</summary>

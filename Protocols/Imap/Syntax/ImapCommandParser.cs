@@ -386,6 +386,7 @@ public static class ImapCommandParser
             "RECENT" => StatusItem.Recent,
             "HIGHESTMODSEQ" => StatusItem.HighestModSeq,
             "APPENDLIMIT" => StatusItem.AppendLimit,
+            "MAILBOXID" => StatusItem.MailboxId, // RFC 8474 §4
             var other => throw new ImapSyntaxException($"Unknown STATUS item {other}"),
         });
 
@@ -565,6 +566,12 @@ public static class ImapCommandParser
                 case "SENTSINCE": return Date(SearchDateField.Sent, SearchDateComparison.Since);
                 case "LARGER": return new SearchKey.Size(true, SpaceThen(r.ReadNumber64));
                 case "SMALLER": return new SearchKey.Size(false, SpaceThen(r.ReadNumber64));
+                case "SAVEDBEFORE": return Date(SearchDateField.Saved, SearchDateComparison.Before); // RFC 8514 §5
+                case "SAVEDON": return Date(SearchDateField.Saved, SearchDateComparison.On);
+                case "SAVEDSINCE": return Date(SearchDateField.Saved, SearchDateComparison.Since);
+                case "SAVEDATESUPPORTED": return new SearchKey.SaveDateSupported();
+                case "EMAILID": return new SearchKey.EmailId(SpaceThen(ReadObjectId)); // RFC 8474 §6
+                case "THREADID": return new SearchKey.ThreadId(SpaceThen(ReadObjectId));
                 case "OLDER": return new SearchKey.Within(true, SpaceThen(r.ReadNzNumber));
                 case "YOUNGER": return new SearchKey.Within(false, SpaceThen(r.ReadNzNumber));
                 case "UID": return new SearchKey.Uid(SpaceThen(r.ReadSequenceSet));
@@ -599,6 +606,15 @@ public static class ImapCommandParser
         }
 
         private static SearchKey.Not Not(SearchKey key) => new(key);
+
+        // RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-").
+        private string ReadObjectId()
+        {
+            var id = r.ReadAtom();
+            if (id.Length is 0 or > 255 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+                throw new ImapSyntaxException("An objectid is 1 to 255 letters, digits, '_' or '-'");
+            return id;
+        }
 
         private SearchKey.Date Date(SearchDateField field, SearchDateComparison comparison) =>
             new(field, comparison, SpaceThen(r.ReadDate));
@@ -704,6 +720,9 @@ public static class ImapCommandParser
                 case "BODYSTRUCTURE": return new FetchItem.Attribute(FetchAttribute.BodyStructure);
                 case "UID": return new FetchItem.Attribute(FetchAttribute.Uid);
                 case "MODSEQ": return new FetchItem.Attribute(FetchAttribute.ModSeq);
+                case "SAVEDATE": return new FetchItem.Attribute(FetchAttribute.SaveDate); // RFC 8514 §4
+                case "EMAILID": return new FetchItem.Attribute(FetchAttribute.EmailId); // RFC 8474 §5.1
+                case "THREADID": return new FetchItem.Attribute(FetchAttribute.ThreadId); // RFC 8474 §5.2
                 case "BODY" when r.Peek() != '[':
                     return new FetchItem.Attribute(FetchAttribute.Body);
                 case "BODY" or "BODY.PEEK":
@@ -718,6 +737,27 @@ public static class ImapCommandParser
                 }
                 case "BINARY.SIZE":
                     return new FetchItem.BinarySize(ReadBinarySection());
+                case "PREVIEW":
+                {
+                    // RFC 8970 §7: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY".
+                    var save = r.Position;
+                    if (r.TryConsume((byte)' ') && r.Peek() == '(')
+                    {
+                        r.TryConsume((byte)'(');
+                        if (r.TryConsumeKeyword("LAZY"))
+                        {
+                            while (r.TryConsume((byte)' '))
+                            {
+                                if (!r.TryConsumeKeyword("LAZY"))
+                                    throw new ImapSyntaxException("Unknown PREVIEW modifier");
+                            }
+                            r.Expect((byte)')', "')'");
+                            return new FetchItem.Preview(Lazy: true);
+                        }
+                    }
+                    r.Seek(save); // a FETCH modifier list (CHANGEDSINCE ...) follows, not PREVIEW's
+                    return new FetchItem.Preview(Lazy: false);
+                }
                 default:
                     throw new ImapSyntaxException($"Unknown FETCH attribute {name}");
             }

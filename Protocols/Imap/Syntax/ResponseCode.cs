@@ -89,6 +89,8 @@ public abstract record ResponseCode
     public static ResponseCode HasChildren { get; } = new Simple("HASCHILDREN");
     /// <summary>UNKNOWN-CTE: the server cannot decode the part's transfer encoding (RFC 3516 §4.3).</summary>
     public static ResponseCode UnknownTransferEncoding { get; } = new Simple("UNKNOWN-CTE");
+    /// <summary>USEATTR: the special-use attribute of CREATE cannot be given (RFC 6154 §3).</summary>
+    public static ResponseCode UseAttribute { get; } = new Simple("USEATTR");
     /// <summary>NOTSAVED: SEARCH SAVE did not save a result (RFC 5182 §2.4).</summary>
     public static ResponseCode NotSaved { get; } = new Simple("NOTSAVED");
 
@@ -163,6 +165,12 @@ public abstract record ResponseCode
     {
         internal override void WriteTo(ImapResponseWriter w) =>
             w.Atom("COPYUID").Number(UidValidity).Atom(SourceUids.ToString()).Atom(DestinationUids.ToString());
+    }
+
+    /// <summary>MAILBOXID of a selected or created mailbox (RFC 8474 §4).</summary>
+    public sealed record MailboxObjectId(string Id) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w) => w.Atom("MAILBOXID").BeginList().Atom(Id).EndList();
     }
 
     /// <summary>HIGHESTMODSEQ of the mailbox (RFC 7162 §3.1.2.1).</summary>

@@ -7,6 +7,8 @@ public enum SearchDateField
     Internal,
     /// <summary>The Date: header (SENTBEFORE / SENTON / SENTSINCE), ignoring time and zone.</summary>
     Sent,
+    /// <summary>The save date (SAVEDBEFORE / SAVEDON / SAVEDSINCE, RFC 8514 §5), by its UTC date.</summary>
+    Saved,
 }
 
 /// <summary>How a date search key compares.</summary>
@@ -54,6 +56,15 @@ public abstract record SearchKey
 
     /// <summary>OLDER / YOUNGER (RFC 5032 WITHIN): internal date more / less than <paramref name="Seconds"/> ago.</summary>
     public sealed record Within(bool Older, uint Seconds) : SearchKey;
+
+    /// <summary>SAVEDATESUPPORTED (RFC 8514 §5): every message of a mailbox that keeps save dates.</summary>
+    public sealed record SaveDateSupported : SearchKey;
+
+    /// <summary>EMAILID objectid (RFC 8474 §6).</summary>
+    public sealed record EmailId(string Id) : SearchKey;
+
+    /// <summary>THREADID objectid (RFC 8474 §6).</summary>
+    public sealed record ThreadId(string Id) : SearchKey;
 
     /// <summary>A message sequence set used as a key.</summary>
     public sealed record Sequence(SequenceSet Set) : SearchKey;

@@ -120,4 +120,24 @@ public sealed class SearchTests
         Assert.That(await client.CommandAsync("s2", "SEARCH FROM \"user@domain\""), Is.EqualTo(new[] { "* SEARCH 1", "s2 OK SEARCH completed" }));
         Assert.That(await client.CommandAsync("s3", "SEARCH FROM example.net"), Is.EqualTo(new[] { "* SEARCH 2", "s3 OK SEARCH completed" }));
     }
+
+    /// <summary>RFC 5032 (WITHIN): advertised; OLDER n matches an internal date at least n seconds ago, YOUNGER n one
+    /// less than n seconds ago, combined with other keys as in the RFC's example; 0 is not an nz-number (BAD).</summary>
+    [Test]
+    public async Task Within_older_and_younger_compare_the_internal_date_with_now()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        var mailboxId = await server.MailboxIdAsync("alice");
+        foreach (var (age, flags) in new[] { (TimeSpan.FromDays(10), MailServer.Storage.MessageFlags.None), (TimeSpan.FromDays(2), MailServer.Storage.MessageFlags.Seen), (TimeSpan.FromHours(1), MailServer.Storage.MessageFlags.None) })
+            await server.Store.DeliverAsync("Subject: aged\r\n\r\nbody\r\n"u8.ToArray(), DateTimeOffset.UtcNow - age,
+                [new MailServer.Storage.DeliveryTarget(mailboxId, "INBOX", flags)], CancellationToken.None);
+        await using var client = await server.LoggedInAsync();
+        Assert.That((await client.CommandAsync("c", "CAPABILITY"))[0], Does.Contain(" WITHIN "));
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("a1", "SEARCH UNSEEN YOUNGER 259200"), Is.EqualTo(new[] { "* SEARCH 3", "a1 OK SEARCH completed" }));
+        Assert.That(await client.CommandAsync("a2", "SEARCH YOUNGER 259200"), Is.EqualTo(new[] { "* SEARCH 2 3", "a2 OK SEARCH completed" }));
+        Assert.That(await client.CommandAsync("a3", "UID SEARCH OLDER 259200"), Is.EqualTo(new[] { "* SEARCH 1", "a3 OK SEARCH completed" }));
+        Assert.That(await client.CommandAsync("a4", "SEARCH OR OLDER 432000 YOUNGER 7200"), Is.EqualTo(new[] { "* SEARCH 1 3", "a4 OK SEARCH completed" }));
+        Assert.That((await client.CommandAsync("a5", "SEARCH OLDER 0"))[0], Does.StartWith("a5 BAD "));
+    }
 }

@@ -27,6 +27,7 @@ public sealed class SelectTests
             $"* OK [UIDVALIDITY {folder.UidValidity}] UIDs valid",
             "* OK [UIDNEXT 3] Predicted next UID",
             $"* OK [HIGHESTMODSEQ {folder.HighestModSeq}] Highest",
+            $"* OK [MAILBOXID (F{folder.FolderId})] Ok",
             "s1 OK [READ-WRITE] SELECT completed",
         }));
 

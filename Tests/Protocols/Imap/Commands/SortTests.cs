@@ -95,4 +95,45 @@ public sealed class SortTests
         Assert.That(await client.CommandAsync("s", "SORT (CC) UTF-8 ALL"), Is.EqualTo(new[] { "* SORT 1 2", "s OK SORT completed" }));
         Assert.That(await client.CommandAsync("f", "FETCH 1 ENVELOPE"), Has.Some.Contains("((NIL NIL \"group\" NIL)(NIL NIL \"zed\" \"example.net\")(NIL NIL NIL NIL))"));
     }
+
+    /// <summary>RFC 5267 §3.2 (ESORT): SORT RETURN answers ESEARCH; MIN / MAX are the first / last in sort order, ALL lists
+    /// the matches in sort order (ascending runs only as ranges), COUNT counts, RETURN () is ALL, no match leaves MIN,
+    /// MAX and ALL out; SAVE (RFC 5182 §2.4) keeps MIN for <c>$</c>.</summary>
+    [Test]
+    public async Task Esort_answers_min_max_all_count_in_sort_order_and_saves()
+    {
+        await using var server = await StartWithMessagesAsync();
+        await using var client = await server.SelectedAfterFirstExpungedAsync();
+        Assert.That((await client.CommandAsync("c", "CAPABILITY"))[0], Does.Contain(" ESORT "));
+        Assert.That(await client.CommandAsync("e1", "SORT RETURN (MIN MAX COUNT) (SUBJECT REVERSE DATE) UTF-8 ALL"),
+            Is.EqualTo(new[] { "* ESEARCH (TAG \"e1\") MIN 5 MAX 2 COUNT 5", "e1 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("e2", "UID SORT RETURN (ALL) (SUBJECT REVERSE DATE) UTF-8 ALL"),
+            Is.EqualTo(new[] { "* ESEARCH (TAG \"e2\") UID ALL 6,4:5,2:3", "e2 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("e3", "SORT RETURN () (DATE) UTF-8 ALL"),
+            Is.EqualTo(new[] { "* ESEARCH (TAG \"e3\") ALL 2,1,4,3,5", "e3 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("e4", "SORT RETURN (MIN MAX ALL COUNT) (SUBJECT) UTF-8 TEXT \"not in mailbox\""),
+            Is.EqualTo(new[] { "* ESEARCH (TAG \"e4\") COUNT 0", "e4 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("e5", "SORT RETURN (SAVE MIN) (SUBJECT REVERSE DATE) UTF-8 ALL"),
+            Is.EqualTo(new[] { "* ESEARCH (TAG \"e5\") MIN 5", "e5 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("e6", "FETCH $ (UID)"), Is.EqualTo(new[] { "* 5 FETCH (UID 6)", "e6 OK FETCH completed" }));
+        Assert.That(await client.CommandAsync("e7", "SORT RETURN (SAVE) (DATE) UTF-8 SUBJECT pears"), Is.EqualTo(new[] { "e7 OK SORT completed; result saved" }));
+        Assert.That(await client.CommandAsync("e8", "UID SEARCH UID $"), Is.EqualTo(new[] { "* SEARCH 2 3", "e8 OK SEARCH completed" }));
+    }
+
+    /// <summary>RFC 5957 (SORT=DISPLAY): DISPLAYFROM sorts on the first From address's display name, decoded, or its
+    /// address when it has none; plain FROM sorts on the mailbox part.</summary>
+    [Test]
+    public async Task Sort_displayfrom_uses_the_display_name_or_the_address()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverRawAsync("alice", "From: Zed <a@example.net>\r\nTo: alice@example.test\r\nSubject: one\r\n\r\nbody\r\n");
+        await server.DeliverRawAsync("alice", "From: b@example.net\r\nTo: Mary <alice@example.test>\r\nSubject: two\r\n\r\nbody\r\n");
+        await server.DeliverRawAsync("alice", "From: =?utf-8?q?Alice?= <z@example.net>\r\nTo: Kim <alice@example.test>\r\nSubject: three\r\n\r\nbody\r\n");
+        await using var client = await server.LoggedInAsync();
+        Assert.That((await client.CommandAsync("c", "CAPABILITY"))[0], Does.Contain(" SORT=DISPLAY "));
+        await client.CommandAsync("a", "SELECT INBOX");
+        Assert.That(await client.CommandAsync("s1", "SORT (DISPLAYFROM) UTF-8 ALL"), Is.EqualTo(new[] { "* SORT 3 2 1", "s1 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("s2", "SORT (FROM) UTF-8 ALL"), Is.EqualTo(new[] { "* SORT 1 2 3", "s2 OK SORT completed" }));
+        Assert.That(await client.CommandAsync("s3", "SORT (REVERSE DISPLAYTO) UTF-8 ALL"), Is.EqualTo(new[] { "* SORT 2 3 1", "s3 OK SORT completed" }));
+    }
 }

@@ -132,6 +132,16 @@ public sealed class ParserTests
                 new FetchItem.BinarySize(L(2u)),
                 Att(FetchAttribute.Rfc822), Att(FetchAttribute.Rfc822Header), Att(FetchAttribute.Rfc822Text), Att(FetchAttribute.BodyStructure),
                 Att(FetchAttribute.Uid), Att(FetchAttribute.ModSeq), Att(FetchAttribute.InternalDate), Att(FetchAttribute.Envelope)), null, false));
+        yield return Row("A2 FETCH 1 (RFC822.SIZE PREVIEW)", // RFC 8970 §4
+            new FetchCommand("A2", false, Seq("1"), L<FetchItem>(Att(FetchAttribute.Rfc822Size), new FetchItem.Preview(false)), null, false));
+        yield return Row("A3 FETCH 1:4 (PREVIEW (LAZY))", new FetchCommand("A3", false, Seq("1:4"), L<FetchItem>(new FetchItem.Preview(true)), null, false));
+        yield return Row("A4 UID FETCH 1:* PREVIEW (CHANGEDSINCE 7)", new FetchCommand("A4", true, Seq("1:*"), L<FetchItem>(new FetchItem.Preview(false)), 7, false));
+        yield return Row("27 uid fetch 1:* (emailid threadid savedate)", // RFC 8474 §5, RFC 8514 §4
+            new FetchCommand("27", true, Seq("1:*"), L(Att(FetchAttribute.EmailId), Att(FetchAttribute.ThreadId), Att(FetchAttribute.SaveDate)), null, false));
+        yield return Row("28 search emailid M6d99ac3275bb4e", new SearchCommand("28", false, null, new SearchKey.EmailId("M6d99ac3275bb4e"), null)); // RFC 8474 §6
+        yield return Row("29 SEARCH SAVEDBEFORE 1-Jan-2020 SAVEDATESUPPORTED", // RFC 8514 §5
+            new SearchCommand("29", false, null, And(new SearchKey.Date(SearchDateField.Saved, SearchDateComparison.Before, new DateOnly(2020, 1, 1)), new SearchKey.SaveDateSupported()), null));
+        yield return Row("6 status foo (mailboxid)", new StatusCommand("6", "foo", L(StatusItem.MailboxId))); // RFC 8474 §4.3
         yield return Row("s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)", // RFC 7162 §3.1.4.1
             new FetchCommand("s100", true, Seq("1:*"), L(Att(FetchAttribute.Flags)), 12345, false));
         yield return Row("s100 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)", // RFC 7162 §3.2.6
@@ -151,6 +161,14 @@ public sealed class ParserTests
             new SortCommand("A283", false, L(new SortCriterion(SortKey.Subject, false), new SortCriterion(SortKey.Date, true)), "UTF-8", new SearchKey.All(), null));
         yield return Row("A284 UID SORT (SUBJECT) US-ASCII TEXT \"not in mailbox\"",
             new SortCommand("A284", true, L(new SortCriterion(SortKey.Subject, false)), "US-ASCII", new SearchKey.Text("not in mailbox"), null));
+        yield return Row("A282 SORT RETURN (MIN COUNT) (DATE) UTF-8 SINCE 1-Feb-1994", // RFC 5267 §3.2 (ESORT)
+            new SortCommand("A282", false, L(new SortCriterion(SortKey.Date, false)), "UTF-8",
+                new SearchKey.Date(SearchDateField.Internal, SearchDateComparison.Since, new DateOnly(1994, 2, 1)), SearchReturnOptions.Min | SearchReturnOptions.Count));
+        yield return Row("A1 UID SORT RETURN (ALL) (REVERSE DISPLAYFROM DISPLAYTO) UTF-8 ALL", // RFC 5957 §2 with ESORT
+            new SortCommand("A1", true, L(new SortCriterion(SortKey.DisplayFrom, true), new SortCriterion(SortKey.DisplayTo, false)), "UTF-8", new SearchKey.All(), SearchReturnOptions.All));
+        yield return Row("a1 SEARCH UNSEEN YOUNGER 259200", // RFC 5032 §3
+            new SearchCommand("a1", false, null, And(Not(Flag("\\Seen")), new SearchKey.Within(false, 259200)), null));
+        yield return Row("a2 SEARCH OLDER 3600", new SearchCommand("a2", false, null, new SearchKey.Within(true, 3600), null));
         yield return Row("A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000",
             new ThreadCommand("A283", false, "ORDEREDSUBJECT", "UTF-8", new SearchKey.Date(SearchDateField.Internal, SearchDateComparison.Since, new DateOnly(2000, 3, 5))));
         yield return Row("A284 THREAD REFERENCES US-ASCII TEXT \"gewp\"", new ThreadCommand("A284", false, "REFERENCES", "US-ASCII", new SearchKey.Text("gewp")));
