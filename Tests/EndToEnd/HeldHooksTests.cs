@@ -199,15 +199,21 @@ public sealed class HeldHooksTests
         var reply = await SubmitAsync(_server, subject, "bob@example.test");
 
         Assert.That(reply, Does.StartWith("2.0.0"), "accepted and held; the hook decides later");
-        Assert.That(await ArrivesAsync(_server, "alice@example.test", "Undelivered Mail Returned to Sender"), Is.True);
-        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
-        await imap.ConnectAsync("127.0.0.1", _server.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
-        await imap.AuthenticateAsync("alice@example.test", Password);
-        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        // Other tests of this fixture bounce to alice too: wait for the DSN that names this message, not for any DSN.
         var texts = new List<string>();
-        for (var i = 0; i < imap.Inbox.Count; i++)
-            texts.Add((await imap.Inbox.GetMessageAsync(i)).ToString());
-        await imap.DisconnectAsync(true);
+        for (var attempt = 0; attempt < 60 && !texts.Any(t => t.Contains(subject) && t.Contains("Undelivered Mail Returned to Sender")); attempt++)
+        {
+            if (attempt > 0)
+                await Task.Delay(500);
+            using var imap = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+            await imap.ConnectAsync("127.0.0.1", _server.ListenerPorts.Imaps, SecureSocketOptions.SslOnConnect);
+            await imap.AuthenticateAsync("alice@example.test", Password);
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+            texts.Clear();
+            for (var i = 0; i < imap.Inbox.Count; i++)
+                texts.Add((await imap.Inbox.GetMessageAsync(i)).ToString());
+            await imap.DisconnectAsync(true);
+        }
         Assert.That(texts.Where(t => t.Contains(subject)), Has.Some.Contain("blocked by your organization's administrator (email flow rule out-scanner)")
             .And.Some.Contain("bob@example.test"));
         Assert.That(await SubjectsAsync(_server, "bob@example.test"), Does.Not.Contain(subject));
