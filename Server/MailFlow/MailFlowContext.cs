@@ -125,6 +125,14 @@ public sealed class MailFlowContext
     /// <summary>What the spam and virus engines found (<see cref="ContentFilterStage"/>); null when no engine scanned the message.</summary>
     public ContentFiltering.ContentScanResult? ContentScan { get; set; }
 
+    /// <summary>
+    /// True when the content engines scanned the message for <paramref name="organizationId"/> and called it spam (or,
+    /// for a held message being released, did so when it was held).
+    /// </summary>
+    public bool EnginesCalledSpam(string organizationId) =>
+        Message.Release?.Spam == true
+        || (Spam == SpamVerdict.Spam && ContentScan is { } scan && scan.Organizations.Contains(organizationId));
+
     /// <summary>The header section of the current content, parsed once (only the header bytes are copied).</summary>
     /// <exception cref="FormatException">The header section cannot be parsed.</exception>
     public HeaderList Headers()

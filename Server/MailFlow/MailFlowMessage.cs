@@ -135,6 +135,9 @@ public sealed record HookRelease(string Rule, FlowDirection Direction, IReadOnly
     /// <summary>True when DMARC enforcement quarantined the message for the hook's organization when it was accepted (§12).</summary>
     public bool Quarantined { get; init; }
 
+    /// <summary>The content engines called it spam for the hook's organization when it was held (the release is not scanned again).</summary>
+    public bool Spam { get; init; }
+
     /// <summary>True when the envelope sender passed SPF or DMARC when it was accepted (a bounce may then notify it).</summary>
     public bool SenderVerified { get; init; }
 }

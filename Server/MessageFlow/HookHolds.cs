@@ -35,7 +35,7 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
     /// <exception cref="WriteOutcomeUnknownException">The commit or fsync failed.</exception>
     /// <exception cref="KeyNotFoundException">No master key for <paramref name="organizationId"/>.</exception>
     public async Task HoldAsync(MailFlowMessage transaction, string organizationId, FlowRule rule, IReadOnlyList<FlowRecipient> recipients,
-        InboundAuthentication? authentication, CancellationToken cancellationToken)
+        InboundAuthentication? authentication, bool spam, CancellationToken cancellationToken)
     {
         var message = transaction.Content;
         var hook = rule.Hook!;
@@ -53,6 +53,7 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
             recipients.Select(r => new HeldRecipient(r.Address, r.Notify, r.OriginalRecipient)).ToList())
         {
             Quarantined = authentication?.IsQuarantined(organizationId) == true,
+            Spam = spam,
             SenderVerified = verdict is not null && (verdict.Spf.Result == SpfResult.Pass || verdict.Dmarc.Result == DmarcResult.Pass),
         };
         var held = new HeldMessage(Guid.NewGuid().ToString("N"), organizationId, direction, rule.Name, HookEventJson.NewInvocationId(), flowId,
@@ -107,7 +108,7 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
             OrganizationId = held.OrganizationId,
             EnvelopeId = e.EnvelopeId,
             Return = e.Return,
-            Release = new HookRelease(held.Rule, direction, actions) { Quarantined = e.Quarantined, SenderVerified = e.SenderVerified },
+            Release = new HookRelease(held.Rule, direction, actions) { Quarantined = e.Quarantined, Spam = e.Spam, SenderVerified = e.SenderVerified },
             // An MX message's reception was recorded when it was accepted and held.
             ReceptionRecorded = e.Listener == HeldListener.Mx,
         };
@@ -130,6 +131,9 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
     {
         /// <summary>DMARC enforcement quarantined it for the hook's organization (absent in older records: false).</summary>
         public bool Quarantined { get; init; }
+
+        /// <summary>The content engines called it spam for the hook's organization (absent in older records: false).</summary>
+        public bool Spam { get; init; }
 
         /// <summary>The sender passed SPF or DMARC (absent in older records: false, so no bounce notice).</summary>
         public bool SenderVerified { get; init; }

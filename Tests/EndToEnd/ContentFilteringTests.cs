@@ -8,6 +8,7 @@ using MailKit.Security;
 using MailServer.Server.Security;
 using MailServer.Tests.Support;
 using MimeKit;
+using MailServer.Tests.Rules.Hooks;
 using NUnit.Framework;
 
 namespace MailServer.Tests.EndToEnd;
@@ -23,32 +24,42 @@ public sealed class ContentFilteringTests
     internal const string Password = "Content-Filter-Test-1";
     private ServerProcess _server = null!;
     private ContentEngines _engines = null!;
+    private LoopbackHookReceiver _hook = null!;
 
     [OneTimeSetUp]
     public async Task StartAsync()
     {
         _engines = await ContentEngines.GetAsync();
+        // The synchronous hook of senders at held.test: holds the message, then lets it go on (DEFAULT).
+        _hook = new LoopbackHookReceiver((_, _) => new(200, """{"actions":[{"action":{"type":"DEFAULT"},"allRecipients":true}]}"""));
         _server = ServerProcess.Create();
         Configure(_server, _engines, $$"""
             { "RspamdUrl": "{{_engines.RspamdUrl}}", "RspamdControllerUrl": "{{_engines.RspamdControllerUrl}}",
               "ClamdAddress": "{{_engines.ClamdAddress}}", "TimeoutSeconds": 15, "FailMode": "Open", "OutboundSpamPerHour": 2 }
-            """);
+            """, _hook.Url);
         await _server.StartAsync(TimeSpan.FromSeconds(120)); // a loaded machine can take more than the default 30 s
     }
 
     [OneTimeTearDown]
-    public async Task StopAsync() => await _server.DisposeAsync();
+    public async Task StopAsync()
+    {
+        await _server.DisposeAsync();
+        _hook.Dispose();
+    }
 
     /// <summary>Writes the ContentFiltering section, a BypassSpamCheck and a MoveToJunk rule, and a known password.</summary>
-    internal static void Configure(ServerProcess server, ContentEngines? engines, string contentFiltering)
+    internal static void Configure(ServerProcess server, ContentEngines? engines, string contentFiltering, Uri? hookUrl = null)
     {
         var root = JsonNode.Parse(File.ReadAllText(server.ConfigPath))!;
         root["MailServer"]!["ContentFiltering"] = JsonNode.Parse(contentFiltering);
-        root["MailServer"]!["Organizations"]![0]!["FlowRules"] = JsonNode.Parse("""
+        var held = hookUrl is null ? "" :
+            ",\n{ \"Name\": \"held\", \"Action\": \"RunHook\", \"SenderPatterns\": [ \"held.test\" ], \"RecipientPatterns\": [ \"*\" ], " +
+            $"\"Hook\": {{ \"Url\": \"{hookUrl}\", \"Synchronous\": true, \"FallbackAction\": \"Default\", \"RuleTimeoutMinutes\": 5 }} }}";
+        root["MailServer"]!["Organizations"]![0]!["FlowRules"] = JsonNode.Parse($$"""
             {
               "Inbound": [
                 { "Name": "vip", "Action": "BypassSpamCheck", "SenderPatterns": [ "vip.test" ], "RecipientPatterns": [ "*" ] },
-                { "Name": "junk", "Action": "MoveToJunk", "SenderPatterns": [ "junk.test" ], "RecipientPatterns": [ "*" ] }
+                { "Name": "junk", "Action": "MoveToJunk", "SenderPatterns": [ "junk.test" ], "RecipientPatterns": [ "*" ] }{{held}}
               ],
               "Outbound": []
             }
@@ -170,6 +181,29 @@ public sealed class ContentFilteringTests
             Assert.That(await FindAsync(_server, "alice@example.test", "Junk E-mail", rewrite), Has.Count.EqualTo(1));
             Assert.That(await FindAsync(_server, "alice@example.test", "INBOX", addHeader), Is.Empty);
             Assert.That((string?)(await ReceivedEventAsync(addHeader))["spamVerdict"], Is.EqualTo("FAIL"));
+        });
+    }
+
+    [Test]
+    public async Task Spam_held_for_a_synchronous_hook_still_goes_to_Junk_when_the_hook_lets_it_through()
+    {
+        // The release of a held message is not scanned again: the verdict of when it arrived must come with it.
+        var subject = Unique("held-spam");
+        var replies = await SendAsync(_server, "offers@held.test", "alice@example.test",
+            Message("offers@held.test", "alice@example.test", subject, ContentEngines.GtubeAddHeader));
+        Assert.That(replies[4].Code, Is.EqualTo(250), "held for the hook");
+        IReadOnlyList<MimeMessage> junk = [];
+        for (var i = 0; i < 60 && junk.Count == 0; i++)
+        {
+            if (i > 0)
+                await Task.Delay(500);
+            junk = await FindAsync(_server, "alice@example.test", "Junk E-mail", subject);
+        }
+        Assert.Multiple(async () =>
+        {
+            Assert.That(junk, Has.Count.EqualTo(1), "released by DEFAULT, filed by the verdict it was held with");
+            Assert.That(await FindAsync(_server, "alice@example.test", "INBOX", subject), Is.Empty);
+            Assert.That(_hook.Requests, Is.Not.Empty, "the hook was asked");
         });
     }
 

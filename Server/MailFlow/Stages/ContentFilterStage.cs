@@ -71,6 +71,9 @@ public sealed class ContentFilterStage(
         if (context.Spam == SpamVerdict.Spam
             && (context.ContentScan is null || (organizationId is not null && context.ContentScan.Organizations.Contains(organizationId))))
             return SpamVerdict.Spam;
+        // A released held message is not scanned again: the verdict of when it was held stands.
+        if (context.Message.Release?.Spam == true)
+            return SpamVerdict.Spam;
         var quarantined = context.Message.Release?.Quarantined == true
                           || (organizationId is not null && context.Authentication?.DispositionFor(organizationId) == SenderDmarc.Quarantine);
         return classifier.Classify(new SpamCheckInput(quarantined ? DmarcDisposition.Quarantine : DmarcDisposition.None));

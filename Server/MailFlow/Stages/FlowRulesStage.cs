@@ -67,7 +67,7 @@ public sealed class FlowRulesStage(
                 FlowHeaders.ToFlowMessage(context.Headers(), message.ReversePath, recipients.Select(r => r.Recipient.Address).ToList()));
             var held = Decide(context, recipients, evaluation, FlowDirection.Inbound, group.Key);
             foreach (var (rule, heldRecipients) in held)
-                await holds.HoldAsync(message, group.Key, rule, heldRecipients.Select(r => r.Recipient).ToList(), context.Authentication, cancellationToken).ConfigureAwait(false);
+                await holds.HoldAsync(message, group.Key, rule, heldRecipients.Select(r => r.Recipient).ToList(), context.Authentication, context.EnginesCalledSpam(group.Key), cancellationToken).ConfigureAwait(false);
             if (evaluation.AsyncHooks.Count > 0)
             {
                 // The hook's messageId opens the in-transit copy through the message flow API (§10.6, §11).
@@ -104,7 +104,7 @@ public sealed class FlowRulesStage(
         }
         // §10.5: accepted first, held durably while the hook decides; before anything is sent, so a failure here is a clean 451.
         foreach (var (rule, heldRecipients) in held)
-            await holds.HoldAsync(message, organizationId, rule, heldRecipients.Select(r => r.Recipient).ToList(), context.Authentication, cancellationToken).ConfigureAwait(false);
+            await holds.HoldAsync(message, organizationId, rule, heldRecipients.Select(r => r.Recipient).ToList(), context.Authentication, context.EnginesCalledSpam(organizationId), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Applies <paramref name="evaluation"/> to <paramref name="recipients"/>; returns the recipients a synchronous hook holds, by rule.</summary>
