@@ -32,8 +32,14 @@ public sealed class SendingRightsStage(
     public Task RunAsync(MailFlowContext context, CancellationToken cancellationToken)
     {
         var message = context.Message;
-        if (message.Origin != MessageOrigin.Submission || message.Submitter is not { } user)
+        if (message.Origin != MessageOrigin.Submission)
             return Task.CompletedTask;
+        if (message.Submitter is not { } user)
+        {
+            // Signed in, then removed from the directory before DATA ended: nobody's rights to check, so nothing goes.
+            Refuse(context, Refusal.SendAsDenied, "the signed-in user no longer exists");
+            return Task.CompletedTask;
+        }
 
         var content = message.Content.ToArray();
         var snapshot = directory.Current;
