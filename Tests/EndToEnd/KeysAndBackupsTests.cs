@@ -220,8 +220,9 @@ public sealed class KeysAndBackupsTests
         await using (var store = server.OpenStore())
         {
             var status = store.KeyStatusOf(ServerProcess.OrganizationId);
+            // Killed before the rotation finished: version 1 is still retiring. On a quiet machine the last batches may
+            // have committed between the status read and the kill, so what is left may be only the destroy step.
             Assert.That(status.RetiringVersions, Is.EqualTo(new[] { 1 }), "the ledger remembers the rotation");
-            Assert.That(status.MailboxesByVersion[1], Is.GreaterThan(0));
             Assert.That(File.Exists(KeyFile(server, 1)), Is.True, "version 1 is kept while mailboxes refer to it");
         }
 
