@@ -5,7 +5,7 @@ namespace MailServer.Server.Configuration;
 
 /// <summary>
 /// The spam and virus engines (MailServer.ContentFiltering). Both addresses null (the default): no engine, filtering
-/// off, the start-up log says so; the spam verdict is then DMARC quarantine alone (decisions.md).
+/// off, the start-up log says so; the spam verdict is then DMARC quarantine alone (the README's "Spam and virus filtering": with no engine, a message is spam only when DMARC quarantine says so).
 /// </summary>
 /// <param name="RspamdUrl">rspamd's normal worker (<c>http://127.0.0.1:11333</c>): <c>/checkv2</c>; null: no spam engine.</param>
 /// <param name="ClamdAddress">clamd's socket: a Unix socket path (<c>/run/clamav/clamd.ctl</c>) or host:port; null: no virus engine.</param>

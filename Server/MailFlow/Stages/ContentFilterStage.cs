@@ -25,7 +25,7 @@ namespace MailServer.Server.MailFlow.Stages;
 /// <item>A mailbox rule's forward or redirect is not scanned again: its original was scanned on the way in.</item>
 /// </list>
 /// With no engine configured, the classifier seam (<see cref="ISpamClassifier"/>) answers: spam only under DMARC
-/// quarantine (decisions.md).
+/// quarantine (the README's "Spam and virus filtering": with no engine, a message is spam only when DMARC quarantine says so).
 /// </summary>
 /// <remarks>
 /// The spam verdict is per message; DMARC quarantine is per organization, so an organization that does not enforce
