@@ -213,6 +213,15 @@ public static class ServerHost
         return await store.ReindexAsync(cancellationToken);
     }
 
+    /// <summary><c>mailserver reindex --rewrite-bodies</c>: rewrites version 1 message files in the segmented format,
+    /// with the server stopped (see <see cref="MailStore.RewriteLegacyBodiesAsync"/>).</summary>
+    /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
+    public static async Task<RewriteBodiesReport> RewriteBodiesAsync(ServerConfig config, CancellationToken cancellationToken)
+    {
+        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        return await store.RewriteLegacyBodiesAsync(null, cancellationToken);
+    }
+
     /// <summary>Opens the store of a stopped server for a CLI verb (the caller disposes it).</summary>
     /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
     internal static MailStore OpenStoreForCli(ServerConfig config) =>
