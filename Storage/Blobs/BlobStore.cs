@@ -9,7 +9,7 @@ namespace MailServer.Storage.Blobs;
 /// <summary>
 /// Encrypted message bodies as files outside the database, under <c>&lt;root&gt;/xx/&lt;blobId&gt;</c> (xx = the
 /// first two hex digits of the id). A file is written to a temporary name, fsync'd, renamed into place, and its
-/// directory fsync'd (the Maildir/Postfix discipline, dependency-pitfalls.md "LiteDB"): after a crash a blob
+/// directory fsync'd (the Maildir/Postfix discipline, docs/dependencies.md, "LiteDB"): after a crash a blob
 /// is either whole or absent. One blob holds one delivery, shared by every recipient.
 /// </summary>
 /// <remarks>
