@@ -3,7 +3,7 @@ using MailServer.Storage.Crypto;
 
 namespace MailServer.Storage;
 
-// The single writer (dependency-pitfalls.md "LiteDB": concurrent writers corrupt the file). Every LiteDB write,
+// The single writer (docs/dependencies.md, "LiteDB": concurrent writers corrupt the file). Every LiteDB write,
 // in every collection, runs on _writerThread inside a transaction it began; nothing awaits inside one.
 public sealed partial class MailStore
 {
