@@ -63,7 +63,7 @@ public sealed class ImapListener : IAsyncDisposable
     /// <param name="time">Clock for APPEND's internal date; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="directory">The live directory, read per command for the quota limit (RFC 9208); when null the
     /// quota is the one the user had at login.</param>
-    /// <param name="accessObserver">Told of every audited mailbox operation (workmail-behaviour §19.1); null records nothing.</param>
+    /// <param name="accessObserver">Told of every audited mailbox operation (WorkMail Administrator Guide, "Mailbox access logs"); null records nothing.</param>
     /// <param name="bytesInFlight">The server-wide budget of message bytes in flight, shared with SMTP DATA: every
     /// literal after login (an APPEND's message) is admitted against it, and refused with <c>NO [LIMIT]</c> while it is
     /// used up. Null admits every literal the syntax limits allow.</param>
