@@ -8,13 +8,7 @@ namespace MailServer.Storage.Blobs;
 
 /// <summary>
 /// Encrypted message bodies as files outside the database, under <c>&lt;root&gt;/xx/&lt;blobId&gt;</c> (xx = the
-<<<<<<< HEAD
 /// first two hex digits of the id). One blob holds one delivery, shared by every recipient.
-=======
-/// first two hex digits of the id). A file is written to a temporary name, fsync'd, renamed into place, and its
-/// directory fsync'd (the Maildir/Postfix discipline, docs/dependencies.md, "LiteDB"): after a crash a blob
-/// is either whole or absent. One blob holds one delivery, shared by every recipient.
->>>>>>> hdocs
 /// </summary>
 /// <remarks>
 /// <para>Durability: a blob is written at its final name and is not fsync'd here. The store's writer fsyncs the file
@@ -24,8 +18,6 @@ namespace MailServer.Storage.Blobs;
 /// commit (the id is random and first published by the commit), so the temporary name and rename that Maildir uses
 /// to make a file appear whole would only add a directory operation and an fsync to every message's wait. Stores
 /// written before this may hold <c>.tmp-</c> files; <c>reindex</c> removes those too.</para>
-/// </remarks>
-/// <remarks>
 /// <para>File layout, version 2 (written since bounded memory for big messages): magic "MSBL" | version (2) | blob id
 /// length (1) | blob id (ASCII) | organization id length (2, BE) | organization id (UTF-8) | segment size (4, BE),
 /// then the body in segments of <see cref="SegmentSize"/> plaintext bytes (the last one shorter, possibly empty),
