@@ -27,7 +27,8 @@ namespace MailServer.Storage.Blobs;
 /// another blob id. Reading a range decrypts only the segments it covers, so memory stays at one segment per reader
 /// whatever the message size.</para>
 /// <para>Version 1 (still read): the same header without the segment size, then one nonce | tag | ciphertext over the
-/// whole body, the header being its associated data.</para>
+/// whole body, the header being its associated data. <see cref="RewriteLegacy"/> (<c>reindex --rewrite-bodies</c>)
+/// rewrites such a file in version 2 under a temporary name and renames it over the old one.</para>
 /// </remarks>
 public sealed class BlobStore
 {
