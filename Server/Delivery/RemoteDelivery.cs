@@ -54,6 +54,22 @@ public abstract record Destination
 /// <summary>A recipient handed to <see cref="RemoteDelivery"/>, with its RFC 3461 parameters to pass on.</summary>
 public sealed record RemoteRecipient(string Address, string? DsnNotify, string? OriginalRecipient);
 
+/// <summary>What the sender of one message asked of its transport (RFC 8689).</summary>
+public enum TransportDemand
+{
+    /// <summary>The recipient domains' policies decide (MTA-STS, DANE, else opportunistic TLS).</summary>
+    Default,
+
+    /// <summary>
+    /// MAIL FROM carried REQUIRETLS (RFC 8689 §4.2.1): MX names authenticated (DNSSEC or an MTA-STS policy listing them),
+    /// TLS with a certificate authenticated by DANE or PKIX, a next hop that offers REQUIRETLS; else the message bounces.
+    /// </summary>
+    RequireTls,
+
+    /// <summary><c>TLS-Required: No</c> (RFC 8689 §3): MTA-STS and DANE are not enforced; STARTTLS is still used when offered.</summary>
+    PoliciesWaived,
+}
+
 /// <summary>
 /// Sends one message to one destination, carrying all its recipients (RFC 5321 §5.1 host order; MailKit's
 /// <see cref="SmtpClient"/>, which re-serialises the message safely (bare LF normalised, dot-stuffed: no smuggling downstream), and pipelines MAIL and
@@ -90,6 +106,19 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     private sealed class HostFailure
     {
         public string? Reason { get; set; }
+
+        /// <summary>The host answered but did not meet a REQUIRETLS message's demands (TLS, certificate, the extension).</summary>
+        public bool Unmet { get; set; }
+    }
+
+    /// <summary>RFC 8689 §4.2.1 for destinations that can never satisfy REQUIRETLS; null when the hosts must be tried.</summary>
+    private static RemoteOutcome? RequireTlsRefusal(Destination destination, string? domain)
+    {
+        if (destination is Destination.Gateway { Config.Security: SmtpGatewaySecurity.None } gateway)
+            return new RemoteOutcome.PermanentFailure($"REQUIRETLS: SMTP gateway {gateway.Config.Name} is used without TLS (Security None)", "5.7.30", null);
+        if (domain is not null && domain.StartsWith('['))
+            return new RemoteOutcome.PermanentFailure($"REQUIRETLS: an address literal ({domain}) has no authenticated name", "5.7.30", null);
+        return null;
     }
 
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
@@ -117,32 +146,67 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <param name="cancellationToken">Stops the attempt (the recipients stay pending).</param>
     /// <returns>One outcome per recipient, in order.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public Task<IReadOnlyList<RemoteOutcome>> DeliverAsync(Destination destination, MimeMessage message, string sender,
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken) =>
+        DeliverAsync(destination, message, sender, recipients, envelopeId, TransportDemand.Default, cancellationToken);
+
+    /// <summary>Delivers <paramref name="message"/> as <paramref name="demand"/> asks. Never throws for delivery failures.</summary>
+    /// <param name="destination">The domain or gateway.</param>
+    /// <param name="message">The message as queued.</param>
+    /// <param name="sender">The envelope sender; "" is the null reverse-path.</param>
+    /// <param name="recipients">Recipients at this destination.</param>
+    /// <param name="envelopeId">RFC 3461 ENVID to pass on.</param>
+    /// <param name="demand">REQUIRETLS, <c>TLS-Required: No</c>, or neither (RFC 8689).</param>
+    /// <param name="cancellationToken">Stops the attempt (the recipients stay pending).</param>
+    /// <returns>One outcome per recipient, in order.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     public async Task<IReadOnlyList<RemoteOutcome>> DeliverAsync(Destination destination, MimeMessage message, string sender,
-        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TransportDemand demand, CancellationToken cancellationToken)
     {
         List<(string Host, IPAddress Address, int Port)> hosts;
+        bool mxAuthenticated;
         switch (await ResolveAsync(destination, cancellationToken).ConfigureAwait(false))
         {
             case ResolveResult.Failed failed:
                 return recipients.Select(_ => failed.Outcome).ToList();
             case ResolveResult.Hosts found:
                 hosts = found.List;
+                mxAuthenticated = found.Authenticated;
                 break;
             default:
                 throw new InvalidOperationException();
         }
+        var requireTls = demand == TransportDemand.RequireTls;
+        var waived = demand == TransportDemand.PoliciesWaived;
 
         // RFC 8461 §5: the recipient domain's MTA-STS policy (MX delivery only; a gateway is the admin's choice).
         var domain = (destination as Destination.Domain)?.Name;
+        if (requireTls && RequireTlsRefusal(destination, domain) is { } refusal)
+            return recipients.Select(_ => (RemoteOutcome)refusal).ToList();
         MtaStsPolicy? policy = null;
-        if (mtaSts is not null && domain is not null && !domain.StartsWith('['))
+        if (mtaSts is not null && domain is not null && !domain.StartsWith('[') && !waived)
             policy = await mtaSts.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+        if (waived && domain is not null && !domain.StartsWith('['))
+            MtaStsLog.PoliciesWaived(_logger, domain);
         var check = policy?.Mode switch
         {
             MtaStsMode.Enforce => TlsCheck.MtaSts,
-            MtaStsMode.Testing => TlsCheck.Report,
+            // RFC 8689 §4.2.1: a REQUIRETLS message takes a policy in testing mode as if it were enforced.
+            MtaStsMode.Testing => requireTls ? TlsCheck.MtaSts : TlsCheck.Report,
             _ => TlsCheck.Opportunistic,
         };
+        if (requireTls && domain is not null && check != TlsCheck.MtaSts)
+        {
+            // RFC 8689 §4.2.1: without an MTA-STS policy the MX names must come from a DNSSEC-authenticated answer, and
+            // then the certificate is checked against the MX name (PKIX) unless DANE applies.
+            if (!mxAuthenticated)
+            {
+                var refused = new RemoteOutcome.PermanentFailure(
+                    $"REQUIRETLS: the MX hosts of {domain} are neither DNSSEC-authenticated nor listed by an MTA-STS policy", "5.7.30", null);
+                return recipients.Select(_ => (RemoteOutcome)refused).ToList();
+            }
+            check = TlsCheck.MtaSts;
+        }
         if (policy is not null && check != TlsCheck.Opportunistic)
         {
             var unlisted = hosts.Select(h => h.Host).Where(h => !policy.Lists(h)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
@@ -154,9 +218,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                     MtaStsLog.HostRefused(_logger, "MTA-STS", domain!, host, "not listed in the policy's mx");
                 if (hosts.Count == 0)
                 {
-                    var refused = new RemoteOutcome.TemporaryFailure(
-                        $"MTA-STS policy of {domain} (enforce) lists none of its MX hosts ({string.Join(", ", unlisted)})", "4.7.5", null);
-                    return recipients.Select(_ => (RemoteOutcome)refused).ToList();
+                    RemoteOutcome refused = requireTls
+                        ? new RemoteOutcome.PermanentFailure(
+                            $"REQUIRETLS: the MTA-STS policy of {domain} lists none of its MX hosts ({string.Join(", ", unlisted)})", "5.7.30", null)
+                        : new RemoteOutcome.TemporaryFailure(
+                            $"MTA-STS policy of {domain} (enforce) lists none of its MX hosts ({string.Join(", ", unlisted)})", "4.7.5", null);
+                    return recipients.Select(_ => refused).ToList();
                 }
             }
             else
@@ -173,19 +240,30 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             var failure = new HostFailure();
             // RFC 7672 §2.2: authenticated, usable TLSA records for the MX host make TLS mandatory and replace PKIX;
             // DANE wins over MTA-STS (RFC 8461 §2). Records from an answer without AD are ignored (§2.1).
+            // RFC 7672 §2.2.1: only under a DNSSEC-authenticated MX answer is the MX name itself trustworthy; TLSA records
+            // found under an insecure MX name could be an attacker's, so they count for nothing.
             IReadOnlyList<TlsaRecord> tlsa = [];
-            if (domain is not null && !domain.StartsWith('['))
+            if (domain is not null && !domain.StartsWith('[') && !waived)
             {
                 var answer = await dns.LookupTlsaAsync($"_{port}._tcp.{host}", cancellationToken).ConfigureAwait(false);
-                if (answer.Authenticated)
+                if (answer.Authenticated && mxAuthenticated)
                     tlsa = Dane.Usable(answer.Records);
+                else if (answer.Authenticated && Dane.Usable(answer.Records).Count > 0)
+                    MtaStsLog.InsecureMx(_logger, domain);
             }
             var hostCheck = tlsa.Count > 0 ? TlsCheck.Dane : check;
             var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId,
-                hostCheck, failure, cancellationToken, tlsa).ConfigureAwait(false);
+                hostCheck, failure, cancellationToken, tlsa, requireTls).ConfigureAwait(false);
             if (attempt is not null)
                 return attempt;
-            if (hostCheck == TlsCheck.Dane)
+            if (requireTls && failure.Unmet)
+            {
+                // RFC 8689 §4.2.1: reached, but not with what the sender required; the next host is tried, and with none left
+                // the message is returned (§5: 5.7.30, REQUIRETLS support required).
+                MtaStsLog.HostRefused(_logger, "REQUIRETLS", domain ?? destination.Key, host, failure.Reason ?? "no TLS");
+                last = new RemoteOutcome.PermanentFailure($"REQUIRETLS: {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "5.7.30", host);
+            }
+            else if (hostCheck == TlsCheck.Dane)
             {
                 MtaStsLog.HostRefused(_logger, "DANE", domain!, host, failure.Reason ?? "no TLS");
                 last = new RemoteOutcome.TemporaryFailure($"DANE: {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "4.7.5", host);
@@ -242,11 +320,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
     private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
         MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure,
-        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null)
+        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null, bool requireTls = false)
     {
         var gateway = (destination as Destination.Gateway)?.Config;
-        // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce).
-        var cacheKey = $"{destination.Key}|{host}|{address}|{port}|{check}";
+        // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce),
+        // and only for messages of the same REQUIRETLS demand (MailKit adds the parameter per client).
+        var cacheKey = $"{destination.Key}|{host}|{address}|{port}|{check}|{requireTls}";
         // A cached connection the server closed meanwhile fails on its first command; the message then goes over a
         // fresh connection (what Postfix does). Anything else is an outcome of this host.
         var cached = TakeIdle(cacheKey, gateway);
@@ -286,6 +365,26 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, check, failure,
                 (destination as Destination.Domain)?.Name ?? "", tlsa ?? [], cancellationToken).ConfigureAwait(false);
             client = connection.Client;
+            if (requireTls)
+            {
+                // RFC 8689 §4.2.1: TLS (checked while connecting, with certificate validation) and REQUIRETLS offered by the
+                // next hop, which MailKit then passes on with MAIL FROM.
+                if (!client.IsSecure)
+                {
+                    failure.Reason = "no TLS";
+                    failure.Unmet = true;
+                    return null;
+                }
+                if (!client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS))
+                {
+                    failure.Reason = "REQUIRETLS not offered";
+                    failure.Unmet = true;
+                    _ = QuitAsync(client);
+                    released = true;
+                    return null;
+                }
+                client.RequireTLS = true;
+            }
             if (gateway?.Username is { } user)
                 await client.AuthenticateAsync(user, gateway.Password ?? "", cancellationToken).ConfigureAwait(false);
             var outcomes = await SendAsync(client, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
@@ -306,11 +405,13 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         catch (NotSupportedException) when (check is TlsCheck.MtaSts or TlsCheck.Dane)
         {
             failure.Reason = "STARTTLS not offered (RFC 8461 §4.2: never plaintext)";
+            failure.Unmet = true;
             return null; // the next listed host is tried
         }
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
                                    or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
+            // A refused certificate was reported by the validation callback (Reason set, Unmet marked there).
             failure.Reason ??= e.Message.ReplaceLineEndings(" ");
             return null; // this host could not be talked to: the next one is tried
         }
@@ -362,7 +463,10 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                     presented.AddRange(chain.ChainElements.Skip(1).Select(e => e.Certificate));
                 var ok = Dane.Satisfied(tlsa, presented, host);
                 if (!ok)
+                {
                     failure.Reason = $"the certificate matches none of the TLSA records of _{port}._tcp.{host}";
+                    failure.Unmet = true;
+                }
                 return ok;
             };
         }
@@ -375,7 +479,10 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             client.ServerCertificateValidationCallback = (_, _, _, errors) =>
             {
                 if (errors != System.Net.Security.SslPolicyErrors.None)
+                {
                     failure.Reason = $"the certificate is not valid for {host} ({errors})";
+                    failure.Unmet = true;
+                }
                 return errors == System.Net.Security.SslPolicyErrors.None;
             };
         }
@@ -543,7 +650,9 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
 
     private abstract record ResolveResult
     {
-        public sealed record Hosts(List<(string Host, IPAddress Address, int Port)> List) : ResolveResult;
+        /// <param name="List">The hosts to try, in order.</param>
+        /// <param name="Authenticated">The MX answer (or its NODATA) was DNSSEC-authenticated (RFC 7672 §2.2.1).</param>
+        public sealed record Hosts(List<(string Host, IPAddress Address, int Port)> List, bool Authenticated = false) : ResolveResult;
         public sealed record Failed(RemoteOutcome Outcome) : ResolveResult;
     }
 
@@ -594,7 +703,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             hosts.AddRange(a.Records.Concat(aaaa.Records).Select(address => (exchange, address, port)));
         }
         if (hosts.Count > 0)
-            return new ResolveResult.Hosts(hosts);
+            return new ResolveResult.Hosts(hosts, mx.Authenticated);
         return temporary || mx.Records.Count > 0
             ? new ResolveResult.Failed(new RemoteOutcome.TemporaryFailure($"no address for the mail hosts of {domain}", "4.4.3", null))
             : new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"domain {domain} has no mail host", "5.1.2", null));

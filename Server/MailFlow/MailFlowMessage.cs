@@ -105,6 +105,12 @@ public sealed record MailFlowMessage(
     public DsnReturn Return { get; init; }
 
     /// <summary>
+    /// RFC 8689: MAIL FROM carried REQUIRETLS (or the message is a DSN about such a message): relayed only with
+    /// authenticated TLS to a next hop that offers REQUIRETLS.
+    /// </summary>
+    public bool RequireTls { get; init; }
+
+    /// <summary>
     /// For <see cref="MessageOrigin.HeldHookRelease"/>: the hook's decision per recipient (§10.3), which takes the place
     /// of the flow rules; null for every other origin.
     /// </summary>

@@ -100,6 +100,10 @@ public sealed class DeliveryStage(
                 OriginalRecipient: r.Recipient.OriginalRecipient)).ToList())
         {
             TraceId = message.TraceId,
+            RequireTls = message.RequireTls,
+            // RFC 8689 §3: honoured from our own users only; REQUIRETLS on MAIL overrides the field (§4.2.2).
+            TlsPoliciesWaived = !message.RequireTls && message.Origin == MessageOrigin.Submission
+                                && MailServer.Rules.TransportSecurity.TlsRequiredHeader.SaysNo(message.Content.Span),
         };
         try
         {
