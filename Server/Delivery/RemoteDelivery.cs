@@ -84,7 +84,7 @@ public enum TransportDemand
 /// would have failed is logged and delivery goes on as usual.
 /// </summary>
 public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName,
-    MtaStsPolicies? mtaSts = null, ILogger? logger = null) : IDisposable
+    MtaStsPolicies? mtaSts = null, ILogger? logger = null, ITlsSessionObserver? sessions = null) : IDisposable
 {
     /// <summary>How the TLS of a connection to an MX host is judged.</summary>
     private enum TlsCheck
@@ -109,6 +109,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
 
         /// <summary>The host answered but did not meet a REQUIRETLS message's demands (TLS, certificate, the extension).</summary>
         public bool Unmet { get; set; }
+
+        /// <summary>RFC 8460 §4.3 result type of a TLS failure (refused, or only reported in testing mode), for TLS-RPT.</summary>
+        public string? ResultType { get; set; }
+
+        /// <summary>In MTA-STS testing mode: what enforce would have refused (the session went on).</summary>
+        public string? TestingReason { get; set; }
     }
 
     /// <summary>RFC 8689 §4.2.1 for destinations that can never satisfy REQUIRETLS; null when the hosts must be tried.</summary>
@@ -207,6 +213,8 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             }
             check = TlsCheck.MtaSts;
         }
+        // TLS-RPT (RFC 8460): sessions judged by the domain's MTA-STS policy are counted under it.
+        var stsReference = policy is { Mode: MtaStsMode.Enforce or MtaStsMode.Testing } && domain is not null ? TlsPolicyReference.Sts(domain, policy) : null;
         if (policy is not null && check != TlsCheck.Opportunistic)
         {
             var unlisted = hosts.Select(h => h.Host).Where(h => !policy.Lists(h)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
@@ -215,7 +223,11 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                 // §4.1: an MX host the policy does not list is not a candidate.
                 hosts = hosts.Where(h => policy.Lists(h.Host)).ToList();
                 foreach (var host in unlisted)
+                {
                     MtaStsLog.HostRefused(_logger, "MTA-STS", domain!, host, "not listed in the policy's mx");
+                    if (stsReference is not null)
+                        sessions?.Failed(stsReference, "validation-failure", host, null, "MX host not listed in the policy");
+                }
                 if (hosts.Count == 0)
                 {
                     RemoteOutcome refused = requireTls
@@ -229,7 +241,11 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             else
             {
                 foreach (var host in unlisted)
+                {
                     MtaStsLog.TestingFailure(_logger, domain!, host, "not listed in the policy's mx");
+                    if (stsReference is not null)
+                        sessions?.Failed(stsReference, "validation-failure", host, null, "MX host not listed in the policy");
+                }
             }
         }
 
@@ -252,10 +268,14 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                     MtaStsLog.InsecureMx(_logger, domain);
             }
             var hostCheck = tlsa.Count > 0 ? TlsCheck.Dane : check;
+            var reference = hostCheck == TlsCheck.Dane ? TlsPolicyReference.Tlsa(domain!, host, tlsa)
+                : hostCheck is TlsCheck.MtaSts or TlsCheck.Report ? stsReference : null;
             var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId,
-                hostCheck, failure, cancellationToken, tlsa, requireTls).ConfigureAwait(false);
+                hostCheck, failure, cancellationToken, tlsa, requireTls, reference).ConfigureAwait(false);
             if (attempt is not null)
                 return attempt;
+            if (reference is not null && failure.ResultType is { } resultType)
+                sessions?.Failed(reference, resultType, host, address, failure.Reason ?? resultType);
             if (requireTls && failure.Unmet)
             {
                 // RFC 8689 §4.2.1: reached, but not with what the sender required; the next host is tried, and with none left
@@ -320,7 +340,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
     private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
         MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure,
-        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null, bool requireTls = false)
+        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null, bool requireTls = false, TlsPolicyReference? reference = null)
     {
         var gateway = (destination as Destination.Gateway)?.Config;
         // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce),
@@ -365,6 +385,11 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, check, failure,
                 (destination as Destination.Domain)?.Name ?? "", tlsa ?? [], cancellationToken).ConfigureAwait(false);
             client = connection.Client;
+            // TLS-RPT: one new session under the policy; in testing mode what enforce would have refused is its failure.
+            if (reference is not null && failure.TestingReason is { } testing)
+                sessions?.Failed(reference, failure.ResultType ?? "validation-failure", host, address, testing);
+            else if (reference is not null)
+                sessions?.Succeeded(reference);
             if (requireTls)
             {
                 // RFC 8689 §4.2.1: TLS (checked while connecting, with certificate validation) and REQUIRETLS offered by the
@@ -406,6 +431,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         {
             failure.Reason = "STARTTLS not offered (RFC 8461 §4.2: never plaintext)";
             failure.Unmet = true;
+            failure.ResultType = "starttls-not-supported";
             return null; // the next listed host is tried
         }
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
@@ -466,6 +492,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                 {
                     failure.Reason = $"the certificate matches none of the TLSA records of _{port}._tcp.{host}";
                     failure.Unmet = true;
+                    failure.ResultType = "validation-failure";
                 }
                 return ok;
             };
@@ -476,12 +503,13 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             // passes the host name for the name check); nothing else is accepted. Revocation is not checked (RFC
             // 8461 does not ask it; an unreachable OCSP responder must not stop mail), as Postfix's MTA-STS does.
             client.CheckCertificateRevocation = false;
-            client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+            client.ServerCertificateValidationCallback = (_, _, chain, errors) =>
             {
                 if (errors != System.Net.Security.SslPolicyErrors.None)
                 {
                     failure.Reason = $"the certificate is not valid for {host} ({errors})";
                     failure.Unmet = true;
+                    failure.ResultType = CertificateResultType(errors, chain);
                 }
                 return errors == System.Net.Security.SslPolicyErrors.None;
             };
@@ -489,9 +517,11 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         else if (gateway is null)
         {
             // Opportunistic TLS (RFC 7435): encrypt, do not authenticate; what was wrong is remembered for testing mode.
-            client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+            client.ServerCertificateValidationCallback = (_, _, chain, errors) =>
             {
                 certificateErrors = errors;
+                if (errors != System.Net.Security.SslPolicyErrors.None)
+                    failure.ResultType = CertificateResultType(errors, chain);
                 return true;
             };
         }
@@ -502,9 +532,16 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             {
                 socket = await ConnectAsync(client, host, address, port, security, cancellationToken).ConfigureAwait(false);
                 if (check == TlsCheck.Report && !client.IsSecure)
-                    MtaStsLog.TestingFailure(_logger, domain, host, "STARTTLS not offered");
+                {
+                    failure.TestingReason = "STARTTLS not offered";
+                    failure.ResultType = "starttls-not-supported";
+                    MtaStsLog.TestingFailure(_logger, domain, host, failure.TestingReason);
+                }
                 else if (check == TlsCheck.Report && certificateErrors != System.Net.Security.SslPolicyErrors.None)
-                    MtaStsLog.TestingFailure(_logger, domain, host, $"the certificate is not valid for {host} ({certificateErrors})");
+                {
+                    failure.TestingReason = $"the certificate is not valid for {host} ({certificateErrors})";
+                    MtaStsLog.TestingFailure(_logger, domain, host, failure.TestingReason);
+                }
             }
             catch (Exception e) when (gateway is null && check is TlsCheck.Opportunistic or TlsCheck.Report && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
             {
@@ -637,6 +674,16 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             now - LastUsed >= (long)idle.TotalMilliseconds || now - ConnectedAt >= (long)reuse.TotalMilliseconds;
     }
 
+    /// <summary>RFC 8460 §4.3 result type of a certificate refused by PKIX validation.</summary>
+    private static string CertificateResultType(System.Net.Security.SslPolicyErrors errors, System.Security.Cryptography.X509Certificates.X509Chain? chain)
+    {
+        if (errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch))
+            return "certificate-host-mismatch";
+        if (chain?.ChainStatus.Any(s => s.Status.HasFlag(System.Security.Cryptography.X509Certificates.X509ChainStatusFlags.NotTimeValid)) == true)
+            return "certificate-expired";
+        return errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) ? "certificate-not-trusted" : "validation-failure";
+    }
+
     /// <summary>An SMTP reply as an outcome: 4xx temporary, 5xx permanent (RFC 5321 §4.2.1), with its enhanced code when given.</summary>
     internal static RemoteOutcome FromReply(string host, int code, string text)
     {
@@ -757,4 +804,22 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             return flags;
         }
     }
+}
+
+/// <summary>
+/// Told about each new session to an MX host that an MTA-STS policy or authenticated TLSA records judge, for TLS-RPT
+/// (RFC 8460). Called on delivery threads: implementations must be thread-safe and must not block.
+/// </summary>
+public interface ITlsSessionObserver
+{
+    /// <summary>A session met the policy (TLS with a certificate it accepts).</summary>
+    void Succeeded(TlsPolicyReference policy);
+
+    /// <summary>A session failed the policy (refused, or only reported in MTA-STS testing mode).</summary>
+    /// <param name="policy">The policy.</param>
+    /// <param name="resultType">RFC 8460 §4.3 result type.</param>
+    /// <param name="mxHost">The MX host.</param>
+    /// <param name="address">Its address, when a connection was made.</param>
+    /// <param name="reason">What went wrong, in words.</param>
+    void Failed(TlsPolicyReference policy, string resultType, string mxHost, IPAddress? address, string reason);
 }

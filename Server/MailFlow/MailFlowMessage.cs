@@ -32,6 +32,9 @@ public enum MessageOrigin
 
     /// <summary>A journal record (§14): never passes flow rules, never journaled itself.</summary>
     JournalReport,
+
+    /// <summary>An aggregate report the server sends (TLS-RPT, RFC 8460; DMARC, RFC 7489 §7.2): DKIM-signed, then delivered.</summary>
+    AggregateReport,
 }
 
 /// <summary>The SMTP client a message came from (MX and submission origins; kept by a held message).</summary>
