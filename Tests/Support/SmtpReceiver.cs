@@ -110,8 +110,9 @@ public sealed class SmtpReceiver : IAsyncDisposable
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await _process.WaitForExitAsync(deadline.Token); } catch (OperationCanceledException) { }
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await _process.WaitForExitAsync(grace.Token); }
+            catch (OperationCanceledException) { } // a receiver that will not die must not hold the run
         }
         _process.Dispose();
         try { Directory.Delete(Folder, recursive: true); } catch (IOException) { }
