@@ -18,8 +18,6 @@ namespace MailServer.Storage.Blobs;
 /// commit (the id is random and first published by the commit), so the temporary name and rename that Maildir uses
 /// to make a file appear whole would only add a directory operation and an fsync to every message's wait. Stores
 /// written before this may hold <c>.tmp-</c> files; <c>reindex</c> removes those too.</para>
-/// </remarks>
-/// <remarks>
 /// <para>File layout, version 2 (written since bounded memory for big messages): magic "MSBL" | version (2) | blob id
 /// length (1) | blob id (ASCII) | organization id length (2, BE) | organization id (UTF-8) | segment size (4, BE),
 /// then the body in segments of <see cref="SegmentSize"/> plaintext bytes (the last one shorter, possibly empty),
