@@ -19,6 +19,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v clamd >/dev/null 2>&1 || need+=(clamav-daemon)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)   # SoftHSM: the PKCS#11 token that holds a master key
 command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)   # pkcs11-tool: lists the token's objects like an admin would
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # systemd-analyze verify: the Debian package's unit
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

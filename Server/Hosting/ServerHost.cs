@@ -141,6 +141,7 @@ public static class ServerHost
             sp.GetRequiredService<ContentFiltering.ClamdClient>(), sp.GetRequiredService<Func<ServerConfig>>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
+        builder.Services.AddHostedService<AggregateReportService>();
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
         builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
