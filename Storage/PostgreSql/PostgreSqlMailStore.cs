@@ -98,6 +98,14 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
 
     private DateTimeOffset Now => _options.TimeProvider.GetUtcNow();
 
+    /// <summary>A setting as the store's own sessions see it (SHOW).</summary>
+    internal string? SessionSetting(string name) => Guard(() =>
+    {
+        using var command = _data.CreateCommand("SELECT current_setting($1)");
+        command.Parameters.Add(new NpgsqlParameter { Value = name });
+        return command.ExecuteScalar() as string;
+    });
+
     // ---- keys -------------------------------------------------------------------------------------------------
 
     /// <summary>The key ledger of an organization (a file beside the master keys, shared by every node).</summary>
