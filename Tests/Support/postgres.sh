@@ -38,7 +38,8 @@ CONF
   ;;
 stop)
   [ -f "$dir/data/postmaster.pid" ] || exit 0
-  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop </dev/null >/dev/null 2>&1 \
+  # Immediate: the cluster is thrown away, so no shutdown checkpoint is worth waiting for.
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop </dev/null >/dev/null 2>&1 \
     || { pid=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null) && kill -9 "$pid" 2>/dev/null; } || true
   rm -rf "$dir"
   ;;
