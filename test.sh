@@ -18,8 +18,8 @@ command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v clamd >/dev/null 2>&1 || need+=(clamav-daemon)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)   # SoftHSM: the PKCS#11 token that holds a master key
-command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # the store's second engine: its contract tests run on a private cluster   # pkcs11-tool: lists the token's objects like an admin would
+command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)   # pkcs11-tool: lists the token's objects like an admin would
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # the store's second engine: its contract tests run on a private cluster
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
