@@ -161,12 +161,14 @@ public static partial class ConfigLoader
             }
             var limits = ReadLimits(ms.Object("Limits"));
             var contentFiltering = ReadContentFiltering(ms.Object("ContentFiltering"));
+            var storage = ReadStorage(ms.Object("Storage"));
             var organizations = ms.Array("Organizations", ReadOrganization, required: true);
             ms.Finish();
 
             return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations)
             {
                 ContentFiltering = contentFiltering,
+                Storage = storage,
             };
         }
 

@@ -21,6 +21,9 @@ public sealed record ServerConfig(
 {
     /// <summary>The spam and virus engines (MailServer.ContentFiltering); <see cref="ContentFilteringConfig.Off"/> when absent.</summary>
     public ContentFilteringConfig ContentFiltering { get; init; } = ContentFilteringConfig.Off;
+
+    /// <summary>The store engine (MailServer.Storage); LiteDB when absent. Read at start.</summary>
+    public StorageConfig Storage { get; init; } = StorageConfig.LiteDb;
 }
 
 /// <summary>Where the server listens. Changing any of these needs a restart.</summary>

@@ -490,6 +490,37 @@ public sealed class BlobStore
         blob.Complete();
     }
 
+    /// <summary>
+    /// Seals <paramref name="plaintext"/> in the version 2 layout without writing it anywhere: the header and each sealed
+    /// segment (nonce | tag | ciphertext), for engines that keep bodies elsewhere than in files (PostgreSQL).
+    /// </summary>
+    internal static SealedBody Seal(string blobId, string organizationId, byte[] messageKey, ReadOnlySpan<byte> plaintext)
+    {
+        var header = BuildHeader(blobId, organizationId);
+        var count = Math.Max(1, (plaintext.Length + SegmentSize - 1) / SegmentSize);
+        var segments = new byte[count][];
+        using var sealer = new SegmentSealer(messageKey, header);
+        for (var index = 0; index < count; index++)
+        {
+            var start = index * SegmentSize;
+            var chunk = plaintext.Slice(start, Math.Min(SegmentSize, plaintext.Length - start));
+            segments[index] = new byte[chunk.Length + Aead.Overhead];
+            sealer.Seal(index, index == count - 1, chunk, segments[index]);
+        }
+        return new SealedBody(blobId, organizationId, header, segments, plaintext.Length);
+    }
+
+    /// <summary>Checks that <paramref name="header"/> is a version 2 header of <paramref name="blobId"/> (a body stored
+    /// under another id, or an altered header, is refused before any segment is opened).</summary>
+    /// <exception cref="CryptographicException">It is not.</exception>
+    internal static void CheckHeader(string blobId, byte[] header)
+    {
+        var id = Encoding.ASCII.GetBytes(blobId);
+        if (header.Length < 12 + id.Length || !header.AsSpan(0, 4).SequenceEqual(Magic) || header[4] != SegmentedVersion || header[5] != id.Length
+            || !header.AsSpan(6, id.Length).SequenceEqual(id) || BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(header.Length - 4)) != SegmentSize)
+            throw new CryptographicException($"Body {blobId} has no valid header.");
+    }
+
     private static byte[] BuildHeader(string blobId, string organizationId, byte version = SegmentedVersion)
     {
         var id = Encoding.ASCII.GetBytes(blobId);
@@ -508,4 +539,16 @@ public sealed class BlobStore
             BinaryPrimitives.WriteInt32BigEndian(span[^4..], SegmentSize);
         return header;
     }
+}
+
+/// <summary>A body sealed in the version 2 layout of <see cref="BlobStore"/>: its header and its sealed segments, in order.</summary>
+/// <param name="BlobId">The body's id (bound into the header, so into every segment's associated data).</param>
+/// <param name="OrganizationId">The organization whose key hierarchy the message key belongs to.</param>
+/// <param name="Header">The header bytes.</param>
+/// <param name="Segments">Each segment as nonce | tag | ciphertext; all but the last hold <see cref="BlobStore.SegmentSize"/> plaintext bytes.</param>
+/// <param name="Length">The plaintext length.</param>
+public sealed record SealedBody(string BlobId, string OrganizationId, byte[] Header, IReadOnlyList<byte[]> Segments, long Length)
+{
+    /// <summary>The sealed length: header plus every segment (what a file of the body would hold).</summary>
+    public long SealedLength => Header.Length + Segments.Sum(s => (long)s.Length);
 }
