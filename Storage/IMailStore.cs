@@ -287,4 +287,14 @@ public interface IMailStore : IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException">No messages, or no such mailbox or folder.</exception>
     Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores one message in a folder and removes the message <paramref name="replacedUid"/> of the folder
+    /// <paramref name="replacedFolderId"/> in the same transaction: both or neither (IMAP REPLACE, RFC 8508 §3.3).
+    /// </summary>
+    /// <returns>The stored message.</returns>
+    /// <exception cref="KeyNotFoundException">The folder or the message to replace no longer exists; nothing was stored.</exception>
+    /// <exception cref="ArgumentException">No such mailbox or folder to store into.</exception>
+    Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid,
+        CancellationToken cancellationToken);
 }

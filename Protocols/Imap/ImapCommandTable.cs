@@ -61,6 +61,7 @@ internal static class ImapCommandTable
         [typeof(ThreadCommand)] = On<ThreadCommand>("THREAD", ImapStates.Selected, ThreadHandler.RunAsync, c => c.Uid),
         [typeof(CopyCommand)] = On<CopyCommand>("COPY", ImapStates.Selected, CopyHandler.RunAsync),
         [typeof(MoveCommand)] = On<MoveCommand>("MOVE", ImapStates.Selected, MoveHandler.RunAsync),
+        [typeof(ReplaceCommand)] = On<ReplaceCommand>("REPLACE", ImapStates.Selected, ReplaceHandler.RunAsync), // RFC 8508
     };
 
     /// <summary>The entry for <paramref name="command"/>, or null when the server does not run it.</summary>

@@ -53,6 +53,8 @@ internal static class CapabilityHandler
         yield return "QRESYNC"; // RFC 7162 §3.2
         yield return "UTF8=ACCEPT"; // RFC 6855
         yield return "MULTIAPPEND"; // RFC 3502
+        yield return "REPLACE"; // RFC 8508: REPLACE / UID REPLACE, atomic in the store
+        yield return "CATENATE"; // RFC 4469: APPEND ... CATENATE (TEXT / URL parts), URLs of this server and user
         yield return "SEARCHRES"; // RFC 5182
         yield return "ACL"; // RFC 4314: MYRIGHTS/GETACL/LISTRIGHTS report; SETACL/DELETEACL are refused
         yield return "RIGHTS=kxte"; // RFC 4314 §2.1

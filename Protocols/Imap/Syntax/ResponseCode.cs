@@ -184,4 +184,22 @@ public abstract record ResponseCode
     {
         internal override void WriteTo(ImapResponseWriter w) => w.Atom("MODIFIED").Atom(Set.ToString());
     }
+
+    /// <summary>BADURL: the first CATENATE URL that could not be used (RFC 4469 §3, §5: the url-resp-text is the bare
+    /// URL, RFC 4469 erratum 4046). Characters a resp-text cannot carry (controls, non-ASCII, "]") are percent-encoded.</summary>
+    public sealed record BadUrl(string Url) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w)
+        {
+            var text = new System.Text.StringBuilder(Url.Length);
+            foreach (var b in System.Text.Encoding.UTF8.GetBytes(Url))
+            {
+                if (b is < 0x21 or > 0x7E || b == (byte)']')
+                    text.Append('%').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+                else
+                    text.Append((char)b);
+            }
+            w.Atom("BADURL").Atom(text.ToString());
+        }
+    }
 }

@@ -49,5 +49,6 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public long ExternalRecipientsOn(string organizationId, string user, DateOnly day) => inner.ExternalRecipientsOn(organizationId, user, day);
     public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
     public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(AppendAsync)); return inner.AppendAsync(mailboxId, folderName, messages, ct); }
+    public Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid, CancellationToken ct) { Check(nameof(ReplaceAsync)); return inner.ReplaceAsync(mailboxId, folderName, message, replacedFolderId, replacedUid, ct); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }
