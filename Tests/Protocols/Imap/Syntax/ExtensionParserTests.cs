@@ -81,4 +81,27 @@ public sealed class ExtensionParserTests
         Assert.That(ImapUrl.Parse("http://example.com/INBOX/;UID=1"), Is.Null);
         Assert.That(ImapUrl.Parse("/INBOX/;UID=1/;SECTION=%ZZ"), Is.Null);
     }
+
+    [Test]
+    public void Partial_ranges_from_the_rfc_9394_examples()
+    {
+        var first = (SearchCommand)ParseOk("E01 UID SEARCH RETURN (PARTIAL 1:500) UNDELETED");
+        Assert.That(first.Return, Is.EqualTo(SearchReturnOptions.Partial));
+        Assert.That(first.Partial, Is.EqualTo(new PartialRange(false, 1, 500)));
+        Assert.That(((SearchCommand)ParseOk("E02 UID SEARCH RETURN (PARTIAL -1:-100) UNDELETED")).Partial, Is.EqualTo(new PartialRange(true, 1, 100)));
+        var counted = (SearchCommand)ParseOk("E03 UID SEARCH RETURN (COUNT PARTIAL 23500:24000) UNDELETED");
+        Assert.That(counted.Return, Is.EqualTo(SearchReturnOptions.Count | SearchReturnOptions.Partial));
+        Assert.That(counted.Partial!.ToString(), Is.EqualTo("23500:24000"));
+        Assert.That(((SearchCommand)ParseOk("a SEARCH RETURN (PARTIAL -100:-1) ALL")).Partial!.ToString(), Is.EqualTo("-1:-100"));
+        Assert.That(((FetchCommand)ParseOk("1 UID FETCH 1:* (FLAGS) (PARTIAL -1:-30)")).Partial, Is.EqualTo(new PartialRange(true, 1, 30)));
+        Assert.That(((SortCommand)ParseOk("s UID SORT RETURN (PARTIAL 1:10) (DATE) UTF-8 ALL")).Partial, Is.EqualTo(new PartialRange(false, 1, 10)));
+        foreach (var bad in new[] { "a SEARCH RETURN (PARTIAL 1:-2) ALL", "a SEARCH RETURN (PARTIAL 0:2) ALL", "a SEARCH RETURN (PARTIAL 5) ALL",
+                     "a SEARCH RETURN (ALL PARTIAL 1:2) ALL", "a SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL" })
+            Assert.That(ImapCommandParser.Parse(bad), Is.TypeOf<ParseResult.Bad>(), bad);
+        // Windows: positions beyond the result give nothing; from the end, -1 is the last.
+        Assert.That(new PartialRange(false, 3, 5).Window(4), Is.EqualTo((2, 2)));
+        Assert.That(new PartialRange(true, 1, 3).Window(10), Is.EqualTo((7, 3)));
+        Assert.That(new PartialRange(true, 5, 8).Window(3), Is.EqualTo((0, 0)));
+        Assert.That(new PartialRange(false, 9, 12).Window(8), Is.EqualTo((0, 0)));
+    }
 }
