@@ -100,6 +100,9 @@ internal sealed class ImapSession
     /// <summary>The client enabled QRESYNC (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE; implies CONDSTORE.</summary>
     public bool QResyncEnabled { get; set; }
 
+    /// <summary>The client enabled UIDONLY (RFC 9586): no message sequence numbers either way.</summary>
+    public bool UidOnlyEnabled { get; set; }
+
     /// <summary>The client enabled IMAP4rev2 (RFC 9051 Appendix E): ESEARCH replies, no RECENT.</summary>
     public bool Rev2Enabled { get; set; }
 
@@ -296,6 +299,13 @@ internal sealed class ImapSession
             return;
         }
 
+        // RFC 9586 §3: after ENABLE UIDONLY a message sequence number is a protocol error.
+        if (UidOnlyEnabled && UidOnly.UsesSequenceNumbers(command))
+        {
+            Writer.Tagged(command.Tag, ImapStatus.Bad, ResponseCode.UidRequired, "Message sequence numbers cannot be used after ENABLE UIDONLY");
+            return;
+        }
+
         ImapStatus status;
         ResponseCode? code;
         string text;
@@ -370,7 +380,7 @@ internal sealed class ImapSession
 
         // Pending mailbox changes go out before the tagged reply, when the command allows (RFC 9051 §7.5.1).
         if (Selected is { } selected && State is ImapSessionState.Selected)
-            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled, QResyncEnabled);
+            selected.WriteUpdates(Writer, entry.AllowsExpunge(command), CondStoreEnabled, QResyncEnabled, UidOnlyEnabled);
         Writer.Tagged(command.Tag, status, code, text);
     }
 

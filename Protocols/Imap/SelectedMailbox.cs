@@ -356,10 +356,15 @@ public sealed class SelectedMailbox : IDisposable
     /// client enabled QRESYNC (RFC 7162 §3.2.10, same moments), FETCH FLAGS for flag changes, and EXISTS for new
     /// messages (RFC 9051 §7.4.1, §7.5.1).
     /// </summary>
-    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false)
+    /// <param name="writer">Where the responses go.</param>
+    /// <param name="allowExpunge">The command allows EXPUNGE / VANISHED now (RFC 9051 §7.5.1).</param>
+    /// <param name="condStore">MODSEQ goes in FETCH responses (RFC 7162 §3.1).</param>
+    /// <param name="qresync">Expunges go out as VANISHED (RFC 7162 §3.2.10).</param>
+    /// <param name="uidOnly">UIDONLY (RFC 9586 §3.3, §3.4): VANISHED, and UIDFETCH in place of FETCH.</param>
+    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false, bool uidOnly = false)
     {
         Drain();
-        if (allowExpunge && qresync && _pendingExpunges.Count > 0)
+        if (allowExpunge && (qresync || uidOnly) && _pendingExpunges.Count > 0)
         {
             var vanished = _pendingExpunges.Where(uid => IndexOf(uid) >= 0).ToList();
             if (vanished.Count > 0)
@@ -402,9 +407,10 @@ public sealed class SelectedMailbox : IDisposable
             foreach (var index in indexes)
             {
                 var meta = _messages[index];
-                writer.BeginUntagged().Number((ulong)index + 1).Atom("FETCH").BeginList()
-                    .Atom("UID").Number(meta.Uid)
-                    .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, IsRecent(meta.Uid));
+                var w = UidOnly.BeginFetch(writer, uidOnly, index + 1, meta.Uid);
+                if (!uidOnly)
+                    w.Atom("UID").Number(meta.Uid);
+                w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, IsRecent(meta.Uid));
                 if (condStore)
                     writer.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 writer.EndList().End();

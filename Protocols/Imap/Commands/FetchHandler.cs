@@ -137,9 +137,10 @@ internal static class FetchHandler
                     meta = afterSeen!;
 
                 scratch.ResetWrittenCount();
-                w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
+                UidOnly.BeginFetch(w, session.UidOnlyEnabled, seq, meta.Uid);
                 var uidWritten = false;
-                if (command.Uid)
+                // RFC 9586 §3.3: a UIDFETCH response carries the UID already; the UID item only when asked for.
+                if (command.Uid && !session.UidOnlyEnabled)
                 {
                     w.Atom("UID").Number(meta.Uid);
                     uidWritten = true;

@@ -12,7 +12,7 @@ internal static class IdleHandler
     {
         session.Writer.Continuation("idling");
         var selected = session.Selected;
-        selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
+        selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
         await session.FlushAsync(session.Shutdown);
 
         var line = session.ReadLineAsync(session.Shutdown);
@@ -37,7 +37,7 @@ internal static class IdleHandler
                 }
                 if (!selected.StillExists())
                     throw new ImapSelectionLostException("The selected mailbox was deleted");
-                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
+                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
                 await session.FlushAsync(session.Shutdown);
             }
         }

@@ -43,7 +43,7 @@ internal static class ReplaceHandler
         if (selected.FolderId == folder.FolderId)
         {
             selected.LoadNewMessages();
-            selected.WriteUpdates(session.Writer, allowExpunge: false, session.CondStoreEnabled, session.QResyncEnabled); // EXISTS first
+            selected.WriteUpdates(session.Writer, allowExpunge: false, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled); // EXISTS first
         }
         selected.NoteExpunged([old.Uid]); // announced by the session right before the tagged OK
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Message, named.Owner?.Email, folder.Name, folder.FolderId, [stored.Uid]);

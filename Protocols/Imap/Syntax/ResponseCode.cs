@@ -93,6 +93,8 @@ public abstract record ResponseCode
     public static ResponseCode UseAttribute { get; } = new Simple("USEATTR");
     /// <summary>NOTSAVED: SEARCH SAVE did not save a result (RFC 5182 §2.4).</summary>
     public static ResponseCode NotSaved { get; } = new Simple("NOTSAVED");
+    /// <summary>UIDREQUIRED: a command used message sequence numbers after ENABLE UIDONLY (RFC 9586 §3.2).</summary>
+    public static ResponseCode UidRequired { get; } = new Simple("UIDREQUIRED");
 
     /// <summary>CAPABILITY list (RFC 9051 §7.1).</summary>
     public sealed record Capabilities(ValueList<string> Names) : ResponseCode

@@ -104,4 +104,10 @@ public sealed class ExtensionParserTests
         Assert.That(new PartialRange(true, 5, 8).Window(3), Is.EqualTo((0, 0)));
         Assert.That(new PartialRange(false, 9, 12).Window(8), Is.EqualTo((0, 0)));
     }
+
+    [Test]
+    public void Enable_uidonly_from_rfc_9586()
+    {
+        Assert.That(ParseOk("A01 ENABLE UIDONLY"), Is.EqualTo(new EnableCommand("A01", ValueList.Of("UIDONLY"))));
+    }
 }
