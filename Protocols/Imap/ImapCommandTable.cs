@@ -62,6 +62,7 @@ internal static class ImapCommandTable
         [typeof(CopyCommand)] = On<CopyCommand>("COPY", ImapStates.Selected, CopyHandler.RunAsync),
         [typeof(MoveCommand)] = On<MoveCommand>("MOVE", ImapStates.Selected, MoveHandler.RunAsync),
         [typeof(ReplaceCommand)] = On<ReplaceCommand>("REPLACE", ImapStates.Selected, ReplaceHandler.RunAsync), // RFC 8508
+        [typeof(CancelUpdateCommand)] = On<CancelUpdateCommand>("CANCELUPDATE", ImapStates.Selected, CancelUpdateHandler.RunAsync), // RFC 5267
     };
 
     /// <summary>The entry for <paramref name="command"/>, or null when the server does not run it.</summary>

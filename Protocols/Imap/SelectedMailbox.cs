@@ -59,6 +59,24 @@ public sealed class SelectedMailbox : IDisposable
                     _keywords.Add(keyword);
     }
 
+    // UIDs added, changed or removed since the last TakeTouched, kept only while a search context (RFC 5267 §4) wants them.
+    private HashSet<uint>? _touched;
+
+    /// <summary>Starts (or keeps) recording which messages arrive, change flags or go, for CONTEXT updates (RFC 5267 §4).</summary>
+    public void TrackTouched() => _touched ??= [];
+
+    /// <summary>Stops recording touched messages (no search context left).</summary>
+    public void StopTrackingTouched() => _touched = null;
+
+    /// <summary>The UIDs added, changed or removed since the last call, and forgets them.</summary>
+    public IReadOnlyCollection<uint> TakeTouched()
+    {
+        if (_touched is not { Count: > 0 } touched)
+            return [];
+        _touched = [];
+        return touched;
+    }
+
     /// <summary>True when the session reports \Recent (an IMAP4rev1 session, RFC 3501 §2.3.2).</summary>
     public bool ReportsRecent => _recent is not null;
 
@@ -333,6 +351,7 @@ public sealed class SelectedMailbox : IDisposable
             {
                 Replace(index, meta);
                 _flagsChanged.Remove(meta.Uid); // the command's own FETCH response tells the client
+                _touched?.Add(meta.Uid);
             }
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         }
@@ -364,6 +383,11 @@ public sealed class SelectedMailbox : IDisposable
     public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false, bool uidOnly = false)
     {
         Drain();
+        if (_touched is not null)
+        {
+            _touched.UnionWith(_flagsChanged);
+            _touched.UnionWith(_pendingExpunges);
+        }
         if (allowExpunge && (qresync || uidOnly) && _pendingExpunges.Count > 0)
         {
             var vanished = _pendingExpunges.Where(uid => IndexOf(uid) >= 0).ToList();
@@ -481,6 +505,7 @@ public sealed class SelectedMailbox : IDisposable
                 continue;
             _messages.Add(meta);
             taken.Add(meta);
+            _touched?.Add(meta.Uid);
             DropColumns();
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         }
@@ -524,6 +549,8 @@ public sealed class SelectedMailbox : IDisposable
         }
         var arrived = fresh.Where(m => m.Uid > oldMax).ToList();
         _messages.AddRange(arrived);
+        foreach (var meta in arrived)
+            _touched?.Add(meta.Uid);
         TakeRecent(arrived);
         DropColumns();
         foreach (var meta in fresh)

@@ -64,6 +64,8 @@ internal static class CapabilityHandler
         yield return "SORT";
         yield return "SORT=DISPLAY"; // RFC 5957: DISPLAYFROM / DISPLAYTO sort keys
         yield return "ESORT"; // RFC 5267 §3: SORT RETURN (MIN MAX ALL COUNT [SAVE])
+        yield return "CONTEXT=SEARCH"; // RFC 5267 §4: UID SEARCH RETURN (UPDATE), ADDTO / REMOVEFROM, CANCELUPDATE
+        yield return "CONTEXT=SORT"; // RFC 5267 §4: the same for UID SORT
         yield return "WITHIN"; // RFC 5032: SEARCH OLDER / YOUNGER
         yield return "OBJECTID"; // RFC 8474: MAILBOXID, EMAILID, THREADID (NIL: threads are not kept)
         yield return "SAVEDATE"; // RFC 8514

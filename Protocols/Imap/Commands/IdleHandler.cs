@@ -13,6 +13,7 @@ internal static class IdleHandler
         session.Writer.Continuation("idling");
         var selected = session.Selected;
         selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
+        await SearchUpdates.WriteAsync(session, cancellationToken);
         await session.FlushAsync(session.Shutdown);
 
         var line = session.ReadLineAsync(session.Shutdown);
@@ -38,6 +39,7 @@ internal static class IdleHandler
                 if (!selected.StillExists())
                     throw new ImapSelectionLostException("The selected mailbox was deleted");
                 selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
+                await SearchUpdates.WriteAsync(session, cancellationToken); // driven by the same feed, never polled
                 await session.FlushAsync(session.Shutdown);
             }
         }

@@ -92,6 +92,12 @@ internal static class SearchHandler
                 }
                 WriteESearch(session, command.Tag, command.Uid, options, all, numbers.Length, modSeq, command.Partial, partial);
             }
+            if (command.Return is { } asked && asked.HasFlag(SearchReturnOptions.Update))
+            {
+                var kept = asked & ResultOptions;
+                session.SearchContexts.Register(session, command.Tag, command.Uid, command.Partial is not null, command.Criteria, command.Charset, null,
+                    kept == SearchReturnOptions.None ? SearchReturnOptions.All : kept, hits.Uids.ToArray());
+            }
             return ImapCompletion.Ok("SEARCH completed");
         }
     }

@@ -74,6 +74,9 @@ internal static class SortHandler
             e.EndList();
         }
         e.End();
+        if (options.HasFlag(SearchReturnOptions.Update))
+            session.SearchContexts.Register(session, command.Tag, command.Uid, command.Partial is not null, command.Search, command.Charset,
+                command.Criteria, returned, sorted.Select(m => m.Uid)); // RFC 5267 §4: CONTEXT=SORT
         return ImapCompletion.Ok("SORT completed");
     }
 

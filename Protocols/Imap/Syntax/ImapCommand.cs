@@ -375,6 +375,9 @@ public sealed record CopyCommand(string Tag, bool Uid, SequenceSet Set, string M
 /// <summary>MOVE or UID MOVE (RFC 9051 §6.4.8, RFC 6851).</summary>
 public sealed record MoveCommand(string Tag, bool Uid, SequenceSet Set, string Mailbox) : ImapCommand(Tag);
 
+/// <summary>CANCELUPDATE (RFC 5267 §4.3): stop updating the search results of these command tags.</summary>
+public sealed record CancelUpdateCommand(string Tag, ValueList<string> Tags) : ImapCommand(Tag);
+
 /// <summary>A SORT key (RFC 5256 §3), optionally reversed.</summary>
 public sealed record SortCriterion(SortKey Key, bool Reverse);
 

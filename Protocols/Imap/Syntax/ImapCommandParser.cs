@@ -100,6 +100,7 @@ public static class ImapCommandParser
             "STATUS" => Status(),
             "APPEND" => Append(),
             "REPLACE" => Replace(uid: false),
+            "CANCELUPDATE" => CancelUpdate(),
             "IDLE" => new IdleCommand(tag),
             "CHECK" => new CheckCommand(tag),
             "CLOSE" => new CloseCommand(tag),
@@ -426,6 +427,17 @@ public static class ImapCommandParser
                 throw r.Error("Expected SP and message literal");
             }
             return new AppendCommand(tag, mailbox, ValueList<AppendMessage>.Wrap(messages));
+        }
+
+        // RFC 5267 §6: cancelupdate = "CANCELUPDATE" 1*(SP quoted); we take any string.
+        private CancelUpdateCommand CancelUpdate()
+        {
+            var tags = new List<string>();
+            while (r.TryConsume((byte)' '))
+                tags.Add(r.ReadString());
+            if (tags.Count == 0)
+                throw r.Error("Expected SP and a tag");
+            return new CancelUpdateCommand(tag, ValueList<string>.Wrap(tags));
         }
 
         // RFC 8508 §6: replace = "REPLACE" SP seq-number SP mailbox append-message; seq-number = nz-number / "*".

@@ -93,6 +93,12 @@ public abstract record ResponseCode
     public static ResponseCode UseAttribute { get; } = new Simple("USEATTR");
     /// <summary>NOTSAVED: SEARCH SAVE did not save a result (RFC 5182 §2.4).</summary>
     public static ResponseCode NotSaved { get; } = new Simple("NOTSAVED");
+    /// <summary>NOUPDATE "tag": the server will not keep that search result updated (RFC 5267 §4.3).</summary>
+    public sealed record NoUpdate(string Tag) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w) => w.Atom("NOUPDATE").String(Tag);
+    }
+
     /// <summary>UIDREQUIRED: a command used message sequence numbers after ENABLE UIDONLY (RFC 9586 §3.2).</summary>
     public static ResponseCode UidRequired { get; } = new Simple("UIDREQUIRED");
 

@@ -110,4 +110,18 @@ public sealed class ExtensionParserTests
     {
         Assert.That(ParseOk("A01 ENABLE UIDONLY"), Is.EqualTo(new EnableCommand("A01", ValueList.Of("UIDONLY"))));
     }
+
+    [Test]
+    public void Context_update_and_cancelupdate_from_rfc_5267()
+    {
+        // RFC 5267 §4.4 / §4.5 example shapes.
+        var search = (SearchCommand)ParseOk("B01 UID SEARCH RETURN (UPDATE) FLAGGED");
+        Assert.That(search.Return, Is.EqualTo(SearchReturnOptions.Update));
+        var sort = (SortCommand)ParseOk("C01 UID SORT RETURN (UPDATE PARTIAL 23500:24000) (REVERSE DATE) UTF-8 UNDELETED UNKEYWORD $Junk");
+        Assert.That(sort.Return, Is.EqualTo(SearchReturnOptions.Update | SearchReturnOptions.Partial));
+        Assert.That(((SearchCommand)ParseOk("A01 UID SEARCH RETURN (CONTEXT MIN) ALL")).Return, Is.EqualTo(SearchReturnOptions.Context | SearchReturnOptions.Min));
+        Assert.That(ParseOk("B02 CANCELUPDATE \"B01\""), Is.EqualTo(new CancelUpdateCommand("B02", ValueList.Of("B01"))));
+        Assert.That(ParseOk("B03 CANCELUPDATE \"B01\" \"C01\""), Is.EqualTo(new CancelUpdateCommand("B03", ValueList.Of("B01", "C01"))));
+        Assert.That(ImapCommandParser.Parse("B04 CANCELUPDATE"), Is.TypeOf<ParseResult.Bad>());
+    }
 }
