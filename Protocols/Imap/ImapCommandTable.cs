@@ -47,6 +47,8 @@ internal static class ImapCommandTable
         [typeof(MyRightsCommand)] = On<MyRightsCommand>("MYRIGHTS", ImapStates.LoggedIn, AclHandler.RunMyRightsAsync),
         [typeof(GetAclCommand)] = On<GetAclCommand>("GETACL", ImapStates.LoggedIn, AclHandler.RunGetAclAsync),
         [typeof(ListRightsCommand)] = On<ListRightsCommand>("LISTRIGHTS", ImapStates.LoggedIn, AclHandler.RunListRightsAsync),
+        [typeof(GetMetadataCommand)] = On<GetMetadataCommand>("GETMETADATA", ImapStates.LoggedIn, GetMetadataHandler.RunAsync), // RFC 5464
+        [typeof(SetMetadataCommand)] = On<SetMetadataCommand>("SETMETADATA", ImapStates.LoggedIn, SetMetadataHandler.RunAsync),
         [typeof(SetAclCommand)] = On<SetAclCommand>("SETACL", ImapStates.LoggedIn, AclHandler.RunSetAclAsync),
         [typeof(DeleteAclCommand)] = On<DeleteAclCommand>("DELETEACL", ImapStates.LoggedIn, AclHandler.RunDeleteAclAsync),
         // selected (§6.4)

@@ -42,3 +42,31 @@ public sealed class ReplaceStoreTests
         Assert.That(store.GetFolder(drafts.FolderId)!.UidNext, Is.EqualTo(3u), "no UID was used up");
     }
 }
+
+/// <summary>Annotations (IMAP METADATA, RFC 5464) in the store: per folder and per mailbox, sealed under the mailbox key,
+/// readable after a mailbox key rotation, dropped with their folder, limited.</summary>
+[TestFixture]
+public sealed class MetadataStoreTests
+{
+    [Test]
+    public async Task Annotations_survive_a_mailbox_key_rotation_and_go_with_their_folder()
+    {
+        await using var harness = StoreHarness.Create();
+        var store = harness.Store;
+        var mailbox = await store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.test", CancellationToken.None);
+        var id = mailbox.MailboxId;
+        var work = await store.CreateFolderAsync(id, "Work", CancellationToken.None);
+        await store.SetMetadataAsync(id, work.FolderId, [new("/shared/comment", "work"u8.ToArray())], 10, CancellationToken.None);
+        await store.SetMetadataAsync(id, null, [new("/private/vendor/x", "server"u8.ToArray())], 10, CancellationToken.None);
+
+        await store.RotateMailboxKeyAsync(id, null, CancellationToken.None);
+
+        Assert.That(store.ReadMetadata(id, work.FolderId)["/shared/comment"], Is.EqualTo("work"u8.ToArray()));
+        Assert.That(store.ReadMetadata(id, null)["/private/vendor/x"], Is.EqualTo("server"u8.ToArray()));
+        Assert.ThrowsAsync<MetadataLimitException>(() => store.SetMetadataAsync(id, null,
+            [new("/private/a", [1]), new("/private/b", [2])], 2, CancellationToken.None));
+        Assert.That(store.ReadMetadata(id, null).Keys, Is.EqualTo(new[] { "/private/vendor/x" }), "nothing changed");
+        await store.DeleteFolderAsync(id, "Work", CancellationToken.None);
+        Assert.That(store.ReadMetadata(id, work.FolderId), Is.Empty);
+    }
+}

@@ -375,6 +375,34 @@ public sealed record CopyCommand(string Tag, bool Uid, SequenceSet Set, string M
 /// <summary>MOVE or UID MOVE (RFC 9051 §6.4.8, RFC 6851).</summary>
 public sealed record MoveCommand(string Tag, bool Uid, SequenceSet Set, string Mailbox) : ImapCommand(Tag);
 
+/// <summary>GETMETADATA DEPTH (RFC 5464 §4.2.2).</summary>
+public enum MetadataDepth
+{
+    /// <summary>0: the entries named only.</summary>
+    Zero,
+    /// <summary>1: and their direct children.</summary>
+    One,
+    /// <summary>infinity: and every entry below them.</summary>
+    Infinity,
+}
+
+/// <summary>GETMETADATA (RFC 5464 §4.2); <paramref name="Mailbox"/> "" names the server entries.</summary>
+public sealed record GetMetadataCommand(string Tag, string Mailbox, ValueList<string> Entries, long? MaxSize, MetadataDepth Depth) : ImapCommand(Tag);
+
+/// <summary>One entry of SETMETADATA: its value, or null (NIL) to remove it (RFC 5464 §4.3).</summary>
+public sealed record MetadataEntry(string Name, byte[]? Value)
+{
+    /// <inheritdoc />
+    public bool Equals(MetadataEntry? other) =>
+        other is not null && Name == other.Name && (Value is null ? other.Value is null : other.Value is not null && Value.AsSpan().SequenceEqual(other.Value));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Name, Value?.Length);
+}
+
+/// <summary>SETMETADATA (RFC 5464 §4.3); <paramref name="Mailbox"/> "" names the server entries.</summary>
+public sealed record SetMetadataCommand(string Tag, string Mailbox, ValueList<MetadataEntry> Entries) : ImapCommand(Tag);
+
 /// <summary>CANCELUPDATE (RFC 5267 §4.3): stop updating the search results of these command tags.</summary>
 public sealed record CancelUpdateCommand(string Tag, ValueList<string> Tags) : ImapCommand(Tag);
 

@@ -101,6 +101,8 @@ public static class ImapCommandParser
             "APPEND" => Append(),
             "REPLACE" => Replace(uid: false),
             "CANCELUPDATE" => CancelUpdate(),
+            "GETMETADATA" => GetMetadata(),
+            "SETMETADATA" => SetMetadata(),
             "IDLE" => new IdleCommand(tag),
             "CHECK" => new CheckCommand(tag),
             "CLOSE" => new CloseCommand(tag),
@@ -427,6 +429,67 @@ public static class ImapCommandParser
                 throw r.Error("Expected SP and message literal");
             }
             return new AppendCommand(tag, mailbox, ValueList<AppendMessage>.Wrap(messages));
+        }
+
+        // RFC 5464 §5: getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries;
+        // getmetadata-option = "MAXSIZE" SP number / "DEPTH" SP ("0" / "1" / "infinity");
+        // entries = entry / "(" entry *(SP entry) ")"; entry = astring.
+        private GetMetadataCommand GetMetadata()
+        {
+            r.ExpectSpace();
+            long? maxSize = null;
+            var depth = MetadataDepth.Zero;
+            if (r.Peek() == '(')
+            {
+                var seen = new HashSet<string>();
+                r.ReadParenthesized(x =>
+                {
+                    var option = x.ReadKeyword();
+                    if (!seen.Add(option))
+                        throw new ImapSyntaxException($"{option} given twice");
+                    x.ExpectSpace();
+                    switch (option)
+                    {
+                        case "MAXSIZE":
+                            maxSize = x.ReadNumber64();
+                            break;
+                        case "DEPTH":
+                            depth = x.ReadAtom().ToUpperInvariant() switch
+                            {
+                                "0" => MetadataDepth.Zero,
+                                "1" => MetadataDepth.One,
+                                "INFINITY" => MetadataDepth.Infinity,
+                                _ => throw new ImapSyntaxException("DEPTH is 0, 1 or infinity"),
+                            };
+                            break;
+                        default:
+                            throw new ImapSyntaxException($"Unknown GETMETADATA option {option}");
+                    }
+                    return option;
+                });
+                r.ExpectSpace();
+            }
+            var mailbox = r.ReadMailbox();
+            r.ExpectSpace();
+            var entries = r.Peek() == '(' ? r.ReadParenthesized(x => x.ReadAString()) : ValueList.Of(r.ReadAString());
+            return new GetMetadataCommand(tag, mailbox, entries, maxSize, depth);
+        }
+
+        // RFC 5464 §5: setmetadata = "SETMETADATA" SP mailbox SP "(" entry-value *(SP entry-value) ")";
+        // entry-value = entry SP value; value = nstring / literal8.
+        private SetMetadataCommand SetMetadata()
+        {
+            r.ExpectSpace();
+            var mailbox = r.ReadMailbox();
+            r.ExpectSpace();
+            var entries = r.ReadParenthesized(x =>
+            {
+                var name = x.ReadAString();
+                x.ExpectSpace();
+                var value = x.TryConsumeKeyword("NIL") ? null : x.ReadStringBytes(allowLiteral8: true).ToArray();
+                return new MetadataEntry(name, value);
+            });
+            return new SetMetadataCommand(tag, mailbox, entries);
         }
 
         // RFC 5267 §6: cancelupdate = "CANCELUPDATE" 1*(SP quoted); we take any string.

@@ -93,6 +93,17 @@ public abstract record ResponseCode
     public static ResponseCode UseAttribute { get; } = new Simple("USEATTR");
     /// <summary>NOTSAVED: SEARCH SAVE did not save a result (RFC 5182 §2.4).</summary>
     public static ResponseCode NotSaved { get; } = new Simple("NOTSAVED");
+    /// <summary>METADATA LONGENTRIES n / MAXSIZE n / TOOMANY / NOPRIVATE (RFC 5464 §4.2.1, §4.3).</summary>
+    public sealed record Metadata(string Kind, long? Value = null) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w)
+        {
+            w.Atom("METADATA").Atom(Kind);
+            if (Value is { } value)
+                w.Number((ulong)value);
+        }
+    }
+
     /// <summary>NOUPDATE "tag": the server will not keep that search result updated (RFC 5267 §4.3).</summary>
     public sealed record NoUpdate(string Tag) : ResponseCode
     {

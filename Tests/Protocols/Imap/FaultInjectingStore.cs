@@ -49,6 +49,8 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public long ExternalRecipientsOn(string organizationId, string user, DateOnly day) => inner.ExternalRecipientsOn(organizationId, user, day);
     public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
     public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(AppendAsync)); return inner.AppendAsync(mailboxId, folderName, messages, ct); }
+    public IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId) => inner.ReadMetadata(mailboxId, folderId);
+    public Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries, CancellationToken ct) { Check(nameof(SetMetadataAsync)); return inner.SetMetadataAsync(mailboxId, folderId, entries, maxEntries, ct); }
     public Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid, CancellationToken ct) { Check(nameof(ReplaceAsync)); return inner.ReplaceAsync(mailboxId, folderName, message, replacedFolderId, replacedUid, ct); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }

@@ -124,4 +124,27 @@ public sealed class ExtensionParserTests
         Assert.That(ParseOk("B03 CANCELUPDATE \"B01\" \"C01\""), Is.EqualTo(new CancelUpdateCommand("B03", ValueList.Of("B01", "C01"))));
         Assert.That(ImapCommandParser.Parse("B04 CANCELUPDATE"), Is.TypeOf<ParseResult.Bad>());
     }
+
+    [Test]
+    public void Getmetadata_and_setmetadata_from_rfc_5464_examples()
+    {
+        // RFC 5464 §4.2 / §4.3 examples.
+        Assert.That(ParseOk("a GETMETADATA \"\" /shared/comment"),
+            Is.EqualTo(new GetMetadataCommand("a", "", ValueList.Of("/shared/comment"), null, MetadataDepth.Zero)));
+        Assert.That(ParseOk("a GETMETADATA INBOX (/shared/comment /private/comment)"),
+            Is.EqualTo(new GetMetadataCommand("a", "INBOX", ValueList.Of("/shared/comment", "/private/comment"), null, MetadataDepth.Zero)));
+        Assert.That(ParseOk("a GETMETADATA (MAXSIZE 1024) INBOX /shared/comment"),
+            Is.EqualTo(new GetMetadataCommand("a", "INBOX", ValueList.Of("/shared/comment"), 1024, MetadataDepth.Zero)));
+        Assert.That(ParseOk("a GETMETADATA (DEPTH 1) INBOX (/private/filters/values)"),
+            Is.EqualTo(new GetMetadataCommand("a", "INBOX", ValueList.Of("/private/filters/values"), null, MetadataDepth.One)));
+        Assert.That(((GetMetadataCommand)ParseOk("a GETMETADATA (MAXSIZE 10 DEPTH infinity) INBOX /shared")).Depth, Is.EqualTo(MetadataDepth.Infinity));
+        Assert.That(ParseOk("a SETMETADATA INBOX (/private/comment {33}\r\nMy new comment across\r\ntwo lines.)"),
+            Is.EqualTo(new SetMetadataCommand("a", "INBOX", ValueList.Of(new MetadataEntry("/private/comment", Encoding.ASCII.GetBytes("My new comment across\r\ntwo lines."))))));
+        Assert.That(ParseOk("a SETMETADATA INBOX (/private/comment NIL)"),
+            Is.EqualTo(new SetMetadataCommand("a", "INBOX", ValueList.Of(new MetadataEntry("/private/comment", null)))));
+        Assert.That(((SetMetadataCommand)ParseOk("a SETMETADATA \"\" (/shared/vendor/x ~{2}\r\na\0)")).Entries[0].Value, Is.EqualTo(new byte[] { (byte)'a', 0 }));
+        foreach (var bad in new[] { "a GETMETADATA INBOX", "a GETMETADATA (DEPTH 2) INBOX /shared", "a GETMETADATA (MAXSIZE 1 MAXSIZE 2) INBOX /shared",
+                     "a SETMETADATA INBOX ()", "a SETMETADATA INBOX (/shared/x)" })
+            Assert.That(ImapCommandParser.Parse(bad), Is.TypeOf<ParseResult.Bad>(), bad);
+    }
 }
