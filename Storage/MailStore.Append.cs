@@ -105,7 +105,7 @@ public sealed partial class MailStore
                 if (replaced is { } old)
                     RemoveEntries(ctx, ctx.Read(Schema.Folders).FindById(old.Folder["_id"]), [old.Entry]); // re-read: the append may have updated it
                 return stored;
-            }, blobs.Select(b => _blobs.DirectoryOf(b.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
+            }, blobs.SelectMany(b => _blobs.SyncPaths(b.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
             committed = true;
             return result;
         }
