@@ -8,13 +8,7 @@ namespace MailServer.Storage.Blobs;
 
 /// <summary>
 /// Encrypted message bodies as files outside the database, under <c>&lt;root&gt;/xx/&lt;blobId&gt;</c> (xx = the
-<<<<<<< HEAD
 /// first two hex digits of the id). One blob holds one delivery, shared by every recipient.
-=======
-/// first two hex digits of the id). A file is written to a temporary name, fsync'd, renamed into place, and its
-/// directory fsync'd (the Maildir/Postfix discipline, docs/dependencies.md, "LiteDB"): after a crash a blob
-/// is either whole or absent. One blob holds one delivery, shared by every recipient.
->>>>>>> hdocs
 /// </summary>
 /// <remarks>
 /// <para>Durability: a blob is written at its final name and is not fsync'd here. The store's writer fsyncs the file
