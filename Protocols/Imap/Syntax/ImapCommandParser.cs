@@ -486,7 +486,9 @@ public static class ImapCommandParser
             {
                 var name = x.ReadAString();
                 x.ExpectSpace();
-                var value = x.TryConsumeKeyword("NIL") ? null : x.ReadStringBytes(allowLiteral8: true).ToArray();
+                // An atom is taken as well (MailKit sends one for a one-word value): astring is a superset of the grammar.
+                var value = x.TryConsumeKeyword("NIL") ? null
+                    : x.Peek() == '~' ? x.ReadStringBytes(allowLiteral8: true).ToArray() : x.ReadAStringBytes().ToArray();
                 return new MetadataEntry(name, value);
             });
             return new SetMetadataCommand(tag, mailbox, entries);

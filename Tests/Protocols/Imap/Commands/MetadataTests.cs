@@ -1,3 +1,4 @@
+using MailKit;
 using MailServer.Tests.Support;
 using NUnit.Framework;
 
@@ -93,5 +94,19 @@ public sealed class MetadataTests
         }));
         Assert.That(await client.CommandAsync("o2", "SETMETADATA \"Other Users/bob@example.test/INBOX\" (/private/comment \"x\")"),
             Is.EqualTo(new[] { "o2 NO [METADATA NOPRIVATE] Private annotations are kept on one's own mailboxes only" }));
+    }
+
+    [Test]
+    public async Task MailKit_sets_and_reads_mailbox_and_server_annotations()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        using var client = await server.MailKitAsync();
+        Assert.That(client.Capabilities.HasFlag(MailKit.Net.Imap.ImapCapabilities.Metadata), Is.True);
+        await client.Inbox.SetMetadataAsync(new MetadataCollection { new Metadata(MetadataTag.SharedComment, "team inbox"), new Metadata(MetadataTag.PrivateComment, "mine") });
+        Assert.That(await client.Inbox.GetMetadataAsync(MetadataTag.SharedComment), Is.EqualTo("team inbox"));
+        Assert.That(await client.Inbox.GetMetadataAsync(MetadataTag.PrivateComment), Is.EqualTo("mine"));
+        await client.SetMetadataAsync(new MetadataCollection { new Metadata(new MetadataTag("/private/vendor/test/theme"), "dark") });
+        Assert.That(await client.GetMetadataAsync(new MetadataTag("/private/vendor/test/theme")), Is.EqualTo("dark"));
+        await client.DisconnectAsync(true);
     }
 }
