@@ -102,6 +102,12 @@ internal sealed class DataReceiver(
             logger.DeliveryFailed(transactionId, e);
             return SmtpReplies.TemporaryServerError;
         }
+        finally
+        {
+            // The transaction is decided: its bytes leave the budget before the reply goes out, so a client (or an IMAP
+            // APPEND) that acts on the reply finds them released. The DATA section is dropped with the reply.
+            session.Guard.ReleaseCharged();
+        }
     }
 
     private static (SmtpResponse Reply, string Reason)? Refusal(ContentVerdict verdict) => verdict switch

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Admission;
 using MailServer.Rules.Sending;
 using System.Globalization;
 using System.Net;
