@@ -107,9 +107,43 @@ public interface IMailStore :
     IChangeFeedSource,
     IDeliveryStore,
     IImapSessionStore,
+    IImapExtensionStore,
     IQueueStore,
     IHeldMessageStore,
     IMessageFlowStore,
     IRetentionOperations,
     IKeyAdministrationStore,
     IAsyncDisposable;
+
+/// <summary>
+/// What the IMAP session needs beyond <see cref="IImapSessionStore"/> for REPLACE (RFC 8508) and METADATA (RFC 5464).
+/// Kept apart because the PostgreSQL engine does not implement it yet (docs/storage-contract.md).
+/// </summary>
+public interface IImapExtensionStore
+{
+    /// <summary>
+    /// Stores one message in a folder and removes the message <paramref name="replacedUid"/> of the folder
+    /// <paramref name="replacedFolderId"/> in the same transaction: both or neither (IMAP REPLACE, RFC 8508 §3.3).
+    /// </summary>
+    /// <returns>The stored message.</returns>
+    /// <exception cref="KeyNotFoundException">The folder or the message to replace no longer exists; nothing was stored.</exception>
+    /// <exception cref="ArgumentException">No such mailbox or folder to store into.</exception>
+    Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid,
+        CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The annotations (IMAP METADATA, RFC 5464) of a folder, or of the mailbox as a whole (the user's server entries)
+    /// when <paramref name="folderId"/> is null: entry name (lower-cased) → value. Empty for a folder that is gone.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId);
+
+    /// <summary>
+    /// Sets (value) or removes (null) annotations of a folder, or of the mailbox when <paramref name="folderId"/> is
+    /// null, all in one write, sealed under the mailbox key.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox or folder.</exception>
+    /// <exception cref="MetadataLimitException">The scope would hold more than <paramref name="maxEntries"/>; nothing changed.</exception>
+    Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
+        CancellationToken cancellationToken);
+}

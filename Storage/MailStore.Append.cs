@@ -23,10 +23,25 @@ public sealed partial class MailStore
     /// <exception cref="IOException">A blob could not be written.</exception>
     public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
         CancellationToken cancellationToken) =>
-        RetryOnKeyChangeAsync(() => AppendOnceAsync(mailboxId, folderName, messages, cancellationToken));
+        RetryOnKeyChangeAsync(() => AppendOnceAsync(mailboxId, folderName, messages, null, cancellationToken));
+
+    /// <summary>
+    /// Stores one message in a folder and removes the message <paramref name="replacedUid"/> of the folder
+    /// <paramref name="replacedFolderId"/> (of any mailbox) in the same transaction: both or neither (IMAP REPLACE,
+    /// RFC 8508 §3.3). The removal is an expunge: the entry and its wrapped key go, sessions hear
+    /// <see cref="MailboxChange.MessagesExpunged"/>, QRESYNC keeps a tombstone.
+    /// </summary>
+    /// <returns>The stored message.</returns>
+    /// <exception cref="KeyNotFoundException">The folder or the message to replace no longer exists; nothing was stored.</exception>
+    /// <exception cref="ArgumentException">No such mailbox or folder to store into.</exception>
+    /// <exception cref="WriteOutcomeUnknownException">The commit or fsync failed; nothing was acknowledged.</exception>
+    public async Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid,
+        CancellationToken cancellationToken) =>
+        (await RetryOnKeyChangeAsync(() => AppendOnceAsync(mailboxId, folderName, [message], (replacedFolderId, replacedUid), cancellationToken))
+            .ConfigureAwait(false))[0];
 
     private async Task<IReadOnlyList<StoredMessage>> AppendOnceAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
-        CancellationToken cancellationToken)
+        (string FolderId, uint Uid)? replacing, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
         if (messages.Count == 0)
@@ -64,6 +79,15 @@ public sealed partial class MailStore
             var target = new DeliveryTarget(mailboxId, folderName);
             var result = await RunOnWriter<IReadOnlyList<StoredMessage>>(ctx =>
             {
+                // Looked up before any write, so a message that is gone fails the request with nothing to roll back.
+                (BsonDocument Folder, BsonDocument Entry)? replaced = null;
+                if (replacing is { } r)
+                {
+                    var replacedFolder = ctx.Read(Schema.Folders).FindById(r.FolderId) ?? throw new KeyNotFoundException($"No folder {r.FolderId}.");
+                    var replacedEntry = ctx.Read(Schema.Entries).FindOne(Schema.Equal(E.FolderUid, Schema.FolderUidKey(r.FolderId, r.Uid)))
+                        ?? throw new KeyNotFoundException($"No message {r.Uid} in folder {r.FolderId}.");
+                    replaced = (replacedFolder, replacedEntry);
+                }
                 var stored = new List<StoredMessage>(blobs.Count);
                 foreach (var (blobId, wrapped, summary, item) in blobs)
                 {
@@ -78,6 +102,8 @@ public sealed partial class MailStore
                     }
                     stored.Add(copy);
                 }
+                if (replaced is { } old)
+                    RemoveEntries(ctx, ctx.Read(Schema.Folders).FindById(old.Folder["_id"]), [old.Entry]); // re-read: the append may have updated it
                 return stored;
             }, blobs.SelectMany(b => _blobs.SyncPaths(b.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
             committed = true;

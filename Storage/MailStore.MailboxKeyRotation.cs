@@ -153,6 +153,8 @@ public sealed partial class MailStore
                 }
                 if (!document[M.SubscriptionsSealed].IsNull)
                     document[M.SubscriptionsSealed] = SealSubscriptionNames(newKey, mailboxId, OpenSubscriptionNames(oldKey, document));
+                if (!document[M.MetadataSealed].IsNull)
+                    document[M.MetadataSealed] = SealMetadata(newKey, mailboxId, OpenMetadata(oldKey, document));
                 document[M.PreviousWrappedKey] = document[M.WrappedKey];
                 document[M.PreviousKeyVersion] = document[M.KeyVersion];
                 document[M.PreviousKeyGeneration] = oldGeneration;

@@ -57,6 +57,8 @@ internal static class Schema
         public const string ModSeq = "modSeq";
         /// <summary>Subscribed names that are not folders, a sealed JSON array (absent when none).</summary>
         public const string SubscriptionsSealed = "subscriptionsSealed";
+        /// <summary>IMAP annotations (RFC 5464), sealed under the mailbox key (MailStore.Metadata.cs).</summary>
+        public const string MetadataSealed = "metadataSealed";
         /// <summary>The generation of the mailbox key (absent: 0); <c>keys rotate --mailbox</c> adds one. Its ledger secret is
         /// <see cref="Crypto.KeyLedger.SecretId"/> of the mailbox and the generation.</summary>
         public const string KeyGeneration = "kg";

@@ -47,6 +47,8 @@ internal static class ImapCommandTable
         [typeof(MyRightsCommand)] = On<MyRightsCommand>("MYRIGHTS", ImapStates.LoggedIn, AclHandler.RunMyRightsAsync),
         [typeof(GetAclCommand)] = On<GetAclCommand>("GETACL", ImapStates.LoggedIn, AclHandler.RunGetAclAsync),
         [typeof(ListRightsCommand)] = On<ListRightsCommand>("LISTRIGHTS", ImapStates.LoggedIn, AclHandler.RunListRightsAsync),
+        [typeof(GetMetadataCommand)] = On<GetMetadataCommand>("GETMETADATA", ImapStates.LoggedIn, GetMetadataHandler.RunAsync), // RFC 5464
+        [typeof(SetMetadataCommand)] = On<SetMetadataCommand>("SETMETADATA", ImapStates.LoggedIn, SetMetadataHandler.RunAsync),
         [typeof(SetAclCommand)] = On<SetAclCommand>("SETACL", ImapStates.LoggedIn, AclHandler.RunSetAclAsync),
         [typeof(DeleteAclCommand)] = On<DeleteAclCommand>("DELETEACL", ImapStates.LoggedIn, AclHandler.RunDeleteAclAsync),
         // selected (§6.4)
@@ -61,6 +63,8 @@ internal static class ImapCommandTable
         [typeof(ThreadCommand)] = On<ThreadCommand>("THREAD", ImapStates.Selected, ThreadHandler.RunAsync, c => c.Uid),
         [typeof(CopyCommand)] = On<CopyCommand>("COPY", ImapStates.Selected, CopyHandler.RunAsync),
         [typeof(MoveCommand)] = On<MoveCommand>("MOVE", ImapStates.Selected, MoveHandler.RunAsync),
+        [typeof(ReplaceCommand)] = On<ReplaceCommand>("REPLACE", ImapStates.Selected, ReplaceHandler.RunAsync), // RFC 8508
+        [typeof(CancelUpdateCommand)] = On<CancelUpdateCommand>("CANCELUPDATE", ImapStates.Selected, CancelUpdateHandler.RunAsync), // RFC 5267
     };
 
     /// <summary>The entry for <paramref name="command"/>, or null when the server does not run it.</summary>

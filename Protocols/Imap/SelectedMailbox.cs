@@ -59,6 +59,24 @@ public sealed class SelectedMailbox : IDisposable
                     _keywords.Add(keyword);
     }
 
+    // UIDs added, changed or removed since the last TakeTouched, kept only while a search context (RFC 5267 §4) wants them.
+    private HashSet<uint>? _touched;
+
+    /// <summary>Starts (or keeps) recording which messages arrive, change flags or go, for CONTEXT updates (RFC 5267 §4).</summary>
+    public void TrackTouched() => _touched ??= [];
+
+    /// <summary>Stops recording touched messages (no search context left).</summary>
+    public void StopTrackingTouched() => _touched = null;
+
+    /// <summary>The UIDs added, changed or removed since the last call, and forgets them.</summary>
+    public IReadOnlyCollection<uint> TakeTouched()
+    {
+        if (_touched is not { Count: > 0 } touched)
+            return [];
+        _touched = [];
+        return touched;
+    }
+
     /// <summary>True when the session reports \Recent (an IMAP4rev1 session, RFC 3501 §2.3.2).</summary>
     public bool ReportsRecent => _recent is not null;
 
@@ -333,6 +351,7 @@ public sealed class SelectedMailbox : IDisposable
             {
                 Replace(index, meta);
                 _flagsChanged.Remove(meta.Uid); // the command's own FETCH response tells the client
+                _touched?.Add(meta.Uid);
             }
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         }
@@ -356,10 +375,20 @@ public sealed class SelectedMailbox : IDisposable
     /// client enabled QRESYNC (RFC 7162 §3.2.10, same moments), FETCH FLAGS for flag changes, and EXISTS for new
     /// messages (RFC 9051 §7.4.1, §7.5.1).
     /// </summary>
-    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false)
+    /// <param name="writer">Where the responses go.</param>
+    /// <param name="allowExpunge">The command allows EXPUNGE / VANISHED now (RFC 9051 §7.5.1).</param>
+    /// <param name="condStore">MODSEQ goes in FETCH responses (RFC 7162 §3.1).</param>
+    /// <param name="qresync">Expunges go out as VANISHED (RFC 7162 §3.2.10).</param>
+    /// <param name="uidOnly">UIDONLY (RFC 9586 §3.3, §3.4): VANISHED, and UIDFETCH in place of FETCH.</param>
+    public void WriteUpdates(ImapResponseWriter writer, bool allowExpunge, bool condStore, bool qresync = false, bool uidOnly = false)
     {
         Drain();
-        if (allowExpunge && qresync && _pendingExpunges.Count > 0)
+        if (_touched is not null)
+        {
+            _touched.UnionWith(_flagsChanged);
+            _touched.UnionWith(_pendingExpunges);
+        }
+        if (allowExpunge && (qresync || uidOnly) && _pendingExpunges.Count > 0)
         {
             var vanished = _pendingExpunges.Where(uid => IndexOf(uid) >= 0).ToList();
             if (vanished.Count > 0)
@@ -402,9 +431,10 @@ public sealed class SelectedMailbox : IDisposable
             foreach (var index in indexes)
             {
                 var meta = _messages[index];
-                writer.BeginUntagged().Number((ulong)index + 1).Atom("FETCH").BeginList()
-                    .Atom("UID").Number(meta.Uid)
-                    .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, IsRecent(meta.Uid));
+                var w = UidOnly.BeginFetch(writer, uidOnly, index + 1, meta.Uid);
+                if (!uidOnly)
+                    w.Atom("UID").Number(meta.Uid);
+                w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, IsRecent(meta.Uid));
                 if (condStore)
                     writer.Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList();
                 writer.EndList().End();
@@ -475,6 +505,7 @@ public sealed class SelectedMailbox : IDisposable
                 continue;
             _messages.Add(meta);
             taken.Add(meta);
+            _touched?.Add(meta.Uid);
             DropColumns();
             HighestModSeq = Math.Max(HighestModSeq, meta.ModSeq);
         }
@@ -518,6 +549,8 @@ public sealed class SelectedMailbox : IDisposable
         }
         var arrived = fresh.Where(m => m.Uid > oldMax).ToList();
         _messages.AddRange(arrived);
+        foreach (var meta in arrived)
+            _touched?.Add(meta.Uid);
         TakeRecent(arrived);
         DropColumns();
         foreach (var meta in fresh)

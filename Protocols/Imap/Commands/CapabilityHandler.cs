@@ -53,13 +53,20 @@ internal static class CapabilityHandler
         yield return "QRESYNC"; // RFC 7162 §3.2
         yield return "UTF8=ACCEPT"; // RFC 6855
         yield return "MULTIAPPEND"; // RFC 3502
+        yield return "REPLACE"; // RFC 8508: REPLACE / UID REPLACE, atomic in the store
+        yield return "CATENATE"; // RFC 4469: APPEND ... CATENATE (TEXT / URL parts), URLs of this server and user
         yield return "SEARCHRES"; // RFC 5182
         yield return "ACL"; // RFC 4314: MYRIGHTS/GETACL/LISTRIGHTS report; SETACL/DELETEACL are refused
         yield return "RIGHTS=kxte"; // RFC 4314 §2.1
         yield return "ESEARCH";
+        yield return "METADATA"; // RFC 5464: GETMETADATA / SETMETADATA, server and mailbox entries
+        yield return "UIDONLY"; // RFC 9586: ENABLE UIDONLY
+        yield return "PARTIAL"; // RFC 9394: SEARCH / SORT RETURN (PARTIAL range), UID FETCH ... (PARTIAL range)
         yield return "SORT";
         yield return "SORT=DISPLAY"; // RFC 5957: DISPLAYFROM / DISPLAYTO sort keys
         yield return "ESORT"; // RFC 5267 §3: SORT RETURN (MIN MAX ALL COUNT [SAVE])
+        yield return "CONTEXT=SEARCH"; // RFC 5267 §4: UID SEARCH RETURN (UPDATE), ADDTO / REMOVEFROM, CANCELUPDATE
+        yield return "CONTEXT=SORT"; // RFC 5267 §4: the same for UID SORT
         yield return "WITHIN"; // RFC 5032: SEARCH OLDER / YOUNGER
         yield return "OBJECTID"; // RFC 8474: MAILBOXID, EMAILID, THREADID (NIL: threads are not kept)
         yield return "SAVEDATE"; // RFC 8514

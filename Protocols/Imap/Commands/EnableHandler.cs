@@ -2,7 +2,7 @@ using MailServer.Protocols.Imap.Syntax;
 
 namespace MailServer.Protocols.Imap.Commands;
 
-/// <summary>ENABLE (RFC 5161, RFC 9051 §6.3.1): CONDSTORE, QRESYNC, UTF8=ACCEPT and IMAP4rev2 can be enabled; others are ignored.</summary>
+/// <summary>ENABLE (RFC 5161, RFC 9051 §6.3.1): CONDSTORE, QRESYNC, UTF8=ACCEPT, UIDONLY and IMAP4rev2 can be enabled; others are ignored.</summary>
 internal static class EnableHandler
 {
     public static Task<ImapCompletion> RunAsync(EnableCommand command, ImapSession session, CancellationToken cancellationToken)
@@ -29,6 +29,11 @@ internal static class EnableHandler
             else if (name == "UTF8=ACCEPT" && !session.Utf8Enabled)
             {
                 session.Utf8Enabled = true; // RFC 6855 §3
+                enabled.Add(name);
+            }
+            else if (name == "UIDONLY" && !session.UidOnlyEnabled)
+            {
+                session.UidOnlyEnabled = true; // RFC 9586 §3.1
                 enabled.Add(name);
             }
             else if (name == "IMAP4REV2" && !session.Rev2Enabled)

@@ -22,6 +22,14 @@ internal static class FetchHandler
         if (command.Vanished && !(command.Uid && command.ChangedSince is not null && session.QResyncEnabled))
             throw new ImapSyntaxException("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
         var messages = selected.Resolve(command.Set, command.Uid);
+        if (command.Partial is { } range)
+        {
+            // RFC 9394 §3.2: only the window of the messages the set names (after CHANGEDSINCE), in UID order.
+            if (command.ChangedSince is { } changed)
+                messages = messages.Where(m => m.Meta.ModSeq > changed).ToList();
+            var (start, length) = range.Window(messages.Count);
+            messages = messages.GetRange(start, length);
+        }
         if (command.Vanished)
         {
             // The UIDs of the set expunged since CHANGEDSINCE, before the FETCH responses. "*" stands for the
@@ -129,9 +137,10 @@ internal static class FetchHandler
                     meta = afterSeen!;
 
                 scratch.ResetWrittenCount();
-                w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
+                UidOnly.BeginFetch(w, session.UidOnlyEnabled, seq, meta.Uid);
                 var uidWritten = false;
-                if (command.Uid)
+                // RFC 9586 §3.3: a UIDFETCH response carries the UID already; the UID item only when asked for.
+                if (command.Uid && !session.UidOnlyEnabled)
                 {
                     w.Atom("UID").Number(meta.Uid);
                     uidWritten = true;

@@ -12,7 +12,8 @@ internal static class IdleHandler
     {
         session.Writer.Continuation("idling");
         var selected = session.Selected;
-        selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
+        selected?.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
+        await SearchUpdates.WriteAsync(session, cancellationToken);
         await session.FlushAsync(session.Shutdown);
 
         var line = session.ReadLineAsync(session.Shutdown);
@@ -37,7 +38,8 @@ internal static class IdleHandler
                 }
                 if (!selected.StillExists())
                     throw new ImapSelectionLostException("The selected mailbox was deleted");
-                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled);
+                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
+                await SearchUpdates.WriteAsync(session, cancellationToken); // driven by the same feed, never polled
                 await session.FlushAsync(session.Shutdown);
             }
         }

@@ -47,7 +47,13 @@ internal static class SearchHandler
                 // every match. SAVE alone returns no ESEARCH response.
                 var options = command.Return!.Value & ~SearchReturnOptions.Save;
                 var uids = hits.Uids;
-                if (uids.Length > 0 && (options & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
+                if (command.Partial is { } range)
+                {
+                    // RFC 9394 §3.1 with RFC 5182: SAVE keeps what PARTIAL returns (like MIN / MAX, only what was asked for).
+                    var (start, length) = range.Window(uids.Length);
+                    session.Selected!.SaveSearchResult(ResolvedSequenceSet.FromAscending(uids.Slice(start, length)));
+                }
+                else if (uids.Length > 0 && (options & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
                     && (options & (SearchReturnOptions.Min | SearchReturnOptions.Max)) != 0)
                 {
                     List<uint> saved = [];
@@ -61,7 +67,7 @@ internal static class SearchHandler
                 {
                     session.Selected!.SaveSearchResult(ResolvedSequenceSet.FromAscending(uids));
                 }
-                if (options == SearchReturnOptions.None)
+                if ((options & ResultOptions) == SearchReturnOptions.None && !options.HasFlag(SearchReturnOptions.Update))
                     return ImapCompletion.Ok("SEARCH completed; result saved");
             }
             var numbers = command.Uid ? hits.Uids : hits.Sequences; // both ascending: the hits are in sequence order
@@ -76,9 +82,21 @@ internal static class SearchHandler
             }
             else
             {
-                var options = command.Return & ~SearchReturnOptions.Save;
+                var options = command.Return & ResultOptions;
                 var all = numbers.IsEmpty ? ResolvedSequenceSet.Empty : ResolvedSequenceSet.FromAscending(numbers);
-                WriteESearch(session, command.Tag, command.Uid, options, all, numbers.Length, modSeq);
+                ResolvedSequenceSet? partial = null;
+                if (command.Partial is { } range)
+                {
+                    var (start, length) = range.Window(numbers.Length);
+                    partial = ResolvedSequenceSet.FromAscending(numbers.Slice(start, length));
+                }
+                WriteESearch(session, command.Tag, command.Uid, options, all, numbers.Length, modSeq, command.Partial, partial);
+            }
+            if (command.Return is { } asked && asked.HasFlag(SearchReturnOptions.Update))
+            {
+                var kept = asked & ResultOptions;
+                session.SearchContexts.Register(session, command.Tag, command.Uid, command.Partial is not null, command.Criteria, command.Charset, null,
+                    kept == SearchReturnOptions.None ? SearchReturnOptions.All : kept, hits.Uids.ToArray());
             }
             return ImapCompletion.Ok("SEARCH completed");
         }
@@ -223,9 +241,15 @@ internal static class SearchHandler
         }
     }
 
-    /// <summary>Writes <c>* ESEARCH (TAG "t") [UID] MIN / MAX / ALL / COUNT [MODSEQ]</c> (RFC 4731 §3.1; RETURN () means
-    /// ALL) for the <paramref name="count"/> numbers of <paramref name="all"/>.</summary>
-    private static void WriteESearch(ImapSession session, string tag, bool uid, SearchReturnOptions? returnOptions, ResolvedSequenceSet all, int count, ulong? modSeq)
+    /// <summary>The return options that ask for result data (SAVE, UPDATE and CONTEXT do not).</summary>
+    internal const SearchReturnOptions ResultOptions = SearchReturnOptions.Min | SearchReturnOptions.Max | SearchReturnOptions.All
+        | SearchReturnOptions.Count | SearchReturnOptions.Partial;
+
+    /// <summary>Writes <c>* ESEARCH (TAG "t") [UID] MIN / MAX / ALL / COUNT [PARTIAL (range set)] [MODSEQ]</c> (RFC 4731
+    /// §3.1; RETURN () means ALL; RFC 9394 §3.1: the PARTIAL set, or NIL when the window holds no match) for the
+    /// <paramref name="count"/> numbers of <paramref name="all"/>.</summary>
+    private static void WriteESearch(ImapSession session, string tag, bool uid, SearchReturnOptions? returnOptions, ResolvedSequenceSet all, int count,
+        ulong? modSeq, PartialRange? range = null, ResolvedSequenceSet? partial = null)
     {
         var options = returnOptions is null or SearchReturnOptions.None ? SearchReturnOptions.All : returnOptions.Value;
         var w = session.Writer.BeginUntagged().Atom("ESEARCH").BeginList().Atom("TAG").String(tag).EndList();
@@ -242,6 +266,15 @@ internal static class SearchHandler
         }
         if (options.HasFlag(SearchReturnOptions.Count))
             w.Atom("COUNT").Number((ulong)count);
+        if (range is not null)
+        {
+            w.Atom("PARTIAL").BeginList().Atom(range.ToString());
+            if (partial is null || partial.IsEmpty)
+                w.Atom("NIL");
+            else
+                w.SequenceSet(partial);
+            w.EndList();
+        }
         if (modSeq is { } value)
             w.Atom("MODSEQ").Number(value);
         w.End();

@@ -34,7 +34,7 @@ internal static class SelectHandler
         if (!session.Rev2Enabled)
             w.BeginUntagged().Number((ulong)selected.RecentCount).Atom("RECENT").End(); // RFC 3501 §6.3.1
         selected.WriteFlags(w); // the system flags and the keywords in use (RFC 9051 §7.3.5)
-        if (!session.Rev2Enabled)
+        if (!session.Rev2Enabled && !session.UidOnlyEnabled) // RFC 9586 §3: UNSEEN is a sequence number
         {
             for (var seq = 1; seq <= selected.Count; seq++)
             {
@@ -76,9 +76,10 @@ internal static class SelectHandler
             var meta = selected[seq];
             if (meta.ModSeq <= qresync.ModSeq || (known is not null && !known.Contains(meta.Uid)))
                 continue;
-            w.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList()
-                .Atom("UID").Number(meta.Uid)
-                .Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid))
+            var f = UidOnly.BeginFetch(w, session.UidOnlyEnabled, seq, meta.Uid);
+            if (!session.UidOnlyEnabled)
+                f.Atom("UID").Number(meta.Uid);
+            f.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid))
                 .Atom("MODSEQ").BeginList().Number(meta.ModSeq).EndList()
                 .EndList().End();
         }

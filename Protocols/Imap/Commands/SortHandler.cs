@@ -35,16 +35,19 @@ internal static class SortHandler
             w.End();
             return ImapCompletion.Ok("SORT completed");
         }
-        var returned = options & ~SearchReturnOptions.Save;
+        var returned = options & SearchHandler.ResultOptions;
+        var window = command.Partial is { } range ? range.Window(sorted.Count) : (Start: 0, Length: 0);
         var minMaxOnly = (returned & (SearchReturnOptions.All | SearchReturnOptions.Count)) == 0
                          && (returned & (SearchReturnOptions.Min | SearchReturnOptions.Max)) != 0;
         if (save)
         {
-            var uids = minMaxOnly && sorted.Count > 0
+            var uids = command.Partial is not null
+                ? sorted.Skip(window.Start).Take(window.Length).Select(m => m.Uid) // RFC 9394: SAVE keeps what PARTIAL returns
+                : minMaxOnly && sorted.Count > 0
                 ? new[] { returned.HasFlag(SearchReturnOptions.Min) ? sorted[0].Uid : 0, returned.HasFlag(SearchReturnOptions.Max) ? sorted[^1].Uid : 0 }.Where(u => u != 0)
                 : sorted.Select(m => m.Uid);
             session.Selected!.SaveSearchResult(ResolvedSequenceSet.FromValues(uids.Order().Distinct().ToList()));
-            if (returned == SearchReturnOptions.None)
+            if (returned == SearchReturnOptions.None && !options.HasFlag(SearchReturnOptions.Update))
                 return ImapCompletion.Ok("SORT completed; result saved");
         }
         if (returned == SearchReturnOptions.None)
@@ -63,7 +66,17 @@ internal static class SortHandler
         }
         if (returned.HasFlag(SearchReturnOptions.Count))
             e.Atom("COUNT").Number((ulong)numbers.Count);
+        if (command.Partial is { } partial)
+        {
+            // RFC 9394 §3.1: the window of the result in sort order, NIL when it holds no match.
+            e.Atom("PARTIAL").BeginList().Atom(partial.ToString());
+            e.Atom(window.Length == 0 ? "NIL" : InSortOrder(numbers.GetRange(window.Start, window.Length)));
+            e.EndList();
+        }
         e.End();
+        if (options.HasFlag(SearchReturnOptions.Update))
+            session.SearchContexts.Register(session, command.Tag, command.Uid, command.Partial is not null, command.Search, command.Charset,
+                command.Criteria, returned, sorted.Select(m => m.Uid)); // RFC 5267 §4: CONTEXT=SORT
         return ImapCompletion.Ok("SORT completed");
     }
 

@@ -48,8 +48,8 @@ internal static class StoreHandler
                 var seq = selected.SequenceOf(meta.Uid);
                 if (seq == 0)
                     continue;
-                var w = session.Writer.BeginUntagged().Number((ulong)seq).Atom("FETCH").BeginList();
-                if (command.Uid)
+                var w = UidOnly.BeginFetch(session.Writer, session.UidOnlyEnabled, seq, meta.Uid);
+                if (command.Uid && !session.UidOnlyEnabled)
                     w.Atom("UID").Number(meta.Uid);
                 if (!command.Silent)
                     w.Atom("FLAGS").FlagList(meta.Flags, meta.Keywords, selected.IsRecent(meta.Uid));

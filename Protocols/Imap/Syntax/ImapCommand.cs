@@ -182,10 +182,14 @@ public sealed record StatusCommand(string Tag, string Mailbox, ValueList<StatusI
 /// <param name="Utf8">True when sent as <c>UTF8 (literal8)</c> (RFC 6855 §4): allowed only after ENABLE UTF8=ACCEPT.</param>
 public sealed record AppendMessage(ValueList<string> Flags, DateTimeOffset? InternalDate, ReadOnlyMemory<byte> Content, bool Binary, bool Utf8 = false)
 {
+    /// <summary>The CATENATE parts (RFC 4469 §5) the message is built from, in order; null for a plain literal
+    /// (then <see cref="Content"/> is the message).</summary>
+    public ValueList<CatenatePart>? Catenate { get; init; }
+
     /// <inheritdoc />
     public bool Equals(AppendMessage? other) =>
         other is not null && Flags.Equals(other.Flags) && InternalDate == other.InternalDate && Binary == other.Binary &&
-        Utf8 == other.Utf8 && Content.Span.SequenceEqual(other.Content.Span);
+        Utf8 == other.Utf8 && Content.Span.SequenceEqual(other.Content.Span) && Equals(Catenate, other.Catenate);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Flags, InternalDate, Content.Length, Binary);
@@ -199,8 +203,35 @@ public sealed record AppendMessage(ValueList<string> Flags, DateTimeOffset? Inte
     }
 }
 
+/// <summary>One part of a CATENATE message (RFC 4469 §5): literal text, or an IMAP URL (RFC 5092) of a message or
+/// part whose octets are copied in.</summary>
+public abstract record CatenatePart
+{
+    private CatenatePart() { }
+
+    /// <summary><c>TEXT literal</c> (or literal8 with BINARY, RFC 3516 §4.4): octets taken as they are.</summary>
+    public sealed record Text(ReadOnlyMemory<byte> Content, bool Binary) : CatenatePart
+    {
+        /// <inheritdoc />
+        public bool Equals(Text? other) => other is not null && Binary == other.Binary && Content.Span.SequenceEqual(other.Content.Span);
+
+        /// <inheritdoc />
+        public override int GetHashCode() => HashCode.Combine(Content.Length, Binary);
+    }
+
+    /// <summary><c>URL astring</c>: an absolute or relative IMAP URL (RFC 5092) naming a message or a part of one.</summary>
+    public sealed record Url(string Value) : CatenatePart;
+}
+
 /// <summary>APPEND (RFC 9051 §6.3.12), MULTIAPPEND (RFC 3502) when <paramref name="Messages"/> has several entries.</summary>
 public sealed record AppendCommand(string Tag, string Mailbox, ValueList<AppendMessage> Messages) : ImapCommand(Tag);
+
+/// <summary>
+/// REPLACE or UID REPLACE (RFC 8508 §3): <paramref name="Message"/> is appended to <paramref name="Mailbox"/> and the
+/// message <paramref name="Number"/> (a sequence number, or a UID when <paramref name="Uid"/>; null for <c>*</c>) of
+/// the selected mailbox is expunged, both or neither.
+/// </summary>
+public sealed record ReplaceCommand(string Tag, bool Uid, uint? Number, string Mailbox, AppendMessage Message) : ImapCommand(Tag);
 
 /// <summary>IDLE (RFC 9051 §6.3.13); the session reads the DONE line itself.</summary>
 public sealed record IdleCommand(string Tag) : ImapCommand(Tag);
@@ -262,6 +293,46 @@ public enum SearchReturnOptions
     Count = 8,
     /// <summary>SAVE (RFC 5182).</summary>
     Save = 16,
+    /// <summary>PARTIAL (RFC 9394): the range is <see cref="SearchCommand.Partial"/> / <see cref="SortCommand.Partial"/>.</summary>
+    Partial = 32,
+    /// <summary>UPDATE (RFC 5267 §4.1): keep the result current with ADDTO / REMOVEFROM until CANCELUPDATE.</summary>
+    Update = 64,
+    /// <summary>CONTEXT (RFC 5267 §4.2): a hint that the client may ask for more of the result; no effect on the reply.</summary>
+    Context = 128,
+}
+
+/// <summary>
+/// A PARTIAL range (RFC 9394 §3.1): positions in the result, 1-based, <see cref="Low"/> ≤ <see cref="High"/>; counted
+/// from the end (-1 is the last) when <see cref="FromEnd"/>. Written back as <c>low:high</c> or <c>-low:-high</c>.
+/// </summary>
+public sealed record PartialRange(bool FromEnd, uint Low, uint High)
+{
+    /// <summary>The range as the client wrote it, ends in either order.</summary>
+    public static PartialRange Of(bool fromEnd, uint first, uint last) => new(fromEnd, Math.Min(first, last), Math.Max(first, last));
+
+    /// <summary>The 0-based start and the count of the positions this range takes from a result of <paramref name="count"/>.</summary>
+    public (int Start, int Length) Window(int count)
+    {
+        long start, end; // inclusive, 0-based
+        if (FromEnd)
+        {
+            start = count - (long)High;
+            end = count - (long)Low;
+        }
+        else
+        {
+            start = Low - 1L;
+            end = High - 1L;
+        }
+        start = Math.Max(start, 0);
+        end = Math.Min(end, count - 1L);
+        return end < start ? (0, 0) : ((int)start, (int)(end - start + 1));
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => FromEnd
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{Low}:-{High}")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Low}:{High}");
 }
 
 /// <summary>
@@ -270,11 +341,19 @@ public enum SearchReturnOptions
 /// <paramref name="Criteria"/> were decoded with it when it is UTF-8, US-ASCII or ISO-8859-1, and as Latin-1 (octet
 /// preserving) otherwise, so the behaviour layer can answer <c>NO [BADCHARSET]</c> or re-decode.
 /// </summary>
-public sealed record SearchCommand(string Tag, bool Uid, string? Charset, SearchKey Criteria, SearchReturnOptions? Return) : ImapCommand(Tag);
+public sealed record SearchCommand(string Tag, bool Uid, string? Charset, SearchKey Criteria, SearchReturnOptions? Return) : ImapCommand(Tag)
+{
+    /// <summary>The PARTIAL range (RFC 9394) when <see cref="SearchReturnOptions.Partial"/> is given.</summary>
+    public PartialRange? Partial { get; init; }
+}
 
 /// <summary>FETCH or UID FETCH (RFC 9051 §6.4.5) with CHANGEDSINCE / VANISHED modifiers (RFC 7162 §3.1.4, §3.2.6).
 /// Macros ALL/FAST/FULL are expanded into their items.</summary>
-public sealed record FetchCommand(string Tag, bool Uid, SequenceSet Set, ValueList<FetchItem> Items, ulong? ChangedSince, bool Vanished) : ImapCommand(Tag);
+public sealed record FetchCommand(string Tag, bool Uid, SequenceSet Set, ValueList<FetchItem> Items, ulong? ChangedSince, bool Vanished) : ImapCommand(Tag)
+{
+    /// <summary>The PARTIAL modifier (RFC 9394 §3.2): only this window of the messages the set names, in UID order.</summary>
+    public PartialRange? Partial { get; init; }
+}
 
 /// <summary>How STORE changes flags (RFC 9051 §6.4.6).</summary>
 public enum StoreMode
@@ -295,6 +374,37 @@ public sealed record CopyCommand(string Tag, bool Uid, SequenceSet Set, string M
 
 /// <summary>MOVE or UID MOVE (RFC 9051 §6.4.8, RFC 6851).</summary>
 public sealed record MoveCommand(string Tag, bool Uid, SequenceSet Set, string Mailbox) : ImapCommand(Tag);
+
+/// <summary>GETMETADATA DEPTH (RFC 5464 §4.2.2).</summary>
+public enum MetadataDepth
+{
+    /// <summary>0: the entries named only.</summary>
+    Zero,
+    /// <summary>1: and their direct children.</summary>
+    One,
+    /// <summary>infinity: and every entry below them.</summary>
+    Infinity,
+}
+
+/// <summary>GETMETADATA (RFC 5464 §4.2); <paramref name="Mailbox"/> "" names the server entries.</summary>
+public sealed record GetMetadataCommand(string Tag, string Mailbox, ValueList<string> Entries, long? MaxSize, MetadataDepth Depth) : ImapCommand(Tag);
+
+/// <summary>One entry of SETMETADATA: its value, or null (NIL) to remove it (RFC 5464 §4.3).</summary>
+public sealed record MetadataEntry(string Name, byte[]? Value)
+{
+    /// <inheritdoc />
+    public bool Equals(MetadataEntry? other) =>
+        other is not null && Name == other.Name && (Value is null ? other.Value is null : other.Value is not null && Value.AsSpan().SequenceEqual(other.Value));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Name, Value?.Length);
+}
+
+/// <summary>SETMETADATA (RFC 5464 §4.3); <paramref name="Mailbox"/> "" names the server entries.</summary>
+public sealed record SetMetadataCommand(string Tag, string Mailbox, ValueList<MetadataEntry> Entries) : ImapCommand(Tag);
+
+/// <summary>CANCELUPDATE (RFC 5267 §4.3): stop updating the search results of these command tags.</summary>
+public sealed record CancelUpdateCommand(string Tag, ValueList<string> Tags) : ImapCommand(Tag);
 
 /// <summary>A SORT key (RFC 5256 §3), optionally reversed.</summary>
 public sealed record SortCriterion(SortKey Key, bool Reverse);
@@ -323,7 +433,11 @@ public enum SortKey
 }
 
 /// <summary>SORT or UID SORT (RFC 5256 §3); charset is mandatory; <paramref name="Return"/> is set for ESORT (RFC 5267).</summary>
-public sealed record SortCommand(string Tag, bool Uid, ValueList<SortCriterion> Criteria, string Charset, SearchKey Search, SearchReturnOptions? Return) : ImapCommand(Tag);
+public sealed record SortCommand(string Tag, bool Uid, ValueList<SortCriterion> Criteria, string Charset, SearchKey Search, SearchReturnOptions? Return) : ImapCommand(Tag)
+{
+    /// <summary>The PARTIAL range (RFC 9394) when <see cref="SearchReturnOptions.Partial"/> is given: positions in sort order.</summary>
+    public PartialRange? Partial { get; init; }
+}
 
 /// <summary>THREAD or UID THREAD (RFC 5256 §3); algorithm upper-cased (ORDEREDSUBJECT, REFERENCES, ...).</summary>
 public sealed record ThreadCommand(string Tag, bool Uid, string Algorithm, string Charset, SearchKey Search) : ImapCommand(Tag);

@@ -54,6 +54,24 @@ public static class ImapCommandParser
     public static ParseResult Parse(string command, ImapSyntaxLimits? limits = null) =>
         Parse(new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes(command)), limits);
 
+    /// <summary>Parses a section-spec (RFC 9051 §9) as written in an IMAP URL's <c>;SECTION=</c> (RFC 5092 §3, already
+    /// percent-decoded): <c>HEADER</c>, <c>1.MIME</c>, <c>2.TEXT</c>, <c>HEADER.FIELDS (TO)</c>; empty for the whole message.</summary>
+    /// <returns>The section, or null when the text is not a section-spec.</returns>
+    public static BodySection? ParseSectionSpec(string text)
+    {
+        try
+        {
+            var reader = new ImapReader(Encoding.UTF8.GetBytes("[" + text + "]"));
+            var section = new CommandParser(reader, "*", ImapSyntaxLimits.Default).ReadSection();
+            reader.ExpectEnd();
+            return section;
+        }
+        catch (ImapSyntaxException)
+        {
+            return null;
+        }
+    }
+
     private sealed class CommandParser(ImapReader r, string tag, ImapSyntaxLimits limits)
     {
         private int _searchDepth;
@@ -81,6 +99,10 @@ public static class ImapCommandParser
             "NAMESPACE" => new NamespaceCommand(tag),
             "STATUS" => Status(),
             "APPEND" => Append(),
+            "REPLACE" => Replace(uid: false),
+            "CANCELUPDATE" => CancelUpdate(),
+            "GETMETADATA" => GetMetadata(),
+            "SETMETADATA" => SetMetadata(),
             "IDLE" => new IdleCommand(tag),
             "CHECK" => new CheckCommand(tag),
             "CLOSE" => new CloseCommand(tag),
@@ -126,6 +148,7 @@ public static class ImapCommandParser
                 "EXPUNGE" => new ExpungeCommand(tag, SpaceThen(r.ReadSequenceSet)),
                 "SORT" => Sort(uid: true),
                 "THREAD" => Thread(uid: true),
+                "REPLACE" => Replace(uid: true), // RFC 8508 §6: uid-replace = "UID" SP replace
                 _ => throw new ImapSyntaxException($"UID cannot prefix {name}"),
             };
         }
@@ -391,7 +414,7 @@ public static class ImapCommandParser
         });
 
         // RFC 9051 §9 append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal;
-        // RFC 3502 §6: 1*append-message; RFC 3516 §6: literal8 for binary content.
+        // RFC 3502 §6: 1*append-message; RFC 3516 §6: literal8 for binary content; RFC 4469 §5: CATENATE.
         private AppendCommand Append()
         {
             r.ExpectSpace();
@@ -399,38 +422,7 @@ public static class ImapCommandParser
             var messages = new List<AppendMessage>();
             while (r.TryConsume((byte)' '))
             {
-                var flags = ValueList<string>.Empty;
-                DateTimeOffset? date = null;
-                if (r.Peek() == '(')
-                {
-                    flags = r.ReadFlagList();
-                    r.ExpectSpace();
-                }
-                if (r.Peek() == '"')
-                {
-                    date = r.ReadDateTime();
-                    r.ExpectSpace();
-                }
-                if (r.TryConsumeKeyword("UTF8"))
-                {
-                    // RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")".
-                    r.ExpectSpace();
-                    r.Expect((byte)'(', "'('");
-                    if (r.Peek() != '~')
-                    {
-                        throw r.Error("Expected literal8 after UTF8 (");
-                    }
-                    var utf8Content = r.ReadStringBytes(allowLiteral8: true, out _);
-                    r.Expect((byte)')', "')'");
-                    messages.Add(new AppendMessage(flags, date, utf8Content, Binary: false, Utf8: true));
-                    continue;
-                }
-                if (r.Peek() is not ('{' or '~'))
-                {
-                    throw r.Error("Expected literal message data");
-                }
-                var content = r.ReadStringBytes(allowLiteral8: true, out var binary);
-                messages.Add(new AppendMessage(flags, date, content, binary));
+                messages.Add(ReadAppendMessage());
             }
             if (messages.Count == 0)
             {
@@ -439,11 +431,153 @@ public static class ImapCommandParser
             return new AppendCommand(tag, mailbox, ValueList<AppendMessage>.Wrap(messages));
         }
 
+        // RFC 5464 §5: getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries;
+        // getmetadata-option = "MAXSIZE" SP number / "DEPTH" SP ("0" / "1" / "infinity");
+        // entries = entry / "(" entry *(SP entry) ")"; entry = astring.
+        private GetMetadataCommand GetMetadata()
+        {
+            r.ExpectSpace();
+            long? maxSize = null;
+            var depth = MetadataDepth.Zero;
+            if (r.Peek() == '(')
+            {
+                var seen = new HashSet<string>();
+                r.ReadParenthesized(x =>
+                {
+                    var option = x.ReadKeyword();
+                    if (!seen.Add(option))
+                        throw new ImapSyntaxException($"{option} given twice");
+                    x.ExpectSpace();
+                    switch (option)
+                    {
+                        case "MAXSIZE":
+                            maxSize = x.ReadNumber64();
+                            break;
+                        case "DEPTH":
+                            depth = x.ReadAtom().ToUpperInvariant() switch
+                            {
+                                "0" => MetadataDepth.Zero,
+                                "1" => MetadataDepth.One,
+                                "INFINITY" => MetadataDepth.Infinity,
+                                _ => throw new ImapSyntaxException("DEPTH is 0, 1 or infinity"),
+                            };
+                            break;
+                        default:
+                            throw new ImapSyntaxException($"Unknown GETMETADATA option {option}");
+                    }
+                    return option;
+                });
+                r.ExpectSpace();
+            }
+            var mailbox = r.ReadMailbox();
+            r.ExpectSpace();
+            var entries = r.Peek() == '(' ? r.ReadParenthesized(x => x.ReadAString()) : ValueList.Of(r.ReadAString());
+            return new GetMetadataCommand(tag, mailbox, entries, maxSize, depth);
+        }
+
+        // RFC 5464 §5: setmetadata = "SETMETADATA" SP mailbox SP "(" entry-value *(SP entry-value) ")";
+        // entry-value = entry SP value; value = nstring / literal8.
+        private SetMetadataCommand SetMetadata()
+        {
+            r.ExpectSpace();
+            var mailbox = r.ReadMailbox();
+            r.ExpectSpace();
+            var entries = r.ReadParenthesized(x =>
+            {
+                var name = x.ReadAString();
+                x.ExpectSpace();
+                // An atom is taken as well (MailKit sends one for a one-word value): astring is a superset of the grammar.
+                var value = x.TryConsumeKeyword("NIL") ? null
+                    : x.Peek() == '~' ? x.ReadStringBytes(allowLiteral8: true).ToArray() : x.ReadAStringBytes().ToArray();
+                return new MetadataEntry(name, value);
+            });
+            return new SetMetadataCommand(tag, mailbox, entries);
+        }
+
+        // RFC 5267 §6: cancelupdate = "CANCELUPDATE" 1*(SP quoted); we take any string.
+        private CancelUpdateCommand CancelUpdate()
+        {
+            var tags = new List<string>();
+            while (r.TryConsume((byte)' '))
+                tags.Add(r.ReadString());
+            if (tags.Count == 0)
+                throw r.Error("Expected SP and a tag");
+            return new CancelUpdateCommand(tag, ValueList<string>.Wrap(tags));
+        }
+
+        // RFC 8508 §6: replace = "REPLACE" SP seq-number SP mailbox append-message; seq-number = nz-number / "*".
+        private ReplaceCommand Replace(bool uid)
+        {
+            r.ExpectSpace();
+            uint? number = r.TryConsume((byte)'*') ? null : r.ReadNzNumber();
+            r.ExpectSpace();
+            var mailbox = r.ReadMailbox();
+            r.ExpectSpace();
+            return new ReplaceCommand(tag, uid, number, mailbox, ReadAppendMessage());
+        }
+
+        // append-message = [flag-list SP] [date-time SP] (literal / literal8 / utf8-literal / catenate), the
+        // leading SP already read.
+        private AppendMessage ReadAppendMessage()
+        {
+            var flags = ValueList<string>.Empty;
+            DateTimeOffset? date = null;
+            if (r.Peek() == '(')
+            {
+                flags = r.ReadFlagList();
+                r.ExpectSpace();
+            }
+            if (r.Peek() == '"')
+            {
+                date = r.ReadDateTime();
+                r.ExpectSpace();
+            }
+            if (r.TryConsumeKeyword("UTF8"))
+            {
+                // RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")".
+                r.ExpectSpace();
+                r.Expect((byte)'(', "'('");
+                if (r.Peek() != '~')
+                {
+                    throw r.Error("Expected literal8 after UTF8 (");
+                }
+                var utf8Content = r.ReadStringBytes(allowLiteral8: true, out _);
+                r.Expect((byte)')', "')'");
+                return new AppendMessage(flags, date, utf8Content, Binary: false, Utf8: true);
+            }
+            if (r.TryConsumeKeyword("CATENATE"))
+            {
+                // RFC 4469 §5: catenate = "CATENATE" SP "(" cat-part *(SP cat-part) ")";
+                // cat-part = text-literal / url; text-literal = "TEXT" SP literal; url = "URL" SP astring.
+                // RFC 3516 §4.4: with BINARY the TEXT part may be a literal8.
+                r.ExpectSpace();
+                var parts = r.ReadParenthesized<CatenatePart>(x =>
+                {
+                    var kind = x.ReadKeyword();
+                    x.ExpectSpace();
+                    return kind switch
+                    {
+                        "TEXT" when x.Peek() is '{' or '~' => new CatenatePart.Text(x.ReadStringBytes(allowLiteral8: true, out var binary), binary),
+                        "TEXT" => throw x.Error("Expected a literal after TEXT"),
+                        "URL" => new CatenatePart.Url(x.ReadAString()),
+                        _ => throw new ImapSyntaxException($"Unknown CATENATE part {kind}"),
+                    };
+                });
+                return new AppendMessage(flags, date, ReadOnlyMemory<byte>.Empty, Binary: false) { Catenate = parts };
+            }
+            if (r.Peek() is not ('{' or '~'))
+            {
+                throw r.Error("Expected literal message data");
+            }
+            var content = r.ReadStringBytes(allowLiteral8: true, out var isBinary);
+            return new AppendMessage(flags, date, content, isBinary);
+        }
+
         // --- SEARCH (RFC 9051 §6.4.4, grammar §9) ---
 
         private SearchCommand Search(bool uid)
         {
-            var ret = ReadSearchReturnOptions();
+            var (ret, partial) = ReadSearchReturnOptions();
             r.ExpectSpace();
             string? charset = null;
             if (r.TryConsumeKeyword("CHARSET"))
@@ -453,21 +587,34 @@ public static class ImapCommandParser
                 r.ExpectSpace();
             }
             var criteria = ReadSearchKeys(charset);
-            return new SearchCommand(tag, uid, charset, criteria, ret);
+            return new SearchCommand(tag, uid, charset, criteria, ret) { Partial = partial };
         }
 
-        // RFC 9051 §9: search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")".
-        private SearchReturnOptions? ReadSearchReturnOptions()
+        // RFC 9051 §9: search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")";
+        // RFC 9394 §5: search-return-opt =/ "PARTIAL" SP partial-range; RFC 5267 §6: "UPDATE" / "CONTEXT".
+        private (SearchReturnOptions? Options, PartialRange? Partial) ReadSearchReturnOptions()
         {
             var save = r.Position;
             if (!(r.TryConsume((byte)' ') && r.TryConsumeKeyword("RETURN")))
             {
                 r.Seek(save);
-                return null;
+                return (null, null);
             }
             r.ExpectSpace();
             var options = SearchReturnOptions.None;
-            foreach (var option in r.ReadParenthesized(x => x.ReadKeyword(), allowEmpty: true))
+            PartialRange? partial = null;
+            foreach (var option in r.ReadParenthesized(x =>
+                     {
+                         var keyword = x.ReadKeyword();
+                         if (keyword == "PARTIAL")
+                         {
+                             if (partial is not null)
+                                 throw new ImapSyntaxException("PARTIAL given twice");
+                             x.ExpectSpace();
+                             partial = ReadPartialRange();
+                         }
+                         return keyword;
+                     }, allowEmpty: true))
             {
                 options |= option switch
                 {
@@ -476,10 +623,31 @@ public static class ImapCommandParser
                     "ALL" => SearchReturnOptions.All,
                     "COUNT" => SearchReturnOptions.Count,
                     "SAVE" => SearchReturnOptions.Save,
+                    "PARTIAL" => SearchReturnOptions.Partial,
+                    "UPDATE" => SearchReturnOptions.Update,
+                    "CONTEXT" => SearchReturnOptions.Context,
                     _ => throw new ImapSyntaxException($"Unknown search return option {option}"),
                 };
             }
-            return options;
+            // RFC 9394 §3.1: PARTIAL and ALL are mutually exclusive.
+            if (options.HasFlag(SearchReturnOptions.Partial) && options.HasFlag(SearchReturnOptions.All))
+                throw new ImapSyntaxException("PARTIAL and ALL cannot be combined");
+            return (options, partial);
+        }
+
+        // RFC 9394 §5: partial-range = partial-range-first / partial-range-last;
+        // partial-range-first = nz-number ":" nz-number; partial-range-last = MINUS nz-number ":" MINUS nz-number.
+        private PartialRange ReadPartialRange()
+        {
+            var negative = r.TryConsume((byte)'-');
+            var first = r.ReadNzNumber();
+            r.Expect((byte)':', "':'");
+            if (negative)
+                r.Expect((byte)'-', "'-' (both ends of a range counted from the end)");
+            else if (r.Peek() == '-')
+                throw r.Error("Both ends of a PARTIAL range must have the same sign");
+            var last = r.ReadNzNumber();
+            return PartialRange.Of(negative, first, last);
         }
 
         private string ReadCharset()
@@ -652,6 +820,7 @@ public static class ImapCommandParser
             }
             ulong? changedSince = null;
             var vanished = false;
+            PartialRange? partial = null;
             if (r.TryConsume((byte)' '))
             {
                 // RFC 7162 §7: fetch-modifier = "CHANGEDSINCE" SP mod-sequence-value / "VANISHED".
@@ -667,6 +836,9 @@ public static class ImapCommandParser
                         case "VANISHED" when !vanished:
                             vanished = true;
                             break;
+                        case "PARTIAL" when partial is null:
+                            partial = SpaceThen(ReadPartialRange); // RFC 9394 §3.2: fetch-modifier =/ "PARTIAL" SP partial-range
+                            break;
                         default:
                             throw new ImapSyntaxException($"Unknown or repeated FETCH modifier {modifier}");
                     }
@@ -679,7 +851,7 @@ public static class ImapCommandParser
             {
                 throw new ImapSyntaxException("VANISHED requires UID FETCH with CHANGEDSINCE");
             }
-            return new FetchCommand(tag, uid, set, items, changedSince, vanished);
+            return new FetchCommand(tag, uid, set, items, changedSince, vanished) { Partial = partial };
         }
 
         private ValueList<FetchItem>? TryReadMacro()
@@ -764,7 +936,7 @@ public static class ImapCommandParser
         }
 
         // RFC 9051 §9: section = "[" [section-spec] "]"; section-spec = section-msgtext / (section-part ["." section-text]).
-        private BodySection ReadSection()
+        internal BodySection ReadSection()
         {
             r.Expect((byte)'[', "'['");
             if (r.TryConsume((byte)']'))
@@ -922,7 +1094,7 @@ public static class ImapCommandParser
 
         private SortCommand Sort(bool uid)
         {
-            var ret = ReadSearchReturnOptions(); // RFC 5267 §3.2 ESORT
+            var (ret, partial) = ReadSearchReturnOptions(); // RFC 5267 §3.2 ESORT, RFC 9394 PARTIAL
             r.ExpectSpace();
             var criteria = r.ReadParenthesized(x =>
             {
@@ -950,7 +1122,7 @@ public static class ImapCommandParser
             r.ExpectSpace();
             var charset = ReadCharset();
             r.ExpectSpace();
-            return new SortCommand(tag, uid, criteria, charset, ReadSearchKeys(charset), ret);
+            return new SortCommand(tag, uid, criteria, charset, ReadSearchKeys(charset), ret) { Partial = partial };
         }
 
         private ThreadCommand Thread(bool uid)

@@ -93,6 +93,25 @@ public abstract record ResponseCode
     public static ResponseCode UseAttribute { get; } = new Simple("USEATTR");
     /// <summary>NOTSAVED: SEARCH SAVE did not save a result (RFC 5182 §2.4).</summary>
     public static ResponseCode NotSaved { get; } = new Simple("NOTSAVED");
+    /// <summary>METADATA LONGENTRIES n / MAXSIZE n / TOOMANY / NOPRIVATE (RFC 5464 §4.2.1, §4.3).</summary>
+    public sealed record Metadata(string Kind, long? Value = null) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w)
+        {
+            w.Atom("METADATA").Atom(Kind);
+            if (Value is { } value)
+                w.Number((ulong)value);
+        }
+    }
+
+    /// <summary>NOUPDATE "tag": the server will not keep that search result updated (RFC 5267 §4.3).</summary>
+    public sealed record NoUpdate(string Tag) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w) => w.Atom("NOUPDATE").String(Tag);
+    }
+
+    /// <summary>UIDREQUIRED: a command used message sequence numbers after ENABLE UIDONLY (RFC 9586 §3.2).</summary>
+    public static ResponseCode UidRequired { get; } = new Simple("UIDREQUIRED");
 
     /// <summary>CAPABILITY list (RFC 9051 §7.1).</summary>
     public sealed record Capabilities(ValueList<string> Names) : ResponseCode
@@ -183,5 +202,23 @@ public abstract record ResponseCode
     public sealed record ModifiedSince(ResolvedSequenceSet Set) : ResponseCode
     {
         internal override void WriteTo(ImapResponseWriter w) => w.Atom("MODIFIED").Atom(Set.ToString());
+    }
+
+    /// <summary>BADURL: the first CATENATE URL that could not be used (RFC 4469 §3, §5: the url-resp-text is the bare
+    /// URL, RFC 4469 erratum 4046). Characters a resp-text cannot carry (controls, non-ASCII, "]") are percent-encoded.</summary>
+    public sealed record BadUrl(string Url) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w)
+        {
+            var text = new System.Text.StringBuilder(Url.Length);
+            foreach (var b in System.Text.Encoding.UTF8.GetBytes(Url))
+            {
+                if (b is < 0x21 or > 0x7E || b == (byte)']')
+                    text.Append('%').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+                else
+                    text.Append((char)b);
+            }
+            w.Atom("BADURL").Atom(text.ToString());
+        }
     }
 }

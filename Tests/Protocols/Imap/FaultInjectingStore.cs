@@ -71,5 +71,8 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task<IReadOnlyList<MailboxKeyRotationResult>> ResumeMailboxKeyRotationsAsync(string organizationId, IProgress<MailboxKeyRotationProgress>? progress, CancellationToken ct) => inner.ResumeMailboxKeyRotationsAsync(organizationId, progress, ct);
     public IReadOnlyList<string> MailboxKeyRotationsPending(string organizationId) => inner.MailboxKeyRotationsPending(organizationId);
     public Task<DeleteMailboxResult?> DeleteMailboxAsync(string organizationId, string owner, CancellationToken ct) => inner.DeleteMailboxAsync(organizationId, owner, ct);
+    public IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId) => inner.ReadMetadata(mailboxId, folderId);
+    public Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries, CancellationToken ct) { Check(nameof(SetMetadataAsync)); return inner.SetMetadataAsync(mailboxId, folderId, entries, maxEntries, ct); }
+    public Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid, CancellationToken ct) { Check(nameof(ReplaceAsync)); return inner.ReplaceAsync(mailboxId, folderName, message, replacedFolderId, replacedUid, ct); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }

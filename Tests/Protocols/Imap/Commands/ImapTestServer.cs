@@ -33,6 +33,9 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
     }
 
     public MailStore Store { get; }
+
+    /// <summary>The store's data directory (to look at what is on disk).</summary>
+    public string DataDirectory => _directory;
     public ImapListener Listener { get; }
     public MailDirectory Current { get; private set; }
 

@@ -1,0 +1,111 @@
+using System.Security.Cryptography;
+using LiteDB;
+using MailServer.Storage.Crypto;
+using JsonSerializer = System.Text.Json.JsonSerializer;
+using M = MailServer.Storage.Schema.MailboxFields;
+
+namespace MailServer.Storage;
+
+/// <summary>Too many annotations for one mailbox or folder (IMAP METADATA, RFC 5464 §4.3: NO [METADATA TOOMANY]);
+/// nothing was changed.</summary>
+public sealed class MetadataLimitException(int limit) : Exception($"At most {limit} annotations are kept per mailbox or folder.")
+{
+    /// <summary>The number of entries allowed.</summary>
+    public int Limit { get; } = limit;
+}
+
+// Annotations (IMAP METADATA, RFC 5464): one sealed JSON map on the mailbox document, encrypted under the mailbox key
+// like the folder names and subscriptions (and re-sealed by a mailbox key rotation). Scopes: "" for the server
+// entries of this user, a folder id for a folder's (kept across RENAME; a deleted folder's scope is dropped at the next
+// write and never read). Entry names are stored lower-cased (they are case-insensitive, RFC 5464 §3.2).
+public sealed partial class MailStore
+{
+    /// <summary>The sealed annotation map of one mailbox holds at most this many octets of JSON (the mailbox document
+    /// must stay small: it is read at every login).</summary>
+    public const int MaxMetadataBytes = 1024 * 1024;
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId)
+    {
+        try
+        {
+            return ReadMetadataOnce(mailboxId, folderId);
+        }
+        catch (CryptographicException)
+        {
+            return ReadMetadataOnce(mailboxId, folderId); // a mailbox key rotation re-sealed the map between our reads
+        }
+    }
+
+    private Dictionary<string, byte[]> ReadMetadataOnce(string mailboxId, string? folderId)
+    {
+        var mailbox = Collection(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+        if (folderId is not null && !FolderExists(folderId))
+            return new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var key = MailboxKey(mailbox);
+        try
+        {
+            return OpenMetadata(key, mailbox).GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
+        CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => SetMetadataOnceAsync(mailboxId, folderId, entries, maxEntries, cancellationToken));
+
+    private async Task<bool> SetMetadataOnceAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        using var keys = FolderKeys.For(this, mailboxId);
+        var mailboxKey = keys.MailboxKey;
+        return await RunOnWriter(ctx =>
+        {
+            var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+            RequireCurrentKeyGeneration(mailbox, keys.Generation);
+            if (folderId is not null && ctx.Read(Schema.Folders).FindById(folderId) is null)
+                throw new KeyNotFoundException($"No folder {folderId}.");
+            var scopes = OpenMetadata(mailboxKey, mailbox);
+            // Scopes of folders deleted since the last write go now.
+            foreach (var gone in scopes.Keys.Where(s => s.Length > 0 && ctx.Read(Schema.Folders).FindById(s) is null).ToList())
+                scopes.Remove(gone);
+            var scope = scopes.GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            foreach (var (name, value) in entries)
+            {
+                if (value is null)
+                    scope.Remove(name.ToLowerInvariant());
+                else
+                    scope[name.ToLowerInvariant()] = value;
+            }
+            if (scope.Count > maxEntries)
+                throw new MetadataLimitException(maxEntries); // before any write: nothing to roll back
+            if (scope.Count == 0)
+                scopes.Remove(folderId ?? "");
+            else
+                scopes[folderId ?? ""] = scope;
+            if (JsonSerializer.SerializeToUtf8Bytes(scopes).Length > MaxMetadataBytes)
+                throw new MetadataLimitException(maxEntries);
+            mailbox[M.MetadataSealed] = scopes.Count == 0 ? BsonValue.Null : SealMetadata(mailboxKey, mailboxId, scopes);
+            ctx.Update(Schema.Mailboxes, mailbox);
+            return true;
+        }, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Dictionary<string, Dictionary<string, byte[]>> OpenMetadata(byte[] mailboxKey, BsonDocument mailbox)
+    {
+        var sealedMap = mailbox[M.MetadataSealed];
+        if (sealedMap.IsNull)
+            return new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
+        var json = Aead.Open(mailboxKey, sealedMap.AsBinary, Aead.Utf8("metadata/" + mailbox["_id"].AsString));
+        var map = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, byte[]>>>(json) ?? [];
+        return map.ToDictionary(p => p.Key, p => new Dictionary<string, byte[]>(p.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
+    private static byte[] SealMetadata(byte[] mailboxKey, string mailboxId, Dictionary<string, Dictionary<string, byte[]>> scopes) =>
+        Aead.Seal(mailboxKey, JsonSerializer.SerializeToUtf8Bytes(scopes), Aead.Utf8("metadata/" + mailboxId));
+}
