@@ -291,7 +291,8 @@ public sealed partial class MailStore : ISearchIndexStore
     {
         await RunOnWriter(ctx =>
         {
-            ctx.DeleteMany(Schema.SearchIndex, BsonExpression.Create("true"));
+            foreach (var id in ctx.Read(Schema.SearchIndex).Query().Select(BsonExpression.Create("$._id")).ToDocuments().Select(d => d["_id"]).ToList())
+                ctx.Delete(Schema.SearchIndex, id);
             ctx.AfterCommit.Add(() =>
             {
                 if (Directory.Exists(SearchRoot))
@@ -299,6 +300,91 @@ public sealed partial class MailStore : ISearchIndexStore
             });
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Step 2 of a mailbox key rotation: every folder index of the mailbox still sealed under an older generation is
+    /// re-sealed under <paramref name="generation"/> (new segment files, swapped in one commit per folder, the old files
+    /// deleted after it). An index that does not open, or that the indexer changed meanwhile three times over, is dropped:
+    /// the indexer rebuilds it from the messages.
+    /// </summary>
+    private async Task ResealSearchIndexesAsync(string mailboxId, int generation, CancellationToken cancellationToken)
+    {
+        var indexes = Collection(Schema.SearchIndex).Find(Schema.Equal(S.MailboxId, mailboxId)).Where(d => d[S.KeyGeneration].AsInt32 != generation).ToList();
+        foreach (var document in indexes)
+        {
+            var folderId = document["_id"].AsString;
+            for (var attempt = 0; ; attempt++)
+            {
+                var current = Collection(Schema.SearchIndex).FindById(folderId);
+                if (current is null || current[S.KeyGeneration].AsInt32 == generation)
+                    break;
+                var state = ToSearchIndexState(current, generation);
+                var written = new List<(string OldId, string NewId, string Path, long Bytes)>();
+                var mailboxKey = MailboxKey(mailboxId, generation);
+                var indexKey = KeyHierarchy.SearchIndexKey(mailboxKey, mailboxId);
+                var opened = true;
+                try
+                {
+                    foreach (var segment in state.Segments)
+                    {
+                        byte[] plaintext;
+                        try
+                        {
+                            plaintext = OpenSearchSegment(state, segment.SegmentId);
+                        }
+                        catch (Exception ex) when (ex is CryptographicException or IOException)
+                        {
+                            opened = false;
+                            break;
+                        }
+                        var newId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+                        var sealedSegment = Aead.Seal(indexKey, plaintext, SegmentContext(mailboxId, folderId, newId, generation));
+                        CryptographicOperations.ZeroMemory(plaintext);
+                        written.Add((segment.SegmentId, newId, WriteSegmentFile(folderId, newId, sealedSegment), sealedSegment.Length + SegmentMagic.Length + 1));
+                    }
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(mailboxKey);
+                    CryptographicOperations.ZeroMemory(indexKey);
+                }
+                var version = state.Version;
+                var swapped = await RunOnWriter(ctx =>
+                {
+                    var d = ctx.Read(Schema.SearchIndex).FindById(folderId);
+                    if (d is null || d[S.Version].AsInt64 != version)
+                        return false;
+                    var old = d[S.Segments].AsArray.Select(x => x.AsDocument["id"].AsString).ToList();
+                    if (!opened || attempt >= 3)
+                    {
+                        DeleteSearchIndex(ctx, folderId);
+                        return true;
+                    }
+                    var renamed = written.ToDictionary(w => w.OldId, StringComparer.Ordinal);
+                    foreach (var segment in d[S.Segments].AsArray.Select(x => x.AsDocument))
+                    {
+                        var w = renamed[segment["id"].AsString];
+                        segment["id"] = w.NewId;
+                        segment["bytes"] = w.Bytes;
+                    }
+                    d[S.KeyGeneration] = generation;
+                    d[S.Version] = version + 1;
+                    ctx.Update(Schema.SearchIndex, d);
+                    ctx.AfterCommit.Add(() =>
+                    {
+                        foreach (var id in old)
+                            TryDelete(SegmentPath(folderId, id));
+                    });
+                    written.Clear(); // committed: the new files are the index's now
+                    return true;
+                }, written.Select(w => Path.GetDirectoryName(w.Path)!).Distinct().ToList(), cancellationToken).ConfigureAwait(false);
+                foreach (var w in written)
+                    TryDelete(w.Path);
+                if (swapped)
+                    break;
+            }
+        }
     }
 
     /// <summary>On the writer, with a folder's deletion: its index goes in the same commit, its files after it.</summary>
