@@ -49,6 +49,7 @@ internal static class SearchBench
         if (folder.Count < messages)
         {
             var clock = Stopwatch.StartNew();
+            var missing = messages - folder.Count;
             var random = new Random(42 + folder.Count);
             for (var next = folder.Count; next < messages; next += 64)
             {
@@ -56,7 +57,7 @@ internal static class SearchBench
                     .Select(n => (IAppendRequest)new AppendRequest(Message(n, vocabulary, random), MessageFlags.Seen)).ToList();
                 await folder.AppendAsync(batch);
             }
-            Console.WriteLine($"# filled {messages - folder.Count:N0} messages in {clock.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine($"# filled {missing:N0} messages in {clock.Elapsed.TotalSeconds:F1} s");
         }
         await folder.CloseAsync();
         await folder.OpenAsync(FolderAccess.ReadOnly);
