@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 N=${1:-100000}
 shift || true
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet build Server/MailServer.Server.csproj -c Release -nologo -v q >/dev/null
-dotnet build bench/MailServer.Bench.csproj -c Release -nologo -v q >/dev/null
+if [ -z "${SEARCHBENCH_NO_BUILD:-}" ]; then   # SEARCHBENCH_NO_BUILD=1: use the Release builds already there
+  dotnet build Server/MailServer.Server.csproj -c Release -nologo -v q >/dev/null
+  dotnet build bench/MailServer.Bench.csproj -c Release -nologo -v q >/dev/null
+fi
 scratch=$(mktemp -d /tmp/mailserver-searchbench.XXXXXX)
 cp -a "$(dirname "$(ls Server/bin/Release/net*/mailserver.dll | head -1)")" "$scratch/server-bin"
 cp -a "$(dirname "$(ls bench/bin/Release/net*/mailserver-bench.dll | head -1)")" "$scratch/bench-bin"
