@@ -42,9 +42,20 @@ if [ -x /usr/sbin/dovecot ]; then
 fi
 
 results=$(mktemp -d)
-dotnet test Tests/MailServer.Tests.csproj -c Release --no-build --logger "trx;LogFileName=results.trx" \
-  --results-directory "$results" "$@" 2>&1 | tee "$results/out.txt"
-status=${PIPESTATUS[0]}
+# Bounded, whatever a test does: a test running over 10 minutes ends the test host (blame names it), the whole run
+# over 40 minutes is stopped. The output goes to a file, not a pipe: a daemon that a test leaked with the runner's
+# output open cannot hold the run open by keeping a pipe's reader waiting.
+timeout --kill-after=60s 40m dotnet test Tests/MailServer.Tests.csproj -c Release --no-build \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
+  --blame-hang-timeout 10m --blame-hang-dump-type none \
+  --results-directory "$results" "$@" > "$results/out.txt" 2>&1 < /dev/null &
+runner=$!
+tail -n +1 -f --pid="$runner" "$results/out.txt"
+wait "$runner"
+status=$?
+# timeout leads its own process group: whatever the run left behind in it (a daemon a test did not stop) goes too.
+kill -TERM -- -"$runner" 2>/dev/null
+[ "$status" -eq 124 ] && echo "The test run was stopped after 40 minutes."
 
 trx="$results/results.trx"
 if [ -f "$trx" ]; then
@@ -53,5 +64,7 @@ if [ -f "$trx" ]; then
 else
   passed=0; failed=1
 fi
+# A run that ended without a verdict (stopped, or the test host ended by a hang) counts as failed.
+if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
 echo "Tests: ${passed:-0} passed, ${failed:-0} failed"
 [ "$status" -eq 0 ] && [ "${failed:-0}" -eq 0 ]

@@ -2,7 +2,7 @@ namespace MailServer.Storage;
 
 /// <summary>
 /// The stream LiteDB reads and writes its data or log file through, so the store can fsync it
-/// (LiteDB 5.0.21 never does, dependency-pitfalls.md "LiteDB", upstream #2818). A log stream is linked to its
+/// (LiteDB 5.0.21 never does, docs/dependencies.md, "LiteDB", upstream #2818). A log stream is linked to its
 /// data stream: before the log is truncated (a checkpoint has copied it into the data file) the data file is
 /// fsync'd, so a power loss cannot lose pages that are in neither file.
 /// </summary>

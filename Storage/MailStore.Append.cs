@@ -79,7 +79,7 @@ public sealed partial class MailStore
                     stored.Add(copy);
                 }
                 return stored;
-            }, blobs.Select(b => _blobs.DirectoryOf(b.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
+            }, blobs.SelectMany(b => _blobs.SyncPaths(b.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
             committed = true;
             return result;
         }

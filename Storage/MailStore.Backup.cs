@@ -4,7 +4,7 @@ using MailServer.Storage.Blobs;
 namespace MailServer.Storage;
 
 // Online backup: a consistent copy of the database taken at a commit point by the single writer, and the message
-// files it refers to kept on disk until the copy is done (dependency-pitfalls.md "LiteDB": the data file is never
+// files it refers to kept on disk until the copy is done (docs/dependencies.md, "LiteDB": the data file is never
 // copied without its log, and the pair is taken between two commits).
 public sealed partial class MailStore
 {

@@ -72,7 +72,7 @@ public sealed partial class MailStore
             try
             {
                 return await RunOnWriter(ctx => LinkEntries(ctx, resolved.Select(r => (r.Target, r.FolderId)).ToList(), blobId, wrappedKeys, generations, summary, size, internalDate, now),
-                    [_blobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
+                    _blobs.SyncPaths(blobId), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not WriteOutcomeUnknownException)
             {

@@ -48,7 +48,7 @@ public sealed partial class MailStore : IHeldMessageStore
                         [H.Attempts] = held.Attempts,
                     });
                     return true;
-                }, [HeldBlobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
+                }, HeldBlobs.SyncPaths(blobId), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not WriteOutcomeUnknownException)
             {

@@ -126,7 +126,7 @@ public sealed partial class MailStore
                     copies.Add((index, copy));
                 }
                 return copies;
-            }, written.Select(w => _blobs.DirectoryOf(w.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
+            }, written.SelectMany(w => _blobs.SyncPaths(w.BlobId)).Distinct(StringComparer.Ordinal).ToList(), cancellationToken).ConfigureAwait(false);
             committed = true;
             foreach (var (index, copy) in stored)
                 outcomes[index] = new ImportOutcome(copy);

@@ -7,7 +7,7 @@ using M = MailServer.Storage.Schema.MailboxFields;
 
 namespace MailServer.Storage;
 
-// Master key versions, the key ledger, rotation by re-wrap and crypto-shredding (workmail-behaviour.md §15:
+// Master key versions, the key ledger, rotation by re-wrap and crypto-shredding (WorkMail Administrator Guide, "Mailbox encryption at rest":
 // WorkMail revokes through KMS; here the master key versions come from IMasterKeyProvider and the per-mailbox
 // secrets from the KeyLedger beside them).
 public sealed partial class MailStore
@@ -58,7 +58,7 @@ public sealed partial class MailStore
         var organizationId = mailbox[M.Organization].AsString;
         var mailboxId = mailbox["_id"].AsString;
         if (keyVersion.IsNull)
-            // Created before ledgers: wrapped directly under master key version 1 (decisions.md §15).
+            // Created before ledgers: wrapped directly under master key version 1 (docs/decisions.md, "Storage and encryption").
             return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, 1), organizationId, mailboxId, wrapped);
         var version = keyVersion.AsInt32;
         var ledger = Ledger(organizationId);

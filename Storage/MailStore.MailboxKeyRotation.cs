@@ -7,7 +7,7 @@ using M = MailServer.Storage.Schema.MailboxFields;
 
 namespace MailServer.Storage;
 
-// keys rotate --mailbox: one mailbox gets a new key (the WorkMail Administrator Guide, "Encryption at rest": WorkMail re-keys through KMS; here the
+// keys rotate --mailbox: one mailbox gets a new key (the WorkMail Administrator Guide, "Mailbox encryption at rest": WorkMail re-keys through KMS; here the
 // mailbox key is ours). Steps, each a short writer commit, so the server keeps serving mail:
 //  1. switch: a new random key (generation g+1) under a new ledger secret, saved in the ledger first; in one commit the
 //     mailbox document takes the new wrap and keeps the old one as "previous", and the folder names, their lookups

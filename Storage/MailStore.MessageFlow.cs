@@ -50,7 +50,7 @@ public sealed partial class MailStore : IMessageFlowStore
                     [FlowUpdatable] = updatable,
                 });
                 return true;
-            }, [FlowBlobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
+            }, FlowBlobs.SyncPaths(blobId), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not WriteOutcomeUnknownException)
         {
@@ -124,7 +124,7 @@ public sealed partial class MailStore : IMessageFlowStore
                 doc[Schema.KeyVersionField] = version;
                 ctx.Update(FlowCollection, doc);
                 return previous;
-            }, [FlowBlobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
+            }, FlowBlobs.SyncPaths(blobId), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not WriteOutcomeUnknownException)
         {

@@ -61,7 +61,7 @@ public sealed partial class MailStore
                     if (counter is not null)
                         AddToSendCount(ctx, counter, envelope.Recipients.Count);
                     return true;
-                }, [_blobs.DirectoryOf(blobId)], cancellationToken).ConfigureAwait(false);
+                }, _blobs.SyncPaths(blobId), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not WriteOutcomeUnknownException)
             {

@@ -10,7 +10,7 @@ namespace MailServer.Storage;
 // Subscriptions (RFC 9051 §6.3.7–6.3.8). Design: an existing folder carries its subscription as the folder's
 // Subscribed flag (so it follows RENAME with the folder and needs no name lookup), and the few subscribed names
 // that are not folders (RFC 9051 §6.3.7 allows subscribing to a name that does not exist) are one sealed JSON
-// list on the mailbox document, encrypted under the mailbox key like folder names (decisions.md §15). Creating a
+// list on the mailbox document, encrypted under the mailbox key like folder names (docs/decisions.md, "Storage and encryption"). Creating a
 // folder moves its name out of that list onto the new folder, which is subscribed by default.
 public sealed partial class MailStore
 {

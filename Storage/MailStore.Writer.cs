@@ -3,7 +3,7 @@ using MailServer.Storage.Crypto;
 
 namespace MailServer.Storage;
 
-// The single writer (dependency-pitfalls.md "LiteDB": concurrent writers corrupt the file). Every LiteDB write,
+// The single writer (docs/dependencies.md, "LiteDB": concurrent writers corrupt the file). Every LiteDB write,
 // in every collection, runs on _writerThread inside a transaction it began; nothing awaits inside one.
 public sealed partial class MailStore
 {
@@ -50,16 +50,17 @@ public sealed partial class MailStore
 
     /// <summary>
     /// Queues <paramref name="operation"/> for the writer. It runs on the writer thread inside a transaction,
-    /// and the task completes after the transaction is committed and fsync'd. <paramref name="directoriesToSync"/>
-    /// (blob directories with a fresh rename) are fsync'd before the commit. An operation must throw before it
+    /// and the task completes after the transaction is committed and fsync'd. <paramref name="pathsToSync"/> (blob
+    /// files just written and their directories, <see cref="Blobs.BlobStore.SyncPaths"/>) are fsync'd, all at once,
+    /// before the commit that refers to them. An operation must throw before it
     /// writes when it refuses (validation); if it throws after writing, the whole batch is rolled back and
     /// every request in it is replayed alone. Cancellation is honoured only until the writer takes the request.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The store is closing.</exception>
-    internal Task<T> RunOnWriter<T>(Func<WriterContext, T> operation, IReadOnlyCollection<string> directoriesToSync, CancellationToken cancellationToken)
+    internal Task<T> RunOnWriter<T>(Func<WriterContext, T> operation, IReadOnlyCollection<string> pathsToSync, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var request = new WriteRequest<T>(operation, directoriesToSync);
+        var request = new WriteRequest<T>(operation, pathsToSync);
         lock (_queueLock)
         {
             ObjectDisposedException.ThrowIf(_closing && Environment.CurrentManagedThreadId != WriterThreadId, this);
@@ -69,6 +70,9 @@ public sealed partial class MailStore
         }
         return request.Task;
     }
+
+    /// <summary>At most this many fsyncs at once before a commit (a batch may carry a file for each of its requests).</summary>
+    private static readonly ParallelOptions SyncParallelism = new() { MaxDegreeOfParallelism = 16 };
 
     private void WriterLoop()
     {
@@ -118,12 +122,13 @@ public sealed partial class MailStore
     private void CommitBatch(WriterContext context, List<WriteRequest> batch)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var directories = batch.SelectMany(r => r.DirectoriesToSync).Distinct(StringComparer.Ordinal).ToList();
-        if (directories.Count == 1)
-            Durability.FsyncDirectory(directories[0]);
-        else if (directories.Count > 1)
-            // Concurrent fsyncs share journal commits; one after another each would wait for its own.
-            Parallel.ForEach(directories, Durability.FsyncDirectory);
+        // The bodies and their directory entries are durable before any entry refers to them. Concurrent fsyncs
+        // share journal commits; one after another, each would wait for its own.
+        var paths = batch.SelectMany(r => r.PathsToSync).Distinct(StringComparer.Ordinal).ToList();
+        if (paths.Count == 1)
+            Durability.FsyncPath(paths[0]);
+        else if (paths.Count > 1)
+            Parallel.ForEach(paths, SyncParallelism, Durability.FsyncPath);
         Interlocked.Add(ref _directorySyncTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
 
         if (!TryRunBatch(context, batch))
@@ -317,17 +322,17 @@ public sealed partial class MailStore
         }
     }
 
-    internal abstract class WriteRequest(IReadOnlyCollection<string> directoriesToSync)
+    internal abstract class WriteRequest(IReadOnlyCollection<string> pathsToSync)
     {
-        public IReadOnlyCollection<string> DirectoriesToSync { get; } = directoriesToSync;
+        public IReadOnlyCollection<string> PathsToSync { get; } = pathsToSync;
         public abstract bool IsDone { get; }
         public abstract void Run(WriterContext context);
         public abstract void Complete();
         public abstract void Fail(Exception exception, bool rolledBack);
     }
 
-    private sealed class WriteRequest<T>(Func<WriterContext, T> operation, IReadOnlyCollection<string> directoriesToSync)
-        : WriteRequest(directoriesToSync)
+    private sealed class WriteRequest<T>(Func<WriterContext, T> operation, IReadOnlyCollection<string> pathsToSync)
+        : WriteRequest(pathsToSync)
     {
         private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private T? _result;
@@ -345,7 +350,7 @@ public sealed partial class MailStore
 /// <summary>Counters of the store's writer.</summary>
 /// <param name="Batches">Group commits (one transaction and one log fsync each).</param>
 /// <param name="Requests">Write requests committed.</param>
-/// <param name="DirectorySync">Time spent fsyncing blob directories before commits.</param>
+/// <param name="DirectorySync">Time spent fsyncing blob files and their directories before commits.</param>
 /// <param name="Transactions">Time spent inside LiteDB transactions.</param>
 /// <param name="LogSync">Time spent fsyncing the database files after commits.</param>
 public sealed record WriterStatistics(long Batches, long Requests, TimeSpan DirectorySync, TimeSpan Transactions, TimeSpan LogSync);

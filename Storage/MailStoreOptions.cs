@@ -13,7 +13,7 @@ public sealed record MailStoreOptions
     /// <summary>Gives the master key of each organization.</summary>
     public required IMasterKeyProvider MasterKeys { get; init; }
 
-    /// <summary>How long a plain mailbox key stays cached: more than zero, at most 60 s (decisions.md §15).</summary>
+    /// <summary>How long a plain mailbox key stays cached: more than zero, at most 60 s (docs/decisions.md, "Storage and encryption").</summary>
     public TimeSpan KeyCacheTimeToLive { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How many unread changes an IMAP session may hold before it is marked overflowed.</summary>

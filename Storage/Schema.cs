@@ -4,7 +4,7 @@ namespace MailServer.Storage;
 
 /// <summary>
 /// Every collection, field and index of the database in one place. In clear: ids, UIDs, UIDVALIDITY, MODSEQ,
-/// flags, sizes, dates and wrapped keys. Folder names, owners and header summaries are sealed (decisions.md §15).
+/// flags, sizes, dates and wrapped keys. Folder names, owners and header summaries are sealed (docs/decisions.md, "Storage and encryption").
 /// </summary>
 internal static class Schema
 {

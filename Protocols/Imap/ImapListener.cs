@@ -61,7 +61,7 @@ public sealed class ImapListener : IAsyncDisposable
     /// <param name="time">Clock for APPEND's internal date; <see cref="TimeProvider.System"/> when null.</param>
     /// <param name="directory">The live directory, read per command for the quota limit (RFC 9208); when null the
     /// quota is the one the user had at login.</param>
-    /// <param name="accessObserver">Told of every audited mailbox operation (workmail-behaviour §19.1); null records nothing.</param>
+    /// <param name="accessObserver">Told of every audited mailbox operation (WorkMail Administrator Guide, "Mailbox access logs"); null records nothing.</param>
     /// <exception cref="ArgumentException">The options are unusable.</exception>
     public ImapListener(ImapListenerOptions options, IMailStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null,
         IDirectorySource? directory = null, IMailboxAccessObserver? accessObserver = null)

@@ -3,8 +3,8 @@ using System.Net;
 namespace MailServer.Protocols.Imap;
 
 /// <summary>
-/// The kinds of mailbox operation an IMAP command performs, one per audited command (workmail-behaviour §19.1 [SH]
-/// mapping). The host turns them into the §19.1 action names.
+/// The kinds of mailbox operation an IMAP command performs, one per audited command (our mapping onto
+/// WorkMail Administrator Guide, "Mailbox access logs"). The host turns them into that section's action names.
 /// </summary>
 public enum MailboxAccessAction
 {

@@ -128,7 +128,7 @@ internal static class MessageChecks
 
     /// <summary>
     /// MimeKit's streaming reader: sees every entity as it is parsed, builds no tree, and stops at the first
-    /// cap crossed (MimeKit's own parser would first allocate the whole tree, see dependency-pitfalls.md).
+    /// cap crossed (MimeKit's own parser would first allocate the whole tree, see docs/dependencies.md, "MimeKit").
     /// </summary>
     private sealed class StructureReader(ParserOptions options, Stream stream, SmtpLimits limits) : MimeReader(options, stream)
     {

@@ -6,7 +6,7 @@ namespace MailServer.Protocols.Smtp;
 
 /// <summary>
 /// The limits an SMTP listener enforces. Server fills it from the config's Limits section;
-/// defaults are decisions.md's ("MB" is MiB) and Postfix's for input caps.
+/// defaults are those of docs/decisions.md, "Limits" ("MB" is MiB) and Postfix's for input caps.
 /// </summary>
 public sealed record SmtpLimits
 {

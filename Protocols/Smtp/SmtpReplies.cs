@@ -63,7 +63,7 @@ internal static partial class SmtpReplies
 
     /// <summary>
     /// RFC 7489 §6.6.4 / §12: the From domain's DMARC policy is reject and this organization enforces it. Refused in the
-    /// session (no bounce, so no backscatter: decisions.md).
+    /// session (no bounce, so no backscatter: docs/decisions.md, "Bounce without backscatter").
     /// </summary>
     public static SmtpResponse DmarcRejected(string fromDomain) =>
         new((SmtpReplyCode)550, $"5.7.1 Message rejected: DMARC policy of {Sanitize(fromDomain)} says reject");

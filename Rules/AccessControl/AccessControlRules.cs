@@ -97,7 +97,7 @@ public abstract record AccessDecision
 }
 
 /// <summary>
-/// An organization's access control rules, evaluated as decisions.md "Access" settles what §6 leaves open:
+/// An organization's access control rules, evaluated as docs/decisions.md, "Access", settles what the WorkMail Administrator Guide's "Access control rules" leaves open:
 /// any matching Deny wins; else any matching Allow grants; else access is denied. No rules at all therefore
 /// blocks every login (§6: "If an administrator deletes all access control rules ... blocks all access").
 /// Immutable and thread-safe.

@@ -4,7 +4,7 @@ namespace MailServer.Rules.FlowRules;
 
 /// <summary>
 /// The header addresses flow rules match (§9.5: the Sender and From headers, not MAIL FROM), read with strict
-/// address parsing (dependency-pitfalls.md, MimeKit: lenient parsing can smuggle a second address).
+/// address parsing (docs/dependencies.md, "MimeKit": lenient parsing can smuggle a second address).
 /// </summary>
 public static class FlowHeaders
 {

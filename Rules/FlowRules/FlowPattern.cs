@@ -18,7 +18,7 @@ public enum PatternKind
 }
 
 /// <summary>
-/// How specific a matched pattern is (decisions.md "Email flow rules"): address &gt; exact domain &gt;
+/// How specific a matched pattern is (docs/decisions.md, "Email flow rules"): address &gt; exact domain &gt;
 /// <c>*.domain</c> (a longer domain beats a shorter one) &gt; <c>*</c>. Compares by kind, then by the number of
 /// labels of a wildcard's domain.
 /// </summary>

@@ -11,7 +11,7 @@ public enum FlowDirection
 }
 
 /// <summary>
-/// Every flow rule action of both directions (decisions.md "Email flow rules"). Which ones a direction allows,
+/// Every flow rule action of both directions (docs/decisions.md, "Email flow rules"). Which ones a direction allows,
 /// and how restrictive each is, is <see cref="FlowActions"/>'s business.
 /// </summary>
 public enum FlowAction
@@ -38,7 +38,7 @@ public enum FlowAction
     RunHook,
 }
 
-/// <summary>The action sets and their precedence per direction (§9.2, §9.3, decisions.md).</summary>
+/// <summary>The action sets and their precedence per direction (WorkMail Administrator Guide, "Email flow rules"; docs/decisions.md, "Email flow rules").</summary>
 public static class FlowActions
 {
     /// <summary>Inbound actions, most restrictive first: Drop &gt; Bounce &gt; MoveToJunk &gt; Default &gt; BypassSpamCheck &gt; RunHook.</summary>
@@ -47,7 +47,7 @@ public static class FlowActions
 
     /// <summary>
     /// Outbound actions, most restrictive first: Drop &gt; Bounce &gt; RouteToSmtpGateway &gt; Default &gt; RunHook.
-    /// §9.5 lists Default first but calls the order "most restrictive"; decisions.md settles it this way.
+    /// WorkMail's guide lists Default first but calls the order "most restrictive"; docs/decisions.md, "Email flow rules", settles it this way.
     /// </summary>
     public static IReadOnlyList<FlowAction> Outbound { get; } =
         [FlowAction.Drop, FlowAction.Bounce, FlowAction.RouteToSmtpGateway, FlowAction.Default, FlowAction.RunHook];

@@ -220,7 +220,7 @@ public sealed class FlowRuleSet
     }
 
     /// <summary>
-    /// Decides every recipient of <paramref name="message"/> (§9.5, decisions.md):
+    /// Decides every recipient of <paramref name="message"/> (WorkMail Administrator Guide, "Email flow rules"; docs/decisions.md, "Email flow rules"):
     /// <list type="bullet">
     /// <item>Inbound: a rule applies when a recipient pattern matches the recipient and a sender pattern matches
     /// the Sender header address; only when no rule for that recipient matches the Sender address (or there is

@@ -27,7 +27,7 @@ public enum DmarcDisposition
 /// <param name="Dmarc">The enforced DMARC disposition.</param>
 public sealed record SpamCheckInput(DmarcDisposition Dmarc);
 
-/// <summary>The spam classifier seam (decisions.md: "Spam verdicts come from a classifier interface").</summary>
+/// <summary>The spam classifier seam (docs/decisions.md, "Spam verdicts").</summary>
 public interface ISpamClassifier
 {
     /// <summary>Classifies one message. Pure: no I/O on the delivery path.</summary>
@@ -35,7 +35,7 @@ public interface ISpamClassifier
 }
 
 /// <summary>
-/// The classifier until a real engine is configured (decisions.md): a message is spam only when DMARC
+/// The classifier until a real engine is configured (docs/decisions.md, "Spam verdicts"): a message is spam only when DMARC
 /// quarantine says so.
 /// </summary>
 public sealed class DmarcOnlySpamClassifier : ISpamClassifier

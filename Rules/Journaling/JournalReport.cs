@@ -29,8 +29,8 @@ public enum JournalRecipientField { To, Cc, Bcc }
 public sealed record JournalRecipient(string Address, JournalRecipientField Field, string? ExpandedFrom = null);
 
 /// <summary>
-/// Journaling decisions and the journal record itself: an Exchange-style envelope journal report (decisions.md
-/// §14), which archiving and eDiscovery tools read: <c>X-MS-Journal-Report</c>, a text part naming the sender,
+/// Journaling decisions and the journal record itself: an Exchange-style envelope journal report (docs/decisions.md,
+/// "Journaling"), which archiving and eDiscovery tools read: <c>X-MS-Journal-Report</c>, a text part naming the sender,
 /// subject, Message-Id and every envelope recipient (groups expanded), and the original as <c>message/rfc822</c>.
 /// </summary>
 public static class JournalReport

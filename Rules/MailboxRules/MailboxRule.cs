@@ -18,7 +18,7 @@ public abstract record MailboxRuleCondition
     public sealed record HeaderContains(string Header, string Text) : MailboxRuleCondition;
 }
 
-/// <summary>What a mailbox rule does (§9.8, decisions.md). A closed set.</summary>
+/// <summary>What a mailbox rule does (WorkMail's MAILBOX_RULE type; docs/decisions.md, "Mailbox rules"). A closed set.</summary>
 public abstract record MailboxRuleAction
 {
     private MailboxRuleAction() { }
@@ -35,7 +35,7 @@ public abstract record MailboxRuleAction
     /// <summary>Resend the message unchanged to <see cref="To"/> (the original sender stays the sender).</summary>
     public sealed record Redirect(string To) : MailboxRuleAction;
 
-    /// <summary>File the message in Deleted Items (decisions.md "Retention": Delete moves to Deleted Items).</summary>
+    /// <summary>File the message in Deleted Items (docs/decisions.md, "Retention": Delete moves to Deleted Items).</summary>
     public sealed record Delete : MailboxRuleAction;
 
     /// <summary>Deliver it with the \Seen flag.</summary>

@@ -19,7 +19,7 @@ public enum MailboxRuleExemption
 }
 
 /// <summary>
-/// The messages mailbox rules send and the decisions around them (§9.8, decisions.md "Email flow rules"): which
+/// The messages mailbox rules send and the decisions around them (WorkMail's MAILBOX_RULE type; docs/decisions.md, "Mailbox rules"): which
 /// deliveries the rules see, which folder names delivery can create, the Forward and Redirect messages.
 /// Pure: no I/O.
 /// </summary>

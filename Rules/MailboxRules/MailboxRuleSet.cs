@@ -16,7 +16,7 @@ public sealed class MailboxRuleSet
     /// <summary>A message already forwarded this many times is not forwarded again, whoever forwarded it.</summary>
     public const int MaxForwardHops = 5;
 
-    /// <summary>The folder Delete files into (decisions.md "Retention").</summary>
+    /// <summary>The folder Delete files into (docs/decisions.md, "Retention").</summary>
     public const string DeletedItems = "Deleted Items";
 
     private MailboxRuleSet(IReadOnlyList<MailboxRuleDefinition> rules) => Rules = rules;

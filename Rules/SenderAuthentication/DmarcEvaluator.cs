@@ -16,7 +16,7 @@ public sealed class DmarcEvaluator
     private readonly IDnsResolver _dns;
     private readonly PublicSuffixList _suffixes;
 
-    /// <summary>Parser options for the From header: strict, because its domain authorises (dependency-pitfalls.md).</summary>
+    /// <summary>Parser options for the From header: strict, because its domain authorises (docs/dependencies.md, "MimeKit").</summary>
     internal static readonly ParserOptions StrictAddresses = new()
     {
         AddressParserComplianceMode = RfcComplianceMode.Strict,

@@ -8,7 +8,7 @@ namespace MailServer.Rules.Sending;
 public sealed record SubmittedHeaders(string From, string? Sender)
 {
     /// <summary>
-    /// Strict parsing (dependency-pitfalls.md "MimeKit": lenient options let a folded header smuggle a second
+    /// Strict parsing (docs/dependencies.md, "MimeKit": lenient options let a folded header smuggle a second
     /// address, and unquoted commas or domain-less addresses pass). Anything that authorises uses these.
     /// </summary>
     private static readonly ParserOptions Strict = CreateStrict();

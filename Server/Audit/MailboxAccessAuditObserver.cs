@@ -5,7 +5,7 @@ using MailServer.Server.Metrics;
 namespace MailServer.Server.Audit;
 
 /// <summary>
-/// Turns each audited IMAP mailbox operation into one MailboxAccess audit record (workmail-behaviour §19.1, protocol
+/// Turns each audited IMAP mailbox operation into one MailboxAccess audit record (WorkMail Administrator Guide, "Mailbox access logs", protocol
 /// <c>IMAP</c>) and one <c>MailboxAction</c> metric sample (denied when the command was refused for lack of
 /// permission). The record's <c>item_id</c> lists the UIDs the command acted on as an IMAP UID set (runs written
 /// <c>first:last</c>, so a FETCH 1:* over 100,000 messages is one short line), in the folder named by

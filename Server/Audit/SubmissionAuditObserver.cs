@@ -5,7 +5,7 @@ using MailServer.Rules.Sending;
 namespace MailServer.Server.Audit;
 
 /// <summary>
-/// Turns each submission into one MailboxAccess audit record (workmail-behaviour §19.1 [SH]: SMTP submission →
+/// Turns each submission into one MailboxAccess audit record (our mapping onto WorkMail Administrator Guide, "Mailbox access logs": SMTP submission →
 /// <c>submit_email_for_sending</c>, protocol <c>SMTP</c>, object <c>Message</c>, <c>item_id</c> the Message-ID) and one
 /// <c>MailboxAction</c> metric sample, denied when the user's Send As / Send On Behalf rights refused it.
 /// </summary>

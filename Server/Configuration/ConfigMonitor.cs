@@ -21,7 +21,7 @@ public sealed class ConfigInvalidException(IReadOnlyList<ConfigError> errors)
 
 /// <summary>
 /// Holds the last good configuration and its directory, and reloads the file when it changes
-/// (decisions.md: "Config edits take effect without a restart, within a second").
+/// (docs/decisions.md, "Organizations and configuration": edits apply without a restart, within a second).
 /// </summary>
 /// <remarks>
 /// Change detection: a <see cref="FileSystemWatcher"/> on the file's folder (debounced 200 ms; editors write,

@@ -6,7 +6,7 @@ namespace MailServer.Server.Configuration;
 public sealed record GeneratedPassword(string Email, string Password);
 
 /// <summary>
-/// First start (decisions.md): every user without a PasswordHash gets a generated strong password, printed once
+/// First start (docs/decisions.md, "Passwords and first start"): every user without a PasswordHash gets a generated strong password, printed once
 /// and stored only as its hash in <c>&lt;DataDirectory&gt;/passwords.json</c> (<see cref="PasswordFile"/>): the
 /// administrator's appsettings.json is left byte for byte as it was. The host calls <see cref="EnsureAsync"/>
 /// before loading the configuration for serving.

@@ -112,7 +112,7 @@ public sealed record DeliveryConfig(int RemotePort, int QueueLifetimeHours, int 
 }
 
 /// <summary>
-/// Protocol limits (decisions.md "Limits", workmail-behaviour.md §17, §35). "MiB"/"KiB" are binary units.
+/// Protocol limits (docs/decisions.md, "Limits"; WorkMail Administrator Guide, "Quotas and limits"). "MiB"/"KiB" are binary units.
 /// </summary>
 public sealed record LimitsConfig(
     int MaxMessageSizeMiB,
@@ -335,10 +335,10 @@ public sealed record AccessControlRuleConfig(
 /// <summary>Inbound and outbound email flow rules (§9).</summary>
 public sealed record FlowRulesConfig(IReadOnlyList<FlowRuleConfig> Inbound, IReadOnlyList<FlowRuleConfig> Outbound)
 {
-    /// <summary>Inbound action names (decisions.md), most restrictive first.</summary>
+    /// <summary>Inbound action names (docs/decisions.md, "The config contract"), most restrictive first.</summary>
     public static IReadOnlyList<string> InboundActions { get; } = ["Drop", "Bounce", "MoveToJunk", "Default", "BypassSpamCheck", "RunHook"];
 
-    /// <summary>Outbound action names (decisions.md), most restrictive first.</summary>
+    /// <summary>Outbound action names (docs/decisions.md, "The config contract"), most restrictive first.</summary>
     public static IReadOnlyList<string> OutboundActions { get; } = ["Drop", "Bounce", "RouteToSmtpGateway", "Default", "RunHook"];
 }
 
@@ -402,7 +402,7 @@ public sealed record RetentionPolicyConfig(IReadOnlyList<RetentionFolderConfig> 
     /// <summary>The policy's description, or null.</summary>
     public string? Description { get; init; }
 
-    /// <summary>The folders a policy can name (decisions.md "Retention").</summary>
+    /// <summary>The folders a policy can name (docs/decisions.md, "Retention").</summary>
     public static IReadOnlyList<string> KnownFolders { get; } = ["Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk E-mail"];
 }
 

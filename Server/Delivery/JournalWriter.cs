@@ -11,7 +11,7 @@ using MimeKit;
 namespace MailServer.Server.Delivery;
 
 /// <summary>
-/// Journaling (§14, decisions.md): after a transaction is carried out, each organization it entered or left gets
+/// Journaling (WorkMail Administrator Guide, "Journaling"; docs/decisions.md, "Journaling"): after a transaction is carried out, each organization it entered or left gets
 /// exactly one journal record (an envelope journal report, <see cref="JournalReport"/>), whatever the number of
 /// recipients or groups. The record enters the mail flow as a message of its own (<see cref="MessageOrigin.JournalReport"/>:
 /// into the journaling mailbox when it is local, else through the outbound queue; never through flow rules, never

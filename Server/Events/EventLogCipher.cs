@@ -7,7 +7,7 @@ namespace MailServer.Server.Events;
 
 /// <summary>
 /// Seals email event log lines at rest. An event names a message's sender, recipients, subject and Message-ID,
-/// which decisions.md ("Storage and encryption") keeps encrypted on disk, so each line is AES-256-GCM sealed under
+/// which docs/decisions.md, "Storage and encryption", keeps encrypted on disk, so each line is AES-256-GCM sealed under
 /// a key derived from the organization's master key (HKDF-SHA256, its own purpose string: the master key itself
 /// never encrypts data), with the organization id as associated data, and stored as one base64 line:
 /// nonce (12) ‖ ciphertext ‖ tag (16). <c>mailserver events query</c> opens them with the same key.

@@ -36,7 +36,7 @@ public sealed record HookClientOptions
 }
 
 /// <summary>
-/// Calls flow-rule hooks over HTTP (§10, decisions.md "Hooks are HTTP webhooks"): POST of the §10.2 event JSON,
+/// Calls flow-rule hooks over HTTP (WorkMail Administrator Guide, "Lambda integration"; docs/decisions.md, "Hooks are HTTP webhooks"): POST of the §10.2 event JSON,
 /// signed with HMAC-SHA256 over the exact body bytes under the rule's Secret in <see cref="SignatureHeader"/>
 /// (<c>sha256=</c> and lower-case hex), the invocation id in <see cref="InvocationHeader"/>. Redirects are
 /// not followed. Thread-safe; one instance per process.

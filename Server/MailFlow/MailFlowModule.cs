@@ -53,7 +53,7 @@ public static class MailFlowModule
             sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetRequiredService<IEmailEventLog>()));
         // 1. Sending rights (submission, §5).
         services.AddSingleton<SendingRightsStage>();
-        // 2. Content filtering: the classifier seam (decisions.md: DMARC quarantine only, until an engine is configured).
+        // 2. Content filtering: the classifier seam (docs/decisions.md, "Spam verdicts": DMARC quarantine only, until an engine is configured).
         // The engines (rspamd over HTTP, clamd over INSTREAM) when MailServer.ContentFiltering names them.
         services.AddSingleton<ISpamClassifier, DmarcOnlySpamClassifier>();
         services.AddSingleton(_ => new RspamdClient(RspamdClient.CreateHttpClient()));

@@ -59,7 +59,7 @@ public sealed class MailFlowPipeline(MailFlowStages stages, ILogger<MailFlowPipe
             RecipientRoute.Refused refused => new RecipientOutcome.PermanentFailure(refused.Refusal, refused.Reason),
             RecipientRoute.Deferred deferred => new RecipientOutcome.TemporaryFailure(deferred.Reason, deferred.Deferral),
             RecipientRoute.Bounced bounced when RefusedInSession(context) && message.Origin != MessageOrigin.HeldHookRelease =>
-                // Every recipient refused: refused in the session, never a bounce message (decisions.md, no backscatter).
+                // Every recipient refused: refused in the session, never a bounce message (docs/decisions.md, "Bounce without backscatter").
                 new RecipientOutcome.PermanentFailure(Refusal.PolicyRefused, bounced.Text),
             RecipientRoute.Continue => new RecipientOutcome.TemporaryFailure("The message was not delivered; try again later."),
             _ => (RecipientOutcome)new RecipientOutcome.Accepted(),

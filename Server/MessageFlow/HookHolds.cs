@@ -14,8 +14,8 @@ using Microsoft.Extensions.Logging;
 namespace MailServer.Server.MessageFlow;
 
 /// <summary>
-/// Accepting a message for a synchronous hook (§10.5, decisions.md "Email flow rules": "the message is accepted
-/// first and held while a synchronous hook decides"): an updatable in-transit copy for the message flow API, then a
+/// Accepting a message for a synchronous hook (docs/decisions.md, "Hooks are HTTP webhooks": the message is
+/// accepted first and held while a synchronous hook decides): an updatable in-transit copy for the message flow API, then a
 /// durable held record carrying the transaction, both on disk before the SMTP 250. <see cref="HeldHookWorker"/>
 /// calls the hook. Thread-safe; one instance per process.
 /// </summary>

@@ -12,7 +12,7 @@ using MimeKit.Utils;
 namespace MailServer.Server.Quota;
 
 /// <summary>
-/// The 90% mailbox quota warning (decisions.md "Limits": "warning at 90%"): a user whose mailbox reaches 90% of
+/// The 90% mailbox quota warning (docs/decisions.md, "Limits": a warning at 90%): a user whose mailbox reaches 90% of
 /// its quota gets one warning message in the Inbox; another only after usage has gone below 90% and crossed it
 /// again. Who has been warned is kept in <c>&lt;DataDirectory&gt;/quota-warnings.json</c>, so a restart does not warn
 /// again. Thread-safe (one check at a time).

@@ -20,7 +20,7 @@ public sealed record RetentionFolderResult(string Mailbox, string Folder, Retent
 public sealed record RetentionReport(bool DryRun, int MailboxesChecked, int Moved, int Deleted, IReadOnlyList<RetentionFolderResult> Folders);
 
 /// <summary>
-/// Applies each organization's RetentionPolicy (§16, decisions.md "Retention") to every user's mailbox once:
+/// Applies each organization's RetentionPolicy (WorkMail Administrator Guide, "Mailbox retention policies"; docs/decisions.md, "Retention") to every user's mailbox once:
 /// in each folder with a policy, messages whose last create, change or move (<see cref="MessageMeta.LastActionAt"/>)
 /// is more than Days days ago are moved to Deleted Items (Delete; from Deleted Items itself Delete is permanent)
 /// or expunged (PermanentlyDelete). It goes through the store's move and delete operations, so IMAP clients see

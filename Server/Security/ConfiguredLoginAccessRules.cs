@@ -7,7 +7,7 @@ using MailServer.Server.Configuration;
 namespace MailServer.Server.Security;
 
 /// <summary>
-/// The access control rules of the configuration in force (§6, decisions.md "Access"), evaluated for the
+/// The access control rules of the configuration in force (WorkMail Administrator Guide, "Access control rules"; docs/decisions.md, "Access"), evaluated for the
 /// organization of the user logging in. Rules are compiled once per configuration generation, so an edit
 /// applies to the next login (WorkMail allows five minutes; we apply at once). Thread-safe.
 /// </summary>

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace MailServer.Server.Security;
 
 /// <summary>
-/// The WorkMail directory password policy (workmail-behaviour.md §4.1, fixed): at least 8 and fewer than 64
+/// The WorkMail directory password policy (WorkMail Administrator Guide, "Users", fixed): at least 8 and fewer than 64
 /// characters, only Basic Latin or Latin-1 Supplement characters, and characters from at least 3 of 5 classes:
 /// upper case, lower case, digits, special characters, Latin-1 Supplement letters.
 /// </summary>

@@ -8,7 +8,7 @@ namespace MailServer.Server.Security;
 
 /// <summary>
 /// The server certificate: the configured PEM pair, or a self-signed one generated once into
-/// <c>&lt;data&gt;/tls/cert.pem</c> and <c>key.pem</c> (mode 0600) and reused on later starts (decisions.md).
+/// <c>&lt;data&gt;/tls/cert.pem</c> and <c>key.pem</c> (mode 0600) and reused on later starts (docs/decisions.md, "Listeners and TLS").
 /// </summary>
 public static class TlsCertificates
 {

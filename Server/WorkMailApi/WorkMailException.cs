@@ -13,7 +13,7 @@ public sealed class WorkMailException(string type, string message, int statusCod
     /// <summary>The HTTP status of the reply.</summary>
     public int StatusCode { get; } = statusCode;
 
-    // The texts of the WorkMail API reference's error descriptions (workmail-behaviour §31.3).
+    // The texts of the WorkMail API reference's error descriptions
     internal const string EntityNotFoundText = "The identifier supplied for the user, group, or resource does not exist in your organization.";
     internal const string EntityStateText = "You are performing an operation on a user, group, or resource that isn't in the expected state, such as trying to delete an active user.";
     internal const string InvalidParameterText = "One or more of the input parameters don't match the service's restrictions.";

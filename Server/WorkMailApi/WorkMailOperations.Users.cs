@@ -56,7 +56,7 @@ public sealed partial class WorkMailOperations
         });
 
         // DeleteUser is the explicit deletion: after the configuration change, the user's mailbox is deleted and its key
-        // destroyed (crypto-shredding; the WorkMail Administrator Guide, "Encryption at rest"), so its mail cannot be decrypted from any copy, old
+        // destroyed (crypto-shredding; the WorkMail Administrator Guide, "Mailbox encryption at rest"), so its mail cannot be decrypted from any copy, old
         // backups included. A user removed by editing the file only leaves the mailbox awaiting shredding (a typo must
         // not destroy mail).
         WriteAsync("DeleteUser", async call =>

@@ -8,11 +8,16 @@ namespace MailServer.Storage.Blobs;
 
 /// <summary>
 /// Encrypted message bodies as files outside the database, under <c>&lt;root&gt;/xx/&lt;blobId&gt;</c> (xx = the
-/// first two hex digits of the id). A file is written to a temporary name, fsync'd, renamed into place, and its
-/// directory fsync'd (the Maildir/Postfix discipline, dependency-pitfalls.md "LiteDB"): after a crash a blob
-/// is either whole or absent. One blob holds one delivery, shared by every recipient.
+/// first two hex digits of the id). One blob holds one delivery, shared by every recipient.
 /// </summary>
 /// <remarks>
+/// <para>Durability: a blob is written at its final name and is not fsync'd here. The store's writer fsyncs the file
+/// and its directory (<see cref="SyncPaths"/>), concurrently, before it commits the entries that refer to the blob,
+/// so the database never refers to a body that is not whole on disk. A file written when the process died before
+/// that commit is referred to by nothing: <c>reindex</c> removes it as an orphan. Nobody reads a blob before its
+/// commit (the id is random and first published by the commit), so the temporary name and rename that Maildir uses
+/// to make a file appear whole would only add a directory operation and an fsync to every message's wait. Stores
+/// written before this may hold <c>.tmp-</c> files; <c>reindex</c> removes those too.</para>
 /// <para>File layout, version 2 (written since bounded memory for big messages): magic "MSBL" | version (2) | blob id
 /// length (1) | blob id (ASCII) | organization id length (2, BE) | organization id (UTF-8) | segment size (4, BE),
 /// then the body in segments of <see cref="SegmentSize"/> plaintext bytes (the last one shorter, possibly empty),
@@ -75,12 +80,11 @@ public sealed class BlobStore
     public static string NewBlobId() => NewBlobId(DateTimeOffset.UtcNow);
 
     /// <summary>
-    /// Encrypts <paramref name="plaintext"/> under <paramref name="messageKey"/> in segments and writes it durably
-    /// under a temporary name, then renames it into place. The rename is durable only after
-    /// <see cref="Durability.FsyncDirectory"/> on <see cref="DirectoryOf"/> (the store's writer batches those).
-    /// A body of one segment (the common small message) is written with one write(2), as before segmenting.
+    /// Encrypts <paramref name="plaintext"/> under <paramref name="messageKey"/> in segments and writes it at the
+    /// blob's name; it is durable once the paths of <see cref="SyncPaths"/> are fsync'd (the store's writer does that
+    /// before its commit). A body of one segment (the common small message) is written with one write(2).
     /// </summary>
-    /// <exception cref="IOException">The file could not be written.</exception>
+    /// <exception cref="IOException">The file could not be written (nothing is left behind).</exception>
     public void Write(string blobId, string organizationId, byte[] messageKey, ReadOnlySpan<byte> plaintext)
     {
         var header = BuildHeader(blobId, organizationId);
@@ -89,7 +93,7 @@ public sealed class BlobStore
         var buffer = ArrayPool<byte>.Shared.Rent(header.Length + batch * SealedSegmentSize);
         try
         {
-            using var temp = CreateTemp(blobId);
+            using var file = CreateBlobFile(blobId);
             using (var sealer = new SegmentSealer(messageKey, header))
             {
                 header.CopyTo(buffer, 0);
@@ -102,13 +106,13 @@ public sealed class BlobStore
                     filled += sealer.Seal(index, index == segments - 1, chunk, buffer.AsSpan(filled));
                     if (filled + SealedSegmentSize > buffer.Length || index == segments - 1)
                     {
-                        RandomAccess.Write(temp.Handle, buffer.AsSpan(0, filled), fileOffset);
+                        RandomAccess.Write(file.Handle, buffer.AsSpan(0, filled), fileOffset);
                         fileOffset += filled;
                         filled = 0;
                     }
                 }
             }
-            temp.Commit();
+            file.Complete();
         }
         finally
         {
@@ -118,7 +122,7 @@ public sealed class BlobStore
 
     /// <summary>
     /// Encrypts what <paramref name="plaintext"/> gives until its end, segment by segment (memory: two segments
-    /// whatever the body's size), and writes it durably as <see cref="Write(string, string, byte[], ReadOnlySpan{byte})"/> does.
+    /// whatever the body's size), and writes it as <see cref="Write(string, string, byte[], ReadOnlySpan{byte})"/> does.
     /// </summary>
     /// <returns>The number of plaintext bytes written.</returns>
     /// <exception cref="IOException">The file could not be written, or <paramref name="plaintext"/> failed.</exception>
@@ -132,10 +136,10 @@ public sealed class BlobStore
         long total = 0;
         try
         {
-            using var temp = CreateTemp(blobId);
+            using var file = CreateBlobFile(blobId);
             using (var sealer = new SegmentSealer(messageKey, header))
             {
-                RandomAccess.Write(temp.Handle, header, 0);
+                RandomAccess.Write(file.Handle, header, 0);
                 long fileOffset = header.Length;
                 var length = ReadFully(plaintext, current.AsSpan(0, SegmentSize));
                 for (long index = 0; ; index++)
@@ -144,7 +148,7 @@ public sealed class BlobStore
                     var nextLength = length == SegmentSize ? ReadFully(plaintext, next.AsSpan(0, SegmentSize)) : 0;
                     var final = nextLength == 0;
                     var written = sealer.Seal(index, final, current.AsSpan(0, length), sealedBuffer);
-                    RandomAccess.Write(temp.Handle, sealedBuffer.AsSpan(0, written), fileOffset);
+                    RandomAccess.Write(file.Handle, sealedBuffer.AsSpan(0, written), fileOffset);
                     fileOffset += written;
                     total += length;
                     if (final)
@@ -153,7 +157,7 @@ public sealed class BlobStore
                     length = nextLength;
                 }
             }
-            temp.Commit();
+            file.Complete();
             return total;
         }
         finally
@@ -164,8 +168,11 @@ public sealed class BlobStore
         }
     }
 
-    /// <summary>Creates the temporary file a blob is written to; <see cref="TempBlob.Commit"/> makes it the blob.</summary>
-    private TempBlob CreateTemp(string blobId)
+    /// <summary>The paths to fsync, in any order, before a commit refers to the blob: the file and its directory.</summary>
+    public string[] SyncPaths(string blobId) => [PathOf(blobId), DirectoryOf(blobId)];
+
+    /// <summary>Creates a blob's file at its final name; disposed before <see cref="BlobFile.Complete"/>, it is deleted.</summary>
+    private BlobFile CreateBlobFile(string blobId)
     {
         var directory = DirectoryOf(blobId);
         if (!_knownDirectories.ContainsKey(directory))
@@ -177,33 +184,26 @@ public sealed class BlobStore
             }
             _knownDirectories.TryAdd(directory, 0);
         }
-        var temp = Path.Combine(directory, TempPrefix + blobId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        // The temporary name is unique, so no advisory lock is needed (FileShare.None costs a flock).
-        return new TempBlob(File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite), temp, PathOf(blobId));
+        var path = PathOf(blobId);
+        // The id has 120 random bits: CreateNew never meets another blob. No advisory lock (FileShare.None costs a flock).
+        return new BlobFile(File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite), path);
     }
 
-    /// <summary>A blob being written under its temporary name; disposed without <see cref="Commit"/>, it is deleted.</summary>
-    private sealed class TempBlob(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string temp, string final) : IDisposable
+    /// <summary>A blob file being written; disposed without <see cref="Complete"/> (a write failed), it is deleted.</summary>
+    private sealed class BlobFile(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string path) : IDisposable
     {
-        private bool _committed;
+        private bool _complete;
 
         public Microsoft.Win32.SafeHandles.SafeFileHandle Handle => handle;
 
-        /// <summary>fsync, then rename into place. The blob id has 120 random bits, so a plain rename(2) (overwrite:
-        /// true) cannot clobber another blob, and avoids the link+unlink .NET uses to refuse overwriting.</summary>
-        public void Commit()
-        {
-            RandomAccess.FlushToDisk(handle);
-            handle.Dispose();
-            File.Move(temp, final, overwrite: true);
-            _committed = true;
-        }
+        /// <summary>Every byte is written: the file stays.</summary>
+        public void Complete() => _complete = true;
 
         public void Dispose()
         {
             handle.Dispose();
-            if (!_committed)
-                File.Delete(temp);
+            if (!_complete)
+                File.Delete(path);
         }
     }
 
@@ -321,7 +321,8 @@ public sealed class BlobStore
             }
     }
 
-    /// <summary>Temporary files left by a crash mid-write.</summary>
+    /// <summary>Temporary files left by a crash mid-write in stores written before blobs were written at their final
+    /// name.</summary>
     public IEnumerable<string> EnumerateTempFiles() =>
         Directory.EnumerateDirectories(Root).SelectMany(d => Directory.EnumerateFiles(d, TempPrefix + "*"));
 
@@ -337,9 +338,10 @@ public sealed class BlobStore
         using (var gcm = new AesGcm(messageKey, Aead.TagSize))
             gcm.Encrypt(nonce, plaintext, file.AsSpan(header.Length + Aead.Overhead),
                 file.AsSpan(header.Length + Aead.NonceSize, Aead.TagSize), header);
-        using var temp = CreateTemp(blobId);
-        RandomAccess.Write(temp.Handle, file, 0);
-        temp.Commit();
+        Delete(blobId); // the tests put an old-format body in place of a stored one
+        using var blob = CreateBlobFile(blobId);
+        RandomAccess.Write(blob.Handle, file, 0);
+        blob.Complete();
     }
 
     private static byte[] BuildHeader(string blobId, string organizationId, byte version = SegmentedVersion)

@@ -48,7 +48,7 @@ internal static class Aead
 }
 
 /// <summary>
-/// The key hierarchy of decisions.md §15: organization master key → mailbox key → message key, each
+/// The key hierarchy of docs/decisions.md, "Storage and encryption": organization master key → mailbox key → message key, each
 /// wrap bound by associated data to where it belongs so a wrapped key cannot be moved to another mailbox or blob.
 /// </summary>
 internal static class KeyHierarchy

@@ -30,6 +30,35 @@ internal static class Durability
         }
     }
 
+    /// <summary>
+    /// Makes a file's data and size, or a directory's entries, durable, by path: fsync(2) on a fresh read-only
+    /// descriptor flushes what any descriptor wrote. Directories are skipped on Windows (no directory fsync there).
+    /// </summary>
+    /// <exception cref="IOException">open(2) or fsync(2) failed.</exception>
+    public static void FsyncPath(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            if (Directory.Exists(path))
+                return;
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            RandomAccess.FlushToDisk(handle);
+            return;
+        }
+        var fd = Open(path, ORdonly);
+        if (fd < 0)
+            throw new IOException($"open({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+        try
+        {
+            if (Fsync(fd) != 0)
+                throw new IOException($"fsync({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
     private const int Eexist = 17;
 
     /// <summary>

@@ -4,7 +4,7 @@ namespace MailServer.Storage.Crypto;
 
 /// <summary>
 /// Plain mailbox keys held in memory for at most <see cref="TimeToLive"/> (60 s by default, as WorkMail does,
-/// workmail-behaviour.md §15), in pinned arrays that are zeroed when they leave the cache. Never written anywhere.
+/// WorkMail Administrator Guide, "Mailbox encryption at rest"), in pinned arrays that are zeroed when they leave the cache. Never written anywhere.
 /// Callers get a copy of the key and must zero it when done (<see cref="CryptographicOperations.ZeroMemory"/>).
 /// </summary>
 public sealed class MailboxKeyCache : IDisposable

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace MailServer.Storage.Crypto;
 
 /// <summary>
-/// An organization's 32-byte master key kept in a file of its own (decisions.md "Storage and encryption").
+/// An organization's 32-byte master key kept in a file of its own (docs/decisions.md, "Storage and encryption").
 /// The key never goes to the database or a log; a missing file can be created with mode 0600.
 /// </summary>
 public static class MasterKeyFile

@@ -10,7 +10,7 @@ using NUnit.Framework;
 namespace MailServer.Tests.Audit;
 
 /// <summary>
-/// The IMAP observer's mapping onto MailboxAccess records (workmail-behaviour §19.1) and ActionDenied samples (§20),
+/// The IMAP observer's mapping onto MailboxAccess records (WorkMail Administrator Guide, "Mailbox access logs") and ActionDenied samples (WorkMail Administrator Guide, "Metrics"),
 /// through the real <see cref="AuditLog"/> files.
 /// </summary>
 [TestFixture]

@@ -28,7 +28,7 @@ public sealed class DeliveryConfigTests
     [Test]
     public void A_synchronous_hook_is_retried_from_one_second_doubling_to_five_minutes()
     {
-        // §10.5, decisions.md "Hooks are HTTP webhooks": exponential backoff until the rule timeout.
+        // WorkMail Administrator Guide, "Lambda integration", and docs/decisions.md, "Hooks are HTTP webhooks": exponential backoff until the rule timeout.
         var config = ((ConfigLoadResult.Ok)Load("{}")).Config.Delivery;
         var small = ((ConfigLoadResult.Ok)Load("""{ "HookRetryMinimumSeconds": 2, "HookRetryMaximumSeconds": 5 }""")).Config.Delivery;
 

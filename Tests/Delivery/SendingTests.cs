@@ -316,7 +316,7 @@ public sealed class SendingTests
     [Test]
     public async Task A_body_line_that_looks_like_the_end_of_data_is_relayed_inside_the_one_message()
     {
-        // dependency-pitfalls.md (MailKit outbound): relayed through SmtpClient.Send of a MimeMessage, which
+        // docs/dependencies.md, "MailKit": relayed through SmtpClient.Send of a MimeMessage, which
         // dot-stuffs; a line "." followed by SMTP commands must not end the message or start a second one.
         await using var harness = await SendingHarness.StartAsync();
         using var client = await harness.SubmitClientAsync("alice@example.test");
@@ -348,7 +348,7 @@ public sealed class SendingTests
     [Test]
     public void The_SMTP_authenticator_is_not_disposable()
     {
-        // dependency-pitfalls.md (SmtpServer): it disposes IDisposable filters and authenticators after each use;
+        // docs/dependencies.md, "SmtpServer": it disposes IDisposable filters and authenticators after each use;
         // ours is one instance for every session.
         Assert.That(typeof(SmtpListener).Assembly.GetType("MailServer.Protocols.Smtp.UserAuthenticator")!.IsAssignableTo(typeof(IDisposable)), Is.False);
     }

@@ -92,7 +92,7 @@ public sealed class GovernanceTests
         var tester = await Cli("access", "test", "--protocol", "IMAP", "--ip", "127.0.0.1", "--user", "a.liddell@example.test", "--config", server.ConfigPath);
         Assert.That(tester.Out, Does.Contain("Effect: Deny\nRule: no-loopback-imap (Deny)"));
 
-        // Rules apply to the next login after an edit (decisions.md: config edits apply within a second).
+        // Rules apply to the next login after an edit (docs/decisions.md, "Organizations and configuration": config edits apply within a second).
         File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath).Replace(DenyLoopbackImap, AllowAll));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         string reply;

@@ -14,7 +14,7 @@ using NUnit.Framework;
 namespace MailServer.Tests.EndToEnd;
 
 /// <summary>
-/// Synchronous hooks with a durable held state (§10.5, decisions.md "Email flow rules"): the message is accepted
+/// Synchronous hooks with a durable held state (WorkMail Administrator Guide, "Lambda integration"; docs/decisions.md, "Hooks are HTTP webhooks"): the message is accepted
 /// (250) and held, a worker calls the hook with backoff until the rule timeout, then the decision (or the fallback)
 /// applies; the held message survives a kill -9. Real SMTP, a real HTTP hook server on loopback.
 /// The hook's answer is scripted by the subject's prefix, so the tests share one server.

@@ -9,7 +9,7 @@ namespace MailServer.Tests.EndToEnd;
 
 /// <summary>
 /// Issue 7 item 3 against the real executable: an IMAP session's mailbox operations appear in the audit log as
-/// MailboxAccess records (workmail-behaviour §19.1), one per command, in order, with their fields; a look into
+/// MailboxAccess records (WorkMail Administrator Guide, "Mailbox access logs"), one per command, in order, with their fields; a look into
 /// another user's mailbox without Full Access is recorded with action_allowed false and that user as owner.
 /// </summary>
 [TestFixture, NonParallelizable]
@@ -51,7 +51,7 @@ public sealed class ImapAuditTests
             Assert.That((await client.CommandAsync("a12", "LOGOUT")).Last(), Does.StartWith("a12 OK"));
         }
 
-        // One MailboxAction sample per audited command: thirteen, two of them denied (workmail-behaviour §20).
+        // One MailboxAction sample per audited command: thirteen, two of them denied (WorkMail Administrator Guide, "Metrics").
         using (var http = new HttpClient())
         {
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{server.ListenerPorts.Admin}/metrics");

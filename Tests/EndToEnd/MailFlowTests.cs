@@ -110,7 +110,7 @@ public sealed class MailFlowTests
             Assert.That(await SubjectsAsync("alice@example.test"), Does.Contain(passed).And.Contain(failed));
             Assert.That(await SubjectsAsync("bob@example.test"), Does.Not.Contain(passed).And.Not.Contain(failed), "bounced by the rule");
             Assert.That(await _server.WaitForOutputAsync($"Message {pass}: bounce notice for 1 recipient(s) sent to x@spf-pass.test", TimeSpan.FromSeconds(5)),
-                Is.True, "SPF passed: the sender is told (decisions.md)");
+                Is.True, "SPF passed: the sender is told (docs/decisions.md, \"Bounce without backscatter\")");
             Assert.That(_server.Output, Does.Contain($"Message {fail}: 1 recipient(s) bounced by a rule; no notice"), "SPF failed: no backscatter");
         });
         Assert.That(_server.Output, Does.Contain("failed DSN sent to <x@spf-pass.test>").And.Not.Contain("DSN sent to <x@spf-fail.test>"),

@@ -31,14 +31,9 @@ public sealed class Pkcs11KeyProviderTests
 
     private static async Task<(int Code, string Output)> RunAsync(string softHsmConf, string program, params string[] args)
     {
-        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-            start.ArgumentList.Add(a);
-        start.Environment["SOFTHSM2_CONF"] = softHsmConf;
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, output);
+        var run = await ExternalProgram.RunAsync(program, args, TimeSpan.FromSeconds(60),
+            environment: new Dictionary<string, string> { ["SOFTHSM2_CONF"] = softHsmConf });
+        return (run.ExitCode, run.StandardOutput + run.StandardError);
     }
 
     private static async Task<string> TokenObjectsAsync(string conf) =>

@@ -55,7 +55,7 @@ public sealed class EmailEventLogTests
         var lines = Lines(config, file);
         var raw = File.ReadAllText(file);
         Assert.That(raw, Does.Not.Contain("plans").And.Not.Contain("carol").And.Not.Contain("ORGANIZATION_EMAIL_RECEIVED"),
-            "events name subjects and addresses: sealed at rest like every message-derived datum (decisions.md)");
+            "events name subjects and addresses: sealed at rest like every message-derived datum (docs/decisions.md, \"Storage and encryption\")");
         Assert.That(File.ReadAllLines(file), Has.Length.EqualTo(3));
         Assert.That(lines.Select(l => (string)l["event"]!["eventName"]!), Is.EqualTo(new[]
             { "ORGANIZATION_EMAIL_RECEIVED", "MAILBOX_EMAIL_DELIVERED", "INCOMING_EMAIL_BOUNCED" }));

@@ -7,7 +7,7 @@ using NUnit.Framework;
 
 namespace MailServer.Tests.Quota;
 
-/// <summary>decisions.md "Limits": a warning at 90% of the mailbox quota, once per crossing.</summary>
+/// <summary>docs/decisions.md, "Limits": a warning at 90% of the mailbox quota, once per crossing.</summary>
 [TestFixture]
 public sealed class QuotaWarningsTests
 {

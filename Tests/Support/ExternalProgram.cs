@@ -48,7 +48,11 @@ public static class ExternalProgram
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            // Bounded too: WaitForExitAsync also waits for end of file on the output, which a child that left the
+            // process tree (a daemon it started) could hold open for ever.
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await process.WaitForExitAsync(grace.Token); }
+            catch (OperationCanceledException) { }
             throw new TimeoutException($"{program} ran longer than {timeout}:\n{stdout}\n{stderr}");
         }
         // WaitForExitAsync returns once the streams reached end of file, so both buffers are complete.

@@ -176,7 +176,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
         if (_process is { HasExited: false } p)
         {
             p.Kill(entireProcessTree: false); // SIGKILL on Unix
-            await p.WaitForExitAsync();
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await p.WaitForExitAsync(grace.Token);
         }
     }
 

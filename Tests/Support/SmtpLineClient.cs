@@ -19,7 +19,7 @@ public sealed record SmtpLineReply(int Code, IReadOnlyList<string> Lines)
 /// </summary>
 public sealed class SmtpLineClient : IAsyncDisposable
 {
-    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(30);
     private readonly TcpClient _tcp;
     private readonly NetworkStream _stream;
     private readonly byte[] _buffer = new byte[64 * 1024];

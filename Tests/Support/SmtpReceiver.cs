@@ -95,7 +95,9 @@ public sealed class SmtpReceiver : IAsyncDisposable
         if (!_process.HasExited)
         {
             _process.Kill();
-            await _process.WaitForExitAsync();
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await _process.WaitForExitAsync(grace.Token); }
+            catch (OperationCanceledException) { } // a receiver that will not die must not hold the run
         }
         _process.Dispose();
         try { Directory.Delete(Folder, recursive: true); } catch (IOException) { }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MailServer.Tests.Support;
 
 /// <summary>Runs Debian's swaks, the admin's everyday SMTP test tool, and returns its transcript.</summary>
@@ -9,14 +7,8 @@ public static class Swaks
     /// <exception cref="System.ComponentModel.Win32Exception">swaks is not installed (test.sh installs it).</exception>
     public static async Task<(int ExitCode, string Transcript)> RunAsync(params string[] arguments)
     {
-        var info = new ProcessStartInfo("swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-            info.ArgumentList.Add(argument);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        // stdin closed: swaks asks on its terminal for what its arguments lack (a password), never waited for here.
+        var run = await ExternalProgram.RunAsync("swaks", arguments, TimeSpan.FromSeconds(60));
+        return (run.ExitCode, run.StandardOutput + run.StandardError);
     }
 }

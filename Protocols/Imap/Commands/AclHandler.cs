@@ -69,7 +69,7 @@ internal static class AclHandler
         throw new ImapRefusedException(ResponseCode.NoPermission, "Mailbox permissions are set by the administrator in the configuration");
     }
 
-    // workmail-behaviour §19.1: GETACL/MYRIGHTS (and LISTRIGHTS) → read_permissions.
+    // WorkMail Administrator Guide, "Mailbox access logs": GETACL/MYRIGHTS (and LISTRIGHTS) → read_permissions.
     private static void RecordRead(ImapSession session, NamedFolder named) =>
         session.RecordAccess(MailboxAccessAction.ReadPermissions, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
 

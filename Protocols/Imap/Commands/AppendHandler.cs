@@ -43,7 +43,7 @@ internal static class AppendHandler
         if (session.Selected is { } selected && selected.FolderId == folder.FolderId)
             selected.LoadNewMessages();
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Message, named.Owner?.Email, folder.Name, folder.FolderId,
-            stored.Select(s => s.Uid).ToList()); // workmail-behaviour §19.1
+            stored.Select(s => s.Uid).ToList()); // WorkMail Administrator Guide, "Mailbox access logs"
         return new ImapCompletion(new ResponseCode.AppendedUids(folder.UidValidity, ResolvedSequenceSet.FromValues(stored.Select(s => s.Uid))),
             "APPEND completed");
     }

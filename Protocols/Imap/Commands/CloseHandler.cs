@@ -13,7 +13,7 @@ internal static class CloseHandler
         {
             var expunged = await session.Store.ExpungeAsync(selected.FolderId, null, cancellationToken);
             if (expunged.Count > 0)
-                session.RecordSelectedAccess(MailboxAccessAction.Delete, expunged.ToList()); // workmail-behaviour §19.1
+                session.RecordSelectedAccess(MailboxAccessAction.Delete, expunged.ToList()); // WorkMail Administrator Guide, "Mailbox access logs"
         }
         selected.Dispose();
         session.State = new ImapSessionState.Authenticated(account);

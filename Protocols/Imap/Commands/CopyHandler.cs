@@ -23,7 +23,7 @@ internal static class CopyHandler
             : await CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
         if (target.Folder.FolderId == selected.FolderId)
             selected.LoadNewMessages();
-        // workmail-behaviour §19.1: "copy" on the source folder, "copy_to" on the destination.
+        // WorkMail Administrator Guide, "Mailbox access logs": "copy" on the source folder, "copy_to" on the destination.
         session.RecordSelectedAccess(MailboxAccessAction.Copy, copied.Select(m => m.SourceUid).ToList());
         session.RecordAccess(MailboxAccessAction.CopyTo, MailboxObjectType.Message, target.Owner?.Email, target.Folder.Name, target.Folder.FolderId,
             copied.Select(m => m.DestinationUid).ToList(), sourceFolderPath: selected.Folder.Name);

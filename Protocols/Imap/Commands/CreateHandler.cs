@@ -21,7 +21,7 @@ internal static class CreateHandler
         var created = await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, use, cancellationToken);
         await CreateSuperiorsAsync(session, location, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
-            created.FolderId); // workmail-behaviour §19.1
+            created.FolderId); // WorkMail Administrator Guide, "Mailbox access logs"
         return new ImapCompletion(new ResponseCode.MailboxObjectId(ObjectIds.MailboxId(created)), "CREATE completed"); // RFC 8474 §4
     }
 
@@ -61,7 +61,7 @@ internal static class CreateHandler
             try
             {
                 var created = await session.Store.CreateFolderAsync(location.MailboxId, superior, cancellationToken);
-                session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, superior, created.FolderId); // workmail-behaviour §19.1
+                session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, superior, created.FolderId); // WorkMail Administrator Guide, "Mailbox access logs"
             }
             catch (FolderOperationException e) when (e.Refusal == FolderRefusal.AlreadyExists)
             {

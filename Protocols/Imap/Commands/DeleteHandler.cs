@@ -19,7 +19,7 @@ internal static class DeleteHandler
         // mailbox is gone; the store drops a folder's subscription with it, so it is kept as a name.
         if (existing is { Subscribed: true })
             await session.Store.SetSubscribedAsync(location.MailboxId, existing.Name, true, cancellationToken);
-        session.RecordAccess(MailboxAccessAction.Delete, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName, folderId); // workmail-behaviour §19.1
+        session.RecordAccess(MailboxAccessAction.Delete, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName, folderId); // WorkMail Administrator Guide, "Mailbox access logs"
         return ImapCompletion.Ok("DELETE completed");
     }
 }

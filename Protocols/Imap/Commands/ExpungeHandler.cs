@@ -15,7 +15,7 @@ internal static class ExpungeHandler
         var expunged = await session.Store.ExpungeAsync(selected.FolderId, only, cancellationToken);
         selected.NoteExpunged(expunged);
         if (expunged.Count > 0)
-            session.RecordSelectedAccess(MailboxAccessAction.Delete, expunged.ToList()); // workmail-behaviour §19.1
+            session.RecordSelectedAccess(MailboxAccessAction.Delete, expunged.ToList()); // WorkMail Administrator Guide, "Mailbox access logs"
         // RFC 7162 §3.2.10: with QRESYNC on, the tagged OK of EXPUNGE carries the mailbox's new HIGHESTMODSEQ.
         if (session.QResyncEnabled && session.Store.GetFolder(selected.FolderId) is { } folder)
             return new ImapCompletion(new ResponseCode.HighestModSeq(folder.HighestModSeq), "EXPUNGE completed");

@@ -65,7 +65,7 @@ internal static class FetchHandler
                     seenSet[meta.Uid] = meta;
             }
         }
-        // workmail-behaviour §19.1: one record per command; a body item is "read", metadata only "read_summary", and
+        // WorkMail Administrator Guide, "Mailbox access logs": one record per command; a body item is "read", metadata only "read_summary", and
         // a FETCH whose body items are all attachment parts (BODY[2], BINARY[2]) "read_attachment", known once the
         // parts are seen, so that record is written when the command ends, however it ends.
         var bodyItems = items.Where(i => i is FetchItem.BodySection { Section.Text: not (SectionText.Header or SectionText.HeaderFields or SectionText.HeaderFieldsNot) }

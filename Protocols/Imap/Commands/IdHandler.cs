@@ -4,7 +4,7 @@ namespace MailServer.Protocols.Imap.Commands;
 
 /// <summary>
 /// ID (RFC 2971): the server names itself. Of what the client sends, only its "name" and "version" are kept, as the
-/// audit log's user_agent (workmail-behaviour §19.1); the other fields (os, address, ...) may identify a person and
+/// audit log's user_agent (WorkMail Administrator Guide, "Mailbox access logs"); the other fields (os, address, ...) may identify a person and
 /// are neither kept nor logged.
 /// </summary>
 internal static class IdHandler

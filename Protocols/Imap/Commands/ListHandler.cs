@@ -23,7 +23,7 @@ internal static class ListHandler
         }
         var mailboxId = session.Account.MailboxId;
         var folders = session.Store.ListFolders(mailboxId);
-        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // workmail-behaviour §19.1
+        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // WorkMail Administrator Guide, "Mailbox access logs"
         var matchers = Matchers(session, command.Reference, command.Patterns);
         var subscribedOnly = command.Selection.HasFlag(ListSelectOptions.Subscribed);
         var specialOnly = command.Selection.HasFlag(ListSelectOptions.SpecialUse);
@@ -138,7 +138,7 @@ internal static class ListHandler
     public static Task<ImapCompletion> RunLsubAsync(LsubCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var mailboxId = session.Account.MailboxId;
-        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // workmail-behaviour §19.1
+        session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, null, null, null); // WorkMail Administrator Guide, "Mailbox access logs"
         var matcher = Matchers(session, command.Reference, [command.Pattern]).SingleOrDefault();
         if (matcher is null)
             return Task.FromResult(ImapCompletion.Ok("LSUB completed")); // not valid modified UTF-7: matches no name

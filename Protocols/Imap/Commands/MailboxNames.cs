@@ -83,7 +83,7 @@ internal static class MailboxNames
     /// <param name="session">The session.</param>
     /// <param name="name">The Unicode name.</param>
     /// <param name="auditAs">When given, a refusal because the user holds no Full Access to an existing owner is
-    /// recorded as this action with action_allowed false (workmail-behaviour §19.1).</param>
+    /// recorded as this action with action_allowed false (WorkMail Administrator Guide, "Mailbox access logs").</param>
     /// <param name="objectType">What the audited action acts on.</param>
     public static MailboxLocation Locate(ImapSession session, string name, MailboxAccessAction? auditAs = null,
         MailboxObjectType objectType = MailboxObjectType.Folder)

@@ -54,7 +54,7 @@ internal static class MoveHandler
         if (CopyHandler.CopyUid(target.Folder.UidValidity, moved) is { } code)
             session.Writer.Untagged(ImapStatus.Ok, code, "Moved");
         selected.NoteExpunged(moved.Select(m => m.SourceUid));
-        // workmail-behaviour §19.1: "move" on the source folder, "move_to" on the destination.
+        // WorkMail Administrator Guide, "Mailbox access logs": "move" on the source folder, "move_to" on the destination.
         session.RecordSelectedAccess(MailboxAccessAction.Move, moved.Select(m => m.SourceUid).ToList());
         session.RecordAccess(MailboxAccessAction.MoveTo, MailboxObjectType.Message, target.Owner?.Email, target.Folder.Name, target.Folder.FolderId,
             moved.Select(m => m.DestinationUid).ToList(), sourceFolderPath: selected.Folder.Name);

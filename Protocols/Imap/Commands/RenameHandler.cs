@@ -23,7 +23,7 @@ internal static class RenameHandler
             await session.Store.RenameFolderAsync(source.MailboxId, source.FolderName, destination.FolderName, cancellationToken);
         await CreateHandler.CreateSuperiorsAsync(session, destination, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Update, MailboxObjectType.Folder, source.Owner?.Email, destination.FolderName,
-            session.Store.FindFolder(source.MailboxId, destination.FolderName)?.FolderId); // workmail-behaviour §19.1
+            session.Store.FindFolder(source.MailboxId, destination.FolderName)?.FolderId); // WorkMail Administrator Guide, "Mailbox access logs"
         return ImapCompletion.Ok("RENAME completed");
     }
 

@@ -26,7 +26,7 @@ internal static class SelectHandler
         var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email,
             session.Rev2Enabled ? null : session.Recent);
         session.State = new ImapSessionState.Selected(account, selected);
-        // workmail-behaviour §19.1: opening a folder reads its state (counts, UIDs), like STATUS → read_hierarchy.
+        // WorkMail Administrator Guide, "Mailbox access logs": opening a folder reads its state (counts, UIDs), like STATUS → read_hierarchy.
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
 
         var w = session.Writer;

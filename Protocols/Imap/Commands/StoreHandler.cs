@@ -36,7 +36,7 @@ internal static class StoreHandler
             ? []
             : await session.Store.SetFlagsAsync(selected.FolderId, targets, operation, flags, keywords, cancellationToken);
         selected.ApplyOwnChanges(updated);
-        // workmail-behaviour §19.1: \Seen alone is a read-state change; any other flag or keyword an update.
+        // WorkMail Administrator Guide, "Mailbox access logs": \Seen alone is a read-state change; any other flag or keyword an update.
         if (targets.Count > 0)
             session.RecordSelectedAccess(flags == MessageFlags.Seen && keywords.Count == 0 ? MailboxAccessAction.UpdateReadState : MailboxAccessAction.Update, targets);
         if (!command.Silent || session.CondStoreEnabled)

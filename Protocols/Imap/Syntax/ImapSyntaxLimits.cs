@@ -7,7 +7,7 @@ namespace MailServer.Protocols.Imap.Syntax;
 public sealed record ImapSyntaxLimits
 {
     /// <summary>The defaults: 8 KiB lines (RFC 7162 §4 recommends accepting at least 8192 octets), 40 MiB literals
-    /// (the message size limit of decisions.md), LITERAL- non-synchronising literals of 4096 octets (RFC 7888 §4).</summary>
+    /// (the message size limit of docs/decisions.md, "Limits"), LITERAL- non-synchronising literals of 4096 octets (RFC 7888 §4).</summary>
     public static ImapSyntaxLimits Default { get; } = new();
 
     /// <summary>Longest line (text between literals, CRLF included) accepted.</summary>

@@ -23,7 +23,7 @@ internal enum GuardVerdict
 
 /// <summary>
 /// The byte-counting stream under SmtpServer's pipes (SmtpServer 11.1.0 has no input caps: it buffers a
-/// command line or a DATA section in memory until it sees CRLF or CRLF.CRLF, see dependency-pitfalls.md).
+/// command line or a DATA section in memory until it sees CRLF or CRLF.CRLF, see docs/dependencies.md, "SmtpServer").
 /// It sits above TLS, so it counts the SMTP bytes themselves, and it:
 /// - in command mode ends the connection when more than MaxCommandLineBytes arrive without an LF;
 /// - in DATA mode ends it when the DATA section exceeds MaxMessageBytes plus a small slack

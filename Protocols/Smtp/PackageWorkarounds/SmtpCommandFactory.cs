@@ -86,7 +86,7 @@ internal sealed class ListenerEhloCommand(string domainOrAddress, SmtpListenerOp
         yield return "DSN";                                           // RFC 3461
         if (!context.Pipe.IsSecure)
             yield return "STARTTLS";                                  // RFC 3207
-        // RFC 4954 §4 and decisions.md: AUTH only on submission, and only over TLS unless the admin allows plaintext.
+        // RFC 4954 §4 and docs/decisions.md, "Listeners and TLS": AUTH only on submission, and only over TLS unless the admin allows plaintext.
         var session = SmtpSessionState.Of(context);
         if (session.Kind != SmtpListenerKind.Mx && session.User is null && (context.Pipe.IsSecure || options.AllowPlaintextAuth)
             && authenticationOffered)

@@ -10,11 +10,11 @@ namespace MailServer.Server.MailFlow.Stages;
 
 /// <summary>
 /// Stage 7: the sender is told of recipients a rule or hook bounced while others were accepted (when every recipient
-/// was refused, the SMTP session said so and nothing is sent: decisions.md "Bounce without backscatter"). The notice is
+/// was refused, the SMTP session said so and nothing is sent: docs/decisions.md, "Bounce without backscatter"). The notice is
 /// an RFC 3464 DSN whose text is the rule's, or the hook's <c>bounceMessage</c> (§10.3):
 /// <list type="bullet">
 /// <item>mail a user sent: to that user (authenticated, so never backscatter), §9.3 "the administrator blocked";</item>
-/// <item>mail from outside: only when the envelope sender passed SPF or DMARC (decisions.md), else logged and dropped.</item>
+/// <item>mail from outside: only when the envelope sender passed SPF or DMARC (docs/decisions.md, "Bounce without backscatter"), else logged and dropped.</item>
 /// </list>
 /// Nothing is sent while the message itself was not taken (every delivery failed temporarily): the client retries.
 /// </summary>

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace MailServer.Server.MailFlow.Stages;
 
 /// <summary>
-/// Stage 5: DKIM-signs mail a user sends for its From domain (decisions.md §12) once, before any copy is stored or
+/// Stage 5: DKIM-signs mail a user sends for its From domain (docs/decisions.md, "Sender authentication") once, before any copy is stored or
 /// queued, so local and remote recipients get the same signed bytes. A domain without keys, or a message MimeKit
 /// cannot take apart, goes unsigned (logged): signing never costs the sender the message.
 /// </summary>

@@ -10,7 +10,7 @@ using MimeKit;
 namespace MailServer.Server.MailFlow.Stages;
 
 /// <summary>
-/// Stage 3: email flow rules (§9, decisions.md "Email flow rules"). The organization's compiled rules decide each
+/// Stage 3: email flow rules (WorkMail Administrator Guide, "Email flow rules"; docs/decisions.md, "Email flow rules"). The organization's compiled rules decide each
 /// recipient (the rule engine is pure; this stage acts on its answer):
 /// <list type="bullet">
 /// <item>MX mail: the inbound rules of each recipient's organization. Drop → <see cref="RecipientRoute.Dropped"/>;

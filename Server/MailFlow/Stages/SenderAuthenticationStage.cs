@@ -14,7 +14,7 @@ public interface IDmarcEnforcementSource
 }
 
 /// <summary>
-/// Stage 1, MX mail only (decisions.md §12): SPF, DKIM, ARC and DMARC verdicts on the message as received, then
+/// Stage 1, MX mail only (docs/decisions.md, "Sender authentication"): SPF, DKIM, ARC and DMARC verdicts on the message as received, then
 /// DMARC enforcement per organization of the recipients — <c>reject</c> refuses that organization's recipients
 /// (<see cref="RecipientRoute.Refused"/>, DMARC_POLICY_APPLIED written at once), <c>quarantine</c> is left to the
 /// folder decision (<see cref="FolderPrecedenceStage"/>). Any Authentication-Results field claiming our authserv-id

@@ -7,7 +7,7 @@ using MailServer.Tests.Support;
 namespace MailServer.Tests.Protocols.Smtp;
 
 /// <summary>
-/// SmtpServer 11.1.0 buffers unterminated input without limit (dependency-pitfalls.md); the listener's guard
+/// SmtpServer 11.1.0 buffers unterminated input without limit (docs/dependencies.md, "SmtpServer"); the listener's guard
 /// must end such connections while this process's managed heap stays bounded.
 /// </summary>
 [TestFixture]

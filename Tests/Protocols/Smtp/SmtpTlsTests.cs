@@ -8,7 +8,7 @@ namespace MailServer.Tests.Protocols.Smtp;
 
 /// <summary>
 /// The listener replaces SmtpServer's duplex pipe with its own guarded one, so the STARTTLS properties
-/// dependency-pitfalls.md measured for SmtpServer are re-checked here against ours.
+/// measured for SmtpServer (docs/dependencies.md, "SmtpServer") are re-checked here against ours.
 /// </summary>
 [TestFixture]
 public sealed class SmtpTlsTests

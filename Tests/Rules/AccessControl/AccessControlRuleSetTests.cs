@@ -4,7 +4,7 @@ using NUnit.Framework;
 
 namespace MailServer.Tests.Rules.AccessControl;
 
-/// <summary>decisions.md "Access": any matching Deny wins; else any matching Allow; else deny; no rules blocks all.</summary>
+/// <summary>docs/decisions.md, "Access": any matching Deny wins; else any matching Allow; else deny; no rules blocks all.</summary>
 [TestFixture]
 public sealed class AccessControlRuleSetTests
 {

@@ -4,7 +4,7 @@ using static MailServer.Rules.FlowRules.FlowAction;
 
 namespace MailServer.Tests.Rules.FlowRules;
 
-/// <summary>§9.5 and decisions.md precedence, one row per sentence: Sender before From, per-recipient splits, every tie-break.</summary>
+/// <summary>WorkMail's matching rules and the precedence of docs/decisions.md, "Email flow rules", one row per sentence: Sender before From, per-recipient splits, every tie-break.</summary>
 [TestFixture]
 public sealed class FlowRuleSetTests
 {

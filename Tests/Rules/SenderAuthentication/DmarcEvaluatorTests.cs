@@ -143,7 +143,7 @@ public sealed class DmarcEvaluatorTests
     [Test]
     public void Strict_parsing_refuses_what_lenient_parsing_splits_into_two_addresses()
     {
-        // dependency-pitfalls.md: by default "user@example.com\r\nBcc: x@evil.test" (inside one field value) parses as two addresses.
+        // docs/dependencies.md, "MimeKit": by default "user@example.com\r\nBcc: x@evil.test" (inside one field value) parses as two addresses.
         var value = Encoding.ASCII.GetBytes("a@example.org\r\n x@evil.test");
         var lenient = InternetAddressList.TryParse(ParserOptions.Default, value, out var lenientList) ? lenientList.Mailboxes.Count() : 0;
         var headers = new HeaderList { new Header(Encoding.ASCII, HeaderId.From, "a@example.org x@evil.test") };

@@ -4,7 +4,7 @@ using NUnit.Framework;
 
 namespace MailServer.Tests.Protocols.Imap.Messages;
 
-/// <summary>Which parts the audit log calls attachments (workmail-behaviour §19.1 <c>read_attachment</c>).</summary>
+/// <summary>Which parts the audit log calls attachments (WorkMail Administrator Guide, "Mailbox access logs", <c>read_attachment</c>).</summary>
 [TestFixture]
 public sealed class AttachmentNameTests
 {
