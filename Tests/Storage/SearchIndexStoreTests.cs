@@ -151,4 +151,23 @@ public sealed class SearchIndexStoreTests
         Assert.That(Directory.Exists(root), Is.False);
         Assert.That(Matches(h.Store, inbox, "second", 2), Is.Null, "SEARCH reads the messages until the index is rebuilt");
     }
+
+    [Test]
+    public async Task A_listing_that_lags_the_folder_never_moves_the_cursor_past_a_message_it_did_not_see()
+    {
+        var h = StoreHarness.Create();
+        await using var _ = h;
+        var alice = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
+        var inbox = await FillAsync(h, alice.MailboxId, "papaya one", "papaya two", "papaya three");
+        var lagging = new MailServer.Tests.Protocols.Imap.FaultInjectingStore(h.Store) { LaggingListings = true };
+
+        await new SearchIndexer(lagging, h.Store, NullLogger.Instance).IndexFolderAsync(inbox, CancellationToken.None);
+
+        Assert.That(h.Store.ReadSearchIndex(inbox)!.IndexedThrough, Is.EqualTo(2u), "UIDNEXT said 4, the listing showed up to 2");
+        var key = new SearchKey.Body("papaya");
+        var search = IndexedSearch.TryOpen(h.Store, inbox, key, 3, out var unused)!;
+        Assert.That(new[] { 1u, 2u, 3u }.Select(u => search.Answer(key, u)), Is.EqualTo(new bool?[] { true, true, null }), "UID 3 is read, not denied");
+        await new SearchIndexer(h.Store, NullLogger.Instance).IndexFolderAsync(inbox, CancellationToken.None);
+        Assert.That(Matches(h.Store, inbox, "papaya", 3), Is.EqualTo(new uint[] { 1, 2, 3 }));
+    }
 }

@@ -26,9 +26,17 @@ public sealed class SearchIndexer
     /// <param name="logger">Where progress and failures go.</param>
     /// <exception cref="ArgumentException">The store keeps no search index.</exception>
     public SearchIndexer(IMailStore store, ILogger logger)
+        : this(store, store as ISearchIndexStore ?? throw new ArgumentException("The store keeps no search index.", nameof(store)), logger)
+    {
+    }
+
+    /// <param name="store">Where messages are read.</param>
+    /// <param name="index">Where the index is kept (the same store, seen as its index).</param>
+    /// <param name="logger">Where progress and failures go.</param>
+    public SearchIndexer(IMailStore store, ISearchIndexStore index, ILogger logger)
     {
         _store = store;
-        _index = store as ISearchIndexStore ?? throw new ArgumentException("The store keeps no search index.", nameof(store));
+        _index = index;
         _log = logger;
     }
 
@@ -111,9 +119,13 @@ public sealed class SearchIndexer
         if (last <= from && !reset)
             return -1;
 
+        // The cursor only moves over what this listing showed: a listing may lag the folder's UIDNEXT by a commit (the
+        // metadata cache learns of a commit just after it), and a UID the cursor passed unseen would never be indexed.
         var messages = last <= from ? [] : _store.ListMessages(folderId, from + 1);
-        var batch = messages.Count > BatchSize ? messages.Take(BatchSize).ToList() : messages.Where(m => m.Uid <= last).ToList();
-        var through = messages.Count > BatchSize ? batch[^1].Uid : last;
+        var batch = messages.Where(m => m.Uid <= last).Take(BatchSize).ToList();
+        if (batch.Count == 0 && !reset)
+            return -1; // nothing new (the newest messages were expunged, or are not listed yet)
+        var through = batch.Count == 0 ? from : batch[^1].Uid;
         var (builder, failed) = await BuildAsync(folder.MailboxId, batch, cancellationToken).ConfigureAwait(false);
         var unindexed = (state?.Unindexed ?? []).Concat(failed).Distinct().Order().ToList();
         await _index.CommitSearchIndexAsync(folderId, new SearchIndexUpdate(version, Format, through, unindexed, reset, [],
