@@ -19,6 +19,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v clamd >/dev/null 2>&1 || need+=(clamav-daemon)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)   # SoftHSM: the PKCS#11 token that holds a master key
 command -v pkcs11-tool >/dev/null 2>&1 || need+=(opensc)   # pkcs11-tool: lists the token's objects like an admin would
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # systemd-analyze verify: the Debian package's unit
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)   # the store's second engine: its contract tests run on a private cluster
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -32,13 +34,27 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 export MAILSERVER_TEST_ENGINES=required
 dotnet build mailserver.sln -c Release -nologo -v q || { echo "Tests: 0 passed, 1 failed"; exit 1; }
 
-# One Dovecot for the whole run (the import tests' source server), on a free loopback port, stopped at the end.
+# Daemons started once for the whole run, stopped at the end (whatever way the script ends).
+cleanup=()
+trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
+
+# One Dovecot for the whole run (the import tests' source server), on a free loopback port.
 if [ -x /usr/sbin/dovecot ]; then
   DOVECOT_DIR=$(mktemp -d)
   if DOVECOT_IMAP_PORT=$(bash Tests/Support/dovecot.sh start "$DOVECOT_DIR"); then
     export DOVECOT_DIR DOVECOT_IMAP_PORT
-    trap 'bash Tests/Support/dovecot.sh stop "$DOVECOT_DIR"' EXIT
+    cleanup+=('bash Tests/Support/dovecot.sh stop "$DOVECOT_DIR"')
   fi
+fi
+
+# One private PostgreSQL cluster for the whole run (the store contract tests of the PostgreSQL engine): initdb into a
+# temporary folder, a loopback port, fsync and synchronous_commit on. Each test makes its own database in it.
+MAILSERVER_TEST_PG_DIR=$(mktemp -d)
+if MAILSERVER_TEST_PG=$(bash Tests/Support/postgres.sh start "$MAILSERVER_TEST_PG_DIR"); then
+  export MAILSERVER_TEST_PG MAILSERVER_TEST_PG_DIR
+  cleanup+=('bash Tests/Support/postgres.sh stop "$MAILSERVER_TEST_PG_DIR"')
+else
+  echo "PostgreSQL did not start: the PostgreSQL store tests will fail" >&2
 fi
 
 results=$(mktemp -d)

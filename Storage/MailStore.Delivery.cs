@@ -233,9 +233,9 @@ public sealed partial class MailStore
         }
     }
 
-    private static byte[] SummaryContext(string blobId) => Aead.Utf8("summary/" + blobId);
+    internal static byte[] SummaryContext(string blobId) => Aead.Utf8("summary/" + blobId);
 
-    private static byte[] SealSummary(byte[] messageKey, string blobId, ReadOnlySpan<byte> headerSection) =>
+    internal static byte[] SealSummary(byte[] messageKey, string blobId, ReadOnlySpan<byte> headerSection) =>
         Aead.Seal(messageKey, headerSection, SummaryContext(blobId));
 
     /// <summary>The bytes up to and including the first empty line (RFC 5322 §2.1), at most <see cref="MaxSummaryBytes"/>.</summary>

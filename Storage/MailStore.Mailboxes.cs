@@ -114,7 +114,7 @@ public sealed partial class MailStore
     private static MailboxInfo ToMailboxInfo(BsonDocument d, string owner) => new(
         d["_id"].AsString, d[M.Organization].AsString, owner, d[M.UsedBytes].AsInt64, d[M.MessageCount].AsInt64);
 
-    private static string NormaliseOwner(string owner) => owner.Trim().ToLowerInvariant();
+    internal static string NormaliseOwner(string owner) => owner.Trim().ToLowerInvariant();
 
     // The owner-lookup HMAC key lives in the organization's key ledger (derived once from master key version 1,
     // so lookups keep their values across rotations). It only serves lookups (it opens nothing).
@@ -134,14 +134,14 @@ public sealed partial class MailStore
         return name;
     }
 
-    private static string FolderLookup(byte[] nameHmacKey, string mailboxId, string name) =>
+    internal static string FolderLookup(byte[] nameHmacKey, string mailboxId, string name) =>
         mailboxId + "|" + KeyHierarchy.Hmac(nameHmacKey, NormaliseFolderName(name));
 
-    private static byte[] SealFolderName(byte[] mailboxKey, string folderId, string name) =>
+    internal static byte[] SealFolderName(byte[] mailboxKey, string folderId, string name) =>
         Aead.Seal(mailboxKey, Aead.Utf8(NormaliseFolderName(name)), Aead.Utf8("folder-name/" + folderId));
 
-    private static string OpenFolderName(byte[] mailboxKey, string folderId, byte[] sealedName) =>
+    internal static string OpenFolderName(byte[] mailboxKey, string folderId, byte[] sealedName) =>
         System.Text.Encoding.UTF8.GetString(Aead.Open(mailboxKey, sealedName, Aead.Utf8("folder-name/" + folderId)));
 
-    private static string NewId() => Guid.NewGuid().ToString("N");
+    internal static string NewId() => Guid.NewGuid().ToString("N");
 }

@@ -3,21 +3,11 @@ using E = MailServer.Storage.Schema.EntryFields;
 namespace MailServer.Storage;
 
 /// <summary>
-/// What retention policies (§16) need of the store beyond <see cref="IMailStore"/>: removing messages whatever
-/// their flags. Age comes from <see cref="MessageMeta.LastActionAt"/>, which the writer sets on delivery, APPEND,
-/// flag changes, COPY and MOVE; moving to Deleted Items goes through <see cref="IMailStore.MoveAsync"/>.
+/// What the retention runner takes: the whole store (it lists folders and moves messages) with
+/// <see cref="IRetentionOperations.PermanentlyDeleteAsync"/>. Age comes from <see cref="MessageMeta.LastActionAt"/>,
+/// which the store sets on delivery, APPEND, flag changes, COPY and MOVE.
 /// </summary>
-public interface IRetentionStore : IMailStore
-{
-    /// <summary>
-    /// Removes the messages <paramref name="uids"/> of a folder at once, \Deleted or not, in one commit: their
-    /// entries and wrapped keys go (crypto-erase), a blob goes with its last entry, and IMAP sessions see a
-    /// <see cref="MailboxChange.MessagesExpunged"/>. UIDs that do not exist are ignored.
-    /// </summary>
-    /// <returns>The removed UIDs, ascending.</returns>
-    /// <exception cref="KeyNotFoundException">No such folder.</exception>
-    Task<IReadOnlyList<uint>> PermanentlyDeleteAsync(string folderId, IReadOnlyCollection<uint> uids, CancellationToken cancellationToken);
-}
+public interface IRetentionStore : IMailStore;
 
 public sealed partial class MailStore : IRetentionStore
 {

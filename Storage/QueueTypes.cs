@@ -61,6 +61,20 @@ public sealed record OutboundEnvelope(
     /// trace of its other events; null for messages queued before the field existed (their queue id serves).
     /// </summary>
     public Guid? TraceId { get; init; }
+
+    /// <summary>
+    /// RFC 8689: the message arrived with <c>MAIL FROM ... REQUIRETLS</c>. It is relayed only over TLS to a host whose
+    /// name and certificate are authenticated (MTA-STS or DANE) and that offers REQUIRETLS itself, with the parameter
+    /// passed on; otherwise it bounces, and its DSN returns the header section only (RFC 8689 §5). Kept in the sealed
+    /// envelope, so a restart does not lose the demand.
+    /// </summary>
+    public bool RequireTls { get; init; }
+
+    /// <summary>
+    /// RFC 8689 §3: a submitted message carried <c>TLS-Required: No</c>: the sender prefers delivery to the recipient
+    /// domains' MTA-STS and DANE policies, which are then not enforced (STARTTLS is still used when offered).
+    /// </summary>
+    public bool TlsPoliciesWaived { get; init; }
 }
 
 /// <summary>A message in the outbound queue.</summary>

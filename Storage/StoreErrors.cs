@@ -47,3 +47,9 @@ public static class StoreErrors
         _ => null,
     };
 }
+
+/// <summary>
+/// The store's database could not be reached or failed a statement (a PostgreSQL node down, a connection cut, a
+/// timeout). Nothing was acknowledged; retrying may succeed (<see cref="StoreError.Unavailable"/>).
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : IOException(message, inner);

@@ -20,6 +20,9 @@ internal static partial class StoreLog
     [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Entry {EntryId} refers to blob {BlobId}, which is missing")]
     public static partial void EntryBlobMissing(ILogger logger, string entryId, string blobId);
 
+    [LoggerMessage(EventId = 4026, Level = LogLevel.Error, Message = "Entry {EntryId}: its version 1 body {BlobId} was not rewritten in the segmented format ({Error}); the old file is kept")]
+    public static partial void BodyNotRewritten(ILogger logger, string entryId, string blobId, string error);
+
     [LoggerMessage(EventId = 4011, Level = LogLevel.Error, Message = "Entry {EntryId} does not decrypt ({Error})")]
     public static partial void EntryUndecryptable(ILogger logger, string entryId, string error);
 

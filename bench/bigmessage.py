@@ -8,8 +8,11 @@ Phases, each printed with its time and the server's peak resident memory during 
   1. one SIZE_MIB message over SMTP (MX listener, to USER);
   2. one IMAP FETCH BODY.PEEK[] of it, checked byte for byte against what was sent (SHA-256 of the fetched message
      below the server's own trace fields);
-  3. CONCURRENT_SMTP such messages sent at once, one per session;
-  4. CONCURRENT_FETCH whole-message FETCHes at once, one per session.
+  3. a multipart/mixed message of SIZE_MIB: a short text part and an attachment of SIZE_MIB - 6 MiB (base64),
+     then FETCH BODYSTRUCTURE, BODY.PEEK[1] (the text) and BODY.PEEK[2] (the attachment, checked byte for byte), each
+     in a new session, and CONCURRENT_FETCH BODY.PEEK[2] at once;
+  4. CONCURRENT_SMTP messages of phase 1 sent at once, one per session (skipped when 0);
+  5. CONCURRENT_FETCH whole-message FETCHes at once, one per session (skipped when 0).
 """
 import hashlib, imaplib, os, smtplib, ssl, sys, threading, time
 
@@ -90,6 +93,28 @@ def fetch(uid):
         m.logout()
 
 
+def mime_message():
+    """multipart/mixed: a short text/plain part, then an application/octet-stream attachment of size_mib - 6 MiB."""
+    line = (hashlib.sha256(b"attachment").hexdigest() * 3)[:76].encode() + b"\r\n"
+    attachment = line * (((size_mib - 6) * 1024 * 1024) // len(line))
+    head = (f"From: bench@example.net\r\nTo: {user}\r\nSubject: big attachment\r\nMessage-ID: <mime@bench.example.net>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nThe attachment follows.\r\n"
+            "--b1\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\nContent-Disposition: attachment; filename=\"big.bin\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode()
+    return head + attachment + b"\r\n--b1--\r\n", attachment
+
+
+def fetch_item(uid, item):
+    m = imap()
+    try:
+        typ, data = m.uid("FETCH", str(uid), f"({item})")
+        assert typ == "OK", (typ, data)
+        return data[0][1] if isinstance(data[0], tuple) else data[0]
+    finally:
+        m.logout()
+
+
 def last_uid():
     m = imap()
     try:
@@ -131,7 +156,29 @@ uid = last_uid()
 got = phase("1 IMAP FETCH BODY.PEEK[]", lambda i: fetch(uid), 1)[0]
 if got is None or got[0] != sent:
     print(f"# MISMATCH: fetched {got} against sent sha256 {sent}")
-phase(f"{n_smtp} SMTP deliveries at once", lambda i: send(f"many-{i}"), n_smtp)
-uid = last_uid()
-phase(f"{n_fetch} IMAP FETCHes at once", lambda i: fetch(uid), n_fetch)
+mime, attachment = mime_message()
+
+
+def send_mime(i):
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=600) as s:
+        s.ehlo("bench.example.net")
+        s.sendmail("bench@example.net", [user], mime)
+
+
+phase("1 SMTP delivery, multipart with an attachment", send_mime, 1)
+mime_uid = last_uid()
+structure = phase("1 IMAP FETCH BODYSTRUCTURE", lambda i: fetch_item(mime_uid, "BODYSTRUCTURE"), 1)[0]
+if structure is None or b'"big.bin"' not in structure:
+    print(f"# BODYSTRUCTURE without the attachment: {structure!r:.200}")
+phase("1 IMAP FETCH BODY.PEEK[1] (the text part)", lambda i: fetch_item(mime_uid, "BODY.PEEK[1]"), 1)
+part = phase("1 IMAP FETCH BODY.PEEK[2] (the attachment)", lambda i: fetch_item(mime_uid, "BODY.PEEK[2]"), 1)[0]
+if part != attachment:
+    print(f"# MISMATCH: BODY[2] is {len(part or b'')} octets, the attachment {len(attachment)}")
+if n_fetch > 0:
+    phase(f"{n_fetch} IMAP FETCH BODY.PEEK[2] at once", lambda i: fetch_item(mime_uid, "BODY.PEEK[2]"), n_fetch)
+if n_smtp > 0:
+    phase(f"{n_smtp} SMTP deliveries at once", lambda i: send(f"many-{i}"), n_smtp)
+if n_fetch > 0:
+    uid = last_uid()
+    phase(f"{n_fetch} IMAP FETCHes at once", lambda i: fetch(uid), n_fetch)
 print(f"# server resident at end: {rss_kib() / 1024:.0f} MiB, peak (VmHWM): {rss_kib('VmHWM') / 1024:.0f} MiB")

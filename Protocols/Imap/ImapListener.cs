@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using MailServer.Protocols.Admission;
 using MailServer.Protocols.Authentication;
 using MailServer.Rules.Directory;
 using MailServer.Protocols.Imap.Syntax;
@@ -19,7 +20,8 @@ internal sealed record ImapListenerServices(
     ILogger Logger,
     TimeProvider Time,
     IDirectorySource? Directory,
-    IMailboxAccessObserver? AccessObserver = null)
+    IMailboxAccessObserver? AccessObserver = null,
+    BytesInFlight? BytesInFlight = null)
 {
     /// <summary>Bounds before login: lines as after login (an ID of 30 fields of 1,024 octets fits, RFC 2971 §3.3), but
     /// no literal above 8 KiB and LITERAL- non-synchronizing literals of at most 4,096 octets (RFC 7888 §4), so an
@@ -62,9 +64,12 @@ public sealed class ImapListener : IAsyncDisposable
     /// <param name="directory">The live directory, read per command for the quota limit (RFC 9208); when null the
     /// quota is the one the user had at login.</param>
     /// <param name="accessObserver">Told of every audited mailbox operation (WorkMail Administrator Guide, "Mailbox access logs"); null records nothing.</param>
+    /// <param name="bytesInFlight">The server-wide budget of message bytes in flight, shared with SMTP DATA: every
+    /// literal after login (an APPEND's message) is admitted against it, and refused with <c>NO [LIMIT]</c> while it is
+    /// used up. Null admits every literal the syntax limits allow.</param>
     /// <exception cref="ArgumentException">The options are unusable.</exception>
     public ImapListener(ImapListenerOptions options, IMailStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null,
-        IDirectorySource? directory = null, IMailboxAccessObserver? accessObserver = null)
+        IDirectorySource? directory = null, IMailboxAccessObserver? accessObserver = null, BytesInFlight? bytesInFlight = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -79,7 +84,7 @@ public sealed class ImapListener : IAsyncDisposable
         };
         _services = new ImapListenerServices(options, store ?? throw new ArgumentNullException(nameof(store)),
             credentials ?? throw new ArgumentNullException(nameof(credentials)), syntax,
-            logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System, directory, accessObserver);
+            logger ?? throw new ArgumentNullException(nameof(logger)), time ?? TimeProvider.System, directory, accessObserver, bytesInFlight);
     }
 
     /// <summary>The endpoints actually bound (a configured port 0 shows the chosen port), after <see cref="StartAsync"/>.</summary>

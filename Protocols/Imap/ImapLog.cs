@@ -47,6 +47,9 @@ internal static partial class ImapLog
     [LoggerMessage(EventId = 5013, Level = LogLevel.Information, Message = "IMAP input refused: {Reason}")]
     public static partial void FramingFailed(this ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 5017, Level = LogLevel.Warning, Message = "IMAP literal of {Size} octets refused with NO [LIMIT]: {InFlight} message bytes in flight, budget {Budget} (Limits.MaxBytesInFlightMiB)")]
+    public static partial void LiteralRefusedOverBudget(this ILogger logger, long size, long inFlight, long budget);
+
     [LoggerMessage(EventId = 5014, Level = LogLevel.Information, Message = "IMAP selection lost: {Reason}; closing the session")]
     public static partial void SelectionLost(this ILogger logger, string reason);
 

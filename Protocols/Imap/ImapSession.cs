@@ -84,6 +84,35 @@ internal sealed class ImapSession
     public RecentTracker Recent => _services.Recent;
 
     /// <summary>The limits the framer applies now: the pre-login ones until the session is authenticated.</summary>
+    /// <summary>A framer for the current state: after login every literal is admitted against the server-wide budget of
+    /// message bytes in flight (shared with SMTP DATA); before login literals are capped at 8 KiB and not charged.</summary>
+    private ImapCommandFramer NewFramer() =>
+        State is ImapSessionState.NotAuthenticated || _services.BytesInFlight is null
+            ? new ImapCommandFramer(CurrentLimits)
+            : new ImapCommandFramer(CurrentLimits, AdmitLiteral);
+
+    private long _admittedBytes; // literal octets of the current command charged to the budget
+
+    private bool AdmitLiteral(long size)
+    {
+        var budget = _services.BytesInFlight!;
+        if (!budget.TryAdmit(size))
+        {
+            Logger.LiteralRefusedOverBudget(size, budget.InFlight, budget.Budget);
+            return false;
+        }
+        _admittedBytes += size;
+        return true;
+    }
+
+    /// <summary>Gives the current command's literal octets back to the budget: it has been answered, or refused.</summary>
+    private void ReleaseAdmitted()
+    {
+        if (_admittedBytes != 0)
+            _services.BytesInFlight?.Release(_admittedBytes);
+        _admittedBytes = 0;
+    }
+
     private ImapSyntaxLimits CurrentLimits =>
         State is ImapSessionState.NotAuthenticated ? _services.PreLoginSyntaxLimits : _services.SyntaxLimits;
 
@@ -200,6 +229,7 @@ internal sealed class ImapSession
         }
         finally
         {
+            ReleaseAdmitted(); // a literal cut off by the connection's end
             Selected?.Dispose();
             State = new ImapSessionState.Logout();
             await _stream.DisposeAsync();
@@ -217,6 +247,7 @@ internal sealed class ImapSession
                 case null:
                     return "client closed";
                 case FramerEvent.Failed failed:
+                    ReleaseAdmitted();
                     Logger.FramingFailed(failed.Error.Message);
                     WriteFramingError(failed.Error);
                     if (State is ImapSessionState.NotAuthenticated && failed.Error.Kind is FramingErrorKind.LineTooLong
@@ -233,10 +264,17 @@ internal sealed class ImapSession
                     continue;
                 case FramerEvent.CommandReady ready:
                     var before = State is ImapSessionState.NotAuthenticated;
-                    await RunCommandAsync(ImapCommandParser.Parse(ready.Command, _services.SyntaxLimits));
+                    try
+                    {
+                        await RunCommandAsync(ImapCommandParser.Parse(ready.Command, _services.SyntaxLimits));
+                    }
+                    finally
+                    {
+                        ReleaseAdmitted();
+                    }
                     await FlushAsync(_shutdown);
                     if (before && State is not ImapSessionState.NotAuthenticated)
-                        _framer = new ImapCommandFramer(CurrentLimits); // logged in: the full limits (the framer is idle)
+                        _framer = NewFramer(); // logged in: the full limits (the framer is idle)
                     if (StartTlsRequested)
                     {
                         StartTlsRequested = false;
@@ -249,7 +287,7 @@ internal sealed class ImapSession
                         // RFC 4978 §3: the client sends nothing more until it has the OK, so no uncompressed input
                         // can be pending; any that is would be a client error and is dropped.
                         _inputStart = _inputEnd = 0;
-                        _framer = new ImapCommandFramer(CurrentLimits);
+                        _framer = NewFramer();
                         _stream = new ImapDeflateStream(_stream);
                         CompressionActive = true;
                     }
@@ -264,6 +302,16 @@ internal sealed class ImapSession
     {
         var tooBig = error.Kind is FramingErrorKind.LiteralTooLarge or FramingErrorKind.CommandTooLarge
             or FramingErrorKind.NonSynchronizingLiteralTooLarge;
+        if (error.Kind is FramingErrorKind.OverBudget)
+        {
+            // RFC 5530 §3 LIMIT: the server-wide budget of message bytes in flight is used up; a refusal, not a syntax
+            // error, so NO (the client may retry later, as after SMTP's 452 4.3.1).
+            if (error.Tag is null)
+                Writer.Untagged(ImapStatus.No, ResponseCode.LimitReached, error.Message);
+            else
+                Writer.Tagged(error.Tag, ImapStatus.No, ResponseCode.LimitReached, error.Message);
+            return;
+        }
         if (error.Tag is null)
             Writer.Untagged(ImapStatus.Bad, tooBig ? ResponseCode.TooBig : null, error.Message);
         else if (tooBig)
@@ -487,7 +535,7 @@ internal sealed class ImapSession
         // RFC 9051 §6.2.1 / RFC 3501 §11.1: anything the client pipelined after STARTTLS was sent in plain text
         // and must not be read through the TLS layer.
         _inputStart = _inputEnd = 0;
-        _framer = new ImapCommandFramer(CurrentLimits);
+        _framer = NewFramer();
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
         timeout.CancelAfter(Options.Limits.EffectiveTlsHandshakeTimeout);

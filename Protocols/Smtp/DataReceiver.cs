@@ -46,6 +46,10 @@ internal sealed class DataReceiver(
         try
         {
             var parameters = transaction.Parameters;
+            // RFC 8689 §4.1, again: EnvelopeFilter refuses it at MAIL; should the package stop showing it the parameters,
+            // the message is still never taken without TLS.
+            if (RequireTls.Requested(parameters) && !context.Pipe.IsSecure)
+                return SmtpReplies.RequireTlsNeedsTls;
             var reversePath = transaction.From is { } from && !string.IsNullOrEmpty(from.User) ? from.AsAddress() : ""; // "" is the null reverse-path <>
             var receivedAt = time.GetUtcNow();
             var smtpTransaction = new SmtpTransaction(
@@ -63,6 +67,8 @@ internal sealed class DataReceiver(
                 // RFC 3461 §4.3, §4.4 (validated by ListenerCommandFactory).
                 Return = parameters.TryGetValue("RET", out var ret) ? DsnParameters.ParseReturn(ret) ?? DsnReturn.NotGiven : DsnReturn.NotGiven,
                 EnvelopeId = parameters.TryGetValue("ENVID", out var envid) ? RcptParameterParser.DecodeXtext(envid) : null,
+                // RFC 8689 §4.1: the message is tagged for REQUIRETLS handling (accepted only under TLS, EnvelopeFilter).
+                RequireTls = RequireTls.Requested(parameters),
             };
 
             // RFC 5321 §4.4: our Received field first; the mail flow puts its Authentication-Results right below it.
@@ -101,6 +107,12 @@ internal sealed class DataReceiver(
         {
             logger.DeliveryFailed(transactionId, e);
             return SmtpReplies.TemporaryServerError;
+        }
+        finally
+        {
+            // The transaction is decided: its bytes leave the budget before the reply goes out, so a client (or an IMAP
+            // APPEND) that acts on the reply finds them released. The DATA section is dropped with the reply.
+            session.Guard.ReleaseCharged();
         }
     }
 

@@ -26,6 +26,13 @@ internal sealed class EnvelopeFilter(SmtpListenerOptions options, IDirectorySour
         // (ListenerCommandFactory); sender authentication verdicts are the pipeline's, after DATA.
         var session = SmtpSessionState.Of(context);
         session.Recipients.Clear();
+        // RFC 8689 §4.1: REQUIRETLS only over TLS (it is offered only there); SmtpServer sets the transaction's
+        // parameters before it asks this filter (read through TransactionParameters, a package workaround).
+        if (!context.Pipe.IsSecure && TransactionParameters.Of(context) is { } parameters && RequireTls.Requested(parameters))
+        {
+            logger.SenderRefused("REQUIRETLS outside TLS");
+            throw new SmtpResponseException(SmtpReplies.RequireTlsNeedsTls);
+        }
         if (session.Kind == SmtpListenerKind.Mx)
             return Task.FromResult(true);
 

@@ -58,6 +58,9 @@ public sealed record SmtpTransaction(
 
     /// <summary>RFC 3461 RET.</summary>
     public DsnReturn Return { get; init; }
+
+    /// <summary>RFC 8689: MAIL FROM carried REQUIRETLS (over TLS).</summary>
+    public bool RequireTls { get; init; }
 }
 
 /// <summary>The outcome of a delivery for one envelope recipient. A closed set.</summary>

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Admission;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -59,10 +60,12 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="credentials">Checks AUTH on the submission listeners; null: AUTH is not offered, so nothing can be submitted.</param>
     /// <param name="submissions">Told of each submission refused at MAIL FROM for the user's sending rights (the audit log);
     /// none when null. What the From and Sender fields may say is the mail flow's to check and record.</param>
+    /// <param name="bytesInFlight">The server-wide budget of message bytes in flight, shared with the IMAP listener's
+    /// APPEND; when null the listener makes its own from <see cref="SmtpLimits.MaxBytesInFlight"/>.</param>
     /// <exception cref="ArgumentException">The options are unusable (no endpoint, no server name, limits out of range).</exception>
     public SmtpListener(SmtpListenerOptions options, IDirectorySource directory, IMessageDelivery delivery, ILogger<SmtpListener> logger,
         TimeProvider? time = null, ICredentialValidator? credentials = null,
-        ISubmissionObserver? submissions = null)
+        ISubmissionObserver? submissions = null, BytesInFlight? bytesInFlight = null)
     {
         _credentials = credentials;
         _submissions = submissions;
@@ -73,7 +76,7 @@ public sealed class SmtpListener : IAsyncDisposable
         _delivery = delivery ?? throw new ArgumentNullException(nameof(delivery));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _time = time ?? TimeProvider.System;
-        _bytesInFlight = new BytesInFlight(options.Limits.MaxBytesInFlight);
+        _bytesInFlight = bytesInFlight ?? new BytesInFlight(options.Limits.MaxBytesInFlight);
     }
 
     private readonly BytesInFlight _bytesInFlight;

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Admission;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using MailServer.Protocols.Tls;

@@ -109,6 +109,12 @@ internal static partial class SmtpReplies
     /// <summary>RFC 3461 §4: a NOTIFY, ORCPT, RET or ENVID parameter that does not parse.</summary>
     public static readonly SmtpResponse BadDsnParameter = new((SmtpReplyCode)501, "5.5.4 Invalid DSN parameter");
 
+    /// <summary>RFC 8689 §4.1: MAIL FROM with REQUIRETLS outside TLS (RFC 5248 X.7.10, encryption needed).</summary>
+    public static readonly SmtpResponse RequireTlsNeedsTls = new((SmtpReplyCode)530, "5.7.10 REQUIRETLS needs a TLS session; STARTTLS first");
+
+    /// <summary>RFC 8689 §2: REQUIRETLS is a keyword without a value.</summary>
+    public static readonly SmtpResponse BadRequireTlsParameter = new((SmtpReplyCode)501, "5.5.4 REQUIRETLS takes no value");
+
     /// <summary>RFC 4954 is not offered on this listener; PROXY is never accepted from clients.</summary>
     public static readonly SmtpResponse CommandNotAvailable = new((SmtpReplyCode)502, "5.5.1 Command not implemented");
 

@@ -151,6 +151,7 @@ public static partial class ConfigLoader
                     HookRetryMinimumSeconds = d.Int("HookRetryMinimumSeconds", x.HookRetryMinimumSeconds, 1, 3600),
                     HookRetryMaximumSeconds = d.Int("HookRetryMaximumSeconds", x.HookRetryMaximumSeconds, 1, 3600),
                     MtaStsPolicyPort = d.Int("MtaStsPolicyPort", x.MtaStsPolicyPort, 1, 65535),
+                    TlsReports = d.Bool("TlsReports", x.TlsReports),
                 };
                 if (delivery.RetryMaximumSeconds < delivery.RetryMinimumSeconds)
                     d.Error("RetryMaximumSeconds", "must not be less than RetryMinimumSeconds");
@@ -160,12 +161,14 @@ public static partial class ConfigLoader
             }
             var limits = ReadLimits(ms.Object("Limits"));
             var contentFiltering = ReadContentFiltering(ms.Object("ContentFiltering"));
+            var storage = ReadStorage(ms.Object("Storage"));
             var organizations = ms.Array("Organizations", ReadOrganization, required: true);
             ms.Finish();
 
             return new ServerConfig(configPath, serverName, _dataDirectory, listeners, tls, dns, delivery, limits, organizations)
             {
                 ContentFiltering = contentFiltering,
+                Storage = storage,
             };
         }
 
@@ -454,7 +457,7 @@ public static partial class ConfigLoader
             var dmarc = new DmarcConfig(true);
             if (o.Object("Dmarc") is { } dm)
             {
-                dmarc = new DmarcConfig(dm.Bool("Enforce", true));
+                dmarc = new DmarcConfig(dm.Bool("Enforce", true)) { AggregateReports = dm.Bool("AggregateReports", false) };
                 dm.Finish();
             }
             var journaling = ReadJournaling(o.Object("Journaling"));

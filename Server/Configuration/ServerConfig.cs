@@ -21,6 +21,9 @@ public sealed record ServerConfig(
 {
     /// <summary>The spam and virus engines (MailServer.ContentFiltering); <see cref="ContentFilteringConfig.Off"/> when absent.</summary>
     public ContentFilteringConfig ContentFiltering { get; init; } = ContentFilteringConfig.Off;
+
+    /// <summary>The store engine (MailServer.Storage); LiteDB when absent. Read at start.</summary>
+    public StorageConfig Storage { get; init; } = StorageConfig.LiteDb;
 }
 
 /// <summary>Where the server listens. Changing any of these needs a restart.</summary>
@@ -99,6 +102,13 @@ public sealed record DeliveryConfig(int RemotePort, int QueueLifetimeHours, int 
     /// as <see cref="RemotePort"/> points MX delivery at their receiver).
     /// </summary>
     public int MtaStsPolicyPort { get; init; } = 443;
+
+    /// <summary>
+    /// Count sessions judged by recipient domains' MTA-STS and DANE policies and send the daily TLS-RPT report (RFC 8460)
+    /// to those that publish <c>_smtp._tls</c>. On by default: a domain asks for it by publishing the record, and the
+    /// report holds only session counts about its own MX hosts.
+    /// </summary>
+    public bool TlsReports { get; init; } = true;
 
     /// <summary>§10.5: the first retry of a held message's synchronous hook (1 s); it doubles per attempt.</summary>
     public int HookRetryMinimumSeconds { get; init; } = 1;
@@ -375,8 +385,17 @@ public sealed record SmtpGatewayConfig(string Name, string Host, int Port, strin
     public override string ToString() => $"SmtpGateway {Name} {Host}:{Port} {Security}";
 }
 
-/// <summary>DMARC enforcement (§12).</summary>
-public sealed record DmarcConfig(bool Enforce);
+/// <summary>DMARC enforcement (§12) and aggregate reports (RFC 7489 §7.2).</summary>
+/// <param name="Enforce">Act on senders' DMARC policies.</param>
+public sealed record DmarcConfig(bool Enforce)
+{
+    /// <summary>
+    /// Send daily DMARC aggregate reports about the mail this organization received to the <c>rua</c> of each sending
+    /// domain. Off by default (opt-in): a report tells a third party which addresses sent this organization how much
+    /// mail, which an organization should decide to share.
+    /// </summary>
+    public bool AggregateReports { get; init; }
+}
 
 /// <summary>Journaling (§14). When enabled both addresses are set.</summary>
 public sealed record JournalingConfig(bool Enabled, string? JournalingAddress, string? ReportAddress);

@@ -33,7 +33,9 @@ public sealed class DsnSender(Func<IMailFlowDoor> door, IDirectorySource directo
         var organization = snapshot.Organizations.FirstOrDefault(o => o.Id == envelope.OrganizationId);
         var postmaster = snapshot.PostmasterAddress(organization) ?? "postmaster@" + current.ServerName;
         var now = time.GetUtcNow();
-        var returnFull = string.Equals(envelope.DsnReturn, "FULL", StringComparison.OrdinalIgnoreCase);
+        // RFC 8689 §5: the report about a REQUIRETLS message never carries its body (the way back may be less protected
+        // than the sender asked for the way out), and is itself sent with REQUIRETLS.
+        var returnFull = string.Equals(envelope.DsnReturn, "FULL", StringComparison.OrdinalIgnoreCase) && !envelope.RequireTls;
         try
         {
             var bytes = Dsn.Build(current.ServerName, postmaster, envelope.Sender, envelope.DsnEnvelopeId, envelope.ReceivedAt, recipients, original, returnFull, now);
@@ -41,6 +43,7 @@ public sealed class DsnSender(Func<IMailFlowDoor> door, IDirectorySource directo
             var notice = new MailFlowMessage(MessageOrigin.DeliveryStatusNotification, "", [new FlowRecipient(envelope.Sender, resolution)], bytes, now)
             {
                 OrganizationId = envelope.OrganizationId,
+                RequireTls = envelope.RequireTls,
             };
             var result = await door().AcceptAsync(notice, cancellationToken).ConfigureAwait(false);
             if (result.Recipients[0].Outcome is not RecipientOutcome.Accepted)

@@ -32,7 +32,7 @@ public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logge
     {
         var message = context.Message;
         var content = message.Content;
-        var runRules = message.Origin is not (MessageOrigin.DeliveryStatusNotification or MessageOrigin.JournalReport);
+        var runRules = message.Origin is not (MessageOrigin.DeliveryStatusNotification or MessageOrigin.JournalReport or MessageOrigin.AggregateReport);
         // One copy per distinct mailbox, whatever number of envelope recipients reach it; the folder is the one decided
         // for the first recipient reaching it.
         var users = recipients

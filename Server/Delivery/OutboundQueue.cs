@@ -181,7 +181,10 @@ public sealed class OutboundQueue(
             try
             {
                 var recipients = group.Members.Select(m => new RemoteRecipient(m.Recipient.Address, m.Recipient.DsnNotify, m.Recipient.OriginalRecipient)).ToList();
-                var outcomes = await remote.DeliverAsync(group.Destination, message, envelope.Sender, recipients, envelope.DsnEnvelopeId, cancellationToken).ConfigureAwait(false);
+                var demand = envelope.RequireTls ? TransportDemand.RequireTls
+                    : envelope.TlsPoliciesWaived ? TransportDemand.PoliciesWaived : TransportDemand.Default;
+                var outcomes = await remote.DeliverAsync(group.Destination, message, envelope.Sender, recipients, envelope.DsnEnvelopeId, demand,
+                    cancellationToken).ConfigureAwait(false);
                 for (var i = 0; i < group.Members.Count; i++)
                     results[group.Members[i].Index] = outcomes[i];
             }

@@ -54,6 +54,22 @@ public abstract record Destination
 /// <summary>A recipient handed to <see cref="RemoteDelivery"/>, with its RFC 3461 parameters to pass on.</summary>
 public sealed record RemoteRecipient(string Address, string? DsnNotify, string? OriginalRecipient);
 
+/// <summary>What the sender of one message asked of its transport (RFC 8689).</summary>
+public enum TransportDemand
+{
+    /// <summary>The recipient domains' policies decide (MTA-STS, DANE, else opportunistic TLS).</summary>
+    Default,
+
+    /// <summary>
+    /// MAIL FROM carried REQUIRETLS (RFC 8689 §4.2.1): MX names authenticated (DNSSEC or an MTA-STS policy listing them),
+    /// TLS with a certificate authenticated by DANE or PKIX, a next hop that offers REQUIRETLS; else the message bounces.
+    /// </summary>
+    RequireTls,
+
+    /// <summary><c>TLS-Required: No</c> (RFC 8689 §3): MTA-STS and DANE are not enforced; STARTTLS is still used when offered.</summary>
+    PoliciesWaived,
+}
+
 /// <summary>
 /// Sends one message to one destination, carrying all its recipients (RFC 5321 §5.1 host order; MailKit's
 /// <see cref="SmtpClient"/>, which re-serialises the message safely (bare LF normalised, dot-stuffed: no smuggling downstream), and pipelines MAIL and
@@ -68,7 +84,7 @@ public sealed record RemoteRecipient(string Address, string? DsnNotify, string? 
 /// would have failed is logged and delivery goes on as usual.
 /// </summary>
 public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config, string heloName,
-    MtaStsPolicies? mtaSts = null, ILogger? logger = null) : IDisposable
+    MtaStsPolicies? mtaSts = null, ILogger? logger = null, ITlsSessionObserver? sessions = null) : IDisposable
 {
     /// <summary>How the TLS of a connection to an MX host is judged.</summary>
     private enum TlsCheck
@@ -90,6 +106,25 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     private sealed class HostFailure
     {
         public string? Reason { get; set; }
+
+        /// <summary>The host answered but did not meet a REQUIRETLS message's demands (TLS, certificate, the extension).</summary>
+        public bool Unmet { get; set; }
+
+        /// <summary>RFC 8460 §4.3 result type of a TLS failure (refused, or only reported in testing mode), for TLS-RPT.</summary>
+        public string? ResultType { get; set; }
+
+        /// <summary>In MTA-STS testing mode: what enforce would have refused (the session went on).</summary>
+        public string? TestingReason { get; set; }
+    }
+
+    /// <summary>RFC 8689 §4.2.1 for destinations that can never satisfy REQUIRETLS; null when the hosts must be tried.</summary>
+    private static RemoteOutcome? RequireTlsRefusal(Destination destination, string? domain)
+    {
+        if (destination is Destination.Gateway { Config.Security: SmtpGatewaySecurity.None } gateway)
+            return new RemoteOutcome.PermanentFailure($"REQUIRETLS: SMTP gateway {gateway.Config.Name} is used without TLS (Security None)", "5.7.30", null);
+        if (domain is not null && domain.StartsWith('['))
+            return new RemoteOutcome.PermanentFailure($"REQUIRETLS: an address literal ({domain}) has no authenticated name", "5.7.30", null);
+        return null;
     }
 
     private readonly ILogger _logger = logger ?? NullLogger.Instance;
@@ -117,32 +152,69 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <param name="cancellationToken">Stops the attempt (the recipients stay pending).</param>
     /// <returns>One outcome per recipient, in order.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public Task<IReadOnlyList<RemoteOutcome>> DeliverAsync(Destination destination, MimeMessage message, string sender,
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken) =>
+        DeliverAsync(destination, message, sender, recipients, envelopeId, TransportDemand.Default, cancellationToken);
+
+    /// <summary>Delivers <paramref name="message"/> as <paramref name="demand"/> asks. Never throws for delivery failures.</summary>
+    /// <param name="destination">The domain or gateway.</param>
+    /// <param name="message">The message as queued.</param>
+    /// <param name="sender">The envelope sender; "" is the null reverse-path.</param>
+    /// <param name="recipients">Recipients at this destination.</param>
+    /// <param name="envelopeId">RFC 3461 ENVID to pass on.</param>
+    /// <param name="demand">REQUIRETLS, <c>TLS-Required: No</c>, or neither (RFC 8689).</param>
+    /// <param name="cancellationToken">Stops the attempt (the recipients stay pending).</param>
+    /// <returns>One outcome per recipient, in order.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     public async Task<IReadOnlyList<RemoteOutcome>> DeliverAsync(Destination destination, MimeMessage message, string sender,
-        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, CancellationToken cancellationToken)
+        IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TransportDemand demand, CancellationToken cancellationToken)
     {
         List<(string Host, IPAddress Address, int Port)> hosts;
+        bool mxAuthenticated;
         switch (await ResolveAsync(destination, cancellationToken).ConfigureAwait(false))
         {
             case ResolveResult.Failed failed:
                 return recipients.Select(_ => failed.Outcome).ToList();
             case ResolveResult.Hosts found:
                 hosts = found.List;
+                mxAuthenticated = found.Authenticated;
                 break;
             default:
                 throw new InvalidOperationException();
         }
+        var requireTls = demand == TransportDemand.RequireTls;
+        var waived = demand == TransportDemand.PoliciesWaived;
 
         // RFC 8461 §5: the recipient domain's MTA-STS policy (MX delivery only; a gateway is the admin's choice).
         var domain = (destination as Destination.Domain)?.Name;
+        if (requireTls && RequireTlsRefusal(destination, domain) is { } refusal)
+            return recipients.Select(_ => (RemoteOutcome)refusal).ToList();
         MtaStsPolicy? policy = null;
-        if (mtaSts is not null && domain is not null && !domain.StartsWith('['))
+        if (mtaSts is not null && domain is not null && !domain.StartsWith('[') && !waived)
             policy = await mtaSts.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+        if (waived && domain is not null && !domain.StartsWith('['))
+            MtaStsLog.PoliciesWaived(_logger, domain);
         var check = policy?.Mode switch
         {
             MtaStsMode.Enforce => TlsCheck.MtaSts,
-            MtaStsMode.Testing => TlsCheck.Report,
+            // RFC 8689 §4.2.1: a REQUIRETLS message takes a policy in testing mode as if it were enforced.
+            MtaStsMode.Testing => requireTls ? TlsCheck.MtaSts : TlsCheck.Report,
             _ => TlsCheck.Opportunistic,
         };
+        if (requireTls && domain is not null && check != TlsCheck.MtaSts)
+        {
+            // RFC 8689 §4.2.1: without an MTA-STS policy the MX names must come from a DNSSEC-authenticated answer, and
+            // then the certificate is checked against the MX name (PKIX) unless DANE applies.
+            if (!mxAuthenticated)
+            {
+                var refused = new RemoteOutcome.PermanentFailure(
+                    $"REQUIRETLS: the MX hosts of {domain} are neither DNSSEC-authenticated nor listed by an MTA-STS policy", "5.7.30", null);
+                return recipients.Select(_ => (RemoteOutcome)refused).ToList();
+            }
+            check = TlsCheck.MtaSts;
+        }
+        // TLS-RPT (RFC 8460): sessions judged by the domain's MTA-STS policy are counted under it.
+        var stsReference = policy is { Mode: MtaStsMode.Enforce or MtaStsMode.Testing } && domain is not null ? TlsPolicyReference.Sts(domain, policy) : null;
         if (policy is not null && check != TlsCheck.Opportunistic)
         {
             var unlisted = hosts.Select(h => h.Host).Where(h => !policy.Lists(h)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
@@ -151,18 +223,29 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                 // §4.1: an MX host the policy does not list is not a candidate.
                 hosts = hosts.Where(h => policy.Lists(h.Host)).ToList();
                 foreach (var host in unlisted)
+                {
                     MtaStsLog.HostRefused(_logger, "MTA-STS", domain!, host, "not listed in the policy's mx");
+                    if (stsReference is not null)
+                        sessions?.Failed(stsReference, "validation-failure", host, null, "MX host not listed in the policy");
+                }
                 if (hosts.Count == 0)
                 {
-                    var refused = new RemoteOutcome.TemporaryFailure(
-                        $"MTA-STS policy of {domain} (enforce) lists none of its MX hosts ({string.Join(", ", unlisted)})", "4.7.5", null);
-                    return recipients.Select(_ => (RemoteOutcome)refused).ToList();
+                    RemoteOutcome refused = requireTls
+                        ? new RemoteOutcome.PermanentFailure(
+                            $"REQUIRETLS: the MTA-STS policy of {domain} lists none of its MX hosts ({string.Join(", ", unlisted)})", "5.7.30", null)
+                        : new RemoteOutcome.TemporaryFailure(
+                            $"MTA-STS policy of {domain} (enforce) lists none of its MX hosts ({string.Join(", ", unlisted)})", "4.7.5", null);
+                    return recipients.Select(_ => refused).ToList();
                 }
             }
             else
             {
                 foreach (var host in unlisted)
+                {
                     MtaStsLog.TestingFailure(_logger, domain!, host, "not listed in the policy's mx");
+                    if (stsReference is not null)
+                        sessions?.Failed(stsReference, "validation-failure", host, null, "MX host not listed in the policy");
+                }
             }
         }
 
@@ -173,19 +256,34 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             var failure = new HostFailure();
             // RFC 7672 §2.2: authenticated, usable TLSA records for the MX host make TLS mandatory and replace PKIX;
             // DANE wins over MTA-STS (RFC 8461 §2). Records from an answer without AD are ignored (§2.1).
+            // RFC 7672 §2.2.1: only under a DNSSEC-authenticated MX answer is the MX name itself trustworthy; TLSA records
+            // found under an insecure MX name could be an attacker's, so they count for nothing.
             IReadOnlyList<TlsaRecord> tlsa = [];
-            if (domain is not null && !domain.StartsWith('['))
+            if (domain is not null && !domain.StartsWith('[') && !waived)
             {
                 var answer = await dns.LookupTlsaAsync($"_{port}._tcp.{host}", cancellationToken).ConfigureAwait(false);
-                if (answer.Authenticated)
+                if (answer.Authenticated && mxAuthenticated)
                     tlsa = Dane.Usable(answer.Records);
+                else if (answer.Authenticated && Dane.Usable(answer.Records).Count > 0)
+                    MtaStsLog.InsecureMx(_logger, domain);
             }
             var hostCheck = tlsa.Count > 0 ? TlsCheck.Dane : check;
+            var reference = hostCheck == TlsCheck.Dane ? TlsPolicyReference.Tlsa(domain!, host, tlsa)
+                : hostCheck is TlsCheck.MtaSts or TlsCheck.Report ? stsReference : null;
             var attempt = await TryHostAsync(destination, host, address, port, message, sender, recipients, envelopeId,
-                hostCheck, failure, cancellationToken, tlsa).ConfigureAwait(false);
+                hostCheck, failure, cancellationToken, tlsa, requireTls, reference).ConfigureAwait(false);
             if (attempt is not null)
                 return attempt;
-            if (hostCheck == TlsCheck.Dane)
+            if (reference is not null && failure.ResultType is { } resultType)
+                sessions?.Failed(reference, resultType, host, address, failure.Reason ?? resultType);
+            if (requireTls && failure.Unmet)
+            {
+                // RFC 8689 §4.2.1: reached, but not with what the sender required; the next host is tried, and with none left
+                // the message is returned (§5: 5.7.30, REQUIRETLS support required).
+                MtaStsLog.HostRefused(_logger, "REQUIRETLS", domain ?? destination.Key, host, failure.Reason ?? "no TLS");
+                last = new RemoteOutcome.PermanentFailure($"REQUIRETLS: {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "5.7.30", host);
+            }
+            else if (hostCheck == TlsCheck.Dane)
             {
                 MtaStsLog.HostRefused(_logger, "DANE", domain!, host, failure.Reason ?? "no TLS");
                 last = new RemoteOutcome.TemporaryFailure($"DANE: {host} [{address}]:{port}: {failure.Reason ?? "no TLS"}", "4.7.5", host);
@@ -242,11 +340,12 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
     /// <summary>One host: null when it could not be talked to at all (try the next host).</summary>
     private async Task<IReadOnlyList<RemoteOutcome>?> TryHostAsync(Destination destination, string host, IPAddress address, int port,
         MimeMessage message, string sender, IReadOnlyList<RemoteRecipient> recipients, string? envelopeId, TlsCheck check, HostFailure failure,
-        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null)
+        CancellationToken cancellationToken, IReadOnlyList<TlsaRecord>? tlsa = null, bool requireTls = false, TlsPolicyReference? reference = null)
     {
         var gateway = (destination as Destination.Gateway)?.Config;
-        // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce).
-        var cacheKey = $"{destination.Key}|{host}|{address}|{port}|{check}";
+        // A connection is reused only under the TLS check it was opened with (an opportunistic one never serves enforce),
+        // and only for messages of the same REQUIRETLS demand (MailKit adds the parameter per client).
+        var cacheKey = $"{destination.Key}|{host}|{address}|{port}|{check}|{requireTls}";
         // A cached connection the server closed meanwhile fails on its first command; the message then goes over a
         // fresh connection (what Postfix does). Anything else is an outcome of this host.
         var cached = TakeIdle(cacheKey, gateway);
@@ -286,6 +385,31 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             var connection = await ConnectAsync(gateway, host, address, port, recipients, envelopeId, check, failure,
                 (destination as Destination.Domain)?.Name ?? "", tlsa ?? [], cancellationToken).ConfigureAwait(false);
             client = connection.Client;
+            // TLS-RPT: one new session under the policy; in testing mode what enforce would have refused is its failure.
+            if (reference is not null && failure.TestingReason is { } testing)
+                sessions?.Failed(reference, failure.ResultType ?? "validation-failure", host, address, testing);
+            else if (reference is not null)
+                sessions?.Succeeded(reference);
+            if (requireTls)
+            {
+                // RFC 8689 §4.2.1: TLS (checked while connecting, with certificate validation) and REQUIRETLS offered by the
+                // next hop, which MailKit then passes on with MAIL FROM.
+                if (!client.IsSecure)
+                {
+                    failure.Reason = "no TLS";
+                    failure.Unmet = true;
+                    return null;
+                }
+                if (!client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS))
+                {
+                    failure.Reason = "REQUIRETLS not offered";
+                    failure.Unmet = true;
+                    _ = QuitAsync(client);
+                    released = true;
+                    return null;
+                }
+                client.RequireTLS = true;
+            }
             if (gateway?.Username is { } user)
                 await client.AuthenticateAsync(user, gateway.Password ?? "", cancellationToken).ConfigureAwait(false);
             var outcomes = await SendAsync(client, host, message, sender, recipients, cancellationToken).ConfigureAwait(false);
@@ -306,11 +430,14 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
         catch (NotSupportedException) when (check is TlsCheck.MtaSts or TlsCheck.Dane)
         {
             failure.Reason = "STARTTLS not offered (RFC 8461 §4.2: never plaintext)";
+            failure.Unmet = true;
+            failure.ResultType = "starttls-not-supported";
             return null; // the next listed host is tried
         }
         catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException or SslHandshakeException or TimeoutException
                                    or SmtpCommandException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
+            // A refused certificate was reported by the validation callback (Reason set, Unmet marked there).
             failure.Reason ??= e.Message.ReplaceLineEndings(" ");
             return null; // this host could not be talked to: the next one is tried
         }
@@ -362,7 +489,11 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
                     presented.AddRange(chain.ChainElements.Skip(1).Select(e => e.Certificate));
                 var ok = Dane.Satisfied(tlsa, presented, host);
                 if (!ok)
+                {
                     failure.Reason = $"the certificate matches none of the TLSA records of _{port}._tcp.{host}";
+                    failure.Unmet = true;
+                    failure.ResultType = "validation-failure";
+                }
                 return ok;
             };
         }
@@ -372,19 +503,25 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             // passes the host name for the name check); nothing else is accepted. Revocation is not checked (RFC
             // 8461 does not ask it; an unreachable OCSP responder must not stop mail), as Postfix's MTA-STS does.
             client.CheckCertificateRevocation = false;
-            client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+            client.ServerCertificateValidationCallback = (_, _, chain, errors) =>
             {
                 if (errors != System.Net.Security.SslPolicyErrors.None)
+                {
                     failure.Reason = $"the certificate is not valid for {host} ({errors})";
+                    failure.Unmet = true;
+                    failure.ResultType = CertificateResultType(errors, chain);
+                }
                 return errors == System.Net.Security.SslPolicyErrors.None;
             };
         }
         else if (gateway is null)
         {
             // Opportunistic TLS (RFC 7435): encrypt, do not authenticate; what was wrong is remembered for testing mode.
-            client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+            client.ServerCertificateValidationCallback = (_, _, chain, errors) =>
             {
                 certificateErrors = errors;
+                if (errors != System.Net.Security.SslPolicyErrors.None)
+                    failure.ResultType = CertificateResultType(errors, chain);
                 return true;
             };
         }
@@ -395,9 +532,16 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             {
                 socket = await ConnectAsync(client, host, address, port, security, cancellationToken).ConfigureAwait(false);
                 if (check == TlsCheck.Report && !client.IsSecure)
-                    MtaStsLog.TestingFailure(_logger, domain, host, "STARTTLS not offered");
+                {
+                    failure.TestingReason = "STARTTLS not offered";
+                    failure.ResultType = "starttls-not-supported";
+                    MtaStsLog.TestingFailure(_logger, domain, host, failure.TestingReason);
+                }
                 else if (check == TlsCheck.Report && certificateErrors != System.Net.Security.SslPolicyErrors.None)
-                    MtaStsLog.TestingFailure(_logger, domain, host, $"the certificate is not valid for {host} ({certificateErrors})");
+                {
+                    failure.TestingReason = $"the certificate is not valid for {host} ({certificateErrors})";
+                    MtaStsLog.TestingFailure(_logger, domain, host, failure.TestingReason);
+                }
             }
             catch (Exception e) when (gateway is null && check is TlsCheck.Opportunistic or TlsCheck.Report && e is System.Security.Authentication.AuthenticationException or SslHandshakeException)
             {
@@ -530,6 +674,16 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             now - LastUsed >= (long)idle.TotalMilliseconds || now - ConnectedAt >= (long)reuse.TotalMilliseconds;
     }
 
+    /// <summary>RFC 8460 §4.3 result type of a certificate refused by PKIX validation.</summary>
+    private static string CertificateResultType(System.Net.Security.SslPolicyErrors errors, System.Security.Cryptography.X509Certificates.X509Chain? chain)
+    {
+        if (errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch))
+            return "certificate-host-mismatch";
+        if (chain?.ChainStatus.Any(s => s.Status.HasFlag(System.Security.Cryptography.X509Certificates.X509ChainStatusFlags.NotTimeValid)) == true)
+            return "certificate-expired";
+        return errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) ? "certificate-not-trusted" : "validation-failure";
+    }
+
     /// <summary>An SMTP reply as an outcome: 4xx temporary, 5xx permanent (RFC 5321 §4.2.1), with its enhanced code when given.</summary>
     internal static RemoteOutcome FromReply(string host, int code, string text)
     {
@@ -543,7 +697,9 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
 
     private abstract record ResolveResult
     {
-        public sealed record Hosts(List<(string Host, IPAddress Address, int Port)> List) : ResolveResult;
+        /// <param name="List">The hosts to try, in order.</param>
+        /// <param name="Authenticated">The MX answer (or its NODATA) was DNSSEC-authenticated (RFC 7672 §2.2.1).</param>
+        public sealed record Hosts(List<(string Host, IPAddress Address, int Port)> List, bool Authenticated = false) : ResolveResult;
         public sealed record Failed(RemoteOutcome Outcome) : ResolveResult;
     }
 
@@ -594,7 +750,7 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             hosts.AddRange(a.Records.Concat(aaaa.Records).Select(address => (exchange, address, port)));
         }
         if (hosts.Count > 0)
-            return new ResolveResult.Hosts(hosts);
+            return new ResolveResult.Hosts(hosts, mx.Authenticated);
         return temporary || mx.Records.Count > 0
             ? new ResolveResult.Failed(new RemoteOutcome.TemporaryFailure($"no address for the mail hosts of {domain}", "4.4.3", null))
             : new ResolveResult.Failed(new RemoteOutcome.PermanentFailure($"domain {domain} has no mail host", "5.1.2", null));
@@ -648,4 +804,22 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             return flags;
         }
     }
+}
+
+/// <summary>
+/// Told about each new session to an MX host that an MTA-STS policy or authenticated TLSA records judge, for TLS-RPT
+/// (RFC 8460). Called on delivery threads: implementations must be thread-safe and must not block.
+/// </summary>
+public interface ITlsSessionObserver
+{
+    /// <summary>A session met the policy (TLS with a certificate it accepts).</summary>
+    void Succeeded(TlsPolicyReference policy);
+
+    /// <summary>A session failed the policy (refused, or only reported in MTA-STS testing mode).</summary>
+    /// <param name="policy">The policy.</param>
+    /// <param name="resultType">RFC 8460 §4.3 result type.</param>
+    /// <param name="mxHost">The MX host.</param>
+    /// <param name="address">Its address, when a connection was made.</param>
+    /// <param name="reason">What went wrong, in words.</param>
+    void Failed(TlsPolicyReference policy, string resultType, string mxHost, IPAddress? address, string reason);
 }

@@ -73,7 +73,9 @@ public sealed class DnsResolver : IDnsResolver
         QueryAsync(name, QueryType.MX, cancellationToken, answers => answers.MxRecords()
             .Select(r => new MxRecord(r.Preference, Trim(r.Exchange.Value)))
             .OrderBy(r => r.Preference)
-            .ToList());
+            // With the DO bit, like TLSA: RFC 7672 §2.2.1 (DANE) and RFC 8689 §4.2.1 (REQUIRETLS) need to know whether a
+            // validating resolver authenticated the MX answer (AD, RFC 6840 §5.8).
+            .ToList(), _dnssecClient);
 
     /// <inheritdoc />
     public Task<DnsAnswer<IPAddress>> LookupAddressesAsync(string name, AddressFamily family, CancellationToken cancellationToken) =>

@@ -14,9 +14,11 @@ internal sealed class ImapListenerService(
     ICredentialValidator credentials,
     MailServer.Rules.Directory.IDirectorySource directory,
     ILogger<ImapListener> logger,
-    IMailboxAccessObserver accessObserver) : IHostedService, IAsyncDisposable
+    IMailboxAccessObserver accessObserver,
+    MailServer.Protocols.Admission.BytesInFlight bytesInFlight) : IHostedService, IAsyncDisposable
 {
-    private readonly ImapListener _listener = new(options, store, credentials, logger, directory: directory, accessObserver: accessObserver);
+    private readonly ImapListener _listener = new(options, store, credentials, logger, directory: directory, accessObserver: accessObserver,
+        bytesInFlight: bytesInFlight);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 

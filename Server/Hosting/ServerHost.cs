@@ -121,6 +121,9 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<ServerCertificateProvider>()));
         builder.Services.AddSingleton<ISubmissionObserver>(sp => new Audit.SubmissionAuditObserver(
             sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
+        // One budget of message bytes in flight for SMTP DATA and IMAP APPEND (Limits.MaxBytesInFlightMiB).
+        builder.Services.AddSingleton(sp => new MailServer.Protocols.Admission.BytesInFlight(
+            sp.GetRequiredService<SmtpListenerOptions>().Limits.MaxBytesInFlight));
         builder.Services.AddHostedService<SmtpListenerService>();
         builder.Services.AddSingleton(sp => ImapOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<ServerCertificateProvider>()));
         // Every IMAP mailbox operation is audited (§19.1); moves into and out of Junk E-mail also teach rspamd.
@@ -138,6 +141,7 @@ public static class ServerHost
             sp.GetRequiredService<ContentFiltering.ClamdClient>(), sp.GetRequiredService<Func<ServerConfig>>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
+        builder.Services.AddHostedService<AggregateReportService>();
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
         builder.Services.AddHostedService(sp => new SearchIndexService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILogger<SearchIndexService>>()));
         builder.Services.AddHostedService<HeldHookService>();
@@ -216,6 +220,15 @@ public static class ServerHost
             Parallelism = Environment.ProcessorCount,
         }.CatchUpAsync(cancellationToken);
         return report with { SearchIndexMessages = indexed };
+    }
+
+    /// <summary><c>mailserver reindex --rewrite-bodies</c>: rewrites version 1 message files in the segmented format,
+    /// with the server stopped (see <see cref="MailStore.RewriteLegacyBodiesAsync"/>).</summary>
+    /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
+    public static async Task<RewriteBodiesReport> RewriteBodiesAsync(ServerConfig config, CancellationToken cancellationToken)
+    {
+        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        return await store.RewriteLegacyBodiesAsync(null, cancellationToken);
     }
 
     /// <summary>Opens the store of a stopped server for a CLI verb (the caller disposes it).</summary>

@@ -17,9 +17,11 @@ internal sealed class SmtpListenerService(
     IMessageDelivery delivery,
     ICredentialValidator credentials,
     ILogger<SmtpListener> logger,
+    MailServer.Protocols.Admission.BytesInFlight bytesInFlight,
     ISubmissionObserver? submissions = null) : IHostedService, IAsyncDisposable
 {
-    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, submissions: submissions);
+    private readonly SmtpListener _listener = new(options, directory, delivery, logger, credentials: credentials, submissions: submissions,
+        bytesInFlight: bytesInFlight);
 
     public Task StartAsync(CancellationToken cancellationToken) => _listener.StartAsync(cancellationToken);
 

@@ -23,4 +23,12 @@ internal static partial class MtaStsLog
     [LoggerMessage(EventId = 9344, Level = LogLevel.Warning,
         Message = "{Mechanism}: {Host} for {Domain} refused: {Reason}")]
     public static partial void HostRefused(ILogger logger, string mechanism, string domain, string host, string reason);
+
+    [LoggerMessage(EventId = 9345, Level = LogLevel.Information,
+        Message = "TLS-Required: No: the MTA-STS and DANE policies of {Domain} are not enforced for this message (RFC 8689 §3)")]
+    public static partial void PoliciesWaived(ILogger logger, string domain);
+
+    [LoggerMessage(EventId = 9346, Level = LogLevel.Information,
+        Message = "DANE: the MX answer of {Domain} is not DNSSEC-authenticated; the TLSA records of its hosts are not used (RFC 7672 §2.2.1)")]
+    public static partial void InsecureMx(ILogger logger, string domain);
 }

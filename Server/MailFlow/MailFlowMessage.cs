@@ -32,6 +32,9 @@ public enum MessageOrigin
 
     /// <summary>A journal record (§14): never passes flow rules, never journaled itself.</summary>
     JournalReport,
+
+    /// <summary>An aggregate report the server sends (TLS-RPT, RFC 8460; DMARC, RFC 7489 §7.2): DKIM-signed, then delivered.</summary>
+    AggregateReport,
 }
 
 /// <summary>The SMTP client a message came from (MX and submission origins; kept by a held message).</summary>
@@ -103,6 +106,12 @@ public sealed record MailFlowMessage(
 
     /// <summary>RFC 3461 RET.</summary>
     public DsnReturn Return { get; init; }
+
+    /// <summary>
+    /// RFC 8689: MAIL FROM carried REQUIRETLS (or the message is a DSN about such a message): relayed only with
+    /// authenticated TLS to a next hop that offers REQUIRETLS.
+    /// </summary>
+    public bool RequireTls { get; init; }
 
     /// <summary>
     /// For <see cref="MessageOrigin.HeldHookRelease"/>: the hook's decision per recipient (§10.3), which takes the place

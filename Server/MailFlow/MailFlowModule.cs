@@ -47,10 +47,20 @@ public static class MailFlowModule
 
         // 1. Sender authentication (MX), with each organization's live Dmarc.Enforce.
         services.AddSingleton<IDmarcEnforcementSource, ConfiguredDmarcEnforcement>();
+        // Aggregate reports (TLS-RPT, DMARC): what is counted, and the daily sender.
+        services.AddSingleton(sp => new Reports.TlsReportLedger(sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<Func<ServerConfig>>()().DataDirectory, sp.GetRequiredService<TimeProvider>(), Category(sp, "MailServer.Reports")));
+        services.AddSingleton(sp => new Reports.DmarcReportLedger(sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<Func<ServerConfig>>()().DataDirectory, sp.GetRequiredService<TimeProvider>(), Category(sp, "MailServer.Reports")));
+        services.AddSingleton(sp => new Reports.AggregateReportSender(sp.GetRequiredService<Reports.TlsReportLedger>(),
+            sp.GetRequiredService<Reports.DmarcReportLedger>(), sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<Func<IMailFlowDoor>>(),
+            sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), Reports.ReportHttp.Create(),
+            sp.GetRequiredService<TimeProvider>(), Category(sp, "MailServer.Reports")));
         services.AddSingleton(sp => new SenderAuthenticationStage(
             new SenderAuthenticator(sp.GetRequiredService<IDnsResolver>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName),
             sp.GetRequiredService<IDmarcEnforcementSource>(), sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
-            sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetRequiredService<IEmailEventLog>()));
+            sp.GetRequiredService<ILogger<SenderAuthenticationStage>>(), sp.GetRequiredService<IEmailEventLog>(),
+            sp.GetRequiredService<Reports.DmarcReportLedger>()));
         // 1. Sending rights (submission, §5).
         services.AddSingleton<SendingRightsStage>();
         // 2. Content filtering: the classifier seam (docs/decisions.md, "Spam verdicts": DMARC quarantine only, until an engine is configured).
@@ -95,7 +105,7 @@ public static class MailFlowModule
             sp.GetRequiredService<TimeProvider>(), Category(sp, "MailServer.Delivery.TransportSecurity")));
         services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<IDnsResolver>(),
             () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
-            sp.GetRequiredService<MtaStsPolicies>(), Category(sp, "MailServer.Delivery.TransportSecurity")));
+            sp.GetRequiredService<MtaStsPolicies>(), Category(sp, "MailServer.Delivery.TransportSecurity"), sp.GetRequiredService<Reports.TlsReportLedger>()));
         services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));

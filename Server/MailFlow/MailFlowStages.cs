@@ -14,14 +14,14 @@ public interface IMailFlowStage
 /// The stages in their one order, and which of them each origin takes. Read the table top to bottom to follow a
 /// message from the door to the store:
 /// <code>
-///  stage                     Mx  Submission  Forward/Redirect  HeldRelease  DSN  Journal
+///  stage                     Mx  Submission  Forward/Redirect  HeldRelease  DSN  Journal  Report
 ///  1 SenderAuthentication     x
 ///  1 SendingRights                    x                                    (§5: From/Sender rights, Date, Message-ID)
 ///  2 ContentFilter            x       x             x
 ///  3 FlowRules                x       x             x              x           (a release applies the hook's decision)
-///  4 FolderPrecedence         x       x             x              x         x      x
-///  5 DkimSigning                      x             x              x           (outbound release only)
-///  6 Delivery                 x       x             x              x         x      x
+///  4 FolderPrecedence         x       x             x              x         x      x        x
+///  5 DkimSigning                      x             x              x                         x  (release: outbound only)
+///  6 Delivery                 x       x             x              x         x      x        x
 ///  7 BounceNotices            x       x             x              x
 ///  8 Journaling               x       x             x              x
 ///  9 MailboxRuleActions       x       x             x              x           (forwards re-enter the door)
@@ -55,6 +55,8 @@ public sealed class MailFlowStages(
 
     private IReadOnlyList<IMailFlowStage> WrittenByServer => field ??= [folders, delivery];
 
+    private IReadOnlyList<IMailFlowStage> Report => field ??= [folders, signing, delivery];
+
     /// <summary>The stages <paramref name="origin"/> takes, in order.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An origin this table does not know.</exception>
     public IReadOnlyList<IMailFlowStage> For(MessageOrigin origin) => origin switch
@@ -64,6 +66,7 @@ public sealed class MailFlowStages(
         MessageOrigin.MailboxRuleForward or MessageOrigin.MailboxRuleRedirect => SentByUser,
         MessageOrigin.HeldHookRelease => HeldRelease,
         MessageOrigin.DeliveryStatusNotification or MessageOrigin.JournalReport => WrittenByServer,
+        MessageOrigin.AggregateReport => Report,
         _ => throw new ArgumentOutOfRangeException(nameof(origin), origin, "No stages for this origin."),
     };
 }

@@ -55,6 +55,7 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
             Quarantined = authentication?.IsQuarantined(organizationId) == true,
             Spam = spam,
             SenderVerified = verdict is not null && (verdict.Spf.Result == SpfResult.Pass || verdict.Dmarc.Result == DmarcResult.Pass),
+            RequireTls = transaction.RequireTls,
         };
         var held = new HeldMessage(Guid.NewGuid().ToString("N"), organizationId, direction, rule.Name, HookEventJson.NewInvocationId(), flowId,
             recipients.Select(r => r.Address).ToList(), now, now + TimeSpan.FromMinutes(hook.RuleTimeoutMinutes), 0, now, null,
@@ -108,6 +109,7 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
             OrganizationId = held.OrganizationId,
             EnvelopeId = e.EnvelopeId,
             Return = e.Return,
+            RequireTls = e.RequireTls,
             Release = new HookRelease(held.Rule, direction, actions) { Quarantined = e.Quarantined, Spam = e.Spam, SenderVerified = e.SenderVerified },
             // An MX message's reception was recorded when it was accepted and held.
             ReceptionRecorded = e.Listener == HeldListener.Mx,
@@ -137,5 +139,8 @@ public sealed class HookHolds(IHeldMessageStore store, IMessageFlowStore inTrans
 
         /// <summary>The sender passed SPF or DMARC (absent in older records: false, so no bounce notice).</summary>
         public bool SenderVerified { get; init; }
+
+        /// <summary>RFC 8689: MAIL FROM carried REQUIRETLS (absent in older records: false).</summary>
+        public bool RequireTls { get; init; }
     }
 }

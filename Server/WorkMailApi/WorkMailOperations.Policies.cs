@@ -170,7 +170,11 @@ public sealed partial class WorkMailOperations
         {
             var (oi, org) = call.Organization(doc.Config);
             var enforced = call.Bool("Enforced") ?? throw WorkMailException.InvalidParameter("Enforced is required");
-            return org.Dmarc.Enforce == enforced ? Change() : Change(new JsonEdit.Set(OrgPath(oi), "Dmarc", new JsonObject { ["Enforce"] = enforced }));
+            // The object is written whole: the organization's AggregateReports choice is kept.
+            var dmarc = new JsonObject { ["Enforce"] = enforced };
+            if (org.Dmarc.AggregateReports)
+                dmarc["AggregateReports"] = true;
+            return org.Dmarc.Enforce == enforced ? Change() : Change(new JsonEdit.Set(OrgPath(oi), "Dmarc", dmarc));
         });
 
         Read("DescribeInboundDmarcSettings", (call, config) =>

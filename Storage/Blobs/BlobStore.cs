@@ -27,7 +27,8 @@ namespace MailServer.Storage.Blobs;
 /// another blob id. Reading a range decrypts only the segments it covers, so memory stays at one segment per reader
 /// whatever the message size.</para>
 /// <para>Version 1 (still read): the same header without the segment size, then one nonce | tag | ciphertext over the
-/// whole body, the header being its associated data.</para>
+/// whole body, the header being its associated data. <see cref="RewriteLegacy"/> (<c>reindex --rewrite-bodies</c>)
+/// rewrites such a file in version 2 under a temporary name and renames it over the old one.</para>
 /// </remarks>
 public sealed class BlobStore
 {
@@ -207,6 +208,45 @@ public sealed class BlobStore
         }
     }
 
+    /// <summary>
+    /// The new file that replaces an existing blob (<see cref="RewriteLegacy"/>): written under a temporary name beside
+    /// it, so the old file stays whole until <see cref="Commit"/> renames the new one over it (rename(2) is atomic);
+    /// disposed without <see cref="Commit"/>, the temporary file is deleted, and one left by a crash is removed by
+    /// <c>reindex</c> (<see cref="EnumerateTempFiles"/>). New blobs do not need this: nothing refers to them before
+    /// the writer's commit.
+    /// </summary>
+    private sealed class ReplacementFile(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string temp, string final) : IDisposable
+    {
+        private bool _committed;
+
+        public static ReplacementFile Create(string directory, string final)
+        {
+            var temp = Path.Combine(directory, TempPrefix + Path.GetFileName(final) + "-" + Guid.NewGuid().ToString("N")[..8]);
+            return new ReplacementFile(File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite), temp, final);
+        }
+
+        public Microsoft.Win32.SafeHandles.SafeFileHandle Handle => handle;
+
+        /// <summary>The temporary file's path (to read it back before <see cref="Commit"/>).</summary>
+        public string TempPath => temp;
+
+        /// <summary>fsync, then rename over the old file; durable once the directory is fsync'd.</summary>
+        public void Commit()
+        {
+            RandomAccess.FlushToDisk(handle);
+            handle.Dispose();
+            File.Move(temp, final, overwrite: true);
+            _committed = true;
+        }
+
+        public void Dispose()
+        {
+            handle.Dispose();
+            if (!_committed)
+                File.Delete(temp);
+        }
+    }
+
     private static int ReadFully(Stream source, Span<byte> buffer)
     {
         var filled = 0;
@@ -303,6 +343,112 @@ public sealed class BlobStore
         return plaintext;
     }
 
+    /// <summary>The format version of a blob file (1: one sealed box; 2: segmented), read from its first bytes.</summary>
+    /// <exception cref="FileNotFoundException">No such blob.</exception>
+    /// <exception cref="CryptographicException">The file has no valid header.</exception>
+    public int FormatVersion(string blobId)
+    {
+        using var handle = File.OpenHandle(PathOf(blobId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        Span<byte> start = stackalloc byte[5];
+        if (RandomAccess.Read(handle, start, 0) < 5 || !start[..4].SequenceEqual(Magic))
+            throw new CryptographicException($"Blob {blobId} has no valid header.");
+        return start[4];
+    }
+
+    /// <summary>
+    /// Rewrites a version 1 blob (one sealed box) in the segmented format under the same blob id, organization and
+    /// message key, so nothing that refers to it changes. The old body is decrypted (its tag checked: a damaged file
+    /// is never rewritten), the new one written to a temporary name, fsync'd, read back and compared with the old
+    /// plaintext, and only then renamed over the old file: after a crash at any point the blob is the old file or the
+    /// new one, whole, and both read the same. The rename is durable after <see cref="Durability.FsyncDirectory"/> on
+    /// <see cref="DirectoryOf"/>. Memory: the whole body once (version 1 cannot be read in parts), wiped afterwards.
+    /// </summary>
+    /// <returns>False when the blob was already segmented (nothing written).</returns>
+    /// <exception cref="FileNotFoundException">No such blob.</exception>
+    /// <exception cref="CryptographicException">Wrong key, or the old file was altered or truncated; it is left as it is.</exception>
+    /// <exception cref="IOException">The new file could not be written; the old one is left as it is.</exception>
+    public bool RewriteLegacy(string blobId, byte[] messageKey)
+    {
+        byte[] plaintext;
+        string organizationId;
+        using (var handle = File.OpenHandle(PathOf(blobId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+        {
+            var fileLength = RandomAccess.GetLength(handle);
+            Span<byte> start = stackalloc byte[6];
+            if (fileLength < 8 || RandomAccess.Read(handle, start, 0) < 6 || !start[..4].SequenceEqual(Magic))
+                throw new CryptographicException($"Blob {blobId} has no valid header.");
+            if (start[4] != LegacyVersion)
+                return false;
+            var prefix = new byte[8 + start[5]];
+            if (RandomAccess.Read(handle, prefix, 0) < prefix.Length || !prefix.AsSpan(6, start[5]).SequenceEqual(Encoding.ASCII.GetBytes(blobId)))
+                throw new CryptographicException($"Blob file {blobId} holds another blob.");
+            var header = new byte[prefix.Length + BinaryPrimitives.ReadUInt16BigEndian(prefix.AsSpan(6 + start[5]))];
+            if (fileLength < header.Length + Aead.Overhead || RandomAccess.Read(handle, header, 0) < header.Length)
+                throw new CryptographicException($"Blob {blobId} is truncated.");
+            organizationId = Encoding.UTF8.GetString(header.AsSpan(prefix.Length));
+            plaintext = DecryptLegacy(blobId, messageKey, handle, header, fileLength);
+        }
+        try
+        {
+            var expected = SHA256.HashData(plaintext);
+            var newHeader = BuildHeader(blobId, organizationId);
+            using var temp = ReplacementFile.Create(DirectoryOf(blobId), PathOf(blobId));
+            var fileLength = SealSegments(temp.Handle, newHeader, messageKey, plaintext);
+            // Read the new file back through the reader every later FETCH uses before the old one is replaced.
+            using (var check = new SegmentedBlobStream(blobId,
+                       File.OpenHandle(temp.TempPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete),
+                       messageKey, newHeader, fileLength))
+            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            {
+                var buffer = ArrayPool<byte>.Shared.Rent(SegmentSize);
+                try
+                {
+                    int read;
+                    while ((read = check.Read(buffer, 0, SegmentSize)) > 0)
+                        hash.AppendData(buffer, 0, read);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+                }
+                if (!hash.GetHashAndReset().AsSpan().SequenceEqual(expected))
+                    throw new IOException($"Blob {blobId} did not read back as written; the old file is kept.");
+            }
+            temp.Commit();
+            return true;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    /// <summary>Writes the header and the sealed segments of <paramref name="plaintext"/> to a temporary blob file.</summary>
+    /// <returns>The file's length.</returns>
+    private static long SealSegments(Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte[] header, byte[] messageKey, ReadOnlySpan<byte> plaintext)
+    {
+        var segments = Math.Max(1, (plaintext.Length + SegmentSize - 1) / SegmentSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(SealedSegmentSize);
+        try
+        {
+            using var sealer = new SegmentSealer(messageKey, header);
+            RandomAccess.Write(handle, header, 0);
+            long fileOffset = header.Length;
+            for (var index = 0; index < segments; index++)
+            {
+                var start = index * SegmentSize;
+                var written = sealer.Seal(index, index == segments - 1, plaintext.Slice(start, Math.Min(SegmentSize, plaintext.Length - start)), buffer);
+                RandomAccess.Write(handle, buffer.AsSpan(0, written), fileOffset);
+                fileOffset += written;
+            }
+            return fileOffset;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     /// <summary>True when the blob file exists.</summary>
     public bool Exists(string blobId) => File.Exists(PathOf(blobId));
 
@@ -344,6 +490,37 @@ public sealed class BlobStore
         blob.Complete();
     }
 
+    /// <summary>
+    /// Seals <paramref name="plaintext"/> in the version 2 layout without writing it anywhere: the header and each sealed
+    /// segment (nonce | tag | ciphertext), for engines that keep bodies elsewhere than in files (PostgreSQL).
+    /// </summary>
+    internal static SealedBody Seal(string blobId, string organizationId, byte[] messageKey, ReadOnlySpan<byte> plaintext)
+    {
+        var header = BuildHeader(blobId, organizationId);
+        var count = Math.Max(1, (plaintext.Length + SegmentSize - 1) / SegmentSize);
+        var segments = new byte[count][];
+        using var sealer = new SegmentSealer(messageKey, header);
+        for (var index = 0; index < count; index++)
+        {
+            var start = index * SegmentSize;
+            var chunk = plaintext.Slice(start, Math.Min(SegmentSize, plaintext.Length - start));
+            segments[index] = new byte[chunk.Length + Aead.Overhead];
+            sealer.Seal(index, index == count - 1, chunk, segments[index]);
+        }
+        return new SealedBody(blobId, organizationId, header, segments, plaintext.Length);
+    }
+
+    /// <summary>Checks that <paramref name="header"/> is a version 2 header of <paramref name="blobId"/> (a body stored
+    /// under another id, or an altered header, is refused before any segment is opened).</summary>
+    /// <exception cref="CryptographicException">It is not.</exception>
+    internal static void CheckHeader(string blobId, byte[] header)
+    {
+        var id = Encoding.ASCII.GetBytes(blobId);
+        if (header.Length < 12 + id.Length || !header.AsSpan(0, 4).SequenceEqual(Magic) || header[4] != SegmentedVersion || header[5] != id.Length
+            || !header.AsSpan(6, id.Length).SequenceEqual(id) || BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(header.Length - 4)) != SegmentSize)
+            throw new CryptographicException($"Body {blobId} has no valid header.");
+    }
+
     private static byte[] BuildHeader(string blobId, string organizationId, byte version = SegmentedVersion)
     {
         var id = Encoding.ASCII.GetBytes(blobId);
@@ -362,4 +539,16 @@ public sealed class BlobStore
             BinaryPrimitives.WriteInt32BigEndian(span[^4..], SegmentSize);
         return header;
     }
+}
+
+/// <summary>A body sealed in the version 2 layout of <see cref="BlobStore"/>: its header and its sealed segments, in order.</summary>
+/// <param name="BlobId">The body's id (bound into the header, so into every segment's associated data).</param>
+/// <param name="OrganizationId">The organization whose key hierarchy the message key belongs to.</param>
+/// <param name="Header">The header bytes.</param>
+/// <param name="Segments">Each segment as nonce | tag | ciphertext; all but the last hold <see cref="BlobStore.SegmentSize"/> plaintext bytes.</param>
+/// <param name="Length">The plaintext length.</param>
+public sealed record SealedBody(string BlobId, string OrganizationId, byte[] Header, IReadOnlyList<byte[]> Segments, long Length)
+{
+    /// <summary>The sealed length: header plus every segment (what a file of the body would hold).</summary>
+    public long SealedLength => Header.Length + Segments.Sum(s => (long)s.Length);
 }

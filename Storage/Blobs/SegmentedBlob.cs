@@ -54,8 +54,13 @@ internal sealed class SegmentSealer : IDisposable
 /// </summary>
 internal sealed class SegmentedBlobStream : Stream
 {
+    /// <summary>Reads sealed bytes of the blob at <paramref name="offset"/> (from the start of the header) into
+    /// <paramref name="buffer"/>; returns how many, 0 at the end.</summary>
+    internal delegate int ReadAt(Span<byte> buffer, long offset);
+
     private readonly string _blobId;
-    private readonly SafeFileHandle _handle;
+    private readonly ReadAt _readAt;
+    private readonly IDisposable _source;
     private readonly AesGcm _gcm;
     private readonly byte[] _associatedData;
     private readonly int _headerLength;
@@ -70,6 +75,14 @@ internal sealed class SegmentedBlobStream : Stream
 
     /// <exception cref="CryptographicException">The file ends inside the nonce or tag of its last segment.</exception>
     public SegmentedBlobStream(string blobId, SafeFileHandle handle, byte[] messageKey, byte[] header, long fileLength)
+        : this(blobId, (buffer, offset) => RandomAccess.Read(handle, buffer, offset), handle, messageKey, header, fileLength)
+    {
+    }
+
+    /// <summary>A blob whose sealed bytes come from <paramref name="readAt"/> (a database, an object store);
+    /// <paramref name="source"/> is disposed with the stream.</summary>
+    /// <exception cref="CryptographicException">The sealed length ends inside the nonce or tag of the last segment.</exception>
+    public SegmentedBlobStream(string blobId, ReadAt readAt, IDisposable source, byte[] messageKey, byte[] header, long fileLength)
     {
         var body = fileLength - header.Length;
         var segments = (body + BlobStore.SealedSegmentSize - 1) / BlobStore.SealedSegmentSize;
@@ -77,7 +90,8 @@ internal sealed class SegmentedBlobStream : Stream
         if (segments < 1 || last < 0)
             throw new CryptographicException($"Blob {blobId} is truncated inside its last segment.");
         _blobId = blobId;
-        _handle = handle;
+        _readAt = readAt;
+        _source = source;
         _segments = segments;
         _lastSegmentLength = (int)last;
         _length = (segments - 1) * BlobStore.SegmentSize + last;
@@ -142,7 +156,7 @@ internal sealed class SegmentedBlobStream : Stream
         var read = 0;
         while (read < sealedLength)
         {
-            var n = RandomAccess.Read(_handle, box[read..], fileOffset + read);
+            var n = _readAt(box[read..], fileOffset + read);
             if (n == 0)
                 throw new CryptographicException($"Blob {_blobId} is truncated.");
             read += n;
@@ -187,7 +201,7 @@ internal sealed class SegmentedBlobStream : Stream
             _plain = null;
             _sealed = null;
             _gcm.Dispose();
-            _handle.Dispose();
+            _source.Dispose();
         }
         base.Dispose(disposing);
     }

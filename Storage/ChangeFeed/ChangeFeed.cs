@@ -61,6 +61,20 @@ public sealed class ChangeFeed : IChangeFeed
         }
     }
 
+    /// <summary>
+    /// Marks every subscriber overflowed: changes may have been missed (another node's notifications while the listener
+    /// was reconnecting), so each must resynchronise from the store.
+    /// </summary>
+    internal void OverflowAll()
+    {
+        lock (_lock)
+        {
+            foreach (var list in _byMailbox.Values)
+                foreach (var subscription in list)
+                    subscription.MarkOverflowed();
+        }
+    }
+
     /// <summary>Completes every subscriber's channel (the store is closing).</summary>
     internal void CompleteAll()
     {
@@ -101,6 +115,8 @@ public sealed class ChangeFeed : IChangeFeed
             if (!_channel.Writer.TryWrite(change))
                 _overflowed = true;
         }
+
+        public void MarkOverflowed() => _overflowed = true;
 
         public void Complete() => _channel.Writer.TryComplete();
 

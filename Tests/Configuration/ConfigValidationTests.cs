@@ -64,6 +64,21 @@ public sealed class ConfigValidationTests
     }
 
     [Test]
+    public void Reports_default_to_TLS_reports_on_and_DMARC_aggregate_reports_off_and_refuse_non_booleans()
+    {
+        var config = ConfigFixtures.LoadOk(ConfigFixtures.Valid());
+        Assert.That(config.Delivery.TlsReports, Is.True, "a domain asks for TLS reports by publishing _smtp._tls");
+        Assert.That(config.Organizations.Single().Dmarc.AggregateReports, Is.False, "DMARC aggregate reports are opt-in per organization");
+        var on = ConfigFixtures.Valid();
+        on.Org()["Dmarc"] = new JsonObject { ["Enforce"] = true, ["AggregateReports"] = true };
+        Assert.That(ConfigFixtures.LoadOk(on).Organizations.Single().Dmarc.AggregateReports, Is.True);
+        AssertError(r => r.Org()["Dmarc"] = new JsonObject { ["AggregateReports"] = "daily" },
+            "$.MailServer.Organizations[0].Dmarc.AggregateReports", "expected true or false");
+        AssertError(r => ((JsonObject)r["MailServer"]!)["Delivery"] = new JsonObject { ["TlsReports"] = 1 },
+            "$.MailServer.Delivery.TlsReports", "expected true or false");
+    }
+
+    [Test]
     public void Organization_id_must_be_m_and_32_hex() =>
         AssertError(r => r.Org()["Id"] = "m-a123b4c5de678fg9h0ij1k2lm234no56", "$.MailServer.Organizations[0].Id", "^m-[0-9a-f]{32}$");
 

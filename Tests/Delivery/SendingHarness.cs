@@ -42,12 +42,13 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
 
     public static async Task<SendingHarness> StartAsync(int tempFailures = 2, string? defaultGateway = null, int gatewayPort = 0,
         int externalPerDay = 10_000, bool allowPlaintextAuth = false, TimeProvider? queueTime = null, int queueLifetimeHours = 1,
-        int delayWarningHours = 4, string? flowRules = null)
+        int delayWarningHours = 4, string? flowRules = null, System.Security.Cryptography.X509Certificates.X509Certificate2? receiverCertificate = null,
+        string? organizationSettings = null)
     {
         var harness = new SendingHarness();
         harness.Dns = LoopbackDnsServer.Start();
         harness.Dns.AddMx("remote.test", 10, "mx.remote.test").AddA("mx.remote.test", "127.0.0.1");
-        harness.Receiver = await SmtpReceiver.StartAsync(tempFailures);
+        harness.Receiver = await SmtpReceiver.StartAsync(tempFailures, certificate: receiverCertificate);
         harness.Store = StoreHarness.Create(FixedKeys.Random(OrgId));
         var hash = PasswordHasher.Hash(Password, iterations: 1000);
         var json = $$"""
@@ -73,7 +74,7 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
                   ],
                   "SmtpGateways": [ { "Name": "relay", "Host": "127.0.0.1", "Port": {{(gatewayPort == 0 ? harness.Receiver.Port : gatewayPort)}}, "Security": "None" } ],
                   "DefaultSmtpGateway": {{(defaultGateway is null ? "null" : $"\"{defaultGateway}\"")}},
-                  "AccessControlRules": [ { "Name": "default", "Effect": "Allow" } ]{{(flowRules is null ? "" : ",\n                  \"FlowRules\": " + flowRules)}}
+                  "AccessControlRules": [ { "Name": "default", "Effect": "Allow" } ]{{(flowRules is null ? "" : ",\n                  \"FlowRules\": " + flowRules)}}{{(organizationSettings is null ? "" : ",\n                  " + organizationSettings)}}
                 } ]
             } }
             """;
@@ -102,6 +103,9 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         await harness._listener.StartAsync(CancellationToken.None);
         return harness;
     }
+
+    /// <summary>The daily aggregate report sender (TLS-RPT, DMARC), as the server composes it.</summary>
+    public MailServer.Server.Reports.AggregateReportSender Reports => _flow.Get<MailServer.Server.Reports.AggregateReportSender>();
 
     public int PortOf(SmtpListenerKind kind) => _listener.BoundEndpoints.Single(e => e.Kind == kind).EndPoint.Port;
 

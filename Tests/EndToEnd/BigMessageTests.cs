@@ -155,4 +155,55 @@ public sealed class BigMessageTests
         Assert.That(retried.Code, Is.EqualTo(250), "once the first is answered, the budget is free again");
         Assert.That(await server.WaitForOutputAsync("DATA deferred with 452 4.3.1", TimeSpan.FromSeconds(5)), Is.True, "the refusal is logged");
     }
+
+    [Test]
+    public async Task Over_the_budget_that_SMTP_DATA_is_using_an_IMAP_APPEND_gets_NO_LIMIT_before_its_literal_and_succeeds_once_DATA_is_answered()
+    {
+        await using var server = Create("""{ "MaxBytesInFlightMiB": 1 }""");
+        await server.StartAsync();
+
+        await using var smtp = await OpenTransactionAsync(server);
+        Assert.That((await smtp.CommandAsync("MAIL FROM:<sender@elsewhere.test>")).Code, Is.EqualTo(250));
+        Assert.That((await smtp.CommandAsync("RCPT TO:<alice@example.test>")).Code, Is.EqualTo(250));
+        Assert.That((await smtp.CommandAsync("DATA")).Code, Is.EqualTo(354));
+        await smtp.SendRawAsync(Message("in flight", 3 * 1024 * 1024)); // 3 MiB of a 1 MiB budget, no end of data yet
+
+        var (imap, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        await using var _imap = imap;
+        Assert.That((await imap.CommandAsync("a1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("a1 OK"));
+        var appended = Encoding.ASCII.GetBytes("From: bob@example.test\r\nSubject: appended\r\n\r\n" + new string('x', 150) + "\r\n");
+
+        // The server charges DATA bytes as it reads them: ask until it has (an APPEND may get through before that).
+        string? refused = null;
+        for (var attempt = 0; attempt < 100 && refused is null; attempt++)
+        {
+            await imap.SendLineAsync($"s{attempt} APPEND INBOX {{{appended.Length}}}");
+            var answer = await imap.ReadLineAsync();
+            if (answer?.StartsWith($"s{attempt} ", StringComparison.Ordinal) == true)
+            {
+                refused = answer;
+                break;
+            }
+            Assert.That(answer, Does.StartWith("+"), "either a continuation request or the refusal");
+            await imap.SendRawAsync((byte[])[.. appended, .. "\r\n"u8]);
+            Assert.That((await imap.ReadUntilTaggedAsync($"s{attempt}")).Last(), Does.StartWith($"s{attempt} OK"));
+            await Task.Delay(100);
+        }
+        Assert.That(refused, Does.StartWith("s").And.Contain(" NO [LIMIT] "), "a synchronising literal is refused before the continuation request");
+
+        // LITERAL+ (RFC 7888): the literal is read and discarded, then refused; command-like lines inside it never run.
+        var inner = Encoding.ASCII.GetBytes("z1 LOGOUT\r\n");
+        await imap.SendRawAsync((byte[])[.. Encoding.ASCII.GetBytes($"n1 APPEND INBOX {{{inner.Length}+}}\r\n"), .. inner, .. "\r\n"u8]);
+        Assert.That(await imap.ReadLineAsync(), Does.StartWith("n1 NO [LIMIT] "));
+        var noop = await imap.CommandAsync("n2", "NOOP");
+        Assert.That(noop.Last(), Does.StartWith("n2 OK"), "the session goes on");
+        Assert.That(noop, Has.None.Contain("BYE"), "the discarded literal was never read as a command");
+
+        Assert.That((await smtp.CommandAsync(".")).Code, Is.EqualTo(250), "the admitted DATA is never cut off");
+        await imap.SendLineAsync($"r1 APPEND INBOX {{{appended.Length}}}");
+        Assert.That(await imap.ReadLineAsync(), Does.StartWith("+"), "once DATA is answered the budget is free for APPEND");
+        await imap.SendRawAsync((byte[])[.. appended, .. "\r\n"u8]);
+        Assert.That((await imap.ReadUntilTaggedAsync("r1")).Last(), Does.StartWith("r1 OK [APPENDUID "));
+        Assert.That(await server.WaitForOutputAsync("refused with NO [LIMIT]", TimeSpan.FromSeconds(5)), Is.True, "the refusal is logged");
+    }
 }

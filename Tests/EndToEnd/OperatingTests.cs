@@ -123,6 +123,12 @@ public sealed class OperatingTests
         var (exit, output, error) = await RunCliAsync(args);
         Assert.That(exit, Is.Zero, error);
         Assert.That(output, Does.StartWith("checked 0 message(s)"));
+
+        // --rewrite-bodies (old single-box message files to the segmented format) runs first, then the same check.
+        (exit, output, error) = await RunCliAsync([.. args, "--rewrite-bodies"]);
+        Assert.That(exit, Is.Zero, error);
+        Assert.That(output, Does.StartWith("rewrote 0 of 0 message file(s) in the segmented format: 0 already segmented, 0 left as they were")
+            .And.Contain("\nchecked 0 message(s)"));
     }
 
     private static async Task<(int Exit, string Out, string Error)> RunCliAsync(string[] args)

@@ -128,7 +128,7 @@ public sealed class OutboundTransportSecurityTests
     }
 
     [Test]
-    public async Task Dane_requires_a_certificate_matching_authenticated_TLSA_records_and_ignores_unauthenticated_ones()
+    public async Task Dane_requires_a_certificate_matching_authenticated_TLSA_records_under_an_authenticated_MX_and_ignores_the_others()
     {
         using var untrusted = new TestCa("Not a public CA"); // DANE-EE needs no CA the system trusts
         using var other = new TestCa("Another key");
@@ -139,21 +139,26 @@ public sealed class OutboundTransportSecurityTests
         var spki = System.Security.Cryptography.SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo());
         var otherSpki = System.Security.Cryptography.SHA256.HashData(other.Root.PublicKey.ExportSubjectPublicKeyInfo());
         // RFC 7672 §3.1.1: "3 1 1" (DANE-EE, SubjectPublicKeyInfo, SHA-256), the usual record for SMTP.
-        dns.AddMx("dane.test", 10, "mx.dane.test").AddA("mx.dane.test", "127.0.0.1")
+        dns.AddMx("dane.test", 10, "mx.dane.test").AddA("mx.dane.test", "127.0.0.1").Authenticated("dane.test")
             .AddTlsa($"_{receiver.Port}._tcp.mx.dane.test", 3, 1, 1, spki).Authenticated($"_{receiver.Port}._tcp.mx.dane.test");
-        dns.AddMx("wrongkey.test", 10, "mx2.dane.test").AddA("mx2.dane.test", "127.0.0.1")
+        dns.AddMx("wrongkey.test", 10, "mx2.dane.test").AddA("mx2.dane.test", "127.0.0.1").Authenticated("wrongkey.test")
             .AddTlsa($"_{receiver.Port}._tcp.mx2.dane.test", 3, 1, 1, otherSpki).Authenticated($"_{receiver.Port}._tcp.mx2.dane.test");
-        dns.AddMx("unsigned.test", 10, "mx3.dane.test").AddA("mx3.dane.test", "127.0.0.1")
+        dns.AddMx("unsigned.test", 10, "mx3.dane.test").AddA("mx3.dane.test", "127.0.0.1").Authenticated("unsigned.test")
             .AddTlsa($"_{receiver.Port}._tcp.mx3.dane.test", 3, 1, 1, otherSpki); // no AD: not DNSSEC-validated, ignored
+        // RFC 7672 §2.2.1: authenticated TLSA records under an MX name from an insecure MX answer count for nothing
+        // (whoever forged the MX answer could publish them), so the wrong key here does not stop delivery.
+        dns.AddMx("insecuremx.test", 10, "mx4.dane.test").AddA("mx4.dane.test", "127.0.0.1")
+            .AddTlsa($"_{receiver.Port}._tcp.mx4.dane.test", 3, 1, 1, otherSpki).Authenticated($"_{receiver.Port}._tcp.mx4.dane.test");
         await using var server = Create(dns, receiver.Port, 443, other.WriteTrustBundle(folder));
         await server.StartAsync();
 
-        await SubmitAsync(server, "friend@dane.test", "friend@wrongkey.test", "friend@unsigned.test");
+        await SubmitAsync(server, "friend@dane.test", "friend@wrongkey.test", "friend@unsigned.test", "friend@insecuremx.test");
 
         IReadOnlyList<ReceivedMessage> received = [];
-        try { received = await receiver.WaitForAsync(2, Wait); } catch (TimeoutException e) { Assert.Fail($"{e.Message}\n{server.Output}"); }
+        try { received = await receiver.WaitForAsync(3, Wait); } catch (TimeoutException e) { Assert.Fail($"{e.Message}\n{server.Output}"); }
         Assert.That(received.Select(m => (m.RcptTos.Single(), m.Tls)),
-            Is.EquivalentTo(new[] { ("friend@dane.test", true), ("friend@unsigned.test", true) }));
+            Is.EquivalentTo(new[] { ("friend@dane.test", true), ("friend@unsigned.test", true), ("friend@insecuremx.test", true) }));
+        Assert.That(server.Output, Does.Contain("DANE: the MX answer of insecuremx.test is not DNSSEC-authenticated"));
         Assert.That(await server.WaitForOutputAsync("<friend@wrongkey.test> deferred", Wait), server.Output);
         Assert.That(server.Output, Does.Contain($"DANE: mx2.dane.test [127.0.0.1]:{receiver.Port}: the certificate matches none of the TLSA records"));
         await Task.Delay(TimeSpan.FromSeconds(3));

@@ -175,6 +175,106 @@ public sealed class SegmentedBlobTests
         Assert.That(report.EntriesUndecryptable, Is.EqualTo(1));
     }
 
+    [Test]
+    public async Task Rewriting_old_format_bodies_makes_them_segmented_with_the_same_content_once_per_shared_file_and_a_second_run_has_nothing_to_do()
+    {
+        await using var h = StoreHarness.Create();
+        var a = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "a@example.com", CancellationToken.None);
+        var b = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "b@example.com", CancellationToken.None);
+        var shared = StoreHarness.Message("two recipients", "one file", padTo: 3 * S + 5);
+        var single = StoreHarness.Message("one recipient", "small", padTo: 100);
+        var modern = StoreHarness.Message("written segmented", "new", padTo: 2 * S);
+        var toBoth = await h.Store.DeliverAsync(shared, DateTimeOffset.UtcNow,
+            [new DeliveryTarget(a.MailboxId, "INBOX"), new DeliveryTarget(b.MailboxId, "INBOX")], CancellationToken.None);
+        var toA = await h.Store.DeliverAsync(single, DateTimeOffset.UtcNow, [new DeliveryTarget(a.MailboxId, "INBOX")], CancellationToken.None);
+        var blobs = new BlobStore(h.Store.BlobDirectory);
+        var legacy = new List<string>();
+        foreach (var (stored, message) in new[] { (toBoth[0], shared), (toA[0], single) })
+        {
+            var blobId = h.Store.OpenEntry(a.MailboxId, stored.EntryId).Entry["blobId"].AsString;
+            blobs.WriteLegacy(blobId, StoreHarness.Org, MessageKey(h, stored.EntryId, a.MailboxId, blobId), message);
+            legacy.Add(blobId);
+        }
+        await h.Store.DeliverAsync(modern, DateTimeOffset.UtcNow, [new DeliveryTarget(b.MailboxId, "INBOX")], CancellationToken.None);
+        Assert.That(legacy.Select(blobs.FormatVersion), Is.All.EqualTo(1));
+
+        var report = await h.Store.RewriteLegacyBodiesAsync(null, CancellationToken.None);
+
+        Assert.That(report, Is.EqualTo(new RewriteBodiesReport(BodiesChecked: 3, BodiesRewritten: 2, BodiesAlreadySegmented: 1, BodiesFailed: 0)));
+        Assert.That(legacy.Select(blobs.FormatVersion), Is.All.EqualTo(2));
+        Assert.That(await h.Store.ReadMessageAsync(a.MailboxId, toBoth[0].EntryId, CancellationToken.None), Is.EqualTo(shared));
+        Assert.That(await h.Store.ReadMessageAsync(b.MailboxId, toBoth[1].EntryId, CancellationToken.None), Is.EqualTo(shared), "the other recipient's entry reads the same file");
+        Assert.That(await h.Store.ReadMessageAsync(a.MailboxId, toA[0].EntryId, CancellationToken.None), Is.EqualTo(single));
+        using (var stream = h.Store.OpenMessage(a.MailboxId, toBoth[0].EntryId))
+        {
+            stream.Position = 3 * S - 2;
+            var range = new byte[9];
+            stream.ReadExactly(range);
+            Assert.That(range, Is.EqualTo(shared.AsSpan(3 * S - 2, 9).ToArray()), "a range across the last segment boundary");
+        }
+        Assert.That(h.Store.BlobDirectory, Does.Exist);
+        Assert.That(blobs.EnumerateTempFiles(), Is.Empty, "no temporary file left");
+        Assert.That((await h.Store.ReindexAsync(CancellationToken.None)).EntriesUndecryptable, Is.Zero);
+        Assert.That(await h.Store.RewriteLegacyBodiesAsync(null, CancellationToken.None),
+            Is.EqualTo(new RewriteBodiesReport(3, 0, 3, 0)), "a second run finds nothing left to do");
+    }
+
+    [Test]
+    public async Task An_old_format_body_that_does_not_decrypt_is_left_as_it_is_and_the_others_are_rewritten()
+    {
+        await using var h = StoreHarness.Create();
+        var box = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "a@example.com", CancellationToken.None);
+        var good = StoreHarness.Message("good", "body", padTo: S + 1);
+        var bad = StoreHarness.Message("bad", "body", padTo: S + 1);
+        var stored = new List<(string EntryId, string BlobId, byte[] Message)>();
+        var blobs = new BlobStore(h.Store.BlobDirectory);
+        foreach (var message in new[] { bad, good })
+        {
+            var entryId = (await h.Store.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], CancellationToken.None))[0].EntryId;
+            var blobId = h.Store.OpenEntry(box.MailboxId, entryId).Entry["blobId"].AsString;
+            blobs.WriteLegacy(blobId, StoreHarness.Org, MessageKey(h, entryId, box.MailboxId, blobId), message);
+            stored.Add((entryId, blobId, message));
+        }
+        var damagedPath = blobs.PathOf(stored[0].BlobId);
+        var damaged = File.ReadAllBytes(damagedPath);
+        damaged[^10] ^= 0x01; // one bit of the sealed box
+        File.WriteAllBytes(damagedPath, damaged);
+
+        var report = await h.Store.RewriteLegacyBodiesAsync(null, CancellationToken.None);
+
+        Assert.That((report.BodiesRewritten, report.BodiesFailed), Is.EqualTo((1, 1)));
+        Assert.That(File.ReadAllBytes(damagedPath), Is.EqualTo(damaged), "the damaged file is kept byte for byte, for investigation");
+        Assert.That(blobs.FormatVersion(stored[1].BlobId), Is.EqualTo(2));
+        Assert.That(await h.Store.ReadMessageAsync(box.MailboxId, stored[1].EntryId, CancellationToken.None), Is.EqualTo(good));
+        Assert.That(blobs.EnumerateTempFiles(), Is.Empty);
+        Assert.That((await h.Store.ReindexAsync(CancellationToken.None)).EntriesUndecryptable, Is.EqualTo(1), "reindex still reports it");
+    }
+
+    [Test]
+    public async Task A_rewrite_cut_off_before_its_rename_leaves_the_old_body_readable_and_the_next_run_finishes_it()
+    {
+        await using var h = StoreHarness.Create();
+        var box = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "a@example.com", CancellationToken.None);
+        var message = StoreHarness.Message("crash", "body", padTo: 2 * S + 3);
+        var entryId = (await h.Store.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], CancellationToken.None))[0].EntryId;
+        var blobs = new BlobStore(h.Store.BlobDirectory);
+        var blobId = h.Store.OpenEntry(box.MailboxId, entryId).Entry["blobId"].AsString;
+        var key = MessageKey(h, entryId, box.MailboxId, blobId);
+        blobs.WriteLegacy(blobId, StoreHarness.Org, key, message);
+        var old = File.ReadAllBytes(blobs.PathOf(blobId));
+        // What a kill -9 between writing the new file and renaming it leaves: the old file, and a half-written temporary one.
+        var temp = Path.Combine(blobs.DirectoryOf(blobId), ".tmp-" + blobId + "-deadbeef");
+        File.WriteAllBytes(temp, old.AsSpan(0, old.Length / 2).ToArray());
+
+        Assert.That(await h.Store.ReadMessageAsync(box.MailboxId, entryId, CancellationToken.None), Is.EqualTo(message), "the old body still reads");
+        var report = await h.Store.RewriteLegacyBodiesAsync(null, CancellationToken.None);
+
+        Assert.That(report.BodiesRewritten, Is.EqualTo(1));
+        Assert.That(blobs.FormatVersion(blobId), Is.EqualTo(2));
+        Assert.That(await h.Store.ReadMessageAsync(box.MailboxId, entryId, CancellationToken.None), Is.EqualTo(message));
+        Assert.That((await h.Store.ReindexAsync(CancellationToken.None)).TempFilesDeleted, Is.EqualTo(1), "reindex removes the leftover");
+    }
+
     private static byte[] MessageKey(StoreHarness h, string entryId, string mailboxId, string blobId) =>
         h.Store.OpenEntry(mailboxId, entryId).MessageKey;
 }

@@ -27,8 +27,13 @@ public sealed class SmtpReceiver : IAsyncDisposable
     public int Port { get; }
     public string Folder { get; }
 
-    /// <summary>Starts a receiver; with <paramref name="certificate"/> (and its private key) it offers STARTTLS with it.</summary>
-    public static async Task<SmtpReceiver> StartAsync(int tempFailures = 2, int port = 0, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
+    /// <summary>
+    /// Starts a receiver; with <paramref name="certificate"/> (and its private key) it offers STARTTLS with it, and with
+    /// <paramref name="requireTls"/> also REQUIRETLS (RFC 8689) once TLS is up. <paramref name="address"/> is the loopback
+    /// address it listens on (127.0.0.2 lets a second receiver share the port of a first, as remote MX hosts share port 25).
+    /// </summary>
+    public static async Task<SmtpReceiver> StartAsync(int tempFailures = 2, int port = 0, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null,
+        bool requireTls = false, string address = "127.0.0.1")
     {
         var folder = Path.Combine(Path.GetTempPath(), "smtp-receiver-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
@@ -36,7 +41,10 @@ public sealed class SmtpReceiver : IAsyncDisposable
         var script = Path.Combine(AppContext.BaseDirectory, "Support", "smtp_receiver.py");
         // The Debian package installs into the system interpreter; a python3 earlier on PATH (pyenv) would not see it.
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-        var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (requireTls)
+            info.Environment["RECEIVER_REQUIRETLS"] = "1";
+        info.Environment["RECEIVER_HOST"] = address;
         foreach (var argument in new[] { script, port.ToString(System.Globalization.CultureInfo.InvariantCulture), folder, tempFailures.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             info.ArgumentList.Add(argument);
         if (certificate is not null)
@@ -55,6 +63,13 @@ public sealed class SmtpReceiver : IAsyncDisposable
         }
         return new SmtpReceiver(process, port, folder);
     }
+
+    /// <summary>The MAIL parameters of each message, in order (upper case, as the receiver kept them).</summary>
+    public IReadOnlyList<IReadOnlyList<string>> MailOptions() =>
+        Directory.GetFiles(Folder, "*.eml").Order(StringComparer.Ordinal)
+            .Select(eml => (IReadOnlyList<string>)JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(eml, ".json"))).RootElement
+                .GetProperty("mail_options").EnumerateArray().Select(e => e.GetString() ?? "").ToList())
+            .ToList();
 
     /// <summary>Messages received so far, in order.</summary>
     public IReadOnlyList<ReceivedMessage> Messages()
@@ -94,7 +109,7 @@ public sealed class SmtpReceiver : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
-            _process.Kill();
+            _process.Kill(entireProcessTree: true);
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try { await _process.WaitForExitAsync(grace.Token); }
             catch (OperationCanceledException) { } // a receiver that will not die must not hold the run

@@ -7,6 +7,8 @@ Recipients decide the behaviour by their local part:
   tempfail*  -> RCPT answered 451 4.3.0 for the first TEMPFAILS attempts (per address), then accepted
   other      -> accepted
 Each accepted message is written to OUTDIR/<n>.eml, with OUTDIR/<n>.json holding the envelope.
+With RECEIVER_REQUIRETLS=1 in the environment it offers REQUIRETLS (RFC 8689) once TLS is up and accepts the
+parameter on MAIL (it is kept in mail_options).
 Prints READY once listening; runs until killed.
 """
 import json
@@ -16,6 +18,25 @@ import sys
 import threading
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+REQUIRETLS = os.environ.get('RECEIVER_REQUIRETLS') == '1'
+
+
+class RequireTlsSMTP(SMTP):
+    """aiosmtpd refuses MAIL parameters it does not know (555); REQUIRETLS is taken off the checked set, only under TLS."""
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None and 'REQUIRETLS' in result:
+            if result.pop('REQUIRETLS') is not True or self._tls_protocol is None:
+                return None
+        return result
+
+
+class ReceiverController(Controller):
+    def factory(self):
+        return RequireTlsSMTP(self.handler, **self.SMTP_kwargs) if REQUIRETLS else SMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Handler:
@@ -25,6 +46,12 @@ class Handler:
         self.seen = {}
         self.count = 0
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if REQUIRETLS and session.ssl is not None:
+            responses.insert(len(responses) - 1, '250-REQUIRETLS')
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split('@', 1)[0].lower()
@@ -62,7 +89,7 @@ def main():
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(sys.argv[4], sys.argv[5])
         tls = {'tls_context': context}
-    controller = Controller(Handler(outdir, tempfails), hostname='127.0.0.1', port=port,
+    controller = ReceiverController(Handler(outdir, tempfails), hostname=os.environ.get('RECEIVER_HOST', '127.0.0.1'), port=port,
                             enable_SMTPUTF8=True, server_hostname='remote.test', **tls)
     controller.start()
     print('READY', flush=True)

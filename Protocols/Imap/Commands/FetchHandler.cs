@@ -137,6 +137,7 @@ internal static class FetchHandler
                     uidWritten = true;
                 }
                 var flagsWritten = false;
+                var streamedAny = false;
                 try
                 {
                     foreach (var item in items)
@@ -171,6 +172,17 @@ internal static class FetchHandler
                                 break;
                             case var whole when body is not null && IsWholeMessage(whole):
                                 await StreamWholeMessageAsync(session, w, scratch, whole, body, cancellationToken);
+                                break;
+                            case FetchItem.BodySection or FetchItem.Binary when view is { HasBody: true }
+                                    && FetchDataWriter.TryGetLiteral(item, view, out var name, out var literal, out var literal8)
+                                    && literal.Length >= StreamedLiteralBytes:
+                                // A big part (an attachment): sent in pieces, never copied whole into a response buffer.
+                                // Every BINARY item's encoding is checked first, so NO [UNKNOWN-CTE] can still replace
+                                // this message's response before any of it has gone out.
+                                if (!streamedAny && FetchDataWriter.FindUnknownTransferEncoding(items, view) is { } unknown)
+                                    throw new UnknownTransferEncodingException(unknown);
+                                streamedAny = true;
+                                await StreamLiteralAsync(session, w, scratch, name, literal, literal8, cancellationToken);
                                 break;
                             default:
                                 FetchDataWriter.Write(w, item, view!);
@@ -263,6 +275,32 @@ internal static class FetchHandler
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+        }
+    }
+
+    /// <summary>Literals from this size up (a BODY[2] or BINARY[2] of an attachment) go to the client in pieces.</summary>
+    private const int StreamedLiteralBytes = 256 * 1024;
+
+    /// <summary>
+    /// Writes the response so far and the announcement of <paramref name="literal"/> to the session, then its octets a
+    /// piece at a time, flushed to the client as the session's buffer fills: neither the FETCH scratch buffer nor the
+    /// session's output buffer grows to the literal's size (they would keep that size for the session's life).
+    /// </summary>
+    private static async Task StreamLiteralAsync(ImapSession session, ImapResponseWriter w, ArrayBufferWriter<byte> scratch,
+        string responseName, ReadOnlyMemory<byte> literal, bool literal8, CancellationToken cancellationToken)
+    {
+        w.RawToken(responseName);
+        if (literal8)
+            w.Literal8Prefix(literal.Length);
+        else
+            w.LiteralPrefix(literal.Length);
+        session.WriteRaw(scratch.WrittenSpan);
+        scratch.ResetWrittenCount();
+        const int Piece = 64 * 1024;
+        for (var offset = 0; offset < literal.Length; offset += Piece)
+        {
+            await session.FlushIfLargeAsync(cancellationToken);
+            session.WriteRaw(literal.Span.Slice(offset, Math.Min(Piece, literal.Length - offset)));
         }
     }
 

@@ -154,6 +154,34 @@ public static class FetchDataWriter
         return null;
     }
 
+    /// <summary>
+    /// The literal a BODY[section] or BINARY[part] item answers with, so that the caller can send a big one to the client
+    /// in pieces instead of through <see cref="Write"/> (which copies it into the response buffer): the item's response
+    /// name, the octets with any partial range applied, and whether they go as a literal8 (BINARY data holding NUL,
+    /// RFC 3516 §4.2). False for any other item, and when the answer is NIL or an empty string (write those with
+    /// <see cref="Write"/>).
+    /// </summary>
+    /// <exception cref="UnknownTransferEncodingException">A BINARY part's encoding is unknown.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="message"/> is header-only and the item needs the body.</exception>
+    public static bool TryGetLiteral(FetchItem item, ImapMessageView message, out string responseName, out ReadOnlyMemory<byte> data, out bool literal8)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        (responseName, data, literal8) = ("", default, false);
+        switch (item)
+        {
+            case FetchItem.BodySection b when message.Section(b.Section) is { } section:
+                (responseName, data) = (b.ResponseName, ApplyPartial(section, b.Partial));
+                break;
+            case FetchItem.Binary b when Binary(message, b.Part) is { } decoded:
+                (responseName, data) = (b.ResponseName, ApplyPartial(decoded, b.Partial));
+                literal8 = data.Span.Contains((byte)0);
+                break;
+            default:
+                return false;
+        }
+        return !data.IsEmpty;
+    }
+
     /// <summary>The decoded octets of BINARY[part] (RFC 3516 §4.1): the whole message for an empty part path
     /// (it has no transfer encoding of its own), null when the part does not exist.</summary>
     /// <exception cref="UnknownTransferEncodingException">The part's encoding is unknown.</exception>

@@ -19,6 +19,10 @@ public enum FramingErrorKind
     CommandTooLarge,
     /// <summary>A literal size was not a number64 (RFC 9051 §9).</summary>
     InvalidLiteralSize,
+    /// <summary>The server-wide budget of message bytes in flight refused the literal (<c>Limits.MaxBytesInFlightMiB</c>):
+    /// a synchronising literal is refused before the continuation request, so the client never sends it; a
+    /// non-synchronising one is read and discarded first, and the failure is reported when the command has ended.</summary>
+    OverBudget,
 }
 
 /// <summary>
@@ -77,14 +81,20 @@ public sealed class ImapCommandFramer
     private Mode _mode = Mode.Line;
     private readonly byte[] _tail = new byte[TailLength];
     private int _tailLength;
+    private readonly Func<long, bool>? _admitLiteral;
+    private FramerEvent? _failureAfterDiscard; // reported once the discarded command has ended (a refused LITERAL+)
 
     /// <summary>Creates a framer.</summary>
+    /// <param name="limits">The syntax bounds; <see cref="ImapSyntaxLimits.Default"/> when null.</param>
+    /// <param name="admitLiteral">Asked for every literal that passed the size bounds, with its announced size, before
+    /// any of its octets is buffered; false refuses it with <see cref="FramingErrorKind.OverBudget"/>. Null admits all.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limits"/> fails <see cref="ImapSyntaxLimits.Validate"/>.</exception>
-    public ImapCommandFramer(ImapSyntaxLimits? limits = null)
+    public ImapCommandFramer(ImapSyntaxLimits? limits = null, Func<long, bool>? admitLiteral = null)
     {
         _limits = limits ?? ImapSyntaxLimits.Default;
         _limits.Validate();
         _buffer = new byte[256];
+        _admitLiteral = admitLiteral;
     }
 
     /// <summary>Bytes of the current, incomplete command held in memory.</summary>
@@ -152,6 +162,11 @@ public sealed class ImapCommandFramer
                         {
                             // A synchronising literal is never sent without our "+": the command ends here.
                             ResetCommand(keepBuffer: true);
+                            if (_failureAfterDiscard is { } failure)
+                            {
+                                _failureAfterDiscard = null;
+                                return failure;
+                            }
                         }
                     }
                     break;
@@ -248,6 +263,18 @@ public sealed class ImapCommandFramer
         if (_length + size > _limits.MaxCommandSize)
         {
             return FailAfterLine(marker, FramingErrorKind.CommandTooLarge, "Command too large");
+        }
+        if (_admitLiteral is not null && !_admitLiteral(size))
+        {
+            var failure = FailAfterLine(marker, FramingErrorKind.OverBudget, "Too much mail in progress; try again later");
+            if (!nonSync)
+            {
+                return failure; // refused before our "+": the client never sends it (RFC 9051 §7.5)
+            }
+            // RFC 7888 §4: the client sends a non-synchronising literal without waiting, so its octets are read and
+            // discarded first; answering before they are consumed would put the reply ahead of the rest of the command.
+            _failureAfterDiscard = failure;
+            return null;
         }
         EnsureCapacity(_length + size);
         _mode = Mode.Literal;

@@ -277,6 +277,15 @@ public sealed class ImapResponseWriter
         return this;
     }
 
+    /// <summary>Writes only the <c>~{n}CRLF</c> that announces a literal8 (RFC 3516 §4.2): the caller writes its
+    /// <paramref name="length"/> octets straight to the output next.</summary>
+    public ImapResponseWriter Literal8Prefix(long length)
+    {
+        Space();
+        WriteAscii("~{" + length.ToString(CultureInfo.InvariantCulture) + "}\r\n");
+        return this;
+    }
+
     /// <summary>Writes <c>literal8 = "~{" number64 "}" CRLF *OCTET</c> for BINARY fetch data (RFC 3516 §4.2).</summary>
     public ImapResponseWriter Literal8(ReadOnlySpan<byte> value)
     {

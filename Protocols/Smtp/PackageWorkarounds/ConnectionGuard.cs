@@ -1,3 +1,4 @@
+using MailServer.Protocols.Admission;
 using System.Buffers;
 using System.Net.Security;
 using System.Security.Authentication;
@@ -392,7 +393,7 @@ internal sealed class ConnectionGuard : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
 
     /// <summary>Gives this connection's DATA bytes back to the budget (its transaction is answered, or it ended).</summary>
-    private void ReleaseCharged()
+    public void ReleaseCharged()
     {
         var charged = Interlocked.Exchange(ref _charged, 0);
         if (charged != 0)

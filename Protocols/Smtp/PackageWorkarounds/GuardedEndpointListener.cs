@@ -1,3 +1,4 @@
+using MailServer.Protocols.Admission;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;

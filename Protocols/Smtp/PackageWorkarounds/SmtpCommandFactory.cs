@@ -1,3 +1,4 @@
+using MailServer.Protocols.Admission;
 using MailServer.Rules.Sending;
 using System.Globalization;
 using System.Net;
@@ -37,6 +38,9 @@ internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool a
             throw new SmtpResponseException(SmtpReplies.BadDsnParameter);
         if (parameters.TryGetValue("ENVID", out var envid) && (envid.Length > 100 || RcptParameterParser.DecodeXtext(envid) is null))
             throw new SmtpResponseException(SmtpReplies.BadDsnParameter);
+        // RFC 8689 §2: REQUIRETLS has no value. Whether the session is under TLS is checked by EnvelopeFilter, which sees it.
+        if (RequireTls.Requested(parameters) && RequireTls.Value(parameters) is { Length: > 0 })
+            throw new SmtpResponseException(SmtpReplies.BadRequireTlsParameter);
         return new MailCommand(address, parameters);
     }
 
@@ -86,12 +90,26 @@ internal sealed class ListenerEhloCommand(string domainOrAddress, SmtpListenerOp
         yield return "DSN";                                           // RFC 3461
         if (!context.Pipe.IsSecure)
             yield return "STARTTLS";                                  // RFC 3207
+        else
+            yield return "REQUIRETLS";                                // RFC 8689 §2: only where MAIL may use it, under TLS
         // RFC 4954 §4 and docs/decisions.md, "Listeners and TLS": AUTH only on submission, and only over TLS unless the admin allows plaintext.
         var session = SmtpSessionState.Of(context);
         if (session.Kind != SmtpListenerKind.Mx && session.User is null && (context.Pipe.IsSecure || options.AllowPlaintextAuth)
             && authenticationOffered)
             yield return "AUTH PLAIN LOGIN";
     }
+}
+
+/// <summary>RFC 8689 §2: the REQUIRETLS parameter of MAIL (a keyword without a value).</summary>
+internal static class RequireTls
+{
+    /// <summary>True when MAIL carried REQUIRETLS (keywords are case-insensitive, RFC 5321 §2.4).</summary>
+    public static bool Requested(IReadOnlyDictionary<string, string> parameters) =>
+        parameters.Keys.Any(k => k.Equals("REQUIRETLS", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The value given with it, if any (there must be none).</summary>
+    public static string? Value(IReadOnlyDictionary<string, string> parameters) =>
+        parameters.FirstOrDefault(p => p.Key.Equals("REQUIRETLS", StringComparison.OrdinalIgnoreCase)).Value;
 }
 
 /// <summary>RFC 3461 MAIL parameters as the transaction keeps them.</summary>

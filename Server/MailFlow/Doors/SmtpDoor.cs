@@ -34,6 +34,7 @@ public sealed class SmtpDoor(IMailFlowDoor door, LocalDelivery local, IMailStore
             Submitter = submitter,
             EnvelopeId = transaction.EnvelopeId,
             Return = transaction.Return,
+            RequireTls = transaction.RequireTls,
         };
         var result = await door.AcceptAsync(accepted, cancellationToken).ConfigureAwait(false);
         return new TransactionOutcome(transaction.Recipients.Select((r, i) => (r, Map(result.Recipients[i].Outcome))).ToList());

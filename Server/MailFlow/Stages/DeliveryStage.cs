@@ -100,6 +100,12 @@ public sealed class DeliveryStage(
                 OriginalRecipient: r.Recipient.OriginalRecipient)).ToList())
         {
             TraceId = message.TraceId,
+            RequireTls = message.RequireTls,
+            // RFC 8689 §3: honoured from our own users only (a submission, or one released by its hook); REQUIRETLS on MAIL
+            // overrides the field (§4.2.2).
+            TlsPoliciesWaived = !message.RequireTls && message.Submitter is not null
+                                && message.Origin is MessageOrigin.Submission or MessageOrigin.HeldHookRelease
+                                && MailServer.Rules.TransportSecurity.TlsRequiredHeader.SaysNo(message.Content.Span),
         };
         try
         {

@@ -6,7 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace MailServer.Server.MailFlow.Stages;
 
 /// <summary>
-/// Stage 5: DKIM-signs mail a user sends for its From domain (docs/decisions.md, "Sender authentication") once, before any copy is stored or
+/// Stage 5: DKIM-signs mail a user sends (and the server's aggregate reports) for its From domain (docs/decisions.md,
+/// "Sender authentication") once, before any copy is stored or
 /// queued, so local and remote recipients get the same signed bytes. A domain without keys, or a message MimeKit
 /// cannot take apart, goes unsigned (logged): signing never costs the sender the message.
 /// </summary>
@@ -16,7 +17,8 @@ public sealed class DkimSigningStage(DkimMessageSigner signer, ILogger<DkimSigni
     public async Task RunAsync(MailFlowContext context, CancellationToken cancellationToken)
     {
         var message = context.Message;
-        var outbound = message.IsSentByUser || message.Release is { Direction: FlowDirection.Outbound };
+        // Aggregate reports are signed too: receivers of reports check them (RFC 8460 §5.3, RFC 7489 §7.2.1.1).
+        var outbound = message.IsSentByUser || message.Release is { Direction: FlowDirection.Outbound } || message.Origin == MessageOrigin.AggregateReport;
         if (!outbound || !signer.HasAnyKeys || !context.Going.Any())
             return;
         try

@@ -17,7 +17,8 @@ public interface IDmarcEnforcementSource
 /// Stage 1, MX mail only (docs/decisions.md, "Sender authentication"): SPF, DKIM, ARC and DMARC verdicts on the message as received, then
 /// DMARC enforcement per organization of the recipients — <c>reject</c> refuses that organization's recipients
 /// (<see cref="RecipientRoute.Refused"/>, DMARC_POLICY_APPLIED written at once), <c>quarantine</c> is left to the
-/// folder decision (<see cref="FolderPrecedenceStage"/>). Any Authentication-Results field claiming our authserv-id
+/// folder decision (<see cref="FolderPrecedenceStage"/>). Each organization's verdict is counted for its DMARC
+/// aggregate reports. Any Authentication-Results field claiming our authserv-id
 /// is removed (RFC 8601 §5) and ours is put right below our Received field. A fault of our own is logged and the
 /// message goes on without verdicts: authentication never costs a sender the message.
 /// </summary>
@@ -26,7 +27,8 @@ public sealed class SenderAuthenticationStage(
     IDmarcEnforcementSource enforcement,
     string serverName,
     ILogger<SenderAuthenticationStage> logger,
-    IEmailEventLog events) : IMailFlowStage
+    IEmailEventLog events,
+    MailServer.Server.Reports.DmarcReportLedger? reports = null) : IMailFlowStage
 {
     /// <summary>Time MimeKit may take to parse the message for the checks.</summary>
     private static readonly TimeSpan ParseBudget = TimeSpan.FromSeconds(10);
@@ -141,6 +143,8 @@ public sealed class SenderAuthenticationStage(
                 var enforced = enforcement.IsEnforced(group.Key);
                 var disposition = verdict.DispositionFor(enforced);
                 byOrganization[group.Key] = disposition;
+                // RFC 7489 §7.2: counted for the organization's aggregate reports (when it opted in).
+                reports?.Record(group.Key, verdict, client.RemoteEndPoint.Address, disposition);
                 if (disposition != DmarcDisposition.Deliver)
                     logger.PolicyApplied(id, verdict.Dmarc.AppliedPolicy.ToString()!.ToUpperInvariant(), fromDomain, group.Key, disposition.ToString(), group.Count());
                 else if (!enforced && verdict.Dmarc.Result == DmarcResult.Fail)

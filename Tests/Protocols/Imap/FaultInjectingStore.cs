@@ -58,5 +58,27 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public long ExternalRecipientsOn(string organizationId, string user, DateOnly day) => inner.ExternalRecipientsOn(organizationId, user, day);
     public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
     public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(AppendAsync)); return inner.AppendAsync(mailboxId, folderName, messages, ct); }
+    // Held hooks, in-transit copies, retention and key administration: passed through (no faults injected there).
+    public Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken ct) => inner.HoldAsync(held, message, ct);
+    public IReadOnlyList<HeldMessage> ListHeld() => inner.ListHeld();
+    public IReadOnlyList<HeldMessage> DueHeld(DateTimeOffset now, int max) => inner.DueHeld(now, max);
+    public Task<byte[]> ReadHeldMessageAsync(string heldId, CancellationToken ct) => inner.ReadHeldMessageAsync(heldId, ct);
+    public Task RecordHeldAttemptAsync(string heldId, int attempts, DateTimeOffset nextAttemptAt, string lastError, CancellationToken ct) => inner.RecordHeldAttemptAsync(heldId, attempts, nextAttemptAt, lastError, ct);
+    public Task<bool> ReleaseHeldAsync(string heldId, CancellationToken ct) => inner.ReleaseHeldAsync(heldId, ct);
+    public Task<Guid> StoreInTransitAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable, CancellationToken ct) => inner.StoreInTransitAsync(organizationId, context, message, updatable, ct);
+    public InTransitMessage? FindInTransit(Guid messageId) => inner.FindInTransit(messageId);
+    public Task<byte[]?> ReadInTransitAsync(Guid messageId, CancellationToken ct) => inner.ReadInTransitAsync(messageId, ct);
+    public Task<bool> ReplaceInTransitAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken ct) => inner.ReplaceInTransitAsync(messageId, message, ct);
+    public Task<bool> SealInTransitAsync(Guid messageId, CancellationToken ct) => inner.SealInTransitAsync(messageId, ct);
+    public Task<int> PurgeInTransitAsync(CancellationToken ct) => inner.PurgeInTransitAsync(ct);
+    public Task<IReadOnlyList<uint>> PermanentlyDeleteAsync(string folderId, IReadOnlyCollection<uint> uids, CancellationToken ct) => inner.PermanentlyDeleteAsync(folderId, uids, ct);
+    public MailboxInfo? GetMailbox(string mailboxId) => inner.GetMailbox(mailboxId);
+    public IReadOnlyList<MailboxInfo> ListMailboxes(string organizationId) => inner.ListMailboxes(organizationId);
+    public KeyStatus KeyStatusOf(string organizationId) => inner.KeyStatusOf(organizationId);
+    public Task<RotationResult> RotateAsync(string organizationId, bool start, IProgress<RotationProgress>? progress, CancellationToken ct) => inner.RotateAsync(organizationId, start, progress, ct);
+    public Task<MailboxKeyRotationResult> RotateMailboxKeyAsync(string mailboxId, IProgress<MailboxKeyRotationProgress>? progress, CancellationToken ct) => inner.RotateMailboxKeyAsync(mailboxId, progress, ct);
+    public Task<IReadOnlyList<MailboxKeyRotationResult>> ResumeMailboxKeyRotationsAsync(string organizationId, IProgress<MailboxKeyRotationProgress>? progress, CancellationToken ct) => inner.ResumeMailboxKeyRotationsAsync(organizationId, progress, ct);
+    public IReadOnlyList<string> MailboxKeyRotationsPending(string organizationId) => inner.MailboxKeyRotationsPending(organizationId);
+    public Task<DeleteMailboxResult?> DeleteMailboxAsync(string organizationId, string owner, CancellationToken ct) => inner.DeleteMailboxAsync(organizationId, owner, ct);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }

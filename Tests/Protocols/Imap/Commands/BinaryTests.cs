@@ -46,4 +46,48 @@ public sealed class BinaryTests
         Assert.That(await client.ReadUntilTaggedAsync("A3"), Is.EqualTo(new[] { "A3 NO [UNKNOWN-CTE] The message holds NUL octets outside any part's content" }));
         Assert.That(await client.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }), "nothing more was stored");
     }
+
+    [Test]
+    public async Task A_big_part_is_sent_in_pieces_with_the_same_octets_and_the_items_after_it_in_the_same_response()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        var payload = Enumerable.Range(0, 600 * 1024).Select(i => (byte)(i % 128)).ToArray(); // NUL included: stored base64
+        byte[] message = [.. "From: a@example.net\r\nSubject: big part\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"u8,
+            .. payload, .. "\r\n--b--\r\n"u8];
+        await client.SendRawAsync(Encoding.ASCII.GetBytes($"A1 APPEND INBOX ~{{{message.Length}+}}\r\n").Concat(message).Concat("\r\n"u8.ToArray()).ToArray());
+        Assert.That((await client.ReadUntilTaggedAsync("A1"))[^1], Does.StartWith("A1 OK [APPENDUID "));
+        await client.CommandAsync("s", "SELECT INBOX");
+        var base64 = Convert.ToBase64String(payload);
+
+        var lines = await client.CommandAsync("f1", "FETCH 1 (BINARY.PEEK[2] UID BODY.PEEK[2]<1000.300000> BINARY.SIZE[2] BODY.PEEK[1])");
+
+        Assert.That(lines, Has.Count.EqualTo(2));
+        var response = lines[0];
+        var expected = $"* 1 FETCH (BINARY[2] ~{{{payload.Length}}}\r\n{Encoding.ASCII.GetString(payload)} UID 1 BODY[2]<1000> {{300000}}\r\n";
+        Assert.That(response, Does.StartWith(expected), "the decoded octets as a literal8, then the next item");
+        var tail = response[expected.Length..];
+        var stored = tail[..300000].Replace("\r\n", "");
+        Assert.That(base64, Does.Contain(stored), "the partial range of the stored base64 text");
+        Assert.That(tail[300000..], Is.EqualTo($" BINARY.SIZE[2] {payload.Length} BODY[1] {{12}}\r\nsee attached)"));
+        Assert.That(lines[1], Is.EqualTo("f1 OK FETCH completed"));
+    }
+
+    [Test]
+    public async Task An_unknown_encoding_after_a_big_part_is_refused_before_any_of_the_message_is_sent()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var client = await server.LoggedInAsync();
+        var big = string.Concat(Enumerable.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n", 10_000));
+        var message = Encoding.ASCII.GetBytes("From: a@example.net\r\nSubject: odd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+            "--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + big +
+            "--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-made-up\r\n\r\nzzz\r\n--b--\r\n");
+        await client.SendRawAsync(Encoding.ASCII.GetBytes($"A1 APPEND INBOX {{{message.Length}+}}\r\n").Concat(message).Concat("\r\n"u8.ToArray()).ToArray());
+        Assert.That((await client.ReadUntilTaggedAsync("A1"))[^1], Does.StartWith("A1 OK "));
+        await client.CommandAsync("s", "SELECT INBOX");
+
+        Assert.That(await client.CommandAsync("f1", "FETCH 1 (BODY.PEEK[1] BINARY.PEEK[2])"),
+            Is.EqualTo(new[] { "f1 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding 'x-made-up'." }), "no half-sent FETCH response");
+        Assert.That(await client.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
+    }
 }

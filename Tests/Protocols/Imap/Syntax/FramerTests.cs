@@ -234,6 +234,49 @@ public sealed class FramerTests
     }
 
     [Test]
+    public void A_synchronising_literal_over_budget_is_refused_before_the_continuation_and_the_next_command_is_framed()
+    {
+        var asked = new List<long>();
+        var framer = new ImapCommandFramer(null, size => { asked.Add(size); return false; });
+
+        var events = Feed(framer, "b1 APPEND INBOX {300}\r\nb2 NOOP\r\n"u8.ToArray());
+
+        Assert.That(asked, Is.EqualTo(new long[] { 300 }), "asked once, with the announced size");
+        Assert.That(events[0], Is.TypeOf<FramerEvent.Failed>(), "no continuation request: the client never sends the literal");
+        var error = ((FramerEvent.Failed)events[0]).Error;
+        Assert.That((error.Tag, error.Kind, error.ConnectionUnusable), Is.EqualTo(("b1", FramingErrorKind.OverBudget, false)));
+        Assert.That(Text(events[1]), Is.EqualTo("b2 NOOP"));
+        Assert.That(events, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public void A_non_synchronising_literal_over_budget_is_read_and_discarded_and_only_then_refused()
+    {
+        var framer = new ImapCommandFramer(null, _ => false);
+        var literal = "x1 NOOP\r\nx2 NOOP\r\n"u8.ToArray(); // command-like lines inside the literal are never framed
+        byte[] input = [.. Encoding.ASCII.GetBytes($"c1 APPEND INBOX {{{literal.Length}+}}\r\n"), .. literal, .. " {3+}\r\nabc\r\nc2 NOOP\r\n"u8];
+
+        var first = framer.Push(input, out var consumed);
+
+        Assert.That(first, Is.TypeOf<FramerEvent.Failed>());
+        Assert.That(((FramerEvent.Failed)first!).Error.Kind, Is.EqualTo(FramingErrorKind.OverBudget));
+        Assert.That(Encoding.ASCII.GetString(input, consumed, input.Length - consumed), Is.EqualTo("c2 NOOP\r\n"),
+            "the refusal comes once the whole command (both literals, MULTIAPPEND) has been read");
+        Assert.That(Feed(framer, input[consumed..]).Select(Text), Is.EqualTo(new[] { "c2 NOOP" }));
+        Assert.That(framer.BufferedBytes, Is.Zero, "the discarded literal was never buffered");
+    }
+
+    [Test]
+    public void An_admitted_literal_is_framed_as_before()
+    {
+        var framer = new ImapCommandFramer(null, size => size <= 5);
+
+        var events = Feed(framer, "d1 APPEND INBOX {5+}\r\nhello\r\n"u8.ToArray());
+
+        Assert.That(events.Select(Text), Is.EqualTo(new[] { "d1 APPEND INBOX {5+}\r\nhello" }));
+    }
+
+    [Test]
     public void Limits_are_validated()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new ImapCommandFramer(new ImapSyntaxLimits { MaxLineLength = 10 }));

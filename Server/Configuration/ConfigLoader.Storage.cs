@@ -1,0 +1,75 @@
+namespace MailServer.Server.Configuration;
+
+/// <summary>Which store engine holds mailboxes, the queue and the keys' wraps.</summary>
+public enum StorageEngine
+{
+    /// <summary>The embedded default: one process, one file (<c>DataDirectory/mail.db</c>), nothing to install.</summary>
+    LiteDb,
+
+    /// <summary>A PostgreSQL database shared by several server processes (docs/storage-contract.md).</summary>
+    PostgreSql,
+}
+
+/// <summary><c>MailServer.Storage</c>: the engine and, for PostgreSQL, its connection string. Read at start only.</summary>
+/// <param name="Engine">The engine.</param>
+/// <param name="ConnectionString">The Npgsql connection string (PostgreSql only); never logged (it may hold a password).</param>
+public sealed record StorageConfig(StorageEngine Engine, string? ConnectionString)
+{
+    /// <summary>The default when the section is absent.</summary>
+    public static StorageConfig LiteDb { get; } = new(StorageEngine.LiteDb, null);
+
+    /// <summary>The store contract's parts the PostgreSQL engine does not implement yet; while any is left, the loader
+    /// refuses <see cref="StorageEngine.PostgreSql"/> rather than start a server that half works.</summary>
+    public static IReadOnlyList<string> PostgreSqlNotYetAvailable { get; } =
+    [
+        "the outbound queue and daily sending counters",
+        "held messages and in-transit copies of synchronous hooks",
+        "retention",
+        "key administration (master and mailbox key rotation, mailbox deletion)",
+        "backup, restore, reindex and mailbox import",
+    ];
+}
+
+// MailServer.Storage: read here so the shared loader changes by one line.
+public static partial class ConfigLoader
+{
+    private sealed partial class Parser
+    {
+        /// <summary><c>"Storage": { "Engine": "LiteDb" | "PostgreSql", "ConnectionString" }</c>; LiteDB when absent.</summary>
+        private static StorageConfig ReadStorage(JsonObjectReader? s)
+        {
+            if (s is null)
+                return StorageConfig.LiteDb;
+            var engine = s.Enum<StorageEngine>("Engine", StorageEngine.LiteDb) ?? StorageEngine.LiteDb;
+            var connectionString = s.String("ConnectionString");
+            s.Finish();
+            if (engine == StorageEngine.LiteDb)
+            {
+                if (connectionString is not null)
+                    s.Error("ConnectionString", "is only for Engine PostgreSql (LiteDB keeps its file in DataDirectory)");
+                return StorageConfig.LiteDb;
+            }
+            if (string.IsNullOrWhiteSpace(connectionString))
+                s.Error("ConnectionString", "is required with Engine PostgreSql, e.g. \"Host=db.example.test;Database=mailserver;Username=mailserver\"");
+            else
+            {
+                try
+                {
+                    var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+                    if (string.IsNullOrWhiteSpace(builder.Host))
+                        s.Error("ConnectionString", "names no Host");
+                    if (string.IsNullOrWhiteSpace(builder.Database))
+                        s.Error("ConnectionString", "names no Database");
+                }
+                catch (ArgumentException)
+                {
+                    // The value is not echoed: it may hold a password.
+                    s.Error("ConnectionString", "is not a valid PostgreSQL connection string (Key=Value pairs separated by ';')");
+                }
+            }
+            s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP, but not yet "
+                + string.Join(", ", StorageConfig.PostgreSqlNotYetAvailable) + "; use LiteDb (the default) until it does");
+            return new StorageConfig(engine, connectionString);
+        }
+    }
+}

@@ -1,0 +1,362 @@
+using System.Security.Cryptography;
+using MailServer.Storage.Crypto;
+using Npgsql;
+
+namespace MailServer.Storage.PostgreSql;
+
+/// <summary>
+/// The mail store on PostgreSQL, for several server processes sharing one database. It keeps the LiteDB engine's
+/// promises (docs/storage-contract.md): the same key hierarchy and encryption (owners and folder names sealed and found
+/// by keyed HMAC, bodies sealed in 64 KiB segments inside the database), a write's task completes only after its
+/// transaction committed with <c>synchronous_commit = on</c>, UIDs and MODSEQs are allocated under row locks (the
+/// mailbox row, then the folder rows, always in that order) so concurrent writers on different nodes never hand out
+/// one twice, and the change feed reaches every node through LISTEN/NOTIFY. This phase implements the delivery and
+/// IMAP-session interfaces; the queue, held hooks, retention and key administration are the LiteDB engine's only so far.
+/// </summary>
+public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionStore, IAsyncDisposable
+{
+    private readonly PostgreSqlStoreOptions _options;
+    private readonly NpgsqlDataSource _data;
+    private readonly PostgreSqlBodyStore _bodies;
+    private readonly ChangeFeed _changes;
+    private readonly MailboxKeyCache _keyCache;
+    private readonly string _origin = Guid.NewGuid().ToString("N");
+    private readonly Dictionary<string, KeyLedger> _ledgers = new(StringComparer.Ordinal);
+    private readonly Lock _ledgerLock = new();
+    private PostgreSqlChangeListener? _listener;
+    private int _disposed;
+
+    private PostgreSqlMailStore(PostgreSqlStoreOptions options, NpgsqlDataSource data)
+    {
+        _options = options;
+        _data = data;
+        _bodies = new PostgreSqlBodyStore(data);
+        _changes = new ChangeFeed(options.ChangeFeedCapacity);
+        _keyCache = new MailboxKeyCache(options.KeyCacheTimeToLive, options.TimeProvider);
+    }
+
+    /// <inheritdoc/>
+    public IChangeFeed Changes => _changes;
+
+    /// <summary>
+    /// Connects, applies the schema migrations this build has and the database lacks, checks that commits are
+    /// synchronous, and starts listening for other nodes' changes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
+    /// <exception cref="StoreSchemaTooNewException">The database was written by a newer server.</exception>
+    /// <exception cref="StoreUnavailableException">PostgreSQL cannot be reached or refused the connection.</exception>
+    public static async Task<PostgreSqlMailStore> OpenAsync(PostgreSqlStoreOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        // An acknowledged write is on the server's disk: synchronous_commit is forced on for every session, whatever
+        // the server's default (a 250 after a commit that only reached memory could be lost by a crash).
+        builder.Options = (string.IsNullOrWhiteSpace(builder.Options) ? "" : builder.Options + " ") + "-c synchronous_commit=on";
+        var data = NpgsqlDataSource.Create(builder);
+        PostgreSqlMailStore? store = null;
+        try
+        {
+            var found = await PostgreSqlSchema.MigrateAsync(data, cancellationToken).ConfigureAwait(false);
+            if (found != PostgreSqlSchema.Version)
+                PostgreSqlLog.Migrated(options.Logger, found, PostgreSqlSchema.Version);
+            await using (var command = data.CreateCommand("SHOW synchronous_commit"))
+            {
+                var setting = (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+                if (setting is not ("on" or "remote_write" or "remote_apply"))
+                    throw new InvalidOperationException($"PostgreSQL runs with synchronous_commit = {setting}; the store needs commits on disk before it acknowledges.");
+            }
+            store = new PostgreSqlMailStore(options, data);
+            store._listener = new PostgreSqlChangeListener(data, store._changes, store._origin, options.ListenerKeepAlive, options.Logger);
+            await store._listener.Listening.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            PostgreSqlLog.Opened(options.Logger, builder.Database ?? "", builder.Host ?? "", PostgreSqlSchema.Version);
+            return store;
+        }
+        catch (Exception e)
+        {
+            if (store is not null)
+                await store.DisposeAsync().ConfigureAwait(false);
+            else
+                await data.DisposeAsync().ConfigureAwait(false);
+            if (e is NpgsqlException or TimeoutException)
+                throw new StoreUnavailableException("The PostgreSQL store could not be opened: " + e.Message, e);
+            throw;
+        }
+    }
+
+    /// <summary>Stops listening, completes subscribers' channels and closes every connection. Idempotent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
+        if (_listener is not null)
+            await _listener.DisposeAsync().ConfigureAwait(false);
+        _changes.CompleteAll();
+        _keyCache.Dispose();
+        await _data.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private DateTimeOffset Now => _options.TimeProvider.GetUtcNow();
+
+    /// <summary>A setting as the store's own sessions see it (SHOW).</summary>
+    internal string? SessionSetting(string name) => Guard(() =>
+    {
+        using var command = _data.CreateCommand("SELECT current_setting($1)");
+        command.Parameters.Add(new NpgsqlParameter { Value = name });
+        return command.ExecuteScalar() as string;
+    });
+
+    // ---- keys -------------------------------------------------------------------------------------------------
+
+    /// <summary>The key ledger of an organization (a file beside the master keys, shared by every node).</summary>
+    private KeyLedger Ledger(string organizationId)
+    {
+        lock (_ledgerLock)
+        {
+            if (_ledgers.TryGetValue(organizationId, out var ledger))
+                return ledger;
+            ledger = KeyLedger.OpenOrCreate(KeyLedger.PathFor(_options.KeyDirectory, organizationId), organizationId, _options.MasterKeys,
+                mayCreate: () => !Guard(() =>
+                {
+                    using var command = Command("SELECT EXISTS (SELECT 1 FROM mailboxes WHERE org = $1)", organizationId);
+                    return (bool)command.ExecuteScalar()!;
+                }));
+            _ledgers[organizationId] = ledger;
+            return ledger;
+        }
+    }
+
+    /// <summary>A mailbox's ledger secret; when this process's copy of the ledger lacks it (another node created the
+    /// mailbox since), the ledger is read again.</summary>
+    private byte[]? MailboxSecret(string organizationId, string mailboxId)
+    {
+        if (Ledger(organizationId).MailboxSecret(mailboxId) is { } secret)
+            return secret;
+        lock (_ledgerLock)
+        {
+            var fresh = KeyLedger.TryOpen(KeyLedger.PathFor(_options.KeyDirectory, organizationId), organizationId, _options.MasterKeys);
+            if (fresh is null)
+                return null;
+            _ledgers[organizationId] = fresh;
+            return fresh.MailboxSecret(mailboxId);
+        }
+    }
+
+    /// <summary>A copy of a mailbox's plain key, from the cache or unwrapped now. The caller zeroes it.</summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
+    private byte[] MailboxKey(string mailboxId, MailboxRow? row = null) =>
+        _keyCache.Get(KeyLedger.SecretId(mailboxId, 0), () =>
+        {
+            var mailbox = row ?? ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+            var secret = MailboxSecret(mailbox.Org, mailbox.Id) ?? throw new MailboxShreddedException(mailbox.Id);
+            return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, mailbox.KeyVersion), secret, mailbox.KeyVersion,
+                mailbox.Org, mailbox.Id, mailbox.WrappedKey);
+        });
+
+    private string OwnerLookup(string organizationId, string owner) =>
+        organizationId + "|" + KeyHierarchy.Hmac(Ledger(organizationId).OwnerHmacKey, MailStore.NormaliseOwner(owner));
+
+    // ---- mailboxes --------------------------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No master key for <paramref name="organizationId"/>.</exception>
+    /// <exception cref="StoreUnavailableException">PostgreSQL is unreachable.</exception>
+    public async Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(organizationId);
+        ArgumentException.ThrowIfNullOrEmpty(owner);
+        if (FindMailbox(organizationId, owner) is { } existing)
+            return existing;
+        var ledger = Ledger(organizationId);
+        var lookup = OwnerLookup(organizationId, owner);
+        var mailboxId = MailStore.NewId();
+        var mailboxKey = Aead.NewKey();
+        var inserted = false;
+        try
+        {
+            // The secret is durable in the ledger before the mailbox exists: a committed mailbox always has one.
+            var secret = ledger.AddMailboxes([mailboxId])[mailboxId];
+            var version = ledger.CurrentVersion;
+            var wrapped = KeyHierarchy.WrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, mailboxKey);
+            var ownerSealed = Aead.Seal(ledger.OwnerSealKey, Aead.Utf8(MailStore.NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
+            var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
+            var folders = WellKnownFolders.All.Select(f =>
+            {
+                var id = MailStore.NewId();
+                return (Id: id, f.Use, Lookup: MailStore.FolderLookup(nameKey, mailboxId, f.Name), Sealed: MailStore.SealFolderName(mailboxKey, id, f.Name));
+            }).ToList();
+            CryptographicOperations.ZeroMemory(nameKey);
+            inserted = await WriteAsync(async (tx, changes) =>
+            {
+                await using (var insert = Command(tx,
+                    "INSERT INTO mailboxes (id, org, owner_lookup, owner_sealed, wrapped_key, key_version, modseq) VALUES ($1, $2, $3, $4, $5, $6, 1) " +
+                    "ON CONFLICT (owner_lookup) DO NOTHING", mailboxId, organizationId, lookup, ownerSealed, wrapped, version))
+                {
+                    if (await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+                        return false; // another node created it meanwhile
+                }
+                foreach (var folder in folders)
+                    await InsertFolderAsync(tx, folder.Id, mailboxId, folder.Lookup, folder.Sealed, folder.Use, cancellationToken).ConfigureAwait(false);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(mailboxKey);
+            if (!inserted)
+            {
+                try { ledger.Forget(mailboxId); }
+                catch (IOException) { /* an unused secret in the ledger harms nothing */ }
+            }
+        }
+        return inserted
+            ? new MailboxInfo(mailboxId, organizationId, owner, 0, 0)
+            : FindMailbox(organizationId, owner) ?? throw new InvalidOperationException("The mailbox vanished while it was created.");
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No master key for <paramref name="organizationId"/>.</exception>
+    /// <exception cref="StoreUnavailableException">PostgreSQL is unreachable.</exception>
+    public MailboxInfo? FindMailbox(string organizationId, string owner)
+    {
+        var lookup = OwnerLookup(organizationId, owner);
+        return Guard(() =>
+        {
+            using var command = Command("SELECT id, used_bytes, message_count FROM mailboxes WHERE owner_lookup = $1", lookup);
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? new MailboxInfo(reader.GetString(0), organizationId, owner, reader.GetInt64(1), reader.GetInt64(2)) : null;
+        });
+    }
+
+    private async Task InsertFolderAsync(NpgsqlTransaction tx, string folderId, string mailboxId, string lookup, byte[] nameSealed, SpecialUse use,
+        CancellationToken cancellationToken)
+    {
+        // A fresh UIDVALIDITY: seconds since the epoch, never one handed out before (the meta row is locked until commit).
+        long uidValidity;
+        await using (var next = Command(tx, "UPDATE mailserver_meta SET last_uid_validity = GREATEST(last_uid_validity + 1, $1) WHERE id = 1 RETURNING last_uid_validity",
+            Now.ToUnixTimeSeconds()))
+            uidValidity = (long)(await next.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        if (uidValidity > uint.MaxValue)
+            throw new InvalidOperationException("UIDVALIDITY space exhausted.");
+        await using var insert = Command(tx,
+            "INSERT INTO folders (id, mailbox_id, name_lookup, name_sealed, special_use, uid_validity, uid_next, highest_modseq, message_count, unseen_count, subscribed) " +
+            "VALUES ($1, $2, $3, $4, $5, $6, 1, 1, 0, 0, true)", folderId, mailboxId, lookup, nameSealed, (int)use, uidValidity);
+        await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    internal sealed record MailboxRow(string Id, string Org, byte[] WrappedKey, int KeyVersion, byte[]? SubscriptionsSealed);
+
+    private MailboxRow? ReadMailbox(string mailboxId) => Guard(() =>
+    {
+        using var command = Command("SELECT id, org, wrapped_key, key_version, subscriptions_sealed FROM mailboxes WHERE id = $1", mailboxId);
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? new MailboxRow(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<byte[]>(4))
+            : null;
+    });
+
+    // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    // Note: an array passed as the only argument must be cast to object, or C# takes it for the params array itself.
+    private NpgsqlCommand Command(string sql, params object?[] arguments)
+    {
+        var command = _data.CreateCommand(sql);
+        foreach (var argument in arguments)
+            command.Parameters.Add(new NpgsqlParameter { Value = argument ?? DBNull.Value });
+        return command;
+    }
+
+    private static NpgsqlCommand Command(NpgsqlTransaction tx, string sql, params object?[] arguments)
+    {
+        var command = new NpgsqlCommand(sql, tx.Connection, tx);
+        foreach (var argument in arguments)
+            command.Parameters.Add(new NpgsqlParameter { Value = argument ?? DBNull.Value });
+        return command;
+    }
+
+    /// <summary>Runs a read; a database failure becomes <see cref="StoreUnavailableException"/>.</summary>
+    private static T Guard<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (NpgsqlException e)
+        {
+            throw new StoreUnavailableException("The PostgreSQL store failed a read: " + e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction, announces its changes with <c>pg_notify</c> in the same
+    /// transaction, commits (synchronously: the task completes once PostgreSQL has the commit on disk), then publishes
+    /// the changes to this process's subscribers. A deadlock or serialization failure rolls back and runs the work
+    /// again (at most three more times). Refusals the work throws (not found, already exists) roll back.
+    /// </summary>
+    /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was written.</exception>
+    /// <exception cref="WriteOutcomeUnknownException">The commit itself failed: it may or may not have happened.</exception>
+    private async Task<T> WriteAsync<T>(Func<NpgsqlTransaction, List<MailboxChange>, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        for (var attempt = 1; ; attempt++)
+        {
+            var changes = new List<MailboxChange>();
+            T result;
+            NpgsqlConnection connection;
+            try
+            {
+                connection = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (NpgsqlException e)
+            {
+                throw new StoreUnavailableException("The PostgreSQL store cannot be reached: " + e.Message, e);
+            }
+            await using (connection.ConfigureAwait(false))
+            {
+                NpgsqlTransaction tx;
+                try
+                {
+                    tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (NpgsqlException e)
+                {
+                    throw new StoreUnavailableException("The PostgreSQL store failed a write: " + e.Message, e);
+                }
+                await using (tx.ConfigureAwait(false))
+                {
+                    try
+                    {
+                        result = await work(tx, changes).ConfigureAwait(false);
+                        foreach (var payload in PostgreSqlChangeListener.Payloads(_origin, changes))
+                        {
+                            await using var notify = Command(tx, "SELECT pg_notify($1, $2)", PostgreSqlSchema.ChangeChannel, payload);
+                            await notify.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                    catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure && attempt < 4)
+                    {
+                        PostgreSqlLog.Retried(_options.Logger, attempt);
+                        continue;
+                    }
+                    catch (NpgsqlException e)
+                    {
+                        throw new StoreUnavailableException("The PostgreSQL store failed a write: " + e.Message, e);
+                    }
+                    try
+                    {
+                        await tx.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+                    {
+                        PostgreSqlLog.CommitFailed(_options.Logger, e);
+                        throw new WriteOutcomeUnknownException(e);
+                    }
+                }
+            }
+            _changes.Publish(changes);
+            return result;
+        }
+    }
+}

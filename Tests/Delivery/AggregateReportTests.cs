@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text.Json;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MailServer.Protocols.Smtp;
+using MailServer.Tests.Support;
+using MimeKit;
+using NUnit.Framework;
+
+namespace MailServer.Tests.Delivery;
+
+/// <summary>
+/// Issue 19: the daily aggregate reports. The sending path runs in process on a clock the test moves past midnight (as
+/// the queue tests move it past the delay warning); the reports travel through our own queue to the aiosmtpd receiver,
+/// where the test reads them: TLS-RPT JSON (RFC 8460 §4) about DANE sessions, and DMARC aggregate XML (RFC 7489 §7.2,
+/// appendix C) about MX mail, the XML read by Python's xml.etree, a parser that is not ours.
+/// </summary>
+[TestFixture, NonParallelizable]
+public sealed class AggregateReportTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
+    /// <summary>The system clock moved forward by <see cref="Offset"/>.</summary>
+    private sealed class ShiftedClock : TimeProvider
+    {
+        public TimeSpan Offset { get; set; }
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Offset;
+    }
+
+    private static async Task<IReadOnlyList<ReceivedMessage>> ReportsAsync(SmtpReceiver receiver, string to, int count)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (true)
+        {
+            var reports = receiver.Messages().Where(m => m.RcptTos.Contains(to)).ToList();
+            if (reports.Count >= count)
+                return reports;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{reports.Count} of {count} report(s) for {to} arrived");
+            await Task.Delay(100);
+        }
+    }
+
+    private static byte[] Gunzip(MimePart part)
+    {
+        using var content = new MemoryStream();
+        part.Content!.DecodeTo(content);
+        content.Position = 0;
+        using var gzip = new GZipStream(content, CompressionMode.Decompress);
+        using var plain = new MemoryStream();
+        gzip.CopyTo(plain);
+        return plain.ToArray();
+    }
+
+    [Test]
+    public async Task TLS_reports_count_each_policy_domain_s_sessions_and_go_to_its_rua_after_the_day_ends()
+    {
+        using var ca = new TestCa("Not a public CA");
+        using var other = new TestCa("Another key");
+        using var certificate = ca.Issue("mx.dane.test");
+        var clock = new ShiftedClock();
+        await using var harness = await SendingHarness.StartAsync(tempFailures: 0, queueTime: clock, receiverCertificate: certificate, queueLifetimeHours: 100);
+        var port = harness.Receiver.Port;
+        var spki = System.Security.Cryptography.SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo());
+        var wrong = System.Security.Cryptography.SHA256.HashData(other.Root.PublicKey.ExportSubjectPublicKeyInfo());
+        harness.Dns.AddMx("dane.test", 10, "mx.dane.test").AddA("mx.dane.test", "127.0.0.1").Authenticated("dane.test")
+            .AddTlsa($"_{port}._tcp.mx.dane.test", 3, 1, 1, spki).Authenticated($"_{port}._tcp.mx.dane.test")
+            .AddTxt("_smtp._tls.dane.test", "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test");
+        harness.Dns.AddMx("wrongkey.test", 10, "mx2.dane.test").AddA("mx2.dane.test", "127.0.0.1").Authenticated("wrongkey.test")
+            .AddTlsa($"_{port}._tcp.mx2.dane.test", 3, 1, 1, wrong).Authenticated($"_{port}._tcp.mx2.dane.test")
+            .AddTxt("_smtp._tls.wrongkey.test", "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test");
+        harness.Dns.AddMx("reports.test", 10, "mx.reports.test").AddA("mx.reports.test", "127.0.0.1");
+
+        using (var client = await harness.SubmitClientAsync("alice@example.test"))
+        {
+            await client.SendAsync(SendingHarness.Message("alice@example.test", "friend@dane.test"));
+            await client.SendAsync(SendingHarness.Message("alice@example.test", "friend@wrongkey.test"));
+        }
+        await harness.Receiver.WaitForAsync(1, Wait);
+        // The wrong key is refused (a temporary failure, retried): wait for two refused sessions.
+        var deadline = DateTime.UtcNow + Wait;
+        while (harness.Store.Store.ListQueue().SelectMany(m => m.Envelope.Recipients).FirstOrDefault(r => r.Address == "friend@wrongkey.test") is not { Attempts: >= 2 })
+        {
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "friend@wrongkey.test was not tried twice");
+            await Task.Delay(100);
+        }
+        // Nothing is reported before the day is over.
+        Assert.That(await harness.Reports.SendDueAsync(CancellationToken.None), Is.Zero);
+
+        clock.Offset = TimeSpan.FromDays(1);
+        Assert.That(await harness.Reports.SendDueAsync(CancellationToken.None), Is.EqualTo(2), "one report per policy domain");
+        var reports = await ReportsAsync(harness.Receiver, "tlsrpt@reports.test", 2);
+
+        var byDomain = new Dictionary<string, JsonElement>();
+        foreach (var report in reports)
+        {
+            using var stream = new MemoryStream(report.Content);
+            var message = await MimeMessage.LoadAsync(stream);
+            // RFC 8460 §5.3: multipart/report; report-type=tlsrpt, the JSON gzipped as application/tlsrpt+gzip.
+            Assert.That(message.Body!.ContentType.MimeType, Is.EqualTo("multipart/report"));
+            Assert.That(message.Body.ContentType.Parameters["report-type"], Is.EqualTo("tlsrpt"));
+            Assert.That(message.Subject, Does.Match(@"^Report Domain: (dane|wrongkey)\.test Submitter: example\.test Report-ID: <.+>$"));
+            Assert.That(message.Headers["TLS-Report-Submitter"], Is.EqualTo("example.test"));
+            Assert.That(message.From.Mailboxes.Single().Address, Is.EqualTo("postmaster@example.test"));
+            var attachment = message.Attachments.OfType<MimePart>().Single(p => p.ContentType.MimeType == "application/tlsrpt+gzip");
+            Assert.That(attachment.FileName, Does.Match(@"^example\.test!(dane|wrongkey)\.test!\d+!\d+\.json\.gz$"));
+            var json = JsonDocument.Parse(Gunzip(attachment)).RootElement.Clone();
+            byDomain[message.Headers["TLS-Report-Domain"] ?? ""] = json;
+        }
+
+        var day = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var good = byDomain["dane.test"];
+        Assert.That(good.GetProperty("organization-name").GetString(), Is.EqualTo("mx.example.test"));
+        Assert.That(good.GetProperty("date-range").GetProperty("start-datetime").GetString(), Is.EqualTo(day + "T00:00:00Z"));
+        Assert.That(good.GetProperty("date-range").GetProperty("end-datetime").GetString(), Is.EqualTo(day + "T23:59:59Z"));
+        var goodPolicy = good.GetProperty("policies").EnumerateArray().Single();
+        Assert.That(goodPolicy.GetProperty("policy").GetProperty("policy-type").GetString(), Is.EqualTo("tlsa"));
+        Assert.That(goodPolicy.GetProperty("policy").GetProperty("policy-domain").GetString(), Is.EqualTo("dane.test"));
+        Assert.That(goodPolicy.GetProperty("policy").GetProperty("policy-string")[0].GetString(), Is.EqualTo("3 1 1 " + Convert.ToHexString(spki)));
+        Assert.That(goodPolicy.GetProperty("summary").GetProperty("total-successful-session-count").GetInt64(), Is.EqualTo(1));
+        Assert.That(goodPolicy.GetProperty("summary").GetProperty("total-failure-session-count").GetInt64(), Is.Zero);
+
+        var bad = byDomain["wrongkey.test"].GetProperty("policies").EnumerateArray().Single();
+        var failures = bad.GetProperty("summary").GetProperty("total-failure-session-count").GetInt64();
+        Assert.That(failures, Is.GreaterThanOrEqualTo(2));
+        Assert.That(bad.GetProperty("summary").GetProperty("total-successful-session-count").GetInt64(), Is.Zero);
+        var detail = bad.GetProperty("failure-details").EnumerateArray().Single();
+        Assert.That(detail.GetProperty("result-type").GetString(), Is.EqualTo("validation-failure"));
+        Assert.That(detail.GetProperty("receiving-mx-hostname").GetString(), Is.EqualTo("mx2.dane.test"));
+        Assert.That(detail.GetProperty("receiving-ip").GetString(), Is.EqualTo("127.0.0.1"));
+        Assert.That(detail.GetProperty("failed-session-count").GetInt64(), Is.EqualTo(failures));
+
+        // The counts were taken out: the next run has nothing to send.
+        Assert.That(await harness.Reports.SendDueAsync(CancellationToken.None), Is.Zero);
+    }
+
+    [Test]
+    public async Task DMARC_aggregate_reports_sum_a_day_of_mixed_results_per_sending_domain_and_respect_external_destination_verification()
+    {
+        var clock = new ShiftedClock();
+        await using var harness = await SendingHarness.StartAsync(tempFailures: 0, queueTime: clock,
+            organizationSettings: "\"Dmarc\": { \"Enforce\": true, \"AggregateReports\": true }");
+        var dns = harness.Dns;
+        dns.AddTxt("sender.test", "v=spf1 ip4:127.0.0.1 -all").AddTxt("_dmarc.sender.test", "v=DMARC1; p=reject; rua=mailto:dmarc@sender.test");
+        dns.AddTxt("spoof.test", "v=spf1 -all").AddTxt("_dmarc.spoof.test", "v=DMARC1; p=quarantine; adkim=s; rua=mailto:dmarc@spoof.test");
+        // Reports to the policy domain's own organizational domain need no authorization; a destination outside it must
+        // authorize it (RFC 7489 §7.1): authorized.test is, outsider.test is not.
+        dns.AddTxt("authorized.test", "v=spf1 ip4:127.0.0.1 -all").AddTxt("_dmarc.authorized.test", "v=DMARC1; p=none; rua=mailto:agg@thirdparty.test");
+        dns.AddTxt("authorized.test._report._dmarc.thirdparty.test", "v=DMARC1");
+        dns.AddTxt("outsider.test", "v=spf1 ip4:127.0.0.1 -all").AddTxt("_dmarc.outsider.test", "v=DMARC1; p=none; rua=mailto:agg@thirdparty.test");
+        // No DMARC record: nobody to report to, not counted.
+        dns.AddTxt("plain.test", "v=spf1 ip4:127.0.0.1 -all");
+        dns.AddMx("sender.test", 10, "mx.reports.test").AddMx("spoof.test", 10, "mx.reports.test").AddMx("thirdparty.test", 10, "mx.reports.test")
+            .AddA("mx.reports.test", "127.0.0.1");
+
+        var sent = new (string From, int Count)[] { ("news@sender.test", 3), ("ceo@spoof.test", 2), ("a@authorized.test", 1), ("b@outsider.test", 1), ("c@plain.test", 1) };
+        using (var mx = new SmtpClient())
+        {
+            await mx.ConnectAsync("127.0.0.1", harness.PortOf(SmtpListenerKind.Mx), SecureSocketOptions.None);
+            foreach (var (from, count) in sent)
+                for (var i = 0; i < count; i++)
+                    await mx.SendAsync(SendingHarness.Message(from, "bob@example.test"));
+            await mx.DisconnectAsync(true);
+        }
+        await harness.WaitForInboxAsync("bob@example.test", 6, Wait); // the spoofed two went to Junk E-mail
+
+        clock.Offset = TimeSpan.FromDays(1);
+        Assert.That(await harness.Reports.SendDueAsync(CancellationToken.None), Is.EqualTo(3), "sender.test, spoof.test, authorized.test");
+        var ours = (await ReportsAsync(harness.Receiver, "dmarc@sender.test", 1)).Concat(await ReportsAsync(harness.Receiver, "dmarc@spoof.test", 1));
+        var theirs = await ReportsAsync(harness.Receiver, "agg@thirdparty.test", 1);
+        await Task.Delay(500);
+        Assert.That(harness.Receiver.Messages().Count(m => m.RcptTos.Contains("agg@thirdparty.test")), Is.EqualTo(1), "outsider.test's report is not sent");
+
+        var folder = Path.Combine(Path.GetTempPath(), "dmarc-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var totals = new Dictionary<string, string>();
+            foreach (var report in ours.Concat(theirs))
+            {
+                using var stream = new MemoryStream(report.Content);
+                var message = await MimeMessage.LoadAsync(stream);
+                Assert.That(message.Subject, Does.Match(@"^Report Domain: [a-z]+\.test Submitter: example\.test Report-ID: <.+>$"));
+                var attachment = message.Attachments.OfType<MimePart>().Single(p => p.ContentType.MimeType == "application/gzip");
+                Assert.That(attachment.FileName, Does.Match(@"^example\.test![a-z]+\.test!\d+!\d+\.xml\.gz$"));
+                var file = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".xml");
+                File.WriteAllBytes(file, Gunzip(attachment));
+                var line = RunPython(file);
+                totals[line.Split(' ')[0]] = line;
+            }
+            // domain, p, total count, then each row's source_ip/disposition/dkim/spf/header_from/spf result.
+            Assert.That(totals["sender.test"], Is.EqualTo("sender.test reject 3 127.0.0.1/none/fail/pass/sender.test/pass*3"));
+            Assert.That(totals["spoof.test"], Is.EqualTo("spoof.test quarantine 2 127.0.0.1/quarantine/fail/fail/spoof.test/fail*2"));
+            Assert.That(totals["authorized.test"], Is.EqualTo("authorized.test none 1 127.0.0.1/none/fail/pass/authorized.test/pass*1"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Reads a report with Python's xml.etree and prints what the test compares.</summary>
+    private static string RunPython(string file)
+    {
+        const string Script = """
+            import sys, xml.etree.ElementTree as ET
+            root = ET.parse(sys.argv[1]).getroot()
+            assert root.tag == 'feedback'
+            meta = root.find('report_metadata')
+            for name in ('org_name', 'email', 'report_id'):
+                assert meta.find(name).text
+            assert int(meta.find('date_range/end').text) - int(meta.find('date_range/begin').text) == 86399
+            policy = root.find('policy_published')
+            rows = []
+            total = 0
+            for record in root.findall('record'):
+                row = record.find('row')
+                count = int(row.find('count').text)
+                total += count
+                ev = row.find('policy_evaluated')
+                spf = record.find('auth_results/spf')
+                rows.append('%s/%s/%s/%s/%s/%s*%d' % (row.find('source_ip').text, ev.find('disposition').text, ev.find('dkim').text,
+                    ev.find('spf').text, record.find('identifiers/header_from').text, spf.find('result').text, count))
+            print(policy.find('domain').text, policy.find('p').text, total, ' '.join(sorted(rows)))
+            """;
+        var info = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(Script);
+        info.ArgumentList.Add(file);
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(30_000))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("python3 did not finish");
+        }
+        Assert.That(process.ExitCode, Is.Zero, error.Result);
+        return output.Result.Trim();
+    }
+}
