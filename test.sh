@@ -58,6 +58,7 @@ else
 fi
 
 results=$(mktemp -d)
+: > "$results/out.txt"   # there before tail opens it
 # Bounded, whatever a test does: a test running over 10 minutes ends the test host (blame names it), the whole run
 # over 40 minutes is stopped. The output goes to a file, not a pipe: a daemon that a test leaked with the runner's
 # output open cannot hold the run open by keeping a pipe's reader waiting.

@@ -142,6 +142,7 @@ public sealed partial class MailStore
             var entries = ctx.Read(Schema.Entries).Find(Schema.EntriesOfFolder(target.FolderId)).ToList();
             RemoveEntries(ctx, folder, entries);
             ctx.Delete(Schema.Folders, target.FolderId);
+            DeleteSearchIndex(ctx, target.FolderId);
             var mailbox = ctx.Read(Schema.Mailboxes).FindById(mailboxId);
             var modSeq = mailbox[M.ModSeq].AsInt64 + 1;
             mailbox[M.ModSeq] = modSeq;

@@ -280,6 +280,7 @@ public sealed partial class MailStore
             {
                 ctx.DeleteMany(Schema.Tombstones, Schema.Equal(Schema.TombstoneFields.FolderId, folder["_id"].AsString));
                 ctx.Delete(Schema.Folders, folder["_id"]);
+                DeleteSearchIndex(ctx, folder["_id"].AsString); // unreadable already: its key derived from the destroyed one
             }
             ctx.DeleteMany(Schema.Imports, Schema.Equal(Schema.ImportFields.MailboxId, mailboxId));
             ctx.Delete(Schema.Mailboxes, mailboxId);

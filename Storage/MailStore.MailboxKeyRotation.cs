@@ -15,6 +15,7 @@ namespace MailServer.Storage;
 //  2. re-wrap: every entry's message key still under generation g is re-wrapped under g+1, RotationBatchSize entries
 //     per commit (bodies and summaries are sealed under message keys and are not touched); the entries' "kg" field
 //     is the persisted progress;
+//     then the folders' search index segments are re-sealed under the new key (each a new file, swapped in one commit);
 //  3. finish: when a scan finds nothing left under g and no COPY/MOVE made new ones since (kgDirty), the previous
 //     wrap leaves the mailbox document, then the ledger destroys the old secret: no copy of the database opens the
 //     old key any more.
@@ -210,6 +211,9 @@ public sealed partial class MailStore
                 done += await RewrapEntriesAsync(mailboxId, generation, chunk, cancellationToken).ConfigureAwait(false);
                 progress?.Report(new MailboxKeyRotationProgress(mailboxId, generation, done, Math.Max(total, done)));
             }
+            // The search index segments are sealed under a key derived from the mailbox key: re-sealed while the old
+            // key still exists, so searches stay fast after the rotation.
+            await ResealSearchIndexesAsync(mailboxId, generation, cancellationToken).ConfigureAwait(false);
             var finished = await RunOnWriter(ctx =>
             {
                 var d = ctx.Read(Schema.Mailboxes).FindById(mailboxId);

@@ -25,7 +25,11 @@ public sealed record ReindexReport(
     int OrphanBlobsDeleted,
     int TempFilesDeleted,
     int FoldersCorrected,
-    int MailboxesCorrected);
+    int MailboxesCorrected)
+{
+    /// <summary>Messages the rebuilt search index holds (set by the caller that rebuilds it; the store only drops it).</summary>
+    public long SearchIndexMessages { get; init; }
+}
 
 public sealed partial class MailStore
 {

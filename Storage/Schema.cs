@@ -27,6 +27,11 @@ internal static class Schema
     /// message)", written in the transaction that links the entry, so an import run twice stores nothing twice.
     /// </summary>
     public const string Imports = "imports";
+    /// <summary>
+    /// Per folder, its encrypted search index (MailStore.SearchIndex.cs): _id = folder id; the segment list, cursor and
+    /// key generation. The segments themselves are sealed files under <c>search/</c>, never in the database.
+    /// </summary>
+    public const string SearchIndex = "searchIndex";
 
     /// <summary>
     /// The master key version a document's wrapped key is under (mailboxes, held, in-transit messages); absent:
@@ -147,6 +152,23 @@ internal static class Schema
         public const string MailboxId = "mailboxId";
         public const string EntryId = "entryId";
         public const string ImportedTicks = "importedAt";
+    }
+
+    public static class SearchIndexFields
+    {
+        public const string MailboxId = "mailboxId";
+        /// <summary>The mailbox key generation the segments are sealed under.</summary>
+        public const string KeyGeneration = "kg";
+        /// <summary>The indexer's segment format (a new format rebuilds).</summary>
+        public const string Format = "format";
+        /// <summary>Every message with a UID up to this one is indexed (except <see cref="Unindexed"/>).</summary>
+        public const string IndexedThrough = "through";
+        /// <summary>Array of { id, first, last, docs, bytes }, by first UID.</summary>
+        public const string Segments = "segments";
+        /// <summary>UIDs at or below <see cref="IndexedThrough"/> the indexer could not read (searched by decrypting).</summary>
+        public const string Unindexed = "unindexed";
+        /// <summary>Incremented by every commit (optimistic concurrency).</summary>
+        public const string Version = "version";
     }
 
     public static class SendCountFields

@@ -3,6 +3,9 @@
 // which the server only sends once the message is encrypted and fsync'd; for IMAP, the tagged OK.
 using MailServer.Bench;
 
+if (args.Length > 0 && args[0] == "search")
+    return await SearchBench.RunAsync(args);
+
 var parsed = BenchArguments.Parse(args);
 if (parsed is null)
 {
@@ -30,6 +33,11 @@ if (parsed is null)
           N sessions (20) on the user's INBOX run random APPEND, FETCH, STORE, SEARCH, EXPUNGE, MOVE, IDLE and NOOP
           for S seconds (60), each checking the responses against its model of the mailbox; prints the commands run
           and every response the RFCs forbid (the goal is none). STARTTLS unless --plain. Use a scratch account.
+
+        usage: mailserver-bench search --password PW [--host H] [--port P] [--user ADDR] [--messages N] [--runs R] [--plain]
+          Fills the folder "Search Bench" with N (100,000) generated 2 KiB messages by MULTIAPPEND (64 a command; only what is
+          missing), waits for the server's search index, then times UID SEARCH BODY / TEXT for a rare word, a common
+          word, substrings, phrases and a key the index cannot answer (median and minimum of R runs, 5).
 
         usage: mailserver-bench submit --password PW [--host H] [--port P] [--user ADDR] [--sink-port S | --external-sink]
                                        [--messages N] [--sessions M] [--size BYTES|1k|100k ...]

@@ -61,4 +61,32 @@ internal static partial class ImapLog
 
     [LoggerMessage(EventId = 5016, Level = LogLevel.Warning, Message = "IMAP recent mark of folder {FolderId} not stored; those messages may be recent again after a restart")]
     public static partial void RecentMarkNotStored(ILogger logger, Exception exception, string folderId);
+
+    // 5060–5069: the encrypted search index (Search/).
+    [LoggerMessage(EventId = 5060, Level = LogLevel.Debug, Message = "SEARCH in folder {FolderId}: the index decided {Decided} of {Messages} messages; {Read} read and tested")]
+    public static partial void SearchIndexUsed(this ILogger logger, string folderId, int decided, int messages, int read);
+
+    [LoggerMessage(EventId = 5061, Level = LogLevel.Debug, Message = "SEARCH in folder {FolderId} reads every message: {Reason}")]
+    public static partial void SearchIndexFallback(this ILogger logger, string folderId, string reason);
+
+    [LoggerMessage(EventId = 5062, Level = LogLevel.Information, Message = "Search index of folder {FolderId}: {Messages} messages indexed in {Milliseconds} ms")]
+    public static partial void SearchIndexUpdatedInformation(this ILogger logger, string folderId, long messages, long milliseconds);
+
+    [LoggerMessage(EventId = 5063, Level = LogLevel.Debug, Message = "Search index of folder {FolderId}: {Messages} messages indexed in {Milliseconds} ms")]
+    public static partial void SearchIndexUpdatedDebug(this ILogger logger, string folderId, long messages, long milliseconds);
+
+    /// <summary>Event 5062 for a large update (a rebuild, a catch-up after a start), 5063 for the trickle of new mail.</summary>
+    public static void SearchIndexUpdated(this ILogger logger, string folderId, long messages, long milliseconds)
+    {
+        if (messages >= 1000)
+            logger.SearchIndexUpdatedInformation(folderId, messages, milliseconds);
+        else
+            logger.SearchIndexUpdatedDebug(folderId, messages, milliseconds);
+    }
+
+    [LoggerMessage(EventId = 5064, Level = LogLevel.Warning, Message = "Search index: message UID {Uid} could not be read ({Error}); SEARCH reads it each time")]
+    public static partial void SearchIndexMessageSkipped(this ILogger logger, uint uid, string error);
+
+    [LoggerMessage(EventId = 5065, Level = LogLevel.Information, Message = "Search index of folder {FolderId}: a segment does not open ({Error}); rebuilding from the messages")]
+    public static partial void SearchIndexSegmentUnreadable(this ILogger logger, string folderId, string error);
 }

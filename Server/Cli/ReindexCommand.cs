@@ -17,7 +17,8 @@ internal sealed class ReindexCommand : ICliCommand
     public string Details =>
         "Decrypts every stored message, rebuilds missing header summaries, corrects folder and mailbox counters,\n" +
         "removes message files that no mailbox refers to (left by a crash before the message was acknowledged)\n" +
-        "and entries whose file is gone. Runs only while the server is stopped: the server holds the database.\n" +
+        "and entries whose file is gone, then rebuilds the encrypted search index. Runs only while the server is\n" +
+        "stopped: the server holds the database.\n" +
         "--rewrite-bodies first rewrites each message file stored before segmented encryption (which must be\n" +
         "decrypted whole to read any part) in 64 KiB segments, one file at a time, replacing the old file only once\n" +
         "the new one is on disk and reads back the same; stopped at any point, run it again to go on.";
@@ -44,7 +45,8 @@ internal sealed class ReindexCommand : ICliCommand
                 $"checked {r.EntriesChecked} message(s): {r.EntriesUndecryptable} undecryptable, " +
                 $"{r.EntriesRemovedBlobMissing} removed (file missing), {r.SummariesRebuilt} summaries rebuilt, " +
                 $"{r.OrphanBlobsDeleted} orphan file(s) and {r.TempFilesDeleted} temporary file(s) deleted, " +
-                $"{r.FoldersCorrected} folder(s) and {r.MailboxesCorrected} mailbox(es) corrected").ConfigureAwait(false);
+                $"{r.FoldersCorrected} folder(s) and {r.MailboxesCorrected} mailbox(es) corrected; " +
+                $"search index rebuilt ({r.SearchIndexMessages} message(s))").ConfigureAwait(false);
             return r.EntriesUndecryptable == 0 ? ExitCodes.Ok : ExitCodes.Failure;
         }
         catch (StoreLockedException e)

@@ -143,6 +143,7 @@ public static class ServerHost
         builder.Services.AddHostedService<OutboundQueueService>();
         builder.Services.AddHostedService<AggregateReportService>();
         builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
+        builder.Services.AddHostedService(sp => new SearchIndexService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILogger<SearchIndexService>>()));
         builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
         // 6b. Keys: rotations in the background (resumed at start), mailbox deletion, online backups.
@@ -211,7 +212,14 @@ public static class ServerHost
     public static async Task<ReindexReport> ReindexAsync(ServerConfig config, CancellationToken cancellationToken)
     {
         await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        return await store.ReindexAsync(cancellationToken);
+        var report = await store.ReindexAsync(cancellationToken);
+        // The search index is derived data: dropped and rebuilt from the messages (under the mailboxes' current keys).
+        await store.DropSearchIndexesAsync(cancellationToken);
+        var indexed = await new Protocols.Imap.Search.SearchIndexer(store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        {
+            Parallelism = Environment.ProcessorCount,
+        }.CatchUpAsync(cancellationToken);
+        return report with { SearchIndexMessages = indexed };
     }
 
     /// <summary><c>mailserver reindex --rewrite-bodies</c>: rewrites version 1 message files in the segmented format,

@@ -369,7 +369,8 @@ public static class Backup
 
     private const string ConfigEntry = "config/appsettings.json";
 
-    /// <summary>The configuration file and the data folder's files, except the database, message files, keys, ledgers and runtime files.</summary>
+    /// <summary>The configuration file and the data folder's files, except the database, message files, keys, ledgers, runtime files and
+    /// search index segments (derived data: the restore's reindex rebuilds them).</summary>
     private static IEnumerable<(string Name, string Path)> FilesToBackUp(ServerConfig config, string configPath)
     {
         if (File.Exists(configPath))
@@ -377,7 +378,7 @@ public static class Backup
         var data = Path.GetFullPath(config.DataDirectory);
         var keyFiles = config.Organizations.SelectMany(o => Enumerable.Range(1, 64).Select(v => FileMasterKeyProvider.VersionPath(o.MasterKeyPath, v)))
             .ToHashSet(StringComparer.Ordinal);
-        string[] skipped = ["mail.db", "mail-log.db", "mailserver.lock", "mailserver.pid", "admin.token", "keys", "blobs", "blobs.held", "blobs.messageflow"];
+        string[] skipped = ["mail.db", "mail-log.db", "mailserver.lock", "mailserver.pid", "admin.token", "keys", "blobs", "blobs.held", "blobs.messageflow", "search"];
         foreach (var file in Directory.EnumerateFiles(data, "*", SearchOption.AllDirectories))
         {
             var relative = Path.GetRelativePath(data, file).Replace(Path.DirectorySeparatorChar, '/');

@@ -16,4 +16,7 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "admin HTTP listener on {EndPoint}")]
     public static partial void AdminListening(ILogger logger, string endPoint);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "The search indexer failed; it tries again in a minute (SEARCH reads the messages meanwhile)")]
+    public static partial void SearchIndexerFailed(ILogger logger, Exception exception);
 }

@@ -20,6 +20,9 @@ public sealed class ChangeFeed : IChangeFeed
         Capacity = capacity;
     }
 
+    /// <summary>The mailbox id that subscribes to every mailbox's changes.</summary>
+    public const string AllMailboxes = "*";
+
     /// <summary>How many unread changes a subscriber may hold.</summary>
     public int Capacity { get; }
 
@@ -44,8 +47,12 @@ public sealed class ChangeFeed : IChangeFeed
             return;
         lock (_lock)
         {
+            _byMailbox.TryGetValue(AllMailboxes, out var everyMailbox);
             foreach (var change in changes)
             {
+                if (everyMailbox is not null)
+                    foreach (var subscription in everyMailbox)
+                        subscription.Offer(change);
                 if (!_byMailbox.TryGetValue(change.MailboxId, out var list))
                     continue;
                 foreach (var subscription in list)

@@ -23,7 +23,8 @@ public abstract record MailboxChange(string MailboxId, string FolderId, ulong Mo
 /// </summary>
 public interface IChangeFeed
 {
-    /// <summary>Subscribes to the changes of one mailbox. Dispose the subscription to stop.</summary>
+    /// <summary>Subscribes to the changes of one mailbox (<see cref="ChangeFeed.AllMailboxes"/>: of every mailbox, for
+    /// background work such as the search indexer). Dispose the subscription to stop.</summary>
     IChangeSubscription Subscribe(string mailboxId);
 }
 

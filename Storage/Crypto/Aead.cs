@@ -108,6 +108,12 @@ internal static class KeyHierarchy
     public static byte[] FolderNameHmacKey(byte[] mailboxKey) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, mailboxKey, 32, salt: [], info: Aead.Utf8("mailserver folder-name hmac v1"));
 
+    /// <summary>The key that seals a mailbox's search index segments (IMAP SEARCH BODY/TEXT), derived from the mailbox key
+    /// (RFC 5869 HKDF-SHA256): destroying the mailbox key (shredding, the end of a key rotation) leaves every segment sealed
+    /// under it unreadable.</summary>
+    public static byte[] SearchIndexKey(byte[] mailboxKey, string mailboxId) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, mailboxKey, 32, salt: [], info: Aead.Utf8("mailserver search index v1/" + mailboxId));
+
     /// <summary>The HMAC key of a mailbox's import ledger (which messages an import stored), derived from the mailbox key.</summary>
     public static byte[] ImportHmacKey(byte[] ownerHmacKey) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, ownerHmacKey, 32, salt: [], info: Aead.Utf8("mailserver import ledger hmac v2"));

@@ -13,6 +13,15 @@ internal static class MessageContexts
     /// <summary>The <see cref="SearchContext.Full"/> loader of a context built without the message.</summary>
     public static readonly Func<ImapMessageView> FullNotLoaded = () => throw new InvalidOperationException("The full message was not loaded.");
 
+    /// <summary>The context of a message from its metadata alone (SEARCH keeps only its numbers), without loaders.</summary>
+    public static SearchContext FromMetadata(ImapSession session, int seq, MessageMeta meta, DateTimeOffset now) =>
+        new((uint)seq, meta.Uid, meta.Flags, meta.Keywords, meta.InternalDate, meta.Size, meta.ModSeq, HeadersNotLoaded, FullNotLoaded,
+            Recent: session.Selected!.IsRecent(meta.Uid), Now: now)
+        {
+            SavedAt = meta.SavedAt,
+            ContentKey = meta.ContentKey,
+        };
+
     /// <returns>The context, or null when the message was expunged meanwhile.</returns>
     public static async Task<SearchContext?> CreateAsync(ImapSession session, int seq, MessageMeta meta, bool needsHeaders, bool needsFull,
         DateTimeOffset now, CancellationToken cancellationToken)

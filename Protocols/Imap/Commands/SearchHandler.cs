@@ -1,5 +1,7 @@
 using MailServer.Protocols.Imap.Messages;
+using MailServer.Protocols.Imap.Search;
 using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
 
 namespace MailServer.Protocols.Imap.Commands;
 
@@ -150,8 +152,9 @@ internal static class SearchHandler
 
     /// <summary>
     /// Reads what the keys need of every message (header section or full message, decrypted and parsed) and keeps
-    /// <paramref name="keep"/> of each match, in sequence order. Messages are read and tested
-    /// <see cref="ContentParallelism"/> at a time: a body search over a large folder is bound by decryption.
+    /// <paramref name="keep"/> of each match, in sequence order. The folder's encrypted search index first decides the
+    /// messages it can (<see cref="Decide"/>); only the others are read, <see cref="ContentParallelism"/> at a time (a
+    /// body search over a large folder is bound by decryption).
     /// </summary>
     private static async Task<List<T>> MatchContentAsync<T>(ImapSession session, string? charset, SearchKey criteria, bool loadHeaders,
         Func<SearchContext, T> keep, CancellationToken cancellationToken)
@@ -161,11 +164,32 @@ internal static class SearchHandler
         var needsFull = SearchEvaluator.NeedsFullMessage(criteria);
         var needsHeaders = loadHeaders || SearchEvaluator.NeedsHeaders(criteria);
         var now = session.Time.GetUtcNow();
-        var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids); // sets resolved once
+        var matcher = SearchEvaluator.CreateMatcher(criteria, (uint)selected.Count, selected.MaxUid, selected.SavedSequences, selected.SavedUids,
+            selected.ReportsRecent ? selected.IsRecent : null); // sets resolved once
+        var decisions = Decide(session, criteria, matcher, now);
         var found = new (bool Matched, T Kept)[selected.Count];
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = ContentParallelism, CancellationToken = cancellationToken };
-        await Parallel.ForEachAsync(Enumerable.Range(1, selected.Count), parallel, async (seq, token) =>
+        var toRead = new List<int>(decisions is null ? selected.Count : 0);
+        for (var seq = 1; seq <= selected.Count; seq++)
         {
+            var decided = decisions?[seq - 1];
+            if (decided == false)
+                continue;
+            if (decided == true && !loadHeaders)
+                found[seq - 1] = (true, keep(MessageContexts.FromMetadata(session, seq, selected[seq], now)));
+            else
+                toRead.Add(seq);
+        }
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = ContentParallelism, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(toRead, parallel, async (seq, token) =>
+        {
+            if (decisions?[seq - 1] == true)
+            {
+                // A match already; SORT and THREAD still need its header section.
+                var headers = await MessageContexts.CreateAsync(session, seq, selected[seq], needsHeaders: true, needsFull: false, now, token);
+                if (headers is not null)
+                    found[seq - 1] = (true, keep(headers));
+                return;
+            }
             var context = await MessageContexts.CreateAsync(session, seq, selected[seq], needsHeaders, needsFull, now, token);
             if (context is not null && matcher.Matches(context))
                 found[seq - 1] = (true, keep(context));
@@ -175,6 +199,39 @@ internal static class SearchHandler
             if (matched)
                 matches.Add(kept);
         return matches;
+    }
+
+    /// <summary>
+    /// Per message of the view (by sequence number - 1): true or false where the folder's search index and the metadata
+    /// decide the criteria, null where the message must be read; null as a whole when the index cannot help (none yet,
+    /// being rebuilt, no key with a letter or digit), which is logged at Debug with the reason.
+    /// </summary>
+    private static bool?[]? Decide(ImapSession session, SearchKey criteria, SearchEvaluator.SearchMatcher matcher, DateTimeOffset now)
+    {
+        var selected = session.Selected!;
+        if (session.Store is not ISearchIndexStore index)
+        {
+            session.Logger.SearchIndexFallback(selected.FolderId, "the store keeps no search index");
+            return null;
+        }
+        var search = IndexedSearch.TryOpen(index, selected.FolderId, criteria, selected.MaxUid, out var reason);
+        if (search is null)
+        {
+            session.Logger.SearchIndexFallback(selected.FolderId, reason);
+            return null;
+        }
+        var decide = matcher.CompileDecision(now, search.Answer);
+        var messages = selected.Messages;
+        var decisions = new bool?[messages.Count];
+        var read = 0;
+        for (var i = 0; i < messages.Count; i++)
+        {
+            decisions[i] = decide((uint)(i + 1), messages[i]);
+            if (decisions[i] is null)
+                read++;
+        }
+        session.Logger.SearchIndexUsed(selected.FolderId, messages.Count - read, messages.Count, read);
+        return decisions;
     }
 
     /// <exception cref="ImapRefusedException">The charset is not supported (NO [BADCHARSET]).</exception>

@@ -193,6 +193,63 @@ public static class SearchEvaluator
 
         private CompiledMetadata? _compiled;
 
+        /// <summary>
+        /// The key compiled into a three-valued predicate over (sequence number, metadata) for a search helped by an
+        /// index: metadata keys are decided as by <see cref="CompileMetadata"/>, content keys (BODY, TEXT, HEADER and
+        /// its forms) by <paramref name="content"/> (true, false, or null when it cannot tell), SENT* dates never; NOT,
+        /// OR and AND combine them by Kleene's logic. Null means the message must be read and tested with
+        /// <see cref="Matches"/>; true and false are what <see cref="Matches"/> would answer.
+        /// </summary>
+        public Func<uint, MessageMeta, bool?> CompileDecision(DateTimeOffset now, Func<SearchKey, uint, bool?> content)
+        {
+            ArgumentNullException.ThrowIfNull(content);
+            return Decide(_key, now, content);
+        }
+
+        private Func<uint, MessageMeta, bool?> Decide(SearchKey key, DateTimeOffset now, Func<SearchKey, uint, bool?> content)
+        {
+            switch (key)
+            {
+                case SearchKey.Body or SearchKey.Text or SearchKey.Header:
+                    return (_, m) => content(key, m.Uid);
+                case SearchKey.Date { Field: SearchDateField.Sent }:
+                    return static (_, _) => null;
+                case SearchKey.Not n:
+                    var inner = Decide(n.Key, now, content);
+                    return (s, m) => inner(s, m) is { } value ? !value : null;
+                case SearchKey.Or o:
+                    var left = Decide(o.Left, now, content);
+                    var right = Decide(o.Right, now, content);
+                    return (s, m) =>
+                    {
+                        var l = left(s, m);
+                        if (l == true)
+                            return true;
+                        var r = right(s, m);
+                        if (r == true)
+                            return true;
+                        return l == false && r == false ? false : null;
+                    };
+                case SearchKey.And a:
+                    var all = a.Keys.Select(k => Decide(k, now, content)).ToArray();
+                    return (s, m) =>
+                    {
+                        var unknown = false;
+                        foreach (var part in all)
+                        {
+                            var value = part(s, m);
+                            if (value == false)
+                                return false;
+                            unknown |= value is null;
+                        }
+                        return unknown ? null : true;
+                    };
+                default:
+                    var compiled = Compile(key, now);
+                    return (s, m) => compiled(s, m);
+            }
+        }
+
         private sealed record CompiledMetadata(DateTimeOffset Now, Func<uint, MessageMeta, bool> Predicate);
 
         private Func<uint, MessageMeta, bool> Compile(SearchKey key, DateTimeOffset now)
