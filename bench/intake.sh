@@ -145,7 +145,7 @@ for key, port in (("Smtp", smtp), ("Submission", sub), ("Submissions", subs), ("
 text = re.sub(r'"Admin": "[^"]*"', f'"Admin": "127.0.0.1:{admin}"', text)
 text = text.replace('"Dns": { "Servers": [], "Port": 53 }', f'"Dns": {{ "Servers": ["127.0.0.1"], "Port": {dns} }}')
 # Remote delivery goes to smtp-sink; a refused connection is retried only when asked (queue retry --all).
-text = text.replace('"Delivery": { "RemotePort": 25 }', f'"Delivery": {{ "RemotePort": {sink}, "RetryMinimumSeconds": 3600 }}')
+text = text.replace('"RemotePort": 25', f'"RemotePort": {sink}, "RetryMinimumSeconds": 3600', 1)
 text = text.replace('"ExternalRecipientsPerUserPerDay": 10000', '"ExternalRecipientsPerUserPerDay": 10000000')
 assert f'"Port": {dns}' in text and f'"RemotePort": {sink}' in text and '10000000' in text
 open(path, "w").write(text)
