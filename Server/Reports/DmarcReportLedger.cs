@@ -108,10 +108,7 @@ public sealed class DmarcReportLedger : IDisposable
         }
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-            var temporary = _path + ".tmp";
-            File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(snapshot));
-            File.Move(temporary, _path, overwrite: true);
+            LedgerFile.Replace(_path, snapshot);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
