@@ -40,7 +40,7 @@ internal sealed class AdminClient : IDisposable
         try
         {
             using var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            probe.CancelAfter(TimeSpan.FromSeconds(3));
+            probe.CancelAfter(TimeSpan.FromSeconds(15)); // refused at once when nothing listens; a loaded server may take seconds
             using var response = await http.GetAsync("admin/status", probe.Token).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
                 return new AdminClient(http);
