@@ -28,9 +28,12 @@ public sealed class KeysAndBackupsTests
 {
     private const string Password = "keys test password 1";
 
+    /// <summary>The server of the running test (the fixture is not parallel): its output goes into a CLI timeout's message.</summary>
+    private static ServerProcess? _server;
+
     private static ServerProcess Create(ServerProcess.Ports? ports = null)
     {
-        var server = ServerProcess.Create();
+        var server = _server = ServerProcess.Create();
         File.WriteAllText(server.ConfigPath, File.ReadAllText(server.ConfigPath)
             .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\""));
         return server;
@@ -40,7 +43,21 @@ public sealed class KeysAndBackupsTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var code = await Program.RunAsync(args, output, error, new StringReader(input));
+        // Bounded: a command that waits for the server (a rotation, a backup) fails the test with what it and the
+        // server printed instead of holding the run until the runner's hang timeout.
+        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        int code;
+        try
+        {
+            code = await Program.RunAsync(args, output, error, new StringReader(input), bound.Token);
+        }
+        catch (OperationCanceledException) when (bound.IsCancellationRequested)
+        {
+            var server = _server?.Output ?? "";
+            Assert.Fail($"mailserver {string.Join(' ', args)} did not end within 4 minutes.\nIts output:\n{output}{error}\n" +
+                        $"The server's last output:\n{server[Math.Max(0, server.Length - 20000)..]}");
+            throw;
+        }
         TestContext.Progress.WriteLine($"mailserver {string.Join(' ', args)} → {code}\n{output}{error}");
         return (code, output.ToString(), error.ToString());
     }
