@@ -35,6 +35,8 @@ public sealed partial class MailStore : IHeldMessageStore
             {
                 await RunOnWriter(ctx =>
                 {
+                    if (Ledger(held.OrganizationId).CurrentVersion != version) // a master key rotation began meanwhile (see RotateAsync)
+                        (wrapped, version) = SealTransitKey(held.OrganizationId, messageKey, HeldKeyContext(held.OrganizationId, held.HeldId, blobId));
                     ctx.Insert(Schema.Held, new BsonDocument
                     {
                         ["_id"] = held.HeldId,

@@ -79,6 +79,19 @@ public sealed partial class MailStore
         return Aead.Open(_options.MasterKeys.GetMasterKey(organizationId, version), document[wrappedField].AsBinary, context);
     }
 
+    /// <summary>
+    /// On the writer, before a document that names master key version <paramref name="version"/> is written: refuses
+    /// a version a finished rotation retired while the wrap was being computed. The rotation retires versions on the
+    /// writer too (<see cref="RotateAsync"/>), so a write either commits before that check, and the rotation sees and
+    /// re-wraps it, or comes after it and is refused here.
+    /// </summary>
+    /// <exception cref="MasterKeyVersionRetiredException">The version is retired; the caller's operation may be retried.</exception>
+    private void RequireUsableVersion(string organizationId, int version)
+    {
+        if (!Ledger(organizationId).IsUsable(version))
+            throw new MasterKeyVersionRetiredException(organizationId, version);
+    }
+
     /// <summary>Wraps a held or in-transit message key under the current master key version; returns the wrap and the version.</summary>
     private (byte[] Wrapped, int Version) SealTransitKey(string organizationId, byte[] messageKey, byte[] context)
     {
@@ -114,19 +127,26 @@ public sealed partial class MailStore
             if (start || ledger.RetiringVersions.Count > 0)
                 ledger.BeginRotation();
             var version = ledger.CurrentVersion;
-            var total = CountOutdated(organizationId, version);
+            var total = CountOutdated(Collection, ledger, organizationId, version);
             long done = 0;
             StoreLog.RotationStarted(_log, organizationId, version, total);
-            while (true)
+            IReadOnlyList<int>? left = null;
+            while (left is null)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var batch = await RewrapBatchAsync(organizationId, ledger, version, cancellationToken).ConfigureAwait(false);
-                if (batch == 0)
-                    break;
-                done += batch;
-                progress?.Report(new RotationProgress(organizationId, version, done, Math.Max(total, done)));
+                if (batch > 0)
+                {
+                    done += batch;
+                    progress?.Report(new RotationProgress(organizationId, version, done, Math.Max(total, done)));
+                    continue;
+                }
+                // Retired on the writer, after a last count there: a mailbox, held or in-transit document whose wrap
+                // was computed under the old version before the rotation began either committed before this (counted,
+                // so one more pass re-wraps it) or reaches the writer after it and is refused (RequireUsableVersion).
+                left = await RunOnWriter(ctx => CountOutdated(ctx.Read, ledger, organizationId, version) == 0 ? ledger.FinishRotation(version) : null,
+                    [], cancellationToken).ConfigureAwait(false);
             }
-            var left = ledger.FinishRotation(version);
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             StoreLog.RotationFinished(_log, organizationId, version, done, (long)elapsed.TotalMilliseconds);
             return new RotationResult(organizationId, version, done, elapsed, left);
@@ -138,10 +158,12 @@ public sealed partial class MailStore
     }
 
     /// <summary>Documents of the organization whose keys are wrapped under another master key version than <paramref name="version"/>.</summary>
-    private long CountOutdated(string organizationId, int version) =>
-        Collection(Schema.Mailboxes).FindAll().LongCount(d => d[M.Organization].AsString == organizationId && VersionOf(d) != version)
-        + Collection(Schema.Held).FindAll().LongCount(d => d[Schema.HeldFields.Organization].AsString == organizationId && VersionOf(d) != version)
-        + Collection(FlowCollection).FindAll().LongCount(d => d[FlowOrganization].AsString == organizationId && VersionOf(d) != version);
+    /// <remarks>A shredded mailbox whose document a crash left behind holds nothing to re-wrap and is not counted.</remarks>
+    private static long CountOutdated(Func<string, ILiteCollection<BsonDocument>> collection, KeyLedger ledger, string organizationId, int version) =>
+        collection(Schema.Mailboxes).FindAll().LongCount(d => d[M.Organization].AsString == organizationId && VersionOf(d) != version
+                                                               && !ledger.IsShredded(d["_id"].AsString))
+        + collection(Schema.Held).FindAll().LongCount(d => d[Schema.HeldFields.Organization].AsString == organizationId && VersionOf(d) != version)
+        + collection(FlowCollection).FindAll().LongCount(d => d[FlowOrganization].AsString == organizationId && VersionOf(d) != version);
 
     private static int VersionOf(BsonDocument d) => d[Schema.KeyVersionField].IsNull ? 1 : d[Schema.KeyVersionField].AsInt32;
 
@@ -154,7 +176,8 @@ public sealed partial class MailStore
         var newMaster = _options.MasterKeys.GetMasterKey(organizationId, version);
         var changes = new List<(string Collection, string Id, string Field, byte[] Old, byte[] New, bool LegacyMailbox)>();
         var mailboxes = Collection(Schema.Mailboxes).FindAll()
-            .Where(d => d[M.Organization].AsString == organizationId && (d[M.KeyVersion].IsNull || d[M.KeyVersion].AsInt32 != version))
+            .Where(d => d[M.Organization].AsString == organizationId && (d[M.KeyVersion].IsNull || d[M.KeyVersion].AsInt32 != version)
+                        && !ledger.IsShredded(d["_id"].AsString))
             .Take(RotationBatchSize).ToList();
         if (mailboxes.Count > 0)
         {
@@ -316,6 +339,13 @@ public sealed record KeyVersionInfo(int Version, string Location);
 /// The key state of one organization: the current version, versions being retired, versions the provider holds,
 /// mailboxes and held/in-transit messages per version, mailboxes still in the pre-ledger scheme, and shredded mailboxes.
 /// </summary>
+/// <summary>
+/// A write computed its key wrap under a master key version that a rotation retired before the write reached the
+/// store's writer. Nothing was written; retrying computes the wrap under the current version (a temporary failure).
+/// </summary>
+public sealed class MasterKeyVersionRetiredException(string organizationId, int version)
+    : IOException($"Master key version {version} of organization {organizationId} was retired during the operation; retry it.");
+
 public sealed record KeyStatus(string OrganizationId, int CurrentVersion, IReadOnlyList<int> RetiringVersions, IReadOnlyList<KeyVersionInfo> Available,
     IReadOnlyDictionary<int, long> MailboxesByVersion, IReadOnlyDictionary<int, long> TransitByVersion, long LegacyMailboxes, int ShreddedMailboxes);
 

@@ -137,6 +137,11 @@ public sealed partial class MailStore
                 var document = ctx.Read(Schema.Mailboxes).FindById(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
                 if (KeyGenerationOf(document) != oldGeneration || !document[M.PreviousWrappedKey].IsNull)
                     throw new MailboxKeyChangedException(mailboxId);
+                if (ledger.CurrentVersion is var current && current != version) // a master key rotation began meanwhile (see RotateAsync)
+                {
+                    version = current;
+                    wrapped = KeyHierarchy.WrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, newKey);
+                }
                 var folders = ctx.Read(Schema.Folders).Find(Schema.Equal(F.MailboxId, mailboxId)).ToList();
                 // Two passes, as a rename does: the lookup index is unique.
                 foreach (var folder in folders)

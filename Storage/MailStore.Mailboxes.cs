@@ -42,6 +42,13 @@ public sealed partial class MailStore
                 var found = ctx.Read(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
                 if (found is not null)
                     return found;
+                if (ledger.CurrentVersion is var current && current != version)
+                {
+                    // A master key rotation began since the wrap was computed: wrap under the new version here, on
+                    // the writer, where the rotation's last count and retirement also run (RotateAsync).
+                    version = current;
+                    wrappedKey = KeyHierarchy.WrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, mailboxKey);
+                }
                 var mailbox = new BsonDocument
                 {
                     ["_id"] = mailboxId,

@@ -38,6 +38,7 @@ public sealed partial class MailStore : IMessageFlowStore
         {
             await RunOnWriter(ctx =>
             {
+                RequireUsableVersion(organizationId, version);
                 ctx.Insert(FlowCollection, new BsonDocument
                 {
                     ["_id"] = idText,
@@ -118,6 +119,7 @@ public sealed partial class MailStore : IMessageFlowStore
                 var doc = ctx.Read(FlowCollection).FindById(idText);
                 if (doc is null || !doc[FlowUpdatable].AsBoolean)
                     return null;
+                RequireUsableVersion(current.OrganizationId, version);
                 var previous = doc[FlowBlobId].AsString;
                 doc[FlowBlobId] = blobId;
                 doc[FlowWrappedKey] = wrapped;

@@ -53,6 +53,17 @@ public sealed class KeyLedger
     /// <summary>Older versions a rotation is still moving data away from (empty when no rotation runs).</summary>
     public IReadOnlyList<int> RetiringVersions { get { lock (_lock) return [.. _state.Retiring]; } }
 
+    /// <summary>
+    /// True while a wrap under master key version <paramref name="version"/> may still be stored: it is the current
+    /// version or one a running rotation has not retired yet. A write that computed its wrap before a rotation and
+    /// commits after the rotation finished must not store it (the version may already be destroyed).
+    /// </summary>
+    public bool IsUsable(int version)
+    {
+        lock (_lock)
+            return version == _state.Current || _state.Retiring.Contains(version);
+    }
+
     /// <summary>How many mailboxes have a secret.</summary>
     public int MailboxCount { get { lock (_lock) return _state.Mailboxes.Count; } }
 

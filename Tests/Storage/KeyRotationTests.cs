@@ -56,6 +56,34 @@ public sealed class KeyRotationTests
     }
 
     [Test]
+    public async Task A_write_whose_wrap_was_computed_before_a_rotation_and_that_commits_after_its_last_pass_is_rewrapped_before_the_old_version_is_destroyed()
+    {
+        var (h, keyFile) = CreateWithKeyFiles();
+        await using var _ = h;
+        // The writer is held, so the in-transit copy below is wrapped under version 1 and waits in the queue while the
+        // rotation begins and (an organization without mailboxes) finds nothing to re-wrap.
+        using var gate = new ManualResetEventSlim();
+        var blocker = h.Store.RunOnWriter(_ => gate.Wait(TimeSpan.FromSeconds(30)), [], CancellationToken.None);
+        var message = StoreHarness.Message("in transit", "a body wrapped under version 1");
+        var stored = h.Store.StoreInTransitAsync(StoreHarness.Org, MessageFlowContext.Incoming, message, updatable: false, CancellationToken.None);
+        h.Store.Ledger(StoreHarness.Org).BeginRotation();
+        var rotation = h.Store.RotateAsync(StoreHarness.Org, start: false, null, CancellationToken.None);
+        await Task.Delay(200);
+        Assert.That(File.Exists(keyFile), Is.True, "version 1 is not destroyed while a write that names it waits for the writer");
+
+        gate.Set();
+        await blocker;
+        var id = await stored.WaitAsync(TimeSpan.FromSeconds(30));
+        var result = await rotation.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(result.Rewrapped, Is.EqualTo(1), "the late write was found on the writer and re-wrapped");
+        Assert.That(File.Exists(keyFile), Is.False, "version 1 is destroyed once nothing refers to it");
+        Assert.That(h.Store.KeyStatusOf(StoreHarness.Org).TransitByVersion, Is.EqualTo(new Dictionary<int, long> { [2] = 1 }));
+        await h.ReopenAsync(new FileMasterKeyProvider(new Dictionary<string, string> { [StoreHarness.Org] = keyFile }, createMissing: false));
+        Assert.That(await h.Store.ReadInTransitAsync(id, CancellationToken.None), Is.EqualTo(message), "it still opens with version 2 alone");
+    }
+
+    [Test]
     public async Task An_interrupted_rotation_is_resumed_and_keeps_both_versions_until_it_ends()
     {
         var (h, keyFile) = CreateWithKeyFiles();
