@@ -42,6 +42,8 @@ public sealed class ConfigMonitorTests
 
         Assert.That(await Eventually(() => monitor.Current.FindUser("carol@example.test") is not null), Is.True,
             "the new user should appear after the edit");
+        // The snapshot is published first, then the signals fire: a reader woken by a signal finds the new config.
+        Assert.That(await Eventually(() => token.HasChanged && raised is not null), Is.True, "the change signals fire after the snapshot");
         Assert.Multiple(() =>
         {
             Assert.That(monitor.Current.FindUser("carol@example.test")!.MailboxQuotaBytes, Is.EqualTo(1024L * 1024));

@@ -110,7 +110,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         """;
 
-    /// <summary>Starts the process and waits until its SMTP and IMAP ports accept connections.</summary>
+    /// <summary>Starts the process and waits (60 s unless told) until its SMTP and IMAP ports accept connections.</summary>
     /// <exception cref="TimeoutException">The server did not open its port in time; the output is in the message.</exception>
     public async Task StartAsync(TimeSpan? timeout = null)
     {
@@ -134,7 +134,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
 
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (DateTime.UtcNow < deadline)
         {
             if (process.HasExited)
