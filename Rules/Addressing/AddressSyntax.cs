@@ -71,6 +71,16 @@ public static class AddressSyntax
         return top is not ("localhost" or "localdomain" or "local");
     }
 
-    /// <summary>The domain part of a valid address.</summary>
+    /// <summary>
+    /// The domain part: what follows the last '@' (a quoted local part may hold an '@' of its own; a domain never
+    /// does, RFC 5321 §4.1.2). The whole text when it has no '@'.
+    /// </summary>
     public static string DomainOf(string address) => address[(address.LastIndexOf('@') + 1)..];
+
+    /// <summary>The domain part, or null when <paramref name="address"/> has no '@' (or nothing after it).</summary>
+    public static string? DomainOrNull(string? address) =>
+        address?.LastIndexOf('@') is int at && at >= 0 && at < address.Length - 1 ? address[(at + 1)..] : null;
+
+    /// <summary>The local part: what precedes the last '@'; the whole text when it has no '@'.</summary>
+    public static string LocalPartOf(string address) => address.LastIndexOf('@') is var at && at >= 0 ? address[..at] : address;
 }

@@ -1,3 +1,5 @@
+using MailServer.Rules.Addressing;
+
 namespace MailServer.Rules.Directory;
 
 /// <summary>An organization as the directory knows it: its id, alias and the domains it owns.</summary>
@@ -212,8 +214,7 @@ public sealed class MailDirectory
     /// <summary>The organization that owns the domain of <paramref name="address"/>, if any.</summary>
     public DirectoryOrganization? OrganizationOf(string address)
     {
-        var at = address.LastIndexOf('@');
-        return at < 0 ? null : _byDomain.GetValueOrDefault(address[(at + 1)..]);
+        return AddressSyntax.DomainOrNull(address) is { } domain ? _byDomain.GetValueOrDefault(domain) : null;
     }
 
     /// <summary>True when the domain part of <paramref name="address"/> is one of ours.</summary>

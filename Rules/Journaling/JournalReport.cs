@@ -1,5 +1,6 @@
 using System.Text;
 using MimeKit;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Rules.Journaling;
 
@@ -97,7 +98,7 @@ public static class JournalReport
         report.To.Add(MailboxAddress.Parse(decision.To));
         report.Subject = original.Subject ?? "";
         report.Date = now;
-        report.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(decision.From[(decision.From.IndexOf('@') + 1)..]);
+        report.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(AddressSyntax.DomainOf(decision.From));
         report.Headers.Add(MarkerHeader, "");
         report.Body = new Multipart("mixed")
         {

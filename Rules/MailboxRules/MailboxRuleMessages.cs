@@ -2,6 +2,7 @@ using System.Text;
 using MailServer.Rules.Journaling;
 using MimeKit;
 using MimeKit.Utils;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Rules.MailboxRules;
 
@@ -102,7 +103,7 @@ public static class MailboxRuleMessages
         forward.To.Add(MailboxAddress.Parse(to));
         forward.Subject = "FW: " + (original.Subject ?? "");
         forward.Date = now;
-        forward.MessageId = MimeUtils.GenerateMessageId(Domain(mailbox));
+        forward.MessageId = MimeUtils.GenerateMessageId(AddressSyntax.DomainOf(mailbox));
         forward.Headers.Add("Auto-Submitted", "auto-forwarded");
         foreach (var hop in Hops(original.Headers))
             forward.Headers.Add(MailboxRuleSet.LoopHeader, hop);
@@ -132,7 +133,7 @@ public static class MailboxRuleMessages
                     $"Resent-From: {mailbox}\r\n" +
                     $"Resent-To: {to}\r\n" +
                     $"Resent-Date: {DateUtils.FormatDate(now)}\r\n" +
-                    $"Resent-Message-ID: <{MimeUtils.GenerateMessageId(Domain(mailbox))}>\r\n";
+                    $"Resent-Message-ID: <{MimeUtils.GenerateMessageId(AddressSyntax.DomainOf(mailbox))}>\r\n";
         var bytes = new byte[Encoding.ASCII.GetByteCount(block) + original.Length];
         var written = Encoding.ASCII.GetBytes(block, bytes);
         original.CopyTo(bytes.AsSpan(written));
@@ -142,5 +143,4 @@ public static class MailboxRuleMessages
     private static IEnumerable<string> Hops(HeaderList headers) =>
         headers.Where(h => string.Equals(h.Field, MailboxRuleSet.LoopHeader, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value.Trim());
 
-    private static string Domain(string address) => address[(address.LastIndexOf('@') + 1)..];
 }

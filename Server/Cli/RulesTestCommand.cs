@@ -2,6 +2,7 @@ using System.Text.Json;
 using MailServer.Rules.FlowRules;
 using MailServer.Server.Configuration;
 using MimeKit;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Cli;
 
@@ -104,9 +105,9 @@ internal static class FlowRuleTester
     public static IReadOnlyList<FlowTestResult> Test(ServerConfig config, FlowDirection direction, string? sender, string? from, IReadOnlyList<string> recipients)
     {
         var sets = config.ToFlowRuleSets();
-        OrganizationConfig? OrgOf(string? address) => address is null || address.LastIndexOf('@') is var at && at < 0
+        OrganizationConfig? OrgOf(string? address) => AddressSyntax.DomainOrNull(address) is not { } domain
             ? null
-            : config.Organizations.FirstOrDefault(o => o.Domains.Any(d => string.Equals(d.Name, address[(at + 1)..], StringComparison.OrdinalIgnoreCase)));
+            : config.Organizations.FirstOrDefault(o => o.Domains.Any(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase)));
         var results = new List<FlowTestResult>();
         if (direction == FlowDirection.Inbound)
         {

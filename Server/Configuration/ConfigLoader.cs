@@ -570,7 +570,7 @@ public static partial class ConfigLoader
             var email = emailRaw is null ? null : ownAddress(emailRaw, u.PathOf("Email"));
             if (email is not null)
                 claim(email, u.PathOf("Email"), true, email);
-            var displayName = u.String("DisplayName") ?? (email is null ? "" : email[..email.IndexOf('@')]);
+            var displayName = u.String("DisplayName") ?? (email is null ? "" : AddressSyntax.LocalPartOf(email));
             var aliases = u.Strings("Aliases", (s, p) =>
             {
                 var a = ownAddress(s, p);

@@ -1,5 +1,6 @@
 using System.Net;
 using MailServer.Rules.MailboxRules;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Configuration;
 
@@ -267,7 +268,7 @@ public sealed record UserConfig(
     public string EntityId(string organizationId) => Id ?? EntityIds.Derive(organizationId, Email);
 
     /// <summary>The user name: <see cref="Name"/> or the local part of the address.</summary>
-    public string UserName => Name ?? Email[..Email.IndexOf('@')];
+    public string UserName => Name ?? AddressSyntax.LocalPartOf(Email);
 
     /// <summary>The directory attributes a user can carry (WorkMail's UpdateUser), in their order there.</summary>
     public static IReadOnlyList<string> AttributeNames { get; } =
@@ -295,7 +296,7 @@ public sealed record GroupConfig(string Email, IReadOnlyList<string> Aliases, IR
     public string EntityId(string organizationId) => Id ?? EntityIds.Derive(organizationId, Email);
 
     /// <summary>The group name: <see cref="Name"/> or the local part of the address.</summary>
-    public string GroupName => Name ?? Email[..Email.IndexOf('@')];
+    public string GroupName => Name ?? AddressSyntax.LocalPartOf(Email);
 }
 
 /// <summary>The mailbox permissions of §5.</summary>

@@ -5,6 +5,7 @@ using MailServer.Server.Logging;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
 using MimeKit;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Delivery;
 
@@ -274,8 +275,7 @@ public sealed class OutboundQueue(
                 return new Destination.Gateway(gateway);
             QueueLog.GatewayMissing(logger, queueId, name);
         }
-        var at = recipient.Address.LastIndexOf('@');
-        return new Destination.Domain(recipient.Address[(at + 1)..]);
+        return new Destination.Domain(AddressSyntax.DomainOf(recipient.Address));
     }
 
     private static bool WantsFailure(string? notify) => notify is null || Wants(notify, "FAILURE");

@@ -4,6 +4,7 @@ using MailServer.Server.Configuration;
 using MailServer.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Keys;
 
@@ -80,7 +81,7 @@ public static class KeyAdministration
     public static async Task<MailboxDeleteView> DeleteMailboxAsync(MailStore store, ServerConfig config, string address, CancellationToken cancellationToken)
     {
         var normalised = address.Trim().ToLowerInvariant();
-        var domain = normalised[(normalised.LastIndexOf('@') + 1)..];
+        var domain = AddressSyntax.DomainOf(normalised);
         var org = config.Organizations.FirstOrDefault(o => o.Domains.Any(d => d.Name == domain))
                   ?? throw new ArgumentException($"{address} is not in a domain of any organization");
         if (org.Users.Any(u => u.Email.Equals(normalised, StringComparison.OrdinalIgnoreCase) || u.Aliases.Any(a => a.Equals(normalised, StringComparison.OrdinalIgnoreCase))))
@@ -96,7 +97,7 @@ public static class KeyAdministration
     public static (OrganizationConfig Organization, MailboxInfo Mailbox) ResolveMailbox(MailStore store, ServerConfig config, string address)
     {
         var normalised = address.Trim().ToLowerInvariant();
-        var domain = normalised[(normalised.LastIndexOf('@') + 1)..];
+        var domain = AddressSyntax.DomainOf(normalised);
         var org = config.Organizations.FirstOrDefault(o => o.Domains.Any(d => d.Name.Equals(domain, StringComparison.OrdinalIgnoreCase)))
                   ?? throw new ArgumentException($"{address} is not in a domain of any organization");
         var owner = org.Users.FirstOrDefault(u => u.Aliases.Any(a => a.Equals(normalised, StringComparison.OrdinalIgnoreCase)))?.Email ?? normalised;

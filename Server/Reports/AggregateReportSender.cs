@@ -10,6 +10,7 @@ using MailServer.Server.Logging;
 using MailServer.Server.MailFlow;
 using Microsoft.Extensions.Logging;
 using MimeKit;
+using MailServer.Rules.Addressing;
 
 namespace MailServer.Server.Reports;
 
@@ -82,7 +83,7 @@ public sealed class AggregateReportSender(
             return 0;
         }
         var (postmaster, organizationId) = sender.Value;
-        var submitter = postmaster[(postmaster.IndexOf('@') + 1)..];
+        var submitter = AddressSyntax.DomainOf(postmaster);
         var start = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
         var end = start.AddDays(1).AddSeconds(-1);
         var reportId = $"{day:yyyyMMdd}.{Guid.NewGuid():N}@{submitter}";
@@ -232,7 +233,7 @@ public sealed class AggregateReportSender(
         message.To.Add(MailboxAddress.Parse(to));
         message.Subject = subject;
         message.Date = time.GetUtcNow();
-        message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(from[(from.IndexOf('@') + 1)..]);
+        message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(AddressSyntax.DomainOf(from));
         return message;
     }
 
