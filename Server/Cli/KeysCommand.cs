@@ -208,7 +208,7 @@ internal static class KeysCommand
             {
                 var org = KeyAdministration.Organizations(config, arguments.Value("--org") ?? throw new ArgumentException("--org ALIAS is required"))[0];
                 var resumed = store.Ledger(org.Id).RetiringVersions.Count > 0;
-                var progress = new SynchronousProgress(p => console.Out.WriteLine($"  {p.Done}/{p.Total} re-wrapped"));
+                var progress = new InlineProgress<RotationProgress>(p => console.Out.WriteLine($"  {p.Done}/{p.Total} re-wrapped"));
                 var result = await store.RotateAsync(org.Id, start: !resumed, progress, console.CancellationToken).ConfigureAwait(false);
                 if (resumed)
                     await console.Out.WriteLineAsync("resumed the rotation an earlier run did not finish").ConfigureAwait(false);
@@ -234,7 +234,7 @@ internal static class KeysCommand
             async (store, config) =>
             {
                 var (_, mailbox) = KeyAdministration.ResolveMailbox(store, config, address);
-                var progress = new SynchronousMailboxProgress(p => console.Out.WriteLine($"  {p.Done}/{p.Total} message key(s) re-wrapped"));
+                var progress = new InlineProgress<MailboxKeyRotationProgress>(p => console.Out.WriteLine($"  {p.Done}/{p.Total} message key(s) re-wrapped"));
                 var r = await store.RotateMailboxKeyAsync(mailbox.MailboxId, progress, console.CancellationToken).ConfigureAwait(false);
                 return await MailboxDoneAsync(new MailboxRotationResultView(mailbox.Owner, r.MailboxId, r.Generation, r.Rewrapped, r.Elapsed.TotalSeconds, r.Resumed,
                     r.OlderCopiesNeedRotation), console).ConfigureAwait(false);
@@ -264,16 +264,6 @@ internal static class KeysCommand
                 await console.Out.WriteLineAsync($"  remove master key version {v} from your key provider: nothing refers to it any more").ConfigureAwait(false);
             return ExitCodes.Ok;
         }
-    }
-
-    private sealed class SynchronousProgress(Action<RotationProgress> report) : IProgress<RotationProgress>
-    {
-        public void Report(RotationProgress value) => report(value);
-    }
-
-    private sealed class SynchronousMailboxProgress(Action<MailboxKeyRotationProgress> report) : IProgress<MailboxKeyRotationProgress>
-    {
-        public void Report(MailboxKeyRotationProgress value) => report(value);
     }
 
     private sealed class MailboxDeleteCommand : ICliCommand

@@ -143,7 +143,7 @@ public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> conf
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, 0, "running", 0, 0, 0, null);
-        var progress = new Progress<MailboxKeyRotationProgress>(p => _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, p.Generation,
+        var progress = new InlineProgress<MailboxKeyRotationProgress>(p => _mailboxRotations[mailboxId] = new MailboxRotationView(address, mailboxId, p.Generation,
             "running", p.Done, p.Total, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, null));
         return Task.Run(async () =>
         {
@@ -217,7 +217,7 @@ public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> conf
         await foreach (var organizationId in _requests.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var progress = new Progress<RotationProgress>(p => _rotations[organizationId] = new RotationView(p.Version, "running", p.Done, p.Total,
+            var progress = new InlineProgress<RotationProgress>(p => _rotations[organizationId] = new RotationView(p.Version, "running", p.Done, p.Total,
                 System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, null, []));
             try
             {
