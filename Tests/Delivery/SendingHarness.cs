@@ -104,6 +104,9 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         return harness;
     }
 
+    /// <summary>The mail-flow core's services (the event log, the ledgers), as the server composes them.</summary>
+    public MailFlowServices Flow => _flow;
+
     /// <summary>The daily aggregate report sender (TLS-RPT, DMARC), as the server composes it.</summary>
     public MailServer.Server.Reports.AggregateReportSender Reports => _flow.Get<MailServer.Server.Reports.AggregateReportSender>();
 
