@@ -138,6 +138,57 @@ public sealed class AggregateReportTests
     }
 
     [Test]
+    public async Task A_TLS_report_for_an_https_destination_is_POSTed_gzipped_over_verified_TLS_and_one_behind_an_untrusted_certificate_is_not()
+    {
+        using var ca = new TestCa("Collector's CA");
+        using var untrusted = new TestCa("Not trusted by the sender");
+        using var certificate = ca.Issue("mx.dane.test");
+        var clock = new ShiftedClock();
+        await using var harness = await SendingHarness.StartAsync(tempFailures: 0, queueTime: clock, receiverCertificate: certificate, queueLifetimeHours: 100);
+        // Two collectors on loopback under the name localhost (the report client resolves with the system's resolver):
+        // one with a certificate from the CA the sender trusts, one from another CA.
+        await using var collector = new PolicyHttpsServer(ca.Issue("localhost"));
+        await using var impostor = new PolicyHttpsServer(untrusted.Issue("localhost"));
+        var spki = System.Security.Cryptography.SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo());
+        foreach (var (domain, host, rua) in new[] { ("dane.test", "mx.dane.test", collector.Port), ("other.test", "mx.other.test", impostor.Port) })
+            harness.Dns.AddMx(domain, 10, host).AddA(host, "127.0.0.1").Authenticated(domain)
+                .AddTlsa($"_{harness.Receiver.Port}._tcp.{host}", 3, 1, 1, spki).Authenticated($"_{harness.Receiver.Port}._tcp.{host}")
+                .AddTxt("_smtp._tls." + domain, $"v=TLSRPTv1; rua=https://localhost:{rua}/v1/tlsrpt");
+
+        using (var client = await harness.SubmitClientAsync("alice@example.test"))
+        {
+            await client.SendAsync(SendingHarness.Message("alice@example.test", "friend@dane.test"));
+            await client.SendAsync(SendingHarness.Message("alice@example.test", "friend@other.test"));
+        }
+        await harness.Receiver.WaitForAsync(2, Wait);
+        clock.Offset = TimeSpan.FromDays(1);
+
+        // The sender as the server composes it, its HTTP client from ReportHttp trusting the collector's CA instead of the
+        // system's (the seam the server does not use).
+        using var http = MailServer.Server.Reports.ReportHttp.Create([ca.Root]);
+        var flow = harness.Flow;
+        var sender = new MailServer.Server.Reports.AggregateReportSender(flow.Get<MailServer.Server.Reports.TlsReportLedger>(),
+            flow.Get<MailServer.Server.Reports.DmarcReportLedger>(), flow.Get<MailServer.Rules.Dns.IDnsResolver>(),
+            flow.Get<Func<MailServer.Server.MailFlow.IMailFlowDoor>>(), flow, flow.Get<Func<MailServer.Server.Configuration.ServerConfig>>(), http, clock,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.That(await sender.SendDueAsync(CancellationToken.None), Is.EqualTo(1), "dane.test's report is POSTed; other.test's collector is not trusted");
+        Assert.That(impostor.Posts, Is.Empty);
+
+        // RFC 8460 §5.4: a POST of the gzipped JSON as application/tlsrpt+gzip.
+        var post = collector.Posts.Single();
+        Assert.That((post.Host, post.Path, post.ContentType), Is.EqualTo(("localhost", "/v1/tlsrpt", "application/tlsrpt+gzip")));
+        using var gzip = new GZipStream(new MemoryStream(post.Body), CompressionMode.Decompress);
+        using var json = await JsonDocument.ParseAsync(gzip);
+        var policy = json.RootElement.GetProperty("policies").EnumerateArray().Single();
+        Assert.That(policy.GetProperty("policy").GetProperty("policy-type").GetString(), Is.EqualTo("tlsa"));
+        Assert.That(policy.GetProperty("policy").GetProperty("policy-domain").GetString(), Is.EqualTo("dane.test"));
+        Assert.That(policy.GetProperty("summary").GetProperty("total-successful-session-count").GetInt64(), Is.EqualTo(1));
+        Assert.That(json.RootElement.GetProperty("organization-name").GetString(), Is.EqualTo("mx.example.test"));
+        // Nothing went by mail: an https: destination is not a mailbox.
+        Assert.That(harness.Receiver.Messages().SelectMany(m => m.RcptTos), Is.EquivalentTo(new[] { "friend@dane.test", "friend@other.test" }));
+    }
+
+    [Test]
     public async Task An_MTA_STS_policy_that_cannot_be_fetched_is_reported_as_sts_policy_fetch_error_and_the_mail_still_goes()
     {
         var clock = new ShiftedClock();
