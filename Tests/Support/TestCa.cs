@@ -151,17 +151,17 @@ public sealed class PolicyHttpsServer : IAsyncDisposable
                 if (lines[0].StartsWith("POST ", StringComparison.Ordinal))
                 {
                     var length = int.Parse(Field("Content-Length") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
-                    var body = new MemoryStream();
-                    body.Write(received.GetBuffer(), headerEnd + 4, (int)received.Length - headerEnd - 4);
-                    while (body.Length < length)
+                    var posted = new MemoryStream();
+                    posted.Write(received.GetBuffer(), headerEnd + 4, (int)received.Length - headerEnd - 4);
+                    while (posted.Length < length)
                     {
                         var n = await tls.ReadAsync(buffer);
                         if (n == 0)
                             return;
-                        body.Write(buffer, 0, n);
+                        posted.Write(buffer, 0, n);
                     }
                     lock (_posts)
-                        _posts.Add(new Post(host, lines[0].Split(' ')[1], Field("Content-Type"), body.ToArray()));
+                        _posts.Add(new Post(host, lines[0].Split(' ')[1], Field("Content-Type"), posted.ToArray()));
                     await tls.WriteAsync("HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
                     return;
                 }
