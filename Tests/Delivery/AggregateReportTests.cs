@@ -326,12 +326,13 @@ public sealed class AggregateReportTests
             .Select(line => JsonNode.Parse(line)!["event"]!)
             .Select(e => (Name: (string)e["eventName"]!, Domain: ((string?)e["from"])?.Split('@')[1], Dmarc: (string?)e["dmarcVerdict"], Policy: (string?)e["policy"]))
             .ToList();
+        var seen = string.Join(", ", events.Select(e => $"{e.Name} {e.Domain} {e.Dmarc ?? e.Policy}"));
         foreach (var (domain, report) in parsed)
         {
             var received = events.Where(e => e.Name == "ORGANIZATION_EMAIL_RECEIVED" && e.Domain == domain).ToList();
             var applied = events.Where(e => e.Name == "DMARC_POLICY_APPLIED" && e.Domain == domain).ToList();
             var rejected = applied.Count(e => e.Policy == "REJECT");
-            Assert.That(report.GetProperty("total").GetInt32(), Is.EqualTo(received.Count + rejected), $"{domain}: messages counted");
+            Assert.That(report.GetProperty("total").GetInt32(), Is.EqualTo(received.Count + rejected), $"{domain}: messages counted; the log: {seen}");
             Assert.That(report.GetProperty("reject").GetInt32(), Is.EqualTo(rejected), $"{domain}: rejected");
             Assert.That(report.GetProperty("quarantine").GetInt32(), Is.EqualTo(applied.Count(e => e.Policy == "QUARANTINE")), $"{domain}: quarantined");
             Assert.That(report.GetProperty("pass").GetInt32(), Is.EqualTo(received.Count(e => e.Dmarc == "PASS")), $"{domain}: DMARC pass");
