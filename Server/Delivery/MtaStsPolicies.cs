@@ -180,13 +180,15 @@ public sealed class MtaStsPolicies : IDisposable
     {
         if (_file is null)
             return;
-        var now = _time.GetUtcNow();
-        var snapshot = _cache.Where(p => p.Value.Fresh(now)).ToDictionary(p => p.Key, p => new Stored(p.Value.Policy.Id,
-            p.Value.Policy.Mode.ToString(), p.Value.Policy.MxPatterns.ToList(), (long)p.Value.Policy.MaxAge.TotalSeconds, p.Value.FetchedAt));
         try
         {
             lock (_writeLock)
             {
+                // The snapshot is taken under the lock: two fetches finishing together must not write their snapshots in
+                // the opposite order (the older one last, losing the newer policy from the file).
+                var now = _time.GetUtcNow();
+                var snapshot = _cache.Where(p => p.Value.Fresh(now)).ToDictionary(p => p.Key, p => new Stored(p.Value.Policy.Id,
+                    p.Value.Policy.Mode.ToString(), p.Value.Policy.MxPatterns.ToList(), (long)p.Value.Policy.MaxAge.TotalSeconds, p.Value.FetchedAt));
                 Directory.CreateDirectory(Path.GetDirectoryName(_file)!);
                 var temp = _file + ".tmp";
                 File.WriteAllText(temp, JsonSerializer.Serialize(snapshot));
