@@ -3,10 +3,12 @@
 #
 #   packaging/build-deb.sh [--from BUILD_OUTPUT] [--version X.Y.Z] [--output DIR]
 #
-# Without --from it runs `dotnet publish` of Server/ (Release, framework-dependent, linux-x64 apphost; restore must
-# already be possible from the local package cache). With --from it packages an existing build output of Server/
-# instead (the folder holding mailserver.dll), which is what the package test does. The package needs the .NET 10
-# ASP.NET Core runtime (Debian/Microsoft package aspnetcore-runtime-10.0).
+# Without --from it runs `dotnet publish` of Server/: Release, self-contained for linux-x64 (the .NET and ASP.NET Core
+# runtimes ship inside the package, so the target needs no .NET install; restore must be possible, from the local
+# package cache or NuGet). With --from it packages an existing output of Server/ instead (the folder holding
+# mailserver.dll), which is what the package test does with the one self-contained publish of its run: a
+# self-contained output (it holds libcoreclr.so) depends only on the C and C++ libraries and OpenSSL; a
+# framework-dependent build depends on the .NET 10 ASP.NET Core runtime (package aspnetcore-runtime-10.0).
 #
 # Layout: /usr/lib/mailserver (the server), /usr/bin/mailserver (the CLI, with the packaged config by default),
 # /etc/mailserver/appsettings.json (conffile: the repository's sample on the standard ports, state in
@@ -36,8 +38,15 @@ if [ -n "$from" ]; then
     [ -f "$from/mailserver.dll" ] || { echo "build-deb.sh: $from holds no mailserver.dll" >&2; exit 2; }
     cp -R "$from"/. "$lib"/
 else
-    dotnet publish "$root/Server/MailServer.Server.csproj" -c Release -r linux-x64 --self-contained false \
+    dotnet publish "$root/Server/MailServer.Server.csproj" -c Release -r linux-x64 --self-contained \
         -p:UseAppHost=true -o "$lib" -nologo -v q
+fi
+[ -x "$lib/mailserver" ] || { echo "build-deb.sh: the output has no mailserver launcher (publish with -p:UseAppHost=true)" >&2; exit 2; }
+if [ -f "$lib/libcoreclr.so" ]; then
+    # Self-contained: what the runtime itself loads (glibc, libstdc++, OpenSSL for TLS; no ICU, globalization is invariant).
+    depends="adduser, libc6, libgcc-s1, libstdc++6, libssl3 | libssl3t64"
+else
+    depends="aspnetcore-runtime-10.0, adduser"
 fi
 # Nothing of a developer's run comes along: no config, no data, no symbols.
 rm -rf "$lib/appsettings.json" "$lib/data" "$lib"/*.pdb
@@ -71,7 +80,7 @@ Package: mailserver
 Version: $version
 Architecture: amd64
 Maintainer: mailserver maintainers <postmaster@localhost>
-Depends: aspnetcore-runtime-10.0, adduser
+Depends: $depends
 Installed-Size: $size
 Section: mail
 Priority: optional

@@ -55,6 +55,13 @@ public sealed record TlsPolicyReference(string Type, string Domain, IReadOnlyLis
             "max_age: " + ((long)policy.MaxAge.TotalSeconds).ToString(CultureInfo.InvariantCulture),
         ], policy.MxPatterns);
 
+    /// <summary>
+    /// An MTA-STS policy the domain announces (its <c>_mta-sts</c> record) but that could not be fetched or was not valid:
+    /// type <c>sts</c> with no policy text and no MX patterns, under which RFC 8460 §4.3.2.1's
+    /// <c>sts-policy-fetch-error</c>, <c>sts-policy-invalid</c> and <c>sts-webpki-invalid</c> failures are counted.
+    /// </summary>
+    public static TlsPolicyReference StsNotFetched(string domain) => new("sts", domain, [], []);
+
     /// <summary>The policy of an MX host's TLSA records (RFC 6698 §2.2 presentation form: usage selector type hex).</summary>
     public static TlsPolicyReference Tlsa(string domain, string mxHost, IEnumerable<MailServer.Rules.Dns.TlsaRecord> records) => new("tlsa", domain,
         records.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Usage} {r.Selector} {r.MatchingType} {Convert.ToHexString(r.Data)}")).ToList(),
@@ -66,12 +73,13 @@ public sealed record TlsPolicyReference(string Type, string Domain, IReadOnlyLis
 
 /// <summary>One kind of failed session (RFC 8460 §4.3 "failure-details"), counted.</summary>
 /// <param name="ResultType">A §4.3 result type: <c>starttls-not-supported</c>, <c>certificate-host-mismatch</c>,
-/// <c>certificate-expired</c>, <c>certificate-not-trusted</c>, <c>validation-failure</c>...</param>
-/// <param name="ReceivingMxHostname">The MX host.</param>
+/// <c>certificate-expired</c>, <c>certificate-not-trusted</c>, <c>validation-failure</c>, <c>sts-policy-fetch-error</c>,
+/// <c>sts-policy-invalid</c>, <c>sts-webpki-invalid</c>...</param>
+/// <param name="ReceivingMxHostname">The MX host; null for a failure before any MX host was tried (an MTA-STS policy fetch).</param>
 /// <param name="ReceivingIp">Its address, when known.</param>
 /// <param name="Count">Failed sessions of this kind.</param>
 /// <param name="AdditionalInformation">Why, in words (§4.3 "additional-information" is a URI; we give the reason in failure-reason-code).</param>
-public sealed record TlsFailureCount(string ResultType, string ReceivingMxHostname, string? ReceivingIp, long Count, string? AdditionalInformation);
+public sealed record TlsFailureCount(string ResultType, string? ReceivingMxHostname, string? ReceivingIp, long Count, string? AdditionalInformation);
 
 /// <summary>What was counted for one policy in one report period.</summary>
 public sealed record TlsPolicyCounts(TlsPolicyReference Policy, long Successes, IReadOnlyList<TlsFailureCount> Failures)
@@ -134,7 +142,7 @@ public static class TlsReportDocument
 
     private sealed record FailureJson(
         [property: JsonPropertyName("result-type")] string ResultType,
-        [property: JsonPropertyName("receiving-mx-hostname")] string ReceivingMxHostname,
+        [property: JsonPropertyName("receiving-mx-hostname")] string? ReceivingMxHostname,
         [property: JsonPropertyName("receiving-ip")] string? ReceivingIp,
         [property: JsonPropertyName("failed-session-count")] long Count,
         [property: JsonPropertyName("failure-reason-code")] string? Reason);

@@ -159,7 +159,9 @@ public sealed class MailboxRuleActions(
                 // Sent by the mailbox owner: the envelope sender is the owner, so a bounce of the forward goes back to the
                 // mailbox that sent it, not to the original sender.
                 var origin = action == nameof(MailboxRuleAction.Forward) ? MessageOrigin.MailboxRuleForward : MessageOrigin.MailboxRuleRedirect;
-                var forward = new MailFlowMessage(origin, user.Email, [recipient], bytes, now) { Submitter = user };
+                // RFC 8689 §4.2: a message received with REQUIRETLS keeps that requirement wherever it is relayed; a forward
+                // carries the original inside it, so it is held to the same requirement as a redirect.
+                var forward = new MailFlowMessage(origin, user.Email, [recipient], bytes, now) { Submitter = user, RequireTls = transaction.RequireTls };
                 var result = await door.AcceptAsync(forward, cancellationToken).ConfigureAwait(false);
                 switch (result.Recipients[0].Outcome)
                 {

@@ -68,55 +68,63 @@ public sealed class MtaStsPolicies : IDisposable
     /// Never throws for DNS or HTTP failures.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
-    public async Task<MtaStsPolicy?> GetAsync(string domain, CancellationToken cancellationToken)
+    public async Task<MtaStsPolicy?> GetAsync(string domain, CancellationToken cancellationToken) =>
+        (await LookupAsync(domain, cancellationToken).ConfigureAwait(false)).Policy;
+
+    /// <summary>
+    /// The policy in force for <paramref name="domain"/> (null when it publishes none or its first fetch failed), and,
+    /// when the domain announces a policy this lookup had to fetch and could not, why (an RFC 8460 §4.3.2.1 result
+    /// type). Never throws for DNS or HTTP failures.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    public async Task<MtaStsLookup> LookupAsync(string domain, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         var cached = _cache.TryGetValue(domain, out var c) && c.Fresh(now) ? c : null;
         var txt = await _dns.LookupTxtAsync("_mta-sts." + domain, cancellationToken).ConfigureAwait(false);
         var id = MtaStsPolicy.RecordId(txt.Records);
         if (id is null)
-            return cached?.Policy; // §5.1: no (valid) record: a cached policy stays in force until it expires
+            return new MtaStsLookup(cached?.Policy, null); // §5.1: no (valid) record: a cached policy stays in force until it expires
         if (cached is not null && cached.Policy.Id == id)
-            return cached.Policy;
-        var fetched = await FetchAsync(domain, id, cancellationToken).ConfigureAwait(false);
+            return new MtaStsLookup(cached.Policy, null);
+        var (fetched, failure) = await FetchAsync(domain, id, cancellationToken).ConfigureAwait(false);
         if (fetched is null)
-            return cached?.Policy;
+            return new MtaStsLookup(cached?.Policy, failure);
         _cache[domain] = new Cached(fetched, now);
         Save();
         MtaStsLog.PolicyFetched(_logger, domain, fetched.Mode.ToString(), string.Join(", ", fetched.MxPatterns), (long)fetched.MaxAge.TotalSeconds);
-        return fetched;
+        return new MtaStsLookup(fetched, null);
     }
 
     public void Dispose() => _http.Dispose();
 
-    private async Task<MtaStsPolicy?> FetchAsync(string domain, string id, CancellationToken cancellationToken)
+    private async Task<(MtaStsPolicy? Policy, MtaStsFetchFailure? Failure)> FetchAsync(string domain, string id, CancellationToken cancellationToken)
     {
         var port = _config().MtaStsPolicyPort;
         var url = port == 443 ? $"https://mta-sts.{domain}/.well-known/mta-sts.txt" : $"https://mta-sts.{domain}:{port}/.well-known/mta-sts.txt";
+        (MtaStsPolicy?, MtaStsFetchFailure?) Failed(string resultType, string reason)
+        {
+            MtaStsLog.FetchFailed(_logger, domain, reason);
+            return (null, new MtaStsFetchFailure(resultType, reason));
+        }
         try
         {
             using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.OK)
-            {
-                MtaStsLog.FetchFailed(_logger, domain, $"HTTP {(int)response.StatusCode}");
-                return null;
-            }
+                return Failed(MtaStsFetchFailure.FetchError, $"HTTP {(int)response.StatusCode}");
             if (response.Content.Headers.ContentType?.MediaType is not "text/plain")
-            {
-                MtaStsLog.FetchFailed(_logger, domain, $"Content-Type {response.Content.Headers.ContentType?.MediaType ?? "none"}, not text/plain");
-                return null;
-            }
+                return Failed(MtaStsFetchFailure.PolicyInvalid, $"Content-Type {response.Content.Headers.ContentType?.MediaType ?? "none"}, not text/plain");
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            var policy = MtaStsPolicy.Parse(id, text);
-            if (policy is null)
-                MtaStsLog.FetchFailed(_logger, domain, "not a valid STSv1 policy");
-            return policy;
+            return MtaStsPolicy.Parse(id, text) is { } policy ? (policy, null) : Failed(MtaStsFetchFailure.PolicyInvalid, "not a valid STSv1 policy");
+        }
+        catch (HttpRequestException e) when (e.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            // §3.3: the policy host's certificate must be valid for mta-sts.DOMAIN from a trusted CA; such a policy is not trusted.
+            return Failed(MtaStsFetchFailure.WebPkiInvalid, e.InnerException.Message);
         }
         catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            // An invalid certificate for mta-sts.DOMAIN lands here too: such a policy is not trusted (§3.3).
-            MtaStsLog.FetchFailed(_logger, domain, e.InnerException?.Message ?? e.Message);
-            return null;
+            return Failed(MtaStsFetchFailure.FetchError, e.InnerException?.Message ?? e.Message);
         }
     }
 
@@ -172,13 +180,15 @@ public sealed class MtaStsPolicies : IDisposable
     {
         if (_file is null)
             return;
-        var now = _time.GetUtcNow();
-        var snapshot = _cache.Where(p => p.Value.Fresh(now)).ToDictionary(p => p.Key, p => new Stored(p.Value.Policy.Id,
-            p.Value.Policy.Mode.ToString(), p.Value.Policy.MxPatterns.ToList(), (long)p.Value.Policy.MaxAge.TotalSeconds, p.Value.FetchedAt));
         try
         {
             lock (_writeLock)
             {
+                // The snapshot is taken under the lock: two fetches finishing together must not write their snapshots in
+                // the opposite order (the older one last, losing the newer policy from the file).
+                var now = _time.GetUtcNow();
+                var snapshot = _cache.Where(p => p.Value.Fresh(now)).ToDictionary(p => p.Key, p => new Stored(p.Value.Policy.Id,
+                    p.Value.Policy.Mode.ToString(), p.Value.Policy.MxPatterns.ToList(), (long)p.Value.Policy.MaxAge.TotalSeconds, p.Value.FetchedAt));
                 Directory.CreateDirectory(Path.GetDirectoryName(_file)!);
                 var temp = _file + ".tmp";
                 File.WriteAllText(temp, JsonSerializer.Serialize(snapshot));
@@ -190,4 +200,24 @@ public sealed class MtaStsPolicies : IDisposable
             MtaStsLog.CacheUnreadable(_logger, _file, e.Message);
         }
     }
+}
+
+/// <summary>What an MTA-STS policy lookup found (<see cref="MtaStsPolicies.LookupAsync"/>).</summary>
+/// <param name="Policy">The policy in force: the fetched one, a cached one still fresh, or null.</param>
+/// <param name="FetchFailure">Why the announced policy could not be fetched this time, or null when nothing failed.</param>
+public sealed record MtaStsLookup(MtaStsPolicy? Policy, MtaStsFetchFailure? FetchFailure);
+
+/// <summary>A failed policy fetch, with its TLS-RPT result type (RFC 8460 §4.3.2.1).</summary>
+/// <param name="ResultType"><see cref="FetchError"/>, <see cref="PolicyInvalid"/> or <see cref="WebPkiInvalid"/>.</param>
+/// <param name="Reason">What went wrong, in words.</param>
+public sealed record MtaStsFetchFailure(string ResultType, string Reason)
+{
+    /// <summary>The policy could not be retrieved: host unreachable, no address, an HTTP status other than 200, a timeout.</summary>
+    public const string FetchError = "sts-policy-fetch-error";
+
+    /// <summary>What was retrieved is not a valid policy (not text/plain, not STSv1).</summary>
+    public const string PolicyInvalid = "sts-policy-invalid";
+
+    /// <summary>The policy host's certificate did not pass PKIX validation for <c>mta-sts.DOMAIN</c>.</summary>
+    public const string WebPkiInvalid = "sts-webpki-invalid";
 }

@@ -191,7 +191,14 @@ public sealed class RemoteDelivery(IDnsResolver dns, Func<DeliveryConfig> config
             return recipients.Select(_ => (RemoteOutcome)refusal).ToList();
         MtaStsPolicy? policy = null;
         if (mtaSts is not null && domain is not null && !domain.StartsWith('[') && !waived)
-            policy = await mtaSts.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+        {
+            var lookup = await mtaSts.LookupAsync(domain, cancellationToken).ConfigureAwait(false);
+            policy = lookup.Policy;
+            // RFC 8460 §4.3.2.1: the domain announces a policy (its _mta-sts record) that could not be had and none is
+            // cached: the session goes on without one (RFC 8461 §5.1) and is counted as a failure of the policy fetch.
+            if (policy is null && lookup.FetchFailure is { } fetchFailure)
+                sessions?.Failed(TlsPolicyReference.StsNotFetched(domain), fetchFailure.ResultType, null, null, fetchFailure.Reason);
+        }
         if (waived && domain is not null && !domain.StartsWith('['))
             MtaStsLog.PoliciesWaived(_logger, domain);
         var check = policy?.Mode switch
@@ -818,8 +825,8 @@ public interface ITlsSessionObserver
     /// <summary>A session failed the policy (refused, or only reported in MTA-STS testing mode).</summary>
     /// <param name="policy">The policy.</param>
     /// <param name="resultType">RFC 8460 §4.3 result type.</param>
-    /// <param name="mxHost">The MX host.</param>
+    /// <param name="mxHost">The MX host; null for a failure before any MX host was tried (the policy fetch).</param>
     /// <param name="address">Its address, when a connection was made.</param>
     /// <param name="reason">What went wrong, in words.</param>
-    void Failed(TlsPolicyReference policy, string resultType, string mxHost, IPAddress? address, string reason);
+    void Failed(TlsPolicyReference policy, string resultType, string? mxHost, IPAddress? address, string reason);
 }

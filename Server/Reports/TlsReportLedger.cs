@@ -49,16 +49,16 @@ public sealed class TlsReportLedger : ITlsSessionObserver, IDisposable
     }
 
     /// <inheritdoc />
-    public void Failed(TlsPolicyReference policy, string resultType, string mxHost, IPAddress? address, string reason)
+    public void Failed(TlsPolicyReference policy, string resultType, string? mxHost, IPAddress? address, string reason)
     {
         if (!_config().Delivery.TlsReports)
             return;
         lock (_gate)
         {
             var entry = Of(policy);
-            var key = $"{resultType}|{mxHost.ToLowerInvariant()}|{address}";
+            var key = $"{resultType}|{mxHost?.ToLowerInvariant()}|{address}";
             if (!entry.Failures.TryGetValue(key, out var failure))
-                entry.Failures[key] = failure = new FailureEntry { ResultType = resultType, MxHost = mxHost.ToLowerInvariant(), Address = address?.ToString(), Reason = reason };
+                entry.Failures[key] = failure = new FailureEntry { ResultType = resultType, MxHost = mxHost?.ToLowerInvariant(), Address = address?.ToString(), Reason = reason };
             failure.Count++;
             _dirty = true;
         }
@@ -154,7 +154,7 @@ public sealed class TlsReportLedger : ITlsSessionObserver, IDisposable
     private sealed class FailureEntry
     {
         public string ResultType { get; set; } = "";
-        public string MxHost { get; set; } = "";
+        public string? MxHost { get; set; }
         public string? Address { get; set; }
         public string? Reason { get; set; }
         public long Count { get; set; }

@@ -49,7 +49,12 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         harness.Dns = LoopbackDnsServer.Start();
         harness.Dns.AddMx("remote.test", 10, "mx.remote.test").AddA("mx.remote.test", "127.0.0.1");
         harness.Receiver = await SmtpReceiver.StartAsync(tempFailures, certificate: receiverCertificate);
-        harness.Store = StoreHarness.Create(FixedKeys.Random(OrgId));
+        var keys = FixedKeys.Random(OrgId);
+        harness.Store = StoreHarness.Create(keys);
+        // The store's master key also in the config's MasterKeyPath, as on a server: what else opens the organization's
+        // key ledger from the config (the email event log) opens it with the same key.
+        Directory.CreateDirectory(Path.Combine(harness.Store.Directory, "keys"));
+        File.WriteAllBytes(Path.Combine(harness.Store.Directory, "keys", "example.key"), keys.GetMasterKey(OrgId));
         var hash = PasswordHasher.Hash(Password, iterations: 1000);
         var json = $$"""
             { "MailServer": {
@@ -103,6 +108,9 @@ internal sealed class SendingHarness : IAsyncDisposable, IDirectorySource
         await harness._listener.StartAsync(CancellationToken.None);
         return harness;
     }
+
+    /// <summary>The mail-flow core's services (the event log, the ledgers), as the server composes them.</summary>
+    public MailFlowServices Flow => _flow;
 
     /// <summary>The daily aggregate report sender (TLS-RPT, DMARC), as the server composes it.</summary>
     public MailServer.Server.Reports.AggregateReportSender Reports => _flow.Get<MailServer.Server.Reports.AggregateReportSender>();

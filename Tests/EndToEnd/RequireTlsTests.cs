@@ -171,6 +171,64 @@ public sealed class RequireTlsTests
     }
 
     [Test]
+    public async Task A_REQUIRETLS_message_forwarded_or_redirected_by_a_mailbox_rule_keeps_REQUIRETLS_on_the_way_out()
+    {
+        using var ca = new TestCa();
+        var folder = Path.Combine(Path.GetTempPath(), "rtls-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var dns = LoopbackDnsServer.Start();
+        await using var web = new PolicyHttpsServer(ca.Issue("mta-sts.sts.test"));
+        await using var receiver = await SmtpReceiver.StartAsync(tempFailures: 0, certificate: ca.Issue("mx.rtls.test", "mx.insecure.test"), requireTls: true);
+        // sts.test: its MX name authenticated by an MTA-STS policy; insecure.test: neither a policy nor DNSSEC.
+        dns.AddMx("sts.test", 10, "mx.rtls.test").AddA("mx.rtls.test", "127.0.0.1");
+        dns.AddTxt("_mta-sts.sts.test", "v=STSv1; id=1").AddA("mta-sts.sts.test", "127.0.0.1");
+        web.Serve("sts.test", "version: STSv1", "mode: testing", "mx: mx.rtls.test", "max_age: 86400");
+        dns.AddMx("insecure.test", 10, "mx.insecure.test").AddA("mx.insecure.test", "127.0.0.1");
+        await using var server = Create(dns, receiver.Port, web.Port, ca.WriteTrustBundle(folder));
+        // Bob's mailbox rule: redirect everything to friend@sts.test and someone@insecure.test, forward it to pal@sts.test.
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(server.ConfigPath))!;
+        config["MailServer"]!["Organizations"]![0]!["Users"]![1]!["MailboxRules"] = System.Text.Json.Nodes.JsonNode.Parse("""
+            [ { "Name": "pass it on", "Conditions": [ { "Field": "Sender", "Contains": "@" } ], "StopProcessingRules": false,
+                "Actions": [ { "Type": "Redirect", "To": "friend@sts.test" }, { "Type": "Forward", "To": "pal@sts.test" },
+                             { "Type": "Redirect", "To": "someone@insecure.test" } ] } ]
+            """);
+        File.WriteAllText(server.ConfigPath, config.ToJsonString());
+        await server.StartAsync();
+
+        // Two messages reach bob on the MX port under TLS: one with REQUIRETLS on MAIL FROM, one without.
+        var secret = "secret-" + Guid.NewGuid().ToString("N")[..8];
+        var ordinary = "ordinary-" + Guid.NewGuid().ToString("N")[..8];
+        foreach (var (subject, requireTls) in new[] { (secret, true), (ordinary, false) })
+        {
+            using var mx = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true, RequireTLS = requireTls, Timeout = 30_000 };
+            await mx.ConnectAsync("127.0.0.1", server.ListenerPorts.Smtp, SecureSocketOptions.StartTls);
+            var message = new MimeMessage();
+            message.From.Add(MailboxAddress.Parse("carol@remote.test"));
+            message.To.Add(MailboxAddress.Parse("bob@example.test"));
+            message.Subject = subject;
+            message.Body = new TextPart("plain") { Text = "for bob\r\n" };
+            await mx.SendAsync(message);
+            await mx.DisconnectAsync(true);
+        }
+
+        // The ordinary message goes on three times; the REQUIRETLS one twice, to the authenticated domain only, with
+        // REQUIRETLS on its MAIL FROM; its redirect to insecure.test bounces (5.7.30) to bob instead of going out.
+        try { await receiver.WaitForAsync(5, Wait); } catch (TimeoutException e) { Assert.Fail($"{e.Message}\n{server.Output}"); }
+        Assert.That(await server.WaitForOutputAsync("<someone@insecure.test> bounced", Wait), server.Output);
+        await Task.Delay(500); // nothing more arrives
+        var sent = receiver.Messages().Zip(receiver.MailOptions(), (m, options) => (To: m.RcptTos.Single(), m.Tls, m.Text, Options: options)).ToList();
+        Assert.That(sent, Has.Count.EqualTo(5));
+        var ofSecret = sent.Where(m => m.Text.Contains(secret, StringComparison.Ordinal)).ToList();
+        var ofOrdinary = sent.Where(m => m.Text.Contains(ordinary, StringComparison.Ordinal)).ToList();
+        Assert.That(ofSecret.Select(m => m.To), Is.EquivalentTo(new[] { "friend@sts.test", "pal@sts.test" }));
+        Assert.That(ofSecret, Has.All.Matches<(string To, bool Tls, string Text, IReadOnlyList<string> Options)>(m => m.Tls && m.Options.Contains("REQUIRETLS")),
+            "the redirect and the forward of a REQUIRETLS message are relayed with REQUIRETLS");
+        Assert.That(ofOrdinary.Select(m => m.To), Is.EquivalentTo(new[] { "friend@sts.test", "pal@sts.test", "someone@insecure.test" }));
+        Assert.That(ofOrdinary, Has.None.Matches<(string To, bool Tls, string Text, IReadOnlyList<string> Options)>(m => m.Options.Contains("REQUIRETLS")),
+            "a message received without REQUIRETLS is not given it");
+        Assert.That(server.Output, Does.Contain("REQUIRETLS: the MX hosts of insecure.test are neither DNSSEC-authenticated nor listed by an MTA-STS policy"));
+    }
+
+    [Test]
     public async Task TLS_Required_No_delivers_where_the_recipient_domain_s_policy_would_refuse_the_host()
     {
         using var ca = new TestCa();

@@ -50,6 +50,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public Ports ListenerPorts { get; }
     public int ProcessId => _process?.Id ?? 0;
 
+    /// <summary>
+    /// A server executable to run instead of this build's <c>mailserver.dll</c> (a packaged launcher); it is started as
+    /// the systemd unit starts it, <c>EXECUTABLE run --config CONFIG --data DATA</c>. Null: <c>dotnet mailserver.dll run --config CONFIG</c>.
+    /// </summary>
+    public string? Executable { get; set; }
+
     /// <summary>Environment variables the process starts with, beyond the test runner's own.</summary>
     public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
 
@@ -62,7 +68,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>Creates the folder and the config file; does not start the process.</summary>
     public static ServerProcess Create(string? configJson = null) => Create(configJson is null ? null : _ => configJson);
 
-    private static ServerProcess Create(Func<Ports, string>? configJson)
+    /// <summary>Creates the folder and the config file (its text made from the ports); does not start the process.</summary>
+    public static ServerProcess Create(Func<Ports, string>? configJson)
     {
         var root = Path.Combine(Path.GetTempPath(), "mailserver-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
@@ -115,14 +122,14 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public async Task StartAsync(TimeSpan? timeout = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "mailserver.dll");
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(Executable ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             WorkingDirectory = Root,
         };
-        foreach (var arg in new[] { dll, "run", "--config", ConfigPath })
+        foreach (var arg in Executable is null ? new[] { dll, "run", "--config", ConfigPath } : ["run", "--config", ConfigPath, "--data", DataDirectory])
             info.ArgumentList.Add(arg);
         foreach (var (name, value) in Environment)
             info.Environment[name] = value;

@@ -73,7 +73,8 @@ public sealed class TestCa : IDisposable
 
 /// <summary>
 /// A minimal HTTPS server on loopback answering <c>GET /.well-known/mta-sts.txt</c> with the policy registered for
-/// the request's Host (404 otherwise), like a domain's <c>mta-sts</c> web server; counts the fetches.
+/// the request's Host (404 otherwise), like a domain's <c>mta-sts</c> web server; counts the fetches. It also takes
+/// POSTs (a TLS-RPT collector, RFC 8460 §5.4): each is kept (<see cref="Posts"/>) and answered 201 Created.
 /// </summary>
 public sealed class PolicyHttpsServer : IAsyncDisposable
 {
@@ -92,6 +93,14 @@ public sealed class PolicyHttpsServer : IAsyncDisposable
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>A POST as it arrived: the request line's path, the Content-Type and the body's bytes.</summary>
+    public sealed record Post(string Host, string Path, string? ContentType, byte[] Body);
+
+    private readonly List<Post> _posts = [];
+
+    /// <summary>The POSTs received so far, in order.</summary>
+    public IReadOnlyList<Post> Posts { get { lock (_posts) return _posts.ToList(); } }
 
     /// <summary>Policy fetches answered so far.</summary>
     public int Fetches => Volatile.Read(ref _fetches);
@@ -126,17 +135,36 @@ public sealed class PolicyHttpsServer : IAsyncDisposable
                     ServerCertificate = _certificate,
                     EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 });
-                var request = new StringBuilder();
+                var received = new MemoryStream();
                 var buffer = new byte[4096];
-                while (!request.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+                int headerEnd;
+                while ((headerEnd = received.GetBuffer().AsSpan(0, (int)received.Length).IndexOf("\r\n\r\n"u8)) < 0)
                 {
                     var n = await tls.ReadAsync(buffer);
                     if (n == 0)
                         return;
-                    request.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                    received.Write(buffer, 0, n);
                 }
-                var lines = request.ToString().Split("\r\n");
-                var host = lines.FirstOrDefault(l => l.StartsWith("Host:", StringComparison.OrdinalIgnoreCase))?[5..].Trim().Split(':')[0] ?? "";
+                var lines = Encoding.ASCII.GetString(received.GetBuffer(), 0, headerEnd).Split("\r\n");
+                string? Field(string name) => lines.FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase))?[(name.Length + 1)..].Trim();
+                var host = Field("Host")?.Split(':')[0] ?? "";
+                if (lines[0].StartsWith("POST ", StringComparison.Ordinal))
+                {
+                    var length = int.Parse(Field("Content-Length") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+                    var posted = new MemoryStream();
+                    posted.Write(received.GetBuffer(), headerEnd + 4, (int)received.Length - headerEnd - 4);
+                    while (posted.Length < length)
+                    {
+                        var n = await tls.ReadAsync(buffer);
+                        if (n == 0)
+                            return;
+                        posted.Write(buffer, 0, n);
+                    }
+                    lock (_posts)
+                        _posts.Add(new Post(host, lines[0].Split(' ')[1], Field("Content-Type"), posted.ToArray()));
+                    await tls.WriteAsync("HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
+                    return;
+                }
                 string? policy;
                 lock (_policies)
                     policy = lines[0].StartsWith("GET /.well-known/mta-sts.txt ", StringComparison.Ordinal) ? _policies.GetValueOrDefault(host) : null;
