@@ -169,4 +169,25 @@ public sealed class NotifyTests
         await AppendAsync(second, "p", "Drafts");
         Assert.That(await first.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
     }
+
+    [Test]
+    public async Task MailKit_notify_hears_the_inbox_count_while_idling_in_another_folder()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        using var client = await server.MailKitAsync();
+        Assert.That(client.Capabilities.HasFlag(MailKit.Net.Imap.ImapCapabilities.Notify), Is.True);
+        var drafts = await client.GetFolderAsync("Drafts");
+        await drafts.OpenAsync(MailKit.FolderAccess.ReadWrite);
+        await client.NotifyAsync(true, [new MailKit.Net.Imap.ImapEventGroup(MailKit.Net.Imap.ImapMailboxFilter.Inboxes,
+            [new MailKit.Net.Imap.ImapEvent.MessageNew(MailKit.MessageSummaryItems.None), MailKit.Net.Imap.ImapEvent.MessageExpunge])]);
+        var arrived = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Inbox.CountChanged += (_, _) => arrived.TrySetResult(client.Inbox.Count);
+        using var done = new CancellationTokenSource();
+        var idle = client.IdleAsync(done.Token);
+        await server.DeliverAsync("alice", "pushed");
+        Assert.That(await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(1));
+        await done.CancelAsync();
+        await idle.WaitAsync(TimeSpan.FromSeconds(10));
+        await client.DisconnectAsync(true);
+    }
 }
