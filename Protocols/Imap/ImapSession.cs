@@ -527,8 +527,8 @@ internal sealed class ImapSession
             var selectedFed = notifications.PushesSelected && Selected is { } selected ? selected.WaitForChangeAsync(round.Token).AsTask() : null;
             var first = selectedFed is null ? await Task.WhenAny(reading, fed) : await Task.WhenAny(reading, fed, selectedFed);
             await round.CancelAsync();
-            if (first == reading || first is Task<bool> { IsCompletedSuccessfully: true, Result: false })
-                return; // the client spoke, or the store is closing
+            if (first == reading || first is not Task<bool> { IsCompletedSuccessfully: true, Result: true })
+                return; // the client spoke, the store is closing, or the session is stopping
             try
             {
                 await notifications.WriteAsync(this, selectedToo: true, _hardStop);

@@ -92,8 +92,9 @@ internal sealed class MailboxNotifications : IDisposable
     /// excepted (NOTIFY SET STATUS, RFC 5465 §3.1).</summary>
     public void WriteInitialStatus(ImapSession session)
     {
+        _subscriptions = null;
         foreach (var (folderId, name) in _folders.OrderBy(f => f.Value, StringComparer.Ordinal))
-            if (folderId != session.Selected?.FolderId && GroupFor(session, name) is { HasMessageEvents: true })
+            if (folderId != session.Selected?.FolderId && GroupFor(name) is { HasMessageEvents: true })
                 WriteStatus(session, folderId, name);
     }
 
@@ -114,6 +115,7 @@ internal sealed class MailboxNotifications : IDisposable
             Dispose();
             return;
         }
+        _subscriptions = null;
         var changed = new List<string>();
         var foldersChanged = false;
         while (_subscription.Reader.TryRead(out var change))
@@ -132,7 +134,7 @@ internal sealed class MailboxNotifications : IDisposable
             // The selected mailbox is told by EXISTS / EXPUNGE / FETCH, never by STATUS.
             if (change.FolderId == session.Selected?.FolderId || changed.Contains(change.FolderId))
                 continue;
-            if (_folders.TryGetValue(change.FolderId, out var name) && GroupFor(session, name) is { } group && group.Wants(@event))
+            if (_folders.TryGetValue(change.FolderId, out var name) && GroupFor(name) is { } group && group.Wants(@event))
                 changed.Add(change.FolderId);
         }
         if (foldersChanged)
@@ -168,17 +170,19 @@ internal sealed class MailboxNotifications : IDisposable
         await SearchUpdates.WriteAsync(session, cancellationToken);
     }
 
-    private Group? GroupFor(ImapSession session, string name)
+    // The subscriptions as read once per batch of events (the subscribed filter); null until needed.
+    private IReadOnlyList<string>? _subscriptions;
+
+    private Group? GroupFor(string name)
     {
         // RFC 5465 §6: the first group whose filter takes the mailbox decides.
-        IReadOnlyList<string>? subscriptions = null;
         foreach (var group in _groups)
         {
             var matches = group.Filter switch
             {
                 NotifyFilter.Inboxes => name == WellKnownFolders.Inbox,
                 NotifyFilter.Personal => true,
-                NotifyFilter.Subscribed => (subscriptions ??= _store.ListSubscriptions(_mailboxId)).Contains(name, StringComparer.Ordinal),
+                NotifyFilter.Subscribed => (_subscriptions ??= _store.ListSubscriptions(_mailboxId)).Contains(name, StringComparer.Ordinal),
                 NotifyFilter.Subtree => group.Names.Any(n => name == n || name.StartsWith(n + MailboxNames.Delimiter, StringComparison.Ordinal)),
                 NotifyFilter.Mailboxes => group.Names.Contains(name, StringComparer.Ordinal),
                 _ => false, // selected / selected-delayed: the selected mailbox, told by other responses
@@ -209,17 +213,17 @@ internal sealed class MailboxNotifications : IDisposable
         {
             if (!now.TryGetValue(id, out var newName))
             {
-                if (GroupFor(session, oldName)?.Wants("MailboxName") == true)
+                if (GroupFor(oldName)?.Wants("MailboxName") == true)
                     w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\NonExistent").EndList().String(MailboxNames.Delimiter).Mailbox(oldName).End();
             }
-            else if (newName != oldName && (GroupFor(session, oldName)?.Wants("MailboxName") == true || GroupFor(session, newName)?.Wants("MailboxName") == true))
+            else if (newName != oldName && (GroupFor(oldName)?.Wants("MailboxName") == true || GroupFor(newName)?.Wants("MailboxName") == true))
             {
                 w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(newName)
                     .BeginList().String("OLDNAME").BeginList().Mailbox(oldName).EndList().EndList().End();
             }
         }
         foreach (var (id, name) in now)
-            if (!_folders.ContainsKey(id) && GroupFor(session, name)?.Wants("MailboxName") == true)
+            if (!_folders.ContainsKey(id) && GroupFor(name)?.Wants("MailboxName") == true)
                 w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
         _folders = now;
     }

@@ -102,6 +102,29 @@ public sealed class NotifyTests
     }
 
     [Test]
+    public async Task Mailboxes_and_subscribed_filters_and_highestmodseq_once_condstore_is_on()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        var mailboxId = await server.MailboxIdAsync("alice");
+        await using var first = await server.LoggedInAsync();
+        await using var second = await server.LoggedInAsync();
+        await first.CommandAsync("e", "ENABLE CONDSTORE");
+        Assert.That(await first.CommandAsync("u", "UNSUBSCRIBE \"Junk E-mail\""), Is.EqualTo(new[] { "u OK UNSUBSCRIBE completed" }));
+        Assert.That(await first.CommandAsync("a", "NOTIFY SET (mailboxes (Drafts \"Sent Items\") (MessageNew MessageExpunge)) (subscribed (MessageNew MessageExpunge))"),
+            Is.EqualTo(new[] { "a OK NOTIFY completed" }));
+        // RFC 5465 §6.5: subscribed as the subscriptions are when the event happens: Junk E-mail is not, INBOX is.
+        await AppendAsync(second, "j", "\"Junk E-mail\"");
+        await AppendAsync(second, "i", "INBOX");
+        var inbox = server.Store.ListFolders(mailboxId).Single(f => f.Name == "INBOX");
+        // RFC 5465 §5.1 with CONDSTORE on: HIGHESTMODSEQ in the STATUS.
+        Assert.That(await first.ReadLineAsync(),
+            Is.EqualTo($"* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {inbox.UidValidity} UNSEEN 1 HIGHESTMODSEQ {inbox.HighestModSeq})"));
+        // §6.7: a mailbox named in a list.
+        await AppendAsync(second, "s", "\"Sent Items\"");
+        Assert.That(await first.ReadLineAsync(), Does.StartWith("* STATUS \"Sent Items\" (MESSAGES 1 UIDNEXT 2 "));
+    }
+
+    [Test]
     public async Task Unsupported_events_are_badevent_and_broken_groups_are_bad_and_the_earlier_notify_stays()
     {
         await using var server = await ImapTestServer.StartAsync();
