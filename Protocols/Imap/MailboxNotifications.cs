@@ -10,13 +10,13 @@ namespace MailServer.Protocols.Imap;
 /// for the client's next command or is in IDLE, writes what the event groups ask for: for the selected mailbox
 /// EXISTS / EXPUNGE / FETCH at once (<c>selected</c>; <c>selected-delayed</c> keeps EXPUNGE for a command that allows
 /// it), with the FETCH items of <c>MessageNew (...)</c>; for other mailboxes an unsolicited STATUS (MessageNew,
-/// MessageExpunge, FlagChange) or LIST (MailboxName). A feed that overflowed ends it all with
+/// MessageExpunge, FlagChange) or LIST (MailboxName, SubscriptionChange). A feed that overflowed ends it all with
 /// <c>* OK [NOTIFICATIONOVERFLOW]</c>, as if the client had sent NOTIFY NONE (RFC 5465 §5.8). Owned by one session.
 /// </summary>
 internal sealed class MailboxNotifications : IDisposable
 {
     /// <summary>The events offered (RFC 5465 §5); anything else is refused with BADEVENT listing these.</summary>
-    public static readonly ValueList<string> Supported = ValueList.Of("MessageNew", "MessageExpunge", "FlagChange", "MailboxName");
+    public static readonly ValueList<string> Supported = ValueList.Of("MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange");
 
     private static readonly StatusItem[] BaseItems = [StatusItem.Messages, StatusItem.UidNext, StatusItem.UidValidity, StatusItem.Unseen];
 
@@ -26,6 +26,8 @@ internal sealed class MailboxNotifications : IDisposable
     private readonly IChangeSubscription _subscription;
     // The user's folders by id, Unicode names: kept to match names against the groups and to tell renames.
     private Dictionary<string, string> _folders;
+    // The subscribed names as last told (SubscriptionChange), to tell what a change added or removed.
+    private HashSet<string> _subscribed;
 
     private sealed record Group(NotifyFilter Filter, IReadOnlyList<string> Names, IReadOnlySet<string> Events, ValueList<FetchItem>? NewItems)
     {
@@ -42,6 +44,7 @@ internal sealed class MailboxNotifications : IDisposable
         try
         {
             _folders = ListFolders();
+            _subscribed = [.. store.ListSubscriptions(mailboxId)];
         }
         catch
         {
@@ -120,9 +123,9 @@ internal sealed class MailboxNotifications : IDisposable
         var foldersChanged = false;
         while (_subscription.Reader.TryRead(out var change))
         {
-            if (change is MailboxChange.FoldersChanged)
+            if (change is MailboxChange.FoldersChanged or MailboxChange.SubscriptionsChanged)
             {
-                foldersChanged = true;
+                foldersChanged = true; // CREATE subscribes, RENAME moves a subscription: both kinds are diffed
                 continue;
             }
             var @event = change switch
@@ -138,7 +141,10 @@ internal sealed class MailboxNotifications : IDisposable
                 changed.Add(change.FolderId);
         }
         if (foldersChanged)
+        {
             WriteMailboxNames(session);
+            WriteSubscriptions(session);
+        }
         foreach (var folderId in changed)
             if (_folders.TryGetValue(folderId, out var name))
                 WriteStatus(session, folderId, name);
@@ -226,6 +232,22 @@ internal sealed class MailboxNotifications : IDisposable
             if (!_folders.ContainsKey(id) && GroupFor(name)?.Wants("MailboxName") == true)
                 w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
         _folders = now;
+    }
+
+    // RFC 5465 §5.5 SubscriptionChange: LIST (\Subscribed) for a name subscribed, LIST () for one unsubscribed.
+    private void WriteSubscriptions(ImapSession session)
+    {
+        var now = _store.ListSubscriptions(_mailboxId).ToHashSet(StringComparer.Ordinal);
+        var w = session.Writer;
+        _subscriptions = [.. _subscribed]; // a `subscribed` group matches a name unsubscribed by what it was before
+        foreach (var name in _subscribed.Where(n => !now.Contains(n)).Order(StringComparer.Ordinal))
+            if (GroupFor(name)?.Wants("SubscriptionChange") == true)
+                w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+        _subscriptions = [.. now];
+        foreach (var name in now.Where(n => !_subscribed.Contains(n)).Order(StringComparer.Ordinal))
+            if (GroupFor(name)?.Wants("SubscriptionChange") == true)
+                w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\Subscribed").EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+        _subscribed = now;
     }
 
     private Dictionary<string, string> ListFolders() =>

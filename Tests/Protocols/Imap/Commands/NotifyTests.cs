@@ -125,14 +125,34 @@ public sealed class NotifyTests
     }
 
     [Test]
+    public async Task Subscription_change_events_tell_subscribe_and_unsubscribe_by_another_session()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var first = await server.LoggedInAsync();
+        await using var second = await server.LoggedInAsync();
+        Assert.That(await first.CommandAsync("a", "NOTIFY SET (personal (SubscriptionChange))"), Is.EqualTo(new[] { "a OK NOTIFY completed" }));
+        // RFC 5465 §5.5: LIST without \Subscribed for an unsubscribed name, with it for a subscribed one (a folder or not).
+        await second.CommandAsync("u", "UNSUBSCRIBE Drafts");
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* LIST () \"/\" Drafts"));
+        await second.CommandAsync("s", "SUBSCRIBE Drafts");
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* LIST (\\Subscribed) \"/\" Drafts"));
+        await second.CommandAsync("s2", "SUBSCRIBE Someday");
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* LIST (\\Subscribed) \"/\" Someday"));
+        // Subscribing what is subscribed changes nothing and tells nothing.
+        await second.CommandAsync("s3", "SUBSCRIBE Drafts");
+        Assert.That(await first.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
+    }
+
+    [Test]
     public async Task Unsupported_events_are_badevent_and_broken_groups_are_bad_and_the_earlier_notify_stays()
     {
         await using var server = await ImapTestServer.StartAsync();
         await using var client = await server.LoggedInAsync();
         Assert.That(await client.CommandAsync("a", "NOTIFY SET (inboxes (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "a OK NOTIFY completed" }));
-        const string badEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName)] Some of these events are not offered";
+        const string badEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)] Some of these events are not offered";
         // RFC 5465 §5.9: an event the server does not offer → NO [BADEVENT (the events it offers)].
         Assert.That(await client.CommandAsync("b", "NOTIFY SET (personal (MailboxMetadataChange))"), Is.EqualTo(new[] { "b " + badEvent }));
+        Assert.That(await client.CommandAsync("b2", "NOTIFY SET (personal (ServerMetadataChange))"), Is.EqualTo(new[] { "b2 " + badEvent }));
         Assert.That(await client.CommandAsync("c", "NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange))"), Is.EqualTo(new[] { "c " + badEvent }));
         Assert.That(await client.CommandAsync("d", "NOTIFY SET (personal (FooChange))"), Is.EqualTo(new[] { "d " + badEvent }));
         // §5: MessageNew and MessageExpunge together; FlagChange needs them; FETCH items only for the selected mailbox.
