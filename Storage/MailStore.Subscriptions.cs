@@ -36,6 +36,7 @@ public sealed partial class MailStore
                 {
                     folder[F.Subscribed] = subscribed;
                     ctx.Update(Schema.Folders, folder);
+                    ctx.Changes.Add(new MailboxChange.SubscriptionsChanged(mailboxId));
                 }
                 return true;
             }
@@ -44,6 +45,7 @@ public sealed partial class MailStore
             {
                 mailbox[M.SubscriptionsSealed] = SealSubscriptionNames(mailboxKey, mailboxId, names);
                 ctx.Update(Schema.Mailboxes, mailbox);
+                ctx.Changes.Add(new MailboxChange.SubscriptionsChanged(mailboxId));
             }
             return true;
         }, [], cancellationToken).ConfigureAwait(false);

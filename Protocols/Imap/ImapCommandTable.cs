@@ -39,6 +39,7 @@ internal static class ImapCommandTable
         [typeof(StatusCommand)] = On<StatusCommand>("STATUS", ImapStates.LoggedIn, StatusHandler.RunAsync),
         [typeof(AppendCommand)] = On<AppendCommand>("APPEND", ImapStates.LoggedIn, AppendHandler.RunAsync),
         [typeof(IdleCommand)] = On<IdleCommand>("IDLE", ImapStates.LoggedIn, IdleHandler.RunAsync),
+        [typeof(NotifyCommand)] = On<NotifyCommand>("NOTIFY", ImapStates.LoggedIn, NotifyHandler.RunAsync), // RFC 5465
         [typeof(CompressCommand)] = On<CompressCommand>("COMPRESS", ImapStates.LoggedIn, CompressHandler.RunAsync),
         [typeof(GetQuotaRootCommand)] = On<GetQuotaRootCommand>("GETQUOTAROOT", ImapStates.LoggedIn, QuotaHandler.RunGetQuotaRootAsync),
         [typeof(GetQuotaCommand)] = On<GetQuotaCommand>("GETQUOTA", ImapStates.LoggedIn, QuotaHandler.RunGetQuotaAsync),

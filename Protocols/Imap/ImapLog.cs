@@ -89,4 +89,7 @@ internal static partial class ImapLog
 
     [LoggerMessage(EventId = 5065, Level = LogLevel.Information, Message = "Search index of folder {FolderId}: a segment does not open ({Error}); rebuilding from the messages")]
     public static partial void SearchIndexSegmentUnreadable(this ILogger logger, string folderId, string error);
+
+    [LoggerMessage(EventId = 5018, Level = LogLevel.Warning, Message = "IMAP NOTIFY: writing notifications failed; they are stopped for this session")]
+    public static partial void NotificationsFailed(this ILogger logger, Exception exception);
 }

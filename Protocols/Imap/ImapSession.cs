@@ -64,6 +64,10 @@ internal sealed class ImapSession
     /// <summary>The live directory (quota limits), or null when the listener was given none.</summary>
     public MailServer.Rules.Directory.IDirectorySource? Directory => _services.Directory;
 
+    /// <summary>What the client asked to be told of without asking (NOTIFY SET, RFC 5465); null without NOTIFY or after
+    /// NOTIFY NONE or an overflow.</summary>
+    public MailboxNotifications? Notifications { get; set; }
+
     /// <summary>The client enabled CONDSTORE (ENABLE, SELECT (CONDSTORE), or a MODSEQ fetch; RFC 7162 §3.1).</summary>
     public bool CondStoreEnabled { get; set; }
 
@@ -237,6 +241,7 @@ internal sealed class ImapSession
         {
             ReleaseAdmitted(); // a literal cut off by the connection's end
             Selected?.Dispose();
+            Notifications?.Dispose();
             State = new ImapSessionState.Logout();
             await _stream.DisposeAsync();
             Logger.SessionEnded(reason);
@@ -247,7 +252,7 @@ internal sealed class ImapSession
     {
         while (true)
         {
-            var evt = await ReadEventAsync(_shutdown);
+            var evt = await ReadEventAsync(_shutdown, pushNotifications: true);
             switch (evt)
             {
                 case null:
@@ -458,8 +463,11 @@ internal sealed class ImapSession
     /// Reads the next framed unit (a command, or a continuation line such as a SASL response or DONE), answering
     /// synchronising literals with a continuation request. Null at end of stream.
     /// </summary>
+    /// <param name="cancellationToken">Ends the wait.</param>
+    /// <param name="pushNotifications">Between commands: while waiting for the client, write what NOTIFY asked for as
+    /// it happens (RFC 5465 §3).</param>
     /// <exception cref="ImapIdleTimeoutException">Nothing arrived within the idle timeout.</exception>
-    public async Task<FramerEvent?> ReadEventAsync(CancellationToken cancellationToken)
+    public async Task<FramerEvent?> ReadEventAsync(CancellationToken cancellationToken, bool pushNotifications = false)
     {
         while (true)
         {
@@ -485,7 +493,10 @@ internal sealed class ImapSession
             int read;
             try
             {
-                read = await _stream.ReadAsync(_input, timeout.Token);
+                var reading = _stream.ReadAsync(_input, timeout.Token).AsTask();
+                if (pushNotifications && _framer.IsIdle)
+                    await PushNotificationsUntilAsync(reading, cancellationToken);
+                read = await reading;
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -499,6 +510,37 @@ internal sealed class ImapSession
                 return null;
             _inputStart = 0;
             _inputEnd = read;
+        }
+    }
+
+    /// <summary>
+    /// While the client is silent between commands, writes what NOTIFY asked for each time the change feed has news
+    /// (the feed wakes the session; nothing is polled) until <paramref name="reading"/> completes. A store error ends the
+    /// notifications the way an overflow does.
+    /// </summary>
+    private async Task PushNotificationsUntilAsync(Task<int> reading, CancellationToken cancellationToken)
+    {
+        while (!reading.IsCompleted && Notifications is { } notifications)
+        {
+            using var round = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var fed = notifications.WaitAsync(round.Token).AsTask();
+            var selectedFed = notifications.PushesSelected && Selected is { } selected ? selected.WaitForChangeAsync(round.Token).AsTask() : null;
+            var first = selectedFed is null ? await Task.WhenAny(reading, fed) : await Task.WhenAny(reading, fed, selectedFed);
+            await round.CancelAsync();
+            if (first == reading || first is not Task<bool> { IsCompletedSuccessfully: true, Result: true })
+                return; // the client spoke, the store is closing, or the session is stopping
+            try
+            {
+                await notifications.WriteAsync(this, selectedToo: true, _hardStop);
+            }
+            catch (Exception e) when (e is not (ImapConnectionLostException or OperationCanceledException))
+            {
+                Logger.NotificationsFailed(e);
+                Writer.Untagged(ImapStatus.Ok, ResponseCode.NotificationOverflow, "Notifications stopped");
+                Notifications = null;
+                notifications.Dispose();
+            }
+            await FlushAsync(cancellationToken);
         }
     }
 

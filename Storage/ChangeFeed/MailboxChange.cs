@@ -12,6 +12,11 @@ public abstract record MailboxChange(string MailboxId, string FolderId, ulong Mo
     /// <summary>Messages were expunged from a folder.</summary>
     public sealed record MessagesExpunged(string MailboxId, string FolderId, ulong ModSeq, IReadOnlyList<uint> Uids) : MailboxChange(MailboxId, FolderId, ModSeq);
 
+    /// <summary>The subscriptions changed (SUBSCRIBE / UNSUBSCRIBE, RFC 9051 §6.3.7–§6.3.8): the new list is read from
+    /// the store. <see cref="MailboxChange.FolderId"/> is empty and <see cref="MailboxChange.ModSeq"/> 0: it concerns a
+    /// name, not a folder's messages, and spends no mod-sequence.</summary>
+    public sealed record SubscriptionsChanged(string MailboxId) : MailboxChange(MailboxId, "", 0);
+
     /// <summary>A folder was created, renamed or deleted.</summary>
     public sealed record FoldersChanged(string MailboxId, string FolderId, ulong ModSeq) : MailboxChange(MailboxId, FolderId, ModSeq);
 }

@@ -79,6 +79,9 @@ internal sealed class PostgreSqlChangeListener : IAsyncDisposable
                 foreach (var chunk in e.Uids.Chunk(MaxUidsPerChange))
                     yield return new ChangeDto("x", e.MailboxId, e.FolderId, e.ModSeq, null, null, null, chunk);
                 break;
+            case MailboxChange.SubscriptionsChanged s:
+                yield return new ChangeDto("s", s.MailboxId, s.FolderId, s.ModSeq, null, null, null, null);
+                break;
             default:
                 yield return new ChangeDto("d", change.MailboxId, change.FolderId, change.ModSeq, null, null, null, null);
                 break;
@@ -90,6 +93,7 @@ internal sealed class PostgreSqlChangeListener : IAsyncDisposable
         "a" => new MailboxChange.MessageAdded(d.M, d.F, d.S, d.U ?? 0),
         "f" => new MailboxChange.FlagsChanged(d.M, d.F, d.S, d.U ?? 0, (MessageFlags)(d.Fl ?? 0), d.Kw ?? []),
         "x" => new MailboxChange.MessagesExpunged(d.M, d.F, d.S, d.Us ?? []),
+        "s" => new MailboxChange.SubscriptionsChanged(d.M),
         _ => new MailboxChange.FoldersChanged(d.M, d.F, d.S),
     };
 

@@ -382,17 +382,24 @@ public sealed partial class PostgreSqlMailStore
         try
         {
             var lookup = NameLookup(key, mailboxId, normalised);
-            await WriteAsync(async (tx, _) =>
+            await WriteAsync(async (tx, changes) =>
             {
                 var mailbox = await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);
-                await using (var folder = Command(tx, "UPDATE folders SET subscribed = $2 WHERE name_lookup = $1", lookup, subscribed))
+                await using (var folder = Command(tx, "UPDATE folders SET subscribed = $2 WHERE name_lookup = $1 AND subscribed <> $2", lookup, subscribed))
                     if (await folder.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0)
+                    {
+                        changes.Add(new MailboxChange.SubscriptionsChanged(mailboxId));
                         return true;
+                    }
+                await using (var exists = Command(tx, "SELECT 1 FROM folders WHERE name_lookup = $1", lookup))
+                    if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null)
+                        return true; // a folder already in that state
                 var names = OpenSubscriptionNames(key, mailboxId, mailbox.SubscriptionsSealed);
                 if (subscribed ? names.Add(normalised) : names.Remove(normalised))
                 {
                     mailbox.SubscriptionsSealed = SealSubscriptionNames(key, mailboxId, names);
                     await SaveAsync(tx, mailbox, [], cancellationToken).ConfigureAwait(false);
+                    changes.Add(new MailboxChange.SubscriptionsChanged(mailboxId));
                 }
                 return true;
             }, cancellationToken).ConfigureAwait(false);

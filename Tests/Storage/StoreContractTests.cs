@@ -274,6 +274,20 @@ public sealed class StoreContractTests(string engine)
     }
 
     [Test]
+    public async Task A_subscription_change_reaches_the_change_feed_and_an_unchanged_one_does_not()
+    {
+        var box = await Delivery.EnsureMailboxAsync(ContractStore.Org, "ivan@example.test", None);
+        using var subscription = Imap.Changes.Subscribe(box.MailboxId);
+        await Imap.SetSubscribedAsync(box.MailboxId, "Drafts", false, None); // a folder
+        Assert.That(await Within(subscription.Reader.ReadAsync().AsTask()), Is.EqualTo(new MailboxChange.SubscriptionsChanged(box.MailboxId)));
+        await Imap.SetSubscribedAsync(box.MailboxId, "Drafts", false, None); // unchanged: no change
+        await Imap.SetSubscribedAsync(box.MailboxId, "Someday", true, None); // a name that is no folder
+        Assert.That(await Within(subscription.Reader.ReadAsync().AsTask()), Is.EqualTo(new MailboxChange.SubscriptionsChanged(box.MailboxId)));
+        Assert.That(subscription.Reader.TryRead(out var extra), Is.False, $"unexpected {extra}");
+        Assert.That(Imap.ListSubscriptions(box.MailboxId), Does.Contain("Someday").And.No.Contains("Drafts"));
+    }
+
+    [Test]
     public async Task The_recent_mark_only_rises()
     {
         var box = await Delivery.EnsureMailboxAsync(ContractStore.Org, "jack@example.test", None);

@@ -60,6 +60,7 @@ internal static class CapabilityHandler
         yield return "RIGHTS=kxte"; // RFC 4314 §2.1
         yield return "ESEARCH";
         yield return "METADATA"; // RFC 5464: GETMETADATA / SETMETADATA, server and mailbox entries
+        yield return "NOTIFY"; // RFC 5465: MessageNew / MessageExpunge / FlagChange / MailboxName from the change feed
         yield return "UIDONLY"; // RFC 9586: ENABLE UIDONLY
         yield return "PARTIAL"; // RFC 9394: SEARCH / SORT RETURN (PARTIAL range), UID FETCH ... (PARTIAL range)
         yield return "SORT";

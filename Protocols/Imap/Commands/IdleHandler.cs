@@ -17,35 +17,44 @@ internal static class IdleHandler
         await session.FlushAsync(session.Shutdown);
 
         var line = session.ReadLineAsync(session.Shutdown);
-        using var stopWaiting = CancellationTokenSource.CreateLinkedTokenSource(session.Shutdown);
-        try
+        while (true)
         {
-            while (true)
+            // RFC 5465: what NOTIFY asked for goes on during IDLE, from the same feed.
+            var notifications = session.Notifications;
+            if (selected is null && notifications is null)
             {
-                if (selected is null)
-                {
-                    await line;
-                    break;
-                }
-                var change = selected.WaitForChangeAsync(stopWaiting.Token).AsTask();
-                var first = await Task.WhenAny(line, change);
-                if (first == line)
-                    break;
-                if (!await change)
-                {
-                    await line; // the store is closing; the session ends with the listener
-                    break;
-                }
+                await line;
+                break;
+            }
+            using var round = CancellationTokenSource.CreateLinkedTokenSource(session.Shutdown);
+            var change = selected?.WaitForChangeAsync(round.Token).AsTask();
+            var notified = notifications?.WaitAsync(round.Token).AsTask();
+            var first = await Task.WhenAny(new Task?[] { line, change, notified }.OfType<Task>());
+            await round.CancelAsync();
+            if (first == line)
+                break;
+            if (!await (Task<bool>)first)
+            {
+                await line; // the store is closing; the session ends with the listener
+                break;
+            }
+            if (selected is not null)
+            {
                 if (!selected.StillExists())
                     throw new ImapSelectionLostException("The selected mailbox was deleted");
-                selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
-                await SearchUpdates.WriteAsync(session, cancellationToken); // driven by the same feed, never polled
-                await session.FlushAsync(session.Shutdown);
+                if (notifications is { PushesSelected: true })
+                {
+                    await notifications.WriteSelectedAsync(session, cancellationToken, allowExpunge: true);
+                }
+                else
+                {
+                    selected.WriteUpdates(session.Writer, allowExpunge: true, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
+                    await SearchUpdates.WriteAsync(session, cancellationToken); // driven by the same feed, never polled
+                }
             }
-        }
-        finally
-        {
-            await stopWaiting.CancelAsync();
+            if (notifications is not null)
+                await notifications.WriteAsync(session, selectedToo: false, cancellationToken);
+            await session.FlushAsync(session.Shutdown);
         }
         var done = await line ?? throw new IOException("The client left during IDLE.");
         if (!IdleSyntax.IsDone(done.Span))

@@ -441,3 +441,38 @@ public sealed record SortCommand(string Tag, bool Uid, ValueList<SortCriterion> 
 
 /// <summary>THREAD or UID THREAD (RFC 5256 §3); algorithm upper-cased (ORDEREDSUBJECT, REFERENCES, ...).</summary>
 public sealed record ThreadCommand(string Tag, bool Uid, string Algorithm, string Charset, SearchKey Search) : ImapCommand(Tag);
+
+// --- NOTIFY (RFC 5465) ---
+
+/// <summary>Which mailboxes an event group of NOTIFY applies to (RFC 5465 §6).</summary>
+public enum NotifyFilter
+{
+    /// <summary><c>selected</c>: the selected mailbox; expunges are reported as soon as they happen (§6.1).</summary>
+    Selected,
+    /// <summary><c>selected-delayed</c>: the selected mailbox; expunges wait for a command that allows EXPUNGE (§6.2).</summary>
+    SelectedDelayed,
+    /// <summary><c>inboxes</c>: the mailboxes new mail is delivered to (§6.3).</summary>
+    Inboxes,
+    /// <summary><c>personal</c>: every mailbox of the user's personal namespace (§6.4).</summary>
+    Personal,
+    /// <summary><c>subscribed</c>: every subscribed mailbox, as the subscriptions are when an event happens (§6.5).</summary>
+    Subscribed,
+    /// <summary><c>subtree</c>: the named mailboxes and all below them (§6.6).</summary>
+    Subtree,
+    /// <summary><c>mailboxes</c>: the named mailboxes only (§6.7).</summary>
+    Mailboxes,
+}
+
+/// <summary>One event of a NOTIFY event group (RFC 5465 §5): its name as the RFC spells it for the events the grammar
+/// defines, upper-cased for any other (<c>event-ext</c>); <paramref name="FetchItems"/> only for <c>MessageNew</c>.</summary>
+public sealed record NotifyEvent(string Name, ValueList<FetchItem>? FetchItems = null);
+
+/// <summary>One event group: a filter, the mailbox names it takes (wire form; <c>subtree</c> and <c>mailboxes</c> only),
+/// and its events (empty for <c>NONE</c>).</summary>
+public sealed record NotifyEventGroup(NotifyFilter Filter, ValueList<string> Mailboxes, ValueList<NotifyEvent> Events);
+
+/// <summary>
+/// NOTIFY (RFC 5465 §3): <c>NOTIFY NONE</c> (<paramref name="Groups"/> null) or <c>NOTIFY SET [STATUS] group...</c>,
+/// which replaces what an earlier NOTIFY asked for.
+/// </summary>
+public sealed record NotifyCommand(string Tag, bool Status, ValueList<NotifyEventGroup>? Groups) : ImapCommand(Tag);

@@ -104,6 +104,7 @@ public static class ImapCommandParser
             "GETMETADATA" => GetMetadata(),
             "SETMETADATA" => SetMetadata(),
             "IDLE" => new IdleCommand(tag),
+            "NOTIFY" => Notify(),
             "CHECK" => new CheckCommand(tag),
             "CLOSE" => new CloseCommand(tag),
             "UNSELECT" => new UnselectCommand(tag),
@@ -800,6 +801,92 @@ public static class ImapCommandParser
             }
             // ISO-8859-1 is Latin-1; any other charset is kept octet for octet for the behaviour layer.
             return Encoding.Latin1.GetString(bytes);
+        }
+
+        // --- NOTIFY (RFC 5465 §8) ---
+
+        // notify = "NOTIFY" SP (notify-set / notify-none); notify-set = "SET" [SP "STATUS"] SP event-groups.
+        private NotifyCommand Notify()
+        {
+            r.ExpectSpace();
+            var verb = r.ReadKeyword();
+            if (verb == "NONE")
+                return new NotifyCommand(tag, false, null);
+            if (verb != "SET")
+                throw new ImapSyntaxException("NOTIFY takes SET or NONE");
+            r.ExpectSpace();
+            var status = false;
+            if (r.Peek() != '(')
+            {
+                if (r.ReadKeyword() != "STATUS")
+                    throw new ImapSyntaxException("Expected STATUS or an event group");
+                status = true;
+                r.ExpectSpace();
+            }
+            var groups = new List<NotifyEventGroup>();
+            do
+                groups.Add(ReadEventGroup());
+            while (r.TryConsume((byte)' '));
+            return new NotifyCommand(tag, status, ValueList<NotifyEventGroup>.Wrap(groups));
+        }
+
+        // event-group = "(" filter-mailboxes SP events ")"; events = "(" event *(SP event) ")" / "NONE".
+        private NotifyEventGroup ReadEventGroup()
+        {
+            r.Expect((byte)'(', "'('");
+            var filterName = r.ReadKeyword();
+            var filter = filterName switch
+            {
+                "SELECTED" => NotifyFilter.Selected,
+                "SELECTED-DELAYED" => NotifyFilter.SelectedDelayed,
+                "INBOXES" => NotifyFilter.Inboxes,
+                "PERSONAL" => NotifyFilter.Personal,
+                "SUBSCRIBED" => NotifyFilter.Subscribed,
+                "SUBTREE" => NotifyFilter.Subtree,
+                "MAILBOXES" => NotifyFilter.Mailboxes,
+                _ => throw new ImapSyntaxException($"Unknown NOTIFY filter {filterName}"),
+            };
+            var mailboxes = ValueList<string>.Empty;
+            if (filter is NotifyFilter.Subtree or NotifyFilter.Mailboxes)
+            {
+                // one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"
+                r.ExpectSpace();
+                mailboxes = r.Peek() == '(' ? r.ReadParenthesized(x => x.ReadMailbox()) : ValueList.Of(r.ReadMailbox());
+            }
+            r.ExpectSpace();
+            ValueList<NotifyEvent> events;
+            if (r.Peek() == '(')
+            {
+                events = r.ReadParenthesized(_ => ReadNotifyEvent());
+            }
+            else
+            {
+                if (r.ReadKeyword() != "NONE")
+                    throw new ImapSyntaxException("Expected an event list or NONE");
+                events = ValueList<NotifyEvent>.Empty;
+            }
+            r.Expect((byte)')', "')'");
+            return new NotifyEventGroup(filter, mailboxes, events);
+        }
+
+        private static readonly string[] NotifyEventNames =
+            ["MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange", "MailboxName", "SubscriptionChange",
+             "MailboxMetadataChange", "ServerMetadataChange"];
+
+        // message-event = ("MessageNew" [SP "(" fetch-att *(SP fetch-att) ")"]) / "MessageExpunge" / ...; event-ext = atom.
+        private NotifyEvent ReadNotifyEvent()
+        {
+            var atom = r.ReadAtom();
+            var name = NotifyEventNames.FirstOrDefault(n => n.Equals(atom, StringComparison.OrdinalIgnoreCase)) ?? atom.ToUpperInvariant();
+            if (name == "MessageNew" && r.Peek() == ' ')
+            {
+                var mark = r.Position;
+                r.ExpectSpace();
+                if (r.Peek() == '(')
+                    return new NotifyEvent(name, r.ReadParenthesized(_ => ReadFetchItem()));
+                r.Seek(mark); // the next event of the list
+            }
+            return new NotifyEvent(name);
         }
 
         // --- FETCH (RFC 9051 §6.4.5) ---

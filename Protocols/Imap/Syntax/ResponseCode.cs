@@ -113,6 +113,23 @@ public abstract record ResponseCode
     /// <summary>UIDREQUIRED: a command used message sequence numbers after ENABLE UIDONLY (RFC 9586 §3.2).</summary>
     public static ResponseCode UidRequired { get; } = new Simple("UIDREQUIRED");
 
+    /// <summary>NOTIFICATIONOVERFLOW: the server could not keep up with the events the client asked for and stopped
+    /// sending them, as after NOTIFY NONE (RFC 5465 §5.8).</summary>
+    public static ResponseCode NotificationOverflow { get; } = new Simple("NOTIFICATIONOVERFLOW");
+
+    /// <summary>BADEVENT (event ...): NOTIFY named an event the server does not offer; the list is the events it
+    /// does (RFC 5465 §5.9).</summary>
+    public sealed record UnsupportedEvents(ValueList<string> Supported) : ResponseCode
+    {
+        internal override void WriteTo(ImapResponseWriter w)
+        {
+            w.Atom("BADEVENT").BeginList();
+            foreach (var name in Supported)
+                w.Atom(name);
+            w.EndList();
+        }
+    }
+
     /// <summary>CAPABILITY list (RFC 9051 §7.1).</summary>
     public sealed record Capabilities(ValueList<string> Names) : ResponseCode
     {

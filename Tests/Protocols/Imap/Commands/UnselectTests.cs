@@ -39,4 +39,24 @@ public sealed class UnselectTests
         Assert.That(extra[0], Does.StartWith("u2 BAD "));
         Assert.That(await client.CommandAsync("u3", "UNSELECT"), Is.EqualTo(new[] { "u3 OK UNSELECT completed" }), "the mailbox stayed selected");
     }
+
+    [Test]
+    public async Task Unselect_sends_no_pending_expunge_or_exists_and_a_new_select_sees_the_folder_as_it_is()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.DeliverAsync("alice", "one", flags: MessageFlags.Deleted);
+        await server.DeliverAsync("alice", "two");
+        await using var client = await server.LoggedInAsync();
+        await using var other = await server.LoggedInAsync();
+        await client.CommandAsync("s", "SELECT INBOX");
+        await other.CommandAsync("s", "SELECT INBOX");
+        Assert.That(await other.CommandAsync("x", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "x OK EXPUNGE completed" }));
+        await server.DeliverAsync("alice", "three");
+        // RFC 3691 §2 / RFC 9051 §6.4.2: UNSELECT answers with its tagged OK alone; the pending EXPUNGE and EXISTS
+        // belong to the mailbox it leaves and are not sent (there is no selected mailbox for their numbers).
+        Assert.That(await client.CommandAsync("u", "UNSELECT"), Is.EqualTo(new[] { "u OK UNSELECT completed" }));
+        var selected = await client.CommandAsync("s2", "SELECT INBOX");
+        Assert.That(selected, Has.Some.EqualTo("* 2 EXISTS"));
+        Assert.That(selected, Has.None.Contains("EXPUNGE"));
+    }
 }

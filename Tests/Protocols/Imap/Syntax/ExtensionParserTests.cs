@@ -147,4 +147,39 @@ public sealed class ExtensionParserTests
                      "a SETMETADATA INBOX ()", "a SETMETADATA INBOX (/shared/x)" })
             Assert.That(ImapCommandParser.Parse(bad), Is.TypeOf<ParseResult.Bad>(), bad);
     }
+
+    [Test]
+    public void Notify_set_and_none_from_rfc_5465()
+    {
+        // RFC 5465 §3.1 example shape, the event lists parenthesised as the §8 grammar has them.
+        var set = (NotifyCommand)ParseOk("a NOTIFY SET STATUS (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)) (subtree Lists (MessageNew MessageExpunge))");
+        Assert.That(set.Status, Is.True);
+        Assert.That(set.Groups!.Count, Is.EqualTo(2));
+        var selected = set.Groups[0];
+        Assert.That(selected.Filter, Is.EqualTo(NotifyFilter.Selected));
+        Assert.That(selected.Events.Select(e => e.Name), Is.EqualTo(new[] { "MessageNew", "MessageExpunge" }));
+        Assert.That(selected.Events[0].FetchItems?.Count, Is.EqualTo(2));
+        Assert.That(selected.Events[0].FetchItems?[1], Is.TypeOf<FetchItem.BodySection>());
+        Assert.That(set.Groups[1], Is.EqualTo(new NotifyEventGroup(NotifyFilter.Subtree, ValueList.Of("Lists"),
+            ValueList.Of(new NotifyEvent("MessageNew"), new NotifyEvent("MessageExpunge")))));
+
+        // §6: every filter; one-or-more-mailbox as one name or a list; NONE as the events; case-insensitive names.
+        var filters = (NotifyCommand)ParseOk("b notify set (SELECTED-DELAYED (messagenew messageexpunge flagchange)) (inboxes NONE) (personal (MailboxName SubscriptionChange)) (subscribed (MessageNew MessageExpunge)) (mailboxes (INBOX Drafts) (MessageNew MessageExpunge)) (subtree \"Other Users\" (MailboxName))");
+        Assert.That(filters.Status, Is.False);
+        var groups = filters.Groups ?? throw new AssertionException("no groups");
+        Assert.That(groups.Select(g => g.Filter), Is.EqualTo(new[] { NotifyFilter.SelectedDelayed, NotifyFilter.Inboxes,
+            NotifyFilter.Personal, NotifyFilter.Subscribed, NotifyFilter.Mailboxes, NotifyFilter.Subtree }));
+        Assert.That(groups[0].Events.Select(e => e.Name), Is.EqualTo(new[] { "MessageNew", "MessageExpunge", "FlagChange" }));
+        Assert.That(groups[1].Events, Is.Empty);
+        Assert.That(groups[4].Mailboxes, Is.EqualTo(ValueList.Of("INBOX", "Drafts")));
+        Assert.That(groups[5].Mailboxes, Is.EqualTo(ValueList.Of("Other Users")));
+        // event-ext = atom: an unknown event parses (the server answers it with BADEVENT).
+        Assert.That(((NotifyCommand)ParseOk("c NOTIFY SET (personal (FooChange))")).Groups![0].Events[0].Name, Is.EqualTo("FOOCHANGE"));
+        Assert.That(ParseOk("d NOTIFY NONE"), Is.EqualTo(new NotifyCommand("d", false, null)));
+
+        foreach (var bad in new[] { "e NOTIFY", "e NOTIFY SET", "e NOTIFY SET STATUS", "e NOTIFY SET (personal)", "e NOTIFY SET (bogus (MessageNew))",
+                     "e NOTIFY SET (subtree (MessageNew))", "e NOTIFY SET (personal ())", "e NOTIFY SET (personal (MessageNew)", "e NOTIFY NONE (personal NONE)",
+                     "e NOTIFY SET (selected (MessageNew (NOSUCHITEM) MessageExpunge))" })
+            Assert.That(ImapCommandParser.Parse(bad), Is.TypeOf<ParseResult.Bad>(), bad);
+    }
 }

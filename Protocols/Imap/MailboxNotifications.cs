@@ -1,0 +1,258 @@
+using MailServer.Protocols.Imap.Commands;
+using MailServer.Protocols.Imap.Syntax;
+using MailServer.Storage;
+
+namespace MailServer.Protocols.Imap;
+
+/// <summary>
+/// What one session asked for with NOTIFY SET (RFC 5465) and the feed it is told from. The session subscribes to the
+/// store's change feed for the user's own mailbox (the same feed IDLE waits on, never polled) and, whenever it waits
+/// for the client's next command or is in IDLE, writes what the event groups ask for: for the selected mailbox
+/// EXISTS / EXPUNGE / FETCH at once (<c>selected</c>; <c>selected-delayed</c> keeps EXPUNGE for a command that allows
+/// it), with the FETCH items of <c>MessageNew (...)</c>; for other mailboxes an unsolicited STATUS (MessageNew,
+/// MessageExpunge, FlagChange) or LIST (MailboxName, SubscriptionChange). A feed that overflowed ends it all with
+/// <c>* OK [NOTIFICATIONOVERFLOW]</c>, as if the client had sent NOTIFY NONE (RFC 5465 §5.8). Owned by one session.
+/// </summary>
+internal sealed class MailboxNotifications : IDisposable
+{
+    /// <summary>The events offered (RFC 5465 §5); anything else is refused with BADEVENT listing these.</summary>
+    public static readonly ValueList<string> Supported = ValueList.Of("MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange");
+
+    private static readonly StatusItem[] BaseItems = [StatusItem.Messages, StatusItem.UidNext, StatusItem.UidValidity, StatusItem.Unseen];
+
+    private readonly IMailStore _store;
+    private readonly string _mailboxId;
+    private readonly List<Group> _groups;
+    private readonly IChangeSubscription _subscription;
+    // The user's folders by id, Unicode names: kept to match names against the groups and to tell renames.
+    private Dictionary<string, string> _folders;
+    // The subscribed names as last told (SubscriptionChange), to tell what a change added or removed.
+    private HashSet<string> _subscribed;
+
+    private sealed record Group(NotifyFilter Filter, IReadOnlyList<string> Names, IReadOnlySet<string> Events, ValueList<FetchItem>? NewItems)
+    {
+        public bool Wants(string @event) => Events.Contains(@event);
+        public bool HasMessageEvents => Wants("MessageNew") || Wants("MessageExpunge") || Wants("FlagChange");
+    }
+
+    private MailboxNotifications(IMailStore store, string mailboxId, List<Group> groups)
+    {
+        _store = store;
+        _mailboxId = mailboxId;
+        _groups = groups;
+        _subscription = store.Changes.Subscribe(mailboxId); // first, so no change between it and the listing is lost
+        try
+        {
+            _folders = ListFolders();
+            _subscribed = [.. store.ListSubscriptions(mailboxId)];
+        }
+        catch
+        {
+            _subscription.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Checks a NOTIFY SET's event groups and starts following the feed for them.</summary>
+    /// <exception cref="ImapSyntaxException">The groups break a rule of RFC 5465 §5 (BAD).</exception>
+    /// <exception cref="ImapRefusedException">An event is not offered: <c>NO [BADEVENT (...)]</c> (RFC 5465 §5.9).</exception>
+    public static MailboxNotifications Start(ImapSession session, IReadOnlyList<NotifyEventGroup> groups)
+    {
+        var checkedGroups = new List<Group>();
+        var unsupported = false;
+        foreach (var group in groups)
+        {
+            var names = group.Events.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+            // RFC 5465 §5: MessageNew and MessageExpunge go together; FlagChange / AnnotationChange need both.
+            if (names.Contains("MessageNew") != names.Contains("MessageExpunge"))
+                throw new ImapSyntaxException("MessageNew and MessageExpunge must be asked for together");
+            if ((names.Contains("FlagChange") || names.Contains("AnnotationChange")) && !names.Contains("MessageNew"))
+                throw new ImapSyntaxException("FlagChange needs MessageNew and MessageExpunge");
+            var newItems = group.Events.FirstOrDefault(e => e.FetchItems is not null)?.FetchItems;
+            // RFC 5465 §5.1: the FETCH items of MessageNew are for the selected mailbox only.
+            if (newItems is not null && group.Filter is not (NotifyFilter.Selected or NotifyFilter.SelectedDelayed))
+                throw new ImapSyntaxException("MessageNew FETCH items are only for the selected mailbox");
+            if (names.Any(n => !Supported.Contains(n)))
+                unsupported = true;
+            var mailboxNames = group.Mailboxes.Select(m => MailboxName.FromWire(m, session.Utf8Enabled)).ToList();
+            checkedGroups.Add(new Group(group.Filter, mailboxNames, names, newItems));
+        }
+        if (unsupported)
+            throw new ImapRefusedException(new ResponseCode.UnsupportedEvents(Supported), "Some of these events are not offered");
+        return new MailboxNotifications(session.Store, session.Account.MailboxId, checkedGroups);
+    }
+
+    /// <summary>The group for the selected mailbox (<c>selected</c> or <c>selected-delayed</c>), or null.</summary>
+    private Group? SelectedGroup => _groups.FirstOrDefault(g => g.Filter is NotifyFilter.Selected or NotifyFilter.SelectedDelayed);
+
+    /// <summary>Changes of the selected mailbox are written as they happen, not only after commands.</summary>
+    public bool PushesSelected => SelectedGroup is { Events.Count: > 0 };
+
+    /// <summary>Waits until the feed has a change for the user's mailbox; false when the store is closing.</summary>
+    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => _subscription.Reader.WaitToReadAsync(cancellationToken);
+
+    /// <summary>Writes the initial STATUS of every mailbox the groups name for message events, the selected one
+    /// excepted (NOTIFY SET STATUS, RFC 5465 §3.1).</summary>
+    public void WriteInitialStatus(ImapSession session)
+    {
+        _subscriptions = null;
+        foreach (var (folderId, name) in _folders.OrderBy(f => f.Value, StringComparer.Ordinal))
+            if (folderId != session.Selected?.FolderId && GroupFor(name) is { HasMessageEvents: true })
+                WriteStatus(session, folderId, name);
+    }
+
+    /// <summary>
+    /// Writes what happened since the last call: the selected mailbox's changes when <paramref name="selectedToo"/>,
+    /// then STATUS / LIST for the other mailboxes. Ends the notifications after an overflow (the session's
+    /// <see cref="ImapSession.Notifications"/> is cleared).
+    /// </summary>
+    public async Task WriteAsync(ImapSession session, bool selectedToo, CancellationToken cancellationToken)
+    {
+        if (selectedToo && PushesSelected)
+            await WriteSelectedAsync(session, cancellationToken);
+        if (_subscription.Overflowed)
+        {
+            // RFC 5465 §5.8: events were lost; say so and stop, as after NOTIFY NONE. The selected mailbox resyncs itself.
+            session.Writer.Untagged(ImapStatus.Ok, ResponseCode.NotificationOverflow, "Too many events; notifications stopped");
+            session.Notifications = null;
+            Dispose();
+            return;
+        }
+        _subscriptions = null;
+        var changed = new List<string>();
+        var foldersChanged = false;
+        while (_subscription.Reader.TryRead(out var change))
+        {
+            if (change is MailboxChange.FoldersChanged or MailboxChange.SubscriptionsChanged)
+            {
+                foldersChanged = true; // CREATE subscribes, RENAME moves a subscription: both kinds are diffed
+                continue;
+            }
+            var @event = change switch
+            {
+                MailboxChange.MessageAdded => "MessageNew",
+                MailboxChange.MessagesExpunged => "MessageExpunge",
+                _ => "FlagChange",
+            };
+            // The selected mailbox is told by EXISTS / EXPUNGE / FETCH, never by STATUS.
+            if (change.FolderId == session.Selected?.FolderId || changed.Contains(change.FolderId))
+                continue;
+            if (_folders.TryGetValue(change.FolderId, out var name) && GroupFor(name) is { } group && group.Wants(@event))
+                changed.Add(change.FolderId);
+        }
+        if (foldersChanged)
+        {
+            WriteMailboxNames(session);
+            WriteSubscriptions(session);
+        }
+        foreach (var folderId in changed)
+            if (_folders.TryGetValue(folderId, out var name))
+                WriteStatus(session, folderId, name);
+    }
+
+    /// <summary>The selected mailbox's changes now (RFC 5465 §6.1, §6.2), with MessageNew's FETCH items for the
+    /// messages that arrived, and CONTEXT updates (RFC 5465 §9 updates RFC 5267).</summary>
+    /// <param name="session">The session.</param>
+    /// <param name="cancellationToken">Ends the FETCH of new messages.</param>
+    /// <param name="allowExpunge">EXPUNGE may go out now whatever the filter (IDLE); by default only for <c>selected</c>.</param>
+    public async Task WriteSelectedAsync(ImapSession session, CancellationToken cancellationToken, bool allowExpunge = false)
+    {
+        if (session.Selected is not { } selected || SelectedGroup is not { } group)
+            return;
+        var before = selected.MaxUid;
+        selected.WriteUpdates(session.Writer, allowExpunge || group.Filter == NotifyFilter.Selected, session.CondStoreEnabled, session.QResyncEnabled, session.UidOnlyEnabled);
+        if (group.NewItems is { Count: > 0 } items && selected.MaxUid > before)
+        {
+            var arrived = SequenceSet.Of(new SequenceRange(before + 1, selected.MaxUid));
+            try
+            {
+                await FetchHandler.RunAsync(new FetchCommand("*", true, arrived, items, null, false), session, cancellationToken);
+            }
+            catch (ImapCommandException)
+            {
+                // expunged meanwhile, or an item that cannot be given: the client fetches it itself
+            }
+        }
+        await SearchUpdates.WriteAsync(session, cancellationToken);
+    }
+
+    // The subscriptions as read once per batch of events (the subscribed filter); null until needed.
+    private IReadOnlyList<string>? _subscriptions;
+
+    private Group? GroupFor(string name)
+    {
+        // RFC 5465 §6: the first group whose filter takes the mailbox decides.
+        foreach (var group in _groups)
+        {
+            var matches = group.Filter switch
+            {
+                NotifyFilter.Inboxes => name == WellKnownFolders.Inbox,
+                NotifyFilter.Personal => true,
+                NotifyFilter.Subscribed => (_subscriptions ??= _store.ListSubscriptions(_mailboxId)).Contains(name, StringComparer.Ordinal),
+                NotifyFilter.Subtree => group.Names.Any(n => name == n || name.StartsWith(n + MailboxNames.Delimiter, StringComparison.Ordinal)),
+                NotifyFilter.Mailboxes => group.Names.Contains(name, StringComparer.Ordinal),
+                _ => false, // selected / selected-delayed: the selected mailbox, told by other responses
+            };
+            if (matches)
+                return group;
+        }
+        return null;
+    }
+
+    private void WriteStatus(ImapSession session, string folderId, string name)
+    {
+        if (_store.GetFolder(folderId) is not { } folder)
+            return;
+        // RFC 5465 §5.1–§5.3: MESSAGES and UIDNEXT (and UNSEEN for flag changes), HIGHESTMODSEQ once CONDSTORE is on.
+        StatusItem[] items = session.CondStoreEnabled ? [.. BaseItems, StatusItem.HighestModSeq] : BaseItems;
+        StatusHandler.WriteStatus(session, folder, items, name);
+    }
+
+    // RFC 5465 §5.4 MailboxName: LIST for a new mailbox, LIST (\NonExistent) for a deleted one, and LIST with the
+    // OLDNAME extended item (RFC 5258 §3 / RFC 9051 §7.3.1) for a renamed one; each when the old or new name matches a
+    // group that asked for MailboxName.
+    private void WriteMailboxNames(ImapSession session)
+    {
+        var now = ListFolders();
+        var w = session.Writer;
+        foreach (var (id, oldName) in _folders)
+        {
+            if (!now.TryGetValue(id, out var newName))
+            {
+                if (GroupFor(oldName)?.Wants("MailboxName") == true)
+                    w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\NonExistent").EndList().String(MailboxNames.Delimiter).Mailbox(oldName).End();
+            }
+            else if (newName != oldName && (GroupFor(oldName)?.Wants("MailboxName") == true || GroupFor(newName)?.Wants("MailboxName") == true))
+            {
+                w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(newName)
+                    .BeginList().String("OLDNAME").BeginList().Mailbox(oldName).EndList().EndList().End();
+            }
+        }
+        foreach (var (id, name) in now)
+            if (!_folders.ContainsKey(id) && GroupFor(name)?.Wants("MailboxName") == true)
+                w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+        _folders = now;
+    }
+
+    // RFC 5465 §5.5 SubscriptionChange: LIST (\Subscribed) for a name subscribed, LIST () for one unsubscribed.
+    private void WriteSubscriptions(ImapSession session)
+    {
+        var now = _store.ListSubscriptions(_mailboxId).ToHashSet(StringComparer.Ordinal);
+        var w = session.Writer;
+        _subscriptions = [.. _subscribed]; // a `subscribed` group matches a name unsubscribed by what it was before
+        foreach (var name in _subscribed.Where(n => !now.Contains(n)).Order(StringComparer.Ordinal))
+            if (GroupFor(name)?.Wants("SubscriptionChange") == true)
+                w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+        _subscriptions = [.. now];
+        foreach (var name in now.Where(n => !_subscribed.Contains(n)).Order(StringComparer.Ordinal))
+            if (GroupFor(name)?.Wants("SubscriptionChange") == true)
+                w.BeginUntagged().Atom("LIST").BeginList().Atom(@"\Subscribed").EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
+        _subscribed = now;
+    }
+
+    private Dictionary<string, string> ListFolders() =>
+        _store.ListFolders(_mailboxId).ToDictionary(f => f.FolderId, f => f.Name, StringComparer.Ordinal);
+
+    /// <summary>Stops following the feed.</summary>
+    public void Dispose() => _subscription.Dispose();
+}
