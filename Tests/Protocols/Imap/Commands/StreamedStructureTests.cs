@@ -101,6 +101,36 @@ public sealed class StreamedStructureTests
     }
 
     [Test]
+    public async Task A_damaged_segment_is_corruption_before_any_octet_of_the_response_and_the_session_goes_on()
+    {
+        await using var server = await ImapTestServer.StartAsync(limits: new ImapLimits(StreamedFetchBytes: 0));
+        var attachment = Convert.ToBase64String(new byte[400_000], Base64FormattingOptions.InsertLineBreaks);
+        var head = "Subject: fragile\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            + "--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+        var message = Encoding.ASCII.GetBytes(head + attachment + "\r\n--b--\r\n");
+        await DeliverAsync(server, message);
+        using var cached = await RawClient.OpenAsync(server);
+        Assert.That(Encoding.Latin1.GetString(await cached.CommandAsync("UID FETCH 1 (BODYSTRUCTURE)")), Does.Contain("\"octet-stream\""));
+
+        // Damage the segment that holds the start of part 2 (segment 0) after this session has kept the structure.
+        var blob = Directory.GetFiles(server.Store.BlobDirectory, "*", SearchOption.AllDirectories).Single();
+        var bytes = await File.ReadAllBytesAsync(blob);
+        var segments = message.Length / MailServer.Storage.Blobs.BlobStore.SegmentSize + 1;
+        var header = bytes.Length - message.Length - segments * (MailServer.Storage.Blobs.BlobStore.SealedSegmentSize - MailServer.Storage.Blobs.BlobStore.SegmentSize);
+        bytes[header + MailServer.Storage.Blobs.BlobStore.SealedSegmentSize - MailServer.Storage.Blobs.BlobStore.SegmentSize + head.Length + 10] ^= 0xff;
+        await File.WriteAllBytesAsync(blob, bytes);
+
+        // A part of 256 KiB and more is announced only after its first and last segments authenticate.
+        Assert.That(Encoding.Latin1.GetString(await cached.CommandAsync("UID FETCH 1 (BODY.PEEK[2])")), Does.StartWith("t4 NO [CORRUPTION] "));
+        Assert.That(Encoding.Latin1.GetString(await cached.CommandAsync("UID FETCH 1 (BINARY.PEEK[2])")), Does.StartWith("t5 NO [CORRUPTION] "));
+        Assert.That(Encoding.Latin1.GetString(await cached.CommandAsync("UID FETCH 1 (UID FLAGS)")), Is.EqualTo("* 1 FETCH (UID 1 FLAGS (\\Recent))\r\nt6 OK FETCH completed\r\n"));
+        // A new session scans the message again and meets the damage before it writes anything.
+        using var fresh = await RawClient.OpenAsync(server);
+        Assert.That(Encoding.Latin1.GetString(await fresh.CommandAsync("UID FETCH 1 (BODYSTRUCTURE)")), Does.StartWith("t3 NO [CORRUPTION] "));
+        Assert.That(Encoding.Latin1.GetString(await fresh.CommandAsync("UID FETCH 1 (BODY.PEEK[1])")), Does.StartWith("t4 NO [CORRUPTION] "));
+    }
+
+    [Test]
     public void A_streamed_scan_finds_the_same_structure_as_a_scan_of_the_whole_message_and_keeps_no_body()
     {
         var deep = new StringBuilder("Subject: deep\r\n");
