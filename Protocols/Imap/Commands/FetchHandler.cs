@@ -108,7 +108,7 @@ internal static class FetchHandler
                     else if (structureFromStream && meta.Size >= session.Options.Limits.StreamedFetchBytes)
                     {
                         body = session.Store.OpenMessage(mailboxId, meta.EntryId);
-                        view = OpenStructure(session, selected, meta, body);
+                        view = OpenStructure(session, selected, meta, body, cancellationToken);
                         fromStream = view is not null;
                         if (!fromStream)
                         {
@@ -252,13 +252,13 @@ internal static class FetchHandler
     /// big for a structure to keep: the caller reads the message whole, as for a small one.
     /// </summary>
     /// <exception cref="System.Security.Cryptography.CryptographicException">A segment of the stored body is damaged.</exception>
-    private static ImapMessageView? OpenStructure(ImapSession session, SelectedMailbox selected, MessageMeta meta, Stream body)
+    private static ImapMessageView? OpenStructure(ImapSession session, SelectedMailbox selected, MessageMeta meta, Stream body, CancellationToken cancellationToken)
     {
         if (selected.Structures.Get(meta.EntryId) is { } cached)
             return cached;
         try
         {
-            var view = ImapMessageView.ScanStream(body);
+            var view = ImapMessageView.ScanStream(body, cancellationToken: cancellationToken);
             selected.Structures.Add(meta.EntryId, view);
             session.Logger.FetchStructureScanned(meta.Uid, meta.Size, view.HeldBytes);
             return view;

@@ -78,6 +78,7 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
 
     private const int Slots = 4;
     private readonly Stream _stream;
+    private readonly CancellationToken _cancellationToken;
     private readonly byte[]?[] _data = new byte[Slots][];
     private readonly int[] _window = [-1, -1, -1, -1];
     private readonly long[] _used = new long[Slots];
@@ -86,10 +87,13 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
     private byte[] _arena = new byte[4096];
     private int _arenaLength;
 
+    /// <param name="stream">The message: seekable, <see cref="Stream.Length"/> its size.</param>
+    /// <param name="cancellationToken">Checked before each window is read.</param>
     /// <exception cref="MimeStructureTooLargeException">The stream is longer than an int can index.</exception>
-    public StreamMimeBytes(Stream stream)
+    public StreamMimeBytes(Stream stream, CancellationToken cancellationToken = default)
     {
         _stream = stream;
+        _cancellationToken = cancellationToken;
         if (stream.Length > int.MaxValue)
             throw new MimeStructureTooLargeException("The message is too long to scan.");
         Length = (int)stream.Length;
@@ -195,6 +199,7 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
             if (_used[i] < _used[victim])
                 victim = i;
         }
+        _cancellationToken.ThrowIfCancellationRequested();
         var buffer = _data[victim] ??= ArrayPool<byte>.Shared.Rent(WindowSize);
         _window[victim] = -1;
         _stream.Position = (long)index * WindowSize;
