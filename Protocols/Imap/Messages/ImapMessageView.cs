@@ -98,10 +98,11 @@ public sealed class ImapMessageView
     /// <exception cref="MimeStructureTooLargeException">The header sections pass 1 MiB in all: parse the whole message.</exception>
     /// <exception cref="System.Security.Cryptography.CryptographicException">A segment of the stored body is damaged.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    internal static ImapMessageView ScanStream(Stream message, ImapMessageLimits? limits = null, CancellationToken cancellationToken = default)
+    internal static ImapMessageView ScanStream(Stream message, ImapMessageLimits? limits = null, CancellationToken cancellationToken = default,
+        int windowSize = StreamMimeBytes.WindowSize)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var bytes = new StreamMimeBytes(message, cancellationToken);
+        using var bytes = new StreamMimeBytes(message, cancellationToken, windowSize);
         var scanner = new MimeStructureScanner(bytes, StrictOptions, limits ?? ImapMessageLimits.Default);
         var root = scanner.Scan(0, bytes.Length, 0, false, false);
         return new ImapMessageView(bytes.TakeHeaders(), 0, bytes.Length, root, hasBody: true, scanner.Truncated, streamed: true);

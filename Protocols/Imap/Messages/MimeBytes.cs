@@ -79,6 +79,7 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
     private const int Slots = 4;
     private readonly Stream _stream;
     private readonly CancellationToken _cancellationToken;
+    private readonly int _windowSize;
     private readonly byte[]?[] _data = new byte[Slots][];
     private readonly int[] _window = [-1, -1, -1, -1];
     private readonly long[] _used = new long[Slots];
@@ -89,15 +90,19 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
 
     /// <param name="stream">The message: seekable, <see cref="Stream.Length"/> its size.</param>
     /// <param name="cancellationToken">Checked before each window is read.</param>
+    /// <param name="windowSize">Octets per window: the store's segment size (tests use odd sizes to put every
+    /// boundary of a message across windows).</param>
     /// <exception cref="MimeStructureTooLargeException">The stream is longer than an int can index.</exception>
-    public StreamMimeBytes(Stream stream, CancellationToken cancellationToken = default)
+    public StreamMimeBytes(Stream stream, CancellationToken cancellationToken = default, int windowSize = WindowSize)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(windowSize, 1);
         _stream = stream;
         _cancellationToken = cancellationToken;
+        _windowSize = windowSize;
         if (stream.Length > int.MaxValue)
             throw new MimeStructureTooLargeException("The message is too long to scan.");
         Length = (int)stream.Length;
-        _lineFeeds = new int[(Length + WindowSize - 1) / WindowSize];
+        _lineFeeds = new int[(int)(((long)Length + _windowSize - 1) / _windowSize)];
         Array.Fill(_lineFeeds, -1);
     }
 
@@ -108,14 +113,14 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
     /// <summary>The header arena trimmed to what was kept.</summary>
     public byte[] TakeHeaders() => _arena.AsSpan(0, _arenaLength).ToArray();
 
-    public byte this[int index] => Window(index / WindowSize)[index % WindowSize];
+    public byte this[int index] => Window(index / _windowSize)[index % _windowSize];
 
     public int IndexOf(byte value, int from, int end)
     {
         while (from < end)
         {
-            var window = Window(from / WindowSize);
-            var offset = from % WindowSize;
+            var window = Window(from / _windowSize);
+            var offset = from % _windowSize;
             var n = Math.Min(end - from, window.Length - offset);
             var found = window.Slice(offset, n).IndexOf(value);
             if (found >= 0)
@@ -129,8 +134,8 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
     {
         while (!pattern.IsEmpty)
         {
-            var window = Window(position / WindowSize);
-            var offset = position % WindowSize;
+            var window = Window(position / _windowSize);
+            var offset = position % _windowSize;
             var n = Math.Min(pattern.Length, window.Length - offset);
             if (!window.Slice(offset, n).SequenceEqual(pattern[..n]))
                 return false;
@@ -144,8 +149,8 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
     {
         while (!destination.IsEmpty)
         {
-            var window = Window(position / WindowSize);
-            var offset = position % WindowSize;
+            var window = Window(position / _windowSize);
+            var offset = position % _windowSize;
             var n = Math.Min(destination.Length, window.Length - offset);
             window.Slice(offset, n).CopyTo(destination);
             destination = destination[n..];
@@ -158,9 +163,9 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
         var count = 0;
         while (from < end)
         {
-            var index = from / WindowSize;
-            var offset = from % WindowSize;
-            var windowLength = Math.Min(WindowSize, Length - index * WindowSize);
+            var index = from / _windowSize;
+            var offset = from % _windowSize;
+            var windowLength = Math.Min(_windowSize, Length - index * _windowSize);
             var n = Math.Min(end - from, windowLength - offset);
             if (offset == 0 && n == windowLength && _lineFeeds[index] >= 0)
                 count += _lineFeeds[index];
@@ -187,7 +192,7 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
     /// <summary>The decrypted window <paramref name="index"/>, read (and authenticated) by the stream when not held.</summary>
     private ReadOnlySpan<byte> Window(int index)
     {
-        var length = Math.Min(WindowSize, Length - index * WindowSize);
+        var length = Math.Min(_windowSize, Length - index * _windowSize);
         var victim = 0;
         for (var i = 0; i < Slots; i++)
         {
@@ -200,9 +205,9 @@ internal sealed class StreamMimeBytes : IMimeBytes, IDisposable
                 victim = i;
         }
         _cancellationToken.ThrowIfCancellationRequested();
-        var buffer = _data[victim] ??= ArrayPool<byte>.Shared.Rent(WindowSize);
+        var buffer = _data[victim] ??= ArrayPool<byte>.Shared.Rent(_windowSize);
         _window[victim] = -1;
-        _stream.Position = (long)index * WindowSize;
+        _stream.Position = (long)index * _windowSize;
         _stream.ReadExactly(buffer, 0, length);
         _window[victim] = index;
         _used[victim] = ++_clock;
