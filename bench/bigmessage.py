@@ -10,11 +10,12 @@ Phases, each printed with its time and the server's peak resident memory during 
      below the server's own trace fields);
   3. a multipart/mixed message of SIZE_MIB: a short text part and an attachment of SIZE_MIB - 6 MiB (base64),
      then FETCH BODYSTRUCTURE, BODY.PEEK[1] (the text) and BODY.PEEK[2] (the attachment, checked byte for byte), each
-     in a new session, and CONCURRENT_FETCH BODY.PEEK[2] at once;
+     in a new session, CONCURRENT_FETCH BODY.PEEK[2] at once, then BINARY.PEEK[2] (the attachment decoded, checked
+     against its base64 decoding) and CONCURRENT_FETCH of those at once;
   4. CONCURRENT_SMTP messages of phase 1 sent at once, one per session (skipped when 0);
   5. CONCURRENT_FETCH whole-message FETCHes at once, one per session (skipped when 0).
 """
-import hashlib, imaplib, os, smtplib, ssl, sys, threading, time
+import base64, hashlib, imaplib, os, smtplib, ssl, sys, threading, time
 
 pid, smtp_port, imap_port, user, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 size_mib = int(sys.argv[6]) if len(sys.argv) > 6 else 36
@@ -176,6 +177,12 @@ if part != attachment:
     print(f"# MISMATCH: BODY[2] is {len(part or b'')} octets, the attachment {len(attachment)}")
 if n_fetch > 0:
     phase(f"{n_fetch} IMAP FETCH BODY.PEEK[2] at once", lambda i: fetch_item(mime_uid, "BODY.PEEK[2]"), n_fetch)
+decoded = base64.b64decode(attachment)
+binary = phase("1 IMAP FETCH BINARY.PEEK[2] (the attachment decoded)", lambda i: fetch_item(mime_uid, "BINARY.PEEK[2]"), 1)[0]
+if binary != decoded:
+    print(f"# MISMATCH: BINARY[2] is {len(binary or b'')} octets, the decoded attachment {len(decoded)}")
+if n_fetch > 0:
+    phase(f"{n_fetch} IMAP FETCH BINARY.PEEK[2] at once", lambda i: fetch_item(mime_uid, "BINARY.PEEK[2]"), n_fetch)
 if n_smtp > 0:
     phase(f"{n_smtp} SMTP deliveries at once", lambda i: send(f"many-{i}"), n_smtp)
 if n_fetch > 0:

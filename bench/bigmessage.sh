@@ -2,7 +2,7 @@
 # Big-message memory bench on a scratch server: bench/bigmessage.sh [SIZE_MIB] [CONCURRENT_SMTP] [CONCURRENT_FETCH]
 # Builds Release, starts the server on a scratch copy of appsettings.json (loopback, free ports, a known password for
 # alice), then bench/bigmessage.py sends one SIZE_MIB (36) message over SMTP, FETCHes it over IMAP (checked byte for
-# byte), a multipart message with a big attachment (FETCH BODYSTRUCTURE, BODY[1], BODY[2]), sends CONCURRENT_SMTP (8)
+# byte), a multipart message with a big attachment (FETCH BODYSTRUCTURE, BODY[1], BODY[2], BINARY[2]), sends CONCURRENT_SMTP (8)
 # at once and runs CONCURRENT_FETCH (8) whole-message FETCHes at once (0 skips either), printing the
 # time of each phase and the server's peak resident memory during it (README "Performance", big messages).
 set -euo pipefail

@@ -21,12 +21,16 @@ public sealed record ImapEndpointOptions(ImapEndpointKind Kind, IPAddress Addres
 /// <param name="MaxMessageBytes">The largest APPEND accepted, advertised as APPENDLIMIT (RFC 7889).</param>
 /// <param name="MaxFailedLoginsPerConnection">Failed logins after which the connection is closed.</param>
 /// <param name="TlsHandshakeTimeout">Time a client has to finish the TLS handshake.</param>
+/// <param name="StreamedFetchBytes">Messages of at least this size answer FETCH BODYSTRUCTURE, BODY[part] and BINARY
+/// from a structure scanned off the stored stream (the body read by range, never held whole); smaller ones are read
+/// whole, which costs less for them. 1 MiB when not given.</param>
 public sealed record ImapLimits(
     int MaxConnectionsPerAddress = 20,
     TimeSpan? IdleTimeout = null,
     long MaxMessageBytes = 40L * 1024 * 1024,
     int MaxFailedLoginsPerConnection = 6,
-    TimeSpan? TlsHandshakeTimeout = null)
+    TimeSpan? TlsHandshakeTimeout = null,
+    long StreamedFetchBytes = 1024 * 1024)
 {
     /// <summary>The idle timeout in force (30 minutes when not given).</summary>
     public TimeSpan EffectiveIdleTimeout => IdleTimeout ?? TimeSpan.FromMinutes(30);

@@ -53,6 +53,12 @@ internal static partial class ImapLog
     [LoggerMessage(EventId = 5014, Level = LogLevel.Information, Message = "IMAP selection lost: {Reason}; closing the session")]
     public static partial void SelectionLost(this ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 5066, Level = LogLevel.Debug, Message = "IMAP FETCH scanned the structure of UID {Uid} ({Size} octets) from the stored stream, keeping {Held} octets of header")]
+    public static partial void FetchStructureScanned(this ILogger logger, uint uid, long size, int held);
+
+    [LoggerMessage(EventId = 5067, Level = LogLevel.Debug, Message = "IMAP FETCH of UID {Uid} reads the message whole: {Reason}")]
+    public static partial void FetchStructureTooLarge(this ILogger logger, uint uid, string reason);
+
     [LoggerMessage(EventId = 5090, Level = LogLevel.Error, Message = "IMAP FETCH could not finish a message literal it had begun; closing the session")]
     public static partial void FetchLiteralBroken(this ILogger logger, Exception exception);
 

@@ -1,3 +1,4 @@
+using MailServer.Protocols.Imap.Messages;
 using MailServer.Protocols.Imap.Syntax;
 using MailServer.Storage;
 using Microsoft.Extensions.Logging;
@@ -15,6 +16,9 @@ namespace MailServer.Protocols.Imap;
 public sealed class SelectedMailbox : IDisposable
 {
     private readonly IMailStore _store;
+
+    /// <summary>Structures of big messages FETCH scanned from the store (see <see cref="MessageStructureCache"/>).</summary>
+    internal MessageStructureCache Structures { get; } = new();
     private readonly ILogger _logger;
     private IChangeSubscription _subscription;
     private List<MessageMeta> _messages;

@@ -50,6 +50,9 @@ internal static class FetchHandler
         var streamed = contentItems.Where(FetchDataWriter.NeedsFullMessage).ToList() is { Count: > 0 } bodyNeeds && bodyNeeds.All(IsWholeMessage);
         var needsFull = !streamed && contentItems.Any(FetchDataWriter.NeedsFullMessage);
         var needsHeader = streamed ? contentItems.Any(i => !IsWholeMessage(i)) : contentItems.Count > 0 && !needsFull;
+        // Other body items (BODYSTRUCTURE, BODY[2], BINARY[2], ...) of a big message are answered from its structure
+        // scanned off the stored stream, the parts read by range; PREVIEW needs decoded text and reads the message whole.
+        var structureFromStream = needsFull && !items.Any(i => i is FetchItem.Preview);
         // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
         var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });
@@ -96,11 +99,23 @@ internal static class FetchHandler
                     continue;
                 ImapMessageView? view;
                 Stream? body = null;
+                var fromStream = false;
                 try
                 {
                     view = null;
                     if (streamed)
                         body = session.Store.OpenMessage(mailboxId, meta.EntryId);
+                    else if (structureFromStream && meta.Size >= session.Options.Limits.StreamedFetchBytes)
+                    {
+                        body = session.Store.OpenMessage(mailboxId, meta.EntryId);
+                        view = OpenStructure(session, selected, meta, body, cancellationToken);
+                        fromStream = view is not null;
+                        if (!fromStream)
+                        {
+                            body.Dispose();
+                            body = null;
+                        }
+                    }
                     if (needsHeader)
                     {
                         var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
@@ -108,7 +123,7 @@ internal static class FetchHandler
                         if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
                             view = ImapMessageView.ParseHeaderOnly(section);
                     }
-                    if (needsFull || (needsHeader && view is null))
+                    if (!fromStream && (needsFull || (needsHeader && view is null)))
                         view = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
                 }
                 catch (KeyNotFoundException)
@@ -116,6 +131,11 @@ internal static class FetchHandler
                     body?.Dispose();
                     expungedMeanwhile = true; // expunged by another session; the client hears EXPUNGE later
                     continue;
+                }
+                catch
+                {
+                    body?.Dispose();
+                    throw;
                 }
                 using var bodyScope = body;
                 if (attachmentNames is not null)
@@ -179,6 +199,9 @@ internal static class FetchHandler
                             case FetchItem.Attribute { Kind: FetchAttribute.ThreadId }:
                                 w.Atom("THREADID").Nil(); // RFC 8474 §5.2: no thread ids are kept
                                 break;
+                            case var part when fromStream && StreamedSections.Handles(part, view!):
+                                streamedAny |= await StreamedSections.WriteAsync(session, w, scratch, part, view!, body!, items, streamedAny, cancellationToken);
+                                break;
                             case var whole when body is not null && IsWholeMessage(whole):
                                 await StreamWholeMessageAsync(session, w, scratch, whole, body, cancellationToken);
                                 break;
@@ -221,6 +244,30 @@ internal static class FetchHandler
         if (expungedMeanwhile)
             throw new ImapRefusedException(ResponseCode.ExpungeIssued, "Some messages were expunged meanwhile");
         return ImapCompletion.Ok("FETCH completed");
+    }
+
+    /// <summary>
+    /// The structure of a big message for this FETCH: from the session's cache, or scanned off <paramref name="body"/> a
+    /// segment at a time (<see cref="ImapMessageView.ScanStream"/>) and cached. Null when its header sections are too
+    /// big for a structure to keep: the caller reads the message whole, as for a small one.
+    /// </summary>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">A segment of the stored body is damaged.</exception>
+    private static ImapMessageView? OpenStructure(ImapSession session, SelectedMailbox selected, MessageMeta meta, Stream body, CancellationToken cancellationToken)
+    {
+        if (selected.Structures.Get(meta.EntryId) is { } cached)
+            return cached;
+        try
+        {
+            var view = ImapMessageView.ScanStream(body, cancellationToken: cancellationToken);
+            selected.Structures.Add(meta.EntryId, view);
+            session.Logger.FetchStructureScanned(meta.Uid, meta.Size, view.HeldBytes);
+            return view;
+        }
+        catch (MimeStructureTooLargeException e)
+        {
+            session.Logger.FetchStructureTooLarge(meta.Uid, e.Message);
+            return null;
+        }
     }
 
     /// <summary>BODY[] / BODY.PEEK[] (any partial range) and RFC822: the message octets exactly as stored.</summary>

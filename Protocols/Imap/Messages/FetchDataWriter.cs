@@ -405,11 +405,11 @@ public static class FetchDataWriter
         {
             WriteEnvelope(writer, message, node.Embedded);
             WriteBody(writer, message, node.Embedded, extensible, adjacent: false);
-            writer.Number(CountLines(message.Raw, node.BodyStart, node.End));
+            writer.Number(node.Lines is { } lines ? (ulong)lines : CountLines(message.Raw, node.BodyStart, node.End));
         }
         else if (node.IsText)
         {
-            writer.Number(CountLines(message.Raw, node.BodyStart, node.End));
+            writer.Number(node.Lines is { } lines ? (ulong)lines : CountLines(message.Raw, node.BodyStart, node.End));
         }
         if (extensible)
         {

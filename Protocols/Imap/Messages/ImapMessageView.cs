@@ -54,8 +54,9 @@ public sealed class ImapMessageView
 
     static ImapMessageView() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
 
-    private ImapMessageView(byte[] raw, int start, int end, MimeNode root, bool hasBody, bool truncated)
+    private ImapMessageView(byte[] raw, int start, int end, MimeNode root, bool hasBody, bool truncated, bool streamed = false)
     {
+        IsStreamed = streamed;
         Raw = raw;
         Start = start;
         EndOffset = end;
@@ -75,8 +76,37 @@ public sealed class ImapMessageView
     /// <summary>True when the depth or part cap stopped the structure scan early.</summary>
     public bool StructureTruncated { get; }
 
+    /// <summary>True for a view made by <see cref="ScanStream"/>: the structure and the header sections are held, the
+    /// body octets are not (read sections with <see cref="Locate"/> and the message stream).</summary>
+    public bool IsStreamed { get; }
+
+    /// <summary>The octets this view holds: the message, or for a streamed view its header sections only.</summary>
+    public int HeldBytes => IsStreamed ? Raw.Length : EndOffset - Start;
+
     /// <summary>The whole message octets (for a header-only view, the header section).</summary>
-    public ReadOnlyMemory<byte> Message => Raw.AsMemory(Start, EndOffset - Start);
+    /// <exception cref="InvalidOperationException">A streamed view does not hold the message.</exception>
+    public ReadOnlyMemory<byte> Message => IsStreamed
+        ? throw new InvalidOperationException("A streamed view does not hold the message.")
+        : Raw.AsMemory(Start, EndOffset - Start);
+
+    /// <summary>
+    /// Scans a stored message through its seekable decrypting stream (<c>IMailStore.OpenMessage</c>), a 64 KiB segment
+    /// at a time, with the same rules as <see cref="Parse"/>: the view keeps the structure (entity offsets, body line
+    /// counts) and a copy of the header sections, never the bodies, so BODYSTRUCTURE, ENVELOPE and header sections are
+    /// answered from it and a part is then read from the stream by range. The stream is read, not disposed.
+    /// </summary>
+    /// <exception cref="MimeStructureTooLargeException">The header sections pass 1 MiB in all: parse the whole message.</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">A segment of the stored body is damaged.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    internal static ImapMessageView ScanStream(Stream message, ImapMessageLimits? limits = null, CancellationToken cancellationToken = default,
+        int windowSize = StreamMimeBytes.WindowSize)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        using var bytes = new StreamMimeBytes(message, cancellationToken, windowSize);
+        var scanner = new MimeStructureScanner(bytes, StrictOptions, limits ?? ImapMessageLimits.Default);
+        var root = scanner.Scan(0, bytes.Length, 0, false, false);
+        return new ImapMessageView(bytes.TakeHeaders(), 0, bytes.Length, root, hasBody: true, scanner.Truncated, streamed: true);
+    }
 
     /// <summary>Parses a full message. The view keeps a reference to <paramref name="rawMessage"/>'s memory (no copy
     /// when it is array-backed): do not return a pooled buffer while the view is in use.</summary>
@@ -115,7 +145,7 @@ public sealed class ImapMessageView
             start = 0;
         }
         var end = start + bytes.Length;
-        var scanner = new MimeStructureScanner(raw, StrictOptions, limits);
+        var scanner = new MimeStructureScanner(new ArrayMimeBytes(raw, end), StrictOptions, limits);
         var root = scanner.Scan(start, end, 0, false, headerOnly);
         return new ImapMessageView(raw, start, end, root, !headerOnly, scanner.Truncated);
     }
@@ -287,8 +317,22 @@ public sealed class ImapMessageView
     }
 
     /// <summary>The octets a BODY[section] names, or null when the section does not exist.</summary>
+    /// <exception cref="InvalidOperationException">The section needs the body but this view is header-only, or it is a
+    /// body range of a streamed view (use <see cref="Locate"/>).</exception>
+    internal ReadOnlyMemory<byte>? Section(BodySection section) => Locate(section) switch
+    {
+        null => (ReadOnlyMemory<byte>?)null,
+        { IsRange: true } range => Slice(range.Start, range.End),
+        var held => held.Value.Bytes,
+    };
+
+    /// <summary>
+    /// Where a BODY[section] is, or null when it does not exist: header sections (HEADER, MIME, HEADER.FIELDS) as octets
+    /// this view holds, every other section as the range of the message it covers (a part, TEXT, a whole encapsulated
+    /// message), which a streamed view reads from the message stream.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The section needs the body but this view is header-only.</exception>
-    internal ReadOnlyMemory<byte>? Section(BodySection section)
+    internal SectionLocation? Locate(BodySection section)
     {
         MimeNode? node;
         if (section.Part.Count == 0)
@@ -307,12 +351,12 @@ public sealed class ImapMessageView
             if (section.Text == SectionText.Mime)
             {
                 RequireBody();
-                return Slice(part.HeaderStart, part.BodyStart);
+                return SectionLocation.Held(HeaderOf(part));
             }
             if (section.Text == SectionText.None)
             {
                 RequireBody();
-                return Slice(part.BodyStart, part.End);
+                return SectionLocation.Range(part.BodyStart, part.End);
             }
             // HEADER / TEXT after a part number apply to an encapsulated message only (RFC 9051 §6.4.5).
             node = part.Embedded;
@@ -326,15 +370,15 @@ public sealed class ImapMessageView
         {
             case SectionText.None:
                 RequireBody();
-                return Slice(node.HeaderStart, node.End);
+                return SectionLocation.Range(node.HeaderStart, node.End);
             case SectionText.Header:
-                return Slice(node.HeaderStart, node.BodyStart);
+                return SectionLocation.Held(HeaderOf(node));
             case SectionText.Text:
                 RequireBody();
-                return Slice(node.BodyStart, node.End);
+                return SectionLocation.Range(node.BodyStart, node.End);
             case SectionText.HeaderFields:
             case SectionText.HeaderFieldsNot:
-                return HeaderSubset(node, section.Fields, section.Text == SectionText.HeaderFields);
+                return SectionLocation.Held(HeaderSubset(node, section.Fields, section.Text == SectionText.HeaderFields));
             default:
                 return null;
         }
@@ -363,7 +407,14 @@ public sealed class ImapMessageView
         return [.. output];
     }
 
-    private ReadOnlyMemory<byte> Slice(int start, int end) => Raw.AsMemory(start, end - start);
+    private ReadOnlyMemory<byte> Slice(int start, int end) => IsStreamed
+        ? throw new InvalidOperationException("A streamed view does not hold the message body; read the range from the message.")
+        : Raw.AsMemory(start, end - start);
+
+    /// <summary>An entity's header section <c>[HeaderStart, BodyStart)</c>, from the octets this view holds.</summary>
+    private ReadOnlyMemory<byte> HeaderOf(MimeNode node) => node.BodyStart == node.HeaderStart
+        ? ReadOnlyMemory<byte>.Empty
+        : Raw.AsMemory(node.HeaderArenaStart, node.BodyStart - node.HeaderStart);
 
     internal void RequireBody()
     {
@@ -380,28 +431,32 @@ public sealed class ImapMessageView
     {
         RequireBody();
         var body = Slice(node.BodyStart, node.End);
-        if (node.IsMultipart || node.Embedded is not null)
+        if (DecoderFor(node) is not { } decoder)
         {
             return body;
-        }
-        var cte = HeaderText.TransferEncoding(Raw, node.Headers);
-        IMimeDecoder decoder;
-        switch (cte)
-        {
-            case "7bit" or "8bit" or "binary":
-                return body;
-            case "base64":
-                decoder = new Base64Decoder();
-                break;
-            case "quoted-printable":
-                decoder = new QuotedPrintableDecoder();
-                break;
-            default:
-                throw new UnknownTransferEncodingException(cte);
         }
         var output = new byte[decoder.EstimateOutputLength(body.Length)];
         var n = decoder.Decode(Raw, node.BodyStart, body.Length, output);
         return output.AsMemory(0, n);
+    }
+
+    /// <summary>A new decoder for the part's content (RFC 3516 BINARY), or null when its body is returned as is: 7bit,
+    /// 8bit, binary, a multipart or an encapsulated message.</summary>
+    /// <exception cref="UnknownTransferEncodingException">Any other Content-Transfer-Encoding.</exception>
+    internal IMimeDecoder? DecoderFor(MimeNode node)
+    {
+        if (node.IsMultipart || node.Embedded is not null)
+        {
+            return null;
+        }
+        var cte = HeaderText.TransferEncoding(Raw, node.Headers);
+        return cte switch
+        {
+            "7bit" or "8bit" or "binary" => null,
+            "base64" => new Base64Decoder(),
+            "quoted-printable" => new QuotedPrintableDecoder(),
+            _ => throw new UnknownTransferEncodingException(cte),
+        };
     }
 
     /// <summary>The part's transfer encoding when BINARY cannot decode it, else null.</summary>
@@ -470,4 +525,14 @@ public sealed class ImapMessageView
         }
         return HeaderText.AsText(bytes);
     }
+}
+
+/// <summary>Where a BODY[section] is: octets the view holds (header sections), or a range <c>[Start, End)</c> of the message.</summary>
+internal readonly record struct SectionLocation(bool IsRange, ReadOnlyMemory<byte> Bytes, int Start, int End)
+{
+    /// <summary>Octets the view holds.</summary>
+    public static SectionLocation Held(ReadOnlyMemory<byte> bytes) => new(false, bytes, 0, 0);
+
+    /// <summary>The message octets <c>[start, end)</c>.</summary>
+    public static SectionLocation Range(int start, int end) => new(true, default, start, end);
 }

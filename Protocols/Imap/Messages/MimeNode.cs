@@ -16,6 +16,7 @@ internal sealed class MimeNode
     public MimeNode(int headerStart, int bodyStart, int end, List<HeaderField> headers, ContentType contentType, int depth)
     {
         HeaderStart = headerStart;
+        HeaderArenaStart = headerStart;
         BodyStart = bodyStart;
         End = end;
         Headers = headers;
@@ -30,6 +31,14 @@ internal sealed class MimeNode
     public List<HeaderField> Headers { get; }
     public ContentType ContentType { get; }
     public int Depth { get; }
+
+    /// <summary>Where the header section <c>[HeaderStart, BodyStart)</c> starts in the view's header octets: the same
+    /// offset for a message held whole, an offset into the kept header sections for a streamed one.</summary>
+    public int HeaderArenaStart { get; init; }
+
+    /// <summary>body-fld-lines, counted while scanning a streamed message (whose body octets are not kept); null
+    /// when the message is held whole (counted on demand).</summary>
+    public long? Lines { get; set; }
 
     /// <summary>The children of a multipart (never empty for a multipart node).</summary>
     public List<MimeNode> Children { get; } = [];
@@ -57,15 +66,23 @@ internal sealed class MimeNode
 /// <summary>
 /// Locates MIME entities by scanning octets (no content is copied or decoded). MimeKit parses the individual
 /// header values; the structure is found here so that every offset is exactly what RFC 9051 §6.4.5 sections need.
+/// The same scan runs over a message held whole and over a stored message read a segment at a time
+/// (<see cref="IMimeBytes"/>), so both give the same structure; a streamed scan keeps only the header sections.
 /// </summary>
 internal sealed class MimeStructureScanner
 {
-    private readonly byte[] _raw;
+    private readonly IMimeBytes _raw;
     private readonly ParserOptions _options;
     private readonly ImapMessageLimits _limits;
+    private readonly byte[] _name = new byte[256];
     private int _parts;
 
     public MimeStructureScanner(byte[] raw, ParserOptions options, ImapMessageLimits limits)
+        : this(new ArrayMimeBytes(raw, raw.Length), options, limits)
+    {
+    }
+
+    public MimeStructureScanner(IMimeBytes raw, ParserOptions options, ImapMessageLimits limits)
     {
         _raw = raw;
         _options = options;
@@ -81,8 +98,20 @@ internal sealed class MimeStructureScanner
     {
         var headers = new List<HeaderField>();
         var bodyStart = ReadHeaders(start, end, headers);
+        var arenaStart = start;
+        if (_raw.IsStreamed)
+        {
+            // Only the header section is kept: the fields point into the kept copy from here on.
+            arenaStart = _raw.KeepHeader(start, bodyStart);
+            var delta = arenaStart - start;
+            for (var i = 0; i < headers.Count; i++)
+            {
+                var h = headers[i];
+                headers[i] = h with { Start = h.Start + delta, End = h.End + delta, ValueStart = h.ValueStart + delta };
+            }
+        }
         var contentType = ParseContentType(headers, digestDefault);
-        var node = new MimeNode(start, bodyStart, end, headers, contentType, depth);
+        var node = new MimeNode(start, bodyStart, end, headers, contentType, depth) { HeaderArenaStart = arenaStart };
         _parts++;
         if (headerOnly)
         {
@@ -93,6 +122,7 @@ internal sealed class MimeStructureScanner
         if (depth >= _limits.MaxDepth || _parts >= _limits.MaxParts)
         {
             Truncated |= contentType.MediaType.Equals("multipart", StringComparison.OrdinalIgnoreCase);
+            CountLines(node);
             return node;
         }
         if (contentType.MediaType.Equals("multipart", StringComparison.OrdinalIgnoreCase) && contentType.Boundary is { Length: > 0 } boundary)
@@ -103,7 +133,30 @@ internal sealed class MimeStructureScanner
         {
             node.Embedded = Scan(bodyStart, end, depth + 1, false, false);
         }
+        CountLines(node);
         return node;
+    }
+
+    /// <summary>A streamed scan counts body-fld-lines of the entities BODYSTRUCTURE shows it for (text leaves and
+    /// encapsulated messages) now, as the view will not hold the body: LF octets in the body, plus one for a last
+    /// line without a line break.</summary>
+    private void CountLines(MimeNode node)
+    {
+        if (!_raw.IsStreamed || (node.Embedded is null && (node.IsMultipart || !node.IsText)))
+        {
+            return;
+        }
+        if (node.End <= node.BodyStart)
+        {
+            node.Lines = 0;
+            return;
+        }
+        long count = _raw.CountLineFeeds(node.BodyStart, node.End);
+        if (_raw[node.End - 1] != (byte)'\n')
+        {
+            count++;
+        }
+        node.Lines = count;
     }
 
     private bool IsEncapsulated(ContentType type, List<HeaderField> headers)
@@ -114,7 +167,7 @@ internal sealed class MimeStructureScanner
             return false;
         }
         // An encoded message/rfc822 (base64, invalid per RFC 2046 §5.2.1 but seen) is shown as a basic part.
-        var cte = HeaderText.TransferEncoding(_raw, headers);
+        var cte = HeaderText.TransferEncoding(_raw.Headers, headers);
         return cte is "7bit" or "8bit" or "binary";
     }
 
@@ -179,7 +232,7 @@ internal sealed class MimeStructureScanner
     private bool IsDelimiter(int lineStart, int lineEnd, byte[] delimiter, out bool close)
     {
         close = false;
-        if (lineEnd - lineStart < delimiter.Length || !_raw.AsSpan(lineStart, delimiter.Length).SequenceEqual(delimiter))
+        if (lineEnd - lineStart < delimiter.Length || !_raw.Matches(lineStart, delimiter))
         {
             return false;
         }
@@ -200,11 +253,7 @@ internal sealed class MimeStructureScanner
         return true;
     }
 
-    private int IndexOfLf(int from, int end)
-    {
-        var idx = _raw.AsSpan(from, end - from).IndexOf((byte)'\n');
-        return idx < 0 ? -1 : from + idx;
-    }
+    private int IndexOfLf(int from, int end) => _raw.IndexOf((byte)'\n', from, end);
 
     /// <summary>Reads header fields; returns where the body starts (after the blank line).</summary>
     private int ReadHeaders(int start, int end, List<HeaderField> headers)
@@ -229,11 +278,17 @@ internal sealed class MimeStructureScanner
                 continue;
             }
             Flush();
-            var colon = _raw.AsSpan(pos, next - pos).IndexOf((byte)':');
+            var colon = _raw.IndexOf((byte)':', pos, next);
+            colon = colon < 0 ? -1 : colon - pos;
             if (colon > 0)
             {
-                var nameSpan = _raw.AsSpan(pos, colon).TrimEnd(" \t"u8);
-                name = Encoding.Latin1.GetString(nameSpan);
+                if (_raw.IsStreamed && colon > StreamMimeBytes.MaxHeaderBytes)
+                {
+                    throw new MimeStructureTooLargeException("A header field name is longer than a structure keeps.");
+                }
+                var nameBytes = colon <= _name.Length ? _name.AsSpan(0, colon) : new byte[colon];
+                _raw.CopyTo(pos, nameBytes);
+                name = Encoding.Latin1.GetString(nameBytes.TrimEnd(" \t"u8));
                 fieldStart = pos;
                 valueStart = pos + colon + 1;
             }
@@ -265,7 +320,7 @@ internal sealed class MimeStructureScanner
         return end;
     }
 
-    private bool IsMboxFrom(int pos, int next) => next - pos > 5 && _raw.AsSpan(pos, 5).SequenceEqual("From "u8);
+    private bool IsMboxFrom(int pos, int next) => next - pos > 5 && _raw.Matches(pos, "From "u8);
 
     private ContentType ParseContentType(List<HeaderField> headers, bool digestDefault)
     {
@@ -273,7 +328,7 @@ internal sealed class MimeStructureScanner
         {
             if (h.Name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
             {
-                var value = HeaderText.RawValue(_raw, h);
+                var value = HeaderText.RawValue(_raw.Headers, h);
                 if (value.Length <= HeaderText.MaxParsedValueLength && ContentType.TryParse(_options, value, out var parsed))
                 {
                     return parsed;
