@@ -157,12 +157,13 @@ public sealed partial class MailStore
             ctx.Update(Schema.Queue, stored);
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+        EndLease("q:" + queueId);
     }
 
     /// <inheritdoc/>
     public async Task<bool> DeleteQueuedAsync(string queueId, CancellationToken cancellationToken)
     {
-        return await RunOnWriter(ctx =>
+        var deleted = await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Queue).FindById(queueId);
             if (stored is null)
@@ -172,6 +173,8 @@ public sealed partial class MailStore
             ctx.AfterCommit.Add(() => DeleteBlob(_blobs, blobId));
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+        EndLease("q:" + queueId);
+        return deleted;
     }
 
     /// <inheritdoc/>
@@ -201,7 +204,7 @@ public sealed partial class MailStore
     private string SendCountId(string organizationId, string user, DateOnly day) =>
         OwnerLookup(organizationId, user) + "|" + day.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static long NextAttemptTicks(OutboundEnvelope envelope) =>
+    internal static long NextAttemptTicks(OutboundEnvelope envelope) =>
         envelope.Recipients.Where(r => r.State == QueuedRecipientState.Pending).Select(r => r.NextAttemptAt.UtcTicks).DefaultIfEmpty(long.MaxValue).Min();
 
     private QueuedMessage OpenQueued(BsonDocument document)
@@ -231,13 +234,13 @@ public sealed partial class MailStore
         return pinned;
     }
 
-    private static byte[] SealEnvelope(byte[] messageKey, string queueId, OutboundEnvelope envelope) =>
+    internal static byte[] SealEnvelope(byte[] messageKey, string queueId, OutboundEnvelope envelope) =>
         Aead.Seal(messageKey, JsonSerializer.SerializeToUtf8Bytes(envelope, EnvelopeJson), EnvelopeContext(queueId));
 
-    private static byte[] EnvelopeContext(string queueId) => Aead.Utf8("queue-envelope/" + queueId);
+    internal static byte[] EnvelopeContext(string queueId) => Aead.Utf8("queue-envelope/" + queueId);
 
-    private static byte[] QueueKeyContext(string organizationId, string blobId) =>
+    internal static byte[] QueueKeyContext(string organizationId, string blobId) =>
         Aead.Utf8($"urn:mailserver:organization/{organizationId}/queue/{blobId}");
 
-    private static readonly JsonSerializerOptions EnvelopeJson = new(JsonSerializerDefaults.General);
+    internal static readonly JsonSerializerOptions EnvelopeJson = new(JsonSerializerDefaults.General);
 }

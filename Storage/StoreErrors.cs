@@ -40,6 +40,7 @@ public static class StoreErrors
         FolderOperationException { Refusal: FolderRefusal.AlreadyExists } => StoreError.Conflict,
         FolderOperationException { Refusal: FolderRefusal.NonExistent } => StoreError.NotFound,
         FolderOperationException => StoreError.NotAllowed,
+        LeaseHeldElsewhereException => StoreError.Conflict,
         KeyNotFoundException => StoreError.NotFound,
         CryptographicException => StoreError.Corrupt,
         // WriteOutcomeUnknownException is an IOException: the commit may or may not have happened.
@@ -53,3 +54,14 @@ public static class StoreErrors
 /// timeout). Nothing was acknowledged; retrying may succeed (<see cref="StoreError.Unavailable"/>).
 /// </summary>
 public sealed class StoreUnavailableException(string message, Exception inner) : IOException(message, inner);
+
+/// <summary>
+/// A queued or held message is claimed by another store instance (another node) whose lease has not run out: this
+/// one's lease ran out and was taken over, or it never held one. Nothing was written (<see cref="StoreError.Conflict"/>).
+/// </summary>
+public sealed class LeaseHeldElsewhereException(string id)
+    : InvalidOperationException($"{id} is claimed by another node whose lease has not run out; nothing was written.")
+{
+    /// <summary>The queue or held id.</summary>
+    public string Id { get; } = id;
+}
