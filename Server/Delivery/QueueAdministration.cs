@@ -58,6 +58,11 @@ public static class QueueAdministration
             {
                 // Delivered (or deleted) since it was listed: nothing left to retry.
             }
+            catch (LeaseHeldElsewhereException)
+            {
+                // Another node is delivering it right now: it is being tried already.
+                count++;
+            }
         }
         return count;
     }
