@@ -151,26 +151,35 @@ public sealed class OutboundQueue(
     /// <summary>
     /// Renews the run's lease every third of <see cref="Lease"/> until the run ends (<paramref name="run"/> cancelled);
     /// when the store says the lease is gone, cancels the run. A failed renewal (the store unreachable) is tried again
-    /// at the next tick: the lease still has two thirds of its life.
+    /// at the next tick while the lease would still live by then; otherwise the run is cancelled too, since another
+    /// node may take the message over once the lease has run out.
     /// </summary>
     private async Task RenewLeaseAsync(string queueId, CancellationTokenSource run)
     {
+        var renewed = _time.GetUtcNow();
         try
         {
             while (true)
             {
                 await Task.Delay(Lease / 3, _time, run.Token).ConfigureAwait(false);
+                var now = _time.GetUtcNow();
                 try
                 {
-                    if (!await store.RenewQueueLeaseAsync(queueId, _time.GetUtcNow(), Lease, run.Token).ConfigureAwait(false))
+                    if (!await store.RenewQueueLeaseAsync(queueId, now, Lease, run.Token).ConfigureAwait(false))
                     {
                         await run.CancelAsync().ConfigureAwait(false);
                         return;
                     }
+                    renewed = now;
                 }
                 catch (IOException e)
                 {
                     QueueLog.RunFailed(logger, e, queueId);
+                    if (now - renewed + Lease / 3 >= Lease)
+                    {
+                        await run.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
                 }
             }
         }
