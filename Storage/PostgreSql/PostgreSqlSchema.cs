@@ -94,7 +94,7 @@ internal static class PostgreSqlSchema
             uids bigint[] NOT NULL);
         CREATE INDEX tombstones_folder ON tombstones (folder_id, modseq);
         """,
-        // 2: the outbound queue, daily sending counters, held messages and in-transit copies. Queue and held rows carry
+        // 2: the outbound queue, daily sending counters, held messages and in-transit copies; IMAP METADATA (a sealed map per mailbox). Queue and held rows carry
         // a lease (owner, expiry in UTC ticks) taken with FOR UPDATE SKIP LOCKED; their bodies are rows of blobs.
         """
         CREATE TABLE queue (
@@ -136,6 +136,7 @@ internal static class PostgreSqlSchema
             key_version int NOT NULL,
             updatable boolean NOT NULL);
         CREATE INDEX message_flow_stored ON message_flow (stored_at_ticks);
+        ALTER TABLE mailboxes ADD COLUMN metadata_sealed bytea;
         """,
     ];
 

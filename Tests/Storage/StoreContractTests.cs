@@ -23,6 +23,7 @@ internal sealed class ContractStore(string engine, object store, Func<Task<byte[
     public IHeldMessageStore Held => (IHeldMessageStore)store;
     public IMessageFlowStore Flow => (IMessageFlowStore)store;
     public IRetentionOperations Retention => (IRetentionOperations)store;
+    public IImapExtensionStore Extensions => (IImapExtensionStore)store;
 
     /// <summary>Every byte the engine keeps (database and bodies).</summary>
     public Task<byte[]> RawDumpAsync() => rawDump();
