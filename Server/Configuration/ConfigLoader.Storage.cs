@@ -20,11 +20,10 @@ public sealed record StorageConfig(StorageEngine Engine, string? ConnectionStrin
 
     /// <summary>The store contract's parts (and the server's uses of the store) the PostgreSQL engine does not
     /// implement yet; while any is left, the loader refuses <see cref="StorageEngine.PostgreSql"/> rather than start a
-    /// server that half works. Delivery, IMAP sessions, the change feed, the outbound queue and daily counters, held
-    /// messages, in-transit copies and retention are implemented (docs/storage-contract.md).</summary>
+    /// server that half works. Delivery, IMAP sessions (REPLACE and METADATA included), the change feed, the outbound queue
+    /// and daily counters, held messages, in-transit copies and retention are implemented (docs/storage-contract.md).</summary>
     public static IReadOnlyList<string> PostgreSqlNotYetAvailable { get; } =
     [
-        "IMAP REPLACE and METADATA (IImapExtensionStore)",
         "the body search index (ISearchIndexStore)",
         "key administration: master and mailbox key rotation, mailbox listing and deletion (IKeyAdministrationStore)",
         "backup, restore, reindex, body rewrite, mailbox import and export",
@@ -69,7 +68,7 @@ public static partial class ConfigLoader
                     s.Error("ConnectionString", "is not a valid PostgreSQL connection string (Key=Value pairs separated by ';')");
                 }
             }
-            s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP, the outbound queue, held messages and retention, but not yet "
+            s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP (REPLACE and METADATA included), the outbound queue, held messages and retention, but not yet "
                 + string.Join(", ", StorageConfig.PostgreSqlNotYetAvailable) + "; use LiteDb (the default) until it does");
             return new StorageConfig(engine, connectionString);
         }
