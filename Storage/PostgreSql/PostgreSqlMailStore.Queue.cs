@@ -597,6 +597,28 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
         return blobId;
     }
 
+    /// <summary>Hands back every lease this instance holds (best effort, bounded: when it fails the leases simply run out).</summary>
+    private async Task ReleaseLeasesAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await using var connection = await _data.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
+            await using var batch = new NpgsqlBatch(connection);
+            foreach (var table in new[] { "queue", "held" })
+            {
+                var release = new NpgsqlBatchCommand($"UPDATE {table} SET lease_owner = NULL, lease_expires_ticks = 0 WHERE lease_owner = $1");
+                release.Parameters.Add(new NpgsqlParameter { Value = _origin });
+                batch.BatchCommands.Add(release);
+            }
+            await batch.ExecuteNonQueryAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException or IOException)
+        {
+            // The leases run out on their own.
+        }
+    }
+
     private static async Task DeleteRowAndBodyAsync(NpgsqlTransaction tx, string table, string id, string blobId, CancellationToken cancellationToken)
     {
         await using var batch = new NpgsqlBatch(tx.Connection, tx);

@@ -85,11 +85,16 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         }
     }
 
-    /// <summary>Stops listening, completes subscribers' channels and closes every connection. Idempotent.</summary>
+    /// <summary>
+    /// Releases this instance's leases on queued and held messages (a node stopping cleanly hands its work back at once
+    /// instead of after the lease; call it after the workers that claimed have stopped), stops listening, completes
+    /// subscribers' channels and closes every connection. Idempotent.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
+        await ReleaseLeasesAsync().ConfigureAwait(false);
         if (_listener is not null)
             await _listener.DisposeAsync().ConfigureAwait(false);
         _changes.CompleteAll();

@@ -62,7 +62,7 @@ public sealed partial class PostgreSqlStoreTests
 
         Assert.That(await nodeA.ClaimDueQueueAsync(now, 10, Lease, None), Is.EqualTo(new[] { queued.QueueId }));
         Assert.That((await nodeA.ClaimDueHeldAsync(now, 10, Lease, None)).Select(h => h.HeldId), Is.EqualTo(new[] { held.HeldId }));
-        await nodeA.DisposeAsync(); // node A dies holding both
+        // Node A dies holding both: it never writes again (a clean stop would hand them back, below).
 
         Assert.That(await nodeB.ClaimDueQueueAsync(now + Lease - TimeSpan.FromSeconds(1), 10, Lease, None), Is.Empty, "A's lease still lives");
         Assert.That(await nodeB.ClaimDueHeldAsync(now + Lease - TimeSpan.FromSeconds(1), 10, Lease, None), Is.Empty);
@@ -105,5 +105,24 @@ public sealed partial class PostgreSqlStoreTests
         Assert.That(await nodeB.RenewQueueLeaseAsync(queued.QueueId, now, Lease, None), Is.True);
         await nodeB.UpdateQueuedAsync(queued.QueueId, delivered, None);
         Assert.That(nodeA.FindQueued(queued.QueueId), Is.Null);
+    }
+
+    [Test]
+    public async Task A_node_that_stops_cleanly_hands_its_leases_back_at_once()
+    {
+        var nodeA = await OpenNodeAsync();
+        var nodeB = await OpenNodeAsync();
+        var now = DateTimeOffset.UtcNow;
+        await nodeA.EnqueueAsync(DueEnvelope(now, "carol@partner.test"), StoreHarness.Message("one", "body"), null, None);
+        await nodeA.EnqueueAsync(DueEnvelope(now, "dave@partner.test"), StoreHarness.Message("two", "body"), null, None);
+        var onB = (await nodeB.ClaimDueQueueAsync(now, 1, Lease, None)).Single();
+        var onA = (await nodeA.ClaimDueQueueAsync(now, 10, Lease, None)).Single();
+        Assert.That(await nodeB.ClaimDueQueueAsync(now, 10, Lease, None), Is.Empty, "both are claimed");
+
+        await nodeA.DisposeAsync();
+
+        Assert.That(await nodeB.ClaimDueQueueAsync(now, 10, Lease, None), Is.EqualTo(new[] { onA }),
+            "A's message at once, without waiting for its lease; B's own stays claimed");
+        Assert.That(onB, Is.Not.EqualTo(onA));
     }
 }
