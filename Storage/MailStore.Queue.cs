@@ -118,7 +118,13 @@ public sealed partial class MailStore
 
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such queued message.</exception>
-    public async Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken) =>
+        UpdateQueuedAsync(queueId, recipients, null, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    /// <exception cref="QueuedMessageChangedException">The message is no longer at <paramref name="expectedVersion"/>.</exception>
+    public async Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recipients);
         var document = Collection(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
@@ -144,6 +150,9 @@ public sealed partial class MailStore
         await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
+            var version = VersionOfQueued(stored);
+            if (expectedVersion is { } expected && expected != version)
+                throw new QueuedMessageChangedException(queueId, expected, version);
             if (sealedEnvelope is null)
             {
                 // Every recipient is settled: the message leaves the queue and its blob goes after the commit.
@@ -154,6 +163,7 @@ public sealed partial class MailStore
             stored[Q.EnvelopeSealed] = sealedEnvelope;
             stored[Q.NextAttemptTicks] = next;
             stored[Q.Pending] = pending;
+            stored[Q.Version] = version + 1;
             ctx.Update(Schema.Queue, stored);
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
@@ -216,13 +226,19 @@ public sealed partial class MailStore
             var plain = Aead.Open(messageKey, document[Q.EnvelopeSealed].AsBinary, EnvelopeContext(queueId));
             var envelope = JsonSerializer.Deserialize<OutboundEnvelope>(plain, EnvelopeJson)
                            ?? throw new CryptographicException($"Queued message {queueId} has an empty envelope.");
-            return new QueuedMessage(queueId, envelope, document[Q.Size].AsInt64, new DateTimeOffset(document[Q.CreatedTicks].AsInt64, TimeSpan.Zero));
+            return new QueuedMessage(queueId, envelope, document[Q.Size].AsInt64, new DateTimeOffset(document[Q.CreatedTicks].AsInt64, TimeSpan.Zero))
+            {
+                Version = VersionOfQueued(document),
+            };
         }
         finally
         {
             CryptographicOperations.ZeroMemory(messageKey);
         }
     }
+
+    /// <summary>The recipients' states' write count (absent in documents written before it existed: 0).</summary>
+    private static long VersionOfQueued(BsonDocument document) => document[Q.Version].IsNull ? 0 : document[Q.Version].AsInt64;
 
     private byte[] QueuedMessageKey(BsonDocument document)
     {

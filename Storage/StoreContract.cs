@@ -220,7 +220,7 @@ public interface IQueueStore
     /// <paramref name="now"/> that no claimer holds, earliest due first. A lease that ran out (its node died or stalled)
     /// is taken over. Two claimers, in one process or on two nodes sharing the store, never hold one message at once,
     /// so no recipient is delivered twice while its lease lives; the holder renews the lease
-    /// (<see cref="RenewQueueLeaseAsync"/>) for runs that may outlast it. <see cref="UpdateQueuedAsync"/> and
+    /// (<see cref="RenewQueueLeaseAsync"/>) for runs that may outlast it. <see cref="UpdateQueuedAsync(string, IReadOnlyList{QueuedRecipient}, long?, CancellationToken)"/> and
     /// <see cref="DeleteQueuedAsync"/> end the lease.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="max"/> or <paramref name="lease"/> is not positive.</exception>
@@ -240,7 +240,19 @@ public interface IQueueStore
     /// <exception cref="KeyNotFoundException">No such queued message.</exception>
     /// <exception cref="LeaseHeldElsewhereException">Another claimer holds a live lease on the message (it took over
     /// after this instance's lease ran out, or it is delivering while an administrator retries): nothing was written.</exception>
-    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken);
+    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken) =>
+        UpdateQueuedAsync(queueId, recipients, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="UpdateQueuedAsync(string, IReadOnlyList{QueuedRecipient}, CancellationToken)"/>, and only if the message
+    /// is still at <paramref name="expectedVersion"/> (its <see cref="QueuedMessage.Version"/> when the caller read it):
+    /// a caller that read, decided and writes back (an administrator's retry) never writes over a state another
+    /// claimer recorded meanwhile.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    /// <exception cref="LeaseHeldElsewhereException">Another claimer holds a live lease on the message: nothing was written.</exception>
+    /// <exception cref="QueuedMessageChangedException">The message changed since the caller read it: nothing was written.</exception>
+    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken cancellationToken);
 
     /// <summary>Removes a message from the queue without delivering it, whoever holds its lease (an administrator's
     /// decision). False when there was no such message.</summary>

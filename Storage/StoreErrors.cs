@@ -40,7 +40,7 @@ public static class StoreErrors
         FolderOperationException { Refusal: FolderRefusal.AlreadyExists } => StoreError.Conflict,
         FolderOperationException { Refusal: FolderRefusal.NonExistent } => StoreError.NotFound,
         FolderOperationException => StoreError.NotAllowed,
-        LeaseHeldElsewhereException => StoreError.Conflict,
+        LeaseHeldElsewhereException or QueuedMessageChangedException => StoreError.Conflict,
         KeyNotFoundException => StoreError.NotFound,
         CryptographicException => StoreError.Corrupt,
         // WriteOutcomeUnknownException is an IOException: the commit may or may not have happened.
@@ -64,4 +64,13 @@ public sealed class LeaseHeldElsewhereException(string id)
 {
     /// <summary>The queue or held id.</summary>
     public string Id { get; } = id;
+}
+
+/// <summary>A queued message changed since the caller read it (another claimer recorded an outcome); nothing was
+/// written (<see cref="StoreError.Conflict"/>). The caller reads it again if it still wants to change it.</summary>
+public sealed class QueuedMessageChangedException(string queueId, long expected, long found)
+    : InvalidOperationException($"Queued message {queueId} is at version {found}, not {expected} as read; nothing was written.")
+{
+    /// <summary>The queue id.</summary>
+    public string QueueId { get; } = queueId;
 }

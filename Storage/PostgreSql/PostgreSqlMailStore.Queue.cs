@@ -18,7 +18,7 @@ namespace MailServer.Storage.PostgreSql;
 // within a lease (NTP).
 public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore, IMessageFlowStore
 {
-    private const string QueueColumns = "id, org, blob_id, wrapped_key, envelope_sealed, size, created_ticks";
+    private const string QueueColumns = "id, org, blob_id, wrapped_key, envelope_sealed, size, created_ticks, version";
     private const string HeldColumns = "id, org, blob_id, wrapped_key, key_version, details_sealed, held_since_ticks, next_attempt_ticks, attempts";
     private long _lastFlowPurgeTicks;
 
@@ -152,7 +152,14 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such queued message.</exception>
     /// <exception cref="LeaseHeldElsewhereException">Another node holds a live lease on it.</exception>
-    public async Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken) =>
+        UpdateQueuedAsync(queueId, recipients, null, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    /// <exception cref="LeaseHeldElsewhereException">Another node holds a live lease on it.</exception>
+    /// <exception cref="QueuedMessageChangedException">The message is no longer at <paramref name="expectedVersion"/>.</exception>
+    public async Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recipients);
         var row = FindQueuedRow(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
@@ -179,6 +186,13 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
         {
             var blobId = await LockLeasedAsync(tx, "queue", queueId, now, cancellationToken).ConfigureAwait(false)
                          ?? throw new KeyNotFoundException($"No queued message {queueId}.");
+            if (expectedVersion is { } expected)
+            {
+                await using var read = Command(tx, "SELECT version FROM queue WHERE id = $1", queueId);
+                var version = (long)(await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                if (version != expected)
+                    throw new QueuedMessageChangedException(queueId, expected, version);
+            }
             if (sealedEnvelope is null)
             {
                 // Every recipient is settled: the message and its body leave the queue in this transaction.
@@ -186,7 +200,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
                 return true;
             }
             await using var update = Command(tx,
-                "UPDATE queue SET envelope_sealed = $2, next_attempt_ticks = $3, pending = $4, lease_owner = NULL, lease_expires_ticks = 0 WHERE id = $1",
+                "UPDATE queue SET envelope_sealed = $2, next_attempt_ticks = $3, pending = $4, version = version + 1, lease_owner = NULL, lease_expires_ticks = 0 WHERE id = $1",
                 queueId, sealedEnvelope, next, pending);
             await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return true;
@@ -221,7 +235,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
     private string SendCountId(string organizationId, string user, DateOnly day) =>
         OwnerLookup(organizationId, user) + "|" + day.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
 
-    private sealed record QueueRow(string Id, string Org, string BlobId, byte[] WrappedKey, byte[] EnvelopeSealed, long Size, long CreatedTicks);
+    private sealed record QueueRow(string Id, string Org, string BlobId, byte[] WrappedKey, byte[] EnvelopeSealed, long Size, long CreatedTicks, long Version);
 
     private QueueRow? FindQueuedRow(string queueId) => ReadQueueRows($"SELECT {QueueColumns} FROM queue WHERE id = $1", queueId).FirstOrDefault();
 
@@ -232,7 +246,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
         var rows = new List<QueueRow>();
         while (reader.Read())
             rows.Add(new QueueRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<byte[]>(3),
-                reader.GetFieldValue<byte[]>(4), reader.GetInt64(5), reader.GetInt64(6)));
+                reader.GetFieldValue<byte[]>(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7)));
         return rows;
     });
 
@@ -244,7 +258,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
             var plain = Aead.Open(messageKey, row.EnvelopeSealed, MailStore.EnvelopeContext(row.Id));
             var envelope = JsonSerializer.Deserialize<OutboundEnvelope>(plain, MailStore.EnvelopeJson)
                            ?? throw new CryptographicException($"Queued message {row.Id} has an empty envelope.");
-            return new QueuedMessage(row.Id, envelope, row.Size, new DateTimeOffset(row.CreatedTicks, TimeSpan.Zero));
+            return new QueuedMessage(row.Id, envelope, row.Size, new DateTimeOffset(row.CreatedTicks, TimeSpan.Zero)) { Version = row.Version };
         }
         finally
         {

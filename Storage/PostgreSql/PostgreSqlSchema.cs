@@ -107,6 +107,7 @@ internal static class PostgreSqlSchema
             created_ticks bigint NOT NULL,
             next_attempt_ticks bigint NOT NULL,
             pending int NOT NULL,
+            version bigint NOT NULL DEFAULT 0,
             lease_owner text,
             lease_expires_ticks bigint NOT NULL DEFAULT 0);
         CREATE INDEX queue_due ON queue (next_attempt_ticks);

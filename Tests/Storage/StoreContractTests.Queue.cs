@@ -113,6 +113,29 @@ public sealed partial class StoreContractTests
     }
 
     [Test]
+    public async Task An_update_expecting_a_version_the_message_has_left_is_refused_and_writes_nothing()
+    {
+        var queued = await Within(_store.Queue.EnqueueAsync(Envelope(T0, "carol@partner.test"), StoreHarness.Message("versioned", "body"), null, None));
+        var read = _store.Queue.FindQueued(queued.QueueId)!;
+        Assert.That(read.Version, Is.Zero);
+
+        // Another claimer records an attempt after this caller read the message...
+        await Within(_store.Queue.UpdateQueuedAsync(queued.QueueId, [read.Envelope.Recipients[0] with { Attempts = 1, LastError = "451 busy" }], None));
+        Assert.That(_store.Queue.FindQueued(queued.QueueId)!.Version, Is.EqualTo(1));
+
+        // ...so the caller's write, decided on what it read, is refused.
+        var refused = Assert.ThrowsAsync<QueuedMessageChangedException>(() => _store.Queue.UpdateQueuedAsync(queued.QueueId,
+            [read.Envelope.Recipients[0] with { NextAttemptAt = T0 }], read.Version, None));
+        Assert.That(StoreErrors.Classify(refused!), Is.EqualTo(StoreError.Conflict));
+        var after = _store.Queue.FindQueued(queued.QueueId)!;
+        Assert.That((after.Version, after.Envelope.Recipients[0].Attempts, after.Envelope.Recipients[0].LastError), Is.EqualTo((1L, 1, "451 busy")));
+
+        // Read again, it goes through.
+        await Within(_store.Queue.UpdateQueuedAsync(queued.QueueId, [after.Envelope.Recipients[0] with { NextAttemptAt = T0 }], after.Version, None));
+        Assert.That(_store.Queue.FindQueued(queued.QueueId)!.Version, Is.EqualTo(2));
+    }
+
+    [Test]
     public async Task Held_messages_are_claimed_with_leases_retried_and_released_with_their_body()
     {
         var message = StoreHarness.Message("held for review", "the held body");

@@ -54,6 +54,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public QueuedMessage? FindQueued(string queueId) => inner.FindQueued(queueId);
     public Task<byte[]> ReadQueuedMessageAsync(string queueId, CancellationToken ct) => inner.ReadQueuedMessageAsync(queueId, ct);
     public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken ct) => inner.UpdateQueuedAsync(queueId, recipients, ct);
+    public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken ct) => inner.UpdateQueuedAsync(queueId, recipients, expectedVersion, ct);
     public Task<bool> DeleteQueuedAsync(string queueId, CancellationToken ct) => inner.DeleteQueuedAsync(queueId, ct);
     public Task<IReadOnlyList<string>> ClaimDueQueueAsync(DateTimeOffset now, int max, TimeSpan lease, CancellationToken ct) => inner.ClaimDueQueueAsync(now, max, lease, ct);
     public Task<bool> RenewQueueLeaseAsync(string queueId, DateTimeOffset now, TimeSpan lease, CancellationToken ct) => inner.RenewQueueLeaseAsync(queueId, now, lease, ct);
