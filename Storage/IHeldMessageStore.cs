@@ -51,13 +51,23 @@ public interface IHeldMessageStore
     /// <summary>At most <paramref name="max"/> held messages whose next attempt is due at <paramref name="now"/>.</summary>
     IReadOnlyList<HeldMessage> DueHeld(DateTimeOffset now, int max);
 
+    /// <summary>
+    /// Claims at most <paramref name="max"/> held messages whose next attempt is due at <paramref name="now"/> for this
+    /// store instance until <paramref name="now"/> + <paramref name="lease"/>, as <see cref="IQueueStore.ClaimDueQueueAsync"/>
+    /// claims queued messages: two claimers never hold one at once, and a lease that ran out is taken over.
+    /// <see cref="RecordHeldAttemptAsync"/> and <see cref="ReleaseHeldAsync"/> end the lease.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="max"/> or <paramref name="lease"/> is not positive.</exception>
+    Task<IReadOnlyList<HeldMessage>> ClaimDueHeldAsync(DateTimeOffset now, int max, TimeSpan lease, CancellationToken cancellationToken);
+
     /// <summary>The held body as it was accepted.</summary>
     /// <exception cref="KeyNotFoundException">No such held message.</exception>
     /// <exception cref="System.Security.Cryptography.CryptographicException">The blob or a key was altered.</exception>
     Task<byte[]> ReadHeldMessageAsync(string heldId, CancellationToken cancellationToken);
 
-    /// <summary>Records a failed hook call: the attempt count, when to try next and why it failed.</summary>
+    /// <summary>Records a failed hook call: the attempt count, when to try next and why it failed; ends this instance's lease.</summary>
     /// <exception cref="KeyNotFoundException">No such held message.</exception>
+    /// <exception cref="LeaseHeldElsewhereException">Another claimer holds a live lease on it: nothing was written.</exception>
     Task RecordHeldAttemptAsync(string heldId, int attempts, DateTimeOffset nextAttemptAt, string lastError, CancellationToken cancellationToken);
 
     /// <summary>Removes a decided held message and its body; false when there was none.</summary>

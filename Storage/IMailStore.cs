@@ -117,7 +117,7 @@ public interface IMailStore :
 
 /// <summary>
 /// What the IMAP session needs beyond <see cref="IImapSessionStore"/> for REPLACE (RFC 8508) and METADATA (RFC 5464).
-/// Kept apart because the PostgreSQL engine does not implement it yet (docs/storage-contract.md).
+/// Kept apart so that an engine can be built without it first (docs/storage-contract.md).
 /// </summary>
 public interface IImapExtensionStore
 {

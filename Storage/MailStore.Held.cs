@@ -17,7 +17,7 @@ public sealed partial class MailStore : IHeldMessageStore
 
     private BlobStore HeldBlobs => LazyInitializer.EnsureInitialized(ref _heldBlobs, () => new BlobStore(_blobs.Root.TrimEnd(Path.DirectorySeparatorChar) + ".held"));
 
-    private sealed record HeldDetails(MessageFlowContext Direction, string Rule, string InvocationId, Guid MessageFlowId,
+    internal sealed record HeldDetails(MessageFlowContext Direction, string Rule, string InvocationId, Guid MessageFlowId,
         IReadOnlyList<string> Recipients, DateTimeOffset Deadline, string? LastError, byte[] Envelope);
 
     /// <inheritdoc/>
@@ -114,11 +114,13 @@ public sealed partial class MailStore : IHeldMessageStore
             ctx.Update(Schema.Held, stored);
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+        EndLease("h:" + heldId);
     }
 
     /// <inheritdoc/>
-    public Task<bool> ReleaseHeldAsync(string heldId, CancellationToken cancellationToken) =>
-        RunOnWriter(ctx =>
+    public async Task<bool> ReleaseHeldAsync(string heldId, CancellationToken cancellationToken)
+    {
+        var released = await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Held).FindById(heldId);
             if (stored is null)
@@ -127,7 +129,10 @@ public sealed partial class MailStore : IHeldMessageStore
             ctx.Delete(Schema.Held, heldId);
             ctx.AfterCommit.Add(() => DeleteBlob(HeldBlobs, blobId));
             return true;
-        }, [], cancellationToken);
+        }, [], cancellationToken).ConfigureAwait(false);
+        EndLease("h:" + heldId);
+        return released;
+    }
 
     private HeldMessage OpenHeld(BsonDocument document)
     {
@@ -155,12 +160,12 @@ public sealed partial class MailStore : IHeldMessageStore
             HeldKeyContext(organizationId, document["_id"].AsString, document[H.BlobId].AsString));
     }
 
-    private static byte[] SealHeldDetails(byte[] messageKey, HeldMessage held) =>
+    internal static byte[] SealHeldDetails(byte[] messageKey, HeldMessage held) =>
         Aead.Seal(messageKey, JsonSerializer.SerializeToUtf8Bytes(new HeldDetails(held.Direction, held.Rule, held.InvocationId, held.MessageFlowId,
             held.Recipients, held.Deadline, held.LastError, held.Envelope), EnvelopeJson), HeldDetailsContext(held.HeldId));
 
-    private static byte[] HeldDetailsContext(string heldId) => Aead.Utf8("held-details/" + heldId);
+    internal static byte[] HeldDetailsContext(string heldId) => Aead.Utf8("held-details/" + heldId);
 
-    private static byte[] HeldKeyContext(string organizationId, string heldId, string blobId) =>
+    internal static byte[] HeldKeyContext(string organizationId, string heldId, string blobId) =>
         Aead.Utf8($"urn:mailserver:organization/{organizationId}/held/{heldId}/{blobId}");
 }

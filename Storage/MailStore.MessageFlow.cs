@@ -23,7 +23,7 @@ public sealed partial class MailStore : IMessageFlowStore
 
     private BlobStore FlowBlobs => LazyInitializer.EnsureInitialized(ref _flowBlobs, () => new BlobStore(_blobs.Root.TrimEnd(Path.DirectorySeparatorChar) + ".messageflow"));
 
-    private static byte[] FlowKeyContext(string organizationId, string messageId, string blobId) =>
+    internal static byte[] FlowKeyContext(string organizationId, string messageId, string blobId) =>
         Aead.Utf8($"urn:mailserver:organization/{organizationId}/messageflow/{messageId}/{blobId}");
 
     /// <inheritdoc/>

@@ -96,16 +96,19 @@ public sealed partial class MailStore
         }, [], cancellationToken).ConfigureAwait(false);
     }
 
-    private static Dictionary<string, Dictionary<string, byte[]>> OpenMetadata(byte[] mailboxKey, BsonDocument mailbox)
+    private static Dictionary<string, Dictionary<string, byte[]>> OpenMetadata(byte[] mailboxKey, BsonDocument mailbox) =>
+        OpenMetadata(mailboxKey, mailbox["_id"].AsString, mailbox[M.MetadataSealed].IsNull ? null : mailbox[M.MetadataSealed].AsBinary);
+
+    /// <summary>Opens a sealed annotation map (null: none): scope ("" or a folder id) → entry name → value.</summary>
+    internal static Dictionary<string, Dictionary<string, byte[]>> OpenMetadata(byte[] mailboxKey, string mailboxId, byte[]? sealedMap)
     {
-        var sealedMap = mailbox[M.MetadataSealed];
-        if (sealedMap.IsNull)
+        if (sealedMap is null)
             return new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
-        var json = Aead.Open(mailboxKey, sealedMap.AsBinary, Aead.Utf8("metadata/" + mailbox["_id"].AsString));
+        var json = Aead.Open(mailboxKey, sealedMap, Aead.Utf8("metadata/" + mailboxId));
         var map = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, byte[]>>>(json) ?? [];
         return map.ToDictionary(p => p.Key, p => new Dictionary<string, byte[]>(p.Value, StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
-    private static byte[] SealMetadata(byte[] mailboxKey, string mailboxId, Dictionary<string, Dictionary<string, byte[]>> scopes) =>
+    internal static byte[] SealMetadata(byte[] mailboxKey, string mailboxId, Dictionary<string, Dictionary<string, byte[]>> scopes) =>
         Aead.Seal(mailboxKey, JsonSerializer.SerializeToUtf8Bytes(scopes), Aead.Utf8("metadata/" + mailboxId));
 }

@@ -118,7 +118,13 @@ public sealed partial class MailStore
 
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such queued message.</exception>
-    public async Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken)
+    public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken) =>
+        UpdateQueuedAsync(queueId, recipients, null, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    /// <exception cref="QueuedMessageChangedException">The message is no longer at <paramref name="expectedVersion"/>.</exception>
+    public async Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recipients);
         var document = Collection(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
@@ -144,6 +150,9 @@ public sealed partial class MailStore
         await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Queue).FindById(queueId) ?? throw new KeyNotFoundException($"No queued message {queueId}.");
+            var version = VersionOfQueued(stored);
+            if (expectedVersion is { } expected && expected != version)
+                throw new QueuedMessageChangedException(queueId, expected, version);
             if (sealedEnvelope is null)
             {
                 // Every recipient is settled: the message leaves the queue and its blob goes after the commit.
@@ -154,15 +163,17 @@ public sealed partial class MailStore
             stored[Q.EnvelopeSealed] = sealedEnvelope;
             stored[Q.NextAttemptTicks] = next;
             stored[Q.Pending] = pending;
+            stored[Q.Version] = version + 1;
             ctx.Update(Schema.Queue, stored);
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+        EndLease("q:" + queueId);
     }
 
     /// <inheritdoc/>
     public async Task<bool> DeleteQueuedAsync(string queueId, CancellationToken cancellationToken)
     {
-        return await RunOnWriter(ctx =>
+        var deleted = await RunOnWriter(ctx =>
         {
             var stored = ctx.Read(Schema.Queue).FindById(queueId);
             if (stored is null)
@@ -172,6 +183,8 @@ public sealed partial class MailStore
             ctx.AfterCommit.Add(() => DeleteBlob(_blobs, blobId));
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+        EndLease("q:" + queueId);
+        return deleted;
     }
 
     /// <inheritdoc/>
@@ -201,7 +214,7 @@ public sealed partial class MailStore
     private string SendCountId(string organizationId, string user, DateOnly day) =>
         OwnerLookup(organizationId, user) + "|" + day.ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static long NextAttemptTicks(OutboundEnvelope envelope) =>
+    internal static long NextAttemptTicks(OutboundEnvelope envelope) =>
         envelope.Recipients.Where(r => r.State == QueuedRecipientState.Pending).Select(r => r.NextAttemptAt.UtcTicks).DefaultIfEmpty(long.MaxValue).Min();
 
     private QueuedMessage OpenQueued(BsonDocument document)
@@ -213,13 +226,19 @@ public sealed partial class MailStore
             var plain = Aead.Open(messageKey, document[Q.EnvelopeSealed].AsBinary, EnvelopeContext(queueId));
             var envelope = JsonSerializer.Deserialize<OutboundEnvelope>(plain, EnvelopeJson)
                            ?? throw new CryptographicException($"Queued message {queueId} has an empty envelope.");
-            return new QueuedMessage(queueId, envelope, document[Q.Size].AsInt64, new DateTimeOffset(document[Q.CreatedTicks].AsInt64, TimeSpan.Zero));
+            return new QueuedMessage(queueId, envelope, document[Q.Size].AsInt64, new DateTimeOffset(document[Q.CreatedTicks].AsInt64, TimeSpan.Zero))
+            {
+                Version = VersionOfQueued(document),
+            };
         }
         finally
         {
             CryptographicOperations.ZeroMemory(messageKey);
         }
     }
+
+    /// <summary>The recipients' states' write count (absent in documents written before it existed: 0).</summary>
+    private static long VersionOfQueued(BsonDocument document) => document[Q.Version].IsNull ? 0 : document[Q.Version].AsInt64;
 
     private byte[] QueuedMessageKey(BsonDocument document)
     {
@@ -231,13 +250,13 @@ public sealed partial class MailStore
         return pinned;
     }
 
-    private static byte[] SealEnvelope(byte[] messageKey, string queueId, OutboundEnvelope envelope) =>
+    internal static byte[] SealEnvelope(byte[] messageKey, string queueId, OutboundEnvelope envelope) =>
         Aead.Seal(messageKey, JsonSerializer.SerializeToUtf8Bytes(envelope, EnvelopeJson), EnvelopeContext(queueId));
 
-    private static byte[] EnvelopeContext(string queueId) => Aead.Utf8("queue-envelope/" + queueId);
+    internal static byte[] EnvelopeContext(string queueId) => Aead.Utf8("queue-envelope/" + queueId);
 
-    private static byte[] QueueKeyContext(string organizationId, string blobId) =>
+    internal static byte[] QueueKeyContext(string organizationId, string blobId) =>
         Aead.Utf8($"urn:mailserver:organization/{organizationId}/queue/{blobId}");
 
-    private static readonly JsonSerializerOptions EnvelopeJson = new(JsonSerializerDefaults.General);
+    internal static readonly JsonSerializerOptions EnvelopeJson = new(JsonSerializerDefaults.General);
 }

@@ -84,6 +84,10 @@ public sealed record OutboundEnvelope(
 /// <param name="CreatedAt">When it was queued.</param>
 public sealed record QueuedMessage(string QueueId, OutboundEnvelope Envelope, long Size, DateTimeOffset CreatedAt)
 {
+    /// <summary>How many times the recipients' states were written since the message was queued (an expected version
+    /// for <see cref="IQueueStore.UpdateQueuedAsync(string, IReadOnlyList{QueuedRecipient}, long?, CancellationToken)"/>).</summary>
+    public long Version { get; init; }
+
     /// <summary>The earliest next attempt of a pending recipient, or null when none is pending.</summary>
     public DateTimeOffset? NextAttemptAt =>
         Envelope.Recipients.Where(r => r.State == QueuedRecipientState.Pending).Select(r => (DateTimeOffset?)r.NextAttemptAt).Min();

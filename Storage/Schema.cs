@@ -132,6 +132,8 @@ internal static class Schema
         /// <summary>The earliest next attempt of a pending recipient (long.MaxValue when none).</summary>
         public const string NextAttemptTicks = "nextAttempt";
         public const string Pending = "pending";
+        /// <summary>How many times the recipients' states were written (an expected version for updates).</summary>
+        public const string Version = "ver";
     }
 
     public static class HeldFields

@@ -215,13 +215,47 @@ public interface IQueueStore
     Task<byte[]> ReadQueuedMessageAsync(string queueId, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Replaces the recipients' states of a queued message, durably. When none is pending any more the message
-    /// leaves the queue (its blob is deleted after the commit).
+    /// Claims due queued messages for this store instance (one server process, one node) until <paramref name="now"/> +
+    /// <paramref name="lease"/>: at most <paramref name="max"/> ids of messages with a pending recipient due at or before
+    /// <paramref name="now"/> that no claimer holds, earliest due first. A lease that ran out (its node died or stalled)
+    /// is taken over. Two claimers, in one process or on two nodes sharing the store, never hold one message at once,
+    /// so no recipient is delivered twice while its lease lives; the holder renews the lease
+    /// (<see cref="RenewQueueLeaseAsync"/>) for runs that may outlast it. <see cref="UpdateQueuedAsync(string, IReadOnlyList{QueuedRecipient}, long?, CancellationToken)"/> and
+    /// <see cref="DeleteQueuedAsync"/> end the lease.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="max"/> or <paramref name="lease"/> is not positive.</exception>
+    Task<IReadOnlyList<string>> ClaimDueQueueAsync(DateTimeOffset now, int max, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Extends this instance's lease on a queued message to <paramref name="now"/> + <paramref name="lease"/>. False when
+    /// it holds none any more: the message is gone, or its lease ran out and another claimer took it over (the caller
+    /// then stops and writes nothing back).
+    /// </summary>
+    Task<bool> RenewQueueLeaseAsync(string queueId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Replaces the recipients' states of a queued message, durably, and ends this instance's lease on it. When none is
+    /// pending any more the message leaves the queue (its blob is deleted after the commit).
     /// </summary>
     /// <exception cref="KeyNotFoundException">No such queued message.</exception>
-    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken);
+    /// <exception cref="LeaseHeldElsewhereException">Another claimer holds a live lease on the message (it took over
+    /// after this instance's lease ran out, or it is delivering while an administrator retries): nothing was written.</exception>
+    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken cancellationToken) =>
+        UpdateQueuedAsync(queueId, recipients, null, cancellationToken);
 
-    /// <summary>Removes a message from the queue without delivering it. False when there was no such message.</summary>
+    /// <summary>
+    /// As <see cref="UpdateQueuedAsync(string, IReadOnlyList{QueuedRecipient}, CancellationToken)"/>, and only if the message
+    /// is still at <paramref name="expectedVersion"/> (its <see cref="QueuedMessage.Version"/> when the caller read it):
+    /// a caller that read, decided and writes back (an administrator's retry) never writes over a state another
+    /// claimer recorded meanwhile.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such queued message.</exception>
+    /// <exception cref="LeaseHeldElsewhereException">Another claimer holds a live lease on the message: nothing was written.</exception>
+    /// <exception cref="QueuedMessageChangedException">The message changed since the caller read it: nothing was written.</exception>
+    Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken cancellationToken);
+
+    /// <summary>Removes a message from the queue without delivering it, whoever holds its lease (an administrator's
+    /// decision). False when there was no such message.</summary>
     Task<bool> DeleteQueuedAsync(string queueId, CancellationToken cancellationToken);
 
     /// <summary>External recipients counted against <paramref name="user"/> on <paramref name="day"/> (UTC).</summary>

@@ -40,6 +40,7 @@ public static class StoreErrors
         FolderOperationException { Refusal: FolderRefusal.AlreadyExists } => StoreError.Conflict,
         FolderOperationException { Refusal: FolderRefusal.NonExistent } => StoreError.NotFound,
         FolderOperationException => StoreError.NotAllowed,
+        LeaseHeldElsewhereException or QueuedMessageChangedException => StoreError.Conflict,
         KeyNotFoundException => StoreError.NotFound,
         CryptographicException => StoreError.Corrupt,
         // WriteOutcomeUnknownException is an IOException: the commit may or may not have happened.
@@ -53,3 +54,23 @@ public static class StoreErrors
 /// timeout). Nothing was acknowledged; retrying may succeed (<see cref="StoreError.Unavailable"/>).
 /// </summary>
 public sealed class StoreUnavailableException(string message, Exception inner) : IOException(message, inner);
+
+/// <summary>
+/// A queued or held message is claimed by another store instance (another node) whose lease has not run out: this
+/// one's lease ran out and was taken over, or it never held one. Nothing was written (<see cref="StoreError.Conflict"/>).
+/// </summary>
+public sealed class LeaseHeldElsewhereException(string id)
+    : InvalidOperationException($"{id} is claimed by another node whose lease has not run out; nothing was written.")
+{
+    /// <summary>The queue or held id.</summary>
+    public string Id { get; } = id;
+}
+
+/// <summary>A queued message changed since the caller read it (another claimer recorded an outcome); nothing was
+/// written (<see cref="StoreError.Conflict"/>). The caller reads it again if it still wants to change it.</summary>
+public sealed class QueuedMessageChangedException(string queueId, long expected, long found)
+    : InvalidOperationException($"Queued message {queueId} is at version {found}, not {expected} as read; nothing was written.")
+{
+    /// <summary>The queue id.</summary>
+    public string QueueId { get; } = queueId;
+}

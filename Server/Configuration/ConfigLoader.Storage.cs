@@ -18,15 +18,16 @@ public sealed record StorageConfig(StorageEngine Engine, string? ConnectionStrin
     /// <summary>The default when the section is absent.</summary>
     public static StorageConfig LiteDb { get; } = new(StorageEngine.LiteDb, null);
 
-    /// <summary>The store contract's parts the PostgreSQL engine does not implement yet; while any is left, the loader
-    /// refuses <see cref="StorageEngine.PostgreSql"/> rather than start a server that half works.</summary>
+    /// <summary>The store contract's parts (and the server's uses of the store) the PostgreSQL engine does not
+    /// implement yet; while any is left, the loader refuses <see cref="StorageEngine.PostgreSql"/> rather than start a
+    /// server that half works. Delivery, IMAP sessions (REPLACE and METADATA included), the change feed, the outbound queue
+    /// and daily counters, held messages, in-transit copies and retention are implemented (docs/storage-contract.md).</summary>
     public static IReadOnlyList<string> PostgreSqlNotYetAvailable { get; } =
     [
-        "the outbound queue and daily sending counters",
-        "held messages and in-transit copies of synchronous hooks",
-        "retention",
-        "key administration (master and mailbox key rotation, mailbox deletion)",
-        "backup, restore, reindex and mailbox import",
+        "the body search index (ISearchIndexStore)",
+        "key administration: master and mailbox key rotation, mailbox listing and deletion (IKeyAdministrationStore)",
+        "backup, restore, reindex, body rewrite, mailbox import and export",
+        "opening it from the server host and the offline command line, which open the LiteDB store only",
     ];
 }
 
@@ -67,7 +68,7 @@ public static partial class ConfigLoader
                     s.Error("ConnectionString", "is not a valid PostgreSQL connection string (Key=Value pairs separated by ';')");
                 }
             }
-            s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP, but not yet "
+            s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP (REPLACE and METADATA included), the outbound queue, held messages and retention, but not yet "
                 + string.Join(", ", StorageConfig.PostgreSqlNotYetAvailable) + "; use LiteDb (the default) until it does");
             return new StorageConfig(engine, connectionString);
         }

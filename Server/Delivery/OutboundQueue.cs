@@ -45,22 +45,29 @@ public sealed class OutboundQueue(
     public int InFlight => _inFlight.Count;
 
     /// <summary>
-    /// Starts delivery of due messages not already in flight, up to <see cref="MaxMessagesInFlight"/> at once, and
-    /// returns the tasks started. When half of them have finished, the worker is woken to start more (so a long
-    /// queue does not wait for the poll interval between rounds).
+    /// How long a claim on a queued message lives without renewal. A run renews it every third of this while it
+    /// delivers; a node that dies stops renewing, and another node takes its messages over once the lease ran out.
     /// </summary>
-    public IReadOnlyList<Task> StartDue(CancellationToken cancellationToken)
+    internal static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Claims due messages (<see cref="IQueueStore.ClaimDueQueueAsync"/>: never one another claimer holds, in this
+    /// process or on another node sharing the store) and starts their delivery, up to <see cref="MaxMessagesInFlight"/>
+    /// at once; returns the tasks started. When half of them have finished, the worker is woken to start more (so a
+    /// long queue does not wait for the poll interval between rounds).
+    /// </summary>
+    /// <exception cref="IOException">The store failed the claim (nothing was claimed; the next round tries again).</exception>
+    public async Task<IReadOnlyList<Task>> StartDueAsync(CancellationToken cancellationToken)
     {
-        var busy = _inFlight.Count;
-        var free = MaxMessagesInFlight - busy;
+        var free = MaxMessagesInFlight - _inFlight.Count;
         if (free <= 0)
             return [];
-        var started = new List<Task>(free);
-        // Messages in flight are still due until their outcome is written: read past them.
-        foreach (var queueId in store.DueQueueIds(_time.GetUtcNow(), free + busy))
+        var claimed = await store.ClaimDueQueueAsync(_time.GetUtcNow(), free, Lease, cancellationToken).ConfigureAwait(false);
+        var started = new List<Task>(claimed.Count);
+        foreach (var queueId in claimed)
         {
-            if (started.Count == free)
-                break;
+            // An administrator's retry of this message is writing it right now; its write ends the lease, and the
+            // next round claims the message again.
             if (!_inFlight.TryAdd(queueId, 0))
                 continue;
             started.Add(RunAsync(queueId, cancellationToken));
@@ -107,13 +114,24 @@ public sealed class OutboundQueue(
     private async Task RunAsync(string queueId, CancellationToken cancellationToken)
     {
         await _messages.WaitAsync(cancellationToken).ConfigureAwait(false);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var renewal = RenewLeaseAsync(queueId, run);
         try
         {
-            await ProcessAsync(queueId, cancellationToken).ConfigureAwait(false);
+            await ProcessAsync(queueId, run.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Stopping: the recipients stay pending on disk and are tried after the restart.
+        }
+        catch (OperationCanceledException) when (run.IsCancellationRequested)
+        {
+            // The lease was lost (this node stalled past it and another took the message over): write nothing back.
+            QueueLog.LeaseLost(logger, queueId);
+        }
+        catch (LeaseHeldElsewhereException)
+        {
+            QueueLog.LeaseLost(logger, queueId);
         }
         catch (Exception e)
         {
@@ -123,9 +141,52 @@ public sealed class OutboundQueue(
         finally
         {
             _messages.Release();
+            await run.CancelAsync().ConfigureAwait(false);
+            await renewal.ConfigureAwait(false);
             _inFlight.TryRemove(queueId, out _);
             if (_inFlight.Count <= MaxMessagesInFlight / 2)
                 signal.Wake();
+        }
+    }
+
+    /// <summary>
+    /// Renews the run's lease every third of <see cref="Lease"/> until the run ends (<paramref name="run"/> cancelled);
+    /// when the store says the lease is gone, cancels the run. A failed renewal (the store unreachable) is tried again
+    /// at the next tick while the lease would still live by then; otherwise the run is cancelled too, since another
+    /// node may take the message over once the lease has run out.
+    /// </summary>
+    private async Task RenewLeaseAsync(string queueId, CancellationTokenSource run)
+    {
+        var renewed = _time.GetUtcNow();
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Lease / 3, _time, run.Token).ConfigureAwait(false);
+                var now = _time.GetUtcNow();
+                try
+                {
+                    if (!await store.RenewQueueLeaseAsync(queueId, now, Lease, run.Token).ConfigureAwait(false))
+                    {
+                        await run.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                    renewed = now;
+                }
+                catch (IOException e)
+                {
+                    QueueLog.RunFailed(logger, e, queueId);
+                    if (now - renewed + Lease / 3 >= Lease)
+                    {
+                        await run.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended.
         }
     }
 

@@ -51,12 +51,18 @@ public static class QueueAdministration
             {
                 await store.UpdateQueuedAsync(message.QueueId,
                     message.Envelope.Recipients.Select(r => r.State == QueuedRecipientState.Pending ? r with { NextAttemptAt = now } : r).ToList(),
-                    cancellationToken).ConfigureAwait(false);
+                    message.Version, cancellationToken).ConfigureAwait(false);
                 count++;
             }
             catch (KeyNotFoundException)
             {
                 // Delivered (or deleted) since it was listed: nothing left to retry.
+            }
+            catch (Exception e) when (e is LeaseHeldElsewhereException or QueuedMessageChangedException)
+            {
+                // Another node is delivering it right now, or just tried it (and wrote its outcome since it was listed):
+                // it is being tried already, and its state is not written over.
+                count++;
             }
         }
         return count;

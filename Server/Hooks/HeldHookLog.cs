@@ -28,4 +28,7 @@ internal static partial class HeldHookLog
 
     [LoggerMessage(EventId = 7022, Level = LogLevel.Warning, Message = "Held {HeldId}: {Recipient} no longer reaches a mailbox here; left out")]
     public static partial void RecipientGone(ILogger logger, string heldId, string recipient);
+
+    [LoggerMessage(EventId = 7023, Level = LogLevel.Warning, Message = "Held messages could not be claimed this round; the next round tries again")]
+    public static partial void ClaimFailed(ILogger logger, Exception exception);
 }

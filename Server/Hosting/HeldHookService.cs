@@ -26,7 +26,15 @@ internal sealed class HeldHookService(HeldHookWorker worker, IHeldMessageStore s
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                running.AddRange(worker.StartDue(stoppingToken));
+                try
+                {
+                    running.AddRange(await worker.StartDueAsync(stoppingToken).ConfigureAwait(false));
+                }
+                catch (IOException e)
+                {
+                    // The store is unreachable this round: claim again at the next one.
+                    HeldHookLog.ClaimFailed(logger, e);
+                }
                 running.RemoveAll(t => t.IsCompleted);
                 await worker.Signal.WaitAsync(PollInterval, stoppingToken).ConfigureAwait(false);
             }

@@ -25,7 +25,15 @@ internal sealed class OutboundQueueService(OutboundQueue queue, IMailStore store
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                running.AddRange(queue.StartDue(stoppingToken));
+                try
+                {
+                    running.AddRange(await queue.StartDueAsync(stoppingToken).ConfigureAwait(false));
+                }
+                catch (IOException e)
+                {
+                    // The store is unreachable this round (a PostgreSQL failover): claim again at the next one.
+                    QueueLog.ClaimFailed(logger, e);
+                }
                 running.RemoveAll(t => t.IsCompleted);
                 queue.CloseIdleConnections();
                 await queue.Signal.WaitAsync(PollInterval, stoppingToken).ConfigureAwait(false);

@@ -40,4 +40,10 @@ internal static partial class QueueLog
 
     [LoggerMessage(EventId = 3111, Level = LogLevel.Error, Message = "Session {SessionId}: DKIM signing failed; the message goes out unsigned")]
     public static partial void SigningFailed(ILogger logger, Exception exception, string sessionId);
+
+    [LoggerMessage(EventId = 3112, Level = LogLevel.Warning, Message = "{QueueId}: the claim on the message was taken over by another node after its lease ran out; this run writes nothing back")]
+    public static partial void LeaseLost(ILogger logger, string queueId);
+
+    [LoggerMessage(EventId = 3113, Level = LogLevel.Warning, Message = "The outbound queue could not claim due messages this round; it tries again at the next")]
+    public static partial void ClaimFailed(ILogger logger, Exception exception);
 }

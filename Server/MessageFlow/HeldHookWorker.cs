@@ -36,11 +36,17 @@ public sealed class HeldHookWorker(
     /// <summary>Wakes the loop when a message is held.</summary>
     public Delivery.QueueSignal Signal => holds.Signal;
 
-    /// <summary>Starts every due held message not already being processed; each task completes when its attempt is done.</summary>
-    public IReadOnlyList<Task> StartDue(CancellationToken cancellationToken)
+    /// <summary>How long a claim on a held message lives: far longer than one hook call (a rule's timeout bounds it),
+    /// and the time after which another node takes over the held messages of a node that died.</summary>
+    internal static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    /// <summary>Claims due held messages (<see cref="IHeldMessageStore.ClaimDueHeldAsync"/>: never one that another
+    /// claimer, here or on another node, holds) and starts them; each task completes when its attempt is done.</summary>
+    /// <exception cref="IOException">The store failed the claim (nothing was claimed).</exception>
+    public async Task<IReadOnlyList<Task>> StartDueAsync(CancellationToken cancellationToken)
     {
         var started = new List<Task>();
-        foreach (var held in store.DueHeld(_time.GetUtcNow(), 100))
+        foreach (var held in await store.ClaimDueHeldAsync(_time.GetUtcNow(), 100, Lease, cancellationToken).ConfigureAwait(false))
         {
             if (_running.TryAdd(held.HeldId, 0))
                 started.Add(Task.Run(() => RunOneAsync(held, cancellationToken), CancellationToken.None));
@@ -68,7 +74,7 @@ public sealed class HeldHookWorker(
                 await store.RecordHeldAttemptAsync(held.HeldId, attempts, _time.GetUtcNow() + config().Delivery.HookRetryDelay(attempts),
                     "processing failed: " + e.GetType().Name, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (Exception again) when (again is KeyNotFoundException or IOException or WriteOutcomeUnknownException)
+            catch (Exception again) when (again is KeyNotFoundException or IOException or WriteOutcomeUnknownException or LeaseHeldElsewhereException)
             {
                 HeldHookLog.ProcessingFailed(logger, again, held.HeldId);
             }

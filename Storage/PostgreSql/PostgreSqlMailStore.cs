@@ -10,8 +10,9 @@ namespace MailServer.Storage.PostgreSql;
 /// by keyed HMAC, bodies sealed in 64 KiB segments inside the database), a write's task completes only after its
 /// transaction committed with <c>synchronous_commit = on</c>, UIDs and MODSEQs are allocated under row locks (the
 /// mailbox row, then the folder rows, always in that order) so concurrent writers on different nodes never hand out
-/// one twice, and the change feed reaches every node through LISTEN/NOTIFY. This phase implements the delivery and
-/// IMAP-session interfaces; the queue, held hooks, retention and key administration are the LiteDB engine's only so far.
+/// one twice, and the change feed reaches every node through LISTEN/NOTIFY. It implements delivery, the IMAP session
+/// (REPLACE and METADATA included), the outbound queue and daily counters, held messages and in-transit copies (claimed
+/// with leases), and retention; key administration, the search index, backup and reindex are the LiteDB engine's only so far.
 /// </summary>
 public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionStore, IAsyncDisposable
 {
@@ -84,11 +85,16 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         }
     }
 
-    /// <summary>Stops listening, completes subscribers' channels and closes every connection. Idempotent.</summary>
+    /// <summary>
+    /// Releases this instance's leases on queued and held messages (a node stopping cleanly hands its work back at once
+    /// instead of after the lease; call it after the workers that claimed have stopped), stops listening, completes
+    /// subscribers' channels and closes every connection. Idempotent.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
+        await ReleaseLeasesAsync().ConfigureAwait(false);
         if (_listener is not null)
             await _listener.DisposeAsync().ConfigureAwait(false);
         _changes.CompleteAll();

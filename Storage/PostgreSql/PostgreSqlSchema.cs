@@ -94,6 +94,51 @@ internal static class PostgreSqlSchema
             uids bigint[] NOT NULL);
         CREATE INDEX tombstones_folder ON tombstones (folder_id, modseq);
         """,
+        // 2: the outbound queue, daily sending counters, held messages and in-transit copies; IMAP METADATA (a sealed map per mailbox). Queue and held rows carry
+        // a lease (owner, expiry in UTC ticks) taken with FOR UPDATE SKIP LOCKED; their bodies are rows of blobs.
+        """
+        CREATE TABLE queue (
+            id text PRIMARY KEY,
+            org text NOT NULL,
+            blob_id text NOT NULL REFERENCES blobs (id),
+            wrapped_key bytea NOT NULL,
+            envelope_sealed bytea NOT NULL,
+            size bigint NOT NULL,
+            created_ticks bigint NOT NULL,
+            next_attempt_ticks bigint NOT NULL,
+            pending int NOT NULL,
+            version bigint NOT NULL DEFAULT 0,
+            lease_owner text,
+            lease_expires_ticks bigint NOT NULL DEFAULT 0);
+        CREATE INDEX queue_due ON queue (next_attempt_ticks);
+        CREATE TABLE send_counts (
+            id text PRIMARY KEY,
+            count bigint NOT NULL);
+        CREATE TABLE held (
+            id text PRIMARY KEY,
+            org text NOT NULL,
+            blob_id text NOT NULL REFERENCES blobs (id),
+            wrapped_key bytea NOT NULL,
+            key_version int NOT NULL,
+            details_sealed bytea NOT NULL,
+            held_since_ticks bigint NOT NULL,
+            next_attempt_ticks bigint NOT NULL,
+            attempts int NOT NULL,
+            lease_owner text,
+            lease_expires_ticks bigint NOT NULL DEFAULT 0);
+        CREATE INDEX held_due ON held (next_attempt_ticks);
+        CREATE TABLE message_flow (
+            id text PRIMARY KEY,
+            org text NOT NULL,
+            context int NOT NULL,
+            stored_at_ticks bigint NOT NULL,
+            blob_id text NOT NULL REFERENCES blobs (id),
+            wrapped_key bytea NOT NULL,
+            key_version int NOT NULL,
+            updatable boolean NOT NULL);
+        CREATE INDEX message_flow_stored ON message_flow (stored_at_ticks);
+        ALTER TABLE mailboxes ADD COLUMN metadata_sealed bytea;
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

@@ -13,7 +13,7 @@ namespace MailServer.Tests.Storage;
 /// second, and read each other's mailboxes; the schema is migrated once and a newer one is refused.
 /// </summary>
 [TestFixture]
-public sealed class PostgreSqlStoreTests
+public sealed partial class PostgreSqlStoreTests
 {
     private static readonly CancellationToken None = CancellationToken.None;
     private string _connectionString = null!;

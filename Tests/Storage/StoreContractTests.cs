@@ -11,37 +11,47 @@ namespace MailServer.Tests.Storage;
 /// One store under the contract tests: the delivery and IMAP-session interfaces of an engine, and what a thief with
 /// a copy of its database (and, for LiteDB, its blob folder) would read.
 /// </summary>
-internal sealed class ContractStore(string engine, IDeliveryStore delivery, IImapSessionStore imap, Func<Task<byte[]>> rawDump, Func<ValueTask> dispose)
+internal sealed class ContractStore(string engine, object store, Func<Task<byte[]>> rawDump, Func<ValueTask> dispose)
     : IAsyncDisposable
 {
     public const string Org = StoreHarness.Org;
 
     public string Engine => engine;
-    public IDeliveryStore Delivery => delivery;
-    public IImapSessionStore Imap => imap;
+    public IDeliveryStore Delivery => (IDeliveryStore)store;
+    public IImapSessionStore Imap => (IImapSessionStore)store;
+    public IQueueStore Queue => (IQueueStore)store;
+    public IHeldMessageStore Held => (IHeldMessageStore)store;
+    public IMessageFlowStore Flow => (IMessageFlowStore)store;
+    public IRetentionOperations Retention => (IRetentionOperations)store;
+    public IImapExtensionStore Extensions => (IImapExtensionStore)store;
 
     /// <summary>Every byte the engine keeps (database and bodies).</summary>
     public Task<byte[]> RawDumpAsync() => rawDump();
 
     public ValueTask DisposeAsync() => dispose();
 
-    public static async Task<ContractStore> OpenAsync(string engine)
+    /// <summary>Opens a fresh store of <paramref name="engine"/>; <paramref name="time"/> is its clock (the system's when null).</summary>
+    public static async Task<ContractStore> OpenAsync(string engine, TimeProvider? time = null)
     {
         if (engine == "LiteDb")
         {
-            var harness = StoreHarness.Create();
-            return new ContractStore(engine, harness.Store, harness.Store, () =>
+            var harness = StoreHarness.Create(time: time);
+            return new ContractStore(engine, harness.Store, () =>
             {
+                // The database, and every file beside it: mailbox, queue, held and in-transit bodies.
                 var bytes = new List<byte>(harness.Data.ToArray().Concat(harness.Log.ToArray()));
-                foreach (var file in harness.BlobFiles())
+                foreach (var file in Directory.GetFiles(harness.Directory, "*", SearchOption.AllDirectories))
                     bytes.AddRange(File.ReadAllBytes(file));
                 return Task.FromResult(bytes.ToArray());
             }, harness.DisposeAsync);
         }
         var keyDirectory = StoreHarness.NewTempDirectory();
         var connectionString = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
-        var store = await PostgreSqlMailStore.OpenAsync(PostgreSqlOptions(connectionString, keyDirectory, FixedKeys.Random(Org, "org-2")), CancellationToken.None);
-        return new ContractStore(engine, store, store, () => PostgreSqlDumpAsync(connectionString), async () =>
+        var options = PostgreSqlOptions(connectionString, keyDirectory, FixedKeys.Random(Org, "org-2"));
+        if (time is not null)
+            options = options with { TimeProvider = time };
+        var store = await PostgreSqlMailStore.OpenAsync(options, CancellationToken.None);
+        return new ContractStore(engine, store, () => PostgreSqlDumpAsync(connectionString), async () =>
         {
             await store.DisposeAsync();
             try { Directory.Delete(keyDirectory, recursive: true); } catch (IOException) { }
@@ -61,7 +71,7 @@ internal sealed class ContractStore(string engine, IDeliveryStore delivery, IIma
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         var text = new StringBuilder();
-        foreach (var table in new[] { "mailserver_meta", "mailboxes", "folders", "entries", "blobs", "blob_segments", "tombstones" })
+        foreach (var table in new[] { "mailserver_meta", "mailboxes", "folders", "entries", "blobs", "blob_segments", "tombstones", "queue", "send_counts", "held", "message_flow" })
         {
             await using var command = new NpgsqlCommand($"SELECT row_to_json(t)::text FROM {table} t", connection);
             await using var reader = await command.ExecuteReaderAsync();
@@ -78,7 +88,7 @@ internal sealed class ContractStore(string engine, IDeliveryStore delivery, IIma
 /// </summary>
 [TestFixture("LiteDb")]
 [TestFixture("PostgreSql")]
-public sealed class StoreContractTests(string engine)
+public sealed partial class StoreContractTests(string engine)
 {
     private ContractStore _store = null!;
     private static readonly CancellationToken None = CancellationToken.None;

@@ -20,8 +20,9 @@ internal sealed class StoreHarness : IAsyncDisposable
 {
     public const string Org = "org-1";
 
-    private StoreHarness(string directory, IMasterKeyProvider keys, TimeSpan? keyTtl, int feedCapacity)
+    private StoreHarness(string directory, IMasterKeyProvider keys, TimeSpan? keyTtl, int feedCapacity, TimeProvider? time = null)
     {
+        Time = time ?? TimeProvider.System;
         FeedCapacity = feedCapacity;
         Directory = directory;
         Keys = keys;
@@ -31,14 +32,15 @@ internal sealed class StoreHarness : IAsyncDisposable
 
     public string Directory { get; }
     public int FeedCapacity { get; }
+    public TimeProvider Time { get; }
     public IMasterKeyProvider Keys { get; }
     public TimeSpan KeyTtl { get; }
     public MemoryStream Data { get; } = new();
     public MemoryStream Log { get; } = new();
     public MailStore Store { get; private set; }
 
-    public static StoreHarness Create(IMasterKeyProvider? keys = null, TimeSpan? keyTtl = null, int feedCapacity = 1024) =>
-        new(NewTempDirectory(), keys ?? FixedKeys.Random(Org, "org-2"), keyTtl, feedCapacity);
+    public static StoreHarness Create(IMasterKeyProvider? keys = null, TimeSpan? keyTtl = null, int feedCapacity = 1024, TimeProvider? time = null) =>
+        new(NewTempDirectory(), keys ?? FixedKeys.Random(Org, "org-2"), keyTtl, feedCapacity, time);
 
     public static string NewTempDirectory()
     {
@@ -53,6 +55,7 @@ internal sealed class StoreHarness : IAsyncDisposable
         MasterKeys = keys,
         KeyCacheTimeToLive = KeyTtl,
         ChangeFeedCapacity = FeedCapacity,
+        TimeProvider = Time,
     };
 
     /// <summary>Closes the store and opens it again on the same streams and blob folder.</summary>

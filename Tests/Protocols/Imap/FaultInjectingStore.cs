@@ -54,7 +54,10 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public QueuedMessage? FindQueued(string queueId) => inner.FindQueued(queueId);
     public Task<byte[]> ReadQueuedMessageAsync(string queueId, CancellationToken ct) => inner.ReadQueuedMessageAsync(queueId, ct);
     public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, CancellationToken ct) => inner.UpdateQueuedAsync(queueId, recipients, ct);
+    public Task UpdateQueuedAsync(string queueId, IReadOnlyList<QueuedRecipient> recipients, long? expectedVersion, CancellationToken ct) => inner.UpdateQueuedAsync(queueId, recipients, expectedVersion, ct);
     public Task<bool> DeleteQueuedAsync(string queueId, CancellationToken ct) => inner.DeleteQueuedAsync(queueId, ct);
+    public Task<IReadOnlyList<string>> ClaimDueQueueAsync(DateTimeOffset now, int max, TimeSpan lease, CancellationToken ct) => inner.ClaimDueQueueAsync(now, max, lease, ct);
+    public Task<bool> RenewQueueLeaseAsync(string queueId, DateTimeOffset now, TimeSpan lease, CancellationToken ct) => inner.RenewQueueLeaseAsync(queueId, now, lease, ct);
     public long ExternalRecipientsOn(string organizationId, string user, DateOnly day) => inner.ExternalRecipientsOn(organizationId, user, day);
     public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
     public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(AppendAsync)); return inner.AppendAsync(mailboxId, folderName, messages, ct); }
@@ -62,6 +65,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken ct) => inner.HoldAsync(held, message, ct);
     public IReadOnlyList<HeldMessage> ListHeld() => inner.ListHeld();
     public IReadOnlyList<HeldMessage> DueHeld(DateTimeOffset now, int max) => inner.DueHeld(now, max);
+    public Task<IReadOnlyList<HeldMessage>> ClaimDueHeldAsync(DateTimeOffset now, int max, TimeSpan lease, CancellationToken ct) => inner.ClaimDueHeldAsync(now, max, lease, ct);
     public Task<byte[]> ReadHeldMessageAsync(string heldId, CancellationToken ct) => inner.ReadHeldMessageAsync(heldId, ct);
     public Task RecordHeldAttemptAsync(string heldId, int attempts, DateTimeOffset nextAttemptAt, string lastError, CancellationToken ct) => inner.RecordHeldAttemptAsync(heldId, attempts, nextAttemptAt, lastError, ct);
     public Task<bool> ReleaseHeldAsync(string heldId, CancellationToken ct) => inner.ReleaseHeldAsync(heldId, ct);
