@@ -71,29 +71,45 @@ public sealed partial class MailStore
             if (folderId is not null && ctx.Read(Schema.Folders).FindById(folderId) is null)
                 throw new KeyNotFoundException($"No folder {folderId}.");
             var scopes = OpenMetadata(mailboxKey, mailbox);
-            // Scopes of folders deleted since the last write go now.
-            foreach (var gone in scopes.Keys.Where(s => s.Length > 0 && ctx.Read(Schema.Folders).FindById(s) is null).ToList())
-                scopes.Remove(gone);
-            var scope = scopes.GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
-            foreach (var (name, value) in entries)
-            {
-                if (value is null)
-                    scope.Remove(name.ToLowerInvariant());
-                else
-                    scope[name.ToLowerInvariant()] = value;
-            }
-            if (scope.Count > maxEntries)
-                throw new MetadataLimitException(maxEntries); // before any write: nothing to roll back
-            if (scope.Count == 0)
-                scopes.Remove(folderId ?? "");
-            else
-                scopes[folderId ?? ""] = scope;
-            if (JsonSerializer.SerializeToUtf8Bytes(scopes).Length > MaxMetadataBytes)
-                throw new MetadataLimitException(maxEntries);
+            ApplyMetadata(scopes, s => ctx.Read(Schema.Folders).FindById(s) is not null, folderId, entries, maxEntries); // before any write: nothing to roll back
             mailbox[M.MetadataSealed] = scopes.Count == 0 ? BsonValue.Null : SealMetadata(mailboxKey, mailboxId, scopes);
             ctx.Update(Schema.Mailboxes, mailbox);
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Applies a SETMETADATA to an opened annotation map, the same on every engine: scopes of folders that no longer
+    /// exist go, each entry is set (names folded to lower case) or removed (a null value), an emptied scope goes.
+    /// </summary>
+    /// <param name="scopes">Scope ("" or a folder id) → entry name → value; changed in place.</param>
+    /// <param name="folderExists">Whether a folder id still names a folder of the mailbox.</param>
+    /// <param name="folderId">The folder whose annotations change; null for the server's (the mailbox's).</param>
+    /// <param name="entries">The entries to set or remove.</param>
+    /// <param name="maxEntries">The most entries one scope may hold.</param>
+    /// <exception cref="MetadataLimitException">The scope would hold more than <paramref name="maxEntries"/>, or the map
+    /// more than <see cref="MaxMetadataBytes"/>: the caller writes nothing.</exception>
+    internal static void ApplyMetadata(Dictionary<string, Dictionary<string, byte[]>> scopes, Func<string, bool> folderExists, string? folderId,
+        IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries)
+    {
+        foreach (var gone in scopes.Keys.Where(s => s.Length > 0 && !folderExists(s)).ToList())
+            scopes.Remove(gone);
+        var scope = scopes.GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var (name, value) in entries)
+        {
+            if (value is null)
+                scope.Remove(name.ToLowerInvariant());
+            else
+                scope[name.ToLowerInvariant()] = value;
+        }
+        if (scope.Count > maxEntries)
+            throw new MetadataLimitException(maxEntries);
+        if (scope.Count == 0)
+            scopes.Remove(folderId ?? "");
+        else
+            scopes[folderId ?? ""] = scope;
+        if (JsonSerializer.SerializeToUtf8Bytes(scopes).Length > MaxMetadataBytes)
+            throw new MetadataLimitException(maxEntries);
     }
 
     private static Dictionary<string, Dictionary<string, byte[]>> OpenMetadata(byte[] mailboxKey, BsonDocument mailbox) =>

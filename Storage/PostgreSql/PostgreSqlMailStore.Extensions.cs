@@ -110,25 +110,7 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
                         existing.Add(reader.GetString(0));
                 if (folderId is not null && !existing.Contains(folderId))
                     throw new KeyNotFoundException($"No folder {folderId}.");
-                // Scopes of folders deleted since the last write go now.
-                foreach (var gone in scopes.Keys.Where(s => s.Length > 0 && !existing.Contains(s)).ToList())
-                    scopes.Remove(gone);
-                var scope = scopes.GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
-                foreach (var (name, value) in entries)
-                {
-                    if (value is null)
-                        scope.Remove(name.ToLowerInvariant());
-                    else
-                        scope[name.ToLowerInvariant()] = value;
-                }
-                if (scope.Count > maxEntries)
-                    throw new MetadataLimitException(maxEntries);
-                if (scope.Count == 0)
-                    scopes.Remove(folderId ?? "");
-                else
-                    scopes[folderId ?? ""] = scope;
-                if (JsonSerializer.SerializeToUtf8Bytes(scopes).Length > MailStore.MaxMetadataBytes)
-                    throw new MetadataLimitException(maxEntries);
+                MailStore.ApplyMetadata(scopes, existing.Contains, folderId, entries, maxEntries);
                 await using var write = Command(tx, "UPDATE mailboxes SET metadata_sealed = $2 WHERE id = $1", mailboxId,
                     scopes.Count == 0 ? null : MailStore.SealMetadata(key, mailboxId, scopes));
                 write.Parameters[1].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea; // typed even when null
