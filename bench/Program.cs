@@ -5,6 +5,8 @@ using MailServer.Bench;
 
 if (args.Length > 0 && args[0] == "search")
     return await SearchBench.RunAsync(args);
+if (args.Length > 0 && args[0] == "store")
+    return await StoreBench.RunAsync(args);
 
 var parsed = BenchArguments.Parse(args);
 if (parsed is null)
@@ -38,6 +40,12 @@ if (parsed is null)
           Fills the folder "Search Bench" with N (100,000) generated 2 KiB messages by MULTIAPPEND (64 a command; only what is
           missing), waits for the server's search index, then times UID SEARCH BODY / TEXT for a rare word, a common
           word, substrings, phrases and a key the index cannot answer (median and minimum of R runs, 5).
+
+        usage: mailserver-bench store --engine LiteDb|PostgreSql [--connection CONNECTION_STRING] [--scale X]
+          The store engines on their own, no SMTP or IMAP: deliveries of 4 KiB to sixteen mailboxes by 1 and 16 writers,
+          and the outbound queue's enqueue and claim-and-settle rates by 1 and 8 claimers (X scales the message counts).
+          LiteDB in a scratch folder; PostgreSQL on the database named (its tables are emptied first). bench/store.sh
+          runs both on a private PostgreSQL cluster.
 
         usage: mailserver-bench submit --password PW [--host H] [--port P] [--user ADDR] [--sink-port S | --external-sink]
                                        [--messages N] [--sessions M] [--size BYTES|1k|100k ...]
