@@ -336,16 +336,16 @@ public sealed record RotationResult(string OrganizationId, int Version, long Rew
 public sealed record KeyVersionInfo(int Version, string Location);
 
 /// <summary>
-/// The key state of one organization: the current version, versions being retired, versions the provider holds,
-/// mailboxes and held/in-transit messages per version, mailboxes still in the pre-ledger scheme, and shredded mailboxes.
-/// </summary>
-/// <summary>
 /// A write computed its key wrap under a master key version that a rotation retired before the write reached the
 /// store's writer. Nothing was written; retrying computes the wrap under the current version (a temporary failure).
 /// </summary>
 public sealed class MasterKeyVersionRetiredException(string organizationId, int version)
     : IOException($"Master key version {version} of organization {organizationId} was retired during the operation; retry it.");
 
+/// <summary>
+/// The key state of one organization: the current version, versions being retired, versions the provider holds,
+/// mailboxes and held/in-transit messages per version, mailboxes still in the pre-ledger scheme, and shredded mailboxes.
+/// </summary>
 public sealed record KeyStatus(string OrganizationId, int CurrentVersion, IReadOnlyList<int> RetiringVersions, IReadOnlyList<KeyVersionInfo> Available,
     IReadOnlyDictionary<int, long> MailboxesByVersion, IReadOnlyDictionary<int, long> TransitByVersion, long LegacyMailboxes, int ShreddedMailboxes);
 
