@@ -28,13 +28,8 @@ public sealed partial class MailStore
             var secret = ledger.AddMailboxes([mailboxId])[mailboxId];
             var version = ledger.CurrentVersion;
             var wrappedKey = KeyHierarchy.WrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, mailboxKey);
-            var ownerSealed = Aead.Seal(ledger.OwnerSealKey, Aead.Utf8(NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
-            var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
-            var folders = WellKnownFolders.All
-                .Select(f => (Id: NewId(), f.Name, f.Use))
-                .Select(f => (f.Id, f.Use, Lookup: FolderLookup(nameKey, mailboxId, f.Name), Sealed: SealFolderName(mailboxKey, f.Id, f.Name)))
-                .ToList();
-            CryptographicOperations.ZeroMemory(nameKey);
+            var ownerSealed = SealOwner(ledger, organizationId, mailboxId, owner);
+            var folders = NewWellKnownFolders(mailboxKey, mailboxId);
 
             var document = await RunOnWriter(ctx =>
             {
@@ -101,6 +96,30 @@ public sealed partial class MailStore
         var owner = Aead.Open(Ledger(organizationId).OwnerSealKey, document[M.OwnerSealed].AsBinary, KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
         return ToMailboxInfo(document, System.Text.Encoding.UTF8.GetString(owner));
     }
+
+    /// <summary>A new mailbox's owner, sealed under the organization's owner key (every engine stores it so).</summary>
+    internal static byte[] SealOwner(KeyLedger ledger, string organizationId, string mailboxId, string owner) =>
+        Aead.Seal(ledger.OwnerSealKey, Aead.Utf8(NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
+
+    /// <summary>The well-known folders of a new mailbox (RFC 6154 special use): fresh ids, name lookups under the
+    /// mailbox's folder-name HMAC key, names sealed under the mailbox key. The same for every engine.</summary>
+    internal static List<NewFolder> NewWellKnownFolders(byte[] mailboxKey, string mailboxId)
+    {
+        var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
+        try
+        {
+            return WellKnownFolders.All.Select(f => (Id: NewId(), f.Name, f.Use))
+                .Select(f => new NewFolder(f.Id, f.Use, FolderLookup(nameKey, mailboxId, f.Name), SealFolderName(mailboxKey, f.Id, f.Name)))
+                .ToList();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(nameKey);
+        }
+    }
+
+    /// <summary>A folder of a new mailbox as every engine writes it.</summary>
+    internal sealed record NewFolder(string Id, SpecialUse Use, string Lookup, byte[] Sealed);
 
     private static BsonDocument NewFolderDocument(WriterContext ctx, string folderId, string mailboxId, string lookup, byte[] nameSealed, SpecialUse use) => new()
     {

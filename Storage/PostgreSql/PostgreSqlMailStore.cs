@@ -185,14 +185,8 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
             var secret = ledger.AddMailboxes([mailboxId])[mailboxId];
             var version = ledger.CurrentVersion;
             var wrapped = KeyHierarchy.WrapMailboxKey(_options.MasterKeys.GetMasterKey(organizationId, version), secret, version, organizationId, mailboxId, mailboxKey);
-            var ownerSealed = Aead.Seal(ledger.OwnerSealKey, Aead.Utf8(MailStore.NormaliseOwner(owner)), KeyHierarchy.MailboxKeyContext(organizationId, mailboxId));
-            var nameKey = KeyHierarchy.FolderNameHmacKey(mailboxKey);
-            var folders = WellKnownFolders.All.Select(f =>
-            {
-                var id = MailStore.NewId();
-                return (Id: id, f.Use, Lookup: MailStore.FolderLookup(nameKey, mailboxId, f.Name), Sealed: MailStore.SealFolderName(mailboxKey, id, f.Name));
-            }).ToList();
-            CryptographicOperations.ZeroMemory(nameKey);
+            var ownerSealed = MailStore.SealOwner(ledger, organizationId, mailboxId, owner);
+            var folders = MailStore.NewWellKnownFolders(mailboxKey, mailboxId);
             inserted = await WriteAsync(async (tx, changes) =>
             {
                 await using (var insert = Command(tx,

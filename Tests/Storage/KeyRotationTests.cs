@@ -13,17 +13,10 @@ namespace MailServer.Tests.Storage;
 [TestFixture]
 public sealed class KeyRotationTests
 {
-    private static (StoreHarness Harness, string KeyFile) CreateWithKeyFiles()
-    {
-        var directory = StoreHarness.NewTempDirectory();
-        var keyFile = Path.Combine(directory, "keys", "org-1.key");
-        return (StoreHarness.Create(new FileMasterKeyProvider(new Dictionary<string, string> { [StoreHarness.Org] = keyFile })), keyFile);
-    }
-
     [Test]
     public async Task A_rotation_rewraps_every_mailbox_key_under_a_new_version_and_destroys_the_old_one()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         var boxes = new List<(MailboxInfo Box, string EntryId)>();
         for (var i = 0; i < 7; i++)
@@ -58,7 +51,7 @@ public sealed class KeyRotationTests
     [Test]
     public async Task A_write_whose_wrap_was_computed_before_a_rotation_and_that_commits_after_its_last_pass_is_rewrapped_before_the_old_version_is_destroyed()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         // The writer is held, so the in-transit copy below is wrapped under version 1 and waits in the queue while the
         // rotation begins and (an organization without mailboxes) finds nothing to re-wrap.
@@ -86,7 +79,7 @@ public sealed class KeyRotationTests
     [Test]
     public async Task An_interrupted_rotation_is_resumed_and_keeps_both_versions_until_it_ends()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         var ids = new List<string>();
         for (var i = 0; i < 10; i++)
@@ -114,7 +107,7 @@ public sealed class KeyRotationTests
     [Test]
     public async Task A_shredded_mailbox_cannot_be_read_from_a_copy_taken_before_while_the_other_recipient_still_reads_the_shared_message()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         var alice = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
         var bob = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "bob@example.com", CancellationToken.None);
@@ -150,7 +143,7 @@ public sealed class KeyRotationTests
     [Test]
     public async Task The_master_key_never_reaches_the_ledger_or_the_database()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
         await h.Store.RotateAsync(StoreHarness.Org, start: true, null, CancellationToken.None);

@@ -15,13 +15,6 @@ namespace MailServer.Tests.Storage;
 [TestFixture]
 public sealed class MailboxKeyRotationTests
 {
-    private static (StoreHarness Harness, string KeyFile) CreateWithKeyFiles()
-    {
-        var directory = StoreHarness.NewTempDirectory();
-        var keyFile = Path.Combine(directory, "keys", "org-1.key");
-        return (StoreHarness.Create(new FileMasterKeyProvider(new Dictionary<string, string> { [StoreHarness.Org] = keyFile })), keyFile);
-    }
-
     private static async Task<List<string>> FillAsync(StoreHarness h, string mailboxId, int count, string folder = "INBOX", string prefix = "m")
     {
         var ids = new List<string>();
@@ -37,7 +30,7 @@ public sealed class MailboxKeyRotationTests
     [Test]
     public async Task A_mailbox_gets_a_new_key_its_messages_stay_readable_and_the_old_key_is_destroyed()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         var alice = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
         var bob = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "bob@example.com", CancellationToken.None);
@@ -98,7 +91,7 @@ public sealed class MailboxKeyRotationTests
     [Test]
     public async Task An_interrupted_mailbox_rotation_reads_both_generations_and_resumes_where_it_stopped()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         var alice = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
         var entries = await FillAsync(h, alice.MailboxId, 10);
@@ -134,7 +127,7 @@ public sealed class MailboxKeyRotationTests
     [Test]
     public async Task Deliveries_reads_copies_and_folder_changes_during_a_mailbox_rotation_lose_nothing()
     {
-        var (h, _) = CreateWithKeyFiles();
+        var (h, _) = StoreHarness.CreateWithKeyFile();
         await using var __ = h;
         var alice = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
         var archive = await h.Store.CreateFolderAsync(alice.MailboxId, "Archive", CancellationToken.None);

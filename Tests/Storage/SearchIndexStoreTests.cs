@@ -16,13 +16,6 @@ namespace MailServer.Tests.Storage;
 [TestFixture]
 public sealed class SearchIndexStoreTests
 {
-    private static (StoreHarness Harness, string KeyFile) CreateWithKeyFiles()
-    {
-        var directory = StoreHarness.NewTempDirectory();
-        var keyFile = Path.Combine(directory, "keys", "org-1.key");
-        return (StoreHarness.Create(new FileMasterKeyProvider(new Dictionary<string, string> { [StoreHarness.Org] = keyFile })), keyFile);
-    }
-
     private static async Task<string> FillAsync(StoreHarness h, string mailboxId, params string[] bodies)
     {
         foreach (var body in bodies)
@@ -70,7 +63,7 @@ public sealed class SearchIndexStoreTests
     [Test]
     public async Task A_mailbox_key_rotation_reseals_the_index_and_shredding_leaves_no_copy_of_it_openable()
     {
-        var (h, keyFile) = CreateWithKeyFiles();
+        var (h, keyFile) = StoreHarness.CreateWithKeyFile();
         await using var _ = h;
         var alice = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
         var folderId = await FillAsync(h, alice.MailboxId, "kumquat pie", "plain text", "more kumquats");

@@ -42,6 +42,14 @@ internal sealed class StoreHarness : IAsyncDisposable
     public static StoreHarness Create(IMasterKeyProvider? keys = null, TimeSpan? keyTtl = null, int feedCapacity = 1024, TimeProvider? time = null) =>
         new(NewTempDirectory(), keys ?? FixedKeys.Random(Org, "org-2"), keyTtl, feedCapacity, time);
 
+    /// <summary>A store whose master key is a real key file (version 1, created now), for rotation and shredding tests
+    /// that check the file itself; returns the file's path too.</summary>
+    public static (StoreHarness Harness, string KeyFile) CreateWithKeyFile()
+    {
+        var keyFile = Path.Combine(NewTempDirectory(), "keys", "org-1.key");
+        return (Create(new FileMasterKeyProvider(new Dictionary<string, string> { [Org] = keyFile })), keyFile);
+    }
+
     public static string NewTempDirectory()
     {
         var path = Path.Combine(Path.GetTempPath(), "mailstore-tests", Guid.NewGuid().ToString("N"));
