@@ -94,15 +94,20 @@ public sealed partial class MailStore
         return listing;
     }
 
-    /// <summary>On the writer, after commit and fsync: patches the cache; on any failure forgets it (safe, only slower).</summary>
-    private void ApplyToMetadataCache(IReadOnlyList<MailboxChange> changes)
+    /// <summary>
+    /// On the writer, after commit and fsync: patches the cache, from the entry documents the batch wrote where it has
+    /// them (<paramref name="written"/>; a delivery then costs no read back), else from the database; on any failure
+    /// forgets it (safe, only slower).
+    /// </summary>
+    private void ApplyToMetadataCache(IReadOnlyList<MailboxChange> changes, IReadOnlyDictionary<(string FolderId, uint Uid), BsonDocument>? written)
     {
         if (MetadataCache is not { } cache)
             return;
         try
         {
-            cache.Apply(changes, (folderId, uid) =>
-                Collection(Schema.Entries).Query().Where(Schema.Equal(E.FolderUid, Schema.FolderUidKey(folderId, uid)))
+            cache.Apply(changes, (folderId, uid) => written is not null && written.TryGetValue((folderId, uid), out var document)
+                ? ToMessageMeta(document)
+                : Collection(Schema.Entries).Query().Where(Schema.Equal(E.FolderUid, Schema.FolderUidKey(folderId, uid)))
                     .Select(BsonExpression.Create(MetaProjection)).ToDocuments().Select(ToMessageMeta).FirstOrDefault());
         }
         catch (Exception ex)

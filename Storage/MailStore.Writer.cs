@@ -148,6 +148,7 @@ public sealed partial class MailStore
         var afterCommit = new List<Action>();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         context.FolderListsTouched.Clear();
+        context.ClearWrittenEntries();
         context.Enter();
         try
         {
@@ -204,7 +205,7 @@ public sealed partial class MailStore
         }
         // The shared caches learn of the commit before anyone is told of it (writers, then the feed).
         ForgetFolders(context.FolderListsTouched);
-        ApplyToMetadataCache(changes);
+        ApplyToMetadataCache(changes, context.WrittenEntries);
         foreach (var request in succeeded)
             request.Complete();
         _changes.Publish(changes);
@@ -223,6 +224,15 @@ public sealed partial class MailStore
         /// their cached folder lists (and, for a delete, the known folders) are dropped after the commit. Cleared when a batch starts: a rolled-back batch
         /// committed nothing.</summary>
         public HashSet<string> FolderListsTouched { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// The entry documents this batch inserted or updated, by folder and UID, as committed: the metadata cache is
+        /// patched from them instead of reading each entry back. Null once the batch deleted any entry (a message added
+        /// and expunged in one batch must not reach the cache), so the cache reads from the database as before.
+        /// </summary>
+        public Dictionary<(string FolderId, uint Uid), BsonDocument>? WrittenEntries { get; private set; } = [];
+
+        public void ClearWrittenEntries() => WrittenEntries = [];
 
         /// <summary>Stands for every mailbox in <see cref="FolderListsTouched"/>.</summary>
         public const string AllMailboxes = "*";
@@ -254,6 +264,7 @@ public sealed partial class MailStore
             Guard();
             store._db.GetCollection(collection).Insert(document);
             TouchFolder(collection, document);
+            RememberEntry(collection, document);
         }
 
         public void Update(string collection, BsonDocument document)
@@ -262,6 +273,7 @@ public sealed partial class MailStore
             if (!store._db.GetCollection(collection).Update(document))
                 throw new InvalidOperationException($"No document {document["_id"]} in {collection} to update.");
             TouchFolder(collection, document);
+            RememberEntry(collection, document);
         }
 
         public void Delete(string collection, BsonValue id)
@@ -269,6 +281,7 @@ public sealed partial class MailStore
             Guard();
             store._db.GetCollection(collection).Delete(id);
             TouchFolder(collection, null);
+            ForgetEntries(collection);
         }
 
         public void DeleteMany(string collection, BsonExpression predicate)
@@ -276,12 +289,25 @@ public sealed partial class MailStore
             Guard();
             store._db.GetCollection(collection).DeleteMany(predicate);
             TouchFolder(collection, null);
+            ForgetEntries(collection);
         }
 
         private void TouchFolder(string collection, BsonDocument? document)
         {
             if (collection == Schema.Folders)
                 FolderListsTouched.Add(document?[Schema.FolderFields.MailboxId].AsString ?? AllMailboxes);
+        }
+
+        private void RememberEntry(string collection, BsonDocument document)
+        {
+            if (collection == Schema.Entries && WrittenEntries is { } written)
+                written[(document[Schema.EntryFields.FolderId].AsString, (uint)document[Schema.EntryFields.Uid].AsInt64)] = document;
+        }
+
+        private void ForgetEntries(string collection)
+        {
+            if (collection == Schema.Entries)
+                WrittenEntries = null;
         }
 
         public void Initialise()

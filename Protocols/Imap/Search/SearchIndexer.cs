@@ -194,7 +194,11 @@ public sealed class SearchIndexer
             _log.SearchIndexSegmentUnreadable(state.FolderId, ex.GetType().Name);
             return false;
         }
-        var live = _store.ListMessages(state.FolderId).Select(m => m.Uid).ToHashSet();
+        // Only the UIDs the merged segments cover are looked up: merging the two newest segments of a large folder
+        // then lists the newest messages, not the whole folder (the common case, after every few batches).
+        var first = segments.Min(s => s.FirstUid);
+        var last = segments.Max(s => s.LastUid);
+        var live = _store.ListMessages(state.FolderId, first).Select(m => m.Uid).Where(u => u <= last).ToHashSet();
         var builder = new IndexSegmentBuilder();
         for (var i = 0; i < readers.Count; i++)
         {
@@ -209,7 +213,8 @@ public sealed class SearchIndexer
             var documents = live.Count(u => u >= segment.FirstUid && u <= segment.LastUid);
             builder.AddDocuments(documents, segment.FirstUid, segment.LastUid);
         }
-        var unindexed = state.Unindexed.Where(live.Contains).ToList();
+        // An unreadable message outside the merged range stays listed as such (SEARCH reads it whole).
+        var unindexed = state.Unindexed.Where(u => u < first || u > last || live.Contains(u)).ToList();
         await _index.CommitSearchIndexAsync(state.FolderId, new SearchIndexUpdate(state.Version, Format, state.IndexedThrough, unindexed, reset,
             segments.Select(s => s.SegmentId).ToList(),
             builder.Documents == 0 ? null : new SearchSegmentContent(builder.Build(), builder.FirstUid, builder.LastUid, builder.Documents)),
