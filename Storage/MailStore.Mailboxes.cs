@@ -82,9 +82,24 @@ public sealed partial class MailStore
     public MailboxInfo? FindMailbox(string organizationId, string owner)
     {
         var lookup = OwnerLookup(organizationId, owner);
+        // Delivery asks at RCPT (quota) and again at DATA: a remembered id is read by primary key, and checked, so a
+        // deleted or re-created mailbox is found afresh.
+        if (_mailboxIdsByLookup.TryGetValue(lookup, out var knownId)
+            && Collection(Schema.Mailboxes).FindById(knownId) is { } known && known[M.OwnerLookup].AsString == lookup)
+            return ToMailboxInfo(known, owner);
         var document = Collection(Schema.Mailboxes).FindOne(Schema.Equal(M.OwnerLookup, lookup));
-        return document is null ? null : ToMailboxInfo(document, owner);
+        if (document is null)
+            return null;
+        if (_mailboxIdsByLookup.Count >= MaxRememberedMailboxIds)
+            _mailboxIdsByLookup.Clear();
+        _mailboxIdsByLookup[lookup] = document["_id"].AsString;
+        return ToMailboxInfo(document, owner);
     }
+
+    private const int MaxRememberedMailboxIds = 100_000;
+
+    /// <summary>Owner lookup → mailbox id, for <see cref="FindMailbox"/> (ids only: every hit is read and checked).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _mailboxIdsByLookup = new(StringComparer.Ordinal);
 
     /// <summary>A mailbox by id, or null.</summary>
     public MailboxInfo? GetMailbox(string mailboxId)

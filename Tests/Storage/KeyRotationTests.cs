@@ -117,11 +117,12 @@ public sealed class KeyRotationTests
         using (await h.Store.BeginBackupAsync(copy, CancellationToken.None))
             CopyDirectory(h.Store.BlobDirectory, Path.Combine(copy, "blobs"));
 
+        Assert.That(h.Store.FindMailbox(StoreHarness.Org, "alice@example.com")?.MailboxId, Is.EqualTo(alice.MailboxId)); // remembered by the store
         var deleted = await h.Store.DeleteMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
 
         Assert.That(deleted!.Messages, Is.EqualTo(1));
         Assert.That(deleted.FilesDeleted, Is.EqualTo(0), "the body is shared with bob");
-        Assert.That(h.Store.FindMailbox(StoreHarness.Org, "alice@example.com"), Is.Null);
+        Assert.That(h.Store.FindMailbox(StoreHarness.Org, "alice@example.com"), Is.Null, "a remembered id of a deleted mailbox is not trusted");
         Assert.That(System.Text.Encoding.ASCII.GetString(await h.Store.ReadMessageAsync(bob.MailboxId, stored[1].EntryId, CancellationToken.None)),
             Does.Contain("for both"));
 
@@ -138,6 +139,10 @@ public sealed class KeyRotationTests
         Assert.That(await old.ReadMessageAsync(bob.MailboxId, stored[1].EntryId, CancellationToken.None), Is.Not.Empty);
         var report = await old.VerifyAsync(null, CancellationToken.None);
         Assert.That((report.Ok, report.Shredded, report.Failed), Is.EqualTo((1L, 1L, 0L)));
+
+        var again = await h.Store.EnsureMailboxAsync(StoreHarness.Org, "alice@example.com", CancellationToken.None);
+        Assert.That(h.Store.FindMailbox(StoreHarness.Org, "alice@example.com")?.MailboxId, Is.EqualTo(again.MailboxId).And.Not.EqualTo(alice.MailboxId),
+            "a new mailbox of the same owner is found, not the one remembered");
     }
 
     [Test]
