@@ -15,6 +15,10 @@ public enum StorageEngine
 /// <param name="ConnectionString">The Npgsql connection string (PostgreSql only); never logged (it may hold a password).</param>
 public sealed record StorageConfig(StorageEngine Engine, string? ConnectionString)
 {
+    /// <summary>PostgreSql only: the folder holding the key ledgers (<c>keys/ledger/</c>), the same for every node of one
+    /// database; null: the data folder. LiteDB keeps them in the data folder.</summary>
+    public string? KeyDirectory { get; init; }
+
     /// <summary>The default when the section is absent.</summary>
     public static StorageConfig LiteDb { get; } = new(StorageEngine.LiteDb, null);
 
@@ -43,13 +47,18 @@ public static partial class ConfigLoader
                 return StorageConfig.LiteDb;
             var engine = s.Enum<StorageEngine>("Engine", StorageEngine.LiteDb) ?? StorageEngine.LiteDb;
             var connectionString = s.String("ConnectionString");
+            var keyDirectory = s.String("KeyDirectory");
             s.Finish();
             if (engine == StorageEngine.LiteDb)
             {
                 if (connectionString is not null)
                     s.Error("ConnectionString", "is only for Engine PostgreSql (LiteDB keeps its file in DataDirectory)");
+                if (keyDirectory is not null)
+                    s.Error("KeyDirectory", "is only for Engine PostgreSql (LiteDB keeps the key ledgers in DataDirectory)");
                 return StorageConfig.LiteDb;
             }
+            if (keyDirectory is not null && (string.IsNullOrWhiteSpace(keyDirectory) || !Path.IsPathFullyQualified(keyDirectory)))
+                s.Error("KeyDirectory", "must be an absolute path (the folder every node shares for the key ledgers)");
             if (string.IsNullOrWhiteSpace(connectionString))
                 s.Error("ConnectionString", "is required with Engine PostgreSql, e.g. \"Host=db.example.test;Database=mailserver;Username=mailserver\"");
             else
@@ -70,7 +79,7 @@ public static partial class ConfigLoader
             }
             s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP (REPLACE and METADATA included), the outbound queue, held messages and retention, but not yet "
                 + string.Join(", ", StorageConfig.PostgreSqlNotYetAvailable) + "; use LiteDb (the default) until it does");
-            return new StorageConfig(engine, connectionString);
+            return new StorageConfig(engine, connectionString) { KeyDirectory = keyDirectory };
         }
     }
 }

@@ -18,7 +18,7 @@ namespace MailServer.Server.Delivery;
 /// (RFC 3461 §4.1: NOTIFY absent means FAILURE and DELAY may be reported).
 /// </summary>
 public sealed class OutboundQueue(
-    IMailStore store,
+    IQueueStore store,
     RemoteDelivery remote,
     DsnSender dsn,
     Func<ServerConfig> config,

@@ -79,8 +79,7 @@ public static class MailFlowModule
         services.AddSingleton(_ => HookClient.CreateHttpClient());
         services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<HookClient>>()));
-        services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
-        services.AddSingleton(sp => (IHeldMessageStore)sp.GetRequiredService<IMailStore>());
+        // IMessageFlowStore and IHeldMessageStore: registered by the store engine's module (Server/Hosting/StoreModule.cs).
         services.AddSingleton<HookHolds>();
         services.AddSingleton<HeldHookWorker>();
         services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
@@ -92,7 +91,7 @@ public static class MailFlowModule
         services.AddSingleton<DkimSigningStage>();
         // 6. Delivery: mailboxes (with the users' mailbox rules, §9.8) and the durable outbound queue.
         services.AddSingleton(sp => new MailboxRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
-        services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailboxRuleSetCache>(), sp.GetRequiredService<IMailStore>(),
+        services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailboxRuleSetCache>(), sp.GetRequiredService<IImapStore>(), sp.GetRequiredService<IQueueStore>(),
             sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.MailboxRules"),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         services.AddSingleton<LocalDelivery>();
@@ -106,7 +105,7 @@ public static class MailFlowModule
         services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<IDnsResolver>(),
             () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
             sp.GetRequiredService<MtaStsPolicies>(), Category(sp, "MailServer.Delivery.TransportSecurity"), sp.GetRequiredService<Reports.TlsReportLedger>()));
-        services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
+        services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IQueueStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         // 7–9. What follows delivery: bounce notices, journaling (§14), mailbox rules' forwards.
