@@ -208,6 +208,23 @@ public static class ServerHost
         return report with { SearchIndexMessages = indexed };
     }
 
+    /// <summary>
+    /// <c>mailserver reindex</c> on PostgreSQL: drops the body search index and rebuilds it from the messages. The rest
+    /// of the LiteDB reindex (entries whose file is gone, counters, leftovers of a crash) has no counterpart: bodies are
+    /// rows written in the transaction of their entry, and counters change in the same transaction as what they count.
+    /// </summary>
+    /// <returns>How many messages the rebuilt index holds.</returns>
+    /// <exception cref="StoreUnavailableException">PostgreSQL cannot be reached.</exception>
+    public static async Task<long> RebuildSearchIndexAsync(ServerConfig config, CancellationToken cancellationToken)
+    {
+        await using var store = OfflineStore.Open(config);
+        await store.Index.DropSearchIndexesAsync(cancellationToken);
+        return await new Protocols.Imap.Search.SearchIndexer(store.Imap, store.Index, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        {
+            Parallelism = Environment.ProcessorCount,
+        }.CatchUpAsync(cancellationToken);
+    }
+
     /// <summary><c>mailserver reindex --rewrite-bodies</c>: rewrites version 1 message files in the segmented format,
     /// with the server stopped (see <see cref="MailStore.RewriteLegacyBodiesAsync"/>).</summary>
     /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
@@ -239,9 +256,12 @@ public static class ServerHost
     /// <exception cref="StoreLockedException">The server holds the data folder.</exception>
     /// <exception cref="ArgumentException">The request is invalid.</exception>
     /// <exception cref="Import.ImportSourceException">The source file cannot be opened.</exception>
+    /// <exception cref="NotSupportedException">The configuration names the PostgreSQL store (imports are LiteDB's so far).</exception>
     public static async Task<Import.ImportJobRecord> RunImportAsync(ServerConfig config, Import.ImportRequest request,
         Action<Import.ImportJobRecord> progress, CancellationToken cancellationToken)
     {
+        if (config.Storage.Engine != StorageEngine.LiteDb)
+            throw new NotSupportedException("Mailbox import writes its import ledger into the LiteDB store; it is not available on PostgreSQL yet.");
         var directory = config.ToDirectory();
         var user = request.Validate(directory);
         await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);

@@ -79,8 +79,9 @@ internal static class StoreModule
     }
 
     /// <summary>
-    /// PostgreSQL: one database shared by every node. The contract's parts this engine implements; key administration
-    /// and mailbox imports are not registered (the configuration loader refuses the engine while they are missing,
+    /// PostgreSQL: one database shared by every node. The contract's parts this engine implements, the search index
+    /// and its indexer (every node runs one: a commit against an index another node changed meanwhile is refused and
+    /// redone, so two indexers never lose each other's work); key administration and mailbox imports are not registered (the configuration loader refuses the engine while they are missing,
     /// <see cref="StorageConfig.PostgreSqlNotYetAvailable"/>).
     /// </summary>
     private static IServiceCollection AddPostgreSqlStore(this IServiceCollection services)
@@ -91,6 +92,8 @@ internal static class StoreModule
             return ServerHost.OpenPostgreSql(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
         });
         services.AddStoreContract<PostgreSqlMailStore>();
+        services.AddSingleton<ISearchIndexStore>(sp => sp.GetRequiredService<PostgreSqlMailStore>());
+        services.AddSearchIndexer();
         return services;
     }
 
@@ -108,13 +111,21 @@ internal sealed class OfflineStore : IAsyncDisposable
 {
     private readonly IAsyncDisposable _owner;
 
-    private OfflineStore(IAsyncDisposable owner, IQueueStore queue, IHeldMessageStore held, IRetentionStore retention)
+    private OfflineStore(IAsyncDisposable owner, IQueueStore queue, IHeldMessageStore held, IRetentionStore retention, IImapStore imap, ISearchIndexStore index)
     {
         _owner = owner;
         Queue = queue;
         Held = held;
         Retention = retention;
+        Imap = imap;
+        Index = index;
     }
+
+    /// <summary>Mailboxes, folders and messages.</summary>
+    public IImapStore Imap { get; }
+
+    /// <summary>The body search index.</summary>
+    public ISearchIndexStore Index { get; }
 
     /// <summary>The outbound queue and daily counters.</summary>
     public IQueueStore Queue { get; }
@@ -136,8 +147,9 @@ internal sealed class OfflineStore : IAsyncDisposable
             : Of(ServerHost.OpenLiteDb(() => config, logger));
     }
 
-    private static OfflineStore Of<TStore>(TStore store) where TStore : IQueueStore, IHeldMessageStore, IRetentionStore, IAsyncDisposable =>
-        new(store, store, store, store);
+    private static OfflineStore Of<TStore>(TStore store)
+        where TStore : IQueueStore, IHeldMessageStore, IRetentionStore, IImapStore, ISearchIndexStore, IAsyncDisposable =>
+        new(store, store, store, store, store, store);
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _owner.DisposeAsync();
