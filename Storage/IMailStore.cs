@@ -106,7 +106,7 @@ public sealed class QuotaExceededException(string mailboxId, long usedBytes, lon
 public interface IMailStore :
     IChangeFeedSource,
     IDeliveryStore,
-    IImapStore,
+    IMailboxImportStore,
     IQueueStore,
     IHeldMessageStore,
     IMessageFlowStore,

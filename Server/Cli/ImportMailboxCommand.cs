@@ -82,12 +82,6 @@ internal sealed class ImportMailboxCommand : ICliCommand
             await console.Error.WriteLineAsync($"mailserver: {arguments.ConfigPath} is invalid; run 'mailserver config check'.").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
-        if (config.Storage.Engine == StorageEngine.PostgreSql)
-        {
-            await console.Error.WriteLineAsync("mailserver: mailbox import is not available on the PostgreSQL store yet (its import ledger, which makes a " +
-                "re-run store nothing twice, is kept in the LiteDB store); see README \"Running on PostgreSQL\".").ConfigureAwait(false);
-            return ExitCodes.InvalidInput;
-        }
         var request = await BuildRequestAsync(arguments, console).ConfigureAwait(false);
         if (request is null)
             return ExitCodes.InvalidInput;

@@ -256,19 +256,16 @@ public static class ServerHost
     /// <exception cref="StoreLockedException">The server holds the data folder.</exception>
     /// <exception cref="ArgumentException">The request is invalid.</exception>
     /// <exception cref="Import.ImportSourceException">The source file cannot be opened.</exception>
-    /// <exception cref="NotSupportedException">The configuration names the PostgreSQL store (imports are LiteDB's so far).</exception>
     public static async Task<Import.ImportJobRecord> RunImportAsync(ServerConfig config, Import.ImportRequest request,
         Action<Import.ImportJobRecord> progress, CancellationToken cancellationToken)
     {
-        if (config.Storage.Engine != StorageEngine.LiteDb)
-            throw new NotSupportedException("Mailbox import writes its import ledger into the LiteDB store; it is not available on PostgreSQL yet.");
         var directory = config.ToDirectory();
         var user = request.Validate(directory);
-        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var store = OfflineStore.Open(config);
         await using var source = request.Open();
         var job = request.NewOrResumed(config.DataDirectory, user, source.Description);
         var target = new Import.ImportTarget(user.OrganizationId, user.Email, () => user.MailboxQuotaBytes);
-        return await new Import.MailboxImporter(store, config.DataDirectory, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        return await new Import.MailboxImporter(store.Imap, config.DataDirectory, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
             .RunAsync(job, source, target, request.MarkSeen, request.RatePerSecond, progress, cancellationToken);
     }
 

@@ -31,7 +31,7 @@ internal static class StoreModule
     /// consumers take. The in-process test compositions use it too, so they resolve exactly what the server does.
     /// </summary>
     public static IServiceCollection AddStoreContract<TStore>(this IServiceCollection services)
-        where TStore : class, IImapStore, IDeliveryStore, IQueueStore, IHeldMessageStore, IMessageFlowStore, IRetentionStore
+        where TStore : class, IMailboxImportStore, IDeliveryStore, IQueueStore, IHeldMessageStore, IMessageFlowStore, IRetentionStore
     {
         services.AddSingleton<IMailboxLookup>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IChangeFeedSource>(sp => sp.GetRequiredService<TStore>());
@@ -39,6 +39,7 @@ internal static class StoreModule
         services.AddSingleton<IImapSessionReads>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IImapSessionStore>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IImapStore>(sp => sp.GetRequiredService<TStore>());
+        services.AddSingleton<IMailboxImportStore>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IHeldMessageStore>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IMessageFlowStore>(sp => sp.GetRequiredService<TStore>());
@@ -48,8 +49,8 @@ internal static class StoreModule
 
     /// <summary>
     /// LiteDB: one process owns <c>DataDirectory/mail.db</c>. Everything of the contract, plus what only this engine has
-    /// so far: the folder metadata cache warm-up, key administration (rotation, mailbox deletion, backups through the
-    /// keys endpoints) and mailbox imports, which use the LiteDB store itself.
+    /// so far: the folder metadata cache warm-up and key administration (rotation, mailbox deletion, backups through the
+    /// keys endpoints), which use the LiteDB store itself.
     /// </summary>
     private static IServiceCollection AddLiteDbStore(this IServiceCollection services)
     {
@@ -60,6 +61,7 @@ internal static class StoreModule
         });
         services.AddSingleton<IMailStore>(sp => sp.GetRequiredService<MailStore>());
         services.AddStoreContract<MailStore>();
+        services.AddImports();
         services.AddSingleton<ISearchIndexStore>(sp => sp.GetRequiredService<MailStore>());
         services.AddSingleton<IKeyAdministrationStore>(sp => sp.GetRequiredService<MailStore>());
         services.AddHostedService(sp => new MetadataCacheWarmupService(sp.GetRequiredService<MailStore>()));
@@ -70,18 +72,13 @@ internal static class StoreModule
             sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
         services.AddSingleton<Admin.IAdminEndpoints, Keys.KeysEndpoints>();
-        // Mailbox imports (IMAP, WorkMail export zips, mbox, Maildir) in the background, through the store (not the mail-flow core).
-        services.AddSingleton(sp => new Import.ImportJobs(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ConfigMonitor>(),
-            sp.GetRequiredService<ILogger<Import.ImportJobs>>()));
-        services.AddHostedService(sp => sp.GetRequiredService<Import.ImportJobs>());
-        services.AddSingleton<Admin.IAdminEndpoints, Import.ImportEndpoints>();
         return services;
     }
 
     /// <summary>
     /// PostgreSQL: one database shared by every node. The contract's parts this engine implements, the search index
     /// and its indexer (every node runs one: a commit against an index another node changed meanwhile is refused and
-    /// redone, so two indexers never lose each other's work); key administration and mailbox imports are not registered (the configuration loader refuses the engine while they are missing,
+    /// redone, so two indexers never lose each other's work); key administration is not registered (the configuration loader refuses the engine while they are missing,
     /// <see cref="StorageConfig.PostgreSqlNotYetAvailable"/>).
     /// </summary>
     private static IServiceCollection AddPostgreSqlStore(this IServiceCollection services)
@@ -92,9 +89,20 @@ internal static class StoreModule
             return ServerHost.OpenPostgreSql(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
         });
         services.AddStoreContract<PostgreSqlMailStore>();
+        services.AddImports();
         services.AddSingleton<ISearchIndexStore>(sp => sp.GetRequiredService<PostgreSqlMailStore>());
         services.AddSearchIndexer();
         return services;
+    }
+
+    /// <summary>Mailbox imports (IMAP, WorkMail export zips, mbox, Maildir) in the background, through the store's import
+    /// role (not the mail-flow core); a job runs on the node it was started on, its record in that node's data folder.</summary>
+    private static void AddImports(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => new Import.ImportJobs(sp.GetRequiredService<IMailboxImportStore>(), sp.GetRequiredService<ConfigMonitor>(),
+            sp.GetRequiredService<ILogger<Import.ImportJobs>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Import.ImportJobs>());
+        services.AddSingleton<Admin.IAdminEndpoints, Import.ImportEndpoints>();
     }
 
     /// <summary>The body search indexer (engine-neutral) for an engine that keeps the index.</summary>
@@ -111,7 +119,7 @@ internal sealed class OfflineStore : IAsyncDisposable
 {
     private readonly IAsyncDisposable _owner;
 
-    private OfflineStore(IAsyncDisposable owner, IQueueStore queue, IHeldMessageStore held, IRetentionStore retention, IImapStore imap, ISearchIndexStore index)
+    private OfflineStore(IAsyncDisposable owner, IQueueStore queue, IHeldMessageStore held, IRetentionStore retention, IMailboxImportStore imap, ISearchIndexStore index)
     {
         _owner = owner;
         Queue = queue;
@@ -121,8 +129,8 @@ internal sealed class OfflineStore : IAsyncDisposable
         Index = index;
     }
 
-    /// <summary>Mailboxes, folders and messages.</summary>
-    public IImapStore Imap { get; }
+    /// <summary>Mailboxes, folders and messages, and mailbox imports.</summary>
+    public IMailboxImportStore Imap { get; }
 
     /// <summary>The body search index.</summary>
     public ISearchIndexStore Index { get; }
@@ -148,7 +156,7 @@ internal sealed class OfflineStore : IAsyncDisposable
     }
 
     private static OfflineStore Of<TStore>(TStore store)
-        where TStore : IQueueStore, IHeldMessageStore, IRetentionStore, IImapStore, ISearchIndexStore, IAsyncDisposable =>
+        where TStore : IQueueStore, IHeldMessageStore, IRetentionStore, IMailboxImportStore, ISearchIndexStore, IAsyncDisposable =>
         new(store, store, store, store, store, store);
 
     /// <inheritdoc/>

@@ -141,6 +141,7 @@ internal static class PostgreSqlSchema
         """,
         // 3: the body search index: per folder the cursor, format and key generation in clear, and its segments sealed
         // under the mailbox's search index key, each written in the transaction that names it; a folder's deletion takes both.
+        // The mailbox import ledger: one keyed HMAC per (mailbox, folder, message) imported, nothing else.
         """
         CREATE TABLE search_index (
             folder_id text PRIMARY KEY REFERENCES folders (id) ON DELETE CASCADE,
@@ -160,6 +161,9 @@ internal static class PostgreSqlSchema
             sealed bytea NOT NULL,
             PRIMARY KEY (folder_id, id));
         ALTER TABLE search_segments ALTER COLUMN sealed SET STORAGE EXTERNAL;
+        CREATE TABLE imports (
+            id text PRIMARY KEY,
+            mailbox_id text NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE);
         """,
     ];
 
