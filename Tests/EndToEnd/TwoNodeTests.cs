@@ -15,7 +15,8 @@ namespace MailServer.Tests.EndToEnd;
 /// Issue 18 on the real executable: two server processes on one PostgreSQL database (the run's private cluster), each
 /// with its own data folder and ports, sharing the master key and the key ledgers. A delivery through node A reaches an
 /// IMAP IDLE on node B within a second; a queue both nodes work delivers each recipient once; after kill -9 of node A,
-/// node B delivers everything A had answered 250 for, after A's lease (5 s here) ran out.
+/// node B delivers everything A had answered 250 for, after A's lease (5 s here) ran out. And the command line on such
+/// a store: reindex rebuilds the search index; backup and restore point to PostgreSQL's own tools.
 /// </summary>
 [TestFixture, NonParallelizable]
 public sealed class TwoNodeTests
@@ -175,5 +176,43 @@ public sealed class TwoNodeTests
         Assert.That(accepted.Where(r => !delivered.Contains(r)), Is.Empty, "node B delivered every message node A had accepted");
         TestContext.Out.WriteLine($"{accepted.Count - deliveredAtKill} of {accepted.Count} left in node A's queue at kill -9; node B had delivered them all " +
             $"{Stopwatch.GetElapsedTime(killed).TotalSeconds:F1} s later (lease 5 s)");
+    }
+
+    [Test]
+    public async Task On_PostgreSql_reindex_rebuilds_the_search_index_and_backup_and_restore_point_to_PostgreSQLs_own_tools()
+    {
+        await SetUpNodesAsync();
+        await using var receiver = await SmtpReceiver.StartAsync(tempFailures: 0);
+        await using var node = Node(receiver.Port);
+        await node.StartAsync();
+        using (var smtp = await SubmissionAsync(node))
+            await smtp.SendAsync(Message("bob@example.test", "to be indexed"));
+        Assert.That(await node.StopAsync(), Is.Zero);
+
+        // The database is shared, not held by a process: reindex needs no stopped cluster, but runs here after the stop.
+        var (exit, output, error) = await RunCliAsync(["reindex", "--config", node.ConfigPath]);
+        Assert.That(exit, Is.Zero, error);
+        Assert.That(output, Does.Match(@"^search index rebuilt \([1-9][0-9]* message\(s\)\)"));
+
+        (exit, _, error) = await RunCliAsync(["reindex", "--config", node.ConfigPath, "--rewrite-bodies"]);
+        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("PostgreSQL stores every body in 64 KiB segments"));
+
+        var folder = Path.Combine(_shared!, "backup");
+        foreach (var verb in new[] { new[] { "backup", "--to", folder }, ["restore", "--from", folder] })
+        {
+            (exit, _, error) = await RunCliAsync([.. verb, "--config", node.ConfigPath]);
+            Assert.That(exit, Is.EqualTo(1), verb[0]);
+            Assert.That(error, Does.Contain("pg_dump").And.Contain("\"Backups on PostgreSQL\""), verb[0]);
+        }
+        Assert.That(Directory.Exists(folder), Is.False, "nothing was written");
+    }
+
+    private static async Task<(int Exit, string Out, string Error)> RunCliAsync(string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await MailServer.Server.Program.RunAsync(args, output, error, new StringReader(""));
+        return (exit, output.ToString(), error.ToString());
     }
 }
