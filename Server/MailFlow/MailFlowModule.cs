@@ -27,7 +27,8 @@ namespace MailServer.Server.MailFlow;
 /// </summary>
 /// <remarks>
 /// Needs from the rest of the composition: <see cref="Func{ServerConfig}"/> (the configuration in force),
-/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/>,
+/// <see cref="IDirectorySource"/>, the store's contract interfaces (<c>StoreModule.AddStoreContract</c>: <see cref="IDeliveryStore"/>,
+/// <see cref="IImapStore"/>, <see cref="IQueueStore"/>, <see cref="IHeldMessageStore"/>, <see cref="IMessageFlowStore"/>), <see cref="IDnsResolver"/>, <see cref="TimeProvider"/>,
 /// <see cref="ISubmissionObserver"/> (the audit log's submission records) and <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
 /// composition without it).
 /// </remarks>
