@@ -15,7 +15,7 @@ namespace MailServer.Tests.EndToEnd;
 /// Issue 18 on the real executable: two server processes on one PostgreSQL database (the run's private cluster), each
 /// with its own data folder and ports, sharing the master key and the key ledgers. A delivery through node A reaches an
 /// IMAP IDLE on node B within a second; a queue both nodes work delivers each recipient once; after kill -9 of node A,
-/// node B delivers everything A had answered 250 for, after A's lease (5 s here) ran out. And the command line on such
+/// under load (four sessions sending), node B delivers everything A had answered 250 for, after A's lease (5 s here) ran out. And the command line on such
 /// a store: reindex rebuilds the search index; backup and restore point to PostgreSQL's own tools.
 /// </summary>
 [TestFixture, NonParallelizable]
@@ -153,18 +153,36 @@ public sealed class TwoNodeTests
             .ToDictionary(g => g.Key, g => g.Count(), StringComparer.OrdinalIgnoreCase);
         Assert.That(both.Select(r => counts.GetValueOrDefault(r)), Is.All.EqualTo(1), "each recipient delivered once while both nodes run");
 
-        // Under load on node A: every message it answered 250 for is in the store; kill -9 in the middle of it.
-        var accepted = new List<string>();
-        using (var smtp = await SubmissionAsync(a))
+        // Under load on node A (four sessions sending without pause): kill -9 once it has answered 250 for 20 messages,
+        // with transactions in flight. Every message that got 250 must arrive; those cut off got no 250 and do not count.
+        var accepted = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var next = 0;
+        var killing = false;
+        var senders = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
-            for (var i = 0; i < 20; i++)
+            try
             {
-                var to = $"tempfail-killed-{i}@remote.test";
-                await smtp.SendAsync(Message(to, "killed " + i));
-                accepted.Add(to);
+                using var smtp = await SubmissionAsync(a);
+                for (var sent = 0; sent < 200; sent++)
+                {
+                    var to = $"tempfail-killed-{Interlocked.Increment(ref next)}@remote.test";
+                    await smtp.SendAsync(Message(to, "under load"));
+                    accepted.Enqueue(to);
+                }
             }
-            await a.KillAsync();
-        }
+            catch (Exception) when (Volatile.Read(ref killing))
+            {
+                // Node A died under this session.
+            }
+        })).ToList();
+        var loaded = DateTime.UtcNow + Wait;
+        while (accepted.Count < 20 && DateTime.UtcNow < loaded)
+            await Task.Delay(20);
+        Volatile.Write(ref killing, true);
+        await a.KillAsync();
+        await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.That(accepted.Count, Is.GreaterThanOrEqualTo(20), "node A was under load when it died");
+        Assert.That(next, Is.GreaterThan(accepted.Count), "transactions were in flight at kill -9");
         var deliveredAtKill = accepted.Count(r => receiver.Messages().Any(m => m.RcptTos.Contains(r, StringComparer.OrdinalIgnoreCase)));
         Assert.That(deliveredAtKill, Is.LessThan(accepted.Count), "node A died with work in its queue (each message is refused once, retried 1-2 s later)");
         var killed = Stopwatch.GetTimestamp();
