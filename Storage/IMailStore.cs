@@ -106,12 +106,11 @@ public sealed class QuotaExceededException(string mailboxId, long usedBytes, lon
 public interface IMailStore :
     IChangeFeedSource,
     IDeliveryStore,
-    IImapSessionStore,
-    IImapExtensionStore,
+    IMailboxImportStore,
     IQueueStore,
     IHeldMessageStore,
     IMessageFlowStore,
-    IRetentionOperations,
+    IRetentionStore,
     IKeyAdministrationStore,
     IAsyncDisposable;
 

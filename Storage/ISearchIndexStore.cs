@@ -51,8 +51,9 @@ public sealed class SearchIndexConflictException(string message) : InvalidOperat
 /// Storage of encrypted per-folder search indexes (IMAP SEARCH BODY / TEXT). The store never sees terms: a segment is
 /// an opaque plaintext the indexer builds, sealed here with AES-256-GCM under the mailbox's search index key (HKDF of
 /// the mailbox key, so shredding the mailbox key makes every segment unreadable), bound to its mailbox, folder,
-/// segment id and key generation, and written as a file outside the database; the database holds only the segment
-/// list and the cursor. Segments are derived data: <c>mailserver reindex</c> drops them and the indexer rebuilds.
+/// segment id and key generation. LiteDB writes each segment as a file outside the database, which holds only the
+/// segment list and the cursor; PostgreSQL keeps the sealed segment as a row written in the same transaction as the
+/// index that names it. Segments are derived data: <c>mailserver reindex</c> drops them and the indexer rebuilds.
 /// </summary>
 public interface ISearchIndexStore
 {

@@ -16,7 +16,7 @@ public sealed record ImportOutcome(StoredMessage? Stored)
     public bool Duplicate => Stored is null;
 }
 
-public sealed partial class MailStore
+public sealed partial class MailStore : IMailboxImportStore
 {
     /// <summary>
     /// Stores one message of a mailbox import (mail that already exists elsewhere: no flow rules ran for it, and

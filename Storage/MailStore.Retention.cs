@@ -3,11 +3,11 @@ using E = MailServer.Storage.Schema.EntryFields;
 namespace MailServer.Storage;
 
 /// <summary>
-/// What the retention runner takes: the whole store (it lists folders and moves messages) with
+/// What the retention runner takes: the IMAP session operations (it lists folders and moves messages) with
 /// <see cref="IRetentionOperations.PermanentlyDeleteAsync"/>. Age comes from <see cref="MessageMeta.LastActionAt"/>,
-/// which the store sets on delivery, APPEND, flag changes, COPY and MOVE.
+/// which the store sets on delivery, APPEND, flag changes, COPY and MOVE. Both engines implement it.
 /// </summary>
-public interface IRetentionStore : IMailStore;
+public interface IRetentionStore : IImapSessionStore, IRetentionOperations;
 
 public sealed partial class MailStore : IRetentionStore
 {

@@ -98,7 +98,8 @@ public sealed partial class MailStore : ISearchIndexStore
         }
     }
 
-    private static byte[] SegmentContext(string mailboxId, string folderId, string segmentId, int generation) =>
+    /// <summary>What a sealed segment is bound to (both engines).</summary>
+    internal static byte[] SegmentContext(string mailboxId, string folderId, string segmentId, int generation) =>
         Aead.Utf8($"urn:mailserver:mailbox/{mailboxId}/folder/{folderId}/search-segment/{segmentId}/g{generation}");
 
     /// <inheritdoc/>

@@ -14,7 +14,7 @@ namespace MailServer.Protocols.Imap;
 /// <summary>What every session of one listener shares.</summary>
 internal sealed record ImapListenerServices(
     ImapListenerOptions Options,
-    IMailStore Store,
+    IImapStore Store,
     ICredentialValidator Credentials,
     ImapSyntaxLimits SyntaxLimits,
     ILogger Logger,
@@ -68,7 +68,7 @@ public sealed class ImapListener : IAsyncDisposable
     /// literal after login (an APPEND's message) is admitted against it, and refused with <c>NO [LIMIT]</c> while it is
     /// used up. Null admits every literal the syntax limits allow.</param>
     /// <exception cref="ArgumentException">The options are unusable.</exception>
-    public ImapListener(ImapListenerOptions options, IMailStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null,
+    public ImapListener(ImapListenerOptions options, IImapStore store, ICredentialValidator credentials, ILogger<ImapListener> logger, TimeProvider? time = null,
         IDirectorySource? directory = null, IMailboxAccessObserver? accessObserver = null, BytesInFlight? bytesInFlight = null)
     {
         ArgumentNullException.ThrowIfNull(options);

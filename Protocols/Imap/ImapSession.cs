@@ -56,7 +56,7 @@ internal sealed class ImapSession
     public bool IsSecure { get; private set; }
     public ImapResponseWriter Writer { get; }
     public ImapSessionState State { get; set; } = new ImapSessionState.NotAuthenticated(0);
-    public IMailStore Store => _services.Store;
+    public IImapStore Store => _services.Store;
     public ICredentialValidator Credentials => _services.Credentials;
     public ImapListenerOptions Options => _services.Options;
     public ILogger Logger => _services.Logger;

@@ -20,7 +20,7 @@ internal sealed class MailboxNotifications : IDisposable
 
     private static readonly StatusItem[] BaseItems = [StatusItem.Messages, StatusItem.UidNext, StatusItem.UidValidity, StatusItem.Unseen];
 
-    private readonly IMailStore _store;
+    private readonly IImapStore _store;
     private readonly string _mailboxId;
     private readonly List<Group> _groups;
     private readonly IChangeSubscription _subscription;
@@ -35,7 +35,7 @@ internal sealed class MailboxNotifications : IDisposable
         public bool HasMessageEvents => Wants("MessageNew") || Wants("MessageExpunge") || Wants("FlagChange");
     }
 
-    private MailboxNotifications(IMailStore store, string mailboxId, List<Group> groups)
+    private MailboxNotifications(IImapStore store, string mailboxId, List<Group> groups)
     {
         _store = store;
         _mailboxId = mailboxId;

@@ -12,7 +12,7 @@ namespace MailServer.Protocols.Imap;
 /// seen, raised after each take without holding up the session), so a restart keeps \Recent where it was; a folder
 /// from before the store kept a mark counts the messages whose internal date is before the start as taken.
 /// </summary>
-public sealed class RecentTracker(DateTimeOffset startedAt, IMailStore? store = null, Microsoft.Extensions.Logging.ILogger? logger = null)
+public sealed class RecentTracker(DateTimeOffset startedAt, IImapStore? store = null, Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     private readonly ConcurrentDictionary<string, Mark> _folders = new(StringComparer.Ordinal);
 

@@ -15,7 +15,7 @@ namespace MailServer.Protocols.Imap;
 /// </summary>
 public sealed class SelectedMailbox : IDisposable
 {
-    private readonly IMailStore _store;
+    private readonly IImapStore _store;
 
     /// <summary>Structures of big messages FETCH scanned from the store (see <see cref="MessageStructureCache"/>).</summary>
     internal MessageStructureCache Structures { get; } = new();
@@ -38,7 +38,7 @@ public sealed class SelectedMailbox : IDisposable
     private readonly List<string> _keywords = [];
     private readonly HashSet<string> _keywordSet = new(StringComparer.OrdinalIgnoreCase);
 
-    private SelectedMailbox(IMailStore store, FolderInfo folder, string name, bool readOnly, IChangeSubscription subscription,
+    private SelectedMailbox(IImapStore store, FolderInfo folder, string name, bool readOnly, IChangeSubscription subscription,
         List<MessageMeta> messages, ILogger logger, RecentTracker? recent)
     {
         _store = store;
@@ -156,7 +156,7 @@ public sealed class SelectedMailbox : IDisposable
     /// <param name="sharedOwner">The address of the other user whose mailbox this is (Full Access), or null.</param>
     /// <param name="recent">The listener's \Recent holder for an IMAP4rev1 session; null when the session does not
     /// report \Recent (IMAP4rev2 enabled).</param>
-    public static SelectedMailbox Open(IMailStore store, FolderInfo folder, string name, bool readOnly, ILogger logger, string? sharedOwner = null,
+    public static SelectedMailbox Open(IImapStore store, FolderInfo folder, string name, bool readOnly, ILogger logger, string? sharedOwner = null,
         RecentTracker? recent = null)
     {
         var subscription = store.Changes.Subscribe(folder.MailboxId);

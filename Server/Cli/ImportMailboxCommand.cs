@@ -133,6 +133,11 @@ internal sealed class ImportMailboxCommand : ICliCommand
             await console.Error.WriteLineAsync($"mailserver: {e.Message}, and it did not answer on its admin listener.").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        catch (StoreUnavailableException e)
+        {
+            await console.Error.WriteLineAsync($"mailserver: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
         catch (HttpRequestException e)
         {
             await console.Error.WriteLineAsync($"mailserver: the server went away during the import ({e.Message}); run the same command again to resume.").ConfigureAwait(false);

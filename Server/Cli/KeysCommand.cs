@@ -328,6 +328,8 @@ internal static class KeysCommand
 
         public async Task<int> RunAsync(CliArguments arguments, CliConsole console)
         {
+            if (await PostgreSqlBackups.RefuseAsync(arguments, console, "backup").ConfigureAwait(false))
+                return ExitCodes.InvalidInput;
             var to = arguments.Value("--to");
             if (to is null)
             {
@@ -439,6 +441,8 @@ internal static class KeysCommand
                 await console.Error.WriteLineAsync($"mailserver: {arguments.ConfigPath} is invalid; run 'mailserver config check'.").ConfigureAwait(false);
                 return ExitCodes.InvalidInput;
             }
+            if (await PostgreSqlBackups.RefuseAsync(arguments, console, "restore").ConfigureAwait(false))
+                return ExitCodes.InvalidInput;
             var from = arguments.Value("--from");
             if (from is null)
             {

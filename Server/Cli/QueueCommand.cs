@@ -21,7 +21,7 @@ internal static class QueueCommand
 
     /// <summary>Runs <paramref name="online"/> against the running server, or <paramref name="offline"/> on the store.</summary>
     private static async Task<int> RunAsync(CliArguments arguments, CliConsole console,
-        Func<AdminClient, Task<int>> online, Func<IMailStore, Task<int>> offline)
+        Func<AdminClient, Task<int>> online, Func<OfflineStore, Task<int>> offline)
     {
         if (ConfigLoader.Load(arguments.ConfigPath, arguments.DataDirectory) is not ConfigLoadResult.Ok { Config: var config })
         {
@@ -33,12 +33,17 @@ internal static class QueueCommand
             using (var admin = await AdminClient.TryCreateAsync(config, console.CancellationToken).ConfigureAwait(false))
                 if (admin is not null)
                     return await online(admin).ConfigureAwait(false);
-            await using var store = ServerHost.OpenStoreForCli(config);
+            await using var store = OfflineStore.Open(config);
             return await offline(store).ConfigureAwait(false);
         }
         catch (StoreLockedException e)
         {
             await console.Error.WriteLineAsync($"mailserver: {e.Message}, and its admin listener does not answer.").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        catch (StoreUnavailableException e)
+        {
+            await console.Error.WriteLineAsync($"mailserver: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
         catch (HttpRequestException e)
@@ -67,7 +72,7 @@ internal static class QueueCommand
             },
             async store =>
             {
-                await PrintAsync(QueueAdministration.List(store), console).ConfigureAwait(false);
+                await PrintAsync(QueueAdministration.List(store.Queue), console).ConfigureAwait(false);
                 return ExitCodes.Ok;
             });
 
@@ -122,7 +127,7 @@ internal static class QueueCommand
                     return await ReportAsync(response.StatusCode == HttpStatusCode.NotFound ? 0
                         : (await response.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<RetryReply>(console.CancellationToken).ConfigureAwait(false))!.Retried).ConfigureAwait(false);
                 },
-                async store => await ReportAsync(await QueueAdministration.RetryAsync(store, id, DateTimeOffset.UtcNow, console.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false)).ConfigureAwait(false);
+                async store => await ReportAsync(await QueueAdministration.RetryAsync(store.Queue, id, DateTimeOffset.UtcNow, console.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false)).ConfigureAwait(false);
 
             async Task<int> ReportAsync(int retried)
             {
@@ -158,7 +163,7 @@ internal static class QueueCommand
                         response.EnsureSuccessStatusCode();
                     return await ReportAsync(response.StatusCode != HttpStatusCode.NotFound).ConfigureAwait(false);
                 },
-                async store => await ReportAsync(await QueueAdministration.DeleteAsync(store, id, console.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false));
+                async store => await ReportAsync(await QueueAdministration.DeleteAsync(store.Queue, id, console.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false));
 
             async Task<int> ReportAsync(bool deleted)
             {
@@ -192,7 +197,7 @@ internal static class QueueCommand
             },
             async store =>
             {
-                await PrintAsync(store is IHeldMessageStore held ? QueueAdministration.ListHeld(held) : [], console).ConfigureAwait(false);
+                await PrintAsync(QueueAdministration.ListHeld(store.Held), console).ConfigureAwait(false);
                 return ExitCodes.Ok;
             });
 

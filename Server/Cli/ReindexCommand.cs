@@ -31,6 +31,8 @@ internal sealed class ReindexCommand : ICliCommand
             return ExitCodes.InvalidInput;
         }
 
+        if (config.Storage.Engine == StorageEngine.PostgreSql)
+            return await RunOnPostgreSqlAsync(arguments, console, config).ConfigureAwait(false);
         try
         {
             if (arguments.Flag("--rewrite-bodies"))
@@ -52,6 +54,27 @@ internal sealed class ReindexCommand : ICliCommand
         catch (StoreLockedException e)
         {
             await console.Error.WriteLineAsync($"mailserver: {e.Message}; stop the server before reindexing.").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>On PostgreSQL only the search index is derived data to rebuild (README "Running on PostgreSQL").</summary>
+    private static async Task<int> RunOnPostgreSqlAsync(CliArguments arguments, CliConsole console, ServerConfig config)
+    {
+        if (arguments.Flag("--rewrite-bodies"))
+        {
+            await console.Error.WriteLineAsync("mailserver: --rewrite-bodies rewrites LiteDB message files; PostgreSQL stores every body in 64 KiB segments already.").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+        try
+        {
+            var indexed = await ServerHost.RebuildSearchIndexAsync(config, console.CancellationToken).ConfigureAwait(false);
+            await console.Out.WriteLineAsync($"search index rebuilt ({indexed} message(s))").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+        catch (StoreUnavailableException e)
+        {
+            await console.Error.WriteLineAsync($"mailserver: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
     }

@@ -51,6 +51,11 @@ internal sealed class RetentionCommand : ICliCommand
             await console.Error.WriteLineAsync($"mailserver: {e.Message}, and it did not answer on its admin listener.").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        catch (StoreUnavailableException e)
+        {
+            await console.Error.WriteLineAsync($"mailserver: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
     }
 
     private static async Task<RetentionReport> RunOnServerAsync(AdminClient admin, bool dryRun, CancellationToken cancellationToken)

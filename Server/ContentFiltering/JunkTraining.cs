@@ -79,7 +79,7 @@ public sealed class JunkTrainingObserver(JunkTrainingQueue queue, Func<ServerCon
 /// </summary>
 public sealed class JunkTrainingService(
     JunkTrainingQueue queue,
-    IMailStore store,
+    IImapSessionReads store,
     RspamdClient rspamd,
     Func<ServerConfig> config,
     ILogger<JunkTrainingService> logger,

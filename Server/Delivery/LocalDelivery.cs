@@ -14,7 +14,7 @@ namespace MailServer.Server.Delivery;
 /// encrypted and written once; each mailbox holds its own wrapped key. Mailbox rules run for mail from outside and
 /// from users, not for what the server writes itself (DSNs, journal records).
 /// </summary>
-public sealed class LocalDelivery(IMailStore store, ILogger<LocalDelivery> logger, MailboxRuleActions rules, IEmailEventLog events)
+public sealed class LocalDelivery(IDeliveryStore store, ILogger<LocalDelivery> logger, MailboxRuleActions rules, IEmailEventLog events)
 {
     /// <summary>False when the user's mailbox is at or over quota (checked at RCPT).</summary>
     public bool HasRoom(DirectoryUser user)

@@ -29,7 +29,8 @@ public sealed record MailboxRulePlan(DirectoryUser User, string Folder, IReadOnl
 /// quotas", §9.8). A forward that is refused or fails is logged; the original stays delivered.
 /// </summary>
 /// <param name="rules">The compiled mailbox rules of every user.</param>
-/// <param name="store">The mail store (folders the rules file into are created there).</param>
+/// <param name="folders">The mailboxes' folders (those the rules file into are created there).</param>
+/// <param name="counters">The daily counters of external recipients (the forwarding limit).</param>
 /// <param name="directory">The directory in force.</param>
 /// <param name="config">The configuration in force.</param>
 /// <param name="logger">Receives rule failures.</param>
@@ -37,7 +38,8 @@ public sealed record MailboxRulePlan(DirectoryUser User, string Folder, IReadOnl
 /// <param name="events">The email event log (RULE_APPLIED).</param>
 public sealed class MailboxRuleActions(
     MailboxRuleSetCache rules,
-    IMailStore store,
+    IImapSessionStore folders,
+    IQueueStore counters,
     IDirectorySource directory,
     Func<ServerConfig> config,
     ILogger logger,
@@ -199,7 +201,7 @@ public sealed class MailboxRuleActions(
                 return new FlowRecipient(to, local);
             case RecipientResolution.NotLocal remote:
                 var limit = config().Limits.ExternalRecipientsPerUserPerDay;
-                if (store.ExternalRecipientsOn(user.OrganizationId, user.Email, DateOnly.FromDateTime(_time.GetUtcNow().UtcDateTime)) >= limit)
+                if (counters.ExternalRecipientsOn(user.OrganizationId, user.Email, DateOnly.FromDateTime(_time.GetUtcNow().UtcDateTime)) >= limit)
                 {
                     MailboxRulesLog.LimitReached(logger, transaction.LogId, action, user.Email, to, limit);
                     return null;
@@ -227,11 +229,11 @@ public sealed class MailboxRuleActions(
         {
             foreach (var name in chain)
             {
-                if (store.FindFolder(mailboxId, name) is not null)
+                if (folders.FindFolder(mailboxId, name) is not null)
                     continue;
                 try
                 {
-                    await store.CreateFolderAsync(mailboxId, name, cancellationToken).ConfigureAwait(false);
+                    await folders.CreateFolderAsync(mailboxId, name, cancellationToken).ConfigureAwait(false);
                 }
                 catch (FolderOperationException e) when (e.Refusal == FolderRefusal.AlreadyExists)
                 {

@@ -18,7 +18,7 @@ namespace MailServer.Server.Delivery;
 /// (RFC 3461 §4.1: NOTIFY absent means FAILURE and DELAY may be reported).
 /// </summary>
 public sealed class OutboundQueue(
-    IMailStore store,
+    IQueueStore store,
     RemoteDelivery remote,
     DsnSender dsn,
     Func<ServerConfig> config,
@@ -45,10 +45,11 @@ public sealed class OutboundQueue(
     public int InFlight => _inFlight.Count;
 
     /// <summary>
-    /// How long a claim on a queued message lives without renewal. A run renews it every third of this while it
-    /// delivers; a node that dies stops renewing, and another node takes its messages over once the lease ran out.
+    /// How long a claim on a queued message lives without renewal (<c>Storage.LeaseSeconds</c>). A run renews it every
+    /// third of this while it delivers; a node that dies stops renewing, and another node takes its messages over once
+    /// the lease ran out.
     /// </summary>
-    internal static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+    private TimeSpan Lease => config().Storage.Lease;
 
     /// <summary>
     /// Claims due messages (<see cref="IQueueStore.ClaimDueQueueAsync"/>: never one another claimer holds, in this
@@ -158,15 +159,16 @@ public sealed class OutboundQueue(
     private async Task RenewLeaseAsync(string queueId, CancellationTokenSource run)
     {
         var renewed = _time.GetUtcNow();
+        var lease = Lease;
         try
         {
             while (true)
             {
-                await Task.Delay(Lease / 3, _time, run.Token).ConfigureAwait(false);
+                await Task.Delay(lease / 3, _time, run.Token).ConfigureAwait(false);
                 var now = _time.GetUtcNow();
                 try
                 {
-                    if (!await store.RenewQueueLeaseAsync(queueId, now, Lease, run.Token).ConfigureAwait(false))
+                    if (!await store.RenewQueueLeaseAsync(queueId, now, lease, run.Token).ConfigureAwait(false))
                     {
                         await run.CancelAsync().ConfigureAwait(false);
                         return;
@@ -176,7 +178,7 @@ public sealed class OutboundQueue(
                 catch (IOException e)
                 {
                     QueueLog.RunFailed(logger, e, queueId);
-                    if (now - renewed + Lease / 3 >= Lease)
+                    if (now - renewed + lease / 3 >= lease)
                     {
                         await run.CancelAsync().ConfigureAwait(false);
                         return;

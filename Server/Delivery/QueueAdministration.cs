@@ -29,7 +29,7 @@ public static class QueueAdministration
             h.HeldSince, h.Deadline, h.LastError)).ToList();
 
     /// <summary>Every queued message, oldest first.</summary>
-    public static IReadOnlyList<QueueEntryView> List(IMailStore store) =>
+    public static IReadOnlyList<QueueEntryView> List(IQueueStore store) =>
         store.ListQueue().Select(m => new QueueEntryView(
             m.QueueId,
             m.Envelope.Sender.Length == 0 ? "<>" : m.Envelope.Sender,
@@ -41,7 +41,7 @@ public static class QueueAdministration
 
     /// <summary>Makes the pending recipients of one message (or of every message when <paramref name="queueId"/> is null) due now.</summary>
     /// <returns>How many messages were affected (0: no such message).</returns>
-    public static async Task<int> RetryAsync(IMailStore store, string? queueId, DateTimeOffset now, CancellationToken cancellationToken)
+    public static async Task<int> RetryAsync(IQueueStore store, string? queueId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var targets = queueId is null ? store.ListQueue() : store.FindQueued(queueId) is { } one ? [one] : [];
         var count = 0;
@@ -69,6 +69,6 @@ public static class QueueAdministration
     }
 
     /// <summary>Removes a message from the queue without a DSN (the administrator's decision). False when not found.</summary>
-    public static Task<bool> DeleteAsync(IMailStore store, string queueId, CancellationToken cancellationToken) =>
+    public static Task<bool> DeleteAsync(IQueueStore store, string queueId, CancellationToken cancellationToken) =>
         store.DeleteQueuedAsync(queueId, cancellationToken);
 }

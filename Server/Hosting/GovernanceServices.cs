@@ -38,15 +38,15 @@ internal static class GovernanceServices
             sp.GetRequiredService<MailMetrics>(), sp.GetRequiredService<IDirectorySource>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Access")));
 
-        // Retention: the store is the process's one MailStore, which also implements the retention operations.
-        services.AddSingleton(sp => new RetentionRunner((IRetentionStore)sp.GetRequiredService<IMailStore>(), TimeProvider.System,
+        // Retention: through the store's retention role (both engines).
+        services.AddSingleton(sp => new RetentionRunner(sp.GetRequiredService<IRetentionStore>(), TimeProvider.System,
             sp.GetRequiredService<IAuditLog>()));
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         services.AddSingleton<IAdminEndpoints, RetentionEndpoints>();
 
         // The 90% quota warning.
-        services.AddSingleton(sp => new QuotaWarnings(sp.GetRequiredService<IMailStore>(),
+        services.AddSingleton(sp => new QuotaWarnings(sp.GetRequiredService<IDeliveryStore>(),
             sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory, TimeProvider.System,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Quota")));
         services.AddHostedService<QuotaWarningService>();

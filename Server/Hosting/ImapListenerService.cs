@@ -10,7 +10,7 @@ namespace MailServer.Server.Hosting;
 /// <c>* BYE Server shutting down</c> to every open session.</summary>
 internal sealed class ImapListenerService(
     ImapListenerOptions options,
-    IMailStore store,
+    IImapStore store,
     ICredentialValidator credentials,
     MailServer.Rules.Directory.IDirectorySource directory,
     ILogger<ImapListener> logger,

@@ -11,7 +11,7 @@ namespace MailServer.Server.Hosting;
 /// a retry request (or polls each second). On stop, deliveries under way are cancelled; their recipients are
 /// still pending on disk and are tried again after the restart.
 /// </summary>
-internal sealed class OutboundQueueService(OutboundQueue queue, IMailStore store, ILogger<OutboundQueueService> logger) : BackgroundService
+internal sealed class OutboundQueueService(OutboundQueue queue, IQueueStore store, ILogger<OutboundQueueService> logger) : BackgroundService
 {
     /// <summary>How often the queue is looked at when nothing wakes it.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);

@@ -14,7 +14,7 @@ namespace MailServer.Server.Hosting;
 /// held for a synchronous hook), POST /admin/queue/retry (all),
 /// POST /admin/queue/{id}/retry, DELETE /admin/queue/{id}. `mailserver queue ...` calls these while the server runs.
 /// </summary>
-internal sealed class QueueAdminEndpoints(IMailStore store, IHeldMessageStore held, OutboundQueue queue, ILogger<QueueAdminEndpoints> logger) : IAdminEndpoints
+internal sealed class QueueAdminEndpoints(IQueueStore store, IHeldMessageStore held, OutboundQueue queue, ILogger<QueueAdminEndpoints> logger) : IAdminEndpoints
 {
     public void Map(IEndpointRouteBuilder endpoints)
     {

@@ -13,18 +13,17 @@ namespace MailServer.Server.Hosting;
 /// a stream of deliveries makes a few segments, not one per message), and looks for stragglers every minute. One
 /// indexer for the store: SEARCH reads the messages the index does not cover yet, so answers never wait for it.
 /// </summary>
-internal sealed class SearchIndexService(IMailStore store, ILogger<SearchIndexService> logger) : BackgroundService
+internal sealed class SearchIndexService(IImapStore store, ISearchIndexStore index, ILogger<SearchIndexService> logger) : BackgroundService
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Sweep = TimeSpan.FromMinutes(1);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        store is ISearchIndexStore ? Task.Run(() => RunAsync(stoppingToken), CancellationToken.None) : Task.CompletedTask;
+        Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
-        var index = (ISearchIndexStore)store;
-        var indexer = new SearchIndexer(store, logger);
+        var indexer = new SearchIndexer(store, index, logger);
         var subscription = store.Changes.Subscribe(ChangeFeed.AllMailboxes);
         try
         {

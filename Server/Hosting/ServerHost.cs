@@ -44,17 +44,17 @@ public static class ServerHost
     public static async Task<int> RunAsync(string configPath, string? dataDirectoryOverride, CancellationToken cancellationToken)
     {
         // 1. The config must be valid before anything is created from it.
-        if (ConfigLoader.Load(configPath, dataDirectoryOverride) is ConfigLoadResult.Invalid invalid)
+        var loadResult = ConfigLoader.Load(configPath, dataDirectoryOverride);
+        if (loadResult is not ConfigLoadResult.Ok { Config: var loaded })
         {
             await Console.Error.WriteLineAsync($"mailserver: {configPath} is invalid:");
-            foreach (var error in invalid.Errors)
+            foreach (var error in ((ConfigLoadResult.Invalid)loadResult).Errors)
                 await Console.Error.WriteLineAsync($"  {error.Path}: {error.Message}");
             return 1;
         }
 
         // 1b. Master keys in a PKCS#11 token: log in now, so a wrong PIN or a missing token stops the start with a clear
         //     error (exit 2) instead of failing the first delivery.
-        if (ConfigLoader.Load(configPath, dataDirectoryOverride) is ConfigLoadResult.Ok { Config: var loaded })
         {
             var keys = new ConfiguredMasterKeys(() => loaded);
             foreach (var org in loaded.Organizations.Where(o => o.MasterKeySource.Provider == MasterKeyProviderKind.Pkcs11))
@@ -87,12 +87,8 @@ public static class ServerHost
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Configuration")));
         builder.Services.AddSingleton<IDirectorySource>(sp => sp.GetRequiredService<ConfigMonitor>());
 
-        // 4. The store: one owner of the database for the whole process.
-        builder.Services.AddSingleton<IMailStore>(sp =>
-        {
-            var monitor = sp.GetRequiredService<ConfigMonitor>();
-            return OpenStore(() => monitor.Config, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Storage"));
-        });
+        // 4. The store the config names, under its contract interfaces, with what only that engine has (StoreModule.cs).
+        builder.Services.AddStore(loaded.Storage);
         // 4b. The mail-flow core: one door, its stages in order, local delivery, the outbound queue, DSNs, journaling,
         //     hooks (Server/MailFlow/MailFlowModule.cs). Every message, from SMTP or written by the server, goes through it.
         builder.Services.AddSingleton<Func<ServerConfig>>(sp => { var monitor = sp.GetRequiredService<ConfigMonitor>(); return () => monitor.Config; });
@@ -135,34 +131,24 @@ public static class ServerHost
                     sp.GetRequiredService<ILogger<ContentFiltering.JunkTrainingObserver>>()),
             ], sp.GetRequiredService<ILogger<ContentFiltering.MailboxAccessObservers>>()));
         builder.Services.AddHostedService(sp => new ContentFiltering.JunkTrainingService(sp.GetRequiredService<ContentFiltering.JunkTrainingQueue>(),
-            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ContentFiltering.RspamdClient>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<IImapSessionReads>(), sp.GetRequiredService<ContentFiltering.RspamdClient>(), sp.GetRequiredService<Func<ServerConfig>>(),
             sp.GetRequiredService<ILogger<ContentFiltering.JunkTrainingService>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Metrics.MailMetrics>()));
         builder.Services.AddSingleton(sp => new ContentFiltering.ContentEngineHealth(sp.GetRequiredService<ContentFiltering.RspamdClient>(),
             sp.GetRequiredService<ContentFiltering.ClamdClient>(), sp.GetRequiredService<Func<ServerConfig>>()));
         builder.Services.AddHostedService<ImapListenerService>();
         builder.Services.AddHostedService<OutboundQueueService>();
         builder.Services.AddHostedService<AggregateReportService>();
-        builder.Services.AddHostedService(sp => new MetadataCacheWarmupService((MailStore)sp.GetRequiredService<IMailStore>()));
-        builder.Services.AddHostedService(sp => new SearchIndexService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILogger<SearchIndexService>>()));
         builder.Services.AddHostedService<HeldHookService>();
         builder.Services.AddSingleton<IAdminEndpoints, QueueAdminEndpoints>();
-        // 6b. Keys: rotations in the background (resumed at start), mailbox deletion, online backups.
-        builder.Services.AddSingleton(sp => new Keys.KeyRotationService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<Func<ServerConfig>>(),
-            sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
-        builder.Services.AddSingleton<IAdminEndpoints, Keys.KeysEndpoints>();
-        // 6c. Mailbox imports (IMAP, WorkMail export zips, mbox, Maildir) in the background, through the store (not the mail-flow core).
-        builder.Services.AddSingleton(sp => new Import.ImportJobs(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ConfigMonitor>(),
-            sp.GetRequiredService<ILogger<Import.ImportJobs>>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Import.ImportJobs>());
-        builder.Services.AddSingleton<IAdminEndpoints, Import.ImportEndpoints>();
+        // 6b. Key administration, mailbox imports and the search indexer come with the store engine that has them (step 4).
 
         // The WorkMail API at POST / on the admin listener (SigV4 keys in Organizations[].AdminApi); writes go into the config file.
         builder.Services.AddSingleton(sp => new ConfigWriter(sp.GetRequiredService<ConfigMonitor>()));
         builder.Services.AddSingleton(sp => new WorkMailApi.MailboxExportJobs(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
-            sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
+            sp.GetRequiredService<IImapSessionReads>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
         builder.Services.AddSingleton(sp => new WorkMailApi.WorkMailOperations(sp.GetRequiredService<ConfigMonitor>(),
-            sp.GetRequiredService<ConfigWriter>(), sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<WorkMailApi.MailboxExportJobs>()));
+            sp.GetRequiredService<ConfigWriter>(), sp.GetRequiredService<IMailboxLookup>(), sp.GetService<IKeyAdministrationStore>(),
+            sp.GetRequiredService<WorkMailApi.MailboxExportJobs>()));
         builder.Services.AddSingleton(sp => new WorkMailApi.AdminAuditTrail(sp.GetRequiredService<ConfigMonitor>().Config.DataDirectory,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.WorkMailApi")));
         builder.Services.AddSingleton<IAdminEndpoints, WorkMailApi.WorkMailApiEndpoints>();
@@ -180,9 +166,9 @@ public static class ServerHost
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MailServer.Host");
         try
         {
-            _ = host.Services.GetRequiredService<IMailStore>();
+            _ = host.Services.GetRequiredService<IMailboxLookup>();
         }
-        catch (StoreLockedException e)
+        catch (Exception e) when (e is StoreLockedException or StoreUnavailableException or Storage.PostgreSql.StoreSchemaTooNewException)
         {
             await Console.Error.WriteLineAsync($"mailserver: {e.Message}");
             return 2;
@@ -222,6 +208,23 @@ public static class ServerHost
         return report with { SearchIndexMessages = indexed };
     }
 
+    /// <summary>
+    /// <c>mailserver reindex</c> on PostgreSQL: drops the body search index and rebuilds it from the messages. The rest
+    /// of the LiteDB reindex (entries whose file is gone, counters, leftovers of a crash) has no counterpart: bodies are
+    /// rows written in the transaction of their entry, and counters change in the same transaction as what they count.
+    /// </summary>
+    /// <returns>How many messages the rebuilt index holds.</returns>
+    /// <exception cref="StoreUnavailableException">PostgreSQL cannot be reached.</exception>
+    public static async Task<long> RebuildSearchIndexAsync(ServerConfig config, CancellationToken cancellationToken)
+    {
+        await using var store = OfflineStore.Open(config);
+        await store.Index.DropSearchIndexesAsync(cancellationToken);
+        return await new Protocols.Imap.Search.SearchIndexer(store.Imap, store.Index, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        {
+            Parallelism = Environment.ProcessorCount,
+        }.CatchUpAsync(cancellationToken);
+    }
+
     /// <summary><c>mailserver reindex --rewrite-bodies</c>: rewrites version 1 message files in the segmented format,
     /// with the server stopped (see <see cref="MailStore.RewriteLegacyBodiesAsync"/>).</summary>
     /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
@@ -241,9 +244,9 @@ public static class ServerHost
     /// <exception cref="StoreLockedException">The server is running on this data folder.</exception>
     public static async Task<Retention.RetentionReport> RunRetentionAsync(ServerConfig config, bool dryRun, CancellationToken cancellationToken)
     {
-        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var store = OfflineStore.Open(config);
         using var audit = new Audit.AuditLog(config.DataDirectory);
-        return await new Retention.RetentionRunner(store, TimeProvider.System, audit).RunAsync(config, dryRun, cancellationToken);
+        return await new Retention.RetentionRunner(store.Retention, TimeProvider.System, audit).RunAsync(config, dryRun, cancellationToken);
     }
 
     /// <summary>
@@ -258,23 +261,47 @@ public static class ServerHost
     {
         var directory = config.ToDirectory();
         var user = request.Validate(directory);
-        await using var store = OpenStore(() => config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var store = OfflineStore.Open(config);
         await using var source = request.Open();
         var job = request.NewOrResumed(config.DataDirectory, user, source.Description);
         var target = new Import.ImportTarget(user.OrganizationId, user.Email, () => user.MailboxQuotaBytes);
-        return await new Import.MailboxImporter(store, config.DataDirectory, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        return await new Import.MailboxImporter(store.Imap, config.DataDirectory, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
             .RunAsync(job, source, target, request.MarkSeen, request.RatePerSecond, progress, cancellationToken);
     }
 
     /// <summary>Opens the store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
     /// <exception cref="StoreLockedException">Another process holds the data folder.</exception>
-    private static MailStore OpenStore(Func<ServerConfig> current, ILogger logger) =>
+    private static MailStore OpenStore(Func<ServerConfig> current, ILogger logger) => OpenLiteDb(current, logger);
+
+    /// <summary>Opens the LiteDB store in the configuration's data folder; master keys follow <paramref name="current"/>.</summary>
+    /// <exception cref="StoreLockedException">Another process holds the data folder.</exception>
+    internal static MailStore OpenLiteDb(Func<ServerConfig> current, ILogger logger) =>
         MailStore.Open(new MailStoreOptions
         {
             DataDirectory = current().DataDirectory,
             MasterKeys = new ConfiguredMasterKeys(current),
             Logger = logger,
         });
+
+    /// <summary>
+    /// Opens the PostgreSQL store the configuration names (migrating its schema), with the key ledgers in
+    /// <c>Storage.KeyDirectory</c> (the data folder when unset). Blocks until it is open: it runs once, at start, before
+    /// any listener.
+    /// </summary>
+    /// <exception cref="StoreUnavailableException">PostgreSQL cannot be reached or refused the connection.</exception>
+    /// <exception cref="Storage.PostgreSql.StoreSchemaTooNewException">The database was written by a newer server.</exception>
+    internal static Storage.PostgreSql.PostgreSqlMailStore OpenPostgreSql(Func<ServerConfig> current, ILogger logger)
+    {
+        var config = current();
+        return Storage.PostgreSql.PostgreSqlMailStore.OpenAsync(new Storage.PostgreSql.PostgreSqlStoreOptions
+        {
+            ConnectionString = config.Storage.ConnectionString
+                ?? throw new InvalidOperationException("MailServer.Storage.ConnectionString is required with Engine PostgreSql."),
+            KeyDirectory = config.Storage.KeyDirectory ?? config.DataDirectory,
+            MasterKeys = new ConfiguredMasterKeys(current),
+            Logger = logger,
+        }, CancellationToken.None).GetAwaiter().GetResult();
+    }
 
     private static ImapListenerOptions ImapOptions(ServerConfig config, ServerCertificateProvider certificate) => new(
         config.ServerName,

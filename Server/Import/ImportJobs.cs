@@ -13,7 +13,7 @@ namespace MailServer.Server.Import;
 /// is never stored, so the admin resumes it by running the same command). At stop, running jobs are cancelled and
 /// keep their checkpoint.
 /// </summary>
-public sealed class ImportJobs(IMailStore store, ConfigMonitor monitor, ILogger<ImportJobs> logger) : BackgroundService
+public sealed class ImportJobs(IMailboxImportStore store, ConfigMonitor monitor, ILogger<ImportJobs> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, (Task Task, CancellationTokenSource Cancel)> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ImportJobRecord> _live = new(StringComparer.Ordinal);
@@ -53,7 +53,7 @@ public sealed class ImportJobs(IMailStore store, ConfigMonitor monitor, ILogger<
         var started = Snapshot(job); // taken before the importer's thread starts changing the record
         _live[id] = started;
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
-        var importer = new MailboxImporter((MailStore)store, DataDirectory, logger);
+        var importer = new MailboxImporter(store, DataDirectory, logger);
         var target = new ImportTarget(user.OrganizationId, user.Email, () => monitor.Current.FindUser(user.Email)?.MailboxQuotaBytes);
         var task = Task.Run(async () =>
         {

@@ -29,7 +29,7 @@ public sealed class ImportQuotaException(string message) : Exception(message);
 /// with a clear error (<see cref="ImportQuotaException"/>), since importing the rest partially would be worse.</item>
 /// </list>
 /// </summary>
-public sealed class MailboxImporter(MailStore store, string dataDirectory, ILogger logger, TimeProvider? time = null)
+public sealed class MailboxImporter(IMailboxImportStore store, string dataDirectory, ILogger logger, TimeProvider? time = null)
 {
     private const int CheckpointMessages = 50;
     /// <summary>Messages stored in one transaction (one fsync): at most this many, or <see cref="BatchBytes"/> (a larger message alone).</summary>

@@ -27,7 +27,8 @@ namespace MailServer.Server.MailFlow;
 /// </summary>
 /// <remarks>
 /// Needs from the rest of the composition: <see cref="Func{ServerConfig}"/> (the configuration in force),
-/// <see cref="IDirectorySource"/>, <see cref="IMailStore"/>, <see cref="IDnsResolver"/>, <see cref="TimeProvider"/>,
+/// <see cref="IDirectorySource"/>, the store's contract interfaces (<c>StoreModule.AddStoreContract</c>: <see cref="IDeliveryStore"/>,
+/// <see cref="IImapStore"/>, <see cref="IQueueStore"/>, <see cref="IHeldMessageStore"/>, <see cref="IMessageFlowStore"/>), <see cref="IDnsResolver"/>, <see cref="TimeProvider"/>,
 /// <see cref="ISubmissionObserver"/> (the audit log's submission records) and <see cref="IEmailEventLog"/> (the email event log is part of every message's flow, as in WorkMail; there is no
 /// composition without it).
 /// </remarks>
@@ -79,8 +80,7 @@ public static class MailFlowModule
         services.AddSingleton(_ => HookClient.CreateHttpClient());
         services.AddSingleton(sp => new HookClient(sp.GetRequiredService<HttpClient>(), new HookClientOptions(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<HookClient>>()));
-        services.AddSingleton(sp => (IMessageFlowStore)sp.GetRequiredService<IMailStore>());
-        services.AddSingleton(sp => (IHeldMessageStore)sp.GetRequiredService<IMailStore>());
+        // IMessageFlowStore and IHeldMessageStore: registered by the store engine's module (Server/Hosting/StoreModule.cs).
         services.AddSingleton<HookHolds>();
         services.AddSingleton<HeldHookWorker>();
         services.AddSingleton<IAdminEndpoints, MessageFlowEndpoints>();
@@ -92,7 +92,7 @@ public static class MailFlowModule
         services.AddSingleton<DkimSigningStage>();
         // 6. Delivery: mailboxes (with the users' mailbox rules, §9.8) and the durable outbound queue.
         services.AddSingleton(sp => new MailboxRuleSetCache(sp.GetRequiredService<Func<ServerConfig>>()));
-        services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailboxRuleSetCache>(), sp.GetRequiredService<IMailStore>(),
+        services.AddSingleton(sp => new MailboxRuleActions(sp.GetRequiredService<MailboxRuleSetCache>(), sp.GetRequiredService<IImapStore>(), sp.GetRequiredService<IQueueStore>(),
             sp.GetRequiredService<IDirectorySource>(), sp.GetRequiredService<Func<ServerConfig>>(), Category(sp, "MailServer.Delivery.MailboxRules"),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         services.AddSingleton<LocalDelivery>();
@@ -106,7 +106,7 @@ public static class MailFlowModule
         services.AddSingleton(sp => new RemoteDelivery(sp.GetRequiredService<IDnsResolver>(),
             () => sp.GetRequiredService<Func<ServerConfig>>()().Delivery, sp.GetRequiredService<Func<ServerConfig>>()().ServerName,
             sp.GetRequiredService<MtaStsPolicies>(), Category(sp, "MailServer.Delivery.TransportSecurity"), sp.GetRequiredService<Reports.TlsReportLedger>()));
-        services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<RemoteDelivery>(),
+        services.AddSingleton(sp => new OutboundQueue(sp.GetRequiredService<IQueueStore>(), sp.GetRequiredService<RemoteDelivery>(),
             sp.GetRequiredService<DsnSender>(), sp.GetRequiredService<Func<ServerConfig>>(), sp.GetRequiredService<QueueSignal>(),
             Category(sp, "MailServer.Delivery.OutboundQueue"), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IEmailEventLog>()));
         // 7–9. What follows delivery: bounce notices, journaling (§14), mailbox rules' forwards.

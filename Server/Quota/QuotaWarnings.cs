@@ -22,7 +22,7 @@ public sealed class QuotaWarnings
     /// <summary>The share of the quota at which the warning is sent.</summary>
     public const double Threshold = 0.9;
 
-    private readonly IMailStore _store;
+    private readonly IDeliveryStore _store;
     private readonly string _stateFile;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -30,7 +30,7 @@ public sealed class QuotaWarnings
     private readonly HashSet<string> _warned;
 
     /// <summary>Creates the checker; reads who was warned from <paramref name="dataDirectory"/>.</summary>
-    public QuotaWarnings(IMailStore store, string dataDirectory, TimeProvider? time = null, ILogger? logger = null)
+    public QuotaWarnings(IDeliveryStore store, string dataDirectory, TimeProvider? time = null, ILogger? logger = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _stateFile = Path.Combine(dataDirectory, "quota-warnings.json");

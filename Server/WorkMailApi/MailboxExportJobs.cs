@@ -48,7 +48,7 @@ public sealed class MailboxExportJobs : IAsyncDisposable
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    private readonly IMailStore _store;
+    private readonly IImapSessionReads _store;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly string _root;
@@ -58,7 +58,7 @@ public sealed class MailboxExportJobs : IAsyncDisposable
     private readonly ConcurrentDictionary<string, (Task Task, CancellationTokenSource Cancel)> _running = new(StringComparer.Ordinal);
 
     /// <summary>Loads the job list of <paramref name="dataDirectory"/>; jobs interrupted by a stop become FAILED.</summary>
-    public MailboxExportJobs(string dataDirectory, IMailStore store, ILogger logger, TimeProvider? time = null)
+    public MailboxExportJobs(string dataDirectory, IImapSessionReads store, ILogger logger, TimeProvider? time = null)
     {
         _store = store;
         _logger = logger;

@@ -73,8 +73,8 @@ public sealed partial class WorkMailOperations
                 removed = (org.Id, user.Email);
                 return Change([.. ReferenceEdits(oi, org, user, null), new JsonEdit.RemoveItem(Under(OrgPath(oi), "Users"), user.Index)]);
             }, call.CancellationToken);
-            if (removed is { } r && _store is MailStore store)
-                await store.DeleteMailboxAsync(r.Organization, r.Email.ToLowerInvariant(), call.CancellationToken);
+            if (removed is { } r && _keys is not null)
+                await _keys.DeleteMailboxAsync(r.Organization, r.Email.ToLowerInvariant(), call.CancellationToken);
             return result;
         });
 

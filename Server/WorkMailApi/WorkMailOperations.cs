@@ -17,18 +17,22 @@ public sealed partial class WorkMailOperations
     private readonly Dictionary<string, OperationHandler> _handlers = new(StringComparer.Ordinal);
     private readonly ConfigMonitor _monitor;
     private readonly ConfigWriter _writer;
-    private readonly IMailStore? _store;
+    private readonly IMailboxLookup? _store;
+    private readonly IKeyAdministrationStore? _keys;
 
     /// <summary>Registers every operation.</summary>
     /// <param name="monitor">The configuration in force (reads).</param>
     /// <param name="writer">Writes into the config file.</param>
-    /// <param name="store">The mail store, for mailbox sizes; null where there is none (tests of the config side).</param>
+    /// <param name="store">The mail store's mailboxes, for mailbox sizes; null where there is none (tests of the config side).</param>
+    /// <param name="keys">The store's key administration, which deletes a deleted user's mailbox (crypto-shredding);
+    /// null where the store has none.</param>
     /// <param name="exports">The mailbox export jobs; null: the export operations are not offered.</param>
-    public WorkMailOperations(ConfigMonitor monitor, ConfigWriter writer, IMailStore? store, MailboxExportJobs? exports = null)
+    public WorkMailOperations(ConfigMonitor monitor, ConfigWriter writer, IMailboxLookup? store, IKeyAdministrationStore? keys, MailboxExportJobs? exports = null)
     {
         _monitor = monitor;
         _writer = writer;
         _store = store;
+        _keys = keys;
         if (exports is not null)
             RegisterExports(exports);
         RegisterOrganizations();

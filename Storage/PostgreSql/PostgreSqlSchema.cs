@@ -139,6 +139,32 @@ internal static class PostgreSqlSchema
         CREATE INDEX message_flow_stored ON message_flow (stored_at_ticks);
         ALTER TABLE mailboxes ADD COLUMN metadata_sealed bytea;
         """,
+        // 3: the body search index: per folder the cursor, format and key generation in clear, and its segments sealed
+        // under the mailbox's search index key, each written in the transaction that names it; a folder's deletion takes both.
+        // The mailbox import ledger: one keyed HMAC per (mailbox, folder, message) imported, nothing else.
+        """
+        CREATE TABLE search_index (
+            folder_id text PRIMARY KEY REFERENCES folders (id) ON DELETE CASCADE,
+            mailbox_id text NOT NULL,
+            key_generation int NOT NULL,
+            format int NOT NULL,
+            indexed_through bigint NOT NULL,
+            unindexed bigint[] NOT NULL,
+            version bigint NOT NULL);
+        CREATE TABLE search_segments (
+            folder_id text NOT NULL REFERENCES search_index (folder_id) ON DELETE CASCADE,
+            id text NOT NULL,
+            first_uid bigint NOT NULL,
+            last_uid bigint NOT NULL,
+            documents int NOT NULL,
+            bytes bigint NOT NULL,
+            sealed bytea NOT NULL,
+            PRIMARY KEY (folder_id, id));
+        ALTER TABLE search_segments ALTER COLUMN sealed SET STORAGE EXTERNAL;
+        CREATE TABLE imports (
+            id text PRIMARY KEY,
+            mailbox_id text NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE);
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

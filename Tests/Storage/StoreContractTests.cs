@@ -71,7 +71,7 @@ internal sealed class ContractStore(string engine, object store, Func<Task<byte[
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         var text = new StringBuilder();
-        foreach (var table in new[] { "mailserver_meta", "mailboxes", "folders", "entries", "blobs", "blob_segments", "tombstones", "queue", "send_counts", "held", "message_flow" })
+        foreach (var table in new[] { "mailserver_meta", "mailboxes", "folders", "entries", "blobs", "blob_segments", "tombstones", "queue", "send_counts", "held", "message_flow", "search_index", "search_segments", "imports" })
         {
             await using var command = new NpgsqlCommand($"SELECT row_to_json(t)::text FROM {table} t", connection);
             await using var reader = await command.ExecuteReaderAsync();

@@ -6,6 +6,7 @@ using MailServer.Server.Events;
 using MailServer.Server.Audit;
 using MailServer.Server.Metrics;
 using MailServer.Rules.Sending;
+using MailServer.Server.Hosting;
 using MailServer.Server.MailFlow;
 using MailServer.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,6 +32,7 @@ internal sealed class MailFlowServices : IAsyncDisposable, IDirectorySource
         services.AddSingleton<Func<ServerConfig>>(_ => () => _config());
         services.AddSingleton<IDirectorySource>(this);
         services.AddSingleton(store);
+        services.AddStoreContract<IMailStore>();
         services.AddSingleton<IDnsResolver>(_ => new DnsResolver(dns));
         services.AddSingleton(time ?? TimeProvider.System);
         // The real event log over the config's data directory, as the server composes it; a test may replace it.

@@ -90,7 +90,7 @@ public sealed class ImapMessageView
         : Raw.AsMemory(Start, EndOffset - Start);
 
     /// <summary>
-    /// Scans a stored message through its seekable decrypting stream (<c>IMailStore.OpenMessage</c>), a 64 KiB segment
+    /// Scans a stored message through its seekable decrypting stream (<c>IImapStore.OpenMessage</c>), a 64 KiB segment
     /// at a time, with the same rules as <see cref="Parse"/>: the view keeps the structure (entity offsets, body line
     /// counts) and a copy of the header sections, never the bodies, so BODYSTRUCTURE, ENVELOPE and header sections are
     /// answered from it and a part is then read from the stream by range. The stream is read, not disposed.

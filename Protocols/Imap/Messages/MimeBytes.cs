@@ -63,7 +63,7 @@ internal sealed class ArrayMimeBytes(byte[] raw, int end) : IMimeBytes
 }
 
 /// <summary>
-/// A stored message read through its seekable decrypting stream (<c>IMailStore.OpenMessage</c>): a few 64 KiB windows
+/// A stored message read through its seekable decrypting stream (<c>IImapStore.OpenMessage</c>): a few 64 KiB windows
 /// are held at a time, whatever the message size, and the line feeds of each window are counted once (BODYSTRUCTURE's
 /// line counts then cost nothing more). Header sections are copied into an arena, capped at
 /// <see cref="MaxHeaderBytes"/> in all. Dispose it to return the windows to the pool (the stream stays the caller's).

@@ -18,14 +18,14 @@ public sealed class SearchIndexer
     /// <summary>The segment format this indexer writes and <see cref="IndexedSearch"/> reads; another format is rebuilt.</summary>
     public const int Format = 1;
 
-    private readonly IMailStore _store;
+    private readonly IImapStore _store;
     private readonly ISearchIndexStore _index;
     private readonly ILogger _log;
 
     /// <param name="store">The store, which must also be the <see cref="ISearchIndexStore"/>.</param>
     /// <param name="logger">Where progress and failures go.</param>
     /// <exception cref="ArgumentException">The store keeps no search index.</exception>
-    public SearchIndexer(IMailStore store, ILogger logger)
+    public SearchIndexer(IImapStore store, ILogger logger)
         : this(store, store as ISearchIndexStore ?? throw new ArgumentException("The store keeps no search index.", nameof(store)), logger)
     {
     }
@@ -33,7 +33,7 @@ public sealed class SearchIndexer
     /// <param name="store">Where messages are read.</param>
     /// <param name="index">Where the index is kept (the same store, seen as its index).</param>
     /// <param name="logger">Where progress and failures go.</param>
-    public SearchIndexer(IMailStore store, ISearchIndexStore index, ILogger logger)
+    public SearchIndexer(IImapStore store, ISearchIndexStore index, ILogger logger)
     {
         _store = store;
         _index = index;

@@ -11,7 +11,7 @@ namespace MailServer.Server.MailFlow.Doors;
 /// outcomes become the listener's (which <c>SmtpReplies</c> turns into the one reply). The RCPT-time questions the
 /// listener asks (quota, the daily external recipient count) are answered from the store here.
 /// </summary>
-public sealed class SmtpDoor(IMailFlowDoor door, LocalDelivery local, IMailStore store, IDirectorySource directory, TimeProvider time) : IMessageDelivery
+public sealed class SmtpDoor(IMailFlowDoor door, LocalDelivery local, IQueueStore store, IDirectorySource directory, TimeProvider time) : IMessageDelivery
 {
     /// <inheritdoc />
     public bool HasRoom(DirectoryUser user) => local.HasRoom(user);

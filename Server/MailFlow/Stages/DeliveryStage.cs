@@ -22,7 +22,7 @@ namespace MailServer.Server.MailFlow.Stages;
 /// </remarks>
 public sealed class DeliveryStage(
     LocalDelivery local,
-    IMailStore store,
+    IQueueStore store,
     Func<ServerConfig> config,
     QueueSignal signal,
     DsnSender dsn,

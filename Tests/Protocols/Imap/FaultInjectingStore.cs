@@ -61,6 +61,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public long ExternalRecipientsOn(string organizationId, string user, DateOnly day) => inner.ExternalRecipientsOn(organizationId, user, day);
     public IReadOnlyList<uint> ListExpungedSince(string folderId, ulong modSeq) { Check(nameof(ListExpungedSince)); return inner.ListExpungedSince(folderId, modSeq); }
     public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(AppendAsync)); return inner.AppendAsync(mailboxId, folderName, messages, ct); }
+    public Task<IReadOnlyList<ImportOutcome>> ImportAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages, CancellationToken ct) { Check(nameof(ImportAsync)); return inner.ImportAsync(mailboxId, folderName, messages, ct); }
     // Held hooks, in-transit copies, retention and key administration: passed through (no faults injected there).
     public Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken ct) => inner.HoldAsync(held, message, ct);
     public IReadOnlyList<HeldMessage> ListHeld() => inner.ListHeld();
