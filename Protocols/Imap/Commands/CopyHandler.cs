@@ -14,6 +14,7 @@ internal static class CopyHandler
         var selected = session.Selected!;
         var messages = selected.Resolve(command.Set, command.Uid);
         var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.CopyTo);
+        FolderRights.Require(target.Rights, 'i', "add messages"); // RFC 4314 §4: i on the target
         if (messages.Count == 0)
             return ImapCompletion.Ok("COPY completed; nothing to copy");
         // Each copy counts (RFC 9208 §4.3), against the quota of the mailbox it lands in; MOVE within one adds nothing.

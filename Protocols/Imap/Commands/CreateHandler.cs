@@ -17,6 +17,7 @@ internal static class CreateHandler
         var location = MailboxNames.Locate(session, name, MailboxAccessAction.Create); // "Other Users/<owner>/<folder>": created in the owner's mailbox
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        MailboxNames.RequireRight(session, location, location.FolderName, 'k', "create folders", onParent: true); // RFC 4314 §4: k on the parent
         var use = SpecialUseOf(session, location.MailboxId, command.SpecialUse);
         var created = await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, use, cancellationToken);
         await CreateSuperiorsAsync(session, location, cancellationToken);

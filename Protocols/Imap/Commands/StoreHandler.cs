@@ -13,6 +13,7 @@ internal static class StoreHandler
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
         var messages = selected.Resolve(command.Set, command.Uid);
         var (flags, keywords) = ImapFlags.FromWire(command.Flags);
+        RequireRights(session, command.Mode, flags, keywords);
         if (command.UnchangedSince is not null)
             session.EnableCondStore();
 
@@ -61,5 +62,24 @@ internal static class StoreHandler
         if (modified.Count > 0)
             return new ImapCompletion(new ResponseCode.ModifiedSince(ResolvedSequenceSet.FromValues(modified)), "Conditional STORE failed for some messages");
         return ImapCompletion.Ok("STORE completed");
+    }
+
+    /// <summary>
+    /// RFC 4314 §4 on a shared folder: \Seen needs s, \Deleted needs t, any other flag or keyword w. A FLAGS replace can
+    /// change every flag, so it needs all three. Refused before anything changes.
+    /// </summary>
+    /// <exception cref="ImapRefusedException">NO [NOPERM].</exception>
+    private static void RequireRights(ImapSession session, StoreMode mode, MessageFlags flags, IReadOnlyList<string> keywords)
+    {
+        if (session.Selected?.SharedOwner is null)
+            return;
+        var rights = FolderRights.OfSelected(session);
+        var replace = mode is not (StoreMode.Add or StoreMode.Remove);
+        if (replace || flags.HasFlag(MessageFlags.Seen))
+            FolderRights.Require(rights, 's', "change \\Seen");
+        if (replace || flags.HasFlag(MessageFlags.Deleted))
+            FolderRights.Require(rights, 't', "change \\Deleted");
+        if (replace || keywords.Count > 0 || (flags & ~(MessageFlags.Seen | MessageFlags.Deleted)) != MessageFlags.None)
+            FolderRights.Require(rights, 'w', "change flags");
     }
 }
