@@ -173,4 +173,34 @@ public sealed class FolderSharingTests
         Assert.That((await projects.GetAccessControlListAsync()).Select(a => a.Name), Is.EqualTo(new[] { "alice@example.test" }));
         await alice.DisconnectAsync(true);
     }
+
+    [Test]
+    public async Task A_folder_shared_with_a_group_reaches_its_members_nested_groups_included()
+    {
+        await using var server = await StartAsync();
+        server.SetGroups(("team", ["crew@example.test"]), ("crew", ["bob@example.test"]));
+        await using var alice = await server.LoggedInAsync();
+        await using var bob = await server.LoggedInAsync("bob");
+        Assert.That(await alice.CommandAsync("a1", "SETACL Projects team@example.test lrswi"), Is.EqualTo(new[] { "a1 OK SETACL completed" }));
+        Assert.That(await alice.CommandAsync("a2", "GETACL Projects"), Is.EqualTo(new[]
+        {
+            "* ACL Projects alice@example.test lrswipkxteacd team@example.test lrswi", "a2 OK GETACL completed",
+        }));
+        Assert.That(await bob.CommandAsync("b1", $"MYRIGHTS {Shared}"), Is.EqualTo(new[]
+        {
+            "* MYRIGHTS \"Other Users/alice@example.test/Projects\" lrswi", "b1 OK MYRIGHTS completed",
+        }));
+        // bob's own entry adds to the group's (the union of the entries naming him or a group he is in).
+        Assert.That(await alice.CommandAsync("a3", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a3 OK SETACL completed" }));
+        Assert.That(await bob.CommandAsync("b2", $"MYRIGHTS {Shared}"), Is.EqualTo(new[]
+        {
+            "* MYRIGHTS \"Other Users/alice@example.test/Projects\" lrswi", "b2 OK MYRIGHTS completed",
+        }));
+        // Leaving the group (a configuration reload) takes the group's rights away at the next command.
+        server.SetGroups(("team", ["crew@example.test"]), ("crew", []));
+        Assert.That(await bob.CommandAsync("b3", $"MYRIGHTS {Shared}"), Is.EqualTo(new[]
+        {
+            "* MYRIGHTS \"Other Users/alice@example.test/Projects\" lrs", "b3 OK MYRIGHTS completed",
+        }));
+    }
 }
