@@ -51,7 +51,7 @@ internal static class MoveHandler
             // (RFC 6851 §3.3 allows a server to move as COPY + STORE + UID EXPUNGE when it cannot do better; the two
             // mailboxes have different keys, so one transaction cannot move the entries).
             ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size), target.Owner);
-            moved = await CopyHandler.CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
+            moved = await CopyHandler.CopyAcrossMailboxesAsync(session, messages, target, cancellationToken);
             var uids = moved.Select(m => m.SourceUid).ToList();
             if (uids.Count > 0)
             {

@@ -95,6 +95,13 @@ public sealed class FolderSharingTests
         Assert.That(flags.Single(l => l.StartsWith("* 2 FETCH", StringComparison.Ordinal)), Does.Contain("\\Flagged").And.Not.Contain("\\Deleted"),
             "without t the \\Deleted of APPEND is not set (RFC 4314 §2.1)");
         Assert.That(await bob.CommandAsync("b17", "EXPUNGE"), Is.EqualTo(new[] { "b17 NO [NOPERM] You may not expunge in this mailbox (the e right is not yours)" }));
+        // COPY from bob's own INBOX into the shared folder: the \Deleted of the source is not carried over either.
+        await server.DeliverAsync("bob", "mine", flags: MailServer.Storage.MessageFlags.Deleted | MailServer.Storage.MessageFlags.Flagged);
+        await bob.CommandAsync("b17a", "SELECT INBOX");
+        Assert.That((await bob.CommandAsync("b17b", $"COPY 1 {Shared}"))[^1], Does.StartWith("b17b OK [COPYUID "));
+        var alicesProjects = server.Store.FindFolder(await server.MailboxIdAsync("alice"), "Projects")!;
+        Assert.That(server.Store.ListMessages(alicesProjects.FolderId).Last().Flags, Is.EqualTo(MailServer.Storage.MessageFlags.Flagged));
+        await bob.CommandAsync("b17c", $"SELECT {Shared}");
 
         // DELETEACL: bob's selected session is told before its next command, and LIST no longer shows the folder.
         Assert.That(await alice.CommandAsync("a3", "DELETEACL Projects bob@example.test"), Is.EqualTo(new[] { "a3 OK DELETEACL completed" }));
