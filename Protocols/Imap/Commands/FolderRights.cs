@@ -34,29 +34,39 @@ internal static class FolderRights
     public static IReadOnlyList<string> GrantableGroups { get; } = ["lrs", "wi", "pkxtecd", "a"];
 
     /// <summary>The rights the session's user holds on the folder <paramref name="folderId"/> of
-    /// <paramref name="ownerAddress"/>'s mailbox <paramref name="mailboxId"/> (null owner: the user's own: all).</summary>
-    public static string Of(ImapSession session, string? ownerAddress, string mailboxId, string? folderId)
+    /// <paramref name="ownerAddress"/>'s mailbox <paramref name="mailboxId"/> (null owner: the user's own: all; null
+    /// folder: what Full Access alone gives).</summary>
+    public static string Of(ImapSession session, string? ownerAddress, string mailboxId, string? folderId) =>
+        InMailbox(session, ownerAddress, mailboxId)(folderId);
+
+    /// <summary>As <see cref="Of"/> for many folders of one mailbox: the directory and the sealed entries are read once.</summary>
+    public static Func<string?, string> InMailbox(ImapSession session, string? ownerAddress, string mailboxId)
     {
         if (ownerAddress is null)
-            return All;
+            return _ => All;
         if (session.Directory?.Current is not { } directory
             || directory.FindUser(ownerAddress) is not { Enabled: true } owner
             || directory.FindUser(session.Account.User.Email) is not { } user)
-            return "";
+            return _ => "";
         if (string.Equals(owner.Email, user.Email, StringComparison.OrdinalIgnoreCase))
-            return All;
-        var rights = directory.RightsOn(owner, user).HasFlag(MailboxRights.FullAccess) ? FullAccess : "";
-        if (folderId is null || !string.Equals(owner.OrganizationId, user.OrganizationId, StringComparison.Ordinal))
-            return rights;
-        if (session.Store.ReadFolderAcl(mailboxId).GetValueOrDefault(folderId) is { } entries)
+            return _ => All;
+        var fullAccess = directory.RightsOn(owner, user).HasFlag(MailboxRights.FullAccess) ? FullAccess : "";
+        if (!string.Equals(owner.OrganizationId, user.OrganizationId, StringComparison.Ordinal))
+            return _ => fullAccess;
+        var acl = session.Store.ReadFolderAcl(mailboxId);
+        return folderId =>
         {
-            foreach (var (identifier, granted) in entries)
+            var rights = fullAccess;
+            if (folderId is not null && acl.GetValueOrDefault(folderId) is { } entries)
             {
-                if (Names(directory, identifier, user))
-                    rights = Union(rights, granted);
+                foreach (var (identifier, granted) in entries)
+                {
+                    if (Names(directory, identifier, user))
+                        rights = Union(rights, granted);
+                }
             }
-        }
-        return rights;
+            return rights;
+        };
     }
 
     /// <summary>The rights on the selected folder now.</summary>

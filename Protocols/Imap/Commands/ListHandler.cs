@@ -122,7 +122,8 @@ internal static class ListHandler
             if (session.Store.FindMailbox(owner.OrganizationId, owner.Email) is not { } mailbox)
                 continue;
             var folders = session.Store.ListFolders(mailbox.MailboxId);
-            var visible = folders.Where(f => FolderRights.Of(session, owner.Email, mailbox.MailboxId, f.FolderId).Contains('l', StringComparison.Ordinal)).ToList();
+            var rightsOn = FolderRights.InMailbox(session, owner.Email, mailbox.MailboxId);
+            var visible = folders.Where(f => rightsOn(f.FolderId).Contains('l', StringComparison.Ordinal)).ToList();
             if (visible.Count == 0)
                 continue;
             Parent(prefix);
