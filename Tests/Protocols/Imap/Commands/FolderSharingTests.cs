@@ -82,6 +82,14 @@ public sealed class FolderSharingTests
         {
             "b13 NO [NOPERM] You may not create folders in this mailbox (the k right is not yours)",
         }));
+        Assert.That(await bob.CommandAsync("b13a", $"GETMETADATA {Shared} /shared/comment"), Is.EqualTo(new[]
+        {
+            "* METADATA \"Other Users/alice@example.test/Projects\" (/shared/comment NIL)", "b13a OK GETMETADATA completed",
+        }));
+        Assert.That(await bob.CommandAsync("b13b", $"SETMETADATA {Shared} (/shared/comment \"mine now\")"), Is.EqualTo(new[]
+        {
+            "b13b NO [NOPERM] You may not change annotations in this mailbox (the w right is not yours)",
+        }));
 
         // Adding i makes bob a contributor: he can append, still not expunge.
         Assert.That(await alice.CommandAsync("a2", "SETACL Projects bob@example.test +i"), Is.EqualTo(new[] { "a2 OK SETACL completed" }));
