@@ -28,6 +28,7 @@ internal static class SelectHandler
             session.CondStoreEnabled = true;
         var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, readOnly, session.Logger, named.Owner?.Email,
             session.Rev2Enabled ? null : session.Recent);
+        selected.Rights = named.Rights;
         session.State = new ImapSessionState.Selected(account, selected);
         // WorkMail Administrator Guide, "Mailbox access logs": opening a folder reads its state (counts, UIDs), like STATUS → read_hierarchy.
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);

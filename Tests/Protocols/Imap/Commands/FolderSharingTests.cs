@@ -50,6 +50,7 @@ public sealed class FolderSharingTests
             "a folder not shared with bob does not exist for him (RFC 4314 §6)");
         var select = await bob.CommandAsync("b4", $"SELECT {Shared}");
         Assert.That(select, Does.Contain("* 1 EXISTS"));
+        Assert.That(select, Does.Contain("* OK [PERMANENTFLAGS (\\Seen)] Flags permitted"), "only what a viewer may change (RFC 4314 §5.1.1)");
         Assert.That(select[^1], Is.EqualTo("b4 OK [READ-WRITE] SELECT completed"));
         Assert.That(await bob.CommandAsync("b5", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), Is.EqualTo(new[]
         {
@@ -65,6 +66,12 @@ public sealed class FolderSharingTests
         {
             "b8 NO [NOPERM] You may not change \\Deleted in this mailbox (the t right is not yours)",
         }));
+        // RFC 4314 §4: a STORE with some flags the rights allow changes those and does not fail.
+        Assert.That(await bob.CommandAsync("b8a", "STORE 1 -FLAGS (\\Seen \\Flagged)"), Is.EqualTo(new[] { "* 1 FETCH (FLAGS (\\Recent))", "b8a OK STORE completed" }));
+        Assert.That(await bob.CommandAsync("b8b", "STORE 1 FLAGS (\\Seen)"), Is.EqualTo(new[]
+        {
+            "b8b NO [NOPERM] You may not change flags in this mailbox (the w right is not yours)",
+        }), "a FLAGS replace could change every flag");
         Assert.That(await bob.CommandAsync("b9", "EXPUNGE"), Is.EqualTo(new[] { "b9 NO [NOPERM] You may not expunge in this mailbox (the e right is not yours)" }));
         Assert.That(await bob.CommandAsync("b10", $"APPEND {Shared} {{5+}}\r\nHello"), Is.EqualTo(new[]
         {
@@ -148,6 +155,15 @@ public sealed class FolderSharingTests
         Assert.That(await bob.CommandAsync("b3", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "b3 OK EXPUNGE completed" }));
         Assert.That((await bob.CommandAsync("b4", "CREATE \"Other Users/alice@example.test/Projects/2027\""))[^1], Does.StartWith("b4 OK "));
         Assert.That(server.Store.FindFolder(await server.MailboxIdAsync("alice"), "Projects/2027"), Is.Not.Null, "created in alice's mailbox");
+        // RFC 4314 §4: the new folder inherits the parent's ACL, so bob sees what he made.
+        Assert.That(await bob.CommandAsync("b4a", "LIST \"\" \"Other Users/alice@example.test/Projects/*\""), Is.EqualTo(new[]
+        {
+            "* LIST (\\HasNoChildren) \"/\" \"Other Users/alice@example.test/Projects/2027\"", "b4a OK LIST completed",
+        }));
+        Assert.That(await alice.CommandAsync("a1a", "GETACL Projects/2027"), Is.EqualTo(new[]
+        {
+            "* ACL Projects/2027 alice@example.test lrswipkxteacd bob@example.test lrswipkxtecd", "a1a OK GETACL completed",
+        }));
         Assert.That(await bob.CommandAsync("b5", $"GETACL {Shared}"), Is.EqualTo(new[]
         {
             "b5 NO [NOPERM] You may not read the access control list in this mailbox (the a right is not yours)",
