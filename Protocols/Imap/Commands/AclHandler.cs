@@ -71,7 +71,7 @@ internal static class AclHandler
         var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.UpdatePermissions);
         RequireAdminister(session, named, MailboxAccessAction.UpdatePermissions, "share this folder", command.Identifier);
         var owner = named.Owner ?? session.Account.User;
-        var identifier = RequireGrantee(session, owner, command.Identifier);
+        var identifier = RequireGrantee(session, named, owner, command.Identifier);
         var rights = FolderRights.Apply(Stored(session, named).GetValueOrDefault(identifier) ?? "", mode, asked);
         await WriteAsync(session, named, identifier, rights.Length == 0 ? null : rights, cancellationToken);
         return ImapCompletion.Ok("SETACL completed");
@@ -83,7 +83,7 @@ internal static class AclHandler
         var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.UpdatePermissions);
         RequireAdminister(session, named, MailboxAccessAction.UpdatePermissions, "share this folder", command.Identifier);
         var owner = named.Owner ?? session.Account.User;
-        var identifier = RequireGrantee(session, owner, command.Identifier);
+        var identifier = RequireGrantee(session, named, owner, command.Identifier);
         await WriteAsync(session, named, identifier, null, cancellationToken);
         return ImapCompletion.Ok("DELETEACL completed");
     }
@@ -119,7 +119,22 @@ internal static class AclHandler
     /// <exception cref="ImapSyntaxException">An empty identifier (RFC 4314 §3: BAD).</exception>
     /// <exception cref="ImapRefusedException">"anyone", a negative identifier, an unknown one, the owner, or a Full
     /// Access grantee (the administrator's).</exception>
-    private static string RequireGrantee(ImapSession session, DirectoryUser owner, string wire)
+    private static string RequireGrantee(ImapSession session, NamedFolder named, DirectoryUser owner, string wire)
+    {
+        try
+        {
+            return ResolveGrantee(session, owner, wire);
+        }
+        catch (ImapRefusedException)
+        {
+            // docs/decisions.md: every SETACL / DELETEACL, allowed or refused, is in the mailbox access log.
+            session.RecordAccess(MailboxAccessAction.UpdatePermissions, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name,
+                named.Folder.FolderId, allowed: false, grantee: wire);
+            throw;
+        }
+    }
+
+    private static string ResolveGrantee(ImapSession session, DirectoryUser owner, string wire)
     {
         if (wire.Length == 0)
             throw new ImapSyntaxException("An empty identifier");
