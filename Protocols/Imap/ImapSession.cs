@@ -378,8 +378,18 @@ internal sealed class ImapSession
                 // configuration or the owner's sharing entry. Rights lost while it is selected: BYE before the next
                 // command (RFC 9051 §7.1.5); RFC 4314 §4 leaves open how a server tells, and a session that stayed
                 // selected could neither read nor deselect in IMAP4rev1. Lesser rights lost: that command gets NO [NOPERM].
-                if (current.SharedOwner is not null && !FolderRights.OfSelected(this).Contains('r', StringComparison.Ordinal))
-                    throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
+                if (current.SharedOwner is not null)
+                {
+                    var rights = FolderRights.OfSelected(this);
+                    if (!rights.Contains('r', StringComparison.Ordinal))
+                        throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
+                    // RFC 4314 §5.1.1: a server that checks rights at each command SHOULD send FLAGS and PERMANENTFLAGS
+                    // when they changed.
+                    var flagsChanged = FolderRights.FlagRights(rights) != FolderRights.FlagRights(current.Rights);
+                    current.Rights = rights;
+                    if (flagsChanged)
+                        current.WriteFlags(Writer);
+                }
             }
             var completion = await entry.Run(command, this, _hardStop);
             (status, code, text) = (ImapStatus.Ok, completion.Code, completion.Text);

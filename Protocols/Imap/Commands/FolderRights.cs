@@ -106,6 +106,9 @@ internal static class FolderRights
         return result;
     }
 
+    /// <summary>The rights that decide which flags may be changed (s, w, t: RFC 4314 §4 STORE), in canonical order.</summary>
+    public static string FlagRights(string rights) => new(Canonical(rights).Where(r => r is 's' or 'w' or 't').ToArray());
+
     /// <summary>The union of two rights strings in canonical order.</summary>
     public static string Union(string a, string b) => Canonical(a + b);
 

@@ -100,8 +100,11 @@ public sealed class FolderSharingTests
 
         // Adding i makes bob a contributor: he can append, still not expunge.
         Assert.That(await alice.CommandAsync("a2", "SETACL Projects bob@example.test +i"), Is.EqualTo(new[] { "a2 OK SETACL completed" }));
+        // RFC 4314 §5.1.1: the changed PERMANENTFLAGS come before the next command's answer.
         Assert.That(await bob.CommandAsync("b14", $"MYRIGHTS {Shared}"), Is.EqualTo(new[]
         {
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Seen \\Draft \\*)] Flags permitted",
             "* MYRIGHTS \"Other Users/alice@example.test/Projects\" lrswi", "b14 OK MYRIGHTS completed",
         }));
         var append = await bob.CommandAsync("b15", $"APPEND {Shared} (\\Deleted \\Flagged) {{5+}}\r\nHello");
