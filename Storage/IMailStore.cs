@@ -145,4 +145,21 @@ public interface IImapExtensionStore
     /// <exception cref="MetadataLimitException">The scope would hold more than <paramref name="maxEntries"/>; nothing changed.</exception>
     Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
         CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The owner's sharing entries (IMAP SETACL, RFC 4314 §3.1) of every folder of the mailbox that has any: folder id →
+    /// identifier (as given to <see cref="SetFolderAclAsync"/>) → rights letters. Folders that are gone are left out.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> ReadFolderAcl(string mailboxId);
+
+    /// <summary>
+    /// Sets (<paramref name="rights"/>) or removes (null) the sharing entry of one identifier on a folder. Entries are
+    /// sealed under the mailbox key with the folder's annotations (so they follow RENAME, go with DELETE and are
+    /// re-sealed by a key rotation; they never count against the annotation limit), and the change is published as a
+    /// <see cref="MailboxChange.FoldersChanged"/> with mod-sequence 0 so that sessions re-check their rights.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox or folder.</exception>
+    /// <exception cref="ArgumentException">An empty identifier or rights string.</exception>
+    Task SetFolderAclAsync(string mailboxId, string folderId, string identifier, string? rights, CancellationToken cancellationToken);
 }

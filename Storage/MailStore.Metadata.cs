@@ -45,7 +45,7 @@ public sealed partial class MailStore
         var key = MailboxKey(mailbox);
         try
         {
-            return OpenMetadata(key, mailbox).GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            return AnnotationsOnly(OpenMetadata(key, mailbox).GetValueOrDefault(folderId ?? ""));
         }
         finally
         {
@@ -102,7 +102,7 @@ public sealed partial class MailStore
             else
                 scope[name.ToLowerInvariant()] = value;
         }
-        if (scope.Count > maxEntries)
+        if (scope.Keys.Count(n => !IsAclEntry(n)) > maxEntries)
             throw new MetadataLimitException(maxEntries);
         if (scope.Count == 0)
             scopes.Remove(folderId ?? "");
@@ -110,6 +110,57 @@ public sealed partial class MailStore
             scopes[folderId ?? ""] = scope;
         if (JsonSerializer.SerializeToUtf8Bytes(scopes).Length > MaxMetadataBytes)
             throw new MetadataLimitException(maxEntries);
+    }
+
+    /// <summary>The name prefix of a folder's sharing entries (IMAP SETACL, RFC 4314) inside its annotation scope. An
+    /// annotation name always starts with '/' (RFC 5464 §3.2), so the two never meet.</summary>
+    internal const string AclEntryPrefix = "acl:";
+
+    internal static bool IsAclEntry(string name) => name.StartsWith(AclEntryPrefix, StringComparison.Ordinal);
+
+    /// <summary>A scope's annotations without its sharing entries (empty for none).</summary>
+    internal static Dictionary<string, byte[]> AnnotationsOnly(Dictionary<string, byte[]>? scope) =>
+        scope is null
+            ? new Dictionary<string, byte[]>(StringComparer.Ordinal)
+            : scope.Where(p => !IsAclEntry(p.Key)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+
+    /// <summary>The sharing entries of every folder scope that still names a folder: folder id → identifier → rights.</summary>
+    internal static IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> FolderAclOf(
+        Dictionary<string, Dictionary<string, byte[]>> scopes, Func<string, bool> folderExists)
+    {
+        var result = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        foreach (var (scope, entries) in scopes)
+        {
+            if (scope.Length == 0 || !entries.Keys.Any(IsAclEntry) || !folderExists(scope))
+                continue;
+            result[scope] = entries.Where(p => IsAclEntry(p.Key))
+                .ToDictionary(p => p.Key[AclEntryPrefix.Length..], p => System.Text.Encoding.UTF8.GetString(p.Value), StringComparer.Ordinal);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Sets (rights) or removes (null) one sharing entry in an opened annotation map, the same on every engine: scopes of
+    /// folders that no longer exist go, an emptied scope goes.
+    /// </summary>
+    /// <exception cref="ArgumentException">An empty identifier or rights string.</exception>
+    internal static void ApplyFolderAcl(Dictionary<string, Dictionary<string, byte[]>> scopes, Func<string, bool> folderExists, string folderId,
+        string identifier, string? rights)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(identifier);
+        if (rights is { Length: 0 })
+            throw new ArgumentException("An entry grants at least one right; remove it instead.", nameof(rights));
+        foreach (var gone in scopes.Keys.Where(s => s.Length > 0 && !folderExists(s)).ToList())
+            scopes.Remove(gone);
+        var scope = scopes.GetValueOrDefault(folderId) ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        if (rights is null)
+            scope.Remove(AclEntryPrefix + identifier);
+        else
+            scope[AclEntryPrefix + identifier] = System.Text.Encoding.UTF8.GetBytes(rights);
+        if (scope.Count == 0)
+            scopes.Remove(folderId);
+        else
+            scopes[folderId] = scope;
     }
 
     private static Dictionary<string, Dictionary<string, byte[]>> OpenMetadata(byte[] mailboxKey, BsonDocument mailbox) =>

@@ -167,7 +167,8 @@ internal sealed class ImapSession
     /// (null: the user's own). Observer failures are logged, never surfaced to the client.
     /// </summary>
     public void RecordAccess(MailboxAccessAction action, MailboxObjectType objectType, string? ownerAddress, string? folderPath,
-        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true, string? attachmentPath = null, string? sourceFolderPath = null)
+        string? folderId, IReadOnlyList<uint>? uids = null, bool allowed = true, string? attachmentPath = null, string? sourceFolderPath = null,
+        string? grantee = null, string? rights = null)
     {
         if (_services.AccessObserver is not { } observer || State is not (ImapSessionState.Authenticated or ImapSessionState.Selected))
             return;
@@ -176,7 +177,7 @@ internal sealed class ImapSession
         try
         {
             observer.Observe(new MailboxAccess(user.OrganizationId, user.Email, ownerAddress ?? user.Email, action, objectType,
-                folderPath, folderId, uids ?? [], allowed, address, UserAgent, attachmentPath, sourceFolderPath));
+                folderPath, folderId, uids ?? [], allowed, address, UserAgent, attachmentPath, sourceFolderPath, grantee, rights));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -373,9 +374,22 @@ internal sealed class ImapSession
             {
                 if (!current.StillExists())
                     throw new ImapSelectionLostException("The selected mailbox was deleted");
-                // Another user's folder stays open only while the configuration still grants Full Access (live directory).
-                if (current.SharedOwner is { } owner && MailboxNames.FullAccessOwner(this, owner) is null)
-                    throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
+                // Another user's folder stays open only while the user may still read it: Full Access in the (live)
+                // configuration or the owner's sharing entry. Rights lost while it is selected: BYE before the next
+                // command (RFC 9051 §7.1.5); RFC 4314 §4 leaves open how a server tells, and a session that stayed
+                // selected could neither read nor deselect in IMAP4rev1. Lesser rights lost: that command gets NO [NOPERM].
+                if (current.SharedOwner is not null)
+                {
+                    var rights = FolderRights.OfSelected(this);
+                    if (!rights.Contains('r', StringComparison.Ordinal))
+                        throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
+                    // RFC 4314 §5.1.1: a server that checks rights at each command SHOULD send FLAGS and PERMANENTFLAGS
+                    // when they changed.
+                    var flagsChanged = FolderRights.FlagRights(rights) != FolderRights.FlagRights(current.Rights);
+                    current.Rights = rights;
+                    if (flagsChanged)
+                        current.WriteFlags(Writer);
+                }
             }
             var completion = await entry.Run(command, this, _hardStop);
             (status, code, text) = (ImapStatus.Ok, completion.Code, completion.Text);

@@ -34,7 +34,7 @@ public enum MailboxAccessAction
     CopyTo,
     /// <summary>MYRIGHTS, GETACL, LISTRIGHTS: the folder's permissions were read.</summary>
     ReadPermissions,
-    /// <summary>SETACL, DELETEACL (always refused: permissions are the administrator's).</summary>
+    /// <summary>SETACL, DELETEACL: the owner's sharing of a folder (RFC 4314 §3.1–§3.2).</summary>
     UpdatePermissions,
 }
 
@@ -67,6 +67,10 @@ public enum MailboxObjectType
 /// comma-separated in the order fetched, each once.</param>
 /// <param name="SourceFolderPath">For <see cref="MailboxAccessAction.MoveTo"/> and <see cref="MailboxAccessAction.CopyTo"/>: the
 /// folder the messages came from (the server learns spam and ham from moves into and out of Junk E-mail).</param>
+/// <param name="Grantee">For <see cref="MailboxAccessAction.UpdatePermissions"/>: the user or group whose sharing entry
+/// was set or removed (as the client named it when refused).</param>
+/// <param name="Rights">For an allowed <see cref="MailboxAccessAction.UpdatePermissions"/>: the rights the entry holds
+/// now (RFC 4314 §2.1 letters), empty when it was removed.</param>
 public sealed record MailboxAccess(
     string OrganizationId,
     string UserId,
@@ -80,7 +84,9 @@ public sealed record MailboxAccess(
     IPAddress SourceAddress,
     string? UserAgent = null,
     string? AttachmentPath = null,
-    string? SourceFolderPath = null);
+    string? SourceFolderPath = null,
+    string? Grantee = null,
+    string? Rights = null);
 
 /// <summary>
 /// Told of every audited mailbox operation, once per command (not per message). Called on the session's thread

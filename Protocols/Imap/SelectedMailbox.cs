@@ -114,8 +114,21 @@ public sealed class SelectedMailbox : IDisposable
         writer.EndList().End();
         writer.Untagged(ImapStatus.Ok, new ResponseCode.PermanentFlags(ReadOnly
             ? ValueList<string>.Empty
-            : ValueList.Of([.. ImapFlags.System, .. _keywords, @"\*"])), "Flags permitted");
+            : ValueList.Of([.. ImapFlags.System.Where(MayChange), .. Rights.Contains('w', StringComparison.Ordinal) ? [.. _keywords, @"\*"] : Array.Empty<string>()])),
+            "Flags permitted");
     }
+
+    /// <summary>RFC 4314 §4: \Seen is changed with s, \Deleted with t, every other flag with w.</summary>
+    private bool MayChange(string systemFlag) => systemFlag switch
+    {
+        @"\Seen" => Rights.Contains('s', StringComparison.Ordinal),
+        @"\Deleted" => Rights.Contains('t', StringComparison.Ordinal),
+        _ => Rights.Contains('w', StringComparison.Ordinal),
+    };
+
+    /// <summary>The user's rights on the folder when it was selected (RFC 4314 §2.1; every right on one's own folder):
+    /// PERMANENTFLAGS lists only the flags they let the user change (RFC 4314 §5.1.1 MUST).</summary>
+    public string Rights { get; set; } = "lrswipkxtea";
 
     /// <summary>Before a FETCH response shows <paramref name="keywords"/>: a keyword the client was not told of yet is
     /// announced first by a new FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5).</summary>

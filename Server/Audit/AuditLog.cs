@@ -87,7 +87,9 @@ public sealed record MailboxAccessAuditEvent(
     string? FolderPath = null,
     string? FolderId = null,
     string? AttachmentPath = null,
-    string? UserAgent = null) : AuditEvent(OrganizationId, RequestId)
+    string? UserAgent = null,
+    string? Grantee = null,
+    string? Rights = null) : AuditEvent(OrganizationId, RequestId)
 {
     /// <inheritdoc />
     public override string LogType => "MailboxAccess";

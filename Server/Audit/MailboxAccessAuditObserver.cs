@@ -35,7 +35,9 @@ public sealed class MailboxAccessAuditObserver(IAuditLog audit, MailMetrics metr
             FolderPath: access.FolderPath,
             FolderId: access.FolderId,
             AttachmentPath: access.AttachmentPath,
-            UserAgent: access.UserAgent);
+            UserAgent: access.UserAgent,
+            Grantee: access.Grantee,
+            Rights: access.Rights);
     }
 
     /// <summary>The §19.1 action name.</summary>

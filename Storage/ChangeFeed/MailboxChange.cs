@@ -17,7 +17,8 @@ public abstract record MailboxChange(string MailboxId, string FolderId, ulong Mo
     /// name, not a folder's messages, and spends no mod-sequence.</summary>
     public sealed record SubscriptionsChanged(string MailboxId) : MailboxChange(MailboxId, "", 0);
 
-    /// <summary>A folder was created, renamed or deleted.</summary>
+    /// <summary>A folder was created, renamed or deleted (<see cref="MailboxChange.ModSeq"/> the mailbox's new one), or
+    /// its owner's sharing entries changed (IMAP SETACL / DELETEACL, RFC 4314 §3.1–§3.2: ModSeq 0, no message changed).</summary>
     public sealed record FoldersChanged(string MailboxId, string FolderId, ulong ModSeq) : MailboxChange(MailboxId, FolderId, ModSeq);
 }
 

@@ -76,7 +76,7 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
         var key = MailboxKey(mailboxId, mailbox);
         try
         {
-            return MailStore.OpenMetadata(key, mailboxId, sealedMap).GetValueOrDefault(folderId ?? "") ?? new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            return MailStore.AnnotationsOnly(MailStore.OpenMetadata(key, mailboxId, sealedMap).GetValueOrDefault(folderId ?? ""));
         }
         finally
         {
@@ -115,6 +115,68 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
                     scopes.Count == 0 ? null : MailStore.SealMetadata(key, mailboxId, scopes));
                 write.Parameters[1].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea; // typed even when null
                 await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> ReadFolderAcl(string mailboxId)
+    {
+        var mailbox = ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+        var sealedMap = Guard(() =>
+        {
+            using var command = Command("SELECT metadata_sealed FROM mailboxes WHERE id = $1", mailboxId);
+            return command.ExecuteScalar() as byte[];
+        });
+        if (sealedMap is null)
+            return new Dictionary<string, IReadOnlyDictionary<string, string>>();
+        var key = MailboxKey(mailboxId, mailbox);
+        try
+        {
+            return MailStore.FolderAclOf(MailStore.OpenMetadata(key, mailboxId, sealedMap), FolderExists);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="KeyNotFoundException">No such mailbox or folder.</exception>
+    /// <exception cref="ArgumentException">An empty identifier or rights string.</exception>
+    public async Task SetFolderAclAsync(string mailboxId, string folderId, string identifier, string? rights, CancellationToken cancellationToken)
+    {
+        var key = MailboxKey(mailboxId);
+        try
+        {
+            await WriteAsync(async (tx, changes) =>
+            {
+                // The mailbox row's lock serialises writers of the sealed map on every node, as for SETMETADATA.
+                await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);
+                byte[]? sealedMap;
+                await using (var read = Command(tx, "SELECT metadata_sealed FROM mailboxes WHERE id = $1", mailboxId))
+                    sealedMap = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
+                var scopes = MailStore.OpenMetadata(key, mailboxId, sealedMap);
+                var folderScopes = scopes.Keys.Where(s => s.Length > 0).Append(folderId).Distinct(StringComparer.Ordinal).ToArray();
+                var existing = new HashSet<string>(StringComparer.Ordinal);
+                await using (var folders = Command(tx, "SELECT id FROM folders WHERE mailbox_id = $1 AND id = ANY($2)", mailboxId, folderScopes))
+                await using (var reader = await folders.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        existing.Add(reader.GetString(0));
+                if (!existing.Contains(folderId))
+                    throw new KeyNotFoundException($"No folder {folderId}.");
+                MailStore.ApplyFolderAcl(scopes, existing.Contains, folderId, identifier, rights);
+                await using var write = Command(tx, "UPDATE mailboxes SET metadata_sealed = $2 WHERE id = $1", mailboxId,
+                    scopes.Count == 0 ? null : MailStore.SealMetadata(key, mailboxId, scopes));
+                write.Parameters[1].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea; // typed even when null
+                await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                changes.Add(new MailboxChange.FoldersChanged(mailboxId, folderId, 0));
                 return true;
             }, cancellationToken).ConfigureAwait(false);
         }

@@ -47,23 +47,26 @@ public sealed class ImapAuditTests
             Assert.That((await client.CommandAsync("a11", "STATUS \"Other Users/bob@example.test/INBOX\" (MESSAGES)")).Last(),
                 Is.EqualTo("a11 NO [NONEXISTENT] No such mailbox"));
             Assert.That((await client.CommandAsync("a11b", "MYRIGHTS INBOX")).Last(), Does.StartWith("a11b OK"));
-            Assert.That((await client.CommandAsync("a11c", "SETACL INBOX bob@example.test lr")).Last(), Does.StartWith("a11c NO [NOPERM]"));
+            // The owner shares INBOX with bob (RFC 4314 §3.1): "lr" is raised to the viewer role, audited with grantee and rights.
+            Assert.That((await client.CommandAsync("a11c", "SETACL INBOX bob@example.test lr")).Last(), Is.EqualTo("a11c OK SETACL completed"));
+            // A refused SETACL is audited too, with the identifier as the client wrote it.
+            Assert.That((await client.CommandAsync("a11d", "SETACL INBOX anyone lr")).Last(), Does.StartWith("a11d NO [CANNOT]"));
             Assert.That((await client.CommandAsync("a12", "LOGOUT")).Last(), Does.StartWith("a12 OK"));
         }
 
-        // One MailboxAction sample per audited command: thirteen, two of them denied (WorkMail Administrator Guide, "Metrics").
+        // One MailboxAction sample per audited command: fourteen, two of them denied (WorkMail Administrator Guide, "Metrics").
         using (var http = new HttpClient())
         {
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{server.ListenerPorts.Admin}/metrics");
             Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_sum\{[^}]*\} 2$"), metrics);
-            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_count\{[^}]*\} 13$"), metrics);
+            Assert.That(metrics, Does.Match(@"(?m)^mailserver_actiondenied_count\{[^}]*\} 14$"), metrics);
         }
 
         var access = server.AuditLogLines().Where(l => (string)l["log_type"]! == "MailboxAccess").ToArray();
         Assert.That(access.Select(l => (string)l["action"]!), Is.EqualTo(new[]
         {
             "read_hierarchy", "create", "create", "read_hierarchy", "read_summary", "read", "update_read_state", "update", "move", "move_to",
-            "read_hierarchy", "read_permissions", "update_permissions",
+            "read_hierarchy", "read_permissions", "update_permissions", "update_permissions",
         }));
         var archiveId = (string?)access[1]["folder_id"];
         Assert.Multiple(() =>
@@ -78,11 +81,15 @@ public sealed class ImapAuditTests
                 Assert.That((string)line["request_id"]!, Is.Not.Empty);
                 Assert.That((string)line["user_agent"]!, Is.EqualTo("Thunderbird/128.5.0"));
             }
-            Assert.That(access.Select(l => (bool)l["action_allowed"]!), Is.EqualTo(Enumerable.Repeat(true, 10).Concat([false, true, false])));
+            Assert.That(access.Select(l => (bool)l["action_allowed"]!), Is.EqualTo(Enumerable.Repeat(true, 10).Concat([false, true, true, false])));
+            Assert.That(((string?)access[12]["grantee"], (string?)access[12]["rights"]), Is.EqualTo(("bob@example.test", "lrs")), "SETACL");
+            Assert.That(access[11]["grantee"], Is.Null, "only SETACL and DELETEACL name a grantee");
+            Assert.That((string?)access[13]["grantee"], Is.EqualTo("anyone"), "refused SETACL");
+            Assert.That(access[13]["rights"], Is.Null, "nothing was granted");
             Assert.That(access.Where((_, i) => i != 10).Select(l => (string)l["owner_id"]!), Is.All.EqualTo("alice@example.test"));
             Assert.That(access.Select(l => (string)l["object_type"]!), Is.EqualTo(new[]
             {
-                "Folder", "Folder", "Message", "Folder", "Message", "Message", "Message", "Message", "Message", "Message", "Folder", "Folder", "Folder",
+                "Folder", "Folder", "Message", "Folder", "Message", "Message", "Message", "Message", "Message", "Message", "Folder", "Folder", "Folder", "Folder",
             }));
             Assert.That((string)access[3]["folder_path"]!, Is.EqualTo("INBOX"), "SELECT");
             Assert.That(access[3]["item_id"], Is.Null);

@@ -76,4 +76,41 @@ public sealed partial class StoreContractTests
         Assert.ThrowsAsync<KeyNotFoundException>(() => _store.Extensions.SetMetadataAsync(box.MailboxId, project.FolderId, [new("/private/x", [1])], 10, None));
         Assert.That(_store.Extensions.ReadMetadata(box.MailboxId, null)["/private/comment"], Is.EqualTo(secret));
     }
+
+    [Test]
+    public async Task Folder_sharing_entries_are_sealed_follow_rename_go_with_delete_and_are_published()
+    {
+        var box = await Delivery.EnsureMailboxAsync(ContractStore.Org, "sharer@example.test", None);
+        var project = await Within(Imap.CreateFolderAsync(box.MailboxId, "Project", None));
+        var inbox = Imap.FindFolder(box.MailboxId, "INBOX")!;
+        const string grantee = "nightingale-sharee@example.test";
+        await Within(_store.Extensions.SetMetadataAsync(box.MailboxId, project.FolderId, [new("/shared/comment", [1])], 1, None));
+        using var subscription = Imap.Changes.Subscribe(box.MailboxId);
+
+        await Within(_store.Extensions.SetFolderAclAsync(box.MailboxId, project.FolderId, grantee, "lrs", None));
+        await Within(_store.Extensions.SetFolderAclAsync(box.MailboxId, inbox.FolderId, "team@example.test", "lrswi", None));
+
+        var acl = _store.Extensions.ReadFolderAcl(box.MailboxId);
+        Assert.That(acl[project.FolderId], Is.EquivalentTo(new Dictionary<string, string> { [grantee] = "lrs" }));
+        Assert.That(acl[inbox.FolderId], Is.EquivalentTo(new Dictionary<string, string> { ["team@example.test"] = "lrswi" }));
+        var published = await Within(subscription.Reader.ReadAsync().AsTask());
+        Assert.That(published, Is.EqualTo(new MailboxChange.FoldersChanged(box.MailboxId, project.FolderId, 0)), "sessions re-check their rights");
+        Assert.That(_store.Extensions.ReadMetadata(box.MailboxId, project.FolderId).Keys, Is.EqualTo(new[] { "/shared/comment" }),
+            "sharing entries are no annotations");
+        await Within(_store.Extensions.SetMetadataAsync(box.MailboxId, project.FolderId, [new("/shared/comment", [2])], 1, None)); // nor count against the limit
+
+        var dump = await _store.RawDumpAsync();
+        Assert.That(Contains(dump, Encoding.ASCII.GetBytes(grantee)), Is.False, "a grantee's address in clear");
+
+        await Within(Imap.RenameFolderAsync(box.MailboxId, "Project", "Shared Project", None));
+        Assert.That(_store.Extensions.ReadFolderAcl(box.MailboxId)[project.FolderId][grantee], Is.EqualTo("lrs"), "follows RENAME");
+        await Within(_store.Extensions.SetFolderAclAsync(box.MailboxId, project.FolderId, grantee, "lrswi", None));
+        Assert.That(_store.Extensions.ReadFolderAcl(box.MailboxId)[project.FolderId][grantee], Is.EqualTo("lrswi"), "replaced");
+        await Within(_store.Extensions.SetFolderAclAsync(box.MailboxId, inbox.FolderId, "team@example.test", null, None));
+        Assert.That(_store.Extensions.ReadFolderAcl(box.MailboxId).Keys, Is.EqualTo(new[] { project.FolderId }), "DELETEACL leaves no empty entry");
+
+        await Within(Imap.DeleteFolderAsync(box.MailboxId, "Shared Project", None));
+        Assert.That(_store.Extensions.ReadFolderAcl(box.MailboxId), Is.Empty, "a deleted folder's entries are gone");
+        Assert.ThrowsAsync<KeyNotFoundException>(() => _store.Extensions.SetFolderAclAsync(box.MailboxId, project.FolderId, grantee, "lr", None));
+    }
 }

@@ -18,6 +18,9 @@ internal static class AppendHandler
         foreach (var message in command.Messages)
             items.Add(await PrepareAsync(session, message, cancellationToken));
         var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.Create);
+        FolderRights.Require(named.Rights, 'i', "add messages"); // RFC 4314 §4: i
+        for (var i = 0; i < items.Count; i++)
+            items[i] = FolderRights.KeepSettableFlags(named.Rights, items[i]);
         var folder = named.Folder;
         ImapQuota.EnsureRoom(session, items.Sum(i => (long)i.Message.Length), named.Owner); // RFC 9208 §4.3: NO [OVERQUOTA]
         // RFC 3502 §6.3.11: one store transaction, so a failure leaves none of the messages appended.

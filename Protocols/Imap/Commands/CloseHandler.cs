@@ -9,7 +9,8 @@ internal static class CloseHandler
     {
         var selected = session.Selected!;
         var account = session.Account;
-        if (!selected.ReadOnly)
+        // RFC 4314 §4: CLOSE needs no right, and expunges only with e.
+        if (!selected.ReadOnly && (selected.SharedOwner is null || FolderRights.OfSelected(session).Contains('e', StringComparison.Ordinal)))
         {
             var expunged = await session.Store.ExpungeAsync(selected.FolderId, null, cancellationToken);
             if (expunged.Count > 0)

@@ -14,13 +14,14 @@ internal static class CopyHandler
         var selected = session.Selected!;
         var messages = selected.Resolve(command.Set, command.Uid);
         var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.CopyTo);
+        FolderRights.Require(target.Rights, 'i', "add messages"); // RFC 4314 §4: i on the target
         if (messages.Count == 0)
             return ImapCompletion.Ok("COPY completed; nothing to copy");
         // Each copy counts (RFC 9208 §4.3), against the quota of the mailbox it lands in; MOVE within one adds nothing.
         ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size), target.Owner);
         var copied = target.Folder.MailboxId == selected.Folder.MailboxId
             ? await session.Store.CopyAsync(selected.FolderId, messages.Select(m => m.Meta.Uid).ToList(), target.Folder.FolderId, cancellationToken)
-            : await CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
+            : await CopyAcrossMailboxesAsync(session, messages, target, cancellationToken);
         if (target.Folder.FolderId == selected.FolderId)
             selected.LoadNewMessages();
         // WorkMail Administrator Guide, "Mailbox access logs": "copy" on the source folder, "copy_to" on the destination.
@@ -33,11 +34,13 @@ internal static class CopyHandler
     /// <summary>
     /// Copies between the user's own mailbox and one opened through Full Access (different mailbox keys, so the
     /// blob cannot be shared): each message is read, decrypted and appended to the destination with its flags,
-    /// keywords and internal date, all-or-none per batch of up to 64 MiB.
+    /// keywords and internal date, all-or-none per batch of up to 64 MiB. Into a shared folder only the flags the
+    /// user's rights allow setting are kept (RFC 4314 §2.1: \Seen with s, \Deleted with t, others with w).
     /// </summary>
     public static async Task<IReadOnlyList<CopiedMessage>> CopyAcrossMailboxesAsync(ImapSession session,
-        IReadOnlyList<(int Seq, MessageMeta Meta)> messages, FolderInfo destination, CancellationToken cancellationToken)
+        IReadOnlyList<(int Seq, MessageMeta Meta)> messages, NamedFolder target, CancellationToken cancellationToken)
     {
+        var destination = target.Folder;
         var sourceMailbox = session.Selected!.Folder.MailboxId;
         var copied = new List<CopiedMessage>(messages.Count);
         var batch = new List<(uint Uid, AppendItem Item)>();
@@ -62,7 +65,7 @@ internal static class CopyHandler
             {
                 continue; // expunged by another session meanwhile (RFC 9051 §6.4.7 lets the rest be copied)
             }
-            batch.Add((meta.Uid, new AppendItem(content, meta.InternalDate, meta.Flags, meta.Keywords)));
+            batch.Add((meta.Uid, FolderRights.KeepSettableFlags(target.Rights, new AppendItem(content, meta.InternalDate, meta.Flags, meta.Keywords))));
             batchBytes += content.Length;
             if (batchBytes >= CrossMailboxBatchBytes)
                 await FlushAsync();

@@ -17,12 +17,38 @@ internal static class CreateHandler
         var location = MailboxNames.Locate(session, name, MailboxAccessAction.Create); // "Other Users/<owner>/<folder>": created in the owner's mailbox
         if (location.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        MailboxNames.RequireRight(session, location, location.FolderName, 'k', "create folders", onParent: true); // RFC 4314 §4: k on the parent
         var use = SpecialUseOf(session, location.MailboxId, command.SpecialUse);
+        var parent = NearestExistingParent(session, location);
         var created = await session.Store.CreateFolderAsync(location.MailboxId, location.FolderName, use, cancellationToken);
+        await InheritSharingAsync(session, location.MailboxId, parent, created.FolderId, cancellationToken);
         await CreateSuperiorsAsync(session, location, cancellationToken);
         session.RecordAccess(MailboxAccessAction.Create, MailboxObjectType.Folder, location.Owner?.Email, location.FolderName,
             created.FolderId); // WorkMail Administrator Guide, "Mailbox access logs"
         return new ImapCompletion(new ResponseCode.MailboxObjectId(ObjectIds.MailboxId(created)), "CREATE completed"); // RFC 8474 §4
+    }
+
+    /// <summary>The nearest folder above the new name that exists (RFC 4314 §4 CREATE), or null.</summary>
+    private static FolderInfo? NearestExistingParent(ImapSession session, MailboxLocation location)
+    {
+        var name = location.FolderName;
+        for (var slash = name.LastIndexOf('/'); slash > 0; slash = name.LastIndexOf('/', slash - 1))
+        {
+            if (session.Store.FindFolder(location.MailboxId, name[..slash]) is { } parent)
+                return parent;
+        }
+        return null;
+    }
+
+    /// <summary>RFC 4314 §4: a new folder SHOULD inherit the ACL of its parent, so a folder created below a shared one
+    /// is shared with the same users and groups (the co-owner who made it can see it).</summary>
+    private static async Task InheritSharingAsync(ImapSession session, string mailboxId, FolderInfo? parent, string folderId,
+        CancellationToken cancellationToken)
+    {
+        if (parent is null || session.Store.ReadFolderAcl(mailboxId).GetValueOrDefault(parent.FolderId) is not { } entries)
+            return;
+        foreach (var (identifier, rights) in entries)
+            await session.Store.SetFolderAclAsync(mailboxId, folderId, identifier, rights, cancellationToken);
     }
 
     /// <summary>The special use CREATE asks for (RFC 6154 §3), or <c>NO [USEATTR]</c> when it cannot be given.</summary>

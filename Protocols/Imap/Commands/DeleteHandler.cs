@@ -10,6 +10,8 @@ internal static class DeleteHandler
         var location = MailboxNames.Locate(session, MailboxNames.FromWire(session, command.Mailbox), MailboxAccessAction.Delete);
         var existing = session.Store.FindFolder(location.MailboxId, location.FolderName);
         var folderId = existing?.FolderId;
+        if (existing is not null)
+            MailboxNames.RequireRight(session, location, existing.Name, 'x', "delete this folder"); // RFC 4314 §4: x
         // RFC 5530 INUSE: this session has the folder selected. Other sessions that do are told BYE (ImapSession).
         if (session.Selected is { } selected && session.Store.FindFolder(location.MailboxId, location.FolderName) is { } folder
             && folder.FolderId == selected.FolderId)

@@ -11,6 +11,8 @@ internal static class ExpungeHandler
         var selected = session.Selected!;
         if (selected.ReadOnly)
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
+        if (selected.SharedOwner is not null)
+            FolderRights.Require(FolderRights.OfSelected(session), 'e', "expunge"); // RFC 4314 §4: e
         IReadOnlyCollection<uint>? only = command.Uids is null ? null : selected.Resolve(command.Uids, uid: true).Select(m => m.Meta.Uid).ToList();
         var expunged = await session.Store.ExpungeAsync(selected.FolderId, only, cancellationToken);
         selected.NoteExpunged(expunged);

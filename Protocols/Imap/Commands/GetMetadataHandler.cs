@@ -12,7 +12,7 @@ internal static class GetMetadataHandler
     public static Task<ImapCompletion> RunAsync(GetMetadataCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var asked = command.Entries.Select(e => MetadataEntries.Check(e, forSet: false)).Distinct().ToList();
-        var scope = MetadataEntries.Resolve(session, command.Mailbox);
+        var scope = MetadataEntries.Resolve(session, command.Mailbox, forSet: false);
         var stored = session.Store.ReadMetadata(scope.MailboxId, scope.FolderId)
             .Where(p => scope.PrivateAllowed || !MetadataEntries.IsPrivate(p.Key)) // another user's private entries are not shown
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);

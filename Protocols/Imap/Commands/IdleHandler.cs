@@ -42,6 +42,9 @@ internal static class IdleHandler
             {
                 if (!selected.StillExists())
                     throw new ImapSelectionLostException("The selected mailbox was deleted");
+                // The owner's DELETEACL / SETACL is on the feed (FoldersChanged): a sharee who may no longer read is told at once.
+                if (selected.SharedOwner is not null && !FolderRights.OfSelected(session).Contains('r', StringComparison.Ordinal))
+                    throw new ImapSelectionLostException("Access to the mailbox was withdrawn");
                 if (notifications is { PushesSelected: true })
                 {
                     await notifications.WriteSelectedAsync(session, cancellationToken, allowExpunge: true);

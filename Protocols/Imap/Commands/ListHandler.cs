@@ -98,12 +98,14 @@ internal static class ListHandler
 
     /// <summary>
     /// The Other Users namespace (RFC 2342 §5): "Other Users" and "Other Users/&lt;owner&gt;" as \Noselect parents, then
-    /// every folder of each mailbox the user holds Full Access to now. Special-use attributes are not repeated there,
-    /// so a client never takes another user's Sent Items for its own.
+    /// every folder of each mailbox the user holds Full Access to now, and of each other mailbox the folders shared with
+    /// the user with the lookup right (RFC 4314 §4: LIST shows a name only with l; a parent level without it is
+    /// \Noselect, as RFC 9051 §6.3.9 answers a level that is not a mailbox). Special-use attributes are not repeated
+    /// there, so a client never takes another user's Sent Items for its own.
     /// </summary>
     private static void ListOtherUsers(ImapSession session, List<Regex> matchers, ListCommand command)
     {
-        var owners = MailboxNames.FullAccessOwners(session);
+        var owners = MailboxNames.FullAccessOwners(session).Concat(MailboxNames.SharingOwners(session)).ToList();
         if (owners.Count == 0)
             return;
         var w = session.Writer;
@@ -119,15 +121,28 @@ internal static class ListHandler
             var prefix = $"{MailboxNames.OtherUsersRoot}/{owner.Email}";
             if (session.Store.FindMailbox(owner.OrganizationId, owner.Email) is not { } mailbox)
                 continue;
-            Parent(prefix);
             var folders = session.Store.ListFolders(mailbox.MailboxId);
-            foreach (var folder in folders)
+            var rightsOn = FolderRights.InMailbox(session, owner.Email, mailbox.MailboxId);
+            var visible = folders.Where(f => rightsOn(f.FolderId).Contains('l', StringComparison.Ordinal)).ToList();
+            if (visible.Count == 0)
+                continue;
+            Parent(prefix);
+            var written = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var folder in visible)
             {
+                // Levels above a shared folder that the user may not look up: \Noselect, so a client can walk down to it.
+                for (var slash = folder.Name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = folder.Name.IndexOf('/', slash + 1))
+                {
+                    var level = folder.Name[..slash];
+                    if (visible.Any(f => f.Name == level) || !written.Add(level))
+                        continue;
+                    Parent($"{prefix}/{level}");
+                }
                 var name = $"{prefix}/{folder.Name}";
-                if (!matchers.Any(m => m.IsMatch(name)))
+                if (!written.Add(folder.Name) || !matchers.Any(m => m.IsMatch(name)))
                     continue;
                 w.BeginUntagged().Atom("LIST").BeginList()
-                    .Atom(folders.Any(f => f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal)) ? @"\HasChildren" : @"\HasNoChildren")
+                    .Atom(visible.Any(f => f.Name.StartsWith(folder.Name + "/", StringComparison.Ordinal)) ? @"\HasChildren" : @"\HasNoChildren")
                     .EndList().String(MailboxNames.Delimiter).Mailbox(name).End();
                 if (command.Return.HasFlag(ListReturnOptions.Status))
                     StatusHandler.WriteStatus(session, folder, command.StatusItems, name);

@@ -15,14 +15,16 @@ internal sealed record MailboxLocation(string MailboxId, string FolderName, Dire
         Owner is null ? folderName : $"{MailboxNames.OtherUsersRoot}/{Owner.Email}/{folderName}";
 }
 
-/// <summary>A folder the client named, with the name to answer it by.</summary>
-internal sealed record NamedFolder(FolderInfo Folder, string ClientName, DirectoryUser? Owner);
+/// <summary>A folder the client named, with the name to answer it by and the rights the user holds on it now
+/// (<see cref="FolderRights"/>; all of them on the user's own folders).</summary>
+internal sealed record NamedFolder(FolderInfo Folder, string ClientName, DirectoryUser? Owner, string Rights);
 
 /// <summary>
 /// Mailbox names between the wire and the store: '/' is the hierarchy delimiter (RFC 9051 §5.1.1). The personal
 /// namespace is "" (the user's own folders); the Other Users namespace (RFC 2342 §5) is <c>Other Users/&lt;owner
-/// address&gt;/&lt;folder&gt;</c> for every mailbox the user holds Full Access to, decided from the live directory
-/// at each command, so a permission edit in the configuration applies to the next command.
+/// address&gt;/&lt;folder&gt;</c> for every mailbox the user holds Full Access to or that has a folder shared with the
+/// user (SETACL, <see cref="FolderRights"/>), decided from the live directory and store at each command, so a permission
+/// edit in the configuration or a SETACL applies to the next command.
 /// </summary>
 internal static class MailboxNames
 {
@@ -94,7 +96,7 @@ internal static class MailboxNames
         var slash = rest.IndexOf('/');
         if (slash <= 0 || slash == rest.Length - 1)
             throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
-        var owner = FullAccessOwner(session, rest[..slash]);
+        var owner = FullAccessOwner(session, rest[..slash]) ?? SharingOwner(session, rest[..slash]);
         if (owner is null)
         {
             if (auditAs is { } action && session.Directory?.Current.FindUser(rest[..slash]) is { } refused)
@@ -119,6 +121,31 @@ internal static class MailboxNames
         return directory.RightsOn(owner, grantee).HasFlag(MailboxRights.FullAccess) ? owner : null;
     }
 
+    /// <summary>The owner named by <paramref name="address"/> when a folder of their mailbox is shared with the
+    /// session's user now (an owner's SETACL entry with the lookup right), else null.</summary>
+    public static DirectoryUser? SharingOwner(ImapSession session, string address)
+    {
+        if (session.Directory?.Current is not { } directory || directory.FindUser(address) is not { Enabled: true } owner
+            || string.Equals(owner.Email, session.Account.User.Email, StringComparison.OrdinalIgnoreCase))
+            return null;
+        return session.Store.FindMailbox(owner.OrganizationId, owner.Email) is { } mailbox && FolderRights.SharesAnyFolderWith(session, owner, mailbox.MailboxId)
+            ? owner
+            : null;
+    }
+
+    /// <summary>The other users of the organization with a folder shared with the session's user now (not through Full
+    /// Access), in directory order.</summary>
+    public static IReadOnlyList<DirectoryUser> SharingOwners(ImapSession session)
+    {
+        if (session.Directory?.Current is not { } directory)
+            return [];
+        var organization = session.Account.User.OrganizationId;
+        return directory.Users
+            .Where(u => u.Enabled && u.OrganizationId == organization && !string.Equals(u.Email, session.Account.User.Email, StringComparison.OrdinalIgnoreCase))
+            .Where(u => FullAccessOwner(session, u.Email) is null && SharingOwner(session, u.Email) is not null)
+            .ToList();
+    }
+
     /// <summary>The other users whose mailboxes the session's user may open now, in configuration order.</summary>
     public static IReadOnlyList<DirectoryUser> FullAccessOwners(ImapSession session)
     {
@@ -140,7 +167,40 @@ internal static class MailboxNames
             auditAs is MailboxAccessAction.ReadHierarchy ? MailboxObjectType.Folder : MailboxObjectType.Message);
         var folder = session.Store.FindFolder(location.MailboxId, location.FolderName)
             ?? throw new ImapRefusedException(tryCreate && location.Owner is null ? ResponseCode.TryCreate : ResponseCode.NonExistent, "No such mailbox");
-        return new NamedFolder(folder, location.ClientName(folder.Name), location.Owner);
+        var rights = FolderRights.Of(session, location.Owner?.Email, location.MailboxId, folder.FolderId);
+        if (!rights.Contains('l', StringComparison.Ordinal))
+        {
+            // RFC 4314 §6: a folder the user may not look up is answered as if it did not exist.
+            if (auditAs is { } action)
+                session.RecordAccess(action, MailboxObjectType.Folder, location.Owner?.Email, folder.Name, null, allowed: false);
+            throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox");
+        }
+        return new NamedFolder(folder, location.ClientName(folder.Name), location.Owner, rights);
+    }
+
+    /// <summary>
+    /// For CREATE, DELETE and RENAME in another user's mailbox: the right <paramref name="right"/> on the folder
+    /// <paramref name="folderName"/> (RFC 4314 §4: x on the folder for DELETE and a RENAME's source), or, with
+    /// <paramref name="onParent"/>, on its parent (k for CREATE and a RENAME's new name; a top-level name has only
+    /// Full Access to go by). Nothing to check in the user's own mailbox.
+    /// </summary>
+    /// <exception cref="ImapRefusedException">NO [NONEXISTENT]: the folder exists and the user may not look it up;
+    /// NO [NOPERM]: the right is not held.</exception>
+    public static void RequireRight(ImapSession session, MailboxLocation location, string folderName, char right, string what, bool onParent = false)
+    {
+        if (location.Owner is null)
+            return;
+        var name = folderName;
+        if (onParent)
+        {
+            var slash = folderName.LastIndexOf('/');
+            name = slash > 0 ? folderName[..slash] : "";
+        }
+        var folder = name.Length == 0 ? null : session.Store.FindFolder(location.MailboxId, name);
+        var rights = FolderRights.Of(session, location.Owner.Email, location.MailboxId, folder?.FolderId);
+        if (folder is not null && !onParent && !rights.Contains('l', StringComparison.Ordinal))
+            throw new ImapRefusedException(ResponseCode.NonExistent, "No such mailbox"); // RFC 4314 §6
+        FolderRights.Require(rights, right, what);
     }
 
     /// <summary>The RFC 6154 attribute of a special folder, or null.</summary>

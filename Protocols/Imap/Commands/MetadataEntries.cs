@@ -24,12 +24,18 @@ internal static class MetadataEntries
     public const int MaxEntries = 50;
 
     /// <summary>The scope of <paramref name="wireMailbox"/>.</summary>
-    /// <exception cref="ImapRefusedException">NO [NONEXISTENT] for a mailbox the user cannot open.</exception>
-    public static MetadataScope Resolve(ImapSession session, string wireMailbox)
+    /// <exception cref="ImapRefusedException">NO [NONEXISTENT] for a mailbox the user cannot open; NO [NOPERM] on a
+    /// shared folder without r (or, <paramref name="forSet"/>, without w: an annotation is folder data a viewer does not
+    /// change; our reading of RFC 4314 §2.1's "w - write").</exception>
+    public static MetadataScope Resolve(ImapSession session, string wireMailbox, bool forSet)
     {
         if (wireMailbox.Length == 0)
             return new MetadataScope(session.Account.MailboxId, null, PrivateAllowed: true, SharedWritable: false);
         var named = MailboxNames.RequireNamed(session, wireMailbox);
+        // A shared folder's annotations are read with r, like its messages (RFC 4314 §2.1); see SetMetadataHandler for w.
+        FolderRights.Require(named.Rights, 'r', "read annotations");
+        if (forSet)
+            FolderRights.Require(named.Rights, 'w', "change annotations");
         return new MetadataScope(named.Folder.MailboxId, named.Folder.FolderId, PrivateAllowed: named.Owner is null, SharedWritable: true);
     }
 

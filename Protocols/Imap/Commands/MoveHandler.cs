@@ -12,7 +12,15 @@ internal static class MoveHandler
         if (selected.ReadOnly)
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
         var messages = selected.Resolve(command.Set, command.Uid);
+        // RFC 6851 §3.1: MOVE is COPY, STORE \Deleted and EXPUNGE in one; RFC 4314 §4: t and e on the source, i on the target.
+        if (selected.SharedOwner is not null)
+        {
+            var sourceRights = FolderRights.OfSelected(session);
+            FolderRights.Require(sourceRights, 't', "move messages out");
+            FolderRights.Require(sourceRights, 'e', "move messages out");
+        }
         var target = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.MoveTo);
+        FolderRights.Require(target.Rights, 'i', "add messages");
         if (messages.Count == 0)
             return ImapCompletion.Ok("MOVE completed; nothing to move");
         IReadOnlyList<CopiedMessage> moved;
@@ -43,7 +51,7 @@ internal static class MoveHandler
             // (RFC 6851 §3.3 allows a server to move as COPY + STORE + UID EXPUNGE when it cannot do better; the two
             // mailboxes have different keys, so one transaction cannot move the entries).
             ImapQuota.EnsureRoom(session, messages.Sum(m => m.Meta.Size), target.Owner);
-            moved = await CopyHandler.CopyAcrossMailboxesAsync(session, messages, target.Folder, cancellationToken);
+            moved = await CopyHandler.CopyAcrossMailboxesAsync(session, messages, target, cancellationToken);
             var uids = moved.Select(m => m.SourceUid).ToList();
             if (uids.Count > 0)
             {

@@ -17,6 +17,10 @@ internal static class RenameHandler
             throw new ImapRefusedException(ResponseCode.Cannot, "A folder cannot be renamed into another user's mailbox");
         if (destination.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             throw new ImapRefusedException(ResponseCode.AlreadyExists, "INBOX exists already");
+        // RFC 4314 §4: x on the old name, k on the new name's parent.
+        if (session.Store.FindFolder(source.MailboxId, source.FolderName) is { } renamed)
+            MailboxNames.RequireRight(session, source, renamed.Name, 'x', "rename this folder");
+        MailboxNames.RequireRight(session, destination, destination.FolderName, 'k', "create folders", onParent: true);
         if (source.FolderName.Equals(MailboxName.Inbox, StringComparison.OrdinalIgnoreCase))
             await RenameInboxAsync(session, source, destination.FolderName, cancellationToken);
         else

@@ -22,7 +22,16 @@ internal static class ReplaceHandler
         if (selected.IsPendingExpunge(old.Uid))
             throw new ImapRefusedException(ResponseCode.ExpungeIssued, "The message to replace was expunged");
         var item = await AppendHandler.PrepareAsync(session, command.Message, cancellationToken);
+        // RFC 8508 §3.3: APPEND to the target, then STORE \Deleted and EXPUNGE of the old message (RFC 4314 §4: t and e).
+        if (selected.SharedOwner is not null)
+        {
+            var sourceRights = FolderRights.OfSelected(session);
+            FolderRights.Require(sourceRights, 't', "replace messages");
+            FolderRights.Require(sourceRights, 'e', "replace messages");
+        }
         var named = MailboxNames.RequireNamed(session, command.Mailbox, tryCreate: true, auditAs: MailboxAccessAction.Create);
+        FolderRights.Require(named.Rights, 'i', "add messages");
+        item = FolderRights.KeepSettableFlags(named.Rights, item);
         var folder = named.Folder;
         // RFC 9208 §4.3: the new message counts; the old one is freed in the same transaction when the two are in the same
         // mailbox (a draft saved again over its previous version must not fail on a full mailbox for its own old copy).

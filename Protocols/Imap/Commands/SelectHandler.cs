@@ -21,10 +21,14 @@ internal static class SelectHandler
             session.Writer.Untagged(ImapStatus.Ok, ResponseCode.MailboxClosed, "Previous mailbox closed"); // RFC 7162 §3.2.11
         }
         var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadHierarchy);
+        FolderRights.Require(named.Rights, 'r', "open this folder"); // RFC 4314 §4: SELECT and EXAMINE need r
+        // RFC 4314 §4: without any right that changes the folder (s, w, i, t, e) a SELECT opens it read-only.
+        var readOnly = command.ReadOnly || named.Rights.IndexOfAny(['s', 'w', 'i', 't', 'e']) < 0;
         if (command.CondStore)
             session.CondStoreEnabled = true;
-        var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, command.ReadOnly, session.Logger, named.Owner?.Email,
+        var selected = SelectedMailbox.Open(session.Store, named.Folder, named.ClientName, readOnly, session.Logger, named.Owner?.Email,
             session.Rev2Enabled ? null : session.Recent);
+        selected.Rights = named.Rights;
         session.State = new ImapSessionState.Selected(account, selected);
         // WorkMail Administrator Guide, "Mailbox access logs": opening a folder reads its state (counts, UIDs), like STATUS → read_hierarchy.
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
@@ -53,7 +57,7 @@ internal static class SelectHandler
             WriteResync(session, selected, qresync);
         if (session.Rev2Enabled)
             w.BeginUntagged().Atom("LIST").BeginList().EndList().String(MailboxNames.Delimiter).Mailbox(selected.Name).End();
-        return Task.FromResult(new ImapCompletion(command.ReadOnly ? ResponseCode.ReadOnly : ResponseCode.ReadWrite,
+        return Task.FromResult(new ImapCompletion(readOnly ? ResponseCode.ReadOnly : ResponseCode.ReadWrite,
             command.ReadOnly ? "EXAMINE completed" : "SELECT completed"));
     }
 

@@ -14,7 +14,7 @@ internal static class SetMetadataHandler
     public static async Task<ImapCompletion> RunAsync(SetMetadataCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var entries = command.Entries.Select(e => new KeyValuePair<string, byte[]?>(MetadataEntries.Check(e.Name, forSet: true), e.Value)).ToList();
-        var scope = MetadataEntries.Resolve(session, command.Mailbox);
+        var scope = MetadataEntries.Resolve(session, command.Mailbox, forSet: true);
         foreach (var (name, value) in entries)
         {
             if (MetadataEntries.IsPrivate(name) && !scope.PrivateAllowed)

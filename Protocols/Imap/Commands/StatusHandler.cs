@@ -10,6 +10,7 @@ internal static class StatusHandler
     public static Task<ImapCompletion> RunAsync(StatusCommand command, ImapSession session, CancellationToken cancellationToken)
     {
         var named = MailboxNames.RequireNamed(session, command.Mailbox, auditAs: MailboxAccessAction.ReadHierarchy);
+        FolderRights.Require(named.Rights, 'r', "read the status"); // RFC 4314 §4: STATUS needs r
         session.RecordAccess(MailboxAccessAction.ReadHierarchy, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name, named.Folder.FolderId);
         WriteStatus(session, named.Folder, command.Items, named.ClientName);
         return Task.FromResult(ImapCompletion.Ok("STATUS completed"));

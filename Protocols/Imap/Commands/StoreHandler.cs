@@ -12,7 +12,8 @@ internal static class StoreHandler
         if (selected.ReadOnly)
             throw new ImapRefusedException(ResponseCode.ReadOnly, "The mailbox is read-only");
         var messages = selected.Resolve(command.Set, command.Uid);
-        var (flags, keywords) = ImapFlags.FromWire(command.Flags);
+        var (wireFlags, wireKeywords) = ImapFlags.FromWire(command.Flags);
+        var (flags, keywords) = AllowedChange(session, command.Mode, wireFlags, wireKeywords);
         if (command.UnchangedSince is not null)
             session.EnableCondStore();
 
@@ -61,5 +62,44 @@ internal static class StoreHandler
         if (modified.Count > 0)
             return new ImapCompletion(new ResponseCode.ModifiedSince(ResolvedSequenceSet.FromValues(modified)), "Conditional STORE failed for some messages");
         return ImapCompletion.Ok("STORE completed");
+    }
+
+    /// <summary>
+    /// RFC 4314 §4 on a shared folder: \Seen is changed with s, \Deleted with t, any other flag or keyword with w. An
+    /// add or remove changes the flags the rights allow and leaves out the others (§4: STORE SHOULD NOT fail when at
+    /// least one flag may be changed); with none allowed it is refused. A FLAGS replace can change every flag, so it
+    /// needs all three rights.
+    /// </summary>
+    /// <exception cref="ImapRefusedException">NO [NOPERM]: nothing asked for may be changed.</exception>
+    private static (MessageFlags Flags, IReadOnlyList<string> Keywords) AllowedChange(ImapSession session, StoreMode mode, MessageFlags flags,
+        IReadOnlyList<string> keywords)
+    {
+        if (session.Selected?.SharedOwner is null)
+            return (flags, keywords);
+        var rights = FolderRights.OfSelected(session);
+        if (mode is not (StoreMode.Add or StoreMode.Remove))
+        {
+            FolderRights.Require(rights, 's', "change \\Seen");
+            FolderRights.Require(rights, 'w', "change flags");
+            FolderRights.Require(rights, 't', "change \\Deleted");
+            return (flags, keywords);
+        }
+        var allowed = flags;
+        if (!rights.Contains('s', StringComparison.Ordinal))
+            allowed &= ~MessageFlags.Seen;
+        if (!rights.Contains('t', StringComparison.Ordinal))
+            allowed &= ~MessageFlags.Deleted;
+        var write = rights.Contains('w', StringComparison.Ordinal);
+        if (!write)
+            allowed &= MessageFlags.Seen | MessageFlags.Deleted;
+        var allowedKeywords = write ? keywords : [];
+        if (allowed == MessageFlags.None && allowedKeywords.Count == 0 && (flags != MessageFlags.None || keywords.Count > 0))
+        {
+            var (right, what) = flags.HasFlag(MessageFlags.Seen) && !rights.Contains('s', StringComparison.Ordinal) ? ('s', "change \\Seen")
+                : flags.HasFlag(MessageFlags.Deleted) && !rights.Contains('t', StringComparison.Ordinal) ? ('t', "change \\Deleted")
+                : ('w', "change flags");
+            FolderRights.Require(rights, right, what);
+        }
+        return (allowed, allowedKeywords);
     }
 }

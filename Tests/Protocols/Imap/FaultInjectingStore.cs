@@ -87,6 +87,8 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public Task<DeleteMailboxResult?> DeleteMailboxAsync(string organizationId, string owner, CancellationToken ct) => inner.DeleteMailboxAsync(organizationId, owner, ct);
     public IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId) => inner.ReadMetadata(mailboxId, folderId);
     public Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries, CancellationToken ct) { Check(nameof(SetMetadataAsync)); return inner.SetMetadataAsync(mailboxId, folderId, entries, maxEntries, ct); }
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> ReadFolderAcl(string mailboxId) => inner.ReadFolderAcl(mailboxId);
+    public Task SetFolderAclAsync(string mailboxId, string folderId, string identifier, string? rights, CancellationToken ct) { Check(nameof(SetFolderAclAsync)); return inner.SetFolderAclAsync(mailboxId, folderId, identifier, rights, ct); }
     public Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid, CancellationToken ct) { Check(nameof(ReplaceAsync)); return inner.ReplaceAsync(mailboxId, folderName, message, replacedFolderId, replacedUid, ct); }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the test server owns the inner store
 }

@@ -47,6 +47,12 @@ public sealed class ImapTestServer : IAsyncDisposable, IDirectorySource
     /// <summary>Replaces the mailbox permissions as a configuration reload would.</summary>
     public void SetPermissions(params DirectoryPermission[] grants) =>
         Current = MailDirectory.Build(Current.Organizations, Current.Users.ToList(), [], grants);
+    /// <summary>Replaces the distribution groups (of the one organization) as a configuration reload would; mailbox
+    /// permissions are kept.</summary>
+    public void SetGroups(params (string Name, string[] Members)[] groups) =>
+        Current = MailDirectory.Build(Current.Organizations, Current.Users.ToList(),
+            groups.Select(g => new DirectoryGroup(OrgId, $"{g.Name}@example.test", [], g.Members)).ToList(), Current.Permissions);
+
     public IPEndPoint Imap => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imap).EndPoint;
     public IPEndPoint Imaps => Listener.BoundEndpoints.Single(e => e.Kind == ImapEndpointKind.Imaps).EndPoint;
 
