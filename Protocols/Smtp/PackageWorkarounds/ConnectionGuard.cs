@@ -83,8 +83,19 @@ internal sealed class ConnectionGuard : Stream
     /// <summary>Raised once when the guard ends the connection because of a cap or timeout.</summary>
     public event Action<GuardVerdict>? Tripped;
 
-    /// <summary>Swaps the transport under the guard (after a TLS handshake); counters are kept.</summary>
-    public void SetInner(Stream inner) => _inner = inner;
+    /// <summary>
+    /// Swaps the transport under the guard (after a TLS handshake); counters are kept. Bytes read in plaintext and not
+    /// consumed yet are dropped with the old transport (RFC 3207 §6: nothing sent before the handshake may be taken as
+    /// sent under TLS).
+    /// </summary>
+    public void SetInner(Stream inner)
+    {
+        _unread = null;
+        _carry = null;
+        _pending = null;
+        _atLineStart = true;
+        _inner = inner;
+    }
 
     /// <summary>SmtpServer is about to read a DATA section.</summary>
     public void EnterDataMode()

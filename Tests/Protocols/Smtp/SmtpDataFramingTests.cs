@@ -18,7 +18,6 @@ public sealed class SmtpDataFramingTests
 {
     private SmtpTestServer _server = null!;
     private string _spool = null!;
-    private readonly RecordingLogger<SmtpListener> _log = new();
 
     [SetUp]
     public void MakeSpoolDirectory() =>
@@ -36,7 +35,7 @@ public sealed class SmtpDataFramingTests
 
     private async Task<SmtpLineClient> StartAndOpenAsync(SmtpLimits? limits = null)
     {
-        _server = await SmtpTestServer.StartAsync(limits, _log, spoolDirectory: _spool);
+        _server = await SmtpTestServer.StartAsync(limits, spoolDirectory: _spool);
         return await _server.OpenEhloAsync();
     }
 
