@@ -41,7 +41,7 @@ internal sealed class DataReceiver(
         // The DATA section the guard read from the connection (PackageWorkarounds/ConnectionGuard.cs); the package's own
         // buffer holds only a fixed stand-in. Removed (its file, if any) when the transaction is decided.
         using var spooled = session.Guard.TakeSpooled();
-        if (spooled is null || !buffer.IsSingleSegment || !buffer.FirstSpan.SequenceEqual(SpooledData.PackageBody))
+        if (spooled is null || buffer.Length != SpooledData.PackageBody.Length || !buffer.ToArray().AsSpan().SequenceEqual(SpooledData.PackageBody))
         {
             // RFC 2920 §3.1: DATA ends a pipelined group; the message must wait for the 354. Message text that reached
             // the package before it (so the guard could not take the section) is refused, never taken in part.
