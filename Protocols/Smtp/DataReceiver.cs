@@ -38,6 +38,27 @@ internal sealed class DataReceiver(
         var recipients = session.Recipients.ToList();
         session.Recipients.Clear();
 
+        // The DATA section the guard read from the connection (PackageWorkarounds/ConnectionGuard.cs); the package's own
+        // buffer holds only a fixed stand-in. Removed (its file, if any) when the transaction is decided.
+        using var spooled = session.Guard.TakeSpooled();
+        if (spooled is null || buffer.Length != SpooledData.PackageBody.Length || !buffer.ToArray().AsSpan().SequenceEqual(SpooledData.PackageBody))
+        {
+            // RFC 2920 §3.1: DATA ends a pipelined group; the message must wait for the 354. Message text that reached
+            // the package before it (so the guard could not take the section) is refused, never taken in part.
+            logger.MessageRefused("message text sent before the 354 reply");
+            return SmtpReplies.DataBeforeGoAhead;
+        }
+        if (spooled.TooLarge)
+        {
+            logger.MessageRefused("message too large");
+            return SmtpReplies.MessageTooBig;
+        }
+        if (spooled.SpoolError is { } spoolError)
+        {
+            logger.SpoolFailed(spoolError);
+            return SmtpReplies.TemporaryServerError;
+        }
+
         if (!session.TryBeginDelivery())
             return SmtpReplies.ShuttingDown; // the connection is already closing; nothing was accepted
         var traceId = Guid.CreateVersion7();
@@ -72,10 +93,12 @@ internal sealed class DataReceiver(
             };
 
             // RFC 5321 §4.4: our Received field first; the mail flow puts its Authentication-Results right below it.
-            // The DATA section is copied once, into the array that will be stored, behind room for that field: a big
+            // The spooled message is copied once, into the array that will be stored, behind room for that field: a big
             // message is not copied again to be checked or to get its trace field.
             var trace = System.Text.Encoding.ASCII.GetBytes(ReceivedHeader.Build(smtpTransaction, options.ServerName, session.UsedEhlo, transactionId));
-            var stored = MessageChecks.Assemble(buffer, trace);
+            var stored = GC.AllocateUninitializedArray<byte>(checked(trace.Length + (int)spooled.Spool.Length));
+            trace.CopyTo(stored, 0);
+            spooled.Spool.CopyTo(stored.AsSpan(trace.Length));
             var message = stored.AsMemory(trace.Length);
             ContentVerdict verdict;
             using (var deadline = new CancellationTokenSource(mimeParseBudget))

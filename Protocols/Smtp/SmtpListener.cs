@@ -142,7 +142,7 @@ public sealed class SmtpListener : IAsyncDisposable
             throw;
         }
 
-        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _logger, OnSessionAccepted, _bytesInFlight);
+        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _options.SpoolDirectory, _logger, OnSessionAccepted, _bytesInFlight);
         var services = new ListenerServices(
             _listeners,
             new ListenerCommandFactory(_options, _credentials is not null, _bytesInFlight, _logger),

@@ -57,4 +57,13 @@ public sealed record SmtpListenerOptions(
     IReadOnlyList<SmtpEndpointOptions> Endpoints,
     ServerCertificateProvider Certificates,
     bool AllowPlaintextAuth,
-    SmtpLimits Limits);
+    SmtpLimits Limits)
+{
+    /// <summary>
+    /// Where a DATA section bigger than <see cref="SpooledData.MemoryThreshold"/> is kept while its transaction runs
+    /// (an encrypted temporary file per message, removed when the transaction ends). The server uses
+    /// <c>&lt;DataDirectory&gt;/tmp/smtp-spool</c> and sweeps it at start; the default is a folder in the system's
+    /// temporary directory, which nothing sweeps.
+    /// </summary>
+    public string SpoolDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "mailserver-smtp-spool");
+}

@@ -50,6 +50,9 @@ internal static partial class SmtpLog
     [LoggerMessage(EventId = 2022, Level = LogLevel.Information, Message = "DATA refused: {Reason}")]
     public static partial void MessageRefused(this ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 2024, Level = LogLevel.Error, Message = "DATA: the message could not be spooled (disk full or I/O error in the spool directory); answered 451")]
+    public static partial void SpoolFailed(this ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 2030, Level = LogLevel.Information, Message = "Transaction {TransactionId}: {Local} local recipient(s) accepted, {Queued} remote recipient(s) queued for delivery, {Temporary} temporary and {Permanent} permanent failure(s); replied {Reply}")]
     private static partial void DeliveryCompleted(this ILogger logger, string transactionId, int local, int queued, int temporary, int permanent, int reply);
 

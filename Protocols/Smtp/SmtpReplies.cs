@@ -55,6 +55,9 @@ internal static partial class SmtpReplies
     /// <summary>RFC 5321 §4.5.3.1.8: too many recipients is a temporary 452, so the client sends the rest later.</summary>
     public static readonly SmtpResponse TooManyRecipients = new((SmtpReplyCode)452, "4.5.3 Too many recipients");
 
+    /// <summary>RFC 2920 §3.1: message text arrived before our 354 (DATA must end a pipelined group).</summary>
+    public static readonly SmtpResponse DataBeforeGoAhead = new((SmtpReplyCode)554, "5.5.0 Message text sent before the 354 reply; wait for it");
+
     /// <summary>RFC 5322 §2.3: CR and LF only occur together as CRLF; NUL is not allowed either. (Replies are ASCII, hence "section".)</summary>
     public static readonly SmtpResponse BareLineEnding = new((SmtpReplyCode)550, "5.6.0 Message contains bare CR or LF (RFC 5322 section 2.3)");
 

@@ -317,12 +317,17 @@ public static class ServerHost
     private static ImapEndpointOptions Endpoint(ImapEndpointKind kind, System.Net.IPEndPoint endPoint) =>
         new(kind, endPoint.Address, endPoint.Port);
 
-    private static SmtpListenerOptions SmtpOptions(ServerConfig config, ServerCertificateProvider certificate) => new(
-        config.ServerName,
-        config.Listeners.SmtpEndpoints(),
-        certificate,
-        config.Tls.AllowPlaintextAuth,
-        config.Limits.ToSmtpLimits());
+    private static SmtpListenerOptions SmtpOptions(ServerConfig config, ServerCertificateProvider certificate)
+    {
+        // Big DATA sections wait in encrypted temporary files here while their transaction runs. Their keys lived only
+        // in the process that wrote them, so what a crash left behind is unreadable and goes before the listener starts.
+        var spool = Path.Combine(config.DataDirectory, "tmp", "smtp-spool");
+        MailServer.Storage.Spool.MessageSpool.Sweep(spool);
+        return new(config.ServerName, config.Listeners.SmtpEndpoints(), certificate, config.Tls.AllowPlaintextAuth, config.Limits.ToSmtpLimits())
+        {
+            SpoolDirectory = spool,
+        };
+    }
 
     private static void ConfigureLogging(ILoggingBuilder logging)
     {

@@ -6,6 +6,7 @@ using MailKit.Net.Imap;
 using MailKit.Security;
 using MailServer.Server.Security;
 using MailServer.Storage.Blobs;
+using MailServer.Storage.Spool;
 using MailServer.Tests.Support;
 using NUnit.Framework;
 
@@ -33,9 +34,9 @@ public sealed class BigMessageTests
     }
 
     /// <summary>A message of about <paramref name="size"/> bytes: 76-character lines of hex digits (no line starts with a dot).</summary>
-    private static byte[] Message(string subject, int size)
+    private static byte[] Message(string subject, int size, string from = "sender@elsewhere.test")
     {
-        var head = Encoding.ASCII.GetBytes($"From: sender@elsewhere.test\r\nTo: alice@example.test\r\nSubject: {subject}\r\n" +
+        var head = Encoding.ASCII.GetBytes($"From: {from}\r\nTo: alice@example.test\r\nSubject: {subject}\r\n" +
                                           "Message-ID: <big@elsewhere.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n");
         var output = new MemoryStream(size + 100);
         output.Write(head);
@@ -205,5 +206,49 @@ public sealed class BigMessageTests
         await imap.SendRawAsync((byte[])[.. appended, .. "\r\n"u8]);
         Assert.That((await imap.ReadUntilTaggedAsync("r1")).Last(), Does.StartWith("r1 OK [APPENDUID "));
         Assert.That(await server.WaitForOutputAsync("refused with NO [LIMIT]", TimeSpan.FromSeconds(5)), Is.True, "the refusal is logged");
+    }
+
+    [Test]
+    public async Task A_40_MB_message_over_MX_and_one_over_submission_are_stored_byte_for_byte_and_no_spool_file_stays_behind()
+    {
+        await using var server = Create();
+        // A spool file as a crash leaves it (its key died with the process): removed when the server starts.
+        var spool = Path.Combine(server.DataDirectory, "tmp", "smtp-spool");
+        Directory.CreateDirectory(spool);
+        var leftover = Path.Combine(spool, "0123456789abcdef0123456789abcdef" + MessageSpool.FileExtension);
+        await File.WriteAllBytesAsync(leftover, RandomNumberGenerator.GetBytes(4096));
+        await server.StartAsync();
+        Assert.That(File.Exists(leftover), Is.False, "the spool is swept at start");
+
+        var overMx = Message("over MX", 40_000_000);
+        await using (var smtp = await OpenTransactionAsync(server))
+        {
+            var reply = await SendAsync(smtp, overMx);
+            Assert.That(reply.Code, Is.EqualTo(250), reply.ToString());
+        }
+        var submitted = Message("submitted", 40_000_000, from: "alice@example.test");
+        using (var submission = new MailKit.Net.Smtp.SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 300_000 })
+        {
+            await submission.ConnectAsync("127.0.0.1", server.ListenerPorts.Submission, SecureSocketOptions.StartTls);
+            await submission.AuthenticateAsync("alice@example.test", Password);
+            using var message = await MimeKit.MimeMessage.LoadAsync(new MemoryStream(submitted));
+            await submission.SendAsync(message);
+            await submission.DisconnectAsync(true);
+        }
+        Assert.That(Directory.GetFiles(spool), Is.Empty, "each spool file went with its transaction");
+
+        using var imap = await ImapAsync(server);
+        var summaries = await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Envelope);
+        foreach (var (subject, sent) in new[] { ("over MX", overMx), ("submitted", submitted) })
+        {
+            var uid = summaries.Single(m => m.Envelope?.Subject == subject).UniqueId;
+            byte[] stored;
+            using (var whole = await imap.Inbox.GetStreamAsync(uid, ""))
+                stored = await ReadAllAsync(whole);
+            Assert.That(stored.Length, Is.GreaterThan(sent.Length), subject);
+            Assert.That(SHA256.HashData(stored.AsSpan(stored.Length - sent.Length)), Is.EqualTo(SHA256.HashData(sent)),
+                $"{subject}: the sent message, byte for byte, below the server's own fields");
+        }
+        await imap.DisconnectAsync(true);
     }
 }

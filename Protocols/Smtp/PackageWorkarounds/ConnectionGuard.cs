@@ -7,6 +7,7 @@ using System.Text;
 using System.IO.Pipelines;
 using MailServer.Protocols.Net;
 using MailServer.Protocols.Tls;
+using MailServer.Storage.Spool;
 using SmtpServer.IO;
 using SmtpServer.Protocol;
 
@@ -27,8 +28,12 @@ internal enum GuardVerdict
 /// command line or a DATA section in memory until it sees CRLF or CRLF.CRLF, see docs/dependencies.md, "SmtpServer").
 /// It sits above TLS, so it counts the SMTP bytes themselves, and it:
 /// - in command mode ends the connection when more than MaxCommandLineBytes arrive without an LF;
-/// - in DATA mode ends it when the DATA section exceeds MaxMessageBytes plus a small slack
-///   (dot-stuffing and the terminator), so no session can hold more than about that much;
+/// - reads the DATA section itself once the package has answered 354 (<see cref="FrameDataAsync"/>): dot-unstuffed
+///   into a <see cref="MessageSpool"/> (memory for a small message, an encrypted file for a big one), handed to the
+///   transaction as <see cref="SpooledData"/>, while the package is fed a fixed, tiny section; so the package never
+///   buffers a message (it would hold the whole DATA section in memory until CRLF.CRLF);
+/// - ends the connection when the DATA section exceeds MaxMessageBytes plus a small slack
+///   (dot-stuffing and the terminator): past the cap nothing more is kept, past the slack the client is cut off;
 /// - ends it when no byte arrives within the idle timeout;
 /// - on shutdown writes a last reply and then reports end-of-stream to SmtpServer, which ends the session.
 /// A read that ends the connection returns 0 (end of stream), which SmtpServer treats as the client leaving.
@@ -53,11 +58,21 @@ internal sealed class ConnectionGuard : Stream
 
     private readonly BytesInFlight? _budget;
     private long _charged; // DATA bytes of this connection charged to the budget and not yet released
+    private readonly string _spoolDirectory;
+    private volatile bool _frameNext;   // the package answered 354: its next read gets the DATA section framed by us
+    private SpooledData? _spooled;      // the framed section, until the transaction's DataReceiver takes it
+    private byte[]? _unread;            // bytes read from the transport and not consumed yet (after DATA, after CRLF.CRLF)
+    private int _unreadOffset;
 
-    public ConnectionGuard(Stream inner, SmtpLimits limits, BytesInFlight? budget = null)
+    /// <param name="inner">The transport (plain TCP, or TLS after <see cref="SetInner"/>).</param>
+    /// <param name="limits">The caps enforced.</param>
+    /// <param name="spoolDirectory">Where a big DATA section is spooled (an encrypted temporary file per message).</param>
+    /// <param name="budget">The server-wide budget DATA bytes are charged to; none when null.</param>
+    public ConnectionGuard(Stream inner, SmtpLimits limits, string spoolDirectory, BytesInFlight? budget)
     {
         _inner = inner;
         _budget = budget;
+        _spoolDirectory = spoolDirectory;
         _socket = (inner as System.Net.Sockets.NetworkStream)?.Socket;
         _limits = limits;
     }
@@ -68,8 +83,19 @@ internal sealed class ConnectionGuard : Stream
     /// <summary>Raised once when the guard ends the connection because of a cap or timeout.</summary>
     public event Action<GuardVerdict>? Tripped;
 
-    /// <summary>Swaps the transport under the guard (after a TLS handshake); counters are kept.</summary>
-    public void SetInner(Stream inner) => _inner = inner;
+    /// <summary>
+    /// Swaps the transport under the guard (after a TLS handshake); counters are kept. Bytes read in plaintext and not
+    /// consumed yet are dropped with the old transport (RFC 3207 §6: nothing sent before the handshake may be taken as
+    /// sent under TLS).
+    /// </summary>
+    public void SetInner(Stream inner)
+    {
+        _unread = null;
+        _carry = null;
+        _pending = null;
+        _atLineStart = true;
+        _inner = inner;
+    }
 
     /// <summary>SmtpServer is about to read a DATA section.</summary>
     public void EnterDataMode()
@@ -81,6 +107,8 @@ internal sealed class ConnectionGuard : Stream
     /// <summary>The DATA command has finished; back to command lines.</summary>
     public void EnterCommandMode()
     {
+        _frameNext = false;
+        Interlocked.Exchange(ref _spooled, null)?.Dispose(); // a section no transaction took (its DATA failed)
         ReleaseCharged();
         Interlocked.Exchange(ref _lineBytes, 0);
         _dataMode = false;
@@ -128,6 +156,14 @@ internal sealed class ConnectionGuard : Stream
             return 0;
         if (_pending is not null)
             return TakePending(buffer.Span);
+        if (_frameNext)
+        {
+            _frameNext = false;
+            if (!await FrameDataAsync(cancellationToken).ConfigureAwait(false))
+                return 0;
+            (_pending, _pendingOffset) = (SpooledData.PackageSection.ToArray(), 0);
+            return TakePending(buffer.Span);
+        }
         while (true)
         {
             if (_carry is not null && (_dataMode || buffer.Length <= _carry.Length))
@@ -147,7 +183,7 @@ internal sealed class ConnectionGuard : Stream
             int read;
             try
             {
-                read = await _inner.ReadAsync(buffer[carried..], linked.Token).ConfigureAwait(false);
+                read = await ReadInnerAsync(buffer[carried..], linked.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -161,6 +197,13 @@ internal sealed class ConnectionGuard : Stream
             }
             if (read == 0 || _closing.IsCancellationRequested)
                 return 0;
+            if (!_dataMode && EndOfDataLine(buffer.Span.Slice(carried, read), carried == 0 && _atLineStart) is var end and >= 0 && end < read)
+            {
+                // RFC 2920 §3.1: DATA ends a pipelined group; what follows it is the message, sent (too early) before our
+                // 354. It waits here for the framing, out of the package's buffer.
+                PushUnread(buffer.Span.Slice(carried + end, read - end));
+                read = end;
+            }
 
             if (Inspect(buffer.Span.Slice(carried, read)) is { } tripped)
             {
@@ -272,6 +315,158 @@ internal sealed class ConnectionGuard : Stream
         return count;
     }
 
+    /// <summary>Reads from the transport, serving bytes read earlier and not consumed first.</summary>
+    private ValueTask<int> ReadInnerAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (_unread is null)
+            return _inner.ReadAsync(buffer, cancellationToken);
+        var count = Math.Min(buffer.Length, _unread.Length - _unreadOffset);
+        _unread.AsSpan(_unreadOffset, count).CopyTo(buffer.Span);
+        _unreadOffset += count;
+        if (_unreadOffset == _unread.Length)
+            _unread = null;
+        return ValueTask.FromResult(count);
+    }
+
+    /// <summary>Puts bytes back in front of what <see cref="ReadInnerAsync"/> serves next.</summary>
+    private void PushUnread(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty)
+            return;
+        var rest = _unread is null ? [] : _unread.AsSpan(_unreadOffset);
+        var joined = new byte[bytes.Length + rest.Length];
+        bytes.CopyTo(joined);
+        rest.CopyTo(joined.AsSpan(bytes.Length));
+        (_unread, _unreadOffset) = (joined, 0);
+    }
+
+    /// <summary>The index just past a "DATA" CRLF command line in <paramref name="chunk"/>, or -1.</summary>
+    internal static int EndOfDataLine(ReadOnlySpan<byte> chunk, bool atLineStart)
+    {
+        var start = 0;
+        if (!atLineStart)
+        {
+            var lf = chunk.IndexOf((byte)'\n');
+            if (lf < 0)
+                return -1;
+            start = lf + 1;
+        }
+        while (start < chunk.Length)
+        {
+            if (chunk.Length - start >= 6 && Ascii.EqualsIgnoreCase(chunk.Slice(start, 6), "DATA\r\n"u8))
+                return start + 6;
+            var next = chunk[start..].IndexOf((byte)'\n');
+            if (next < 0)
+                return -1;
+            start += next + 1;
+        }
+        return -1;
+    }
+
+    /// <summary>Read size of the DATA framing (pooled).</summary>
+    private const int FrameReadBytes = 64 * 1024;
+
+    /// <summary>
+    /// Reads the DATA section from the transport up to its end (<see cref="DotUnstuffer"/>) into a new spool, charging
+    /// its bytes to the budget as they arrive, and leaves it for <see cref="TakeSpooled"/>. Bytes after the end are kept
+    /// for the next command. Past MaxMessageBytes nothing more is kept (the transaction is refused with 552); past the
+    /// slack the connection is ended with 552, as a client that does not stop is not worth reading.
+    /// </summary>
+    /// <returns>False when the connection ended (client gone, idle timeout, cap, shutdown): nothing is left behind.</returns>
+    private async Task<bool> FrameDataAsync(CancellationToken cancellationToken)
+    {
+        var spool = new MessageSpool(_spoolDirectory, SpooledData.MemoryThreshold);
+        var input = ArrayPool<byte>.Shared.Rent(FrameReadBytes);
+        var output = ArrayPool<byte>.Shared.Rent(FrameReadBytes + 1);
+        var unstuffer = new DotUnstuffer();
+        var tooLarge = false;
+        IOException? spoolError = null;
+        try
+        {
+            while (!unstuffer.Ended)
+            {
+                TcpQuickAck.Request(_socket); // mid-message: a Nagle client holds the rest until we ACK
+                int read;
+                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token))
+                {
+                    linked.CancelAfter(_limits.SessionTimeout);
+                    try
+                    {
+                        read = await ReadInnerAsync(input.AsMemory(0, FrameReadBytes), linked.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        if (!_closing.IsCancellationRequested)
+                            await CloseWithReplyAsync(SmtpReplies.IdleTimeout, GuardVerdict.IdleTimeout).ConfigureAwait(false);
+                        return false;
+                    }
+                    catch (Exception e) when (_closing.IsCancellationRequested && e is IOException or ObjectDisposedException)
+                    {
+                        return false;
+                    }
+                }
+                if (read == 0 || _closing.IsCancellationRequested)
+                    return false;
+                var (consumed, produced) = unstuffer.Feed(input.AsSpan(0, read), output);
+                PushUnread(input.AsSpan(consumed, read - consumed));
+                var total = Interlocked.Add(ref _dataBytes, consumed);
+                if (_budget is not null)
+                {
+                    Interlocked.Add(ref _charged, consumed);
+                    _budget.Charge(consumed);
+                }
+                if (total > _limits.MaxMessageBytes + DataSlackBytes)
+                {
+                    await CloseWithReplyAsync(SmtpReplies.MessageTooBig, GuardVerdict.MessageTooLong).ConfigureAwait(false);
+                    return false;
+                }
+                if (tooLarge || spoolError is not null || produced == 0)
+                    continue;
+                if (spool.Length + produced > _limits.MaxMessageBytes)
+                {
+                    tooLarge = true;
+                    continue;
+                }
+                try
+                {
+                    await spool.WriteAsync(output.AsMemory(0, produced), cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    spoolError = e; // read on to the end, so the reply (451) comes in step with the client
+                }
+            }
+            if (tooLarge || spoolError is not null)
+            {
+                spool.Dispose();
+                spool = new MessageSpool(_spoolDirectory, 0);
+            }
+            try
+            {
+                await spool.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                spoolError = e;
+            }
+            Interlocked.Exchange(ref _spooled, new SpooledData(spool, tooLarge, spoolError))?.Dispose();
+            spool = null;
+            return true;
+        }
+        finally
+        {
+            spool?.Dispose();
+            ArrayPool<byte>.Shared.Return(input);
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    /// <summary>
+    /// The DATA section this guard framed for the current transaction, handed over once (the caller disposes it); null
+    /// when there is none (the package read a section the guard did not frame: content sent before our 354).
+    /// </summary>
+    public SpooledData? TakeSpooled() => Interlocked.Exchange(ref _spooled, null);
+
     /// <summary>Counts the bytes just read; returns the cap they broke, if any.</summary>
     private GuardVerdict? Inspect(ReadOnlySpan<byte> chunk)
     {
@@ -322,6 +517,9 @@ internal sealed class ConnectionGuard : Stream
             // (RFC 2034 §3). Every other reply line gets an enhanced status code when it lacks one.
             var verbatim = !_greeted || _verbatimCommand;
             _greeted = true;
+            // RFC 5321 §4.1.1.4: after 354 the client sends the DATA section; the guard reads it (FrameDataAsync).
+            if (_dataMode && buffer.Length >= 4 && buffer.Span[..4].SequenceEqual("354 "u8))
+                _frameNext = true;
             if (!_writesClosed)
                 await _inner.WriteAsync(verbatim ? buffer : AddEnhancedCodes(buffer), cancellationToken).ConfigureAwait(false);
         }
@@ -402,6 +600,7 @@ internal sealed class ConnectionGuard : Stream
 
     protected override void Dispose(bool disposing)
     {
+        Interlocked.Exchange(ref _spooled, null)?.Dispose();
         ReleaseCharged();
         if (disposing)
         {

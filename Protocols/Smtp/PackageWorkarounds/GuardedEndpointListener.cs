@@ -21,6 +21,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
     private readonly Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> _bound;
     private readonly ServerCertificateProvider _certificates;
     private readonly SmtpLimits _limits;
+    private readonly string _spoolDirectory;
     private readonly ILogger _logger;
     private readonly Action<SmtpSessionState> _onSessionAccepted;
     private readonly BytesInFlight? _bytesInFlight;
@@ -31,6 +32,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
         Dictionary<IEndpointDefinition, (TcpListener Socket, SmtpListenerKind Kind)> bound,
         ServerCertificateProvider certificates,
         SmtpLimits limits,
+        string spoolDirectory,
         ILogger logger,
         Action<SmtpSessionState> onSessionAccepted,
         BytesInFlight? bytesInFlight = null)
@@ -39,6 +41,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
         _bound = bound;
         _certificates = certificates;
         _limits = limits;
+        _spoolDirectory = spoolDirectory;
         _logger = logger;
         _onSessionAccepted = onSessionAccepted;
     }
@@ -121,7 +124,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 
                 client.NoDelay = true;
                 var network = client.GetStream();
-                var guard = new ConnectionGuard(network, owner._limits, owner._bytesInFlight);
+                var guard = new ConnectionGuard(network, owner._limits, owner._spoolDirectory, owner._bytesInFlight);
                 var pipe = new GuardedDuplexPipe(network, guard, owner._certificates, () =>
                 {
                     owner.Release(address);

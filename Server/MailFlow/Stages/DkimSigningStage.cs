@@ -23,15 +23,20 @@ public sealed class DkimSigningStage(DkimMessageSigner signer, ILogger<DkimSigni
             return;
         try
         {
-            using var input = new MemoryStream(message.Content.ToArray(), writable: false);
-            var parsed = await MimeKit.MimeMessage.LoadAsync(input, cancellationToken).ConfigureAwait(false);
+            // Read in place (the SMTP door hands over an array) and parsed as persistent: MimeKit's parts refer to the
+            // input instead of copying it, so a big message is copied once, into the signed output.
+            using var input = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(message.Content, out var segment)
+                ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+                : new MemoryStream(message.Content.ToArray(), writable: false);
+            var parsed = await MimeKit.MimeMessage.LoadAsync(MimeKit.ParserOptions.Default, input, persistent: true, cancellationToken).ConfigureAwait(false);
             if (signer.Sign(parsed) == 0)
                 return;
             var format = MimeKit.FormatOptions.Default.Clone();
             format.NewLineFormat = MimeKit.NewLineFormat.Dos;
-            using var output = new MemoryStream(message.Content.Length + 1024);
+            // Room for the signature fields up front, so the buffer is never doubled; handed on without a final copy.
+            using var output = new MemoryStream(message.Content.Length + 16 * 1024);
             await parsed.WriteToAsync(format, output, cancellationToken).ConfigureAwait(false);
-            context.Message = message with { Content = output.ToArray() };
+            context.Message = message with { Content = output.GetBuffer().AsMemory(0, (int)output.Length) };
         }
         catch (Exception e) when (e is IOException or InvalidDataException or FormatException)
         {

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MailServer.Rules.Directory;
 using MailServer.Rules.Sending;
 using MailServer.Server.Configuration;
@@ -41,7 +42,12 @@ public sealed class SendingRightsStage(
             return Task.CompletedTask;
         }
 
-        var content = message.Content.ToArray();
+        // The SMTP door hands over a whole array: read it in place and copy only when an edit below changes it (a big
+        // submission is not copied just to be checked).
+        var original = MemoryMarshal.TryGetArray(message.Content, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : message.Content.ToArray();
+        var content = original;
         var snapshot = directory.Current;
         if (SubmittedHeaders.TryParse(content.AsSpan(0, SubmissionEdits.HeaderSectionLength(content)), out var problem) is not { } headers)
         {
@@ -60,7 +66,8 @@ public sealed class SendingRightsStage(
 
         content = SubmissionEdits.ApplySenderChange(content, decision.Change);
         content = SubmissionEdits.AddMissing(content, config().ServerName, time.GetUtcNow());
-        context.Message = message with { Content = content };
+        if (!ReferenceEquals(content, original))
+            context.Message = message with { Content = content };
         context.SubmittedAs = SubmissionOwner.Of(snapshot, user, decision.Decision);
         return Task.CompletedTask;
     }

@@ -117,4 +117,58 @@ public sealed class SmtpServerPackageTests
         var reply = await client.ReadReplyAsync();
         Assert.That(reply.Code, Is.EqualTo(502), "a 256 KiB command line is read to its end and answered, not cut off");
     }
+
+    [Test]
+    public async Task The_package_buffers_the_whole_DATA_section_and_hands_the_store_one_sequence_of_it()
+    {
+        // ConnectionGuard.cs reads DATA from the connection itself into a spool (SpooledData.cs) because of this: the
+        // package holds the section in memory until CRLF.CRLF and hands its message store all of it at once.
+        var store = new RecordingStore();
+        var endPoint = new IPEndPoint(IPAddress.Loopback, ServerProcess.FreePort());
+        var options = new SmtpServerOptionsBuilder().ServerName("bare-data.test").Endpoint(b => b.Endpoint(endPoint)).Build();
+        var services = new ServiceProvider();
+        services.Add((SmtpServer.Storage.IMessageStore)store);
+        using var stop = new CancellationTokenSource();
+        var server = new SmtpServer.SmtpServer(options, services).StartAsync(stop.Token);
+        try
+        {
+            SmtpLineClient? client = null;
+            for (var i = 0; client is null; i++)
+            {
+                try { (client, _) = await SmtpLineClient.OpenAsync(endPoint); }
+                catch (SocketException) when (i < 100) { await Task.Delay(50); }
+            }
+            await using var _client = client;
+            var body = Encoding.ASCII.GetBytes("Subject: whole\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('q', 98) + "\r\n", 10_000)));
+            await client.CommandAsync("EHLO client.test");
+            await client.CommandAsync("MAIL FROM:<a@example.test>");
+            await client.CommandAsync("RCPT TO:<b@example.test>");
+            Assert.That((await client.CommandAsync("DATA")).Code, Is.EqualTo(354));
+            await client.SendRawAsync(body);
+            var reply = await client.CommandAsync(".");
+
+            Assert.That(reply.Code, Is.EqualTo(250));
+            Assert.That(store.Received, Has.Count.EqualTo(1));
+            Assert.That(store.Received[0], Is.EqualTo(body.AsSpan(0, body.Length - 2).ToArray()),
+                "one in-memory sequence of the whole section (less its final CRLF), 1 MB here");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            try { await server.WaitAsync(TimeSpan.FromSeconds(5)); } catch (OperationCanceledException) { }
+        }
+    }
+
+    private sealed class RecordingStore : SmtpServer.Storage.MessageStore
+    {
+        public List<byte[]> Received { get; } = [];
+
+        public override Task<SmtpServer.Protocol.SmtpResponse> SaveAsync(ISessionContext context, SmtpServer.IMessageTransaction transaction,
+            System.Buffers.ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+        {
+            lock (Received)
+                Received.Add(System.Buffers.BuffersExtensions.ToArray(buffer));
+            return Task.FromResult(SmtpServer.Protocol.SmtpResponse.Ok);
+        }
+    }
 }

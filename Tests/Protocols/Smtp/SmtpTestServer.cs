@@ -83,7 +83,7 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
     public IPEndPoint EndPointOf(SmtpListenerKind kind) => Listener.BoundEndpoints.Single(e => e.Kind == kind).EndPoint;
 
     public static async Task<SmtpTestServer> StartAsync(SmtpLimits? limits = null, Microsoft.Extensions.Logging.ILogger<SmtpListener>? logger = null,
-        MailServer.Protocols.Authentication.ICredentialValidator? credentials = null)
+        MailServer.Protocols.Authentication.ICredentialValidator? credentials = null, string? spoolDirectory = null)
     {
         var org = new DirectoryOrganization("m-0123456789abcdef0123456789abcdef", "example", ["example.test"], "example.test");
         DirectoryUser User(string name, bool enabled = true) =>
@@ -104,6 +104,8 @@ public sealed class SmtpTestServer : IAsyncDisposable, IDirectorySource
             TestCertificates.Provider,
             AllowPlaintextAuth: false,
             limits ?? new SmtpLimits());
+        if (spoolDirectory is not null)
+            options = options with { SpoolDirectory = spoolDirectory };
         SmtpTestServer? server = null;
         var source = new DirectorySourceProxy(() => server!.Current);
         var listener = new SmtpListener(options, source, delivery, logger ?? NullLogger<SmtpListener>.Instance, credentials: credentials);
