@@ -12,7 +12,7 @@ using NUnit.Framework;
 namespace MailServer.Tests.EndToEnd;
 
 /// <summary>
-/// Issue 18 on the real executable: two server processes on one PostgreSQL database (the run's private cluster), each
+/// Several nodes on the real executable: two server processes on one PostgreSQL database (the run's private cluster), each
 /// with its own data folder and ports, sharing the master key and the key ledgers. A delivery through node A reaches an
 /// IMAP IDLE on node B within a second; a queue both nodes work delivers each recipient once; after kill -9 of node A,
 /// under load (four sessions sending), node B delivers everything A had answered 250 for, after A's lease (5 s here) ran out. And the command line on such

@@ -19,7 +19,7 @@ internal static class FolderRights
     /// but administer, so an administrator's delegate reads and files mail but does not re-share the owner's folders.</summary>
     public const string FullAccess = "lrswipkxte";
 
-    /// <summary>The roles a sharing entry can hold (WorkDocs-style, issue 15), smallest first; a rights string is
+    /// <summary>The roles a sharing entry can hold (the WorkDocs-style roles WorkMail users know), smallest first; a rights string is
     /// normalised onto one of them.</summary>
     public static IReadOnlyList<(string Role, string Rights)> Roles { get; } =
     [
