@@ -286,6 +286,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
             var body = BlobStore.Seal(blobId, held.OrganizationId, messageKey, message.Span);
             await WriteAsync(async (tx, _) =>
             {
+                await RequireUsableVersionAsync(tx, held.OrganizationId, version, cancellationToken).ConfigureAwait(false);
                 await _bodies.PutAsync(body, tx, cancellationToken).ConfigureAwait(false);
                 await using var insert = Command(tx,
                     $"INSERT INTO held ({HeldColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -431,6 +432,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
         var now = Now;
         await WriteAsync(async (tx, _) =>
         {
+            await RequireUsableVersionAsync(tx, organizationId, version, cancellationToken).ConfigureAwait(false);
             await _bodies.PutAsync(body, tx, cancellationToken).ConfigureAwait(false);
             await using var insert = Command(tx,
                 "INSERT INTO message_flow (id, org, context, stored_at_ticks, blob_id, wrapped_key, key_version, updatable) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -484,6 +486,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
                 previous = await select.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
             if (previous is null)
                 return false; // sealed or purged meanwhile
+            await RequireUsableVersionAsync(tx, current.Org, version, cancellationToken).ConfigureAwait(false);
             await _bodies.PutAsync(body, tx, cancellationToken).ConfigureAwait(false);
             await using (var update = Command(tx, "UPDATE message_flow SET blob_id = $2, wrapped_key = $3, key_version = $4 WHERE id = $1",
                 idText, body.BlobId, wrapped, version))

@@ -18,6 +18,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
 {
     private readonly PostgreSqlStoreOptions _options;
     private readonly NpgsqlDataSource _data;
+    private readonly NpgsqlDataSource _keyData;
     private readonly PostgreSqlBodyStore _bodies;
     private readonly ChangeFeed _changes;
     private readonly MailboxKeyCache _keyCache;
@@ -27,10 +28,11 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
     private PostgreSqlChangeListener? _listener;
     private int _disposed;
 
-    private PostgreSqlMailStore(PostgreSqlStoreOptions options, NpgsqlDataSource data)
+    private PostgreSqlMailStore(PostgreSqlStoreOptions options, NpgsqlDataSource data, NpgsqlDataSource keyData)
     {
         _options = options;
         _data = data;
+        _keyData = keyData;
         _bodies = new PostgreSqlBodyStore(data);
         _changes = new ChangeFeed(options.ChangeFeedCapacity);
         _keyCache = new MailboxKeyCache(options.KeyCacheTimeToLive, options.TimeProvider);
@@ -55,9 +57,16 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         // the server's default (a 250 after a commit that only reached memory could be lost by a crash).
         builder.Options = (string.IsNullOrWhiteSpace(builder.Options) ? "" : builder.Options + " ") + "-c synchronous_commit=on";
         var data = NpgsqlDataSource.Create(builder);
+        var keyBuilder = new NpgsqlConnectionStringBuilder(options.KeyLedgerConnectionString);
+        keyBuilder.Options = (string.IsNullOrWhiteSpace(keyBuilder.Options) ? "" : keyBuilder.Options + " ") + "-c synchronous_commit=on";
+        var keyData = NpgsqlDataSource.Create(keyBuilder);
         PostgreSqlMailStore? store = null;
         try
         {
+            await PostgreSqlKeyLedgerStorage.PrepareAsync(keyData, cancellationToken).ConfigureAwait(false);
+            if (await PostgreSqlKeyLedgerStorage.HoldsLedgerAsync(data, cancellationToken).ConfigureAwait(false))
+                throw new InvalidOperationException(
+                    "The mail database holds the key ledger's tables: KeyLedgerConnectionString must name a database of its own, or a backup of the mail database would hold the mailbox secrets.");
             var found = await PostgreSqlSchema.MigrateAsync(data, cancellationToken).ConfigureAwait(false);
             if (found != PostgreSqlSchema.Version)
                 PostgreSqlLog.Migrated(options.Logger, found, PostgreSqlSchema.Version);
@@ -67,7 +76,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
                 if (setting is not ("on" or "remote_write" or "remote_apply"))
                     throw new InvalidOperationException($"PostgreSQL runs with synchronous_commit = {setting}; the store needs commits on disk before it acknowledges.");
             }
-            store = new PostgreSqlMailStore(options, data);
+            store = new PostgreSqlMailStore(options, data, keyData);
             store._listener = new PostgreSqlChangeListener(data, store._changes, store._origin, options.ListenerKeepAlive, options.Logger);
             await store._listener.Listening.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             PostgreSqlLog.Opened(options.Logger, builder.Database ?? "", builder.Host ?? "", PostgreSqlSchema.Version);
@@ -78,7 +87,10 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
             if (store is not null)
                 await store.DisposeAsync().ConfigureAwait(false);
             else
+            {
                 await data.DisposeAsync().ConfigureAwait(false);
+                await keyData.DisposeAsync().ConfigureAwait(false);
+            }
             if (e is NpgsqlException or TimeoutException)
                 throw new StoreUnavailableException("The PostgreSQL store could not be opened: " + e.Message, e);
             throw;
@@ -100,6 +112,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         _changes.CompleteAll();
         _keyCache.Dispose();
         await _data.DisposeAsync().ConfigureAwait(false);
+        await _keyData.DisposeAsync().ConfigureAwait(false);
     }
 
     private DateTimeOffset Now => _options.TimeProvider.GetUtcNow();
@@ -114,14 +127,17 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
 
     // ---- keys -------------------------------------------------------------------------------------------------
 
-    /// <summary>The key ledger of an organization (a file beside the master keys, shared by every node).</summary>
+    /// <summary>The key ledger of an organization, in the key database every node shares (opened, or created for a new
+    /// organization, on first use).</summary>
+    /// <exception cref="InvalidDataException">The ledger is missing while mailboxes depend on it, or damaged.</exception>
+    /// <exception cref="StoreUnavailableException">The key database is unreachable.</exception>
     private KeyLedger Ledger(string organizationId)
     {
         lock (_ledgerLock)
         {
             if (_ledgers.TryGetValue(organizationId, out var ledger))
                 return ledger;
-            ledger = KeyLedger.OpenOrCreate(KeyLedger.PathFor(_options.KeyDirectory, organizationId), organizationId, _options.MasterKeys,
+            ledger = KeyLedger.OpenOrCreate(new PostgreSqlKeyLedgerStorage(_keyData, organizationId), organizationId, _options.MasterKeys,
                 mayCreate: () => !Guard(() =>
                 {
                     using var command = Command("SELECT EXISTS (SELECT 1 FROM mailboxes WHERE org = $1)", organizationId);
@@ -132,20 +148,16 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         }
     }
 
-    /// <summary>A mailbox's ledger secret; when this process's copy of the ledger lacks it (another node created the
-    /// mailbox since), the ledger is read again.</summary>
-    private byte[]? MailboxSecret(string organizationId, string mailboxId)
+    /// <summary>A mailbox's ledger secret. The ledger is read again when another node rewrote it since (a shredding there is
+    /// known here before a key is unwrapped), and when this copy lacks the secret (another node created the mailbox since).</summary>
+    private byte[]? MailboxSecret(string organizationId, string secretId)
     {
-        if (Ledger(organizationId).MailboxSecret(mailboxId) is { } secret)
+        var ledger = Ledger(organizationId);
+        ledger.Refresh();
+        if (ledger.MailboxSecret(secretId) is { } secret)
             return secret;
-        lock (_ledgerLock)
-        {
-            var fresh = KeyLedger.TryOpen(KeyLedger.PathFor(_options.KeyDirectory, organizationId), organizationId, _options.MasterKeys);
-            if (fresh is null)
-                return null;
-            _ledgers[organizationId] = fresh;
-            return fresh.MailboxSecret(mailboxId);
-        }
+        ledger.Reload();
+        return ledger.MailboxSecret(secretId);
     }
 
     /// <summary>A copy of a mailbox's plain key, from the cache or unwrapped now. The caller zeroes it.</summary>
@@ -155,10 +167,15 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         _keyCache.Get(KeyLedger.SecretId(mailboxId, 0), () =>
         {
             var mailbox = row ?? ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-            var secret = MailboxSecret(mailbox.Org, mailbox.Id) ?? throw new MailboxShreddedException(mailbox.Id);
-            return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, mailbox.KeyVersion), secret, mailbox.KeyVersion,
-                mailbox.Org, mailbox.Id, mailbox.WrappedKey);
+            return UnwrapMailboxKey(mailbox);
         });
+
+    private byte[] UnwrapMailboxKey(MailboxRow mailbox)
+    {
+        var secret = MailboxSecret(mailbox.Org, mailbox.Id) ?? throw new MailboxShreddedException(mailbox.Id);
+        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, mailbox.KeyVersion), secret, mailbox.KeyVersion,
+            mailbox.Org, mailbox.Id, mailbox.WrappedKey);
+    }
 
     private string OwnerLookup(string organizationId, string owner) =>
         organizationId + "|" + KeyHierarchy.Hmac(Ledger(organizationId).OwnerHmacKey, MailStore.NormaliseOwner(owner));
@@ -189,6 +206,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
             var folders = MailStore.NewWellKnownFolders(mailboxKey, mailboxId);
             inserted = await WriteAsync(async (tx, changes) =>
             {
+                await RequireUsableVersionAsync(tx, organizationId, version, cancellationToken).ConfigureAwait(false);
                 await using (var insert = Command(tx,
                     "INSERT INTO mailboxes (id, org, owner_lookup, owner_sealed, wrapped_key, key_version, modseq) VALUES ($1, $2, $3, $4, $5, $6, 1) " +
                     "ON CONFLICT (owner_lookup) DO NOTHING", mailboxId, organizationId, lookup, ownerSealed, wrapped, version))
