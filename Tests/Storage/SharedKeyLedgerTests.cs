@@ -1,0 +1,217 @@
+using MailServer.Storage;
+using MailServer.Storage.Crypto;
+using MailServer.Storage.PostgreSql;
+using MailServer.Tests.Support;
+using Npgsql;
+using NUnit.Framework;
+
+namespace MailServer.Tests.Storage;
+
+/// <summary>
+/// The key ledger that several nodes share (issue 18): two PostgreSQL store instances on one mail database and one key
+/// database, each with its own connection pools and its own master key provider over the same key folder, as two
+/// nodes would have. A mailbox made on one node is readable on the other; a shredding on one makes the mailbox
+/// unreadable through the other, even from rows restored from a copy taken before; creations on both nodes during
+/// shreddings lose no secret; a master key rotation on one node while the other keeps writing leaves nothing under
+/// the retired version. And the key database is refused when it is the mail database.
+/// </summary>
+[TestFixture]
+public sealed class SharedKeyLedgerTests
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+    private const string Org = StoreHarness.Org;
+    private string _mail = null!;
+    private string _ledger = null!;
+    private string _keyFile = null!;
+    private readonly List<PostgreSqlMailStore> _open = [];
+
+    [SetUp]
+    public async Task CreateDatabasesAsync()
+    {
+        _mail = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
+        _ledger = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
+        _keyFile = Path.Combine(StoreHarness.NewTempDirectory(), "keys", "org-1.key");
+    }
+
+    [TearDown]
+    public async Task CloseAsync()
+    {
+        foreach (var store in _open)
+            await store.DisposeAsync();
+        _open.Clear();
+        try { Directory.Delete(Path.GetDirectoryName(Path.GetDirectoryName(_keyFile))!, recursive: true); } catch (IOException) { }
+    }
+
+    private FileMasterKeyProvider Keys(bool createMissing = true) =>
+        new(new Dictionary<string, string> { [Org] = _keyFile }, createMissing);
+
+    private async Task<PostgreSqlMailStore> NodeAsync(TimeSpan? keyCacheTtl = null, FileMasterKeyProvider? keys = null)
+    {
+        var options = ContractStore.PostgreSqlOptions(_mail, _ledger, keys ?? Keys());
+        if (keyCacheTtl is { } ttl)
+            options = options with { KeyCacheTimeToLive = ttl };
+        var store = await PostgreSqlMailStore.OpenAsync(options, None).WaitAsync(TimeSpan.FromSeconds(60));
+        _open.Add(store);
+        return store;
+    }
+
+    private async Task<long> ScalarAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
+    }
+
+    private static async Task ExecuteAsync(string connectionString, string sql, params object[] arguments)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var argument in arguments)
+            command.Parameters.Add(new NpgsqlParameter { Value = argument });
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Test]
+    public async Task A_mailbox_made_on_node_A_after_node_B_read_the_ledger_is_readable_on_node_B()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        await nodeB.EnsureMailboxAsync(Org, "first@example.test", None); // node B has its copy of the ledger now
+
+        var box = await nodeA.EnsureMailboxAsync(Org, "later@example.test", None);
+        var message = StoreHarness.Message("made on A", "read on B");
+        var stored = await nodeA.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], None);
+
+        Assert.That(await nodeB.ReadMessageAsync(box.MailboxId, stored[0].EntryId, None), Is.EqualTo(message));
+        Assert.That(nodeB.ListFolders(box.MailboxId).Select(f => f.Name), Does.Contain("INBOX"));
+        Assert.That(await ScalarAsync(_ledger, "SELECT count(*) FROM key_ledger_secrets"), Is.EqualTo(2), "one sealed row per mailbox secret");
+        Assert.That(await ScalarAsync(_mail, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'key_ledger%'"), Is.Zero, "no secret in the mail database");
+    }
+
+    [Test]
+    public async Task A_shredding_on_node_A_makes_the_mailbox_unreadable_on_node_B_even_from_rows_restored_from_a_copy()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync(keyCacheTtl: TimeSpan.FromMilliseconds(1));
+        var doomed = await nodeA.EnsureMailboxAsync(Org, "leaver@example.test", None);
+        var kept = await nodeA.EnsureMailboxAsync(Org, "stayer@example.test", None);
+        var message = StoreHarness.Message("shared", "to both");
+        var stored = await nodeA.DeliverAsync(message, DateTimeOffset.UtcNow,
+            [new DeliveryTarget(doomed.MailboxId, "INBOX"), new DeliveryTarget(kept.MailboxId, "INBOX")], None);
+        Assert.That(await nodeB.ReadMessageAsync(doomed.MailboxId, stored[0].EntryId, None), Is.EqualTo(message), "node B reads it before");
+        // A copy of the mailbox's rows, as a backup of the mail database taken now would hold them.
+        foreach (var table in new[] { "mailboxes", "folders", "entries", "blobs", "blob_segments" })
+            await ExecuteAsync(_mail, $"CREATE TABLE copy_{table} AS SELECT * FROM {table}");
+
+        var deleted = await nodeA.DeleteMailboxAsync(Org, "leaver@example.test", None);
+
+        Assert.That(deleted!.Messages, Is.EqualTo(1));
+        Assert.That(nodeB.FindMailbox(Org, "leaver@example.test"), Is.Null);
+        Assert.That(await nodeB.ReadMessageAsync(kept.MailboxId, stored[1].EntryId, None), Is.EqualTo(message), "the other recipient still reads it");
+        await ExecuteAsync(_mail, "INSERT INTO mailboxes SELECT * FROM copy_mailboxes WHERE id = $1", doomed.MailboxId);
+        await ExecuteAsync(_mail, "INSERT INTO folders SELECT * FROM copy_folders WHERE mailbox_id = $1", doomed.MailboxId);
+        await ExecuteAsync(_mail, "INSERT INTO entries SELECT * FROM copy_entries WHERE mailbox_id = $1", doomed.MailboxId);
+        Assert.That(nodeB.FindMailbox(Org, "leaver@example.test"), Is.Not.Null, "the restored rows are there");
+        Assert.ThrowsAsync<MailboxShreddedException>(() => nodeB.ReadMessageAsync(doomed.MailboxId, stored[0].EntryId, None),
+            "node B learned of the shredding on node A: the restored mailbox's key does not open");
+        var fresh = await NodeAsync();
+        Assert.ThrowsAsync<MailboxShreddedException>(() => fresh.ReadMessageAsync(doomed.MailboxId, stored[0].EntryId, None));
+    }
+
+    [Test]
+    public async Task Mailboxes_created_on_both_nodes_while_both_shred_others_lose_no_secret()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        var leavers = new List<string>();
+        for (var i = 0; i < 6; i++)
+            leavers.Add((await nodeA.EnsureMailboxAsync(Org, $"leaver{i}@example.test", None)).Owner);
+        const int perNode = 12;
+
+        var creations = new[] { ("a", nodeA), ("b", nodeB) }.SelectMany(n => Enumerable.Range(0, perNode).Select(i => Task.Run(() =>
+            n.Item2.EnsureMailboxAsync(Org, $"new-{n.Item1}{i}@example.test", None))));
+        var shreddings = leavers.Select((owner, i) => Task.Run(() => (i % 2 == 0 ? nodeA : nodeB).DeleteMailboxAsync(Org, owner, None)));
+        var made = (await Task.WhenAll(creations).WaitAsync(TimeSpan.FromSeconds(120))).ToList();
+        await Task.WhenAll(shreddings).WaitAsync(TimeSpan.FromSeconds(120));
+
+        // A node that starts now reads the ledger from the key database alone: every new mailbox opens, no leaver does.
+        var fresh = await NodeAsync();
+        foreach (var box in made)
+        {
+            var stored = await fresh.DeliverAsync(StoreHarness.Message("hello", box.Owner), DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], None);
+            Assert.That(await fresh.ReadMessageAsync(box.MailboxId, stored[0].EntryId, None), Is.Not.Empty, box.Owner);
+        }
+        Assert.That(fresh.ListMailboxes(Org).Select(m => m.Owner).Order(), Is.EqualTo(made.Select(m => m.Owner).Order()));
+        Assert.That(fresh.KeyStatusOf(Org).ShreddedMailboxes, Is.EqualTo(leavers.Count));
+        Assert.That(await ScalarAsync(_ledger, "SELECT count(*) FROM key_ledger_secrets"), Is.EqualTo(2 * perNode), "exactly the live mailboxes' secrets");
+    }
+
+    [Test]
+    public async Task A_rotation_on_node_A_while_node_B_keeps_writing_leaves_nothing_under_the_retired_version()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        for (var i = 0; i < 5; i++)
+            await nodeA.EnsureMailboxAsync(Org, $"user{i}@example.test", None);
+        await nodeB.StoreInTransitAsync(Org, MessageFlowContext.Incoming, StoreHarness.Message("before", "v1"), updatable: false, None);
+        nodeA.RotationBatchSize = 2;
+        using var stop = new CancellationTokenSource();
+        var written = new System.Collections.Concurrent.ConcurrentQueue<(Guid Id, byte[] Message)>();
+        var refusals = 0;
+        // Node B only stores in-transit copies: nothing else tells it of the rotation (no mailbox creation, no shredding).
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested && i < 5000; i++)
+            {
+                var message = StoreHarness.Message("during " + i, "written on node B while node A rotates");
+                try
+                {
+                    written.Enqueue((await nodeB.StoreInTransitAsync(Org, MessageFlowContext.Incoming, message, updatable: false, None), message));
+                }
+                catch (MasterKeyVersionRetiredException)
+                {
+                    refusals++; // the wrap was computed under version 1 after the rotation retired it: a retry wraps under 2
+                }
+            }
+        });
+
+        var result = await nodeA.RotateAsync(Org, start: true, null, None).WaitAsync(TimeSpan.FromSeconds(120));
+        // Node B goes on writing after the end of the rotation (bounded: the writer stops after 5000 writes anyway).
+        var atEnd = written.Count;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (written.Count < atEnd + 10 && !writer.IsCompleted && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        stop.Cancel();
+        await writer.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(result.Version, Is.EqualTo(2));
+        Assert.That(File.Exists(_keyFile), Is.False, "version 1 is destroyed");
+        var status = nodeB.KeyStatusOf(Org);
+        Assert.That((status.CurrentVersion, status.RetiringVersions.Count), Is.EqualTo((2, 0)), "node B knows the rotation ended");
+        Assert.That(status.MailboxesByVersion.Keys, Is.EqualTo(new[] { 2 }), "no mailbox key under version 1");
+        Assert.That(status.TransitByVersion.Keys, Is.EqualTo(new[] { 2 }), "no in-transit key under version 1");
+        Assert.That(written, Is.Not.Empty);
+        var later = await NodeAsync(keys: Keys(createMissing: false));
+        foreach (var (id, message) in written)
+            Assert.That(await later.ReadInTransitAsync(id, None), Is.EqualTo(message), "it opens with version 2 alone");
+        foreach (var box in later.ListMailboxes(Org))
+            Assert.That(later.ListFolders(box.MailboxId), Is.Not.Empty, box.Owner);
+        Assert.That(written.Count, Is.GreaterThanOrEqualTo(atEnd + 10), "node B wrote after the rotation ended");
+        TestContext.Out.WriteLine($"{written.Count} in-transit writes on node B ({atEnd} before the rotation ended), {refusals} refused as retired and not stored");
+    }
+
+    [Test]
+    public void The_key_database_must_not_be_the_mail_database()
+    {
+        var same = Assert.ThrowsAsync<ArgumentException>(() => PostgreSqlMailStore.OpenAsync(ContractStore.PostgreSqlOptions(_mail, _mail, Keys()), None));
+        Assert.That(same!.Message, Does.Contain("KeyLedgerConnectionString"));
+        // The same database under another spelling (a host name instead of the address) is found by its tables.
+        var other = new NpgsqlConnectionStringBuilder(_mail) { Host = "localhost" }.ConnectionString;
+        Assume.That(new NpgsqlConnectionStringBuilder(_mail).Host, Is.Not.EqualTo("localhost"));
+        Assert.DoesNotThrowAsync(async () => _open.Add(await PostgreSqlMailStore.OpenAsync(ContractStore.PostgreSqlOptions(_mail, _ledger, Keys()), None)));
+        var refused = Assert.ThrowsAsync<InvalidOperationException>(() => PostgreSqlMailStore.OpenAsync(ContractStore.PostgreSqlOptions(_mail, other, Keys()), None));
+        Assert.That(refused!.Message, Does.Contain("mail store's tables"));
+    }
+}
