@@ -10,11 +10,15 @@ public enum StorageEngine
     PostgreSql,
 }
 
-/// <summary><c>MailServer.Storage</c>: the engine and, for PostgreSQL, its connection string. Read at start only.</summary>
+/// <summary><c>MailServer.Storage</c>: the engine and, for PostgreSQL, its connection strings. Read at start only.</summary>
 /// <param name="Engine">The engine.</param>
 /// <param name="ConnectionString">The Npgsql connection string (PostgreSql only); never logged (it may hold a password).</param>
 public sealed record StorageConfig(StorageEngine Engine, string? ConnectionString)
 {
+    /// <summary>The Npgsql connection string of the key database (PostgreSql only): the key ledgers every node shares,
+    /// in a database of its own, never the mail database. Never logged.</summary>
+    public string? KeyLedgerConnectionString { get; init; }
+
     /// <summary>The default when the section is absent.</summary>
     public static StorageConfig LiteDb { get; } = new(StorageEngine.LiteDb, null);
 
@@ -25,7 +29,7 @@ public sealed record StorageConfig(StorageEngine Engine, string? ConnectionStrin
     public static IReadOnlyList<string> PostgreSqlNotYetAvailable { get; } =
     [
         "the body search index (ISearchIndexStore)",
-        "key administration: master and mailbox key rotation, mailbox listing and deletion (IKeyAdministrationStore)",
+        "mailbox key rotation (keys rotate --mailbox; the rest of IKeyAdministrationStore is there: master key rotation, mailbox listing and deletion)",
         "backup, restore, reindex, body rewrite, mailbox import and export",
         "opening it from the server host and the offline command line, which open the LiteDB store only",
     ];
@@ -36,41 +40,63 @@ public static partial class ConfigLoader
 {
     private sealed partial class Parser
     {
-        /// <summary><c>"Storage": { "Engine": "LiteDb" | "PostgreSql", "ConnectionString" }</c>; LiteDB when absent.</summary>
+        /// <summary><c>"Storage": { "Engine": "LiteDb" | "PostgreSql", "ConnectionString", "KeyLedgerConnectionString" }</c>; LiteDB when absent.</summary>
         private static StorageConfig ReadStorage(JsonObjectReader? s)
         {
             if (s is null)
                 return StorageConfig.LiteDb;
             var engine = s.Enum<StorageEngine>("Engine", StorageEngine.LiteDb) ?? StorageEngine.LiteDb;
             var connectionString = s.String("ConnectionString");
+            var keyLedger = s.String("KeyLedgerConnectionString");
             s.Finish();
             if (engine == StorageEngine.LiteDb)
             {
                 if (connectionString is not null)
                     s.Error("ConnectionString", "is only for Engine PostgreSql (LiteDB keeps its file in DataDirectory)");
+                if (keyLedger is not null)
+                    s.Error("KeyLedgerConnectionString", "is only for Engine PostgreSql (LiteDB keeps its key ledgers beside the master keys in DataDirectory/keys)");
                 return StorageConfig.LiteDb;
             }
-            if (string.IsNullOrWhiteSpace(connectionString))
-                s.Error("ConnectionString", "is required with Engine PostgreSql, e.g. \"Host=db.example.test;Database=mailserver;Username=mailserver\"");
-            else
-            {
-                try
-                {
-                    var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-                    if (string.IsNullOrWhiteSpace(builder.Host))
-                        s.Error("ConnectionString", "names no Host");
-                    if (string.IsNullOrWhiteSpace(builder.Database))
-                        s.Error("ConnectionString", "names no Database");
-                }
-                catch (ArgumentException)
-                {
-                    // The value is not echoed: it may hold a password.
-                    s.Error("ConnectionString", "is not a valid PostgreSQL connection string (Key=Value pairs separated by ';')");
-                }
-            }
+            var mailOk = CheckConnectionString(s, "ConnectionString", connectionString, "Host=db.example.test;Database=mailserver;Username=mailserver");
+            // The key ledgers (mailbox secrets) live in a database of their own: a backup of the mail database must not
+            // hold them, or crypto-shredding would not reach it (README, "The key ledger on PostgreSQL").
+            var ledgerOk = CheckConnectionString(s, "KeyLedgerConnectionString", keyLedger, "Host=db.example.test;Database=mailserver_keys;Username=mailserver");
+            if (mailOk && ledgerOk && MailServer.Storage.PostgreSql.PostgreSqlStoreOptions.SameDatabase(connectionString!, keyLedger!))
+                s.Error("KeyLedgerConnectionString", "names the same database as ConnectionString; the key ledger needs a database of its own, kept and backed up apart from the mail");
             s.Error("Engine", "PostgreSql is not available yet: the PostgreSQL engine stores mail for delivery and IMAP (REPLACE and METADATA included), the outbound queue, held messages and retention, but not yet "
                 + string.Join(", ", StorageConfig.PostgreSqlNotYetAvailable) + "; use LiteDb (the default) until it does");
-            return new StorageConfig(engine, connectionString);
+            return new StorageConfig(engine, connectionString) { KeyLedgerConnectionString = keyLedger };
+        }
+
+        /// <summary>A required PostgreSQL connection string naming a host and a database; the value is never echoed (it may hold a password).</summary>
+        private static bool CheckConnectionString(JsonObjectReader s, string name, string? value, string example)
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                s.Error(name, $"is required with Engine PostgreSql, e.g. \"{example}\"");
+                return false;
+            }
+            try
+            {
+                var builder = new Npgsql.NpgsqlConnectionStringBuilder(value);
+                var ok = true;
+                if (string.IsNullOrWhiteSpace(builder.Host))
+                {
+                    s.Error(name, "names no Host");
+                    ok = false;
+                }
+                if (string.IsNullOrWhiteSpace(builder.Database))
+                {
+                    s.Error(name, "names no Database");
+                    ok = false;
+                }
+                return ok;
+            }
+            catch (ArgumentException)
+            {
+                s.Error(name, "is not a valid PostgreSQL connection string (Key=Value pairs separated by ';')");
+                return false;
+            }
         }
     }
 }

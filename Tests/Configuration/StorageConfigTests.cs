@@ -27,7 +27,7 @@ public sealed class StorageConfigTests
     [Test]
     public void PostgreSql_is_refused_with_the_parts_its_engine_does_not_have_yet()
     {
-        var errors = ErrorsWith("""{ "Engine": "PostgreSql", "ConnectionString": "Host=127.0.0.1;Database=mail;Username=mail" }""");
+        var errors = ErrorsWith("""{ "Engine": "PostgreSql", "ConnectionString": "Host=127.0.0.1;Database=mail;Username=mail", "KeyLedgerConnectionString": "Host=127.0.0.1;Database=mail_keys;Username=mail" }""");
         var error = errors.Single();
         Assert.That(error.Path, Is.EqualTo("$.MailServer.Storage.Engine"));
         Assert.That(error.Message, Does.Contain("not available yet").And.Contain("use LiteDb"));
@@ -51,7 +51,21 @@ public sealed class StorageConfigTests
             Has.Some.Contains("names no Database"));
     }
 
+    [Test]
+    public void The_key_ledger_database_is_required_with_PostgreSql_and_must_not_be_the_mail_database()
+    {
+        const string mail = "Host=db.example.test;Database=mail;Username=mail;Password=hunter2";
+        Assert.That(ErrorsWith($$"""{ "Engine": "PostgreSql", "ConnectionString": "{{mail}}" }""").Select(e => (e.Path, e.Message)),
+            Has.Some.Matches<(string Path, string Message)>(e => e.Path == "$.MailServer.Storage.KeyLedgerConnectionString" && e.Message.Contains("is required")));
+        var same = ErrorsWith($$"""{ "Engine": "PostgreSql", "ConnectionString": "{{mail}}", "KeyLedgerConnectionString": "Host=DB.example.test;Database=mail;Username=keys" }""")
+            .Single(e => e.Path == "$.MailServer.Storage.KeyLedgerConnectionString");
+        Assert.That(same.Message, Does.Contain("same database as ConnectionString").And.Not.Contain("hunter2"));
+        Assert.That(ErrorsWith($$"""{ "Engine": "PostgreSql", "ConnectionString": "{{mail}}", "KeyLedgerConnectionString": "Host=db.example.test;Database=mail_keys;Username=keys" }""")
+            .Select(e => e.Path), Does.Not.Contain("$.MailServer.Storage.KeyLedgerConnectionString"));
+    }
+
     [TestCase("""{ "Engine": "Postgres" }""", "$.MailServer.Storage.Engine", "is not one of: LiteDb, PostgreSql")]
+    [TestCase("""{ "Engine": "LiteDb", "KeyLedgerConnectionString": "Host=db" }""", "$.MailServer.Storage.KeyLedgerConnectionString", "only for Engine PostgreSql")]
     [TestCase("""{ "Engine": "LiteDb", "ConnectionString": "Host=db" }""", "$.MailServer.Storage.ConnectionString", "only for Engine PostgreSql")]
     [TestCase("""{ "Engin": "LiteDb" }""", "$.MailServer.Storage.Engin", "")]
     public void A_bad_Storage_setting_is_refused_with_its_path(string json, string path, string fragment) =>
