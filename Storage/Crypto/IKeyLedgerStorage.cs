@@ -4,9 +4,11 @@ namespace MailServer.Storage.Crypto;
 /// A key ledger as it is stored: the sealed header box and one sealed box per mailbox secret, every box under master
 /// key version <paramref name="Version"/> (<see cref="KeyLedger"/> seals and opens them; the storage never sees a
 /// secret). <paramref name="Generation"/> counts the rewrites (rotation, shredding), so that a node can tell cheaply
-/// whether its copy is stale; storages that have one writer report 0.
+/// whether its copy is stale; storages that have one writer report 0. <paramref name="LastRecordMayBeTorn"/>: an append
+/// cut by a crash can leave a last record that does not open (a file); its mailbox was never committed and the record
+/// is skipped. Where appends are atomic (a database row), a record that does not open is damage and is refused.
 /// </summary>
-public sealed record SealedLedger(int Version, byte[] Header, IReadOnlyList<byte[]> Records, long Generation);
+public sealed record SealedLedger(int Version, byte[] Header, IReadOnlyList<byte[]> Records, long Generation, bool LastRecordMayBeTorn = false);
 
 /// <summary>
 /// Where an organization's <see cref="KeyLedger"/> is kept: a file beside the master keys (<see cref="KeyLedgerFile"/>,

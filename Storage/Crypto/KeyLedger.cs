@@ -411,13 +411,13 @@ public sealed class KeyLedger
                 if (!state.Shredded.ContainsKey(record.Mailbox))
                     state.Mailboxes[record.Mailbox] = record.Secret;
             }
-            catch (Exception e) when (i == last && e is CryptographicException or JsonException)
+            catch (Exception e) when (stored.LastRecordMayBeTorn && i == last && e is CryptographicException or JsonException)
             {
                 // The last append was cut by a crash before its fsync returned: its mailbox was never committed.
             }
-            catch (JsonException)
+            catch (Exception e) when (e is CryptographicException or JsonException)
             {
-                throw new InvalidDataException($"The key ledger {storage.Description} is damaged at record {i + 1}.");
+                throw new InvalidDataException($"The key ledger {storage.Description} is damaged at record {i + 1}.", e);
             }
         }
         return state;

@@ -68,7 +68,7 @@ public sealed class KeyLedgerFile(string path) : IKeyLedgerStorage
                 throw new InvalidDataException($"The key ledger {path} is damaged at line {i + 2}.");
             }
         }
-        return new SealedLedger(version, header, records, 0);
+        return new SealedLedger(version, header, records, 0, LastRecordMayBeTorn: true);
     }
 
     /// <inheritdoc/>

@@ -203,6 +203,47 @@ public sealed class SharedKeyLedgerTests
     }
 
     [Test]
+    public async Task A_node_that_missed_a_rotation_seals_its_new_secret_under_the_new_version_and_a_later_reader_opens_it()
+    {
+        await (await NodeAsync()).DisposeAsync(); // creates the key database's tables
+        _open.Clear();
+        await using var keyData = NpgsqlDataSource.Create(_ledger);
+        var keysA = Keys();
+        var keysB = Keys();
+        var nodeA = KeyLedger.OpenOrCreate(new PostgreSqlKeyLedgerStorage(keyData, Org), Org, keysA, () => true);
+        var nodeB = KeyLedger.OpenOrCreate(new PostgreSqlKeyLedgerStorage(keyData, Org), Org, keysB, () => true);
+        nodeB.AddMailboxes(["before"]);
+
+        Assert.That(nodeA.BeginRotation(), Is.EqualTo(2));
+        Assert.That(nodeB.CurrentVersion, Is.EqualTo(1), "node B has not heard of it");
+        var secret = nodeB.AddMailboxes(["during"])["during"];
+
+        Assert.That(nodeB.CurrentVersion, Is.EqualTo(2), "the append found the ledger re-sealed and read it again");
+        var reader = KeyLedger.TryOpen(new PostgreSqlKeyLedgerStorage(keyData, Org), Org, Keys())!;
+        Assert.That(reader.MailboxSecret("during"), Is.EqualTo(secret));
+        Assert.That(reader.MailboxSecret("before"), Is.Not.Null);
+        nodeA.FinishRotation(2);
+        Assert.That(nodeB.IsUsable(1), Is.True, "node B's copy is stale until it looks");
+        Assert.That(nodeB.Refresh(), Is.True);
+        Assert.That((nodeB.IsUsable(1), nodeB.RetiringVersions.Count), Is.EqualTo((false, 0)));
+        Assert.That(nodeB.Refresh(), Is.False, "nothing changed since");
+    }
+
+    [Test]
+    public async Task A_record_that_does_not_open_in_the_key_database_is_damage_not_a_torn_append()
+    {
+        await (await NodeAsync()).DisposeAsync();
+        _open.Clear();
+        await using var keyData = NpgsqlDataSource.Create(_ledger);
+        var ledger = KeyLedger.OpenOrCreate(new PostgreSqlKeyLedgerStorage(keyData, Org), Org, Keys(), () => true);
+        ledger.AddMailboxes(["a", "b"]);
+        await ExecuteAsync(_ledger, "UPDATE key_ledger_secrets SET box = set_byte(box, 20, get_byte(box, 20) # 1) WHERE seq = (SELECT max(seq) FROM key_ledger_secrets)");
+
+        Assert.Throws<InvalidDataException>(() => KeyLedger.TryOpen(new PostgreSqlKeyLedgerStorage(keyData, Org), Org, Keys()),
+            "a secret is never dropped silently");
+    }
+
+    [Test]
     public void The_key_database_must_not_be_the_mail_database()
     {
         var same = Assert.ThrowsAsync<ArgumentException>(() => PostgreSqlMailStore.OpenAsync(ContractStore.PostgreSqlOptions(_mail, _mail, Keys()), None));
