@@ -12,7 +12,9 @@ namespace MailServer.Storage.PostgreSql;
 /// mailbox row, then the folder rows, always in that order) so concurrent writers on different nodes never hand out
 /// one twice, and the change feed reaches every node through LISTEN/NOTIFY. It implements delivery, the IMAP session
 /// (REPLACE and METADATA included), the outbound queue and daily counters, held messages and in-transit copies (claimed
-/// with leases), and retention; key administration, the search index, backup and reindex are the LiteDB engine's only so far.
+/// with leases), retention, and key administration but mailbox key rotation (PostgreSqlMailStore.Keys.cs; the key ledgers
+/// in a key database of their own, PostgreSqlKeyLedgerStorage); mailbox key rotation, the search index, backup and
+/// reindex are the LiteDB engine's only so far.
 /// </summary>
 public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionStore, IAsyncDisposable
 {
