@@ -203,6 +203,43 @@ public sealed class SharedKeyLedgerTests
     }
 
     [Test]
+    public async Task A_write_in_flight_under_the_old_version_when_the_rotation_ends_on_another_node_is_rewrapped_before_the_old_version_is_destroyed()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        await nodeB.EnsureMailboxAsync(Org, "someone@example.test", None);
+        // Another session holds the bodies table, so node B's in-transit write, wrapped under version 1, waits inside its
+        // transaction after it took the retirement lock in shared mode, as a slow write would.
+        await using var blocker = new NpgsqlConnection(_mail);
+        await blocker.OpenAsync();
+        var hold = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE blobs IN EXCLUSIVE MODE", blocker, hold))
+            await lockTable.ExecuteNonQueryAsync();
+        var message = StoreHarness.Message("in flight", "wrapped under version 1");
+        var write = nodeB.StoreInTransitAsync(Org, MessageFlowContext.Incoming, message, updatable: false, None);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (await ScalarAsync(_mail, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted") == 0)
+        {
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "node B's write never took the retirement lock");
+            await Task.Delay(20);
+        }
+
+        var rotation = nodeA.RotateAsync(Org, start: true, null, None);
+        await Task.Delay(300);
+        Assert.That(rotation.IsCompleted, Is.False, "the rotation waits for the write in flight before its last count");
+        Assert.That(File.Exists(_keyFile), Is.True, "version 1 is not destroyed while a write that names it is in flight");
+        await hold.CommitAsync();
+        var id = await write.WaitAsync(TimeSpan.FromSeconds(30));
+        var result = await rotation.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(result.Rewrapped, Is.EqualTo(2), "the mailbox, and the late write found by the last count and re-wrapped");
+        Assert.That(File.Exists(_keyFile), Is.False);
+        Assert.That(nodeA.KeyStatusOf(Org).TransitByVersion, Is.EqualTo(new Dictionary<int, long> { [2] = 1 }));
+        var later = await NodeAsync(keys: Keys(createMissing: false));
+        Assert.That(await later.ReadInTransitAsync(id, None), Is.EqualTo(message), "it opens with version 2 alone");
+    }
+
+    [Test]
     public async Task A_node_that_missed_a_rotation_seals_its_new_secret_under_the_new_version_and_a_later_reader_opens_it()
     {
         await (await NodeAsync()).DisposeAsync(); // creates the key database's tables
