@@ -40,6 +40,27 @@ public sealed partial class PostgreSqlMailStore
             throw new MasterKeyVersionRetiredException(organizationId, version);
     }
 
+    /// <summary>
+    /// Runs a write that stores a master key version; when it is refused because a rotation (on any node) retired the
+    /// version its wrap was computed under, computes it again: the refusal read the ledger again, so the next attempt
+    /// wraps under the current version (the LiteDB engine re-wraps on its writer instead). Three attempts at most.
+    /// </summary>
+    /// <exception cref="MasterKeyVersionRetiredException">Refused three times (rotations one after another); temporary.</exception>
+    private static async Task<T> WithUsableVersionAsync<T>(Func<Task<T>> write)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await write().ConfigureAwait(false);
+            }
+            catch (MasterKeyVersionRetiredException) when (attempt < 3)
+            {
+                // Nothing was written (the transaction rolled back); the ledger copy is fresh now.
+            }
+        }
+    }
+
     /// <summary>The mail database's advisory lock key of an organization's master key retirement.</summary>
     private static long RetirementLock(string organizationId) => PostgreSqlKeyLedgerStorage.LockKey("retirement/" + organizationId);
 

@@ -274,7 +274,14 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
     /// <inheritdoc/>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was held.</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit failed.</exception>
-    public async Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(async () =>
+        {
+            await HoldOnceAsync(held, message, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
+
+    private async Task HoldOnceAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(held);
         var blobId = BlobStore.NewBlobId(Now);
@@ -423,7 +430,11 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
 
     /// <inheritdoc/>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was stored.</exception>
-    public async Task<Guid> StoreInTransitAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable,
+    public Task<Guid> StoreInTransitAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable,
+        CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(() => StoreInTransitOnceAsync(organizationId, context, message, updatable, cancellationToken));
+
+    private async Task<Guid> StoreInTransitOnceAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable,
         CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid();
@@ -473,7 +484,10 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
     }
 
     /// <inheritdoc/>
-    public async Task<bool> ReplaceInTransitAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public Task<bool> ReplaceInTransitAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(() => ReplaceInTransitOnceAsync(messageId, message, cancellationToken));
+
+    private async Task<bool> ReplaceInTransitOnceAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         if (FindFlowRow(messageId) is not { Updatable: true } current)
             return false;

@@ -187,7 +187,10 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No master key for <paramref name="organizationId"/>.</exception>
     /// <exception cref="StoreUnavailableException">PostgreSQL is unreachable.</exception>
-    public async Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken)
+    public Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(() => EnsureMailboxOnceAsync(organizationId, owner, cancellationToken));
+
+    private async Task<MailboxInfo> EnsureMailboxOnceAsync(string organizationId, string owner, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(organizationId);
         ArgumentException.ThrowIfNullOrEmpty(owner);

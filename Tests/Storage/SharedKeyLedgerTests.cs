@@ -240,6 +240,29 @@ public sealed class SharedKeyLedgerTests
     }
 
     [Test]
+    public async Task A_node_that_missed_a_whole_rotation_stores_its_next_writes_under_the_new_version_without_an_error()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        await nodeB.StoreInTransitAsync(Org, MessageFlowContext.Incoming, StoreHarness.Message("before", "v1"), updatable: false, None);
+
+        await nodeA.RotateAsync(Org, start: true, null, None).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.That(File.Exists(_keyFile), Is.False, "version 1 is destroyed");
+
+        // Node B still believes version 1 is current: its writes are refused inside their transactions and computed again.
+        var message = StoreHarness.Message("after", "written by a node that did not hear of the rotation");
+        var id = await nodeB.StoreInTransitAsync(Org, MessageFlowContext.Incoming, message, updatable: false, None);
+        var box = await nodeB.EnsureMailboxAsync(Org, "new@example.test", None);
+
+        var status = nodeA.KeyStatusOf(Org);
+        Assert.That(status.TransitByVersion, Is.EqualTo(new Dictionary<int, long> { [2] = 2 }));
+        Assert.That(status.MailboxesByVersion, Is.EqualTo(new Dictionary<int, long> { [2] = 1 }));
+        var later = await NodeAsync(keys: Keys(createMissing: false));
+        Assert.That(await later.ReadInTransitAsync(id, None), Is.EqualTo(message));
+        Assert.That(later.ListFolders(box.MailboxId), Is.Not.Empty);
+    }
+
+    [Test]
     public async Task A_node_that_missed_a_rotation_seals_its_new_secret_under_the_new_version_and_a_later_reader_opens_it()
     {
         await (await NodeAsync()).DisposeAsync(); // creates the key database's tables
