@@ -25,11 +25,10 @@ public sealed record StorageConfig(StorageEngine Engine, string? ConnectionStrin
     /// <summary>The store contract's parts (and the server's uses of the store) the PostgreSQL engine does not
     /// implement yet; while any is left, the loader refuses <see cref="StorageEngine.PostgreSql"/> rather than start a
     /// server that half works. Delivery, IMAP sessions (REPLACE and METADATA included), the change feed, the outbound queue
-    /// and daily counters, held messages, in-transit copies and retention are implemented (docs/storage-contract.md).</summary>
+    /// and daily counters, held messages, in-transit copies, retention and key administration are implemented (docs/storage-contract.md).</summary>
     public static IReadOnlyList<string> PostgreSqlNotYetAvailable { get; } =
     [
         "the body search index (ISearchIndexStore)",
-        "mailbox key rotation (keys rotate --mailbox; the rest of IKeyAdministrationStore is there: master key rotation, mailbox listing and deletion)",
         "backup, restore, reindex, body rewrite, mailbox import and export",
         "opening it from the server host and the offline command line, which open the LiteDB store only",
     ];

@@ -13,4 +13,10 @@ internal static partial class PostgreSqlLog
 
     [LoggerMessage(EventId = 4112, Level = LogLevel.Warning, Message = "Mailbox {MailboxId} of organization {OrganizationId} deleted and its key destroyed ({Messages} messages)")]
     public static partial void MailboxShredded(ILogger logger, string organizationId, string mailboxId, int messages);
+
+    [LoggerMessage(EventId = 4113, Level = LogLevel.Information, Message = "Mailbox key rotation of {MailboxId}: generation {Generation} is current")]
+    public static partial void MailboxKeyRotationStarted(ILogger logger, string mailboxId, int generation);
+
+    [LoggerMessage(EventId = 4114, Level = LogLevel.Information, Message = "Mailbox key rotation of {MailboxId} to generation {Generation} finished: {Rewrapped} message keys re-wrapped in {Milliseconds} ms; the replaced key destroyed")]
+    public static partial void MailboxKeyRotationFinished(ILogger logger, string mailboxId, int generation, long rewrapped, long milliseconds);
 }

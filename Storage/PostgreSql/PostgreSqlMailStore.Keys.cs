@@ -14,7 +14,7 @@ namespace MailServer.Storage.PostgreSql;
 // wrapped under an old version, and retires the old versions in the ledger before its transaction releases the lock.
 // So a write either committed before the last count (counted: one more pass re-wraps it) or waits for the retirement
 // and is refused (MasterKeyVersionRetiredException, temporary: a retry wraps under the current version).
-public sealed partial class PostgreSqlMailStore
+public sealed partial class PostgreSqlMailStore : IKeyAdministrationStore
 {
     private readonly SemaphoreSlim _rotationGate = new(1, 1);
 
@@ -125,7 +125,7 @@ public sealed partial class PostgreSqlMailStore
     private async Task<long> CountOutdatedAsync(NpgsqlTransaction? tx, KeyLedger ledger, string organizationId, int version, CancellationToken cancellationToken)
     {
         const string Sql =
-            "SELECT 'm', id FROM mailboxes WHERE org = $1 AND key_version <> $2 " +
+            "SELECT 'm', id FROM mailboxes WHERE org = $1 AND (key_version <> $2 OR previous_key_version <> $2) " +
             "UNION ALL SELECT 'h', id FROM held WHERE org = $1 AND key_version <> $2 " +
             "UNION ALL SELECT 'f', id FROM message_flow WHERE org = $1 AND key_version <> $2";
         var connection = tx is null ? await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false) : null;
@@ -160,36 +160,37 @@ public sealed partial class PostgreSqlMailStore
     private async Task<int> RewrapBatchAsync(string organizationId, KeyLedger ledger, int version, CancellationToken cancellationToken)
     {
         var newMaster = _options.MasterKeys.GetMasterKey(organizationId, version);
-        var changes = new List<(string Table, string Id, byte[] Old, byte[] New)>();
-        var mailboxes = Guard(() =>
-        {
-            using var command = Command("SELECT id, org, wrapped_key, key_version, subscriptions_sealed FROM mailboxes WHERE org = $1 AND key_version <> $2 ORDER BY id",
-                organizationId, version);
-            using var reader = command.ExecuteReader();
-            var rows = new List<MailboxRow>();
-            while (reader.Read())
-                rows.Add(new MailboxRow(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3), null));
-            return rows;
-        }).Where(m => !ledger.IsShredded(m.Id)).Take(RotationBatchSize).ToList();
+        var changes = new List<(string Table, string Column, string Id, byte[] Old, byte[] New)>();
+        var mailboxes = ReadMailboxRows($"SELECT {MailboxRowColumns} FROM mailboxes WHERE org = $1 AND (key_version <> $2 OR previous_key_version <> $2) ORDER BY id",
+            organizationId, version).Where(m => !ledger.IsShredded(m.Id)).Take(RotationBatchSize).ToList();
         foreach (var mailbox in mailboxes)
         {
-            byte[] key;
-            try
+            // The current wrap, and while a mailbox key rotation runs the wrap of the key it replaces (keys rotate --mailbox).
+            var wraps = new List<(string Column, int Generation, byte[] Wrapped)>();
+            if (mailbox.KeyVersion != version)
+                wraps.Add(("wrapped_key", mailbox.KeyGeneration, mailbox.WrappedKey));
+            if (mailbox is { PreviousKeyGeneration: { } previous, PreviousWrappedKey: { } previousWrap, PreviousKeyVersion: { } previousVersion } && previousVersion != version)
+                wraps.Add(("previous_wrapped_key", previous, previousWrap));
+            foreach (var (column, generation, wrapped) in wraps)
             {
-                key = UnwrapMailboxKey(mailbox);
-            }
-            catch (MailboxShreddedException)
-            {
-                continue; // deleted under our feet: nothing to re-wrap
-            }
-            try
-            {
-                var secret = MailboxSecret(organizationId, mailbox.Id)!;
-                changes.Add(("mailboxes", mailbox.Id, mailbox.WrappedKey, KeyHierarchy.WrapMailboxKey(newMaster, secret, version, organizationId, mailbox.Id, key)));
-            }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(key);
+                byte[] key;
+                try
+                {
+                    key = UnwrapMailboxKey(mailbox, generation);
+                }
+                catch (CryptographicException e) when (e is MailboxShreddedException or StaleKeyGenerationException)
+                {
+                    continue; // deleted, or its mailbox key rotation ended, under our feet: nothing to re-wrap
+                }
+                try
+                {
+                    var secret = MailboxSecret(organizationId, KeyLedger.SecretId(mailbox.Id, generation))!;
+                    changes.Add(("mailboxes", column, mailbox.Id, wrapped, KeyHierarchy.WrapMailboxKey(newMaster, secret, version, organizationId, mailbox.Id, key)));
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(key);
+                }
             }
         }
         foreach (var (table, context) in new (string, Func<string, string, byte[]>)[]
@@ -215,7 +216,7 @@ public sealed partial class PostgreSqlMailStore
             {
                 var aad = context(row.Id, row.BlobId);
                 var key = Aead.Open(_options.MasterKeys.GetMasterKey(organizationId, row.Version), row.Wrapped, aad);
-                changes.Add((table, row.Id, row.Wrapped, Aead.Seal(newMaster, key, aad)));
+                changes.Add((table, "wrapped_key", row.Id, row.Wrapped, Aead.Seal(newMaster, key, aad)));
                 CryptographicOperations.ZeroMemory(key);
             }
         }
@@ -226,7 +227,8 @@ public sealed partial class PostgreSqlMailStore
             await using var batch = new NpgsqlBatch(tx.Connection, tx);
             foreach (var change in changes)
             {
-                var command = new NpgsqlBatchCommand($"UPDATE {change.Table} SET wrapped_key = $3, key_version = $4 WHERE id = $1 AND wrapped_key = $2");
+                var versionColumn = change.Column == "wrapped_key" ? "key_version" : "previous_key_version";
+                var command = new NpgsqlBatchCommand($"UPDATE {change.Table} SET {change.Column} = $3, {versionColumn} = $4 WHERE id = $1 AND {change.Column} = $2");
                 foreach (var value in new object[] { change.Id, change.Old, change.New, version })
                     command.Parameters.Add(new NpgsqlParameter { Value = value });
                 batch.BatchCommands.Add(command);
@@ -298,8 +300,10 @@ public sealed partial class PostgreSqlMailStore
         if (FindMailbox(organizationId, owner) is not { } info)
             return null;
         var mailboxId = info.MailboxId;
-        Ledger(organizationId).Shred(mailboxId, Now);
-        _keyCache.Evict(KeyLedger.SecretId(mailboxId, 0));
+        var row = ReadMailbox(mailboxId);
+        Ledger(organizationId).Shred(mailboxId, Now); // every key generation's secret
+        foreach (var generation in new[] { 0, row?.KeyGeneration ?? 0, row?.PreviousKeyGeneration ?? 0 }.Distinct())
+            _keyCache.Evict(KeyLedger.SecretId(mailboxId, generation));
         var (messages, blobs) = await WriteAsync(async (tx, changes) =>
         {
             var mailbox = await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);

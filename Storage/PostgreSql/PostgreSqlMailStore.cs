@@ -12,9 +12,9 @@ namespace MailServer.Storage.PostgreSql;
 /// mailbox row, then the folder rows, always in that order) so concurrent writers on different nodes never hand out
 /// one twice, and the change feed reaches every node through LISTEN/NOTIFY. It implements delivery, the IMAP session
 /// (REPLACE and METADATA included), the outbound queue and daily counters, held messages and in-transit copies (claimed
-/// with leases), retention, and key administration but mailbox key rotation (PostgreSqlMailStore.Keys.cs; the key ledgers
-/// in a key database of their own, PostgreSqlKeyLedgerStorage); mailbox key rotation, the search index, backup and
-/// reindex are the LiteDB engine's only so far.
+/// with leases), retention, and key administration (PostgreSqlMailStore.Keys.cs and .MailboxKeyRotation.cs; the key
+/// ledgers in a key database of their own, PostgreSqlKeyLedgerStorage); the search index, backup and reindex are the
+/// LiteDB engine's only so far.
 /// </summary>
 public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionStore, IAsyncDisposable
 {
@@ -162,21 +162,39 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         return ledger.MailboxSecret(secretId);
     }
 
-    /// <summary>A copy of a mailbox's plain key, from the cache or unwrapped now. The caller zeroes it.</summary>
+    /// <summary>A copy of a mailbox's plain key of its current generation, from the cache or unwrapped now. The caller zeroes it.</summary>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
-    private byte[] MailboxKey(string mailboxId, MailboxRow? row = null) =>
-        _keyCache.Get(KeyLedger.SecretId(mailboxId, 0), () =>
-        {
-            var mailbox = row ?? ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-            return UnwrapMailboxKey(mailbox);
-        });
+    private byte[] MailboxKey(string mailboxId, MailboxRow? row = null) => CurrentMailboxKey(mailboxId, row).Key;
 
-    private byte[] UnwrapMailboxKey(MailboxRow mailbox)
+    /// <summary>
+    /// A copy of a mailbox's current key and its generation. A write that seals or wraps under it checks, with the mailbox
+    /// row locked, that the generation is still current (<see cref="RequireKeyGeneration"/>): a rotation on any node may
+    /// have switched keys since this read. The cache is keyed by generation, so a key cached here before another node's
+    /// switch is never taken for the new one.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
+    private (byte[] Key, int Generation) CurrentMailboxKey(string mailboxId, MailboxRow? row = null)
     {
-        var secret = MailboxSecret(mailbox.Org, mailbox.Id) ?? throw new MailboxShreddedException(mailbox.Id);
-        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, mailbox.KeyVersion), secret, mailbox.KeyVersion,
-            mailbox.Org, mailbox.Id, mailbox.WrappedKey);
+        var mailbox = row ?? ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+        return (MailboxKeyOf(mailbox, mailbox.KeyGeneration), mailbox.KeyGeneration);
+    }
+
+    /// <summary>A copy of the mailbox's key of <paramref name="generation"/> (current, or the one a running rotation replaces).</summary>
+    /// <exception cref="StaleKeyGenerationException">The mailbox has no key of that generation any more.</exception>
+    /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
+    private byte[] MailboxKeyOf(MailboxRow mailbox, int generation) =>
+        _keyCache.Get(KeyLedger.SecretId(mailbox.Id, generation), () => UnwrapMailboxKey(mailbox, generation));
+
+    private byte[] UnwrapMailboxKey(MailboxRow mailbox, int generation)
+    {
+        var (wrapped, version) = generation == mailbox.KeyGeneration ? (mailbox.WrappedKey, mailbox.KeyVersion)
+            : generation == mailbox.PreviousKeyGeneration && mailbox.PreviousWrappedKey is { } previous ? (previous, mailbox.PreviousKeyVersion!.Value)
+            : throw new StaleKeyGenerationException(mailbox.Id, generation);
+        var secret = MailboxSecret(mailbox.Org, KeyLedger.SecretId(mailbox.Id, generation))
+            ?? throw (generation == mailbox.KeyGeneration ? new MailboxShreddedException(mailbox.Id) : new StaleKeyGenerationException(mailbox.Id, generation));
+        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, version), secret, version, mailbox.Org, mailbox.Id, wrapped);
     }
 
     private string OwnerLookup(string organizationId, string owner) =>
@@ -268,16 +286,26 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    internal sealed record MailboxRow(string Id, string Org, byte[] WrappedKey, int KeyVersion, byte[]? SubscriptionsSealed);
+    /// <summary>A mailbox row's keys: the current wrap, and while a mailbox key rotation runs the wrap of the key it replaces.</summary>
+    internal sealed record MailboxRow(string Id, string Org, byte[] WrappedKey, int KeyVersion, byte[]? SubscriptionsSealed, int KeyGeneration,
+        byte[]? PreviousWrappedKey, int? PreviousKeyVersion, int? PreviousKeyGeneration);
 
-    private MailboxRow? ReadMailbox(string mailboxId) => Guard(() =>
+    private const string MailboxRowColumns =
+        "id, org, wrapped_key, key_version, subscriptions_sealed, key_generation, previous_wrapped_key, previous_key_version, previous_key_generation";
+
+    private MailboxRow? ReadMailbox(string mailboxId) => ReadMailboxRows($"SELECT {MailboxRowColumns} FROM mailboxes WHERE id = $1", mailboxId).FirstOrDefault();
+
+    private List<MailboxRow> ReadMailboxRows(string sql, params object?[] arguments) => Guard(() =>
     {
-        using var command = Command("SELECT id, org, wrapped_key, key_version, subscriptions_sealed FROM mailboxes WHERE id = $1", mailboxId);
+        using var command = Command(sql, arguments);
         using var reader = command.ExecuteReader();
-        return reader.Read()
-            ? new MailboxRow(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3),
-                reader.IsDBNull(4) ? null : reader.GetFieldValue<byte[]>(4))
-            : null;
+        var rows = new List<MailboxRow>();
+        while (reader.Read())
+            rows.Add(new MailboxRow(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<byte[]>(4), reader.GetInt32(5),
+                reader.IsDBNull(6) ? null : reader.GetFieldValue<byte[]>(6), reader.IsDBNull(7) ? null : reader.GetInt32(7),
+                reader.IsDBNull(8) ? null : reader.GetInt32(8)));
+        return rows;
     });
 
     // ---- plumbing ---------------------------------------------------------------------------------------------

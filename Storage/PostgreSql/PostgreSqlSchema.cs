@@ -139,6 +139,16 @@ internal static class PostgreSqlSchema
         CREATE INDEX message_flow_stored ON message_flow (stored_at_ticks);
         ALTER TABLE mailboxes ADD COLUMN metadata_sealed bytea;
         """,
+        // 3 on this branch, 4 once merged after the body search index migration (search_index, search_segments, imports):
+        // mailbox key rotation (keys rotate --mailbox). While a rotation runs, the mailbox row keeps the replaced key's wrap
+        // beside the new one, so entries not yet re-wrapped stay readable; the columns are cleared when it ends.
+        """
+        ALTER TABLE mailboxes
+            ADD COLUMN previous_wrapped_key bytea,
+            ADD COLUMN previous_key_version int,
+            ADD COLUMN previous_key_generation int;
+        CREATE INDEX entries_mailbox_generation ON entries (mailbox_id, key_generation);
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

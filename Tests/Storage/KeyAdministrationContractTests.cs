@@ -10,7 +10,8 @@ namespace MailServer.Tests.Storage;
 /// Key administration on both engines (issue 18 over issue 20's LiteDB tests): a master key rotation re-wraps every
 /// mailbox, held and in-transit key under the new version and destroys the old one (everything opens with the new
 /// version alone in a store opened afterwards); deleting a mailbox shreds it while the other recipient of a shared
-/// message still reads it; the listings show owners and the shredding.
+/// message still reads it; the listings show owners and the shredding; a mailbox key rotation while deliveries run
+/// loses no message, and a store opened afterwards reads everything with the new mailbox key alone.
 /// </summary>
 [TestFixture("LiteDb")]
 [TestFixture("PostgreSql")]
@@ -128,6 +129,57 @@ public sealed class KeyAdministrationContractTests(string engine)
         Assert.That(bobOnly!.FilesDeleted, Is.EqualTo(1), "the last reference to the body is gone");
     }
 
+    [Test]
+    public async Task A_mailbox_key_rotation_while_deliveries_run_loses_nothing_and_the_store_reopens_with_the_new_key_alone()
+    {
+        var store = await StoreAsync();
+        var alice = await store.Delivery.EnsureMailboxAsync(Org, "alice@example.com", None);
+        await store.Imap.CreateFolderAsync(alice.MailboxId, "Projects/2026", None);
+        await store.Imap.SetSubscribedAsync(alice.MailboxId, "Later", true, None);
+        await ((IImapExtensionStore)store.Imap).SetMetadataAsync(alice.MailboxId, null,
+            [new KeyValuePair<string, byte[]?>("/private/comment", "kept across the rotation"u8.ToArray())], 10, None);
+        var delivered = new List<(string EntryId, byte[] Message)>();
+        for (var i = 0; i < 12; i++)
+        {
+            var message = StoreHarness.Message("before " + i, "body " + i);
+            delivered.Add(((await store.Delivery.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(alice.MailboxId, "INBOX")], None))[0].EntryId, message));
+        }
+
+        // Deliveries to INBOX and to the new folder keep running until the rotation has ended.
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var rotationDone = new TaskCompletionSource();
+        var during = Task.Run(async () =>
+        {
+            var mine = new List<(string EntryId, byte[] Message)>();
+            for (var i = 0; !rotationDone.Task.IsCompleted || i < 5; i++)
+            {
+                stop.Token.ThrowIfCancellationRequested();
+                var message = StoreHarness.Message("during " + i, "body during " + i);
+                var folder = i % 2 == 0 ? "INBOX" : "Projects/2026";
+                mine.Add(((await store.Delivery.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(alice.MailboxId, folder)], None))[0].EntryId, message));
+            }
+            return mine;
+        });
+        var result = await store.RotateMailboxAsync(alice.MailboxId, batchSize: 3);
+        rotationDone.SetResult();
+        delivered.AddRange(await during.WaitAsync(TimeSpan.FromSeconds(60)));
+
+        Assert.That((result.Generation, result.Resumed), Is.EqualTo((1, false)));
+        Assert.That(result.Rewrapped, Is.GreaterThanOrEqualTo(12), "every message delivered before the switch was re-wrapped");
+        Assert.That(store.Keys.MailboxKeyRotationsPending(Org), Is.Empty);
+
+        // Another process (no cached key), after the old key's secret was destroyed: everything opens with the new key.
+        var after = await StoreAsync(fresh: true);
+        foreach (var (entryId, message) in delivered)
+            Assert.That(await after.Imap.ReadMessageAsync(alice.MailboxId, entryId, None), Is.EqualTo(message));
+        Assert.That(after.Imap.ListFolders(alice.MailboxId).Sum(f => f.MessageCount), Is.EqualTo(delivered.Count), "nothing lost, nothing doubled");
+        Assert.That(after.Imap.FindFolder(alice.MailboxId, "Projects/2026"), Is.Not.Null, "folder names and lookups re-sealed");
+        Assert.That(after.Imap.ListSubscriptions(alice.MailboxId), Does.Contain("Later"));
+        Assert.That(((IImapExtensionStore)after.Imap).ReadMetadata(alice.MailboxId, null)["/private/comment"], Is.EqualTo("kept across the rotation"u8.ToArray()));
+        var again = await after.RotateMailboxAsync(alice.MailboxId, batchSize: 3);
+        Assert.That((again.Generation, again.Rewrapped), Is.EqualTo((2, (long)delivered.Count)), "a second rotation starts from the new key");
+    }
+
     /// <summary>The key administration both engines offer, over either.</summary>
     private sealed class Admin(object store)
     {
@@ -135,6 +187,16 @@ public sealed class KeyAdministrationContractTests(string engine)
         public IImapSessionStore Imap => (IImapSessionStore)store;
         public IMessageFlowStore Flow => (IMessageFlowStore)store;
         public IHeldMessageStore Held => (IHeldMessageStore)store;
+        public IKeyAdministrationStore Keys => (IKeyAdministrationStore)store;
+
+        public Task<MailboxKeyRotationResult> RotateMailboxAsync(string mailboxId, int batchSize)
+        {
+            if (store is MailStore lite)
+                lite.RotationBatchSize = batchSize;
+            else
+                ((PostgreSqlMailStore)store).RotationBatchSize = batchSize;
+            return Keys.RotateMailboxKeyAsync(mailboxId, null, None);
+        }
 
         public Task<RotationResult> RotateAsync(bool start, int batchSize)
         {

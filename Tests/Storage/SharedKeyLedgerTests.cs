@@ -13,7 +13,8 @@ namespace MailServer.Tests.Storage;
 /// nodes would have. A mailbox made on one node is readable on the other; a shredding on one makes the mailbox
 /// unreadable through the other, even from rows restored from a copy taken before; creations on both nodes during
 /// shreddings lose no secret; a master key rotation on one node while the other keeps writing leaves nothing under
-/// the retired version. And the key database is refused when it is the mail database.
+/// the retired version; a mailbox key rotation on one node while the other delivers and renames with the old key cached
+/// leaves nothing under the replaced key. And the key database is refused when it is the mail database.
 /// </summary>
 [TestFixture]
 public sealed class SharedKeyLedgerTests
@@ -200,6 +201,60 @@ public sealed class SharedKeyLedgerTests
             Assert.That(later.ListFolders(box.MailboxId), Is.Not.Empty, box.Owner);
         Assert.That(written.Count, Is.GreaterThanOrEqualTo(atEnd + 10), "node B wrote after the rotation ended");
         TestContext.Out.WriteLine($"{written.Count} in-transit writes on node B ({atEnd} before the rotation ended), {refusals} refused as retired and not stored");
+    }
+
+    [Test]
+    public async Task A_mailbox_key_rotation_on_node_A_while_node_B_delivers_and_renames_with_the_old_key_cached_loses_nothing()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        var box = await nodeA.EnsureMailboxAsync(Org, "alice@example.test", None);
+        var messages = new System.Collections.Concurrent.ConcurrentQueue<(string EntryId, byte[] Message)>();
+        for (var i = 0; i < 10; i++)
+        {
+            var message = StoreHarness.Message("before " + i, "delivered on node A");
+            messages.Enqueue(((await nodeA.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], None))[0].EntryId, message));
+        }
+        // Node B has the generation-0 key in its cache before the switch (its time to live is long).
+        await nodeB.CreateFolderAsync(box.MailboxId, "Work", SpecialUse.None, None);
+        nodeA.RotationBatchSize = 2;
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested && i < 2000; i++)
+            {
+                var message = StoreHarness.Message("during " + i, "delivered on node B while node A rotates");
+                if (i % 4 == 3)
+                {
+                    await nodeB.RenameFolderAsync(box.MailboxId, "Work", "Work, renamed", None);
+                    await nodeB.RenameFolderAsync(box.MailboxId, "Work, renamed", "Work", None);
+                    continue;
+                }
+                var folder = i % 2 == 0 ? "INBOX" : "Work";
+                messages.Enqueue(((await nodeB.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, folder)], None))[0].EntryId, message));
+            }
+        });
+
+        var result = await nodeA.RotateMailboxKeyAsync(box.MailboxId, null, None).WaitAsync(TimeSpan.FromSeconds(120));
+        var atEnd = messages.Count;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (messages.Count < atEnd + 10 && !writer.IsCompleted && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        stop.Cancel();
+        await writer.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That(result.Generation, Is.EqualTo(1));
+        Assert.That(nodeB.MailboxKeyRotationsPending(Org), Is.Empty, "node B sees the rotation ended");
+        Assert.That(await ScalarAsync(_mail, $"SELECT count(*) FROM entries WHERE mailbox_id = '{box.MailboxId}' AND key_generation <> 1"), Is.Zero,
+            "no entry under the replaced key, whichever node wrote it");
+        // A third node, no key cached, the old secret destroyed: every message node B acknowledged opens with the new key.
+        var later = await NodeAsync();
+        foreach (var (entryId, message) in messages)
+            Assert.That(await later.ReadMessageAsync(box.MailboxId, entryId, None), Is.EqualTo(message));
+        Assert.That(later.ListFolders(box.MailboxId).Sum(f => f.MessageCount), Is.EqualTo(messages.Count));
+        Assert.That(later.FindFolder(box.MailboxId, "Work"), Is.Not.Null, "node B's renames after the switch are under the new key");
+        Assert.That(messages.Count, Is.GreaterThanOrEqualTo(atEnd + 10), "node B delivered after the rotation ended");
+        TestContext.Out.WriteLine($"{messages.Count} messages ({atEnd} by the end of the rotation), {result.Rewrapped} re-wrapped");
     }
 
     [Test]
