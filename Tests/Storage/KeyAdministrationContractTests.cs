@@ -180,6 +180,47 @@ public sealed class KeyAdministrationContractTests(string engine)
         Assert.That((again.Generation, again.Rewrapped), Is.EqualTo((2, (long)delivered.Count)), "a second rotation starts from the new key");
     }
 
+    [Test]
+    public async Task An_interrupted_mailbox_key_rotation_is_finished_by_a_resume_in_another_process()
+    {
+        var store = await StoreAsync();
+        var alice = await store.Delivery.EnsureMailboxAsync(Org, "alice@example.com", None);
+        var delivered = new List<(string EntryId, byte[] Message)>();
+        for (var i = 0; i < 9; i++)
+        {
+            var message = StoreHarness.Message("message " + i, "body " + i);
+            delivered.Add(((await store.Delivery.DeliverAsync(message, DateTimeOffset.UtcNow, [new DeliveryTarget(alice.MailboxId, "INBOX")], None))[0].EntryId, message));
+        }
+        using var interrupt = new CancellationTokenSource();
+        if (store.Keys is MailStore lite)
+            lite.RotationBatchSize = 3;
+        else
+            ((PostgreSqlMailStore)store.Keys).RotationBatchSize = 3;
+
+        Assert.That(async () => await store.Keys.RotateMailboxKeyAsync(alice.MailboxId, new CancelAfterFirstBatch(interrupt), interrupt.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(store.Keys.MailboxKeyRotationsPending(Org), Is.EqualTo(new[] { alice.MailboxId }));
+
+        var after = await StoreAsync(fresh: true);
+        var resumed = await after.Keys.ResumeMailboxKeyRotationsAsync(Org, null, None);
+
+        Assert.That(resumed.Select(r => (r.MailboxId, r.Generation, r.Resumed)), Is.EqualTo(new[] { (alice.MailboxId, 1, true) }));
+        Assert.That(resumed[0].Rewrapped, Is.EqualTo(6), "the first batch of three was done before the interruption");
+        Assert.That(after.Keys.MailboxKeyRotationsPending(Org), Is.Empty);
+        foreach (var (entryId, message) in delivered)
+            Assert.That(await after.Imap.ReadMessageAsync(alice.MailboxId, entryId, None), Is.EqualTo(message));
+    }
+
+    /// <summary>Cancels the rotation once its first batch is done (told synchronously, unlike <see cref="Progress{T}"/>).</summary>
+    private sealed class CancelAfterFirstBatch(CancellationTokenSource source) : IProgress<MailboxKeyRotationProgress>
+    {
+        public void Report(MailboxKeyRotationProgress value)
+        {
+            if (value.Done > 0)
+                source.Cancel();
+        }
+    }
+
     /// <summary>The key administration both engines offer, over either.</summary>
     private sealed class Admin(object store)
     {
