@@ -14,7 +14,8 @@ namespace MailServer.Tests.Storage;
 /// unreadable through the other, even from rows restored from a copy taken before; creations on both nodes during
 /// shreddings lose no secret; a master key rotation on one node while the other keeps writing leaves nothing under
 /// the retired version; a mailbox key rotation on one node while the other delivers and renames with the old key cached
-/// leaves nothing under the replaced key. And the key database is refused when it is the mail database.
+/// leaves nothing under the replaced key, and a delivery wrapped under the old key that commits after the rotation ended
+/// is wrapped again. And the key database is refused when it is the mail database.
 /// </summary>
 [TestFixture]
 public sealed class SharedKeyLedgerTests
@@ -255,6 +256,40 @@ public sealed class SharedKeyLedgerTests
         Assert.That(later.FindFolder(box.MailboxId, "Work"), Is.Not.Null, "node B's renames after the switch are under the new key");
         Assert.That(messages.Count, Is.GreaterThanOrEqualTo(atEnd + 10), "node B delivered after the rotation ended");
         TestContext.Out.WriteLine($"{messages.Count} messages ({atEnd} by the end of the rotation), {result.Rewrapped} re-wrapped");
+    }
+
+    [Test]
+    public async Task A_delivery_on_node_B_wrapped_under_the_old_mailbox_key_that_commits_after_the_rotation_ended_on_node_A_is_redone_under_the_new_key()
+    {
+        var nodeA = await NodeAsync();
+        var nodeB = await NodeAsync();
+        var box = await nodeA.EnsureMailboxAsync(Org, "alice@example.test", None);
+        var before = StoreHarness.Message("before", "delivered before the rotation");
+        var first = await nodeB.DeliverAsync(before, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], None);
+        // Node B's next delivery reads the mailbox key (generation 0) and wraps under it, then waits on the body table,
+        // which this session holds, until node A's rotation has ended and destroyed generation 0.
+        await using var blocker = new NpgsqlConnection(_mail);
+        await blocker.OpenAsync();
+        await using var hold = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE blobs IN EXCLUSIVE MODE", blocker, hold))
+            await lockTable.ExecuteNonQueryAsync();
+        var late = StoreHarness.Message("late", "wrapped before the switch, committed after the end");
+        var delivery = nodeB.DeliverAsync(late, DateTimeOffset.UtcNow, [new DeliveryTarget(box.MailboxId, "INBOX")], None);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await ScalarAsync(_mail, "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'blobs'::regclass") == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.That(delivery.IsCompleted, Is.False, "node B waits on the body table");
+
+        var result = await nodeA.RotateMailboxKeyAsync(box.MailboxId, null, None).WaitAsync(TimeSpan.FromSeconds(60));
+        await hold.CommitAsync();
+        var stored = await delivery.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.That((result.Generation, result.Rewrapped), Is.EqualTo((1, 1L)));
+        var later = await NodeAsync();
+        Assert.That(await later.ReadMessageAsync(box.MailboxId, first[0].EntryId, None), Is.EqualTo(before));
+        Assert.That(await later.ReadMessageAsync(box.MailboxId, stored[0].EntryId, None), Is.EqualTo(late),
+            "the delivery saw the new key generation with the mailbox row locked and wrapped again under the new key");
+        Assert.That(later.ListFolders(box.MailboxId).Single(f => f.SpecialUse == SpecialUse.Inbox).MessageCount, Is.EqualTo(2), "stored once");
     }
 
     [Test]
