@@ -99,6 +99,9 @@ public sealed partial class MailStore
         return (Aead.Seal(_options.MasterKeys.GetMasterKey(organizationId, version), messageKey, context), version);
     }
 
+    /// <inheritdoc/>
+    public int BeginRotation(string organizationId) => Ledger(organizationId).BeginRotation();
+
     /// <summary>
     /// Starts (or resumes) the rotation of <paramref name="organizationId"/>'s master key: a new version becomes
     /// current at once (new mailboxes and messages use it), then every mailbox key and every held and in-transit
@@ -262,7 +265,7 @@ public sealed partial class MailStore
         var available = Enumerable.Range(1, ledger.CurrentVersion).Where(v => _options.MasterKeys.HasVersion(organizationId, v))
             .Select(v => new KeyVersionInfo(v, _options.MasterKeys.Describe(organizationId, v))).ToList();
         return new KeyStatus(organizationId, ledger.CurrentVersion, ledger.RetiringVersions, available, byVersion, transit, legacy,
-            ledger.Shredded.Count);
+            ledger.Shredded.Count, ledger.Retired.Count);
     }
 
     /// <summary>The owners of an organization's mailboxes (for listing mailboxes whose user left the configuration).</summary>
@@ -344,10 +347,12 @@ public sealed class MasterKeyVersionRetiredException(string organizationId, int 
 
 /// <summary>
 /// The key state of one organization: the current version, versions being retired, versions the provider holds,
-/// mailboxes and held/in-transit messages per version, mailboxes still in the pre-ledger scheme, and shredded mailboxes.
+/// mailboxes and held/in-transit messages per version, mailboxes still in the pre-ledger scheme, shredded mailboxes, and
+/// the secrets of replaced mailbox keys destroyed so far (<c>keys rotate --mailbox</c>).
 /// </summary>
 public sealed record KeyStatus(string OrganizationId, int CurrentVersion, IReadOnlyList<int> RetiringVersions, IReadOnlyList<KeyVersionInfo> Available,
-    IReadOnlyDictionary<int, long> MailboxesByVersion, IReadOnlyDictionary<int, long> TransitByVersion, long LegacyMailboxes, int ShreddedMailboxes);
+    IReadOnlyDictionary<int, long> MailboxesByVersion, IReadOnlyDictionary<int, long> TransitByVersion, long LegacyMailboxes, int ShreddedMailboxes,
+    int DestroyedMailboxKeys);
 
 /// <summary>A deleted mailbox: its id, messages removed, files deleted, and whether copies from before need a rotation to be unreadable.</summary>
 public sealed record DeleteMailboxResult(string MailboxId, int Messages, int FilesDeleted, bool OlderCopiesNeedRotation);

@@ -284,7 +284,7 @@ public interface IRetentionOperations
 /// The key administration of <c>mailserver keys</c> and <c>mailserver mailbox delete</c>: master key rotation by
 /// re-wrap, mailbox key rotation, crypto-shredding, and the listings they print.
 /// </summary>
-public interface IKeyAdministrationStore
+public interface IKeyAdministrationStore : IMailboxLookup
 {
     /// <summary>A mailbox by id, or null.</summary>
     MailboxInfo? GetMailbox(string mailboxId);
@@ -294,6 +294,16 @@ public interface IKeyAdministrationStore
 
     /// <summary>What refers to which master key version in an organization.</summary>
     KeyStatus KeyStatusOf(string organizationId);
+
+    /// <summary>
+    /// Begins the rotation of an organization's master key without waiting for it: the next version is current for
+    /// every new wrap at once, the old one retiring until <see cref="RotateAsync"/> has re-wrapped everything. When a
+    /// rotation is running already (begun here or on another node), returns its version.
+    /// </summary>
+    /// <returns>The version being rotated to.</returns>
+    /// <exception cref="NotSupportedException">The provider cannot create the next version and it was not provisioned.</exception>
+    /// <exception cref="IOException">The key ledger could not be written.</exception>
+    int BeginRotation(string organizationId);
 
     /// <summary>Starts (<paramref name="start"/>) or resumes the rotation of an organization's master key: every wrap
     /// under an older version is re-wrapped under the new one while mail flows; then the old versions are destroyed.</summary>

@@ -12,7 +12,8 @@ namespace MailServer.Bench;
 /// a 4 KiB message to one of sixteen mailboxes (one writer, then sixteen at once), and the outbound queue's own cost
 /// (messages enqueued, then claimed in batches of eight with a lease and settled, by one claimer and by eight). LiteDB
 /// on files in a scratch folder (its log and every body fsync'd before a commit is reported), PostgreSQL on the
-/// database the connection string names (the engine forces synchronous commit). A fresh store for every run.
+/// database the connection string names, its key ledger in the database <c>--key-ledger</c> names (the engine forces
+/// synchronous commit on both). A fresh store for every run.
 /// </summary>
 internal static class StoreBench
 {
@@ -20,7 +21,7 @@ internal static class StoreBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        string? engine = null, connection = null;
+        string? engine = null, connection = null, keyLedger = null;
         var scale = 1.0;
         for (var i = 1; i < args.Length; i++)
         {
@@ -28,28 +29,29 @@ internal static class StoreBench
             {
                 case "--engine" when i + 1 < args.Length: engine = args[++i]; break;
                 case "--connection" when i + 1 < args.Length: connection = args[++i]; break;
+                case "--key-ledger" when i + 1 < args.Length: keyLedger = args[++i]; break;
                 case "--scale" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s) && s > 0: scale = s; i++; break;
                 default:
                     Console.Error.WriteLine($"mailserver-bench store: unknown or incomplete option {args[i]}");
                     return 1;
             }
         }
-        if (engine is not ("LiteDb" or "PostgreSql") || (engine == "PostgreSql" && connection is null))
+        if (engine is not ("LiteDb" or "PostgreSql") || (engine == "PostgreSql" && (connection is null || keyLedger is null)))
         {
-            Console.Error.WriteLine("usage: mailserver-bench store --engine LiteDb|PostgreSql [--connection CONNECTION_STRING] [--scale X]");
+            Console.Error.WriteLine("usage: mailserver-bench store --engine LiteDb|PostgreSql [--connection CONNECTION_STRING --key-ledger CONNECTION_STRING] [--scale X]");
             return 1;
         }
         int Count(int n) => Math.Max(1, (int)(n * scale));
 
         foreach (var (writers, messages) in new[] { (1, Count(300)), (16, Count(1600)) })
         {
-            await using var store = await OpenAsync(engine, connection);
+            await using var store = await OpenAsync(engine, connection, keyLedger);
             var rate = await DeliveriesAsync(store, writers, messages);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{engine}: deliveries, {writers,2} writer(s), {messages} messages of 4 KiB: {rate:F0} msg/s"));
         }
         foreach (var (claimers, messages) in new[] { (1, Count(400)), (8, Count(800)) })
         {
-            await using var store = await OpenAsync(engine, connection);
+            await using var store = await OpenAsync(engine, connection, keyLedger);
             var (enqueued, settled) = await QueueAsync(store, claimers, messages);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{engine}: queue, {claimers} claimer(s), {messages} messages: enqueued {enqueued:F0} msg/s, claimed and settled {settled:F0} msg/s"));
@@ -58,7 +60,7 @@ internal static class StoreBench
     }
 
     /// <summary>A fresh store of the engine, with its own master key and scratch folder (removed at dispose).</summary>
-    private static async Task<BenchStore> OpenAsync(string engine, string? connection)
+    private static async Task<BenchStore> OpenAsync(string engine, string? connection, string? keyLedger)
     {
         var scratch = Path.Combine(Path.GetTempPath(), "mailserver-bench-store-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(scratch);
@@ -69,10 +71,11 @@ internal static class StoreBench
             return new BenchStore(store, scratch, store.DisposeAsync);
         }
         await ClearAsync(connection!);
+        await ClearAsync(keyLedger!);
         var postgres = await PostgreSqlMailStore.OpenAsync(new PostgreSqlStoreOptions
         {
             ConnectionString = connection!,
-            KeyDirectory = Path.Combine(scratch, "keys"),
+            KeyLedgerConnectionString = keyLedger!,
             MasterKeys = keys,
         }, CancellationToken.None);
         return new BenchStore(postgres, scratch, postgres.DisposeAsync);
@@ -84,7 +87,7 @@ internal static class StoreBench
     {
         await using var data = Npgsql.NpgsqlDataSource.Create(connection);
         await using var command = data.CreateCommand(
-            "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'mailserver_meta' " +
+            "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT IN ('mailserver_meta', 'key_ledger_meta') " +
             "LOOP EXECUTE 'TRUNCATE ' || quote_ident(t) || ' CASCADE'; END LOOP; END $$");
         await command.ExecuteNonQueryAsync();
     }

@@ -107,7 +107,7 @@ send() { # COUNT SESSIONS PORT...
 }
 rate() { echo "scale=0; $1 / $2" | bc -l; }
 database() { "$psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qc "CREATE DATABASE $1" >/dev/null; echo "${connection/Database=postgres/Database=$1}"; }
-pg_storage() { python3 -c 'import json, sys; print(json.dumps({"Engine": "PostgreSql", "ConnectionString": sys.argv[1], "KeyDirectory": sys.argv[2]}))' "$1" "$scratch/keys"; }
+pg_storage() { python3 -c 'import json, sys; print(json.dumps({"Engine": "PostgreSql", "ConnectionString": sys.argv[1], "KeyLedgerConnectionString": sys.argv[2]}))' "$1" "$2"; }
 
 echo "# $messages messages of $size bytes over $sessions sessions, each run after $warmup warm-up messages; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -118,17 +118,17 @@ lite=$(send "$messages" "$sessions" "$port"); stop_all
 printf 'LiteDB, one node:            %6d msg/s\n' "$(rate "$messages" "$lite")"
 
 # 2. PostgreSQL, one node.
-one=$(database one)
-port=$(config "$scratch/pg-one" "$(pg_storage "$one")"); start "$scratch/pg-one"; wait_port "$port" "$scratch/pg-one/server.log"
+one=$(database one); one_keys=$(database one_keys)
+port=$(config "$scratch/pg-one" "$(pg_storage "$one" "$one_keys")"); start "$scratch/pg-one"; wait_port "$port" "$scratch/pg-one/server.log"
 send "$warmup" "$sessions" "$port" >/dev/null
 pg=$(send "$messages" "$sessions" "$port"); stop_all
 printf 'PostgreSQL, one node:        %6d msg/s\n' "$(rate "$messages" "$pg")"
 
 # 3. PostgreSQL, two nodes on one database, half the sessions and half the messages each.
-two=$(database two)
-a=$(config "$scratch/pg-a" "$(pg_storage "$two")"); start "$scratch/pg-a"; wait_port "$a" "$scratch/pg-a/server.log"
+two=$(database two); two_keys=$(database two_keys)
+a=$(config "$scratch/pg-a" "$(pg_storage "$two" "$two_keys")"); start "$scratch/pg-a"; wait_port "$a" "$scratch/pg-a/server.log"
 send 10 1 "$a" >/dev/null  # node A creates the key ledger and the mailbox before node B starts
-b=$(config "$scratch/pg-b" "$(pg_storage "$two")"); start "$scratch/pg-b"; wait_port "$b" "$scratch/pg-b/server.log"
+b=$(config "$scratch/pg-b" "$(pg_storage "$two" "$two_keys")"); start "$scratch/pg-b"; wait_port "$b" "$scratch/pg-b/server.log"
 send $((warmup / 2)) $((sessions / 2)) "$a" "$b" >/dev/null
 pair=$(send $((messages / 2)) $((sessions / 2)) "$a" "$b"); stop_all
 printf 'PostgreSQL, two nodes:       %6d msg/s\n' "$(rate "$messages" "$pair")"

@@ -17,6 +17,8 @@ connection=$(bash Tests/Support/postgres.sh start "$cluster")
 port=$(sed -E 's/.*Port=([0-9]+).*/\1/' <<< "$connection")
 psql=$(ls -d /usr/lib/postgresql/*/bin | tail -1)/psql
 "$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE bench" >/dev/null   # trust on loopback
+"$psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE bench_keys" >/dev/null
 bench=bench/bin/Release/net10.0/mailserver-bench
 "$bench" store --engine LiteDb --scale "$scale"
-"$bench" store --engine PostgreSql --connection "${connection/Database=postgres/Database=bench}" --scale "$scale"
+"$bench" store --engine PostgreSql --connection "${connection/Database=postgres/Database=bench}" \
+    --key-ledger "${connection/Database=postgres/Database=bench_keys}" --scale "$scale"

@@ -25,7 +25,7 @@ internal static class KeysCommand
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
 
     private static async Task<int> RunAsync(CliArguments arguments, CliConsole console, Func<AdminClient, ServerConfig, Task<int>> online,
-        Func<MailStore, ServerConfig, Task<int>> offline, TimeSpan? timeout = null)
+        Func<IKeyAdministrationStore, ServerConfig, Task<int>> offline, TimeSpan? timeout = null)
     {
         if (ConfigLoader.Load(arguments.ConfigPath, arguments.DataDirectory) is not ConfigLoadResult.Ok { Config: var config })
         {
@@ -37,8 +37,8 @@ internal static class KeysCommand
             using (var admin = await AdminClient.TryCreateAsync(config, console.CancellationToken, timeout).ConfigureAwait(false))
                 if (admin is not null)
                     return await online(admin, config).ConfigureAwait(false);
-            await using var store = ServerHost.OpenStoreForCli(config);
-            return await offline(store, config).ConfigureAwait(false);
+            await using var store = OfflineStore.Open(config);
+            return await offline(store.Keys, config).ConfigureAwait(false);
         }
         catch (StoreLockedException e)
         {
@@ -207,7 +207,7 @@ internal static class KeysCommand
             async (store, config) =>
             {
                 var org = KeyAdministration.Organizations(config, arguments.Value("--org") ?? throw new ArgumentException("--org ALIAS is required"))[0];
-                var resumed = store.Ledger(org.Id).RetiringVersions.Count > 0;
+                var resumed = store.KeyStatusOf(org.Id).RetiringVersions.Count > 0;
                 var progress = new InlineProgress<RotationProgress>(p => console.Out.WriteLine($"  {p.Done}/{p.Total} re-wrapped"));
                 var result = await store.RotateAsync(org.Id, start: !resumed, progress, console.CancellationToken).ConfigureAwait(false);
                 if (resumed)
@@ -349,7 +349,8 @@ internal static class KeysCommand
                         return await FailAsync(response, console).ConfigureAwait(false);
                     return await PrintAsync((await response.Content.ReadFromJsonAsync<BackupReport>(Web, console.CancellationToken).ConfigureAwait(false))!, console).ConfigureAwait(false);
                 },
-                async (store, config) => await PrintAsync(await Backup.RunAsync(store, config, arguments.ConfigPath,
+                // Refused above on PostgreSQL: the store opened here is LiteDB's, whose files a backup copies.
+                async (store, config) => await PrintAsync(await Backup.RunAsync(store as MailStore ?? throw new NotSupportedException("backups copy LiteDB's files"), config, arguments.ConfigPath,
                     new ConfiguredMasterKeys(() => config, createMissing: false), to, passphrase, console.CancellationToken).ConfigureAwait(false), console).ConfigureAwait(false),
                 timeout: Timeout.InfiniteTimeSpan).ConfigureAwait(false);
         }

@@ -27,7 +27,8 @@ public static class EventLogCipher
 
     /// <summary>
     /// The event log key of <paramref name="org"/>: from its key ledger when there is one (the key survives master
-    /// key rotations there), else derived from master key version 1 (the same value the ledger will hold).
+    /// key rotations there; on PostgreSQL the ledger in the key database), else derived from master key version 1 (the
+    /// same value the ledger will hold).
     /// </summary>
     /// <exception cref="IOException">No key could be read (or, with <paramref name="create"/>, created).</exception>
     public static byte[] KeyFor(ServerConfig config, OrganizationConfig org, bool create)
@@ -35,8 +36,12 @@ public static class EventLogCipher
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(org);
         var keys = new Hosting.ConfiguredMasterKeys(() => config, createMissing: create);
-        if (KeyLedger.TryOpen(KeyLedger.PathFor(config.DataDirectory, org.Id), org.Id, keys) is { } ledger)
-            return ledger.EventLogKey;
+        // The ledger is a file beside the master keys (LiteDB) or a row set in the key database every node shares.
+        var ledgerKey = config.Storage.Engine == StorageEngine.PostgreSql
+            ? Storage.PostgreSql.PostgreSqlKeyLedgers.EventLogKeyOf(config.Storage.KeyLedgerConnectionString!, org.Id, keys)
+            : KeyLedger.TryOpen(KeyLedger.PathFor(config.DataDirectory, org.Id), org.Id, keys)?.EventLogKey;
+        if (ledgerKey is not null)
+            return ledgerKey;
         if (!create && !keys.HasVersion(org.Id, 1))
             throw new FileNotFoundException($"No master key for organization {org.Alias}.");
         return KeyFor(keys.GetMasterKey(org.Id, 1), org.Id);

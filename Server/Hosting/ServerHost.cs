@@ -284,9 +284,8 @@ public static class ServerHost
         });
 
     /// <summary>
-    /// Opens the PostgreSQL store the configuration names (migrating its schema), with the key ledgers in
-    /// <c>Storage.KeyDirectory</c> (the data folder when unset). Blocks until it is open: it runs once, at start, before
-    /// any listener.
+    /// Opens the PostgreSQL store the configuration names (migrating its schema), with the key ledgers in the key database
+    /// <c>Storage.KeyLedgerConnectionString</c>. Blocks until it is open: it runs once, at start, before any listener.
     /// </summary>
     /// <exception cref="StoreUnavailableException">PostgreSQL cannot be reached or refused the connection.</exception>
     /// <exception cref="Storage.PostgreSql.StoreSchemaTooNewException">The database was written by a newer server.</exception>
@@ -297,7 +296,8 @@ public static class ServerHost
         {
             ConnectionString = config.Storage.ConnectionString
                 ?? throw new InvalidOperationException("MailServer.Storage.ConnectionString is required with Engine PostgreSql."),
-            KeyDirectory = config.Storage.KeyDirectory ?? config.DataDirectory,
+            KeyLedgerConnectionString = config.Storage.KeyLedgerConnectionString
+                ?? throw new InvalidOperationException("MailServer.Storage.KeyLedgerConnectionString is required with Engine PostgreSql."),
             MasterKeys = new ConfiguredMasterKeys(current),
             Logger = logger,
         }, CancellationToken.None).GetAwaiter().GetResult();

@@ -48,9 +48,8 @@ internal static class StoreModule
     }
 
     /// <summary>
-    /// LiteDB: one process owns <c>DataDirectory/mail.db</c>. Everything of the contract, plus what only this engine has
-    /// so far: the folder metadata cache warm-up and key administration (rotation, mailbox deletion, backups through the
-    /// keys endpoints), which use the LiteDB store itself.
+    /// LiteDB: one process owns <c>DataDirectory/mail.db</c>. Everything of the contract and key administration, plus what
+    /// only this engine has: the folder metadata cache warm-up and online backups (which copy its files).
     /// </summary>
     private static IServiceCollection AddLiteDbStore(this IServiceCollection services)
     {
@@ -66,20 +65,16 @@ internal static class StoreModule
         services.AddSingleton<IKeyAdministrationStore>(sp => sp.GetRequiredService<MailStore>());
         services.AddHostedService(sp => new MetadataCacheWarmupService(sp.GetRequiredService<MailStore>()));
         services.AddSearchIndexer();
-
-        // Keys: rotations in the background (resumed at start), mailbox deletion, online backups.
-        services.AddSingleton(sp => new Keys.KeyRotationService(sp.GetRequiredService<IMailStore>(), sp.GetRequiredService<Func<ServerConfig>>(),
-            sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
-        services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
-        services.AddSingleton<Admin.IAdminEndpoints, Keys.KeysEndpoints>();
+        services.AddKeyAdministration();
+        services.AddSingleton<Admin.IAdminEndpoints, Keys.BackupEndpoints>(); // online backups copy LiteDB's files
         return services;
     }
 
     /// <summary>
-    /// PostgreSQL: one database shared by every node. The contract's parts this engine implements, the search index
-    /// and its indexer (every node runs one: a commit against an index another node changed meanwhile is refused and
-    /// redone, so two indexers never lose each other's work); key administration is not registered (the configuration loader refuses the engine while they are missing,
-    /// <see cref="StorageConfig.PostgreSqlNotYetAvailable"/>).
+    /// PostgreSQL: one mail database and one key database shared by every node. The whole contract, the search index and
+    /// its indexer (every node runs one: a commit against an index another node changed meanwhile is refused and redone,
+    /// so two indexers never lose each other's work) and key administration (a rotation runs on the node it was started
+    /// on; the key database tells the others). Backups are PostgreSQL's own tools' (README, "Backups on PostgreSQL").
     /// </summary>
     private static IServiceCollection AddPostgreSqlStore(this IServiceCollection services)
     {
@@ -91,7 +86,9 @@ internal static class StoreModule
         services.AddStoreContract<PostgreSqlMailStore>();
         services.AddImports();
         services.AddSingleton<ISearchIndexStore>(sp => sp.GetRequiredService<PostgreSqlMailStore>());
+        services.AddSingleton<IKeyAdministrationStore>(sp => sp.GetRequiredService<PostgreSqlMailStore>());
         services.AddSearchIndexer();
+        services.AddKeyAdministration();
         return services;
     }
 
@@ -103,6 +100,16 @@ internal static class StoreModule
             sp.GetRequiredService<ILogger<Import.ImportJobs>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Import.ImportJobs>());
         services.AddSingleton<Admin.IAdminEndpoints, Import.ImportEndpoints>();
+    }
+
+    /// <summary>Key administration on either engine: master and mailbox key rotations in the background (resumed at
+    /// start), mailbox deletion with crypto-shredding, and their admin endpoints.</summary>
+    private static void AddKeyAdministration(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => new Keys.KeyRotationService(sp.GetRequiredService<IKeyAdministrationStore>(), sp.GetRequiredService<Func<ServerConfig>>(),
+            sp.GetRequiredService<ILogger<Keys.KeyRotationService>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Keys.KeyRotationService>());
+        services.AddSingleton<Admin.IAdminEndpoints, Keys.KeysEndpoints>();
     }
 
     /// <summary>The body search indexer (engine-neutral) for an engine that keeps the index.</summary>
@@ -119,9 +126,11 @@ internal sealed class OfflineStore : IAsyncDisposable
 {
     private readonly IAsyncDisposable _owner;
 
-    private OfflineStore(IAsyncDisposable owner, IQueueStore queue, IHeldMessageStore held, IRetentionStore retention, IMailboxImportStore imap, ISearchIndexStore index)
+    private OfflineStore(IAsyncDisposable owner, IQueueStore queue, IHeldMessageStore held, IRetentionStore retention, IMailboxImportStore imap, ISearchIndexStore index,
+        IKeyAdministrationStore keys)
     {
         _owner = owner;
+        Keys = keys;
         Queue = queue;
         Held = held;
         Retention = retention;
@@ -144,6 +153,9 @@ internal sealed class OfflineStore : IAsyncDisposable
     /// <summary>What the retention runner uses.</summary>
     public IRetentionStore Retention { get; }
 
+    /// <summary>Key rotations, key status and mailbox deletion.</summary>
+    public IKeyAdministrationStore Keys { get; }
+
     /// <summary>Opens the store <paramref name="config"/> names.</summary>
     /// <exception cref="StoreLockedException">LiteDB: the server is running on this data folder.</exception>
     /// <exception cref="StoreUnavailableException">PostgreSQL cannot be reached.</exception>
@@ -156,8 +168,8 @@ internal sealed class OfflineStore : IAsyncDisposable
     }
 
     private static OfflineStore Of<TStore>(TStore store)
-        where TStore : IQueueStore, IHeldMessageStore, IRetentionStore, IMailboxImportStore, ISearchIndexStore, IAsyncDisposable =>
-        new(store, store, store, store, store, store);
+        where TStore : IQueueStore, IHeldMessageStore, IRetentionStore, IMailboxImportStore, ISearchIndexStore, IKeyAdministrationStore, IAsyncDisposable =>
+        new(store, store, store, store, store, store, store);
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _owner.DisposeAsync();

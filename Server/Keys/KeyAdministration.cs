@@ -39,7 +39,7 @@ public static class KeyAdministration
 {
     /// <summary>The key status of every configured organization (or the one with alias <paramref name="alias"/>).</summary>
     /// <exception cref="ArgumentException">No organization has that alias.</exception>
-    public static IReadOnlyList<KeyStatusView> Status(MailStore store, ServerConfig config, string? alias, IReadOnlyDictionary<string, RotationView>? rotations = null,
+    public static IReadOnlyList<KeyStatusView> Status(IKeyAdministrationStore store, ServerConfig config, string? alias, IReadOnlyDictionary<string, RotationView>? rotations = null,
         IReadOnlyDictionary<string, MailboxRotationView>? mailboxRotations = null)
     {
         var result = new List<KeyStatusView>();
@@ -67,7 +67,7 @@ public static class KeyAdministration
                 .Select(id => new MailboxRotationView(mailboxes.GetValueOrDefault(id)?.Owner ?? id, id, 0, "interrupted (resumes at the next start or run)", 0, 0, 0, null));
             result.Add(new KeyStatusView(org.Id, org.Alias, org.MasterKeySource.Provider.ToString(), status.CurrentVersion, versions,
                 status.LegacyMailboxes, status.ShreddedMailboxes, awaiting, rotations?.GetValueOrDefault(org.Id),
-                store.Ledger(org.Id).Retired.Count, [.. known, .. interrupted]));
+                status.DestroyedMailboxKeys, [.. known, .. interrupted]));
         }
         return result;
     }
@@ -78,7 +78,7 @@ public static class KeyAdministration
     /// </summary>
     /// <exception cref="ArgumentException">The address belongs to no organization's domain, or is still configured.</exception>
     /// <exception cref="KeyNotFoundException">There is no mailbox for the address.</exception>
-    public static async Task<MailboxDeleteView> DeleteMailboxAsync(MailStore store, ServerConfig config, string address, CancellationToken cancellationToken)
+    public static async Task<MailboxDeleteView> DeleteMailboxAsync(IKeyAdministrationStore store, ServerConfig config, string address, CancellationToken cancellationToken)
     {
         var normalised = address.Trim().ToLowerInvariant();
         var domain = AddressSyntax.DomainOf(normalised);
@@ -94,7 +94,7 @@ public static class KeyAdministration
     /// <summary>The organization and the mailbox of <paramref name="address"/> (a user's address or alias).</summary>
     /// <exception cref="ArgumentException">The address belongs to no organization's domain.</exception>
     /// <exception cref="KeyNotFoundException">There is no mailbox for the address.</exception>
-    public static (OrganizationConfig Organization, MailboxInfo Mailbox) ResolveMailbox(MailStore store, ServerConfig config, string address)
+    public static (OrganizationConfig Organization, MailboxInfo Mailbox) ResolveMailbox(IKeyAdministrationStore store, ServerConfig config, string address)
     {
         var normalised = address.Trim().ToLowerInvariant();
         var domain = AddressSyntax.DomainOf(normalised);
@@ -121,7 +121,7 @@ public static class KeyAdministration
 /// Runs master key rotations in the background of the running server, one at a time, while mail flows; at start
 /// it resumes any rotation a crash or a stop interrupted (the key ledger records it).
 /// </summary>
-public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> config, ILogger<KeyRotationService> logger) : BackgroundService
+public sealed class KeyRotationService(IKeyAdministrationStore store, Func<ServerConfig> config, ILogger<KeyRotationService> logger) : BackgroundService
 {
     private readonly Channel<string> _requests = Channel.CreateUnbounded<string>();
     private readonly ConcurrentDictionary<string, RotationView> _rotations = new(StringComparer.Ordinal);
@@ -166,14 +166,13 @@ public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> conf
         });
     }
 
-    private MailStore Store => (MailStore)store;
+    private IKeyAdministrationStore Store => store;
 
     /// <summary>Starts a rotation of <paramref name="organizationId"/> (or joins the one running). Returns the new version.</summary>
     /// <exception cref="NotSupportedException">The provider cannot create the next version and it was not provisioned.</exception>
     public int Request(string organizationId)
     {
-        var ledger = Store.Ledger(organizationId);
-        var version = ledger.BeginRotation();
+        var version = Store.BeginRotation(organizationId);
         _rotations[organizationId] = new RotationView(version, "running", 0, 0, 0, null, []);
         _requests.Writer.TryWrite(organizationId);
         return version;
@@ -203,7 +202,7 @@ public sealed class KeyRotationService(IMailStore store, Func<ServerConfig> conf
             }
             try
             {
-                if (Store.Ledger(org.Id).RetiringVersions.Count > 0)
+                if (Store.KeyStatusOf(org.Id).RetiringVersions.Count > 0)
                 {
                     KeysLog.RotationResumed(logger, org.Alias);
                     _requests.Writer.TryWrite(org.Id);

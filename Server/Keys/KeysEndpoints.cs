@@ -18,16 +18,16 @@ public sealed record MailboxRotateRequest(string Address, bool Wait = true);
 public sealed record MailboxDeleteRequest(string Address);
 
 /// <summary>
-/// Keys, mailbox deletion and backups on the admin listener (token required); the <c>mailserver keys</c>,
-/// <c>mailbox delete</c> and <c>backup</c> verbs call these while the server runs:
+/// Keys and mailbox deletion on the admin listener (token required), on either store engine; the <c>mailserver keys</c>
+/// and <c>mailbox delete</c> verbs call these while the server runs:
 /// <c>GET /admin/keys/status[?org=ALIAS]</c>, <c>POST /admin/keys/rotate?org=ALIAS</c> (202, runs in the background),
 /// <c>POST /admin/keys/rotate-mailbox</c> <c>{"address","wait"}</c> (the result when it ends; 202 with <c>wait</c> false),
-/// <c>POST /admin/mailboxes/delete</c> <c>{"address"}</c>, <c>POST /admin/backup</c> <c>{"to","passphrase"}</c>.
+/// <c>POST /admin/mailboxes/delete</c> <c>{"address"}</c> (backups: <see cref="BackupEndpoints"/>).
 /// Errors: 400 with <c>{"error"}</c> for bad input, 404 for an unknown mailbox, 409 when the provider cannot create a key version.
 /// </summary>
-internal sealed class KeysEndpoints(IMailStore store, ConfigMonitor monitor, KeyRotationService rotations, ILogger<KeysEndpoints> logger) : IAdminEndpoints
+internal sealed class KeysEndpoints(IKeyAdministrationStore store, ConfigMonitor monitor, KeyRotationService rotations, ILogger<KeysEndpoints> logger) : IAdminEndpoints
 {
-    private MailStore Store => (MailStore)store;
+    private IKeyAdministrationStore Store => store;
 
     public void Map(IEndpointRouteBuilder endpoints)
     {
@@ -77,12 +77,25 @@ internal sealed class KeysEndpoints(IMailStore store, ConfigMonitor monitor, Key
             catch (ArgumentException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status400BadRequest); }
             catch (KeyNotFoundException e) { return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status404NotFound); }
         });
+    }
+}
+
+/// <summary>
+/// <c>POST /admin/backup</c> <c>{"to","passphrase"}</c>: an online backup of the LiteDB store (registered for that engine
+/// only; PostgreSQL is backed up with its own tools, README "Backups on PostgreSQL"). Errors: 400 with <c>{"error"}</c>
+/// for bad input, 500 when the copy fails.
+/// </summary>
+internal sealed class BackupEndpoints(MailStore store, ConfigMonitor monitor, ILogger<KeysEndpoints> logger) : IAdminEndpoints
+{
+    public void Map(IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/admin").RequireAdminToken();
         group.MapPost("/backup", async (BackupRequest request, CancellationToken ct) =>
         {
             try
             {
                 var config = monitor.Config;
-                var report = await Backup.RunAsync(Store, config, monitor.ConfigPath, new Hosting.ConfiguredMasterKeys(() => config), request.To, request.Passphrase, ct);
+                var report = await Backup.RunAsync(store, config, monitor.ConfigPath, new Hosting.ConfiguredMasterKeys(() => config), request.To, request.Passphrase, ct);
                 KeysLog.BackupDone(logger, report.Directory, report.Messages, report.FilesCopied, report.BytesCopied, (long)(report.Seconds * 1000));
                 return Results.Json(report);
             }

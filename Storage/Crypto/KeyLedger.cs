@@ -7,7 +7,7 @@ namespace MailServer.Storage.Crypto;
 
 /// <summary>
 /// An organization's key ledger: the secrets that live beside the master keys and never in the database or a
-/// backup of it, sealed as a whole under the current master key version. It holds
+/// backup of it, sealed under the current master key version. It holds
 /// <list type="bullet">
 /// <item>one random secret per mailbox: a mailbox key is wrapped under a key derived from the master key
 /// version <i>and</i> that secret, so deleting the secret (crypto-shredding) makes the mailbox unreadable from
@@ -17,27 +17,29 @@ namespace MailServer.Storage.Crypto;
 /// had), so a rotation can retire version 1 without touching the data they protect;</item>
 /// <item>the rotation state: the current master key version and the versions still being retired.</item>
 /// </list>
-/// File: a <c>MSKL 2 &lt;version&gt;</c> line; a line with the base64 AES-256-GCM box of the header (keys, rotation
-/// state, shredded mailboxes) under master key &lt;version&gt;; then one line per mailbox secret, each its own box under
-/// the same version (associated data: the organization URN, the version and the mailbox id). A new mailbox appends
-/// its line and fsyncs (constant cost however many mailboxes there are); anything else (a rotation, a shredding)
-/// rewrites the whole file to a temporary name, fsyncs it, renames it into place and fsyncs the directory, so a
-/// shredded secret is in no version of the file that remains. Thread-safe.
+/// Stored (<see cref="IKeyLedgerStorage"/>: a file for one process, a key database several nodes share) as one
+/// AES-256-GCM box for the header (keys, rotation state, shredded mailboxes) under the current master key version and
+/// one box per mailbox secret under the same version (associated data: the organization URN, the version and, inside
+/// the box, the mailbox id). A new mailbox appends its box (constant cost however many mailboxes there are); anything
+/// else (a rotation, a shredding) rewrites the whole ledger from what is stored at that moment, under the storage's
+/// exclusive lock, so a secret another node appended meanwhile is kept and a shredded one is in no version that
+/// remains. Thread-safe.
 /// </summary>
 public sealed class KeyLedger
 {
-    private const string Magic = "MSKL 2 ";
     private readonly Lock _lock = new();
-    private readonly string _path;
+    private readonly IKeyLedgerStorage _storage;
     private readonly IMasterKeyProvider _keys;
     private State _state;
+    private long _generation;
 
-    private KeyLedger(string path, string organizationId, IMasterKeyProvider keys, State state)
+    private KeyLedger(IKeyLedgerStorage storage, string organizationId, IMasterKeyProvider keys, State state, long generation)
     {
-        _path = path;
+        _storage = storage;
         OrganizationId = organizationId;
         _keys = keys;
         _state = state;
+        _generation = generation;
     }
 
     /// <summary>The ledger file of an organization in a data directory: <c>keys/ledger/&lt;id&gt;.ledger</c>.</summary>
@@ -96,21 +98,34 @@ public sealed class KeyLedger
     public byte[] EventLogKey => _state.Events;
 
     /// <summary>
-    /// Opens the ledger at <paramref name="path"/>; when there is none and <paramref name="mayCreate"/> says so,
+    /// Opens the ledger file at <paramref name="path"/>; when there is none and <paramref name="mayCreate"/> says so,
     /// creates it from master key version 1 (created itself when the provider does that on first start).
     /// </summary>
     /// <exception cref="InvalidDataException">The ledger is damaged, or missing while data depends on it.</exception>
     /// <exception cref="CryptographicException">The master key version named in the ledger does not open it.</exception>
     /// <exception cref="KeyNotFoundException">The master key version the ledger is sealed under is not available.</exception>
-    public static KeyLedger OpenOrCreate(string path, string organizationId, IMasterKeyProvider keys, Func<bool> mayCreate)
+    public static KeyLedger OpenOrCreate(string path, string organizationId, IMasterKeyProvider keys, Func<bool> mayCreate) =>
+        OpenOrCreate(new KeyLedgerFile(path), organizationId, keys, mayCreate);
+
+    /// <summary>
+    /// Opens the ledger in <paramref name="storage"/>; when there is none and <paramref name="mayCreate"/> says so,
+    /// creates it from master key version 1 (created itself when the provider does that on first start). Two nodes
+    /// creating at once: the first one stored wins, both read that one.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The ledger is damaged, or missing while data depends on it.</exception>
+    /// <exception cref="CryptographicException">The master key version named in the ledger does not open it.</exception>
+    /// <exception cref="KeyNotFoundException">The master key version the ledger is sealed under is not available.</exception>
+    /// <exception cref="IOException">The storage cannot be read or written.</exception>
+    public static KeyLedger OpenOrCreate(IKeyLedgerStorage storage, string organizationId, IMasterKeyProvider keys, Func<bool> mayCreate)
     {
+        ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(keys);
         ArgumentNullException.ThrowIfNull(mayCreate);
-        if (TryOpen(path, organizationId, keys) is { } existing)
+        if (TryOpen(storage, organizationId, keys) is { } existing)
             return existing;
         if (!mayCreate())
             throw new InvalidDataException(
-                $"The key ledger {path} of organization {organizationId} is missing, but the database has mailboxes whose keys need it. " +
+                $"The key ledger {storage.Description} of organization {organizationId} is missing, but the database has mailboxes whose keys need it. " +
                 "Restore it from the backup of your keys; without it those mailboxes cannot be read.");
         var master = keys.GetMasterKey(organizationId, 1);
         var state = new State
@@ -122,83 +137,60 @@ public sealed class KeyLedger
             Events = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, Encoding.UTF8.GetBytes(organizationId),
                 "urn:mailserver:email-event-log:v1"u8.ToArray()),
         };
-        var ledger = new KeyLedger(path, organizationId, keys, state);
-        lock (ledger._lock)
-        {
-            // Two processes creating at once: the first one linked wins, everybody reads that one.
-            ledger.Save(state, linkOnly: true);
-        }
-        return TryOpen(path, organizationId, keys) ?? throw new InvalidDataException($"The key ledger {path} vanished while it was created.");
+        storage.CreateIfAbsent(Seal(organizationId, keys, state, 0));
+        return TryOpen(storage, organizationId, keys) ?? throw new InvalidDataException($"The key ledger {storage.Description} vanished while it was created.");
     }
 
-    /// <summary>The ledger at <paramref name="path"/>, or null when there is no file.</summary>
+    /// <summary>The ledger file at <paramref name="path"/>, or null when there is no file.</summary>
     /// <exception cref="InvalidDataException">The file is not a key ledger of this organization.</exception>
     /// <exception cref="CryptographicException">The master key version named in the ledger does not open it.</exception>
     /// <exception cref="KeyNotFoundException">That master key version is not available.</exception>
-    public static KeyLedger? TryOpen(string path, string organizationId, IMasterKeyProvider keys)
+    public static KeyLedger? TryOpen(string path, string organizationId, IMasterKeyProvider keys) =>
+        TryOpen(new KeyLedgerFile(path), organizationId, keys);
+
+    /// <summary>The ledger in <paramref name="storage"/>, or null when there is none.</summary>
+    /// <exception cref="InvalidDataException">What is stored is not a key ledger of this organization.</exception>
+    /// <exception cref="CryptographicException">The master key version named in the ledger does not open it.</exception>
+    /// <exception cref="KeyNotFoundException">That master key version is not available.</exception>
+    /// <exception cref="IOException">The storage cannot be read.</exception>
+    public static KeyLedger? TryOpen(IKeyLedgerStorage storage, string organizationId, IMasterKeyProvider keys)
     {
-        string text;
-        try
+        ArgumentNullException.ThrowIfNull(storage);
+        return storage.Read() is { } stored ? new KeyLedger(storage, organizationId, keys, Open(storage, organizationId, keys, stored), stored.Generation) : null;
+    }
+
+    /// <summary>
+    /// Reads the ledger again when another node rewrote it since this copy was read (a rotation began or ended, a
+    /// mailbox was shredded); a storage with one writer never is. Returns true when it was read again.
+    /// </summary>
+    /// <exception cref="IOException">The storage cannot be read.</exception>
+    public bool Refresh()
+    {
+        lock (_lock)
         {
-            text = File.ReadAllText(path, Encoding.ASCII);
+            if (_storage.Generation() is not { } stored || stored == _generation)
+                return false;
+            ReloadCore();
+            return true;
         }
-        catch (FileNotFoundException)
+    }
+
+    /// <summary>Reads the ledger again whatever its generation (a secret appended by another node since is then known).</summary>
+    /// <exception cref="InvalidDataException">The ledger is gone or damaged.</exception>
+    /// <exception cref="IOException">The storage cannot be read.</exception>
+    public void Reload()
+    {
+        lock (_lock)
+            ReloadCore();
+    }
+
+    private void ReloadCore()
+    {
         {
-            return null;
+            var stored = _storage.Read() ?? throw new InvalidDataException($"The key ledger {_storage.Description} of organization {OrganizationId} vanished.");
+            _state = Open(_storage, OrganizationId, _keys, stored);
+            _generation = stored.Generation;
         }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
-        }
-        var newline = text.IndexOf('\n', StringComparison.Ordinal);
-        if (!text.StartsWith(Magic, StringComparison.Ordinal) || newline < 0
-            || !int.TryParse(text.AsSpan(Magic.Length, newline - Magic.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
-            throw new InvalidDataException($"{path} is not a key ledger.");
-        var lines = text[(newline + 1)..].Split('\n');
-        var master = keys.GetMasterKey(organizationId, version);
-        byte[] plain;
-        try
-        {
-            plain = Aead.Open(master, Convert.FromBase64String(lines[0].Trim()), Context(organizationId, version));
-        }
-        catch (FormatException)
-        {
-            throw new InvalidDataException($"The key ledger {path} is damaged.");
-        }
-        State state;
-        try
-        {
-            state = JsonSerializer.Deserialize<State>(plain, Json) ?? throw new InvalidDataException($"The key ledger {path} is empty.");
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(plain);
-        }
-        if (state.Current != version)
-            throw new InvalidDataException($"The key ledger {path} names version {state.Current} but is sealed under {version}.");
-        var last = lines.Length - 1;
-        while (last > 0 && lines[last].Length == 0)
-            last--;
-        for (var i = 1; i < lines.Length; i++)
-        {
-            if (lines[i].Length == 0)
-                continue;
-            try
-            {
-                var record = JsonSerializer.Deserialize<Record>(Aead.Open(master, Convert.FromBase64String(lines[i]), RecordContext(organizationId, version)), Json)!;
-                if (!state.Shredded.ContainsKey(record.Mailbox))
-                    state.Mailboxes[record.Mailbox] = record.Secret;
-            }
-            catch (Exception e) when (i == last && e is FormatException or CryptographicException or JsonException)
-            {
-                // The last append was cut by a crash before its fsync returned: its mailbox was never committed.
-            }
-            catch (Exception e) when (e is FormatException or JsonException)
-            {
-                throw new InvalidDataException($"The key ledger {path} is damaged at line {i + 2}.");
-            }
-        }
-        return new KeyLedger(path, organizationId, keys, state);
     }
 
     /// <summary>The secret of a mailbox, or null when it has none (created before ledgers, or shredded).</summary>
@@ -219,106 +211,118 @@ public sealed class KeyLedger
     /// <exception cref="IOException">The ledger could not be written; nothing changed.</exception>
     public IReadOnlyDictionary<string, byte[]> AddMailboxes(IEnumerable<string> mailboxIds)
     {
+        var ids = mailboxIds.ToList();
         lock (_lock)
         {
-            var next = _state.Clone();
-            var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-            foreach (var id in mailboxIds)
+            var fresh = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            while (true)
             {
-                if (next.Shredded.ContainsKey(id))
-                    throw new InvalidOperationException($"Mailbox {id} was shredded; its id cannot be used again.");
-                if (!next.Mailboxes.TryGetValue(id, out var secret))
-                    next.Mailboxes[id] = secret = RandomNumberGenerator.GetBytes(32);
-                next.Retired.Remove(id);
-                result[id] = secret;
+                var next = _state.Clone();
+                var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+                foreach (var id in ids)
+                {
+                    if (next.Shredded.ContainsKey(id))
+                        throw new InvalidOperationException($"Mailbox {id} was shredded; its id cannot be used again.");
+                    if (!next.Mailboxes.TryGetValue(id, out var secret))
+                    {
+                        if (!fresh.TryGetValue(id, out secret))
+                            fresh[id] = secret = RandomNumberGenerator.GetBytes(32);
+                        next.Mailboxes[id] = secret;
+                    }
+                    next.Retired.Remove(id);
+                    result[id] = secret;
+                }
+                var added = result.Where(p => !_state.Mailboxes.ContainsKey(p.Key)).ToList();
+                if (added.Count > 0)
+                {
+                    var master = _keys.GetMasterKey(OrganizationId, _state.Current);
+                    var records = added.Select(p => SealRecord(master, OrganizationId, _state.Current, p.Key, p.Value)).ToList();
+                    if (!_storage.Append(_state.Current, records))
+                    {
+                        // Another node re-sealed the ledger under a newer version meanwhile: learn it and seal again.
+                        ReloadCore();
+                        continue;
+                    }
+                }
+                _state = next;
+                return result;
             }
-            var added = result.Where(p => !_state.Mailboxes.ContainsKey(p.Key)).ToList();
-            if (added.Count > 0)
-                Append(added);
-            _state = next;
-            return result;
         }
     }
 
     /// <summary>Forgets a secret that no committed mailbox uses (a creation that lost a race). Best effort.</summary>
-    public void Forget(string mailboxId)
-    {
-        lock (_lock)
+    public void Forget(string mailboxId) =>
+        Mutate(state =>
         {
-            if (!_state.Mailboxes.ContainsKey(mailboxId))
-                return;
-            var next = _state.Clone();
+            if (!state.Mailboxes.ContainsKey(mailboxId))
+                return null;
+            var next = state.Clone();
             next.Mailboxes.Remove(mailboxId);
-            Save(next, linkOnly: false);
-            _state = next;
-        }
-    }
+            return next;
+        });
 
     /// <summary>
     /// Destroys a mailbox's secret and records the shredding, durably: from then on no copy of the database opens
     /// that mailbox's key. Idempotent.
     /// </summary>
     /// <exception cref="IOException">The ledger could not be written; the secret is still there.</exception>
-    public void Shred(string mailboxId, DateTimeOffset at)
-    {
-        lock (_lock)
+    public void Shred(string mailboxId, DateTimeOffset at) =>
+        Mutate(state =>
         {
-            if (_state.Shredded.ContainsKey(mailboxId) && !_state.Mailboxes.ContainsKey(mailboxId))
-                return;
-            var next = _state.Clone();
+            var prefix = mailboxId + "/";
+            if (state.Shredded.ContainsKey(mailboxId) && !state.Mailboxes.Keys.Any(k => k == mailboxId || k.StartsWith(prefix, StringComparison.Ordinal)))
+                return null;
+            var next = state.Clone();
             next.Mailboxes.Remove(mailboxId);
             // The secrets of the mailbox's later key generations (keys rotate --mailbox) go with it.
-            foreach (var id in next.Mailboxes.Keys.Where(k => k.StartsWith(mailboxId + "/", StringComparison.Ordinal)).ToList())
+            foreach (var id in next.Mailboxes.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
                 next.Mailboxes.Remove(id);
-            next.Shredded[mailboxId] = at;
-            Save(next, linkOnly: false);
-            _state = next;
-        }
-    }
+            next.Shredded.TryAdd(mailboxId, at);
+            return next;
+        });
 
     /// <summary>
     /// Destroys the secrets <paramref name="secretIds"/> of replaced mailbox keys (the mailbox lives on under a newer
-    /// key generation), durably: the file is rewritten without them. From then on no copy of the database opens those
+    /// key generation), durably: the ledger is rewritten without them. From then on no copy of the database opens those
     /// keys. Idempotent.
     /// </summary>
     /// <exception cref="IOException">The ledger could not be written; the secrets are still there.</exception>
     public void DestroySecrets(IReadOnlyCollection<string> secretIds, DateTimeOffset at)
     {
         ArgumentNullException.ThrowIfNull(secretIds);
-        lock (_lock)
+        Mutate(state =>
         {
-            if (!secretIds.Any(_state.Mailboxes.ContainsKey))
-                return;
-            var next = _state.Clone();
+            if (!secretIds.Any(state.Mailboxes.ContainsKey))
+                return null;
+            var next = state.Clone();
             foreach (var id in secretIds)
                 if (next.Mailboxes.Remove(id))
                     next.Retired[id] = at;
-            Save(next, linkOnly: false);
-            _state = next;
-        }
+            return next;
+        });
     }
 
     /// <summary>
     /// Starts a rotation: makes <c>current + 1</c> available through the provider, re-seals the ledger under it and
-    /// marks the old current version retiring. Returns the new version. When a rotation is already running, returns
-    /// its version unchanged (resume).
+    /// marks the old current version retiring. Returns the new version. When a rotation is already running (begun by
+    /// this node or another), returns its version unchanged (resume).
     /// </summary>
     /// <exception cref="NotSupportedException">The provider cannot create the next version and it was not provisioned.</exception>
+    /// <exception cref="IOException">The ledger could not be written.</exception>
     public int BeginRotation()
     {
-        lock (_lock)
+        var state = Mutate(state =>
         {
-            if (_state.Retiring.Count > 0)
-                return _state.Current;
-            var next = _state.Clone();
-            var version = _state.Current + 1;
+            if (state.Retiring.Count > 0)
+                return null;
+            var next = state.Clone();
+            var version = state.Current + 1;
             _keys.CreateVersion(OrganizationId, version);
-            next.Retiring.Add(_state.Current);
+            next.Retiring.Add(state.Current);
             next.Current = version;
-            Save(next, linkOnly: false);
-            _state = next;
-            return version;
-        }
+            return next;
+        });
+        return state.Current;
     }
 
     /// <summary>
@@ -330,22 +334,21 @@ public sealed class KeyLedger
     /// begun since (a newer current version), nothing is retired here: that rotation finishes the job.</param>
     public IReadOnlyList<int> FinishRotation(int version)
     {
-        lock (_lock)
         {
-            if (_state.Current != version)
-                return [];
-            var retired = _state.Retiring.ToList();
-            if (retired.Count > 0)
+            var state = Mutate(state =>
             {
-                var next = _state.Clone();
+                if (state.Current != version || state.Retiring.Count == 0)
+                    return null;
+                var next = state.Clone();
                 next.Retiring.Clear();
-                Save(next, linkOnly: false);
-                _state = next;
-            }
+                return next;
+            });
+            if (state.Current != version)
+                return [];
             // Every version below the current one is unreferenced once no rotation runs (a crash between the save
-            // above and the destruction below leaves a file that this removes on the next run).
+            // above and the destruction below leaves a version that this removes on the next run).
             var leftToOperator = new List<int>();
-            for (var v = 1; v < _state.Current; v++)
+            for (var v = 1; v < state.Current; v++)
             {
                 if (!_keys.HasVersion(OrganizationId, v))
                     continue;
@@ -356,75 +359,103 @@ public sealed class KeyLedger
         }
     }
 
-    /// <summary>Appends one sealed line per new secret and fsyncs.</summary>
-    private void Append(IReadOnlyList<KeyValuePair<string, byte[]>> added)
+    /// <summary>
+    /// Rewrites the ledger with <paramref name="change"/> applied to what is stored now (another node's appends and
+    /// rewrites included), or leaves it when the change returns null; this copy then holds the result. Returns it.
+    /// </summary>
+    private State Mutate(Func<State, State?> change)
     {
-        var master = _keys.GetMasterKey(OrganizationId, _state.Current);
-        var text = new StringBuilder();
-        foreach (var (id, secret) in added)
-            text.Append(RecordLine(master, _state.Current, id, secret));
-        using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        stream.Write(Encoding.ASCII.GetBytes(text.ToString()));
-        stream.Flush(flushToDisk: true);
+        lock (_lock)
+        {
+            State? result = null;
+            long generation = 0;
+            _storage.Rewrite(stored =>
+            {
+                var current = stored is null
+                    ? throw new InvalidDataException($"The key ledger {_storage.Description} of organization {OrganizationId} vanished.")
+                    : Open(_storage, OrganizationId, _keys, stored);
+                var next = change(current);
+                result = next ?? current;
+                generation = stored.Generation + (next is null ? 0 : 1);
+                return next is null ? null : Seal(OrganizationId, _keys, next, generation);
+            });
+            _state = result!;
+            _generation = generation;
+            return _state;
+        }
     }
 
-    private string RecordLine(byte[] master, int version, string mailboxId, byte[] secret)
+    /// <summary>Opens a stored ledger: the header, then every record (a last record cut by a crash is skipped).</summary>
+    private static State Open(IKeyLedgerStorage storage, string organizationId, IMasterKeyProvider keys, SealedLedger stored)
     {
-        var plain = JsonSerializer.SerializeToUtf8Bytes(new Record(mailboxId, secret), Json);
+        var version = stored.Version;
+        var master = keys.GetMasterKey(organizationId, version);
+        var plain = Aead.Open(master, stored.Header, Context(organizationId, version));
+        State state;
         try
         {
-            return Convert.ToBase64String(Aead.Seal(master, plain, RecordContext(OrganizationId, version))) + "\n";
+            state = JsonSerializer.Deserialize<State>(plain, Json) ?? throw new InvalidDataException($"The key ledger {storage.Description} is empty.");
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
         }
+        if (state.Current != version)
+            throw new InvalidDataException($"The key ledger {storage.Description} names version {state.Current} but is sealed under {version}.");
+        var last = stored.Records.Count - 1;
+        for (var i = 0; i < stored.Records.Count; i++)
+        {
+            try
+            {
+                var record = JsonSerializer.Deserialize<Record>(Aead.Open(master, stored.Records[i], RecordContext(organizationId, version)), Json)!;
+                if (!state.Shredded.ContainsKey(record.Mailbox))
+                    state.Mailboxes[record.Mailbox] = record.Secret;
+            }
+            catch (Exception e) when (stored.LastRecordMayBeTorn && i == last && e is CryptographicException or JsonException)
+            {
+                // The last append was cut by a crash before its fsync returned: its mailbox was never committed.
+            }
+            catch (Exception e) when (e is CryptographicException or JsonException)
+            {
+                throw new InvalidDataException($"The key ledger {storage.Description} is damaged at record {i + 1}.", e);
+            }
+        }
+        return state;
     }
 
-    private void Save(State state, bool linkOnly)
+    /// <summary>Seals a whole state under its current version.</summary>
+    private static SealedLedger Seal(string organizationId, IMasterKeyProvider keys, State state, long generation)
     {
-        var master = _keys.GetMasterKey(OrganizationId, state.Current);
+        var master = keys.GetMasterKey(organizationId, state.Current);
         var header = new State
         {
             Current = state.Current, Retiring = state.Retiring, OwnerHmac = state.OwnerHmac, OwnerSeal = state.OwnerSeal,
             Queue = state.Queue, Events = state.Events, Shredded = state.Shredded, Retired = state.Retired,
         };
         var plain = JsonSerializer.SerializeToUtf8Bytes(header, Json);
-        var builder = new StringBuilder();
+        byte[] box;
         try
         {
-            builder.Append(Magic).Append(state.Current.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n')
-                .Append(Convert.ToBase64String(Aead.Seal(master, plain, Context(OrganizationId, state.Current)))).Append('\n');
+            box = Aead.Seal(master, plain, Context(organizationId, state.Current));
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
         }
-        foreach (var (id, secret) in state.Mailboxes)
-            builder.Append(RecordLine(master, state.Current, id, secret));
-        var text = Encoding.ASCII.GetBytes(builder.ToString());
-        var directory = Path.GetDirectoryName(_path)!;
-        Directory.CreateDirectory(directory);
-        var temp = Path.Combine(directory, "." + Path.GetFileName(_path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        var records = state.Mailboxes.Select(p => SealRecord(master, organizationId, state.Current, p.Key, p.Value)).ToList();
+        return new SealedLedger(state.Current, box, records, generation);
+    }
+
+    private static byte[] SealRecord(byte[] master, string organizationId, int version, string mailboxId, byte[] secret)
+    {
+        var plain = JsonSerializer.SerializeToUtf8Bytes(new Record(mailboxId, secret), Json);
         try
         {
-            using (var stream = new FileStream(temp, options))
-            {
-                stream.Write(text);
-                stream.Flush(flushToDisk: true);
-            }
-            if (linkOnly)
-                Durability.TryLinkNoClobber(temp, _path);
-            else
-                File.Move(temp, _path, overwrite: true);
-            Durability.FsyncDirectory(directory);
+            return Aead.Seal(master, plain, RecordContext(organizationId, version));
         }
         finally
         {
-            File.Delete(temp);
+            CryptographicOperations.ZeroMemory(plain);
         }
     }
 

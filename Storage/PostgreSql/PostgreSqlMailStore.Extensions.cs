@@ -15,21 +15,25 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
     /// <exception cref="ArgumentException">No such mailbox or folder to store into, or the folders are in different mailboxes.</exception>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing changed.</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit failed.</exception>
-    public async Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid,
+    public Task<StoredMessage> ReplaceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid,
+        CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => ReplaceOnceAsync(mailboxId, folderName, message, replacedFolderId, replacedUid, cancellationToken));
+
+    private async Task<StoredMessage> ReplaceOnceAsync(string mailboxId, string folderName, AppendItem message, string replacedFolderId, uint replacedUid,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         cancellationToken.ThrowIfCancellationRequested();
         var mailbox = ReadMailbox(mailboxId) ?? throw new ArgumentException($"No mailbox {mailboxId}.", nameof(mailboxId));
-        var mailboxKey = MailboxKey(mailboxId, mailbox);
+        var (mailboxKey, generation) = CurrentMailboxKey(mailboxId, mailbox);
         var messageKey = Aead.NewKey();
         try
         {
-            var folderId = FolderIdByName(mailboxId, folderName, mailboxKey)
+            var folderId = FolderIdByName(mailboxId, folderName, mailboxKey, generation)
                 ?? throw new ArgumentException($"Mailbox {mailboxId} has no folder named as requested.", nameof(folderName));
             var blobId = BlobStore.NewBlobId(Now);
             var body = BlobStore.Seal(blobId, mailbox.Org, messageKey, message.Message.Span);
-            var link = new Link(mailboxId, folderId, blobId, KeyHierarchy.WrapMessageKey(mailboxKey, mailboxId, blobId, messageKey),
+            var link = new Link(mailboxId, folderId, blobId, KeyHierarchy.WrapMessageKey(mailboxKey, mailboxId, blobId, messageKey), generation,
                 MailStore.SealSummary(messageKey, blobId, MailStore.HeaderSection(message.Message.Span)), message.Message.Length, message.InternalDate,
                 message.Flags, message.Keywords.Distinct(StringComparer.OrdinalIgnoreCase).ToArray());
             var now = Now;
@@ -63,7 +67,10 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
 
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    public IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId)
+    public IReadOnlyDictionary<string, byte[]> ReadMetadata(string mailboxId, string? folderId) =>
+        ReadUnderCurrentKey(() => ReadMetadataOnce(mailboxId, folderId));
+
+    private IReadOnlyDictionary<string, byte[]> ReadMetadataOnce(string mailboxId, string? folderId)
     {
         var mailbox = ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
         if (folderId is not null && !FolderExists(folderId))
@@ -87,17 +94,21 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such mailbox or folder.</exception>
     /// <exception cref="MetadataLimitException">The scope would hold more than <paramref name="maxEntries"/>; nothing changed.</exception>
-    public async Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
+    public Task SetMetadataAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
+        CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => SetMetadataOnceAsync(mailboxId, folderId, entries, maxEntries, cancellationToken));
+
+    private async Task<bool> SetMetadataOnceAsync(string mailboxId, string? folderId, IReadOnlyList<KeyValuePair<string, byte[]?>> entries, int maxEntries,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        var key = MailboxKey(mailboxId);
+        var (key, generation) = CurrentMailboxKey(mailboxId);
         try
         {
             await WriteAsync(async (tx, _) =>
             {
                 // The mailbox row's lock serialises annotation writers on every node (read, change, seal, write back).
-                await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);
+                RequireKeyGeneration(await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false), generation);
                 byte[]? sealedMap;
                 await using (var read = Command(tx, "SELECT metadata_sealed FROM mailboxes WHERE id = $1", mailboxId))
                     sealedMap = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
@@ -117,6 +128,7 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
                 await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 return true;
             }, cancellationToken).ConfigureAwait(false);
+            return true;
         }
         finally
         {

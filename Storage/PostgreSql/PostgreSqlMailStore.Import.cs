@@ -12,7 +12,13 @@ public sealed partial class PostgreSqlMailStore : IMailboxImportStore
 {
     /// <inheritdoc/>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was stored.</exception>
-    public async Task<IReadOnlyList<ImportOutcome>> ImportAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+    public Task<IReadOnlyList<ImportOutcome>> ImportAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+        CancellationToken cancellationToken) =>
+        // A mailbox key rotation that switches keys between the key lookup and the link makes the link refuse the entries;
+        // the import then starts again under the new key (nothing was stored).
+        RetryOnKeyChangeAsync(() => ImportOnceAsync(mailboxId, folderName, messages, cancellationToken));
+
+    private async Task<IReadOnlyList<ImportOutcome>> ImportOnceAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -35,11 +41,11 @@ public sealed partial class PostgreSqlMailStore : IMailboxImportStore
             return ids;
         });
         var outcomes = Enumerable.Repeat(new ImportOutcome(null), messages.Count).ToArray();
-        var mailboxKey = MailboxKey(mailboxId, mailbox);
+        var (mailboxKey, generation) = CurrentMailboxKey(mailboxId, mailbox);
         var candidates = new List<(int Index, string ImportId, SealedBody Body, Link Link)>();
         try
         {
-            var folderId = FolderIdByName(mailboxId, folderName, mailboxKey)
+            var folderId = FolderIdByName(mailboxId, folderName, mailboxKey, generation)
                 ?? throw new ArgumentException($"Mailbox {mailboxId} has no folder named as requested.", nameof(folderName));
             var seen = new HashSet<string>(StringComparer.Ordinal);
             for (var i = 0; i < messages.Count; i++)
@@ -53,7 +59,7 @@ public sealed partial class PostgreSqlMailStore : IMailboxImportStore
                 try
                 {
                     candidates.Add((i, importIds[i], BlobStore.Seal(blobId, mailbox.Org, messageKey, item.Message.Span),
-                        new Link(mailboxId, folderId, blobId, KeyHierarchy.WrapMessageKey(mailboxKey, mailboxId, blobId, messageKey),
+                        new Link(mailboxId, folderId, blobId, KeyHierarchy.WrapMessageKey(mailboxKey, mailboxId, blobId, messageKey), generation,
                             MailStore.SealSummary(messageKey, blobId, MailStore.HeaderSection(item.Message.Span)), item.Message.Length, item.InternalDate,
                             item.Flags, item.Keywords.Distinct(StringComparer.OrdinalIgnoreCase).ToArray())));
                 }

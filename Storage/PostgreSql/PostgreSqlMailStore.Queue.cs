@@ -274,7 +274,14 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
     /// <inheritdoc/>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was held.</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit failed.</exception>
-    public async Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public Task HoldAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(async () =>
+        {
+            await HoldOnceAsync(held, message, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
+
+    private async Task HoldOnceAsync(HeldMessage held, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(held);
         var blobId = BlobStore.NewBlobId(Now);
@@ -286,6 +293,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
             var body = BlobStore.Seal(blobId, held.OrganizationId, messageKey, message.Span);
             await WriteAsync(async (tx, _) =>
             {
+                await RequireUsableVersionAsync(tx, held.OrganizationId, version, cancellationToken).ConfigureAwait(false);
                 await _bodies.PutAsync(body, tx, cancellationToken).ConfigureAwait(false);
                 await using var insert = Command(tx,
                     $"INSERT INTO held ({HeldColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -422,7 +430,11 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
 
     /// <inheritdoc/>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was stored.</exception>
-    public async Task<Guid> StoreInTransitAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable,
+    public Task<Guid> StoreInTransitAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable,
+        CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(() => StoreInTransitOnceAsync(organizationId, context, message, updatable, cancellationToken));
+
+    private async Task<Guid> StoreInTransitOnceAsync(string organizationId, MessageFlowContext context, ReadOnlyMemory<byte> message, bool updatable,
         CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid();
@@ -431,6 +443,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
         var now = Now;
         await WriteAsync(async (tx, _) =>
         {
+            await RequireUsableVersionAsync(tx, organizationId, version, cancellationToken).ConfigureAwait(false);
             await _bodies.PutAsync(body, tx, cancellationToken).ConfigureAwait(false);
             await using var insert = Command(tx,
                 "INSERT INTO message_flow (id, org, context, stored_at_ticks, blob_id, wrapped_key, key_version, updatable) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -471,7 +484,10 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
     }
 
     /// <inheritdoc/>
-    public async Task<bool> ReplaceInTransitAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public Task<bool> ReplaceInTransitAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(() => ReplaceInTransitOnceAsync(messageId, message, cancellationToken));
+
+    private async Task<bool> ReplaceInTransitOnceAsync(Guid messageId, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         if (FindFlowRow(messageId) is not { Updatable: true } current)
             return false;
@@ -484,6 +500,7 @@ public sealed partial class PostgreSqlMailStore : IQueueStore, IHeldMessageStore
                 previous = await select.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
             if (previous is null)
                 return false; // sealed or purged meanwhile
+            await RequireUsableVersionAsync(tx, current.Org, version, cancellationToken).ConfigureAwait(false);
             await _bodies.PutAsync(body, tx, cancellationToken).ConfigureAwait(false);
             await using (var update = Command(tx, "UPDATE message_flow SET blob_id = $2, wrapped_key = $3, key_version = $4 WHERE id = $1",
                 idText, body.BlobId, wrapped, version))

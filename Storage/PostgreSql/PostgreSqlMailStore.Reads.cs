@@ -16,7 +16,9 @@ public sealed partial class PostgreSqlMailStore
 
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    public IReadOnlyList<FolderInfo> ListFolders(string mailboxId)
+    public IReadOnlyList<FolderInfo> ListFolders(string mailboxId) => ReadUnderCurrentKey(() => ListFoldersOnce(mailboxId));
+
+    private FolderInfo[] ListFoldersOnce(string mailboxId)
     {
         ArgumentNullException.ThrowIfNull(mailboxId);
         var mailbox = ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
@@ -35,14 +37,19 @@ public sealed partial class PostgreSqlMailStore
     }
 
     /// <inheritdoc/>
-    public FolderInfo? FindFolder(string mailboxId, string name)
+    public FolderInfo? FindFolder(string mailboxId, string name) => ReadUnderCurrentKey(() => FindFolderOnce(mailboxId, name));
+
+    private FolderInfo? FindFolderOnce(string mailboxId, string name)
     {
         if (ReadMailbox(mailboxId) is not { } mailbox)
             return null;
         var key = MailboxKey(mailboxId, mailbox);
         try
         {
-            return ReadFolders(key, $"SELECT {FolderColumns} FROM folders WHERE name_lookup = $1", NameLookup(key, mailboxId, name)).FirstOrDefault();
+            var found = ReadFolders(key, $"SELECT {FolderColumns} FROM folders WHERE name_lookup = $1", NameLookup(key, mailboxId, name)).FirstOrDefault();
+            if (found is null && ReadMailbox(mailboxId)?.KeyGeneration is { } current && current != mailbox.KeyGeneration)
+                throw new MailboxKeyChangedException(mailboxId); // looked up under a key a rotation replaced meanwhile
+            return found;
         }
         finally
         {
@@ -51,7 +58,9 @@ public sealed partial class PostgreSqlMailStore
     }
 
     /// <inheritdoc/>
-    public FolderInfo? GetFolder(string folderId)
+    public FolderInfo? GetFolder(string folderId) => ReadUnderCurrentKey(() => GetFolderOnce(folderId));
+
+    private FolderInfo? GetFolderOnce(string folderId)
     {
         var mailboxId = Guard(() =>
         {
@@ -138,7 +147,9 @@ public sealed partial class PostgreSqlMailStore
 
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    public IReadOnlyList<string> ListSubscriptions(string mailboxId)
+    public IReadOnlyList<string> ListSubscriptions(string mailboxId) => ReadUnderCurrentKey(() => ListSubscriptionsOnce(mailboxId));
+
+    private List<string> ListSubscriptionsOnce(string mailboxId)
     {
         var mailbox = ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
         var key = MailboxKey(mailboxId, mailbox);
@@ -180,17 +191,34 @@ public sealed partial class PostgreSqlMailStore
 
     /// <summary>An entry's body id, sealed summary and plain message key (the caller zeroes it).</summary>
     /// <exception cref="KeyNotFoundException">No such entry in this mailbox.</exception>
+    /// <remarks>The message key is unwrapped with the mailbox key of the entry's generation; when a mailbox key rotation
+    /// re-wrapped the entry and ended between the two reads, the entry is read again.</remarks>
     private (string BlobId, byte[] Summary, byte[] MessageKey) OpenEntry(string mailboxId, string entryId)
     {
-        var (blobId, wrapped, summary) = Guard(() =>
+        for (var attempt = 1; ; attempt++)
         {
-            using var command = Command("SELECT blob_id, wrapped_key, summary FROM entries WHERE id = $1 AND mailbox_id = $2", entryId, mailboxId);
+            try
+            {
+                return OpenEntryOnce(mailboxId, entryId);
+            }
+            catch (StaleKeyGenerationException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private (string BlobId, byte[] Summary, byte[] MessageKey) OpenEntryOnce(string mailboxId, string entryId)
+    {
+        var (blobId, wrapped, summary, generation) = Guard(() =>
+        {
+            using var command = Command("SELECT blob_id, wrapped_key, summary, key_generation FROM entries WHERE id = $1 AND mailbox_id = $2", entryId, mailboxId);
             using var reader = command.ExecuteReader();
             if (!reader.Read())
                 throw new KeyNotFoundException($"No entry {entryId} in mailbox {mailboxId}.");
-            return (reader.GetString(0), reader.GetFieldValue<byte[]>(1), reader.GetFieldValue<byte[]>(2));
+            return (reader.GetString(0), reader.GetFieldValue<byte[]>(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3));
         });
-        var mailboxKey = MailboxKey(mailboxId);
+        var mailboxKey = _keyCache.Get(KeyLedger.SecretId(mailboxId, generation),
+            () => UnwrapMailboxKey(ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}."), generation));
         try
         {
             return (blobId, summary, KeyHierarchy.UnwrapMessageKey(mailboxKey, mailboxId, blobId, wrapped));

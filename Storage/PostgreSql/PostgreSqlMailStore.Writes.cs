@@ -18,14 +18,18 @@ public sealed partial class PostgreSqlMailStore
     /// <exception cref="ArgumentException">No target, or a target names a mailbox or folder that does not exist.</exception>
     /// <exception cref="StoreUnavailableException">PostgreSQL failed before the commit; nothing was stored.</exception>
     /// <exception cref="WriteOutcomeUnknownException">The commit failed; the delivery may or may not be stored.</exception>
-    public async Task<IReadOnlyList<StoredMessage>> DeliverAsync(ReadOnlyMemory<byte> message, DateTimeOffset internalDate,
+    public Task<IReadOnlyList<StoredMessage>> DeliverAsync(ReadOnlyMemory<byte> message, DateTimeOffset internalDate,
+        IReadOnlyList<DeliveryTarget> targets, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => DeliverOnceAsync(message, internalDate, targets, cancellationToken));
+
+    private async Task<IReadOnlyList<StoredMessage>> DeliverOnceAsync(ReadOnlyMemory<byte> message, DateTimeOffset internalDate,
         IReadOnlyList<DeliveryTarget> targets, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(targets);
         if (targets.Count == 0)
             throw new ArgumentException("A delivery needs at least one target.", nameof(targets));
         cancellationToken.ThrowIfCancellationRequested();
-        var keys = new Dictionary<string, (byte[] Key, string Org)>(StringComparer.Ordinal);
+        var keys = new Dictionary<string, (byte[] Key, int Generation, string Org)>(StringComparer.Ordinal);
         var messageKey = Aead.NewKey();
         try
         {
@@ -36,16 +40,18 @@ public sealed partial class PostgreSqlMailStore
                 if (!keys.TryGetValue(target.MailboxId, out var entry))
                 {
                     var mailbox = ReadMailbox(target.MailboxId) ?? throw new ArgumentException($"No mailbox {target.MailboxId}.", nameof(targets));
-                    keys[target.MailboxId] = entry = (MailboxKey(target.MailboxId, mailbox), mailbox.Org);
+                    var (key, generation) = CurrentMailboxKey(target.MailboxId, mailbox);
+                    keys[target.MailboxId] = entry = (key, generation, mailbox.Org);
                 }
-                folders.Add(FolderIdByName(target.MailboxId, target.FolderName, entry.Key)
+                folders.Add(FolderIdByName(target.MailboxId, target.FolderName, entry.Key, entry.Generation)
                     ?? throw new ArgumentException($"Mailbox {target.MailboxId} has no folder named as requested.", nameof(targets)));
             }
             var wrapped = keys.ToDictionary(p => p.Key, p => KeyHierarchy.WrapMessageKey(p.Value.Key, p.Key, blobId, messageKey), StringComparer.Ordinal);
             var summary = MailStore.SealSummary(messageKey, blobId, MailStore.HeaderSection(message.Span));
             var body = BlobStore.Seal(blobId, keys[targets[0].MailboxId].Org, messageKey, message.Span);
             var now = Now;
-            var links = targets.Select((t, i) => new Link(t.MailboxId, folders[i], blobId, wrapped[t.MailboxId], summary, message.Length, internalDate, t.Flags, [])).ToList();
+            var links = targets.Select((t, i) => new Link(t.MailboxId, folders[i], blobId, wrapped[t.MailboxId], keys[t.MailboxId].Generation, summary, message.Length,
+                internalDate, t.Flags, [])).ToList();
             return await WriteAsync(async (tx, changes) =>
             {
                 // The body first (the entries refer to it), before any row lock is taken: a big body does not hold up other writers.
@@ -56,14 +62,18 @@ public sealed partial class PostgreSqlMailStore
         finally
         {
             CryptographicOperations.ZeroMemory(messageKey);
-            foreach (var (key, _) in keys.Values)
+            foreach (var (key, _, _) in keys.Values)
                 CryptographicOperations.ZeroMemory(key);
         }
     }
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">No messages, or no such mailbox or folder.</exception>
-    public async Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+    public Task<IReadOnlyList<StoredMessage>> AppendAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
+        CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => AppendOnceAsync(mailboxId, folderName, messages, cancellationToken));
+
+    private async Task<IReadOnlyList<StoredMessage>> AppendOnceAsync(string mailboxId, string folderName, IReadOnlyList<AppendItem> messages,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -71,10 +81,10 @@ public sealed partial class PostgreSqlMailStore
             throw new ArgumentException("An append needs at least one message.", nameof(messages));
         cancellationToken.ThrowIfCancellationRequested();
         var mailbox = ReadMailbox(mailboxId) ?? throw new ArgumentException($"No mailbox {mailboxId}.", nameof(mailboxId));
-        var mailboxKey = MailboxKey(mailboxId, mailbox);
+        var (mailboxKey, generation) = CurrentMailboxKey(mailboxId, mailbox);
         try
         {
-            var folderId = FolderIdByName(mailboxId, folderName, mailboxKey)
+            var folderId = FolderIdByName(mailboxId, folderName, mailboxKey, generation)
                 ?? throw new ArgumentException($"Mailbox {mailboxId} has no folder named as requested.", nameof(folderName));
             var bodies = new List<SealedBody>(messages.Count);
             var links = new List<Link>(messages.Count);
@@ -85,7 +95,7 @@ public sealed partial class PostgreSqlMailStore
                 try
                 {
                     bodies.Add(BlobStore.Seal(blobId, mailbox.Org, messageKey, item.Message.Span));
-                    links.Add(new Link(mailboxId, folderId, blobId, KeyHierarchy.WrapMessageKey(mailboxKey, mailboxId, blobId, messageKey),
+                    links.Add(new Link(mailboxId, folderId, blobId, KeyHierarchy.WrapMessageKey(mailboxKey, mailboxId, blobId, messageKey), generation,
                         MailStore.SealSummary(messageKey, blobId, MailStore.HeaderSection(item.Message.Span)), item.Message.Length, item.InternalDate,
                         item.Flags, item.Keywords.Distinct(StringComparer.OrdinalIgnoreCase).ToArray()));
                 }
@@ -247,13 +257,16 @@ public sealed partial class PostgreSqlMailStore
     /// <exception cref="FolderOperationException">The name exists already.</exception>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     /// <exception cref="ArgumentException"><paramref name="specialUse"/> is <see cref="SpecialUse.Inbox"/>.</exception>
-    public async Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken)
+    public Task<FolderInfo> CreateFolderAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => CreateFolderOnceAsync(mailboxId, name, specialUse, cancellationToken));
+
+    private async Task<FolderInfo> CreateFolderOnceAsync(string mailboxId, string name, SpecialUse specialUse, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (specialUse == SpecialUse.Inbox || !Enum.IsDefined(specialUse))
             throw new ArgumentException("Only INBOX is the inbox.", nameof(specialUse));
         var row = ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-        var key = MailboxKey(mailboxId, row);
+        var (key, generation) = CurrentMailboxKey(mailboxId, row);
         try
         {
             var folderId = MailStore.NewId();
@@ -263,6 +276,7 @@ public sealed partial class PostgreSqlMailStore
             await WriteAsync(async (tx, changes) =>
             {
                 var mailbox = await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);
+                RequireKeyGeneration(mailbox, generation);
                 await using (var exists = Command(tx, "SELECT EXISTS (SELECT 1 FROM folders WHERE name_lookup = $1)", lookup))
                     if ((bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
                         throw new FolderOperationException(FolderRefusal.AlreadyExists, "A folder with that name exists already.");
@@ -292,7 +306,10 @@ public sealed partial class PostgreSqlMailStore
 
     /// <inheritdoc/>
     /// <exception cref="FolderOperationException">No such folder, the new name exists, or the folder is INBOX.</exception>
-    public async Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken)
+    public Task RenameFolderAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => RenameFolderOnceAsync(mailboxId, oldName, newName, cancellationToken));
+
+    private async Task<bool> RenameFolderOnceAsync(string mailboxId, string oldName, string newName, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(newName);
         if (MailStore.NormaliseFolderName(oldName) == WellKnownFolders.Inbox || MailStore.NormaliseFolderName(newName) == WellKnownFolders.Inbox)
@@ -300,7 +317,7 @@ public sealed partial class PostgreSqlMailStore
         var all = ListFolders(mailboxId);
         var target = all.FirstOrDefault(f => f.Name == MailStore.NormaliseFolderName(oldName))
             ?? throw new FolderOperationException(FolderRefusal.NonExistent, "No folder with that name.");
-        var key = MailboxKey(mailboxId);
+        var (key, generation) = CurrentMailboxKey(mailboxId);
         try
         {
             var renames = all.Where(f => f.FolderId == target.FolderId || f.Name.StartsWith(target.Name + "/", StringComparison.Ordinal))
@@ -313,6 +330,7 @@ public sealed partial class PostgreSqlMailStore
             await WriteAsync(async (tx, changes) =>
             {
                 var mailbox = await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);
+                RequireKeyGeneration(mailbox, generation);
                 await using (var clash = Command(tx, "SELECT id FROM folders WHERE name_lookup = ANY($1) AND NOT id = ANY($2) LIMIT 1",
                     renames.Select(r => r.Lookup).ToArray(), renames.Select(r => r.FolderId).ToArray()))
                     if (await clash.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string)
@@ -334,6 +352,7 @@ public sealed partial class PostgreSqlMailStore
                 await SaveAsync(tx, mailbox, [], cancellationToken).ConfigureAwait(false);
                 return true;
             }, cancellationToken).ConfigureAwait(false);
+            return true;
         }
         finally
         {
@@ -374,17 +393,21 @@ public sealed partial class PostgreSqlMailStore
 
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
-    public async Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken)
+    public Task SetSubscribedAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken) =>
+        RetryOnKeyChangeAsync(() => SetSubscribedOnceAsync(mailboxId, name, subscribed, cancellationToken));
+
+    private async Task<bool> SetSubscribedOnceAsync(string mailboxId, string name, bool subscribed, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         var normalised = MailStore.NormaliseFolderName(name);
-        var key = MailboxKey(mailboxId);
+        var (key, generation) = CurrentMailboxKey(mailboxId);
         try
         {
             var lookup = NameLookup(key, mailboxId, normalised);
             await WriteAsync(async (tx, changes) =>
             {
                 var mailbox = await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false);
+                RequireKeyGeneration(mailbox, generation);
                 await using (var folder = Command(tx, "UPDATE folders SET subscribed = $2 WHERE name_lookup = $1 AND subscribed <> $2", lookup, subscribed))
                     if (await folder.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0)
                     {
@@ -403,6 +426,7 @@ public sealed partial class PostgreSqlMailStore
                 }
                 return true;
             }, cancellationToken).ConfigureAwait(false);
+            return true;
         }
         finally
         {
@@ -422,8 +446,9 @@ public sealed partial class PostgreSqlMailStore
     // ---- shared steps -----------------------------------------------------------------------------------------
 
     /// <summary>One entry to link: where, which body, its wrapped key and sealed summary, and its IMAP attributes.</summary>
-    private sealed record Link(string MailboxId, string FolderId, string BlobId, byte[] WrappedKey, byte[] Summary, long Size, DateTimeOffset InternalDate,
-        MessageFlags Flags, string[] Keywords);
+    /// <remarks><paramref name="KeyGeneration"/>: the mailbox key generation <paramref name="WrappedKey"/> is under, checked against the locked mailbox row.</remarks>
+    private sealed record Link(string MailboxId, string FolderId, string BlobId, byte[] WrappedKey, int KeyGeneration, byte[] Summary, long Size,
+        DateTimeOffset InternalDate, MessageFlags Flags, string[] Keywords);
 
     /// <summary>A mailbox row locked for this transaction, with the values it will be saved with.</summary>
     private sealed class LockedMailbox
@@ -433,6 +458,7 @@ public sealed partial class PostgreSqlMailStore
         public long UsedBytes { get; set; }
         public long Count { get; set; }
         public byte[]? SubscriptionsSealed { get; set; }
+        public int KeyGeneration { get; init; }
     }
 
     /// <summary>A folder row locked for this transaction, with the values it will be saved with.</summary>
@@ -463,6 +489,7 @@ public sealed partial class PostgreSqlMailStore
         {
             if (!folders.TryGetValue(link.FolderId, out var folder) || folder.MailboxId != link.MailboxId)
                 throw new ArgumentException($"Folder {link.FolderId} no longer exists in mailbox {link.MailboxId}.");
+            RequireKeyGeneration(mailboxes[link.MailboxId], link.KeyGeneration);
         }
         foreach (var group in links.GroupBy(l => l.FolderId))
             if (folders[group.Key].UidNext + group.Count() - 1 >= uint.MaxValue)
@@ -479,9 +506,9 @@ public sealed partial class PostgreSqlMailStore
             var entryId = MailStore.NewId();
             batch.BatchCommands.Add(BatchCommand(
                 "INSERT INTO entries (id, folder_id, mailbox_id, uid, modseq, flags, keywords, internal_date_ticks, internal_date_offset, size, " +
-                "last_action_ticks, saved_ticks, blob_id, wrapped_key, key_generation, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, 0, $14)",
+                "last_action_ticks, saved_ticks, blob_id, wrapped_key, key_generation, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15)",
                 entryId, link.FolderId, link.MailboxId, uid, modSeq, (int)link.Flags, link.Keywords, link.InternalDate.UtcTicks,
-                (int)link.InternalDate.Offset.TotalMinutes, link.Size, now.UtcTicks, link.BlobId, link.WrappedKey, link.Summary));
+                (int)link.InternalDate.Offset.TotalMinutes, link.Size, now.UtcTicks, link.BlobId, link.WrappedKey, link.KeyGeneration, link.Summary));
             folder.HighestModSeq = modSeq;
             folder.Count++;
             if (!link.Flags.HasFlag(MessageFlags.Seen))
@@ -504,7 +531,7 @@ public sealed partial class PostgreSqlMailStore
     private static async Task<LockedMailbox> LockMailboxAsync(NpgsqlTransaction tx, string mailboxId, CancellationToken cancellationToken,
         Func<string, Exception>? refusal = null)
     {
-        await using var command = Command(tx, "SELECT modseq, used_bytes, message_count, subscriptions_sealed FROM mailboxes WHERE id = $1 FOR UPDATE", mailboxId);
+        await using var command = Command(tx, "SELECT modseq, used_bytes, message_count, subscriptions_sealed, key_generation FROM mailboxes WHERE id = $1 FOR UPDATE", mailboxId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             throw refusal?.Invoke(mailboxId) ?? new KeyNotFoundException($"No mailbox {mailboxId}.");
@@ -515,6 +542,7 @@ public sealed partial class PostgreSqlMailStore
             UsedBytes = reader.GetInt64(1),
             Count = reader.GetInt64(2),
             SubscriptionsSealed = reader.IsDBNull(3) ? null : reader.GetFieldValue<byte[]>(3),
+            KeyGeneration = reader.GetInt32(4),
         };
     }
 
@@ -631,13 +659,18 @@ public sealed partial class PostgreSqlMailStore
     }
 
     /// <summary>The id of the folder named <paramref name="name"/> in a mailbox, or null.</summary>
-    private string? FolderIdByName(string mailboxId, string name, byte[] mailboxKey)
+    /// <exception cref="MailboxKeyChangedException">Not found because a rotation re-sealed the names under a new key since
+    /// <paramref name="mailboxKey"/> (of <paramref name="generation"/>) was read; the caller's operation starts again.</exception>
+    private string? FolderIdByName(string mailboxId, string name, byte[] mailboxKey, int generation)
     {
         var lookup = NameLookup(mailboxKey, mailboxId, name);
-        return Guard(() =>
+        var found = Guard(() =>
         {
             using var command = Command("SELECT id FROM folders WHERE name_lookup = $1", lookup);
             return command.ExecuteScalar() as string;
         });
+        if (found is null && ReadMailbox(mailboxId)?.KeyGeneration is { } current && current != generation)
+            throw new MailboxKeyChangedException(mailboxId);
+        return found;
     }
 }

@@ -12,12 +12,15 @@ namespace MailServer.Storage.PostgreSql;
 /// mailbox row, then the folder rows, always in that order) so concurrent writers on different nodes never hand out
 /// one twice, and the change feed reaches every node through LISTEN/NOTIFY. It implements delivery, the IMAP session
 /// (REPLACE and METADATA included), the outbound queue and daily counters, held messages and in-transit copies (claimed
-/// with leases), and retention; key administration, the search index, backup and reindex are the LiteDB engine's only so far.
+/// with leases), retention, and key administration (PostgreSqlMailStore.Keys.cs and .MailboxKeyRotation.cs; the key
+/// ledgers in a key database of their own, PostgreSqlKeyLedgerStorage); the search index, backup and reindex are the
+/// LiteDB engine's only so far.
 /// </summary>
 public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionStore, IAsyncDisposable
 {
     private readonly PostgreSqlStoreOptions _options;
     private readonly NpgsqlDataSource _data;
+    private readonly NpgsqlDataSource _keyData;
     private readonly PostgreSqlBodyStore _bodies;
     private readonly ChangeFeed _changes;
     private readonly MailboxKeyCache _keyCache;
@@ -27,10 +30,11 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
     private PostgreSqlChangeListener? _listener;
     private int _disposed;
 
-    private PostgreSqlMailStore(PostgreSqlStoreOptions options, NpgsqlDataSource data)
+    private PostgreSqlMailStore(PostgreSqlStoreOptions options, NpgsqlDataSource data, NpgsqlDataSource keyData)
     {
         _options = options;
         _data = data;
+        _keyData = keyData;
         _bodies = new PostgreSqlBodyStore(data);
         _changes = new ChangeFeed(options.ChangeFeedCapacity);
         _keyCache = new MailboxKeyCache(options.KeyCacheTimeToLive, options.TimeProvider);
@@ -55,9 +59,16 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         // the server's default (a 250 after a commit that only reached memory could be lost by a crash).
         builder.Options = (string.IsNullOrWhiteSpace(builder.Options) ? "" : builder.Options + " ") + "-c synchronous_commit=on";
         var data = NpgsqlDataSource.Create(builder);
+        var keyBuilder = new NpgsqlConnectionStringBuilder(options.KeyLedgerConnectionString);
+        keyBuilder.Options = (string.IsNullOrWhiteSpace(keyBuilder.Options) ? "" : keyBuilder.Options + " ") + "-c synchronous_commit=on";
+        var keyData = NpgsqlDataSource.Create(keyBuilder);
         PostgreSqlMailStore? store = null;
         try
         {
+            await PostgreSqlKeyLedgerStorage.PrepareAsync(keyData, cancellationToken).ConfigureAwait(false);
+            if (await PostgreSqlKeyLedgerStorage.HoldsLedgerAsync(data, cancellationToken).ConfigureAwait(false))
+                throw new InvalidOperationException(
+                    "The mail database holds the key ledger's tables: KeyLedgerConnectionString must name a database of its own, or a backup of the mail database would hold the mailbox secrets.");
             var found = await PostgreSqlSchema.MigrateAsync(data, cancellationToken).ConfigureAwait(false);
             if (found != PostgreSqlSchema.Version)
                 PostgreSqlLog.Migrated(options.Logger, found, PostgreSqlSchema.Version);
@@ -67,7 +78,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
                 if (setting is not ("on" or "remote_write" or "remote_apply"))
                     throw new InvalidOperationException($"PostgreSQL runs with synchronous_commit = {setting}; the store needs commits on disk before it acknowledges.");
             }
-            store = new PostgreSqlMailStore(options, data);
+            store = new PostgreSqlMailStore(options, data, keyData);
             store._listener = new PostgreSqlChangeListener(data, store._changes, store._origin, options.ListenerKeepAlive, options.Logger);
             await store._listener.Listening.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             PostgreSqlLog.Opened(options.Logger, builder.Database ?? "", builder.Host ?? "", PostgreSqlSchema.Version);
@@ -78,7 +89,10 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
             if (store is not null)
                 await store.DisposeAsync().ConfigureAwait(false);
             else
+            {
                 await data.DisposeAsync().ConfigureAwait(false);
+                await keyData.DisposeAsync().ConfigureAwait(false);
+            }
             if (e is NpgsqlException or TimeoutException)
                 throw new StoreUnavailableException("The PostgreSQL store could not be opened: " + e.Message, e);
             throw;
@@ -100,6 +114,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         _changes.CompleteAll();
         _keyCache.Dispose();
         await _data.DisposeAsync().ConfigureAwait(false);
+        await _keyData.DisposeAsync().ConfigureAwait(false);
     }
 
     private DateTimeOffset Now => _options.TimeProvider.GetUtcNow();
@@ -114,14 +129,17 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
 
     // ---- keys -------------------------------------------------------------------------------------------------
 
-    /// <summary>The key ledger of an organization (a file beside the master keys, shared by every node).</summary>
+    /// <summary>The key ledger of an organization, in the key database every node shares (opened, or created for a new
+    /// organization, on first use).</summary>
+    /// <exception cref="InvalidDataException">The ledger is missing while mailboxes depend on it, or damaged.</exception>
+    /// <exception cref="StoreUnavailableException">The key database is unreachable.</exception>
     private KeyLedger Ledger(string organizationId)
     {
         lock (_ledgerLock)
         {
             if (_ledgers.TryGetValue(organizationId, out var ledger))
                 return ledger;
-            ledger = KeyLedger.OpenOrCreate(KeyLedger.PathFor(_options.KeyDirectory, organizationId), organizationId, _options.MasterKeys,
+            ledger = KeyLedger.OpenOrCreate(new PostgreSqlKeyLedgerStorage(_keyData, organizationId), organizationId, _options.MasterKeys,
                 mayCreate: () => !Guard(() =>
                 {
                     using var command = Command("SELECT EXISTS (SELECT 1 FROM mailboxes WHERE org = $1)", organizationId);
@@ -132,33 +150,52 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         }
     }
 
-    /// <summary>A mailbox's ledger secret; when this process's copy of the ledger lacks it (another node created the
-    /// mailbox since), the ledger is read again.</summary>
-    private byte[]? MailboxSecret(string organizationId, string mailboxId)
+    /// <summary>A mailbox's ledger secret. The ledger is read again when another node rewrote it since (a shredding there is
+    /// known here before a key is unwrapped), and when this copy lacks the secret (another node created the mailbox since).</summary>
+    private byte[]? MailboxSecret(string organizationId, string secretId)
     {
-        if (Ledger(organizationId).MailboxSecret(mailboxId) is { } secret)
+        var ledger = Ledger(organizationId);
+        ledger.Refresh();
+        if (ledger.MailboxSecret(secretId) is { } secret)
             return secret;
-        lock (_ledgerLock)
-        {
-            var fresh = KeyLedger.TryOpen(KeyLedger.PathFor(_options.KeyDirectory, organizationId), organizationId, _options.MasterKeys);
-            if (fresh is null)
-                return null;
-            _ledgers[organizationId] = fresh;
-            return fresh.MailboxSecret(mailboxId);
-        }
+        ledger.Reload();
+        return ledger.MailboxSecret(secretId);
     }
 
-    /// <summary>A copy of a mailbox's plain key, from the cache or unwrapped now. The caller zeroes it.</summary>
+    /// <summary>A copy of a mailbox's plain key of its current generation, from the cache or unwrapped now. The caller zeroes it.</summary>
     /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
     /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
-    private byte[] MailboxKey(string mailboxId, MailboxRow? row = null) =>
-        _keyCache.Get(KeyLedger.SecretId(mailboxId, 0), () =>
-        {
-            var mailbox = row ?? ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
-            var secret = MailboxSecret(mailbox.Org, mailbox.Id) ?? throw new MailboxShreddedException(mailbox.Id);
-            return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, mailbox.KeyVersion), secret, mailbox.KeyVersion,
-                mailbox.Org, mailbox.Id, mailbox.WrappedKey);
-        });
+    private byte[] MailboxKey(string mailboxId, MailboxRow? row = null) => CurrentMailboxKey(mailboxId, row).Key;
+
+    /// <summary>
+    /// A copy of a mailbox's current key and its generation. A write that seals or wraps under it checks, with the mailbox
+    /// row locked, that the generation is still current (<see cref="RequireKeyGeneration"/>): a rotation on any node may
+    /// have switched keys since this read. The cache is keyed by generation, so a key cached here before another node's
+    /// switch is never taken for the new one.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such mailbox.</exception>
+    /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
+    private (byte[] Key, int Generation) CurrentMailboxKey(string mailboxId, MailboxRow? row = null)
+    {
+        var mailbox = row ?? ReadMailbox(mailboxId) ?? throw new KeyNotFoundException($"No mailbox {mailboxId}.");
+        return (MailboxKeyOf(mailbox, mailbox.KeyGeneration), mailbox.KeyGeneration);
+    }
+
+    /// <summary>A copy of the mailbox's key of <paramref name="generation"/> (current, or the one a running rotation replaces).</summary>
+    /// <exception cref="StaleKeyGenerationException">The mailbox has no key of that generation any more.</exception>
+    /// <exception cref="MailboxShreddedException">The mailbox's secret was destroyed.</exception>
+    private byte[] MailboxKeyOf(MailboxRow mailbox, int generation) =>
+        _keyCache.Get(KeyLedger.SecretId(mailbox.Id, generation), () => UnwrapMailboxKey(mailbox, generation));
+
+    private byte[] UnwrapMailboxKey(MailboxRow mailbox, int generation)
+    {
+        var (wrapped, version) = generation == mailbox.KeyGeneration ? (mailbox.WrappedKey, mailbox.KeyVersion)
+            : generation == mailbox.PreviousKeyGeneration && mailbox.PreviousWrappedKey is { } previous ? (previous, mailbox.PreviousKeyVersion!.Value)
+            : throw new StaleKeyGenerationException(mailbox.Id, generation);
+        var secret = MailboxSecret(mailbox.Org, KeyLedger.SecretId(mailbox.Id, generation))
+            ?? throw (generation == mailbox.KeyGeneration ? new MailboxShreddedException(mailbox.Id) : new StaleKeyGenerationException(mailbox.Id, generation));
+        return KeyHierarchy.UnwrapMailboxKey(_options.MasterKeys.GetMasterKey(mailbox.Org, version), secret, version, mailbox.Org, mailbox.Id, wrapped);
+    }
 
     private string OwnerLookup(string organizationId, string owner) =>
         organizationId + "|" + KeyHierarchy.Hmac(Ledger(organizationId).OwnerHmacKey, MailStore.NormaliseOwner(owner));
@@ -168,7 +205,10 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
     /// <inheritdoc/>
     /// <exception cref="KeyNotFoundException">No master key for <paramref name="organizationId"/>.</exception>
     /// <exception cref="StoreUnavailableException">PostgreSQL is unreachable.</exception>
-    public async Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken)
+    public Task<MailboxInfo> EnsureMailboxAsync(string organizationId, string owner, CancellationToken cancellationToken) =>
+        WithUsableVersionAsync(() => EnsureMailboxOnceAsync(organizationId, owner, cancellationToken));
+
+    private async Task<MailboxInfo> EnsureMailboxOnceAsync(string organizationId, string owner, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(organizationId);
         ArgumentException.ThrowIfNullOrEmpty(owner);
@@ -189,6 +229,7 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
             var folders = MailStore.NewWellKnownFolders(mailboxKey, mailboxId);
             inserted = await WriteAsync(async (tx, changes) =>
             {
+                await RequireUsableVersionAsync(tx, organizationId, version, cancellationToken).ConfigureAwait(false);
                 await using (var insert = Command(tx,
                     "INSERT INTO mailboxes (id, org, owner_lookup, owner_sealed, wrapped_key, key_version, modseq) VALUES ($1, $2, $3, $4, $5, $6, 1) " +
                     "ON CONFLICT (owner_lookup) DO NOTHING", mailboxId, organizationId, lookup, ownerSealed, wrapped, version))
@@ -245,16 +286,26 @@ public sealed partial class PostgreSqlMailStore : IDeliveryStore, IImapSessionSt
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    internal sealed record MailboxRow(string Id, string Org, byte[] WrappedKey, int KeyVersion, byte[]? SubscriptionsSealed);
+    /// <summary>A mailbox row's keys: the current wrap, and while a mailbox key rotation runs the wrap of the key it replaces.</summary>
+    internal sealed record MailboxRow(string Id, string Org, byte[] WrappedKey, int KeyVersion, byte[]? SubscriptionsSealed, int KeyGeneration,
+        byte[]? PreviousWrappedKey, int? PreviousKeyVersion, int? PreviousKeyGeneration);
 
-    private MailboxRow? ReadMailbox(string mailboxId) => Guard(() =>
+    private const string MailboxRowColumns =
+        "id, org, wrapped_key, key_version, subscriptions_sealed, key_generation, previous_wrapped_key, previous_key_version, previous_key_generation";
+
+    private MailboxRow? ReadMailbox(string mailboxId) => ReadMailboxRows($"SELECT {MailboxRowColumns} FROM mailboxes WHERE id = $1", mailboxId).FirstOrDefault();
+
+    private List<MailboxRow> ReadMailboxRows(string sql, params object?[] arguments) => Guard(() =>
     {
-        using var command = Command("SELECT id, org, wrapped_key, key_version, subscriptions_sealed FROM mailboxes WHERE id = $1", mailboxId);
+        using var command = Command(sql, arguments);
         using var reader = command.ExecuteReader();
-        return reader.Read()
-            ? new MailboxRow(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3),
-                reader.IsDBNull(4) ? null : reader.GetFieldValue<byte[]>(4))
-            : null;
+        var rows = new List<MailboxRow>();
+        while (reader.Read())
+            rows.Add(new MailboxRow(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<byte[]>(4), reader.GetInt32(5),
+                reader.IsDBNull(6) ? null : reader.GetFieldValue<byte[]>(6), reader.IsDBNull(7) ? null : reader.GetInt32(7),
+                reader.IsDBNull(8) ? null : reader.GetInt32(8)));
+        return rows;
     });
 
     // ---- plumbing ---------------------------------------------------------------------------------------------

@@ -165,6 +165,15 @@ internal static class PostgreSqlSchema
             id text PRIMARY KEY,
             mailbox_id text NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE);
         """,
+        // 4: mailbox key rotation (keys rotate --mailbox). While a rotation runs, the mailbox row keeps the replaced key's wrap
+        // beside the new one, so entries not yet re-wrapped stay readable; the columns are cleared when it ends.
+        """
+        ALTER TABLE mailboxes
+            ADD COLUMN previous_wrapped_key bytea,
+            ADD COLUMN previous_key_version int,
+            ADD COLUMN previous_key_generation int;
+        CREATE INDEX entries_mailbox_generation ON entries (mailbox_id, key_generation);
+        """,
     ];
 
     /// <summary>The schema version this build writes.</summary>

@@ -11,11 +11,11 @@ public sealed record PostgreSqlStoreOptions
     public required string ConnectionString { get; init; }
 
     /// <summary>
-    /// The folder of the key ledgers (<c>keys/ledger/&lt;organization&gt;.ledger</c> under it): the per-mailbox secrets live
-    /// beside the master keys, never in the database or its dumps, exactly as with the LiteDB engine. Every node of one
-    /// store needs the same ledgers.
+    /// The Npgsql connection string of the key database: the key ledgers (per-mailbox secrets, lookup keys, rotation
+    /// state) that every node shares, sealed under the master keys. It must be a database of its own, never the mail
+    /// database: a dump or backup of the mail database must not hold the secrets, or crypto-shredding would not reach it.
     /// </summary>
-    public required string KeyDirectory { get; init; }
+    public required string KeyLedgerConnectionString { get; init; }
 
     /// <summary>Gives the master key of each organization.</summary>
     public required IMasterKeyProvider MasterKeys { get; init; }
@@ -33,13 +33,29 @@ public sealed record PostgreSqlStoreOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// True when two connection strings name one database (same host, port and database name). A mistake this does not
+    /// see (two host names for one server) is refused at open: the key database then holds the mail store's tables.
+    /// </summary>
+    /// <exception cref="ArgumentException">A connection string is not valid.</exception>
+    public static bool SameDatabase(string first, string second)
+    {
+        var a = new Npgsql.NpgsqlConnectionStringBuilder(first);
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(second);
+        return string.Equals(a.Host, b.Host, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port
+               && string.Equals(a.Database ?? a.Username, b.Database ?? b.Username, StringComparison.Ordinal);
+    }
+
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(ConnectionString))
             throw new ArgumentException("PostgreSqlStoreOptions.ConnectionString is required.", nameof(ConnectionString));
-        if (string.IsNullOrWhiteSpace(KeyDirectory))
-            throw new ArgumentException("PostgreSqlStoreOptions.KeyDirectory is required.", nameof(KeyDirectory));
+        if (string.IsNullOrWhiteSpace(KeyLedgerConnectionString))
+            throw new ArgumentException("PostgreSqlStoreOptions.KeyLedgerConnectionString is required.", nameof(KeyLedgerConnectionString));
+        if (SameDatabase(ConnectionString, KeyLedgerConnectionString))
+            throw new ArgumentException("PostgreSqlStoreOptions.KeyLedgerConnectionString names the mail database; the key ledger needs a database of its own.",
+                nameof(KeyLedgerConnectionString));
         ArgumentNullException.ThrowIfNull(MasterKeys);
         if (KeyCacheTimeToLive <= TimeSpan.Zero || KeyCacheTimeToLive > TimeSpan.FromSeconds(60))
             throw new ArgumentException("PostgreSqlStoreOptions.KeyCacheTimeToLive must be more than 0 and at most 60 seconds.", nameof(KeyCacheTimeToLive));

@@ -4,7 +4,7 @@ using NUnit.Framework;
 
 namespace MailServer.Tests.Configuration;
 
-/// <summary><c>MailServer.Storage</c>: LiteDB by default; PostgreSQL refused, with what it lacks, until its engine is whole.</summary>
+/// <summary><c>MailServer.Storage</c>: LiteDB by default; PostgreSQL with a mail database and a key database of its own.</summary>
 [TestFixture]
 public sealed class StorageConfigTests
 {
@@ -26,19 +26,13 @@ public sealed class StorageConfigTests
     }
 
     [Test]
-    public void PostgreSql_is_refused_with_the_parts_its_engine_does_not_have_yet()
+    public void PostgreSql_with_its_two_databases_and_a_lease_loads()
     {
-        var errors = ErrorsWith("""{ "Engine": "PostgreSql", "ConnectionString": "Host=127.0.0.1;Database=mail;Username=mail" }""");
-        var error = errors.Single();
-        Assert.That(error.Path, Is.EqualTo("$.MailServer.Storage.Engine"));
-        Assert.That(error.Message, Does.Contain("not available yet").And.Contain("use LiteDb"));
-        // Exactly what is missing: what the engine has (the queue, held messages, retention) is not listed as missing.
-        var missing = error.Message[error.Message.IndexOf("but not yet", StringComparison.Ordinal)..];
-        Assert.That(missing, Does.Contain("IKeyAdministrationStore"));
-        foreach (var part in StorageConfig.PostgreSqlNotYetAvailable)
-            Assert.That(missing, Does.Contain(part));
-        Assert.That(missing, Does.Not.Contain("queue").And.Not.Contain("held").And.Not.Contain("retention").And.Not.Contain("REPLACE")
-            .And.Not.Contain("ISearchIndexStore").And.Not.Contain("reindex").And.Not.Contain("server host"));
+        var root = ConfigFixtures.Valid();
+        root.MailServer()["Storage"] = JsonNode.Parse("""{ "Engine": "PostgreSql", "ConnectionString": "Host=127.0.0.1;Database=mail;Username=mail", "KeyLedgerConnectionString": "Host=127.0.0.1;Database=mail_keys;Username=mail", "LeaseSeconds": 30 }""");
+        var storage = ConfigFixtures.LoadOk(root).Storage;
+        Assert.That((storage.Engine, storage.ConnectionString, storage.KeyLedgerConnectionString, storage.Lease),
+            Is.EqualTo((StorageEngine.PostgreSql, "Host=127.0.0.1;Database=mail;Username=mail", "Host=127.0.0.1;Database=mail_keys;Username=mail", TimeSpan.FromSeconds(30))));
     }
 
     [Test]
@@ -52,11 +46,21 @@ public sealed class StorageConfigTests
             Has.Some.Contains("names no Database"));
     }
 
+    [Test]
+    public void The_key_ledger_database_is_required_with_PostgreSql_and_must_not_be_the_mail_database()
+    {
+        const string mail = "Host=db.example.test;Database=mail;Username=mail;Password=hunter2";
+        Assert.That(ErrorsWith($$"""{ "Engine": "PostgreSql", "ConnectionString": "{{mail}}" }""").Select(e => (e.Path, e.Message)),
+            Has.Some.Matches<(string Path, string Message)>(e => e.Path == "$.MailServer.Storage.KeyLedgerConnectionString" && e.Message.Contains("is required")));
+        var same = ErrorsWith($$"""{ "Engine": "PostgreSql", "ConnectionString": "{{mail}}", "KeyLedgerConnectionString": "Host=DB.example.test;Database=mail;Username=keys" }""")
+            .Single(e => e.Path == "$.MailServer.Storage.KeyLedgerConnectionString");
+        Assert.That(same.Message, Does.Contain("same database as ConnectionString").And.Not.Contain("hunter2"));
+    }
+
     [TestCase("""{ "Engine": "Postgres" }""", "$.MailServer.Storage.Engine", "is not one of: LiteDb, PostgreSql")]
+    [TestCase("""{ "Engine": "LiteDb", "KeyLedgerConnectionString": "Host=db" }""", "$.MailServer.Storage.KeyLedgerConnectionString", "only for Engine PostgreSql")]
     [TestCase("""{ "Engine": "LiteDb", "ConnectionString": "Host=db" }""", "$.MailServer.Storage.ConnectionString", "only for Engine PostgreSql")]
     [TestCase("""{ "Engin": "LiteDb" }""", "$.MailServer.Storage.Engin", "")]
-    [TestCase("""{ "Engine": "LiteDb", "KeyDirectory": "/srv/keys" }""", "$.MailServer.Storage.KeyDirectory", "only for Engine PostgreSql")]
-    [TestCase("""{ "Engine": "PostgreSql", "ConnectionString": "Host=db;Database=m", "KeyDirectory": "keys" }""", "$.MailServer.Storage.KeyDirectory", "absolute path")]
     [TestCase("""{ "LeaseSeconds": 2 }""", "$.MailServer.Storage.LeaseSeconds", "")]
     [TestCase("""{ "LeaseSeconds": 7200 }""", "$.MailServer.Storage.LeaseSeconds", "")]
     public void A_bad_Storage_setting_is_refused_with_its_path(string json, string path, string fragment) =>

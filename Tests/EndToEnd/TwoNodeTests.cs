@@ -26,19 +26,19 @@ public sealed class TwoNodeTests
 
     private string? _shared;
     private string _connectionString = "";
+    private string _keyLedger = "";
     private LoopbackDnsServer _dns = null!;
 
-    /// <summary>The database, the shared key folder with the organization's master key, and the DNS zone of the remote
-    /// MX. Inconclusive while the configuration loader refuses Engine PostgreSql (until key administration exists on it).</summary>
+    /// <summary>The mail database, the key database, the shared key folder with the organization's master key, and the DNS
+    /// zone of the remote MX.</summary>
     private async Task SetUpNodesAsync()
     {
-        Assume.That(StorageConfig.PostgreSqlNotYetAvailable, Is.Empty,
-            "the configuration loader still refuses Engine PostgreSql for: " + string.Join("; ", StorageConfig.PostgreSqlNotYetAvailable));
         _shared = Path.Combine(Path.GetTempPath(), "mailserver-two-nodes-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(_shared);
         // The organization's master key exists before either node starts: two nodes creating it at once would each make one.
         MailServer.Storage.Crypto.MasterKeyFile.Load(Path.Combine(_shared!, "example.key"), createIfMissing: true);
         _connectionString = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
+        _keyLedger = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
         _dns = LoopbackDnsServer.Start();
         _dns.AddMx("remote.test", 10, "mx.remote.test").AddA("mx.remote.test", "127.0.0.1");
     }
@@ -53,11 +53,11 @@ public sealed class TwoNodeTests
         _shared = null;
     }
 
-    /// <summary>A node: its own ports and data folder; the database, master key and key ledgers shared.</summary>
+    /// <summary>A node: its own ports and data folder; the mail database, the key database and the master key shared.</summary>
     private ServerProcess Node(int remotePort)
     {
         var node = ServerProcess.Create();
-        var storage = System.Text.Json.JsonSerializer.Serialize(new { Engine = "PostgreSql", ConnectionString = _connectionString, KeyDirectory = _shared, LeaseSeconds = 5 });
+        var storage = System.Text.Json.JsonSerializer.Serialize(new { Engine = "PostgreSql", ConnectionString = _connectionString, KeyLedgerConnectionString = _keyLedger, LeaseSeconds = 5 });
         var config = File.ReadAllText(node.ConfigPath)
             .Replace(ServerProcess.DefaultDns + ",", "")
             .Replace("\"PasswordHash\": null", $"\"PasswordHash\": \"{PasswordHasher.Hash(Password, iterations: 1000)}\"")

@@ -17,7 +17,7 @@ public sealed partial class PostgreSqlStoreTests
 {
     private static readonly CancellationToken None = CancellationToken.None;
     private string _connectionString = null!;
-    private string _keyDirectory = null!;
+    private string _ledgerConnectionString = null!;
     private FixedKeys _keys = null!;
     private readonly List<PostgreSqlMailStore> _open = [];
 
@@ -25,7 +25,7 @@ public sealed partial class PostgreSqlStoreTests
     public async Task CreateDatabaseAsync()
     {
         _connectionString = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
-        _keyDirectory = StoreHarness.NewTempDirectory();
+        _ledgerConnectionString = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
         _keys = FixedKeys.Random(StoreHarness.Org);
     }
 
@@ -35,12 +35,11 @@ public sealed partial class PostgreSqlStoreTests
         foreach (var store in _open)
             await store.DisposeAsync();
         _open.Clear();
-        try { Directory.Delete(_keyDirectory, recursive: true); } catch (IOException) { }
     }
 
     private async Task<PostgreSqlMailStore> OpenNodeAsync()
     {
-        var store = await PostgreSqlMailStore.OpenAsync(ContractStore.PostgreSqlOptions(_connectionString, _keyDirectory, _keys), None)
+        var store = await PostgreSqlMailStore.OpenAsync(ContractStore.PostgreSqlOptions(_connectionString, _ledgerConnectionString, _keys), None)
             .WaitAsync(TimeSpan.FromSeconds(60));
         _open.Add(store);
         return store;
@@ -159,7 +158,7 @@ public sealed partial class PostgreSqlStoreTests
             await newer.ExecuteNonQueryAsync();
         }
         var refused = Assert.ThrowsAsync<StoreSchemaTooNewException>(() => PostgreSqlMailStore.OpenAsync(
-            ContractStore.PostgreSqlOptions(_connectionString, _keyDirectory, _keys), None));
+            ContractStore.PostgreSqlOptions(_connectionString, _ledgerConnectionString, _keys), None));
         Assert.That(refused!.Message, Does.Contain($"schema version {PostgreSqlSchema.Version + 1}"));
     }
 

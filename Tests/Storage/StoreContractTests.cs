@@ -45,23 +45,22 @@ internal sealed class ContractStore(string engine, object store, Func<Task<byte[
                 return Task.FromResult(bytes.ToArray());
             }, harness.DisposeAsync);
         }
-        var keyDirectory = StoreHarness.NewTempDirectory();
         var connectionString = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
-        var options = PostgreSqlOptions(connectionString, keyDirectory, FixedKeys.Random(Org, "org-2"));
+        var ledgerConnectionString = await PostgreSqlCluster.Instance.CreateDatabaseAsync();
+        var options = PostgreSqlOptions(connectionString, ledgerConnectionString, FixedKeys.Random(Org, "org-2"));
         if (time is not null)
             options = options with { TimeProvider = time };
         var store = await PostgreSqlMailStore.OpenAsync(options, CancellationToken.None);
         return new ContractStore(engine, store, () => PostgreSqlDumpAsync(connectionString), async () =>
         {
             await store.DisposeAsync();
-            try { Directory.Delete(keyDirectory, recursive: true); } catch (IOException) { }
         });
     }
 
-    public static PostgreSqlStoreOptions PostgreSqlOptions(string connectionString, string keyDirectory, MailServer.Storage.Crypto.IMasterKeyProvider keys) => new()
+    public static PostgreSqlStoreOptions PostgreSqlOptions(string connectionString, string keyLedgerConnectionString, MailServer.Storage.Crypto.IMasterKeyProvider keys) => new()
     {
         ConnectionString = connectionString,
-        KeyDirectory = keyDirectory,
+        KeyLedgerConnectionString = keyLedgerConnectionString,
         MasterKeys = keys,
     };
 

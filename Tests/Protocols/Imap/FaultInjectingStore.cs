@@ -80,6 +80,7 @@ internal sealed class FaultInjectingStore(IMailStore inner) : IMailStore
     public MailboxInfo? GetMailbox(string mailboxId) => inner.GetMailbox(mailboxId);
     public IReadOnlyList<MailboxInfo> ListMailboxes(string organizationId) => inner.ListMailboxes(organizationId);
     public KeyStatus KeyStatusOf(string organizationId) => inner.KeyStatusOf(organizationId);
+    public int BeginRotation(string organizationId) => inner.BeginRotation(organizationId);
     public Task<RotationResult> RotateAsync(string organizationId, bool start, IProgress<RotationProgress>? progress, CancellationToken ct) => inner.RotateAsync(organizationId, start, progress, ct);
     public Task<MailboxKeyRotationResult> RotateMailboxKeyAsync(string mailboxId, IProgress<MailboxKeyRotationProgress>? progress, CancellationToken ct) => inner.RotateMailboxKeyAsync(mailboxId, progress, ct);
     public Task<IReadOnlyList<MailboxKeyRotationResult>> ResumeMailboxKeyRotationsAsync(string organizationId, IProgress<MailboxKeyRotationProgress>? progress, CancellationToken ct) => inner.ResumeMailboxKeyRotationsAsync(organizationId, progress, ct);
