@@ -13,6 +13,7 @@ public sealed class BytesInFlight
     private readonly Lock _gate = new();
     private readonly LinkedList<Waiter> _waiters = [];
     private long _inFlight;
+    private long _garbage; // large-array bytes released since the last collection CollectBeyondBudget ran
 
     /// <summary>Creates a budget of <paramref name="budget"/> bytes.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="budget"/> is not positive.</exception>
@@ -127,6 +128,38 @@ public sealed class BytesInFlight
             Release(bytes);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Notes that <paramref name="bytes"/> released before were held in large arrays (85,000 bytes and more, the
+    /// runtime's large object heap), which the runtime reclaims only in a full collection: until then they still take
+    /// memory, so <see cref="CollectBeyondBudget"/> counts them.
+    /// </summary>
+    public void NoteLargeGarbage(long bytes)
+    {
+        lock (_gate)
+            _garbage += bytes;
+    }
+
+    /// <summary>
+    /// Runs a full, blocking garbage collection when the large garbage noted since the last one reaches a quarter of the
+    /// budget, or <paramref name="bytes"/> if that is more; call it after admission and before allocating the
+    /// <paramref name="bytes"/> admitted. Why: the runtime reclaims large arrays only in full collections, which it runs
+    /// rarely while the machine has memory to spare, so the arrays of messages already answered pile up well beyond the
+    /// budget (50 concurrent 36 MiB deliveries, one processed at a time: 950 MiB resident). A collection pauses the
+    /// process for milliseconds; it runs at most once per quarter budget of big messages processed.
+    /// </summary>
+    /// <returns>True when it collected.</returns>
+    public bool CollectBeyondBudget(long bytes)
+    {
+        lock (_gate)
+        {
+            if (_garbage < Math.Max(Budget / 4, bytes))
+                return false;
+            _garbage = 0;
+        }
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+        return true;
     }
 
     private bool FitsLocked(long bytes) => _inFlight == 0 || _inFlight + bytes <= Budget;

@@ -43,6 +43,9 @@ internal sealed class DataReceiver(
     /// <summary>Room charged per copy for the fields the server adds (Received, Authentication-Results): a few hundred bytes each.</summary>
     private const int TraceFieldsAllowance = 4096;
 
+    /// <summary>Arrays from this size on go to the runtime's large object heap, reclaimed only by full collections.</summary>
+    private const int LargeObjectBytes = 85_000;
+
     public IMessageStore CreateInstance(ISessionContext context) => this;
 
     public async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
@@ -88,6 +91,9 @@ internal sealed class DataReceiver(
             budget.Release(charge);
             return SmtpReplies.ShuttingDown; // the connection is already closing; nothing was accepted
         }
+        var large = spooled.Spool.Length >= LargeObjectBytes;
+        if (large)
+            budget.CollectBeyondBudget(charge); // the arrays of messages already answered count until they are collected
 
         try
         {
@@ -161,6 +167,8 @@ internal sealed class DataReceiver(
             // The transaction is decided: its bytes leave the budget before the reply goes out, so a client (or an IMAP
             // APPEND) that acts on the reply finds them released. The DATA section is dropped with the reply.
             budget.Release(charge);
+            if (large)
+                budget.NoteLargeGarbage(charge);
         }
     }
 
