@@ -177,7 +177,10 @@ internal sealed class DataReceiver(
     private async Task<bool> AdmitAsync(string transactionId, long charge, CancellationToken cancellationToken)
     {
         var wait = options.Limits.BytesInFlightWait;
-        if (budget.InFlight is var inFlight && budget.Waiting is var waiting && (waiting > 0 || (inFlight > 0 && inFlight + charge > budget.Budget)))
+        // A reading for the log only: the budget decides atomically below.
+        var inFlight = budget.InFlight;
+        var waiting = budget.Waiting;
+        if (waiting > 0 || (inFlight > 0 && inFlight + charge > budget.Budget))
             logger.WaitingForBudget(transactionId, charge, inFlight, budget.Budget, waiting);
         if (await budget.AdmitAsync(charge, wait, cancellationToken).ConfigureAwait(false))
             return true;
