@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
+using MailServer.Protocols.Admission;
 using MailServer.Rules.Directory;
 using MailServer.Rules.Sending;
 using MimeKit;
@@ -24,10 +25,26 @@ internal sealed class DataReceiver(
     IMessageDelivery delivery,
     TimeProvider time,
     TimeSpan mimeParseBudget,
+    BytesInFlight budget,
     ILogger logger) : IMessageStore, IMessageStoreFactory
 {
     /// <summary>Messages up to this size are checked on the session's own thread (no hand-off to the pool).</summary>
     private const int InlineCheckBytes = 64 * 1024;
+
+    /// <summary>
+    /// Copies of the whole message the mail flow may hold at once, charged to the budget of bytes in flight: the array
+    /// read from the spool (our Received field and the message), and the one copy a stage writes when it edits the
+    /// header section (sender authentication's Authentication-Results on MX, the DKIM signature on submission), while
+    /// the first stays referenced until the reply. Nothing else copies a whole message: the checks, DKIM and the store
+    /// read the array in place.
+    /// </summary>
+    private const int FlowCopies = 2;
+
+    /// <summary>Room charged per copy for the fields the server adds (Received, Authentication-Results): a few hundred bytes each.</summary>
+    private const int TraceFieldsAllowance = 4096;
+
+    /// <summary>Arrays from this size on go to the runtime's large object heap, reclaimed only by full collections.</summary>
+    private const int LargeObjectBytes = 85_000;
 
     public IMessageStore CreateInstance(ISessionContext context) => this;
 
@@ -59,10 +76,24 @@ internal sealed class DataReceiver(
             return SmtpReplies.TemporaryServerError;
         }
 
-        if (!session.TryBeginDelivery())
-            return SmtpReplies.ShuttingDown; // the connection is already closing; nothing was accepted
         var traceId = Guid.CreateVersion7();
         var transactionId = traceId.ToString("N");
+
+        // Admission by bytes where the memory is: a message on its way cost a spool segment; from here on the flow holds
+        // it in memory, so it waits (first come, first served) until it fits the budget, or is alone. The client waits
+        // 10 minutes for this reply (RFC 5321 §4.5.3.2.6); past the configured wait it is told to retry with 452 4.3.1
+        // (RFC 5321 §4.3.2 lists 452 after the DATA section; RFC 3463 4.3.1, system storage exhausted).
+        var charge = FlowCopies * (spooled.Spool.Length + TraceFieldsAllowance);
+        if (!await AdmitAsync(transactionId, charge, cancellationToken).ConfigureAwait(false))
+            return SmtpReplies.BytesInFlightExhausted;
+        if (!session.TryBeginDelivery())
+        {
+            budget.Release(charge);
+            return SmtpReplies.ShuttingDown; // the connection is already closing; nothing was accepted
+        }
+        var large = spooled.Spool.Length >= LargeObjectBytes;
+        if (large)
+            budget.CollectBeyondBudget(charge); // the arrays of messages already answered count until they are collected
 
         try
         {
@@ -135,8 +166,26 @@ internal sealed class DataReceiver(
         {
             // The transaction is decided: its bytes leave the budget before the reply goes out, so a client (or an IMAP
             // APPEND) that acts on the reply finds them released. The DATA section is dropped with the reply.
-            session.Guard.ReleaseCharged();
+            budget.Release(charge);
+            if (large)
+                budget.NoteLargeGarbage(charge);
         }
+    }
+
+    /// <summary>Charges <paramref name="charge"/> bytes to the budget, waiting up to the configured time.</summary>
+    /// <returns>False when the wait ran out.</returns>
+    private async Task<bool> AdmitAsync(string transactionId, long charge, CancellationToken cancellationToken)
+    {
+        var wait = options.Limits.BytesInFlightWait;
+        // A reading for the log only: the budget decides atomically below.
+        var inFlight = budget.InFlight;
+        var waiting = budget.Waiting;
+        if (waiting > 0 || (inFlight > 0 && inFlight + charge > budget.Budget))
+            logger.WaitingForBudget(transactionId, charge, inFlight, budget.Budget, waiting);
+        if (await budget.AdmitAsync(charge, wait, cancellationToken).ConfigureAwait(false))
+            return true;
+        logger.BudgetWaitTimedOut(transactionId, charge, (int)wait.TotalSeconds);
+        return false;
     }
 
     private static (SmtpResponse Reply, string Reason)? Refusal(ContentVerdict verdict) => verdict switch

@@ -142,12 +142,12 @@ public sealed class SmtpListener : IAsyncDisposable
             throw;
         }
 
-        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _options.SpoolDirectory, _logger, OnSessionAccepted, _bytesInFlight);
+        _listeners = new GuardedEndpointListenerFactory(bound, _options.Certificates, _options.Limits, _options.SpoolDirectory, _logger, OnSessionAccepted);
         var services = new ListenerServices(
             _listeners,
             new ListenerCommandFactory(_options, _credentials is not null, _bytesInFlight, _logger),
             new EnvelopeFilter(_options, _directory, _delivery, _logger, _submissions),
-            new DataReceiver(_options, _delivery, _time, MimeParseBudget, _logger),
+            new DataReceiver(_options, _delivery, _time, MimeParseBudget, _bytesInFlight, _logger),
             _credentials is null ? null : new UserAuthenticator(_credentials, _logger));
         _server = new global::SmtpServer.SmtpServer(serverOptions.Build(), services);
         _server.SessionCreated += OnSessionCreated;
@@ -327,7 +327,7 @@ public sealed class SmtpListener : IAsyncDisposable
             throw new ArgumentException("Limits.MaxMessageBytes must be between 1 and about 2 GiB.", nameof(options));
         if (limits.MaxRecipients < 1 || limits.MaxCommandLineBytes < 512 || limits.MaxHeaderSectionBytes < 1
             || limits.MaxMimeDepth < 1 || limits.MaxMimeParts < 1 || limits.MaxAttachments < 0
-            || limits.MaxConnectionsPerIp < 1 || limits.SessionTimeout <= TimeSpan.Zero)
+            || limits.MaxConnectionsPerIp < 1 || limits.SessionTimeout <= TimeSpan.Zero || limits.BytesInFlightWait < TimeSpan.Zero)
             throw new ArgumentException("SMTP limits out of range (command lines need at least 512 bytes, RFC 5321 §4.5.3.1.4).", nameof(options));
     }
 

@@ -36,10 +36,16 @@ public sealed record SmtpLimits
     public int ExternalRecipientsPerUserPerDay { get; init; } = 10_000;
 
     /// <summary>
-    /// Message bytes being received and processed at once, server-wide (<see cref="BytesInFlight"/>): a DATA beyond it
-    /// is answered 452 4.3.1 and the client retries later.
+    /// Message bytes held in memory at once, server-wide (<see cref="BytesInFlight"/>): a message read from its spool
+    /// for the mail flow waits for room; a DATA begun while it is used up is answered 452 4.3.1.
     /// </summary>
     public long MaxBytesInFlight { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// How long a received message waits for room in <see cref="MaxBytesInFlight"/> before it is answered 452 4.3.1
+    /// (the client waits 10 minutes for the reply to its final dot, RFC 5321 §4.5.3.2.6).
+    /// </summary>
+    public TimeSpan BytesInFlightWait { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Concurrent connections from one IP address.</summary>
     public int MaxConnectionsPerIp { get; init; } = 50;

@@ -84,4 +84,10 @@ internal static partial class SmtpLog
 
     [LoggerMessage(EventId = 2090, Level = LogLevel.Warning, Message = "DATA deferred with 452 4.3.1: {InFlight} message bytes in flight, budget {Budget} (Limits.MaxBytesInFlightMiB)")]
     public static partial void DataDeferredOverBudget(this ILogger logger, long inFlight, long budget);
+
+    [LoggerMessage(EventId = 2091, Level = LogLevel.Information, Message = "Message {TransactionId} of {Size} bytes waits for the budget of bytes in flight: {InFlight} of {Budget} in use, {Waiting} waiting before it (Limits.MaxBytesInFlightMiB)")]
+    public static partial void WaitingForBudget(this ILogger logger, string transactionId, long size, long inFlight, long budget, int waiting);
+
+    [LoggerMessage(EventId = 2092, Level = LogLevel.Warning, Message = "Message {TransactionId} of {Size} bytes deferred with 452 4.3.1: no room in the budget of bytes in flight within {WaitSeconds} s (Limits.BytesInFlightWaitSeconds)")]
+    public static partial void BudgetWaitTimedOut(this ILogger logger, string transactionId, long size, int waitSeconds);
 }

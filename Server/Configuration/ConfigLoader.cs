@@ -315,6 +315,9 @@ public static partial class ConfigLoader
             {
                 // One message is always admitted when nothing else is in flight, so the budget may be below the message size.
                 MaxBytesInFlightMiB = l.Int("MaxBytesInFlightMiB", x.MaxBytesInFlightMiB, 1, 1_048_576),
+                // RFC 5321 §4.5.3.2.6: the client waits 10 minutes for the reply to its final dot; the wait leaves a minute
+                // of it for processing.
+                BytesInFlightWaitSeconds = l.Int("BytesInFlightWaitSeconds", x.BytesInFlightWaitSeconds, 0, 540),
             };
             l.Finish();
             return result;

@@ -143,9 +143,13 @@ public sealed record LimitsConfig(
     /// <summary>The largest message in bytes (the SIZE keyword's value).</summary>
     public long MaxMessageBytes => MaxMessageSizeMiB * 1024L * 1024L;
 
-    /// <summary>Message bytes being received and processed at once, server-wide, in MiB (admission by bytes: a DATA
-    /// beyond it gets 452 4.3.1). Default 256.</summary>
+    /// <summary>Message bytes held in memory at once, server-wide, in MiB (admission by bytes: a received message
+    /// waits for room, a DATA begun while it is used up gets 452 4.3.1). Default 256.</summary>
     public int MaxBytesInFlightMiB { get; init; } = 256;
+
+    /// <summary>Seconds a received message waits for room in <see cref="MaxBytesInFlightMiB"/> before it is answered
+    /// 452 4.3.1; 0 answers at once. Default 300.</summary>
+    public int BytesInFlightWaitSeconds { get; init; } = 300;
 }
 
 /// <summary>One tenant: its id, alias, key file, domains, directory entries and rule sections.</summary>

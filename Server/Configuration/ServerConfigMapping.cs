@@ -50,6 +50,7 @@ public static class ServerConfigMapping
         ExternalRecipientsPerUserPerDay = limits.ExternalRecipientsPerUserPerDay,
         MaxConnectionsPerIp = limits.MaxConnectionsPerIp,
         MaxBytesInFlight = limits.MaxBytesInFlightMiB * 1024L * 1024L,
+        BytesInFlightWait = TimeSpan.FromSeconds(limits.BytesInFlightWaitSeconds),
         SessionTimeout = TimeSpan.FromSeconds(limits.SessionTimeoutSeconds),
     };
 

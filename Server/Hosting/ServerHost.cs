@@ -117,7 +117,7 @@ public static class ServerHost
         builder.Services.AddSingleton(sp => SmtpOptions(sp.GetRequiredService<ConfigMonitor>().Config, sp.GetRequiredService<ServerCertificateProvider>()));
         builder.Services.AddSingleton<ISubmissionObserver>(sp => new Audit.SubmissionAuditObserver(
             sp.GetRequiredService<Audit.IAuditLog>(), sp.GetRequiredService<Metrics.MailMetrics>()));
-        // One budget of message bytes in flight for SMTP DATA and IMAP APPEND (Limits.MaxBytesInFlightMiB).
+        // One budget of message bytes held in memory for SMTP messages being processed and IMAP APPEND (Limits.MaxBytesInFlightMiB).
         builder.Services.AddSingleton(sp => new MailServer.Protocols.Admission.BytesInFlight(
             sp.GetRequiredService<SmtpListenerOptions>().Limits.MaxBytesInFlight));
         builder.Services.AddHostedService<SmtpListenerService>();

@@ -184,6 +184,21 @@ public sealed class ConfigValidationTests
         AssertError(r => r.User(1)["Aliases"] = new JsonArray(Enumerable.Range(0, 101).Select(i => (JsonNode?)JsonValue.Create($"b{i}@example.test")).ToArray()),
             "$.MailServer.Organizations[0].Users[1].Aliases", "at most 100 aliases");
 
+    [TestCase(-1)]
+    [TestCase(541)]
+    public void The_wait_for_room_in_the_bytes_in_flight_budget_is_0_to_540_seconds(int seconds) =>
+        AssertError(r => r["MailServer"]!["Limits"]!["BytesInFlightWaitSeconds"] = seconds,
+            "$.MailServer.Limits.BytesInFlightWaitSeconds", "between 0 and 540");
+
+    [Test]
+    public void The_wait_for_room_in_the_bytes_in_flight_budget_defaults_to_300_seconds()
+    {
+        Assert.That(ConfigFixtures.LoadOk(ConfigFixtures.Valid()).Limits.BytesInFlightWaitSeconds, Is.EqualTo(300));
+        var zero = ConfigFixtures.Valid();
+        zero["MailServer"]!["Limits"]!["BytesInFlightWaitSeconds"] = 0;
+        Assert.That(ConfigFixtures.LoadOk(zero).Limits.BytesInFlightWaitSeconds, Is.Zero, "0: answered 452 at once when there is no room");
+    }
+
     [TestCase(0)]
     [TestCase(51_201)]
     public void Quota_is_1_to_51200_MiB(int quota) =>

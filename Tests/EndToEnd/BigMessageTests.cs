@@ -15,7 +15,8 @@ namespace MailServer.Tests.EndToEnd;
 /// <summary>
 /// Issue 21, bounded memory for big messages, on the real executable: a 36 MiB message goes in over SMTP and comes out
 /// of IMAP byte for byte (whole, and by ranges across the 64 KiB segments of its stored body), and the server-wide
-/// budget of message bytes in flight defers a second DATA with 452 4.3.1 while a first one is being received.
+/// budget of message bytes held in memory makes a message wait for room when its DATA ends (or answers 452 4.3.1 when
+/// none comes in time) and defers a DATA or an APPEND while it is used up.
 /// </summary>
 [TestFixture, NonParallelizable]
 public sealed class BigMessageTests
@@ -117,80 +118,64 @@ public sealed class BigMessageTests
         await imap.DisconnectAsync(true);
     }
 
-    [Test]
-    public async Task Over_the_bytes_in_flight_budget_a_second_DATA_is_deferred_with_452_until_the_first_is_answered()
+    /// <summary>
+    /// An IMAP session in the middle of an APPEND: its synchronising literal of <paramref name="size"/> octets was
+    /// admitted (charged whole to the budget of bytes in flight) and half of it sent, so the budget stays charged until
+    /// <see cref="FinishAppendAsync"/>.
+    /// </summary>
+    private static async Task<(ImapLineClient Imap, byte[] Literal)> HoldAppendAsync(ServerProcess server, int size)
     {
-        await using var server = Create("""{ "MaxBytesInFlightMiB": 1 }""");
-        await server.StartAsync();
-        var big = Message("first", 3 * 1024 * 1024);
+        var (imap, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
+        Assert.That((await imap.CommandAsync("h1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("h1 OK"));
+        var head = Encoding.ASCII.GetBytes("From: bob@example.test\r\nSubject: held append\r\n\r\n");
+        var literal = (byte[])[.. head, .. Enumerable.Repeat((byte)'x', size - head.Length - 2), .. "\r\n"u8];
+        await imap.SendLineAsync($"h2 APPEND INBOX {{{literal.Length}}}");
+        Assert.That(await imap.ReadLineAsync(), Does.StartWith("+"), "the held literal is admitted");
+        await imap.SendRawAsync(literal.AsMemory(0, literal.Length / 2));
+        return (imap, literal);
+    }
 
-        await using var first = await OpenTransactionAsync(server);
-        Assert.That((await first.CommandAsync("MAIL FROM:<sender@elsewhere.test>")).Code, Is.EqualTo(250));
-        Assert.That((await first.CommandAsync("RCPT TO:<alice@example.test>")).Code, Is.EqualTo(250));
-        Assert.That((await first.CommandAsync("DATA")).Code, Is.EqualTo(354));
-        await first.SendRawAsync(big); // 3 MiB in flight, no end of data yet
-
-        // The server counts the bytes as it reads them: ask until it has (a small message gets through before that).
-        await using var second = await OpenTransactionAsync(server);
-        SmtpLineReply? deferred = null;
-        for (var attempt = 0; attempt < 100 && deferred is null; attempt++)
-        {
-            Assert.That((await second.CommandAsync("MAIL FROM:<sender@elsewhere.test>")).Code, Is.EqualTo(250));
-            Assert.That((await second.CommandAsync("RCPT TO:<alice@example.test>")).Code, Is.EqualTo(250));
-            var data = await second.CommandAsync("DATA");
-            if (data.Code == 452)
-            {
-                deferred = data;
-                break;
-            }
-            Assert.That(data.Code, Is.EqualTo(354));
-            await second.SendRawAsync(Message("early", 100));
-            Assert.That((await second.CommandAsync(".")).Code, Is.EqualTo(250));
-            await Task.Delay(100);
-        }
-        Assert.That(deferred?.ToString(), Does.StartWith("452 4.3.1"), "DATA deferred while the first message is in flight");
-        Assert.That((await second.CommandAsync("RSET")).Code, Is.EqualTo(250), "the session goes on");
-
-        Assert.That((await first.CommandAsync(".")).Code, Is.EqualTo(250), "the admitted message is never cut off");
-        var retried = await SendAsync(second, Message("second", 1000));
-        Assert.That(retried.Code, Is.EqualTo(250), "once the first is answered, the budget is free again");
-        Assert.That(await server.WaitForOutputAsync("DATA deferred with 452 4.3.1", TimeSpan.FromSeconds(5)), Is.True, "the refusal is logged");
+    private static async Task FinishAppendAsync(ImapLineClient imap, byte[] literal)
+    {
+        await imap.SendRawAsync((byte[])[.. literal.AsSpan(literal.Length / 2), .. "\r\n"u8]);
+        Assert.That((await imap.ReadUntilTaggedAsync("h2")).Last(), Does.StartWith("h2 OK"));
     }
 
     [Test]
-    public async Task Over_the_budget_that_SMTP_DATA_is_using_an_IMAP_APPEND_gets_NO_LIMIT_before_its_literal_and_succeeds_once_DATA_is_answered()
+    public async Task While_the_budget_is_used_up_a_DATA_is_deferred_with_452_before_its_354_and_goes_through_once_it_is_free()
     {
         await using var server = Create("""{ "MaxBytesInFlightMiB": 1 }""");
         await server.StartAsync();
+        var (holder, literal) = await HoldAppendAsync(server, 3 * 1024 * 1024); // 3 MiB of a 1 MiB budget
+        await using var _holder = holder;
 
         await using var smtp = await OpenTransactionAsync(server);
         Assert.That((await smtp.CommandAsync("MAIL FROM:<sender@elsewhere.test>")).Code, Is.EqualTo(250));
         Assert.That((await smtp.CommandAsync("RCPT TO:<alice@example.test>")).Code, Is.EqualTo(250));
-        Assert.That((await smtp.CommandAsync("DATA")).Code, Is.EqualTo(354));
-        await smtp.SendRawAsync(Message("in flight", 3 * 1024 * 1024)); // 3 MiB of a 1 MiB budget, no end of data yet
+        var deferred = await smtp.CommandAsync("DATA");
+        Assert.That(deferred.ToString(), Does.StartWith("452 4.3.1"), "no 354: the sender keeps its message for later");
+        Assert.That((await smtp.CommandAsync("RSET")).Code, Is.EqualTo(250), "the session goes on");
+
+        await FinishAppendAsync(holder, literal);
+        var retried = await SendAsync(smtp, Message("second", 1000));
+        Assert.That(retried.Code, Is.EqualTo(250), "once the APPEND is answered, the budget is free again");
+        Assert.That(await server.WaitForOutputAsync("DATA deferred with 452 4.3.1", TimeSpan.FromSeconds(5)), Is.True, "the refusal is logged");
+    }
+
+    [Test]
+    public async Task While_an_APPEND_uses_up_the_budget_another_APPEND_gets_NO_LIMIT_before_its_literal_and_succeeds_afterwards()
+    {
+        await using var server = Create("""{ "MaxBytesInFlightMiB": 1 }""");
+        await server.StartAsync();
+        var (holder, held) = await HoldAppendAsync(server, 3 * 1024 * 1024); // 3 MiB of a 1 MiB budget
+        await using var _holder = holder;
 
         var (imap, _) = await ImapLineClient.OpenAsync(new IPEndPoint(IPAddress.Loopback, server.ListenerPorts.Imaps), tls: true);
         await using var _imap = imap;
         Assert.That((await imap.CommandAsync("a1", $"LOGIN alice@example.test \"{Password}\"")).Last(), Does.StartWith("a1 OK"));
         var appended = Encoding.ASCII.GetBytes("From: bob@example.test\r\nSubject: appended\r\n\r\n" + new string('x', 150) + "\r\n");
-
-        // The server charges DATA bytes as it reads them: ask until it has (an APPEND may get through before that).
-        string? refused = null;
-        for (var attempt = 0; attempt < 100 && refused is null; attempt++)
-        {
-            await imap.SendLineAsync($"s{attempt} APPEND INBOX {{{appended.Length}}}");
-            var answer = await imap.ReadLineAsync();
-            if (answer?.StartsWith($"s{attempt} ", StringComparison.Ordinal) == true)
-            {
-                refused = answer;
-                break;
-            }
-            Assert.That(answer, Does.StartWith("+"), "either a continuation request or the refusal");
-            await imap.SendRawAsync((byte[])[.. appended, .. "\r\n"u8]);
-            Assert.That((await imap.ReadUntilTaggedAsync($"s{attempt}")).Last(), Does.StartWith($"s{attempt} OK"));
-            await Task.Delay(100);
-        }
-        Assert.That(refused, Does.StartWith("s").And.Contain(" NO [LIMIT] "), "a synchronising literal is refused before the continuation request");
+        await imap.SendLineAsync($"s1 APPEND INBOX {{{appended.Length}}}");
+        Assert.That(await imap.ReadLineAsync(), Does.StartWith("s1 NO [LIMIT] "), "a synchronising literal is refused before the continuation request");
 
         // LITERAL+ (RFC 7888): the literal is read and discarded, then refused; command-like lines inside it never run.
         var inner = Encoding.ASCII.GetBytes("z1 LOGOUT\r\n");
@@ -200,12 +185,88 @@ public sealed class BigMessageTests
         Assert.That(noop.Last(), Does.StartWith("n2 OK"), "the session goes on");
         Assert.That(noop, Has.None.Contain("BYE"), "the discarded literal was never read as a command");
 
-        Assert.That((await smtp.CommandAsync(".")).Code, Is.EqualTo(250), "the admitted DATA is never cut off");
+        await FinishAppendAsync(holder, held);
         await imap.SendLineAsync($"r1 APPEND INBOX {{{appended.Length}}}");
-        Assert.That(await imap.ReadLineAsync(), Does.StartWith("+"), "once DATA is answered the budget is free for APPEND");
+        Assert.That(await imap.ReadLineAsync(), Does.StartWith("+"), "once the first APPEND is answered the budget is free");
         await imap.SendRawAsync((byte[])[.. appended, .. "\r\n"u8]);
         Assert.That((await imap.ReadUntilTaggedAsync("r1")).Last(), Does.StartWith("r1 OK [APPENDUID "));
         Assert.That(await server.WaitForOutputAsync("refused with NO [LIMIT]", TimeSpan.FromSeconds(5)), Is.True, "the refusal is logged");
+    }
+
+    [Test]
+    public async Task Two_big_messages_over_the_budget_wait_their_turn_and_are_both_stored_byte_for_byte()
+    {
+        await using var server = Create("""{ "MaxBytesInFlightMiB": 1 }""");
+        await server.StartAsync();
+        // A small APPEND in progress keeps 600 KiB of the 1 MiB budget charged: DATA is still admitted (the budget is not
+        // used up), but a 3 MiB message does not fit beside it when it ends.
+        var (holder, literal) = await HoldAppendAsync(server, 600 * 1024);
+        await using var _holder = holder;
+        var first = Message("first of two", 3 * 1024 * 1024);
+        var second = Message("second of two", 3 * 1024 * 1024 + 4321);
+
+        await using var one = await OpenTransactionAsync(server);
+        await using var two = await OpenTransactionAsync(server);
+        foreach (var (smtp, message) in new[] { (one, first), (two, second) })
+        {
+            Assert.That((await smtp.CommandAsync("MAIL FROM:<sender@elsewhere.test>")).Code, Is.EqualTo(250));
+            Assert.That((await smtp.CommandAsync("RCPT TO:<alice@example.test>")).Code, Is.EqualTo(250));
+            Assert.That((await smtp.CommandAsync("DATA")).Code, Is.EqualTo(354));
+            await smtp.SendRawAsync(message);
+        }
+        var firstReply = one.CommandAsync(".");
+        Assert.That(await server.WaitForOutputAsync("waits for the budget of bytes in flight: 614400 of 1048576 in use, 0 waiting", TimeSpan.FromSeconds(20)),
+            Is.True, "the first message waits for the APPEND");
+        var secondReply = two.CommandAsync(".");
+        Assert.That(await server.WaitForOutputAsync("in use, 1 waiting before it", TimeSpan.FromSeconds(20)), Is.True,
+            "the second waits behind the first");
+        Assert.That(firstReply.IsCompleted || secondReply.IsCompleted, Is.False, "neither is answered while the APPEND holds the budget");
+
+        // The APPEND answered: the first is admitted alone (its 6 MiB for the flow exceed the budget), then the second.
+        await FinishAppendAsync(holder, literal);
+        var (oneDone, twoDone) = (await firstReply, await secondReply);
+        Assert.That(oneDone.Code, Is.EqualTo(250), oneDone.ToString());
+        Assert.That(twoDone.Code, Is.EqualTo(250), twoDone.ToString());
+
+        using var imap = await ImapAsync(server);
+        var summaries = await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Envelope);
+        foreach (var (subject, sent) in new[] { ("first of two", first), ("second of two", second) })
+        {
+            var uid = summaries.Single(m => m.Envelope?.Subject == subject).UniqueId;
+            byte[] stored;
+            using (var whole = await imap.Inbox.GetStreamAsync(uid, ""))
+                stored = await ReadAllAsync(whole);
+            Assert.That(SHA256.HashData(stored.AsSpan(stored.Length - sent.Length)), Is.EqualTo(SHA256.HashData(sent)),
+                $"{subject}: the sent message, byte for byte, below the server's trace fields");
+        }
+        await imap.DisconnectAsync(true);
+    }
+
+    [Test]
+    public async Task A_message_that_finds_no_room_within_the_wait_gets_452_and_the_session_goes_on()
+    {
+        await using var server = Create("""{ "MaxBytesInFlightMiB": 1, "BytesInFlightWaitSeconds": 1 }""");
+        await server.StartAsync();
+        var (holder, literal) = await HoldAppendAsync(server, 600 * 1024);
+        await using var _holder = holder;
+        var big = Message("too big for now", 3 * 1024 * 1024);
+
+        await using var smtp = await OpenTransactionAsync(server);
+        var deferred = await SendAsync(smtp, big);
+        Assert.That(deferred.ToString(), Does.StartWith("452 4.3.1"), "no room within the wait: the sender keeps it and retries");
+        Assert.That(await server.WaitForOutputAsync("no room in the budget of bytes in flight within 1 s", TimeSpan.FromSeconds(5)), Is.True,
+            "the deferral is logged");
+
+        var small = await SendAsync(smtp, Message("small one", 1000));
+        Assert.That(small.Code, Is.EqualTo(250), "the session goes on, and what fits beside the APPEND is taken");
+        await FinishAppendAsync(holder, literal);
+        var retried = await SendAsync(smtp, big);
+        Assert.That(retried.Code, Is.EqualTo(250), "once the budget is free the message is taken");
+
+        using var imap = await ImapAsync(server);
+        var subjects = (await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope)).Select(m => m.Envelope?.Subject).ToList();
+        Assert.That(subjects.Count(s => s == "too big for now"), Is.EqualTo(1), "the deferred attempt stored nothing");
+        await imap.DisconnectAsync(true);
     }
 
     [Test]

@@ -1,4 +1,3 @@
-using MailServer.Protocols.Admission;
 using System.Buffers;
 using System.Net.Security;
 using System.Security.Authentication;
@@ -56,8 +55,6 @@ internal sealed class ConnectionGuard : Stream
     private bool _writesClosed;
     private int _verdict;
 
-    private readonly BytesInFlight? _budget;
-    private long _charged; // DATA bytes of this connection charged to the budget and not yet released
     private readonly string _spoolDirectory;
     private volatile bool _frameNext;   // the package answered 354: its next read gets the DATA section framed by us
     private SpooledData? _spooled;      // the framed section, until the transaction's DataReceiver takes it
@@ -67,11 +64,9 @@ internal sealed class ConnectionGuard : Stream
     /// <param name="inner">The transport (plain TCP, or TLS after <see cref="SetInner"/>).</param>
     /// <param name="limits">The caps enforced.</param>
     /// <param name="spoolDirectory">Where a big DATA section is spooled (an encrypted temporary file per message).</param>
-    /// <param name="budget">The server-wide budget DATA bytes are charged to; none when null.</param>
-    public ConnectionGuard(Stream inner, SmtpLimits limits, string spoolDirectory, BytesInFlight? budget)
+    public ConnectionGuard(Stream inner, SmtpLimits limits, string spoolDirectory)
     {
         _inner = inner;
-        _budget = budget;
         _spoolDirectory = spoolDirectory;
         _socket = (inner as System.Net.Sockets.NetworkStream)?.Socket;
         _limits = limits;
@@ -109,7 +104,6 @@ internal sealed class ConnectionGuard : Stream
     {
         _frameNext = false;
         Interlocked.Exchange(ref _spooled, null)?.Dispose(); // a section no transaction took (its DATA failed)
-        ReleaseCharged();
         Interlocked.Exchange(ref _lineBytes, 0);
         _dataMode = false;
     }
@@ -367,8 +361,9 @@ internal sealed class ConnectionGuard : Stream
     private const int FrameReadBytes = 64 * 1024;
 
     /// <summary>
-    /// Reads the DATA section from the transport up to its end (<see cref="DotUnstuffer"/>) into a new spool, charging
-    /// its bytes to the budget as they arrive, and leaves it for <see cref="TakeSpooled"/>. Bytes after the end are kept
+    /// Reads the DATA section from the transport up to its end (<see cref="DotUnstuffer"/>) into a new spool and leaves
+    /// it for <see cref="TakeSpooled"/> (a message on its way costs a read buffer and a spool segment, so nothing is
+    /// charged to the budget of bytes in flight until DataReceiver reads it into memory). Bytes after the end are kept
     /// for the next command. Past MaxMessageBytes nothing more is kept (the transaction is refused with 552); past the
     /// slack the connection is ended with 552, as a client that does not stop is not worth reading.
     /// </summary>
@@ -410,11 +405,6 @@ internal sealed class ConnectionGuard : Stream
                 var (consumed, produced) = unstuffer.Feed(input.AsSpan(0, read), output);
                 PushUnread(input.AsSpan(consumed, read - consumed));
                 var total = Interlocked.Add(ref _dataBytes, consumed);
-                if (_budget is not null)
-                {
-                    Interlocked.Add(ref _charged, consumed);
-                    _budget.Charge(consumed);
-                }
                 if (total > _limits.MaxMessageBytes + DataSlackBytes)
                 {
                     await CloseWithReplyAsync(SmtpReplies.MessageTooBig, GuardVerdict.MessageTooLong).ConfigureAwait(false);
@@ -473,11 +463,6 @@ internal sealed class ConnectionGuard : Stream
         if (_dataMode)
         {
             var total = Interlocked.Add(ref _dataBytes, chunk.Length);
-            if (_budget is not null)
-            {
-                Interlocked.Add(ref _charged, chunk.Length);
-                _budget.Charge(chunk.Length);
-            }
             return total > _limits.MaxMessageBytes + DataSlackBytes ? GuardVerdict.MessageTooLong : null;
         }
         // Command mode: only the run of bytes since the last LF matters (RFC 5321 §4.5.3.1.4).
@@ -590,18 +575,9 @@ internal sealed class ConnectionGuard : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    /// <summary>Gives this connection's DATA bytes back to the budget (its transaction is answered, or it ended).</summary>
-    public void ReleaseCharged()
-    {
-        var charged = Interlocked.Exchange(ref _charged, 0);
-        if (charged != 0)
-            _budget?.Release(charged);
-    }
-
     protected override void Dispose(bool disposing)
     {
         Interlocked.Exchange(ref _spooled, null)?.Dispose();
-        ReleaseCharged();
         if (disposing)
         {
             try { _closing.Cancel(); } catch (ObjectDisposedException) { }

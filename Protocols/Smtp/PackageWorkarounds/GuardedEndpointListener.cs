@@ -1,4 +1,3 @@
-using MailServer.Protocols.Admission;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -24,7 +23,6 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
     private readonly string _spoolDirectory;
     private readonly ILogger _logger;
     private readonly Action<SmtpSessionState> _onSessionAccepted;
-    private readonly BytesInFlight? _bytesInFlight;
     private readonly ConcurrentDictionary<IPAddress, int> _perIp = new();
     private volatile bool _stopped;
 
@@ -34,10 +32,8 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
         SmtpLimits limits,
         string spoolDirectory,
         ILogger logger,
-        Action<SmtpSessionState> onSessionAccepted,
-        BytesInFlight? bytesInFlight = null)
+        Action<SmtpSessionState> onSessionAccepted)
     {
-        _bytesInFlight = bytesInFlight;
         _bound = bound;
         _certificates = certificates;
         _limits = limits;
@@ -124,7 +120,7 @@ internal sealed class GuardedEndpointListenerFactory : IEndpointListenerFactory
 
                 client.NoDelay = true;
                 var network = client.GetStream();
-                var guard = new ConnectionGuard(network, owner._limits, owner._spoolDirectory, owner._bytesInFlight);
+                var guard = new ConnectionGuard(network, owner._limits, owner._spoolDirectory);
                 var pipe = new GuardedDuplexPipe(network, guard, owner._certificates, () =>
                 {
                     owner.Release(address);

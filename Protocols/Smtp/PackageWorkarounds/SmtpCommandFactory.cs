@@ -13,7 +13,7 @@ namespace MailServer.Protocols.Smtp;
 /// EHLO advertises exactly our extension list; MAIL's SIZE parameter is checked here (as a 64-bit number,
 /// SmtpServer parses it as int and lets an overflowing value through as 0), and so are RET and ENVID (RFC 3461);
 /// PROXY is never accepted from a client (it would let anyone claim any source address); DATA is deferred with 452 4.3.1
-/// while the server-wide budget of message bytes in flight is used up.
+/// while the server-wide budget of message bytes held in memory is used up.
 /// Throwing <see cref="SmtpResponseException"/> here makes SmtpServer answer with that reply.
 /// </summary>
 internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool authenticationOffered,
@@ -47,9 +47,10 @@ internal sealed class ListenerCommandFactory(SmtpListenerOptions options, bool a
     public SmtpCommand CreateRcpt(IMailbox address) => new RcptCommand(address);
     public SmtpCommand CreateData()
     {
-        // Admission by bytes: while the message bytes in flight server-wide have reached Limits.MaxBytesInFlightMiB, a new
-        // DATA is deferred before its 354 (RFC 5321 §4.3.2 lists 452 for DATA), so no more memory is taken and the
-        // sender retries later. An admitted DATA section is never cut off for the budget.
+        // Admission by bytes: while the messages held in memory server-wide (being processed, or IMAP literals) fill
+        // Limits.MaxBytesInFlightMiB, a new DATA is deferred before its 354 (RFC 5321 §4.3.2 lists 452 for DATA): its
+        // section would be spooled only to wait for room at its end (DataReceiver), so the sender keeps it and retries
+        // later instead of sending it now. An admitted DATA section is never cut off for the budget.
         if (bytesInFlight is { IsExhausted: true })
         {
             if (logger is not null)
