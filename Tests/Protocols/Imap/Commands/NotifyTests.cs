@@ -1,3 +1,4 @@
+using MailServer.Rules.Directory;
 using MailServer.Tests.Support;
 using NUnit.Framework;
 
@@ -61,6 +62,83 @@ public sealed class NotifyTests
         // A mailbox outside every group: nothing (the NOOP's reply is the next line).
         Assert.That((await AppendAsync(second, "b2", "Drafts"))[^1], Does.StartWith("b2 OK [APPENDUID"));
         Assert.That(await first.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
+    }
+
+    [Test]
+    public async Task A_folder_shared_with_setacl_is_told_by_subtree_while_shared_and_never_by_personal()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.MailboxIdAsync("bob");
+        var aliceId = await server.MailboxIdAsync("alice");
+        await server.Store.CreateFolderAsync(aliceId, "Projects", CancellationToken.None);
+        await server.Store.CreateFolderAsync(aliceId, "Private", CancellationToken.None);
+        await using var alice = await server.LoggedInAsync();
+        await using var bob = await server.LoggedInAsync("bob");
+        Assert.That(await alice.CommandAsync("a1", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a1 OK SETACL completed" }));
+        var projects = server.Store.ListFolders(aliceId).Single(f => f.Name == "Projects").UidValidity;
+
+        // RFC 5465 §6: personal is the personal namespace; alice's folders come only through subtree (or mailboxes).
+        var initial = await bob.CommandAsync("n1", "NOTIFY SET STATUS (personal (MessageNew MessageExpunge)) (subtree \"Other Users\" (MessageNew MessageExpunge FlagChange))");
+        Assert.That(initial, Does.Contain($"* STATUS \"Other Users/alice@example.test/Projects\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY {projects} UNSEEN 0)"));
+        Assert.That(initial, Has.Some.StartsWith("* STATUS INBOX "), "bob's own folders through personal");
+        Assert.That(initial.Count(l => l.Contains("alice@example.test", StringComparison.Ordinal)), Is.EqualTo(1),
+            "nothing of alice's that is not shared with bob");
+        Assert.That(initial[^1], Is.EqualTo("n1 OK NOTIFY completed"));
+        await server.DeliverAsync("alice", "plan", folder: "Projects");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS \"Other Users/alice@example.test/Projects\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {projects} UNSEEN 1)"));
+        // FlagChange by the owner: UNSEEN goes down.
+        await alice.CommandAsync("a2", "SELECT Projects");
+        await alice.CommandAsync("a3", "STORE 1 +FLAGS (\\Seen)");
+        await alice.CommandAsync("a3b", "UNSELECT");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS \"Other Users/alice@example.test/Projects\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {projects} UNSEEN 0)"));
+        // alice's folders that are not shared with bob tell him nothing (RFC 4314 §6: they do not exist for him).
+        await server.DeliverAsync("alice", "secret", folder: "Private");
+        await server.DeliverAsync("alice", "inbox");
+        Assert.That(await bob.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "n2 OK NOOP completed" }));
+
+        // Taken back: nothing more about the folder, though the session still follows alice's mailbox.
+        Assert.That(await alice.CommandAsync("a4", "DELETEACL Projects bob@example.test"), Is.EqualTo(new[] { "a4 OK DELETEACL completed" }));
+        await server.DeliverAsync("alice", "after", folder: "Projects");
+        Assert.That(await bob.CommandAsync("n3", "NOOP"), Is.EqualTo(new[] { "n3 OK NOOP completed" }));
+
+        // personal alone: a shared folder is never in it.
+        Assert.That(await alice.CommandAsync("a5", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a5 OK SETACL completed" }));
+        Assert.That(await bob.CommandAsync("n4", "NOTIFY SET (personal (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "n4 OK NOTIFY completed" }));
+        await server.DeliverAsync("alice", "again", folder: "Projects");
+        Assert.That(await bob.CommandAsync("n5", "NOOP"), Is.EqualTo(new[] { "n5 OK NOOP completed" }));
+    }
+
+    [Test]
+    public async Task A_full_access_inbox_is_told_by_mailboxes_and_by_subscribed_until_the_permission_goes()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.MailboxIdAsync("bob");
+        var aliceId = await server.MailboxIdAsync("alice");
+        server.SetPermissions(new DirectoryPermission("alice@example.test", "bob@example.test", MailboxRights.FullAccess));
+        await using var bob = await server.LoggedInAsync("bob");
+        await using var other = await server.LoggedInAsync("bob");
+        const string aliceInbox = "\"Other Users/alice@example.test/INBOX\"";
+        var inbox = server.Store.ListFolders(aliceId).Single(f => f.Name == "INBOX").UidValidity;
+        Assert.That(await bob.CommandAsync("n1", $"NOTIFY SET (mailboxes {aliceInbox} (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "n1 OK NOTIFY completed" }));
+        await server.DeliverAsync("alice", "one");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS {aliceInbox} (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {inbox} UNSEEN 1)"));
+        // MessageExpunge: another session of bob's expunges there through Full Access.
+        await other.CommandAsync("s", $"SELECT {aliceInbox}");
+        await other.CommandAsync("t", "STORE 1 +FLAGS.SILENT (\\Deleted)");
+        Assert.That(await other.CommandAsync("x", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "x OK EXPUNGE completed" }));
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS {aliceInbox} (MESSAGES 0 UIDNEXT 2 UIDVALIDITY {inbox} UNSEEN 0)"));
+        await other.CommandAsync("c", "CLOSE");
+
+        // subscribed (RFC 5465 §6.5): the name bob subscribed to.
+        Assert.That(await bob.CommandAsync("u", $"SUBSCRIBE {aliceInbox}"), Is.EqualTo(new[] { "u OK SUBSCRIBE completed" }));
+        Assert.That(await bob.CommandAsync("n2", "NOTIFY SET (subscribed (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "n2 OK NOTIFY completed" }));
+        await server.DeliverAsync("alice", "two");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS {aliceInbox} (MESSAGES 1 UIDNEXT 3 UIDVALIDITY {inbox} UNSEEN 1)"));
+
+        // The administrator takes Full Access away: the next delivery tells bob nothing.
+        server.SetPermissions();
+        await server.DeliverAsync("alice", "three");
+        Assert.That(await bob.CommandAsync("n3", "NOOP"), Is.EqualTo(new[] { "n3 OK NOOP completed" }));
     }
 
     [Test]
