@@ -16,11 +16,17 @@ namespace MailServer.Protocols.Imap;
 /// too, from their owners' feeds: the owners are those the user can see at NOTIFY SET; a folder is told of only while
 /// the user holds l and r on it (RFC 5465 §5 with RFC 4314 §4: STATUS needs r, a folder without l does not exist),
 /// decided at each event. <c>personal</c> and <c>inboxes</c> never take them (RFC 5465 §6: the personal namespace).
+/// MailboxMetadataChange / ServerMetadataChange (RFC 5465 §5 with RFC 5464 §4.4.2) come as <c>* METADATA name entry
+/// ...</c> naming the entries that changed. The store's change says only "the annotations of folder X (or of the
+/// mailbox) changed"; the session opens the entries it may see (as GETMETADATA would: r on a shared folder, never
+/// another user's /private ones) and compares them with digests of what it saw before, so no entry name travels
+/// through the feed. Owned by one session.
 /// </summary>
 internal sealed class MailboxNotifications : IDisposable
 {
     /// <summary>The events offered (RFC 5465 §5); anything else is refused with BADEVENT listing these.</summary>
-    public static readonly ValueList<string> Supported = ValueList.Of("MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange");
+    public static readonly ValueList<string> Supported = ValueList.Of("MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange",
+        "MailboxMetadataChange", "ServerMetadataChange");
 
     private static readonly StatusItem[] BaseItems = [StatusItem.Messages, StatusItem.UidNext, StatusItem.UidValidity, StatusItem.Unseen];
 
@@ -34,6 +40,9 @@ internal sealed class MailboxNotifications : IDisposable
     private Dictionary<string, Known> _folders;
     // The subscribed names as last told (SubscriptionChange), to tell what a change added or removed.
     private HashSet<string> _subscribed;
+    // Per annotation scope (a folder id, or "" for the server entries): entry name → SHA-256 of the value as last seen,
+    // to tell which entries a MetadataChanged touched. Digests, not values: nothing of the annotations is kept.
+    private readonly Dictionary<string, Dictionary<string, byte[]>> _metadataSeen = new(StringComparer.Ordinal);
 
     private sealed record Group(NotifyFilter Filter, IReadOnlyList<string> Names, IReadOnlySet<string> Events, ValueList<FetchItem>? NewItems)
     {
@@ -67,6 +76,15 @@ internal sealed class MailboxNotifications : IDisposable
             }
             _folders = ListFolders(session);
             _subscribed = [.. _store.ListSubscriptions(_mailboxId)];
+            if (WantsServerMetadata)
+                _metadataSeen[""] = Digests(ReadVisibleMetadata(null, null));
+            if (_groups.Any(g => g.Wants("MailboxMetadataChange")))
+            {
+                var rights = new RightsOnce(session);
+                foreach (var (folderId, known) in _folders)
+                    if (rights.MayRead(known, folderId))
+                        _metadataSeen[folderId] = Digests(ReadVisibleMetadata(known, folderId));
+            }
         }
         catch
         {
@@ -184,10 +202,18 @@ internal sealed class MailboxNotifications : IDisposable
         var changed = new List<string>();
         var foldersChanged = false;
         var subscriptionsChanged = false;
+        var metadataChanged = new List<string>();
         foreach (var followed in _followed)
         {
             while (followed.Subscription.Reader.TryRead(out var change))
             {
+                if (change is MailboxChange.MetadataChanged)
+                {
+                    // Another owner's server entries are theirs: only folder scopes of their mailbox are followed.
+                    if ((change.FolderId.Length > 0 || followed.OwnerEmail is null) && !metadataChanged.Contains(change.FolderId))
+                        metadataChanged.Add(change.FolderId);
+                    continue;
+                }
                 if (change is MailboxChange.SubscriptionsChanged)
                 {
                     // CREATE subscribes, RENAME moves a subscription: both kinds are diffed. Another owner's
@@ -224,7 +250,70 @@ internal sealed class MailboxNotifications : IDisposable
         foreach (var folderId in changed)
             if (_folders.TryGetValue(folderId, out var known) && rights.MayRead(known, folderId))
                 WriteStatus(session, folderId, known.ClientName);
+        foreach (var scope in metadataChanged)
+            WriteMetadataChange(session, scope, rights);
     }
+
+    private bool WantsServerMetadata => _groups.Any(g => g.Wants("ServerMetadataChange"));
+
+    // RFC 5465 §5 MailboxMetadataChange / ServerMetadataChange: "* METADATA mailbox entry ..." in the unsolicited form
+    // of RFC 5464 §4.4.2, naming the entries set, changed or removed since last seen; the client fetches values itself.
+    private void WriteMetadataChange(ImapSession session, string scope, RightsOnce rights)
+    {
+        string name;
+        Dictionary<string, byte[]> now;
+        if (scope.Length == 0)
+        {
+            if (!WantsServerMetadata)
+                return;
+            name = "";
+            now = Digests(ReadVisibleMetadata(null, null));
+        }
+        else
+        {
+            if (!_folders.TryGetValue(scope, out var known))
+                return; // a folder the user may not look up (RFC 4314 §6)
+            var group = scope == session.Selected?.FolderId && SelectedGroup is { } selected ? selected : GroupFor(known.ClientName);
+            if (group?.Wants("MailboxMetadataChange") != true)
+                return;
+            if (!rights.MayRead(known, scope))
+            {
+                _metadataSeen.Remove(scope); // what the user can no longer read is not compared; seen afresh if read again
+                return;
+            }
+            name = known.ClientName;
+            now = Digests(ReadVisibleMetadata(known, scope));
+        }
+        var before = _metadataSeen.GetValueOrDefault(scope) ?? []; // not seen before: a folder created since, with none
+        _metadataSeen[scope] = now;
+        var touched = now.Where(e => !before.TryGetValue(e.Key, out var old) || !old.AsSpan().SequenceEqual(e.Value)).Select(e => e.Key)
+            .Concat(before.Keys.Where(k => !now.ContainsKey(k)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (touched.Count == 0)
+            return;
+        var w = session.Writer.BeginUntagged().Atom("METADATA");
+        if (name.Length == 0)
+            w.String("");
+        else
+            w.Mailbox(name);
+        foreach (var entry in touched)
+            w.AString(entry);
+        w.End();
+    }
+
+    // The entries GETMETADATA would show (RFC 5464 §3.2): the server scope of the user's own mailbox (folder null), or a
+    // folder's, without another user's /private entries.
+    private IReadOnlyDictionary<string, byte[]> ReadVisibleMetadata(Known? folder, string? folderId)
+    {
+        var entries = _store.ReadMetadata(folder?.MailboxId ?? _mailboxId, folderId);
+        return folder?.OwnerEmail is null
+            ? entries
+            : entries.Where(e => !MetadataEntries.IsPrivate(e.Key)).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+    }
+
+    private static Dictionary<string, byte[]> Digests(IReadOnlyDictionary<string, byte[]> entries) =>
+        entries.ToDictionary(e => e.Key, e => System.Security.Cryptography.SHA256.HashData(e.Value), StringComparer.Ordinal);
 
     /// <summary>The selected mailbox's changes now (RFC 5465 §6.1, §6.2), with MessageNew's FETCH items for the
     /// messages that arrived, and CONTEXT updates (RFC 5465 §9 updates RFC 5267).</summary>

@@ -142,6 +142,58 @@ public sealed class NotifyTests
     }
 
     [Test]
+    public async Task Mailbox_metadata_set_by_another_session_is_told_as_metadata_naming_the_entries()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var first = await server.LoggedInAsync();
+        await using var second = await server.LoggedInAsync();
+        Assert.That(await first.CommandAsync("a", "NOTIFY SET (mailboxes Drafts (MailboxMetadataChange))"), Is.EqualTo(new[] { "a OK NOTIFY completed" }));
+        // RFC 5465 §5 MailboxMetadataChange, RFC 5464 §4.4.2: the unsolicited METADATA names the entry, not its value.
+        Assert.That(await second.CommandAsync("m1", "SETMETADATA Drafts (/shared/comment \"hello\")"), Is.EqualTo(new[] { "m1 OK SETMETADATA completed" }));
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* METADATA Drafts /shared/comment"));
+        // Only what changed: the comment is set again to the same value, a private entry is new.
+        Assert.That(await second.CommandAsync("m2", "SETMETADATA Drafts (/shared/comment \"hello\" /private/vendor/x \"1\")"), Is.EqualTo(new[] { "m2 OK SETMETADATA completed" }));
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* METADATA Drafts /private/vendor/x"));
+        // A removal is a change too; two entries in one response.
+        Assert.That(await second.CommandAsync("m3", "SETMETADATA Drafts (/shared/comment NIL /private/vendor/x \"2\")"), Is.EqualTo(new[] { "m3 OK SETMETADATA completed" }));
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* METADATA Drafts /private/vendor/x /shared/comment"));
+        // A folder outside the group, and the server entries (not asked for): nothing.
+        await second.CommandAsync("m4", "SETMETADATA INBOX (/shared/comment \"x\")");
+        await second.CommandAsync("m5", "SETMETADATA \"\" (/private/vendor/theme \"dark\")");
+        Assert.That(await first.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
+        // The client reads the value itself.
+        Assert.That(await first.CommandAsync("g", "GETMETADATA Drafts /private/vendor/x"), Is.EqualTo(new[] { "* METADATA Drafts (/private/vendor/x \"2\")", "g OK GETMETADATA completed" }));
+    }
+
+    [Test]
+    public async Task Server_metadata_is_told_with_the_empty_name_and_a_shared_folder_without_private_entries()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.MailboxIdAsync("bob");
+        var aliceId = await server.MailboxIdAsync("alice");
+        await server.Store.CreateFolderAsync(aliceId, "Projects", CancellationToken.None);
+        await using var alice = await server.LoggedInAsync();
+        await using var bob = await server.LoggedInAsync("bob");
+        await using var bob2 = await server.LoggedInAsync("bob");
+        Assert.That(await alice.CommandAsync("a1", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a1 OK SETACL completed" }));
+        Assert.That(await bob.CommandAsync("n1", "NOTIFY SET (subtree \"Other Users\" (MailboxMetadataChange)) (personal (ServerMetadataChange))"),
+            Is.EqualTo(new[] { "n1 OK NOTIFY completed" }));
+        // RFC 5465 §5 ServerMetadataChange: the server entries, named with the empty mailbox name (RFC 5464 §4.4.2).
+        Assert.That(await bob2.CommandAsync("m1", "SETMETADATA \"\" (/private/vendor/theme \"dark\")"), Is.EqualTo(new[] { "m1 OK SETMETADATA completed" }));
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo("* METADATA \"\" /private/vendor/theme"));
+        // alice's server entries are hers: nothing for bob.
+        await alice.CommandAsync("a2", "SETMETADATA \"\" (/private/vendor/theme \"light\")");
+        // alice annotates the shared folder: bob hears the shared entry, never her private one (RFC 5464 §3.2).
+        Assert.That(await alice.CommandAsync("a3", "SETMETADATA Projects (/private/note \"mine\")"), Is.EqualTo(new[] { "a3 OK SETMETADATA completed" }));
+        Assert.That(await alice.CommandAsync("a4", "SETMETADATA Projects (/shared/comment \"plan\")"), Is.EqualTo(new[] { "a4 OK SETMETADATA completed" }));
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo("* METADATA \"Other Users/alice@example.test/Projects\" /shared/comment"));
+        // Taken back: nothing more about the folder (RFC 4314 §6).
+        Assert.That(await alice.CommandAsync("a5", "DELETEACL Projects bob@example.test"), Is.EqualTo(new[] { "a5 OK DELETEACL completed" }));
+        await alice.CommandAsync("a6", "SETMETADATA Projects (/shared/comment \"secret\")");
+        Assert.That(await bob.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "n2 OK NOOP completed" }));
+    }
+
+    [Test]
     public async Task Selected_delayed_keeps_expunge_for_a_command_that_allows_it()
     {
         await using var server = await ImapTestServer.StartAsync();
@@ -227,10 +279,8 @@ public sealed class NotifyTests
         await using var server = await ImapTestServer.StartAsync();
         await using var client = await server.LoggedInAsync();
         Assert.That(await client.CommandAsync("a", "NOTIFY SET (inboxes (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "a OK NOTIFY completed" }));
-        const string badEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)] Some of these events are not offered";
+        const string badEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)] Some of these events are not offered";
         // RFC 5465 §5.9: an event the server does not offer → NO [BADEVENT (the events it offers)].
-        Assert.That(await client.CommandAsync("b", "NOTIFY SET (personal (MailboxMetadataChange))"), Is.EqualTo(new[] { "b " + badEvent }));
-        Assert.That(await client.CommandAsync("b2", "NOTIFY SET (personal (ServerMetadataChange))"), Is.EqualTo(new[] { "b2 " + badEvent }));
         Assert.That(await client.CommandAsync("c", "NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange))"), Is.EqualTo(new[] { "c " + badEvent }));
         Assert.That(await client.CommandAsync("d", "NOTIFY SET (personal (FooChange))"), Is.EqualTo(new[] { "d " + badEvent }));
         // §5: MessageNew and MessageExpunge together; FlagChange needs them; FETCH items only for the selected mailbox.
