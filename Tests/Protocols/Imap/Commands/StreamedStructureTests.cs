@@ -133,6 +133,20 @@ public sealed class StreamedStructureTests
     }
 
     [Test]
+    public void The_search_index_reads_the_same_texts_from_the_stream_as_from_the_whole_message()
+    {
+        foreach (var message in TrickyMessages())
+        {
+            var whole = MailServer.Protocols.Imap.Search.MessageTexts.Of(ImapMessageView.Parse(message));
+            using var stream = new MemoryStream(message, writable: false);
+            var streamed = MailServer.Protocols.Imap.Search.MessageTexts.Of(ImapMessageView.ScanStream(stream, windowSize: 4093), stream);
+            Assert.That(streamed.Body, Is.EqualTo(whole.Body), Encoding.Latin1.GetString(message.AsSpan(0, 40)));
+            Assert.That(streamed.Headers, Is.EqualTo(whole.Headers));
+            Assert.That(streamed.Addresses, Is.EqualTo(whole.Addresses));
+        }
+    }
+
+    [Test]
     public async Task A_multi_segment_attachment_streams_by_range_and_BINARY_decodes_it_in_pieces()
     {
         var log = new RecordingLogger<ImapListener>();
