@@ -74,6 +74,7 @@ public sealed partial class MailStore
             ApplyMetadata(scopes, s => ctx.Read(Schema.Folders).FindById(s) is not null, folderId, entries, maxEntries); // before any write: nothing to roll back
             mailbox[M.MetadataSealed] = scopes.Count == 0 ? BsonValue.Null : SealMetadata(mailboxKey, mailboxId, scopes);
             ctx.Update(Schema.Mailboxes, mailbox);
+            ctx.Changes.Add(new MailboxChange.MetadataChanged(mailboxId, folderId ?? "")); // names no entry (NOTIFY, RFC 5465)
             return true;
         }, [], cancellationToken).ConfigureAwait(false);
     }

@@ -11,7 +11,9 @@ Phases, each printed with its time and the server's peak resident memory during 
   3. a multipart/mixed message of SIZE_MIB: a short text part and an attachment of SIZE_MIB - 6 MiB (base64),
      then FETCH BODYSTRUCTURE, BODY.PEEK[1] (the text) and BODY.PEEK[2] (the attachment, checked byte for byte), each
      in a new session, CONCURRENT_FETCH BODY.PEEK[2] at once, then BINARY.PEEK[2] (the attachment decoded, checked
-     against its base64 decoding) and CONCURRENT_FETCH of those at once;
+     against its base64 decoding) and CONCURRENT_FETCH of those at once; first of all (so earlier phases do not
+     raise the figure), CONCURRENT_FETCH (at least 1) FETCH PREVIEW of it at once and as many UID SEARCH BODY at once
+     (a word of its text part; each in a session of its own);
   4. CONCURRENT_SMTP messages of phase 1 sent at once, one per session (skipped when 0);
   5. CONCURRENT_FETCH whole-message FETCHes at once, one per session (skipped when 0).
 """
@@ -168,6 +170,26 @@ def send_mime(i):
 
 phase("1 SMTP delivery, multipart with an attachment", send_mime, 1)
 mime_uid = last_uid()
+
+
+def search_body(i):
+    m = imap()
+    try:
+        typ, data = m.uid("SEARCH", None, "BODY", "follows")
+        assert typ == "OK", (typ, data)
+        return data[0]
+    finally:
+        m.logout()
+
+
+n_read = max(n_fetch, 1)
+preview = phase(f"{n_read} IMAP FETCH PREVIEW at once", lambda i: fetch_item(mime_uid, "PREVIEW"), n_read)[0]
+if preview is None or b"The attachment follows." not in preview:
+    print(f"# PREVIEW without the text: {preview!r:.200}")
+found = phase(f"{n_read} IMAP UID SEARCH BODY at once", search_body, n_read)[0]
+if found is None or str(mime_uid).encode() not in found.split():
+    print(f"# SEARCH BODY did not find the message: {found!r:.200}")
+
 structure = phase("1 IMAP FETCH BODYSTRUCTURE", lambda i: fetch_item(mime_uid, "BODYSTRUCTURE"), 1)[0]
 if structure is None or b'"big.bin"' not in structure:
     print(f"# BODYSTRUCTURE without the attachment: {structure!r:.200}")
@@ -183,6 +205,7 @@ if binary != decoded:
     print(f"# MISMATCH: BINARY[2] is {len(binary or b'')} octets, the decoded attachment {len(decoded)}")
 if n_fetch > 0:
     phase(f"{n_fetch} IMAP FETCH BINARY.PEEK[2] at once", lambda i: fetch_item(mime_uid, "BINARY.PEEK[2]"), n_fetch)
+
 if n_smtp > 0:
     phase(f"{n_smtp} SMTP deliveries at once", lambda i: send(f"many-{i}"), n_smtp)
 if n_fetch > 0:

@@ -56,6 +56,9 @@ internal static partial class ImapLog
     [LoggerMessage(EventId = 5066, Level = LogLevel.Debug, Message = "IMAP FETCH scanned the structure of UID {Uid} ({Size} octets) from the stored stream, keeping {Held} octets of header")]
     public static partial void FetchStructureScanned(this ILogger logger, uint uid, long size, int held);
 
+    [LoggerMessage(EventId = 5068, Level = LogLevel.Debug, Message = "IMAP SEARCH scanned the structure of UID {Uid} ({Size} octets) from the stored stream; its text parts are read by range")]
+    public static partial void SearchStructureScanned(this ILogger logger, uint uid, long size);
+
     [LoggerMessage(EventId = 5067, Level = LogLevel.Debug, Message = "IMAP FETCH of UID {Uid} reads the message whole: {Reason}")]
     public static partial void FetchStructureTooLarge(this ILogger logger, uint uid, string reason);
 

@@ -20,6 +20,12 @@ public abstract record MailboxChange(string MailboxId, string FolderId, ulong Mo
     /// <summary>A folder was created, renamed or deleted (<see cref="MailboxChange.ModSeq"/> the mailbox's new one), or
     /// its owner's sharing entries changed (IMAP SETACL / DELETEACL, RFC 4314 §3.1–§3.2: ModSeq 0, no message changed).</summary>
     public sealed record FoldersChanged(string MailboxId, string FolderId, ulong ModSeq) : MailboxChange(MailboxId, FolderId, ModSeq);
+
+    /// <summary>The annotations (RFC 5464 METADATA) of a folder changed, or with an empty
+    /// <see cref="MailboxChange.FolderId"/> those of the mailbox (the server entries). It names no entry and carries no
+    /// value: a reader opens the sealed map itself, so nothing of the annotations travels in clear through the feed
+    /// (PostgreSQL's NOTIFY queue included). <see cref="MailboxChange.ModSeq"/> is 0: no message changed.</summary>
+    public sealed record MetadataChanged(string MailboxId, string FolderId) : MailboxChange(MailboxId, FolderId, 0);
 }
 
 /// <summary>

@@ -82,6 +82,9 @@ internal sealed class PostgreSqlChangeListener : IAsyncDisposable
             case MailboxChange.SubscriptionsChanged s:
                 yield return new ChangeDto("s", s.MailboxId, s.FolderId, s.ModSeq, null, null, null, null);
                 break;
+            case MailboxChange.MetadataChanged m:
+                yield return new ChangeDto("m", m.MailboxId, m.FolderId, 0, null, null, null, null); // ids only, no entry name
+                break;
             default:
                 yield return new ChangeDto("d", change.MailboxId, change.FolderId, change.ModSeq, null, null, null, null);
                 break;
@@ -94,6 +97,7 @@ internal sealed class PostgreSqlChangeListener : IAsyncDisposable
         "f" => new MailboxChange.FlagsChanged(d.M, d.F, d.S, d.U ?? 0, (MessageFlags)(d.Fl ?? 0), d.Kw ?? []),
         "x" => new MailboxChange.MessagesExpunged(d.M, d.F, d.S, d.Us ?? []),
         "s" => new MailboxChange.SubscriptionsChanged(d.M),
+        "m" => new MailboxChange.MetadataChanged(d.M, d.F),
         _ => new MailboxChange.FoldersChanged(d.M, d.F, d.S),
     };
 

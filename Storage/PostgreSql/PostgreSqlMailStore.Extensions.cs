@@ -105,7 +105,7 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
         var (key, generation) = CurrentMailboxKey(mailboxId);
         try
         {
-            await WriteAsync(async (tx, _) =>
+            await WriteAsync(async (tx, changes) =>
             {
                 // The mailbox row's lock serialises annotation writers on every node (read, change, seal, write back).
                 RequireKeyGeneration(await LockMailboxAsync(tx, mailboxId, cancellationToken).ConfigureAwait(false), generation);
@@ -126,6 +126,7 @@ public sealed partial class PostgreSqlMailStore : IImapExtensionStore
                     scopes.Count == 0 ? null : MailStore.SealMetadata(key, mailboxId, scopes));
                 write.Parameters[1].NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea; // typed even when null
                 await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                changes.Add(new MailboxChange.MetadataChanged(mailboxId, folderId ?? "")); // names no entry: the NOTIFY payload stays free of them
                 return true;
             }, cancellationToken).ConfigureAwait(false);
             return true;

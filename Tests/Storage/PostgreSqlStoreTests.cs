@@ -107,6 +107,25 @@ public sealed partial class PostgreSqlStoreTests
     }
 
     [Test]
+    public async Task A_metadata_change_through_node_A_reaches_node_B_naming_the_scope_only()
+    {
+        var nodeA = await OpenNodeAsync();
+        var nodeB = await OpenNodeAsync();
+        var box = await nodeA.EnsureMailboxAsync(StoreHarness.Org, "annotated@example.test", None);
+        var drafts = nodeA.FindFolder(box.MailboxId, "Drafts")!;
+        using var onB = nodeB.Changes.Subscribe(box.MailboxId);
+        await nodeA.SetMetadataAsync(box.MailboxId, drafts.FolderId, [new("/shared/vendor/secret-entry-name", "v"u8.ToArray())], 50, None);
+        await nodeA.SetMetadataAsync(box.MailboxId, null, [new("/private/vendor/x", "1"u8.ToArray())], 50, None);
+        // RFC 5465 metadata events across nodes: the notification names the scope, the session on B reads the entries.
+        Assert.That(await onB.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5)), Is.EqualTo(new MailboxChange.MetadataChanged(box.MailboxId, drafts.FolderId)));
+        Assert.That(await onB.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5)), Is.EqualTo(new MailboxChange.MetadataChanged(box.MailboxId, "")));
+        Assert.That(nodeB.ReadMetadata(box.MailboxId, drafts.FolderId).Keys, Is.EqualTo(new[] { "/shared/vendor/secret-entry-name" }));
+        // What goes through PostgreSQL's NOTIFY queue carries no entry name.
+        var payload = string.Concat(PostgreSqlChangeListener.Payloads("node", [new MailboxChange.MetadataChanged(box.MailboxId, drafts.FolderId)]));
+        Assert.That(payload, Does.Contain(drafts.FolderId).And.Not.Contain("secret-entry-name").And.Not.Contain("/shared"));
+    }
+
+    [Test]
     public async Task A_node_does_not_hear_its_own_changes_twice()
     {
         var node = await OpenNodeAsync();

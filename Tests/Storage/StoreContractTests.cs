@@ -297,6 +297,21 @@ public sealed partial class StoreContractTests(string engine)
     }
 
     [Test]
+    public async Task A_metadata_change_reaches_the_change_feed_naming_the_scope_and_no_entry()
+    {
+        var box = await Delivery.EnsureMailboxAsync(ContractStore.Org, "metadata-feed@example.test", None);
+        var drafts = Imap.FindFolder(box.MailboxId, "Drafts")!;
+        using var subscription = Imap.Changes.Subscribe(box.MailboxId);
+        await Within(_store.Extensions.SetMetadataAsync(box.MailboxId, drafts.FolderId, [new("/shared/comment", "hello"u8.ToArray())], 50, None));
+        // RFC 5465 MailboxMetadataChange: the folder's scope; the entry name and value are not in the change.
+        Assert.That(await Within(subscription.Reader.ReadAsync().AsTask()), Is.EqualTo(new MailboxChange.MetadataChanged(box.MailboxId, drafts.FolderId)));
+        await Within(_store.Extensions.SetMetadataAsync(box.MailboxId, null, [new("/private/vendor/x", "1"u8.ToArray())], 50, None));
+        // ServerMetadataChange: the mailbox's own scope, an empty folder id.
+        Assert.That(await Within(subscription.Reader.ReadAsync().AsTask()), Is.EqualTo(new MailboxChange.MetadataChanged(box.MailboxId, "")));
+        Assert.That(subscription.Reader.TryRead(out var extra), Is.False, $"unexpected {extra}");
+    }
+
+    [Test]
     public async Task The_recent_mark_only_rises()
     {
         var box = await Delivery.EnsureMailboxAsync(ContractStore.Org, "jack@example.test", None);

@@ -51,8 +51,8 @@ internal static class FetchHandler
         var needsFull = !streamed && contentItems.Any(FetchDataWriter.NeedsFullMessage);
         var needsHeader = streamed ? contentItems.Any(i => !IsWholeMessage(i)) : contentItems.Count > 0 && !needsFull;
         // Other body items (BODYSTRUCTURE, BODY[2], BINARY[2], ...) of a big message are answered from its structure
-        // scanned off the stored stream, the parts read by range; PREVIEW needs decoded text and reads the message whole.
-        var structureFromStream = needsFull && !items.Any(i => i is FetchItem.Preview);
+        // scanned off the stored stream, the parts read by range (PREVIEW reads only the text parts).
+        var structureFromStream = needsFull;
         // RFC 9051 §6.4.5: BODY[...], BINARY[...] and RFC822 / RFC822.TEXT set \Seen; the .PEEK forms do not.
         var setsSeen = !selected.ReadOnly && items.Any(i => i is FetchItem.BodySection { Peek: false } or FetchItem.Binary { Peek: false }
             or FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text });

@@ -29,8 +29,16 @@ internal static class MessageContexts
         var mailboxId = session.Selected!.Folder.MailboxId;
         ImapMessageView? full = null;
         ImapMessageView? headers = null;
+        Func<Stream>? openBody = null;
         try
         {
+            // A big message's BODY / TEXT read its structure off the stored stream and then only its text parts, by
+            // range (issue 21): an attachment is never decrypted for a body search.
+            if (needsFull && meta.Size >= session.Options.Limits.StreamedFetchBytes && StreamedStructure(session, meta, mailboxId, cancellationToken) is { } scanned)
+            {
+                full = scanned;
+                openBody = () => session.Store.OpenMessage(mailboxId, meta.EntryId);
+            }
             if (needsHeaders && !needsFull)
             {
                 var section = session.Store.ReadHeaderSection(mailboxId, meta.EntryId);
@@ -38,7 +46,7 @@ internal static class MessageContexts
                 if (ImapMessageView.IsCompleteHeaderSection(section, meta.Size))
                     headers = ImapMessageView.ParseHeaderOnly(section);
             }
-            if (needsFull || (needsHeaders && headers is null))
+            if (full is null && (needsFull || (needsHeaders && headers is null)))
                 full = ImapMessageView.Parse(await session.Store.ReadMessageAsync(mailboxId, meta.EntryId, cancellationToken));
         }
         catch (KeyNotFoundException)
@@ -52,6 +60,28 @@ internal static class MessageContexts
         {
             SavedAt = meta.SavedAt,
             ContentKey = meta.ContentKey,
+            OpenBody = openBody,
         };
+    }
+
+    // The streamed structure of a big message (the selected mailbox's cache first), or null when its header sections are
+    // too large to hold apart, in which case the message is read whole as before.
+    private static ImapMessageView? StreamedStructure(ImapSession session, MessageMeta meta, string mailboxId, CancellationToken cancellationToken)
+    {
+        var selected = session.Selected!;
+        if (selected.Structures.Get(meta.EntryId) is { } cached)
+            return cached;
+        using var body = session.Store.OpenMessage(mailboxId, meta.EntryId);
+        try
+        {
+            var view = ImapMessageView.ScanStream(body, cancellationToken: cancellationToken);
+            selected.Structures.Add(meta.EntryId, view);
+            session.Logger.SearchStructureScanned(meta.Uid, meta.Size);
+            return view;
+        }
+        catch (MimeStructureTooLargeException)
+        {
+            return null;
+        }
     }
 }

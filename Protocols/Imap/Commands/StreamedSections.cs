@@ -25,6 +25,7 @@ internal static class StreamedSections
     {
         FetchItem.Attribute { Kind: FetchAttribute.Rfc822 or FetchAttribute.Rfc822Text } => true,
         FetchItem.Binary or FetchItem.BinarySize => true,
+        FetchItem.Preview => true,
         FetchItem.BodySection b => view.Locate(b.Section) is { IsRange: true },
         _ => false,
     };
@@ -44,6 +45,10 @@ internal static class StreamedSections
     {
         switch (item)
         {
+            case FetchItem.Preview:
+                // RFC 8970 §3.1, as FetchDataWriter writes it: the text parts read by range, attachments never.
+                w.Atom("PREVIEW").String(MessagePreview.Of(view, body));
+                return false;
             case FetchItem.Attribute { Kind: FetchAttribute.Rfc822 }:
                 return await WriteRangeAsync(session, w, scratch, "RFC822", view.Locate(BodySection.Whole)!.Value, null, body, view, items, streamedAlready, cancellationToken);
             case FetchItem.Attribute { Kind: FetchAttribute.Rfc822Text }:

@@ -285,9 +285,11 @@ public sealed class ImapMessageView
     /// <summary>
     /// The text parts of the message's own body, in order, with their media subtype (<c>plain</c>, <c>html</c>) and
     /// decoded: not the parts of attached messages, not text attachments (see <see cref="AttachmentName"/>), not parts
-    /// with an undecodable transfer encoding. For PREVIEW (RFC 8970).
+    /// with an undecodable transfer encoding. For PREVIEW (RFC 8970). A streamed view reads each text part by range
+    /// from <paramref name="body"/> (the message's stored stream), so an attachment is never read.
     /// </summary>
-    internal IEnumerable<(string Subtype, string Text)> InlineTexts()
+    /// <exception cref="InvalidOperationException">A header-only view, or a streamed view without <paramref name="body"/>.</exception>
+    internal IEnumerable<(string Subtype, string Text)> InlineTexts(Stream? body = null)
     {
         RequireBody();
         var stack = new Stack<(MimeNode Node, IReadOnlyList<uint> Path)>();
@@ -306,7 +308,7 @@ public sealed class ImapMessageView
             ReadOnlyMemory<byte> bytes;
             try
             {
-                bytes = Decode(node);
+                bytes = DecodeText(node, body);
             }
             catch (UnknownTransferEncodingException)
             {
@@ -427,6 +429,27 @@ public sealed class ImapMessageView
     /// <summary>The decoded content of a part (RFC 3516 BINARY): base64 and quoted-printable are decoded; 7bit,
     /// 8bit and binary are returned as is.</summary>
     /// <exception cref="UnknownTransferEncodingException">Any other Content-Transfer-Encoding.</exception>
+    /// <summary>A text part's decoded octets: from the held message, or for a streamed view read by range from
+    /// <paramref name="body"/> (only that part's segments are decrypted) and decoded the same way.</summary>
+    /// <exception cref="UnknownTransferEncodingException">An unknown Content-Transfer-Encoding.</exception>
+    /// <exception cref="InvalidOperationException">A streamed view without <paramref name="body"/>.</exception>
+    private ReadOnlyMemory<byte> DecodeText(MimeNode node, Stream? body)
+    {
+        if (!IsStreamed)
+            return Decode(node);
+        if (body is null)
+            throw new InvalidOperationException("A streamed view reads its text parts from the message stream.");
+        var decoder = DecoderFor(node); // before reading: an unknown encoding reads nothing
+        var encoded = new byte[node.End - node.BodyStart];
+        body.Position = node.BodyStart;
+        body.ReadExactly(encoded);
+        if (decoder is null)
+            return encoded;
+        var output = new byte[decoder.EstimateOutputLength(encoded.Length)];
+        var n = decoder.Decode(encoded, 0, encoded.Length, output);
+        return output.AsMemory(0, n);
+    }
+
     internal ReadOnlyMemory<byte> Decode(MimeNode node)
     {
         RequireBody();
@@ -472,7 +495,9 @@ public sealed class ImapMessageView
 
     /// <summary>The text parts (text/*, also inside encapsulated messages) decoded to strings with their charset;
     /// parts with an undecodable transfer encoding are skipped.</summary>
-    public IEnumerable<string> GetBodyTexts()
+    /// <param name="body">For a streamed view, the message's stored stream: each text part is read by range from it.</param>
+    /// <exception cref="InvalidOperationException">A header-only view, or a streamed view without <paramref name="body"/>.</exception>
+    public IEnumerable<string> GetBodyTexts(Stream? body = null)
     {
         RequireBody();
         var stack = new Stack<MimeNode>();
@@ -500,7 +525,7 @@ public sealed class ImapMessageView
             ReadOnlyMemory<byte> bytes;
             try
             {
-                bytes = Decode(node);
+                bytes = DecodeText(node, body);
             }
             catch (UnknownTransferEncodingException)
             {

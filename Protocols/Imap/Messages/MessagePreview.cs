@@ -9,7 +9,8 @@ namespace MailServer.Protocols.Imap.Messages;
 /// text/plain part of the message's own body (else the first text/html one, with its markup, style and script
 /// removed and entities decoded); quoted lines (<c>&gt;</c>) and the signature after <c>-- </c> are left out;
 /// whitespace runs become one space; at most <see cref="MaxLength"/> characters, never a split surrogate pair. A
-/// message without text is the empty string. Computed from the stored message on each FETCH (nothing is kept).
+/// message without text is the empty string. Computed from the stored message on each FETCH (nothing is kept); for a
+/// big message from its streamed structure, the text parts read by range (the attachments never read).
 /// </summary>
 public static partial class MessagePreview
 {
@@ -17,12 +18,14 @@ public static partial class MessagePreview
     public const int MaxLength = 200;
 
     /// <summary>The preview of a message.</summary>
-    /// <exception cref="InvalidOperationException">The view is header-only.</exception>
-    public static string Of(ImapMessageView message)
+    /// <param name="message">The message's view.</param>
+    /// <param name="body">For a streamed view (<see cref="ImapMessageView.IsStreamed"/>), the message's stored stream.</param>
+    /// <exception cref="InvalidOperationException">The view is header-only, or streamed without <paramref name="body"/>.</exception>
+    public static string Of(ImapMessageView message, Stream? body = null)
     {
         ArgumentNullException.ThrowIfNull(message);
         string? html = null;
-        foreach (var (subtype, text) in message.InlineTexts())
+        foreach (var (subtype, text) in message.InlineTexts(body))
         {
             if (subtype == "plain")
                 return Shorten(PlainLines(text));

@@ -17,6 +17,10 @@ public sealed record SearchContext(uint SequenceNumber, uint Uid, MessageFlags F
 
     /// <summary>The message's content key (EMAILID, RFC 8474; see <see cref="ObjectIds"/>).</summary>
     public UInt128 ContentKey { get; init; }
+
+    /// <summary>When <see cref="Full"/> gives a streamed view (a big message), opens the message's stored stream, from
+    /// which BODY / TEXT read the text parts by range; null when the view holds the message.</summary>
+    public Func<Stream>? OpenBody { get; init; }
 }
 
 /// <summary>The outcome of checking a SEARCH / SORT / THREAD CHARSET argument (RFC 9051 §6.4.4).</summary>
@@ -410,7 +414,13 @@ public static class SearchEvaluator
             || field.Equals("Cc", StringComparison.OrdinalIgnoreCase) || field.Equals("Bcc", StringComparison.OrdinalIgnoreCase)
             || field.Equals("Sender", StringComparison.OrdinalIgnoreCase) || field.Equals("Reply-To", StringComparison.OrdinalIgnoreCase);
 
-        private bool BodyContains(string value) => FullView.GetBodyTexts().Any(text => Contains(text, value));
+        private bool BodyContains(string value)
+        {
+            if (!FullView.IsStreamed || context.OpenBody is not { } open)
+                return FullView.GetBodyTexts().Any(text => Contains(text, value));
+            using var body = open();
+            return FullView.GetBodyTexts(body).Any(text => Contains(text, value));
+        }
     }
 
     private static bool HasFlag(string name, MessageFlags flags, IReadOnlyList<string> keywords, bool recent)

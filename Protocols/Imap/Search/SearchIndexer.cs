@@ -134,6 +134,25 @@ public sealed class SearchIndexer
         return builder.Documents;
     }
 
+    /// <summary>Messages from this size up are indexed from their stored stream: the structure scanned, the text parts
+    /// read by range, so a big attachment is never decrypted into memory (issue 21); the same size FETCH streams from.</summary>
+    private const long StreamedBytes = 1024 * 1024;
+
+    // The texts of a big message read off its stored stream, or null when its header sections are too large to hold
+    // apart (it is then read whole, as a smaller message is).
+    private MessageTexts? Streamed(string mailboxId, string entryId, CancellationToken cancellationToken)
+    {
+        using var body = _store.OpenMessage(mailboxId, entryId);
+        try
+        {
+            return MessageTexts.Of(ImapMessageView.ScanStream(body, cancellationToken: cancellationToken), body);
+        }
+        catch (MimeStructureTooLargeException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Reads and indexes <paramref name="messages"/>; those that cannot be read or parsed are returned apart
     /// (SEARCH decrypts them); those expunged meanwhile are left out.</summary>
     private async Task<(IndexSegmentBuilder Builder, List<uint> Failed)> BuildAsync(string mailboxId, IReadOnlyList<MessageMeta> messages,
@@ -146,8 +165,8 @@ public sealed class SearchIndexer
         {
             try
             {
-                var bytes = await _store.ReadMessageAsync(mailboxId, messages[i].EntryId, token).ConfigureAwait(false);
-                texts[i] = MessageTexts.Of(ImapMessageView.Parse(bytes));
+                texts[i] = messages[i].Size >= StreamedBytes ? Streamed(mailboxId, messages[i].EntryId, token) : null;
+                texts[i] ??= MessageTexts.Of(ImapMessageView.Parse(await _store.ReadMessageAsync(mailboxId, messages[i].EntryId, token).ConfigureAwait(false)));
             }
             catch (KeyNotFoundException)
             {
@@ -228,7 +247,9 @@ internal sealed record MessageTexts(List<string> Body, List<string> Headers, Lis
 {
     private static readonly string[] AddressFields = ["From", "To", "Cc", "Bcc", "Sender", "Reply-To"];
 
-    public static MessageTexts Of(ImapMessageView view)
+    /// <param name="view">The message's view.</param>
+    /// <param name="body">For a streamed view, the message's stored stream, from which the text parts are read.</param>
+    public static MessageTexts Of(ImapMessageView view, Stream? body = null)
     {
         var addresses = new List<string>();
         foreach (var field in AddressFields)
@@ -238,6 +259,6 @@ internal sealed record MessageTexts(List<string> Body, List<string> Headers, Lis
                 if (!string.IsNullOrEmpty(mailbox.Name))
                     addresses.Add(mailbox.Name);
             }
-        return new MessageTexts(view.GetBodyTexts().ToList(), view.GetHeaders().Select(h => h.Name + ": " + h.Value).ToList(), addresses);
+        return new MessageTexts(view.GetBodyTexts(body).ToList(), view.GetHeaders().Select(h => h.Name + ": " + h.Value).ToList(), addresses);
     }
 }

@@ -1,3 +1,4 @@
+using MailServer.Rules.Directory;
 using MailServer.Tests.Support;
 using NUnit.Framework;
 
@@ -61,6 +62,135 @@ public sealed class NotifyTests
         // A mailbox outside every group: nothing (the NOOP's reply is the next line).
         Assert.That((await AppendAsync(second, "b2", "Drafts"))[^1], Does.StartWith("b2 OK [APPENDUID"));
         Assert.That(await first.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
+    }
+
+    [Test]
+    public async Task A_folder_shared_with_setacl_is_told_by_subtree_while_shared_and_never_by_personal()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.MailboxIdAsync("bob");
+        var aliceId = await server.MailboxIdAsync("alice");
+        await server.Store.CreateFolderAsync(aliceId, "Projects", CancellationToken.None);
+        await server.Store.CreateFolderAsync(aliceId, "Private", CancellationToken.None);
+        await using var alice = await server.LoggedInAsync();
+        await using var bob = await server.LoggedInAsync("bob");
+        Assert.That(await alice.CommandAsync("a1", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a1 OK SETACL completed" }));
+        var projects = server.Store.ListFolders(aliceId).Single(f => f.Name == "Projects").UidValidity;
+
+        // RFC 5465 §6: personal is the personal namespace; alice's folders come only through subtree (or mailboxes).
+        var initial = await bob.CommandAsync("n1", "NOTIFY SET STATUS (personal (MessageNew MessageExpunge)) (subtree \"Other Users\" (MessageNew MessageExpunge FlagChange))");
+        Assert.That(initial, Does.Contain($"* STATUS \"Other Users/alice@example.test/Projects\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY {projects} UNSEEN 0)"));
+        Assert.That(initial, Has.Some.StartsWith("* STATUS INBOX "), "bob's own folders through personal");
+        Assert.That(initial.Count(l => l.Contains("alice@example.test", StringComparison.Ordinal)), Is.EqualTo(1),
+            "nothing of alice's that is not shared with bob");
+        Assert.That(initial[^1], Is.EqualTo("n1 OK NOTIFY completed"));
+        await server.DeliverAsync("alice", "plan", folder: "Projects");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS \"Other Users/alice@example.test/Projects\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {projects} UNSEEN 1)"));
+        // FlagChange by the owner: UNSEEN goes down.
+        await alice.CommandAsync("a2", "SELECT Projects");
+        await alice.CommandAsync("a3", "STORE 1 +FLAGS (\\Seen)");
+        await alice.CommandAsync("a3b", "UNSELECT");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS \"Other Users/alice@example.test/Projects\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {projects} UNSEEN 0)"));
+        // alice's folders that are not shared with bob tell him nothing (RFC 4314 §6: they do not exist for him).
+        await server.DeliverAsync("alice", "secret", folder: "Private");
+        await server.DeliverAsync("alice", "inbox");
+        Assert.That(await bob.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "n2 OK NOOP completed" }));
+
+        // Taken back: nothing more about the folder, though the session still follows alice's mailbox.
+        Assert.That(await alice.CommandAsync("a4", "DELETEACL Projects bob@example.test"), Is.EqualTo(new[] { "a4 OK DELETEACL completed" }));
+        await server.DeliverAsync("alice", "after", folder: "Projects");
+        Assert.That(await bob.CommandAsync("n3", "NOOP"), Is.EqualTo(new[] { "n3 OK NOOP completed" }));
+
+        // personal alone: a shared folder is never in it.
+        Assert.That(await alice.CommandAsync("a5", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a5 OK SETACL completed" }));
+        Assert.That(await bob.CommandAsync("n4", "NOTIFY SET (personal (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "n4 OK NOTIFY completed" }));
+        await server.DeliverAsync("alice", "again", folder: "Projects");
+        Assert.That(await bob.CommandAsync("n5", "NOOP"), Is.EqualTo(new[] { "n5 OK NOOP completed" }));
+    }
+
+    [Test]
+    public async Task A_full_access_inbox_is_told_by_mailboxes_and_by_subscribed_until_the_permission_goes()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.MailboxIdAsync("bob");
+        var aliceId = await server.MailboxIdAsync("alice");
+        server.SetPermissions(new DirectoryPermission("alice@example.test", "bob@example.test", MailboxRights.FullAccess));
+        await using var bob = await server.LoggedInAsync("bob");
+        await using var other = await server.LoggedInAsync("bob");
+        const string aliceInbox = "\"Other Users/alice@example.test/INBOX\"";
+        var inbox = server.Store.ListFolders(aliceId).Single(f => f.Name == "INBOX").UidValidity;
+        Assert.That(await bob.CommandAsync("n1", $"NOTIFY SET (mailboxes {aliceInbox} (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "n1 OK NOTIFY completed" }));
+        await server.DeliverAsync("alice", "one");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS {aliceInbox} (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {inbox} UNSEEN 1)"));
+        // MessageExpunge: another session of bob's expunges there through Full Access.
+        await other.CommandAsync("s", $"SELECT {aliceInbox}");
+        await other.CommandAsync("t", "STORE 1 +FLAGS.SILENT (\\Deleted)");
+        Assert.That(await other.CommandAsync("x", "EXPUNGE"), Is.EqualTo(new[] { "* 1 EXPUNGE", "x OK EXPUNGE completed" }));
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS {aliceInbox} (MESSAGES 0 UIDNEXT 2 UIDVALIDITY {inbox} UNSEEN 0)"));
+        await other.CommandAsync("c", "CLOSE");
+
+        // subscribed (RFC 5465 §6.5): the name bob subscribed to.
+        Assert.That(await bob.CommandAsync("u", $"SUBSCRIBE {aliceInbox}"), Is.EqualTo(new[] { "u OK SUBSCRIBE completed" }));
+        Assert.That(await bob.CommandAsync("n2", "NOTIFY SET (subscribed (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "n2 OK NOTIFY completed" }));
+        await server.DeliverAsync("alice", "two");
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo($"* STATUS {aliceInbox} (MESSAGES 1 UIDNEXT 3 UIDVALIDITY {inbox} UNSEEN 1)"));
+
+        // The administrator takes Full Access away: the next delivery tells bob nothing.
+        server.SetPermissions();
+        await server.DeliverAsync("alice", "three");
+        Assert.That(await bob.CommandAsync("n3", "NOOP"), Is.EqualTo(new[] { "n3 OK NOOP completed" }));
+    }
+
+    [Test]
+    public async Task Mailbox_metadata_set_by_another_session_is_told_as_metadata_naming_the_entries()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await using var first = await server.LoggedInAsync();
+        await using var second = await server.LoggedInAsync();
+        Assert.That(await first.CommandAsync("a", "NOTIFY SET (mailboxes Drafts (MailboxMetadataChange))"), Is.EqualTo(new[] { "a OK NOTIFY completed" }));
+        // RFC 5465 §5 MailboxMetadataChange, RFC 5464 §4.4.2: the unsolicited METADATA names the entry, not its value.
+        Assert.That(await second.CommandAsync("m1", "SETMETADATA Drafts (/shared/comment \"hello\")"), Is.EqualTo(new[] { "m1 OK SETMETADATA completed" }));
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* METADATA Drafts /shared/comment"));
+        // Only what changed: the comment is set again to the same value, a private entry is new.
+        Assert.That(await second.CommandAsync("m2", "SETMETADATA Drafts (/shared/comment \"hello\" /private/vendor/x \"1\")"), Is.EqualTo(new[] { "m2 OK SETMETADATA completed" }));
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* METADATA Drafts /private/vendor/x"));
+        // A removal is a change too; two entries in one response.
+        Assert.That(await second.CommandAsync("m3", "SETMETADATA Drafts (/shared/comment NIL /private/vendor/x \"2\")"), Is.EqualTo(new[] { "m3 OK SETMETADATA completed" }));
+        Assert.That(await first.ReadLineAsync(), Is.EqualTo("* METADATA Drafts /private/vendor/x /shared/comment"));
+        // A folder outside the group, and the server entries (not asked for): nothing.
+        await second.CommandAsync("m4", "SETMETADATA INBOX (/shared/comment \"x\")");
+        await second.CommandAsync("m5", "SETMETADATA \"\" (/private/vendor/theme \"dark\")");
+        Assert.That(await first.CommandAsync("n", "NOOP"), Is.EqualTo(new[] { "n OK NOOP completed" }));
+        // The client reads the value itself.
+        Assert.That(await first.CommandAsync("g", "GETMETADATA Drafts /private/vendor/x"), Is.EqualTo(new[] { "* METADATA Drafts (/private/vendor/x \"2\")", "g OK GETMETADATA completed" }));
+    }
+
+    [Test]
+    public async Task Server_metadata_is_told_with_the_empty_name_and_a_shared_folder_without_private_entries()
+    {
+        await using var server = await ImapTestServer.StartAsync();
+        await server.MailboxIdAsync("bob");
+        var aliceId = await server.MailboxIdAsync("alice");
+        await server.Store.CreateFolderAsync(aliceId, "Projects", CancellationToken.None);
+        await using var alice = await server.LoggedInAsync();
+        await using var bob = await server.LoggedInAsync("bob");
+        await using var bob2 = await server.LoggedInAsync("bob");
+        Assert.That(await alice.CommandAsync("a1", "SETACL Projects bob@example.test lrs"), Is.EqualTo(new[] { "a1 OK SETACL completed" }));
+        Assert.That(await bob.CommandAsync("n1", "NOTIFY SET (subtree \"Other Users\" (MailboxMetadataChange)) (personal (ServerMetadataChange))"),
+            Is.EqualTo(new[] { "n1 OK NOTIFY completed" }));
+        // RFC 5465 §5 ServerMetadataChange: the server entries, named with the empty mailbox name (RFC 5464 §4.4.2).
+        Assert.That(await bob2.CommandAsync("m1", "SETMETADATA \"\" (/private/vendor/theme \"dark\")"), Is.EqualTo(new[] { "m1 OK SETMETADATA completed" }));
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo("* METADATA \"\" /private/vendor/theme"));
+        // alice's server entries are hers: nothing for bob.
+        await alice.CommandAsync("a2", "SETMETADATA \"\" (/private/vendor/theme \"light\")");
+        // alice annotates the shared folder: bob hears the shared entry, never her private one (RFC 5464 §3.2).
+        Assert.That(await alice.CommandAsync("a3", "SETMETADATA Projects (/private/note \"mine\")"), Is.EqualTo(new[] { "a3 OK SETMETADATA completed" }));
+        Assert.That(await alice.CommandAsync("a4", "SETMETADATA Projects (/shared/comment \"plan\")"), Is.EqualTo(new[] { "a4 OK SETMETADATA completed" }));
+        Assert.That(await bob.ReadLineAsync(), Is.EqualTo("* METADATA \"Other Users/alice@example.test/Projects\" /shared/comment"));
+        // Taken back: nothing more about the folder (RFC 4314 §6).
+        Assert.That(await alice.CommandAsync("a5", "DELETEACL Projects bob@example.test"), Is.EqualTo(new[] { "a5 OK DELETEACL completed" }));
+        await alice.CommandAsync("a6", "SETMETADATA Projects (/shared/comment \"secret\")");
+        Assert.That(await bob.CommandAsync("n2", "NOOP"), Is.EqualTo(new[] { "n2 OK NOOP completed" }));
     }
 
     [Test]
@@ -149,10 +279,8 @@ public sealed class NotifyTests
         await using var server = await ImapTestServer.StartAsync();
         await using var client = await server.LoggedInAsync();
         Assert.That(await client.CommandAsync("a", "NOTIFY SET (inboxes (MessageNew MessageExpunge))"), Is.EqualTo(new[] { "a OK NOTIFY completed" }));
-        const string badEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)] Some of these events are not offered";
+        const string badEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)] Some of these events are not offered";
         // RFC 5465 §5.9: an event the server does not offer → NO [BADEVENT (the events it offers)].
-        Assert.That(await client.CommandAsync("b", "NOTIFY SET (personal (MailboxMetadataChange))"), Is.EqualTo(new[] { "b " + badEvent }));
-        Assert.That(await client.CommandAsync("b2", "NOTIFY SET (personal (ServerMetadataChange))"), Is.EqualTo(new[] { "b2 " + badEvent }));
         Assert.That(await client.CommandAsync("c", "NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange))"), Is.EqualTo(new[] { "c " + badEvent }));
         Assert.That(await client.CommandAsync("d", "NOTIFY SET (personal (FooChange))"), Is.EqualTo(new[] { "d " + badEvent }));
         // §5: MessageNew and MessageExpunge together; FlagChange needs them; FETCH items only for the selected mailbox.

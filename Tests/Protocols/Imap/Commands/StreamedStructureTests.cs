@@ -74,6 +74,79 @@ public sealed class StreamedStructureTests
     }
 
     [Test]
+    public async Task Preview_and_search_body_and_text_are_byte_identical_whether_the_message_is_read_whole_or_streamed()
+    {
+        var log = new RecordingLogger<ImapListener>();
+        await using var streamed = await ImapTestServer.StartAsync(limits: new ImapLimits(StreamedFetchBytes: 0), logger: log);
+        await using var whole = await ImapTestServer.StartAsync(limits: new ImapLimits(StreamedFetchBytes: long.MaxValue));
+        // The tricky messages, plus a big one whose text sits beside a 600 KB attachment (the case issue 21 is about),
+        // an HTML-only one, and a text attachment in base64 (BODY searches it, PREVIEW leaves it out).
+        var payload = new byte[450_000];
+        new Random(11).NextBytes(payload);
+        var attachment = Convert.ToBase64String(payload, Base64FormattingOptions.InsertLineBreaks);
+        var messages = TrickyMessages();
+        messages.Add(Encoding.Latin1.GetBytes("Subject: report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=r\r\n\r\n"
+            + "--r\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n> quoted reply\r\nQuarterly numbers attached, see the needle.\r\n-- \r\nsignature\r\n"
+            + "--r\r\nContent-Type: application/octet-stream; name=big.bin\r\nContent-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + attachment + "\r\n--r\r\nContent-Type: text/plain; name=notes.txt\r\nContent-Disposition: attachment; filename=notes.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + Convert.ToBase64String(Encoding.UTF8.GetBytes("haystack with a hidden pin\r\n")) + "\r\n--r--\r\n"));
+        messages.Add(Encoding.Latin1.GetBytes("Subject: html\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+            + "<html><head><title>t</title><style>p{}</style></head><body><p>Caf=C3=A9 &amp; cr=C3=A8me menu</p></body></html>\r\n"));
+        foreach (var message in messages)
+        {
+            await DeliverAsync(streamed, message);
+            await DeliverAsync(whole, message);
+        }
+        // PREVIEW (RFC 8970) of each message, alone and beside other items.
+        using (var a = await RawClient.OpenAsync(streamed))
+        using (var b = await RawClient.OpenAsync(whole))
+        {
+            for (var uid = 1; uid <= messages.Count; uid++)
+            {
+                foreach (var items in new[] { "PREVIEW", "UID PREVIEW BODYSTRUCTURE BODY.PEEK[1]" })
+                {
+                    var command = $"UID FETCH {uid} ({items})";
+                    Assert.That(Encoding.Latin1.GetString(await a.CommandAsync(command)), Is.EqualTo(Encoding.Latin1.GetString(await b.CommandAsync(command))), command);
+                }
+            }
+            var report = Encoding.UTF8.GetString(await b.CommandAsync($"UID FETCH {messages.Count - 1} (PREVIEW)"));
+            Assert.That(report, Does.Contain("PREVIEW \"Quarterly numbers attached, see the needle.\""), "the comparison compares real previews");
+        }
+        // SEARCH BODY / TEXT (RFC 9051 §6.4.4) in a session of its own, so its structures are its own scans.
+        using (var a = await RawClient.OpenAsync(streamed))
+        using (var b = await RawClient.OpenAsync(whole))
+        {
+            string[] keys = ["BODY needle", "BODY pin", "TEXT report", "BODY Hello", "BODY \"inner text\"", "TEXT nested", "BODY caf\u00e9",
+                "BODY \"continues here\"", "BODY zzzz-nowhere", "TEXT \"last part\"", "BODY menu", "NOT BODY text", "OR BODY one BODY two"];
+            foreach (var key in keys)
+            {
+                var command = key.Any(c => c > 127) ? $"UID SEARCH CHARSET UTF-8 {key}" : $"UID SEARCH {key}";
+                Assert.That(Encoding.UTF8.GetString(await a.CommandAsync(command)), Is.EqualTo(Encoding.UTF8.GetString(await b.CommandAsync(command))), command);
+            }
+            Assert.That(Encoding.UTF8.GetString(await b.CommandAsync("UID SEARCH BODY pin")), Does.StartWith($"* SEARCH {messages.Count - 1}\r\n"));
+        }
+        // The streamed server took the streamed paths: one scan per message for PREVIEW (then the session's structure
+        // cache), and SEARCH scanned every message (more than the cache's eight are searched, so each SEARCH scans again).
+        Assert.That(log.Records.Count(r => r.EventId.Id == 5066), Is.EqualTo(messages.Count), "PREVIEW read the structure off the stream");
+        Assert.That(log.Records.Where(r => r.EventId.Id == 5068).Select(r => r.Message).Distinct().Count(), Is.EqualTo(messages.Count),
+            "SEARCH read the structure of every message off the stream");
+    }
+
+    [Test]
+    public void The_search_index_reads_the_same_texts_from_the_stream_as_from_the_whole_message()
+    {
+        foreach (var message in TrickyMessages())
+        {
+            var whole = MailServer.Protocols.Imap.Search.MessageTexts.Of(ImapMessageView.Parse(message));
+            using var stream = new MemoryStream(message, writable: false);
+            var streamed = MailServer.Protocols.Imap.Search.MessageTexts.Of(ImapMessageView.ScanStream(stream, windowSize: 4093), stream);
+            Assert.That(streamed.Body, Is.EqualTo(whole.Body), Encoding.Latin1.GetString(message.AsSpan(0, 40)));
+            Assert.That(streamed.Headers, Is.EqualTo(whole.Headers));
+            Assert.That(streamed.Addresses, Is.EqualTo(whole.Addresses));
+        }
+    }
+
+    [Test]
     public async Task A_multi_segment_attachment_streams_by_range_and_BINARY_decodes_it_in_pieces()
     {
         var log = new RecordingLogger<ImapListener>();
