@@ -64,14 +64,7 @@ public sealed partial class MailStore : IMailboxImportStore
             var folder = FindFolderDocument(mailboxId, folderName, mailboxKey)
                 ?? throw new ArgumentException($"Mailbox {mailboxId} has no folder named as requested.", nameof(folderName));
             var folderId = folder["_id"].AsString;
-            // The ledger's key must outlive mailbox key rotations (keys rotate --mailbox), or a re-run after one would
-            // import everything again: it is derived from the organization's owner-lookup key, which never rotates,
-            // and the mailbox id is part of what is hashed.
-            var ledgerKey = KeyHierarchy.ImportHmacKey(Ledger(organizationId).OwnerHmacKey);
-            var normalised = NormaliseFolderName(folderName);
-            var importIds = messages.Select(m => mailboxId + "|" + KeyHierarchy.Hmac(ledgerKey,
-                mailboxId + "\n" + normalised + "\n" + Convert.ToHexStringLower(SHA256.HashData(m.Message.Span)))).ToList();
-            CryptographicOperations.ZeroMemory(ledgerKey);
+            var importIds = ImportIds(Ledger(organizationId), mailboxId, folderName, messages);
             var ledger = Collection(Schema.Imports);
             var seen = new HashSet<string>(StringComparer.Ordinal);
             for (var i = 0; i < messages.Count; i++)
@@ -150,6 +143,27 @@ public sealed partial class MailStore : IMailboxImportStore
                     _blobs.Delete(blobId); // rolled back or never queued: nobody refers to it
                 _inFlightBlobs.TryRemove(blobId, out _);
             }
+        }
+    }
+
+    /// <summary>
+    /// The import ledger's ids of <paramref name="messages"/> (the same on every engine): a keyed HMAC of mailbox, folder
+    /// and the message's SHA-256. The key must outlive mailbox key rotations (keys rotate --mailbox), or a re-run after
+    /// one would import everything again: it is derived from the organization's owner-lookup key, which never rotates,
+    /// and the mailbox id is part of what is hashed.
+    /// </summary>
+    internal static List<string> ImportIds(KeyLedger ledger, string mailboxId, string folderName, IReadOnlyList<AppendItem> messages)
+    {
+        var ledgerKey = KeyHierarchy.ImportHmacKey(ledger.OwnerHmacKey);
+        try
+        {
+            var normalised = NormaliseFolderName(folderName);
+            return messages.Select(m => mailboxId + "|" + KeyHierarchy.Hmac(ledgerKey,
+                mailboxId + "\n" + normalised + "\n" + Convert.ToHexStringLower(SHA256.HashData(m.Message.Span)))).ToList();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(ledgerKey);
         }
     }
 }

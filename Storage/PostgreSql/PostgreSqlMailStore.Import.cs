@@ -26,11 +26,7 @@ public sealed partial class PostgreSqlMailStore : IMailboxImportStore
             throw new ArgumentException("An import needs at least one message.", nameof(messages));
         cancellationToken.ThrowIfCancellationRequested();
         var mailbox = ReadMailbox(mailboxId) ?? throw new ArgumentException($"No mailbox {mailboxId}.", nameof(mailboxId));
-        var ledgerKey = KeyHierarchy.ImportHmacKey(Ledger(mailbox.Org).OwnerHmacKey);
-        var normalised = MailStore.NormaliseFolderName(folderName);
-        var importIds = messages.Select(m => mailboxId + "|" + KeyHierarchy.Hmac(ledgerKey,
-            mailboxId + "\n" + normalised + "\n" + Convert.ToHexStringLower(SHA256.HashData(m.Message.Span)))).ToList();
-        CryptographicOperations.ZeroMemory(ledgerKey);
+        var importIds = MailStore.ImportIds(Ledger(mailbox.Org), mailboxId, folderName, messages);
         var known = Guard(() =>
         {
             using var command = Command("SELECT id FROM imports WHERE id = ANY($1)", (object)importIds.Distinct().ToArray());
