@@ -127,7 +127,7 @@ internal static class AclHandler
         }
         catch (ImapRefusedException)
         {
-            // docs/decisions.md: every SETACL / DELETEACL, allowed or refused, is in the mailbox access log.
+            // README "Sharing folders": every SETACL / DELETEACL, allowed or refused, is in the mailbox access log.
             session.RecordAccess(MailboxAccessAction.UpdatePermissions, MailboxObjectType.Folder, named.Owner?.Email, named.Folder.Name,
                 named.Folder.FolderId, allowed: false, grantee: wire);
             throw;

@@ -5,8 +5,8 @@ using MailServer.Storage;
 namespace MailServer.Protocols.Imap.Commands;
 
 /// <summary>
-/// The rights a user holds on a folder (RFC 4314 §2.1), from two sources (docs/decisions.md, "Folder sharing by the
-/// owner"): the configuration's Full Access (the administrator's, every right but <c>a</c>) and the owner's sharing
+/// The rights a user holds on a folder (RFC 4314 §2.1), from two sources (README "Sharing folders"): the
+/// configuration's Full Access (the administrator's, every right but <c>a</c>) and the owner's sharing
 /// entries kept sealed with the folder (SETACL). The owner holds every right. Decided from the live directory and the
 /// store at each call, so a change applies to the next command.
 /// </summary>
@@ -141,7 +141,7 @@ internal static class FolderRights
     }
 
     /// <summary>
-    /// The rights an entry holds after a SETACL, put onto a role (docs/decisions.md, "Roles"): a replace or an addition
+    /// The rights an entry holds after a SETACL, put onto a role (README "Sharing folders", roles): a replace or an addition
     /// is raised to the smallest role that covers it, a removal lowered to the largest role it still covers (so "-w" on a
     /// contributor really takes w away, leaving a viewer). Empty: the entry goes.
     /// </summary>
